@@ -1,0 +1,44 @@
+//! # kymo-tensor
+//!
+//! The numeric kernels under kymo's layers, over [`ndarray`] in NCL layout
+//! (batch, channels, length): 1D convolution and pooling with Keras's exact
+//! `same`/`valid` arithmetic, forward and backward; a checked GEMM entry
+//! point; Keras's weight initializers; and the seeded RNG that every random
+//! choice in kymo comes from. It knows nothing of layers or training.
+//!
+//! Every kernel is generic over [`Float`] (`f32` for training, `f64` for
+//! gradient checks).
+//!
+//! ```
+//! use kymo_tensor::{conv1d_forward, Conv1dConfig, Padding};
+//! use ndarray::Array3;
+//!
+//! // One sample, one channel, 5 points; a 2-tap kernel that sums neighbours.
+//! let x = Array3::from_shape_vec((1, 1, 5), vec![1.0f32, 2.0, 3.0, 4.0, 5.0]).unwrap();
+//! let w = Array3::from_shape_vec((1, 1, 2), vec![1.0f32, 1.0]).unwrap();
+//! let same = Conv1dConfig { padding: Padding::Same, ..Default::default() };
+//! let y = conv1d_forward(x.view(), w.view(), None, same).unwrap();
+//! // Keras pads an even kernel on the right: the last output sees a zero.
+//! assert_eq!(y.as_slice().unwrap(), &[3.0, 5.0, 7.0, 9.0, 5.0]);
+//! ```
+
+mod conv1d;
+mod error;
+mod float;
+mod init;
+mod matmul;
+mod padding;
+mod pool1d;
+mod rng;
+
+pub use conv1d::{conv1d_backward, conv1d_forward, Conv1dConfig};
+pub use error::TensorError;
+pub use float::Float;
+pub use init::{Fans, Initializer};
+pub use matmul::{matmul, set_threads, threads, MatRef};
+pub use padding::{Padding, Window};
+pub use pool1d::{
+    avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward, global_avg_pool1d_forward,
+    max_pool1d_backward, max_pool1d_forward, MaxPoolIndices, Pool1dConfig,
+};
+pub use rng::{derive_seed, SeededRng};

@@ -1,0 +1,239 @@
+//! The one place kymo calls into a GEMM: `C (+)= A · B` on strided slices.
+//!
+//! Transposes are free: a [`MatRef`] is a slice plus row and column strides,
+//! so `Aᵀ` is the same slice with the strides swapped. Every shape and extent
+//! is checked before the unsafe call, so a caller's mistake is an error,
+//! never an out-of-bounds read.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Float, TensorError};
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets how many threads a GEMM may use (1 = the calling thread only).
+///
+/// The GEMM splits its output into tiles and never splits the inner
+/// (summed) dimension, so every output element is summed in the same order
+/// whatever the thread count: results are bit-identical across settings.
+pub fn set_threads(threads: usize) {
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// The thread count GEMMs currently use.
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// A read-only matrix view: `data[row * row_stride + col * col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a, T> {
+    /// Backing storage.
+    pub data: &'a [T],
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Distance between consecutive columns.
+    pub col_stride: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// A row-major `rows x cols` matrix.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, sharing storage.
+    pub fn t(self) -> Self {
+        Self {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    fn check(&self, argument: &'static str) -> Result<(), TensorError> {
+        if self.rows == 0 || self.cols == 0 {
+            return Ok(());
+        }
+        let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+        if last >= self.data.len() {
+            return Err(TensorError::Shape {
+                kernel: "matmul",
+                argument,
+                expected: vec![last + 1],
+                found: vec![self.data.len()],
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `c = a · b` (or `c += a · b` when `accumulate`), with `c` row-major
+/// `a.rows x b.cols`.
+pub fn matmul<T: Float>(
+    c: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+) -> Result<(), TensorError> {
+    if a.cols != b.rows {
+        return Err(TensorError::Shape {
+            kernel: "matmul",
+            argument: "b",
+            expected: vec![a.cols, b.cols],
+            found: vec![b.rows, b.cols],
+        });
+    }
+    if c.len() != a.rows * b.cols {
+        return Err(TensorError::Shape {
+            kernel: "matmul",
+            argument: "c",
+            expected: vec![a.rows, b.cols],
+            found: vec![c.len()],
+        });
+    }
+    a.check("a")?;
+    b.check("b")?;
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(T::zero());
+        }
+        return Ok(());
+    }
+    let parallelism = match threads() {
+        1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    };
+    // SAFETY: every index the GEMM touches was bounds-checked above: `a` and
+    // `b` through `check`, `c` as a dense row-major m x n block of exactly
+    // `c.len()` elements. Strides fit in isize because they index live slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
+        let mut c = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                for p in 0..a.cols {
+                    c[i * b.cols + j] += a.data[i * a.row_stride + p * a.col_stride]
+                        * b.data[p * b.row_stride + j * b.col_stride];
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_product_with_transposes_and_accumulation() {
+        let a: Vec<f64> = (0..12).map(|i| i as f64 * 0.5 - 2.0).collect();
+        let b: Vec<f64> = (0..12).map(|i| (i as f64).sin()).collect();
+        let ar = MatRef::row_major(&a, 3, 4);
+        let br = MatRef::row_major(&b, 4, 3);
+        let mut c = vec![0.0; 9];
+        matmul(&mut c, ar, br, false).expect("shapes agree");
+        for (x, y) in c.iter().zip(&naive(ar, br)) {
+            assert!((x - y).abs() < 1e-12);
+        }
+        // aᵀ (4x3) · (b as 3x4)
+        let bt = MatRef::row_major(&b, 3, 4);
+        let mut c2 = vec![1.0; 16];
+        matmul(&mut c2, ar.t(), bt, true).expect("shapes agree");
+        let expected: Vec<f64> = naive(ar.t(), bt).iter().map(|x| x + 1.0).collect();
+        for (x, y) in c2.iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn rejects_short_slices_instead_of_reading_past_them() {
+        let a = vec![1.0f32; 5];
+        let b = vec![1.0f32; 6];
+        let mut c = vec![0.0f32; 4];
+        let bad = MatRef::row_major(&a, 2, 3);
+        let err = matmul(&mut c, bad, MatRef::row_major(&b, 3, 2), false).unwrap_err();
+        assert!(matches!(err, TensorError::Shape { argument: "a", .. }));
+        let mut small_c = vec![0.0f32; 3];
+        let a6 = vec![1.0f32; 6];
+        let err = matmul(
+            &mut small_c,
+            MatRef::row_major(&a6, 2, 3),
+            MatRef::row_major(&b, 3, 2),
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(err, TensorError::Shape { argument: "c", .. }));
+    }
+
+    #[test]
+    fn one_and_two_threads_give_identical_bits() {
+        let (m, k, n) = (64, 700, 300);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104729) % 1000) as f32 / 991.0 - 0.5)
+            .collect();
+        let run = |threads| {
+            set_threads(threads);
+            let mut c = vec![0.0f32; m * n];
+            matmul(
+                &mut c,
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&b, k, n),
+                false,
+            )
+            .expect("shapes agree");
+            set_threads(1);
+            c
+        };
+        let one = run(1);
+        let two = run(2);
+        assert!(one
+            .iter()
+            .zip(&two)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+}

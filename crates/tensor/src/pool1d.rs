@@ -1,0 +1,276 @@
+//! Max, average and global average pooling over the length axis of NCL
+//! arrays, forward and backward.
+//!
+//! `same` padding follows Keras: max pooling pads with values that never win
+//! (padding is skipped), and average pooling divides by the number of real
+//! elements in each window, not by the pool size.
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
+use serde::{Deserialize, Serialize};
+
+use crate::{Float, Padding, TensorError, Window};
+
+/// Pool size, stride and padding of a 1D pooling layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool1dConfig {
+    /// Window size.
+    pub pool_size: usize,
+    /// Step between windows (Keras defaults it to `pool_size`).
+    pub stride: usize,
+    /// Keras padding mode.
+    pub padding: Padding,
+}
+
+impl Pool1dConfig {
+    /// The window geometry for an input of `input_length`.
+    pub fn window(&self, input_length: usize) -> Result<Window, TensorError> {
+        Window::new(
+            "pool1d",
+            input_length,
+            self.pool_size,
+            self.stride,
+            1,
+            self.padding,
+        )
+    }
+}
+
+/// Which input element won each max-pool window: what backward routes the
+/// gradient to. Indices are positions along the length axis.
+#[derive(Debug, Clone)]
+pub struct MaxPoolIndices {
+    winners: Array3<u32>,
+    input_length: usize,
+}
+
+/// Max pooling forward: returns the pooled `[B, C, L_out]` and the winners.
+///
+/// Ties go to the first (leftmost) maximum. A NaN in a window wins it, so a
+/// NaN is propagated, not hidden.
+pub fn max_pool1d_forward<T: Float>(
+    x: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+) -> Result<(Array3<T>, MaxPoolIndices), TensorError> {
+    let (batch, channels, length) = x.dim();
+    if u32::try_from(length).is_err() {
+        return Err(TensorError::Config {
+            kernel: "max_pool1d_forward",
+            field: "input_length",
+            reason: format!("{length} exceeds u32::MAX"),
+        });
+    }
+    let window = config.window(length)?;
+    let out = window.output_length;
+    let mut output = Array3::<T>::zeros((batch, channels, out));
+    let mut winners = Array3::<u32>::zeros((batch, channels, out));
+    Zip::from(output.lanes_mut(Axis(2)))
+        .and(winners.lanes_mut(Axis(2)))
+        .and(x.lanes(Axis(2)))
+        .for_each(|mut y, mut idx, row| {
+            for p in 0..out {
+                let span = window_span(&window, p);
+                let mut best = span.start;
+                for i in span.start + 1..span.end {
+                    let (v, b) = (row[i], row[best]);
+                    if v > b || (v.is_nan() && !b.is_nan()) {
+                        best = i;
+                    }
+                }
+                y[p] = row[best];
+                // Lengths were checked to fit u32 above.
+                idx[p] = best as u32;
+            }
+        });
+    Ok((
+        output,
+        MaxPoolIndices {
+            winners,
+            input_length: length,
+        },
+    ))
+}
+
+/// Max pooling backward: routes each output gradient to its window's winner.
+pub fn max_pool1d_backward<T: Float>(
+    grad_output: ArrayView3<'_, T>,
+    indices: &MaxPoolIndices,
+) -> Result<Array3<T>, TensorError> {
+    if grad_output.shape() != indices.winners.shape() {
+        return Err(TensorError::Shape {
+            kernel: "max_pool1d_backward",
+            argument: "grad_output",
+            expected: indices.winners.shape().to_vec(),
+            found: grad_output.shape().to_vec(),
+        });
+    }
+    let (batch, channels, _) = grad_output.dim();
+    let mut grad_x = Array3::<T>::zeros((batch, channels, indices.input_length));
+    Zip::from(grad_x.lanes_mut(Axis(2)))
+        .and(grad_output.lanes(Axis(2)))
+        .and(indices.winners.lanes(Axis(2)))
+        .for_each(|mut gx, gy, idx| {
+            for (&g, &i) in gy.iter().zip(idx.iter()) {
+                gx[i as usize] += g;
+            }
+        });
+    Ok(grad_x)
+}
+
+/// The range of real (non-padding) input elements window `p` covers.
+fn window_span(window: &Window, p: usize) -> std::ops::Range<usize> {
+    let start = (p * window.stride).saturating_sub(window.pad_left);
+    let end = (p * window.stride + window.size)
+        .saturating_sub(window.pad_left)
+        .min(window.input_length);
+    start..end
+}
+
+/// Average pooling forward, dividing by each window's count of real elements.
+pub fn avg_pool1d_forward<T: Float>(
+    x: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+) -> Result<Array3<T>, TensorError> {
+    let (batch, channels, length) = x.dim();
+    let window = config.window(length)?;
+    let out = window.output_length;
+    let mut output = Array3::<T>::zeros((batch, channels, out));
+    Zip::from(output.lanes_mut(Axis(2)))
+        .and(x.lanes(Axis(2)))
+        .for_each(|mut y, row| {
+            for p in 0..out {
+                let span = window_span(&window, p);
+                let count = T::from_usize(span.len()).unwrap_or_else(T::one);
+                let sum: T = span.map(|i| row[i]).sum();
+                y[p] = sum / count;
+            }
+        });
+    Ok(output)
+}
+
+/// Average pooling backward: each window's gradient is spread evenly over
+/// its real elements.
+pub fn avg_pool1d_backward<T: Float>(
+    grad_output: ArrayView3<'_, T>,
+    input_length: usize,
+    config: Pool1dConfig,
+) -> Result<Array3<T>, TensorError> {
+    let (batch, channels, out) = grad_output.dim();
+    let window = config.window(input_length)?;
+    if out != window.output_length {
+        return Err(TensorError::Shape {
+            kernel: "avg_pool1d_backward",
+            argument: "grad_output",
+            expected: vec![batch, channels, window.output_length],
+            found: grad_output.shape().to_vec(),
+        });
+    }
+    let mut grad_x = Array3::<T>::zeros((batch, channels, input_length));
+    Zip::from(grad_x.lanes_mut(Axis(2)))
+        .and(grad_output.lanes(Axis(2)))
+        .for_each(|mut gx, gy| {
+            for (p, &g) in gy.iter().enumerate() {
+                let span = window_span(&window, p);
+                let share = g / T::from_usize(span.len()).unwrap_or_else(T::one);
+                for i in span {
+                    gx[i] += share;
+                }
+            }
+        });
+    Ok(grad_x)
+}
+
+/// Global average pooling: `[B, C, L] -> [B, C]`.
+pub fn global_avg_pool1d_forward<T: Float>(x: ArrayView3<'_, T>) -> Array2<T> {
+    let length = T::from_usize(x.dim().2.max(1)).unwrap_or_else(T::one);
+    x.map_axis(Axis(2), |row| row.iter().copied().sum::<T>() / length)
+}
+
+/// Global average pooling backward: `[B, C] -> [B, C, L]`.
+pub fn global_avg_pool1d_backward<T: Float>(
+    grad_output: ArrayView2<'_, T>,
+    input_length: usize,
+) -> Array3<T> {
+    let (batch, channels) = grad_output.dim();
+    let scale = T::one() / T::from_usize(input_length.max(1)).unwrap_or_else(T::one);
+    Array3::from_shape_fn((batch, channels, input_length), |(b, c, _)| {
+        grad_output[[b, c]] * scale
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(values: &[f64]) -> Array3<f64> {
+        Array3::from_shape_vec((1, 1, values.len()), values.to_vec()).expect("shape")
+    }
+
+    #[test]
+    fn same_max_pool_never_lets_padding_win() {
+        let x = row(&[-5.0, -4.0, -3.0, -2.0]);
+        let cfg = Pool1dConfig {
+            pool_size: 3,
+            stride: 1,
+            padding: Padding::Same,
+        };
+        let (y, _) = max_pool1d_forward(x.view(), cfg).expect("fits");
+        // A zero pad would win every window of negatives.
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![-4.0, -3.0, -2.0, -2.0]
+        );
+    }
+
+    #[test]
+    fn same_avg_pool_divides_by_real_elements() {
+        let x = row(&[1.0, 2.0, 3.0, 4.0]);
+        let cfg = Pool1dConfig {
+            pool_size: 3,
+            stride: 1,
+            padding: Padding::Same,
+        };
+        let y = avg_pool1d_forward(x.view(), cfg).expect("fits");
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![1.5, 2.0, 3.0, 3.5]
+        );
+    }
+
+    #[test]
+    fn valid_pool_with_default_stride() {
+        let x = row(&[1.0, 5.0, 2.0, 0.0, 7.0]);
+        let cfg = Pool1dConfig {
+            pool_size: 2,
+            stride: 2,
+            padding: Padding::Valid,
+        };
+        let (y, idx) = max_pool1d_forward(x.view(), cfg).expect("fits");
+        assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![5.0, 2.0]);
+        let g = max_pool1d_backward(row(&[1.0, 10.0]).view(), &idx).expect("shapes agree");
+        assert_eq!(
+            g.iter().copied().collect::<Vec<_>>(),
+            vec![0.0, 1.0, 10.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn nan_wins_the_max() {
+        let x = row(&[1.0, f64::NAN, 2.0]);
+        let cfg = Pool1dConfig {
+            pool_size: 3,
+            stride: 3,
+            padding: Padding::Valid,
+        };
+        let (y, _) = max_pool1d_forward(x.view(), cfg).expect("fits");
+        assert!(y[[0, 0, 0]].is_nan());
+    }
+
+    #[test]
+    fn global_average_backward_spreads_evenly() {
+        let x = row(&[1.0, 2.0, 3.0, 6.0]);
+        let y = global_avg_pool1d_forward(x.view());
+        assert_eq!(y[[0, 0]], 3.0);
+        let g = global_avg_pool1d_backward(y.view(), 4);
+        assert!(g.iter().all(|&v| v == 0.75));
+    }
+}
