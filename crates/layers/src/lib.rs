@@ -1,1 +1,42 @@
-//! kymo-layers
+//! # kymo-layers
+//!
+//! Keras-compatible layers for 1D convolutional networks, in NCL layout: the
+//! [`Layer`] trait, one type per layer (Conv1D, Dense, the activations,
+//! pooling, Dropout, Flatten, BatchNormalization), a [`Sequential`] model
+//! checked at build time, serializable [`ModelSpec`]s (TOML or JSON), a
+//! Keras-like [`Summary`] with receptive fields, and the [`gradcheck`] that
+//! guards every backward pass. Names, defaults and semantics are Keras 3's.
+//!
+//! ```
+//! use kymo_layers::{zoo, Mode, Sequential};
+//! use ndarray::ArrayD;
+//!
+//! let mut model = Sequential::<f32>::new(&zoo::answer(1040), 42).unwrap();
+//! assert_eq!(model.count_params(), 164_129);
+//! assert_eq!(model.summary().receptive_field(), 11);
+//! let batch = ArrayD::zeros(vec![2, 1, 1040]);
+//! let y = model.forward(batch, Mode::Inference).unwrap();
+//! assert_eq!(y.shape(), &[2, 1]);
+//! ```
+
+mod activation;
+mod error;
+pub mod gradcheck;
+mod layer;
+pub mod layers;
+mod parameter;
+mod sequential;
+mod shape;
+mod spec;
+mod summary;
+pub mod zoo;
+
+pub use activation::Activation;
+pub use error::LayerError;
+pub use layer::{Layer, Mode, Reach};
+pub use layers::*;
+pub use parameter::Parameter;
+pub use sequential::{NamedArray, Sequential};
+pub use shape::Shape;
+pub use spec::{InputSpec, LayerSpec, ModelSpec};
+pub use summary::{ReceptiveField, Summary, SummaryRow};

@@ -238,15 +238,9 @@ pub fn conv1d_backward<T: Float>(
             });
         }
         for (c, g) in grad_bias.iter_mut().enumerate() {
-            let mut sum = T::zero();
             for b in 0..batch {
-                sum = sum
-                    + dy[(b * out_channels + c) * out_len..][..out_len]
-                        .iter()
-                        .copied()
-                        .sum();
+                *g += dy[(b * out_channels + c) * out_len..][..out_len].iter().copied().sum();
             }
-            *g = *g + sum;
         }
     }
     Ok(grad_x)

@@ -1,0 +1,131 @@
+//! Elementwise activation functions and their derivatives, shared by the
+//! activation layers and by the `activation` argument of Conv1D and Dense.
+
+use kymo_tensor::Float;
+use serde::{Deserialize, Serialize};
+
+/// An activation function, spelled as Keras spells it in `activation=...`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Identity (`'linear'`, Keras's default).
+    #[default]
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` for positive inputs, `negative_slope * x` otherwise.
+    LeakyRelu {
+        /// Slope below zero.
+        negative_slope: f64,
+    },
+    /// `x` for positive inputs, `alpha * (exp(x) - 1)` otherwise.
+    Elu {
+        /// Scale of the negative part.
+        alpha: f64,
+    },
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+}
+
+impl Activation {
+    /// True for the identity, which layers skip entirely.
+    pub fn is_linear(&self) -> bool {
+        matches!(self, Activation::Linear)
+    }
+
+    /// `f(z)`.
+    #[inline]
+    pub fn apply<T: Float>(&self, z: T) -> T {
+        match *self {
+            Activation::Linear => z,
+            Activation::Relu => z.max(T::zero()),
+            Activation::LeakyRelu { negative_slope } => {
+                if z > T::zero() {
+                    z
+                } else {
+                    z * T::from_f64_lossy(negative_slope)
+                }
+            }
+            Activation::Elu { alpha } => {
+                if z > T::zero() {
+                    z
+                } else {
+                    T::from_f64_lossy(alpha) * z.exp_m1()
+                }
+            }
+            Activation::Tanh => z.tanh(),
+            Activation::Sigmoid => T::one() / (T::one() + (-z).exp()),
+        }
+    }
+
+    /// `f'(z)`, evaluated at the pre-activation `z`.
+    #[inline]
+    pub fn derivative<T: Float>(&self, z: T) -> T {
+        match *self {
+            Activation::Linear => T::one(),
+            Activation::Relu => {
+                if z > T::zero() {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }
+            Activation::LeakyRelu { negative_slope } => {
+                if z > T::zero() {
+                    T::one()
+                } else {
+                    T::from_f64_lossy(negative_slope)
+                }
+            }
+            Activation::Elu { alpha } => {
+                if z > T::zero() {
+                    T::one()
+                } else {
+                    T::from_f64_lossy(alpha) * z.exp()
+                }
+            }
+            Activation::Tanh => {
+                let t = z.tanh();
+                T::one() - t * t
+            }
+            Activation::Sigmoid => {
+                let s = self.apply(z);
+                s * (T::one() - s)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivatives_match_finite_differences_away_from_kinks() {
+        let all = [
+            Activation::Linear,
+            Activation::Relu,
+            Activation::LeakyRelu { negative_slope: 0.1 },
+            Activation::Elu { alpha: 1.3 },
+            Activation::Tanh,
+            Activation::Sigmoid,
+        ];
+        for act in all {
+            for z in [-2.5f64, -0.7, 0.3, 1.9] {
+                let h = 1e-6;
+                let numeric = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);
+                assert!((numeric - act.derivative(z)).abs() < 1e-8, "{act:?} at {z}");
+            }
+        }
+    }
+
+    #[test]
+    fn serializes_as_keras_spells_it() {
+        assert_eq!(serde_json::to_string(&Activation::Relu).expect("serializes"), "\"relu\"");
+        let leaky: Activation =
+            serde_json::from_str(r#"{"leaky_relu":{"negative_slope":0.1}}"#).expect("parses");
+        assert_eq!(leaky, Activation::LeakyRelu { negative_slope: 0.1 });
+    }
+}

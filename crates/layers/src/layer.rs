@@ -1,0 +1,185 @@
+//! The `Layer` trait every layer implements, and helpers they share.
+
+use kymo_tensor::{Float, SeededRng};
+use ndarray::{ArrayD, Dimension};
+
+use crate::{LayerError, LayerSpec, Parameter, Shape};
+
+/// Whether a forward pass is for training (batch statistics, dropout, caches
+/// for backward) or for inference (moving statistics, identity dropout, no
+/// caches), as Keras's `training=` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: layers keep what `backward` needs.
+    Train,
+    /// Inference: deterministic, nothing kept.
+    Inference,
+}
+
+/// How far one output position of a layer reaches into its input: `size`
+/// points, consecutive outputs `stride` points apart. Layers that see the
+/// whole input (Dense after Flatten) report `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Input points one output reads.
+    pub size: usize,
+    /// Input points between consecutive outputs.
+    pub stride: usize,
+}
+
+/// A layer of a `Sequential` model.
+///
+/// A layer is built for one input shape (checked at build time); its forward
+/// pass takes a batch `[B, ...input_shape]`, and its backward pass takes the
+/// gradient of the loss with respect to its output, accumulates its
+/// parameters' gradients, and returns the gradient with respect to its input.
+pub trait Layer<T: Float>: Send {
+    /// The layer's name (`ConvLayer1`, or Keras's default such as `conv1d_1`).
+    fn name(&self) -> &str;
+    /// The spec that rebuilds this layer.
+    fn spec(&self) -> LayerSpec;
+    /// The per-sample input shape it was built for.
+    fn input_shape(&self) -> Shape;
+    /// The per-sample output shape.
+    fn output_shape(&self) -> Shape;
+    /// Forward pass over a batch.
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError>;
+    /// Backward pass: adds into parameter gradients, returns the input gradient.
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError>;
+    /// The layer's weights (trainable or not), in Keras's order.
+    fn parameters(&self) -> Vec<&Parameter<T>> {
+        Vec::new()
+    }
+    /// Mutable access to the layer's weights.
+    fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
+        Vec::new()
+    }
+    /// The layer's random generator, for layers that draw at run time
+    /// (Dropout), so checkpoints can save and restore it.
+    fn rng_mut(&mut self) -> Option<&mut SeededRng> {
+        None
+    }
+    /// The reach of one output into this layer's input, or `None` when each
+    /// output sees all of it.
+    fn reach(&self) -> Option<Reach> {
+        Some(Reach { size: 1, stride: 1 })
+    }
+}
+
+/// Checks that `input` is a batch of `expected`; returns the batch size.
+pub(crate) fn check_input<T>(
+    layer: &str,
+    kind: &'static str,
+    expected: Shape,
+    input: &ArrayD<T>,
+) -> Result<usize, LayerError> {
+    let batch = input.shape().first().copied().unwrap_or(0);
+    if input.shape() != expected.with_batch(batch).as_slice() {
+        return Err(LayerError::InputShape {
+            layer: layer.to_string(),
+            kind,
+            expected: expected.to_string(),
+            found: format!("{:?}", input.shape()),
+        });
+    }
+    Ok(batch)
+}
+
+/// Converts a checked dynamic array into a fixed rank.
+pub(crate) fn fixed<T, D: Dimension>(
+    layer: &str,
+    kind: &'static str,
+    array: ArrayD<T>,
+) -> Result<ndarray::Array<T, D>, LayerError> {
+    let found = format!("{:?}", array.shape());
+    array
+        .into_dimensionality::<D>()
+        .map_err(|_| LayerError::InputShape {
+            layer: layer.to_string(),
+            kind,
+            expected: format!("an array of rank {}", D::NDIM.unwrap_or(0)),
+            found,
+        })
+}
+
+/// Takes the cache a training-mode forward left, or says it is missing.
+pub(crate) fn take_cache<C>(layer: &str, cache: &mut Option<C>) -> Result<C, LayerError> {
+    cache.take().ok_or_else(|| LayerError::NoForwardCache {
+        layer: layer.to_string(),
+    })
+}
+
+/// The config error for `field` of layer `layer`.
+pub(crate) fn config_error(
+    layer: &str,
+    kind: &'static str,
+    field: &'static str,
+    reason: impl Into<String>,
+) -> LayerError {
+    LayerError::Config {
+        layer: layer.to_string(),
+        kind,
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The gradient shape check every backward pass makes.
+pub(crate) fn check_grad<T>(
+    layer: &str,
+    kind: &'static str,
+    expected: &[usize],
+    grad: &ArrayD<T>,
+) -> Result<(), LayerError> {
+    if grad.shape() != expected {
+        return Err(LayerError::InputShape {
+            layer: layer.to_string(),
+            kind,
+            expected: format!("gradient of shape {expected:?}"),
+            found: format!("{:?}", grad.shape()),
+        });
+    }
+    Ok(())
+}
+
+/// Views a parameter array at a fixed rank, or says which weight is off.
+pub(crate) fn view_as<'a, T, D: Dimension>(
+    layer: &str,
+    kind: &'static str,
+    field: &'static str,
+    array: &'a ArrayD<T>,
+) -> Result<ndarray::ArrayView<'a, T, D>, LayerError> {
+    array
+        .view()
+        .into_dimensionality::<D>()
+        .map_err(|_| rank_error(layer, kind, field, array.ndim(), D::NDIM))
+}
+
+/// Mutable counterpart of [`view_as`].
+pub(crate) fn view_mut_as<'a, T, D: Dimension>(
+    layer: &str,
+    kind: &'static str,
+    field: &'static str,
+    array: &'a mut ArrayD<T>,
+) -> Result<ndarray::ArrayViewMut<'a, T, D>, LayerError> {
+    let ndim = array.ndim();
+    array
+        .view_mut()
+        .into_dimensionality::<D>()
+        .map_err(|_| rank_error(layer, kind, field, ndim, D::NDIM))
+}
+
+fn rank_error(
+    layer: &str,
+    kind: &'static str,
+    field: &'static str,
+    found: usize,
+    expected: Option<usize>,
+) -> LayerError {
+    config_error(
+        layer,
+        kind,
+        field,
+        format!("weight has rank {found}, expected {}", expected.unwrap_or(0)),
+    )
+}

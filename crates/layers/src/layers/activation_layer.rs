@@ -1,0 +1,172 @@
+//! The elementwise activation layers `ReLU`, `LeakyReLU`, `ELU`, `Tanh` and
+//! `Sigmoid` (PyTorch: `nn.ReLU`, `nn.LeakyReLU`, ...): one layer type, since
+//! they differ only in the function, which [`Activation`] holds.
+//!
+//! Keras 3's `LeakyReLU` defaults `negative_slope` to 0.3 (PyTorch: 0.01);
+//! the seed's `alpha=0.1` is Keras 2's name for the same argument.
+
+use kymo_tensor::Float;
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{check_grad, check_input, take_cache};
+use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Shape};
+
+/// Spec of a layer with no configuration but its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NameOnlySpec {
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Spec of `LeakyReLU`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakyReLUSpec {
+    /// Slope below zero (Keras 3 default 0.3; Keras 2 called it `alpha`).
+    #[serde(default = "default_negative_slope", alias = "alpha")]
+    pub negative_slope: f64,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn default_negative_slope() -> f64 {
+    0.3
+}
+
+impl Default for LeakyReLUSpec {
+    fn default() -> Self {
+        Self { negative_slope: default_negative_slope(), name: None }
+    }
+}
+
+/// Spec of `ELU`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ELUSpec {
+    /// Scale of the negative part (Keras default 1.0).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn default_alpha() -> f64 {
+    1.0
+}
+
+impl Default for ELUSpec {
+    fn default() -> Self {
+        Self { alpha: default_alpha(), name: None }
+    }
+}
+
+/// An elementwise activation layer.
+pub struct ActivationLayer<T> {
+    activation: Activation,
+    kind: &'static str,
+    name: String,
+    shape: Shape,
+    cache: Option<ArrayD<T>>,
+}
+
+impl<T: Float> ActivationLayer<T> {
+    /// Builds the layer for `spec`, which must be one of the activation specs.
+    pub fn build(spec: &LayerSpec, name: String, shape: Shape) -> Option<Self> {
+        let (activation, kind) = match spec {
+            LayerSpec::ReLU(_) => (Activation::Relu, "ReLU"),
+            LayerSpec::LeakyReLU(s) => (Activation::LeakyRelu { negative_slope: s.negative_slope }, "LeakyReLU"),
+            LayerSpec::ELU(s) => (Activation::Elu { alpha: s.alpha }, "ELU"),
+            LayerSpec::Tanh(_) => (Activation::Tanh, "Tanh"),
+            LayerSpec::Sigmoid(_) => (Activation::Sigmoid, "Sigmoid"),
+            _ => return None,
+        };
+        Some(Self { activation, kind, name, shape, cache: None })
+    }
+}
+
+impl<T: Float> Layer<T> for ActivationLayer<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        let name = Some(self.name.clone());
+        match self.activation {
+            Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec { negative_slope, name }),
+            Activation::Elu { alpha } => LayerSpec::ELU(ELUSpec { alpha, name }),
+            Activation::Tanh => LayerSpec::Tanh(NameOnlySpec { name }),
+            Activation::Sigmoid => LayerSpec::Sigmoid(NameOnlySpec { name }),
+            Activation::Relu | Activation::Linear => LayerSpec::ReLU(NameOnlySpec { name }),
+        }
+    }
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        check_input(&self.name, self.kind, self.shape, &input)?;
+        let activation = self.activation;
+        let output = input.mapv(|v| activation.apply(v));
+        self.cache = (mode == Mode::Train).then_some(input);
+        Ok(output)
+    }
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let input = take_cache(&self.name, &mut self.cache)?;
+        check_grad(&self.name, self.kind, input.shape(), &grad_output)?;
+        let activation = self.activation;
+        let mut grad = grad_output;
+        grad.zip_mut_with(&input, |g, &x| *g *= activation.derivative(x));
+        Ok(grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_layer, GradCheck, InputDraw};
+    use proptest::prelude::*;
+
+    fn all_specs(slope: f64, alpha: f64) -> Vec<LayerSpec> {
+        vec![
+            LayerSpec::ReLU(NameOnlySpec::default()),
+            LayerSpec::LeakyReLU(LeakyReLUSpec { negative_slope: slope, name: None }),
+            LayerSpec::ELU(ELUSpec { alpha, name: None }),
+            LayerSpec::Tanh(NameOnlySpec::default()),
+            LayerSpec::Sigmoid(NameOnlySpec::default()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn gradients_match_finite_differences(
+            channels in 1usize..4,
+            length in 1usize..10,
+            slope in 0.01f64..0.5,
+            alpha in 0.1f64..2.0,
+            seed in any::<u64>(),
+        ) {
+            for spec in all_specs(slope, alpha) {
+                let shape = Shape::Signal { channels, length };
+                let mut layer = ActivationLayer::<f64>::build(&spec, "a".into(), shape).expect("activation spec");
+                // Keep inputs 0.01 from the kink of ReLU-like functions.
+                check_layer(&mut layer, 2, Mode::Train, seed, GradCheck::with_draw(InputDraw::AwayFromZero(0.01)))
+                    .map_err(|e| TestCaseError::fail(format!("{spec:?}: {e}")))?;
+            }
+        }
+    }
+
+    #[test]
+    fn leaky_relu_defaults_to_keras_three_slope() {
+        let spec: LeakyReLUSpec = serde_json::from_str("{}").expect("all fields default");
+        assert_eq!(spec.negative_slope, 0.3);
+        let keras2: LeakyReLUSpec = serde_json::from_str(r#"{"alpha":0.1}"#).expect("Keras 2 name");
+        assert_eq!(keras2.negative_slope, 0.1);
+    }
+}

@@ -1,0 +1,275 @@
+//! `BatchNormalization` over the channel axis (PyTorch: `nn.BatchNorm1d`).
+//!
+//! Keras semantics: momentum 0.99, epsilon 1e-3; training normalizes with
+//! the batch mean and the *biased* batch variance (over batch and length)
+//! and folds both into the moving statistics as
+//! `moving = moving * momentum + batch * (1 - momentum)`; inference uses the
+//! moving statistics. PyTorch differs: its `momentum=0.1` weighs the batch
+//! (Keras's 0.99 is PyTorch's 0.01), epsilon 1e-5, and it folds the
+//! *unbiased* variance into `running_var`.
+
+use kymo_tensor::Float;
+use ndarray::{Array1, Array3, ArrayD, Axis, Ix1, Zip};
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
+use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Shape};
+
+const KIND: &str = "BatchNormalization";
+
+/// Configuration of a `BatchNormalization` layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchNormalizationSpec {
+    /// Weight of the old moving statistics in each update (default 0.99).
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    /// Added to the variance before the square root (default 1e-3).
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f64,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn default_momentum() -> f64 {
+    0.99
+}
+fn default_epsilon() -> f64 {
+    1e-3
+}
+
+impl Default for BatchNormalizationSpec {
+    fn default() -> Self {
+        Self { momentum: default_momentum(), epsilon: default_epsilon(), name: None }
+    }
+}
+
+struct Cache<T> {
+    normalized: Array3<T>,
+    inv_std: Array1<T>,
+}
+
+/// Batch normalization with learned scale (`gamma`) and shift (`beta`).
+pub struct BatchNormalization<T> {
+    spec: BatchNormalizationSpec,
+    name: String,
+    shape: Shape,
+    gamma: Parameter<T>,
+    beta: Parameter<T>,
+    moving_mean: Parameter<T>,
+    moving_variance: Parameter<T>,
+    cache: Option<Cache<T>>,
+}
+
+impl<T: Float> BatchNormalization<T> {
+    /// Builds the layer; statistics are per channel (or per feature).
+    pub fn build(spec: BatchNormalizationSpec, name: String, shape: Shape) -> Result<Self, LayerError> {
+        if !(0.0..=1.0).contains(&spec.momentum) {
+            return Err(config_error(&name, KIND, "momentum", format!("{} is not in [0, 1]", spec.momentum)));
+        }
+        if spec.epsilon.is_nan() || spec.epsilon <= 0.0 {
+            return Err(config_error(&name, KIND, "epsilon", format!("{} must be positive", spec.epsilon)));
+        }
+        let c = shape.channels();
+        let ones = || ArrayD::ones(vec![c]);
+        let zeros = || ArrayD::zeros(vec![c]);
+        Ok(Self {
+            spec,
+            name,
+            shape,
+            gamma: Parameter::trainable("gamma", ones()),
+            beta: Parameter::trainable("beta", zeros()),
+            moving_mean: Parameter::frozen("moving_mean", zeros()),
+            moving_variance: Parameter::frozen("moving_variance", ones()),
+            cache: None,
+        })
+    }
+
+    /// The input as `[B, C, L]` (features are `L = 1`).
+    fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
+        let dims = input.shape().to_vec();
+        let (batch, channels) = (dims[0], self.shape.channels());
+        let length = self.shape.size() / channels.max(1);
+        input
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order((batch, channels, length))
+            .map_err(|_| LayerError::InputShape {
+                layer: self.name.clone(),
+                kind: KIND,
+                expected: self.shape.to_string(),
+                found: format!("{dims:?}"),
+            })
+    }
+}
+
+impl<T: Float> Layer<T> for BatchNormalization<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::BatchNormalization(BatchNormalizationSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+    }
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        let batch = check_input(&self.name, KIND, self.shape, &input)?;
+        let x = self.as_ncl(input)?;
+        let gamma = view_as::<T, Ix1>(&self.name, KIND, "gamma", &self.gamma.value)?;
+        let beta = view_as::<T, Ix1>(&self.name, KIND, "beta", &self.beta.value)?;
+        let eps = T::from_f64_lossy(self.spec.epsilon);
+        let (mean, variance) = match mode {
+            Mode::Train => {
+                let count = T::from_usize(batch * x.dim().2).unwrap_or_else(T::one);
+                let mean = x.sum_axis(Axis(2)).sum_axis(Axis(0)) / count;
+                let mut variance = Array1::<T>::zeros(mean.len());
+                for ((_, c, _), &v) in x.indexed_iter() {
+                    let d = v - mean[c];
+                    variance[c] += d * d;
+                }
+                variance /= count;
+                (mean, variance)
+            }
+            Mode::Inference => (
+                view_as::<T, Ix1>(&self.name, KIND, "moving_mean", &self.moving_mean.value)?.to_owned(),
+                view_as::<T, Ix1>(&self.name, KIND, "moving_variance", &self.moving_variance.value)?.to_owned(),
+            ),
+        };
+        let inv_std = variance.mapv(|v| T::one() / (v + eps).sqrt());
+        let mut normalized = x;
+        Zip::indexed(&mut normalized).for_each(|(_, c, _), v| *v = (*v - mean[c]) * inv_std[c]);
+        let mut output = normalized.clone();
+        Zip::indexed(&mut output).for_each(|(_, c, _), v| *v = *v * gamma[c] + beta[c]);
+        let output = output.into_shape_with_order(self.shape.with_batch(batch)).map_err(|_| {
+            config_error(&self.name, KIND, "shape", "output does not fit the layer's shape")
+        })?;
+        if mode == Mode::Train {
+            let momentum = T::from_f64_lossy(self.spec.momentum);
+            let rest = T::one() - momentum;
+            let mut mm = view_mut_as::<T, Ix1>(&self.name, KIND, "moving_mean", &mut self.moving_mean.value)?;
+            Zip::from(&mut mm).and(&mean).for_each(|m, &b| *m = *m * momentum + b * rest);
+            let mut mv =
+                view_mut_as::<T, Ix1>(&self.name, KIND, "moving_variance", &mut self.moving_variance.value)?;
+            Zip::from(&mut mv).and(&variance).for_each(|m, &b| *m = *m * momentum + b * rest);
+            self.cache = Some(Cache { normalized, inv_std });
+        } else {
+            self.cache = None;
+        }
+        Ok(output)
+    }
+
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let cache = take_cache(&self.name, &mut self.cache)?;
+        let batch = cache.normalized.dim().0;
+        check_grad(&self.name, KIND, &self.shape.with_batch(batch), &grad_output)?;
+        let dy = self.as_ncl(grad_output)?;
+        let xhat = &cache.normalized;
+        let channels = xhat.dim().1;
+        let count = T::from_usize(batch * xhat.dim().2).unwrap_or_else(T::one);
+        let mut sum_dy = Array1::<T>::zeros(channels);
+        let mut sum_dy_xhat = Array1::<T>::zeros(channels);
+        Zip::indexed(&dy).and(xhat).for_each(|(_, c, _), &g, &h| {
+            sum_dy[c] += g;
+            sum_dy_xhat[c] += g * h;
+        });
+        let gamma = view_as::<T, Ix1>(&self.name, KIND, "gamma", &self.gamma.value)?.to_owned();
+        Zip::from(&mut view_mut_as::<T, Ix1>(&self.name, KIND, "gamma", &mut self.gamma.grad)?)
+            .and(&sum_dy_xhat)
+            .for_each(|g, &s| *g += s);
+        Zip::from(&mut view_mut_as::<T, Ix1>(&self.name, KIND, "beta", &mut self.beta.grad)?)
+            .and(&sum_dy)
+            .for_each(|g, &s| *g += s);
+        // dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂)): the batch mean and
+        // variance depend on every element, hence the two correction sums.
+        let mut dx = dy;
+        Zip::indexed(&mut dx).and(xhat).for_each(|(_, c, _), g, &h| {
+            let scale = gamma[c] * cache.inv_std[c] / count;
+            *g = scale * (count * *g - sum_dy[c] - h * sum_dy_xhat[c]);
+        });
+        dx.into_shape_with_order(self.shape.with_batch(batch))
+            .map(|a| a.into_dyn())
+            .map_err(|_| config_error(&self.name, KIND, "shape", "gradient does not fit the layer's shape"))
+    }
+
+    fn parameters(&self) -> Vec<&Parameter<T>> {
+        vec![&self.gamma, &self.beta, &self.moving_mean, &self.moving_variance]
+    }
+    fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
+        vec![&mut self.gamma, &mut self.beta, &mut self.moving_mean, &mut self.moving_variance]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_layer, GradCheck};
+    use proptest::prelude::*;
+
+    fn randomize_affine(layer: &mut BatchNormalization<f64>, seed: u64) {
+        let mut rng = kymo_tensor::SeededRng::new(seed, 9);
+        for p in layer.parameters_mut().into_iter().take(2) {
+            p.value.mapv_inplace(|_| rng.uniform_in(0.5, 1.5));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Training-mode gradients over signals and flat features; a biased
+        /// versus unbiased variance mix-up is off by N/(N-1), far outside
+        /// the tolerance.
+        #[test]
+        fn gradients_match_finite_differences(
+            channels in 1usize..4,
+            length in 1usize..6,
+            features in any::<bool>(),
+            batch in 2usize..5,
+            seed in any::<u64>(),
+        ) {
+            let shape = if features { Shape::Features(channels) } else { Shape::Signal { channels, length } };
+            let mut layer = BatchNormalization::<f64>::build(BatchNormalizationSpec::default(), "bn".into(), shape)
+                .expect("valid");
+            randomize_affine(&mut layer, seed);
+            check_layer(&mut layer, batch, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn training_folds_the_biased_variance_into_moving_statistics() {
+        let mut layer =
+            BatchNormalization::<f64>::build(BatchNormalizationSpec::default(), "bn".into(), Shape::Features(1))
+                .expect("valid");
+        let x = ArrayD::from_shape_vec(vec![4, 1], vec![1.0, 2.0, 3.0, 6.0]).expect("shape");
+        let y = layer.forward(x, Mode::Train).expect("fits");
+        // mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5 (unbiased would be 4.667).
+        let params = layer.parameters();
+        assert!((params[2].value[[0]] - 0.03).abs() < 1e-12);
+        assert!((params[3].value[[0]] - (0.99 + 0.01 * 3.5)).abs() < 1e-12);
+        assert!((y[[3, 0]] - 3.0 / (3.5f64 + 1e-3).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn inference_uses_moving_statistics() {
+        let mut layer =
+            BatchNormalization::<f64>::build(BatchNormalizationSpec::default(), "bn".into(), Shape::Features(2))
+                .expect("valid");
+        {
+            let mut p = layer.parameters_mut();
+            p[0].value = ArrayD::from_shape_vec(vec![2], vec![2.0, 1.0]).expect("shape");
+            p[1].value = ArrayD::from_shape_vec(vec![2], vec![0.5, 0.0]).expect("shape");
+            p[2].value = ArrayD::from_shape_vec(vec![2], vec![1.0, -1.0]).expect("shape");
+            p[3].value = ArrayD::from_shape_vec(vec![2], vec![4.0, 0.25]).expect("shape");
+        }
+        let x = ArrayD::from_shape_vec(vec![1, 2], vec![3.0, 0.0]).expect("shape");
+        let y = layer.forward(x, Mode::Inference).expect("fits");
+        assert!((y[[0, 0]] - (2.0 * 2.0 / (4.001f64).sqrt() + 0.5)).abs() < 1e-12);
+        assert!((y[[0, 1]] - (1.0 / (0.251f64).sqrt())).abs() < 1e-12);
+        // Inference leaves the moving statistics alone.
+        assert_eq!(layer.parameters()[2].value[[0]], 1.0);
+    }
+}

@@ -1,0 +1,291 @@
+//! `Conv1D`: Keras's 1D convolution layer (PyTorch: `nn.Conv1d`, with
+//! Keras's `same` padding, which PyTorch only matches for odd kernels).
+//!
+//! The kernel is stored as `[filters, in_channels, kernel_size]` (PyTorch's
+//! layout); Keras stores `[kernel_size, in_channels, filters]`.
+
+use kymo_tensor::{conv1d_backward, conv1d_forward, Conv1dConfig, Fans, Float, Initializer, Padding, SeededRng};
+use ndarray::{ArrayD, Ix3};
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{check_grad, check_input, config_error, fixed, take_cache, view_as, view_mut_as};
+use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
+
+const KIND: &str = "Conv1D";
+
+/// Configuration of a `Conv1D` layer, with Keras's names and defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv1DSpec {
+    /// Number of output channels.
+    pub filters: usize,
+    /// Taps per kernel.
+    pub kernel_size: usize,
+    /// Step between output positions (default 1).
+    #[serde(default = "one")]
+    pub strides: usize,
+    /// `valid` (default) or `same`.
+    #[serde(default)]
+    pub padding: Padding,
+    /// Gap between taps (default 1).
+    #[serde(default = "one")]
+    pub dilation_rate: usize,
+    /// Activation applied to the output (default linear).
+    #[serde(default)]
+    pub activation: Activation,
+    /// Whether to add a bias (default true).
+    #[serde(default = "yes")]
+    pub use_bias: bool,
+    /// Kernel initializer (default `glorot_uniform`).
+    #[serde(default)]
+    pub kernel_initializer: Initializer,
+    /// Bias initializer (default `zeros`).
+    #[serde(default = "zeros_init")]
+    pub bias_initializer: Initializer,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn zeros_init() -> Initializer {
+    Initializer::Zeros
+}
+
+impl Conv1DSpec {
+    /// A convolution with Keras's defaults for everything but the two
+    /// required arguments.
+    pub fn new(filters: usize, kernel_size: usize) -> Self {
+        Self {
+            filters,
+            kernel_size,
+            strides: 1,
+            padding: Padding::Valid,
+            dilation_rate: 1,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            name: None,
+        }
+    }
+
+    /// The kernel geometry.
+    pub fn config(&self) -> Conv1dConfig {
+        Conv1dConfig {
+            stride: self.strides,
+            dilation: self.dilation_rate,
+            padding: self.padding,
+        }
+    }
+}
+
+/// What a training-mode forward keeps for backward.
+struct Cache<T> {
+    input: ndarray::Array3<T>,
+    /// Pre-activation output, kept only when the activation is not linear.
+    pre_activation: Option<ArrayD<T>>,
+}
+
+/// A 1D convolution layer.
+pub struct Conv1D<T> {
+    spec: Conv1DSpec,
+    name: String,
+    input: Shape,
+    output: Shape,
+    kernel: Parameter<T>,
+    bias: Option<Parameter<T>>,
+    cache: Option<Cache<T>>,
+}
+
+impl<T: Float> Conv1D<T> {
+    /// Builds the layer for `input`, drawing its initial weights from `rng`.
+    pub fn build(spec: Conv1DSpec, name: String, input: Shape, rng: &mut SeededRng) -> Result<Self, LayerError> {
+        let Shape::Signal { channels, length } = input else {
+            return Err(LayerError::InputShape {
+                layer: name,
+                kind: KIND,
+                expected: "a signal (None, channels, length)".into(),
+                found: input.to_string(),
+            });
+        };
+        if spec.filters == 0 {
+            return Err(config_error(&name, KIND, "filters", "must be at least 1"));
+        }
+        let window = spec
+            .config()
+            .window(length, spec.kernel_size)
+            .map_err(|source| LayerError::Kernel { layer: name.clone(), source })?;
+        let k = spec.kernel_size;
+        let fans = Fans { fan_in: k * channels, fan_out: k * spec.filters };
+        let kernel = Parameter::trainable(
+            "kernel",
+            spec.kernel_initializer.sample(&[spec.filters, channels, k], fans, rng),
+        );
+        let bias = spec.use_bias.then(|| {
+            Parameter::trainable("bias", spec.bias_initializer.sample(&[spec.filters], fans, rng))
+        });
+        Ok(Self {
+            output: Shape::Signal { channels: spec.filters, length: window.output_length },
+            spec,
+            name,
+            input,
+            kernel,
+            bias,
+            cache: None,
+        })
+    }
+}
+
+impl<T: Float> Layer<T> for Conv1D<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Conv1D(Conv1DSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+    }
+    fn input_shape(&self) -> Shape {
+        self.input
+    }
+    fn output_shape(&self) -> Shape {
+        self.output
+    }
+
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        check_input(&self.name, KIND, self.input, &input)?;
+        let x = fixed::<T, Ix3>(&self.name, KIND, input)?;
+        let bias = match &self.bias {
+            Some(b) => Some(view_as(&self.name, KIND, "bias", &b.value)?),
+            None => None,
+        };
+        let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
+        let z = conv1d_forward(x.view(), kernel, bias, self.spec.config())
+            .map_err(|source| LayerError::Kernel { layer: self.name.clone(), source })?
+            .into_dyn();
+        let activation = self.spec.activation;
+        let (output, pre_activation) = if activation.is_linear() {
+            (z, None)
+        } else {
+            (z.mapv(|v| activation.apply(v)), Some(z))
+        };
+        self.cache = match mode {
+            Mode::Train => Some(Cache { input: x, pre_activation }),
+            Mode::Inference => None,
+        };
+        Ok(output)
+    }
+
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let cache = take_cache(&self.name, &mut self.cache)?;
+        let batch = cache.input.dim().0;
+        check_grad(&self.name, KIND, &self.output.with_batch(batch), &grad_output)?;
+        let mut grad = grad_output;
+        if let Some(z) = &cache.pre_activation {
+            let activation = self.spec.activation;
+            grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
+        }
+        let grad = fixed::<T, Ix3>(&self.name, KIND, grad)?;
+        let config = self.spec.config();
+        let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
+        let grad_kernel = view_mut_as(&self.name, KIND, "kernel", &mut self.kernel.grad)?;
+        let grad_bias = match &mut self.bias {
+            Some(b) => Some(view_mut_as(&self.name, KIND, "bias", &mut b.grad)?),
+            None => None,
+        };
+        let grad_input = conv1d_backward(cache.input.view(), kernel, grad.view(), config, grad_kernel, grad_bias)
+            .map_err(|source| LayerError::Kernel { layer: self.name.clone(), source })?;
+        Ok(grad_input.into_dyn())
+    }
+
+    fn parameters(&self) -> Vec<&Parameter<T>> {
+        std::iter::once(&self.kernel).chain(self.bias.as_ref()).collect()
+    }
+    fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
+        std::iter::once(&mut self.kernel).chain(self.bias.as_mut()).collect()
+    }
+    fn reach(&self) -> Option<Reach> {
+        Some(Reach {
+            size: (self.spec.kernel_size - 1) * self.spec.dilation_rate + 1,
+            stride: self.spec.strides,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_layer, GradCheck};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Every gradient of Conv1D, over strides, dilations, both paddings,
+        /// even and odd kernels, with and without bias and activation.
+        #[test]
+        fn gradients_match_finite_differences(
+            channels in 1usize..4,
+            filters in 1usize..4,
+            length in 4usize..14,
+            kernel_size in 1usize..6,
+            strides in 1usize..4,
+            dilation_rate in 1usize..3,
+            same in any::<bool>(),
+            use_bias in any::<bool>(),
+            tanh in any::<bool>(),
+            batch in 1usize..3,
+            seed in any::<u64>(),
+        ) {
+            let padding = if same { Padding::Same } else { Padding::Valid };
+            prop_assume!(same || (kernel_size - 1) * dilation_rate < length);
+            let spec = Conv1DSpec {
+                strides,
+                dilation_rate,
+                padding,
+                use_bias,
+                activation: if tanh { Activation::Tanh } else { Activation::Linear },
+                bias_initializer: Initializer::GlorotUniform,
+                ..Conv1DSpec::new(filters, kernel_size)
+            };
+            let input = Shape::Signal { channels, length };
+            let mut layer = Conv1D::<f64>::build(spec, "c".into(), input, &mut SeededRng::new(seed, 0))
+                .expect("geometry was filtered to fit");
+            let report = check_layer(&mut layer, batch, Mode::Train, seed, GradCheck::smooth())
+                .map_err(TestCaseError::fail)?;
+            prop_assert!(report.checked > 0);
+        }
+    }
+
+    #[test]
+    fn the_seed_layer_has_keras_parameter_counts_and_shape() {
+        let spec = Conv1DSpec { padding: Padding::Same, ..Conv1DSpec::new(64, 70) };
+        let layer = Conv1D::<f32>::build(
+            spec,
+            "ConvLayer2".into(),
+            Shape::Signal { channels: 32, length: 1040 },
+            &mut SeededRng::new(0, 0),
+        )
+        .expect("fits");
+        let count: usize = layer.parameters().iter().map(|p| p.value.len()).sum();
+        assert_eq!(count, 143_424);
+        assert_eq!(layer.output_shape(), Shape::Signal { channels: 64, length: 1040 });
+    }
+
+    #[test]
+    fn features_input_is_refused_at_build_time_naming_the_layer() {
+        let err = Conv1D::<f32>::build(
+            Conv1DSpec::new(4, 3),
+            "late_conv".into(),
+            Shape::Features(100),
+            &mut SeededRng::new(0, 0),
+        )
+        .err()
+        .expect("a flat input cannot be convolved");
+        let text = err.to_string();
+        assert!(text.contains("late_conv") && text.contains("(None, 100)"), "{text}");
+    }
+}

@@ -1,0 +1,137 @@
+//! `Dropout` (PyTorch: `nn.Dropout`): in training, zeroes each element with
+//! probability `rate` and scales the survivors by `1 / (1 - rate)`
+//! (inverted dropout); in inference, the identity.
+
+use kymo_tensor::{Float, SeededRng};
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{check_grad, check_input, config_error, take_cache};
+use crate::{Layer, LayerError, LayerSpec, Mode, Shape};
+
+const KIND: &str = "Dropout";
+
+/// Configuration of a `Dropout` layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutSpec {
+    /// Fraction of elements dropped, in `[0, 1)`.
+    pub rate: f64,
+    /// Seed of the mask stream; by default derived from the model's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Inverted dropout.
+pub struct Dropout<T> {
+    spec: DropoutSpec,
+    name: String,
+    shape: Shape,
+    rng: SeededRng,
+    /// The scaled mask of the last training forward.
+    cache: Option<ArrayD<T>>,
+}
+
+impl<T: Float> Dropout<T> {
+    /// Builds the layer; `rng` is its mask stream.
+    pub fn build(spec: DropoutSpec, name: String, shape: Shape, rng: SeededRng) -> Result<Self, LayerError> {
+        if !(0.0..1.0).contains(&spec.rate) {
+            return Err(config_error(&name, KIND, "rate", format!("{} is not in [0, 1)", spec.rate)));
+        }
+        let rng = match spec.seed {
+            Some(seed) => SeededRng::new(seed, 0),
+            None => rng,
+        };
+        Ok(Self { spec, name, shape, rng, cache: None })
+    }
+}
+
+impl<T: Float> Layer<T> for Dropout<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Dropout(DropoutSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+    }
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        check_input(&self.name, KIND, self.shape, &input)?;
+        if mode == Mode::Inference || self.spec.rate == 0.0 {
+            self.cache = (mode == Mode::Train).then(|| ArrayD::ones(input.raw_dim()));
+            return Ok(input);
+        }
+        let rate = self.spec.rate;
+        let scale = T::from_f64_lossy(1.0 / (1.0 - rate));
+        let rng = &mut self.rng;
+        let mask = ArrayD::from_shape_simple_fn(input.raw_dim(), || {
+            if rng.uniform() < rate {
+                T::zero()
+            } else {
+                scale
+            }
+        });
+        let output = &input * &mask;
+        self.cache = Some(mask);
+        Ok(output)
+    }
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let mask = take_cache(&self.name, &mut self.cache)?;
+        check_grad(&self.name, KIND, mask.shape(), &grad_output)?;
+        Ok(grad_output * mask)
+    }
+    fn rng_mut(&mut self) -> Option<&mut SeededRng> {
+        Some(&mut self.rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn layer(rate: f64, seed: u64) -> Dropout<f64> {
+        let spec = DropoutSpec { rate, seed: None, name: None };
+        Dropout::build(spec, "drop".into(), Shape::Features(2000), SeededRng::new(seed, 0)).expect("valid rate")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// The gradient is the mask the forward pass applied: zero where an
+        /// element was dropped, `1 / (1 - rate)` where it survived.
+        #[test]
+        fn gradient_is_the_scaled_mask(rate in 0.05f64..0.9, seed in any::<u64>()) {
+            let mut d = layer(rate, seed);
+            let x = ArrayD::from_elem(vec![1, 2000], 1.0);
+            let y = d.forward(x, Mode::Train).expect("fits");
+            let g = d.backward(ArrayD::from_elem(vec![1, 2000], 1.0)).expect("fits");
+            prop_assert_eq!(&y, &g);
+            let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / 2000.0;
+            prop_assert!((kept - (1.0 - rate)).abs() < 0.06, "kept {}", kept);
+            prop_assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / (1.0 - rate)).abs() < 1e-12));
+        }
+    }
+
+    #[test]
+    fn identity_in_inference() {
+        let mut d = layer(0.5, 1);
+        let x = ArrayD::from_shape_fn(vec![1, 2000], |i| i[1] as f64);
+        assert_eq!(d.forward(x.clone(), Mode::Inference).expect("fits"), x);
+    }
+
+    #[test]
+    fn rate_of_one_is_refused_naming_the_field() {
+        let spec = DropoutSpec { rate: 1.0, seed: None, name: None };
+        let err = Dropout::<f32>::build(spec, "drop".into(), Shape::Features(3), SeededRng::new(0, 0))
+            .err()
+            .expect("rate 1 drops everything");
+        assert!(err.to_string().contains("`rate`"));
+    }
+}

@@ -1,0 +1,20 @@
+//! The layers, one file each (the elementwise activations share one type,
+//! and so do the two sliding-window poolings).
+
+mod activation_layer;
+mod batch_normalization;
+mod conv1d;
+mod dense;
+mod dropout;
+mod flatten;
+mod global_average_pooling1d;
+mod pooling1d;
+
+pub use activation_layer::{ActivationLayer, ELUSpec, LeakyReLUSpec, NameOnlySpec};
+pub use batch_normalization::{BatchNormalization, BatchNormalizationSpec};
+pub use conv1d::{Conv1D, Conv1DSpec};
+pub use dense::{Dense, DenseSpec};
+pub use dropout::{Dropout, DropoutSpec};
+pub use flatten::Flatten;
+pub use global_average_pooling1d::GlobalAveragePooling1D;
+pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};

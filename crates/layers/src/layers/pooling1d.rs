@@ -1,0 +1,220 @@
+//! `MaxPooling1D` and `AveragePooling1D` (PyTorch: `nn.MaxPool1d`,
+//! `nn.AvgPool1d`): one layer type over the two reductions, which share
+//! their spec and geometry.
+//!
+//! Keras defaults: `pool_size` 2, `strides` = `pool_size`, `valid`. Keras's
+//! `same` average pooling divides by the real elements in each window
+//! (PyTorch's `count_include_pad=False`).
+
+use kymo_tensor::{
+    avg_pool1d_backward, avg_pool1d_forward, max_pool1d_backward, max_pool1d_forward, Float,
+    MaxPoolIndices, Padding, Pool1dConfig,
+};
+use ndarray::{ArrayD, Ix3};
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{check_grad, check_input, fixed, take_cache};
+use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Shape};
+
+/// Configuration of a 1D pooling layer, with Keras's names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pooling1DSpec {
+    /// Window size (default 2).
+    #[serde(default = "two")]
+    pub pool_size: usize,
+    /// Step between windows (default: `pool_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strides: Option<usize>,
+    /// `valid` (default) or `same`.
+    #[serde(default)]
+    pub padding: Padding,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn two() -> usize {
+    2
+}
+
+impl Default for Pooling1DSpec {
+    fn default() -> Self {
+        Self { pool_size: 2, strides: None, padding: Padding::Valid, name: None }
+    }
+}
+
+impl Pooling1DSpec {
+    /// The kernel geometry, with Keras's `strides = pool_size` default.
+    pub fn config(&self) -> Pool1dConfig {
+        Pool1dConfig {
+            pool_size: self.pool_size,
+            stride: self.strides.unwrap_or(self.pool_size),
+            padding: self.padding,
+        }
+    }
+}
+
+/// Which reduction a pooling layer applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// `MaxPooling1D`.
+    Max,
+    /// `AveragePooling1D`.
+    Average,
+}
+
+impl Reduction {
+    fn kind(self) -> &'static str {
+        match self {
+            Reduction::Max => "MaxPooling1D",
+            Reduction::Average => "AveragePooling1D",
+        }
+    }
+}
+
+enum Cache {
+    Max(MaxPoolIndices),
+    Average { batch: usize },
+}
+
+/// A 1D pooling layer.
+pub struct Pooling1D {
+    spec: Pooling1DSpec,
+    reduction: Reduction,
+    name: String,
+    input: Shape,
+    output: Shape,
+    cache: Option<Cache>,
+}
+
+impl Pooling1D {
+    /// Builds the layer for `input`.
+    pub fn build(spec: Pooling1DSpec, reduction: Reduction, name: String, input: Shape) -> Result<Self, LayerError> {
+        let kind = reduction.kind();
+        let Shape::Signal { channels, length } = input else {
+            return Err(LayerError::InputShape {
+                layer: name,
+                kind,
+                expected: "a signal (None, channels, length)".into(),
+                found: input.to_string(),
+            });
+        };
+        let window = spec
+            .config()
+            .window(length)
+            .map_err(|source| LayerError::Kernel { layer: name.clone(), source })?;
+        Ok(Self {
+            output: Shape::Signal { channels, length: window.output_length },
+            spec,
+            reduction,
+            name,
+            input,
+            cache: None,
+        })
+    }
+}
+
+impl<T: Float> Layer<T> for Pooling1D {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        let spec = Pooling1DSpec { name: Some(self.name.clone()), ..self.spec.clone() };
+        match self.reduction {
+            Reduction::Max => LayerSpec::MaxPooling1D(spec),
+            Reduction::Average => LayerSpec::AveragePooling1D(spec),
+        }
+    }
+    fn input_shape(&self) -> Shape {
+        self.input
+    }
+    fn output_shape(&self) -> Shape {
+        self.output
+    }
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        let kind = self.reduction.kind();
+        let batch = check_input(&self.name, kind, self.input, &input)?;
+        let x = fixed::<T, Ix3>(&self.name, kind, input)?;
+        let kernel_error = |source| LayerError::Kernel { layer: self.name.clone(), source };
+        let (output, cache) = match self.reduction {
+            Reduction::Max => {
+                let (y, indices) = max_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?;
+                (y, Cache::Max(indices))
+            }
+            Reduction::Average => (
+                avg_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?,
+                Cache::Average { batch },
+            ),
+        };
+        self.cache = (mode == Mode::Train).then_some(cache);
+        Ok(output.into_dyn())
+    }
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let kind = self.reduction.kind();
+        let cache = take_cache(&self.name, &mut self.cache)?;
+        let batch = match &cache {
+            Cache::Max(_) => grad_output.shape().first().copied().unwrap_or(0),
+            Cache::Average { batch } => *batch,
+        };
+        check_grad(&self.name, kind, &self.output.with_batch(batch), &grad_output)?;
+        let grad = fixed::<T, Ix3>(&self.name, kind, grad_output)?;
+        let kernel_error = |source| LayerError::Kernel { layer: self.name.clone(), source };
+        let grad_input = match cache {
+            Cache::Max(indices) => max_pool1d_backward(grad.view(), &indices).map_err(kernel_error)?,
+            Cache::Average { .. } => {
+                let length = self.input.with_batch(batch)[2];
+                avg_pool1d_backward(grad.view(), length, self.spec.config()).map_err(kernel_error)?
+            }
+        };
+        Ok(grad_input.into_dyn())
+    }
+    fn reach(&self) -> Option<Reach> {
+        let config = self.spec.config();
+        Some(Reach { size: config.pool_size, stride: config.stride })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_layer, GradCheck, InputDraw};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn gradients_match_finite_differences(
+            channels in 1usize..3,
+            length in 2usize..16,
+            pool_size in 1usize..6,
+            strides in proptest::option::of(1usize..4),
+            same in any::<bool>(),
+            max in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            prop_assume!(same || pool_size <= length);
+            let spec = Pooling1DSpec {
+                pool_size,
+                strides,
+                padding: if same { Padding::Same } else { Padding::Valid },
+                name: None,
+            };
+            let reduction = if max { Reduction::Max } else { Reduction::Average };
+            let mut layer = Pooling1D::build(spec, reduction, "p".into(), Shape::Signal { channels, length })
+                .expect("geometry was filtered to fit");
+            // Distinct inputs 0.05 apart: no max-pool window ties.
+            check_layer(&mut layer, 2, Mode::Train, seed, GradCheck::with_draw(InputDraw::Distinct))
+                .map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn strides_default_to_pool_size() {
+        let spec: Pooling1DSpec = serde_json::from_str(r#"{"pool_size": 3}"#).expect("parses");
+        assert_eq!(spec.config().stride, 3);
+        let layer = Pooling1D::build(spec, Reduction::Max, "p".into(), Shape::Signal { channels: 1, length: 10 })
+            .expect("fits");
+        assert_eq!(Layer::<f32>::output_shape(&layer), Shape::Signal { channels: 1, length: 3 });
+    }
+}

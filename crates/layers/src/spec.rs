@@ -1,0 +1,250 @@
+//! Serializable model descriptions: what a TOML or JSON file says a model is.
+
+use std::path::Path;
+
+use kymo_tensor::{derive_seed, Float, SeededRng};
+use serde::{Deserialize, Serialize};
+
+use crate::layers::{
+    ActivationLayer, BatchNormalization, BatchNormalizationSpec, Conv1D, Conv1DSpec, Dense, DenseSpec, Dropout,
+    DropoutSpec, ELUSpec, Flatten, GlobalAveragePooling1D, LeakyReLUSpec, NameOnlySpec, Pooling1D, Pooling1DSpec,
+    Reduction,
+};
+use crate::{Layer, LayerError, Shape};
+
+/// One layer of a model spec, tagged by its Keras class name:
+/// `{"type": "Conv1D", "filters": 32, "kernel_size": 100, "padding": "same"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[allow(clippy::upper_case_acronyms)]
+pub enum LayerSpec {
+    /// 1D convolution.
+    Conv1D(Conv1DSpec),
+    /// Fully connected layer.
+    Dense(DenseSpec),
+    /// Leaky rectifier.
+    LeakyReLU(LeakyReLUSpec),
+    /// Rectifier.
+    ReLU(NameOnlySpec),
+    /// Exponential linear unit.
+    ELU(ELUSpec),
+    /// Hyperbolic tangent.
+    Tanh(NameOnlySpec),
+    /// Logistic sigmoid.
+    Sigmoid(NameOnlySpec),
+    /// Max pooling over length.
+    MaxPooling1D(Pooling1DSpec),
+    /// Average pooling over length.
+    AveragePooling1D(Pooling1DSpec),
+    /// Mean over the whole length.
+    GlobalAveragePooling1D(NameOnlySpec),
+    /// Inverted dropout.
+    Dropout(DropoutSpec),
+    /// Flattens each sample.
+    Flatten(NameOnlySpec),
+    /// Batch normalization over channels.
+    BatchNormalization(BatchNormalizationSpec),
+}
+
+impl LayerSpec {
+    /// The Keras class name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv1D(_) => "Conv1D",
+            LayerSpec::Dense(_) => "Dense",
+            LayerSpec::LeakyReLU(_) => "LeakyReLU",
+            LayerSpec::ReLU(_) => "ReLU",
+            LayerSpec::ELU(_) => "ELU",
+            LayerSpec::Tanh(_) => "Tanh",
+            LayerSpec::Sigmoid(_) => "Sigmoid",
+            LayerSpec::MaxPooling1D(_) => "MaxPooling1D",
+            LayerSpec::AveragePooling1D(_) => "AveragePooling1D",
+            LayerSpec::GlobalAveragePooling1D(_) => "GlobalAveragePooling1D",
+            LayerSpec::Dropout(_) => "Dropout",
+            LayerSpec::Flatten(_) => "Flatten",
+            LayerSpec::BatchNormalization(_) => "BatchNormalization",
+        }
+    }
+
+    /// Keras's base for automatic names (`conv1d`, `leaky_re_lu`, ...).
+    fn default_name_base(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv1D(_) => "conv1d",
+            LayerSpec::Dense(_) => "dense",
+            LayerSpec::LeakyReLU(_) => "leaky_re_lu",
+            LayerSpec::ReLU(_) => "re_lu",
+            LayerSpec::ELU(_) => "elu",
+            LayerSpec::Tanh(_) => "tanh",
+            LayerSpec::Sigmoid(_) => "sigmoid",
+            LayerSpec::MaxPooling1D(_) => "max_pooling1d",
+            LayerSpec::AveragePooling1D(_) => "average_pooling1d",
+            LayerSpec::GlobalAveragePooling1D(_) => "global_average_pooling1d",
+            LayerSpec::Dropout(_) => "dropout",
+            LayerSpec::Flatten(_) => "flatten",
+            LayerSpec::BatchNormalization(_) => "batch_normalization",
+        }
+    }
+
+    /// The name the spec gives, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            LayerSpec::Conv1D(s) => s.name.as_deref(),
+            LayerSpec::Dense(s) => s.name.as_deref(),
+            LayerSpec::LeakyReLU(s) => s.name.as_deref(),
+            LayerSpec::ELU(s) => s.name.as_deref(),
+            LayerSpec::MaxPooling1D(s) | LayerSpec::AveragePooling1D(s) => s.name.as_deref(),
+            LayerSpec::Dropout(s) => s.name.as_deref(),
+            LayerSpec::BatchNormalization(s) => s.name.as_deref(),
+            LayerSpec::ReLU(s)
+            | LayerSpec::Tanh(s)
+            | LayerSpec::Sigmoid(s)
+            | LayerSpec::GlobalAveragePooling1D(s)
+            | LayerSpec::Flatten(s) => s.name.as_deref(),
+        }
+    }
+
+    /// Builds the layer for `input`. `seed` and `index` pick its streams:
+    /// initial weights from `(seed, "init", index)`, dropout masks from
+    /// `(seed, "dropout", index)`, so one layer's draws never shift another's.
+    pub fn build<T: Float>(
+        &self,
+        name: String,
+        input: Shape,
+        seed: u64,
+        index: usize,
+    ) -> Result<Box<dyn Layer<T>>, LayerError> {
+        let mut init = SeededRng::new(derive_seed(seed, "init"), index as u64);
+        Ok(match self {
+            LayerSpec::Conv1D(s) => Box::new(Conv1D::build(s.clone(), name, input, &mut init)?),
+            LayerSpec::Dense(s) => Box::new(Dense::build(s.clone(), name, input, &mut init)?),
+            LayerSpec::MaxPooling1D(s) => Box::new(Pooling1D::build(s.clone(), Reduction::Max, name, input)?),
+            LayerSpec::AveragePooling1D(s) => {
+                Box::new(Pooling1D::build(s.clone(), Reduction::Average, name, input)?)
+            }
+            LayerSpec::GlobalAveragePooling1D(_) => Box::new(GlobalAveragePooling1D::build(name, input)?),
+            LayerSpec::Dropout(s) => {
+                let rng = SeededRng::new(derive_seed(seed, "dropout"), index as u64);
+                Box::new(Dropout::build(s.clone(), name, input, rng)?)
+            }
+            LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
+            LayerSpec::BatchNormalization(s) => Box::new(BatchNormalization::build(s.clone(), name, input)?),
+            LayerSpec::LeakyReLU(_) | LayerSpec::ReLU(_) | LayerSpec::ELU(_) | LayerSpec::Tanh(_) | LayerSpec::Sigmoid(_) => {
+                // Every activation variant is matched by ActivationLayer::build.
+                Box::new(ActivationLayer::build(self, name, input).ok_or_else(|| LayerError::Spec {
+                    origin: "layer spec".into(),
+                    reason: format!("{} is not an activation layer", self.kind()),
+                })?)
+            }
+        })
+    }
+}
+
+/// The input of a model: one multi-channel signal per sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Channels per sample (1 for a plain spectrum).
+    pub channels: usize,
+    /// Points per channel.
+    pub length: usize,
+}
+
+/// A whole Sequential model: input shape and layers.
+///
+/// ```
+/// use kymo_layers::ModelSpec;
+/// let spec = ModelSpec::from_toml_str(r#"
+///     input = { channels = 1, length = 64 }
+///     [[layers]]
+///     type = "Conv1D"
+///     filters = 4
+///     kernel_size = 3
+///     padding = "same"
+///     [[layers]]
+///     type = "Flatten"
+///     [[layers]]
+///     type = "Dense"
+///     units = 1
+/// "#).unwrap();
+/// assert_eq!(spec.layers.len(), 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Per-sample input shape.
+    pub input: InputSpec,
+    /// Layers, first to last.
+    pub layers: Vec<LayerSpec>,
+}
+
+impl ModelSpec {
+    /// Parses a JSON spec.
+    pub fn from_json_str(text: &str) -> Result<Self, LayerError> {
+        serde_json::from_str(text).map_err(|e| LayerError::Spec { origin: "JSON".into(), reason: e.to_string() })
+    }
+
+    /// Parses a TOML spec.
+    pub fn from_toml_str(text: &str) -> Result<Self, LayerError> {
+        toml::from_str(text).map_err(|e| LayerError::Spec { origin: "TOML".into(), reason: e.to_string() })
+    }
+
+    /// Reads a `.json` or `.toml` spec file.
+    pub fn from_path(path: &Path) -> Result<Self, LayerError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LayerError::Spec { origin: origin.clone(), reason: e.to_string() })?;
+        let parsed = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Self::from_json_str(&text),
+            Some("toml") => Self::from_toml_str(&text),
+            other => {
+                return Err(LayerError::Spec {
+                    origin,
+                    reason: format!("unknown extension {other:?}: use .json or .toml"),
+                })
+            }
+        };
+        parsed.map_err(|e| match e {
+            LayerError::Spec { reason, .. } => LayerError::Spec { origin, reason },
+            other => other,
+        })
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// TOML.
+    pub fn to_toml(&self) -> Result<String, LayerError> {
+        toml::to_string_pretty(self).map_err(|e| LayerError::Spec { origin: "TOML".into(), reason: e.to_string() })
+    }
+
+    /// Names for every layer: the spec's own, else Keras's automatic
+    /// `base`, `base_1`, `base_2`, ... Duplicate names are an error.
+    pub fn resolved_names(&self) -> Result<Vec<String>, LayerError> {
+        let mut counts = std::collections::HashMap::<&str, usize>::new();
+        let mut names = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let name = match layer.name() {
+                Some(n) => n.to_string(),
+                None => {
+                    let base = layer.default_name_base();
+                    let n = counts.entry(base).or_insert(0);
+                    let name = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
+                    *n += 1;
+                    name
+                }
+            };
+            if names.contains(&name) {
+                return Err(LayerError::Config {
+                    layer: name,
+                    kind: layer.kind(),
+                    field: "name",
+                    reason: "two layers share this name".into(),
+                });
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+}
