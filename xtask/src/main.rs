@@ -36,7 +36,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Summary { model, length } => summary::run(&model, length),
-        Command::Experiment { .. } => Err("the experiment is not built yet (issue: `cargo xtask experiment`)".into()),
+        Command::Experiment { .. } => {
+            Err("the experiment is not built yet (issue: `cargo xtask experiment`)".into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

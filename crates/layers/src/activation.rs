@@ -107,7 +107,9 @@ mod tests {
         let all = [
             Activation::Linear,
             Activation::Relu,
-            Activation::LeakyRelu { negative_slope: 0.1 },
+            Activation::LeakyRelu {
+                negative_slope: 0.1,
+            },
             Activation::Elu { alpha: 1.3 },
             Activation::Tanh,
             Activation::Sigmoid,
@@ -123,9 +125,17 @@ mod tests {
 
     #[test]
     fn serializes_as_keras_spells_it() {
-        assert_eq!(serde_json::to_string(&Activation::Relu).expect("serializes"), "\"relu\"");
+        assert_eq!(
+            serde_json::to_string(&Activation::Relu).expect("serializes"),
+            "\"relu\""
+        );
         let leaky: Activation =
             serde_json::from_str(r#"{"leaky_relu":{"negative_slope":0.1}}"#).expect("parses");
-        assert_eq!(leaky, Activation::LeakyRelu { negative_slope: 0.1 });
+        assert_eq!(
+            leaky,
+            Activation::LeakyRelu {
+                negative_slope: 0.1
+            }
+        );
     }
 }

@@ -112,7 +112,13 @@ fn sampled_indices(len: usize, cap: usize, rng: &mut SeededRng) -> Vec<usize> {
     all
 }
 
-fn compare(what: &str, index: usize, analytic: f64, numeric: f64, cfg: &GradCheck) -> Result<(), String> {
+fn compare(
+    what: &str,
+    index: usize,
+    analytic: f64,
+    numeric: f64,
+    cfg: &GradCheck,
+) -> Result<(), String> {
     let tolerance = cfg.atol + cfg.rtol * analytic.abs().max(numeric.abs());
     if (analytic - numeric).abs() > tolerance || !analytic.is_finite() {
         return Err(format!(
@@ -144,9 +150,15 @@ pub fn check_layer(
         p.zero_grad();
     }
     layer.forward(x.clone(), mode).map_err(|e| e.to_string())?;
-    let grad_x = layer.backward(projection.clone()).map_err(|e| e.to_string())?;
+    let grad_x = layer
+        .backward(projection.clone())
+        .map_err(|e| e.to_string())?;
     if grad_x.shape() != x.shape() {
-        return Err(format!("input gradient has shape {:?}, input {:?}", grad_x.shape(), x.shape()));
+        return Err(format!(
+            "input gradient has shape {:?}, input {:?}",
+            grad_x.shape(),
+            x.shape()
+        ));
     }
     let mut checked = 0;
     let h = cfg.step;
@@ -157,8 +169,8 @@ pub fn check_layer(
         let original = values[i];
         let mut at = |value: f64, values: &mut Vec<f64>| {
             values[i] = value;
-            let nudged = ArrayD::from_shape_vec(x.raw_dim(), values.clone())
-                .map_err(|e| e.to_string())?;
+            let nudged =
+                ArrayD::from_shape_vec(x.raw_dim(), values.clone()).map_err(|e| e.to_string())?;
             loss(layer, &nudged, &projection, mode)
         };
         let plus = at(original + h, &mut values)?;
@@ -172,7 +184,12 @@ pub fn check_layer(
     for p_index in 0..param_count {
         let (name, trainable, len, grads) = {
             let p = &layer.parameters()[p_index];
-            (p.name, p.trainable, p.value.len(), p.grad.iter().copied().collect::<Vec<f64>>())
+            (
+                p.name,
+                p.trainable,
+                p.value.len(),
+                p.grad.iter().copied().collect::<Vec<f64>>(),
+            )
         };
         if !trainable {
             continue;

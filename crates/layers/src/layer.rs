@@ -180,6 +180,9 @@ fn rank_error(
         layer,
         kind,
         field,
-        format!("weight has rank {found}, expected {}", expected.unwrap_or(0)),
+        format!(
+            "weight has rank {found}, expected {}",
+            expected.unwrap_or(0)
+        ),
     )
 }

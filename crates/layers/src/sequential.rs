@@ -30,7 +30,10 @@ impl<T: Float> Sequential<T> {
     /// Builds `spec` with initial weights drawn from `seed`.
     pub fn new(spec: &ModelSpec, seed: u64) -> Result<Self, LayerError> {
         let names = spec.resolved_names()?;
-        let mut shape = Shape::Signal { channels: spec.input.channels, length: spec.input.length };
+        let mut shape = Shape::Signal {
+            channels: spec.input.channels,
+            length: spec.input.length,
+        };
         if spec.input.channels == 0 || spec.input.length == 0 {
             return Err(LayerError::Spec {
                 origin: "model spec".into(),
@@ -43,22 +46,33 @@ impl<T: Float> Sequential<T> {
             shape = layer.output_shape();
             layers.push(layer);
         }
-        Ok(Self { input: spec.input, layers })
+        Ok(Self {
+            input: spec.input,
+            layers,
+        })
     }
 
     /// The spec that rebuilds this model, with every layer's resolved name.
     pub fn spec(&self) -> ModelSpec {
-        ModelSpec { input: self.input, layers: self.layers.iter().map(|l| l.spec()).collect() }
+        ModelSpec {
+            input: self.input,
+            layers: self.layers.iter().map(|l| l.spec()).collect(),
+        }
     }
 
     /// The per-sample input shape.
     pub fn input_shape(&self) -> Shape {
-        Shape::Signal { channels: self.input.channels, length: self.input.length }
+        Shape::Signal {
+            channels: self.input.channels,
+            length: self.input.length,
+        }
     }
 
     /// The per-sample output shape.
     pub fn output_shape(&self) -> Shape {
-        self.layers.last().map_or(self.input_shape(), |l| l.output_shape())
+        self.layers
+            .last()
+            .map_or(self.input_shape(), |l| l.output_shape())
     }
 
     /// The layers, first to last.
@@ -73,13 +87,18 @@ impl<T: Float> Sequential<T> {
 
     /// Forward pass over a batch `[B, channels, length]`.
     pub fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        self.layers.iter_mut().try_fold(input, |x, layer| layer.forward(x, mode))
+        self.layers
+            .iter_mut()
+            .try_fold(input, |x, layer| layer.forward(x, mode))
     }
 
     /// Backward pass from the loss gradient with respect to the output;
     /// accumulates every parameter gradient and returns the input gradient.
     pub fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        self.layers.iter_mut().rev().try_fold(grad_output, |g, layer| layer.backward(g))
+        self.layers
+            .iter_mut()
+            .rev()
+            .try_fold(grad_output, |g, layer| layer.backward(g))
     }
 
     /// Resets every gradient to zero.
@@ -96,14 +115,21 @@ impl<T: Float> Sequential<T> {
 
     /// Mutable access to every parameter, in the order of [`Self::parameters`].
     pub fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
-        self.layers.iter_mut().flat_map(|l| l.parameters_mut()).collect()
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.parameters_mut())
+            .collect()
     }
 
     /// Full names (`layer/weight`) of [`Self::parameters`], in order.
     pub fn parameter_names(&self) -> Vec<String> {
         self.layers
             .iter()
-            .flat_map(|l| l.parameters().into_iter().map(move |p| format!("{}/{}", l.name(), p.name)))
+            .flat_map(|l| {
+                l.parameters()
+                    .into_iter()
+                    .map(move |p| format!("{}/{}", l.name(), p.name))
+            })
             .collect()
     }
 
@@ -115,7 +141,11 @@ impl<T: Float> Sequential<T> {
 
     /// Number of trainable scalars.
     pub fn count_trainable_params(&self) -> usize {
-        self.parameters().iter().filter(|p| p.trainable).map(|p| p.value.len()).sum()
+        self.parameters()
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.value.len())
+            .sum()
     }
 
     /// Copies of every weight, named (Keras's `get_weights`).
@@ -123,7 +153,10 @@ impl<T: Float> Sequential<T> {
         self.parameter_names()
             .into_iter()
             .zip(self.parameters())
-            .map(|(name, p)| NamedArray { name, array: p.value.clone() })
+            .map(|(name, p)| NamedArray {
+                name,
+                array: p.value.clone(),
+            })
             .collect()
     }
 
@@ -133,7 +166,9 @@ impl<T: Float> Sequential<T> {
         let names = self.parameter_names();
         for w in weights {
             if !names.contains(&w.name) {
-                return Err(LayerError::UnknownWeight { name: w.name.clone() });
+                return Err(LayerError::UnknownWeight {
+                    name: w.name.clone(),
+                });
             }
         }
         let mut ordered = Vec::with_capacity(names.len());

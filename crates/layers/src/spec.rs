@@ -6,9 +6,9 @@ use kymo_tensor::{derive_seed, Float, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{
-    ActivationLayer, BatchNormalization, BatchNormalizationSpec, Conv1D, Conv1DSpec, Dense, DenseSpec, Dropout,
-    DropoutSpec, ELUSpec, Flatten, GlobalAveragePooling1D, LeakyReLUSpec, NameOnlySpec, Pooling1D, Pooling1DSpec,
-    Reduction,
+    ActivationLayer, BatchNormalization, BatchNormalizationSpec, Conv1D, Conv1DSpec, Dense,
+    DenseSpec, Dropout, DropoutSpec, ELUSpec, Flatten, GlobalAveragePooling1D, LeakyReLUSpec,
+    NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
 };
 use crate::{Layer, LayerError, Shape};
 
@@ -117,22 +117,37 @@ impl LayerSpec {
         Ok(match self {
             LayerSpec::Conv1D(s) => Box::new(Conv1D::build(s.clone(), name, input, &mut init)?),
             LayerSpec::Dense(s) => Box::new(Dense::build(s.clone(), name, input, &mut init)?),
-            LayerSpec::MaxPooling1D(s) => Box::new(Pooling1D::build(s.clone(), Reduction::Max, name, input)?),
-            LayerSpec::AveragePooling1D(s) => {
-                Box::new(Pooling1D::build(s.clone(), Reduction::Average, name, input)?)
+            LayerSpec::MaxPooling1D(s) => {
+                Box::new(Pooling1D::build(s.clone(), Reduction::Max, name, input)?)
             }
-            LayerSpec::GlobalAveragePooling1D(_) => Box::new(GlobalAveragePooling1D::build(name, input)?),
+            LayerSpec::AveragePooling1D(s) => Box::new(Pooling1D::build(
+                s.clone(),
+                Reduction::Average,
+                name,
+                input,
+            )?),
+            LayerSpec::GlobalAveragePooling1D(_) => {
+                Box::new(GlobalAveragePooling1D::build(name, input)?)
+            }
             LayerSpec::Dropout(s) => {
                 let rng = SeededRng::new(derive_seed(seed, "dropout"), index as u64);
                 Box::new(Dropout::build(s.clone(), name, input, rng)?)
             }
             LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
-            LayerSpec::BatchNormalization(s) => Box::new(BatchNormalization::build(s.clone(), name, input)?),
-            LayerSpec::LeakyReLU(_) | LayerSpec::ReLU(_) | LayerSpec::ELU(_) | LayerSpec::Tanh(_) | LayerSpec::Sigmoid(_) => {
+            LayerSpec::BatchNormalization(s) => {
+                Box::new(BatchNormalization::build(s.clone(), name, input)?)
+            }
+            LayerSpec::LeakyReLU(_)
+            | LayerSpec::ReLU(_)
+            | LayerSpec::ELU(_)
+            | LayerSpec::Tanh(_)
+            | LayerSpec::Sigmoid(_) => {
                 // Every activation variant is matched by ActivationLayer::build.
-                Box::new(ActivationLayer::build(self, name, input).ok_or_else(|| LayerError::Spec {
-                    origin: "layer spec".into(),
-                    reason: format!("{} is not an activation layer", self.kind()),
+                Box::new(ActivationLayer::build(self, name, input).ok_or_else(|| {
+                    LayerError::Spec {
+                        origin: "layer spec".into(),
+                        reason: format!("{} is not an activation layer", self.kind()),
+                    }
                 })?)
             }
         })
@@ -180,19 +195,27 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Parses a JSON spec.
     pub fn from_json_str(text: &str) -> Result<Self, LayerError> {
-        serde_json::from_str(text).map_err(|e| LayerError::Spec { origin: "JSON".into(), reason: e.to_string() })
+        serde_json::from_str(text).map_err(|e| LayerError::Spec {
+            origin: "JSON".into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Parses a TOML spec.
     pub fn from_toml_str(text: &str) -> Result<Self, LayerError> {
-        toml::from_str(text).map_err(|e| LayerError::Spec { origin: "TOML".into(), reason: e.to_string() })
+        toml::from_str(text).map_err(|e| LayerError::Spec {
+            origin: "TOML".into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Reads a `.json` or `.toml` spec file.
     pub fn from_path(path: &Path) -> Result<Self, LayerError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LayerError::Spec { origin: origin.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| LayerError::Spec {
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })?;
         let parsed = match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Self::from_json_str(&text),
             Some("toml") => Self::from_toml_str(&text),
@@ -216,7 +239,10 @@ impl ModelSpec {
 
     /// TOML.
     pub fn to_toml(&self) -> Result<String, LayerError> {
-        toml::to_string_pretty(self).map_err(|e| LayerError::Spec { origin: "TOML".into(), reason: e.to_string() })
+        toml::to_string_pretty(self).map_err(|e| LayerError::Spec {
+            origin: "TOML".into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Names for every layer: the spec's own, else Keras's automatic
@@ -230,7 +256,11 @@ impl ModelSpec {
                 None => {
                     let base = layer.default_name_base();
                     let n = counts.entry(base).or_insert(0);
-                    let name = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
+                    let name = if *n == 0 {
+                        base.to_string()
+                    } else {
+                        format!("{base}_{n}")
+                    };
                     *n += 1;
                     name
                 }

@@ -120,7 +120,11 @@ fn thousands(n: usize) -> String {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rule = "─".repeat(84);
-        writeln!(f, "{:<38}{:<20}{:>12}{:>14}", "Layer (type)", "Output Shape", "Param #", "Receptive")?;
+        writeln!(
+            f,
+            "{:<38}{:<20}{:>12}{:>14}",
+            "Layer (type)", "Output Shape", "Param #", "Receptive"
+        )?;
         writeln!(f, "{rule}")?;
         for row in &self.rows {
             let label = format!("{} ({})", row.name, row.kind);
@@ -136,7 +140,11 @@ impl fmt::Display for Summary {
         writeln!(f, "{rule}")?;
         writeln!(f, " Total params: {}", thousands(self.total_params))?;
         writeln!(f, " Trainable params: {}", thousands(self.trainable_params))?;
-        writeln!(f, " Non-trainable params: {}", thousands(self.total_params - self.trainable_params))?;
+        writeln!(
+            f,
+            " Non-trainable params: {}",
+            thousands(self.total_params - self.trainable_params)
+        )?;
         writeln!(
             f,
             " Receptive field of one head input: {} of {} input points",

@@ -3,7 +3,9 @@
 
 use kymo_tensor::Padding;
 
-use crate::layers::{BatchNormalizationSpec, Conv1DSpec, DenseSpec, LeakyReLUSpec, NameOnlySpec, Pooling1DSpec};
+use crate::layers::{
+    BatchNormalizationSpec, Conv1DSpec, DenseSpec, LeakyReLUSpec, NameOnlySpec, Pooling1DSpec,
+};
 use crate::{InputSpec, LayerSpec, ModelSpec};
 
 /// The seed's signal length.
@@ -12,17 +14,28 @@ pub const SEED_LENGTH: usize = 1040;
 /// Names of the built-in models, for command lines.
 pub const BUILT_IN: [&str; 3] = ["original", "answer", "answer_bn"];
 
-fn conv_block(index: usize, filters: usize, kernel: usize, pool: usize, batch_norm: bool) -> Vec<LayerSpec> {
+fn conv_block(
+    index: usize,
+    filters: usize,
+    kernel: usize,
+    pool: usize,
+    batch_norm: bool,
+) -> Vec<LayerSpec> {
     let mut block = vec![
         LayerSpec::Conv1D(Conv1DSpec {
             padding: Padding::Same,
             name: Some(format!("ConvLayer{index}")),
             ..Conv1DSpec::new(filters, kernel)
         }),
-        LayerSpec::LeakyReLU(LeakyReLUSpec { negative_slope: 0.1, name: None }),
+        LayerSpec::LeakyReLU(LeakyReLUSpec {
+            negative_slope: 0.1,
+            name: None,
+        }),
     ];
     if batch_norm {
-        block.push(LayerSpec::BatchNormalization(BatchNormalizationSpec::default()));
+        block.push(LayerSpec::BatchNormalization(
+            BatchNormalizationSpec::default(),
+        ));
     }
     block.push(LayerSpec::MaxPooling1D(Pooling1DSpec {
         pool_size: pool,
@@ -33,14 +46,33 @@ fn conv_block(index: usize, filters: usize, kernel: usize, pool: usize, batch_no
     block
 }
 
-fn seed_model(kernels: [usize; 3], pools: [usize; 3], batch_norm: bool, length: usize) -> ModelSpec {
+fn seed_model(
+    kernels: [usize; 3],
+    pools: [usize; 3],
+    batch_norm: bool,
+    length: usize,
+) -> ModelSpec {
     let mut layers = Vec::new();
-    for (i, ((filters, kernel), pool)) in [32, 64, 128].into_iter().zip(kernels).zip(pools).enumerate() {
+    for (i, ((filters, kernel), pool)) in [32, 64, 128]
+        .into_iter()
+        .zip(kernels)
+        .zip(pools)
+        .enumerate()
+    {
         layers.extend(conv_block(i + 1, filters, kernel, pool, batch_norm));
     }
     layers.push(LayerSpec::Flatten(NameOnlySpec::default()));
-    layers.push(LayerSpec::Dense(DenseSpec { name: Some("output".into()), ..DenseSpec::new(1) }));
-    ModelSpec { input: InputSpec { channels: 1, length }, layers }
+    layers.push(LayerSpec::Dense(DenseSpec {
+        name: Some("output".into()),
+        ..DenseSpec::new(1)
+    }));
+    ModelSpec {
+        input: InputSpec {
+            channels: 1,
+            length,
+        },
+        layers,
+    }
 }
 
 /// The question's model: kernels 100/70/40, stride-1 `same` pools 70/40/10.

@@ -13,7 +13,10 @@ fn the_question_model_has_607585_parameters_and_sees_325_points() {
     let head = summary.rows.last().expect("has layers");
     assert_eq!(head.params, 133_121);
     let text = summary.to_string();
-    assert!(text.contains("607,585") && text.contains("ConvLayer1 (Conv1D)"), "{text}");
+    assert!(
+        text.contains("607,585") && text.contains("ConvLayer1 (Conv1D)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -54,7 +57,9 @@ fn a_layer_that_cannot_take_its_input_fails_at_build_time_naming_both_shapes() {
     // Move Flatten before the last conv block: Conv1D then sees flat features.
     let flatten = spec.layers.remove(9);
     spec.layers.insert(6, flatten);
-    let err = Sequential::<f32>::new(&spec, 0).err().expect("must not build");
+    let err = Sequential::<f32>::new(&spec, 0)
+        .err()
+        .expect("must not build");
     match &err {
         LayerError::InputShape { layer, found, .. } => {
             assert_eq!(layer, "ConvLayer3");
@@ -76,7 +81,9 @@ fn a_pool_larger_than_a_valid_input_is_a_build_error() {
         "#,
     )
     .expect("parses");
-    let err = Sequential::<f32>::new(&spec, 0).err().expect("must not build");
+    let err = Sequential::<f32>::new(&spec, 0)
+        .err()
+        .expect("must not build");
     assert!(err.to_string().contains("too_big"), "{err}");
 }
 
@@ -87,7 +94,8 @@ fn specs_round_trip_through_json_and_toml() {
         let resolved = model.spec();
         let json = ModelSpec::from_json_str(&resolved.to_json()).expect("json parses");
         assert_eq!(json, resolved);
-        let toml = ModelSpec::from_toml_str(&resolved.to_toml().expect("toml serializes")).expect("toml parses");
+        let toml = ModelSpec::from_toml_str(&resolved.to_toml().expect("toml serializes"))
+            .expect("toml parses");
         assert_eq!(toml, resolved);
     }
 }
@@ -103,9 +111,15 @@ fn unknown_fields_are_refused_with_their_name() {
 
 #[test]
 fn same_seed_same_weights_other_seed_other_weights() {
-    let a = Sequential::<f32>::new(&zoo::answer(64), 7).expect("builds").get_weights();
-    let b = Sequential::<f32>::new(&zoo::answer(64), 7).expect("builds").get_weights();
-    let c = Sequential::<f32>::new(&zoo::answer(64), 8).expect("builds").get_weights();
+    let a = Sequential::<f32>::new(&zoo::answer(64), 7)
+        .expect("builds")
+        .get_weights();
+    let b = Sequential::<f32>::new(&zoo::answer(64), 7)
+        .expect("builds")
+        .get_weights();
+    let c = Sequential::<f32>::new(&zoo::answer(64), 8)
+        .expect("builds")
+        .get_weights();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -118,7 +132,11 @@ fn set_weights_checks_names_and_shapes_before_writing() {
     wrong[0].array = ArrayD::zeros(vec![32, 1, 3]);
     wrong[1].array.fill(5.0);
     match model.set_weights(&wrong) {
-        Err(LayerError::WeightShape { name, expected, found }) => {
+        Err(LayerError::WeightShape {
+            name,
+            expected,
+            found,
+        }) => {
             assert_eq!(name, "ConvLayer1/kernel");
             assert_eq!((expected, found), (vec![32, 1, 2], vec![32, 1, 3]));
         }
@@ -126,8 +144,14 @@ fn set_weights_checks_names_and_shapes_before_writing() {
     }
     assert_eq!(model.get_weights(), before, "nothing written on error");
     let mut unknown = before.clone();
-    unknown.push(NamedArray { name: "ghost/kernel".into(), array: ArrayD::zeros(vec![1]) });
-    assert!(matches!(model.set_weights(&unknown), Err(LayerError::UnknownWeight { .. })));
+    unknown.push(NamedArray {
+        name: "ghost/kernel".into(),
+        array: ArrayD::zeros(vec![1]),
+    });
+    assert!(matches!(
+        model.set_weights(&unknown),
+        Err(LayerError::UnknownWeight { .. })
+    ));
     let mut doubled = before.clone();
     for w in &mut doubled {
         w.array.mapv_inplace(|v| v * 2.0);
@@ -139,9 +163,13 @@ fn set_weights_checks_names_and_shapes_before_writing() {
 #[test]
 fn a_wrongly_shaped_batch_is_an_error_naming_the_first_layer() {
     let mut model = Sequential::<f32>::new(&zoo::answer(64), 1).expect("builds");
-    let err = model.forward(ArrayD::zeros(vec![2, 1, 65]), Mode::Inference).expect_err("length 65 != 64");
+    let err = model
+        .forward(ArrayD::zeros(vec![2, 1, 65]), Mode::Inference)
+        .expect_err("length 65 != 64");
     assert!(err.to_string().contains("ConvLayer1"), "{err}");
-    let err = model.backward(ArrayD::zeros(vec![2, 1])).expect_err("no forward yet");
+    let err = model
+        .backward(ArrayD::zeros(vec![2, 1]))
+        .expect_err("no forward yet");
     assert!(matches!(err, LayerError::NoForwardCache { .. }));
 }
 

@@ -239,7 +239,10 @@ pub fn conv1d_backward<T: Float>(
         }
         for (c, g) in grad_bias.iter_mut().enumerate() {
             for b in 0..batch {
-                *g += dy[(b * out_channels + c) * out_len..][..out_len].iter().copied().sum();
+                *g += dy[(b * out_channels + c) * out_len..][..out_len]
+                    .iter()
+                    .copied()
+                    .sum();
             }
         }
     }

@@ -39,7 +39,10 @@ fn default_negative_slope() -> f64 {
 
 impl Default for LeakyReLUSpec {
     fn default() -> Self {
-        Self { negative_slope: default_negative_slope(), name: None }
+        Self {
+            negative_slope: default_negative_slope(),
+            name: None,
+        }
     }
 }
 
@@ -61,7 +64,10 @@ fn default_alpha() -> f64 {
 
 impl Default for ELUSpec {
     fn default() -> Self {
-        Self { alpha: default_alpha(), name: None }
+        Self {
+            alpha: default_alpha(),
+            name: None,
+        }
     }
 }
 
@@ -79,13 +85,24 @@ impl<T: Float> ActivationLayer<T> {
     pub fn build(spec: &LayerSpec, name: String, shape: Shape) -> Option<Self> {
         let (activation, kind) = match spec {
             LayerSpec::ReLU(_) => (Activation::Relu, "ReLU"),
-            LayerSpec::LeakyReLU(s) => (Activation::LeakyRelu { negative_slope: s.negative_slope }, "LeakyReLU"),
+            LayerSpec::LeakyReLU(s) => (
+                Activation::LeakyRelu {
+                    negative_slope: s.negative_slope,
+                },
+                "LeakyReLU",
+            ),
             LayerSpec::ELU(s) => (Activation::Elu { alpha: s.alpha }, "ELU"),
             LayerSpec::Tanh(_) => (Activation::Tanh, "Tanh"),
             LayerSpec::Sigmoid(_) => (Activation::Sigmoid, "Sigmoid"),
             _ => return None,
         };
-        Some(Self { activation, kind, name, shape, cache: None })
+        Some(Self {
+            activation,
+            kind,
+            name,
+            shape,
+            cache: None,
+        })
     }
 }
 
@@ -96,7 +113,10 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     fn spec(&self) -> LayerSpec {
         let name = Some(self.name.clone());
         match self.activation {
-            Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec { negative_slope, name }),
+            Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec {
+                negative_slope,
+                name,
+            }),
             Activation::Elu { alpha } => LayerSpec::ELU(ELUSpec { alpha, name }),
             Activation::Tanh => LayerSpec::Tanh(NameOnlySpec { name }),
             Activation::Sigmoid => LayerSpec::Sigmoid(NameOnlySpec { name }),
@@ -135,7 +155,10 @@ mod tests {
     fn all_specs(slope: f64, alpha: f64) -> Vec<LayerSpec> {
         vec![
             LayerSpec::ReLU(NameOnlySpec::default()),
-            LayerSpec::LeakyReLU(LeakyReLUSpec { negative_slope: slope, name: None }),
+            LayerSpec::LeakyReLU(LeakyReLUSpec {
+                negative_slope: slope,
+                name: None,
+            }),
             LayerSpec::ELU(ELUSpec { alpha, name: None }),
             LayerSpec::Tanh(NameOnlySpec::default()),
             LayerSpec::Sigmoid(NameOnlySpec::default()),

@@ -41,7 +41,11 @@ fn default_epsilon() -> f64 {
 
 impl Default for BatchNormalizationSpec {
     fn default() -> Self {
-        Self { momentum: default_momentum(), epsilon: default_epsilon(), name: None }
+        Self {
+            momentum: default_momentum(),
+            epsilon: default_epsilon(),
+            name: None,
+        }
     }
 }
 
@@ -64,12 +68,26 @@ pub struct BatchNormalization<T> {
 
 impl<T: Float> BatchNormalization<T> {
     /// Builds the layer; statistics are per channel (or per feature).
-    pub fn build(spec: BatchNormalizationSpec, name: String, shape: Shape) -> Result<Self, LayerError> {
+    pub fn build(
+        spec: BatchNormalizationSpec,
+        name: String,
+        shape: Shape,
+    ) -> Result<Self, LayerError> {
         if !(0.0..=1.0).contains(&spec.momentum) {
-            return Err(config_error(&name, KIND, "momentum", format!("{} is not in [0, 1]", spec.momentum)));
+            return Err(config_error(
+                &name,
+                KIND,
+                "momentum",
+                format!("{} is not in [0, 1]", spec.momentum),
+            ));
         }
         if spec.epsilon.is_nan() || spec.epsilon <= 0.0 {
-            return Err(config_error(&name, KIND, "epsilon", format!("{} must be positive", spec.epsilon)));
+            return Err(config_error(
+                &name,
+                KIND,
+                "epsilon",
+                format!("{} must be positive", spec.epsilon),
+            ));
         }
         let c = shape.channels();
         let ones = || ArrayD::ones(vec![c]);
@@ -109,7 +127,10 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::BatchNormalization(BatchNormalizationSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+        LayerSpec::BatchNormalization(BatchNormalizationSpec {
+            name: Some(self.name.clone()),
+            ..self.spec.clone()
+        })
     }
     fn input_shape(&self) -> Shape {
         self.shape
@@ -137,8 +158,15 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                 (mean, variance)
             }
             Mode::Inference => (
-                view_as::<T, Ix1>(&self.name, KIND, "moving_mean", &self.moving_mean.value)?.to_owned(),
-                view_as::<T, Ix1>(&self.name, KIND, "moving_variance", &self.moving_variance.value)?.to_owned(),
+                view_as::<T, Ix1>(&self.name, KIND, "moving_mean", &self.moving_mean.value)?
+                    .to_owned(),
+                view_as::<T, Ix1>(
+                    &self.name,
+                    KIND,
+                    "moving_variance",
+                    &self.moving_variance.value,
+                )?
+                .to_owned(),
             ),
         };
         let inv_std = variance.mapv(|v| T::one() / (v + eps).sqrt());
@@ -146,18 +174,41 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         Zip::indexed(&mut normalized).for_each(|(_, c, _), v| *v = (*v - mean[c]) * inv_std[c]);
         let mut output = normalized.clone();
         Zip::indexed(&mut output).for_each(|(_, c, _), v| *v = *v * gamma[c] + beta[c]);
-        let output = output.into_shape_with_order(self.shape.with_batch(batch)).map_err(|_| {
-            config_error(&self.name, KIND, "shape", "output does not fit the layer's shape")
-        })?;
+        let output = output
+            .into_shape_with_order(self.shape.with_batch(batch))
+            .map_err(|_| {
+                config_error(
+                    &self.name,
+                    KIND,
+                    "shape",
+                    "output does not fit the layer's shape",
+                )
+            })?;
         if mode == Mode::Train {
             let momentum = T::from_f64_lossy(self.spec.momentum);
             let rest = T::one() - momentum;
-            let mut mm = view_mut_as::<T, Ix1>(&self.name, KIND, "moving_mean", &mut self.moving_mean.value)?;
-            Zip::from(&mut mm).and(&mean).for_each(|m, &b| *m = *m * momentum + b * rest);
-            let mut mv =
-                view_mut_as::<T, Ix1>(&self.name, KIND, "moving_variance", &mut self.moving_variance.value)?;
-            Zip::from(&mut mv).and(&variance).for_each(|m, &b| *m = *m * momentum + b * rest);
-            self.cache = Some(Cache { normalized, inv_std });
+            let mut mm = view_mut_as::<T, Ix1>(
+                &self.name,
+                KIND,
+                "moving_mean",
+                &mut self.moving_mean.value,
+            )?;
+            Zip::from(&mut mm)
+                .and(&mean)
+                .for_each(|m, &b| *m = *m * momentum + b * rest);
+            let mut mv = view_mut_as::<T, Ix1>(
+                &self.name,
+                KIND,
+                "moving_variance",
+                &mut self.moving_variance.value,
+            )?;
+            Zip::from(&mut mv)
+                .and(&variance)
+                .for_each(|m, &b| *m = *m * momentum + b * rest);
+            self.cache = Some(Cache {
+                normalized,
+                inv_std,
+            });
         } else {
             self.cache = None;
         }
@@ -167,7 +218,12 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let cache = take_cache(&self.name, &mut self.cache)?;
         let batch = cache.normalized.dim().0;
-        check_grad(&self.name, KIND, &self.shape.with_batch(batch), &grad_output)?;
+        check_grad(
+            &self.name,
+            KIND,
+            &self.shape.with_batch(batch),
+            &grad_output,
+        )?;
         let dy = self.as_ncl(grad_output)?;
         let xhat = &cache.normalized;
         let channels = xhat.dim().1;
@@ -179,29 +235,58 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             sum_dy_xhat[c] += g * h;
         });
         let gamma = view_as::<T, Ix1>(&self.name, KIND, "gamma", &self.gamma.value)?.to_owned();
-        Zip::from(&mut view_mut_as::<T, Ix1>(&self.name, KIND, "gamma", &mut self.gamma.grad)?)
-            .and(&sum_dy_xhat)
-            .for_each(|g, &s| *g += s);
-        Zip::from(&mut view_mut_as::<T, Ix1>(&self.name, KIND, "beta", &mut self.beta.grad)?)
-            .and(&sum_dy)
-            .for_each(|g, &s| *g += s);
+        Zip::from(&mut view_mut_as::<T, Ix1>(
+            &self.name,
+            KIND,
+            "gamma",
+            &mut self.gamma.grad,
+        )?)
+        .and(&sum_dy_xhat)
+        .for_each(|g, &s| *g += s);
+        Zip::from(&mut view_mut_as::<T, Ix1>(
+            &self.name,
+            KIND,
+            "beta",
+            &mut self.beta.grad,
+        )?)
+        .and(&sum_dy)
+        .for_each(|g, &s| *g += s);
         // dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂)): the batch mean and
         // variance depend on every element, hence the two correction sums.
         let mut dx = dy;
-        Zip::indexed(&mut dx).and(xhat).for_each(|(_, c, _), g, &h| {
-            let scale = gamma[c] * cache.inv_std[c] / count;
-            *g = scale * (count * *g - sum_dy[c] - h * sum_dy_xhat[c]);
-        });
+        Zip::indexed(&mut dx)
+            .and(xhat)
+            .for_each(|(_, c, _), g, &h| {
+                let scale = gamma[c] * cache.inv_std[c] / count;
+                *g = scale * (count * *g - sum_dy[c] - h * sum_dy_xhat[c]);
+            });
         dx.into_shape_with_order(self.shape.with_batch(batch))
             .map(|a| a.into_dyn())
-            .map_err(|_| config_error(&self.name, KIND, "shape", "gradient does not fit the layer's shape"))
+            .map_err(|_| {
+                config_error(
+                    &self.name,
+                    KIND,
+                    "shape",
+                    "gradient does not fit the layer's shape",
+                )
+            })
     }
 
     fn parameters(&self) -> Vec<&Parameter<T>> {
-        vec![&self.gamma, &self.beta, &self.moving_mean, &self.moving_variance]
+        vec![
+            &self.gamma,
+            &self.beta,
+            &self.moving_mean,
+            &self.moving_variance,
+        ]
     }
     fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
-        vec![&mut self.gamma, &mut self.beta, &mut self.moving_mean, &mut self.moving_variance]
+        vec![
+            &mut self.gamma,
+            &mut self.beta,
+            &mut self.moving_mean,
+            &mut self.moving_variance,
+        ]
     }
 }
 
@@ -241,9 +326,12 @@ mod tests {
 
     #[test]
     fn training_folds_the_biased_variance_into_moving_statistics() {
-        let mut layer =
-            BatchNormalization::<f64>::build(BatchNormalizationSpec::default(), "bn".into(), Shape::Features(1))
-                .expect("valid");
+        let mut layer = BatchNormalization::<f64>::build(
+            BatchNormalizationSpec::default(),
+            "bn".into(),
+            Shape::Features(1),
+        )
+        .expect("valid");
         let x = ArrayD::from_shape_vec(vec![4, 1], vec![1.0, 2.0, 3.0, 6.0]).expect("shape");
         let y = layer.forward(x, Mode::Train).expect("fits");
         // mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5 (unbiased would be 4.667).
@@ -255,9 +343,12 @@ mod tests {
 
     #[test]
     fn inference_uses_moving_statistics() {
-        let mut layer =
-            BatchNormalization::<f64>::build(BatchNormalizationSpec::default(), "bn".into(), Shape::Features(2))
-                .expect("valid");
+        let mut layer = BatchNormalization::<f64>::build(
+            BatchNormalizationSpec::default(),
+            "bn".into(),
+            Shape::Features(2),
+        )
+        .expect("valid");
         {
             let mut p = layer.parameters_mut();
             p[0].value = ArrayD::from_shape_vec(vec![2], vec![2.0, 1.0]).expect("shape");

@@ -4,11 +4,15 @@
 //! The kernel is stored as `[filters, in_channels, kernel_size]` (PyTorch's
 //! layout); Keras stores `[kernel_size, in_channels, filters]`.
 
-use kymo_tensor::{conv1d_backward, conv1d_forward, Conv1dConfig, Fans, Float, Initializer, Padding, SeededRng};
+use kymo_tensor::{
+    conv1d_backward, conv1d_forward, Conv1dConfig, Fans, Float, Initializer, Padding, SeededRng,
+};
 use ndarray::{ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{check_grad, check_input, config_error, fixed, take_cache, view_as, view_mut_as};
+use crate::layer::{
+    check_grad, check_input, config_error, fixed, take_cache, view_as, view_mut_as,
+};
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
 const KIND: &str = "Conv1D";
@@ -105,7 +109,12 @@ pub struct Conv1D<T> {
 
 impl<T: Float> Conv1D<T> {
     /// Builds the layer for `input`, drawing its initial weights from `rng`.
-    pub fn build(spec: Conv1DSpec, name: String, input: Shape, rng: &mut SeededRng) -> Result<Self, LayerError> {
+    pub fn build(
+        spec: Conv1DSpec,
+        name: String,
+        input: Shape,
+        rng: &mut SeededRng,
+    ) -> Result<Self, LayerError> {
         let Shape::Signal { channels, length } = input else {
             return Err(LayerError::InputShape {
                 layer: name,
@@ -120,18 +129,31 @@ impl<T: Float> Conv1D<T> {
         let window = spec
             .config()
             .window(length, spec.kernel_size)
-            .map_err(|source| LayerError::Kernel { layer: name.clone(), source })?;
+            .map_err(|source| LayerError::Kernel {
+                layer: name.clone(),
+                source,
+            })?;
         let k = spec.kernel_size;
-        let fans = Fans { fan_in: k * channels, fan_out: k * spec.filters };
+        let fans = Fans {
+            fan_in: k * channels,
+            fan_out: k * spec.filters,
+        };
         let kernel = Parameter::trainable(
             "kernel",
-            spec.kernel_initializer.sample(&[spec.filters, channels, k], fans, rng),
+            spec.kernel_initializer
+                .sample(&[spec.filters, channels, k], fans, rng),
         );
         let bias = spec.use_bias.then(|| {
-            Parameter::trainable("bias", spec.bias_initializer.sample(&[spec.filters], fans, rng))
+            Parameter::trainable(
+                "bias",
+                spec.bias_initializer.sample(&[spec.filters], fans, rng),
+            )
         });
         Ok(Self {
-            output: Shape::Signal { channels: spec.filters, length: window.output_length },
+            output: Shape::Signal {
+                channels: spec.filters,
+                length: window.output_length,
+            },
             spec,
             name,
             input,
@@ -147,7 +169,10 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Conv1D(Conv1DSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+        LayerSpec::Conv1D(Conv1DSpec {
+            name: Some(self.name.clone()),
+            ..self.spec.clone()
+        })
     }
     fn input_shape(&self) -> Shape {
         self.input
@@ -165,7 +190,10 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         };
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
         let z = conv1d_forward(x.view(), kernel, bias, self.spec.config())
-            .map_err(|source| LayerError::Kernel { layer: self.name.clone(), source })?
+            .map_err(|source| LayerError::Kernel {
+                layer: self.name.clone(),
+                source,
+            })?
             .into_dyn();
         let activation = self.spec.activation;
         let (output, pre_activation) = if activation.is_linear() {
@@ -174,7 +202,10 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             (z.mapv(|v| activation.apply(v)), Some(z))
         };
         self.cache = match mode {
-            Mode::Train => Some(Cache { input: x, pre_activation }),
+            Mode::Train => Some(Cache {
+                input: x,
+                pre_activation,
+            }),
             Mode::Inference => None,
         };
         Ok(output)
@@ -183,7 +214,12 @@ impl<T: Float> Layer<T> for Conv1D<T> {
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let cache = take_cache(&self.name, &mut self.cache)?;
         let batch = cache.input.dim().0;
-        check_grad(&self.name, KIND, &self.output.with_batch(batch), &grad_output)?;
+        check_grad(
+            &self.name,
+            KIND,
+            &self.output.with_batch(batch),
+            &grad_output,
+        )?;
         let mut grad = grad_output;
         if let Some(z) = &cache.pre_activation {
             let activation = self.spec.activation;
@@ -197,16 +233,30 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             Some(b) => Some(view_mut_as(&self.name, KIND, "bias", &mut b.grad)?),
             None => None,
         };
-        let grad_input = conv1d_backward(cache.input.view(), kernel, grad.view(), config, grad_kernel, grad_bias)
-            .map_err(|source| LayerError::Kernel { layer: self.name.clone(), source })?;
+        let grad_input = conv1d_backward(
+            cache.input.view(),
+            kernel,
+            grad.view(),
+            config,
+            grad_kernel,
+            grad_bias,
+        )
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
         Ok(grad_input.into_dyn())
     }
 
     fn parameters(&self) -> Vec<&Parameter<T>> {
-        std::iter::once(&self.kernel).chain(self.bias.as_ref()).collect()
+        std::iter::once(&self.kernel)
+            .chain(self.bias.as_ref())
+            .collect()
     }
     fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
-        std::iter::once(&mut self.kernel).chain(self.bias.as_mut()).collect()
+        std::iter::once(&mut self.kernel)
+            .chain(self.bias.as_mut())
+            .collect()
     }
     fn reach(&self) -> Option<Reach> {
         Some(Reach {
@@ -262,17 +312,29 @@ mod tests {
 
     #[test]
     fn the_seed_layer_has_keras_parameter_counts_and_shape() {
-        let spec = Conv1DSpec { padding: Padding::Same, ..Conv1DSpec::new(64, 70) };
+        let spec = Conv1DSpec {
+            padding: Padding::Same,
+            ..Conv1DSpec::new(64, 70)
+        };
         let layer = Conv1D::<f32>::build(
             spec,
             "ConvLayer2".into(),
-            Shape::Signal { channels: 32, length: 1040 },
+            Shape::Signal {
+                channels: 32,
+                length: 1040,
+            },
             &mut SeededRng::new(0, 0),
         )
         .expect("fits");
         let count: usize = layer.parameters().iter().map(|p| p.value.len()).sum();
         assert_eq!(count, 143_424);
-        assert_eq!(layer.output_shape(), Shape::Signal { channels: 64, length: 1040 });
+        assert_eq!(
+            layer.output_shape(),
+            Shape::Signal {
+                channels: 64,
+                length: 1040
+            }
+        );
     }
 
     #[test]
@@ -286,6 +348,9 @@ mod tests {
         .err()
         .expect("a flat input cannot be convolved");
         let text = err.to_string();
-        assert!(text.contains("late_conv") && text.contains("(None, 100)"), "{text}");
+        assert!(
+            text.contains("late_conv") && text.contains("(None, 100)"),
+            "{text}"
+        );
     }
 }

@@ -73,27 +73,47 @@ pub struct Dense<T> {
 
 impl<T: Float> Dense<T> {
     /// Builds the layer for a flat input, drawing weights from `rng`.
-    pub fn build(spec: DenseSpec, name: String, input: Shape, rng: &mut SeededRng) -> Result<Self, LayerError> {
+    pub fn build(
+        spec: DenseSpec,
+        name: String,
+        input: Shape,
+        rng: &mut SeededRng,
+    ) -> Result<Self, LayerError> {
         let Shape::Features(in_features) = input else {
             return Err(LayerError::InputShape {
                 layer: name,
                 kind: KIND,
-                expected: "flat features (None, n): add a Flatten or a global pooling before Dense".into(),
+                expected: "flat features (None, n): add a Flatten or a global pooling before Dense"
+                    .into(),
                 found: input.to_string(),
             });
         };
         if spec.units == 0 {
             return Err(config_error(&name, KIND, "units", "must be at least 1"));
         }
-        let fans = Fans { fan_in: in_features, fan_out: spec.units };
+        let fans = Fans {
+            fan_in: in_features,
+            fan_out: spec.units,
+        };
         let kernel = Parameter::trainable(
             "kernel",
-            spec.kernel_initializer.sample(&[spec.units, in_features], fans, rng),
+            spec.kernel_initializer
+                .sample(&[spec.units, in_features], fans, rng),
         );
-        let bias = spec
-            .use_bias
-            .then(|| Parameter::trainable("bias", spec.bias_initializer.sample(&[spec.units], fans, rng)));
-        Ok(Self { spec, name, in_features, kernel, bias, cache: None })
+        let bias = spec.use_bias.then(|| {
+            Parameter::trainable(
+                "bias",
+                spec.bias_initializer.sample(&[spec.units], fans, rng),
+            )
+        });
+        Ok(Self {
+            spec,
+            name,
+            in_features,
+            kernel,
+            bias,
+            cache: None,
+        })
     }
 
     fn kernel_slice(&self) -> Result<&[T], LayerError> {
@@ -109,7 +129,10 @@ impl<T: Float> Layer<T> for Dense<T> {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Dense(DenseSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+        LayerSpec::Dense(DenseSpec {
+            name: Some(self.name.clone()),
+            ..self.spec.clone()
+        })
     }
     fn input_shape(&self) -> Shape {
         Shape::Features(self.in_features)
@@ -120,25 +143,45 @@ impl<T: Float> Layer<T> for Dense<T> {
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         let batch = check_input(&self.name, KIND, self.input_shape(), &input)?;
-        let x = fixed::<T, Ix2>(&self.name, KIND, input)?.as_standard_layout().into_owned();
+        let x = fixed::<T, Ix2>(&self.name, KIND, input)?
+            .as_standard_layout()
+            .into_owned();
         let units = self.spec.units;
         let mut z = Array2::<T>::zeros((batch, units));
         if let Some(bias) = &self.bias {
             for mut row in z.rows_mut() {
-                row.assign(&bias.value.view().into_shape_with_order(units).map_err(|_| {
-                    config_error(&self.name, KIND, "bias", format!("expected {units} values"))
-                })?);
+                row.assign(
+                    &bias
+                        .value
+                        .view()
+                        .into_shape_with_order(units)
+                        .map_err(|_| {
+                            config_error(
+                                &self.name,
+                                KIND,
+                                "bias",
+                                format!("expected {units} values"),
+                            )
+                        })?,
+                );
             }
         }
         let x_mat = MatRef::row_major(
-            x.as_slice().expect("invariant: standard layout is contiguous"),
+            x.as_slice()
+                .expect("invariant: standard layout is contiguous"),
             batch,
             self.in_features,
         );
         let w_mat = MatRef::row_major(self.kernel_slice()?, units, self.in_features);
-        let out = z.as_slice_mut().expect("invariant: fresh arrays are contiguous");
-        matmul(out, x_mat, w_mat.t(), self.bias.is_some())
-            .map_err(|source| LayerError::Kernel { layer: self.name.clone(), source })?;
+        let out = z
+            .as_slice_mut()
+            .expect("invariant: fresh arrays are contiguous");
+        matmul(out, x_mat, w_mat.t(), self.bias.is_some()).map_err(|source| {
+            LayerError::Kernel {
+                layer: self.name.clone(),
+                source,
+            }
+        })?;
         let z = z.into_dyn();
         let activation = self.spec.activation;
         let (output, pre_activation) = if activation.is_linear() {
@@ -147,7 +190,10 @@ impl<T: Float> Layer<T> for Dense<T> {
             (z.mapv(|v| activation.apply(v)), Some(z))
         };
         self.cache = match mode {
-            Mode::Train => Some(Cache { input: x, pre_activation }),
+            Mode::Train => Some(Cache {
+                input: x,
+                pre_activation,
+            }),
             Mode::Inference => None,
         };
         Ok(output)
@@ -164,18 +210,29 @@ impl<T: Float> Layer<T> for Dense<T> {
             grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
         }
         let grad = grad.as_standard_layout().into_owned();
-        let dy = grad.as_slice().expect("invariant: standard layout is contiguous");
+        let dy = grad
+            .as_slice()
+            .expect("invariant: standard layout is contiguous");
         let dy_mat = MatRef::row_major(dy, batch, units);
-        let x = cache.input.as_slice().expect("invariant: cached input is standard layout");
-        let kernel_error = |source| LayerError::Kernel { layer: self.name.clone(), source };
+        let x = cache
+            .input
+            .as_slice()
+            .expect("invariant: cached input is standard layout");
+        let kernel_error = |source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        };
         // dW[units, in] += dYᵀ[units, B] · X[B, in]
-        let grad_kernel = self
-            .kernel
-            .grad
-            .as_slice_mut()
-            .ok_or_else(|| config_error(&self.name, KIND, "kernel", "gradient is not contiguous"))?;
-        matmul(grad_kernel, dy_mat.t(), MatRef::row_major(x, batch, self.in_features), true)
-            .map_err(kernel_error)?;
+        let grad_kernel = self.kernel.grad.as_slice_mut().ok_or_else(|| {
+            config_error(&self.name, KIND, "kernel", "gradient is not contiguous")
+        })?;
+        matmul(
+            grad_kernel,
+            dy_mat.t(),
+            MatRef::row_major(x, batch, self.in_features),
+            true,
+        )
+        .map_err(kernel_error)?;
         if let Some(bias) = &mut self.bias {
             for (j, g) in bias.grad.iter_mut().enumerate() {
                 *g += (0..batch).map(|b| dy[b * units + j]).sum::<T>();
@@ -185,7 +242,9 @@ impl<T: Float> Layer<T> for Dense<T> {
         let mut grad_input = Array2::<T>::zeros((batch, self.in_features));
         let w_mat = MatRef::row_major(self.kernel_slice()?, units, self.in_features);
         matmul(
-            grad_input.as_slice_mut().expect("invariant: fresh arrays are contiguous"),
+            grad_input
+                .as_slice_mut()
+                .expect("invariant: fresh arrays are contiguous"),
             dy_mat,
             w_mat,
             false,
@@ -195,10 +254,14 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn parameters(&self) -> Vec<&Parameter<T>> {
-        std::iter::once(&self.kernel).chain(self.bias.as_ref()).collect()
+        std::iter::once(&self.kernel)
+            .chain(self.bias.as_ref())
+            .collect()
     }
     fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
-        std::iter::once(&mut self.kernel).chain(self.bias.as_mut()).collect()
+        std::iter::once(&mut self.kernel)
+            .chain(self.bias.as_mut())
+            .collect()
     }
     fn reach(&self) -> Option<Reach> {
         None
@@ -236,10 +299,16 @@ mod tests {
 
     #[test]
     fn computes_x_times_kernel_transposed_plus_bias() {
-        let mut layer = Dense::<f64>::build(DenseSpec::new(2), "d".into(), Shape::Features(3), &mut SeededRng::new(0, 0))
-            .expect("valid");
+        let mut layer = Dense::<f64>::build(
+            DenseSpec::new(2),
+            "d".into(),
+            Shape::Features(3),
+            &mut SeededRng::new(0, 0),
+        )
+        .expect("valid");
         let mut params = layer.parameters_mut();
-        params[0].value = ArrayD::from_shape_vec(vec![2, 3], vec![1.0, 2.0, 3.0, -1.0, 0.0, 1.0]).expect("shape");
+        params[0].value =
+            ArrayD::from_shape_vec(vec![2, 3], vec![1.0, 2.0, 3.0, -1.0, 0.0, 1.0]).expect("shape");
         params[1].value = ArrayD::from_shape_vec(vec![2], vec![0.5, -0.5]).expect("shape");
         let x = ArrayD::from_shape_vec(vec![1, 3], vec![1.0, 1.0, 2.0]).expect("shape");
         let y = layer.forward(x, Mode::Inference).expect("fits");

@@ -37,15 +37,31 @@ pub struct Dropout<T> {
 
 impl<T: Float> Dropout<T> {
     /// Builds the layer; `rng` is its mask stream.
-    pub fn build(spec: DropoutSpec, name: String, shape: Shape, rng: SeededRng) -> Result<Self, LayerError> {
+    pub fn build(
+        spec: DropoutSpec,
+        name: String,
+        shape: Shape,
+        rng: SeededRng,
+    ) -> Result<Self, LayerError> {
         if !(0.0..1.0).contains(&spec.rate) {
-            return Err(config_error(&name, KIND, "rate", format!("{} is not in [0, 1)", spec.rate)));
+            return Err(config_error(
+                &name,
+                KIND,
+                "rate",
+                format!("{} is not in [0, 1)", spec.rate),
+            ));
         }
         let rng = match spec.seed {
             Some(seed) => SeededRng::new(seed, 0),
             None => rng,
         };
-        Ok(Self { spec, name, shape, rng, cache: None })
+        Ok(Self {
+            spec,
+            name,
+            shape,
+            rng,
+            cache: None,
+        })
     }
 }
 
@@ -54,7 +70,10 @@ impl<T: Float> Layer<T> for Dropout<T> {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Dropout(DropoutSpec { name: Some(self.name.clone()), ..self.spec.clone() })
+        LayerSpec::Dropout(DropoutSpec {
+            name: Some(self.name.clone()),
+            ..self.spec.clone()
+        })
     }
     fn input_shape(&self) -> Shape {
         self.shape
@@ -98,8 +117,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn layer(rate: f64, seed: u64) -> Dropout<f64> {
-        let spec = DropoutSpec { rate, seed: None, name: None };
-        Dropout::build(spec, "drop".into(), Shape::Features(2000), SeededRng::new(seed, 0)).expect("valid rate")
+        let spec = DropoutSpec {
+            rate,
+            seed: None,
+            name: None,
+        };
+        Dropout::build(
+            spec,
+            "drop".into(),
+            Shape::Features(2000),
+            SeededRng::new(seed, 0),
+        )
+        .expect("valid rate")
     }
 
     proptest! {
@@ -128,10 +157,19 @@ mod tests {
 
     #[test]
     fn rate_of_one_is_refused_naming_the_field() {
-        let spec = DropoutSpec { rate: 1.0, seed: None, name: None };
-        let err = Dropout::<f32>::build(spec, "drop".into(), Shape::Features(3), SeededRng::new(0, 0))
-            .err()
-            .expect("rate 1 drops everything");
+        let spec = DropoutSpec {
+            rate: 1.0,
+            seed: None,
+            name: None,
+        };
+        let err = Dropout::<f32>::build(
+            spec,
+            "drop".into(),
+            Shape::Features(3),
+            SeededRng::new(0, 0),
+        )
+        .err()
+        .expect("rate 1 drops everything");
         assert!(err.to_string().contains("`rate`"));
     }
 }

@@ -22,7 +22,11 @@ pub struct Flatten {
 impl Flatten {
     /// Builds the layer for any input shape.
     pub fn build(name: String, input: Shape) -> Self {
-        Self { name, input, cache: None }
+        Self {
+            name,
+            input,
+            cache: None,
+        }
     }
 }
 
@@ -31,7 +35,9 @@ impl<T: Float> Layer<T> for Flatten {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Flatten(NameOnlySpec { name: Some(self.name.clone()) })
+        LayerSpec::Flatten(NameOnlySpec {
+            name: Some(self.name.clone()),
+        })
     }
     fn input_shape(&self) -> Shape {
         self.input
@@ -54,7 +60,11 @@ impl<T: Float> Layer<T> for Flatten {
     }
 }
 
-fn reshape<T: Float>(layer: &str, array: ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, LayerError> {
+fn reshape<T: Float>(
+    layer: &str,
+    array: ArrayD<T>,
+    shape: &[usize],
+) -> Result<ArrayD<T>, LayerError> {
     let found = format!("{:?}", array.shape());
     array
         .as_standard_layout()
@@ -74,11 +84,21 @@ mod tests {
 
     #[test]
     fn flattens_channel_major_and_back() {
-        let mut layer = Flatten::build("f".into(), Shape::Signal { channels: 2, length: 3 });
-        let x = ArrayD::from_shape_vec(vec![1, 2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).expect("shape");
+        let mut layer = Flatten::build(
+            "f".into(),
+            Shape::Signal {
+                channels: 2,
+                length: 3,
+            },
+        );
+        let x = ArrayD::from_shape_vec(vec![1, 2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+            .expect("shape");
         let y = Layer::<f64>::forward(&mut layer, x.clone(), Mode::Train).expect("fits");
         assert_eq!(y.shape(), &[1, 6]);
-        assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
         let g = Layer::<f64>::backward(&mut layer, y).expect("fits");
         assert_eq!(g, x);
     }

@@ -28,7 +28,12 @@ impl GlobalAveragePooling1D {
                 found: input.to_string(),
             });
         };
-        Ok(Self { name, channels, length, cache: None })
+        Ok(Self {
+            name,
+            channels,
+            length,
+            cache: None,
+        })
     }
 }
 
@@ -37,10 +42,15 @@ impl<T: Float> Layer<T> for GlobalAveragePooling1D {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name: Some(self.name.clone()) })
+        LayerSpec::GlobalAveragePooling1D(NameOnlySpec {
+            name: Some(self.name.clone()),
+        })
     }
     fn input_shape(&self) -> Shape {
-        Shape::Signal { channels: self.channels, length: self.length }
+        Shape::Signal {
+            channels: self.channels,
+            length: self.length,
+        }
     }
     fn output_shape(&self) -> Shape {
         Shape::Features(self.channels)

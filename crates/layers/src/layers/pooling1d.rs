@@ -40,7 +40,12 @@ fn two() -> usize {
 
 impl Default for Pooling1DSpec {
     fn default() -> Self {
-        Self { pool_size: 2, strides: None, padding: Padding::Valid, name: None }
+        Self {
+            pool_size: 2,
+            strides: None,
+            padding: Padding::Valid,
+            name: None,
+        }
     }
 }
 
@@ -90,7 +95,12 @@ pub struct Pooling1D {
 
 impl Pooling1D {
     /// Builds the layer for `input`.
-    pub fn build(spec: Pooling1DSpec, reduction: Reduction, name: String, input: Shape) -> Result<Self, LayerError> {
+    pub fn build(
+        spec: Pooling1DSpec,
+        reduction: Reduction,
+        name: String,
+        input: Shape,
+    ) -> Result<Self, LayerError> {
         let kind = reduction.kind();
         let Shape::Signal { channels, length } = input else {
             return Err(LayerError::InputShape {
@@ -103,9 +113,15 @@ impl Pooling1D {
         let window = spec
             .config()
             .window(length)
-            .map_err(|source| LayerError::Kernel { layer: name.clone(), source })?;
+            .map_err(|source| LayerError::Kernel {
+                layer: name.clone(),
+                source,
+            })?;
         Ok(Self {
-            output: Shape::Signal { channels, length: window.output_length },
+            output: Shape::Signal {
+                channels,
+                length: window.output_length,
+            },
             spec,
             reduction,
             name,
@@ -120,7 +136,10 @@ impl<T: Float> Layer<T> for Pooling1D {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        let spec = Pooling1DSpec { name: Some(self.name.clone()), ..self.spec.clone() };
+        let spec = Pooling1DSpec {
+            name: Some(self.name.clone()),
+            ..self.spec.clone()
+        };
         match self.reduction {
             Reduction::Max => LayerSpec::MaxPooling1D(spec),
             Reduction::Average => LayerSpec::AveragePooling1D(spec),
@@ -136,10 +155,14 @@ impl<T: Float> Layer<T> for Pooling1D {
         let kind = self.reduction.kind();
         let batch = check_input(&self.name, kind, self.input, &input)?;
         let x = fixed::<T, Ix3>(&self.name, kind, input)?;
-        let kernel_error = |source| LayerError::Kernel { layer: self.name.clone(), source };
+        let kernel_error = |source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        };
         let (output, cache) = match self.reduction {
             Reduction::Max => {
-                let (y, indices) = max_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?;
+                let (y, indices) =
+                    max_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?;
                 (y, Cache::Max(indices))
             }
             Reduction::Average => (
@@ -157,21 +180,35 @@ impl<T: Float> Layer<T> for Pooling1D {
             Cache::Max(_) => grad_output.shape().first().copied().unwrap_or(0),
             Cache::Average { batch } => *batch,
         };
-        check_grad(&self.name, kind, &self.output.with_batch(batch), &grad_output)?;
+        check_grad(
+            &self.name,
+            kind,
+            &self.output.with_batch(batch),
+            &grad_output,
+        )?;
         let grad = fixed::<T, Ix3>(&self.name, kind, grad_output)?;
-        let kernel_error = |source| LayerError::Kernel { layer: self.name.clone(), source };
+        let kernel_error = |source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        };
         let grad_input = match cache {
-            Cache::Max(indices) => max_pool1d_backward(grad.view(), &indices).map_err(kernel_error)?,
+            Cache::Max(indices) => {
+                max_pool1d_backward(grad.view(), &indices).map_err(kernel_error)?
+            }
             Cache::Average { .. } => {
                 let length = self.input.with_batch(batch)[2];
-                avg_pool1d_backward(grad.view(), length, self.spec.config()).map_err(kernel_error)?
+                avg_pool1d_backward(grad.view(), length, self.spec.config())
+                    .map_err(kernel_error)?
             }
         };
         Ok(grad_input.into_dyn())
     }
     fn reach(&self) -> Option<Reach> {
         let config = self.spec.config();
-        Some(Reach { size: config.pool_size, stride: config.stride })
+        Some(Reach {
+            size: config.pool_size,
+            stride: config.stride,
+        })
     }
 }
 
@@ -213,8 +250,22 @@ mod tests {
     fn strides_default_to_pool_size() {
         let spec: Pooling1DSpec = serde_json::from_str(r#"{"pool_size": 3}"#).expect("parses");
         assert_eq!(spec.config().stride, 3);
-        let layer = Pooling1D::build(spec, Reduction::Max, "p".into(), Shape::Signal { channels: 1, length: 10 })
-            .expect("fits");
-        assert_eq!(Layer::<f32>::output_shape(&layer), Shape::Signal { channels: 1, length: 3 });
+        let layer = Pooling1D::build(
+            spec,
+            Reduction::Max,
+            "p".into(),
+            Shape::Signal {
+                channels: 1,
+                length: 10,
+            },
+        )
+        .expect("fits");
+        assert_eq!(
+            Layer::<f32>::output_shape(&layer),
+            Shape::Signal {
+                channels: 1,
+                length: 3
+            }
+        );
     }
 }

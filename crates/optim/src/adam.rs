@@ -1,0 +1,198 @@
+//! Adam and AdamW with Keras's update rule.
+//!
+//! Keras 3 folds both bias corrections into the step size and adds epsilon
+//! to the *uncorrected* `sqrt(v)`:
+//! `alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`,
+//! `theta -= alpha * m / (sqrt(v) + epsilon)`. PyTorch adds epsilon to the
+//! corrected `sqrt(v_hat)` and defaults it to 1e-8; the two differ while `v`
+//! is small. AdamW first decays `theta -= theta * weight_decay * lr`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{OptimError, Optimizer, Slot, SlotState};
+
+/// Adam (AdamW when `weight_decay` is set), Keras's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Adam {
+    /// Step size (default 1e-3).
+    pub learning_rate: f64,
+    /// Decay of the first moment (default 0.9).
+    pub beta_1: f64,
+    /// Decay of the second moment (default 0.999).
+    pub beta_2: f64,
+    /// Added to `sqrt(v)` (default 1e-7, Keras's; PyTorch uses 1e-8).
+    pub epsilon: f64,
+    /// Decoupled weight decay (AdamW; Keras's AdamW default is 0.004).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Steps taken.
+    pub iterations: u64,
+    /// First moments.
+    pub momentums: SlotState,
+    /// Second moments.
+    pub velocities: SlotState,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: None,
+            iterations: 0,
+            momentums: SlotState::default(),
+            velocities: SlotState::default(),
+        }
+    }
+}
+
+impl Adam {
+    /// Adam with Keras's defaults and this learning rate.
+    pub fn new(learning_rate: f64) -> Self {
+        Self {
+            learning_rate,
+            ..Self::default()
+        }
+    }
+
+    /// AdamW with Keras's defaults (weight decay 0.004).
+    pub fn adamw(learning_rate: f64) -> Self {
+        Self {
+            weight_decay: Some(0.004),
+            ..Self::new(learning_rate)
+        }
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, slots: &mut [Slot<'_>]) -> Result<(), OptimError> {
+        let name = if self.weight_decay.is_some() {
+            "AdamW"
+        } else {
+            "Adam"
+        };
+        self.momentums.ensure(name, slots)?;
+        self.velocities.ensure(name, slots)?;
+        let t = (self.iterations + 1) as f64;
+        let alpha = (self.learning_rate * (1.0 - self.beta_2.powf(t)).sqrt()
+            / (1.0 - self.beta_1.powf(t))) as f32;
+        let (b1, b2, eps) = (
+            (1.0 - self.beta_1) as f32,
+            (1.0 - self.beta_2) as f32,
+            self.epsilon as f32,
+        );
+        let decay = self.weight_decay.map(|wd| (wd * self.learning_rate) as f32);
+        for ((slot, m), v) in slots
+            .iter_mut()
+            .zip(&mut self.momentums.vectors)
+            .zip(&mut self.velocities.vectors)
+        {
+            for (((theta, &g), m), v) in slot
+                .value
+                .iter_mut()
+                .zip(slot.grad)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                if let Some(decay) = decay {
+                    *theta -= *theta * decay;
+                }
+                *m += (g - *m) * b1;
+                *v += (g * g - *v) * b2;
+                *theta -= (*m * alpha) / (v.sqrt() + eps);
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.learning_rate = learning_rate;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_two_steps_match_keras_by_hand() {
+        // theta = 1, g = 0.5 then g = -0.2, lr 0.1.
+        let mut adam = Adam::new(0.1);
+        let mut theta = [1.0f32];
+        adam.step(&mut [Slot {
+            value: &mut theta,
+            grad: &[0.5],
+        }])
+        .expect("one slot");
+        // t=1: m = 0.05, v = 0.00025, alpha = 0.1*sqrt(0.001)/0.1
+        let alpha1 = 0.1 * (1.0f64 - 0.999).sqrt() / (1.0 - 0.9);
+        let step1 = alpha1 * 0.05 / (0.00025f64.sqrt() + 1e-7);
+        assert!((f64::from(theta[0]) - (1.0 - step1)).abs() < 1e-6);
+        let before = f64::from(theta[0]);
+        adam.step(&mut [Slot {
+            value: &mut theta,
+            grad: &[-0.2],
+        }])
+        .expect("one slot");
+        let m2 = 0.9 * 0.05 + 0.1 * -0.2;
+        let v2 = 0.999 * 0.00025 + 0.001 * 0.04;
+        let alpha2 = 0.1 * (1.0f64 - 0.999f64.powi(2)).sqrt() / (1.0 - 0.9f64.powi(2));
+        let expected = before - alpha2 * m2 / (f64::sqrt(v2) + 1e-7);
+        assert!(
+            (f64::from(theta[0]) - expected).abs() < 1e-6,
+            "{} vs {expected}",
+            theta[0]
+        );
+        assert_eq!(adam.iterations, 2);
+    }
+
+    #[test]
+    fn adamw_decays_before_the_adam_step() {
+        let mut adamw = Adam::adamw(0.1);
+        let mut theta = [2.0f32];
+        adamw
+            .step(&mut [Slot {
+                value: &mut theta,
+                grad: &[0.0],
+            }])
+            .expect("one slot");
+        // Zero gradient: only the decay acts, 2 - 2*0.004*0.1.
+        assert!((theta[0] - (2.0 - 2.0 * 0.004 * 0.1)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn a_changed_parameter_list_is_an_error() {
+        let mut adam = Adam::default();
+        let mut a = [1.0f32, 2.0];
+        adam.step(&mut [Slot {
+            value: &mut a,
+            grad: &[0.1, 0.1],
+        }])
+        .expect("first step sets the state");
+        let mut b = [1.0f32];
+        let err = adam
+            .step(&mut [Slot {
+                value: &mut b,
+                grad: &[0.1],
+            }])
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            OptimError::ParameterLength {
+                index: 0,
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ));
+    }
+}
