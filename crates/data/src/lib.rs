@@ -1,1 +1,37 @@
-//! kymo-data
+//! # kymo-data
+//!
+//! Data for 1D signal models: a [`Dataset`] of signals `[N, C, L]` and
+//! targets `[N, T]`; CSV and NPY loaders whose errors name the file, row and
+//! column; the [`SyntheticSpectra`] generator behind kymo's examples and
+//! experiments; Keras's `validation_split` and seeded random splits; a
+//! [`Standardizer`] fitted on training data; and seeded mini-batch orders.
+//! It can be used without any other kymo crate but the RNG of kymo-tensor.
+//!
+//! ```
+//! use kymo_data::{validation_split, DatasetScaler, SyntheticSpectra};
+//!
+//! let data = SyntheticSpectra { samples: 50, ..Default::default() }.generate().unwrap();
+//! assert_eq!((data.len(), data.channels(), data.length()), (50, 1, 1040));
+//! let (train, val) = validation_split(&data, 0.2).unwrap();
+//! let scaler = DatasetScaler::fit(&train).unwrap();
+//! let val = scaler.transform(&val).unwrap();
+//! assert_eq!(val.len(), 10);
+//! ```
+
+mod batching;
+mod csv_loader;
+mod dataset;
+mod error;
+mod npy_loader;
+mod split;
+mod standardize;
+mod synthetic;
+
+pub use batching::epoch_batches;
+pub use csv_loader::{load_csv, Column, CsvOptions};
+pub use dataset::Dataset;
+pub use error::DataError;
+pub use npy_loader::load_npy;
+pub use split::{random_split, validation_split};
+pub use standardize::{DatasetScaler, Standardizer};
+pub use synthetic::SyntheticSpectra;

@@ -1,0 +1,291 @@
+//! CSV loading: one sample per row, some columns targets, the rest the
+//! signal (one channel), as a chemometrics or time-series user keeps them.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Array3};
+
+use crate::{DataError, Dataset};
+
+/// A column, by header name or by 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    /// By header name (needs a header row).
+    Name(String),
+    /// By 0-based position.
+    Index(usize),
+}
+
+impl Column {
+    /// Parses a command-line spelling: a number is an index, anything else a name.
+    pub fn parse(text: &str) -> Column {
+        text.parse()
+            .map(Column::Index)
+            .unwrap_or_else(|_| Column::Name(text.to_string()))
+    }
+}
+
+/// How to read a CSV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Whether the first row names the columns (default true).
+    pub has_header: bool,
+    /// Target columns; every other column is a signal point.
+    pub targets: Vec<Column>,
+    /// Field delimiter (default `,`).
+    pub delimiter: u8,
+}
+
+impl CsvOptions {
+    /// Header row, comma-separated, these target columns.
+    pub fn new(targets: Vec<Column>) -> Self {
+        Self {
+            has_header: true,
+            targets,
+            delimiter: b',',
+        }
+    }
+}
+
+/// Loads a CSV file into a one-channel [`Dataset`]. Nothing is dropped or
+/// coerced: an empty file, a ragged row, a non-number, NaN or infinity, or a
+/// missing target column is an error naming the file, row and column.
+pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset, DataError> {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(options.delimiter)
+        .from_reader(file);
+    let owned: PathBuf = path.into();
+    let mut header: Option<Vec<String>> = None;
+    let mut width = None;
+    let mut target_columns: Vec<usize> = Vec::new();
+    let mut signal_values: Vec<f32> = Vec::new();
+    let mut target_values: Vec<f32> = Vec::new();
+    let mut rows = 0usize;
+    for record in reader.records() {
+        let record = record.map_err(|e| DataError::Csv {
+            path: owned.clone(),
+            reason: e.to_string(),
+        })?;
+        let line = record.position().map_or(rows + 1, |p| p.line() as usize);
+        if options.has_header && header.is_none() {
+            header = Some(record.iter().map(|s| s.trim().to_string()).collect());
+            continue;
+        }
+        let expected = *width.get_or_insert(record.len());
+        if record.len() != expected {
+            return Err(DataError::Ragged {
+                path: owned,
+                row: line,
+                expected,
+                found: record.len(),
+            });
+        }
+        if rows == 0 {
+            target_columns =
+                resolve_targets(&owned, &options.targets, header.as_deref(), expected)?;
+        }
+        for (index, cell) in record.iter().enumerate() {
+            let value = parse_cell(&owned, line, index, cell)?;
+            if target_columns.contains(&index) {
+                continue;
+            }
+            signal_values.push(value);
+        }
+        for &index in &target_columns {
+            target_values.push(parse_cell(&owned, line, index, &record[index])?);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(DataError::Empty { path: owned });
+    }
+    let length = signal_values.len() / rows;
+    if length == 0 {
+        return Err(DataError::Shape(format!(
+            "{}: every column is a target; no signal left",
+            owned.display()
+        )));
+    }
+    let signals = Array3::from_shape_vec((rows, 1, length), signal_values)
+        .map_err(|e| DataError::Shape(format!("{}: {e}", owned.display())))?;
+    let targets = Array2::from_shape_vec((rows, target_columns.len()), target_values)
+        .map_err(|e| DataError::Shape(format!("{}: {e}", owned.display())))?;
+    Dataset::new(signals, targets)
+}
+
+fn parse_cell(path: &Path, row: usize, index: usize, cell: &str) -> Result<f32, DataError> {
+    let text = cell.trim();
+    let value: f32 = text.parse().map_err(|_| DataError::NotANumber {
+        path: path.into(),
+        row,
+        column: index + 1,
+        value: text.to_string(),
+    })?;
+    if !value.is_finite() {
+        return Err(DataError::NotFinite {
+            path: path.into(),
+            row,
+            column: index + 1,
+            value: text.to_string(),
+        });
+    }
+    Ok(value)
+}
+
+fn resolve_targets(
+    path: &Path,
+    targets: &[Column],
+    header: Option<&[String]>,
+    width: usize,
+) -> Result<Vec<usize>, DataError> {
+    if targets.is_empty() {
+        return Err(DataError::MissingTarget {
+            path: path.into(),
+            column: "(none given)".into(),
+            available: format!("{width} columns"),
+        });
+    }
+    targets
+        .iter()
+        .map(|column| match column {
+            Column::Index(i) if *i < width => Ok(*i),
+            Column::Index(i) => Err(DataError::MissingTarget {
+                path: path.into(),
+                column: format!("index {i}"),
+                available: format!("{width} columns, indices 0..{}", width.saturating_sub(1)),
+            }),
+            Column::Name(name) => header
+                .and_then(|h| h.iter().position(|c| c == name))
+                .ok_or_else(|| DataError::MissingTarget {
+                    path: path.into(),
+                    column: format!("`{name}`"),
+                    available: match header {
+                        Some(h) if h.len() <= 8 => format!("header: {}", h.join(", ")),
+                        Some(h) => {
+                            format!("header: {}, ... ({} columns)", h[..8].join(", "), h.len())
+                        }
+                        None => "the file has no header row".into(),
+                    },
+                }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn loads_targets_by_name_and_index_with_the_rest_as_signal() {
+        let f = write("y,a,b,c\n1.5,0.1,0.2,0.3\n2.5,1,2,3\n");
+        let d =
+            load_csv(f.path(), &CsvOptions::new(vec![Column::Name("y".into())])).expect("valid");
+        assert_eq!((d.len(), d.channels(), d.length()), (2, 1, 3));
+        assert_eq!(d.targets().column(0).to_vec(), vec![1.5, 2.5]);
+        assert_eq!(
+            d.signals().as_slice().expect("contiguous")[3..],
+            [1.0, 2.0, 3.0]
+        );
+        let no_header = write("0.1,0.2,9\n0.3,0.4,8\n");
+        let options = CsvOptions {
+            has_header: false,
+            ..CsvOptions::new(vec![Column::Index(2)])
+        };
+        let d = load_csv(no_header.path(), &options).expect("valid");
+        assert_eq!(d.targets().column(0).to_vec(), vec![9.0, 8.0]);
+    }
+
+    #[test]
+    fn bad_cells_are_located_by_row_and_column() {
+        let opts = CsvOptions::new(vec![Column::Index(0)]);
+        let err = load_csv(write("y,a,b\n1,2,3\n4,x,6\n").path(), &opts).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::NotANumber {
+                    row: 3,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = load_csv(write("y,a,b\n1,NaN,3\n").path(), &opts).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::NotFinite {
+                    row: 2,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = load_csv(write("y,a,b\n1,2,inf\n").path(), &opts).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::NotFinite {
+                    row: 2,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = load_csv(write("y,a,b\n1,2,3\n4,5\n").path(), &opts).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::Ragged {
+                    row: 3,
+                    expected: 3,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = load_csv(write("y,a,b\n").path(), &opts).unwrap_err();
+        assert!(matches!(err, DataError::Empty { .. }), "{err}");
+        let err = load_csv(write("").path(), &opts).unwrap_err();
+        assert!(matches!(err, DataError::Empty { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_missing_target_column_names_what_exists() {
+        let f = write("conc,a,b\n1,2,3\n");
+        let err = load_csv(
+            f.path(),
+            &CsvOptions::new(vec![Column::Name("target".into())]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`target`") && text.contains("conc, a, b"),
+            "{text}"
+        );
+        let err = load_csv(f.path(), &CsvOptions::new(vec![Column::Index(7)])).unwrap_err();
+        assert!(matches!(err, DataError::MissingTarget { .. }));
+    }
+
+    #[test]
+    fn column_parsing_tells_indices_from_names() {
+        assert_eq!(Column::parse("3"), Column::Index(3));
+        assert_eq!(Column::parse("conc"), Column::Name("conc".into()));
+    }
+}

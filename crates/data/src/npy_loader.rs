@@ -1,0 +1,147 @@
+//! NPY loading: `x.npy` of shape `[N, L]` or `[N, C, L]` and `y.npy` of shape
+//! `[N]` or `[N, T]`, float32 or float64 (read with `ndarray-npy`).
+
+use std::path::Path;
+
+use ndarray::{ArrayD, Ix2, Ix3};
+
+use crate::{DataError, Dataset};
+
+fn read_any(path: &Path) -> Result<ArrayD<f32>, DataError> {
+    let npy_error = |reason: String| DataError::Npy {
+        path: path.into(),
+        reason,
+    };
+    let open = || {
+        std::fs::File::open(path).map_err(|source| DataError::Io {
+            path: path.into(),
+            source,
+        })
+    };
+    let as_f32 = ndarray_npy::ReadNpyExt::read_npy(open()?);
+    match as_f32 {
+        Ok(array) => Ok(array),
+        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
+            let wide: ArrayD<f64> = ndarray_npy::ReadNpyExt::read_npy(open()?)
+                .map_err(|e| npy_error(format!("not a float32 or float64 array: {e}")))?;
+            Ok(wide.mapv(|v| v as f32))
+        }
+        Err(e) => Err(npy_error(e.to_string())),
+    }
+}
+
+fn check_finite(path: &Path, array: &ArrayD<f32>) -> Result<(), DataError> {
+    let per_sample = array.len() / array.shape().first().copied().unwrap_or(1).max(1);
+    if let Some((flat, value)) = array.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(DataError::NotFinite {
+            path: path.into(),
+            row: flat / per_sample.max(1) + 1,
+            column: flat % per_sample.max(1) + 1,
+            value: value.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Loads signals from `x_path` and targets from `y_path`.
+pub fn load_npy(x_path: &Path, y_path: &Path) -> Result<Dataset, DataError> {
+    let x = read_any(x_path)?;
+    let y = read_any(y_path)?;
+    check_finite(x_path, &x)?;
+    check_finite(y_path, &y)?;
+    let shape_error = |path: &Path, what: &str, shape: &[usize]| DataError::Npy {
+        path: path.into(),
+        reason: format!("expected {what}, found shape {shape:?}"),
+    };
+    let signals = match x.ndim() {
+        2 => {
+            let (n, l) = (x.shape()[0], x.shape()[1]);
+            x.into_shape_with_order((n, 1, l))
+                .map_err(|e| DataError::Npy {
+                    path: x_path.into(),
+                    reason: e.to_string(),
+                })?
+        }
+        3 => x.into_dimensionality::<Ix3>().map_err(|e| DataError::Npy {
+            path: x_path.into(),
+            reason: e.to_string(),
+        })?,
+        _ => return Err(shape_error(x_path, "[N, L] or [N, C, L]", x.shape())),
+    };
+    let targets = match y.ndim() {
+        1 => {
+            let n = y.len();
+            y.into_shape_with_order((n, 1))
+                .map_err(|e| DataError::Npy {
+                    path: y_path.into(),
+                    reason: e.to_string(),
+                })?
+        }
+        2 => y.into_dimensionality::<Ix2>().map_err(|e| DataError::Npy {
+            path: y_path.into(),
+            reason: e.to_string(),
+        })?,
+        _ => return Err(shape_error(y_path, "[N] or [N, T]", y.shape())),
+    };
+    Dataset::new(
+        signals.as_standard_layout().into_owned(),
+        targets.as_standard_layout().into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+    use ndarray_npy::write_npy;
+
+    #[test]
+    fn loads_two_dimensional_signals_and_flat_targets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+        write_npy(
+            &xp,
+            &Array2::<f64>::from_shape_fn((3, 5), |(i, j)| (i * 5 + j) as f64),
+        )
+        .expect("write");
+        write_npy(&yp, &Array1::<f32>::from_vec(vec![1.0, 2.0, 3.0])).expect("write");
+        let d = load_npy(&xp, &yp).expect("valid");
+        assert_eq!(
+            (d.len(), d.channels(), d.length(), d.target_count()),
+            (3, 1, 5, 1)
+        );
+        assert_eq!(d.signals()[[2, 0, 4]], 14.0);
+    }
+
+    #[test]
+    fn nan_and_bad_files_are_located() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+        let mut x = Array2::<f32>::zeros((3, 4));
+        x[[1, 2]] = f32::NAN;
+        write_npy(&xp, &x).expect("write");
+        write_npy(&yp, &Array1::<f32>::zeros(3)).expect("write");
+        let err = load_npy(&xp, &yp).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::NotFinite {
+                    row: 2,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        std::fs::write(&xp, b"\x93NUMPY garbage").expect("write");
+        assert!(matches!(
+            load_npy(&xp, &yp).unwrap_err(),
+            DataError::Npy { .. }
+        ));
+        std::fs::write(&xp, b"").expect("write");
+        assert!(matches!(
+            load_npy(&xp, &yp).unwrap_err(),
+            DataError::Npy { .. }
+        ));
+    }
+}
