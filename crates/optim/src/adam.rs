@@ -24,7 +24,6 @@ pub struct Adam {
     /// Added to `sqrt(v)` (default 1e-7, Keras's; PyTorch uses 1e-8).
     pub epsilon: f64,
     /// Decoupled weight decay (AdamW; Keras's AdamW default is 0.004).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// Steps taken.
     pub iterations: u64,

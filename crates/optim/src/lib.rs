@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn optimizer_specs_parse_with_keras_defaults_and_state_round_trips() {
-        let mut opt: AnyOptimizer = serde_json::from_str(r#"{"type": "Adam"}"#).expect("parses");
+        let mut opt: AnyOptimizer = serde_json::from_str(r#"{"Adam": {}}"#).expect("parses");
         assert_eq!(opt.learning_rate(), 1e-3);
         let mut x = [1.0f32];
         opt.step(&mut [Slot {

@@ -79,9 +79,10 @@ impl SlotState {
 }
 
 /// Any of kymo's optimizers, with its configuration and state: what specs
-/// name (`{"type": "Adam", "learning_rate": 0.001}`) and checkpoints keep.
+/// name (`{"Adam": {"learning_rate": 0.001}}`, or in TOML
+/// `[optimizer.Adam]`) and checkpoints keep. Externally tagged, so that
+/// compact binary formats can carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
 pub enum AnyOptimizer {
     /// Adam, or AdamW when `weight_decay` is set.
     Adam(Adam),

@@ -1,1 +1,44 @@
-//! kymo-train
+//! # kymo-train
+//!
+//! Training for kymo models, as a Keras user knows it: [`Loss`]es and
+//! [`Metric`]s, a [`Trainer`] whose `fit` returns a [`History`], callbacks
+//! with Keras's names and defaults ([`EarlyStopping`], [`ModelCheckpoint`],
+//! [`TerminateOnNaN`], [`ReduceLROnPlateau`], [`CsvLogger`], [`Progress`]),
+//! and crash-safe [`Checkpoint`]s that resume a run bit-exactly.
+//!
+//! ```
+//! use kymo_data::SyntheticSpectra;
+//! use kymo_layers::{zoo, Sequential};
+//! use kymo_optim::{Adam, AnyOptimizer};
+//! use kymo_train::{FitConfig, Trainer};
+//!
+//! let data = SyntheticSpectra { samples: 40, length: 64, ..Default::default() }.generate().unwrap();
+//! let model = Sequential::new(&zoo::answer(64), 0).unwrap();
+//! let config = FitConfig { epochs: 2, batch_size: 8, ..Default::default() };
+//! let mut trainer = Trainer::new(model, AnyOptimizer::Adam(Adam::default()), config);
+//! let history = trainer.fit_split(&data, 0.25, &mut []).unwrap();
+//! assert_eq!(history.epochs.len(), 2);
+//! assert!(history.epochs[1].val_loss.unwrap().is_finite());
+//! ```
+
+pub mod callbacks;
+mod checkpoint;
+mod codec;
+mod config;
+mod error;
+mod history;
+mod loss;
+mod metrics;
+mod trainer;
+
+pub use callbacks::{
+    Callback, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor, MonitorMode, Progress,
+    ReduceLROnPlateau, TerminateOnNaN,
+};
+pub use checkpoint::{Checkpoint, CheckpointError, StoredArray};
+pub use config::{Clip, FitConfig};
+pub use error::TrainError;
+pub use history::{EpochLog, History};
+pub use loss::Loss;
+pub use metrics::Metric;
+pub use trainer::{predict, Evaluation, Trainer};

@@ -1,0 +1,57 @@
+//! Training settings, as Keras's `compile` and `fit` take them.
+
+use kymo_optim::Schedule;
+use serde::{Deserialize, Serialize};
+
+use crate::{Loss, Metric};
+
+/// Gradient clipping applied before each optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clip {
+    /// Keras's `global_clipnorm`.
+    GlobalNorm(f64),
+    /// Keras's `clipvalue`.
+    Value(f64),
+}
+
+/// Settings of a training run. Defaults are Keras's `fit` defaults with the
+/// seed's loss (`mse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FitConfig {
+    /// Epochs to train (Keras default 1).
+    pub epochs: usize,
+    /// Samples per batch (Keras default 32); the last partial batch is kept.
+    pub batch_size: usize,
+    /// Reshuffle the training samples every epoch (default true).
+    pub shuffle: bool,
+    /// Seed of the shuffling stream.
+    pub seed: u64,
+    /// The loss.
+    pub loss: Loss,
+    /// Metrics reported for training and validation.
+    pub metrics: Vec<Metric>,
+    /// Optional gradient clipping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip: Option<Clip>,
+    /// Optional learning-rate schedule, evaluated at every step; it overrides
+    /// the optimizer's own rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            loss: Loss::Mse,
+            metrics: Vec::new(),
+            clip: None,
+            schedule: None,
+        }
+    }
+}

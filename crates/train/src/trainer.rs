@@ -1,0 +1,298 @@
+//! The fit loop: Keras's `fit`, `evaluate` and `predict` over a `Sequential`.
+
+use std::time::Instant;
+
+use kymo_data::{epoch_batches, validation_split, Dataset, DatasetScaler};
+use kymo_layers::{Mode, Parameter, Sequential};
+use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Slot};
+use kymo_tensor::{derive_seed, SeededRng};
+use ndarray::{Array2, Axis, Ix2};
+
+use crate::{Callback, Clip, EpochLog, FitConfig, History, TrainError};
+
+/// Everything a training run is: model, optimizer, settings, the shuffling
+/// stream, the epochs done and their history. A checkpoint saves all of it,
+/// so a run resumes exactly where it stopped.
+pub struct Trainer {
+    /// The model being trained.
+    pub model: Sequential<f32>,
+    /// Its optimizer, with state.
+    pub optimizer: AnyOptimizer,
+    /// The run's settings.
+    pub config: FitConfig,
+    /// Epochs completed so far.
+    pub history: History,
+    /// Set by a callback to end training after the current epoch (Keras's
+    /// `model.stop_training`).
+    pub stop_training: bool,
+    /// The standardization the data went through, kept in checkpoints so
+    /// predictions can be mapped back to the original units.
+    pub scaler: Option<DatasetScaler>,
+    pub(crate) shuffle_rng: SeededRng,
+}
+
+/// Loss and metrics of a model on a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The loss.
+    pub loss: f64,
+    /// Metrics by name.
+    pub metrics: Vec<(String, f64)>,
+    /// The predictions, `[N, T]`.
+    pub predictions: Array2<f32>,
+}
+
+impl Trainer {
+    /// A fresh run.
+    pub fn new(model: Sequential<f32>, optimizer: AnyOptimizer, config: FitConfig) -> Self {
+        let shuffle_rng = SeededRng::new(derive_seed(config.seed, "shuffle"), 0);
+        Self {
+            model,
+            optimizer,
+            config,
+            history: History::default(),
+            stop_training: false,
+            scaler: None,
+            shuffle_rng,
+        }
+    }
+
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> usize {
+        self.history.epochs.len()
+    }
+
+    /// Keras's `fit(x, y, validation_split=fraction)`: the last `fraction`
+    /// of `data`, before shuffling, validates.
+    pub fn fit_split(
+        &mut self,
+        data: &Dataset,
+        fraction: f64,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<&History, TrainError> {
+        let (train, validation) = validation_split(data, fraction)?;
+        self.fit(&train, Some(&validation), callbacks)
+    }
+
+    /// Trains from the current epoch up to `config.epochs`.
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<&History, TrainError> {
+        if self.config.batch_size == 0 {
+            return Err(TrainError::Config {
+                field: "batch_size",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if train.is_empty() {
+            return Err(TrainError::Config {
+                field: "data",
+                reason: "no training samples".into(),
+            });
+        }
+        self.stop_training = false;
+        for callback in callbacks.iter_mut() {
+            callback.on_train_begin(self)?;
+        }
+        while self.epochs_done() < self.config.epochs && !self.stop_training {
+            let log = self.train_epoch(train, validation, callbacks)?;
+            self.history.epochs.push(log.clone());
+            for callback in callbacks.iter_mut() {
+                callback.on_epoch_end(self, &log)?;
+            }
+        }
+        for callback in callbacks.iter_mut() {
+            callback.on_train_end(self)?;
+        }
+        Ok(&self.history)
+    }
+
+    fn train_epoch(
+        &mut self,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<EpochLog, TrainError> {
+        let epoch = self.epochs_done();
+        let started = Instant::now();
+        let batches = epoch_batches(
+            train.len(),
+            self.config.batch_size,
+            self.config.shuffle,
+            &mut self.shuffle_rng,
+        );
+        let mut loss_sum = 0.0;
+        let mut predictions = Array2::<f32>::zeros((train.len(), train.target_count()));
+        let mut order = Vec::with_capacity(train.len());
+        for (batch_index, indices) in batches.iter().enumerate() {
+            let batch_loss = self.train_step(train, indices, &mut predictions, order.len())?;
+            order.extend_from_slice(indices);
+            loss_sum += batch_loss * indices.len() as f64;
+            for callback in callbacks.iter_mut() {
+                callback.on_batch_end(self, batch_index, batch_loss)?;
+            }
+            if self.stop_training {
+                break;
+            }
+        }
+        let seen = order.len().max(1);
+        let targets = train.targets().select(Axis(0), &order);
+        let predictions = predictions.slice(ndarray::s![..order.len(), ..]).to_owned();
+        let mut log = EpochLog {
+            epoch,
+            loss: loss_sum / seen as f64,
+            val_loss: None,
+            metrics: Default::default(),
+            learning_rate: self.optimizer.learning_rate(),
+            seconds: 0.0,
+            samples_per_second: 0.0,
+        };
+        for metric in &self.config.metrics {
+            log.metrics.insert(
+                metric.name().into(),
+                metric.compute(predictions.view(), &targets),
+            );
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        if let Some(validation) = validation {
+            let evaluation = self.evaluate(validation)?;
+            log.val_loss = Some(evaluation.loss);
+            for (name, value) in evaluation.metrics {
+                log.metrics.insert(format!("val_{name}"), value);
+            }
+        }
+        log.seconds = started.elapsed().as_secs_f64();
+        log.samples_per_second = seen as f64 / train_seconds.max(1e-9);
+        Ok(log)
+    }
+
+    /// One optimizer step on the samples at `indices`; writes the
+    /// training-mode predictions into `predictions` from row `row`.
+    fn train_step(
+        &mut self,
+        train: &Dataset,
+        indices: &[usize],
+        predictions: &mut Array2<f32>,
+        row: usize,
+    ) -> Result<f64, TrainError> {
+        if let Some(schedule) = &self.config.schedule {
+            self.optimizer
+                .set_learning_rate(schedule.rate(self.optimizer.iterations()));
+        }
+        let (x, y) = train.batch(indices)?;
+        self.model.zero_grad();
+        let output = self.model.forward(x, Mode::Train)?;
+        let (loss, grad) = self.config.loss.evaluate(&output, &y)?;
+        let output = output
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| TrainError::Config {
+                field: "model",
+                reason: "the model's output is not [batch, targets]".into(),
+            })?;
+        predictions
+            .slice_mut(ndarray::s![row..row + indices.len(), ..])
+            .assign(&output);
+        self.model.backward(grad)?;
+        let mut slots = trainable_slots(self.model.parameters_mut())?;
+        match self.config.clip {
+            Some(Clip::GlobalNorm(max)) => {
+                let mut grads: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut *s.1).collect();
+                clip_by_global_norm(&mut grads, max);
+            }
+            Some(Clip::Value(limit)) => {
+                let mut grads: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut *s.1).collect();
+                clip_by_value(&mut grads, limit as f32);
+            }
+            None => {}
+        }
+        let mut slots: Vec<Slot<'_>> = slots
+            .into_iter()
+            .map(|(value, grad)| Slot { value, grad })
+            .collect();
+        self.optimizer.step(&mut slots)?;
+        Ok(loss)
+    }
+
+    /// Loss and metrics on `data`, in inference mode, in batches.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation, TrainError> {
+        let predictions = self.predict(data)?;
+        let (loss, _) = self
+            .config
+            .loss
+            .evaluate(&predictions.clone().into_dyn(), data.targets())?;
+        let metrics = self
+            .config
+            .metrics
+            .iter()
+            .map(|m| {
+                (
+                    m.name().to_string(),
+                    m.compute(predictions.view(), data.targets()),
+                )
+            })
+            .collect();
+        Ok(Evaluation {
+            loss,
+            metrics,
+            predictions,
+        })
+    }
+
+    /// Predictions for every sample of `data`, `[N, T]`, in inference mode.
+    pub fn predict(&mut self, data: &Dataset) -> Result<Array2<f32>, TrainError> {
+        predict(&mut self.model, data, self.config.batch_size)
+    }
+}
+
+/// Predictions of `model` for every sample of `data`, in inference mode.
+pub fn predict(
+    model: &mut Sequential<f32>,
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<Array2<f32>, TrainError> {
+    let mut rows = Vec::with_capacity(data.len());
+    let all: Vec<usize> = (0..data.len()).collect();
+    for indices in all.chunks(batch_size.max(1)) {
+        let (x, _) = data.batch(indices)?;
+        let out = model
+            .forward(x, Mode::Inference)?
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| TrainError::Config {
+                field: "model",
+                reason: "the model's output is not [batch, targets]".into(),
+            })?;
+        rows.push(out);
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    ndarray::concatenate(Axis(0), &views).map_err(|e| TrainError::Config {
+        field: "model",
+        reason: e.to_string(),
+    })
+}
+
+/// A parameter's values and gradient, as mutable slices.
+type ValueAndGrad<'a> = (&'a mut [f32], &'a mut [f32]);
+
+/// The trainable parameters as (value, gradient) slices.
+fn trainable_slots(
+    parameters: Vec<&mut Parameter<f32>>,
+) -> Result<Vec<ValueAndGrad<'_>>, TrainError> {
+    parameters
+        .into_iter()
+        .filter(|p| p.trainable)
+        .map(|p| {
+            let name = p.name;
+            let Parameter { value, grad, .. } = p;
+            match (value.as_slice_mut(), grad.as_slice_mut()) {
+                (Some(v), Some(g)) => Ok((v, g)),
+                _ => Err(TrainError::Config {
+                    field: "parameters",
+                    reason: format!("weight `{name}` is not a contiguous array"),
+                }),
+            }
+        })
+        .collect()
+}
