@@ -26,8 +26,9 @@ fn conv(c: &mut Criterion) {
     ] {
         let x = filled((1, cin, 1040));
         let w = filled((cout, cin, k));
+        let mut ws = Conv1dWorkspace::new();
         c.bench_function(&format!("{name}_forward"), |b| {
-            b.iter(|| conv1d_forward(x.view(), w.view(), None, same).expect("fits"))
+            b.iter(|| conv1d_forward(x.view(), w.view(), None, same, &mut ws).expect("fits"))
         });
         let dy = filled((1, cout, 1040));
         let mut dw = Array3::<f32>::zeros((cout, cin, k));

@@ -52,6 +52,32 @@ impl Conv1dConfig {
     }
 }
 
+/// Scratch buffers for the column matrices, kept by the caller (a Conv1D
+/// layer keeps one) so that each step reuses them: for the seed's largest
+/// layer they are 10 MB each, and a fresh allocation per call costs a page
+/// fault per 4 KB.
+#[derive(Debug, Default)]
+pub struct Conv1dWorkspace<T> {
+    cols: Vec<T>,
+    dcols: Vec<T>,
+}
+
+impl<T: Float> Conv1dWorkspace<T> {
+    /// An empty workspace; buffers grow on first use.
+    pub fn new() -> Self {
+        Self {
+            cols: Vec::new(),
+            dcols: Vec::new(),
+        }
+    }
+}
+
+/// `buffer` resized to `len` (contents unspecified; callers overwrite).
+fn sized<T: Float>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    buffer.resize(len, T::zero());
+    &mut buffer[..len]
+}
+
 fn check_weight<T>(
     kernel: &'static str,
     x: &ArrayView3<'_, T>,
@@ -121,6 +147,7 @@ pub fn conv1d_forward<T: Float>(
     weight: ArrayView3<'_, T>,
     bias: Option<ArrayView1<'_, T>>,
     config: Conv1dConfig,
+    workspace: &mut Conv1dWorkspace<T>,
 ) -> Result<Array3<T>, TensorError> {
     check_weight("conv1d_forward", &x, &weight)?;
     let (batch, in_channels, length) = x.dim();
@@ -141,11 +168,11 @@ pub fn conv1d_forward<T: Float>(
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
     let mut output = Array3::<T>::zeros((batch, out_channels, out_len));
-    let mut cols = vec![T::zero(); in_channels * kernel_size * out_len];
+    let cols = sized(&mut workspace.cols, in_channels * kernel_size * out_len);
     let w_mat = MatRef::row_major(w, out_channels, in_channels * kernel_size);
     for (b, mut out_b) in output.axis_iter_mut(Axis(0)).enumerate() {
         let sample = &x[b * in_channels * length..(b + 1) * in_channels * length];
-        im2col(sample, in_channels, &window, &mut cols);
+        im2col(sample, in_channels, &window, cols);
         let out_slice = out_b
             .as_slice_mut()
             .expect("invariant: rows of a fresh standard-layout array are contiguous");
@@ -154,7 +181,7 @@ pub fn conv1d_forward<T: Float>(
                 row.fill(bias_c);
             }
         }
-        let cols_mat = MatRef::row_major(&cols, in_channels * kernel_size, out_len);
+        let cols_mat = MatRef::row_major(cols, in_channels * kernel_size, out_len);
         matmul(out_slice, w_mat, cols_mat, bias.is_some())?;
     }
     Ok(output)
@@ -172,6 +199,7 @@ pub fn conv1d_backward<T: Float>(
     config: Conv1dConfig,
     mut grad_weight: ArrayViewMut3<'_, T>,
     grad_bias: Option<ArrayViewMut1<'_, T>>,
+    workspace: &mut Conv1dWorkspace<T>,
 ) -> Result<Array3<T>, TensorError> {
     check_weight("conv1d_backward", &x, &weight)?;
     let (batch, in_channels, length) = x.dim();
@@ -208,25 +236,25 @@ pub fn conv1d_backward<T: Float>(
         .as_slice_mut()
         .expect("invariant: checked standard layout above");
     let mut grad_x = Array3::<T>::zeros((batch, in_channels, length));
-    let mut cols = vec![T::zero(); rows * out_len];
-    let mut dcols = vec![T::zero(); rows * out_len];
+    let cols = sized(&mut workspace.cols, rows * out_len);
+    let dcols = sized(&mut workspace.dcols, rows * out_len);
     let w_mat = MatRef::row_major(w, out_channels, rows);
     for b in 0..batch {
         let sample = &x[b * in_channels * length..][..in_channels * length];
         let dy_b = MatRef::row_major(&dy[b * out_channels * out_len..], out_channels, out_len);
-        im2col(sample, in_channels, &window, &mut cols);
+        im2col(sample, in_channels, &window, cols);
         matmul(
             grad_w,
             dy_b,
-            MatRef::row_major(&cols, rows, out_len).t(),
+            MatRef::row_major(cols, rows, out_len).t(),
             true,
         )?;
-        matmul(&mut dcols, w_mat.t(), dy_b, false)?;
+        matmul(dcols, w_mat.t(), dy_b, false)?;
         let mut grad_x_b = grad_x.index_axis_mut(Axis(0), b);
         let target = grad_x_b
             .as_slice_mut()
             .expect("invariant: a fresh standard-layout array's sub-view is contiguous");
-        col2im(&dcols, in_channels, &window, target);
+        col2im(dcols, in_channels, &window, target);
     }
     if let Some(mut grad_bias) = grad_bias {
         if grad_bias.len() != out_channels {
@@ -313,7 +341,14 @@ mod tests {
             let x = filled((2, 3, len), 0.1);
             let w = filled((4, 3, k), 0.7);
             let bias = Array1::from_vec(vec![0.1, -0.2, 0.3, 0.0]);
-            let got = conv1d_forward(x.view(), w.view(), Some(bias.view()), cfg).expect("fits");
+            let got = conv1d_forward(
+                x.view(),
+                w.view(),
+                Some(bias.view()),
+                cfg,
+                &mut Conv1dWorkspace::new(),
+            )
+            .expect("fits");
             let want = reference(&x, &w, &bias, cfg);
             assert_eq!(got.dim(), want.dim());
             for (g, w) in got.iter().zip(want.iter()) {
@@ -333,12 +368,26 @@ mod tests {
         };
         let left = Array3::from_shape_vec((1, 1, 2), vec![1.0, 0.0]).expect("shape");
         let right = Array3::from_shape_vec((1, 1, 2), vec![0.0, 1.0]).expect("shape");
-        let y = conv1d_forward(x.view(), left.view(), None, cfg).expect("fits");
+        let y = conv1d_forward(
+            x.view(),
+            left.view(),
+            None,
+            cfg,
+            &mut Conv1dWorkspace::new(),
+        )
+        .expect("fits");
         assert_eq!(
             y.iter().copied().collect::<Vec<f64>>(),
             vec![1.0, 2.0, 3.0, 4.0]
         );
-        let y = conv1d_forward(x.view(), right.view(), None, cfg).expect("fits");
+        let y = conv1d_forward(
+            x.view(),
+            right.view(),
+            None,
+            cfg,
+            &mut Conv1dWorkspace::new(),
+        )
+        .expect("fits");
         assert_eq!(
             y.iter().copied().collect::<Vec<f64>>(),
             vec![2.0, 3.0, 4.0, 0.0]
@@ -349,7 +398,14 @@ mod tests {
     fn mismatched_channels_are_an_error() {
         let x = Array3::<f32>::zeros((1, 2, 10));
         let w = Array3::<f32>::zeros((4, 3, 3));
-        let err = conv1d_forward(x.view(), w.view(), None, Conv1dConfig::default()).unwrap_err();
+        let err = conv1d_forward(
+            x.view(),
+            w.view(),
+            None,
+            Conv1dConfig::default(),
+            &mut Conv1dWorkspace::new(),
+        )
+        .unwrap_err();
         assert!(matches!(
             err,
             TensorError::Shape {

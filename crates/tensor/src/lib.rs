@@ -10,14 +10,14 @@
 //! gradient checks).
 //!
 //! ```
-//! use kymo_tensor::{conv1d_forward, Conv1dConfig, Padding};
+//! use kymo_tensor::{conv1d_forward, Conv1dConfig, Conv1dWorkspace, Padding};
 //! use ndarray::Array3;
 //!
 //! // One sample, one channel, 5 points; a 2-tap kernel that sums neighbours.
 //! let x = Array3::from_shape_vec((1, 1, 5), vec![1.0f32, 2.0, 3.0, 4.0, 5.0]).unwrap();
 //! let w = Array3::from_shape_vec((1, 1, 2), vec![1.0f32, 1.0]).unwrap();
 //! let same = Conv1dConfig { padding: Padding::Same, ..Default::default() };
-//! let y = conv1d_forward(x.view(), w.view(), None, same).unwrap();
+//! let y = conv1d_forward(x.view(), w.view(), None, same, &mut Conv1dWorkspace::new()).unwrap();
 //! // Keras pads an even kernel on the right: the last output sees a zero.
 //! assert_eq!(y.as_slice().unwrap(), &[3.0, 5.0, 7.0, 9.0, 5.0]);
 //! ```
@@ -31,7 +31,7 @@ mod padding;
 mod pool1d;
 mod rng;
 
-pub use conv1d::{conv1d_backward, conv1d_forward, Conv1dConfig};
+pub use conv1d::{conv1d_backward, conv1d_forward, Conv1dConfig, Conv1dWorkspace};
 pub use error::TensorError;
 pub use float::Float;
 pub use init::{Fans, Initializer};

@@ -35,6 +35,13 @@ impl Pool1dConfig {
     }
 }
 
+/// Whether `candidate` beats the current maximum `best`: strictly greater,
+/// or NaN over a number (so NaN propagates). Ties keep the earlier element.
+#[inline]
+fn beats<T: Float>(candidate: T, best: T) -> bool {
+    candidate > best || (candidate.is_nan() && !best.is_nan())
+}
+
 /// Which input element won each max-pool window: what backward routes the
 /// gradient to. Indices are positions along the length axis.
 #[derive(Debug, Clone)]
@@ -63,19 +70,34 @@ pub fn max_pool1d_forward<T: Float>(
     let out = window.output_length;
     let mut output = Array3::<T>::zeros((batch, channels, out));
     let mut winners = Array3::<u32>::zeros((batch, channels, out));
+    let mut queue = std::collections::VecDeque::with_capacity(config.pool_size);
     Zip::from(output.lanes_mut(Axis(2)))
         .and(winners.lanes_mut(Axis(2)))
         .and(x.lanes(Axis(2)))
         .for_each(|mut y, mut idx, row| {
+            // Windows move right monotonically, so a deque of candidate
+            // indices with decreasing values gives each window's max in
+            // O(1) amortised: O(L) per row instead of O(L * pool_size).
+            queue.clear();
+            let mut next = 0;
             for p in 0..out {
                 let span = window_span(&window, p);
-                let mut best = span.start;
-                for i in span.start + 1..span.end {
-                    let (v, b) = (row[i], row[best]);
-                    if v > b || (v.is_nan() && !b.is_nan()) {
-                        best = i;
+                while next < span.end {
+                    while queue
+                        .back()
+                        .is_some_and(|&b: &usize| beats(row[next], row[b]))
+                    {
+                        queue.pop_back();
                     }
+                    queue.push_back(next);
+                    next += 1;
                 }
+                while queue.front().is_some_and(|&f| f < span.start) {
+                    queue.pop_front();
+                }
+                // Every window holds at least one real element, so the
+                // queue is non-empty here; fall back to the window start.
+                let best = queue.front().copied().unwrap_or(span.start);
                 y[p] = row[best];
                 // Lengths were checked to fit u32 above.
                 idx[p] = best as u32;
@@ -251,6 +273,44 @@ mod tests {
             g.iter().copied().collect::<Vec<_>>(),
             vec![0.0, 1.0, 10.0, 0.0, 0.0]
         );
+    }
+
+    /// The deque must agree with the definition: the leftmost maximum of
+    /// each window's real elements.
+    #[test]
+    fn sliding_max_matches_a_direct_scan() {
+        let values: Vec<f64> = (0..37).map(|i| ((i * 7919) % 13) as f64).collect();
+        let x = row(&values);
+        for (pool_size, stride, padding) in [
+            (1, 1, Padding::Valid),
+            (4, 1, Padding::Same),
+            (5, 2, Padding::Same),
+            (3, 3, Padding::Valid),
+            (40, 1, Padding::Same),
+        ] {
+            let cfg = Pool1dConfig {
+                pool_size,
+                stride,
+                padding,
+            };
+            let (y, idx) = max_pool1d_forward(x.view(), cfg).expect("fits");
+            let window = cfg.window(values.len()).expect("fits");
+            for p in 0..window.output_length {
+                let span = window_span(&window, p);
+                let mut best = span.start;
+                for i in span.clone() {
+                    if values[i] > values[best] {
+                        best = i;
+                    }
+                }
+                assert_eq!(
+                    idx.winners[[0, 0, p]] as usize,
+                    best,
+                    "{cfg:?} position {p}"
+                );
+                assert_eq!(y[[0, 0, p]], values[best]);
+            }
+        }
     }
 
     #[test]

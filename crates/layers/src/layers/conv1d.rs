@@ -5,7 +5,8 @@
 //! layout); Keras stores `[kernel_size, in_channels, filters]`.
 
 use kymo_tensor::{
-    conv1d_backward, conv1d_forward, Conv1dConfig, Fans, Float, Initializer, Padding, SeededRng,
+    conv1d_backward, conv1d_forward, Conv1dConfig, Conv1dWorkspace, Fans, Float, Initializer,
+    Padding, SeededRng,
 };
 use ndarray::{ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,7 @@ pub struct Conv1D<T> {
     kernel: Parameter<T>,
     bias: Option<Parameter<T>>,
     cache: Option<Cache<T>>,
+    workspace: Conv1dWorkspace<T>,
 }
 
 impl<T: Float> Conv1D<T> {
@@ -160,6 +162,7 @@ impl<T: Float> Conv1D<T> {
             kernel,
             bias,
             cache: None,
+            workspace: Conv1dWorkspace::new(),
         })
     }
 }
@@ -189,12 +192,18 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             None => None,
         };
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
-        let z = conv1d_forward(x.view(), kernel, bias, self.spec.config())
-            .map_err(|source| LayerError::Kernel {
-                layer: self.name.clone(),
-                source,
-            })?
-            .into_dyn();
+        let z = conv1d_forward(
+            x.view(),
+            kernel,
+            bias,
+            self.spec.config(),
+            &mut self.workspace,
+        )
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?
+        .into_dyn();
         let activation = self.spec.activation;
         let (output, pre_activation) = if activation.is_linear() {
             (z, None)
@@ -240,6 +249,7 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             config,
             grad_kernel,
             grad_bias,
+            &mut self.workspace,
         )
         .map_err(|source| LayerError::Kernel {
             layer: self.name.clone(),
