@@ -4,7 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kymo::tensor::{
-    conv1d_backward, conv1d_forward, max_pool1d_forward, Conv1dConfig, Padding, Pool1dConfig,
+    conv1d_backward, conv1d_forward, max_pool1d_forward, Conv1dConfig, Conv1dWorkspace, Padding,
+    Pool1dConfig,
 };
 use ndarray::Array3;
 
@@ -34,8 +35,16 @@ fn conv(c: &mut Criterion) {
         let mut dw = Array3::<f32>::zeros((cout, cin, k));
         c.bench_function(&format!("{name}_backward"), |b| {
             b.iter(|| {
-                conv1d_backward(x.view(), w.view(), dy.view(), same, dw.view_mut(), None)
-                    .expect("fits")
+                conv1d_backward(
+                    x.view(),
+                    w.view(),
+                    dy.view(),
+                    same,
+                    dw.view_mut(),
+                    None,
+                    &mut ws,
+                )
+                .expect("fits")
             })
         });
     }
