@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod experiment;
 mod summary;
 
 #[derive(Parser)]
@@ -16,6 +17,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Reproduce the seed question's story: variants x seeds, statistics, plots, report.
+    Experiment(experiment::ExperimentArgs),
+    /// Merge an experiment folder's runs (for example from shards) into its report.
+    Report {
+        /// The experiment's output folder.
+        folder: PathBuf,
+    },
     /// Print a model's Keras-like summary with receptive fields.
     Summary {
         /// A built-in model (original, answer, answer_bn) or a .toml/.json spec file.
@@ -24,21 +32,17 @@ enum Command {
         #[arg(long, default_value_t = kymo_layers::zoo::SEED_LENGTH)]
         length: usize,
     },
-    /// Reproduce the seed question's story (not built yet).
-    Experiment {
-        /// Output folder.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Experiment(args) => experiment::run(args),
+        Command::Report { folder } => experiment::report::write(&folder).map(|table| {
+            println!("{table}");
+            println!("report: {}", folder.join("report.md").display());
+        }),
         Command::Summary { model, length } => summary::run(&model, length),
-        Command::Experiment { .. } => {
-            Err("the experiment is not built yet (issue: `cargo xtask experiment`)".into())
-        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,6 +29,7 @@ mod error;
 mod history;
 mod loss;
 mod metrics;
+mod ridge;
 mod trainer;
 
 pub use callbacks::{
@@ -41,4 +42,5 @@ pub use error::TrainError;
 pub use history::{EpochLog, History};
 pub use loss::Loss;
 pub use metrics::Metric;
+pub use ridge::Ridge;
 pub use trainer::{predict, Evaluation, Trainer};

@@ -1,0 +1,111 @@
+//! Experiment files: which data, which variants, how many seeds and epochs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The built-in experiments, by name.
+pub const BUILT_IN: [(&str, &str); 1] = [("seed", include_str!("../../experiments/seed.toml"))];
+
+/// Scale of a run: samples, epochs and seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Synthetic samples drawn (train + validation + test).
+    pub samples: usize,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Seeds per variant.
+    pub seeds: usize,
+}
+
+/// One arm of the experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Short name, used in file names.
+    pub name: String,
+    /// What it changes, for the report.
+    pub description: String,
+    /// A built-in model name or a spec file path.
+    pub model: String,
+    /// Batch size.
+    pub batch_size: usize,
+    /// EarlyStopping(val_loss, patience, restore_best_weights) when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping_patience: Option<usize>,
+    /// ModelCheckpoint(save_best_only) into the run's folder.
+    #[serde(default)]
+    pub checkpoint_best: bool,
+    /// Learning rate, when not the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+}
+
+/// A whole experiment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name (output folder).
+    pub name: String,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Keras `validation_split` of the training rows.
+    pub validation_split: f64,
+    /// Last fraction of all rows held out for testing.
+    pub test_fraction: f64,
+    /// Synthetic data knobs (`samples` comes from the profile).
+    pub data: kymo_data::SyntheticSpectra,
+    /// Named profiles (`quick`, `full`).
+    pub profiles: BTreeMap<String, Profile>,
+    /// The arms.
+    pub variants: Vec<Variant>,
+}
+
+impl Experiment {
+    /// A built-in experiment by name, or a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Self, String> {
+        let text = match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            Some((_, text)) => text.to_string(),
+            None => std::fs::read_to_string(Path::new(name_or_path)).map_err(|e| {
+                format!("{name_or_path}: not a built-in experiment and not readable: {e}")
+            })?,
+        };
+        toml::from_str(&text).map_err(|e| format!("{name_or_path}: {e}"))
+    }
+
+    /// The resolved configuration as TOML (written beside the results).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialize: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_experiment_parses_and_each_variant_differs_from_another_by_one_setting() {
+        let e = Experiment::load("seed").expect("built-in parses");
+        assert!(e.profiles.contains_key("quick") && e.profiles.contains_key("full"));
+        assert!(e.profiles["full"].epochs == 25 && e.profiles["full"].seeds >= 10);
+        let differences = |a: &Variant, b: &Variant| {
+            [
+                a.model != b.model,
+                a.batch_size != b.batch_size,
+                a.early_stopping_patience != b.early_stopping_patience,
+            ]
+            .iter()
+            .filter(|&&d| d)
+            .count()
+        };
+        for v in &e.variants[1..] {
+            assert!(
+                e.variants.iter().any(|w| differences(v, w) == 1),
+                "{} has no one-change neighbour",
+                v.name
+            );
+        }
+    }
+}

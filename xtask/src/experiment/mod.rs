@@ -1,0 +1,239 @@
+//! `cargo xtask experiment`: runs every (variant, seed) of an experiment,
+//! skipping finished runs, then writes the report.
+
+mod config;
+mod data;
+mod nullable;
+mod plots;
+mod provenance;
+pub mod report;
+mod run;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use config::Experiment;
+
+/// Command-line options of `cargo xtask experiment`.
+#[derive(Args, Debug)]
+pub struct ExperimentArgs {
+    /// A built-in experiment (`seed`) or a TOML file.
+    #[arg(long, default_value = "seed")]
+    pub config: String,
+    /// Run the `full` profile (the committed report's scale) instead of `quick`.
+    #[arg(long)]
+    pub full: bool,
+    /// Seeds per variant (overrides the profile).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Epochs per run (overrides the profile).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Synthetic samples drawn (overrides the profile).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Output folder (default `target/experiments/<name>-<profile>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Runs trained in parallel (default: the number of CPUs).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Your own data: a CSV file, one sample per row.
+    #[arg(long, requires = "target")]
+    pub data: Option<PathBuf>,
+    /// The target column of `--data`, by header name or 0-based index.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Run only every n-th run, starting at i (`--shard i/n`), for job arrays.
+    #[arg(long)]
+    pub shard: Option<String>,
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("--shard {text}: expected i/n, such as 0/4"))?;
+    let (i, n): (usize, usize) = (
+        i.parse()
+            .map_err(|_| format!("--shard {text}: bad index"))?,
+        n.parse()
+            .map_err(|_| format!("--shard {text}: bad count"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("--shard {text}: need 0 <= i < n"));
+    }
+    Ok((i, n))
+}
+
+/// Runs the experiment and prints where its report is.
+pub fn run(args: ExperimentArgs) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let experiment = Experiment::load(&args.config)?;
+    let profile_name = if args.full { "full" } else { "quick" };
+    let mut profile = *experiment.profiles.get(profile_name).ok_or_else(|| {
+        format!(
+            "experiment `{}` has no `{profile_name}` profile",
+            experiment.name
+        )
+    })?;
+    profile.seeds = args.seeds.unwrap_or(profile.seeds);
+    profile.epochs = args.epochs.unwrap_or(profile.epochs);
+    profile.samples = args.samples.unwrap_or(profile.samples);
+    let mut resolved = experiment.clone();
+    resolved.profiles = [(profile_name.to_string(), profile)].into_iter().collect();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "target/experiments/{}-{profile_name}",
+            experiment.name
+        ))
+    });
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let csv = args.data.as_deref().zip(args.target.as_deref());
+    let config_text = format!("{}\n# data: {:?}\n", resolved.to_toml(), csv);
+    let config_hash = crc32fast::hash(config_text.as_bytes());
+    std::fs::write(out.join("config.toml"), resolved.to_toml()).map_err(|e| e.to_string())?;
+
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let jobs = args.jobs.unwrap_or(cpus).max(1);
+    // Runs in parallel each use one GEMM thread; a single job gets them all.
+    // Results are bit-identical either way.
+    let gemm_threads = if jobs == 1 { cpus } else { 1 };
+    kymo_tensor::set_threads(gemm_threads);
+    let provenance = provenance::Provenance::collect(jobs, gemm_threads, config_hash);
+    std::fs::write(
+        out.join("provenance.json"),
+        serde_json::to_string_pretty(&provenance).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+
+    let prepared = data::prepare(&resolved, &profile, csv)?;
+    let ridge = data::ridge_baseline(&prepared)?;
+    eprintln!(
+        "data: {} train / {} validation / {} test samples; ridge baseline test MSE {:.4} (mean predictor {:.4})",
+        prepared.train.len(),
+        prepared.validation.len(),
+        prepared.test.len(),
+        ridge.test_mse,
+        prepared.mean_test_mse
+    );
+
+    let mut models = Vec::new();
+    for variant in &resolved.variants {
+        let length = prepared.train.length();
+        let spec = crate::summary::resolve_model(&variant.model, length)?;
+        models.push(spec);
+    }
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let all: Vec<(usize, u64)> = (0..resolved.variants.len())
+        .flat_map(|v| (0..profile.seeds as u64).map(move |s| (v, s)))
+        .collect();
+    let mine: Vec<(usize, u64)> = all
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.is_none_or(|(i, n)| k % n == i))
+        .map(|(_, r)| *r)
+        .collect();
+    let pending: Vec<(usize, u64)> = mine
+        .iter()
+        .copied()
+        .filter(|(v, s)| {
+            let (json, _, _) = run::run_paths(&out, &resolved.variants[*v].name, *s);
+            run::load_done(&json, config_hash).is_none()
+        })
+        .collect();
+    eprintln!(
+        "{} runs in this {}; {} already done, {} to train with {jobs} parallel job(s)",
+        mine.len(),
+        if shard.is_some() {
+            "shard"
+        } else {
+            "experiment"
+        },
+        mine.len() - pending.len(),
+        pending.len()
+    );
+    let bar = ProgressBar::new(pending.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let shared = run::Shared {
+        data: &prepared,
+        epochs: profile.epochs,
+        learning_rate: resolved.learning_rate,
+        out: &out,
+        config_hash,
+    };
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(pending.len().max(1)) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&(v, seed)) = pending.get(k) else { break };
+                let variant = &resolved.variants[v];
+                match run::run(&shared, variant, &models[v], seed) {
+                    Ok(r) => bar.println(format!(
+                        "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}), {} absurd epochs, {:.0}s",
+                        r.variant, r.test_mse_final, r.test_mse_best, r.absurd_epochs, r.seconds
+                    )),
+                    Err(e) => {
+                        if let Ok(mut f) = failures.lock() {
+                            f.push(format!("{} seed {seed}: {e}", variant.name));
+                        }
+                    }
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let failures = failures.into_inner().unwrap_or_default();
+    if !failures.is_empty() {
+        return Err(format!(
+            "{} run(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ));
+    }
+    let context = report::Context {
+        source: prepared.source.clone(),
+        mean_val_mse: prepared.mean_val_mse,
+        mean_test_mse: prepared.mean_test_mse,
+        ridge,
+        profile: profile_name.into(),
+        epochs: profile.epochs,
+        seeds: profile.seeds,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    std::fs::write(
+        out.join("context.json"),
+        serde_json::to_string_pretty(&context).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    if shard.is_some() {
+        println!(
+            "shard done in {:.0}s; when every shard is done: cargo xtask report {}",
+            started.elapsed().as_secs_f64(),
+            out.display()
+        );
+        return Ok(());
+    }
+    let table = report::write(&out)?;
+    println!("{table}");
+    println!(
+        "report: {} ({:.0}s)",
+        out.join("report.md").display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

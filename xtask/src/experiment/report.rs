@@ -1,0 +1,218 @@
+//! Merges an experiment folder's runs into `summary.csv`, plots and
+//! `report.md` (also `cargo xtask report <folder>`, which merges shards).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::config::Experiment;
+use super::data::Baseline;
+use super::plots;
+use super::run::RunResult;
+use super::stats::{summarise, Spread, VariantSummary};
+
+/// What the runner leaves beside the runs for the report.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Context {
+    /// Data description.
+    pub source: String,
+    /// Validation MSE of predicting the training mean.
+    pub mean_val_mse: f64,
+    /// Test MSE of predicting the training mean.
+    pub mean_test_mse: f64,
+    /// Ridge baseline.
+    pub ridge: Baseline,
+    /// Profile name.
+    pub profile: String,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Seeds per variant.
+    pub seeds: usize,
+    /// Wall seconds of the last invocation.
+    pub seconds: f64,
+}
+
+fn load_runs(folder: &Path) -> Result<Vec<RunResult>, String> {
+    let mut runs = Vec::new();
+    let runs_dir = folder.join("runs");
+    let variants =
+        std::fs::read_dir(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
+    for variant in variants.flatten() {
+        for file in std::fs::read_dir(variant.path())
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            let path = file.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                runs.push(
+                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+                );
+            }
+        }
+    }
+    runs.sort_by(|a: &RunResult, b: &RunResult| {
+        (a.variant.as_str(), a.seed).cmp(&(b.variant.as_str(), b.seed))
+    });
+    Ok(runs)
+}
+
+fn fmt(value: f64) -> String {
+    if !value.is_finite() {
+        "∞".into()
+    } else if value != 0.0 && (value.abs() >= 1e4 || value.abs() < 1e-3) {
+        format!("{value:.2e}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+fn spread(s: &Spread) -> String {
+    format!("{} [{} – {}]", fmt(s.median), fmt(s.p25), fmt(s.p75))
+}
+
+/// Writes the summary CSV, the plots and the report; returns the terminal table.
+pub fn write(folder: &Path) -> Result<String, String> {
+    let experiment = Experiment::load(&folder.join("config.toml").to_string_lossy())?;
+    let context: Context = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("context.json"))
+            .map_err(|e| format!("{}: {e}", folder.display()))?,
+    )
+    .map_err(|e| e.to_string())?;
+    let runs = load_runs(folder)?;
+    let names: Vec<String> = experiment.variants.iter().map(|v| v.name.clone()).collect();
+    let summaries: Vec<VariantSummary> = names
+        .iter()
+        .map(|name| {
+            summarise(
+                name,
+                &runs
+                    .iter()
+                    .filter(|r| &r.variant == name)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+
+    let mut csv = csv::Writer::from_path(folder.join("summary.csv")).map_err(|e| e.to_string())?;
+    csv.write_record([
+        "variant",
+        "seed",
+        "epochs_run",
+        "best_epoch",
+        "test_mse_final",
+        "test_mse_best",
+        "absurd_epochs",
+        "volatility",
+        "blew_up",
+        "seconds",
+    ])
+    .map_err(|e| e.to_string())?;
+    for r in &runs {
+        csv.write_record([
+            r.variant.clone(),
+            r.seed.to_string(),
+            r.epochs.len().to_string(),
+            (r.best_epoch + 1).to_string(),
+            r.test_mse_final.to_string(),
+            r.test_mse_best.to_string(),
+            r.absurd_epochs.to_string(),
+            r.volatility.to_string(),
+            r.blew_up.to_string(),
+            format!("{:.1}", r.seconds),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    csv.write_record([
+        "ridge",
+        "",
+        "",
+        "",
+        &context.ridge.test_mse.to_string(),
+        "",
+        "",
+        "",
+        "",
+        "",
+    ])
+    .map_err(|e| e.to_string())?;
+    csv.flush().map_err(|e| e.to_string())?;
+
+    plots::validation_curves(
+        &folder.join("validation_loss.png"),
+        &names,
+        &runs,
+        context.mean_val_mse,
+    )?;
+    plots::test_error(
+        &folder.join("test_error.png"),
+        &summaries,
+        &runs,
+        context.ridge.test_mse,
+        context.mean_test_mse,
+    )?;
+
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "| variant | runs | test MSE, final weights | test MSE, best-val weights | absurd epochs | val-loss volatility | blew up | samples/s |"
+    );
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
+    for s in &summaries {
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} | {:.0}% | {:.0} |",
+            s.variant,
+            s.runs,
+            spread(&s.test_mse_final),
+            spread(&s.test_mse_best),
+            spread(&s.absurd_epochs),
+            spread(&s.volatility),
+            100.0 * s.blow_up_fraction,
+            s.samples_per_second
+        );
+    }
+    let _ = writeln!(
+        table,
+        "| ridge (linear baseline, λ = {}) | 1 | {} | — | — | — | — | — |",
+        fmt(context.ridge.lambda),
+        fmt(context.ridge.test_mse)
+    );
+    let _ = writeln!(
+        table,
+        "| predicting the training mean | — | {} | — | — | — | — | — |",
+        fmt(context.mean_test_mse)
+    );
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "# Experiment `{}` ({} profile)\n",
+        experiment.name, context.profile
+    );
+    let _ = writeln!(
+        report,
+        "{} epochs, {} seeds per variant, Adam (lr {}), MSE loss. Data: {}. Signals and targets are standardized on the training split, so a test MSE of 1 is about what predicting the mean scores and the MSE is the fraction of the target's variance left unexplained.\n",
+        context.epochs, context.seeds, experiment.learning_rate, context.source
+    );
+    let _ = writeln!(
+        report,
+        "## Results\n\nMedian [25th – 75th percentile] over seeds.\n\n{table}"
+    );
+    let _ = writeln!(
+        report,
+        "- *absurd epochs*: epochs whose validation MSE exceeded that of predicting the training mean ({}).\n- *volatility*: root mean square of log10(val_loss[t] / val_loss[t-1]); 0.3 means typical swings of 2x between epochs.\n- *blew up*: a run whose validation MSE went non-finite or above ten times the mean predictor's at any epoch.\n",
+        fmt(context.mean_val_mse)
+    );
+    let _ = writeln!(report, "![validation loss per epoch](validation_loss.png)\n\n![test error per variant](test_error.png)\n");
+    let _ = writeln!(report, "## Variants\n");
+    for v in &experiment.variants {
+        let _ = writeln!(report, "- `{}`: {}", v.name, v.description);
+    }
+    let _ = writeln!(
+        report,
+        "\nFiles: `summary.csv` (one row per run), `runs/<variant>/seed<k>.csv` (per epoch), `config.toml` (the resolved experiment), `provenance.json`."
+    );
+    std::fs::write(folder.join("report.md"), report).map_err(|e| e.to_string())?;
+    Ok(table)
+}

@@ -1,0 +1,248 @@
+//! One run: a variant trained with one seed, measured and saved.
+
+use std::path::{Path, PathBuf};
+
+use kymo_layers::{NamedArray, Sequential};
+use kymo_optim::{Adam, AnyOptimizer};
+use kymo_train::{
+    Callback, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, TrainError, Trainer,
+};
+use serde::{Deserialize, Serialize};
+
+use super::config::Variant;
+use super::data::Prepared;
+
+/// One epoch of a run, as the per-run CSV holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRow {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Training loss.
+    #[serde(with = "super::nullable")]
+    pub loss: f64,
+    /// Validation loss.
+    #[serde(with = "super::nullable")]
+    pub val_loss: f64,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_second: f64,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Variant name.
+    pub variant: String,
+    /// Seed.
+    pub seed: u64,
+    /// Hash of the configuration it ran under (reruns skip matching results).
+    pub config_hash: u32,
+    /// Per-epoch figures.
+    pub epochs: Vec<EpochRow>,
+    /// Test MSE of the weights at the end of training (after any restore).
+    #[serde(with = "super::nullable")]
+    pub test_mse_final: f64,
+    /// Test MSE of the weights of the best validation epoch.
+    #[serde(with = "super::nullable")]
+    pub test_mse_best: f64,
+    /// The best validation epoch.
+    pub best_epoch: usize,
+    /// Epochs whose validation loss exceeded predicting the mean.
+    pub absurd_epochs: usize,
+    /// RMS of log10(val_loss[t] / val_loss[t-1]): epoch-to-epoch swings.
+    #[serde(with = "super::nullable")]
+    pub volatility: f64,
+    /// Whether any epoch's validation loss went non-finite or above ten
+    /// times that of predicting the mean.
+    pub blew_up: bool,
+    /// The epoch EarlyStopping stopped at, if it did.
+    pub stopped_epoch: Option<usize>,
+    /// Wall seconds of the run.
+    pub seconds: f64,
+}
+
+/// Keeps the weights of the best validation epoch in memory, so every run
+/// can report the test error a best-weights checkpoint would have given.
+#[derive(Default)]
+struct BestWeights {
+    best: Option<(f64, usize, Vec<NamedArray<f32>>)>,
+}
+
+impl Callback for BestWeights {
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
+        let Some(val) = log.val_loss.filter(|v| v.is_finite()) else {
+            return Ok(());
+        };
+        if self.best.as_ref().is_none_or(|(b, _, _)| val < *b) {
+            self.best = Some((val, log.epoch, trainer.model.get_weights()));
+        }
+        Ok(())
+    }
+}
+
+/// Where a run's files go.
+pub fn run_paths(out: &Path, variant: &str, seed: u64) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = out.join("runs").join(variant);
+    (
+        dir.join(format!("seed{seed}.json")),
+        dir.join(format!("seed{seed}.csv")),
+        dir.join(format!("seed{seed}-best.kymo")),
+    )
+}
+
+fn test_mse(trainer: &mut Trainer, data: &Prepared) -> Result<f64, TrainError> {
+    let predictions = trainer.predict(&data.test)?;
+    Ok(Metric::Mse.compute(predictions.view(), data.test.targets()))
+}
+
+/// What every run of one experiment shares.
+pub struct Shared<'a> {
+    /// The prepared data.
+    pub data: &'a Prepared,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// The experiment's learning rate.
+    pub learning_rate: f64,
+    /// Output folder.
+    pub out: &'a Path,
+    /// Configuration hash.
+    pub config_hash: u32,
+}
+
+/// Trains `variant` (built from `model`) with `seed` and measures it.
+pub fn run(
+    shared: &Shared<'_>,
+    variant: &Variant,
+    model: &kymo_layers::ModelSpec,
+    seed: u64,
+) -> Result<RunResult, String> {
+    let Shared {
+        data,
+        epochs,
+        learning_rate,
+        out,
+        config_hash,
+    } = *shared;
+    let started = std::time::Instant::now();
+    let (json_path, csv_path, checkpoint_path) = run_paths(out, &variant.name, seed);
+    let model = Sequential::new(model, seed).map_err(|e| e.to_string())?;
+    let config = FitConfig {
+        epochs,
+        batch_size: variant.batch_size,
+        seed,
+        ..Default::default()
+    };
+    let optimizer = AnyOptimizer::Adam(Adam::new(variant.learning_rate.unwrap_or(learning_rate)));
+    let mut trainer = Trainer::new(model, optimizer, config);
+    let mut best = BestWeights::default();
+    let mut stopper = variant
+        .early_stopping_patience
+        .map(|p| EarlyStopping::restoring_best("val_loss", p));
+    let mut checkpoint = variant
+        .checkpoint_best
+        .then(|| ModelCheckpoint::best_only(&checkpoint_path));
+    {
+        let mut callbacks: Vec<&mut dyn Callback> = vec![&mut best];
+        if let Some(c) = checkpoint.as_mut() {
+            callbacks.push(c);
+        }
+        if let Some(s) = stopper.as_mut() {
+            callbacks.push(s);
+        }
+        trainer
+            .fit(&data.train, Some(&data.validation), &mut callbacks)
+            .map_err(|e| e.to_string())?;
+    }
+    let test_mse_final = test_mse(&mut trainer, data).map_err(|e| e.to_string())?;
+    let (test_mse_best, best_epoch) = match best.best.take() {
+        Some((_, epoch, weights)) => {
+            trainer
+                .model
+                .set_weights(&weights)
+                .map_err(|e| e.to_string())?;
+            (
+                test_mse(&mut trainer, data).map_err(|e| e.to_string())?,
+                epoch,
+            )
+        }
+        None => (f64::NAN, 0),
+    };
+    let epochs: Vec<EpochRow> = trainer
+        .history
+        .epochs
+        .iter()
+        .map(|e| EpochRow {
+            epoch: e.epoch,
+            loss: e.loss,
+            val_loss: e.val_loss.unwrap_or(f64::NAN),
+            learning_rate: e.learning_rate,
+            seconds: e.seconds,
+            samples_per_second: e.samples_per_second,
+        })
+        .collect();
+    let val: Vec<f64> = epochs.iter().map(|e| e.val_loss).collect();
+    let absurd_epochs = val
+        .iter()
+        .filter(|v| !v.is_finite() || **v > data.mean_val_mse)
+        .count();
+    let blew_up = val
+        .iter()
+        .any(|v| !v.is_finite() || *v > 10.0 * data.mean_val_mse);
+    let steps: Vec<f64> = val
+        .windows(2)
+        .map(|w| (w[1] / w[0]).log10())
+        .filter(|v| v.is_finite())
+        .collect();
+    let volatility = if steps.is_empty() {
+        0.0
+    } else {
+        (steps.iter().map(|s| s * s).sum::<f64>() / steps.len() as f64).sqrt()
+    };
+    let result = RunResult {
+        variant: variant.name.clone(),
+        seed,
+        config_hash,
+        epochs,
+        test_mse_final,
+        test_mse_best,
+        best_epoch,
+        absurd_epochs,
+        volatility,
+        blew_up,
+        stopped_epoch: stopper.and_then(|s| s.stopped_epoch),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    save(&result, &json_path, &csv_path)?;
+    Ok(result)
+}
+
+fn save(result: &RunResult, json_path: &Path, csv_path: &Path) -> Result<(), String> {
+    if let Some(dir) = json_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut writer =
+        csv::Writer::from_path(csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
+    for row in &result.epochs {
+        writer
+            .serialize(row)
+            .map_err(|e| format!("{}: {e}", csv_path.display()))?;
+    }
+    writer
+        .flush()
+        .map_err(|e| format!("{}: {e}", csv_path.display()))?;
+    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())?;
+    // Written last and atomically: its presence marks the run as done.
+    let temporary = json_path.with_extension("json.tmp");
+    std::fs::write(&temporary, text).map_err(|e| format!("{}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, json_path).map_err(|e| format!("{}: {e}", json_path.display()))
+}
+
+/// A finished run's result, if one exists for this configuration.
+pub fn load_done(json_path: &Path, config_hash: u32) -> Option<RunResult> {
+    let text = std::fs::read_to_string(json_path).ok()?;
+    let result: RunResult = serde_json::from_str(&text).ok()?;
+    (result.config_hash == config_hash).then_some(result)
+}
