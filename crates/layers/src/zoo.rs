@@ -12,7 +12,7 @@ use crate::{InputSpec, LayerSpec, ModelSpec};
 pub const SEED_LENGTH: usize = 1040;
 
 /// Names of the built-in models, for command lines.
-pub const BUILT_IN: [&str; 3] = ["original", "answer", "answer_bn"];
+pub const BUILT_IN: [&str; 4] = ["original", "answer", "answer_bn", "doctor"];
 
 fn conv_block(
     index: usize,
@@ -91,12 +91,56 @@ pub fn answer_bn(length: usize) -> ModelSpec {
     seed_model([2, 3, 3], [2, 3, 3], true, length)
 }
 
+/// The doctor's prescription for the question's model: small kernels
+/// (7/5/3/3), a stride-2 max pool after every block so the signal is
+/// downsampled 16x before the head (a Flatten of 2,080 instead of 133,120),
+/// BatchNormalization after each activation, and a `Dense(32, relu)` before
+/// the output. About 77k parameters, a receptive field of 54 points.
+pub fn doctor(length: usize) -> ModelSpec {
+    let mut layers = Vec::new();
+    for (i, (filters, kernel)) in [(16, 7), (32, 5), (32, 3), (32, 3)].into_iter().enumerate() {
+        layers.push(LayerSpec::Conv1D(Conv1DSpec {
+            padding: Padding::Same,
+            name: Some(format!("ConvLayer{}", i + 1)),
+            ..Conv1DSpec::new(filters, kernel)
+        }));
+        layers.push(LayerSpec::LeakyReLU(LeakyReLUSpec {
+            negative_slope: 0.1,
+            name: None,
+        }));
+        layers.push(LayerSpec::BatchNormalization(
+            BatchNormalizationSpec::default(),
+        ));
+        layers.push(LayerSpec::MaxPooling1D(Pooling1DSpec {
+            name: Some(format!("PoolingLayer{}", i + 1)),
+            ..Pooling1DSpec::default()
+        }));
+    }
+    layers.push(LayerSpec::Flatten(NameOnlySpec::default()));
+    layers.push(LayerSpec::Dense(DenseSpec {
+        activation: crate::Activation::Relu,
+        ..DenseSpec::new(32)
+    }));
+    layers.push(LayerSpec::Dense(DenseSpec {
+        name: Some("output".into()),
+        ..DenseSpec::new(1)
+    }));
+    ModelSpec {
+        input: InputSpec {
+            channels: 1,
+            length,
+        },
+        layers,
+    }
+}
+
 /// A built-in model by name (see [`BUILT_IN`]).
 pub fn by_name(name: &str, length: usize) -> Option<ModelSpec> {
     match name {
         "original" => Some(original(length)),
         "answer" => Some(answer(length)),
         "answer_bn" => Some(answer_bn(length)),
+        "doctor" => Some(doctor(length)),
         _ => None,
     }
 }

@@ -94,8 +94,20 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
     });
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = args.data.as_deref().zip(args.target.as_deref());
-    let config_text = format!("{}\n# data: {:?}\n", resolved.to_toml(), csv);
-    let config_hash = crc32fast::hash(config_text.as_bytes());
+    let config_hash =
+        crc32fast::hash(format!("{}\n# data: {:?}\n", resolved.to_toml(), csv).as_bytes());
+    // A run is redone only when what it depends on changes: the data, the
+    // profile, the learning rate and its own variant, not its neighbours.
+    let run_hash = |variant: &config::Variant| {
+        let shared = (
+            &resolved.data,
+            &profile,
+            resolved.learning_rate,
+            resolved.validation_split,
+            resolved.test_fraction,
+        );
+        crc32fast::hash(format!("{shared:?}\n{variant:?}\n{csv:?}").as_bytes())
+    };
     std::fs::write(out.join("config.toml"), resolved.to_toml()).map_err(|e| e.to_string())?;
 
     let cpus = std::thread::available_parallelism()
@@ -145,7 +157,7 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
         .copied()
         .filter(|(v, s)| {
             let (json, _, _) = run::run_paths(&out, &resolved.variants[*v].name, *s);
-            run::load_done(&json, config_hash).is_none()
+            run::load_done(&json, run_hash(&resolved.variants[*v])).is_none()
         })
         .collect();
     eprintln!(
@@ -171,7 +183,6 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
         epochs: profile.epochs,
         learning_rate: resolved.learning_rate,
         out: &out,
-        config_hash,
     };
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
@@ -181,7 +192,7 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(v, seed)) = pending.get(k) else { break };
                 let variant = &resolved.variants[v];
-                match run::run(&shared, variant, &models[v], seed) {
+                match run::run(&shared, variant, &models[v], seed, run_hash(variant)) {
                     Ok(r) => bar.println(format!(
                         "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}), {} absurd epochs, {:.0}s",
                         r.variant, r.test_mse_final, r.test_mse_best, r.absurd_epochs, r.seconds

@@ -108,8 +108,6 @@ pub struct Shared<'a> {
     pub learning_rate: f64,
     /// Output folder.
     pub out: &'a Path,
-    /// Configuration hash.
-    pub config_hash: u32,
 }
 
 /// Trains `variant` (built from `model`) with `seed` and measures it.
@@ -118,13 +116,13 @@ pub fn run(
     variant: &Variant,
     model: &kymo_layers::ModelSpec,
     seed: u64,
+    config_hash: u32,
 ) -> Result<RunResult, String> {
     let Shared {
         data,
         epochs,
         learning_rate,
         out,
-        config_hash,
     } = *shared;
     let started = std::time::Instant::now();
     let (json_path, csv_path, checkpoint_path) = run_paths(out, &variant.name, seed);
