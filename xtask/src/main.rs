@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod doctor;
 mod experiment;
 mod summary;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Reproduce the seed question's story: variants x seeds, statistics, plots, report.
     Experiment(experiment::ExperimentArgs),
+    /// Diagnose a model, its data and its training setup.
+    Doctor(doctor::DoctorArgs),
     /// Merge an experiment folder's runs (for example from shards) into its report.
     Report {
         /// The experiment's output folder.
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Experiment(args) => experiment::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Report { folder } => experiment::report::write(&folder).map(|table| {
             println!("{table}");
             println!("report: {}", folder.join("report.md").display());

@@ -22,6 +22,7 @@
 mod activation;
 mod error;
 pub mod gradcheck;
+pub mod keras;
 mod layer;
 pub mod layers;
 mod parameter;

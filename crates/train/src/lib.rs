@@ -25,6 +25,7 @@ pub mod callbacks;
 mod checkpoint;
 mod codec;
 mod config;
+pub mod doctor;
 mod error;
 mod history;
 mod loss;

@@ -193,10 +193,18 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
                 let Some(&(v, seed)) = pending.get(k) else { break };
                 let variant = &resolved.variants[v];
                 match run::run(&shared, variant, &models[v], seed, run_hash(variant)) {
-                    Ok(r) => bar.println(format!(
-                        "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}), {} absurd epochs, {:.0}s",
-                        r.variant, r.test_mse_final, r.test_mse_best, r.absurd_epochs, r.seconds
-                    )),
+                    Ok(r) => {
+                        let line = format!(
+                            "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}), {} absurd epochs, {:.0}s",
+                            r.variant, r.test_mse_final, r.test_mse_best, r.absurd_epochs, r.seconds
+                        );
+                        // A hidden bar (output is not a terminal) drops println.
+                        if bar.is_hidden() {
+                            eprintln!("{line}");
+                        } else {
+                            bar.println(line);
+                        }
+                    }
                     Err(e) => {
                         if let Ok(mut f) = failures.lock() {
                             f.push(format!("{} seed {seed}: {e}", variant.name));

@@ -1,0 +1,274 @@
+//! Reads the JSON that Keras's `model.to_json()` writes for a Sequential
+//! model of the layers kymo has, into a [`ModelSpec`].
+//!
+//! Keras is channels-last (`input_shape=(length, channels)`); kymo is NCL, so
+//! the input becomes `{channels, length}`. Only the architecture is read;
+//! weights travel separately.
+
+use kymo_tensor::{Initializer, Padding};
+use serde_json::Value;
+
+use crate::layers::{
+    BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LeakyReLUSpec,
+    NameOnlySpec, Pooling1DSpec,
+};
+use crate::{Activation, InputSpec, LayerError, LayerSpec, ModelSpec};
+
+fn spec_error(reason: impl Into<String>) -> LayerError {
+    LayerError::Spec {
+        origin: "Keras JSON".into(),
+        reason: reason.into(),
+    }
+}
+
+/// An integer that Keras may write as `3` or `[3]`.
+fn int(config: &Value, field: &str, layer: &str) -> Result<Option<usize>, LayerError> {
+    let value = match config.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) if items.len() == 1 => &items[0],
+        Some(v) => v,
+    };
+    value.as_u64().map(|v| Some(v as usize)).ok_or_else(|| {
+        spec_error(format!(
+            "layer '{layer}': `{field}` is {value}, expected a positive integer"
+        ))
+    })
+}
+
+fn required(config: &Value, field: &str, layer: &str) -> Result<usize, LayerError> {
+    int(config, field, layer)?
+        .ok_or_else(|| spec_error(format!("layer '{layer}': missing `{field}`")))
+}
+
+fn activation(config: &Value, layer: &str) -> Result<Activation, LayerError> {
+    match config
+        .get("activation")
+        .and_then(Value::as_str)
+        .unwrap_or("linear")
+    {
+        "linear" | "None" => Ok(Activation::Linear),
+        "relu" => Ok(Activation::Relu),
+        "tanh" => Ok(Activation::Tanh),
+        "sigmoid" => Ok(Activation::Sigmoid),
+        "elu" => Ok(Activation::Elu { alpha: 1.0 }),
+        // keras.activations.leaky_relu defaults its slope to 0.2.
+        "leaky_relu" => Ok(Activation::LeakyRelu {
+            negative_slope: 0.2,
+        }),
+        other => Err(spec_error(format!(
+            "layer '{layer}': activation `{other}` is not supported"
+        ))),
+    }
+}
+
+fn initializer(config: &Value, field: &str, default: Initializer) -> Initializer {
+    let name = match config.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => o
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => return default,
+    };
+    match name.as_str() {
+        "GlorotUniform" | "glorot_uniform" => Initializer::GlorotUniform,
+        "HeNormal" | "he_normal" => Initializer::HeNormal,
+        "Zeros" | "zeros" => Initializer::Zeros,
+        "Ones" | "ones" => Initializer::Ones,
+        _ => default,
+    }
+}
+
+fn padding(config: &Value) -> Padding {
+    match config.get("padding").and_then(Value::as_str) {
+        Some("same") => Padding::Same,
+        _ => Padding::Valid,
+    }
+}
+
+/// The `[null, length, channels]` input shape, wherever this Keras version put it.
+fn input_shape(model_config: &Value, layers: &[Value]) -> Option<(usize, usize)> {
+    let candidates = layers
+        .iter()
+        .filter_map(|l| l.get("config"))
+        .flat_map(|c| [c.get("batch_shape"), c.get("batch_input_shape")])
+        .chain([model_config.get("build_input_shape")])
+        .chain(
+            layers
+                .iter()
+                .map(|l| l.get("build_config").and_then(|b| b.get("input_shape"))),
+        );
+    for shape in candidates.flatten() {
+        if let Some(items) = shape.as_array() {
+            if items.len() == 3 {
+                if let (Some(length), Some(channels)) = (items[1].as_u64(), items[2].as_u64()) {
+                    return Some((length as usize, channels as usize));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Converts `model.to_json()` text into a kymo model spec.
+pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
+    if root.get("class_name").and_then(Value::as_str) != Some("Sequential") {
+        return Err(spec_error("only Sequential models are supported"));
+    }
+    let config = root
+        .get("config")
+        .ok_or_else(|| spec_error("missing `config`"))?;
+    let layers = config
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| spec_error("missing `config.layers`"))?;
+    let (length, channels) = input_shape(config, layers)
+        .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))?;
+    let mut specs = Vec::new();
+    for layer in layers {
+        let class = layer
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let c = layer.get("config").cloned().unwrap_or(Value::Null);
+        let name = c.get("name").and_then(Value::as_str).map(str::to_string);
+        let label = name.clone().unwrap_or_else(|| class.to_string());
+        let spec = match class {
+            "InputLayer" => continue,
+            "Conv1D" => LayerSpec::Conv1D(Conv1DSpec {
+                strides: int(&c, "strides", &label)?.unwrap_or(1),
+                padding: padding(&c),
+                dilation_rate: int(&c, "dilation_rate", &label)?.unwrap_or(1),
+                activation: activation(&c, &label)?,
+                use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
+                kernel_initializer: initializer(
+                    &c,
+                    "kernel_initializer",
+                    Initializer::GlorotUniform,
+                ),
+                bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
+                name,
+                ..Conv1DSpec::new(
+                    required(&c, "filters", &label)?,
+                    required(&c, "kernel_size", &label)?,
+                )
+            }),
+            "Dense" => LayerSpec::Dense(DenseSpec {
+                activation: activation(&c, &label)?,
+                use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
+                kernel_initializer: initializer(
+                    &c,
+                    "kernel_initializer",
+                    Initializer::GlorotUniform,
+                ),
+                bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
+                name,
+                ..DenseSpec::new(required(&c, "units", &label)?)
+            }),
+            "LeakyReLU" => {
+                let slope = c
+                    .get("negative_slope")
+                    .or_else(|| c.get("alpha"))
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.3);
+                LayerSpec::LeakyReLU(LeakyReLUSpec {
+                    negative_slope: slope,
+                    name,
+                })
+            }
+            "ReLU" => LayerSpec::ReLU(NameOnlySpec { name }),
+            "ELU" => LayerSpec::ELU(ELUSpec {
+                alpha: c.get("alpha").and_then(Value::as_f64).unwrap_or(1.0),
+                name,
+            }),
+            "Activation" => match activation(&c, &label)? {
+                Activation::Relu => LayerSpec::ReLU(NameOnlySpec { name }),
+                Activation::Tanh => LayerSpec::Tanh(NameOnlySpec { name }),
+                Activation::Sigmoid => LayerSpec::Sigmoid(NameOnlySpec { name }),
+                Activation::Elu { alpha } => LayerSpec::ELU(ELUSpec { alpha, name }),
+                Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec {
+                    negative_slope,
+                    name,
+                }),
+                Activation::Linear => continue,
+            },
+            "MaxPooling1D" | "AveragePooling1D" => {
+                let pool = Pooling1DSpec {
+                    pool_size: int(&c, "pool_size", &label)?.unwrap_or(2),
+                    strides: int(&c, "strides", &label)?,
+                    padding: padding(&c),
+                    name,
+                };
+                if class == "MaxPooling1D" {
+                    LayerSpec::MaxPooling1D(pool)
+                } else {
+                    LayerSpec::AveragePooling1D(pool)
+                }
+            }
+            "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name }),
+            "Flatten" => LayerSpec::Flatten(NameOnlySpec { name }),
+            "Dropout" => LayerSpec::Dropout(DropoutSpec {
+                rate: c.get("rate").and_then(Value::as_f64).unwrap_or(0.0),
+                seed: c.get("seed").and_then(Value::as_u64),
+                name,
+            }),
+            "BatchNormalization" => LayerSpec::BatchNormalization(BatchNormalizationSpec {
+                momentum: c.get("momentum").and_then(Value::as_f64).unwrap_or(0.99),
+                epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
+                name,
+            }),
+            other => {
+                return Err(spec_error(format!(
+                    "layer '{label}': class `{other}` is not supported"
+                )))
+            }
+        };
+        specs.push(spec);
+    }
+    Ok(ModelSpec {
+        input: InputSpec { channels, length },
+        layers: specs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_keras_two_style_json_with_alpha_and_batch_input_shape() {
+        let text = r#"{"class_name": "Sequential", "config": {"name": "s", "layers": [
+            {"class_name": "Conv1D", "config": {"name": "c", "batch_input_shape": [null, 64, 2], "filters": 4,
+             "kernel_size": [3], "strides": [1], "padding": "same", "dilation_rate": [1], "activation": "linear", "use_bias": true}},
+            {"class_name": "LeakyReLU", "config": {"name": "l", "alpha": 0.1}},
+            {"class_name": "MaxPooling1D", "config": {"name": "p", "pool_size": [2], "strides": [2], "padding": "valid"}},
+            {"class_name": "Flatten", "config": {"name": "f"}},
+            {"class_name": "Dense", "config": {"name": "d", "units": 1, "activation": "linear"}}]}}"#;
+        let spec = from_keras_json(text).expect("parses");
+        assert_eq!(
+            spec.input,
+            InputSpec {
+                channels: 2,
+                length: 64
+            }
+        );
+        assert_eq!(spec.layers.len(), 5);
+        assert!(matches!(&spec.layers[1], LayerSpec::LeakyReLU(l) if l.negative_slope == 0.1));
+        let model = crate::Sequential::<f32>::new(&spec, 0).expect("builds");
+        assert_eq!(model.count_params(), 4 * 2 * 3 + 4 + 4 * 32 + 1);
+    }
+
+    #[test]
+    fn unsupported_layers_are_named() {
+        let text = r#"{"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 1]}},
+            {"class_name": "LSTM", "config": {"name": "rnn"}}]}}"#;
+        let err = from_keras_json(text).expect_err("no LSTM");
+        assert!(
+            err.to_string().contains("rnn") && err.to_string().contains("LSTM"),
+            "{err}"
+        );
+    }
+}

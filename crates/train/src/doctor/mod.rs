@@ -1,0 +1,90 @@
+//! The doctor: names what is wrong with a 1D CNN, its data and its
+//! training, with the evidence, the reason and its source, and the fix —
+//! and, with verification, the fix's measured effect.
+//!
+//! Three kinds of checks: [`static_checks`] of the model and setup,
+//! [`data_checks`], and [`probe`] of a short training run. [`prescribe`]
+//! turns the findings into a model and setup kymo stands behind, and
+//! [`verify`] trains with and without each fix over several seeds.
+
+mod data_checks;
+mod finding;
+mod probe;
+mod setup;
+mod static_checks;
+mod verify;
+
+pub use data_checks::data_checks;
+pub use finding::{Diagnosis, Finding, Severity};
+pub use probe::{probe, ProbeConfig, ProbeStats};
+pub use setup::Setup;
+pub use static_checks::static_checks;
+pub use verify::{verify, Verification};
+
+use kymo_layers::{zoo, ModelSpec, Sequential};
+
+use crate::TrainError;
+
+/// Every check: static, data, and (with `probe_config`) the probe run.
+pub fn examine(
+    spec: &ModelSpec,
+    setup: &Setup,
+    train: &kymo_data::Dataset,
+    validation: &kymo_data::Dataset,
+    probe_config: Option<ProbeConfig>,
+) -> Result<(Diagnosis, Option<ProbeStats>), TrainError> {
+    let model = Sequential::<f32>::new(spec, 0)?;
+    let mut findings = static_checks(&model, setup, Some(train.len()));
+    findings.extend(data_checks(
+        train,
+        Some(validation),
+        model.count_trainable_params(),
+    ));
+    let mut stats = None;
+    if let Some(config) = probe_config {
+        let (more, measured) = probe(spec, setup, train, validation, config)?;
+        findings.extend(more);
+        stats = Some(measured);
+    }
+    Ok((Diagnosis::new(findings), stats))
+}
+
+/// Structural findings that the prescribed architecture replaces.
+const ARCHITECTURE: [&str; 4] = [
+    "oversized-head",
+    "no-downsampling",
+    "kernel-as-long-as-input",
+    "receptive-field-too-large",
+];
+
+/// The fixed model and setup for a diagnosis: the doctor's architecture
+/// ([`zoo::doctor`], for the same input) when the model's structure is at
+/// fault, and a setup with batch 32, validation, EarlyStopping(patience 5,
+/// restore_best_weights) and a best-only checkpoint.
+pub fn prescribe(spec: &ModelSpec, setup: &Setup, diagnosis: &Diagnosis) -> (ModelSpec, Setup) {
+    let structural = diagnosis
+        .findings
+        .iter()
+        .any(|f| ARCHITECTURE.contains(&f.id.as_str()));
+    let mut model = if structural {
+        zoo::doctor(spec.input.length)
+    } else {
+        spec.clone()
+    };
+    model.input = spec.input;
+    let learning_rate = if (1e-5..=1e-2).contains(&setup.learning_rate) {
+        setup.learning_rate
+    } else {
+        1e-3
+    };
+    let fixed = Setup {
+        optimizer: "Adam".into(),
+        learning_rate,
+        batch_size: setup.batch_size.max(32),
+        epochs: setup.epochs.max(25),
+        validation: true,
+        early_stopping: true,
+        checkpoint_best: true,
+    };
+    (model, fixed)
+}

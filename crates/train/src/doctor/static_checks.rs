@@ -1,0 +1,256 @@
+//! Checks of the model and setup alone, before any training.
+
+use kymo_layers::{LayerSpec, ReceptiveField, Sequential, Shape};
+use kymo_tensor::Padding;
+
+use super::{Finding, Setup, Severity};
+
+fn percent(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
+}
+
+/// Every static check; `train_samples` enables the ones that compare the
+/// model with the data's size.
+pub fn static_checks(
+    model: &Sequential<f32>,
+    setup: &Setup,
+    train_samples: Option<usize>,
+) -> Vec<Finding> {
+    let spec = model.spec();
+    let summary = model.summary();
+    let total = summary.total_params.max(1) as f64;
+    let input_length = summary.input_length;
+    let mut findings = Vec::new();
+
+    // Dense head after Flatten.
+    if let Some(flatten_at) = spec
+        .layers
+        .iter()
+        .position(|l| matches!(l, LayerSpec::Flatten(_)))
+    {
+        let width = model.layers()[flatten_at].output_shape().size();
+        let head: usize = summary.rows[flatten_at + 1..]
+            .iter()
+            .map(|r| r.params)
+            .sum();
+        let share = head as f64 / total;
+        let per_sample = train_samples.map(|n| width as f64 / n.max(1) as f64);
+        // A head wider than 10,000 inputs, or 100 per training sample, is the
+        // problem itself; a head that merely holds most parameters is a smell.
+        let severity = if width > 10_000 || per_sample.is_some_and(|r| r > 100.0) {
+            Severity::High
+        } else if share > 0.5 {
+            Severity::Medium
+        } else {
+            Severity::Info
+        };
+        if severity >= Severity::Medium {
+            let vs = train_samples
+                .map(|n| {
+                    format!(
+                        ", {:.0}x the {n} training samples",
+                        width as f64 / n.max(1) as f64
+                    )
+                })
+                .unwrap_or_default();
+            findings.push(
+                Finding::new("oversized-head", severity, "The Dense head after Flatten dominates the model")
+                    .measured(format!(
+                        "the head holds {head} of {} parameters ({}); Flatten feeds it {width} inputs{vs}",
+                        summary.total_params,
+                        percent(share)
+                    ))
+                    .why("a Dense layer on a wide Flatten memorises positions instead of learning features, and with more inputs than samples it can fit noise exactly (Goodfellow et al., Deep Learning, ch. 7; Lin et al. 2014, Network in Network, on global pooling heads)")
+                    .fix("downsample before Flatten (MaxPooling1D with strides 2 after each block) so the Flatten is a few thousand wide, or use GlobalAveragePooling1D; see `--prescribe`"),
+            );
+        }
+    }
+
+    // Downsampling.
+    let strides: Vec<usize> = model
+        .layers()
+        .iter()
+        .filter_map(|l| l.reach().map(|r| r.stride))
+        .collect();
+    let has_windows = spec.layers.iter().any(|l| {
+        matches!(
+            l,
+            LayerSpec::Conv1D(_) | LayerSpec::MaxPooling1D(_) | LayerSpec::AveragePooling1D(_)
+        )
+    });
+    if has_windows && strides.iter().all(|&s| s == 1) {
+        findings.push(
+            Finding::new("no-downsampling", Severity::High, "Nothing downsamples the signal")
+                .measured(format!("every conv and pool has stride 1: the signal stays {input_length} points long to the head"))
+                .why("pooling with stride is what lets deeper layers see wider context at low cost and makes features shift-tolerant; stride-1 pools only blur (Goodfellow et al., Deep Learning, sec. 9.3)")
+                .fix("give the pools strides = pool_size (Keras's default: MaxPooling1D(2)), halving the length after each block"),
+        );
+    }
+
+    // Receptive field.
+    let field = summary.receptive_field();
+    if field > input_length {
+        findings.push(
+            Finding::new(
+                "receptive-field-too-large",
+                Severity::Medium,
+                "One position sees more than the whole input",
+            )
+            .measured(format!(
+                "receptive field {field} points for an input of {input_length}"
+            ))
+            .why("positions near the ends see mostly zero padding")
+            .fix("use smaller kernels and pools"),
+        );
+    } else if (field as f64) < 0.02 * input_length as f64
+        && summary
+            .rows
+            .iter()
+            .any(|r| r.receptive_field == ReceptiveField::All)
+    {
+        findings.push(
+            Finding::new("receptive-field-tiny", Severity::Low, "Each conv feature sees a tiny part of the signal")
+                .measured(format!("receptive field {field} of {input_length} points ({:.1}%)", 100.0 * field as f64 / input_length as f64))
+                .why("features this local cannot describe peak shapes wider than the field; the Dense head must assemble everything from positions")
+                .fix("add strided pooling between blocks so the field grows geometrically"),
+        );
+    }
+
+    // Kernels as long as their input, and zero-padding share.
+    let mut shape = model.input_shape();
+    let mut padded: Vec<String> = Vec::new();
+    for (layer, layer_spec) in model.layers().iter().zip(&spec.layers) {
+        if let (LayerSpec::Conv1D(c), Shape::Signal { length, .. }) = (layer_spec, shape) {
+            let extent = (c.kernel_size - 1) * c.dilation_rate + 1;
+            if extent >= length {
+                findings.push(
+                    Finding::new("kernel-as-long-as-input", Severity::High, format!("Kernel of '{}' spans its whole input", layer.name()))
+                        .measured(format!("kernel spans {extent} points of a {length}-point input"))
+                        .why("such a kernel is a Dense layer in disguise, with padding on most positions")
+                        .fix("use kernels of 3 to 7 points"),
+                );
+            }
+            if c.padding == Padding::Same && extent > 1 {
+                let share = ((extent - 1) as f64 / length as f64).min(1.0);
+                if share > 0.05 {
+                    padded.push(format!("'{}' {}", layer.name(), percent(share)));
+                }
+            }
+        }
+        shape = layer.output_shape();
+    }
+    if !padded.is_empty() {
+        findings.push(
+            Finding::new("padding-dominated", Severity::Low, "Many outputs read zero padding")
+                .measured(format!("share of output positions whose window touches padding: {}", padded.join(", ")))
+                .why("zeros are not signal: edge outputs are biased towards them, and with 'same' stacks the bias compounds")
+                .fix("smaller kernels, or 'valid' padding with a cropped input"),
+        );
+    }
+
+    // Optimizer, batch size, learning rate.
+    let temperature = setup.learning_rate / setup.batch_size.max(1) as f64;
+    if setup.batch_size == 1 && setup.learning_rate >= 1e-4 {
+        findings.push(
+            Finding::new("batch-one", Severity::High, "Batch size 1: every step follows one sample's gradient")
+                .measured(format!(
+                    "batch size 1 with {} at lr {}: noise temperature lr/B = {temperature:.1e}, 32x that of batch 32",
+                    setup.optimizer, setup.learning_rate
+                ))
+                .why("the step noise grows as lr/B (Smith & Le 2018; McCandlish et al. 2018): single-sample steps jump between minima, so validation loss swings from epoch to epoch")
+                .fix("batch_size = 32 (Keras's default), or lower the learning rate 10-30x"),
+        );
+    }
+    let has_bn = spec
+        .layers
+        .iter()
+        .any(|l| matches!(l, LayerSpec::BatchNormalization(_)));
+    if has_bn && setup.batch_size < 8 {
+        findings.push(
+            Finding::new("batchnorm-tiny-batches", Severity::Medium, "BatchNormalization with tiny batches")
+                .measured(format!("batch size {}", setup.batch_size))
+                .why("batch statistics of fewer than 8 samples are noisy, and at batch 1 a channel's variance over one sample is not the population's (Ioffe & Szegedy 2015; Wu & He 2018)")
+                .fix("batch_size >= 16, or drop BatchNormalization"),
+        );
+    }
+    if !(1e-7..=1e-2).contains(&setup.learning_rate) {
+        findings.push(
+            Finding::new("learning-rate-range", Severity::Medium, "Learning rate outside the usual range")
+                .measured(format!("lr = {}", setup.learning_rate))
+                .why("Adam-family optimizers train well between 1e-5 and 1e-2; outside [1e-7, 1e-2] training crawls or diverges (Kingma & Ba 2015)")
+                .fix("start from 1e-3"),
+        );
+    }
+    if !setup.validation {
+        findings.push(
+            Finding::new("no-validation", Severity::High, "No validation data")
+                .measured("the setup trains without validation data")
+                .why("without it neither you nor a callback can tell a good epoch from an absurd one")
+                .fix("validation_split = 0.2"),
+        );
+    }
+    if setup.validation && !setup.early_stopping {
+        findings.push(
+            Finding::new("no-early-stopping", Severity::Medium, "No early stopping")
+                .measured(format!("{} epochs run whatever the validation loss does", setup.epochs))
+                .why("the last epoch is not the best one when validation loss fluctuates (Prechelt 1998, Early Stopping - But When?)")
+                .fix("EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)"),
+        );
+    }
+    if setup.validation && !setup.checkpoint_best {
+        findings.push(
+            Finding::new("no-best-checkpoint", Severity::Medium, "The best weights are not checkpointed")
+                .measured("no ModelCheckpoint(save_best_only=True)")
+                .why("a good epoch followed by a bad one is lost; the question's 'good results one moment' are exactly such epochs")
+                .fix("ModelCheckpoint(path, monitor='val_loss', save_best_only=True)"),
+        );
+    }
+
+    // Dropout and stacked linear layers.
+    for (layer, layer_spec) in model.layers().iter().zip(&spec.layers) {
+        if let LayerSpec::Dropout(d) = layer_spec {
+            if d.rate > 0.5 {
+                findings.push(
+                    Finding::new("heavy-dropout", Severity::Medium, format!("Dropout '{}' drops most units", layer.name()))
+                        .measured(format!("rate {}", d.rate))
+                        .why("above 0.5 the signal reaching the next layer is mostly noise (Srivastava et al. 2014 use 0.5 at most for hidden units)")
+                        .fix("rate 0.1 to 0.3"),
+                );
+            }
+        }
+    }
+    let linear = |l: &LayerSpec| match l {
+        LayerSpec::Dense(d) => Some(d.activation.is_linear()),
+        LayerSpec::Conv1D(c) => Some(c.activation.is_linear()),
+        LayerSpec::LeakyReLU(_)
+        | LayerSpec::ReLU(_)
+        | LayerSpec::ELU(_)
+        | LayerSpec::Tanh(_)
+        | LayerSpec::Sigmoid(_) => Some(false),
+        _ => None,
+    };
+    let weighted: Vec<(usize, bool)> = spec
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| linear(l).map(|lin| (i, lin)))
+        .collect();
+    for pair in weighted.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let both_weights = matches!(spec.layers[a.0], LayerSpec::Dense(_) | LayerSpec::Conv1D(_))
+            && matches!(spec.layers[b.0], LayerSpec::Dense(_) | LayerSpec::Conv1D(_));
+        if both_weights && a.1 {
+            let names = (
+                model.layers()[a.0].name().to_string(),
+                model.layers()[b.0].name().to_string(),
+            );
+            findings.push(
+                Finding::new("stacked-linear", Severity::Low, "Two linear layers with no activation between them")
+                    .measured(format!("'{}' feeds '{}' with no nonlinearity", names.0, names.1))
+                    .why("their product is one linear map: the extra layer adds parameters, not capacity")
+                    .fix(format!("give '{}' activation='relu' or insert a LeakyReLU", names.0)),
+            );
+        }
+    }
+    findings
+}

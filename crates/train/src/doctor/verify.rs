@@ -1,0 +1,78 @@
+//! Verification: train the setup with and without a fix over several seeds
+//! on a short budget and report the measured difference.
+
+use kymo_data::Dataset;
+use kymo_layers::{ModelSpec, Sequential};
+use kymo_optim::{Adam, AnyOptimizer};
+use serde::Serialize;
+
+use super::Setup;
+use crate::{EarlyStopping, FitConfig, TrainError, Trainer};
+
+/// Validation figures of one arm over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    /// Median final validation MSE.
+    pub median_val_mse: f64,
+    /// Smallest and largest.
+    pub range: (f64, f64),
+    /// Runs with an epoch worse than predicting the mean, or non-finite.
+    pub blow_ups: usize,
+    /// Runs.
+    pub runs: usize,
+}
+
+/// Trains `spec` with `setup` for `epochs` over `seeds` and summarises the
+/// final validation loss (after restoring the best weights when the setup
+/// uses early stopping).
+pub fn verify(
+    spec: &ModelSpec,
+    setup: &Setup,
+    train: &Dataset,
+    validation: &Dataset,
+    seeds: &[u64],
+    epochs: usize,
+    mean_val_mse: f64,
+) -> Result<Verification, TrainError> {
+    let mut finals = Vec::new();
+    let mut blow_ups = 0;
+    for &seed in seeds {
+        let model = Sequential::new(spec, seed)?;
+        let config = FitConfig {
+            epochs,
+            batch_size: setup.batch_size,
+            seed,
+            ..Default::default()
+        };
+        let mut trainer = Trainer::new(
+            model,
+            AnyOptimizer::Adam(Adam::new(setup.learning_rate)),
+            config,
+        );
+        let mut stopper = EarlyStopping::restoring_best("val_loss", 5);
+        if setup.early_stopping {
+            trainer.fit(train, Some(validation), &mut [&mut stopper])?;
+        } else {
+            trainer.fit(train, Some(validation), &mut [])?;
+        }
+        let losses = trainer.history.series("val_loss");
+        if losses.iter().any(|v| !v.is_finite() || *v > mean_val_mse) {
+            blow_ups += 1;
+        }
+        finals.push(trainer.evaluate(validation)?.loss);
+    }
+    let mut sorted: Vec<f64> = finals
+        .iter()
+        .map(|v| if v.is_nan() { f64::INFINITY } else { *v })
+        .collect();
+    sorted.sort_by(f64::total_cmp);
+    Ok(Verification {
+        median_val_mse: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
+        range: (
+            sorted.first().copied().unwrap_or(f64::NAN),
+            sorted.last().copied().unwrap_or(f64::NAN),
+        ),
+        blow_ups,
+        runs: seeds.len(),
+    })
+}

@@ -1,0 +1,230 @@
+//! The doctor names what is wrong, and stays quiet about what is not.
+
+use kymo_data::{validation_split, Dataset, DatasetScaler, SyntheticSpectra};
+use kymo_layers::{zoo, DropoutSpec, LayerSpec, Sequential};
+use kymo_train::doctor::{
+    self, data_checks, prescribe, static_checks, Diagnosis, ProbeConfig, Setup, Severity,
+};
+
+fn ids(findings: &[doctor::Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+#[test]
+fn the_question_model_and_setup_get_every_static_finding_the_answer_names() {
+    let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
+    let findings = static_checks(&model, &Setup::default(), Some(128));
+    let found = ids(&findings);
+    for id in [
+        "batch-one",
+        "no-downsampling",
+        "oversized-head",
+        "no-early-stopping",
+        "no-best-checkpoint",
+    ] {
+        assert!(found.contains(&id), "missing {id}: {found:?}");
+    }
+    let head = findings
+        .iter()
+        .find(|f| f.id == "oversized-head")
+        .expect("raised");
+    assert!(
+        head.measured.contains("22%") && head.measured.contains("133120"),
+        "{}",
+        head.measured
+    );
+    assert_eq!(head.severity, Severity::High);
+}
+
+#[test]
+fn the_answer_model_is_told_its_head_holds_81_percent() {
+    let model = Sequential::<f32>::new(&zoo::answer(1040), 0).expect("builds");
+    let setup = Setup {
+        batch_size: 32,
+        ..Setup::default()
+    };
+    let findings = static_checks(&model, &setup, None);
+    let head = findings
+        .iter()
+        .find(|f| f.id == "oversized-head")
+        .expect("raised");
+    assert!(head.measured.contains("81%"), "{}", head.measured);
+    assert!(!ids(&findings).contains(&"batch-one"));
+}
+
+#[test]
+fn the_prescription_raises_nothing_high() {
+    let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
+    let diagnosis = Diagnosis::new(static_checks(&model, &Setup::default(), Some(128)));
+    let (spec, setup) = prescribe(&zoo::original(1040), &Setup::default(), &diagnosis);
+    assert_eq!(spec, zoo::doctor(1040));
+    assert!(setup.batch_size >= 32 && setup.early_stopping && setup.checkpoint_best);
+    let fixed = Sequential::<f32>::new(&spec, 0).expect("builds");
+    let findings = static_checks(&fixed, &setup, Some(128));
+    let worst = findings.iter().map(|f| f.severity).max();
+    assert!(
+        worst.is_none_or(|s| s < Severity::High),
+        "{:?}",
+        ids(&findings)
+    );
+}
+
+#[test]
+fn stacked_linear_layers_and_heavy_dropout_are_named() {
+    let mut spec = zoo::doctor(256);
+    let head = spec.layers.len() - 2;
+    if let LayerSpec::Dense(d) = &mut spec.layers[head] {
+        d.activation = kymo_layers::Activation::Linear;
+    }
+    spec.layers.insert(
+        head,
+        LayerSpec::Dropout(DropoutSpec {
+            rate: 0.7,
+            seed: None,
+            name: Some("drop".into()),
+        }),
+    );
+    let model = Sequential::<f32>::new(&spec, 0).expect("builds");
+    let found = static_checks(
+        &model,
+        &Setup {
+            batch_size: 32,
+            ..Setup::default()
+        },
+        None,
+    );
+    assert!(
+        ids(&found).contains(&"heavy-dropout") && ids(&found).contains(&"stacked-linear"),
+        "{:?}",
+        ids(&found)
+    );
+}
+
+fn spectra(samples: usize, length: usize) -> Dataset {
+    SyntheticSpectra {
+        samples,
+        length,
+        seed: 3,
+        ..Default::default()
+    }
+    .generate()
+    .expect("valid")
+}
+
+#[test]
+fn data_checks_see_scale_leaks_and_the_linear_baseline() {
+    let raw = spectra(60, 64);
+    let (train, val) = validation_split(&raw, 0.25).expect("valid");
+    let found = data_checks(&train, Some(&val), 10_000);
+    let names = ids(&found);
+    assert!(names.contains(&"inputs-not-standardized"), "{names:?}");
+    assert!(names.contains(&"too-few-samples"), "{names:?}");
+    let ridge = found
+        .iter()
+        .find(|f| f.id == "ridge-baseline")
+        .expect("always reported with validation");
+    assert!(ridge.measured.contains("R²"));
+    // Standardized data with validation rows copied into training: a leak.
+    let scaler = DatasetScaler::fit(&train).expect("non-empty");
+    let (train, val) = (
+        scaler.transform(&train).expect("fits"),
+        scaler.transform(&val).expect("fits"),
+    );
+    let leaky = kymo_data::Dataset::new(
+        ndarray::concatenate(
+            ndarray::Axis(0),
+            &[train.signals().view(), val.signals().view()],
+        )
+        .expect("same shape"),
+        ndarray::concatenate(
+            ndarray::Axis(0),
+            &[train.targets().view(), val.targets().view()],
+        )
+        .expect("same shape"),
+    )
+    .expect("valid");
+    let names: Vec<String> = data_checks(&leaky, Some(&val), 100)
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert!(
+        names.contains(&"train-validation-leak".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"inputs-not-standardized".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn the_probe_measures_noise_scale_and_loss_per_epoch() {
+    let raw = spectra(96, 128);
+    let (train, val) = validation_split(&raw, 0.25).expect("valid");
+    let scaler = DatasetScaler::fit(&train).expect("non-empty");
+    let (train, val) = (
+        scaler.transform(&train).expect("fits"),
+        scaler.transform(&val).expect("fits"),
+    );
+    let setup = Setup {
+        batch_size: 4,
+        ..Setup::default()
+    };
+    let config = ProbeConfig {
+        epochs: 2,
+        noise_window: 4,
+        seed: 1,
+    };
+    let (findings, stats) =
+        doctor::probe(&zoo::answer(128), &setup, &train, &val, config).expect("runs");
+    assert_eq!(stats.val_loss.len(), 2);
+    assert!(
+        (0.0..=1.0).contains(&stats.signal_fraction),
+        "{}",
+        stats.signal_fraction
+    );
+    let noise = findings
+        .iter()
+        .find(|f| f.id == "gradient-noise")
+        .expect("always measured");
+    assert!(noise.fix.contains("batch_size"));
+}
+
+#[test]
+fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
+    let raw = spectra(64, 64);
+    let (train, val) = validation_split(&raw, 0.25).expect("valid");
+    let scaler = DatasetScaler::fit(&train).expect("non-empty");
+    let (train, val) = (
+        scaler.transform(&train).expect("fits"),
+        scaler.transform(&val).expect("fits"),
+    );
+    // Adam at lr 1.0 on batch 1 wrecks any model within an epoch.
+    let setup = Setup {
+        learning_rate: 1.0,
+        ..Setup::default()
+    };
+    let (findings, _) = doctor::probe(
+        &zoo::answer(64),
+        &setup,
+        &train,
+        &val,
+        ProbeConfig {
+            epochs: 2,
+            ..ProbeConfig::default()
+        },
+    )
+    .expect("runs");
+    let names = ids(&findings);
+    assert!(names.contains(&"absurd-epochs"), "{names:?}");
+    assert!(names.contains(&"predictions-out-of-range"), "{names:?}");
+}
+
+#[test]
+fn a_keras_json_of_the_question_model_has_607585_parameters() {
+    let text = include_str!("../../../tests/fixtures/keras/original_model.json");
+    let spec = kymo_layers::keras::from_keras_json(text).expect("Keras 3 JSON parses");
+    let model = Sequential::<f32>::new(&spec, 0).expect("builds");
+    assert_eq!(model.count_params(), 607_585);
+    assert_eq!(model.summary().receptive_field(), 325);
+}

@@ -1,0 +1,281 @@
+//! `cargo xtask doctor <model>`: what is wrong with a model, its data and
+//! its training, with evidence and fixes; `--prescribe` writes the fixed
+//! model and setup, `--verify` measures each fix.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use kymo_data::{
+    load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, DatasetScaler,
+    SyntheticSpectra,
+};
+use kymo_layers::ModelSpec;
+use kymo_train::doctor::{self, ProbeConfig, Setup};
+
+/// Command-line options of `cargo xtask doctor`.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// A built-in model (original, answer, answer_bn, doctor), a kymo spec
+    /// (.toml/.json) or a Keras `model.to_json()` file.
+    pub model: String,
+    /// Batch size of the setup (the question's: 1).
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Epochs of the setup.
+    #[arg(long, default_value_t = 25)]
+    pub epochs: usize,
+    /// The setup has no validation data.
+    #[arg(long)]
+    pub no_validation: bool,
+    /// The setup uses EarlyStopping.
+    #[arg(long)]
+    pub early_stopping: bool,
+    /// The setup checkpoints the best weights.
+    #[arg(long)]
+    pub checkpoint_best: bool,
+    /// A CSV of samples (one per row).
+    #[arg(long, requires = "target")]
+    pub data: Option<PathBuf>,
+    /// The target column of `--data`.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// NPY signals and targets: `--npy x.npy y.npy`.
+    #[arg(long, num_args = 2, value_names = ["X", "Y"])]
+    pub npy: Option<Vec<PathBuf>>,
+    /// Samples of built-in synthetic spectra.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Epochs of the probe run (0: no probe).
+    #[arg(long, default_value_t = 3)]
+    pub probe_epochs: usize,
+    /// Write the diagnosis as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the diagnosis as Markdown here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write the prescribed model (model.toml) and setup (setup.toml) into this folder.
+    #[arg(long)]
+    pub prescribe: Option<PathBuf>,
+    /// Measure each fix: with and without, over seeds, on a short budget.
+    #[arg(long)]
+    pub verify: bool,
+    /// Seeds per arm of `--verify`.
+    #[arg(long, default_value_t = 3)]
+    pub verify_seeds: u64,
+    /// Epochs per run of `--verify`.
+    #[arg(long, default_value_t = 6)]
+    pub verify_epochs: usize,
+}
+
+fn load_model(model: &str, length: usize) -> Result<ModelSpec, String> {
+    let path = Path::new(model);
+    if path.extension().is_some_and(|e| e == "json") && path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{model}: {e}"))?;
+        if text.contains("\"class_name\"") {
+            return kymo_layers::keras::from_keras_json(&text).map_err(|e| format!("{model}: {e}"));
+        }
+    }
+    crate::summary::resolve_model(model, length)
+}
+
+fn load_data(args: &DoctorArgs) -> Result<(Dataset, String), String> {
+    if let (Some(path), Some(target)) = (&args.data, &args.target) {
+        let data = load_csv(path, &CsvOptions::new(vec![Column::parse(target)]))
+            .map_err(|e| e.to_string())?;
+        return Ok((data, format!("{}", path.display())));
+    }
+    if let Some(files) = &args.npy {
+        let data = load_npy(&files[0], &files[1]).map_err(|e| e.to_string())?;
+        return Ok((
+            data,
+            format!("{} and {}", files[0].display(), files[1].display()),
+        ));
+    }
+    let spectra = SyntheticSpectra {
+        samples: args.samples,
+        seed: 2024,
+        ..Default::default()
+    };
+    Ok((
+        spectra.generate().map_err(|e| e.to_string())?,
+        format!("{} synthetic spectra", args.samples),
+    ))
+}
+
+/// Runs the doctor.
+pub fn run(args: DoctorArgs) -> Result<(), String> {
+    kymo_tensor::set_threads(
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    );
+    let (data, source) = load_data(&args)?;
+    let spec = load_model(&args.model, data.length())?;
+    let setup = Setup {
+        optimizer: "Adam".into(),
+        learning_rate: args.learning_rate,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        validation: !args.no_validation,
+        early_stopping: args.early_stopping,
+        checkpoint_best: args.checkpoint_best,
+    };
+    let (train_raw, val_raw) = validation_split(&data, 0.2).map_err(|e| e.to_string())?;
+    // Data checks see the data as given; the probe trains on data
+    // standardized on the training split, so its findings are about the
+    // model and setup rather than the scale.
+    let scaler = DatasetScaler::fit(&train_raw).map_err(|e| e.to_string())?;
+    let train = scaler.transform(&train_raw).map_err(|e| e.to_string())?;
+    let val = scaler.transform(&val_raw).map_err(|e| e.to_string())?;
+    let model = kymo_layers::Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
+    let mut findings = doctor::static_checks(&model, &setup, Some(train.len()));
+    findings.extend(doctor::data_checks(
+        &train_raw,
+        Some(&val_raw),
+        model.count_trainable_params(),
+    ));
+    eprintln!(
+        "kymo doctor: {} on {source} ({} train / {} validation), setup {setup:?}",
+        args.model,
+        train.len(),
+        val.len()
+    );
+    let mut stats = None;
+    if args.probe_epochs > 0 {
+        eprintln!("probing {} epochs ...", args.probe_epochs);
+        let config = ProbeConfig {
+            epochs: args.probe_epochs,
+            ..ProbeConfig::default()
+        };
+        let (more, measured) =
+            doctor::probe(&spec, &setup, &train, &val, config).map_err(|e| e.to_string())?;
+        findings.extend(more);
+        stats = Some(measured);
+    }
+    let mut diagnosis = doctor::Diagnosis::new(findings);
+    let (fixed_spec, fixed_setup) = doctor::prescribe(&spec, &setup, &diagnosis);
+    if args.verify {
+        verify(
+            &mut diagnosis,
+            &spec,
+            &setup,
+            (&fixed_spec, &fixed_setup),
+            &train,
+            &val,
+            &args,
+            stats.as_ref().map(|s| s.mean_val_mse),
+        )?;
+    }
+    print!("{diagnosis}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, diagnosis.to_json())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, diagnosis.to_markdown())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &args.prescribe {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::write(
+            dir.join("model.toml"),
+            fixed_spec.to_toml().map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("setup.toml"),
+            toml::to_string_pretty(&fixed_setup).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        println!(
+            "prescription: {} and {}",
+            dir.join("model.toml").display(),
+            dir.join("setup.toml").display()
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    diagnosis: &mut doctor::Diagnosis,
+    spec: &ModelSpec,
+    setup: &Setup,
+    fixed: (&ModelSpec, &Setup),
+    train: &Dataset,
+    val: &Dataset,
+    args: &DoctorArgs,
+    mean_val_mse: Option<f64>,
+) -> Result<(), String> {
+    let seeds: Vec<u64> = (0..args.verify_seeds).collect();
+    let mean = mean_val_mse.unwrap_or(1.0);
+    let arm = |s: &ModelSpec, u: &Setup| {
+        doctor::verify(s, u, train, val, &seeds, args.verify_epochs, mean)
+            .map_err(|e| e.to_string())
+    };
+    eprintln!("verifying: baseline ...");
+    let baseline = arm(spec, setup)?;
+    let describe = |name: &str, v: &doctor::Verification| {
+        format!(
+            "{name}: median validation MSE {:.4} (range {:.4} – {:.4}), {} of {} runs blew up; without the fix: {:.4} ({:.4} – {:.4}), {} of {} blew up{}",
+            v.median_val_mse, v.range.0, v.range.1, v.blow_ups, v.runs,
+            baseline.median_val_mse, baseline.range.0, baseline.range.1, baseline.blow_ups, baseline.runs,
+            if v.median_val_mse < baseline.median_val_mse && v.blow_ups <= baseline.blow_ups { "" } else { " — this fix did not help here" }
+        )
+    };
+    let fixes: Vec<(&[&str], &str, ModelSpec, Setup)> = vec![
+        (
+            &["batch-one", "gradient-noise"],
+            "batch 32",
+            spec.clone(),
+            Setup {
+                batch_size: 32,
+                ..setup.clone()
+            },
+        ),
+        (
+            &[
+                "oversized-head",
+                "no-downsampling",
+                "kernel-as-long-as-input",
+            ],
+            "prescribed architecture",
+            fixed.0.clone(),
+            setup.clone(),
+        ),
+        (
+            &["no-early-stopping", "no-best-checkpoint", "absurd-epochs"],
+            "EarlyStopping + best weights",
+            spec.clone(),
+            Setup {
+                early_stopping: true,
+                checkpoint_best: true,
+                ..setup.clone()
+            },
+        ),
+    ];
+    for (ids, name, fixed_spec, fixed_setup) in fixes {
+        if !diagnosis
+            .findings
+            .iter()
+            .any(|f| ids.contains(&f.id.as_str()))
+        {
+            continue;
+        }
+        eprintln!("verifying: {name} ...");
+        let result = arm(&fixed_spec, &fixed_setup)?;
+        let text = describe(name, &result);
+        for f in diagnosis
+            .findings
+            .iter_mut()
+            .filter(|f| ids.contains(&f.id.as_str()))
+        {
+            f.verified = Some(text.clone());
+        }
+    }
+    Ok(())
+}
