@@ -81,7 +81,7 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// Collects and ranks findings (stable within a severity).
     pub fn new(mut findings: Vec<Finding>) -> Self {
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         Self { findings }
     }
 
