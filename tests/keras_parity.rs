@@ -1,0 +1,296 @@
+//! Parity with Keras 3: forward outputs in both modes, the loss, every
+//! gradient, BatchNormalization's moving statistics, and 10 Adam steps, on
+//! small versions of the seed's models with fixed weights.
+//!
+//! Fixtures: `tests/fixtures/parity/keras_parity.json`, written by
+//! `make_keras_fixtures.py` beside it (versions in `versions.txt`). No
+//! Python is needed to run this test.
+
+use kymo::layers::{
+    BatchNormalizationSpec, Conv1DSpec, DenseSpec, InputSpec, LayerSpec, LeakyReLUSpec, Mode,
+    ModelSpec, NameOnlySpec, NamedArray, Pooling1DSpec, Sequential,
+};
+use kymo::optim::{Adam, Optimizer, Slot};
+use kymo::tensor::Padding;
+use kymo::train::Loss;
+use ndarray::{Array2, ArrayD, IxDyn};
+use serde_json::Value;
+
+const FIXTURE: &str = include_str!("fixtures/parity/keras_parity.json");
+
+fn flat(value: &Value, out: &mut Vec<f32>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| flat(v, out)),
+        Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN) as f32),
+        _ => {}
+    }
+}
+
+fn shape(value: &Value) -> Vec<usize> {
+    match value {
+        Value::Array(items) => {
+            let mut s = vec![items.len()];
+            if let Some(first) = items.first() {
+                s.extend(shape(first));
+            }
+            s
+        }
+        _ => vec![],
+    }
+}
+
+fn array(value: &Value) -> ArrayD<f32> {
+    let mut data = Vec::new();
+    flat(value, &mut data);
+    ArrayD::from_shape_vec(IxDyn(&shape(value)), data).expect("fixture arrays are rectangular")
+}
+
+fn seed_like(kernels: [usize; 3], pools: [usize; 3], batch_norm: bool, length: usize) -> ModelSpec {
+    let mut layers = Vec::new();
+    for (i, ((filters, k), p)) in [4, 6, 8].into_iter().zip(kernels).zip(pools).enumerate() {
+        layers.push(LayerSpec::Conv1D(Conv1DSpec {
+            padding: Padding::Same,
+            name: Some(format!("ConvLayer{}", i + 1)),
+            ..Conv1DSpec::new(filters, k)
+        }));
+        layers.push(LayerSpec::LeakyReLU(LeakyReLUSpec {
+            negative_slope: 0.1,
+            name: None,
+        }));
+        if batch_norm {
+            layers.push(LayerSpec::BatchNormalization(
+                BatchNormalizationSpec::default(),
+            ));
+        }
+        layers.push(LayerSpec::MaxPooling1D(Pooling1DSpec {
+            pool_size: p,
+            strides: Some(1),
+            padding: Padding::Same,
+            name: Some(format!("PoolingLayer{}", i + 1)),
+        }));
+    }
+    layers.push(LayerSpec::Flatten(NameOnlySpec::default()));
+    layers.push(LayerSpec::Dense(DenseSpec {
+        name: Some("output".into()),
+        ..DenseSpec::new(1)
+    }));
+    ModelSpec {
+        input: InputSpec {
+            channels: 1,
+            length,
+        },
+        layers,
+    }
+}
+
+/// Keras layout to kymo's: Conv1D kernels `[k, in, out] -> [out, in, k]`;
+/// the Dense after Flatten `[L * C, units] -> [units, C * L]`, because Keras
+/// flattens length-major and kymo channel-major.
+fn to_kymo(
+    name: &str,
+    keras: &ArrayD<f32>,
+    length: usize,
+    channels_before_flatten: usize,
+) -> ArrayD<f32> {
+    if name.starts_with("ConvLayer") && name.ends_with("/kernel") {
+        return keras
+            .view()
+            .permuted_axes(IxDyn(&[2, 1, 0]))
+            .as_standard_layout()
+            .into_owned();
+    }
+    if name == "output/kernel" {
+        let (features, units) = (keras.shape()[0], keras.shape()[1]);
+        let c = channels_before_flatten;
+        return ArrayD::from_shape_fn(IxDyn(&[units, features]), |i| {
+            let (u, f) = (i[0], i[1]);
+            let (channel, position) = (f / length, f % length);
+            keras[[position * c + channel, u]]
+        });
+    }
+    keras.clone()
+}
+
+fn keras_named(entry: &Value, key: &str, length: usize) -> Vec<NamedArray<f32>> {
+    entry[key]
+        .as_object()
+        .expect("fixture maps names to arrays")
+        .iter()
+        .map(|(path, value)| {
+            // Keras paths carry the model's name first: "sequential_2/ConvLayer1/kernel".
+            let name = path
+                .split_once('/')
+                .map_or(path.as_str(), |(_, rest)| rest)
+                .to_string();
+            NamedArray {
+                array: to_kymo(&name, &array(value), length, 8),
+                name,
+            }
+        })
+        .collect()
+}
+
+/// Relative error is measured against the element, but never against less
+/// than a tenth of the tensor's largest magnitude: a gradient element that is
+/// a sum of terms of that size cancelling to near zero carries their f32
+/// rounding (a few 1e-8 of the terms), which is no semantic difference.
+const FLOOR: f32 = 0.1;
+
+fn assert_close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>, rtol: f32) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shapes");
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
+    if std::env::var("KYMO_PARITY_REPORT").is_ok() {
+        let worst = got
+            .iter()
+            .zip(want.iter())
+            .map(|(g, w)| (g - w).abs() / (w.abs().max(g.abs()) + FLOOR * scale))
+            .fold(0.0f32, f32::max);
+        eprintln!("{what}: worst relative difference {worst:.2e}");
+        return;
+    }
+    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        let tolerance = rtol * (w.abs().max(g.abs()) + FLOOR * scale);
+        assert!(
+            (g - w).abs() <= tolerance,
+            "{what}[{i}]: kymo {g}, Keras {w} (tolerance {tolerance})"
+        );
+    }
+}
+
+fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
+    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
+    let length = fixture["length"].as_u64().expect("length") as usize;
+    let entry = &fixture["models"][name];
+    let x_keras = array(&fixture["x"]);
+    let batch = x_keras.shape()[0];
+    // [B, L, 1] and [B, 1, L] hold the same numbers in the same order.
+    let x = x_keras
+        .into_shape_with_order(IxDyn(&[batch, 1, length]))
+        .expect("one channel");
+    let y: Array2<f32> = array(&fixture["y"]).into_dimensionality().expect("[B, 1]");
+
+    let spec = seed_like(kernels, pools, batch_norm, length);
+    let weights = keras_named(entry, "weights", length);
+    let build = || {
+        let mut model = Sequential::<f32>::new(&spec, 0).expect("builds");
+        model
+            .set_weights(&weights)
+            .expect("Keras weights fit kymo's shapes after permutation");
+        model
+    };
+
+    // Inference first, on the untouched moving statistics.
+    let inference = build()
+        .forward(x.clone(), Mode::Inference)
+        .expect("forward");
+    assert_close(
+        &format!("{name} inference output"),
+        &inference,
+        &array(&entry["inference_output"]),
+        1e-5,
+    );
+
+    let mut model = build();
+    let output = model.forward(x.clone(), Mode::Train).expect("forward");
+    assert_close(
+        &format!("{name} training output"),
+        &output,
+        &array(&entry["train_output"]),
+        1e-5,
+    );
+    let (loss, grad) = Loss::Mse.evaluate(&output, &y).expect("same shape");
+    let keras_loss = entry["loss"].as_f64().expect("loss");
+    assert!(
+        (loss - keras_loss).abs() <= 1e-5 * keras_loss.abs(),
+        "{name} loss: kymo {loss}, Keras {keras_loss}"
+    );
+    model.zero_grad();
+    model.backward(grad).expect("backward");
+    let names = model.parameter_names();
+    for g in keras_named(entry, "gradients", length) {
+        let index = names
+            .iter()
+            .position(|n| *n == g.name)
+            .expect("every Keras gradient has a kymo parameter");
+        assert_close(
+            &format!("{name} gradient {}", g.name),
+            &model.parameters()[index].grad,
+            &g.array,
+            1e-5,
+        );
+    }
+    for m in keras_named(entry, "moving_after_one_step", length) {
+        let index = names
+            .iter()
+            .position(|n| *n == m.name)
+            .expect("moving statistics exist");
+        assert_close(
+            &format!("{name} {}", m.name),
+            &model.parameters()[index].value,
+            &m.array,
+            1e-5,
+        );
+    }
+
+    // Ten Adam steps on the same batch, Keras's defaults.
+    let mut model = build();
+    let mut adam = Adam::new(1e-3);
+    for _ in 0..10 {
+        model.zero_grad();
+        let output = model.forward(x.clone(), Mode::Train).expect("forward");
+        let (_, grad) = Loss::Mse.evaluate(&output, &y).expect("same shape");
+        model.backward(grad).expect("backward");
+        let mut slots: Vec<Slot<'_>> = model
+            .parameters_mut()
+            .into_iter()
+            .filter(|p| p.trainable)
+            .map(|p| {
+                let kymo::layers::Parameter { value, grad, .. } = p;
+                Slot {
+                    value: value.as_slice_mut().expect("contiguous"),
+                    grad: grad.as_slice().expect("contiguous"),
+                }
+            })
+            .collect();
+        adam.step(&mut slots).expect("same slots every step");
+    }
+    let names = model.parameter_names();
+    for w in keras_named(entry, "after_10_adam_steps", length) {
+        let index = names
+            .iter()
+            .position(|n| *n == w.name)
+            .expect("trainable weight exists");
+        let got = &model.parameters()[index].value;
+        let worst = got
+            .iter()
+            .zip(w.array.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        if std::env::var("KYMO_PARITY_REPORT").is_ok() {
+            eprintln!(
+                "{name} {} after 10 Adam steps: max difference {worst:e}",
+                w.name
+            );
+        }
+        assert!(
+            worst <= 1e-6,
+            "{name} {} after 10 Adam steps: max difference {worst:e}",
+            w.name
+        );
+    }
+}
+
+#[test]
+fn the_question_model_matches_keras() {
+    check("original", [10, 6, 4], [8, 4, 2], false);
+}
+
+#[test]
+fn the_answer_model_matches_keras() {
+    check("answer", [2, 3, 3], [2, 3, 3], false);
+}
+
+#[test]
+fn the_answer_model_with_batch_normalization_matches_keras_in_both_modes() {
+    check("answer_bn", [2, 3, 3], [2, 3, 3], true);
+}
