@@ -143,8 +143,11 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
         models.push(spec);
     }
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
-    let all: Vec<(usize, u64)> = (0..resolved.variants.len())
-        .flat_map(|v| (0..profile.seeds as u64).map(move |s| (v, s)))
+    // Seed-major order: an interrupted experiment has every variant at the
+    // seeds it finished.
+    let variant_count = resolved.variants.len();
+    let all: Vec<(usize, u64)> = (0..profile.seeds as u64)
+        .flat_map(|s| (0..variant_count).map(move |v| (v, s)))
         .collect();
     let mine: Vec<(usize, u64)> = all
         .iter()
