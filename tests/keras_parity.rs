@@ -6,12 +6,8 @@
 //! `make_keras_fixtures.py` beside it (versions in `versions.txt`). No
 //! Python is needed to run this test.
 
-use kymo::layers::{
-    BatchNormalizationSpec, Conv1DSpec, DenseSpec, InputSpec, LayerSpec, LeakyReLUSpec, Mode,
-    ModelSpec, NameOnlySpec, NamedArray, Pooling1DSpec, Sequential,
-};
+use kymo::layers::{Mode, NamedArray, Sequential};
 use kymo::optim::{Adam, Optimizer, Slot};
-use kymo::tensor::Padding;
 use kymo::train::Loss;
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
@@ -43,44 +39,6 @@ fn array(value: &Value) -> ArrayD<f32> {
     let mut data = Vec::new();
     flat(value, &mut data);
     ArrayD::from_shape_vec(IxDyn(&shape(value)), data).expect("fixture arrays are rectangular")
-}
-
-fn seed_like(kernels: [usize; 3], pools: [usize; 3], batch_norm: bool, length: usize) -> ModelSpec {
-    let mut layers = Vec::new();
-    for (i, ((filters, k), p)) in [4, 6, 8].into_iter().zip(kernels).zip(pools).enumerate() {
-        layers.push(LayerSpec::Conv1D(Conv1DSpec {
-            padding: Padding::Same,
-            name: Some(format!("ConvLayer{}", i + 1)),
-            ..Conv1DSpec::new(filters, k)
-        }));
-        layers.push(LayerSpec::LeakyReLU(LeakyReLUSpec {
-            negative_slope: 0.1,
-            name: None,
-        }));
-        if batch_norm {
-            layers.push(LayerSpec::BatchNormalization(
-                BatchNormalizationSpec::default(),
-            ));
-        }
-        layers.push(LayerSpec::MaxPooling1D(Pooling1DSpec {
-            pool_size: p,
-            strides: Some(1),
-            padding: Padding::Same,
-            name: Some(format!("PoolingLayer{}", i + 1)),
-        }));
-    }
-    layers.push(LayerSpec::Flatten(NameOnlySpec::default()));
-    layers.push(LayerSpec::Dense(DenseSpec {
-        name: Some("output".into()),
-        ..DenseSpec::new(1)
-    }));
-    ModelSpec {
-        input: InputSpec {
-            channels: 1,
-            length,
-        },
-        layers,
-    }
 }
 
 /// Keras layout to kymo's: Conv1D kernels `[k, in, out] -> [out, in, k]`;
@@ -169,7 +127,7 @@ fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
         .expect("one channel");
     let y: Array2<f32> = array(&fixture["y"]).into_dimensionality().expect("[B, 1]");
 
-    let spec = seed_like(kernels, pools, batch_norm, length);
+    let spec = kymo::layers::zoo::seed_structure([4, 6, 8], kernels, pools, batch_norm, length);
     let weights = keras_named(entry, "weights", length);
     let build = || {
         let mut model = Sequential::<f32>::new(&spec, 0).expect("builds");

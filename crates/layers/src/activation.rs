@@ -30,6 +30,30 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Applies the activation to a pre-activation array; returns the output
+    /// and, unless the activation is linear, the pre-activation that
+    /// [`Activation::chain`] needs in backward.
+    pub fn forward<T: Float>(
+        &self,
+        z: ndarray::ArrayD<T>,
+    ) -> (ndarray::ArrayD<T>, Option<ndarray::ArrayD<T>>) {
+        if self.is_linear() {
+            (z, None)
+        } else {
+            let activation = *self;
+            (z.mapv(|v| activation.apply(v)), Some(z))
+        }
+    }
+
+    /// Multiplies `grad` by `f'(z)` in place (nothing to do when `z` was not
+    /// kept, that is for a linear activation).
+    pub fn chain<T: Float>(&self, grad: &mut ndarray::ArrayD<T>, z: Option<&ndarray::ArrayD<T>>) {
+        if let Some(z) = z {
+            let activation = *self;
+            grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
+        }
+    }
+
     /// True for the identity, which layers skip entirely.
     pub fn is_linear(&self) -> bool {
         matches!(self, Activation::Linear)

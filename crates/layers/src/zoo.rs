@@ -14,52 +14,39 @@ pub const SEED_LENGTH: usize = 1040;
 /// Names of the built-in models, for command lines.
 pub const BUILT_IN: [&str; 4] = ["original", "answer", "answer_bn", "doctor"];
 
-fn conv_block(
-    index: usize,
-    filters: usize,
-    kernel: usize,
-    pool: usize,
-    batch_norm: bool,
-) -> Vec<LayerSpec> {
-    let mut block = vec![
-        LayerSpec::Conv1D(Conv1DSpec {
-            padding: Padding::Same,
-            name: Some(format!("ConvLayer{index}")),
-            ..Conv1DSpec::new(filters, kernel)
-        }),
-        LayerSpec::LeakyReLU(LeakyReLUSpec {
-            negative_slope: 0.1,
-            name: None,
-        }),
-    ];
-    if batch_norm {
-        block.push(LayerSpec::BatchNormalization(
-            BatchNormalizationSpec::default(),
-        ));
-    }
-    block.push(LayerSpec::MaxPooling1D(Pooling1DSpec {
-        pool_size: pool,
-        strides: Some(1),
-        padding: Padding::Same,
-        name: Some(format!("PoolingLayer{index}")),
-    }));
-    block
-}
-
-fn seed_model(
+/// The seed's structure: three blocks of `Conv1D(filters, kernel, 'same')`,
+/// `LeakyReLU(0.1)`, optional BatchNormalization, and a stride-1 `same`
+/// `MaxPooling1D(pool)`, then `Flatten` and `Dense(1)`. The seed's models use
+/// filters 32/64/128; smaller filters make test-sized versions.
+pub fn seed_structure(
+    filters: [usize; 3],
     kernels: [usize; 3],
     pools: [usize; 3],
     batch_norm: bool,
     length: usize,
 ) -> ModelSpec {
     let mut layers = Vec::new();
-    for (i, ((filters, kernel), pool)) in [32, 64, 128]
-        .into_iter()
-        .zip(kernels)
-        .zip(pools)
-        .enumerate()
-    {
-        layers.extend(conv_block(i + 1, filters, kernel, pool, batch_norm));
+    for (i, ((filters, kernel), pool)) in filters.into_iter().zip(kernels).zip(pools).enumerate() {
+        layers.push(LayerSpec::Conv1D(Conv1DSpec {
+            padding: Padding::Same,
+            name: Some(format!("ConvLayer{}", i + 1)),
+            ..Conv1DSpec::new(filters, kernel)
+        }));
+        layers.push(LayerSpec::LeakyReLU(LeakyReLUSpec {
+            negative_slope: 0.1,
+            name: None,
+        }));
+        if batch_norm {
+            layers.push(LayerSpec::BatchNormalization(
+                BatchNormalizationSpec::default(),
+            ));
+        }
+        layers.push(LayerSpec::MaxPooling1D(Pooling1DSpec {
+            pool_size: pool,
+            strides: Some(1),
+            padding: Padding::Same,
+            name: Some(format!("PoolingLayer{}", i + 1)),
+        }));
     }
     layers.push(LayerSpec::Flatten(NameOnlySpec::default()));
     layers.push(LayerSpec::Dense(DenseSpec {
@@ -73,6 +60,15 @@ fn seed_model(
         },
         layers,
     }
+}
+
+fn seed_model(
+    kernels: [usize; 3],
+    pools: [usize; 3],
+    batch_norm: bool,
+    length: usize,
+) -> ModelSpec {
+    seed_structure([32, 64, 128], kernels, pools, batch_norm, length)
 }
 
 /// The question's model: kernels 100/70/40, stride-1 `same` pools 70/40/10.

@@ -100,6 +100,16 @@ fn stacked_linear_layers_and_heavy_dropout_are_named() {
     );
 }
 
+/// Train and validation splits, standardized on train.
+fn standardized(samples: usize, length: usize) -> (Dataset, Dataset) {
+    let (train, val) = validation_split(&spectra(samples, length), 0.25).expect("valid");
+    let scaler = DatasetScaler::fit(&train).expect("non-empty");
+    (
+        scaler.transform(&train).expect("fits"),
+        scaler.transform(&val).expect("fits"),
+    )
+}
+
 fn spectra(samples: usize, length: usize) -> Dataset {
     SyntheticSpectra {
         samples,
@@ -159,13 +169,7 @@ fn data_checks_see_scale_leaks_and_the_linear_baseline() {
 
 #[test]
 fn the_probe_measures_noise_scale_and_loss_per_epoch() {
-    let raw = spectra(96, 128);
-    let (train, val) = validation_split(&raw, 0.25).expect("valid");
-    let scaler = DatasetScaler::fit(&train).expect("non-empty");
-    let (train, val) = (
-        scaler.transform(&train).expect("fits"),
-        scaler.transform(&val).expect("fits"),
-    );
+    let (train, val) = standardized(96, 128);
     let setup = Setup {
         batch_size: 4,
         ..Setup::default()
@@ -192,13 +196,7 @@ fn the_probe_measures_noise_scale_and_loss_per_epoch() {
 
 #[test]
 fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
-    let raw = spectra(64, 64);
-    let (train, val) = validation_split(&raw, 0.25).expect("valid");
-    let scaler = DatasetScaler::fit(&train).expect("non-empty");
-    let (train, val) = (
-        scaler.transform(&train).expect("fits"),
-        scaler.transform(&val).expect("fits"),
-    );
+    let (train, val) = standardized(64, 64);
     // Adam at lr 1.0 on batch 1 wrecks any model within an epoch.
     let setup = Setup {
         learning_rate: 1.0,

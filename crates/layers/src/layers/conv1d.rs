@@ -204,12 +204,7 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             source,
         })?
         .into_dyn();
-        let activation = self.spec.activation;
-        let (output, pre_activation) = if activation.is_linear() {
-            (z, None)
-        } else {
-            (z.mapv(|v| activation.apply(v)), Some(z))
-        };
+        let (output, pre_activation) = self.spec.activation.forward(z);
         self.cache = match mode {
             Mode::Train => Some(Cache {
                 input: x,
@@ -230,10 +225,9 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             &grad_output,
         )?;
         let mut grad = grad_output;
-        if let Some(z) = &cache.pre_activation {
-            let activation = self.spec.activation;
-            grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
-        }
+        self.spec
+            .activation
+            .chain(&mut grad, cache.pre_activation.as_ref());
         let grad = fixed::<T, Ix3>(&self.name, KIND, grad)?;
         let config = self.spec.config();
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;

@@ -183,12 +183,7 @@ impl<T: Float> Layer<T> for Dense<T> {
             }
         })?;
         let z = z.into_dyn();
-        let activation = self.spec.activation;
-        let (output, pre_activation) = if activation.is_linear() {
-            (z, None)
-        } else {
-            (z.mapv(|v| activation.apply(v)), Some(z))
-        };
+        let (output, pre_activation) = self.spec.activation.forward(z);
         self.cache = match mode {
             Mode::Train => Some(Cache {
                 input: x,
@@ -205,10 +200,9 @@ impl<T: Float> Layer<T> for Dense<T> {
         let units = self.spec.units;
         check_grad(&self.name, KIND, &[batch, units], &grad_output)?;
         let mut grad = grad_output;
-        if let Some(z) = &cache.pre_activation {
-            let activation = self.spec.activation;
-            grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
-        }
+        self.spec
+            .activation
+            .chain(&mut grad, cache.pre_activation.as_ref());
         let grad = grad.as_standard_layout().into_owned();
         let dy = grad
             .as_slice()
