@@ -70,6 +70,24 @@ fn the_prescription_raises_nothing_high() {
 }
 
 #[test]
+fn batch_normalization_on_a_small_data_set_is_told_its_statistics_never_settle() {
+    let model = Sequential::<f32>::new(&zoo::answer_bn(1040), 0).expect("builds");
+    let setup = Setup {
+        batch_size: 32,
+        ..Setup::default()
+    };
+    // 128 samples, 25 epochs at batch 32: 100 steps, 0.99^100 = 37% left.
+    let found = static_checks(&model, &setup, Some(128));
+    let unsettled = found
+        .iter()
+        .find(|f| f.id == "batchnorm-unsettled")
+        .expect("raised");
+    assert!(unsettled.measured.contains("37%"), "{}", unsettled.measured);
+    // With 20,000 samples the statistics settle.
+    assert!(!ids(&static_checks(&model, &setup, Some(20_000))).contains(&"batchnorm-unsettled"));
+}
+
+#[test]
 fn stacked_linear_layers_and_heavy_dropout_are_named() {
     let mut spec = zoo::doctor(256);
     let head = spec.layers.len() - 2;

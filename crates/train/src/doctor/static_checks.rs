@@ -173,6 +173,31 @@ pub fn static_checks(
                 .fix("batch_size >= 16, or drop BatchNormalization"),
         );
     }
+    if let Some(samples) = train_samples {
+        let steps = setup.epochs * samples.div_ceil(setup.batch_size.max(1));
+        let momenta: Vec<f64> = spec
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                LayerSpec::BatchNormalization(b) => Some(b.momentum),
+                _ => None,
+            })
+            .collect();
+        if let Some(momentum) = momenta.iter().copied().reduce(f64::max) {
+            let left = momentum.powi(steps.min(i32::MAX as usize) as i32);
+            if left > 0.05 {
+                findings.push(
+                    Finding::new("batchnorm-unsettled", Severity::High, "BatchNormalization's moving statistics never settle")
+                        .measured(format!(
+                            "{steps} training steps ({} epochs of {samples} samples at batch {}): with momentum {momentum}, the moving mean and variance still hold {:.0}% of their initial 0 and 1",
+                            setup.epochs, setup.batch_size, 100.0 * left
+                        ))
+                        .why("validation and prediction run in inference mode on the moving statistics, so they normalize with numbers the data never had (Keras's default momentum 0.99 needs about 300 steps; Ioffe & Szegedy 2015)")
+                        .fix("momentum=0.9 (settles within 30 steps), or no BatchNormalization on a data set this small"),
+                );
+            }
+        }
+    }
     if !(1e-7..=1e-2).contains(&setup.learning_rate) {
         findings.push(
             Finding::new("learning-rate-range", Severity::Medium, "Learning rate outside the usual range")
