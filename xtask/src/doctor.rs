@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use kymo_data::{
-    load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, DatasetScaler,
-    SyntheticSpectra,
+    load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, SyntheticSpectra,
 };
 use kymo_layers::ModelSpec;
 use kymo_train::doctor::{self, ProbeConfig, Setup};
@@ -125,38 +124,22 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
         checkpoint_best: args.checkpoint_best,
     };
     let (train_raw, val_raw) = validation_split(&data, 0.2).map_err(|e| e.to_string())?;
-    // Data checks see the data as given; the probe trains on data
-    // standardized on the training split, so its findings are about the
-    // model and setup rather than the scale.
-    let scaler = DatasetScaler::fit(&train_raw).map_err(|e| e.to_string())?;
-    let train = scaler.transform(&train_raw).map_err(|e| e.to_string())?;
-    let val = scaler.transform(&val_raw).map_err(|e| e.to_string())?;
-    let model = kymo_layers::Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
-    let mut findings = doctor::static_checks(&model, &setup, Some(train.len()));
-    findings.extend(doctor::data_checks(
-        &train_raw,
-        Some(&val_raw),
-        model.count_trainable_params(),
-    ));
     eprintln!(
         "kymo doctor: {} on {source} ({} train / {} validation), setup {setup:?}",
         args.model,
-        train.len(),
-        val.len()
+        train_raw.len(),
+        val_raw.len()
     );
-    let mut stats = None;
-    if args.probe_epochs > 0 {
-        eprintln!("probing {} epochs ...", args.probe_epochs);
-        let config = ProbeConfig {
-            epochs: args.probe_epochs,
-            ..ProbeConfig::default()
-        };
-        let (more, measured) =
-            doctor::probe(&spec, &setup, &train, &val, config).map_err(|e| e.to_string())?;
-        findings.extend(more);
-        stats = Some(measured);
-    }
-    let mut diagnosis = doctor::Diagnosis::new(findings);
+    let probe = (args.probe_epochs > 0).then(|| ProbeConfig {
+        epochs: args.probe_epochs,
+        ..ProbeConfig::default()
+    });
+    let doctor::Examination {
+        mut diagnosis,
+        probe: stats,
+        train,
+        validation: val,
+    } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe).map_err(|e| e.to_string())?;
     let (fixed_spec, fixed_setup) = doctor::prescribe(&spec, &setup, &diagnosis);
     if args.verify {
         verify(

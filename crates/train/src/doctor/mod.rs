@@ -25,14 +25,31 @@ use kymo_layers::{zoo, ModelSpec, Sequential};
 
 use crate::TrainError;
 
+/// What [`examine`] found, and the standardized splits it probed on (what
+/// a verification should train on too).
+pub struct Examination {
+    /// The ranked findings.
+    pub diagnosis: Diagnosis,
+    /// The probe's measurements, when it ran.
+    pub probe: Option<ProbeStats>,
+    /// Training split, standardized on itself.
+    pub train: kymo_data::Dataset,
+    /// Validation split, standardized with the training statistics.
+    pub validation: kymo_data::Dataset,
+}
+
 /// Every check: static, data, and (with `probe_config`) the probe run.
+///
+/// The data checks see `train` and `validation` as given; the probe trains
+/// on them standardized on the training split, so its findings are about
+/// the model and setup rather than the data's scale.
 pub fn examine(
     spec: &ModelSpec,
     setup: &Setup,
     train: &kymo_data::Dataset,
     validation: &kymo_data::Dataset,
     probe_config: Option<ProbeConfig>,
-) -> Result<(Diagnosis, Option<ProbeStats>), TrainError> {
+) -> Result<Examination, TrainError> {
     let model = Sequential::<f32>::new(spec, 0)?;
     let mut findings = static_checks(&model, setup, Some(train.len()));
     findings.extend(data_checks(
@@ -40,13 +57,20 @@ pub fn examine(
         Some(validation),
         model.count_trainable_params(),
     ));
-    let mut stats = None;
+    let scaler = kymo_data::DatasetScaler::fit(train)?;
+    let (train, validation) = (scaler.transform(train)?, scaler.transform(validation)?);
+    let mut probe_stats = None;
     if let Some(config) = probe_config {
-        let (more, measured) = probe(spec, setup, train, validation, config)?;
+        let (more, measured) = probe(spec, setup, &train, &validation, config)?;
         findings.extend(more);
-        stats = Some(measured);
+        probe_stats = Some(measured);
     }
-    Ok((Diagnosis::new(findings), stats))
+    Ok(Examination {
+        diagnosis: Diagnosis::new(findings),
+        probe: probe_stats,
+        train,
+        validation,
+    })
 }
 
 /// Structural findings that the prescribed architecture replaces.
