@@ -2,7 +2,7 @@
 //! its training, with evidence and fixes; `--prescribe` writes the fixed
 //! model and setup, `--verify` measures each fix.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use kymo_data::{
@@ -70,17 +70,6 @@ pub struct DoctorArgs {
     pub verify_epochs: usize,
 }
 
-fn load_model(model: &str, length: usize) -> Result<ModelSpec, String> {
-    let path = Path::new(model);
-    if path.extension().is_some_and(|e| e == "json") && path.exists() {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{model}: {e}"))?;
-        if text.contains("\"class_name\"") {
-            return kymo_layers::keras::from_keras_json(&text).map_err(|e| format!("{model}: {e}"));
-        }
-    }
-    crate::summary::resolve_model(model, length)
-}
-
 fn load_data(args: &DoctorArgs) -> Result<(Dataset, String), String> {
     if let (Some(path), Some(target)) = (&args.data, &args.target) {
         let data = load_csv(path, &CsvOptions::new(vec![Column::parse(target)]))
@@ -113,7 +102,7 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
             .unwrap_or(1),
     );
     let (data, source) = load_data(&args)?;
-    let spec = load_model(&args.model, data.length())?;
+    let spec = crate::summary::resolve_model(&args.model, data.length())?;
     let setup = Setup {
         optimizer: "Adam".into(),
         learning_rate: args.learning_rate,
@@ -203,11 +192,28 @@ fn verify(
     eprintln!("verifying: baseline ...");
     let baseline = arm(spec, setup)?;
     let describe = |name: &str, v: &doctor::Verification| {
+        let arm = |v: &doctor::Verification| {
+            format!(
+                "median validation MSE {:.4} (range {:.4} – {:.4}), relapsed in {} of {} runs, \
+                 above 10x the mean predictor in {}",
+                v.median_val_mse, v.range.0, v.range.1, v.relapses, v.runs, v.blow_ups
+            )
+        };
+        // A fix helps when it lowers the median and does not add relapses,
+        // or removes relapses without raising the median.
+        let helped = (v.median_val_mse < baseline.median_val_mse
+            && v.relapses <= baseline.relapses)
+            || (v.relapses < baseline.relapses
+                && v.median_val_mse <= baseline.median_val_mse * 1.1);
         format!(
-            "{name}: median validation MSE {:.4} (range {:.4} – {:.4}), {} of {} runs blew up; without the fix: {:.4} ({:.4} – {:.4}), {} of {} blew up{}",
-            v.median_val_mse, v.range.0, v.range.1, v.blow_ups, v.runs,
-            baseline.median_val_mse, baseline.range.0, baseline.range.1, baseline.blow_ups, baseline.runs,
-            if v.median_val_mse < baseline.median_val_mse && v.blow_ups <= baseline.blow_ups { "" } else { " — this fix did not help here" }
+            "{name}: {}; without the fix: {}{}",
+            arm(v),
+            arm(&baseline),
+            if helped {
+                ""
+            } else {
+                " — this fix did not help here"
+            }
         )
     };
     let fixes: Vec<(&[&str], &str, ModelSpec, Setup)> = vec![

@@ -4,12 +4,19 @@ use std::path::Path;
 
 use kymo_layers::{zoo, ModelSpec, Sequential};
 
-/// Resolves a built-in model name or a spec file path.
+/// Resolves a built-in model name, a kymo spec file (TOML or JSON) or a
+/// Keras `model.to_json()` file.
 pub fn resolve_model(model: &str, length: usize) -> Result<ModelSpec, String> {
     if let Some(spec) = zoo::by_name(model, length) {
         return Ok(spec);
     }
     let path = Path::new(model);
+    if path.extension().is_some_and(|e| e == "json") && path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{model}: {e}"))?;
+        if text.contains("\"class_name\"") {
+            return kymo_layers::keras::from_keras_json(&text).map_err(|e| format!("{model}: {e}"));
+        }
+    }
     if path.exists() {
         return ModelSpec::from_path(path).map_err(|e| e.to_string());
     }

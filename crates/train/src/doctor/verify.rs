@@ -18,6 +18,13 @@ pub struct Verification {
     pub range: (f64, f64),
     /// Runs with an epoch ten times worse than predicting the mean, or non-finite.
     pub blow_ups: usize,
+    /// Runs that relapsed: after an epoch better than predicting the mean, a
+    /// later epoch went back above the mean predictor and above ten times the
+    /// best loss so far (or non-finite). This is the question's symptom, "good
+    /// results one moment and absurd ones the next"; unlike `blow_ups` it does
+    /// not count a run that is merely slow to leave its initial transient,
+    /// which a short budget at a large batch size often is.
+    pub relapses: usize,
     /// Runs.
     pub runs: usize,
 }
@@ -36,6 +43,7 @@ pub fn verify(
 ) -> Result<Verification, TrainError> {
     let mut finals = Vec::new();
     let mut blow_ups = 0;
+    let mut relapses = 0;
     for &seed in seeds {
         let model = Sequential::new(spec, seed)?;
         let config = FitConfig {
@@ -65,6 +73,9 @@ pub fn verify(
         {
             blow_ups += 1;
         }
+        if relapsed(&losses, mean_val_mse) {
+            relapses += 1;
+        }
         finals.push(trainer.evaluate(validation)?.loss);
     }
     let mut sorted: Vec<f64> = finals
@@ -79,6 +90,39 @@ pub fn verify(
             sorted.last().copied().unwrap_or(f64::NAN),
         ),
         blow_ups,
+        relapses,
         runs: seeds.len(),
     })
+}
+
+/// Whether a validation-loss series relapsed (see [`Verification::relapses`]).
+pub fn relapsed(losses: &[f64], mean_val_mse: f64) -> bool {
+    let mut best = f64::INFINITY;
+    for &loss in losses {
+        let was_good = best < mean_val_mse;
+        if was_good && (!loss.is_finite() || loss > mean_val_mse.max(10.0 * best)) {
+            return true;
+        }
+        if loss.is_finite() {
+            best = best.min(loss);
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relapsed;
+
+    #[test]
+    fn a_slow_start_is_not_a_relapse_but_a_jump_back_is() {
+        // Falls from far above the mean predictor (1.0): a transient.
+        assert!(!relapsed(&[500.0, 40.0, 3.0, 0.5, 0.2], 1.0));
+        // Good, then absurd: the question's symptom.
+        assert!(relapsed(&[0.5, 0.1, 4.0, 0.1], 1.0));
+        // Good, then non-finite.
+        assert!(relapsed(&[0.5, f64::NAN], 1.0));
+        // Worse than the best by 10x but still under the mean predictor.
+        assert!(!relapsed(&[0.01, 0.5], 1.0));
+    }
 }
