@@ -12,34 +12,10 @@ use kymo::train::Loss;
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
 
+mod parity_support;
+use parity_support::{array, assert_close};
+
 const FIXTURE: &str = include_str!("fixtures/parity/keras_parity.json");
-
-fn flat(value: &Value, out: &mut Vec<f32>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|v| flat(v, out)),
-        Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN) as f32),
-        _ => {}
-    }
-}
-
-fn shape(value: &Value) -> Vec<usize> {
-    match value {
-        Value::Array(items) => {
-            let mut s = vec![items.len()];
-            if let Some(first) = items.first() {
-                s.extend(shape(first));
-            }
-            s
-        }
-        _ => vec![],
-    }
-}
-
-fn array(value: &Value) -> ArrayD<f32> {
-    let mut data = Vec::new();
-    flat(value, &mut data);
-    ArrayD::from_shape_vec(IxDyn(&shape(value)), data).expect("fixture arrays are rectangular")
-}
 
 /// Keras layout to kymo's: Conv1D kernels `[k, in, out] -> [out, in, k]`;
 /// the Dense after Flatten `[L * C, units] -> [units, C * L]`, because Keras
@@ -88,33 +64,6 @@ fn keras_named(entry: &Value, key: &str, length: usize) -> Vec<NamedArray<f32>> 
         .collect()
 }
 
-/// Relative error is measured against the element, but never against less
-/// than a tenth of the tensor's largest magnitude: a gradient element that is
-/// a sum of terms of that size cancelling to near zero carries their f32
-/// rounding (a few 1e-8 of the terms), which is no semantic difference.
-const FLOOR: f32 = 0.1;
-
-fn assert_close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>, rtol: f32) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shapes");
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    if std::env::var("KYMO_PARITY_REPORT").is_ok() {
-        let worst = got
-            .iter()
-            .zip(want.iter())
-            .map(|(g, w)| (g - w).abs() / (w.abs().max(g.abs()) + FLOOR * scale))
-            .fold(0.0f32, f32::max);
-        eprintln!("{what}: worst relative difference {worst:.2e}");
-        return;
-    }
-    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
-        let tolerance = rtol * (w.abs().max(g.abs()) + FLOOR * scale);
-        assert!(
-            (g - w).abs() <= tolerance,
-            "{what}[{i}]: kymo {g}, Keras {w} (tolerance {tolerance})"
-        );
-    }
-}
-
 fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
     let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
     let length = fixture["length"].as_u64().expect("length") as usize;
@@ -142,6 +91,7 @@ fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
         .forward(x.clone(), Mode::Inference)
         .expect("forward");
     assert_close(
+        "Keras",
         &format!("{name} inference output"),
         &inference,
         &array(&entry["inference_output"]),
@@ -151,6 +101,7 @@ fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
     let mut model = build();
     let output = model.forward(x.clone(), Mode::Train).expect("forward");
     assert_close(
+        "Keras",
         &format!("{name} training output"),
         &output,
         &array(&entry["train_output"]),
@@ -171,6 +122,7 @@ fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
             .position(|n| *n == g.name)
             .expect("every Keras gradient has a kymo parameter");
         assert_close(
+            "Keras",
             &format!("{name} gradient {}", g.name),
             &model.parameters()[index].grad,
             &g.array,
@@ -183,6 +135,7 @@ fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
             .position(|n| *n == m.name)
             .expect("moving statistics exist");
         assert_close(
+            "Keras",
             &format!("{name} {}", m.name),
             &model.parameters()[index].value,
             &m.array,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod doctor;
 mod experiment;
+mod export;
 mod summary;
 
 #[derive(Parser)]
@@ -27,6 +28,8 @@ enum Command {
         /// The experiment's output folder.
         folder: PathBuf,
     },
+    /// Write a model's weights for PyTorch (safetensors, NPY) with the code that loads them.
+    Export(export::ExportArgs),
     /// Print a model's Keras-like summary with receptive fields.
     Summary {
         /// A built-in model (original, answer, answer_bn) or a .toml/.json spec file.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             println!("report: {}", folder.join("report.md").display());
         }),
         Command::Summary { model, length } => summary::run(&model, length),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,6 +67,14 @@ pub enum LayerError {
         /// The weight's full name.
         name: String,
     },
+    /// A weight file (safetensors, NPY) could not be read, parsed or written.
+    #[error("weight file {origin}: {reason}")]
+    WeightFile {
+        /// The file, or where the bytes came from.
+        origin: String,
+        /// What was wrong, naming the tensor where there is one.
+        reason: String,
+    },
     /// A model spec file could not be read or parsed.
     #[error("model spec {origin}: {reason}")]
     Spec {

@@ -30,6 +30,7 @@ mod sequential;
 mod shape;
 mod spec;
 mod summary;
+pub mod torch;
 pub mod zoo;
 
 pub use activation::Activation;

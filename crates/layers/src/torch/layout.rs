@@ -1,0 +1,274 @@
+//! The PyTorch module list that mirrors a kymo model, and its `state_dict` keys.
+
+use kymo_tensor::{Float, Padding, Window};
+
+use crate::{Activation, LayerError, LayerSpec, Sequential, Shape};
+
+/// One tensor of the mirrored model's `state_dict`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TorchTensor {
+    /// The `state_dict` key, such as `0.weight` or `4.running_var`.
+    pub key: String,
+    /// The kymo weight it holds (`layer/weight`); `None` for PyTorch's
+    /// `num_batches_tracked`, which kymo does not keep.
+    pub weight: Option<String>,
+    /// Its shape (identical in both frameworks).
+    pub shape: Vec<usize>,
+}
+
+/// The `nn.Sequential` that computes what a kymo model computes.
+///
+/// Layer `i` of the kymo model is module `i` of the PyTorch model; where one
+/// kymo layer needs several PyTorch modules (a Conv1D with an activation, a
+/// `same` pooling padded with -inf) they sit in a nested `nn.Sequential`,
+/// which prefixes the weight keys with the part's index (`3.0.weight`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchLayout {
+    /// One Python expression per kymo layer.
+    pub modules: Vec<String>,
+    /// Every `state_dict` tensor, in PyTorch's order.
+    pub tensors: Vec<TorchTensor>,
+}
+
+/// The PyTorch modules of one kymo layer, and which of them holds weights.
+struct Parts {
+    modules: Vec<String>,
+    /// Index of the weight-holding module and its `(kymo, torch)` names.
+    weights: Option<(usize, &'static [(&'static str, &'static str)])>,
+}
+
+const CONV_OR_DENSE: &[(&str, &str)] = &[("kernel", "weight"), ("bias", "bias")];
+const BATCH_NORM: &[(&str, &str)] = &[
+    ("gamma", "weight"),
+    ("beta", "bias"),
+    ("moving_mean", "running_mean"),
+    ("moving_variance", "running_var"),
+];
+
+impl TorchLayout {
+    /// The layout of `model`. Fails, naming the layer, for the one layer
+    /// PyTorch cannot express: AveragePooling1D whose `same` padding is not
+    /// zero (PyTorch's `AvgPool1d` cannot leave asymmetric padding out of its
+    /// divisor, Keras does).
+    pub fn of<T: Float>(model: &Sequential<T>) -> Result<Self, LayerError> {
+        let mut modules = Vec::new();
+        let mut tensors = Vec::new();
+        for (index, layer) in model.layers().iter().enumerate() {
+            let parts = parts(&layer.spec(), layer.name(), layer.input_shape())?;
+            let prefix = match (&parts.weights, parts.modules.len()) {
+                (Some((part, _)), n) if n > 1 => format!("{index}.{part}."),
+                _ => format!("{index}."),
+            };
+            if let Some((_, names)) = parts.weights {
+                for parameter in layer.parameters() {
+                    // Invariant: every weight name of Conv1D, Dense and
+                    // BatchNormalization is listed in CONV_OR_DENSE / BATCH_NORM.
+                    let torch_name = names
+                        .iter()
+                        .find(|(kymo, _)| *kymo == parameter.name)
+                        .map(|(_, torch)| *torch)
+                        .unwrap_or(parameter.name);
+                    tensors.push(TorchTensor {
+                        key: format!("{prefix}{torch_name}"),
+                        weight: Some(format!("{}/{}", layer.name(), parameter.name)),
+                        shape: parameter.value.shape().to_vec(),
+                    });
+                }
+                if matches!(layer.spec(), LayerSpec::BatchNormalization(_)) {
+                    tensors.push(TorchTensor {
+                        key: format!("{prefix}num_batches_tracked"),
+                        weight: None,
+                        shape: Vec::new(),
+                    });
+                }
+            }
+            modules.push(match parts.modules.as_slice() {
+                [single] => single.clone(),
+                many => format!("nn.Sequential({})", many.join(", ")),
+            });
+        }
+        Ok(Self { modules, tensors })
+    }
+
+    /// Python source that builds the mirrored model as `model`.
+    pub fn python(&self) -> String {
+        let mut source =
+            String::from("import torch\nfrom torch import nn\n\nmodel = nn.Sequential(\n");
+        for (index, module) in self.modules.iter().enumerate() {
+            source.push_str(&format!("    {module},  # {index}\n"));
+        }
+        source.push_str(")\n");
+        source
+    }
+}
+
+fn activation_module(activation: &Activation) -> Option<String> {
+    match activation {
+        Activation::Linear => None,
+        Activation::Relu => Some("nn.ReLU()".into()),
+        Activation::LeakyRelu { negative_slope } => Some(format!(
+            "nn.LeakyReLU(negative_slope={})",
+            python_float(*negative_slope)
+        )),
+        Activation::Elu { alpha } => Some(format!("nn.ELU(alpha={})", python_float(*alpha))),
+        Activation::Tanh => Some("nn.Tanh()".into()),
+        Activation::Sigmoid => Some("nn.Sigmoid()".into()),
+    }
+}
+
+/// `0.1` as Python reads it back exactly (Rust's shortest round-trip form).
+fn python_float(value: f64) -> String {
+    let text = format!("{value:?}");
+    match text.as_str() {
+        "inf" => "float('inf')".into(),
+        "-inf" => "float('-inf')".into(),
+        _ => text,
+    }
+}
+
+fn python_bool(value: bool) -> &'static str {
+    if value {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+fn signal_length(shape: Shape) -> usize {
+    match shape {
+        Shape::Signal { length, .. } => length,
+        Shape::Features(_) => 1,
+    }
+}
+
+fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerError> {
+    let channels = match input {
+        Shape::Signal { channels, .. } => channels,
+        Shape::Features(n) => n,
+    };
+    let window = |size, stride, dilation, padding| {
+        Window::new(
+            "torch layout",
+            signal_length(input),
+            size,
+            stride,
+            dilation,
+            padding,
+        )
+        .map_err(|source| LayerError::Kernel {
+            layer: layer.to_string(),
+            source,
+        })
+    };
+    let bare = |module: String| Parts {
+        modules: vec![module],
+        weights: None,
+    };
+    Ok(match spec {
+        LayerSpec::Conv1D(c) => {
+            let w = window(c.kernel_size, c.strides, c.dilation_rate, c.padding)?;
+            let mut modules = Vec::new();
+            // PyTorch's padding='same' puts floor(total / 2) on the left as
+            // Keras does, but only for stride 1; otherwise pad explicitly.
+            let padding = if c.padding == Padding::Valid {
+                "0".to_string()
+            } else if c.strides == 1 {
+                "'same'".to_string()
+            } else {
+                modules.push(format!(
+                    "nn.ConstantPad1d(({}, {}), 0.0)",
+                    w.pad_left, w.pad_right
+                ));
+                "0".to_string()
+            };
+            let weight_part = modules.len();
+            modules.push(format!(
+                "nn.Conv1d({channels}, {}, {}, stride={}, padding={padding}, dilation={}, bias={})",
+                c.filters,
+                c.kernel_size,
+                c.strides,
+                c.dilation_rate,
+                python_bool(c.use_bias)
+            ));
+            modules.extend(activation_module(&c.activation));
+            Parts {
+                modules,
+                weights: Some((weight_part, CONV_OR_DENSE)),
+            }
+        }
+        LayerSpec::Dense(d) => {
+            let mut modules = vec![format!(
+                "nn.Linear({channels}, {}, bias={})",
+                d.units,
+                python_bool(d.use_bias)
+            )];
+            modules.extend(activation_module(&d.activation));
+            Parts {
+                modules,
+                weights: Some((0, CONV_OR_DENSE)),
+            }
+        }
+        LayerSpec::LeakyReLU(s) => bare(format!(
+            "nn.LeakyReLU(negative_slope={})",
+            python_float(s.negative_slope)
+        )),
+        LayerSpec::ReLU(_) => bare("nn.ReLU()".into()),
+        LayerSpec::ELU(s) => bare(format!("nn.ELU(alpha={})", python_float(s.alpha))),
+        LayerSpec::Tanh(_) => bare("nn.Tanh()".into()),
+        LayerSpec::Sigmoid(_) => bare("nn.Sigmoid()".into()),
+        LayerSpec::MaxPooling1D(p) => {
+            let stride = p.strides.unwrap_or(p.pool_size);
+            let w = window(p.pool_size, stride, 1, p.padding)?;
+            let pool = format!("nn.MaxPool1d({}, stride={stride})", p.pool_size);
+            if w.pad_left + w.pad_right == 0 {
+                bare(pool)
+            } else {
+                // -inf never wins a max: Keras's `same` max pooling ignores padding.
+                Parts {
+                    modules: vec![
+                        format!(
+                            "nn.ConstantPad1d(({}, {}), float('-inf'))",
+                            w.pad_left, w.pad_right
+                        ),
+                        pool,
+                    ],
+                    weights: None,
+                }
+            }
+        }
+        LayerSpec::AveragePooling1D(p) => {
+            let stride = p.strides.unwrap_or(p.pool_size);
+            let w = window(p.pool_size, stride, 1, p.padding)?;
+            if w.pad_left + w.pad_right != 0 {
+                return Err(LayerError::Config {
+                    layer: layer.to_string(),
+                    kind: spec.kind(),
+                    field: "padding",
+                    reason: format!(
+                        "`same` pads {} + {} here and Keras averages over real elements only; \
+                         PyTorch's AvgPool1d cannot leave asymmetric padding out of its divisor, \
+                         so there is no PyTorch module to export to",
+                        w.pad_left, w.pad_right
+                    ),
+                });
+            }
+            bare(format!("nn.AvgPool1d({}, stride={stride})", p.pool_size))
+        }
+        LayerSpec::GlobalAveragePooling1D(_) => Parts {
+            modules: vec!["nn.AdaptiveAvgPool1d(1)".into(), "nn.Flatten()".into()],
+            weights: None,
+        },
+        LayerSpec::Dropout(d) => bare(format!("nn.Dropout(p={})", python_float(d.rate))),
+        LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
+        LayerSpec::BatchNormalization(b) => Parts {
+            // Keras's momentum weighs the old statistics, PyTorch's the new batch.
+            modules: vec![format!(
+                "nn.BatchNorm1d({channels}, eps={}, momentum={})",
+                python_float(b.epsilon),
+                // Rounded so that 1 - 0.99 prints as 0.01, not 0.010000000000000009.
+                python_float(((1.0 - b.momentum) * 1e12).round() / 1e12)
+            )],
+            weights: Some((0, BATCH_NORM)),
+        },
+    })
+}
