@@ -3,11 +3,13 @@
 //! `cargo bench --bench kernels`
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use kymo::layers::{Dense, DenseSpec, Layer, Mode, Shape};
+use kymo::tensor::SeededRng;
 use kymo::tensor::{
     conv1d_backward, conv1d_forward, max_pool1d_forward, Conv1dConfig, Conv1dWorkspace, Padding,
     Pool1dConfig,
 };
-use ndarray::Array3;
+use ndarray::{Array3, ArrayD};
 
 fn filled(shape: (usize, usize, usize)) -> Array3<f32> {
     Array3::from_shape_fn(shape, |(a, b, c)| {
@@ -51,16 +53,42 @@ fn conv(c: &mut Criterion) {
 }
 
 fn pool(c: &mut Criterion) {
-    let x = filled((1, 32, 1040));
-    let cfg = Pool1dConfig {
-        pool_size: 70,
-        stride: 1,
-        padding: Padding::Same,
-    };
-    c.bench_function("max_pool_70_same", |b| {
-        b.iter(|| max_pool1d_forward(x.view(), cfg).expect("fits"))
+    // The question's first pool (70, deque path) and the answer's last
+    // (3 at batch 32 over 128 channels, vectorized scan).
+    for (name, shape, pool_size) in [
+        ("max_pool_70_same_b1", (1, 32, 1040), 70),
+        ("max_pool_3_same_b32x128", (32, 128, 1040), 3),
+    ] {
+        let x = filled(shape);
+        let cfg = Pool1dConfig {
+            pool_size,
+            stride: 1,
+            padding: Padding::Same,
+        };
+        c.bench_function(name, |b| {
+            b.iter(|| max_pool1d_forward(x.view(), cfg).expect("fits"))
+        });
+    }
+}
+
+fn dense(c: &mut Criterion) {
+    // The seed's head: Dense(1) on a Flatten of 128 x 1040 = 133,120, batch 32.
+    let mut rng = SeededRng::new(0, 0);
+    let mut layer = Dense::<f32>::build(
+        DenseSpec::new(1),
+        "head".into(),
+        Shape::Features(133_120),
+        &mut rng,
+    )
+    .expect("builds");
+    let x = ArrayD::from_shape_fn(vec![32, 133_120], |i| (i[1] as f32 * 0.37).sin());
+    c.bench_function("dense_133120x1_b32_forward_backward", |b| {
+        b.iter(|| {
+            let y = layer.forward(x.clone(), Mode::Train).expect("fits");
+            layer.backward(ArrayD::ones(y.shape())).expect("fits")
+        })
     });
 }
 
-criterion_group!(benches, conv, pool);
+criterion_group!(benches, conv, pool, dense);
 criterion_main!(benches);

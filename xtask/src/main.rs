@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod doctor;
 mod experiment;
 mod export;
@@ -28,6 +29,11 @@ enum Command {
         /// The experiment's output folder.
         folder: PathBuf,
     },
+    /// Training-step throughput of the seed's models in kymo, PyTorch and Keras, side by side.
+    Bench(bench::BenchArgs),
+    /// One kymo timing as a JSON line (run by `bench` in a child process).
+    #[command(hide = true)]
+    BenchStep(bench::StepArgs),
     /// Write a model's weights for PyTorch (safetensors, NPY) with the code that loads them.
     Export(export::ExportArgs),
     /// Print a model's Keras-like summary with receptive fields.
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
         }),
         Command::Summary { model, length } => summary::run(&model, length),
         Command::Export(args) => export::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchStep(args) => bench::run_step(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

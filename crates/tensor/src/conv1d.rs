@@ -9,10 +9,10 @@
 //! the input. Columns are rebuilt in backward rather than kept from forward:
 //! for the seed's largest layer they would take 340 MB at batch 32.
 
-use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3, Axis};
+use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
 
-use crate::matmul::{matmul, MatRef};
+use crate::matmul::{matmul_on, MatRef};
 use crate::{Float, Padding, TensorError, Window};
 
 /// Stride, dilation and padding of a convolution.
@@ -58,17 +58,59 @@ impl Conv1dConfig {
 /// fault per 4 KB.
 #[derive(Debug, Default)]
 pub struct Conv1dWorkspace<T> {
+    chunks: Vec<ChunkScratch<T>>,
+}
+
+/// One task's buffers: its columns, their gradient, and its partial kernel
+/// gradient.
+#[derive(Debug, Default)]
+struct ChunkScratch<T> {
     cols: Vec<T>,
     dcols: Vec<T>,
+    partial: Vec<T>,
 }
 
 impl<T: Float> Conv1dWorkspace<T> {
     /// An empty workspace; buffers grow on first use.
     pub fn new() -> Self {
-        Self {
-            cols: Vec::new(),
-            dcols: Vec::new(),
+        Self { chunks: Vec::new() }
+    }
+
+    fn chunks(&mut self, count: usize) -> &mut [ChunkScratch<T>] {
+        if self.chunks.len() < count {
+            self.chunks.resize_with(count, ChunkScratch::default);
         }
+        &mut self.chunks[..count]
+    }
+}
+
+/// Samples per task. Fixed, not derived from the thread count: the kernel
+/// gradient is summed per chunk and then over chunks in order, so the same
+/// chunks give the same bits on 1 thread or many.
+const CHUNK: usize = 4;
+
+/// Runs `task(chunk index, scratch, gemm threads)` for every chunk: across
+/// threads when there are several chunks and threads to spare (each GEMM
+/// then on one thread), else in order with the GEMMs threaded.
+fn for_each_chunk<T: Float, S: Send>(
+    scratch: &mut [ChunkScratch<T>],
+    slices: Vec<S>,
+    task: impl Fn(usize, &mut ChunkScratch<T>, S, usize) -> Result<(), TensorError> + Sync,
+) -> Result<(), TensorError> {
+    use rayon::prelude::*;
+    let threads = crate::threads();
+    if threads > 1 && slices.len() > 1 {
+        scratch
+            .par_iter_mut()
+            .zip(slices)
+            .enumerate()
+            .try_for_each(|(index, (scratch, slice))| task(index, scratch, slice, 1))
+    } else {
+        scratch
+            .iter_mut()
+            .zip(slices)
+            .enumerate()
+            .try_for_each(|(index, (scratch, slice))| task(index, scratch, slice, threads))
     }
 }
 
@@ -168,22 +210,31 @@ pub fn conv1d_forward<T: Float>(
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
     let mut output = Array3::<T>::zeros((batch, out_channels, out_len));
-    let cols = sized(&mut workspace.cols, in_channels * kernel_size * out_len);
-    let w_mat = MatRef::row_major(w, out_channels, in_channels * kernel_size);
-    for (b, mut out_b) in output.axis_iter_mut(Axis(0)).enumerate() {
-        let sample = &x[b * in_channels * length..(b + 1) * in_channels * length];
-        im2col(sample, in_channels, &window, cols);
-        let out_slice = out_b
-            .as_slice_mut()
-            .expect("invariant: rows of a fresh standard-layout array are contiguous");
-        if let Some(bias) = &bias {
-            for (row, &bias_c) in out_slice.chunks_exact_mut(out_len).zip(bias.iter()) {
-                row.fill(bias_c);
+    let rows = in_channels * kernel_size;
+    let w_mat = MatRef::row_major(w, out_channels, rows);
+    let sample_in = in_channels * length;
+    let sample_out = out_channels * out_len;
+    let out_slices: Vec<&mut [T]> = output
+        .as_slice_mut()
+        .expect("invariant: a fresh standard-layout array is contiguous")
+        .chunks_mut(CHUNK * sample_out)
+        .collect();
+    let chunks = workspace.chunks(out_slices.len());
+    for_each_chunk(chunks, out_slices, |index, scratch, out_chunk, threads| {
+        let cols = sized(&mut scratch.cols, rows * out_len);
+        for (i, out_slice) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
+            let b = index * CHUNK + i;
+            im2col(&x[b * sample_in..][..sample_in], in_channels, &window, cols);
+            if let Some(bias) = &bias {
+                for (row, &bias_c) in out_slice.chunks_exact_mut(out_len).zip(bias.iter()) {
+                    row.fill(bias_c);
+                }
             }
+            let cols_mat = MatRef::row_major(cols, rows, out_len);
+            matmul_on(threads, out_slice, w_mat, cols_mat, bias.is_some())?;
         }
-        let cols_mat = MatRef::row_major(cols, in_channels * kernel_size, out_len);
-        matmul(out_slice, w_mat, cols_mat, bias.is_some())?;
-    }
+        Ok(())
+    })?;
     Ok(output)
 }
 
@@ -236,25 +287,43 @@ pub fn conv1d_backward<T: Float>(
         .as_slice_mut()
         .expect("invariant: checked standard layout above");
     let mut grad_x = Array3::<T>::zeros((batch, in_channels, length));
-    let cols = sized(&mut workspace.cols, rows * out_len);
-    let dcols = sized(&mut workspace.dcols, rows * out_len);
     let w_mat = MatRef::row_major(w, out_channels, rows);
-    for b in 0..batch {
-        let sample = &x[b * in_channels * length..][..in_channels * length];
-        let dy_b = MatRef::row_major(&dy[b * out_channels * out_len..], out_channels, out_len);
-        im2col(sample, in_channels, &window, cols);
-        matmul(
-            grad_w,
-            dy_b,
-            MatRef::row_major(cols, rows, out_len).t(),
-            true,
-        )?;
-        matmul(dcols, w_mat.t(), dy_b, false)?;
-        let mut grad_x_b = grad_x.index_axis_mut(Axis(0), b);
-        let target = grad_x_b
-            .as_slice_mut()
-            .expect("invariant: a fresh standard-layout array's sub-view is contiguous");
-        col2im(dcols, in_channels, &window, target);
+    let sample_in = in_channels * length;
+    let sample_out = out_channels * out_len;
+    let grad_x_slices: Vec<&mut [T]> = grad_x
+        .as_slice_mut()
+        .expect("invariant: a fresh standard-layout array is contiguous")
+        .chunks_mut(CHUNK * sample_in)
+        .collect();
+    let chunks = workspace.chunks(grad_x_slices.len());
+    for_each_chunk(
+        chunks,
+        grad_x_slices,
+        |index, scratch, grad_x_chunk, threads| {
+            let cols = sized(&mut scratch.cols, rows * out_len);
+            let dcols = sized(&mut scratch.dcols, rows * out_len);
+            let partial = sized(&mut scratch.partial, out_channels * rows);
+            for (i, target) in grad_x_chunk.chunks_exact_mut(sample_in).enumerate() {
+                let b = index * CHUNK + i;
+                let dy_b = MatRef::row_major(&dy[b * sample_out..], out_channels, out_len);
+                im2col(&x[b * sample_in..][..sample_in], in_channels, &window, cols);
+                // The chunk's first sample initialises its partial gradient.
+                let cols_t = MatRef::row_major(cols, rows, out_len).t();
+                matmul_on(threads, partial, dy_b, cols_t, i > 0)?;
+                matmul_on(threads, dcols, w_mat.t(), dy_b, false)?;
+                col2im(dcols, in_channels, &window, target);
+            }
+            Ok(())
+        },
+    )?;
+    // Chunks in order, whatever ran them.
+    for scratch in workspace.chunks.iter().take(batch.div_ceil(CHUNK)) {
+        for (g, &p) in grad_w
+            .iter_mut()
+            .zip(&scratch.partial[..out_channels * rows])
+        {
+            *g += p;
+        }
     }
     if let Some(mut grad_bias) = grad_bias {
         if grad_bias.len() != out_channels {
@@ -413,5 +482,40 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Chunks of samples run on separate threads when 2 are allowed; the
+    /// kernel gradient is still summed chunk by chunk in order, so every bit
+    /// matches the single-threaded run (9 samples: two full chunks and a
+    /// partial one).
+    #[test]
+    fn one_and_two_threads_give_identical_bits() {
+        let x = filled((9, 3, 50), 0.3).mapv(|v| v as f32);
+        let w = filled((5, 3, 4), 0.7).mapv(|v| v as f32);
+        let dy = filled((9, 5, 50), 1.1).mapv(|v| v as f32);
+        let config = Conv1dConfig {
+            padding: Padding::Same,
+            ..Default::default()
+        };
+        let run = |threads| {
+            crate::set_threads(threads);
+            let mut workspace = Conv1dWorkspace::new();
+            let y = conv1d_forward(x.view(), w.view(), None, config, &mut workspace).expect("fits");
+            let mut dw = Array3::<f32>::zeros((5, 3, 4));
+            let dx = conv1d_backward(
+                x.view(),
+                w.view(),
+                dy.view(),
+                config,
+                dw.view_mut(),
+                None,
+                &mut workspace,
+            )
+            .expect("fits");
+            crate::set_threads(1);
+            let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            (bits(&y), bits(&dw), bits(&dx))
+        };
+        assert_eq!(run(1), run(2));
     }
 }

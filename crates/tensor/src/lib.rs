@@ -23,6 +23,7 @@
 //! ```
 
 mod conv1d;
+pub mod elementwise;
 mod error;
 mod float;
 mod init;
@@ -35,7 +36,7 @@ pub use conv1d::{conv1d_backward, conv1d_forward, Conv1dConfig, Conv1dWorkspace}
 pub use error::TensorError;
 pub use float::Float;
 pub use init::{Fans, Initializer};
-pub use matmul::{matmul, set_threads, threads, MatRef};
+pub use matmul::{matmul, matmul_on, set_threads, threads, MatRef};
 pub use padding::{Padding, Window};
 pub use pool1d::{
     avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward, global_avg_pool1d_forward,

@@ -88,6 +88,18 @@ pub fn matmul<T: Float>(
     b: MatRef<'_, T>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
+    matmul_on(threads(), c, a, b, accumulate)
+}
+
+/// [`matmul`] on `threads` threads instead of the global setting (kernels
+/// that already split their work across threads run their GEMMs on one).
+pub fn matmul_on<T: Float>(
+    threads: usize,
+    c: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+) -> Result<(), TensorError> {
     if a.cols != b.rows {
         return Err(TensorError::Shape {
             kernel: "matmul",
@@ -116,7 +128,7 @@ pub fn matmul<T: Float>(
         }
         return Ok(());
     }
-    let parallelism = match threads() {
+    let parallelism = match threads {
         1 => gemm::Parallelism::None,
         n => gemm::Parallelism::Rayon(n),
     };

@@ -42,6 +42,97 @@ fn beats<T: Float>(candidate: T, best: T) -> bool {
     candidate > best || (candidate.is_nan() && !best.is_nan())
 }
 
+/// Pools up to this size scan each window directly; larger ones use the
+/// monotonic deque, whose bookkeeping only pays off for long windows.
+const SCAN_LIMIT: usize = 16;
+
+/// One row of max pooling by scanning every window: `O(L * pool)`, but on
+/// contiguous memory and vectorized for stride 1, which wins for small pools.
+fn max_pool_row_scan<T: Float>(row: &[T], window: &Window, y: &mut [T], idx: &mut [u32]) {
+    let out = y.len();
+    // Stride-1 windows that lie wholly inside the row are done tap by tap
+    // over the whole run of positions: simple loops the compiler vectorizes.
+    let (interior_start, interior_end) = if window.stride == 1 {
+        let start = window.pad_left.min(out);
+        let end = (window.input_length + window.pad_left + 1)
+            .saturating_sub(window.size)
+            .clamp(start, out);
+        (start, end)
+    } else {
+        (out, out)
+    };
+    for p in (0..interior_start).chain(interior_end..out) {
+        let span = window_span(window, p);
+        let mut best = span.start;
+        for i in span.start + 1..span.end {
+            if beats(row[i], row[best]) {
+                best = i;
+            }
+        }
+        y[p] = row[best];
+        // Lengths were checked to fit u32 by the caller.
+        idx[p] = best as u32;
+    }
+    if interior_start == interior_end {
+        return;
+    }
+    let first = interior_start - window.pad_left;
+    let count = interior_end - interior_start;
+    let ys = &mut y[interior_start..interior_end];
+    let is = &mut idx[interior_start..interior_end];
+    ys.copy_from_slice(&row[first..first + count]);
+    for (j, slot) in is.iter_mut().enumerate() {
+        *slot = (first + j) as u32;
+    }
+    for tap in 1..window.size {
+        let candidates = &row[first + tap..first + tap + count];
+        for (j, ((best, slot), &value)) in
+            ys.iter_mut().zip(is.iter_mut()).zip(candidates).enumerate()
+        {
+            let better = beats(value, *best);
+            *best = if better { value } else { *best };
+            *slot = if better {
+                (first + tap + j) as u32
+            } else {
+                *slot
+            };
+        }
+    }
+}
+
+/// One row of max pooling with a monotonic deque of candidate indices:
+/// windows move right, so each element enters and leaves the deque once and
+/// a row costs `O(L)` whatever the pool size.
+fn max_pool_row_deque<T: Float>(
+    row: &[T],
+    window: &Window,
+    y: &mut [T],
+    idx: &mut [u32],
+    queue: &mut std::collections::VecDeque<usize>,
+) {
+    queue.clear();
+    let mut next = 0;
+    for (p, (y, idx)) in y.iter_mut().zip(idx.iter_mut()).enumerate() {
+        let span = window_span(window, p);
+        while next < span.end {
+            while queue.back().is_some_and(|&b| beats(row[next], row[b])) {
+                queue.pop_back();
+            }
+            queue.push_back(next);
+            next += 1;
+        }
+        while queue.front().is_some_and(|&f| f < span.start) {
+            queue.pop_front();
+        }
+        // Every window holds at least one real element, so the queue is
+        // non-empty here; fall back to the window start.
+        let best = queue.front().copied().unwrap_or(span.start);
+        *y = row[best];
+        // Lengths were checked to fit u32 by the caller.
+        *idx = best as u32;
+    }
+}
+
 /// Which input element won each max-pool window: what backward routes the
 /// gradient to. Indices are positions along the length axis.
 #[derive(Debug, Clone)]
@@ -68,41 +159,28 @@ pub fn max_pool1d_forward<T: Float>(
     }
     let window = config.window(length)?;
     let out = window.output_length;
+    let x = x.as_standard_layout();
+    let x = x
+        .as_slice()
+        .expect("invariant: as_standard_layout returns a contiguous array");
     let mut output = Array3::<T>::zeros((batch, channels, out));
     let mut winners = Array3::<u32>::zeros((batch, channels, out));
+    let output_rows = output
+        .as_slice_mut()
+        .expect("invariant: a fresh array is contiguous")
+        .chunks_exact_mut(out);
+    let winner_rows = winners
+        .as_slice_mut()
+        .expect("invariant: a fresh array is contiguous")
+        .chunks_exact_mut(out);
     let mut queue = std::collections::VecDeque::with_capacity(config.pool_size);
-    Zip::from(output.lanes_mut(Axis(2)))
-        .and(winners.lanes_mut(Axis(2)))
-        .and(x.lanes(Axis(2)))
-        .for_each(|mut y, mut idx, row| {
-            // Windows move right monotonically, so a deque of candidate
-            // indices with decreasing values gives each window's max in
-            // O(1) amortised: O(L) per row instead of O(L * pool_size).
-            queue.clear();
-            let mut next = 0;
-            for p in 0..out {
-                let span = window_span(&window, p);
-                while next < span.end {
-                    while queue
-                        .back()
-                        .is_some_and(|&b: &usize| beats(row[next], row[b]))
-                    {
-                        queue.pop_back();
-                    }
-                    queue.push_back(next);
-                    next += 1;
-                }
-                while queue.front().is_some_and(|&f| f < span.start) {
-                    queue.pop_front();
-                }
-                // Every window holds at least one real element, so the
-                // queue is non-empty here; fall back to the window start.
-                let best = queue.front().copied().unwrap_or(span.start);
-                y[p] = row[best];
-                // Lengths were checked to fit u32 above.
-                idx[p] = best as u32;
-            }
-        });
+    for ((row, y), idx) in x.chunks_exact(length).zip(output_rows).zip(winner_rows) {
+        if config.pool_size <= SCAN_LIMIT {
+            max_pool_row_scan(row, &window, y, idx);
+        } else {
+            max_pool_row_deque(row, &window, y, idx, &mut queue);
+        }
+    }
     Ok((
         output,
         MaxPoolIndices {
@@ -125,20 +203,34 @@ pub fn max_pool1d_backward<T: Float>(
             found: grad_output.shape().to_vec(),
         });
     }
-    let (batch, channels, _) = grad_output.dim();
-    let mut grad_x = Array3::<T>::zeros((batch, channels, indices.input_length));
-    Zip::from(grad_x.lanes_mut(Axis(2)))
-        .and(grad_output.lanes(Axis(2)))
-        .and(indices.winners.lanes(Axis(2)))
-        .for_each(|mut gx, gy, idx| {
-            for (&g, &i) in gy.iter().zip(idx.iter()) {
-                gx[i as usize] += g;
-            }
-        });
+    let (batch, channels, out) = grad_output.dim();
+    let length = indices.input_length;
+    let grad_output = grad_output.as_standard_layout();
+    let gy = grad_output
+        .as_slice()
+        .expect("invariant: as_standard_layout returns a contiguous array");
+    let winners = indices
+        .winners
+        .as_slice()
+        .expect("invariant: winners are built contiguous");
+    let mut grad_x = Array3::<T>::zeros((batch, channels, length));
+    let gx_rows = grad_x
+        .as_slice_mut()
+        .expect("invariant: a fresh array is contiguous")
+        .chunks_exact_mut(length);
+    for ((gx, gy), idx) in gx_rows
+        .zip(gy.chunks_exact(out))
+        .zip(winners.chunks_exact(out))
+    {
+        for (&g, &i) in gy.iter().zip(idx) {
+            gx[i as usize] += g;
+        }
+    }
     Ok(grad_x)
 }
 
 /// The range of real (non-padding) input elements window `p` covers.
+#[inline(always)]
 fn window_span(window: &Window, p: usize) -> std::ops::Range<usize> {
     let start = (p * window.stride).saturating_sub(window.pad_left);
     let end = (p * window.stride + window.size)
@@ -287,6 +379,11 @@ mod tests {
             (5, 2, Padding::Same),
             (3, 3, Padding::Valid),
             (40, 1, Padding::Same),
+            (9, 1, Padding::Same),
+            (16, 1, Padding::Same),
+            (2, 1, Padding::Valid),
+            (37, 1, Padding::Same),
+            (10, 4, Padding::Same),
         ] {
             let cfg = Pool1dConfig {
                 pool_size,

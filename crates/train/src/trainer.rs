@@ -6,7 +6,7 @@ use kymo_data::{epoch_batches, validation_split, Dataset, DatasetScaler};
 use kymo_layers::{Mode, Parameter, Sequential};
 use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Slot};
 use kymo_tensor::{derive_seed, SeededRng};
-use ndarray::{Array2, Axis, Ix2};
+use ndarray::{Array2, ArrayD, Axis, Ix2};
 
 use crate::{Callback, Clip, EpochLog, FitConfig, History, TrainError};
 
@@ -183,18 +183,31 @@ impl Trainer {
                 .set_learning_rate(schedule.rate(self.optimizer.iterations()));
         }
         let (x, y) = train.batch(indices)?;
+        let (loss, output) = self.train_on_batch(x, &y)?;
+        predictions
+            .slice_mut(ndarray::s![row..row + indices.len(), ..])
+            .assign(&output);
+        Ok(loss)
+    }
+
+    /// One optimizer step on one batch (Keras's `train_on_batch`): forward in
+    /// training mode, loss, backward, clipping, optimizer step. Returns the
+    /// batch loss and the training-mode predictions. The learning-rate
+    /// schedule is the caller's (`fit` applies it).
+    pub fn train_on_batch(
+        &mut self,
+        x: ArrayD<f32>,
+        y: &Array2<f32>,
+    ) -> Result<(f64, Array2<f32>), TrainError> {
         self.model.zero_grad();
         let output = self.model.forward(x, Mode::Train)?;
-        let (loss, grad) = self.config.loss.evaluate(&output, &y)?;
+        let (loss, grad) = self.config.loss.evaluate(&output, y)?;
         let output = output
             .into_dimensionality::<Ix2>()
             .map_err(|_| TrainError::Config {
                 field: "model",
                 reason: "the model's output is not [batch, targets]".into(),
             })?;
-        predictions
-            .slice_mut(ndarray::s![row..row + indices.len(), ..])
-            .assign(&output);
         self.model.backward(grad)?;
         let mut slots = trainable_slots(self.model.parameters_mut())?;
         match self.config.clip {
@@ -213,7 +226,7 @@ impl Trainer {
             .map(|(value, grad)| Slot { value, grad })
             .collect();
         self.optimizer.step(&mut slots)?;
-        Ok(loss)
+        Ok((loss, output))
     }
 
     /// Loss and metrics on `data`, in inference mode, in batches.

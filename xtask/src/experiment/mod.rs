@@ -5,7 +5,7 @@ mod config;
 mod data;
 mod nullable;
 mod plots;
-mod provenance;
+pub mod provenance;
 pub mod report;
 mod run;
 mod stats;

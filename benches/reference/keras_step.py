@@ -1,0 +1,91 @@
+"""Training-step throughput of the seed's models in Keras 3 on TensorFlow (CPU).
+
+Run by `cargo xtask bench`; by hand:
+    python benches/reference/keras_step.py --model original --batch 1 --threads 2 --seconds 5
+
+The models are the question's code (Conv1D 'same', LeakyReLU(0.1),
+MaxPooling1D(strides=1, padding='same'), Flatten, Dense(1)); timing uses
+`model.fit` as the question does, on random data, after a warm-up fit that
+traces and compiles the step.
+"""
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+MODELS = {
+    "original": ([100, 70, 40], [70, 40, 10], False),
+    "answer": ([2, 3, 3], [2, 3, 3], False),
+    "answer_bn": ([2, 3, 3], [2, 3, 3], True),
+}
+
+
+def build(name, length):
+    kernels, pools, batch_norm = MODELS[name]
+    model = keras.Sequential([keras.Input(shape=(length, 1))])
+    for filters, k, p in zip([32, 64, 128], kernels, pools):
+        model.add(layers.Conv1D(filters, k, padding="same"))
+        model.add(layers.LeakyReLU(negative_slope=0.1))
+        if batch_norm:
+            model.add(layers.BatchNormalization())
+        model.add(layers.MaxPooling1D(pool_size=p, strides=1, padding="same"))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(1))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+    return model
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=MODELS, required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--length", type=int, default=1040)
+    args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(0)
+    model = build(args.model, args.length)
+    rng = np.random.default_rng(0)
+
+    def data(steps):
+        n = steps * args.batch
+        return rng.normal(size=(n, args.length, 1)).astype(np.float32), rng.normal(size=(n, 1)).astype(np.float32)
+
+    # Warm-up: traces and compiles the train step, and estimates its rate.
+    x, y = data(4)
+    model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+    per_step = (time.perf_counter() - started) / 4
+    steps = max(3, int(args.seconds / max(per_step, 1e-6)))
+    x, y = data(steps)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+    elapsed = time.perf_counter() - started
+    print(json.dumps({
+        "framework": "keras", "version": f"keras {keras.__version__}, tensorflow {tf.__version__}",
+        "model": args.model, "batch": args.batch, "threads": args.threads, "steps": steps, "seconds": elapsed,
+        "samples_per_second": steps * args.batch / elapsed, "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Training-step throughput of the seed's models in PyTorch (CPU).
+
+Run by `cargo xtask bench`; by hand:
+    python benches/reference/torch_step.py --model original --batch 1 --threads 2 --seconds 5
+
+Keras's semantics in PyTorch (as in tests/fixtures/parity/make_torch_fixtures.py):
+Conv1d(padding='same') splits the padding as TensorFlow does for stride 1;
+'same' max pooling is ConstantPad1d(-inf) with the extra element on the
+right, then MaxPool1d(stride=1); BatchNorm1d(eps=1e-3, momentum=0.01).
+"""
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+MODELS = {
+    "original": ([100, 70, 40], [70, 40, 10], False),
+    "answer": ([2, 3, 3], [2, 3, 3], False),
+    "answer_bn": ([2, 3, 3], [2, 3, 3], True),
+}
+
+
+def build(name, length):
+    kernels, pools, batch_norm = MODELS[name]
+    modules, channels = [], 1
+    for filters, k, p in zip([32, 64, 128], kernels, pools):
+        modules += [nn.Conv1d(channels, filters, k, padding="same"), nn.LeakyReLU(0.1)]
+        if batch_norm:
+            modules.append(nn.BatchNorm1d(filters, eps=1e-3, momentum=0.01))
+        modules += [nn.ConstantPad1d(((p - 1) // 2, p - 1 - (p - 1) // 2), float("-inf")), nn.MaxPool1d(p, stride=1)]
+        channels = filters
+    modules += [nn.Flatten(), nn.Linear(channels * length, 1)]
+    return nn.Sequential(*modules)
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=MODELS, required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--length", type=int, default=1040)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build(args.model, args.length)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = nn.MSELoss()
+    x = torch.randn(args.batch, 1, args.length)
+    y = torch.randn(args.batch, 1)
+
+    def step():
+        optimizer.zero_grad(set_to_none=False)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    steps, started = 0, time.perf_counter()
+    while steps < 3 or time.perf_counter() - started < args.seconds:
+        step()
+        steps += 1
+    elapsed = time.perf_counter() - started
+    print(json.dumps({
+        "framework": "pytorch", "version": torch.__version__, "model": args.model, "batch": args.batch,
+        "threads": args.threads, "steps": steps, "seconds": elapsed,
+        "samples_per_second": steps * args.batch / elapsed, "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

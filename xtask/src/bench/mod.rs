@@ -1,0 +1,305 @@
+//! `cargo xtask bench`: training-step throughput of the seed's models in
+//! kymo, PyTorch and Keras, one after the other on this machine, with the
+//! ratios, the GFLOP/s against the measured sgemm rate, and peak memory.
+
+mod flops;
+pub mod step;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::Args;
+use kymo_layers::{zoo, Sequential};
+use serde::Serialize;
+
+use crate::experiment::provenance::Provenance;
+use step::StepTiming;
+
+/// Options of `cargo xtask bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Threads for every framework.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Timed seconds per framework and case.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Only these cases, as `model:batch` (default: the five).
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// Python interpreter for the reference scripts.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Skip PyTorch and Keras.
+    #[arg(long)]
+    pub kymo_only: bool,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Hidden child command: one kymo timing as a JSON line.
+#[derive(Args)]
+pub struct StepArgs {
+    /// Seed model.
+    #[arg(long)]
+    pub model: String,
+    /// Batch size.
+    #[arg(long)]
+    pub batch: usize,
+    /// GEMM threads.
+    #[arg(long)]
+    pub threads: usize,
+    /// Timed seconds.
+    #[arg(long)]
+    pub seconds: f64,
+}
+
+const DEFAULT_CASES: [(&str, usize); 5] = [
+    ("original", 1),
+    ("original", 32),
+    ("answer", 1),
+    ("answer", 32),
+    ("answer_bn", 32),
+];
+
+/// A peer framework: its script and how to install it.
+struct Peer {
+    name: &'static str,
+    script: &'static str,
+    module: &'static str,
+    install: &'static str,
+}
+
+const PEERS: [Peer; 2] = [
+    Peer {
+        name: "pytorch",
+        script: "benches/reference/torch_step.py",
+        module: "torch",
+        install: "pip install torch numpy",
+    },
+    Peer {
+        name: "keras",
+        script: "benches/reference/keras_step.py",
+        module: "tensorflow",
+        install: "pip install tensorflow-cpu keras",
+    },
+];
+
+/// One case's figures, as `--json` writes them.
+#[derive(Serialize)]
+struct CaseReport {
+    model: String,
+    batch: usize,
+    gflop_per_sample: f64,
+    timings: Vec<StepTiming>,
+    /// kymo's samples/s over the faster peer's.
+    ratio_to_fastest_peer: Option<f64>,
+    /// kymo's achieved GFLOP/s over the measured sgemm rate.
+    fraction_of_sgemm: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    provenance: Provenance,
+    threads: usize,
+    sgemm_gflops: f64,
+    sgemm_shape: [usize; 3],
+    missing_peers: Vec<String>,
+    cases: Vec<CaseReport>,
+}
+
+/// Runs the child command: prints one JSON line.
+pub fn run_step(args: StepArgs) -> Result<(), String> {
+    let timing = step::run(&args.model, args.batch, args.threads, args.seconds)?;
+    println!(
+        "{}",
+        serde_json::to_string(&timing).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn parse_cases(cases: &[String]) -> Result<Vec<(String, usize)>, String> {
+    if cases.is_empty() {
+        return Ok(DEFAULT_CASES
+            .iter()
+            .map(|(m, b)| (m.to_string(), *b))
+            .collect());
+    }
+    cases
+        .iter()
+        .map(|case| {
+            let (model, batch) = case
+                .split_once(':')
+                .ok_or(format!("case `{case}`: expected model:batch"))?;
+            let batch = batch.parse().map_err(|e| format!("case `{case}`: {e}"))?;
+            Ok((model.to_string(), batch))
+        })
+        .collect()
+}
+
+/// Runs `program args` and parses the last line of its output as a timing.
+fn timing_from(mut command: Command, what: &str) -> Result<StepTiming, String> {
+    let output = command.output().map_err(|e| format!("{what}: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(format!(
+            "{what} failed: {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).map_err(|e| format!("{what}: {e} in `{line}`"))
+}
+
+fn peer_installed(python: &str, module: &str) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs every case and prints the table.
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let cases = parse_cases(&args.cases)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut missing_peers = Vec::new();
+    let peers: Vec<&Peer> = if args.kymo_only {
+        Vec::new()
+    } else {
+        PEERS
+            .iter()
+            .filter(|peer| {
+                let installed = peer_installed(&args.python, peer.module);
+                if !installed {
+                    eprintln!(
+                        "{} is not installed ({}); left out",
+                        peer.name, peer.install
+                    );
+                    missing_peers.push(format!("{}: {}", peer.name, peer.install));
+                }
+                installed
+            })
+            .collect()
+    };
+    // The conv3 GEMM of the question's model: 128 x (64*40) x 1040.
+    let sgemm_shape = [128, 2560, 1040];
+    let sgemm = flops::sgemm_gflops(sgemm_shape[0], sgemm_shape[1], sgemm_shape[2], args.threads);
+    eprintln!(
+        "sgemm {}x{}x{} on {} threads: {sgemm:.1} GFLOP/s",
+        sgemm_shape[0], sgemm_shape[1], sgemm_shape[2], args.threads
+    );
+
+    let mut reports = Vec::new();
+    for (model, batch) in &cases {
+        let spec = zoo::by_name(model, zoo::SEED_LENGTH).ok_or(format!("unknown model {model}"))?;
+        let built = Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
+        let gflop = flops::training_flops_per_sample(&built) / 1e9;
+        let mut timings = Vec::new();
+        let mut command = Command::new(&exe);
+        command.args([
+            "bench-step",
+            "--model",
+            model,
+            "--batch",
+            &batch.to_string(),
+        ]);
+        command.args([
+            "--threads",
+            &args.threads.to_string(),
+            "--seconds",
+            &args.seconds.to_string(),
+        ]);
+        eprintln!("kymo {model} batch {batch} ...");
+        timings.push(timing_from(command, "kymo")?);
+        for peer in &peers {
+            eprintln!("{} {model} batch {batch} ...", peer.name);
+            let mut command = Command::new(&args.python);
+            command.args([peer.script, "--model", model, "--batch", &batch.to_string()]);
+            command.args([
+                "--threads",
+                &args.threads.to_string(),
+                "--seconds",
+                &args.seconds.to_string(),
+            ]);
+            match timing_from(command, peer.name) {
+                Ok(timing) => timings.push(timing),
+                Err(message) => eprintln!("{message}"),
+            }
+        }
+        let kymo = timings[0].samples_per_second;
+        let fastest_peer = timings[1..]
+            .iter()
+            .map(|t| t.samples_per_second)
+            .fold(None, |best: Option<f64>, v| {
+                Some(best.map_or(v, |b| b.max(v)))
+            });
+        reports.push(CaseReport {
+            model: model.clone(),
+            batch: *batch,
+            gflop_per_sample: gflop,
+            ratio_to_fastest_peer: fastest_peer.map(|p| kymo / p),
+            fraction_of_sgemm: kymo * gflop / sgemm,
+            timings,
+        });
+    }
+    let report = Report {
+        provenance: Provenance::collect(1, args.threads, 0),
+        threads: args.threads,
+        sgemm_gflops: sgemm,
+        sgemm_shape,
+        missing_peers,
+        cases: reports,
+    };
+    print!("{}", table(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn table(report: &Report) -> String {
+    let mut out = format!(
+        "\n{} threads; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
+        report.threads,
+        report.sgemm_shape[0],
+        report.sgemm_shape[1],
+        report.sgemm_shape[2],
+        report.sgemm_gflops,
+        report.provenance.cpu
+    );
+    out.push_str("| model | batch | GFLOP/sample | kymo samples/s | PyTorch | Keras | kymo / faster peer | kymo GFLOP/s (of sgemm) | peak MiB kymo / PyTorch / Keras |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for case in &report.cases {
+        let find = |name: &str| case.timings.iter().find(|t| t.framework == name);
+        let rate = |name: &str| {
+            find(name).map_or("—".to_string(), |t| {
+                format!("{:.1}", t.samples_per_second)
+            })
+        };
+        let memory =
+            |name: &str| find(name).map_or("—".to_string(), |t| format!("{:.0}", t.peak_rss_mb));
+        let kymo_gflops = case.fraction_of_sgemm * report.sgemm_gflops;
+        out.push_str(&format!(
+            "| {} | {} | {:.3} | {} | {} | {} | {} | {:.1} ({:.0}%) | {} / {} / {} |\n",
+            case.model,
+            case.batch,
+            case.gflop_per_sample,
+            rate("kymo"),
+            rate("pytorch"),
+            rate("keras"),
+            case.ratio_to_fastest_peer
+                .map_or("—".to_string(), |r| format!("{r:.2}x")),
+            kymo_gflops,
+            100.0 * case.fraction_of_sgemm,
+            memory("kymo"),
+            memory("pytorch"),
+            memory("keras"),
+        ));
+    }
+    out
+}

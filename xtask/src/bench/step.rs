@@ -1,0 +1,105 @@
+//! kymo's side of `cargo xtask bench`: time training steps of one seed model
+//! at one batch size, in a process of its own so that its peak memory is its
+//! own.
+
+use std::time::Instant;
+
+use kymo_layers::{zoo, Sequential};
+use kymo_optim::{Adam, AnyOptimizer};
+use kymo_tensor::SeededRng;
+use kymo_train::{FitConfig, Trainer};
+use ndarray::{Array2, ArrayD};
+use serde::{Deserialize, Serialize};
+
+/// One framework's figures for one (model, batch).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepTiming {
+    /// `kymo`, `pytorch` or `keras`.
+    pub framework: String,
+    /// Its version.
+    pub version: String,
+    /// Seed model name.
+    pub model: String,
+    /// Batch size.
+    pub batch: usize,
+    /// Threads it was allowed.
+    pub threads: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Timed seconds.
+    pub seconds: f64,
+    /// Training samples per second (forward, backward, optimizer).
+    pub samples_per_second: f64,
+    /// The process's peak resident memory (VmHWM), MiB.
+    pub peak_rss_mb: f64,
+}
+
+/// Peak resident memory of this process in MiB, from /proc (NaN elsewhere).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// A trainer for `model` with Adam(1e-3) and MSE, as in the question.
+pub fn trainer(model: &str, batch: usize) -> Result<Trainer, String> {
+    let spec = zoo::by_name(model, zoo::SEED_LENGTH).ok_or(format!("unknown model {model}"))?;
+    let built = Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
+    let config = FitConfig {
+        batch_size: batch,
+        ..Default::default()
+    };
+    Ok(Trainer::new(
+        built,
+        AnyOptimizer::Adam(Adam::new(1e-3)),
+        config,
+    ))
+}
+
+/// A random batch of signals and targets for the seed models.
+pub fn random_batch(batch: usize) -> (ArrayD<f32>, Array2<f32>) {
+    let mut rng = SeededRng::new(0, 0);
+    let x = ArrayD::from_shape_fn(vec![batch, 1, zoo::SEED_LENGTH], |_| rng.normal() as f32);
+    let y = Array2::from_shape_fn((batch, 1), |_| rng.normal() as f32);
+    (x, y)
+}
+
+/// Times steps of `model` at `batch` for at least `seconds` (3 warm-up steps).
+pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<StepTiming, String> {
+    kymo_tensor::set_threads(threads);
+    let mut trainer = trainer(model, batch)?;
+    let (x, y) = random_batch(batch);
+    let mut step = || {
+        trainer
+            .train_on_batch(x.clone(), &y)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    for _ in 0..3 {
+        step()?;
+    }
+    let started = Instant::now();
+    let mut steps = 0;
+    while steps < 3 || started.elapsed().as_secs_f64() < seconds {
+        step()?;
+        steps += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(StepTiming {
+        framework: "kymo".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        model: model.into(),
+        batch,
+        threads,
+        steps,
+        seconds: elapsed,
+        samples_per_second: (steps * batch) as f64 / elapsed,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
