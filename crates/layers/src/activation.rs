@@ -41,7 +41,7 @@ impl Activation {
             (z, None)
         } else {
             let activation = *self;
-            (z.mapv(|v| activation.apply(v)), Some(z))
+            (map_array(&z, |v| activation.apply(v)), Some(z))
         }
     }
 
@@ -50,7 +50,11 @@ impl Activation {
     pub fn chain<T: Float>(&self, grad: &mut ndarray::ArrayD<T>, z: Option<&ndarray::ArrayD<T>>) {
         if let Some(z) = z {
             let activation = *self;
-            grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
+            if chain_array(grad, z, |g, z| g * activation.derivative(z)).is_err() {
+                // Shapes differ only for a caller's mistake; ndarray's
+                // broadcasting rules then decide as before.
+                grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
+            }
         }
     }
 
@@ -119,6 +123,48 @@ impl Activation {
                 s * (T::one() - s)
             }
         }
+    }
+}
+
+/// `f` applied to every element, split across threads for large contiguous
+/// arrays (see `kymo_tensor::elementwise`).
+pub(crate) fn map_array<T: Float>(
+    input: &ndarray::ArrayD<T>,
+    f: impl Fn(T) -> T + Sync,
+) -> ndarray::ArrayD<T> {
+    match input.as_slice() {
+        Some(values) => {
+            let mapped = kymo_tensor::elementwise::map(values, f);
+            // Invariant: same number of elements in the same standard layout.
+            ndarray::ArrayD::from_shape_vec(input.raw_dim(), mapped)
+                .expect("map keeps the element count")
+        }
+        None => input.mapv(f),
+    }
+}
+
+/// `grad[i] = f(grad[i], other[i])`, split across threads for large
+/// contiguous arrays; an error when the two are not both contiguous with
+/// the same shape.
+pub(crate) fn chain_array<T: Float>(
+    grad: &mut ndarray::ArrayD<T>,
+    other: &ndarray::ArrayD<T>,
+    f: impl Fn(T, T) -> T + Sync,
+) -> Result<(), kymo_tensor::TensorError> {
+    let (expected, found) = (grad.shape().to_vec(), other.shape().to_vec());
+    let mismatch = || kymo_tensor::TensorError::Shape {
+        kernel: "chain",
+        argument: "other",
+        expected: expected.clone(),
+        found: found.clone(),
+    };
+    if expected != found {
+        return Err(mismatch());
+    }
+    let other = other.as_slice().ok_or_else(mismatch)?;
+    match grad.as_slice_mut() {
+        Some(target) => kymo_tensor::elementwise::zip_in_place(target, other, f),
+        None => Err(mismatch()),
     }
 }
 

@@ -167,19 +167,34 @@ pub fn max_pool1d_forward<T: Float>(
     let mut winners = Array3::<u32>::zeros((batch, channels, out));
     let output_rows = output
         .as_slice_mut()
-        .expect("invariant: a fresh array is contiguous")
-        .chunks_exact_mut(out);
+        .expect("invariant: a fresh array is contiguous");
     let winner_rows = winners
         .as_slice_mut()
-        .expect("invariant: a fresh array is contiguous")
-        .chunks_exact_mut(out);
-    let mut queue = std::collections::VecDeque::with_capacity(config.pool_size);
-    for ((row, y), idx) in x.chunks_exact(length).zip(output_rows).zip(winner_rows) {
+        .expect("invariant: a fresh array is contiguous");
+    let pool_row = |queue: &mut std::collections::VecDeque<usize>,
+                    ((row, y), idx): ((&[T], &mut [T]), &mut [u32])| {
         if config.pool_size <= SCAN_LIMIT {
             max_pool_row_scan(row, &window, y, idx);
         } else {
-            max_pool_row_deque(row, &window, y, idx, &mut queue);
+            max_pool_row_deque(row, &window, y, idx, queue);
         }
+    };
+    // Rows are independent, so splitting them across threads changes no bit.
+    if crate::threads() > 1 && batch * channels > 1 {
+        use rayon::prelude::*;
+        x.par_chunks_exact(length)
+            .zip(output_rows.par_chunks_exact_mut(out))
+            .zip(winner_rows.par_chunks_exact_mut(out))
+            .for_each_init(
+                || std::collections::VecDeque::with_capacity(config.pool_size),
+                pool_row,
+            );
+    } else {
+        let mut queue = std::collections::VecDeque::with_capacity(config.pool_size);
+        x.chunks_exact(length)
+            .zip(output_rows.chunks_exact_mut(out))
+            .zip(winner_rows.chunks_exact_mut(out))
+            .for_each(|rows| pool_row(&mut queue, rows));
     }
     Ok((
         output,

@@ -9,6 +9,7 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
+use crate::activation::{chain_array, map_array};
 use crate::layer::{check_grad, check_input, take_cache};
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Shape};
 
@@ -132,7 +133,7 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         check_input(&self.name, self.kind, self.shape, &input)?;
         let activation = self.activation;
-        let output = input.mapv(|v| activation.apply(v));
+        let output = map_array(&input, |v| activation.apply(v));
         self.cache = (mode == Mode::Train).then_some(input);
         Ok(output)
     }
@@ -141,7 +142,12 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         check_grad(&self.name, self.kind, input.shape(), &grad_output)?;
         let activation = self.activation;
         let mut grad = grad_output;
-        grad.zip_mut_with(&input, |g, &x| *g *= activation.derivative(x));
+        chain_array(&mut grad, &input, |g, x| g * activation.derivative(x)).map_err(|source| {
+            LayerError::Kernel {
+                layer: self.name.clone(),
+                source,
+            }
+        })?;
         Ok(grad)
     }
 }
