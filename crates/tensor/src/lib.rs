@@ -22,6 +22,7 @@
 //! assert_eq!(y.as_slice().unwrap(), &[3.0, 5.0, 7.0, 9.0, 5.0]);
 //! ```
 
+pub mod batch_norm;
 mod conv1d;
 pub mod elementwise;
 mod error;

@@ -8,8 +8,9 @@
 //! (Keras's 0.99 is PyTorch's 0.01), epsilon 1e-5, and it folds the
 //! *unbiased* variance into `running_var`.
 
+use kymo_tensor::batch_norm::{batch_norm_backward, batch_statistics, normalize, Ncl};
 use kymo_tensor::Float;
-use ndarray::{Array1, Array3, ArrayD, Axis, Ix1, Zip};
+use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
@@ -105,13 +106,21 @@ impl<T: Float> BatchNormalization<T> {
     }
 
     /// The input as `[B, C, L]` (features are `L = 1`).
+    fn not_contiguous(&self, field: &'static str) -> LayerError {
+        config_error(&self.name, KIND, field, "weights must be contiguous")
+    }
+
     fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
         let dims = input.shape().to_vec();
         let (batch, channels) = (dims[0], self.shape.channels());
         let length = self.shape.size() / channels.max(1);
+        // A standard-layout input is reshaped in place, anything else copied once.
+        let input = if input.is_standard_layout() {
+            input
+        } else {
+            input.as_standard_layout().into_owned()
+        };
         input
-            .as_standard_layout()
-            .into_owned()
             .into_shape_with_order((batch, channels, length))
             .map_err(|_| LayerError::InputShape {
                 layer: self.name.clone(),
@@ -145,45 +154,47 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         let gamma = view_as::<T, Ix1>(&self.name, KIND, "gamma", &self.gamma.value)?;
         let beta = view_as::<T, Ix1>(&self.name, KIND, "beta", &self.beta.value)?;
         let eps = T::from_f64_lossy(self.spec.epsilon);
+        let (_, channels, length) = x.dim();
+        let shape = Ncl {
+            batch,
+            channels,
+            length,
+        };
+        let mut normalized = x;
+        let values = normalized
+            .as_slice_mut()
+            .expect("invariant: as_ncl returns a standard-layout array");
         let (mean, variance) = match mode {
-            Mode::Train => {
-                let count = T::from_usize(batch * x.dim().2).unwrap_or_else(T::one);
-                let mean = x.sum_axis(Axis(2)).sum_axis(Axis(0)) / count;
-                let mut variance = Array1::<T>::zeros(mean.len());
-                for ((_, c, _), &v) in x.indexed_iter() {
-                    let d = v - mean[c];
-                    variance[c] += d * d;
-                }
-                variance /= count;
-                (mean, variance)
-            }
+            Mode::Train => batch_statistics(shape, values),
             Mode::Inference => (
-                view_as::<T, Ix1>(&self.name, KIND, "moving_mean", &self.moving_mean.value)?
-                    .to_owned(),
-                view_as::<T, Ix1>(
-                    &self.name,
-                    KIND,
-                    "moving_variance",
-                    &self.moving_variance.value,
-                )?
-                .to_owned(),
+                self.moving_mean.value.iter().copied().collect(),
+                self.moving_variance.value.iter().copied().collect(),
             ),
         };
-        let inv_std = variance.mapv(|v| T::one() / (v + eps).sqrt());
-        let mut normalized = x;
-        Zip::indexed(&mut normalized).for_each(|(_, c, _), v| *v = (*v - mean[c]) * inv_std[c]);
-        let mut output = normalized.clone();
-        Zip::indexed(&mut output).for_each(|(_, c, _), v| *v = *v * gamma[c] + beta[c]);
-        let output = output
-            .into_shape_with_order(self.shape.with_batch(batch))
-            .map_err(|_| {
-                config_error(
-                    &self.name,
-                    KIND,
-                    "shape",
-                    "output does not fit the layer's shape",
-                )
-            })?;
+        let inv_std: Vec<T> = variance
+            .iter()
+            .map(|&v| T::one() / (v + eps).sqrt())
+            .collect();
+        let gamma = gamma
+            .as_slice()
+            .ok_or_else(|| self.not_contiguous("gamma"))?;
+        let beta = beta.as_slice().ok_or_else(|| self.not_contiguous("beta"))?;
+        let output = normalize(shape, values, &mean, &inv_std, gamma, beta);
+        let output =
+            ArrayD::from_shape_vec(self.shape.with_batch(batch), output).map(|a| a.into_dyn());
+        let (mean, variance, inv_std) = (
+            Array1::from(mean),
+            Array1::from(variance),
+            Array1::from(inv_std),
+        );
+        let output = output.map_err(|_| {
+            config_error(
+                &self.name,
+                KIND,
+                "shape",
+                "output does not fit the layer's shape",
+            )
+        })?;
         if mode == Mode::Train {
             let momentum = T::from_f64_lossy(self.spec.momentum);
             let rest = T::one() - momentum;
@@ -224,42 +235,38 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             &self.shape.with_batch(batch),
             &grad_output,
         )?;
-        let dy = self.as_ncl(grad_output)?;
-        let xhat = &cache.normalized;
-        let channels = xhat.dim().1;
-        let count = T::from_usize(batch * xhat.dim().2).unwrap_or_else(T::one);
-        let mut sum_dy = Array1::<T>::zeros(channels);
-        let mut sum_dy_xhat = Array1::<T>::zeros(channels);
-        Zip::indexed(&dy).and(xhat).for_each(|(_, c, _), &g, &h| {
-            sum_dy[c] += g;
-            sum_dy_xhat[c] += g * h;
-        });
-        let gamma = view_as::<T, Ix1>(&self.name, KIND, "gamma", &self.gamma.value)?.to_owned();
-        Zip::from(&mut view_mut_as::<T, Ix1>(
-            &self.name,
-            KIND,
-            "gamma",
-            &mut self.gamma.grad,
-        )?)
-        .and(&sum_dy_xhat)
-        .for_each(|g, &s| *g += s);
-        Zip::from(&mut view_mut_as::<T, Ix1>(
-            &self.name,
-            KIND,
-            "beta",
-            &mut self.beta.grad,
-        )?)
-        .and(&sum_dy)
-        .for_each(|g, &s| *g += s);
-        // dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂)): the batch mean and
-        // variance depend on every element, hence the two correction sums.
-        let mut dx = dy;
-        Zip::indexed(&mut dx)
-            .and(xhat)
-            .for_each(|(_, c, _), g, &h| {
-                let scale = gamma[c] * cache.inv_std[c] / count;
-                *g = scale * (count * *g - sum_dy[c] - h * sum_dy_xhat[c]);
-            });
+        let mut dy = self.as_ncl(grad_output)?;
+        let (_, channels, length) = cache.normalized.dim();
+        let shape = Ncl {
+            batch,
+            channels,
+            length,
+        };
+        let xhat = cache
+            .normalized
+            .as_slice()
+            .expect("invariant: the cache holds a standard-layout array");
+        let inv_std = cache
+            .inv_std
+            .as_slice()
+            .expect("invariant: the cache holds a standard-layout array");
+        let gamma = self
+            .gamma
+            .value
+            .as_slice()
+            .ok_or_else(|| self.not_contiguous("gamma"))?
+            .to_vec();
+        let grads = dy
+            .as_slice_mut()
+            .expect("invariant: as_ncl returns a standard-layout array");
+        let (sum_dy, sum_dy_xhat) = batch_norm_backward(shape, grads, xhat, &gamma, inv_std);
+        for (g, s) in self.gamma.grad.iter_mut().zip(&sum_dy_xhat) {
+            *g += *s;
+        }
+        for (g, s) in self.beta.grad.iter_mut().zip(&sum_dy) {
+            *g += *s;
+        }
+        let dx = dy;
         dx.into_shape_with_order(self.shape.with_batch(batch))
             .map(|a| a.into_dyn())
             .map_err(|_| {
