@@ -8,7 +8,6 @@ MaxPooling1D(strides=1, padding='same'), Flatten, Dense(1)); timing uses
 `model.fit` as the question does, on random data, after a warm-up fit that
 traces and compiles the step.
 """
-import argparse
 import json
 import os
 import time
@@ -21,17 +20,13 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-MODELS = {
-    "original": ([100, 70, 40], [70, 40, 10], False),
-    "answer": ([2, 3, 3], [2, 3, 3], False),
-    "answer_bn": ([2, 3, 3], [2, 3, 3], True),
-}
+from step_common import FILTERS, MODELS, parse_args, peak_rss_mb  # noqa: E402
 
 
 def build(name, length):
     kernels, pools, batch_norm = MODELS[name]
     model = keras.Sequential([keras.Input(shape=(length, 1))])
-    for filters, k, p in zip([32, 64, 128], kernels, pools):
+    for filters, k, p in zip(FILTERS, kernels, pools):
         model.add(layers.Conv1D(filters, k, padding="same"))
         model.add(layers.LeakyReLU(negative_slope=0.1))
         if batch_norm:
@@ -43,22 +38,8 @@ def build(name, length):
     return model
 
 
-def peak_rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=MODELS, required=True)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--length", type=int, default=1040)
-    args = parser.parse_args()
+    args = parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(0)

@@ -8,24 +8,19 @@ Conv1d(padding='same') splits the padding as TensorFlow does for stride 1;
 'same' max pooling is ConstantPad1d(-inf) with the extra element on the
 right, then MaxPool1d(stride=1); BatchNorm1d(eps=1e-3, momentum=0.01).
 """
-import argparse
 import json
 import time
 
 import torch
 from torch import nn
 
-MODELS = {
-    "original": ([100, 70, 40], [70, 40, 10], False),
-    "answer": ([2, 3, 3], [2, 3, 3], False),
-    "answer_bn": ([2, 3, 3], [2, 3, 3], True),
-}
+from step_common import FILTERS, MODELS, parse_args, peak_rss_mb
 
 
 def build(name, length):
     kernels, pools, batch_norm = MODELS[name]
     modules, channels = [], 1
-    for filters, k, p in zip([32, 64, 128], kernels, pools):
+    for filters, k, p in zip(FILTERS, kernels, pools):
         modules += [nn.Conv1d(channels, filters, k, padding="same"), nn.LeakyReLU(0.1)]
         if batch_norm:
             modules.append(nn.BatchNorm1d(filters, eps=1e-3, momentum=0.01))
@@ -35,22 +30,8 @@ def build(name, length):
     return nn.Sequential(*modules)
 
 
-def peak_rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=MODELS, required=True)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--length", type=int, default=1040)
-    args = parser.parse_args()
+    args = parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build(args.model, args.length)
