@@ -138,46 +138,91 @@ fn check_weight<T>(
 
 /// Unfolds one sample `[C_in, L]` (row-major slice) into `cols`
 /// (`[C_in * K, L_out]`, row-major), zero where a tap reads padding.
-fn im2col<T: Float>(sample: &[T], channels: usize, window: &Window, cols: &mut [T]) {
-    let (length, out) = (window.input_length, window.output_length);
-    for c in 0..channels {
-        let source = &sample[c * length..(c + 1) * length];
-        for tap in 0..window.size {
-            let row = &mut cols[(c * window.size + tap) * out..][..out];
-            let valid = window.valid_positions(tap);
-            row[..valid.start].fill(T::zero());
-            row[valid.end..].fill(T::zero());
-            if valid.is_empty() {
-                continue;
-            }
-            let first = valid.start * window.stride + tap * window.dilation - window.pad_left;
-            if window.stride == 1 {
-                row[valid.clone()].copy_from_slice(&source[first..first + valid.len()]);
-            } else {
-                for (i, slot) in row[valid.clone()].iter_mut().enumerate() {
-                    *slot = source[first + i * window.stride];
-                }
+/// Channels fill disjoint rows, so with `threads > 1` they are split across
+/// threads without changing a bit.
+fn im2col<T: Float>(
+    sample: &[T],
+    channels: usize,
+    window: &Window,
+    cols: &mut [T],
+    threads: usize,
+) {
+    use rayon::prelude::*;
+    let length = window.input_length;
+    let block = window.size * window.output_length;
+    if threads > 1 && channels > 1 {
+        sample[..channels * length]
+            .par_chunks_exact(length)
+            .zip(cols[..channels * block].par_chunks_exact_mut(block))
+            .for_each(|(source, block)| im2col_channel(source, window, block));
+    } else {
+        sample[..channels * length]
+            .chunks_exact(length)
+            .zip(cols[..channels * block].chunks_exact_mut(block))
+            .for_each(|(source, block)| im2col_channel(source, window, block));
+    }
+}
+
+/// [`im2col`] for one channel: its `K` rows of columns.
+fn im2col_channel<T: Float>(source: &[T], window: &Window, rows: &mut [T]) {
+    let out = window.output_length;
+    for tap in 0..window.size {
+        let row = &mut rows[tap * out..][..out];
+        let valid = window.valid_positions(tap);
+        row[..valid.start].fill(T::zero());
+        row[valid.end..].fill(T::zero());
+        if valid.is_empty() {
+            continue;
+        }
+        let first = valid.start * window.stride + tap * window.dilation - window.pad_left;
+        if window.stride == 1 {
+            row[valid.clone()].copy_from_slice(&source[first..first + valid.len()]);
+        } else {
+            for (i, slot) in row[valid.clone()].iter_mut().enumerate() {
+                *slot = source[first + i * window.stride];
             }
         }
     }
 }
 
 /// Adds `cols` (`[C_in * K, L_out]`) back onto one sample's input gradient:
-/// the adjoint of [`im2col`].
-fn col2im<T: Float>(cols: &[T], channels: usize, window: &Window, sample: &mut [T]) {
-    let (length, out) = (window.input_length, window.output_length);
-    for c in 0..channels {
-        let target = &mut sample[c * length..(c + 1) * length];
-        for tap in 0..window.size {
-            let row = &cols[(c * window.size + tap) * out..][..out];
-            let valid = window.valid_positions(tap);
-            if valid.is_empty() {
-                continue;
-            }
-            let first = valid.start * window.stride + tap * window.dilation - window.pad_left;
-            for (i, &g) in row[valid].iter().enumerate() {
-                target[first + i * window.stride] += g;
-            }
+/// the adjoint of [`im2col`]. Each channel writes only its own row, so
+/// channels split across threads as in [`im2col`].
+fn col2im<T: Float>(
+    cols: &[T],
+    channels: usize,
+    window: &Window,
+    sample: &mut [T],
+    threads: usize,
+) {
+    use rayon::prelude::*;
+    let length = window.input_length;
+    let block = window.size * window.output_length;
+    if threads > 1 && channels > 1 {
+        sample[..channels * length]
+            .par_chunks_exact_mut(length)
+            .zip(cols[..channels * block].par_chunks_exact(block))
+            .for_each(|(target, block)| col2im_channel(block, window, target));
+    } else {
+        sample[..channels * length]
+            .chunks_exact_mut(length)
+            .zip(cols[..channels * block].chunks_exact(block))
+            .for_each(|(target, block)| col2im_channel(block, window, target));
+    }
+}
+
+/// [`col2im`] for one channel.
+fn col2im_channel<T: Float>(rows: &[T], window: &Window, target: &mut [T]) {
+    let out = window.output_length;
+    for tap in 0..window.size {
+        let row = &rows[tap * out..][..out];
+        let valid = window.valid_positions(tap);
+        if valid.is_empty() {
+            continue;
+        }
+        let first = valid.start * window.stride + tap * window.dilation - window.pad_left;
+        for (i, &g) in row[valid].iter().enumerate() {
+            target[first + i * window.stride] += g;
         }
     }
 }
@@ -224,7 +269,13 @@ pub fn conv1d_forward<T: Float>(
         let cols = sized(&mut scratch.cols, rows * out_len);
         for (i, out_slice) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
             let b = index * CHUNK + i;
-            im2col(&x[b * sample_in..][..sample_in], in_channels, &window, cols);
+            im2col(
+                &x[b * sample_in..][..sample_in],
+                in_channels,
+                &window,
+                cols,
+                threads,
+            );
             if let Some(bias) = &bias {
                 for (row, &bias_c) in out_slice.chunks_exact_mut(out_len).zip(bias.iter()) {
                     row.fill(bias_c);
@@ -306,12 +357,18 @@ pub fn conv1d_backward<T: Float>(
             for (i, target) in grad_x_chunk.chunks_exact_mut(sample_in).enumerate() {
                 let b = index * CHUNK + i;
                 let dy_b = MatRef::row_major(&dy[b * sample_out..], out_channels, out_len);
-                im2col(&x[b * sample_in..][..sample_in], in_channels, &window, cols);
+                im2col(
+                    &x[b * sample_in..][..sample_in],
+                    in_channels,
+                    &window,
+                    cols,
+                    threads,
+                );
                 // The chunk's first sample initialises its partial gradient.
                 let cols_t = MatRef::row_major(cols, rows, out_len).t();
                 matmul_on(threads, partial, dy_b, cols_t, i > 0)?;
                 matmul_on(threads, dcols, w_mat.t(), dy_b, false)?;
-                col2im(dcols, in_channels, &window, target);
+                col2im(dcols, in_channels, &window, target, threads);
             }
             Ok(())
         },
@@ -487,12 +544,18 @@ mod tests {
     /// Chunks of samples run on separate threads when 2 are allowed; the
     /// kernel gradient is still summed chunk by chunk in order, so every bit
     /// matches the single-threaded run (9 samples: two full chunks and a
-    /// partial one).
+    /// partial one). One sample: its channels are unfolded across threads.
     #[test]
     fn one_and_two_threads_give_identical_bits() {
-        let x = filled((9, 3, 50), 0.3).mapv(|v| v as f32);
+        for batch in [9, 1] {
+            same_bits_on_one_and_two_threads(batch);
+        }
+    }
+
+    fn same_bits_on_one_and_two_threads(batch: usize) {
+        let x = filled((batch, 3, 50), 0.3).mapv(|v| v as f32);
         let w = filled((5, 3, 4), 0.7).mapv(|v| v as f32);
-        let dy = filled((9, 5, 50), 1.1).mapv(|v| v as f32);
+        let dy = filled((batch, 5, 50), 1.1).mapv(|v| v as f32);
         let config = Conv1dConfig {
             padding: Padding::Same,
             ..Default::default()
