@@ -2,6 +2,9 @@
 //! activation layers and by the `activation` argument of Conv1D and Dense.
 
 use kymo_tensor::Float;
+
+use crate::layer::{check_grad, standard, take_cache};
+use crate::LayerError;
 use serde::{Deserialize, Serialize};
 
 /// An activation function, spelled as Keras spells it in `activation=...`.
@@ -30,34 +33,6 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Applies the activation to a pre-activation array; returns the output
-    /// and, unless the activation is linear, the pre-activation that
-    /// [`Activation::chain`] needs in backward.
-    pub fn forward<T: Float>(
-        &self,
-        z: ndarray::ArrayD<T>,
-    ) -> (ndarray::ArrayD<T>, Option<ndarray::ArrayD<T>>) {
-        if self.is_linear() {
-            (z, None)
-        } else {
-            let activation = *self;
-            (map_array(&z, |v| activation.apply(v)), Some(z))
-        }
-    }
-
-    /// Multiplies `grad` by `f'(z)` in place (nothing to do when `z` was not
-    /// kept, that is for a linear activation).
-    pub fn chain<T: Float>(&self, grad: &mut ndarray::ArrayD<T>, z: Option<&ndarray::ArrayD<T>>) {
-        if let Some(z) = z {
-            let activation = *self;
-            if chain_array(grad, z, |g, z| g * activation.derivative(z)).is_err() {
-                // Shapes differ only for a caller's mistake; ndarray's
-                // broadcasting rules then decide as before.
-                grad.zip_mut_with(z, |g, &z| *g *= activation.derivative(z));
-            }
-        }
-    }
-
     /// True for the identity, which layers skip entirely.
     pub fn is_linear(&self) -> bool {
         matches!(self, Activation::Linear)
@@ -126,45 +101,85 @@ impl Activation {
     }
 }
 
-/// `f` applied to every element, split across threads for large contiguous
-/// arrays (see `kymo_tensor::elementwise`).
-pub(crate) fn map_array<T: Float>(
-    input: &ndarray::ArrayD<T>,
-    f: impl Fn(T) -> T + Sync,
-) -> ndarray::ArrayD<T> {
-    match input.as_slice() {
-        Some(values) => {
-            let mapped = kymo_tensor::elementwise::map(values, f);
-            // Invariant: same number of elements in the same standard layout.
-            ndarray::ArrayD::from_shape_vec(input.raw_dim(), mapped)
-                .expect("map keeps the element count")
-        }
-        None => input.mapv(f),
-    }
+/// An activation applied in place, keeping `f'(z)` for backward in a buffer
+/// that lives as long as the layer: the forward pass needs no output array
+/// and no copy of its input, and after the first step nothing is allocated.
+#[derive(Debug)]
+pub(crate) struct InPlaceActivation<T> {
+    activation: Activation,
+    derivative: Vec<T>,
+    /// Shape of the batch whose derivative is kept; `None` until a training
+    /// forward pass, and again once backward has used it.
+    saved: Option<Vec<usize>>,
 }
 
-/// `grad[i] = f(grad[i], other[i])`, split across threads for large
-/// contiguous arrays; an error when the two are not both contiguous with
-/// the same shape.
-pub(crate) fn chain_array<T: Float>(
-    grad: &mut ndarray::ArrayD<T>,
-    other: &ndarray::ArrayD<T>,
-    f: impl Fn(T, T) -> T + Sync,
-) -> Result<(), kymo_tensor::TensorError> {
-    let (expected, found) = (grad.shape().to_vec(), other.shape().to_vec());
-    let mismatch = || kymo_tensor::TensorError::Shape {
-        kernel: "chain",
-        argument: "other",
-        expected: expected.clone(),
-        found: found.clone(),
-    };
-    if expected != found {
-        return Err(mismatch());
+impl<T: Float> InPlaceActivation<T> {
+    /// Nothing saved yet.
+    pub(crate) fn new(activation: Activation) -> Self {
+        Self {
+            activation,
+            derivative: Vec::new(),
+            saved: None,
+        }
     }
-    let other = other.as_slice().ok_or_else(mismatch)?;
-    match grad.as_slice_mut() {
-        Some(target) => kymo_tensor::elementwise::zip_in_place(target, other, f),
-        None => Err(mismatch()),
+
+    /// The activation applied.
+    pub(crate) fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Applies the activation to `z` in place; in training, keeps `f'(z)`.
+    pub(crate) fn forward(&mut self, z: ndarray::ArrayD<T>, train: bool) -> ndarray::ArrayD<T> {
+        self.saved = None;
+        if self.activation.is_linear() {
+            if train {
+                self.saved = Some(z.shape().to_vec());
+            }
+            return z;
+        }
+        let mut z = standard(z);
+        let activation = self.activation;
+        let values = z
+            .as_slice_mut()
+            .expect("invariant: standard layout is contiguous");
+        if train {
+            self.derivative.resize(values.len(), T::zero());
+            // Invariant: the buffer was just sized to `values`.
+            kymo_tensor::elementwise::map_in_place_saving(values, &mut self.derivative, |z| {
+                (activation.apply(z), activation.derivative(z))
+            })
+            .expect("invariant: the derivative buffer matches the values");
+            self.saved = Some(z.shape().to_vec());
+        } else {
+            kymo_tensor::elementwise::map_in_place(values, |z| activation.apply(z));
+        }
+        z
+    }
+
+    /// Multiplies `grad` by the kept `f'(z)` in place. An error names
+    /// `layer` when no training forward pass came first or when `grad` is
+    /// not shaped like that pass's batch.
+    pub(crate) fn backward(
+        &mut self,
+        layer: &str,
+        kind: &'static str,
+        grad: ndarray::ArrayD<T>,
+    ) -> Result<ndarray::ArrayD<T>, LayerError> {
+        let shape = take_cache(layer, &mut self.saved)?;
+        check_grad(layer, kind, &shape, &grad)?;
+        if self.activation.is_linear() {
+            return Ok(grad);
+        }
+        let mut grad = standard(grad);
+        let values = grad
+            .as_slice_mut()
+            .expect("invariant: standard layout is contiguous");
+        // Invariant: the derivative was kept for a batch of this shape.
+        kymo_tensor::elementwise::zip_in_place(values, &self.derivative[..values.len()], |g, d| {
+            g * d
+        })
+        .expect("invariant: checked against the saved shape");
+        Ok(grad)
     }
 }
 

@@ -102,6 +102,17 @@ pub(crate) fn fixed<T, D: Dimension>(
         })
 }
 
+/// `array` itself when it is in standard layout, else a standard copy.
+pub(crate) fn standard<T: Clone, D: Dimension>(
+    array: ndarray::Array<T, D>,
+) -> ndarray::Array<T, D> {
+    if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned()
+    }
+}
+
 /// Takes the cache a training-mode forward left, or says it is missing.
 pub(crate) fn take_cache<C>(layer: &str, cache: &mut Option<C>) -> Result<C, LayerError> {
     cache.take().ok_or_else(|| LayerError::NoForwardCache {

@@ -28,6 +28,7 @@ pub mod layers;
 mod parameter;
 mod sequential;
 mod shape;
+mod spare;
 mod spec;
 mod summary;
 pub mod torch;

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::Float;
+use crate::{Float, TensorError};
 
 /// Geometry of the buffer: `batch` samples of `channels` rows of `length`.
 #[derive(Debug, Clone, Copy)]
@@ -79,8 +79,8 @@ pub fn batch_statistics<T: Float>(shape: Ncl, x: &[T]) -> (Vec<T>, Vec<T>) {
     (mean, variance)
 }
 
-/// Writes `x̂ = (x − mean)·inv_std` into `x` in place and returns
-/// `γ·x̂ + β`.
+/// Writes `x̂ = (x − mean)·inv_std` into `x` in place and `γ·x̂ + β` into
+/// `output` (as long as `x`; callers reuse it from step to step).
 pub fn normalize<T: Float>(
     shape: Ncl,
     x: &mut [T],
@@ -88,8 +88,16 @@ pub fn normalize<T: Float>(
     inv_std: &[T],
     gamma: &[T],
     beta: &[T],
-) -> Vec<T> {
-    let mut output = vec![T::zero(); x.len()];
+    output: &mut [T],
+) -> Result<(), TensorError> {
+    if output.len() != x.len() {
+        return Err(TensorError::Shape {
+            kernel: "batch_norm",
+            argument: "output",
+            expected: vec![x.len()],
+            found: vec![output.len()],
+        });
+    }
     let row = |(index, (xhat, out)): (usize, (&mut [T], &mut [T]))| {
         let c = index % shape.channels;
         for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
@@ -109,7 +117,7 @@ pub fn normalize<T: Float>(
             .enumerate()
             .for_each(row);
     }
-    output
+    Ok(())
 }
 
 /// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into

@@ -12,6 +12,7 @@
 use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
 
+use crate::layout::standard_slice_mut;
 use crate::matmul::{matmul_on, MatRef};
 use crate::{Float, Padding, TensorError, Window};
 
@@ -237,6 +238,24 @@ pub fn conv1d_forward<T: Float>(
     workspace: &mut Conv1dWorkspace<T>,
 ) -> Result<Array3<T>, TensorError> {
     check_weight("conv1d_forward", &x, &weight)?;
+    let window = config.window(x.dim().2, weight.dim().2)?;
+    let mut output = Array3::<T>::zeros((x.dim().0, weight.dim().0, window.output_length));
+    conv1d_forward_into(x, weight, bias, config, workspace, output.view_mut())?;
+    Ok(output)
+}
+
+/// [`conv1d_forward`] into a caller's `output` (`[B, C_out, L_out]`, standard
+/// layout), every element of which is overwritten: a layer passes a buffer
+/// it reuses from step to step.
+pub fn conv1d_forward_into<T: Float>(
+    x: ArrayView3<'_, T>,
+    weight: ArrayView3<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    config: Conv1dConfig,
+    workspace: &mut Conv1dWorkspace<T>,
+    mut output: ArrayViewMut3<'_, T>,
+) -> Result<(), TensorError> {
+    check_weight("conv1d_forward", &x, &weight)?;
     let (batch, in_channels, length) = x.dim();
     let (out_channels, _, kernel_size) = weight.dim();
     if let Some(b) = &bias {
@@ -251,19 +270,16 @@ pub fn conv1d_forward<T: Float>(
     }
     let window = config.window(length, kernel_size)?;
     let out_len = window.output_length;
+    let expected_out = [batch, out_channels, out_len];
+    let output = standard_slice_mut("conv1d_forward", "output", &expected_out, &mut output)?;
     let x = x.as_standard_layout();
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
-    let mut output = Array3::<T>::zeros((batch, out_channels, out_len));
     let rows = in_channels * kernel_size;
     let w_mat = MatRef::row_major(w, out_channels, rows);
     let sample_in = in_channels * length;
     let sample_out = out_channels * out_len;
-    let out_slices: Vec<&mut [T]> = output
-        .as_slice_mut()
-        .expect("invariant: a fresh standard-layout array is contiguous")
-        .chunks_mut(CHUNK * sample_out)
-        .collect();
+    let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
     let chunks = workspace.chunks(out_slices.len());
     for_each_chunk(chunks, out_slices, |index, scratch, out_chunk, threads| {
         let cols = sized(&mut scratch.cols, rows * out_len);
@@ -285,8 +301,7 @@ pub fn conv1d_forward<T: Float>(
             matmul_on(threads, out_slice, w_mat, cols_mat, bias.is_some())?;
         }
         Ok(())
-    })?;
-    Ok(output)
+    })
 }
 
 /// Gradients of [`conv1d_forward`].
@@ -299,12 +314,38 @@ pub fn conv1d_backward<T: Float>(
     weight: ArrayView3<'_, T>,
     grad_output: ArrayView3<'_, T>,
     config: Conv1dConfig,
-    mut grad_weight: ArrayViewMut3<'_, T>,
+    grad_weight: ArrayViewMut3<'_, T>,
     grad_bias: Option<ArrayViewMut1<'_, T>>,
     workspace: &mut Conv1dWorkspace<T>,
 ) -> Result<Array3<T>, TensorError> {
-    check_weight("conv1d_backward", &x, &weight)?;
-    let (batch, in_channels, length) = x.dim();
+    let mut input = x.as_standard_layout().into_owned();
+    conv1d_backward_in_place(
+        input.view_mut(),
+        weight,
+        grad_output,
+        config,
+        grad_weight,
+        grad_bias,
+        workspace,
+    )?;
+    Ok(input)
+}
+
+/// [`conv1d_backward`] that overwrites the forward input `input`
+/// (`[B, C_in, L]`, standard layout) with `∂loss/∂x`: each sample is
+/// unfolded into columns before its gradient is written, so the layer's
+/// cached input becomes its input gradient without a new array.
+pub fn conv1d_backward_in_place<T: Float>(
+    mut input: ArrayViewMut3<'_, T>,
+    weight: ArrayView3<'_, T>,
+    grad_output: ArrayView3<'_, T>,
+    config: Conv1dConfig,
+    mut grad_weight: ArrayViewMut3<'_, T>,
+    grad_bias: Option<ArrayViewMut1<'_, T>>,
+    workspace: &mut Conv1dWorkspace<T>,
+) -> Result<(), TensorError> {
+    check_weight("conv1d_backward", &input.view(), &weight)?;
+    let (batch, in_channels, length) = input.dim();
     let (out_channels, _, kernel_size) = weight.dim();
     let window = config.window(length, kernel_size)?;
     let out_len = window.output_length;
@@ -325,54 +366,48 @@ pub fn conv1d_backward<T: Float>(
             found: grad_weight.shape().to_vec(),
         });
     }
-    let x = x.as_standard_layout();
+    if let Some(grad_bias) = &grad_bias {
+        if grad_bias.len() != out_channels {
+            return Err(TensorError::Shape {
+                kernel: "conv1d_backward",
+                argument: "grad_bias",
+                expected: vec![out_channels],
+                found: vec![grad_bias.len()],
+            });
+        }
+    }
+    let input_shape = [batch, in_channels, length];
+    let data = standard_slice_mut("conv1d_backward", "input", &input_shape, &mut input)?;
     let weight = weight.as_standard_layout();
     let grad_output = grad_output.as_standard_layout();
-    let (x, w, dy) = (
-        contiguous(&x),
-        contiguous(&weight),
-        contiguous(&grad_output),
-    );
+    let (w, dy) = (contiguous(&weight), contiguous(&grad_output));
     let rows = in_channels * kernel_size;
     let grad_w = grad_weight
         .as_slice_mut()
         .expect("invariant: checked standard layout above");
-    let mut grad_x = Array3::<T>::zeros((batch, in_channels, length));
     let w_mat = MatRef::row_major(w, out_channels, rows);
     let sample_in = in_channels * length;
     let sample_out = out_channels * out_len;
-    let grad_x_slices: Vec<&mut [T]> = grad_x
-        .as_slice_mut()
-        .expect("invariant: a fresh standard-layout array is contiguous")
-        .chunks_mut(CHUNK * sample_in)
-        .collect();
-    let chunks = workspace.chunks(grad_x_slices.len());
-    for_each_chunk(
-        chunks,
-        grad_x_slices,
-        |index, scratch, grad_x_chunk, threads| {
-            let cols = sized(&mut scratch.cols, rows * out_len);
-            let dcols = sized(&mut scratch.dcols, rows * out_len);
-            let partial = sized(&mut scratch.partial, out_channels * rows);
-            for (i, target) in grad_x_chunk.chunks_exact_mut(sample_in).enumerate() {
-                let b = index * CHUNK + i;
-                let dy_b = MatRef::row_major(&dy[b * sample_out..], out_channels, out_len);
-                im2col(
-                    &x[b * sample_in..][..sample_in],
-                    in_channels,
-                    &window,
-                    cols,
-                    threads,
-                );
-                // The chunk's first sample initialises its partial gradient.
-                let cols_t = MatRef::row_major(cols, rows, out_len).t();
-                matmul_on(threads, partial, dy_b, cols_t, i > 0)?;
-                matmul_on(threads, dcols, w_mat.t(), dy_b, false)?;
-                col2im(dcols, in_channels, &window, target, threads);
-            }
-            Ok(())
-        },
-    )?;
+    let sample_slices: Vec<&mut [T]> = data.chunks_mut(CHUNK * sample_in).collect();
+    let chunks = workspace.chunks(sample_slices.len());
+    for_each_chunk(chunks, sample_slices, |index, scratch, samples, threads| {
+        let cols = sized(&mut scratch.cols, rows * out_len);
+        let dcols = sized(&mut scratch.dcols, rows * out_len);
+        let partial = sized(&mut scratch.partial, out_channels * rows);
+        for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
+            let b = index * CHUNK + i;
+            let dy_b = MatRef::row_major(&dy[b * sample_out..], out_channels, out_len);
+            im2col(sample, in_channels, &window, cols, threads);
+            // The chunk's first sample initialises its partial gradient.
+            let cols_t = MatRef::row_major(cols, rows, out_len).t();
+            matmul_on(threads, partial, dy_b, cols_t, i > 0)?;
+            matmul_on(threads, dcols, w_mat.t(), dy_b, false)?;
+            // The sample's values now live in `cols`: its slot takes the gradient.
+            sample.fill(T::zero());
+            col2im(dcols, in_channels, &window, sample, threads);
+        }
+        Ok(())
+    })?;
     // Chunks in order, whatever ran them.
     for scratch in workspace.chunks.iter().take(batch.div_ceil(CHUNK)) {
         for (g, &p) in grad_w
@@ -383,14 +418,6 @@ pub fn conv1d_backward<T: Float>(
         }
     }
     if let Some(mut grad_bias) = grad_bias {
-        if grad_bias.len() != out_channels {
-            return Err(TensorError::Shape {
-                kernel: "conv1d_backward",
-                argument: "grad_bias",
-                expected: vec![out_channels],
-                found: vec![grad_bias.len()],
-            });
-        }
         for (c, g) in grad_bias.iter_mut().enumerate() {
             for b in 0..batch {
                 *g += dy[(b * out_channels + c) * out_len..][..out_len]
@@ -400,7 +427,7 @@ pub fn conv1d_backward<T: Float>(
             }
         }
     }
-    Ok(grad_x)
+    Ok(())
 }
 
 /// The backing slice of an array that `as_standard_layout` made contiguous.
@@ -518,6 +545,54 @@ mod tests {
             y.iter().copied().collect::<Vec<f64>>(),
             vec![2.0, 3.0, 4.0, 0.0]
         );
+    }
+
+    #[test]
+    fn a_misshapen_output_or_input_buffer_is_an_error() {
+        let x = Array3::<f32>::zeros((2, 3, 10));
+        let w = Array3::<f32>::zeros((4, 3, 3));
+        let config = Conv1dConfig::default();
+        let mut workspace = Conv1dWorkspace::new();
+        let mut short = Array3::<f32>::zeros((2, 4, 7));
+        let err = conv1d_forward_into(
+            x.view(),
+            w.view(),
+            None,
+            config,
+            &mut workspace,
+            short.view_mut(),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TensorError::Shape {
+                argument: "output",
+                ..
+            }
+        ));
+        // An input that is not in standard layout cannot take its gradient in place.
+        let mut fortran = Array3::<f32>::zeros((10, 3, 2));
+        let mut input = fortran.view_mut();
+        input.swap_axes(0, 2);
+        let dy = Array3::<f32>::zeros((2, 4, 8));
+        let mut dw = Array3::<f32>::zeros((4, 3, 3));
+        let err = conv1d_backward_in_place(
+            input,
+            w.view(),
+            dy.view(),
+            config,
+            dw.view_mut(),
+            None,
+            &mut workspace,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TensorError::Layout {
+                argument: "input",
+                ..
+            }
+        ));
     }
 
     #[test]

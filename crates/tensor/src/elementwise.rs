@@ -14,18 +14,48 @@ fn parallel(len: usize) -> bool {
     crate::threads() > 1 && len >= 2 * GRAIN
 }
 
-/// `f` applied to every element of `input`, into a new buffer.
-pub fn map<T: Float>(input: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    let mut output = vec![T::zero(); input.len()];
-    if parallel(input.len()) {
-        output
+/// `values[i] = f(values[i])` for every element, in place.
+pub fn map_in_place<T: Float>(values: &mut [T], f: impl Fn(T) -> T + Sync) {
+    if parallel(values.len()) {
+        values
             .par_chunks_mut(GRAIN)
-            .zip(input.par_chunks(GRAIN))
-            .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &i)| *o = f(i)));
+            .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = f(*v)));
     } else {
-        output.iter_mut().zip(input).for_each(|(o, &i)| *o = f(i));
+        values.iter_mut().for_each(|v| *v = f(*v));
     }
-    output
+}
+
+/// `(values[i], saved[i]) = f(values[i])` for every element: a function
+/// applied in place together with a second result kept aside (an
+/// activation and its derivative, in one pass over memory); an error if
+/// the lengths differ.
+pub fn map_in_place_saving<T: Float>(
+    values: &mut [T],
+    saved: &mut [T],
+    f: impl Fn(T) -> (T, T) + Sync,
+) -> Result<(), TensorError> {
+    if values.len() != saved.len() {
+        return Err(TensorError::Shape {
+            kernel: "map_in_place_saving",
+            argument: "saved",
+            expected: vec![values.len()],
+            found: vec![saved.len()],
+        });
+    }
+    let run = |(values, saved): (&mut [T], &mut [T])| {
+        for (v, s) in values.iter_mut().zip(saved.iter_mut()) {
+            (*v, *s) = f(*v);
+        }
+    };
+    if parallel(values.len()) {
+        values
+            .par_chunks_mut(GRAIN)
+            .zip(saved.par_chunks_mut(GRAIN))
+            .for_each(run);
+    } else {
+        run((values, saved));
+    }
+    Ok(())
 }
 
 /// `target[i] = f(target[i], other[i])` for every element; an error if the
@@ -55,4 +85,44 @@ pub fn zip_in_place<T: Float>(
             .for_each(|(t, &o)| *t = f(*t, o));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saving_map_writes_both_results_at_any_thread_count() {
+        let input: Vec<f32> = (0..3 * GRAIN).map(|i| (i as f32 * 0.37).sin()).collect();
+        let run = |threads| {
+            crate::set_threads(threads);
+            let mut values = input.clone();
+            let mut saved = vec![0.0f32; input.len()];
+            map_in_place_saving(&mut values, &mut saved, |v| (v * 2.0, v + 1.0))
+                .expect("same lengths");
+            crate::set_threads(1);
+            (values, saved)
+        };
+        let (values, saved) = run(2);
+        for ((&x, &v), &s) in input.iter().zip(&values).zip(&saved) {
+            assert_eq!(v, x * 2.0);
+            assert_eq!(s, x + 1.0);
+        }
+        assert_eq!(run(1), (values, saved));
+    }
+
+    #[test]
+    fn saving_map_refuses_a_short_buffer() {
+        let mut values = vec![1.0f64; 4];
+        let mut saved = vec![0.0f64; 3];
+        let err = map_in_place_saving(&mut values, &mut saved, |v| (v, v)).unwrap_err();
+        assert!(matches!(
+            err,
+            TensorError::Shape {
+                argument: "saved",
+                ..
+            }
+        ));
+        assert_eq!(values, vec![1.0; 4], "nothing written on refusal");
+    }
 }

@@ -29,4 +29,13 @@ pub enum TensorError {
         /// Why it is invalid, with the numbers.
         reason: String,
     },
+    /// A buffer a kernel writes into, or works on in place, is not
+    /// contiguous in standard (row-major) layout.
+    #[error("{kernel}: `{argument}` must be contiguous in standard layout")]
+    Layout {
+        /// The kernel that refused it.
+        kernel: &'static str,
+        /// The argument's name.
+        argument: &'static str,
+    },
 }

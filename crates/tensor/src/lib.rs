@@ -28,12 +28,17 @@ pub mod elementwise;
 mod error;
 mod float;
 mod init;
+mod layout;
 mod matmul;
 mod padding;
+mod parallel;
 mod pool1d;
 mod rng;
 
-pub use conv1d::{conv1d_backward, conv1d_forward, Conv1dConfig, Conv1dWorkspace};
+pub use conv1d::{
+    conv1d_backward, conv1d_backward_in_place, conv1d_forward, conv1d_forward_into, Conv1dConfig,
+    Conv1dWorkspace,
+};
 pub use error::TensorError;
 pub use float::Float;
 pub use init::{Fans, Initializer};
@@ -41,6 +46,7 @@ pub use matmul::{matmul, matmul_on, set_threads, threads, MatRef};
 pub use padding::{Padding, Window};
 pub use pool1d::{
     avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward, global_avg_pool1d_forward,
-    max_pool1d_backward, max_pool1d_forward, MaxPoolIndices, Pool1dConfig,
+    max_pool1d_backward, max_pool1d_backward_in_place, max_pool1d_forward, max_pool1d_forward_into,
+    MaxPoolIndices, Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};

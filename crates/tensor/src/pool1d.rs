@@ -5,9 +5,11 @@
 //! (padding is skipped), and average pooling divides by the number of real
 //! elements in each window, not by the pool size.
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
+use crate::layout::standard_slice_mut;
+use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, Padding, TensorError, Window};
 
 /// Pool size, stride and padding of a 1D pooling layer.
@@ -150,14 +152,7 @@ pub fn max_pool1d_forward<T: Float>(
     config: Pool1dConfig,
 ) -> Result<(Array3<T>, MaxPoolIndices), TensorError> {
     let (batch, channels, length) = x.dim();
-    if u32::try_from(length).is_err() {
-        return Err(TensorError::Config {
-            kernel: "max_pool1d_forward",
-            field: "input_length",
-            reason: format!("{length} exceeds u32::MAX"),
-        });
-    }
-    let window = config.window(length)?;
+    let window = max_pool_window("max_pool1d_forward", length, config)?;
     let out = window.output_length;
     let x = x.as_standard_layout();
     let x = x
@@ -171,31 +166,26 @@ pub fn max_pool1d_forward<T: Float>(
     let winner_rows = winners
         .as_slice_mut()
         .expect("invariant: a fresh array is contiguous");
-    let pool_row = |queue: &mut std::collections::VecDeque<usize>,
-                    ((row, y), idx): ((&[T], &mut [T]), &mut [u32])| {
-        if config.pool_size <= SCAN_LIMIT {
-            max_pool_row_scan(row, &window, y, idx);
-        } else {
-            max_pool_row_deque(row, &window, y, idx, queue);
-        }
-    };
     // Rows are independent, so splitting them across threads changes no bit.
-    if crate::threads() > 1 && batch * channels > 1 {
-        use rayon::prelude::*;
-        x.par_chunks_exact(length)
-            .zip(output_rows.par_chunks_exact_mut(out))
-            .zip(winner_rows.par_chunks_exact_mut(out))
-            .for_each_init(
-                || std::collections::VecDeque::with_capacity(config.pool_size),
-                pool_row,
-            );
-    } else {
-        let mut queue = std::collections::VecDeque::with_capacity(config.pool_size);
-        x.chunks_exact(length)
-            .zip(output_rows.chunks_exact_mut(out))
-            .zip(winner_rows.chunks_exact_mut(out))
-            .for_each(|rows| pool_row(&mut queue, rows));
-    }
+    let rows = rows_per_block(length);
+    let blocks: Vec<_> = x
+        .chunks(rows * length)
+        .zip(output_rows.chunks_mut(rows * out))
+        .zip(winner_rows.chunks_mut(rows * out))
+        .collect();
+    for_each_block(
+        blocks,
+        || RowScratch::new(config.pool_size, out),
+        |scratch: &mut RowScratch<T>, ((x, y), idx)| {
+            for ((row, y), idx) in x
+                .chunks_exact(length)
+                .zip(y.chunks_exact_mut(out))
+                .zip(idx.chunks_exact_mut(out))
+            {
+                max_pool_row(row, &window, y, idx, &mut scratch.queue);
+            }
+        },
+    );
     Ok((
         output,
         MaxPoolIndices {
@@ -242,6 +232,153 @@ pub fn max_pool1d_backward<T: Float>(
         }
     }
     Ok(grad_x)
+}
+
+/// Max pooling forward into a caller's `output` (`[B, C, L_out]`, standard
+/// layout, every element overwritten), keeping no winners:
+/// [`max_pool1d_backward_in_place`] finds them again from the input. A layer
+/// that keeps its input anyway saves writing and reading a `u32` per output.
+pub fn max_pool1d_forward_into<T: Float>(
+    x: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+    mut output: ArrayViewMut3<'_, T>,
+) -> Result<(), TensorError> {
+    let (batch, channels, length) = x.dim();
+    let window = max_pool_window("max_pool1d_forward", length, config)?;
+    let out = window.output_length;
+    let y = standard_slice_mut(
+        "max_pool1d_forward",
+        "output",
+        &[batch, channels, out],
+        &mut output,
+    )?;
+    let x = x.as_standard_layout();
+    let x = x
+        .as_slice()
+        .expect("invariant: as_standard_layout returns a contiguous array");
+    let rows = rows_per_block(length);
+    let blocks: Vec<_> = x
+        .chunks(rows * length)
+        .zip(y.chunks_mut(rows * out))
+        .collect();
+    for_each_block(
+        blocks,
+        || RowScratch::new(config.pool_size, out),
+        |scratch: &mut RowScratch<T>, (x, y)| {
+            for (row, y) in x.chunks_exact(length).zip(y.chunks_exact_mut(out)) {
+                max_pool_row(row, &window, y, &mut scratch.winners, &mut scratch.queue);
+            }
+        },
+    );
+    Ok(())
+}
+
+/// Max pooling backward that overwrites the forward input `input`
+/// (`[B, C, L]`, standard layout) with `∂loss/∂x`: each row's winners are
+/// found again (the same scan as forward, so the same winners, ties to the
+/// left and NaN first), then the row is cleared and each output gradient
+/// added at its winner.
+pub fn max_pool1d_backward_in_place<T: Float>(
+    mut input: ArrayViewMut3<'_, T>,
+    grad_output: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+) -> Result<(), TensorError> {
+    let (batch, channels, length) = input.dim();
+    let window = max_pool_window("max_pool1d_backward", length, config)?;
+    let out = window.output_length;
+    if grad_output.shape() != [batch, channels, out] {
+        return Err(TensorError::Shape {
+            kernel: "max_pool1d_backward",
+            argument: "grad_output",
+            expected: vec![batch, channels, out],
+            found: grad_output.shape().to_vec(),
+        });
+    }
+    let x = standard_slice_mut(
+        "max_pool1d_backward",
+        "input",
+        &[batch, channels, length],
+        &mut input,
+    )?;
+    let grad_output = grad_output.as_standard_layout();
+    let gy = grad_output
+        .as_slice()
+        .expect("invariant: as_standard_layout returns a contiguous array");
+    let rows = rows_per_block(length);
+    let blocks: Vec<_> = x
+        .chunks_mut(rows * length)
+        .zip(gy.chunks(rows * out))
+        .collect();
+    for_each_block(
+        blocks,
+        || RowScratch::new(config.pool_size, out),
+        |scratch: &mut RowScratch<T>, (x, gy)| {
+            for (row, gy) in x.chunks_exact_mut(length).zip(gy.chunks_exact(out)) {
+                let RowScratch {
+                    queue,
+                    winners,
+                    values,
+                } = scratch;
+                max_pool_row(row, &window, values, winners, queue);
+                row.fill(T::zero());
+                for (&g, &i) in gy.iter().zip(winners.iter()) {
+                    row[i as usize] += g;
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
+/// The window of a max pool over rows of `length`, which must fit the `u32`
+/// winner indices.
+fn max_pool_window(
+    kernel: &'static str,
+    length: usize,
+    config: Pool1dConfig,
+) -> Result<Window, TensorError> {
+    if u32::try_from(length).is_err() {
+        return Err(TensorError::Config {
+            kernel,
+            field: "input_length",
+            reason: format!("{length} exceeds u32::MAX"),
+        });
+    }
+    config.window(length)
+}
+
+/// One row of max pooling: `y` gets each window's maximum and `idx` the
+/// position of its winner. Small pools scan, large ones keep a deque.
+fn max_pool_row<T: Float>(
+    row: &[T],
+    window: &Window,
+    y: &mut [T],
+    idx: &mut [u32],
+    queue: &mut std::collections::VecDeque<usize>,
+) {
+    if window.size <= SCAN_LIMIT {
+        max_pool_row_scan(row, window, y, idx);
+    } else {
+        max_pool_row_deque(row, window, y, idx, queue);
+    }
+}
+
+/// A thread's buffers for pooling rows: the deque of large pools, and one
+/// row of winners and maxima for the passes that do not keep them.
+struct RowScratch<T> {
+    queue: std::collections::VecDeque<usize>,
+    winners: Vec<u32>,
+    values: Vec<T>,
+}
+
+impl<T: Float> RowScratch<T> {
+    fn new(pool_size: usize, out: usize) -> Self {
+        Self {
+            queue: std::collections::VecDeque::with_capacity(pool_size),
+            winners: vec![0; out],
+            values: vec![T::zero(); out],
+        }
+    }
 }
 
 /// The range of real (non-padding) input elements window `p` covers.
@@ -384,6 +521,77 @@ mod tests {
 
     /// The deque must agree with the definition: the leftmost maximum of
     /// each window's real elements.
+    /// The buffer-reusing pair (no winners kept, winners found again in
+    /// backward) gives the same bits as the pair that keeps them: ties,
+    /// a NaN, scanned and deque windows, many rows across threads.
+    #[test]
+    fn in_place_pooling_matches_the_pooling_that_keeps_winners() {
+        let x = Array3::from_shape_fn((3, 5, 41), |(b, c, i)| {
+            if (b, c, i) == (1, 2, 7) {
+                f32::NAN
+            } else {
+                ((b * 7 + c * 3 + i) % 6) as f32
+            }
+        });
+        let dy_for = |out| Array3::from_shape_fn((3, 5, out), |(b, c, p)| (b + c + p) as f32 * 0.5);
+        for threads in [1, 2] {
+            crate::set_threads(threads);
+            for (pool_size, stride, padding) in [
+                (3, 1, Padding::Same),
+                (20, 1, Padding::Same),
+                (4, 2, Padding::Valid),
+                (2, 2, Padding::Same),
+            ] {
+                let cfg = Pool1dConfig {
+                    pool_size,
+                    stride,
+                    padding,
+                };
+                let (want_y, winners) = max_pool1d_forward(x.view(), cfg).expect("fits");
+                let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
+                max_pool1d_forward_into(x.view(), cfg, y.view_mut()).expect("fits");
+                let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+                let dy = dy_for(want_y.dim().2);
+                let want_dx = max_pool1d_backward(dy.view(), &winners).expect("fits");
+                let mut dx = x.clone();
+                max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg).expect("fits");
+                assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?}");
+            }
+        }
+        crate::set_threads(1);
+    }
+
+    #[test]
+    fn in_place_pooling_refuses_a_misshapen_buffer() {
+        let x = Array3::<f32>::zeros((1, 2, 8));
+        let cfg = Pool1dConfig {
+            pool_size: 2,
+            stride: 2,
+            padding: Padding::Valid,
+        };
+        let mut wrong = Array3::<f32>::zeros((1, 2, 5));
+        let err = max_pool1d_forward_into(x.view(), cfg, wrong.view_mut()).unwrap_err();
+        assert!(matches!(
+            err,
+            TensorError::Shape {
+                argument: "output",
+                ..
+            }
+        ));
+        let mut transposed = Array3::<f32>::zeros((1, 4, 2));
+        let mut view = transposed.view_mut();
+        view.swap_axes(1, 2);
+        let err = max_pool1d_forward_into(x.view(), cfg, view).unwrap_err();
+        assert!(matches!(
+            err,
+            TensorError::Layout {
+                argument: "output",
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn sliding_max_matches_a_direct_scan() {
         let values: Vec<f64> = (0..37).map(|i| ((i * 7919) % 13) as f64).collect();

@@ -9,8 +9,8 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
-use crate::activation::{chain_array, map_array};
-use crate::layer::{check_grad, check_input, take_cache};
+use crate::activation::InPlaceActivation;
+use crate::layer::check_input;
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Shape};
 
 /// Spec of a layer with no configuration but its name.
@@ -74,11 +74,11 @@ impl Default for ELUSpec {
 
 /// An elementwise activation layer.
 pub struct ActivationLayer<T> {
-    activation: Activation,
     kind: &'static str,
     name: String,
     shape: Shape,
-    cache: Option<ArrayD<T>>,
+    /// Applies the function in place and keeps its derivative for backward.
+    function: InPlaceActivation<T>,
 }
 
 impl<T: Float> ActivationLayer<T> {
@@ -98,11 +98,10 @@ impl<T: Float> ActivationLayer<T> {
             _ => return None,
         };
         Some(Self {
-            activation,
             kind,
             name,
             shape,
-            cache: None,
+            function: InPlaceActivation::new(activation),
         })
     }
 }
@@ -113,7 +112,7 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
     fn spec(&self) -> LayerSpec {
         let name = Some(self.name.clone());
-        match self.activation {
+        match self.function.activation() {
             Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec {
                 negative_slope,
                 name,
@@ -132,23 +131,10 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         check_input(&self.name, self.kind, self.shape, &input)?;
-        let activation = self.activation;
-        let output = map_array(&input, |v| activation.apply(v));
-        self.cache = (mode == Mode::Train).then_some(input);
-        Ok(output)
+        Ok(self.function.forward(input, mode == Mode::Train))
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        let input = take_cache(&self.name, &mut self.cache)?;
-        check_grad(&self.name, self.kind, input.shape(), &grad_output)?;
-        let activation = self.activation;
-        let mut grad = grad_output;
-        chain_array(&mut grad, &input, |g, x| g * activation.derivative(x)).map_err(|source| {
-            LayerError::Kernel {
-                layer: self.name.clone(),
-                source,
-            }
-        })?;
-        Ok(grad)
+        self.function.backward(&self.name, self.kind, grad_output)
     }
 }
 

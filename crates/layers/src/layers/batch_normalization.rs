@@ -14,6 +14,7 @@ use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
+use crate::spare::Spare;
 use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Shape};
 
 const KIND: &str = "BatchNormalization";
@@ -65,6 +66,8 @@ pub struct BatchNormalization<T> {
     moving_mean: Parameter<T>,
     moving_variance: Parameter<T>,
     cache: Option<Cache<T>>,
+    /// Storage for the next forward's output.
+    spare: Spare<T>,
 }
 
 impl<T: Float> BatchNormalization<T> {
@@ -102,6 +105,7 @@ impl<T: Float> BatchNormalization<T> {
             moving_mean: Parameter::frozen("moving_mean", zeros()),
             moving_variance: Parameter::frozen("moving_variance", ones()),
             cache: None,
+            spare: Spare::new(),
         })
     }
 
@@ -179,22 +183,23 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             .as_slice()
             .ok_or_else(|| self.not_contiguous("gamma"))?;
         let beta = beta.as_slice().ok_or_else(|| self.not_contiguous("beta"))?;
-        let output = normalize(shape, values, &mean, &inv_std, gamma, beta);
-        let output =
-            ArrayD::from_shape_vec(self.shape.with_batch(batch), output).map(|a| a.into_dyn());
+        let mut output = self
+            .spare
+            .array(ndarray::IxDyn(&self.shape.with_batch(batch)));
+        let output_values = output
+            .as_slice_mut()
+            .expect("invariant: a spare array is standard layout");
+        normalize(shape, values, &mean, &inv_std, gamma, beta, output_values).map_err(
+            |source| LayerError::Kernel {
+                layer: self.name.clone(),
+                source,
+            },
+        )?;
         let (mean, variance, inv_std) = (
             Array1::from(mean),
             Array1::from(variance),
             Array1::from(inv_std),
         );
-        let output = output.map_err(|_| {
-            config_error(
-                &self.name,
-                KIND,
-                "shape",
-                "output does not fit the layer's shape",
-            )
-        })?;
         if mode == Mode::Train {
             let momentum = T::from_f64_lossy(self.spec.momentum);
             let rest = T::one() - momentum;
@@ -266,6 +271,9 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         for (g, s) in self.beta.grad.iter_mut().zip(&sum_dy) {
             *g += *s;
         }
+        // The normalized input is done with: its storage takes the next
+        // forward's output.
+        self.spare.keep(cache.normalized);
         let dx = dy;
         dx.into_shape_with_order(self.shape.with_batch(batch))
             .map(|a| a.into_dyn())

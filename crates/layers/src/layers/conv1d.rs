@@ -5,15 +5,15 @@
 //! layout); Keras stores `[kernel_size, in_channels, filters]`.
 
 use kymo_tensor::{
-    conv1d_backward, conv1d_forward, Conv1dConfig, Conv1dWorkspace, Fans, Float, Initializer,
-    Padding, SeededRng,
+    conv1d_backward_in_place, conv1d_forward_into, Conv1dConfig, Conv1dWorkspace, Fans, Float,
+    Initializer, Padding, SeededRng,
 };
-use ndarray::{ArrayD, Ix3};
+use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{
-    check_grad, check_input, config_error, fixed, take_cache, view_as, view_mut_as,
-};
+use crate::activation::InPlaceActivation;
+use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_as, view_mut_as};
+use crate::spare::Spare;
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
 const KIND: &str = "Conv1D";
@@ -90,13 +90,6 @@ impl Conv1DSpec {
     }
 }
 
-/// What a training-mode forward keeps for backward.
-struct Cache<T> {
-    input: ndarray::Array3<T>,
-    /// Pre-activation output, kept only when the activation is not linear.
-    pre_activation: Option<ArrayD<T>>,
-}
-
 /// A 1D convolution layer.
 pub struct Conv1D<T> {
     spec: Conv1DSpec,
@@ -105,7 +98,13 @@ pub struct Conv1D<T> {
     output: Shape,
     kernel: Parameter<T>,
     bias: Option<Parameter<T>>,
-    cache: Option<Cache<T>>,
+    /// The input a training-mode forward keeps; backward overwrites it
+    /// with the input gradient.
+    input_cache: Option<Array3<T>>,
+    /// The activation, applied in place, with the derivative it keeps.
+    activation: InPlaceActivation<T>,
+    /// Storage for the next forward's output.
+    spare: Spare<T>,
     workspace: Conv1dWorkspace<T>,
 }
 
@@ -151,6 +150,7 @@ impl<T: Float> Conv1D<T> {
                 spec.bias_initializer.sample(&[spec.filters], fans, rng),
             )
         });
+        let activation = InPlaceActivation::new(spec.activation);
         Ok(Self {
             output: Shape::Signal {
                 channels: spec.filters,
@@ -161,7 +161,9 @@ impl<T: Float> Conv1D<T> {
             input,
             kernel,
             bias,
-            cache: None,
+            input_cache: None,
+            activation,
+            spare: Spare::new(),
             workspace: Conv1dWorkspace::new(),
         })
     }
@@ -185,49 +187,37 @@ impl<T: Float> Layer<T> for Conv1D<T> {
     }
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        check_input(&self.name, KIND, self.input, &input)?;
-        let x = fixed::<T, Ix3>(&self.name, KIND, input)?;
+        let batch = check_input(&self.name, KIND, self.input, &input)?;
+        let x = standard(fixed::<T, Ix3>(&self.name, KIND, input)?);
         let bias = match &self.bias {
             Some(b) => Some(view_as(&self.name, KIND, "bias", &b.value)?),
             None => None,
         };
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
-        let z = conv1d_forward(
+        let out_shape = self.output.with_batch(batch);
+        let mut z = self
+            .spare
+            .array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
+        conv1d_forward_into(
             x.view(),
             kernel,
             bias,
             self.spec.config(),
             &mut self.workspace,
+            z.view_mut(),
         )
         .map_err(|source| LayerError::Kernel {
             layer: self.name.clone(),
             source,
-        })?
-        .into_dyn();
-        let (output, pre_activation) = self.spec.activation.forward(z);
-        self.cache = match mode {
-            Mode::Train => Some(Cache {
-                input: x,
-                pre_activation,
-            }),
-            Mode::Inference => None,
-        };
-        Ok(output)
+        })?;
+        let train = mode == Mode::Train;
+        self.input_cache = train.then_some(x);
+        Ok(self.activation.forward(z.into_dyn(), train))
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        let cache = take_cache(&self.name, &mut self.cache)?;
-        let batch = cache.input.dim().0;
-        check_grad(
-            &self.name,
-            KIND,
-            &self.output.with_batch(batch),
-            &grad_output,
-        )?;
-        let mut grad = grad_output;
-        self.spec
-            .activation
-            .chain(&mut grad, cache.pre_activation.as_ref());
+        let grad = self.activation.backward(&self.name, KIND, grad_output)?;
+        let mut input = take_cache(&self.name, &mut self.input_cache)?;
         let grad = fixed::<T, Ix3>(&self.name, KIND, grad)?;
         let config = self.spec.config();
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
@@ -236,8 +226,8 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             Some(b) => Some(view_mut_as(&self.name, KIND, "bias", &mut b.grad)?),
             None => None,
         };
-        let grad_input = conv1d_backward(
-            cache.input.view(),
+        conv1d_backward_in_place(
+            input.view_mut(),
             kernel,
             grad.view(),
             config,
@@ -249,7 +239,8 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             layer: self.name.clone(),
             source,
         })?;
-        Ok(grad_input.into_dyn())
+        self.spare.keep(grad);
+        Ok(input.into_dyn())
     }
 
     fn parameters(&self) -> Vec<&Parameter<T>> {

@@ -7,7 +7,8 @@ use kymo_tensor::{matmul, Fans, Float, Initializer, MatRef, SeededRng};
 use ndarray::{Array2, ArrayD, Ix2};
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{check_grad, check_input, config_error, fixed, take_cache};
+use crate::activation::InPlaceActivation;
+use crate::layer::{check_input, config_error, fixed, standard, take_cache};
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
 const KIND: &str = "Dense";
@@ -56,11 +57,6 @@ impl DenseSpec {
     }
 }
 
-struct Cache<T> {
-    input: Array2<T>,
-    pre_activation: Option<ArrayD<T>>,
-}
-
 /// A fully connected layer.
 pub struct Dense<T> {
     spec: DenseSpec,
@@ -68,7 +64,11 @@ pub struct Dense<T> {
     in_features: usize,
     kernel: Parameter<T>,
     bias: Option<Parameter<T>>,
-    cache: Option<Cache<T>>,
+    /// The input a training-mode forward keeps; backward overwrites it
+    /// with the input gradient.
+    input_cache: Option<Array2<T>>,
+    /// The activation, applied in place, with the derivative it keeps.
+    activation: InPlaceActivation<T>,
 }
 
 impl<T: Float> Dense<T> {
@@ -107,12 +107,13 @@ impl<T: Float> Dense<T> {
             )
         });
         Ok(Self {
+            activation: InPlaceActivation::new(spec.activation),
             spec,
             name,
             in_features,
             kernel,
             bias,
-            cache: None,
+            input_cache: None,
         })
     }
 
@@ -143,9 +144,7 @@ impl<T: Float> Layer<T> for Dense<T> {
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         let batch = check_input(&self.name, KIND, self.input_shape(), &input)?;
-        let x = fixed::<T, Ix2>(&self.name, KIND, input)?
-            .as_standard_layout()
-            .into_owned();
+        let x = standard(fixed::<T, Ix2>(&self.name, KIND, input)?);
         let units = self.spec.units;
         let mut z = Array2::<T>::zeros((batch, units));
         if let Some(bias) = &self.bias {
@@ -182,44 +181,32 @@ impl<T: Float> Layer<T> for Dense<T> {
                 source,
             }
         })?;
-        let z = z.into_dyn();
-        let (output, pre_activation) = self.spec.activation.forward(z);
-        self.cache = match mode {
-            Mode::Train => Some(Cache {
-                input: x,
-                pre_activation,
-            }),
-            Mode::Inference => None,
-        };
-        Ok(output)
+        let train = mode == Mode::Train;
+        self.input_cache = train.then_some(x);
+        Ok(self.activation.forward(z.into_dyn(), train))
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        let cache = take_cache(&self.name, &mut self.cache)?;
-        let batch = cache.input.dim().0;
+        let grad = self.activation.backward(&self.name, KIND, grad_output)?;
+        let mut input = take_cache(&self.name, &mut self.input_cache)?;
+        let batch = input.dim().0;
         let units = self.spec.units;
-        check_grad(&self.name, KIND, &[batch, units], &grad_output)?;
-        let mut grad = grad_output;
-        self.spec
-            .activation
-            .chain(&mut grad, cache.pre_activation.as_ref());
-        let grad = grad.as_standard_layout().into_owned();
+        let grad = standard(grad);
         let dy = grad
             .as_slice()
             .expect("invariant: standard layout is contiguous");
         let dy_mat = MatRef::row_major(dy, batch, units);
-        let x = cache
-            .input
-            .as_slice()
-            .expect("invariant: cached input is standard layout");
         let kernel_error = |source| LayerError::Kernel {
             layer: self.name.clone(),
             source,
         };
-        // dW[units, in] += dYᵀ[units, B] · X[B, in]
+        // dW[units, in] += dYᵀ[units, B] · X[B, in], before X is overwritten.
         let grad_kernel = self.kernel.grad.as_slice_mut().ok_or_else(|| {
             config_error(&self.name, KIND, "kernel", "gradient is not contiguous")
         })?;
+        let x = input
+            .as_slice_mut()
+            .expect("invariant: the cached input is standard layout");
         matmul(
             grad_kernel,
             dy_mat.t(),
@@ -232,19 +219,10 @@ impl<T: Float> Layer<T> for Dense<T> {
                 *g += (0..batch).map(|b| dy[b * units + j]).sum::<T>();
             }
         }
-        // dX[B, in] = dY[B, units] · W[units, in]
-        let mut grad_input = Array2::<T>::zeros((batch, self.in_features));
+        // dX[B, in] = dY[B, units] · W[units, in], into the input's storage.
         let w_mat = MatRef::row_major(self.kernel_slice()?, units, self.in_features);
-        matmul(
-            grad_input
-                .as_slice_mut()
-                .expect("invariant: fresh arrays are contiguous"),
-            dy_mat,
-            w_mat,
-            false,
-        )
-        .map_err(kernel_error)?;
-        Ok(grad_input.into_dyn())
+        matmul(x, dy_mat, w_mat, false).map_err(kernel_error)?;
+        Ok(input.into_dyn())
     }
 
     fn parameters(&self) -> Vec<&Parameter<T>> {

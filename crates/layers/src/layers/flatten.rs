@@ -66,9 +66,9 @@ fn reshape<T: Float>(
     shape: &[usize],
 ) -> Result<ArrayD<T>, LayerError> {
     let found = format!("{:?}", array.shape());
-    array
-        .as_standard_layout()
-        .into_owned()
+    // A standard-layout array (every array kymo's layers make) is reshaped
+    // without copying.
+    crate::layer::standard(array)
         .into_shape_with_order(shape.to_vec())
         .map_err(|_| LayerError::InputShape {
             layer: layer.to_string(),

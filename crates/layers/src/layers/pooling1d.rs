@@ -7,13 +7,14 @@
 //! (PyTorch's `count_include_pad=False`).
 
 use kymo_tensor::{
-    avg_pool1d_backward, avg_pool1d_forward, max_pool1d_backward, max_pool1d_forward, Float,
-    MaxPoolIndices, Padding, Pool1dConfig,
+    avg_pool1d_backward, avg_pool1d_forward, max_pool1d_backward_in_place, max_pool1d_forward_into,
+    Float, Padding, Pool1dConfig,
 };
-use ndarray::{ArrayD, Ix3};
+use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{check_grad, check_input, fixed, take_cache};
+use crate::layer::{check_grad, check_input, fixed, standard, take_cache};
+use crate::spare::Spare;
 use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Shape};
 
 /// Configuration of a 1D pooling layer, with Keras's names and defaults.
@@ -78,22 +79,29 @@ impl Reduction {
     }
 }
 
-enum Cache {
-    Max(MaxPoolIndices),
-    Average { batch: usize },
+/// What a training-mode forward keeps for backward.
+enum Cache<T> {
+    /// Max pooling keeps its input: backward finds the winners again and
+    /// writes the input gradient over it.
+    Max(Array3<T>),
+    Average {
+        batch: usize,
+    },
 }
 
 /// A 1D pooling layer.
-pub struct Pooling1D {
+pub struct Pooling1D<T> {
     spec: Pooling1DSpec,
     reduction: Reduction,
     name: String,
     input: Shape,
     output: Shape,
-    cache: Option<Cache>,
+    cache: Option<Cache<T>>,
+    /// Storage for the next max-pooling forward's output.
+    spare: Spare<T>,
 }
 
-impl Pooling1D {
+impl<T: Float> Pooling1D<T> {
     /// Builds the layer for `input`.
     pub fn build(
         spec: Pooling1DSpec,
@@ -127,11 +135,12 @@ impl Pooling1D {
             name,
             input,
             cache: None,
+            spare: Spare::new(),
         })
     }
 }
 
-impl<T: Float> Layer<T> for Pooling1D {
+impl<T: Float> Layer<T> for Pooling1D<T> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -159,25 +168,29 @@ impl<T: Float> Layer<T> for Pooling1D {
             layer: self.name.clone(),
             source,
         };
+        let train = mode == Mode::Train;
         let (output, cache) = match self.reduction {
             Reduction::Max => {
-                let (y, indices) =
-                    max_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?;
-                (y, Cache::Max(indices))
+                let x = standard(x);
+                let shape = self.output.with_batch(batch);
+                let mut y = self.spare.array(Ix3(shape[0], shape[1], shape[2]));
+                max_pool1d_forward_into(x.view(), self.spec.config(), y.view_mut())
+                    .map_err(kernel_error)?;
+                (y, Cache::Max(x))
             }
             Reduction::Average => (
                 avg_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?,
                 Cache::Average { batch },
             ),
         };
-        self.cache = (mode == Mode::Train).then_some(cache);
+        self.cache = train.then_some(cache);
         Ok(output.into_dyn())
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let kind = self.reduction.kind();
         let cache = take_cache(&self.name, &mut self.cache)?;
         let batch = match &cache {
-            Cache::Max(_) => grad_output.shape().first().copied().unwrap_or(0),
+            Cache::Max(input) => input.dim().0,
             Cache::Average { batch } => *batch,
         };
         check_grad(
@@ -192,8 +205,11 @@ impl<T: Float> Layer<T> for Pooling1D {
             source,
         };
         let grad_input = match cache {
-            Cache::Max(indices) => {
-                max_pool1d_backward(grad.view(), &indices).map_err(kernel_error)?
+            Cache::Max(mut input) => {
+                max_pool1d_backward_in_place(input.view_mut(), grad.view(), self.spec.config())
+                    .map_err(kernel_error)?;
+                self.spare.keep(grad);
+                input
             }
             Cache::Average { .. } => {
                 let length = self.input.with_batch(batch)[2];
