@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use crate::sum::lane_sum;
 use crate::{Float, TensorError};
 
 /// Geometry of the buffer: `batch` samples of `channels` rows of `length`.
@@ -28,22 +29,6 @@ impl Ncl {
     fn count(&self) -> usize {
         self.batch * self.length
     }
-}
-
-/// `Σ f(a[i], b[i])` in eight lanes, folded in a fixed order.
-fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
-    let mut lanes = [T::zero(); 8];
-    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for k in 0..8 {
-            lanes[k] += f(x[k], y[k]);
-        }
-    }
-    let mut total = lanes.iter().fold(T::zero(), |s, &v| s + v);
-    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
-        total += f(x, y);
-    }
-    total
 }
 
 /// Per channel, `Σ_b Σ_l f(a, b)` over the rows of that channel.

@@ -34,6 +34,7 @@ mod padding;
 mod parallel;
 mod pool1d;
 mod rng;
+mod sum;
 
 pub use conv1d::{
     conv1d_backward, conv1d_backward_in_place, conv1d_forward, conv1d_forward_into, Conv1dConfig,
