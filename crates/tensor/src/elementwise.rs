@@ -27,12 +27,13 @@ pub fn map_in_place<T: Float>(values: &mut [T], f: impl Fn(T) -> T + Sync) {
 
 /// `(values[i], saved[i]) = f(values[i])` for every element: a function
 /// applied in place together with a second result kept aside (an
-/// activation and its derivative, in one pass over memory); an error if
-/// the lengths differ.
-pub fn map_in_place_saving<T: Float>(
+/// activation and its derivative, or a byte saying which side of a kink
+/// the input was on, in one pass over memory); an error if the lengths
+/// differ.
+pub fn map_in_place_saving<T: Float, S: Copy + Send + Sync>(
     values: &mut [T],
-    saved: &mut [T],
-    f: impl Fn(T) -> (T, T) + Sync,
+    saved: &mut [S],
+    f: impl Fn(T) -> (T, S) + Sync,
 ) -> Result<(), TensorError> {
     if values.len() != saved.len() {
         return Err(TensorError::Shape {
@@ -42,7 +43,7 @@ pub fn map_in_place_saving<T: Float>(
             found: vec![saved.len()],
         });
     }
-    let run = |(values, saved): (&mut [T], &mut [T])| {
+    let run = |(values, saved): (&mut [T], &mut [S])| {
         for (v, s) in values.iter_mut().zip(saved.iter_mut()) {
             (*v, *s) = f(*v);
         }
@@ -60,10 +61,10 @@ pub fn map_in_place_saving<T: Float>(
 
 /// `target[i] = f(target[i], other[i])` for every element; an error if the
 /// lengths differ.
-pub fn zip_in_place<T: Float>(
+pub fn zip_in_place<T: Float, O: Copy + Send + Sync>(
     target: &mut [T],
-    other: &[T],
-    f: impl Fn(T, T) -> T + Sync,
+    other: &[O],
+    f: impl Fn(T, O) -> T + Sync,
 ) -> Result<(), TensorError> {
     if target.len() != other.len() {
         return Err(TensorError::Shape {
