@@ -321,13 +321,47 @@ pub fn max_pool1d_backward_in_place<T: Float>(
                 } = scratch;
                 max_pool_row(row, &window, values, winners, queue);
                 row.fill(T::zero());
-                for (&g, &i) in gy.iter().zip(winners.iter()) {
-                    row[i as usize] += g;
-                }
+                scatter_to_winners(row, gy, winners, &window);
             }
         },
     );
     Ok(())
+}
+
+/// Adds each output gradient `gy[p]` at its winner `winners[p]` in `row`.
+///
+/// Small stride-1 pools go tap by tap: for tap `t`, output `p` can only have
+/// won input `p + t - pad_left`, so each tap is one contiguous, vectorizable
+/// pass that adds `gy[p]` where `p` won and zero elsewhere. Taps run from
+/// the last to the first so that each input receives its outputs' gradients
+/// in increasing `p`, the order of the plain scatter below.
+fn scatter_to_winners<T: Float>(row: &mut [T], gy: &[T], winners: &[u32], window: &Window) {
+    if window.stride != 1 || window.size > SCAN_LIMIT {
+        for (&g, &i) in gy.iter().zip(winners) {
+            row[i as usize] += g;
+        }
+        return;
+    }
+    let (length, pad) = (window.input_length, window.pad_left);
+    for tap in (0..window.size).rev() {
+        // Outputs whose tap `tap` reads a real input: 0 <= p + tap - pad < length.
+        let start = pad.saturating_sub(tap).min(gy.len());
+        let end = (length + pad).saturating_sub(tap).clamp(start, gy.len());
+        if start == end {
+            continue;
+        }
+        let first = start + tap - pad;
+        let targets = &mut row[first..first + (end - start)];
+        for (j, ((target, &g), &winner)) in targets
+            .iter_mut()
+            .zip(&gy[start..end])
+            .zip(&winners[start..end])
+            .enumerate()
+        {
+            let won = winner as usize == first + j;
+            *target += if won { g } else { T::zero() };
+        }
+    }
 }
 
 /// The window of a max pool over rows of `length`, which must fit the `u32`
@@ -538,6 +572,9 @@ mod tests {
             crate::set_threads(threads);
             for (pool_size, stride, padding) in [
                 (3, 1, Padding::Same),
+                (2, 1, Padding::Same),
+                (10, 1, Padding::Same),
+                (4, 1, Padding::Valid),
                 (20, 1, Padding::Same),
                 (4, 2, Padding::Valid),
                 (2, 2, Padding::Same),
