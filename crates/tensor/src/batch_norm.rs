@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::layout::check_length;
+use crate::parallel::for_each_block;
 use crate::sum::lane_sum;
 use crate::{Float, TensorError};
 
@@ -75,33 +77,24 @@ pub fn normalize<T: Float>(
     beta: &[T],
     output: &mut [T],
 ) -> Result<(), TensorError> {
-    if output.len() != x.len() {
-        return Err(TensorError::Shape {
-            kernel: "batch_norm",
-            argument: "output",
-            expected: vec![x.len()],
-            found: vec![output.len()],
-        });
-    }
-    let row = |(index, (xhat, out)): (usize, (&mut [T], &mut [T]))| {
-        let c = index % shape.channels;
-        for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
-            *h = (*h - mean[c]) * inv_std[c];
-            *o = *h * gamma[c] + beta[c];
-        }
-    };
+    check_length("batch_norm", "output", x.len(), output.len())?;
     let length = shape.length.max(1);
-    if crate::threads() > 1 && shape.batch * shape.channels > 1 {
-        x.par_chunks_mut(length)
-            .zip(output.par_chunks_mut(length))
-            .enumerate()
-            .for_each(row);
-    } else {
-        x.chunks_mut(length)
-            .zip(output.chunks_mut(length))
-            .enumerate()
-            .for_each(row);
-    }
+    let rows: Vec<_> = x
+        .chunks_mut(length)
+        .zip(output.chunks_mut(length))
+        .enumerate()
+        .collect();
+    for_each_block(
+        rows,
+        || (),
+        |_, (index, (xhat, out))| {
+            let c = index % shape.channels;
+            for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
+                *h = (*h - mean[c]) * inv_std[c];
+                *o = *h * gamma[c] + beta[c];
+            }
+        },
+    );
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
 
-use crate::layout::standard_slice_mut;
+use crate::layout::{check_length, standard_slice_mut};
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, Padding, TensorError, Window};
@@ -269,14 +269,7 @@ pub fn conv1d_forward_into<T: Float>(
     let (batch, in_channels, length) = x.dim();
     let (out_channels, _, kernel_size) = weight.dim();
     if let Some(b) = &bias {
-        if b.len() != out_channels {
-            return Err(TensorError::Shape {
-                kernel: "conv1d_forward",
-                argument: "bias",
-                expected: vec![out_channels],
-                found: vec![b.len()],
-            });
-        }
+        check_length("conv1d_forward", "bias", out_channels, b.len())?;
     }
     let window = config.window(length, kernel_size)?;
     let out_len = window.output_length;
@@ -377,14 +370,12 @@ pub fn conv1d_backward_in_place<T: Float>(
         });
     }
     if let Some(grad_bias) = &grad_bias {
-        if grad_bias.len() != out_channels {
-            return Err(TensorError::Shape {
-                kernel: "conv1d_backward",
-                argument: "grad_bias",
-                expected: vec![out_channels],
-                found: vec![grad_bias.len()],
-            });
-        }
+        check_length(
+            "conv1d_backward",
+            "grad_bias",
+            out_channels,
+            grad_bias.len(),
+        )?;
     }
     let input_shape = [batch, in_channels, length];
     let data = standard_slice_mut("conv1d_backward", "input", &input_shape, &mut input)?;

@@ -3,26 +3,18 @@
 //! code whatever the split, so results are bit-identical for any thread
 //! count.
 
-use rayon::prelude::*;
-
+use crate::layout::check_length;
+use crate::parallel::{for_each_block, BLOCK_ELEMENTS};
 use crate::{Float, TensorError};
-
-/// Elements per task: large enough that a task outweighs its scheduling.
-const GRAIN: usize = 1 << 15;
-
-fn parallel(len: usize) -> bool {
-    crate::threads() > 1 && len >= 2 * GRAIN
-}
 
 /// `values[i] = f(values[i])` for every element, in place.
 pub fn map_in_place<T: Float>(values: &mut [T], f: impl Fn(T) -> T + Sync) {
-    if parallel(values.len()) {
-        values
-            .par_chunks_mut(GRAIN)
-            .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = f(*v)));
-    } else {
-        values.iter_mut().for_each(|v| *v = f(*v));
-    }
+    let blocks: Vec<_> = values.chunks_mut(BLOCK_ELEMENTS).collect();
+    for_each_block(
+        blocks,
+        || (),
+        |_, block| block.iter_mut().for_each(|v| *v = f(*v)),
+    );
 }
 
 /// `(values[i], saved[i]) = f(values[i])` for every element: a function
@@ -35,27 +27,20 @@ pub fn map_in_place_saving<T: Float, S: Copy + Send + Sync>(
     saved: &mut [S],
     f: impl Fn(T) -> (T, S) + Sync,
 ) -> Result<(), TensorError> {
-    if values.len() != saved.len() {
-        return Err(TensorError::Shape {
-            kernel: "map_in_place_saving",
-            argument: "saved",
-            expected: vec![values.len()],
-            found: vec![saved.len()],
-        });
-    }
-    let run = |(values, saved): (&mut [T], &mut [S])| {
-        for (v, s) in values.iter_mut().zip(saved.iter_mut()) {
-            (*v, *s) = f(*v);
-        }
-    };
-    if parallel(values.len()) {
-        values
-            .par_chunks_mut(GRAIN)
-            .zip(saved.par_chunks_mut(GRAIN))
-            .for_each(run);
-    } else {
-        run((values, saved));
-    }
+    check_length("map_in_place_saving", "saved", values.len(), saved.len())?;
+    let blocks: Vec<_> = values
+        .chunks_mut(BLOCK_ELEMENTS)
+        .zip(saved.chunks_mut(BLOCK_ELEMENTS))
+        .collect();
+    for_each_block(
+        blocks,
+        || (),
+        |_, (values, saved)| {
+            for (v, s) in values.iter_mut().zip(saved.iter_mut()) {
+                (*v, *s) = f(*v);
+            }
+        },
+    );
     Ok(())
 }
 
@@ -66,25 +51,20 @@ pub fn zip_in_place<T: Float, O: Copy + Send + Sync>(
     other: &[O],
     f: impl Fn(T, O) -> T + Sync,
 ) -> Result<(), TensorError> {
-    if target.len() != other.len() {
-        return Err(TensorError::Shape {
-            kernel: "zip_in_place",
-            argument: "other",
-            expected: vec![target.len()],
-            found: vec![other.len()],
-        });
-    }
-    if parallel(target.len()) {
-        target
-            .par_chunks_mut(GRAIN)
-            .zip(other.par_chunks(GRAIN))
-            .for_each(|(t, o)| t.iter_mut().zip(o).for_each(|(t, &o)| *t = f(*t, o)));
-    } else {
-        target
-            .iter_mut()
-            .zip(other)
-            .for_each(|(t, &o)| *t = f(*t, o));
-    }
+    check_length("zip_in_place", "other", target.len(), other.len())?;
+    let blocks: Vec<_> = target
+        .chunks_mut(BLOCK_ELEMENTS)
+        .zip(other.chunks(BLOCK_ELEMENTS))
+        .collect();
+    for_each_block(
+        blocks,
+        || (),
+        |_, (target, other)| {
+            for (t, &o) in target.iter_mut().zip(other) {
+                *t = f(*t, o);
+            }
+        },
+    );
     Ok(())
 }
 
@@ -94,7 +74,9 @@ mod tests {
 
     #[test]
     fn saving_map_writes_both_results_at_any_thread_count() {
-        let input: Vec<f32> = (0..3 * GRAIN).map(|i| (i as f32 * 0.37).sin()).collect();
+        let input: Vec<f32> = (0..3 * BLOCK_ELEMENTS)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
         let run = |threads| {
             crate::set_threads(threads);
             let mut values = input.clone();

@@ -1,4 +1,5 @@
-//! Checks on the buffers kernels write into or work on in place.
+//! Checks on the buffers kernels write into or work on in place, and on
+//! the lengths of vector arguments.
 
 use ndarray::{ArrayViewMut, Dimension};
 
@@ -24,4 +25,24 @@ pub(crate) fn standard_slice_mut<'a, T, D: Dimension>(
     array
         .as_slice_mut()
         .ok_or(TensorError::Layout { kernel, argument })
+}
+
+/// An error naming `kernel` and `argument` unless a vector argument has the
+/// `expected` number of elements.
+pub(crate) fn check_length(
+    kernel: &'static str,
+    argument: &'static str,
+    expected: usize,
+    found: usize,
+) -> Result<(), TensorError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(TensorError::Shape {
+            kernel,
+            argument,
+            expected: vec![expected],
+            found: vec![found],
+        })
+    }
 }
