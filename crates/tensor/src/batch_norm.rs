@@ -6,8 +6,6 @@
 //! channels are split across threads only as whole channels: the result is
 //! the same bits for any thread count.
 
-use rayon::prelude::*;
-
 use crate::layout::check_length;
 use crate::parallel::for_each_block;
 use crate::sum::lane_sum;
@@ -25,81 +23,122 @@ pub struct Ncl {
 }
 
 impl Ncl {
-    fn row<'a, T>(&self, data: &'a [T], b: usize, c: usize) -> &'a [T] {
-        &data[(b * self.channels + c) * self.length..][..self.length]
-    }
     fn count(&self) -> usize {
         self.batch * self.length
     }
 }
 
-/// Per channel, `Σ_b Σ_l f(a, b)` over the rows of that channel.
-fn channel_sums<T: Float>(
-    shape: Ncl,
-    a: &[T],
-    b: &[T],
-    f: impl Fn(usize, T, T) -> T + Sync,
-) -> Vec<T> {
-    let channel = |c: usize| {
-        (0..shape.batch).fold(T::zero(), |s, n| {
-            s + lane_sum(shape.row(a, n, c), shape.row(b, n, c), |x, y| f(c, x, y))
-        })
-    };
-    if crate::threads() > 1 && shape.channels > 1 {
-        (0..shape.channels).into_par_iter().map(channel).collect()
-    } else {
-        (0..shape.channels).map(channel).collect()
+/// Each channel's rows in batch order: `grouped[c][b]` is row `(b, c)` of a
+/// `[B, C, L]` buffer cut into rows.
+fn rows_by_channel<R>(shape: Ncl, rows: impl Iterator<Item = R>) -> Vec<Vec<R>> {
+    let mut grouped: Vec<Vec<R>> = (0..shape.channels)
+        .map(|_| Vec::with_capacity(shape.batch))
+        .collect();
+    for (index, row) in rows.enumerate() {
+        grouped[index % shape.channels].push(row);
     }
+    grouped
 }
 
-/// The batch mean and biased variance of every channel.
-pub fn batch_statistics<T: Float>(shape: Ncl, x: &[T]) -> (Vec<T>, Vec<T>) {
-    let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
-    let mean: Vec<T> = channel_sums(shape, x, x, |_, v, _| v)
-        .into_iter()
-        .map(|s| s / count)
-        .collect();
-    let variance = channel_sums(shape, x, x, |c, v, _| (v - mean[c]) * (v - mean[c]))
-        .into_iter()
-        .map(|s| s / count)
-        .collect();
-    (mean, variance)
+/// `Σ_rows Σ_l f(a, b)`: lane sums per row, added in batch order.
+fn rows_sum<'a, T: Float + 'a>(
+    rows: impl Iterator<Item = (&'a [T], &'a [T])>,
+    f: impl Fn(T, T) -> T + Copy,
+) -> T {
+    rows.fold(T::zero(), |total, (a, b)| total + lane_sum(a, b, f))
 }
 
-/// Writes `x̂ = (x − mean)·inv_std` into `x` in place and `γ·x̂ + β` into
-/// `output` (as long as `x`; callers reuse it from step to step).
-pub fn normalize<T: Float>(
+/// Where a forward pass takes its statistics from.
+#[derive(Debug, Clone, Copy)]
+pub enum Statistics<'a, T> {
+    /// The batch's own mean and biased variance (training).
+    Batch,
+    /// Given per-channel mean and variance (inference: the moving ones).
+    Given {
+        /// Mean of every channel.
+        mean: &'a [T],
+        /// Variance of every channel.
+        variance: &'a [T],
+    },
+}
+
+/// Per-channel results of a forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelStatistics<T> {
+    /// The mean used.
+    pub mean: Vec<T>,
+    /// The variance used.
+    pub variance: Vec<T>,
+    /// `1 / sqrt(variance + epsilon)`.
+    pub inv_std: Vec<T>,
+}
+
+/// Forward pass: writes `x̂ = (x − mean)·inv_std` into `x` in place and
+/// `γ·x̂ + β` into `output` (as long as `x`; callers reuse it from step to
+/// step), and returns the statistics it used.
+///
+/// Channel by channel: a channel's rows (`B x L` values, 133 KB for the
+/// seed's batch of 32) are read from memory once for the mean and stay in
+/// cache for the variance and the normalizing pass.
+pub fn batch_norm_forward<T: Float>(
     shape: Ncl,
     x: &mut [T],
-    mean: &[T],
-    inv_std: &[T],
+    statistics: Statistics<'_, T>,
+    epsilon: T,
     gamma: &[T],
     beta: &[T],
     output: &mut [T],
-) -> Result<(), TensorError> {
+) -> Result<ChannelStatistics<T>, TensorError> {
     check_length("batch_norm", "output", x.len(), output.len())?;
+    for (argument, values) in [("gamma", gamma), ("beta", beta)] {
+        check_length("batch_norm", argument, shape.channels, values.len())?;
+    }
+    if let Statistics::Given { mean, variance } = statistics {
+        check_length("batch_norm", "mean", shape.channels, mean.len())?;
+        check_length("batch_norm", "variance", shape.channels, variance.len())?;
+    }
     let length = shape.length.max(1);
-    let rows: Vec<_> = x
-        .chunks_mut(length)
-        .zip(output.chunks_mut(length))
+    let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
+    let mut results = vec![(T::zero(), T::zero(), T::zero()); shape.channels];
+    let channels: Vec<_> = rows_by_channel(shape, x.chunks_mut(length))
+        .into_iter()
+        .zip(rows_by_channel(shape, output.chunks_mut(length)))
+        .zip(results.iter_mut())
         .enumerate()
         .collect();
     for_each_block(
-        rows,
+        channels,
         || (),
-        |_, (index, (xhat, out))| {
-            let c = index % shape.channels;
-            for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
-                *h = (*h - mean[c]) * inv_std[c];
-                *o = *h * gamma[c] + beta[c];
+        |_, (c, ((mut xs, mut outs), result))| {
+            let (mean, variance) = match statistics {
+                Statistics::Batch => {
+                    let mean = rows_sum(xs.iter().map(|r| (&**r, &**r)), |v, _| v) / count;
+                    let squares = |v: T, _| (v - mean) * (v - mean);
+                    let variance = rows_sum(xs.iter().map(|r| (&**r, &**r)), squares) / count;
+                    (mean, variance)
+                }
+                Statistics::Given { mean, variance } => (mean[c], variance[c]),
+            };
+            let inv_std = T::one() / (variance + epsilon).sqrt();
+            for (xhat, out) in xs.iter_mut().zip(outs.iter_mut()) {
+                for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
+                    *h = (*h - mean) * inv_std;
+                    *o = *h * gamma[c] + beta[c];
+                }
             }
+            *result = (mean, variance, inv_std);
         },
     );
-    Ok(())
+    Ok(ChannelStatistics {
+        mean: results.iter().map(|r| r.0).collect(),
+        variance: results.iter().map(|r| r.1).collect(),
+        inv_std: results.iter().map(|r| r.2).collect(),
+    })
 }
 
 /// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into
-/// `dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))` in place.
+/// `dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))` in place, channel by
+/// channel so that each channel's rows are read from memory once.
 pub fn batch_norm_backward<T: Float>(
     shape: Ncl,
     dy: &mut [T],
@@ -107,27 +146,33 @@ pub fn batch_norm_backward<T: Float>(
     gamma: &[T],
     inv_std: &[T],
 ) -> (Vec<T>, Vec<T>) {
-    let sum_dy = channel_sums(shape, dy, dy, |_, g, _| g);
-    let sum_dy_xhat = channel_sums(shape, dy, xhat, |_, g, h| g * h);
-    let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
-    let row = |(index, (g, h)): (usize, (&mut [T], &[T]))| {
-        let c = index % shape.channels;
-        let scale = gamma[c] * inv_std[c] / count;
-        for (g, &h) in g.iter_mut().zip(h) {
-            *g = scale * (count * *g - sum_dy[c] - h * sum_dy_xhat[c]);
-        }
-    };
     let length = shape.length.max(1);
-    if crate::threads() > 1 && shape.batch * shape.channels > 1 {
-        dy.par_chunks_mut(length)
-            .zip(xhat.par_chunks(length))
-            .enumerate()
-            .for_each(row);
-    } else {
-        dy.chunks_mut(length)
-            .zip(xhat.chunks(length))
-            .enumerate()
-            .for_each(row);
-    }
-    (sum_dy, sum_dy_xhat)
+    let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
+    let mut sums = vec![(T::zero(), T::zero()); shape.channels];
+    let channels: Vec<_> = rows_by_channel(shape, dy.chunks_mut(length))
+        .into_iter()
+        .zip(rows_by_channel(shape, xhat.chunks(length)))
+        .zip(sums.iter_mut())
+        .enumerate()
+        .collect();
+    for_each_block(
+        channels,
+        || (),
+        |_, (c, ((mut gs, hs), result))| {
+            let sum_dy = rows_sum(gs.iter().map(|g| (&**g, &**g)), |g, _| g);
+            let pairs = gs.iter().zip(&hs).map(|(g, h)| (&**g, *h));
+            let sum_dy_xhat = rows_sum(pairs, |g, h| g * h);
+            let scale = gamma[c] * inv_std[c] / count;
+            for (g, h) in gs.iter_mut().zip(&hs) {
+                for (g, &h) in g.iter_mut().zip(h.iter()) {
+                    *g = scale * (count * *g - sum_dy - h * sum_dy_xhat);
+                }
+            }
+            *result = (sum_dy, sum_dy_xhat);
+        },
+    );
+    (
+        sums.iter().map(|s| s.0).collect(),
+        sums.iter().map(|s| s.1).collect(),
+    )
 }

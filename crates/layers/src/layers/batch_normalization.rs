@@ -8,7 +8,7 @@
 //! (Keras's 0.99 is PyTorch's 0.01), epsilon 1e-5, and it folds the
 //! *unbiased* variance into `running_var`.
 
-use kymo_tensor::batch_norm::{batch_norm_backward, batch_statistics, normalize, Ncl};
+use kymo_tensor::batch_norm::{batch_norm_backward, batch_norm_forward, Ncl, Statistics};
 use kymo_tensor::Float;
 use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
@@ -168,37 +168,34 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         let values = normalized
             .as_slice_mut()
             .expect("invariant: as_ncl returns a standard-layout array");
-        let (mean, variance) = match mode {
-            Mode::Train => batch_statistics(shape, values),
-            Mode::Inference => (
-                self.moving_mean.value.iter().copied().collect(),
-                self.moving_variance.value.iter().copied().collect(),
-            ),
-        };
-        let inv_std: Vec<T> = variance
-            .iter()
-            .map(|&v| T::one() / (v + eps).sqrt())
-            .collect();
         let gamma = gamma
             .as_slice()
             .ok_or_else(|| self.not_contiguous("gamma"))?;
         let beta = beta.as_slice().ok_or_else(|| self.not_contiguous("beta"))?;
+        let moving_mean: Vec<T> = self.moving_mean.value.iter().copied().collect();
+        let moving_variance: Vec<T> = self.moving_variance.value.iter().copied().collect();
+        let statistics = match mode {
+            Mode::Train => Statistics::Batch,
+            Mode::Inference => Statistics::Given {
+                mean: &moving_mean,
+                variance: &moving_variance,
+            },
+        };
         let mut output = self
             .spare
             .array(ndarray::IxDyn(&self.shape.with_batch(batch)));
         let output_values = output
             .as_slice_mut()
             .expect("invariant: a spare array is standard layout");
-        normalize(shape, values, &mean, &inv_std, gamma, beta, output_values).map_err(
-            |source| LayerError::Kernel {
-                layer: self.name.clone(),
-                source,
-            },
-        )?;
+        let used = batch_norm_forward(shape, values, statistics, eps, gamma, beta, output_values)
+            .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
         let (mean, variance, inv_std) = (
-            Array1::from(mean),
-            Array1::from(variance),
-            Array1::from(inv_std),
+            Array1::from(used.mean),
+            Array1::from(used.variance),
+            Array1::from(used.inv_std),
         );
         if mode == Mode::Train {
             let momentum = T::from_f64_lossy(self.spec.momentum);
