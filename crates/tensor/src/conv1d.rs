@@ -410,8 +410,23 @@ pub fn conv1d_backward_in_place<T: Float>(
             im2col(sample, in_channels, &window, cols, threads);
             // The chunk's first sample initialises its partial gradient.
             let cols_t = MatRef::row_major(cols, rows, out_len).t();
-            matmul_on(threads, partial, dy_b, cols_t, i > 0)?;
-            matmul_on(threads, dcols, w_mat.t(), dy_b, false)?;
+            let kernel_gradient =
+                |partial: &mut [T], threads| matmul_on(threads, partial, dy_b, cols_t, i > 0);
+            let column_gradient =
+                |dcols: &mut [T], threads| matmul_on(threads, dcols, w_mat.t(), dy_b, false);
+            if threads > 1 {
+                // This chunk has the threads to itself (a batch of one chunk):
+                // the two products are independent, and two one-thread GEMMs
+                // side by side beat two two-thread GEMMs in a row (a GEMM
+                // splits its output, never its sum, so the bits are the same).
+                let (a, b) =
+                    rayon::join(|| kernel_gradient(partial, 1), || column_gradient(dcols, 1));
+                a?;
+                b?;
+            } else {
+                kernel_gradient(partial, 1)?;
+                column_gradient(dcols, 1)?;
+            }
             // The sample's values now live in `cols`: its slot takes the gradient.
             sample.fill(T::zero());
             col2im(dcols, in_channels, &window, sample, threads);
