@@ -8,7 +8,7 @@
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
-use crate::layout::standard_slice_mut;
+use crate::layout::{check_length, standard_slice_mut};
 use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, Padding, TensorError, Window};
 
@@ -235,13 +235,15 @@ pub fn max_pool1d_backward<T: Float>(
 }
 
 /// Max pooling forward into a caller's `output` (`[B, C, L_out]`, standard
-/// layout, every element overwritten), keeping no winners:
-/// [`max_pool1d_backward_in_place`] finds them again from the input. A layer
-/// that keeps its input anyway saves writing and reading a `u32` per output.
+/// layout, every element overwritten). The winners go into `winners` (one
+/// per output) when given; without them [`max_pool1d_backward_in_place`]
+/// finds them again from the input, which saves writing and reading a `u32`
+/// per output when the pool is small enough that finding them is cheap.
 pub fn max_pool1d_forward_into<T: Float>(
     x: ArrayView3<'_, T>,
     config: Pool1dConfig,
     mut output: ArrayViewMut3<'_, T>,
+    winners: Option<&mut [u32]>,
 ) -> Result<(), TensorError> {
     let (batch, channels, length) = x.dim();
     let window = max_pool_window("max_pool1d_forward", length, config)?;
@@ -257,16 +259,26 @@ pub fn max_pool1d_forward_into<T: Float>(
         .as_slice()
         .expect("invariant: as_standard_layout returns a contiguous array");
     let rows = rows_per_block(length);
+    let kept = kept_blocks("max_pool1d_forward", winners, y.len(), rows * out)?;
     let blocks: Vec<_> = x
         .chunks(rows * length)
         .zip(y.chunks_mut(rows * out))
+        .zip(kept)
         .collect();
     for_each_block(
         blocks,
         || RowScratch::new(config.pool_size, out),
-        |scratch: &mut RowScratch<T>, (x, y)| {
-            for (row, y) in x.chunks_exact(length).zip(y.chunks_exact_mut(out)) {
-                max_pool_row(row, &window, y, &mut scratch.winners, &mut scratch.queue);
+        |scratch: &mut RowScratch<T>, ((x, y), mut kept)| {
+            for (r, (row, y)) in x
+                .chunks_exact(length)
+                .zip(y.chunks_exact_mut(out))
+                .enumerate()
+            {
+                let idx = match kept.as_deref_mut() {
+                    Some(kept) => &mut kept[r * out..][..out],
+                    None => &mut scratch.winners[..],
+                };
+                max_pool_row(row, &window, y, idx, &mut scratch.queue);
             }
         },
     );
@@ -275,13 +287,14 @@ pub fn max_pool1d_forward_into<T: Float>(
 
 /// Max pooling backward that overwrites the forward input `input`
 /// (`[B, C, L]`, standard layout) with `∂loss/∂x`: each row's winners are
-/// found again (the same scan as forward, so the same winners, ties to the
-/// left and NaN first), then the row is cleared and each output gradient
-/// added at its winner.
+/// taken from `winners` when forward kept them, else found again (the same
+/// scan as forward, so the same winners, ties to the left and NaN first);
+/// then the row is cleared and each output gradient added at its winner.
 pub fn max_pool1d_backward_in_place<T: Float>(
     mut input: ArrayViewMut3<'_, T>,
     grad_output: ArrayView3<'_, T>,
     config: Pool1dConfig,
+    winners: Option<&[u32]>,
 ) -> Result<(), TensorError> {
     let (batch, channels, length) = input.dim();
     let window = max_pool_window("max_pool1d_backward", length, config)?;
@@ -305,27 +318,62 @@ pub fn max_pool1d_backward_in_place<T: Float>(
         .as_slice()
         .expect("invariant: as_standard_layout returns a contiguous array");
     let rows = rows_per_block(length);
+    if let Some(winners) = winners {
+        check_length("max_pool1d_backward", "winners", gy.len(), winners.len())?;
+    }
+    let kept: Vec<Option<&[u32]>> = match winners {
+        Some(winners) => winners.chunks(rows * out).map(Some).collect(),
+        None => vec![None; gy.len().div_ceil(rows * out)],
+    };
     let blocks: Vec<_> = x
         .chunks_mut(rows * length)
         .zip(gy.chunks(rows * out))
+        .zip(kept)
         .collect();
     for_each_block(
         blocks,
         || RowScratch::new(config.pool_size, out),
-        |scratch: &mut RowScratch<T>, (x, gy)| {
-            for (row, gy) in x.chunks_exact_mut(length).zip(gy.chunks_exact(out)) {
+        |scratch: &mut RowScratch<T>, ((x, gy), kept)| {
+            for (r, (row, gy)) in x
+                .chunks_exact_mut(length)
+                .zip(gy.chunks_exact(out))
+                .enumerate()
+            {
                 let RowScratch {
                     queue,
                     winners,
                     values,
                 } = scratch;
-                max_pool_row(row, &window, values, winners, queue);
+                let winners = match kept {
+                    Some(kept) => &kept[r * out..][..out],
+                    None => {
+                        max_pool_row(row, &window, values, winners, queue);
+                        &winners[..]
+                    }
+                };
                 row.fill(T::zero());
                 scatter_to_winners(row, gy, winners, &window);
             }
         },
     );
     Ok(())
+}
+
+/// `winners` cut into one piece per block of `block` outputs, or no pieces
+/// (`None` per block) when the caller keeps no winners.
+fn kept_blocks<'a>(
+    kernel: &'static str,
+    winners: Option<&'a mut [u32]>,
+    outputs: usize,
+    block: usize,
+) -> Result<Vec<Option<&'a mut [u32]>>, TensorError> {
+    match winners {
+        Some(winners) => {
+            check_length(kernel, "winners", outputs, winners.len())?;
+            Ok(winners.chunks_mut(block).map(Some).collect())
+        }
+        None => Ok((0..outputs.div_ceil(block)).map(|_| None).collect()),
+    }
 }
 
 /// Adds each output gradient `gy[p]` at its winner `winners[p]` in `row`.
@@ -585,15 +633,22 @@ mod tests {
                     padding,
                 };
                 let (want_y, winners) = max_pool1d_forward(x.view(), cfg).expect("fits");
-                let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
-                max_pool1d_forward_into(x.view(), cfg, y.view_mut()).expect("fits");
                 let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
                 let dy = dy_for(want_y.dim().2);
                 let want_dx = max_pool1d_backward(dy.view(), &winners).expect("fits");
-                let mut dx = x.clone();
-                max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg).expect("fits");
-                assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?}");
+                // Winners found again in backward, and winners kept by forward.
+                for keep in [false, true] {
+                    let mut kept = vec![7u32; want_y.len()];
+                    let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
+                    let slot = keep.then_some(&mut kept[..]);
+                    max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
+                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+                    let mut dx = x.clone();
+                    let slot = keep.then_some(&kept[..]);
+                    max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot)
+                        .expect("fits");
+                    assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
+                }
             }
         }
         crate::set_threads(1);
@@ -608,7 +663,7 @@ mod tests {
             padding: Padding::Valid,
         };
         let mut wrong = Array3::<f32>::zeros((1, 2, 5));
-        let err = max_pool1d_forward_into(x.view(), cfg, wrong.view_mut()).unwrap_err();
+        let err = max_pool1d_forward_into(x.view(), cfg, wrong.view_mut(), None).unwrap_err();
         assert!(matches!(
             err,
             TensorError::Shape {
@@ -619,7 +674,7 @@ mod tests {
         let mut transposed = Array3::<f32>::zeros((1, 4, 2));
         let mut view = transposed.view_mut();
         view.swap_axes(1, 2);
-        let err = max_pool1d_forward_into(x.view(), cfg, view).unwrap_err();
+        let err = max_pool1d_forward_into(x.view(), cfg, view, None).unwrap_err();
         assert!(matches!(
             err,
             TensorError::Layout {

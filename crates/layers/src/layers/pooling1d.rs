@@ -99,7 +99,15 @@ pub struct Pooling1D<T> {
     cache: Option<Cache<T>>,
     /// Storage for the next max-pooling forward's output.
     spare: Spare<T>,
+    /// Each output's winner, kept by forward for pools larger than
+    /// [`RECOMPUTE_LIMIT`]; reused from step to step.
+    winners: Vec<u32>,
 }
+
+/// Pools up to this size let backward find the winners again from the
+/// input (a few comparisons per output are cheaper than writing and reading
+/// a `u32` per output); larger ones keep them.
+const RECOMPUTE_LIMIT: usize = 4;
 
 impl<T: Float> Pooling1D<T> {
     /// Builds the layer for `input`.
@@ -136,6 +144,7 @@ impl<T: Float> Pooling1D<T> {
             input,
             cache: None,
             spare: Spare::new(),
+            winners: Vec::new(),
         })
     }
 }
@@ -174,7 +183,13 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
                 let x = standard(x);
                 let shape = self.output.with_batch(batch);
                 let mut y = self.spare.array(Ix3(shape[0], shape[1], shape[2]));
-                max_pool1d_forward_into(x.view(), self.spec.config(), y.view_mut())
+                let winners = if self.spec.pool_size > RECOMPUTE_LIMIT {
+                    self.winners.resize(y.len(), 0);
+                    Some(&mut self.winners[..])
+                } else {
+                    None
+                };
+                max_pool1d_forward_into(x.view(), self.spec.config(), y.view_mut(), winners)
                     .map_err(kernel_error)?;
                 (y, Cache::Max(x))
             }
@@ -206,8 +221,15 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         };
         let grad_input = match cache {
             Cache::Max(mut input) => {
-                max_pool1d_backward_in_place(input.view_mut(), grad.view(), self.spec.config())
-                    .map_err(kernel_error)?;
+                let winners = (self.spec.pool_size > RECOMPUTE_LIMIT)
+                    .then(|| &self.winners[..grad.len().min(self.winners.len())]);
+                max_pool1d_backward_in_place(
+                    input.view_mut(),
+                    grad.view(),
+                    self.spec.config(),
+                    winners,
+                )
+                .map_err(kernel_error)?;
                 self.spare.keep(grad);
                 input
             }
