@@ -2,12 +2,12 @@
 //!
 //! `cargo bench --bench kernels`
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use kymo::layers::{Dense, DenseSpec, Layer, Mode, Shape};
 use kymo::tensor::SeededRng;
 use kymo::tensor::{
-    conv1d_backward, conv1d_forward, max_pool1d_forward, Conv1dConfig, Conv1dWorkspace, Padding,
-    Pool1dConfig,
+    conv1d_backward_in_place, conv1d_forward_into, max_pool1d_backward_in_place,
+    max_pool1d_forward_into, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD};
 
@@ -30,24 +30,35 @@ fn conv(c: &mut Criterion) {
         let x = filled((1, cin, 1040));
         let w = filled((cout, cin, k));
         let mut ws = Conv1dWorkspace::new();
+        // The kernels the layers call: the output buffer is reused, the
+        // input is overwritten by its gradient (a fresh copy per iteration,
+        // made outside the timing).
+        let mut y = Array3::<f32>::zeros((1, cout, 1040));
         c.bench_function(&format!("{name}_forward"), |b| {
-            b.iter(|| conv1d_forward(x.view(), w.view(), None, same, &mut ws).expect("fits"))
+            b.iter(|| {
+                conv1d_forward_into(x.view(), w.view(), None, same, &mut ws, y.view_mut())
+                    .expect("fits")
+            })
         });
         let dy = filled((1, cout, 1040));
         let mut dw = Array3::<f32>::zeros((cout, cin, k));
         c.bench_function(&format!("{name}_backward"), |b| {
-            b.iter(|| {
-                conv1d_backward(
-                    x.view(),
-                    w.view(),
-                    dy.view(),
-                    same,
-                    dw.view_mut(),
-                    None,
-                    &mut ws,
-                )
-                .expect("fits")
-            })
+            b.iter_batched_ref(
+                || x.clone(),
+                |input| {
+                    conv1d_backward_in_place(
+                        input.view_mut(),
+                        w.view(),
+                        dy.view(),
+                        same,
+                        dw.view_mut(),
+                        None,
+                        &mut ws,
+                    )
+                    .expect("fits")
+                },
+                BatchSize::LargeInput,
+            )
         });
     }
 }
@@ -65,8 +76,28 @@ fn pool(c: &mut Criterion) {
             stride: 1,
             padding: Padding::Same,
         };
-        c.bench_function(name, |b| {
-            b.iter(|| max_pool1d_forward(x.view(), cfg).expect("fits"))
+        // As the layer runs it: pools above 4 keep their winners, smaller
+        // ones find them again in backward.
+        let mut y = Array3::<f32>::zeros(shape);
+        let mut winners = vec![0u32; y.len()];
+        let keep = pool_size > 4;
+        c.bench_function(&format!("{name}_forward"), |b| {
+            b.iter(|| {
+                let slot = keep.then_some(&mut winners[..]);
+                max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits")
+            })
+        });
+        let dy = filled(shape);
+        c.bench_function(&format!("{name}_backward"), |b| {
+            b.iter_batched_ref(
+                || x.clone(),
+                |input| {
+                    let slot = keep.then_some(&winners[..]);
+                    max_pool1d_backward_in_place(input.view_mut(), dy.view(), cfg, slot)
+                        .expect("fits")
+                },
+                BatchSize::LargeInput,
+            )
         });
     }
 }
