@@ -180,11 +180,8 @@ impl<T: Float> InPlaceActivation<T> {
 
     /// Applies the activation to `z` in place; in training, keeps `f'(z)`.
     pub(crate) fn forward(&mut self, z: ndarray::ArrayD<T>, train: bool) -> ndarray::ArrayD<T> {
-        self.saved = None;
+        self.saved = train.then(|| z.shape().to_vec());
         if self.activation.is_linear() {
-            if train {
-                self.saved = Some(z.shape().to_vec());
-            }
             return z;
         }
         let mut z = standard(z);
@@ -202,7 +199,6 @@ impl<T: Float> InPlaceActivation<T> {
                 })
             })
             .expect("invariant: the mask matches the values");
-            self.saved = Some(z.shape().to_vec());
         } else if train {
             self.derivative.resize(values.len(), T::zero());
             // Invariant: the buffer was just sized to `values`.
@@ -213,7 +209,6 @@ impl<T: Float> InPlaceActivation<T> {
                 })
             })
             .expect("invariant: the derivative buffer matches the values");
-            self.saved = Some(z.shape().to_vec());
         } else {
             for_each_variant!(activation, known => {
                 kymo_tensor::elementwise::map_in_place(values, |z| known.apply(z))
