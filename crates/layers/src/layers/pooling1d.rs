@@ -81,8 +81,8 @@ impl Reduction {
 
 /// What a training-mode forward keeps for backward.
 enum Cache<T> {
-    /// Max pooling keeps its input: backward finds the winners again and
-    /// writes the input gradient over it.
+    /// Max pooling keeps its input: backward writes the input gradient
+    /// over it (finding the winners again for small pools).
     Max(Array3<T>),
     Average {
         batch: usize,
@@ -221,8 +221,8 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         };
         let grad_input = match cache {
             Cache::Max(mut input) => {
-                let winners = (self.spec.pool_size > RECOMPUTE_LIMIT)
-                    .then(|| &self.winners[..grad.len().min(self.winners.len())]);
+                // The forward pass that left this cache sized the winners.
+                let winners = (self.spec.pool_size > RECOMPUTE_LIMIT).then_some(&self.winners[..]);
                 max_pool1d_backward_in_place(
                     input.view_mut(),
                     grad.view(),
