@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::{check_length, standard_slice_mut};
 use crate::matmul::{matmul_on, MatRef};
+use crate::parallel::for_each_block_on;
 use crate::sum::lane_total;
 use crate::{Float, Padding, TensorError, Window};
 
@@ -150,20 +151,18 @@ fn im2col<T: Float>(
     cols: &mut [T],
     threads: usize,
 ) {
-    use rayon::prelude::*;
     let length = window.input_length;
     let block = window.size * window.output_length;
-    if threads > 1 && channels > 1 {
-        sample[..channels * length]
-            .par_chunks_exact(length)
-            .zip(cols[..channels * block].par_chunks_exact_mut(block))
-            .for_each(|(source, block)| im2col_channel(source, window, block));
-    } else {
-        sample[..channels * length]
-            .chunks_exact(length)
-            .zip(cols[..channels * block].chunks_exact_mut(block))
-            .for_each(|(source, block)| im2col_channel(source, window, block));
-    }
+    let channel_blocks: Vec<_> = sample[..channels * length]
+        .chunks_exact(length)
+        .zip(cols[..channels * block].chunks_exact_mut(block))
+        .collect();
+    for_each_block_on(
+        threads,
+        channel_blocks,
+        || (),
+        |_, (source, block)| im2col_channel(source, window, block),
+    );
 }
 
 /// [`im2col`] for one channel: its `K` rows of columns.
@@ -198,20 +197,18 @@ fn col2im<T: Float>(
     sample: &mut [T],
     threads: usize,
 ) {
-    use rayon::prelude::*;
     let length = window.input_length;
     let block = window.size * window.output_length;
-    if threads > 1 && channels > 1 {
-        sample[..channels * length]
-            .par_chunks_exact_mut(length)
-            .zip(cols[..channels * block].par_chunks_exact(block))
-            .for_each(|(target, block)| col2im_channel(block, window, target));
-    } else {
-        sample[..channels * length]
-            .chunks_exact_mut(length)
-            .zip(cols[..channels * block].chunks_exact(block))
-            .for_each(|(target, block)| col2im_channel(block, window, target));
-    }
+    let channel_blocks: Vec<_> = sample[..channels * length]
+        .chunks_exact_mut(length)
+        .zip(cols[..channels * block].chunks_exact(block))
+        .collect();
+    for_each_block_on(
+        threads,
+        channel_blocks,
+        || (),
+        |_, (target, block)| col2im_channel(block, window, target),
+    );
 }
 
 /// [`col2im`] for one channel.

@@ -19,13 +19,25 @@ pub(crate) fn rows_per_block(row_length: usize) -> usize {
 }
 
 /// Runs `task(scratch, block)` on every block, with one `scratch` per
-/// thread (made by `scratch`).
+/// thread (made by `scratch`), on the threads [`threads`](crate::threads)
+/// allows.
 pub(crate) fn for_each_block<B: Send, S>(
     blocks: Vec<B>,
     scratch: impl Fn() -> S + Sync + Send,
     task: impl Fn(&mut S, B) + Sync + Send,
 ) {
-    if crate::threads() > 1 && blocks.len() > 1 {
+    for_each_block_on(crate::threads(), blocks, scratch, task);
+}
+
+/// [`for_each_block`] on `threads` threads instead of the global setting
+/// (a kernel whose callers already run on separate threads passes 1).
+pub(crate) fn for_each_block_on<B: Send, S>(
+    threads: usize,
+    blocks: Vec<B>,
+    scratch: impl Fn() -> S + Sync + Send,
+    task: impl Fn(&mut S, B) + Sync + Send,
+) {
+    if threads > 1 && blocks.len() > 1 {
         blocks.into_par_iter().for_each_init(scratch, task);
     } else {
         let mut scratch = scratch();
