@@ -23,6 +23,7 @@ pub trait Float:
     + Display
     + Send
     + Sync
+    + realfft::FftNum
     + 'static
 {
     /// Converts from `f64`, rounding to the nearest representable value.

@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use realfft::num_complex::Complex;
+
 use crate::{Float, TensorError};
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
@@ -100,24 +102,7 @@ pub fn matmul_on<T: Float>(
     b: MatRef<'_, T>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
-    if a.cols != b.rows {
-        return Err(TensorError::Shape {
-            kernel: "matmul",
-            argument: "b",
-            expected: vec![a.cols, b.cols],
-            found: vec![b.rows, b.cols],
-        });
-    }
-    if c.len() != a.rows * b.cols {
-        return Err(TensorError::Shape {
-            kernel: "matmul",
-            argument: "c",
-            expected: vec![a.rows, b.cols],
-            found: vec![c.len()],
-        });
-    }
-    a.check("a")?;
-    b.check("b")?;
+    check_product(c.len(), &a, &b)?;
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
         return Ok(());
@@ -128,10 +113,6 @@ pub fn matmul_on<T: Float>(
         }
         return Ok(());
     }
-    let parallelism = match threads {
-        1 => gemm::Parallelism::None,
-        n => gemm::Parallelism::Rayon(n),
-    };
     // SAFETY: every index the GEMM touches was bounds-checked above: `a` and
     // `b` through `check`, `c` as a dense row-major m x n block of exactly
     // `c.len()` elements. Strides fit in isize because they index live slices.
@@ -155,10 +136,95 @@ pub fn matmul_on<T: Float>(
             false,
             false,
             false,
-            parallelism,
+            parallelism(threads),
         );
     }
     Ok(())
+}
+
+/// `c (+)= op(a) · b` over complex matrices, with `c` row-major
+/// `a.rows x b.cols` and `op(a)` the elementwise conjugate of `a` when
+/// `conjugate_a`: the per-frequency products of the spectral convolution.
+/// Like [`matmul_on`], the GEMM never splits the summed dimension.
+pub(crate) fn complex_matmul_on<T: Float>(
+    threads: usize,
+    c: &mut [Complex<T>],
+    a: MatRef<'_, Complex<T>>,
+    conjugate_a: bool,
+    b: MatRef<'_, Complex<T>>,
+    accumulate: bool,
+) -> Result<(), TensorError> {
+    check_product(c.len(), &a, &b)?;
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(Complex::new(T::zero(), T::zero()));
+        }
+        return Ok(());
+    }
+    let one = Complex::new(T::one(), T::zero());
+    // SAFETY: as in `matmul_on`: `a` and `b` were bounds-checked through
+    // `check_product`, `c` is a dense row-major m x n block of `c.len()`
+    // elements. `Complex<f32>`/`Complex<f64>` are the c32/c64 the GEMM
+    // dispatches on (the same num-complex type).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            one,
+            one,
+            false,
+            conjugate_a,
+            false,
+            parallelism(threads),
+        );
+    }
+    Ok(())
+}
+
+/// Checks that `a · b` is defined and fits in a `c` of `c_len` elements,
+/// and that both views stay inside their slices.
+fn check_product<U>(c_len: usize, a: &MatRef<'_, U>, b: &MatRef<'_, U>) -> Result<(), TensorError> {
+    if a.cols != b.rows {
+        return Err(TensorError::Shape {
+            kernel: "matmul",
+            argument: "b",
+            expected: vec![a.cols, b.cols],
+            found: vec![b.rows, b.cols],
+        });
+    }
+    if c_len != a.rows * b.cols {
+        return Err(TensorError::Shape {
+            kernel: "matmul",
+            argument: "c",
+            expected: vec![a.rows, b.cols],
+            found: vec![c_len],
+        });
+    }
+    a.check("a")?;
+    b.check("b")
+}
+
+/// The GEMM's threading for `threads` threads.
+fn parallelism(threads: usize) -> gemm::Parallelism {
+    match threads {
+        1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    }
 }
 
 #[cfg(test)]

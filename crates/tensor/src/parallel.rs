@@ -46,3 +46,16 @@ pub(crate) fn for_each_block_on<B: Send, S>(
             .for_each(|block| task(&mut scratch, block));
     }
 }
+
+/// [`for_each_block`] for tasks that can fail: stops at the first error
+/// and returns it.
+pub(crate) fn try_for_each_block<B: Send, E: Send>(
+    blocks: Vec<B>,
+    task: impl Fn(B) -> Result<(), E> + Sync + Send,
+) -> Result<(), E> {
+    if crate::threads() > 1 && blocks.len() > 1 {
+        blocks.into_par_iter().try_for_each(task)
+    } else {
+        blocks.into_iter().try_for_each(task)
+    }
+}

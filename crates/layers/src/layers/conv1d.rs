@@ -91,7 +91,7 @@ impl Conv1DSpec {
 }
 
 /// A 1D convolution layer.
-pub struct Conv1D<T> {
+pub struct Conv1D<T: Float> {
     spec: Conv1DSpec,
     name: String,
     input: Shape,

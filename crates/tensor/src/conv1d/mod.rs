@@ -12,6 +12,7 @@
 
 mod columns;
 mod lowering;
+mod spectral;
 
 use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use crate::sum::lane_total;
 use crate::{Float, Padding, TensorError, Window};
 use columns::col2im;
 use lowering::Lowering;
+use spectral::{Shapes, SpectralWorkspace};
 
 /// Stride, dilation and padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,13 +67,23 @@ impl Conv1dConfig {
 /// layer keeps one) so that each step reuses them: for the seed's largest
 /// layer the column gradient is 10 MB, and a fresh allocation per call costs
 /// a page fault per 4 KB.
-#[derive(Debug, Default)]
-pub struct Conv1dWorkspace<T> {
+#[derive(Debug)]
+pub struct Conv1dWorkspace<T: Float> {
     chunks: Vec<ChunkScratch<T>>,
     /// The weight in the lowering's column order, when that is not its own.
     weight_matrix: Vec<T>,
+    /// Plans and spectra of the frequency-domain method for long kernels.
+    spectral: SpectralWorkspace<T>,
     /// A lowering tests impose instead of the one the geometry picks.
     forced: Option<Lowering>,
+    /// Whether tests impose (or forbid) the frequency-domain method.
+    forced_spectral: Option<bool>,
+}
+
+impl<T: Float> Default for Conv1dWorkspace<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// One task's buffers: its lowered sample, its column gradient, and its
@@ -90,8 +102,17 @@ impl<T: Float> Conv1dWorkspace<T> {
         Self {
             chunks: Vec::new(),
             weight_matrix: Vec::new(),
+            spectral: SpectralWorkspace::default(),
             forced: None,
+            forced_spectral: None,
         }
+    }
+
+    /// Whether this call goes through the frequency domain.
+    fn spectral(&self, window: &Window, in_channels: usize, out_channels: usize) -> bool {
+        let possible = window.stride == 1 && window.dilation == 1;
+        let pays = || spectral::applies(window, in_channels, out_channels);
+        possible && self.forced_spectral.unwrap_or_else(pays)
     }
 
     /// The lowering for this call: the forced one, else the geometry's.
@@ -211,6 +232,15 @@ pub fn conv1d_forward_into<T: Float>(
     let x = x.as_standard_layout();
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
+    if workspace.spectral(&window, in_channels, out_channels) {
+        let shapes = Shapes {
+            input: (batch, in_channels, length),
+            weight: weight.dim(),
+        };
+        let bias = bias.as_ref().map(|b| b.to_vec());
+        let spectral = &mut workspace.spectral;
+        return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
+    }
     let lowering = workspace.lowering(in_channels, &window);
     let lowered_len = lowering.buffer_len(in_channels, &window);
     let shape = weight.dim();
@@ -315,6 +345,22 @@ pub fn conv1d_backward_in_place<T: Float>(
     let grad_w = grad_weight
         .as_slice_mut()
         .expect("invariant: checked standard layout above");
+    if workspace.spectral(&window, in_channels, out_channels) {
+        if let Some(mut grad_bias) = grad_bias {
+            // Sample by sample, in order.
+            for sample in dy.chunks_exact(out_channels * out_len) {
+                for (g, row) in grad_bias.iter_mut().zip(sample.chunks_exact(out_len)) {
+                    *g += lane_total(row);
+                }
+            }
+        }
+        let shapes = Shapes {
+            input: (batch, in_channels, length),
+            weight: weight.dim(),
+        };
+        let spectral = &mut workspace.spectral;
+        return spectral::backward(data, w, dy, shapes, &window, spectral, grad_w);
+    }
     // The column gradient is folded back by col2im, which reads the
     // weight's own (channel-major) row order whatever the lowering.
     let w_mat = MatRef::row_major(w, out_channels, rows);
@@ -643,20 +689,103 @@ mod tests {
         }
     }
 
-    /// Chunks of samples run on separate threads when 2 are allowed; the
-    /// kernel gradient is still summed chunk by chunk in order, so every bit
-    /// matches the single-threaded run (9 samples: two full chunks and a
-    /// partial one). One sample: its channels are unfolded across threads.
-    #[test]
-    fn one_and_two_threads_give_identical_bits() {
-        for batch in [9, 1] {
-            for lowering in [Lowering::Columns, Lowering::ChannelsLast] {
-                same_bits_on_one_and_two_threads(batch, lowering);
+    /// Forward pass and every gradient of one convolution, with the
+    /// workspace set up by `force`.
+    fn pass(
+        x: &Array3<f64>,
+        w: &Array3<f64>,
+        bias: &Array1<f64>,
+        dy: &Array3<f64>,
+        config: Conv1dConfig,
+        force: impl Fn(&mut Conv1dWorkspace<f64>),
+    ) -> [Array3<f64>; 4] {
+        let mut workspace = Conv1dWorkspace::new();
+        force(&mut workspace);
+        let y = conv1d_forward(
+            x.view(),
+            w.view(),
+            Some(bias.view()),
+            config,
+            &mut workspace,
+        )
+        .expect("fits");
+        let mut dw = Array3::<f64>::zeros(w.dim());
+        let mut db = Array1::<f64>::zeros(bias.len());
+        let dx = conv1d_backward(
+            x.view(),
+            w.view(),
+            dy.view(),
+            config,
+            dw.view_mut(),
+            Some(db.view_mut()),
+            &mut workspace,
+        )
+        .expect("fits");
+        let db = db
+            .into_shape_with_order((1, 1, bias.len()))
+            .expect("same count");
+        [y, dw, db, dx]
+    }
+
+    fn assert_close(a: &[Array3<f64>; 4], b: &[Array3<f64>; 4], tolerance: f64, what: &str) {
+        for (a, b) in a.iter().zip(b) {
+            assert_eq!(a.dim(), b.dim(), "{what}");
+            for (p, q) in a.iter().zip(b.iter()) {
+                assert!((p - q).abs() <= tolerance, "{p} vs {q}: {what}");
             }
         }
     }
 
-    fn same_bits_on_one_and_two_threads(batch: usize, lowering: Lowering) {
+    /// The frequency-domain method computes what the direct GEMM does, for
+    /// both paddings, odd and even kernels, kernels longer than the signal,
+    /// several tiles per signal and several samples.
+    #[test]
+    fn spectral_method_agrees_with_the_direct_one() {
+        for (batch, len, k, padding) in [
+            (3, 40, 16, Padding::Same),
+            (2, 100, 17, Padding::Same),
+            (6, 90, 20, Padding::Valid),
+            (1, 300, 70, Padding::Same),
+            (2, 12, 30, Padding::Same),
+            (2, 50, 3, Padding::Valid),
+        ] {
+            let config = Conv1dConfig {
+                padding,
+                ..Default::default()
+            };
+            let window = config.window(len, k).expect("valid geometry");
+            let x = filled((batch, 3, len), 0.4);
+            let w = filled((5, 3, k), 1.7);
+            let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5, -0.4]);
+            let dy = filled((batch, 5, window.output_length), 2.1);
+            let direct = pass(&x, &w, &bias, &dy, config, |ws| {
+                ws.forced_spectral = Some(false)
+            });
+            let spectral = pass(&x, &w, &bias, &dy, config, |ws| {
+                ws.forced_spectral = Some(true)
+            });
+            let what = format!("batch {batch}, length {len}, kernel {k}, {padding:?}");
+            assert_close(&spectral, &direct, 1e-10, &what);
+        }
+    }
+
+    /// Chunks of samples run on separate threads when 2 are allowed; the
+    /// kernel gradient is still summed chunk by chunk in order, so every bit
+    /// matches the single-threaded run (9 samples: two full chunks and a
+    /// partial one). One sample: its channels are unfolded across threads.
+    /// Each way of lowering the columns, and the frequency-domain method,
+    /// whose transforms and per-frequency products split across threads.
+    #[test]
+    fn one_and_two_threads_give_identical_bits() {
+        for batch in [9, 1] {
+            for lowering in [Lowering::Columns, Lowering::ChannelsLast] {
+                same_bits_on_one_and_two_threads(batch, lowering, false);
+            }
+            same_bits_on_one_and_two_threads(batch, Lowering::Columns, true);
+        }
+    }
+
+    fn same_bits_on_one_and_two_threads(batch: usize, lowering: Lowering, spectral: bool) {
         let x = filled((batch, 3, 50), 0.3).mapv(|v| v as f32);
         let w = filled((5, 3, 4), 0.7).mapv(|v| v as f32);
         let dy = filled((batch, 5, 50), 1.1).mapv(|v| v as f32);
@@ -668,6 +797,7 @@ mod tests {
             crate::set_threads(threads);
             let mut workspace = Conv1dWorkspace::new();
             workspace.forced = Some(lowering);
+            workspace.forced_spectral = Some(spectral);
             let y = conv1d_forward(x.view(), w.view(), None, config, &mut workspace).expect("fits");
             let mut dw = Array3::<f32>::zeros((5, 3, 4));
             let dx = conv1d_backward(

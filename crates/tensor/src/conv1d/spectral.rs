@@ -1,0 +1,513 @@
+//! Long kernels in the frequency domain: overlap-save FFT convolution.
+//!
+//! A direct convolution costs `C_in * C_out * K` multiply-adds per output
+//! position: for the seed's kernels of 70 and 40 that is 143k and 328k.
+//! Transformed, a correlation is a product per frequency, so the cost per
+//! position falls to `C_in * C_out` complex multiply-adds times the
+//! overhead of the tiling (about 1.2–1.5 bins per position), plus the
+//! transforms, which grow with `C_in + C_out`, not their product.
+//!
+//! Overlap-save: the signal is cut into tiles of `n` points (a power of
+//! two) that overlap by `K - 1`; each tile yields `m = n - K + 1` outputs
+//! that its circular correlation computes without wrap-around. Spectra are
+//! stored `[signal][tile][bin]`, so each real FFT writes one contiguous
+//! run; the per-frequency products read them through strides (one complex
+//! GEMM per bin, all columns of the batch at once), and the inverse gathers
+//! each output tile's bins back.
+//!
+//! With `x` the input, `w` the kernel, `dy` the output gradient and `^`
+//! the transform of a zero-padded tile:
+//! - forward: `ŷ = conj(ŵ) · x̂`, summed over input channels;
+//! - input gradient: `dx̂ = ŵ · dŷ` (a convolution: the kernel runs
+//!   backwards), summed over output channels, over tiles of `dy` shifted
+//!   by `K - 1`;
+//! - kernel gradient: `dŵ = conj(dŷ) · x̂`, summed over every tile of every
+//!   sample before one inverse per (output, input) channel pair.
+//!
+//! Every sum runs in a fixed order and every parallel split is over
+//! independent outputs, so the bits do not depend on the thread count. The
+//! rounding differs from the direct GEMM's (relative error about 1e-6 in
+//! `f32`); the tests hold the two methods to each other in `f64`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+
+use crate::matmul::{complex_matmul_on, MatRef};
+use crate::parallel::{for_each_block, try_for_each_block};
+use crate::{Float, TensorError, Window};
+
+/// Kernels at least this long go through the frequency domain (when the
+/// stride and dilation are 1). Below it the direct GEMM wins: its cost
+/// grows with `K`, the spectral one does not.
+const MIN_KERNEL: usize = 16;
+
+/// The spectral products cost `C_in * C_out` per position, its transforms
+/// `C_in + C_out` (times a log); the direct GEMM `K * C_in * C_out`. With
+/// few channels the transforms dominate: the seed's first layer (1 input
+/// channel, 32 filters of 100 taps) ran 3–5x slower spectrally. It pays
+/// once `C_in * C_out` is this many times `C_in + C_out`.
+const MIN_CHANNEL_RATIO: usize = 8;
+
+/// Whether a convolution of `in_channels` to `out_channels` through
+/// `window` is one the spectral method computes, and large enough to pay.
+pub(super) fn applies(window: &Window, in_channels: usize, out_channels: usize) -> bool {
+    window.stride == 1
+        && window.dilation == 1
+        && window.size >= MIN_KERNEL
+        && in_channels * out_channels >= MIN_CHANNEL_RATIO * (in_channels + out_channels)
+}
+
+/// What the kernel's own spectrum costs per frequency, in columns of the
+/// per-frequency products: transforming the kernel and streaming its
+/// spectrum (one `C_out x C_in` block per bin) weigh like this many more
+/// tiles. Fitted on the seed's layers (kernels 70 and 40, batch 1, 8 and
+/// 32): it makes batch 1 prefer fewer bins (FFTs of 128 for the kernel of
+/// 40) and batch 32 fewer tiles (256), as measured.
+const KERNEL_COLUMNS: usize = 32;
+
+/// Overlap-save geometry for one pass.
+#[derive(Debug, Clone, Copy)]
+struct Tiling {
+    /// FFT length.
+    n: usize,
+    /// Outputs per tile: `n - K + 1`.
+    m: usize,
+    /// Tiles per signal.
+    tiles: usize,
+    /// Frequencies of a real FFT of `n` points: `n / 2 + 1`.
+    bins: usize,
+}
+
+impl Tiling {
+    /// The FFT length for `outputs` positions of a `size`-tap kernel over
+    /// `batch` samples: the power of two, at least `2 * size` (so that a
+    /// tile's overlap wastes at most half of it), that minimises
+    /// `bins * (tiles * batch + KERNEL_COLUMNS)`; on a tie, the shorter.
+    fn new(size: usize, outputs: usize, batch: usize) -> Self {
+        let cost = |t: &Self| t.bins * (t.tiles * batch + KERNEL_COLUMNS);
+        let mut n = (2 * size).next_power_of_two();
+        let largest = (outputs + size - 1).next_power_of_two().max(n);
+        let mut best = Self::with(n, size, outputs);
+        while n < largest {
+            n *= 2;
+            let candidate = Self::with(n, size, outputs);
+            if cost(&candidate) < cost(&best) {
+                best = candidate;
+            }
+        }
+        best
+    }
+
+    fn with(n: usize, size: usize, outputs: usize) -> Self {
+        let m = n - size + 1;
+        Self {
+            n,
+            m,
+            tiles: outputs.div_ceil(m),
+            bins: n / 2 + 1,
+        }
+    }
+
+    /// The same FFT length, one tile per signal: for the kernel itself.
+    fn single(self) -> Self {
+        Self { tiles: 1, ..self }
+    }
+}
+
+/// A forward and an inverse real FFT of one length.
+struct Plans<T: Float> {
+    n: usize,
+    forward: Arc<dyn RealToComplex<T>>,
+    inverse: Arc<dyn ComplexToReal<T>>,
+}
+
+impl<T: Float> Clone for Plans<T> {
+    fn clone(&self) -> Self {
+        Self {
+            n: self.n,
+            forward: Arc::clone(&self.forward),
+            inverse: Arc::clone(&self.inverse),
+        }
+    }
+}
+
+/// Buffers and FFT plans the spectral method reuses from call to call.
+pub(super) struct SpectralWorkspace<T: Float> {
+    plans: Vec<Plans<T>>,
+    kernel: Vec<Complex<T>>,
+    signal: Vec<Complex<T>>,
+    other: Vec<Complex<T>>,
+    product: Vec<Complex<T>>,
+}
+
+impl<T: Float> Default for SpectralWorkspace<T> {
+    fn default() -> Self {
+        Self {
+            plans: Vec::new(),
+            kernel: Vec::new(),
+            signal: Vec::new(),
+            other: Vec::new(),
+            product: Vec::new(),
+        }
+    }
+}
+
+impl<T: Float> fmt::Debug for SpectralWorkspace<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lengths: Vec<usize> = self.plans.iter().map(|p| p.n).collect();
+        f.debug_struct("SpectralWorkspace")
+            .field("fft_lengths", &lengths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Float> SpectralWorkspace<T> {
+    /// The plans for FFTs of `n` points, made once.
+    fn plans(&mut self, n: usize) -> Plans<T> {
+        if let Some(plans) = self.plans.iter().find(|p| p.n == n) {
+            return plans.clone();
+        }
+        let mut planner = RealFftPlanner::<T>::new();
+        let plans = Plans {
+            n,
+            forward: planner.plan_fft_forward(n),
+            inverse: planner.plan_fft_inverse(n),
+        };
+        self.plans.push(plans.clone());
+        plans
+    }
+}
+
+/// The shapes of one convolution: `(batch, C_in, L)` and `(C_out, C_in, K)`.
+pub(super) struct Shapes {
+    pub(super) input: (usize, usize, usize),
+    pub(super) weight: (usize, usize, usize),
+}
+
+/// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
+pub(super) fn forward<T: Float>(
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    shapes: Shapes,
+    window: &Window,
+    workspace: &mut SpectralWorkspace<T>,
+    output: &mut [T],
+) -> Result<(), TensorError> {
+    let (batch, in_channels, length) = shapes.input;
+    let (out_channels, _, size) = shapes.weight;
+    let out_len = window.output_length;
+    let tiling = Tiling::new(size, out_len, batch);
+    let plans = workspace.plans(tiling.n);
+    let (bins, cols) = (tiling.bins, batch * tiling.tiles);
+    let kernel = sized(&mut workspace.kernel, out_channels * in_channels * bins);
+    let pairs = out_channels * in_channels;
+    transform_tiles(
+        &plans,
+        tiling.single(),
+        (weight, 1, pairs, size),
+        0,
+        size,
+        kernel,
+    );
+    let signal = sized(&mut workspace.signal, in_channels * cols * bins);
+    let lead = -(window.pad_left as isize);
+    let input = (x, batch, in_channels, length);
+    transform_tiles(&plans, tiling, input, lead, tiling.n, signal);
+    let (kernel, signal) = (&*kernel, &*signal);
+    let product = sized(&mut workspace.product, bins * out_channels * cols);
+    let per_bin: Vec<_> = product
+        .chunks_mut(out_channels * cols)
+        .enumerate()
+        .collect();
+    try_for_each_block(per_bin, |(f, y)| {
+        let w = strided(
+            kernel,
+            f,
+            (out_channels, in_channels),
+            (in_channels * bins, bins),
+        );
+        let x = strided(signal, f, (in_channels, cols), (cols * bins, bins));
+        complex_matmul_on(1, y, w, true, x, false)
+    })?;
+    let scale = T::one() / T::from_f64_lossy(tiling.n as f64);
+    let rows: Vec<_> = output.chunks_mut(out_len).enumerate().collect();
+    let product = &*product;
+    inverse_tiles(
+        &plans,
+        tiling,
+        product,
+        rows,
+        |row, j| {
+            let (b, o) = (row / out_channels, row % out_channels);
+            (
+                o * cols + b * tiling.tiles + j,
+                bias.map_or(T::zero(), |bias| bias[o]),
+            )
+        },
+        0,
+        scale,
+    );
+    Ok(())
+}
+
+/// Backward pass: adds the kernel gradient to `grad_weight`
+/// (`[C_out, C_in, K]`) and overwrites `input` with the input gradient.
+pub(super) fn backward<T: Float>(
+    input: &mut [T],
+    weight: &[T],
+    dy: &[T],
+    shapes: Shapes,
+    window: &Window,
+    workspace: &mut SpectralWorkspace<T>,
+    grad_weight: &mut [T],
+) -> Result<(), TensorError> {
+    let (batch, in_channels, length) = shapes.input;
+    let (out_channels, _, size) = shapes.weight;
+    let out_len = window.output_length;
+    let lead = window.pad_left as isize;
+
+    // Kernel gradient, from the forward pass's tiles of x and tiles of dy
+    // holding only the m outputs each x tile produced.
+    let tiling = Tiling::new(size, out_len, batch);
+    let plans = workspace.plans(tiling.n);
+    let (bins, cols) = (tiling.bins, batch * tiling.tiles);
+    let signal = sized(&mut workspace.signal, in_channels * cols * bins);
+    transform_tiles(
+        &plans,
+        tiling,
+        (&*input, batch, in_channels, length),
+        -lead,
+        tiling.n,
+        signal,
+    );
+    let gradient = sized(&mut workspace.other, out_channels * cols * bins);
+    transform_tiles(
+        &plans,
+        tiling,
+        (dy, batch, out_channels, out_len),
+        0,
+        tiling.m,
+        gradient,
+    );
+    let (signal, gradient) = (&*signal, &*gradient);
+    let product = sized(&mut workspace.product, bins * out_channels * in_channels);
+    let per_bin: Vec<_> = product
+        .chunks_mut(out_channels * in_channels)
+        .enumerate()
+        .collect();
+    try_for_each_block(per_bin, |(f, dw)| {
+        let dy = strided(gradient, f, (out_channels, cols), (cols * bins, bins));
+        let xt = strided(signal, f, (cols, in_channels), (bins, cols * bins));
+        complex_matmul_on(1, dw, dy, true, xt, false)
+    })?;
+    let scale = T::one() / T::from_f64_lossy(tiling.n as f64);
+    let rows: Vec<_> = grad_weight.chunks_mut(size).enumerate().collect();
+    let pairs = out_channels * in_channels;
+    accumulate_inverse(&plans, bins, &*product, pairs, rows, scale);
+
+    // Input gradient: the kernel convolved with tiles of dy that start
+    // K - 1 - pad_left before each tile of x.
+    let tiling = Tiling::new(size, length, batch);
+    let plans = workspace.plans(tiling.n);
+    let (bins, cols) = (tiling.bins, batch * tiling.tiles);
+    let kernel = sized(&mut workspace.kernel, pairs * bins);
+    transform_tiles(
+        &plans,
+        tiling.single(),
+        (weight, 1, pairs, size),
+        0,
+        size,
+        kernel,
+    );
+    let gradient = sized(&mut workspace.other, out_channels * cols * bins);
+    let shift = lead - (size as isize - 1);
+    let dy_tiles = (dy, batch, out_channels, out_len);
+    transform_tiles(&plans, tiling, dy_tiles, shift, tiling.n, gradient);
+    let (kernel, gradient) = (&*kernel, &*gradient);
+    let product = sized(&mut workspace.product, bins * in_channels * cols);
+    let per_bin: Vec<_> = product.chunks_mut(in_channels * cols).enumerate().collect();
+    try_for_each_block(per_bin, |(f, dx)| {
+        let wt = strided(
+            kernel,
+            f,
+            (in_channels, out_channels),
+            (bins, in_channels * bins),
+        );
+        let dy = strided(gradient, f, (out_channels, cols), (cols * bins, bins));
+        complex_matmul_on(1, dx, wt, false, dy, false)
+    })?;
+    let product = &*product;
+    let rows: Vec<_> = input.chunks_mut(length).enumerate().collect();
+    inverse_tiles(
+        &plans,
+        tiling,
+        product,
+        rows,
+        |row, j| {
+            let (b, c) = (row / in_channels, row % in_channels);
+            (c * cols + b * tiling.tiles + j, T::zero())
+        },
+        size - 1,
+        scale,
+    );
+    Ok(())
+}
+
+/// `buffer` resized to `len` (contents unspecified; callers overwrite).
+fn sized<T: Float>(buffer: &mut Vec<Complex<T>>, len: usize) -> &mut [Complex<T>] {
+    buffer.resize(len, Complex::new(T::zero(), T::zero()));
+    &mut buffer[..len]
+}
+
+/// Frequency `bin`'s `rows x cols` matrix inside spectra laid out with the
+/// given strides.
+fn strided<T>(
+    spectra: &[Complex<T>],
+    bin: usize,
+    (rows, cols): (usize, usize),
+    (row_stride, col_stride): (usize, usize),
+) -> MatRef<'_, Complex<T>> {
+    MatRef {
+        data: &spectra[bin..],
+        rows,
+        cols,
+        row_stride,
+        col_stride,
+    }
+}
+
+/// Spectra of the tiles of every signal of `(data, batch, rows, length)`
+/// (`[batch, rows, length]`) into `spectra[row][b * tiles + j][bin]`. Tile
+/// `j` holds `take` points from `data[b, row, j * m + lead ..]`, zero where
+/// that runs outside `0..length`, then zeros up to `n`.
+fn transform_tiles<T: Float>(
+    plans: &Plans<T>,
+    tiling: Tiling,
+    (data, batch, rows, length): (&[T], usize, usize, usize),
+    lead: isize,
+    take: usize,
+    spectra: &mut [Complex<T>],
+) {
+    let per_row = batch * tiling.tiles * tiling.bins;
+    let blocks: Vec<_> = spectra[..rows * per_row]
+        .chunks_mut(per_row)
+        .enumerate()
+        .collect();
+    let scratch = || (vec![T::zero(); tiling.n], plans.forward.make_scratch_vec());
+    for_each_block(blocks, scratch, |(points, fft_scratch), (row, out)| {
+        let tile_spectra = out.chunks_exact_mut(tiling.bins);
+        for (column, spectrum) in tile_spectra.enumerate() {
+            let (b, j) = (column / tiling.tiles, column % tiling.tiles);
+            let source = &data[(b * rows + row) * length..][..length];
+            let start = (j * tiling.m) as isize + lead;
+            // Points u with 0 <= start + u < length, u < take.
+            let first = (-start).clamp(0, take as isize) as usize;
+            let end = (length as isize - start).clamp(first as isize, take as isize) as usize;
+            points.fill(T::zero());
+            if end > first {
+                let from = (start + first as isize) as usize;
+                points[first..end].copy_from_slice(&source[from..from + end - first]);
+            }
+            plans
+                .forward
+                .process_with_scratch(points, spectrum, fft_scratch)
+                .expect("invariant: buffers sized to the plan's length");
+        }
+    });
+}
+
+/// Inverts each output row's tiles: `locate(row, j)` gives tile `j`'s
+/// signal index within a frequency's block of `product`
+/// (`[bin][signal]`) and a constant to add; the tile's points `first ..
+/// first + m`, scaled, land at `j * m ..` of the row.
+fn inverse_tiles<T: Float>(
+    plans: &Plans<T>,
+    tiling: Tiling,
+    product: &[Complex<T>],
+    rows: Vec<(usize, &mut [T])>,
+    locate: impl Fn(usize, usize) -> (usize, T) + Sync + Send,
+    first: usize,
+    scale: T,
+) {
+    let per_bin = product.len() / tiling.bins;
+    let scratch = || InverseScratch::new(plans, tiling.bins);
+    for_each_block(rows, scratch, |scratch, (row, out)| {
+        let length = out.len();
+        for j in 0..tiling.tiles {
+            let (signal, offset) = locate(row, j);
+            let points = scratch.invert(plans, product, per_bin, signal);
+            let start = j * tiling.m;
+            let count = tiling.m.min(length - start);
+            for (o, &p) in out[start..start + count]
+                .iter_mut()
+                .zip(&points[first..first + count])
+            {
+                *o = p * scale + offset;
+            }
+        }
+    });
+}
+
+/// Adds the first `K` points of each signal's inverse, scaled, to its row
+/// of `rows` (one per signal, in order): the kernel gradient.
+fn accumulate_inverse<T: Float>(
+    plans: &Plans<T>,
+    bins: usize,
+    product: &[Complex<T>],
+    signals: usize,
+    rows: Vec<(usize, &mut [T])>,
+    scale: T,
+) {
+    let scratch = || InverseScratch::new(plans, bins);
+    for_each_block(rows, scratch, |scratch, (signal, out)| {
+        let points = scratch.invert(plans, product, signals, signal);
+        for (g, &p) in out.iter_mut().zip(points.iter()) {
+            *g += p * scale;
+        }
+    });
+}
+
+/// One thread's buffers for inverse transforms.
+struct InverseScratch<T> {
+    spectrum: Vec<Complex<T>>,
+    points: Vec<T>,
+    fft: Vec<Complex<T>>,
+}
+
+impl<T: Float> InverseScratch<T> {
+    fn new(plans: &Plans<T>, bins: usize) -> Self {
+        Self {
+            spectrum: vec![Complex::new(T::zero(), T::zero()); bins],
+            points: vec![T::zero(); plans.n],
+            fft: plans.inverse.make_scratch_vec(),
+        }
+    }
+
+    /// The (unscaled) inverse of signal `signal`, whose bins sit `per_bin`
+    /// apart in `product`.
+    fn invert(
+        &mut self,
+        plans: &Plans<T>,
+        product: &[Complex<T>],
+        per_bin: usize,
+        signal: usize,
+    ) -> &[T] {
+        for (f, value) in self.spectrum.iter_mut().enumerate() {
+            *value = product[f * per_bin + signal];
+        }
+        // A real signal's first and (n even) last bins are real; the
+        // products keep them so up to rounding, which the inverse rejects.
+        let last = self.spectrum.len() - 1;
+        self.spectrum[0].im = T::zero();
+        self.spectrum[last].im = T::zero();
+        plans
+            .inverse
+            .process_with_scratch(&mut self.spectrum, &mut self.points, &mut self.fft)
+            .expect("invariant: buffers sized to the plan, edge bins made real");
+        &self.points
+    }
+}
