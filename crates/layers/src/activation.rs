@@ -189,16 +189,25 @@ impl<T: Float> InPlaceActivation<T> {
         let values = z
             .as_slice_mut()
             .expect("invariant: standard layout is contiguous");
-        if let (true, Some(_)) = (train, kink_slope(activation)) {
+        if let (true, Some(slope)) = (train, kink_slope(activation)) {
             self.positive.resize(values.len(), 0);
             let positive = &mut self.positive;
-            // Invariant: the buffer was just sized to `values`.
-            for_each_variant!(activation, known => {
+            // The slope converted once, and a select instead of `apply`'s
+            // branch: the loop then vectorizes (it ran scalar, converting
+            // the f64 slope per element). ReLU keeps its exact zero (a
+            // product would give -0 for negative inputs).
+            let slope = T::from_f64_lossy(slope);
+            let relu = activation == Activation::Relu;
+            let saved = if relu {
                 kymo_tensor::elementwise::map_in_place_saving(values, positive, |z| {
-                    (known.apply(z), u8::from(z > T::zero()))
+                    let p = z > T::zero();
+                    (if p { z } else { T::zero() }, u8::from(p))
                 })
-            })
-            .expect("invariant: the mask matches the values");
+            } else {
+                kymo_tensor::elementwise::kink_forward_in_place(values, positive, slope)
+            };
+            // Invariant: the buffer was just sized to `values`.
+            saved.expect("invariant: the mask matches the values");
         } else if train {
             self.derivative.resize(values.len(), T::zero());
             // Invariant: the buffer was just sized to `values`.
@@ -241,9 +250,7 @@ impl<T: Float> InPlaceActivation<T> {
             // The same products as `g * f'(z)`: 1 above zero, the slope elsewhere.
             let slope = T::from_f64_lossy(slope);
             let positive = &self.positive[..values.len()];
-            kymo_tensor::elementwise::zip_in_place(values, positive, |g, p| {
-                g * if p != 0 { T::one() } else { slope }
-            })
+            kymo_tensor::elementwise::kink_backward_in_place(values, positive, slope)
         } else {
             kymo_tensor::elementwise::zip_in_place(
                 values,
