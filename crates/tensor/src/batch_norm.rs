@@ -120,11 +120,9 @@ pub fn batch_norm_forward<T: Float>(
                 Statistics::Given { mean, variance } => (mean[c], variance[c]),
             };
             let inv_std = T::one() / (variance + epsilon).sqrt();
+            let affine = (gamma[c], beta[c]);
             for (xhat, out) in xs.iter_mut().zip(outs.iter_mut()) {
-                for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
-                    *h = (*h - mean) * inv_std;
-                    *o = *h * gamma[c] + beta[c];
-                }
+                normalize_row(xhat, out, mean, inv_std, affine);
             }
             *result = (mean, variance, inv_std);
         },
@@ -164,9 +162,7 @@ pub fn batch_norm_backward<T: Float>(
             let sum_dy_xhat = rows_sum(pairs, |g, h| g * h);
             let scale = gamma[c] * inv_std[c] / count;
             for (g, h) in gs.iter_mut().zip(&hs) {
-                for (g, &h) in g.iter_mut().zip(h.iter()) {
-                    *g = scale * (count * *g - sum_dy - h * sum_dy_xhat);
-                }
+                input_gradient_row(g, h, scale, count, (sum_dy, sum_dy_xhat));
             }
             *result = (sum_dy, sum_dy_xhat);
         },
@@ -175,4 +171,26 @@ pub fn batch_norm_backward<T: Float>(
         sums.iter().map(|s| s.0).collect(),
         sums.iter().map(|s| s.1).collect(),
     )
+}
+
+/// One row of the forward pass: `x̂ = (x − mean)·inv_std` in place and
+/// `out = x̂·γ + β`. A function rather than a loop inside the channel's
+/// closure: as arguments the two rows are known not to overlap, and γ and β
+/// are values, so the loop vectorizes (inside the closure it reloaded γ and
+/// β per element and ran scalar).
+fn normalize_row<T: Float>(xhat: &mut [T], out: &mut [T], mean: T, inv_std: T, affine: (T, T)) {
+    let (gamma, beta) = affine;
+    for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
+        *h = (*h - mean) * inv_std;
+        *o = *h * gamma + beta;
+    }
+}
+
+/// One row of the input gradient, `dy ← scale·(N·dy − Σdy − x̂·Σ(dy·x̂))`
+/// in place; a function for the same reason as [`normalize_row`].
+fn input_gradient_row<T: Float>(dy: &mut [T], xhat: &[T], scale: T, count: T, sums: (T, T)) {
+    let (sum_dy, sum_dy_xhat) = sums;
+    for (g, &h) in dy.iter_mut().zip(xhat) {
+        *g = scale * (count * *g - sum_dy - h * sum_dy_xhat);
+    }
 }
