@@ -102,44 +102,9 @@ pub fn matmul_on<T: Float>(
     b: MatRef<'_, T>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
-    check_product(c.len(), &a, &b)?;
-    let (m, n, k) = (a.rows, b.cols, a.cols);
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        if !accumulate {
-            c.fill(T::zero());
-        }
-        return Ok(());
-    }
-    // SAFETY: every index the GEMM touches was bounds-checked above: `a` and
-    // `b` through `check`, `c` as a dense row-major m x n block of exactly
-    // `c.len()` elements. Strides fit in isize because they index live slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            parallelism(threads),
-        );
-    }
-    Ok(())
+    // SAFETY (of `checked_gemm`'s contract): f32 and f64 are element types
+    // the GEMM implements.
+    unsafe { checked_gemm(threads, c, a, false, b, accumulate, T::zero(), T::one()) }
 }
 
 /// `c (+)= op(a) · b` over complex matrices, with `c` row-major
@@ -154,6 +119,29 @@ pub(crate) fn complex_matmul_on<T: Float>(
     b: MatRef<'_, Complex<T>>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
+    let zero = Complex::new(T::zero(), T::zero());
+    let one = Complex::new(T::one(), T::zero());
+    // SAFETY (of `checked_gemm`'s contract): `Complex<f32>`/`Complex<f64>`
+    // are the c32/c64 the GEMM implements (the same num-complex type).
+    unsafe { checked_gemm(threads, c, a, conjugate_a, b, accumulate, zero, one) }
+}
+
+/// Checks the shapes and extents, then runs the GEMM.
+///
+/// # Safety
+/// `E` must be an element type the `gemm` crate implements (f32, f64, c32,
+/// c64); everything else this function checks itself.
+#[allow(clippy::too_many_arguments)]
+unsafe fn checked_gemm<E: Copy + 'static>(
+    threads: usize,
+    c: &mut [E],
+    a: MatRef<'_, E>,
+    conjugate_a: bool,
+    b: MatRef<'_, E>,
+    accumulate: bool,
+    zero: E,
+    one: E,
+) -> Result<(), TensorError> {
     check_product(c.len(), &a, &b)?;
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
@@ -161,15 +149,14 @@ pub(crate) fn complex_matmul_on<T: Float>(
     }
     if k == 0 {
         if !accumulate {
-            c.fill(Complex::new(T::zero(), T::zero()));
+            c.fill(zero);
         }
         return Ok(());
     }
-    let one = Complex::new(T::one(), T::zero());
-    // SAFETY: as in `matmul_on`: `a` and `b` were bounds-checked through
-    // `check_product`, `c` is a dense row-major m x n block of `c.len()`
-    // elements. `Complex<f32>`/`Complex<f64>` are the c32/c64 the GEMM
-    // dispatches on (the same num-complex type).
+    // SAFETY: every index the GEMM touches was bounds-checked above: `a` and
+    // `b` through `check_product`, `c` as a dense row-major m x n block of
+    // exactly `c.len()` elements. Strides fit in isize because they index
+    // live slices. The element type is the caller's promise.
     unsafe {
         gemm::gemm(
             m,

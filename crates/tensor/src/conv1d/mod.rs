@@ -63,10 +63,11 @@ impl Conv1dConfig {
     }
 }
 
-/// Scratch buffers for the column matrices, kept by the caller (a Conv1D
-/// layer keeps one) so that each step reuses them: for the seed's largest
-/// layer the column gradient is 10 MB, and a fresh allocation per call costs
-/// a page fault per 4 KB.
+/// Scratch buffers, kept by the caller (a Conv1D layer keeps one) so that
+/// each step reuses them: the lowered samples and column gradients of the
+/// GEMM methods, and the FFT plans and spectra of the frequency-domain one
+/// (tens of MB at batch 32 for the seed's largest layer; a fresh allocation
+/// per call costs a page fault per 4 KB).
 #[derive(Debug)]
 pub struct Conv1dWorkspace<T: Float> {
     chunks: Vec<ChunkScratch<T>>,
@@ -640,49 +641,15 @@ mod tests {
             let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5]);
             let window = config.window(len, k).expect("valid geometry");
             let dy = filled((6, 4, window.output_length), 1.3);
-            let run = |lowering| {
-                let mut workspace = Conv1dWorkspace::new();
-                workspace.forced = Some(lowering);
-                let y = conv1d_forward(
-                    x.view(),
-                    w.view(),
-                    Some(bias.view()),
-                    config,
-                    &mut workspace,
-                )
-                .expect("fits");
-                let mut dw = Array3::<f64>::zeros(w.dim());
-                let mut db = Array1::<f64>::zeros(4);
-                let dx = conv1d_backward(
-                    x.view(),
-                    w.view(),
-                    dy.view(),
-                    config,
-                    dw.view_mut(),
-                    Some(db.view_mut()),
-                    &mut workspace,
-                )
-                .expect("fits");
-                (
-                    y,
-                    dw,
-                    db.into_shape_with_order((1, 1, 4)).expect("4 elements"),
-                    dx,
-                )
-            };
-            let view = run(Lowering::ChannelsLast);
-            let columns = run(Lowering::Columns);
-            for (a, b) in [
-                (&view.0, &columns.0),
-                (&view.1, &columns.1),
-                (&view.2, &columns.2),
-                (&view.3, &columns.3),
-            ] {
-                assert_eq!(a.dim(), b.dim());
-                for (p, q) in a.iter().zip(b.iter()) {
-                    assert!((p - q).abs() < 1e-12, "{p} vs {q} for {config:?} k={k}");
+            let with = |lowering| {
+                move |ws: &mut Conv1dWorkspace<f64>| {
+                    ws.forced = Some(lowering);
+                    ws.forced_spectral = Some(false);
                 }
-            }
+            };
+            let view = pass(&x, &w, &bias, &dy, config, with(Lowering::ChannelsLast));
+            let columns = pass(&x, &w, &bias, &dy, config, with(Lowering::Columns));
+            assert_close(&view, &columns, 1e-12, &format!("{config:?} k={k}"));
             // Left to itself the geometry picks the columns at these sizes:
             // forcing the view is what makes this test see it.
             assert_eq!(Lowering::for_window::<f64>(3, &window), Lowering::Columns);

@@ -115,6 +115,11 @@ impl Tiling {
     fn single(self) -> Self {
         Self { tiles: 1, ..self }
     }
+
+    /// `1 / n`: the inverse FFT is unnormalized.
+    fn scale<T: Float>(&self) -> T {
+        T::one() / T::from_f64_lossy(self.n as f64)
+    }
 }
 
 /// A forward and an inverse real FFT of one length.
@@ -203,27 +208,15 @@ pub(super) fn forward<T: Float>(
     let tiling = Tiling::new(size, out_len, batch);
     let plans = workspace.plans(tiling.n);
     let (bins, cols) = (tiling.bins, batch * tiling.tiles);
-    let kernel = sized(&mut workspace.kernel, out_channels * in_channels * bins);
     let pairs = out_channels * in_channels;
-    transform_tiles(
-        &plans,
-        tiling.single(),
-        (weight, 1, pairs, size),
-        0,
-        size,
-        kernel,
-    );
+    let kernel = kernel_spectra(&plans, tiling, (weight, pairs, size), &mut workspace.kernel);
     let signal = sized(&mut workspace.signal, in_channels * cols * bins);
     let lead = -(window.pad_left as isize);
     let input = (x, batch, in_channels, length);
     transform_tiles(&plans, tiling, input, lead, tiling.n, signal);
-    let (kernel, signal) = (&*kernel, &*signal);
+    let signal = &*signal;
     let product = sized(&mut workspace.product, bins * out_channels * cols);
-    let per_bin: Vec<_> = product
-        .chunks_mut(out_channels * cols)
-        .enumerate()
-        .collect();
-    try_for_each_block(per_bin, |(f, y)| {
+    per_frequency(product, out_channels * cols, |f, y| {
         let w = strided(
             kernel,
             f,
@@ -233,7 +226,7 @@ pub(super) fn forward<T: Float>(
         let x = strided(signal, f, (in_channels, cols), (cols * bins, bins));
         complex_matmul_on(1, y, w, true, x, false)
     })?;
-    let scale = T::one() / T::from_f64_lossy(tiling.n as f64);
+    let scale = tiling.scale();
     let rows: Vec<_> = output.chunks_mut(out_len).enumerate().collect();
     let product = &*product;
     inverse_tiles(
@@ -295,16 +288,12 @@ pub(super) fn backward<T: Float>(
     );
     let (signal, gradient) = (&*signal, &*gradient);
     let product = sized(&mut workspace.product, bins * out_channels * in_channels);
-    let per_bin: Vec<_> = product
-        .chunks_mut(out_channels * in_channels)
-        .enumerate()
-        .collect();
-    try_for_each_block(per_bin, |(f, dw)| {
+    per_frequency(product, out_channels * in_channels, |f, dw| {
         let dy = strided(gradient, f, (out_channels, cols), (cols * bins, bins));
         let xt = strided(signal, f, (cols, in_channels), (bins, cols * bins));
         complex_matmul_on(1, dw, dy, true, xt, false)
     })?;
-    let scale = T::one() / T::from_f64_lossy(tiling.n as f64);
+    let scale = tiling.scale();
     let rows: Vec<_> = grad_weight.chunks_mut(size).enumerate().collect();
     let pairs = out_channels * in_channels;
     accumulate_inverse(&plans, bins, &*product, pairs, rows, scale);
@@ -314,23 +303,14 @@ pub(super) fn backward<T: Float>(
     let tiling = Tiling::new(size, length, batch);
     let plans = workspace.plans(tiling.n);
     let (bins, cols) = (tiling.bins, batch * tiling.tiles);
-    let kernel = sized(&mut workspace.kernel, pairs * bins);
-    transform_tiles(
-        &plans,
-        tiling.single(),
-        (weight, 1, pairs, size),
-        0,
-        size,
-        kernel,
-    );
+    let kernel = kernel_spectra(&plans, tiling, (weight, pairs, size), &mut workspace.kernel);
     let gradient = sized(&mut workspace.other, out_channels * cols * bins);
     let shift = lead - (size as isize - 1);
     let dy_tiles = (dy, batch, out_channels, out_len);
     transform_tiles(&plans, tiling, dy_tiles, shift, tiling.n, gradient);
-    let (kernel, gradient) = (&*kernel, &*gradient);
+    let gradient = &*gradient;
     let product = sized(&mut workspace.product, bins * in_channels * cols);
-    let per_bin: Vec<_> = product.chunks_mut(in_channels * cols).enumerate().collect();
-    try_for_each_block(per_bin, |(f, dx)| {
+    per_frequency(product, in_channels * cols, |f, dx| {
         let wt = strided(
             kernel,
             f,
@@ -355,6 +335,39 @@ pub(super) fn backward<T: Float>(
         scale,
     );
     Ok(())
+}
+
+/// The spectra `[pair][bin]` of the `(weight, pairs, size)` kernel's
+/// `C_out * C_in` filters (one tile each) at `tiling`'s FFT length, in
+/// `buffer`.
+fn kernel_spectra<'a, T: Float>(
+    plans: &Plans<T>,
+    tiling: Tiling,
+    (weight, pairs, size): (&[T], usize, usize),
+    buffer: &'a mut Vec<Complex<T>>,
+) -> &'a [Complex<T>] {
+    let spectra = sized(buffer, pairs * tiling.bins);
+    transform_tiles(
+        plans,
+        tiling.single(),
+        (weight, 1, pairs, size),
+        0,
+        size,
+        spectra,
+    );
+    spectra
+}
+
+/// Fills `product`, `[bin][block]`, by `task(bin, block)` for every
+/// frequency: one GEMM each, frequencies split across threads (each GEMM
+/// on one), so no sum depends on the split.
+fn per_frequency<T: Float>(
+    product: &mut [Complex<T>],
+    block: usize,
+    task: impl Fn(usize, &mut [Complex<T>]) -> Result<(), TensorError> + Sync + Send,
+) -> Result<(), TensorError> {
+    let blocks: Vec<_> = product.chunks_mut(block).enumerate().collect();
+    try_for_each_block(blocks, |(bin, values)| task(bin, values))
 }
 
 /// `buffer` resized to `len` (contents unspecified; callers overwrite).
