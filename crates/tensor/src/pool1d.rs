@@ -102,6 +102,38 @@ fn max_pool_row_scan<T: Float>(row: &[T], window: &Window, y: &mut [T], idx: &mu
     }
 }
 
+/// [`max_pool_row_scan`] for stride 1 without the winners: the same
+/// comparisons in the same order, so the same maxima.
+fn max_pool_row_values<T: Float>(row: &[T], window: &Window, y: &mut [T]) {
+    let out = y.len();
+    let start = window.pad_left.min(out);
+    let end = (window.input_length + window.pad_left + 1)
+        .saturating_sub(window.size)
+        .clamp(start, out);
+    for p in (0..start).chain(end..out) {
+        let span = window_span(window, p);
+        let mut best = row[span.start];
+        for &value in &row[span.start + 1..span.end] {
+            if beats(value, best) {
+                best = value;
+            }
+        }
+        y[p] = best;
+    }
+    if start == end {
+        return;
+    }
+    let first = start - window.pad_left;
+    let count = end - start;
+    let ys = &mut y[start..end];
+    ys.copy_from_slice(&row[first..first + count]);
+    for tap in 1..window.size {
+        for (best, &value) in ys.iter_mut().zip(&row[first + tap..first + tap + count]) {
+            *best = if beats(value, *best) { value } else { *best };
+        }
+    }
+}
+
 /// One row of max pooling with a monotonic deque of candidate indices:
 /// windows move right, so each element enters and leaves the deque once and
 /// a row costs `O(L)` whatever the pool size.
@@ -274,11 +306,21 @@ pub fn max_pool1d_forward_into<T: Float>(
                 .zip(y.chunks_exact_mut(out))
                 .enumerate()
             {
-                let idx = match kept.as_deref_mut() {
-                    Some(kept) => &mut kept[r * out..][..out],
-                    None => &mut scratch.winners[..],
-                };
-                max_pool_row(row, &window, y, idx, &mut scratch.queue);
+                match kept.as_deref_mut() {
+                    Some(kept) => {
+                        let idx = &mut kept[r * out..][..out];
+                        max_pool_row(row, &window, y, idx, &mut scratch.queue);
+                    }
+                    // Nobody keeps the winners: small stride-1 pools take
+                    // maxima only, half the loads and stores.
+                    None if window.stride == 1 && window.size <= SCAN_LIMIT => {
+                        max_pool_row_values(row, &window, y)
+                    }
+                    None => {
+                        let idx = &mut scratch.winners[..];
+                        max_pool_row(row, &window, y, idx, &mut scratch.queue);
+                    }
+                }
             }
         },
     );
