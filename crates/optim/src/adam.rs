@@ -66,6 +66,51 @@ impl Adam {
     }
 }
 
+/// The constants of one Adam step: `1 - β₁`, `1 - β₂`, the bias-corrected
+/// learning rate and epsilon.
+#[derive(Clone, Copy)]
+struct Moments {
+    b1: f32,
+    b2: f32,
+    alpha: f32,
+    eps: f32,
+}
+
+/// One parameter's Adam (or AdamW, with `decay`) update. A function of its
+/// own, with the decay tested once outside the loop: as arguments the four
+/// slices are known not to overlap, which lets the loop vectorize (inside
+/// the step's loop over slots it ran scalar).
+fn update(
+    theta: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    k: Moments,
+    decay: Option<f32>,
+) {
+    // `SlotState::ensure` checked the four lengths equal; slicing to the
+    // common length lets the compiler drop the bounds checks.
+    let n = theta.len().min(grad.len()).min(m.len()).min(v.len());
+    let (theta, grad, m, v) = (&mut theta[..n], &grad[..n], &mut m[..n], &mut v[..n]);
+    match decay {
+        Some(decay) => {
+            for i in 0..n {
+                theta[i] -= theta[i] * decay;
+                m[i] += (grad[i] - m[i]) * k.b1;
+                v[i] += (grad[i] * grad[i] - v[i]) * k.b2;
+                theta[i] -= (m[i] * k.alpha) / (v[i].sqrt() + k.eps);
+            }
+        }
+        None => {
+            for i in 0..n {
+                m[i] += (grad[i] - m[i]) * k.b1;
+                v[i] += (grad[i] * grad[i] - v[i]) * k.b2;
+                theta[i] -= (m[i] * k.alpha) / (v[i].sqrt() + k.eps);
+            }
+        }
+    }
+}
+
 impl Optimizer for Adam {
     fn step(&mut self, slots: &mut [Slot<'_>]) -> Result<(), OptimError> {
         let name = if self.weight_decay.is_some() {
@@ -89,20 +134,8 @@ impl Optimizer for Adam {
             .zip(&mut self.momentums.vectors)
             .zip(&mut self.velocities.vectors)
         {
-            for (((theta, &g), m), v) in slot
-                .value
-                .iter_mut()
-                .zip(slot.grad)
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
-                if let Some(decay) = decay {
-                    *theta -= *theta * decay;
-                }
-                *m += (g - *m) * b1;
-                *v += (g * g - *v) * b2;
-                *theta -= (*m * alpha) / (v.sqrt() + eps);
-            }
+            let moments = Moments { b1, b2, alpha, eps };
+            update(slot.value, slot.grad, m, v, moments, decay);
         }
         self.iterations += 1;
         Ok(())
