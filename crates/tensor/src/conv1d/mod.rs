@@ -13,6 +13,7 @@
 mod columns;
 mod lowering;
 mod spectral;
+mod winograd;
 
 use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
@@ -77,8 +78,21 @@ pub struct Conv1dWorkspace<T: Float> {
     spectral: SpectralWorkspace<T>,
     /// A lowering tests impose instead of the one the geometry picks.
     forced: Option<Lowering>,
-    /// Whether tests impose (or forbid) the frequency-domain method.
-    forced_spectral: Option<bool>,
+    /// A method tests impose instead of the one the geometry picks.
+    forced_method: Option<Method>,
+}
+
+/// How a call computes its convolution: a fixed function of the layer's
+/// shapes (never of the thread count), so a model's bits do not depend on
+/// how many threads run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// GEMMs over the lowered columns (any geometry).
+    Direct,
+    /// Overlap-save FFTs, for long kernels.
+    Spectral,
+    /// Winograd's F(4, 3), for kernels of three taps.
+    Winograd,
 }
 
 impl<T: Float> Default for Conv1dWorkspace<T> {
@@ -87,14 +101,16 @@ impl<T: Float> Default for Conv1dWorkspace<T> {
     }
 }
 
-/// One task's buffers: its lowered sample, its column gradient, and its
-/// partial kernel and bias gradients.
+/// One task's buffers: its lowered sample (or transformed tiles), its
+/// column gradient (or transformed products), its partial kernel and bias
+/// gradients, and one padded row.
 #[derive(Debug, Default)]
 struct ChunkScratch<T> {
     lowered: Vec<T>,
     dcols: Vec<T>,
     partial: Vec<T>,
     partial_bias: Vec<T>,
+    row: Vec<T>,
 }
 
 impl<T: Float> Conv1dWorkspace<T> {
@@ -105,15 +121,22 @@ impl<T: Float> Conv1dWorkspace<T> {
             weight_matrix: Vec::new(),
             spectral: SpectralWorkspace::default(),
             forced: None,
-            forced_spectral: None,
+            forced_method: None,
         }
     }
 
-    /// Whether this call goes through the frequency domain.
-    fn spectral(&self, window: &Window, in_channels: usize, out_channels: usize) -> bool {
-        let possible = window.stride == 1 && window.dilation == 1;
-        let pays = || spectral::applies(window, in_channels, out_channels);
-        possible && self.forced_spectral.unwrap_or_else(pays)
+    /// The method for this call: the forced one when it can compute this
+    /// geometry, else the one that pays.
+    fn method(&self, window: &Window, in_channels: usize, out_channels: usize) -> Method {
+        let undilated = window.stride == 1 && window.dilation == 1;
+        match self.forced_method {
+            Some(Method::Spectral) if undilated => Method::Spectral,
+            Some(Method::Winograd) if undilated && window.size == 3 => Method::Winograd,
+            Some(_) => Method::Direct,
+            None if spectral::applies(window, in_channels, out_channels) => Method::Spectral,
+            None if winograd::applies(window, in_channels, out_channels) => Method::Winograd,
+            None => Method::Direct,
+        }
     }
 
     /// The lowering for this call: the forced one, else the geometry's.
@@ -233,14 +256,29 @@ pub fn conv1d_forward_into<T: Float>(
     let x = x.as_standard_layout();
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
-    if workspace.spectral(&window, in_channels, out_channels) {
-        let shapes = Shapes {
-            input: (batch, in_channels, length),
-            weight: weight.dim(),
-        };
-        let bias = bias.as_ref().map(|b| b.to_vec());
-        let spectral = &mut workspace.spectral;
-        return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
+    match workspace.method(&window, in_channels, out_channels) {
+        Method::Spectral => {
+            let shapes = Shapes {
+                input: (batch, in_channels, length),
+                weight: weight.dim(),
+            };
+            let bias = bias.as_ref().map(|b| b.to_vec());
+            let spectral = &mut workspace.spectral;
+            return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
+        }
+        Method::Winograd => {
+            let operands = winograd::Operands {
+                x,
+                weight: w,
+                window: &window,
+                in_channels,
+                out_channels,
+            };
+            let bias = bias.as_ref().map(|b| b.to_vec());
+            let (chunks, kernel) = (&mut workspace.chunks, &mut workspace.weight_matrix);
+            return winograd::forward(operands, bias.as_deref(), chunks, kernel, output);
+        }
+        Method::Direct => {}
     }
     let lowering = workspace.lowering(in_channels, &window);
     let lowered_len = lowering.buffer_len(in_channels, &window);
@@ -346,7 +384,19 @@ pub fn conv1d_backward_in_place<T: Float>(
     let grad_w = grad_weight
         .as_slice_mut()
         .expect("invariant: checked standard layout above");
-    if workspace.spectral(&window, in_channels, out_channels) {
+    let method = workspace.method(&window, in_channels, out_channels);
+    if method == Method::Winograd {
+        let operands = winograd::Operands {
+            x: &[],
+            weight: w,
+            window: &window,
+            in_channels,
+            out_channels,
+        };
+        let (chunks, kernel) = (&mut workspace.chunks, &mut workspace.weight_matrix);
+        return winograd::backward(operands, data, dy, chunks, kernel, grad_w, grad_bias);
+    }
+    if method == Method::Spectral {
         if let Some(mut grad_bias) = grad_bias {
             // Sample by sample, in order.
             for sample in dy.chunks_exact(out_channels * out_len) {
@@ -420,14 +470,24 @@ pub fn conv1d_backward_in_place<T: Float>(
     for scratch in workspace.chunks.iter().take(batch.div_ceil(CHUNK)) {
         lowering.add_kernel_gradient(&scratch.partial[..out_channels * rows], shape, grad_w);
     }
-    if let Some(mut grad_bias) = grad_bias {
-        for scratch in workspace.chunks.iter().take(batch.div_ceil(CHUNK)) {
-            for (g, &p) in grad_bias.iter_mut().zip(&scratch.partial_bias) {
-                *g += p;
-            }
-        }
+    if let Some(grad_bias) = grad_bias {
+        add_partial_bias(&workspace.chunks, batch.div_ceil(CHUNK), grad_bias);
     }
     Ok(())
+}
+
+/// Adds the first `count` chunks' partial bias gradients to `grad_bias`,
+/// chunk after chunk, whatever thread computed them.
+fn add_partial_bias<T: Float>(
+    chunks: &[ChunkScratch<T>],
+    count: usize,
+    mut grad_bias: ArrayViewMut1<'_, T>,
+) {
+    for scratch in chunks.iter().take(count) {
+        for (g, &p) in grad_bias.iter_mut().zip(&scratch.partial_bias) {
+            *g += p;
+        }
+    }
 }
 
 /// The backing slice of an array that `as_standard_layout` made contiguous.
@@ -644,7 +704,7 @@ mod tests {
             let with = |lowering| {
                 move |ws: &mut Conv1dWorkspace<f64>| {
                     ws.forced = Some(lowering);
-                    ws.forced_spectral = Some(false);
+                    ws.forced_method = Some(Method::Direct);
                 }
             };
             let view = pass(&x, &w, &bias, &dy, config, with(Lowering::ChannelsLast));
@@ -726,35 +786,97 @@ mod tests {
             let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5, -0.4]);
             let dy = filled((batch, 5, window.output_length), 2.1);
             let direct = pass(&x, &w, &bias, &dy, config, |ws| {
-                ws.forced_spectral = Some(false)
+                ws.forced_method = Some(Method::Direct)
             });
             let spectral = pass(&x, &w, &bias, &dy, config, |ws| {
-                ws.forced_spectral = Some(true)
+                ws.forced_method = Some(Method::Spectral)
             });
             let what = format!("batch {batch}, length {len}, kernel {k}, {padding:?}");
             assert_close(&spectral, &direct, 1e-10, &what);
         }
     }
 
+    /// Winograd's F(4, 3) computes what the direct GEMM does: both
+    /// paddings, signals whose outputs fill the last tile or not, signals
+    /// shorter than a tile, several chunks of samples.
+    #[test]
+    fn winograd_method_agrees_with_the_direct_one() {
+        for (batch, len, padding) in [
+            (3, 40, Padding::Same),
+            (2, 13, Padding::Same),
+            (6, 23, Padding::Valid),
+            (1, 2, Padding::Same),
+            (9, 7, Padding::Valid),
+        ] {
+            let config = Conv1dConfig {
+                padding,
+                ..Default::default()
+            };
+            let window = config.window(len, 3).expect("valid geometry");
+            let x = filled((batch, 3, len), 0.6);
+            let w = filled((5, 3, 3), 1.1);
+            let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5, -0.4]);
+            let dy = filled((batch, 5, window.output_length), 2.3);
+            let direct = pass(&x, &w, &bias, &dy, config, |ws| {
+                ws.forced_method = Some(Method::Direct)
+            });
+            let winograd = pass(&x, &w, &bias, &dy, config, |ws| {
+                ws.forced_method = Some(Method::Winograd)
+            });
+            let what = format!("batch {batch}, length {len}, {padding:?}");
+            assert_close(&winograd, &direct, 1e-10, &what);
+        }
+    }
+
+    /// The seed models' layers pick the method their shapes pay for.
+    #[test]
+    fn each_geometry_gets_the_method_that_pays() {
+        let workspace = Conv1dWorkspace::<f32>::new();
+        let method = |length, kernel, cin, cout| {
+            let config = Conv1dConfig {
+                padding: Padding::Same,
+                ..Default::default()
+            };
+            let window = config.window(length, kernel).expect("valid geometry");
+            workspace.method(&window, cin, cout)
+        };
+        // The question's model: 1 -> 32 (100 taps), 32 -> 64 (70), 64 -> 128 (40).
+        assert_eq!(method(1040, 100, 1, 32), Method::Direct);
+        assert_eq!(method(1040, 70, 32, 64), Method::Spectral);
+        assert_eq!(method(1040, 40, 64, 128), Method::Spectral);
+        // The answer's: 1 -> 32 (2 taps), 32 -> 64 (3), 64 -> 128 (3).
+        assert_eq!(method(1040, 2, 1, 32), Method::Direct);
+        assert_eq!(method(1040, 3, 32, 64), Method::Winograd);
+        assert_eq!(method(1040, 3, 64, 128), Method::Winograd);
+    }
+
     /// Chunks of samples run on separate threads when 2 are allowed; the
     /// kernel gradient is still summed chunk by chunk in order, so every bit
     /// matches the single-threaded run (9 samples: two full chunks and a
     /// partial one). One sample: its channels are unfolded across threads.
-    /// Each way of lowering the columns, and the frequency-domain method,
-    /// whose transforms and per-frequency products split across threads.
+    /// Each way of lowering the columns, and the frequency-domain and
+    /// Winograd methods, whose transforms and per-point products split
+    /// across threads.
     #[test]
     fn one_and_two_threads_give_identical_bits() {
         for batch in [9, 1] {
             for lowering in [Lowering::Columns, Lowering::ChannelsLast] {
-                same_bits_on_one_and_two_threads(batch, lowering, false);
+                same_bits_on_one_and_two_threads(batch, lowering, Method::Direct, 4);
             }
-            same_bits_on_one_and_two_threads(batch, Lowering::Columns, true);
+            same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Spectral, 4);
+            same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Winograd, 3);
         }
     }
 
-    fn same_bits_on_one_and_two_threads(batch: usize, lowering: Lowering, spectral: bool) {
+    fn same_bits_on_one_and_two_threads(
+        batch: usize,
+        lowering: Lowering,
+        method: Method,
+        kernel: usize,
+    ) {
         let x = filled((batch, 3, 50), 0.3).mapv(|v| v as f32);
-        let w = filled((5, 3, 4), 0.7).mapv(|v| v as f32);
+        let w = filled((5, 3, kernel), 0.7).mapv(|v| v as f32);
+        let bias = Array1::from_vec(vec![0.3f32, -0.1, 0.2, 0.5, -0.4]);
         let dy = filled((batch, 5, 50), 1.1).mapv(|v| v as f32);
         let config = Conv1dConfig {
             padding: Padding::Same,
@@ -764,23 +886,32 @@ mod tests {
             crate::set_threads(threads);
             let mut workspace = Conv1dWorkspace::new();
             workspace.forced = Some(lowering);
-            workspace.forced_spectral = Some(spectral);
-            let y = conv1d_forward(x.view(), w.view(), None, config, &mut workspace).expect("fits");
-            let mut dw = Array3::<f32>::zeros((5, 3, 4));
+            workspace.forced_method = Some(method);
+            let y = conv1d_forward(
+                x.view(),
+                w.view(),
+                Some(bias.view()),
+                config,
+                &mut workspace,
+            )
+            .expect("fits");
+            let mut dw = Array3::<f32>::zeros((5, 3, kernel));
+            let mut db = Array1::<f32>::zeros(5);
             let dx = conv1d_backward(
                 x.view(),
                 w.view(),
                 dy.view(),
                 config,
                 dw.view_mut(),
-                None,
+                Some(db.view_mut()),
                 &mut workspace,
             )
             .expect("fits");
             crate::set_threads(1);
-            let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            (bits(&y), bits(&dw), bits(&dx))
+            let bits = |a: &[f32]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let flat = |a: &Array3<f32>| bits(&a.iter().copied().collect::<Vec<_>>());
+            (flat(&y), flat(&dw), bits(&db.to_vec()), flat(&dx))
         };
-        assert_eq!(run(1), run(2));
+        assert_eq!(run(1), run(2), "{method:?}, batch {batch}");
     }
 }
