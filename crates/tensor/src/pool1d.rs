@@ -134,6 +134,47 @@ fn max_pool_row_values<T: Float>(row: &[T], window: &Window, y: &mut [T]) {
     }
 }
 
+/// [`max_pool_row_scan`] for stride 1, keeping for each output the tap of
+/// its window that won (`0..size`) rather than the input's index: the
+/// same comparisons in the same order, with 32-bit lanes throughout.
+fn max_pool_row_taps<T: Float>(row: &[T], window: &Window, y: &mut [T], taps: &mut [u32]) {
+    let out = y.len();
+    let start = window.pad_left.min(out);
+    let end = (window.input_length + window.pad_left + 1)
+        .saturating_sub(window.size)
+        .clamp(start, out);
+    for p in (0..start).chain(end..out) {
+        let span = window_span(window, p);
+        let mut best = span.start;
+        for i in span.start + 1..span.end {
+            if beats(row[i], row[best]) {
+                best = i;
+            }
+        }
+        y[p] = row[best];
+        // Input `best` is tap `best + pad_left - p` of window `p`; taps are
+        // below the pool size, which fits u32 as the row length does.
+        taps[p] = (best + window.pad_left - p) as u32;
+    }
+    if start == end {
+        return;
+    }
+    let first = start - window.pad_left;
+    let count = end - start;
+    let (ys, ts) = (&mut y[start..end], &mut taps[start..end]);
+    ys.copy_from_slice(&row[first..first + count]);
+    ts.fill(0);
+    for tap in 1..window.size {
+        let code = tap as u32;
+        let candidates = &row[first + tap..first + tap + count];
+        for ((best, slot), &value) in ys.iter_mut().zip(ts.iter_mut()).zip(candidates) {
+            let better = beats(value, *best);
+            *best = if better { value } else { *best };
+            *slot = if better { code } else { *slot };
+        }
+    }
+}
+
 /// One row of max pooling with a monotonic deque of candidate indices:
 /// windows move right, so each element enters and leaves the deque once and
 /// a row costs `O(L)` whatever the pool size.
@@ -386,15 +427,22 @@ pub fn max_pool1d_backward_in_place<T: Float>(
                     winners,
                     values,
                 } = scratch;
-                let winners = match kept {
-                    Some(kept) => &kept[r * out..][..out],
+                match kept {
+                    Some(kept) => {
+                        row.fill(T::zero());
+                        scatter_to_winners(row, gy, &kept[r * out..][..out], &window);
+                    }
+                    None if window.stride == 1 && window.size <= SCAN_LIMIT => {
+                        max_pool_row_taps(row, &window, values, winners);
+                        row.fill(T::zero());
+                        scatter_to_taps(row, gy, winners, &window);
+                    }
                     None => {
                         max_pool_row(row, &window, values, winners, queue);
-                        &winners[..]
+                        row.fill(T::zero());
+                        scatter_to_winners(row, gy, winners, &window);
                     }
-                };
-                row.fill(T::zero());
-                scatter_to_winners(row, gy, winners, &window);
+                }
             }
         },
     );
@@ -418,13 +466,8 @@ fn kept_blocks<'a>(
     }
 }
 
-/// Adds each output gradient `gy[p]` at its winner `winners[p]` in `row`.
-///
-/// Small stride-1 pools go tap by tap: for tap `t`, output `p` can only have
-/// won input `p + t - pad_left`, so each tap is one contiguous, vectorizable
-/// pass that adds `gy[p]` where `p` won and zero elsewhere. Taps run from
-/// the last to the first so that each input receives its outputs' gradients
-/// in increasing `p`, the order of the plain scatter below.
+/// Adds each output gradient `gy[p]` at its winner `winners[p]` (an index
+/// into `row`) in `row`.
 fn scatter_to_winners<T: Float>(row: &mut [T], gy: &[T], winners: &[u32], window: &Window) {
     if window.stride != 1 || window.size > SCAN_LIMIT {
         for (&g, &i) in gy.iter().zip(winners) {
@@ -432,6 +475,29 @@ fn scatter_to_winners<T: Float>(row: &mut [T], gy: &[T], winners: &[u32], window
         }
         return;
     }
+    // Lengths were checked to fit u32 by the caller.
+    scatter_tap_by_tap(row, gy, winners, window, |_, input| input as u32);
+}
+
+/// Adds each output gradient `gy[p]` in `row` at the input its window's
+/// tap `taps[p]` reads: a stride-1 pool (see [`max_pool_row_taps`]).
+fn scatter_to_taps<T: Float>(row: &mut [T], gy: &[T], taps: &[u32], window: &Window) {
+    scatter_tap_by_tap(row, gy, taps, window, |tap, _| tap as u32);
+}
+
+/// The scatter of a small stride-1 pool, tap by tap: for tap `t`, output
+/// `p` can only have won input `p + t - pad_left`, so each tap is one
+/// contiguous, vectorizable pass that adds `gy[p]` where `winners[p]`
+/// equals `code(t, p + t - pad_left)` and zero elsewhere. Taps run from the
+/// last to the first so that each input receives its outputs' gradients in
+/// increasing `p`, the order of a plain scatter.
+fn scatter_tap_by_tap<T: Float>(
+    row: &mut [T],
+    gy: &[T],
+    winners: &[u32],
+    window: &Window,
+    code: impl Fn(usize, usize) -> u32,
+) {
     let (length, pad) = (window.input_length, window.pad_left);
     for tap in (0..window.size).rev() {
         // Outputs whose tap `tap` reads a real input: 0 <= p + tap - pad < length.
@@ -448,7 +514,7 @@ fn scatter_to_winners<T: Float>(row: &mut [T], gy: &[T], winners: &[u32], window
             .zip(&winners[start..end])
             .enumerate()
         {
-            let won = winner as usize == first + j;
+            let won = winner == code(tap, first + j);
             *target += if won { g } else { T::zero() };
         }
     }
