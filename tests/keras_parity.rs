@@ -64,6 +64,15 @@ fn keras_named(entry: &Value, key: &str, length: usize) -> Vec<NamedArray<f32>> 
         .collect()
 }
 
+/// Gradients are held to 2e-5, outputs and statistics to 1e-5. A bias
+/// gradient upstream of BatchNormalization sums 33k terms that nearly
+/// cancel (BN's input gradient sums to zero over each channel), so its last
+/// digits are the rounding of that sum: computed exactly (in f64) kymo's
+/// `ConvLayer1/bias` of the answer + BN model is itself 9.5e-6 from Keras's;
+/// kymo's f32 sums in 8 lanes put it under 1e-5 away, in 32 lanes 1.08e-5.
+/// Any semantic difference moves a gradient by far more.
+const GRADIENT_RTOL: f32 = 2e-5;
+
 fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
     let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
     let length = fixture["length"].as_u64().expect("length") as usize;
@@ -126,7 +135,7 @@ fn check(name: &str, kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
             &format!("{name} gradient {}", g.name),
             &model.parameters()[index].grad,
             &g.array,
-            1e-5,
+            GRADIENT_RTOL,
         );
     }
     for m in keras_named(entry, "moving_after_one_step", length) {

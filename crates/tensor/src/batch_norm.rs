@@ -1,10 +1,10 @@
 //! Batch normalization over the channels of a contiguous `[B, C, L]` buffer:
 //! per-channel statistics, the normalizing pass and the backward sums.
 //!
-//! Sums run in eight interleaved lanes per row so that they vectorize, in a
-//! fixed order (rows in batch order, lanes folded left to right), and the
-//! channels are split across threads only as whole channels: the result is
-//! the same bits for any thread count.
+//! Sums run in interleaved lanes per row so that they vectorize
+//! (`sum::lane_sum`), in a fixed order (rows in batch order, lanes folded
+//! left to right), and the channels are split across threads only as whole
+//! channels: the result is the same bits for any thread count.
 
 use crate::layout::check_length;
 use crate::parallel::for_each_block;
