@@ -48,6 +48,29 @@ fn beats<T: Float>(candidate: T, best: T) -> bool {
 /// monotonic deque, whose bookkeeping only pays off for long windows.
 const SCAN_LIMIT: usize = 16;
 
+/// The index in `row` of window `p`'s maximum, scanning the window in
+/// order (ties keep the earlier element; see [`beats`]).
+fn window_winner<T: Float>(row: &[T], window: &Window, p: usize) -> usize {
+    let span = window_span(window, p);
+    let mut best = span.start;
+    for i in span.start + 1..span.end {
+        if beats(row[i], row[best]) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The stride-1 output positions `start..end` whose windows lie wholly
+/// inside the row: there, tap `t` of output `p` reads `p + t - pad_left`.
+fn interior(window: &Window, out: usize) -> (usize, usize) {
+    let start = window.pad_left.min(out);
+    let end = (window.input_length + window.pad_left + 1)
+        .saturating_sub(window.size)
+        .clamp(start, out);
+    (start, end)
+}
+
 /// One row of max pooling by scanning every window: `O(L * pool)`, but on
 /// contiguous memory and vectorized for stride 1, which wins for small pools.
 fn max_pool_row_scan<T: Float>(row: &[T], window: &Window, y: &mut [T], idx: &mut [u32]) {
@@ -55,22 +78,12 @@ fn max_pool_row_scan<T: Float>(row: &[T], window: &Window, y: &mut [T], idx: &mu
     // Stride-1 windows that lie wholly inside the row are done tap by tap
     // over the whole run of positions: simple loops the compiler vectorizes.
     let (interior_start, interior_end) = if window.stride == 1 {
-        let start = window.pad_left.min(out);
-        let end = (window.input_length + window.pad_left + 1)
-            .saturating_sub(window.size)
-            .clamp(start, out);
-        (start, end)
+        interior(window, out)
     } else {
         (out, out)
     };
     for p in (0..interior_start).chain(interior_end..out) {
-        let span = window_span(window, p);
-        let mut best = span.start;
-        for i in span.start + 1..span.end {
-            if beats(row[i], row[best]) {
-                best = i;
-            }
-        }
+        let best = window_winner(row, window, p);
         y[p] = row[best];
         // Lengths were checked to fit u32 by the caller.
         idx[p] = best as u32;
@@ -106,10 +119,7 @@ fn max_pool_row_scan<T: Float>(row: &[T], window: &Window, y: &mut [T], idx: &mu
 /// comparisons in the same order, so the same maxima.
 fn max_pool_row_values<T: Float>(row: &[T], window: &Window, y: &mut [T]) {
     let out = y.len();
-    let start = window.pad_left.min(out);
-    let end = (window.input_length + window.pad_left + 1)
-        .saturating_sub(window.size)
-        .clamp(start, out);
+    let (start, end) = interior(window, out);
     for p in (0..start).chain(end..out) {
         let span = window_span(window, p);
         let mut best = row[span.start];
@@ -139,18 +149,9 @@ fn max_pool_row_values<T: Float>(row: &[T], window: &Window, y: &mut [T]) {
 /// same comparisons in the same order, with 32-bit lanes throughout.
 fn max_pool_row_taps<T: Float>(row: &[T], window: &Window, y: &mut [T], taps: &mut [u32]) {
     let out = y.len();
-    let start = window.pad_left.min(out);
-    let end = (window.input_length + window.pad_left + 1)
-        .saturating_sub(window.size)
-        .clamp(start, out);
+    let (start, end) = interior(window, out);
     for p in (0..start).chain(end..out) {
-        let span = window_span(window, p);
-        let mut best = span.start;
-        for i in span.start + 1..span.end {
-            if beats(row[i], row[best]) {
-                best = i;
-            }
-        }
+        let best = window_winner(row, window, p);
         y[p] = row[best];
         // Input `best` is tap `best + pad_left - p` of window `p`; taps are
         // below the pool size, which fits u32 as the row length does.
