@@ -7,13 +7,12 @@
 //!
 //! Arguments: model (`original`, `answer`, `answer_bn`, `doctor`; default
 //! `answer`), batch size (default 32), threads (default 2). Two warm-up
-//! steps, then the mean of ten; no optimizer step.
+//! steps, then the mean of ten ([`kymo::layers::profile::time_layers`]);
+//! no optimizer step.
 
-use std::error::Error;
-use std::time::Instant;
-
-use kymo::layers::{zoo, Mode, Sequential};
+use kymo::layers::{profile, zoo, Sequential};
 use ndarray::{ArrayD, IxDyn};
+use std::error::Error;
 
 const WARM_UP: usize = 2;
 const STEPS: usize = 10;
@@ -30,42 +29,24 @@ fn main() -> Result<(), Box<dyn Error>> {
     let x = ArrayD::from_shape_fn(IxDyn(&[batch, 1, zoo::SEED_LENGTH]), |index| {
         ((index[0] * 7 + index[2]) as f32 * 0.01).sin()
     });
-    let layers = model.layers().len();
-    let (mut forward, mut backward) = (vec![0.0f64; layers], vec![0.0f64; layers]);
-    for step in 0..WARM_UP + STEPS {
-        let timed = step >= WARM_UP;
-        let mut h = x.clone();
-        for (i, layer) in model.layers_mut().iter_mut().enumerate() {
-            let start = Instant::now();
-            h = layer.forward(h, Mode::Train)?;
-            if timed {
-                forward[i] += start.elapsed().as_secs_f64();
-            }
-        }
-        let mut g = h.mapv(|v| v * 0.01);
-        for (i, layer) in model.layers_mut().iter_mut().enumerate().rev() {
-            let start = Instant::now();
-            g = layer.backward(g)?;
-            if timed {
-                backward[i] += start.elapsed().as_secs_f64();
-            }
-        }
-    }
-    let per_step = |seconds: f64| seconds / STEPS as f64 * 1e3;
+    let timings = profile::time_layers(&mut model, &x, WARM_UP, STEPS)?;
     println!("{name}, batch {batch}, {threads} threads: ms per step");
-    for (i, layer) in model.layers().iter().enumerate() {
+    for (i, timing) in timings.iter().enumerate() {
         println!(
             "{i:>2} {:<22} forward {:7.2}  backward {:7.2}",
-            layer.name(),
-            per_step(forward[i]),
-            per_step(backward[i])
+            timing.name,
+            timing.forward_seconds * 1e3,
+            timing.backward_seconds * 1e3
         );
     }
-    let total: f64 = forward.iter().chain(&backward).sum();
+    let total: f64 = timings
+        .iter()
+        .map(|t| t.forward_seconds + t.backward_seconds)
+        .sum();
     println!(
         "total {:.2} ms per step, {:.1} samples/s (forward and backward only)",
-        per_step(total),
-        (batch * STEPS) as f64 / total
+        total * 1e3,
+        batch as f64 / total
     );
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! [`Layer`] trait, one type per layer (Conv1D, Dense, the activations,
 //! pooling, Dropout, Flatten, BatchNormalization), a [`Sequential`] model
 //! checked at build time, serializable [`ModelSpec`]s (TOML or JSON), a
-//! Keras-like [`Summary`] with receptive fields, and the [`gradcheck`] that
-//! guards every backward pass. Names, defaults and semantics are Keras 3's.
+//! Keras-like [`Summary`] with receptive fields, the [`gradcheck`] that
+//! guards every backward pass, and a per-layer time [`profile`]. Names, defaults and semantics are Keras 3's.
 //!
 //! ```
 //! use kymo_layers::{zoo, Mode, Sequential};
@@ -26,6 +26,7 @@ pub mod keras;
 mod layer;
 pub mod layers;
 mod parameter;
+pub mod profile;
 mod sequential;
 mod shape;
 mod spare;

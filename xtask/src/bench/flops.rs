@@ -2,26 +2,18 @@
 
 use std::time::Instant;
 
-use kymo_layers::{LayerSpec, Sequential, Shape};
+use kymo_layers::{profile, Sequential};
 use kymo_tensor::{matmul, MatRef};
 
 /// Floating-point operations of one training sample: forward, plus the two
 /// backward products (input and weight gradients) of every Conv1D and Dense,
 /// `3 x 2 x multiply-adds` (the elementwise layers are not counted).
 pub fn training_flops_per_sample(model: &Sequential<f32>) -> f64 {
-    let mut forward = 0.0;
-    for layer in model.layers() {
-        let multiply_adds = match (layer.spec(), layer.input_shape(), layer.output_shape()) {
-            (
-                LayerSpec::Conv1D(c),
-                Shape::Signal { channels, .. },
-                Shape::Signal { length, .. },
-            ) => channels * c.kernel_size * c.filters * length,
-            (LayerSpec::Dense(d), input, _) => input.size() * d.units,
-            _ => 0,
-        };
-        forward += 2.0 * multiply_adds as f64;
-    }
+    let forward: f64 = model
+        .layers()
+        .iter()
+        .map(|layer| 2.0 * profile::forward_multiply_adds(layer.as_ref()))
+        .sum();
     3.0 * forward
 }
 

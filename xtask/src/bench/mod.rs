@@ -97,6 +97,8 @@ struct CaseReport {
     ratio_to_fastest_peer: Option<f64>,
     /// kymo's achieved GFLOP/s over the measured sgemm rate.
     fraction_of_sgemm: f64,
+    /// kymo's Conv1D layers' effective GFLOP/s over the measured sgemm rate.
+    conv_fraction_of_sgemm: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -242,6 +244,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             gflop_per_sample: gflop,
             ratio_to_fastest_peer: fastest_peer.map(|p| kymo / p),
             fraction_of_sgemm: kymo * gflop / sgemm,
+            conv_fraction_of_sgemm: timings[0].conv_gflops.map(|rate| rate / sgemm),
             timings,
         });
     }
@@ -272,8 +275,8 @@ fn table(report: &Report) -> String {
         report.sgemm_gflops,
         report.provenance.cpu
     );
-    out.push_str("| model | batch | GFLOP/sample | kymo samples/s | PyTorch | Keras | kymo / faster peer | kymo GFLOP/s (of sgemm) | peak MiB kymo / PyTorch / Keras |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| model | batch | GFLOP/sample | kymo samples/s | PyTorch | Keras | kymo / faster peer | kymo GFLOP/s (of sgemm) | kymo convs GFLOP/s (of sgemm) | peak MiB kymo / PyTorch / Keras |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for case in &report.cases {
         let find = |name: &str| case.timings.iter().find(|t| t.framework == name);
         let rate = |name: &str| {
@@ -284,8 +287,11 @@ fn table(report: &Report) -> String {
         let memory =
             |name: &str| find(name).map_or("—".to_string(), |t| format!("{:.0}", t.peak_rss_mb));
         let kymo_gflops = case.fraction_of_sgemm * report.sgemm_gflops;
+        let conv = case.conv_fraction_of_sgemm.map_or("—".to_string(), |f| {
+            format!("{:.1} ({:.0}%)", f * report.sgemm_gflops, 100.0 * f)
+        });
         out.push_str(&format!(
-            "| {} | {} | {:.3} | {} | {} | {} | {} | {:.1} ({:.0}%) | {} / {} / {} |\n",
+            "| {} | {} | {:.3} | {} | {} | {} | {} | {:.1} ({:.0}%) | {} | {} / {} / {} |\n",
             case.model,
             case.batch,
             case.gflop_per_sample,
@@ -296,6 +302,7 @@ fn table(report: &Report) -> String {
                 .map_or("—".to_string(), |r| format!("{r:.2}x")),
             kymo_gflops,
             100.0 * case.fraction_of_sgemm,
+            conv,
             memory("kymo"),
             memory("pytorch"),
             memory("keras"),

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use kymo_layers::{zoo, Sequential};
+use kymo_layers::{profile, zoo, LayerSpec, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_tensor::SeededRng;
 use kymo_train::{FitConfig, Trainer};
@@ -32,6 +32,12 @@ pub struct StepTiming {
     pub samples_per_second: f64,
     /// The process's peak resident memory (VmHWM), MiB.
     pub peak_rss_mb: f64,
+    /// kymo only: the Conv1D layers' effective rate in a training step,
+    /// GFLOP/s: the direct convolution's operations (forward and the two
+    /// backward products) over the layers' measured forward and backward
+    /// time. The peers' scripts leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_gflops: Option<f64>,
 }
 
 /// Peak resident memory of this process in MiB, from /proc (NaN elsewhere).
@@ -91,6 +97,9 @@ pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<St
         steps += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Read before the per-layer pass below, which must not count.
+    let peak_rss_mb = peak_rss_mb();
+    let conv_gflops = conv_gflops(&mut trainer.model, &x)?;
     Ok(StepTiming {
         framework: "kymo".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -100,6 +109,24 @@ pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<St
         steps,
         seconds: elapsed,
         samples_per_second: (steps * batch) as f64 / elapsed,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb,
+        conv_gflops: Some(conv_gflops),
     })
+}
+
+/// Passes timed per layer for [`conv_gflops`], after two warm-up passes.
+const PROFILED_STEPS: usize = 5;
+
+/// The Conv1D layers' effective GFLOP/s in training passes over `x`.
+fn conv_gflops(model: &mut Sequential<f32>, x: &ArrayD<f32>) -> Result<f64, String> {
+    let timings = profile::time_layers(model, x, 2, PROFILED_STEPS).map_err(|e| e.to_string())?;
+    let (mut operations, mut seconds) = (0.0, 0.0);
+    for (layer, timing) in model.layers().iter().zip(&timings) {
+        if matches!(layer.spec(), LayerSpec::Conv1D(_)) {
+            // Forward and two backward products, two operations each.
+            operations += 3.0 * 2.0 * timing.multiply_adds;
+            seconds += timing.forward_seconds + timing.backward_seconds;
+        }
+    }
+    Ok(operations / seconds / 1e9)
 }
