@@ -107,6 +107,7 @@ pub fn batch_norm_forward<T: Float>(
         .enumerate()
         .collect();
     for_each_block(
+        shape.channels * shape.count(),
         channels,
         || (),
         |_, (c, ((mut xs, mut outs), result))| {
@@ -154,6 +155,7 @@ pub fn batch_norm_backward<T: Float>(
         .enumerate()
         .collect();
     for_each_block(
+        shape.channels * shape.count(),
         channels,
         || (),
         |_, (c, ((mut gs, hs), result))| {

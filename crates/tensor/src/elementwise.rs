@@ -9,8 +9,10 @@ use crate::{Float, TensorError};
 
 /// `values[i] = f(values[i])` for every element, in place.
 pub fn map_in_place<T: Float>(values: &mut [T], f: impl Fn(T) -> T + Sync) {
+    let work = values.len();
     let blocks: Vec<_> = values.chunks_mut(BLOCK_ELEMENTS).collect();
     for_each_block(
+        work,
         blocks,
         || (),
         |_, block| block.iter_mut().for_each(|v| *v = f(*v)),
@@ -28,11 +30,13 @@ pub fn map_in_place_saving<T: Float, S: Copy + Send + Sync>(
     f: impl Fn(T) -> (T, S) + Sync,
 ) -> Result<(), TensorError> {
     check_length("map_in_place_saving", "saved", values.len(), saved.len())?;
+    let work = values.len();
     let blocks: Vec<_> = values
         .chunks_mut(BLOCK_ELEMENTS)
         .zip(saved.chunks_mut(BLOCK_ELEMENTS))
         .collect();
     for_each_block(
+        work,
         blocks,
         || (),
         |_, (values, saved)| saving_block(values, saved, &f),
@@ -48,11 +52,13 @@ pub fn zip_in_place<T: Float, O: Copy + Send + Sync>(
     f: impl Fn(T, O) -> T + Sync,
 ) -> Result<(), TensorError> {
     check_length("zip_in_place", "other", target.len(), other.len())?;
+    let work = target.len();
     let blocks: Vec<_> = target
         .chunks_mut(BLOCK_ELEMENTS)
         .zip(other.chunks(BLOCK_ELEMENTS))
         .collect();
     for_each_block(
+        work,
         blocks,
         || (),
         |_, (target, other)| zip_block(target, other, &f),
@@ -94,11 +100,13 @@ pub fn kink_forward_in_place<T: Float>(
         values.len(),
         positive.len(),
     )?;
+    let work = values.len();
     let blocks: Vec<_> = values
         .chunks_mut(BLOCK_ELEMENTS)
         .zip(positive.chunks_mut(BLOCK_ELEMENTS))
         .collect();
     for_each_block(
+        work,
         blocks,
         || (),
         |_, (values, positive)| kink_forward_block(values, positive, slope),
@@ -119,11 +127,13 @@ pub fn kink_backward_in_place<T: Float>(
         grad.len(),
         positive.len(),
     )?;
+    let work = grad.len();
     let blocks: Vec<_> = grad
         .chunks_mut(BLOCK_ELEMENTS)
         .zip(positive.chunks(BLOCK_ELEMENTS))
         .collect();
     for_each_block(
+        work,
         blocks,
         || (),
         |_, (grad, positive)| kink_backward_block(grad, positive, slope),

@@ -18,6 +18,10 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 /// The GEMM splits its output into tiles and never splits the inner
 /// (summed) dimension, so every output element is summed in the same order
 /// whatever the thread count: results are bit-identical across settings.
+/// The other kernels split only along independent rows, channels or
+/// samples. Kernels too small to pay for waking a worker (a LeakyReLU over
+/// a single sample's activations, the GEMMs of one sample's small
+/// convolution) run on the calling thread whatever this says.
 pub fn set_threads(threads: usize) {
     THREADS.store(threads.max(1), Ordering::Relaxed);
 }
@@ -83,14 +87,15 @@ impl<'a, T> MatRef<'a, T> {
 }
 
 /// `c = a · b` (or `c += a · b` when `accumulate`), with `c` row-major
-/// `a.rows x b.cols`.
+/// `a.rows x b.cols`, on the [`threads`] the product is big enough to use.
 pub fn matmul<T: Float>(
     c: &mut [T],
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
-    matmul_on(threads(), c, a, b, accumulate)
+    let threads = crate::parallel::threads_for_multiply_adds(a.rows * a.cols * b.cols);
+    matmul_on(threads, c, a, b, accumulate)
 }
 
 /// [`matmul`] on `threads` threads instead of the global setting (kernels

@@ -6,6 +6,15 @@
 //! more than one, else in order on the calling thread. Each block is
 //! computed by the same code either way, so the bits do not depend on the
 //! thread count.
+//!
+//! Small kernels stay on the calling thread whatever the setting: between
+//! two kernels rayon's workers fall asleep, and waking them costs more than
+//! a pass over a few hundred thousand elements. On the 2-core machine of
+//! `docs/performance.md` a parallel LeakyReLU over 133,120 elements took
+//! 0.15 ms against 0.02 ms on one thread, and the answer's model trained
+//! faster at batch 1 on one thread than on two. Each kernel states its work
+//! and [`threads_for`] decides; the decision depends on the shapes only, so
+//! it does not change any bits either.
 
 use rayon::prelude::*;
 
@@ -13,20 +22,54 @@ use rayon::prelude::*;
 /// handing it to a thread.
 pub(crate) const BLOCK_ELEMENTS: usize = 1 << 15;
 
+/// Work, in passes over one element, below which a kernel runs on the
+/// calling thread: about the time it takes to wake a sleeping worker.
+#[cfg(not(test))]
+pub(crate) const SERIAL_WORK: usize = 1 << 19;
+
+/// In this crate's unit tests every kernel that can split its work does,
+/// so that the tests comparing one and two threads exercise the split on
+/// their small shapes. (Integration tests and users get the real gate.)
+#[cfg(test)]
+pub(crate) const SERIAL_WORK: usize = 0;
+
+/// Multiply-adds a GEMM does in the time of one element pass of a
+/// memory-bound loop (a fused multiply-add kernel does 32 per cycle and
+/// core, an elementwise pass about one element).
+pub(crate) const MULTIPLY_ADDS_PER_PASS: usize = 32;
+
+/// Threads worth using for `work` element passes: one below
+/// [`SERIAL_WORK`], else the global setting.
+// In the unit tests SERIAL_WORK is zero and the comparison always false.
+#[cfg_attr(test, allow(clippy::absurd_extreme_comparisons))]
+pub(crate) fn threads_for(work: usize) -> usize {
+    if work < SERIAL_WORK {
+        1
+    } else {
+        crate::threads()
+    }
+}
+
+/// [`threads_for`] a kernel of `multiply_adds` GEMM multiply-adds.
+pub(crate) fn threads_for_multiply_adds(multiply_adds: usize) -> usize {
+    threads_for(multiply_adds / MULTIPLY_ADDS_PER_PASS)
+}
+
 /// How many rows of `row_length` elements make a block.
 pub(crate) fn rows_per_block(row_length: usize) -> usize {
     (BLOCK_ELEMENTS / row_length.max(1)).max(1)
 }
 
 /// Runs `task(scratch, block)` on every block, with one `scratch` per
-/// thread (made by `scratch`), on the threads [`threads`](crate::threads)
-/// allows.
+/// thread (made by `scratch`), on the threads [`threads_for`] `work`
+/// element passes allows.
 pub(crate) fn for_each_block<B: Send, S>(
+    work: usize,
     blocks: Vec<B>,
     scratch: impl Fn() -> S + Sync + Send,
     task: impl Fn(&mut S, B) + Sync + Send,
 ) {
-    for_each_block_on(crate::threads(), blocks, scratch, task);
+    for_each_block_on(threads_for(work), blocks, scratch, task);
 }
 
 /// [`for_each_block`] on `threads` threads instead of the global setting
@@ -50,10 +93,11 @@ pub(crate) fn for_each_block_on<B: Send, S>(
 /// [`for_each_block`] for tasks that can fail: stops at the first error
 /// and returns it.
 pub(crate) fn try_for_each_block<B: Send, E: Send>(
+    work: usize,
     blocks: Vec<B>,
     task: impl Fn(B) -> Result<(), E> + Sync + Send,
 ) -> Result<(), E> {
-    if crate::threads() > 1 && blocks.len() > 1 {
+    if threads_for(work) > 1 && blocks.len() > 1 {
         blocks.into_par_iter().try_for_each(task)
     } else {
         blocks.into_iter().try_for_each(task)

@@ -248,6 +248,7 @@ pub fn max_pool1d_forward<T: Float>(
         .zip(winner_rows.chunks_mut(rows * out))
         .collect();
     for_each_block(
+        pool_work(x.len(), &config),
         blocks,
         || RowScratch::new(config.pool_size, out),
         |scratch: &mut RowScratch<T>, ((x, y), idx)| {
@@ -340,6 +341,7 @@ pub fn max_pool1d_forward_into<T: Float>(
         .zip(kept)
         .collect();
     for_each_block(
+        pool_work(x.len(), &config),
         blocks,
         || RowScratch::new(config.pool_size, out),
         |scratch: &mut RowScratch<T>, ((x, y), mut kept)| {
@@ -415,6 +417,7 @@ pub fn max_pool1d_backward_in_place<T: Float>(
         .zip(kept)
         .collect();
     for_each_block(
+        pool_work(gy.len(), &config),
         blocks,
         || RowScratch::new(config.pool_size, out),
         |scratch: &mut RowScratch<T>, ((x, gy), kept)| {
@@ -452,6 +455,13 @@ pub fn max_pool1d_backward_in_place<T: Float>(
 
 /// `winners` cut into one piece per block of `block` outputs, or no pieces
 /// (`None` per block) when the caller keeps no winners.
+/// Element passes of pooling `elements` inputs: the window scans compare
+/// each input with about `pool_size` others (the long windows keep a
+/// monotone queue, which costs as much in branches and stores).
+fn pool_work(elements: usize, config: &Pool1dConfig) -> usize {
+    elements * config.pool_size.max(1)
+}
+
 fn kept_blocks<'a>(
     kernel: &'static str,
     winners: Option<&'a mut [u32]>,

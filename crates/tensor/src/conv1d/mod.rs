@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::{check_length, standard_slice_mut};
 use crate::matmul::{matmul_on, MatRef};
+use crate::parallel::threads_for_multiply_adds;
 use crate::sum::lane_total;
 
 use crate::{Float, Padding, TensorError, Window};
@@ -169,16 +170,20 @@ fn chunk_scratch<T: Float>(
 /// chunks give the same bits on 1 thread or many.
 const CHUNK: usize = 4;
 
-/// Runs `task(chunk index, scratch, gemm threads)` for every chunk: across
-/// threads when there are several chunks and threads to spare (each GEMM
-/// then on one thread), else in order with the GEMMs threaded.
+/// Runs `task(chunk index, scratch, gemm threads)` for every chunk of a
+/// pass of `multiply_adds` GEMM multiply-adds in all: across threads when
+/// there are several chunks and threads to spare (each GEMM then on one
+/// thread), else in order with the GEMMs threaded. A pass too small to pay
+/// for waking a thread runs on the calling one
+/// ([`threads_for_multiply_adds`]).
 fn for_each_chunk<T: Float, S: Send>(
+    multiply_adds: usize,
     scratch: &mut [ChunkScratch<T>],
     slices: Vec<S>,
     task: impl Fn(usize, &mut ChunkScratch<T>, S, usize) -> Result<(), TensorError> + Sync,
 ) -> Result<(), TensorError> {
     use rayon::prelude::*;
-    let threads = crate::threads();
+    let threads = threads_for_multiply_adds(multiply_adds);
     if threads > 1 && slices.len() > 1 {
         scratch
             .par_iter_mut()
@@ -288,21 +293,27 @@ pub fn conv1d_forward_into<T: Float>(
     let sample_out = out_channels * out_len;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
     let chunks = chunk_scratch(&mut workspace.chunks, out_slices.len());
-    for_each_chunk(chunks, out_slices, |index, scratch, out_chunk, threads| {
-        let buffer = sized(&mut scratch.lowered, lowered_len);
-        for (i, out_slice) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
-            let b = index * CHUNK + i;
-            let sample = &x[b * sample_in..][..sample_in];
-            let cols = lowering.lower(sample, in_channels, &window, buffer, threads);
-            if let Some(bias) = &bias {
-                for (row, &bias_c) in out_slice.chunks_exact_mut(out_len).zip(bias.iter()) {
-                    row.fill(bias_c);
+    let multiply_adds = batch * out_channels * in_channels * weight.dim().2 * out_len;
+    for_each_chunk(
+        multiply_adds,
+        chunks,
+        out_slices,
+        |index, scratch, out_chunk, threads| {
+            let buffer = sized(&mut scratch.lowered, lowered_len);
+            for (i, out_slice) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
+                let b = index * CHUNK + i;
+                let sample = &x[b * sample_in..][..sample_in];
+                let cols = lowering.lower(sample, in_channels, &window, buffer, threads);
+                if let Some(bias) = &bias {
+                    for (row, &bias_c) in out_slice.chunks_exact_mut(out_len).zip(bias.iter()) {
+                        row.fill(bias_c);
+                    }
                 }
+                matmul_on(threads, out_slice, w_mat, cols, bias.is_some())?;
             }
-            matmul_on(threads, out_slice, w_mat, cols, bias.is_some())?;
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 /// Gradients of [`conv1d_forward`].
@@ -422,49 +433,56 @@ pub fn conv1d_backward_in_place<T: Float>(
     let wants_bias = grad_bias.is_some();
     let sample_slices: Vec<&mut [T]> = data.chunks_mut(CHUNK * sample_in).collect();
     let chunks = chunk_scratch(&mut workspace.chunks, sample_slices.len());
-    for_each_chunk(chunks, sample_slices, |index, scratch, samples, threads| {
-        let buffer = sized(&mut scratch.lowered, lowered_len);
-        let dcols = sized(&mut scratch.dcols, rows * out_len);
-        let partial = sized(&mut scratch.partial, out_channels * rows);
-        let partial_bias = sized(&mut scratch.partial_bias, out_channels);
-        partial_bias.fill(T::zero());
-        for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
-            let b = index * CHUNK + i;
-            let dy_sample = &dy[b * sample_out..][..sample_out];
-            if wants_bias {
-                for (g, row) in partial_bias.iter_mut().zip(dy_sample.chunks_exact(out_len)) {
-                    *g += lane_total(row);
+    // The weight and the input gradient: two products.
+    let multiply_adds = 2 * batch * out_channels * rows * out_len;
+    for_each_chunk(
+        multiply_adds,
+        chunks,
+        sample_slices,
+        |index, scratch, samples, threads| {
+            let buffer = sized(&mut scratch.lowered, lowered_len);
+            let dcols = sized(&mut scratch.dcols, rows * out_len);
+            let partial = sized(&mut scratch.partial, out_channels * rows);
+            let partial_bias = sized(&mut scratch.partial_bias, out_channels);
+            partial_bias.fill(T::zero());
+            for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
+                let b = index * CHUNK + i;
+                let dy_sample = &dy[b * sample_out..][..sample_out];
+                if wants_bias {
+                    for (g, row) in partial_bias.iter_mut().zip(dy_sample.chunks_exact(out_len)) {
+                        *g += lane_total(row);
+                    }
                 }
+                let dy_b = MatRef::row_major(dy_sample, out_channels, out_len);
+                let cols_t = lowering
+                    .lower(sample, in_channels, &window, buffer, threads)
+                    .t();
+                // The chunk's first sample initialises its partial gradient.
+                let kernel_gradient =
+                    |partial: &mut [T], threads| matmul_on(threads, partial, dy_b, cols_t, i > 0);
+                let column_gradient =
+                    |dcols: &mut [T], threads| matmul_on(threads, dcols, w_mat.t(), dy_b, false);
+                if threads > 1 {
+                    // This chunk has the threads to itself (a batch of one chunk):
+                    // the two products are independent, and two one-thread GEMMs
+                    // side by side beat two two-thread GEMMs in a row (a GEMM
+                    // splits its output, never its sum, so the bits are the same).
+                    let (a, b) =
+                        rayon::join(|| kernel_gradient(partial, 1), || column_gradient(dcols, 1));
+                    a?;
+                    b?;
+                } else {
+                    kernel_gradient(partial, 1)?;
+                    column_gradient(dcols, 1)?;
+                }
+                // The sample's values now live in the lowered buffer: its slot
+                // takes the gradient.
+                sample.fill(T::zero());
+                col2im(dcols, in_channels, &window, sample, threads);
             }
-            let dy_b = MatRef::row_major(dy_sample, out_channels, out_len);
-            let cols_t = lowering
-                .lower(sample, in_channels, &window, buffer, threads)
-                .t();
-            // The chunk's first sample initialises its partial gradient.
-            let kernel_gradient =
-                |partial: &mut [T], threads| matmul_on(threads, partial, dy_b, cols_t, i > 0);
-            let column_gradient =
-                |dcols: &mut [T], threads| matmul_on(threads, dcols, w_mat.t(), dy_b, false);
-            if threads > 1 {
-                // This chunk has the threads to itself (a batch of one chunk):
-                // the two products are independent, and two one-thread GEMMs
-                // side by side beat two two-thread GEMMs in a row (a GEMM
-                // splits its output, never its sum, so the bits are the same).
-                let (a, b) =
-                    rayon::join(|| kernel_gradient(partial, 1), || column_gradient(dcols, 1));
-                a?;
-                b?;
-            } else {
-                kernel_gradient(partial, 1)?;
-                column_gradient(dcols, 1)?;
-            }
-            // The sample's values now live in the lowered buffer: its slot
-            // takes the gradient.
-            sample.fill(T::zero());
-            col2im(dcols, in_channels, &window, sample, threads);
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     // Chunks in order, whatever ran them.
     let shape = weight.dim();
     for scratch in workspace.chunks.iter().take(batch.div_ceil(CHUNK)) {

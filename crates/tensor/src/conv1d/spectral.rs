@@ -216,7 +216,7 @@ pub(super) fn forward<T: Float>(
     transform_tiles(&plans, tiling, input, lead, tiling.n, signal);
     let signal = &*signal;
     let product = sized(&mut workspace.product, bins * out_channels * cols);
-    per_frequency(product, out_channels * cols, |f, y| {
+    per_frequency(product, out_channels * cols, in_channels, |f, y| {
         let w = strided(
             kernel,
             f,
@@ -288,7 +288,7 @@ pub(super) fn backward<T: Float>(
     );
     let (signal, gradient) = (&*signal, &*gradient);
     let product = sized(&mut workspace.product, bins * out_channels * in_channels);
-    per_frequency(product, out_channels * in_channels, |f, dw| {
+    per_frequency(product, out_channels * in_channels, cols, |f, dw| {
         let dy = strided(gradient, f, (out_channels, cols), (cols * bins, bins));
         let xt = strided(signal, f, (cols, in_channels), (bins, cols * bins));
         complex_matmul_on(1, dw, dy, true, xt, false)
@@ -310,7 +310,7 @@ pub(super) fn backward<T: Float>(
     transform_tiles(&plans, tiling, dy_tiles, shift, tiling.n, gradient);
     let gradient = &*gradient;
     let product = sized(&mut workspace.product, bins * in_channels * cols);
-    per_frequency(product, in_channels * cols, |f, dx| {
+    per_frequency(product, in_channels * cols, out_channels, |f, dx| {
         let wt = strided(
             kernel,
             f,
@@ -359,15 +359,27 @@ fn kernel_spectra<'a, T: Float>(
 }
 
 /// Fills `product`, `[bin][block]`, by `task(bin, block)` for every
-/// frequency: one GEMM each, frequencies split across threads (each GEMM
-/// on one), so no sum depends on the split.
+/// frequency: one GEMM each, summing over `inner`, frequencies split
+/// across threads (each GEMM on one), so no sum depends on the split.
 fn per_frequency<T: Float>(
     product: &mut [Complex<T>],
     block: usize,
+    inner: usize,
     task: impl Fn(usize, &mut [Complex<T>]) -> Result<(), TensorError> + Sync + Send,
 ) -> Result<(), TensorError> {
+    // These GEMMs are narrow (a few tiles wide at batch 1) and run far
+    // below the GEMM's peak: a complex multiply-add costs about as much
+    // as an element pass.
+    let work = product.len() * inner;
     let blocks: Vec<_> = product.chunks_mut(block).enumerate().collect();
-    try_for_each_block(blocks, |(bin, values)| task(bin, values))
+    try_for_each_block(work, blocks, |(bin, values)| task(bin, values))
+}
+
+/// Element passes of transforming `values` complex points: a real FFT of
+/// the seed's tile sizes (256 to 2048 points) takes several nanoseconds per
+/// point, some thirty times an elementwise pass.
+fn fft_work(values: usize) -> usize {
+    32 * values
 }
 
 /// `buffer` resized to `len` (contents unspecified; callers overwrite).
@@ -411,26 +423,32 @@ fn transform_tiles<T: Float>(
         .enumerate()
         .collect();
     let scratch = || (vec![T::zero(); tiling.n], plans.forward.make_scratch_vec());
-    for_each_block(blocks, scratch, |(points, fft_scratch), (row, out)| {
-        let tile_spectra = out.chunks_exact_mut(tiling.bins);
-        for (column, spectrum) in tile_spectra.enumerate() {
-            let (b, j) = (column / tiling.tiles, column % tiling.tiles);
-            let source = &data[(b * rows + row) * length..][..length];
-            let start = (j * tiling.m) as isize + lead;
-            // Points u with 0 <= start + u < length, u < take.
-            let first = (-start).clamp(0, take as isize) as usize;
-            let end = (length as isize - start).clamp(first as isize, take as isize) as usize;
-            points.fill(T::zero());
-            if end > first {
-                let from = (start + first as isize) as usize;
-                points[first..end].copy_from_slice(&source[from..from + end - first]);
+    let work = fft_work(rows * per_row);
+    for_each_block(
+        work,
+        blocks,
+        scratch,
+        |(points, fft_scratch), (row, out)| {
+            let tile_spectra = out.chunks_exact_mut(tiling.bins);
+            for (column, spectrum) in tile_spectra.enumerate() {
+                let (b, j) = (column / tiling.tiles, column % tiling.tiles);
+                let source = &data[(b * rows + row) * length..][..length];
+                let start = (j * tiling.m) as isize + lead;
+                // Points u with 0 <= start + u < length, u < take.
+                let first = (-start).clamp(0, take as isize) as usize;
+                let end = (length as isize - start).clamp(first as isize, take as isize) as usize;
+                points.fill(T::zero());
+                if end > first {
+                    let from = (start + first as isize) as usize;
+                    points[first..end].copy_from_slice(&source[from..from + end - first]);
+                }
+                plans
+                    .forward
+                    .process_with_scratch(points, spectrum, fft_scratch)
+                    .expect("invariant: buffers sized to the plan's length");
             }
-            plans
-                .forward
-                .process_with_scratch(points, spectrum, fft_scratch)
-                .expect("invariant: buffers sized to the plan's length");
-        }
-    });
+        },
+    );
 }
 
 /// Inverts each output row's tiles: `locate(row, j)` gives tile `j`'s
@@ -448,7 +466,8 @@ fn inverse_tiles<T: Float>(
 ) {
     let per_bin = product.len() / tiling.bins;
     let scratch = || InverseScratch::new(plans, tiling.bins);
-    for_each_block(rows, scratch, |scratch, (row, out)| {
+    let work = fft_work(product.len());
+    for_each_block(work, rows, scratch, |scratch, (row, out)| {
         let length = out.len();
         for j in 0..tiling.tiles {
             let (signal, offset) = locate(row, j);
@@ -476,7 +495,8 @@ fn accumulate_inverse<T: Float>(
     scale: T,
 ) {
     let scratch = || InverseScratch::new(plans, bins);
-    for_each_block(rows, scratch, |scratch, (signal, out)| {
+    let work = fft_work(product.len());
+    for_each_block(work, rows, scratch, |scratch, (signal, out)| {
         let points = scratch.invert(plans, product, signals, signal);
         for (g, &p) in out.iter_mut().zip(points.iter()) {
             *g += p * scale;

@@ -84,6 +84,13 @@ impl Geometry {
         self.tiles + 1
     }
 
+    /// Multiply-adds of one pass's per-point products over an input of
+    /// `input_len` elements (`[B, C_in, L]`).
+    fn multiply_adds(&self, input_len: usize) -> usize {
+        let batch = input_len / (self.in_channels * self.length).max(1);
+        batch * POINTS * self.out_channels * self.in_channels * self.tiles
+    }
+
     /// Transformed tiles of `channels` rows: `[point][channel][tile]`.
     fn points(&self, channels: usize) -> usize {
         POINTS * channels * self.tiles
@@ -428,28 +435,34 @@ pub(super) fn forward<T: Float>(
     let x = operands.x;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(super::CHUNK * sample_out).collect();
     let chunks = super::chunk_scratch(chunks, out_slices.len());
-    for_each_chunk(chunks, out_slices, |index, scratch, out_chunk, threads| {
-        let v = sized(&mut scratch.lowered, g.points(cin));
-        let m = sized(&mut scratch.dcols, g.points(cout));
-        for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
-            let b = index * super::CHUNK + i;
-            transform_sample(&x[b * sample_in..][..sample_in], &g, &mut scratch.row, v);
-            let v = &*v;
-            per_point(threads, m, |p, m| {
-                let u = plane(u, p, cout, cin);
-                matmul_on(1, m, u, plane(v, p, cin, tiles), false)
-            })?;
-            let mut m = planes(m);
-            let phases = sized(&mut scratch.row, OUTPUTS * tiles);
-            for (o, y) in y.chunks_exact_mut(g.out_len).enumerate() {
-                let bias = bias.map_or(T::zero(), |bias| bias[o]);
-                transform_output(rows(&mut m, o, tiles), bias, phase_rows(phases, tiles));
-                let [p0, p1, p2, p3] = phase_rows(phases, tiles);
-                merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
+    let multiply_adds = g.multiply_adds(operands.x.len());
+    for_each_chunk(
+        multiply_adds,
+        chunks,
+        out_slices,
+        |index, scratch, out_chunk, threads| {
+            let v = sized(&mut scratch.lowered, g.points(cin));
+            let m = sized(&mut scratch.dcols, g.points(cout));
+            for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
+                let b = index * super::CHUNK + i;
+                transform_sample(&x[b * sample_in..][..sample_in], &g, &mut scratch.row, v);
+                let v = &*v;
+                per_point(threads, m, |p, m| {
+                    let u = plane(u, p, cout, cin);
+                    matmul_on(1, m, u, plane(v, p, cin, tiles), false)
+                })?;
+                let mut m = planes(m);
+                let phases = sized(&mut scratch.row, OUTPUTS * tiles);
+                for (o, y) in y.chunks_exact_mut(g.out_len).enumerate() {
+                    let bias = bias.map_or(T::zero(), |bias| bias[o]);
+                    transform_output(rows(&mut m, o, tiles), bias, phase_rows(phases, tiles));
+                    let [p0, p1, p2, p3] = phase_rows(phases, tiles);
+                    merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
+                }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 /// Backward pass: adds the kernel gradient to `grad_weight`
@@ -470,55 +483,62 @@ pub(super) fn backward<T: Float>(
     let u = transform_kernel(operands.weight, pairs, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let wants_bias = grad_bias.is_some();
+    // The kernel and the input gradient: two products.
+    let multiply_adds = 2 * g.multiply_adds(input.len());
     let slices: Vec<&mut [T]> = input.chunks_mut(super::CHUNK * sample_in).collect();
     let count = slices.len();
     let scratch = super::chunk_scratch(chunks, count);
-    for_each_chunk(scratch, slices, |index, scratch, samples, threads| {
-        let v = sized(&mut scratch.lowered, g.points(cin));
-        let e = sized(&mut scratch.dcols, g.points(cout));
-        let du = sized(&mut scratch.partial, POINTS * pairs);
-        let partial_bias = sized(&mut scratch.partial_bias, cout);
-        partial_bias.fill(T::zero());
-        for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
-            let b = index * super::CHUNK + i;
-            let dy = &dy[b * sample_out..][..sample_out];
-            transform_sample(sample, &g, &mut scratch.row, v);
-            {
-                let mut e = planes(e);
-                for (o, dy) in dy.chunks_exact(g.out_len).enumerate() {
-                    if wants_bias {
-                        partial_bias[o] += lane_total(dy);
+    for_each_chunk(
+        multiply_adds,
+        scratch,
+        slices,
+        |index, scratch, samples, threads| {
+            let v = sized(&mut scratch.lowered, g.points(cin));
+            let e = sized(&mut scratch.dcols, g.points(cout));
+            let du = sized(&mut scratch.partial, POINTS * pairs);
+            let partial_bias = sized(&mut scratch.partial_bias, cout);
+            partial_bias.fill(T::zero());
+            for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
+                let b = index * super::CHUNK + i;
+                let dy = &dy[b * sample_out..][..sample_out];
+                transform_sample(sample, &g, &mut scratch.row, v);
+                {
+                    let mut e = planes(e);
+                    for (o, dy) in dy.chunks_exact(g.out_len).enumerate() {
+                        if wants_bias {
+                            partial_bias[o] += lane_total(dy);
+                        }
+                        let phases = sized(&mut scratch.row, OUTPUTS * tiles);
+                        split_phases(dy, 0, phase_rows(phases, tiles));
+                        let [p0, p1, p2, p3] = phase_rows(phases, tiles);
+                        transform_gradient([p0, p1, p2, p3].map(|p| &*p), rows(&mut e, o, tiles));
                     }
-                    let phases = sized(&mut scratch.row, OUTPUTS * tiles);
-                    split_phases(dy, 0, phase_rows(phases, tiles));
-                    let [p0, p1, p2, p3] = phase_rows(phases, tiles);
-                    transform_gradient([p0, p1, p2, p3].map(|p| &*p), rows(&mut e, o, tiles));
+                }
+                let e = &*e;
+                // The chunk's first sample initialises its partial gradient.
+                per_point(threads, du, |p, du| {
+                    let xt = plane(v, p, cin, tiles).t();
+                    matmul_on(1, du, plane(e, p, cout, tiles), xt, i > 0)
+                })?;
+                // The input's tiles are spent: their buffer takes Z.
+                per_point(threads, v, |p, z| {
+                    let ut = plane(u, p, cout, cin).t();
+                    matmul_on(1, z, ut, plane(e, p, cout, tiles), false)
+                })?;
+                let phases = sized(&mut scratch.row, OUTPUTS * g.phase_len());
+                let mut z = planes(v);
+                for (channel, dx) in sample.chunks_exact_mut(g.length).enumerate() {
+                    input_gradient(
+                        rows(&mut z, channel, tiles),
+                        phase_rows(phases, g.phase_len()),
+                    );
+                    let [p0, p1, p2, p3] = phase_rows(phases, g.phase_len());
+                    merge_phases([p0, p1, p2, p3].map(|p| &*p), g.pad_left, dx);
                 }
             }
-            let e = &*e;
-            // The chunk's first sample initialises its partial gradient.
-            per_point(threads, du, |p, du| {
-                let xt = plane(v, p, cin, tiles).t();
-                matmul_on(1, du, plane(e, p, cout, tiles), xt, i > 0)
-            })?;
-            // The input's tiles are spent: their buffer takes Z.
-            per_point(threads, v, |p, z| {
-                let ut = plane(u, p, cout, cin).t();
-                matmul_on(1, z, ut, plane(e, p, cout, tiles), false)
-            })?;
-            let phases = sized(&mut scratch.row, OUTPUTS * g.phase_len());
-            let mut z = planes(v);
-            for (channel, dx) in sample.chunks_exact_mut(g.length).enumerate() {
-                input_gradient(
-                    rows(&mut z, channel, tiles),
-                    phase_rows(phases, g.phase_len()),
-                );
-                let [p0, p1, p2, p3] = phase_rows(phases, g.phase_len());
-                merge_phases([p0, p1, p2, p3].map(|p| &*p), g.pad_left, dx);
-            }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     // Chunks in order, whatever ran them.
     for scratch in chunks.iter().take(count) {
         add_kernel_gradient(&scratch.partial[..POINTS * pairs], pairs, grad_weight);
