@@ -453,8 +453,6 @@ pub fn max_pool1d_backward_in_place<T: Float>(
     Ok(())
 }
 
-/// `winners` cut into one piece per block of `block` outputs, or no pieces
-/// (`None` per block) when the caller keeps no winners.
 /// Element passes of pooling `elements` inputs: the window scans compare
 /// each input with about `pool_size` others (the long windows keep a
 /// monotone queue, which costs as much in branches and stores).
@@ -462,6 +460,8 @@ fn pool_work(elements: usize, config: &Pool1dConfig) -> usize {
     elements * config.pool_size.max(1)
 }
 
+/// `winners` cut into one piece per block of `block` outputs, or no pieces
+/// (`None` per block) when the caller keeps no winners.
 fn kept_blocks<'a>(
     kernel: &'static str,
     winners: Option<&'a mut [u32]>,
