@@ -24,6 +24,10 @@ pub struct NamedArray<T> {
 pub struct Sequential<T> {
     input: InputSpec,
     layers: Vec<Box<dyn Layer<T>>>,
+    /// Per layer, whether the last forward pass ran it inside the next
+    /// layer's pass (a `LeakyReLU` absorbed by a `MaxPooling1D`), so that
+    /// backward skips it: the next layer's backward covers both.
+    absorbed: Vec<bool>,
 }
 
 impl<T: Float> Sequential<T> {
@@ -48,6 +52,7 @@ impl<T: Float> Sequential<T> {
         }
         Ok(Self {
             input: spec.input,
+            absorbed: vec![false; layers.len()],
             layers,
         })
     }
@@ -86,10 +91,31 @@ impl<T: Float> Sequential<T> {
     }
 
     /// Forward pass over a batch `[B, channels, length]`.
+    ///
+    /// A `LeakyReLU` followed by a layer that absorbs it (`MaxPooling1D`)
+    /// runs inside that layer's pass: the pool reads each activated row
+    /// from a scratch row instead of the whole activated batch from memory
+    /// (about 8% of the answer's training step). The results are the same
+    /// bits as running the layers one by one.
     pub fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        self.layers
-            .iter_mut()
-            .try_fold(input, |x, layer| layer.forward(x, mode))
+        self.absorbed.fill(false);
+        let mut x = input;
+        let mut index = 0;
+        while let Some((layer, rest)) = self.layers[index..].split_first_mut() {
+            let slope = layer.leaky_relu_slope();
+            match (slope, rest.first_mut()) {
+                (Some(slope), Some(next)) if next.absorbs_leaky_relu() => {
+                    x = next.forward_after_leaky_relu(x, slope, mode)?;
+                    self.absorbed[index] = true;
+                    index += 2;
+                }
+                _ => {
+                    x = layer.forward(x, mode)?;
+                    index += 1;
+                }
+            }
+        }
+        Ok(x)
     }
 
     /// Backward pass from the loss gradient with respect to the output;
@@ -97,8 +123,10 @@ impl<T: Float> Sequential<T> {
     pub fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         self.layers
             .iter_mut()
+            .zip(&self.absorbed)
             .rev()
-            .try_fold(grad_output, |g, layer| layer.backward(g))
+            .filter(|(_, &absorbed)| !absorbed)
+            .try_fold(grad_output, |g, (layer, _)| layer.backward(g))
     }
 
     /// Resets every gradient to zero.
@@ -201,5 +229,77 @@ impl<T: Float> Sequential<T> {
     /// A Keras-like summary table with receptive fields.
     pub fn summary(&self) -> Summary {
         Summary::of(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zoo;
+
+    fn bits(values: &ArrayD<f32>) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Output, input gradient and weight gradients of one training step
+    /// through `forward`/`backward` (which fuse each LeakyReLU into the
+    /// max pool after it) and through the layers one by one (which do not).
+    fn step_both_ways(spec: &ModelSpec, batch: usize) -> [Vec<Vec<u32>>; 2] {
+        let length = spec.input.length;
+        let x = ArrayD::from_shape_fn(vec![batch, 1, length], |i| {
+            ((i[0] * 31 + i[2] * 7) as f64 * 0.37).sin() as f32
+        });
+        let mut results = Vec::new();
+        for fused in [true, false] {
+            let mut model = Sequential::<f32>::new(spec, 7).expect("builds");
+            let mut y = x.clone();
+            if fused {
+                y = model.forward(y, Mode::Train).expect("forward");
+            } else {
+                for layer in model.layers_mut() {
+                    y = layer.forward(y, Mode::Train).expect("forward");
+                }
+            }
+            let gy = y.mapv(|v| v - 0.25);
+            let gx = if fused {
+                model.backward(gy).expect("backward")
+            } else {
+                model
+                    .layers_mut()
+                    .iter_mut()
+                    .rev()
+                    .try_fold(gy, |g, layer| layer.backward(g))
+                    .expect("backward")
+            };
+            let mut all = vec![bits(&y), bits(&gx)];
+            all.extend(model.parameters().iter().map(|p| bits(&p.grad)));
+            results.push(all);
+        }
+        let unfused = results.pop().expect("two runs");
+        let fused = results.pop().expect("two runs");
+        [fused, unfused]
+    }
+
+    #[test]
+    fn fused_leaky_relu_and_pool_match_the_layers_one_by_one() {
+        for spec in [zoo::answer(64), zoo::original(120), zoo::doctor(64)] {
+            let [fused, unfused] = step_both_ways(&spec, 3);
+            assert_eq!(fused, unfused);
+        }
+    }
+
+    #[test]
+    fn forward_fuses_only_a_leaky_relu_before_a_max_pool() {
+        let mut model = Sequential::<f32>::new(&zoo::answer(64), 7).expect("builds");
+        let x = ArrayD::zeros(vec![2, 1, 64]);
+        model.forward(x, Mode::Train).expect("forward");
+        let absorbed: Vec<&str> = model
+            .layers()
+            .iter()
+            .zip(&model.absorbed)
+            .filter(|(_, &absorbed)| absorbed)
+            .map(|(layer, _)| layer.name())
+            .collect();
+        assert_eq!(absorbed, ["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2"]);
     }
 }

@@ -146,27 +146,60 @@ pub fn kink_backward_in_place<T: Float>(
 /// overlap, without which the byte stores (which may alias anything) keep
 /// the loop scalar.
 fn kink_forward_block<T: Float>(values: &mut [T], positive: &mut [u8], slope: T) {
-    let (zero, one) = (T::zero(), T::one());
     let mut value_lanes = values.chunks_exact_mut(LANES);
     let mut mask_lanes = positive.chunks_exact_mut(LANES);
     for (v, p) in (&mut value_lanes).zip(&mut mask_lanes) {
         for i in 0..LANES {
-            let above = v[i] > zero;
-            v[i] *= if above { one } else { slope };
-            p[i] = u8::from(above);
+            (v[i], p[i]) = kink(v[i], slope);
         }
     }
     let (v, p) = (value_lanes.into_remainder(), mask_lanes.into_remainder());
     for (v, p) in v.iter_mut().zip(p.iter_mut()) {
-        let above = *v > zero;
-        *v *= if above { one } else { slope };
-        *p = u8::from(above);
+        (*v, *p) = kink(*v, slope);
     }
+}
+
+/// [`kink_forward_block`] from `values` into `activated`, which must be as
+/// long (a pool fused with the activation writes one row to scratch).
+pub(crate) fn kink_forward_into<T: Float>(
+    values: &[T],
+    activated: &mut [T],
+    positive: &mut [u8],
+    slope: T,
+) {
+    let mut source_lanes = values.chunks_exact(LANES);
+    let mut value_lanes = activated.chunks_exact_mut(LANES);
+    let mut mask_lanes = positive.chunks_exact_mut(LANES);
+    for ((s, v), p) in (&mut source_lanes)
+        .zip(&mut value_lanes)
+        .zip(&mut mask_lanes)
+    {
+        for i in 0..LANES {
+            (v[i], p[i]) = kink(s[i], slope);
+        }
+    }
+    let remainders = source_lanes
+        .remainder()
+        .iter()
+        .zip(value_lanes.into_remainder())
+        .zip(mask_lanes.into_remainder());
+    for ((&s, v), p) in remainders {
+        (*v, *p) = kink(s, slope);
+    }
+}
+
+/// A leaky ReLU of `slope` at `z`, and whether `z` is above zero: the one
+/// formula every kink pass uses, so that fused and separate passes give
+/// the same bits.
+#[inline(always)]
+fn kink<T: Float>(z: T, slope: T) -> (T, u8) {
+    let above = z > T::zero();
+    (z * if above { T::one() } else { slope }, u8::from(above))
 }
 
 /// [`kink_backward_in_place`] on one block (a function for the same
 /// reason as [`kink_forward_block`]).
-fn kink_backward_block<T: Float>(grad: &mut [T], positive: &[u8], slope: T) {
+pub(crate) fn kink_backward_block<T: Float>(grad: &mut [T], positive: &[u8], slope: T) {
     let one = T::one();
     let mut grad_lanes = grad.chunks_exact_mut(LANES);
     let mut mask_lanes = positive.chunks_exact(LANES);

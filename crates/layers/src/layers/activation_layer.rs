@@ -136,6 +136,12 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         self.function.backward(&self.name, self.kind, grad_output)
     }
+    fn leaky_relu_slope(&self) -> Option<f64> {
+        match self.function.activation() {
+            Activation::LeakyRelu { negative_slope } => Some(negative_slope),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

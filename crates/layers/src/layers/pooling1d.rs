@@ -7,8 +7,9 @@
 //! (PyTorch's `count_include_pad=False`).
 
 use kymo_tensor::{
-    avg_pool1d_backward, avg_pool1d_forward, max_pool1d_backward_in_place, max_pool1d_forward_into,
-    Float, Padding, Pool1dConfig,
+    avg_pool1d_backward, avg_pool1d_forward, leaky_max_pool1d_backward_in_place,
+    leaky_max_pool1d_forward_into, max_pool1d_backward_in_place, max_pool1d_forward_into, Float,
+    Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
@@ -82,8 +83,12 @@ impl Reduction {
 /// What a training-mode forward keeps for backward.
 enum Cache<T> {
     /// Max pooling keeps its input: backward writes the input gradient
-    /// over it (finding the winners again for small pools).
-    Max(Array3<T>),
+    /// over it (finding the winners again for small pools). With a leaky
+    /// ReLU absorbed (its slope in `kink`), the input is the activation's.
+    Max {
+        input: Array3<T>,
+        kink: Option<T>,
+    },
     Average {
         batch: usize,
     },
@@ -149,6 +154,57 @@ impl<T: Float> Pooling1D<T> {
     }
 }
 
+impl<T: Float> Pooling1D<T> {
+    /// Forward, after a leaky ReLU of slope `kink` when given (max only).
+    fn forward_with(
+        &mut self,
+        input: ArrayD<T>,
+        kink: Option<T>,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let kind = self.reduction.kind();
+        let batch = check_input(&self.name, kind, self.input, &input)?;
+        let x = fixed::<T, Ix3>(&self.name, kind, input)?;
+        let kernel_error = |source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        };
+        let train = mode == Mode::Train;
+        let (output, cache) = match self.reduction {
+            Reduction::Max => {
+                let x = standard(x);
+                let shape = self.output.with_batch(batch);
+                let mut y = self.spare.array(Ix3(shape[0], shape[1], shape[2]));
+                let winners = if self.spec.pool_size > RECOMPUTE_LIMIT {
+                    self.winners.resize(y.len(), 0);
+                    Some(&mut self.winners[..])
+                } else {
+                    None
+                };
+                let config = self.spec.config();
+                match kink {
+                    Some(slope) => leaky_max_pool1d_forward_into(
+                        x.view(),
+                        slope,
+                        config,
+                        y.view_mut(),
+                        winners,
+                    ),
+                    None => max_pool1d_forward_into(x.view(), config, y.view_mut(), winners),
+                }
+                .map_err(kernel_error)?;
+                (y, Cache::Max { input: x, kink })
+            }
+            Reduction::Average => (
+                avg_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?,
+                Cache::Average { batch },
+            ),
+        };
+        self.cache = train.then_some(cache);
+        Ok(output.into_dyn())
+    }
+}
+
 impl<T: Float> Layer<T> for Pooling1D<T> {
     fn name(&self) -> &str {
         &self.name
@@ -170,42 +226,31 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         self.output
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        let kind = self.reduction.kind();
-        let batch = check_input(&self.name, kind, self.input, &input)?;
-        let x = fixed::<T, Ix3>(&self.name, kind, input)?;
-        let kernel_error = |source| LayerError::Kernel {
-            layer: self.name.clone(),
-            source,
-        };
-        let train = mode == Mode::Train;
-        let (output, cache) = match self.reduction {
-            Reduction::Max => {
-                let x = standard(x);
-                let shape = self.output.with_batch(batch);
-                let mut y = self.spare.array(Ix3(shape[0], shape[1], shape[2]));
-                let winners = if self.spec.pool_size > RECOMPUTE_LIMIT {
-                    self.winners.resize(y.len(), 0);
-                    Some(&mut self.winners[..])
-                } else {
-                    None
-                };
-                max_pool1d_forward_into(x.view(), self.spec.config(), y.view_mut(), winners)
-                    .map_err(kernel_error)?;
-                (y, Cache::Max(x))
-            }
-            Reduction::Average => (
-                avg_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?,
-                Cache::Average { batch },
-            ),
-        };
-        self.cache = train.then_some(cache);
-        Ok(output.into_dyn())
+        self.forward_with(input, None, mode)
     }
+    fn absorbs_leaky_relu(&self) -> bool {
+        self.reduction == Reduction::Max
+    }
+    fn forward_after_leaky_relu(
+        &mut self,
+        input: ArrayD<T>,
+        negative_slope: f64,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        if self.reduction != Reduction::Max {
+            return Err(crate::layer::cannot_absorb(
+                &self.name,
+                self.reduction.kind(),
+            ));
+        }
+        self.forward_with(input, Some(T::from_f64_lossy(negative_slope)), mode)
+    }
+
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let kind = self.reduction.kind();
         let cache = take_cache(&self.name, &mut self.cache)?;
         let batch = match &cache {
-            Cache::Max(input) => input.dim().0,
+            Cache::Max { input, .. } => input.dim().0,
             Cache::Average { batch } => *batch,
         };
         check_grad(
@@ -220,15 +265,16 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
             source,
         };
         let grad_input = match cache {
-            Cache::Max(mut input) => {
+            Cache::Max { mut input, kink } => {
                 // The forward pass that left this cache sized the winners.
                 let winners = (self.spec.pool_size > RECOMPUTE_LIMIT).then_some(&self.winners[..]);
-                max_pool1d_backward_in_place(
-                    input.view_mut(),
-                    grad.view(),
-                    self.spec.config(),
-                    winners,
-                )
+                let (x, config) = (input.view_mut(), self.spec.config());
+                match kink {
+                    Some(slope) => {
+                        leaky_max_pool1d_backward_in_place(x, grad.view(), slope, config, winners)
+                    }
+                    None => max_pool1d_backward_in_place(x, grad.view(), config, winners),
+                }
                 .map_err(kernel_error)?;
                 self.spare.keep(grad);
                 input

@@ -4,15 +4,24 @@
 //! `same` padding follows Keras: max pooling pads with values that never win
 //! (padding is skipped), and average pooling divides by the number of real
 //! elements in each window, not by the pool size.
+//!
+//! The row kernels live here; `in_place` holds the buffer-reusing max pool
+//! (and its fusion with a leaky ReLU), `small_windows` the one-pass scan of
+//! small stride-1 windows.
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{check_length, standard_slice_mut};
 use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, Padding, TensorError, Window};
 
+mod in_place;
 mod small_windows;
+
+pub use in_place::{
+    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
+    max_pool1d_backward_in_place, max_pool1d_forward_into,
+};
 
 /// Pool size, stride and padding of a 1D pooling layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,7 +264,7 @@ pub fn max_pool1d_forward<T: Float>(
     for_each_block(
         pool_work(x.len(), &config),
         blocks,
-        || RowScratch::new(config.pool_size, out),
+        || RowScratch::new(config.pool_size, length, out, false),
         |scratch: &mut RowScratch<T>, ((x, y), idx)| {
             for ((row, y), idx) in x
                 .chunks_exact(length)
@@ -312,174 +321,6 @@ pub fn max_pool1d_backward<T: Float>(
         }
     }
     Ok(grad_x)
-}
-
-/// Max pooling forward into a caller's `output` (`[B, C, L_out]`, standard
-/// layout, every element overwritten). The winners go into `winners` (one
-/// per output) when given; without them [`max_pool1d_backward_in_place`]
-/// finds them again from the input, which saves writing and reading a `u32`
-/// per output when the pool is small enough that finding them is cheap.
-pub fn max_pool1d_forward_into<T: Float>(
-    x: ArrayView3<'_, T>,
-    config: Pool1dConfig,
-    mut output: ArrayViewMut3<'_, T>,
-    winners: Option<&mut [u32]>,
-) -> Result<(), TensorError> {
-    let (batch, channels, length) = x.dim();
-    let window = max_pool_window("max_pool1d_forward", length, config)?;
-    let out = window.output_length;
-    let y = standard_slice_mut(
-        "max_pool1d_forward",
-        "output",
-        &[batch, channels, out],
-        &mut output,
-    )?;
-    let x = x.as_standard_layout();
-    let x = x
-        .as_slice()
-        .expect("invariant: as_standard_layout returns a contiguous array");
-    let rows = rows_per_block(length);
-    let kept = kept_blocks("max_pool1d_forward", winners, y.len(), rows * out)?;
-    let blocks: Vec<_> = x
-        .chunks(rows * length)
-        .zip(y.chunks_mut(rows * out))
-        .zip(kept)
-        .collect();
-    for_each_block(
-        pool_work(x.len(), &config),
-        blocks,
-        || RowScratch::new(config.pool_size, out),
-        |scratch: &mut RowScratch<T>, ((x, y), mut kept)| {
-            for (r, (row, y)) in x
-                .chunks_exact(length)
-                .zip(y.chunks_exact_mut(out))
-                .enumerate()
-            {
-                match kept.as_deref_mut() {
-                    Some(kept) => {
-                        let idx = &mut kept[r * out..][..out];
-                        max_pool_row(row, &window, y, idx, &mut scratch.queue);
-                    }
-                    // Nobody keeps the winners: small stride-1 pools take
-                    // maxima only, half the loads and stores.
-                    None if window.stride == 1 && window.size <= SCAN_LIMIT => {
-                        max_pool_row_values(row, &window, y)
-                    }
-                    None => {
-                        let idx = &mut scratch.winners[..];
-                        max_pool_row(row, &window, y, idx, &mut scratch.queue);
-                    }
-                }
-            }
-        },
-    );
-    Ok(())
-}
-
-/// Max pooling backward that overwrites the forward input `input`
-/// (`[B, C, L]`, standard layout) with `∂loss/∂x`: each row's winners are
-/// taken from `winners` when forward kept them, else found again (the same
-/// scan as forward, so the same winners, ties to the left and NaN first);
-/// then the row is cleared and each output gradient added at its winner.
-pub fn max_pool1d_backward_in_place<T: Float>(
-    mut input: ArrayViewMut3<'_, T>,
-    grad_output: ArrayView3<'_, T>,
-    config: Pool1dConfig,
-    winners: Option<&[u32]>,
-) -> Result<(), TensorError> {
-    let (batch, channels, length) = input.dim();
-    let window = max_pool_window("max_pool1d_backward", length, config)?;
-    let out = window.output_length;
-    if grad_output.shape() != [batch, channels, out] {
-        return Err(TensorError::Shape {
-            kernel: "max_pool1d_backward",
-            argument: "grad_output",
-            expected: vec![batch, channels, out],
-            found: grad_output.shape().to_vec(),
-        });
-    }
-    let x = standard_slice_mut(
-        "max_pool1d_backward",
-        "input",
-        &[batch, channels, length],
-        &mut input,
-    )?;
-    let grad_output = grad_output.as_standard_layout();
-    let gy = grad_output
-        .as_slice()
-        .expect("invariant: as_standard_layout returns a contiguous array");
-    let rows = rows_per_block(length);
-    if let Some(winners) = winners {
-        check_length("max_pool1d_backward", "winners", gy.len(), winners.len())?;
-    }
-    let kept: Vec<Option<&[u32]>> = match winners {
-        Some(winners) => winners.chunks(rows * out).map(Some).collect(),
-        None => vec![None; gy.len().div_ceil(rows * out)],
-    };
-    let blocks: Vec<_> = x
-        .chunks_mut(rows * length)
-        .zip(gy.chunks(rows * out))
-        .zip(kept)
-        .collect();
-    for_each_block(
-        pool_work(gy.len(), &config),
-        blocks,
-        || RowScratch::new(config.pool_size, out),
-        |scratch: &mut RowScratch<T>, ((x, gy), kept)| {
-            for (r, (row, gy)) in x
-                .chunks_exact_mut(length)
-                .zip(gy.chunks_exact(out))
-                .enumerate()
-            {
-                let RowScratch {
-                    queue,
-                    winners,
-                    values,
-                } = scratch;
-                match kept {
-                    Some(kept) => {
-                        row.fill(T::zero());
-                        scatter_to_winners(row, gy, &kept[r * out..][..out], &window);
-                    }
-                    None if window.stride == 1 && window.size <= SCAN_LIMIT => {
-                        max_pool_row_taps(row, &window, values, winners);
-                        row.fill(T::zero());
-                        scatter_to_taps(row, gy, winners, &window);
-                    }
-                    None => {
-                        max_pool_row(row, &window, values, winners, queue);
-                        row.fill(T::zero());
-                        scatter_to_winners(row, gy, winners, &window);
-                    }
-                }
-            }
-        },
-    );
-    Ok(())
-}
-
-/// Element passes of pooling `elements` inputs: the window scans compare
-/// each input with about `pool_size` others (the long windows keep a
-/// monotone queue, which costs as much in branches and stores).
-fn pool_work(elements: usize, config: &Pool1dConfig) -> usize {
-    elements * config.pool_size.max(1)
-}
-
-/// `winners` cut into one piece per block of `block` outputs, or no pieces
-/// (`None` per block) when the caller keeps no winners.
-fn kept_blocks<'a>(
-    kernel: &'static str,
-    winners: Option<&'a mut [u32]>,
-    outputs: usize,
-    block: usize,
-) -> Result<Vec<Option<&'a mut [u32]>>, TensorError> {
-    match winners {
-        Some(winners) => {
-            check_length(kernel, "winners", outputs, winners.len())?;
-            Ok(winners.chunks_mut(block).map(Some).collect())
-        }
-        None => Ok((0..outputs.div_ceil(block)).map(|_| None).collect()),
-    }
 }
 
 /// Adds each output gradient `gy[p]` at its winner `winners[p]` (an index
@@ -569,20 +410,36 @@ fn max_pool_row<T: Float>(
     }
 }
 
-/// A thread's buffers for pooling rows: the deque of large pools, and one
-/// row of winners and maxima for the passes that do not keep them.
+/// Element passes of pooling `elements` inputs: the window scans compare
+/// each input with about `pool_size` others (the long windows keep a
+/// monotone queue, which costs as much in branches and stores).
+fn pool_work(elements: usize, config: &Pool1dConfig) -> usize {
+    elements * config.pool_size.max(1)
+}
+
+/// A thread's buffers for pooling rows: the deque of large pools, one row
+/// of winners and maxima for the passes that do not keep them, and, for a
+/// pool fused with a leaky ReLU before it, the activated input row and
+/// which side of the kink each input was on.
 struct RowScratch<T> {
     queue: std::collections::VecDeque<usize>,
     winners: Vec<u32>,
     values: Vec<T>,
+    activated: Vec<T>,
+    positive: Vec<u8>,
 }
 
 impl<T: Float> RowScratch<T> {
-    fn new(pool_size: usize, out: usize) -> Self {
+    /// Buffers for rows of `length` inputs and `out` outputs; the
+    /// activated row only when `activated` (a fused leaky ReLU).
+    fn new(pool_size: usize, length: usize, out: usize, activated: bool) -> Self {
+        let length = if activated { length } else { 0 };
         Self {
             queue: std::collections::VecDeque::with_capacity(pool_size),
             winners: vec![0; out],
             values: vec![T::zero(); out],
+            activated: vec![T::zero(); length],
+            positive: vec![0; length],
         }
     }
 }
@@ -727,96 +584,6 @@ mod tests {
 
     /// The deque must agree with the definition: the leftmost maximum of
     /// each window's real elements.
-    /// The buffer-reusing pair (no winners kept, winners found again in
-    /// backward) gives the same bits as the pair that keeps them: ties,
-    /// a NaN, scanned and deque windows, many rows across threads.
-    #[test]
-    fn in_place_pooling_matches_the_pooling_that_keeps_winners() {
-        let x = Array3::from_shape_fn((3, 5, 41), |(b, c, i)| {
-            match ((b * 7 + c * 3 + i) % 6, i % 2) {
-                _ if (b, c, i) == (1, 2, 7) => f32::NAN,
-                // Zeros of both signs tie with each other.
-                (0, 1) => -0.0,
-                (value, _) => value as f32,
-            }
-        });
-        let dy_for = |out| {
-            Array3::from_shape_fn((3, 5, out), |(b, c, p)| {
-                ((b + c + p) % 5) as f32 * 0.5 - 1.0
-            })
-        };
-        for threads in [1, 2] {
-            crate::set_threads(threads);
-            for (pool_size, stride, padding) in [
-                (3, 1, Padding::Same),
-                (2, 1, Padding::Same),
-                (4, 1, Padding::Same),
-                (3, 1, Padding::Valid),
-                (2, 1, Padding::Valid),
-                (5, 1, Padding::Same),
-                (10, 1, Padding::Same),
-                (4, 1, Padding::Valid),
-                (20, 1, Padding::Same),
-                (4, 2, Padding::Valid),
-                (2, 2, Padding::Same),
-            ] {
-                let cfg = Pool1dConfig {
-                    pool_size,
-                    stride,
-                    padding,
-                };
-                let (want_y, winners) = max_pool1d_forward(x.view(), cfg).expect("fits");
-                let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                let dy = dy_for(want_y.dim().2);
-                let want_dx = max_pool1d_backward(dy.view(), &winners).expect("fits");
-                // Winners found again in backward, and winners kept by forward.
-                for keep in [false, true] {
-                    let mut kept = vec![7u32; want_y.len()];
-                    let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
-                    let slot = keep.then_some(&mut kept[..]);
-                    max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
-                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
-                    let mut dx = x.clone();
-                    let slot = keep.then_some(&kept[..]);
-                    max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot)
-                        .expect("fits");
-                    assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
-                }
-            }
-        }
-        crate::set_threads(1);
-    }
-
-    #[test]
-    fn in_place_pooling_refuses_a_misshapen_buffer() {
-        let x = Array3::<f32>::zeros((1, 2, 8));
-        let cfg = Pool1dConfig {
-            pool_size: 2,
-            stride: 2,
-            padding: Padding::Valid,
-        };
-        let mut wrong = Array3::<f32>::zeros((1, 2, 5));
-        let err = max_pool1d_forward_into(x.view(), cfg, wrong.view_mut(), None).unwrap_err();
-        assert!(matches!(
-            err,
-            TensorError::Shape {
-                argument: "output",
-                ..
-            }
-        ));
-        let mut transposed = Array3::<f32>::zeros((1, 4, 2));
-        let mut view = transposed.view_mut();
-        view.swap_axes(1, 2);
-        let err = max_pool1d_forward_into(x.view(), cfg, view, None).unwrap_err();
-        assert!(matches!(
-            err,
-            TensorError::Layout {
-                argument: "output",
-                ..
-            }
-        ));
-    }
-
     #[test]
     fn sliding_max_matches_a_direct_scan() {
         let values: Vec<f64> = (0..37).map(|i| ((i * 7919) % 13) as f64).collect();
