@@ -34,6 +34,7 @@ mod padding;
 mod parallel;
 mod pool1d;
 mod rng;
+mod single_unit;
 mod sum;
 
 pub use conv1d::{
@@ -52,3 +53,4 @@ pub use pool1d::{
     Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
+pub use single_unit::{single_unit_backward_in_place, single_unit_forward};

@@ -3,7 +3,10 @@
 //! The kernel is stored as `[units, in_features]` (PyTorch's layout); Keras
 //! stores `[in_features, units]`.
 
-use kymo_tensor::{matmul, Fans, Float, Initializer, MatRef, SeededRng};
+use kymo_tensor::{
+    matmul, single_unit_backward_in_place, single_unit_forward, Fans, Float, Initializer, MatRef,
+    SeededRng,
+};
 use ndarray::{Array2, ArrayD, Ix2};
 use serde::{Deserialize, Serialize};
 
@@ -171,15 +174,21 @@ impl<T: Float> Layer<T> for Dense<T> {
             batch,
             self.in_features,
         );
-        let w_mat = MatRef::row_major(self.kernel_slice()?, units, self.in_features);
+        let w = self.kernel_slice()?;
         let out = z
             .as_slice_mut()
             .expect("invariant: fresh arrays are contiguous");
-        matmul(out, x_mat, w_mat.t(), self.bias.is_some()).map_err(|source| {
-            LayerError::Kernel {
-                layer: self.name.clone(),
-                source,
-            }
+        let accumulate = self.bias.is_some();
+        // One unit: a matrix times a vector, split across threads by rows.
+        let product = if units == 1 {
+            single_unit_forward(x_mat.data, w, out, accumulate)
+        } else {
+            let w_mat = MatRef::row_major(w, units, self.in_features);
+            matmul(out, x_mat, w_mat.t(), accumulate)
+        };
+        product.map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
         })?;
         let train = mode == Mode::Train;
         self.input_cache = train.then_some(x);
@@ -200,13 +209,26 @@ impl<T: Float> Layer<T> for Dense<T> {
             layer: self.name.clone(),
             source,
         };
-        // dW[units, in] += dYᵀ[units, B] · X[B, in], before X is overwritten.
+        if let Some(bias) = &mut self.bias {
+            for (j, g) in bias.grad.iter_mut().enumerate() {
+                *g += (0..batch).map(|b| dy[b * units + j]).sum::<T>();
+            }
+        }
         let grad_kernel = self.kernel.grad.as_slice_mut().ok_or_else(|| {
             config_error(&self.name, KIND, "kernel", "gradient is not contiguous")
         })?;
         let x = input
             .as_slice_mut()
             .expect("invariant: the cached input is standard layout");
+        let w = self.kernel.value.as_slice().ok_or_else(|| {
+            config_error(&self.name, KIND, "kernel", "weights are not contiguous")
+        })?;
+        if units == 1 {
+            // Both products in one pass over X, which it overwrites.
+            single_unit_backward_in_place(x, dy, w, grad_kernel).map_err(kernel_error)?;
+            return Ok(input.into_dyn());
+        }
+        // dW[units, in] += dYᵀ[units, B] · X[B, in], before X is overwritten.
         matmul(
             grad_kernel,
             dy_mat.t(),
@@ -214,13 +236,8 @@ impl<T: Float> Layer<T> for Dense<T> {
             true,
         )
         .map_err(kernel_error)?;
-        if let Some(bias) = &mut self.bias {
-            for (j, g) in bias.grad.iter_mut().enumerate() {
-                *g += (0..batch).map(|b| dy[b * units + j]).sum::<T>();
-            }
-        }
         // dX[B, in] = dY[B, units] · W[units, in], into the input's storage.
-        let w_mat = MatRef::row_major(self.kernel_slice()?, units, self.in_features);
+        let w_mat = MatRef::row_major(w, units, self.in_features);
         matmul(x, dy_mat, w_mat, false).map_err(kernel_error)?;
         Ok(input.into_dyn())
     }
