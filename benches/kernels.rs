@@ -6,8 +6,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use kymo::layers::{Dense, DenseSpec, Layer, Mode, Shape};
 use kymo::tensor::SeededRng;
 use kymo::tensor::{
-    conv1d_backward_in_place, conv1d_forward_into, max_pool1d_backward_in_place,
-    max_pool1d_forward_into, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
+    conv1d_backward_in_place, conv1d_forward_into, leaky_max_pool1d_backward_in_place,
+    leaky_max_pool1d_forward_into, max_pool1d_backward_in_place, max_pool1d_forward_into,
+    Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD};
 
@@ -94,6 +95,25 @@ fn pool(c: &mut Criterion) {
                 |input| {
                     let slot = keep.then_some(&winners[..]);
                     max_pool1d_backward_in_place(input.view_mut(), dy.view(), cfg, slot)
+                        .expect("fits")
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        // The pool with the LeakyReLU before it run inside its pass, as
+        // `Sequential` runs the seed's models.
+        c.bench_function(&format!("leaky_{name}_forward"), |b| {
+            b.iter(|| {
+                let slot = keep.then_some(&mut winners[..]);
+                leaky_max_pool1d_forward_into(x.view(), 0.1, cfg, y.view_mut(), slot).expect("fits")
+            })
+        });
+        c.bench_function(&format!("leaky_{name}_backward"), |b| {
+            b.iter_batched_ref(
+                || x.clone(),
+                |input| {
+                    let slot = keep.then_some(&winners[..]);
+                    leaky_max_pool1d_backward_in_place(input.view_mut(), dy.view(), 0.1, cfg, slot)
                         .expect("fits")
                 },
                 BatchSize::LargeInput,
