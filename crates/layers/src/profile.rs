@@ -45,6 +45,9 @@ pub fn forward_multiply_adds<T: Float>(layer: &dyn Layer<T>) -> f64 {
 /// passes allocate the layers' buffers). The backward pass starts from a
 /// gradient of one hundredth of the output; no optimizer step runs, so the
 /// parameters do not change. With zero `steps` every time is zero.
+/// Layers run one by one, so a `LeakyReLU` that
+/// [`Sequential::forward`](crate::Sequential::forward) would run inside the
+/// next max pool's pass is timed as a pass of its own here.
 pub fn time_layers<T: Float>(
     model: &mut Sequential<T>,
     input: &ArrayD<T>,

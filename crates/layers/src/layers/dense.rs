@@ -220,9 +220,10 @@ impl<T: Float> Layer<T> for Dense<T> {
         let x = input
             .as_slice_mut()
             .expect("invariant: the cached input is standard layout");
-        let w = self.kernel.value.as_slice().ok_or_else(|| {
-            config_error(&self.name, KIND, "kernel", "weights are not contiguous")
-        })?;
+        let w =
+            self.kernel.value.as_slice().ok_or_else(|| {
+                config_error(&self.name, KIND, "kernel", "kernel is not contiguous")
+            })?;
         if units == 1 {
             // Both products in one pass over X, which it overwrites.
             single_unit_backward_in_place(x, dy, w, grad_kernel).map_err(kernel_error)?;
