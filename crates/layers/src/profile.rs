@@ -59,22 +59,27 @@ pub fn time_layers<T: Float>(
     let hundredth = T::from_f64_lossy(0.01);
     for step in 0..warm_up + steps {
         let timed = step >= warm_up;
-        let mut activations = input.clone();
-        for (i, layer) in model.layers_mut().iter_mut().enumerate() {
-            let started = Instant::now();
-            activations = layer.forward(activations, Mode::Train)?;
-            if timed {
-                forward[i] += started.elapsed().as_secs_f64();
+        // As a training step runs (`Trainer::train_on_batch`): with the
+        // other workers awake.
+        kymo_tensor::with_warm_workers(|| {
+            let mut activations = input.clone();
+            for (i, layer) in model.layers_mut().iter_mut().enumerate() {
+                let started = Instant::now();
+                activations = layer.forward(activations, Mode::Train)?;
+                if timed {
+                    forward[i] += started.elapsed().as_secs_f64();
+                }
             }
-        }
-        let mut gradient = activations.mapv(|v| v * hundredth);
-        for (i, layer) in model.layers_mut().iter_mut().enumerate().rev() {
-            let started = Instant::now();
-            gradient = layer.backward(gradient)?;
-            if timed {
-                backward[i] += started.elapsed().as_secs_f64();
+            let mut gradient = activations.mapv(|v| v * hundredth);
+            for (i, layer) in model.layers_mut().iter_mut().enumerate().rev() {
+                let started = Instant::now();
+                gradient = layer.backward(gradient)?;
+                if timed {
+                    backward[i] += started.elapsed().as_secs_f64();
+                }
             }
-        }
+            Ok::<(), LayerError>(())
+        })?;
     }
     model.zero_grad();
     let per_step = steps.max(1) as f64;

@@ -36,6 +36,7 @@ mod pool1d;
 mod rng;
 mod single_unit;
 mod sum;
+mod warm;
 
 pub use conv1d::{
     conv1d_backward, conv1d_backward_in_place, conv1d_forward, conv1d_forward_into, Conv1dConfig,
@@ -54,3 +55,4 @@ pub use pool1d::{
 };
 pub use rng::{derive_seed, SeededRng};
 pub use single_unit::{single_unit_backward_in_place, single_unit_forward};
+pub use warm::with_warm_workers;

@@ -13,8 +13,10 @@
 //! `docs/performance.md` a parallel LeakyReLU over 133,120 elements took
 //! 0.15 ms against 0.02 ms on one thread, and the answer's model trained
 //! faster at batch 1 on one thread than on two. Each kernel states its work
-//! and [`threads_for`] decides; the decision depends on the shapes only, so
-//! it does not change any bits either.
+//! and [`threads_for`] decides. Inside
+//! [`with_warm_workers`](crate::with_warm_workers) the workers do not
+//! sleep, and the threshold is 32 times lower. Where a kernel splits never
+//! changes its bits.
 
 use rayon::prelude::*;
 
@@ -33,6 +35,16 @@ pub(crate) const SERIAL_WORK: usize = 1 << 19;
 #[cfg(test)]
 pub(crate) const SERIAL_WORK: usize = 0;
 
+/// [`SERIAL_WORK`] inside [`with_warm_workers`](crate::with_warm_workers):
+/// the other workers are spinning, so handing them a block costs about a
+/// cache miss, not a wake.
+#[cfg(not(test))]
+pub(crate) const WARM_SERIAL_WORK: usize = 1 << 14;
+
+/// In the unit tests every kernel splits, warm or not.
+#[cfg(test)]
+pub(crate) const WARM_SERIAL_WORK: usize = 0;
+
 /// Multiply-adds a GEMM does in the time of one element pass of a
 /// memory-bound loop (a fused multiply-add kernel does 32 per cycle and
 /// core, an elementwise pass about one element).
@@ -43,7 +55,12 @@ pub(crate) const MULTIPLY_ADDS_PER_PASS: usize = 32;
 // In the unit tests SERIAL_WORK is zero and the comparison always false.
 #[cfg_attr(test, allow(clippy::absurd_extreme_comparisons))]
 pub(crate) fn threads_for(work: usize) -> usize {
-    if work < SERIAL_WORK {
+    let serial = if crate::warm::is_warm() {
+        WARM_SERIAL_WORK
+    } else {
+        SERIAL_WORK
+    };
+    if work < serial {
         1
     } else {
         crate::threads()

@@ -194,7 +194,19 @@ impl Trainer {
     /// training mode, loss, backward, clipping, optimizer step. Returns the
     /// batch loss and the training-mode predictions. The learning-rate
     /// schedule is the caller's (`fit` applies it).
+    ///
+    /// The step runs inside [`kymo_tensor::with_warm_workers`], so the
+    /// other cores stay awake for its small kernels.
     pub fn train_on_batch(
+        &mut self,
+        x: ArrayD<f32>,
+        y: &Array2<f32>,
+    ) -> Result<(f64, Array2<f32>), TrainError> {
+        kymo_tensor::with_warm_workers(|| self.step_on_batch(x, y))
+    }
+
+    /// [`Trainer::train_on_batch`]'s work, on whichever thread runs it.
+    fn step_on_batch(
         &mut self,
         x: ArrayD<f32>,
         y: &Array2<f32>,
@@ -260,13 +272,28 @@ impl Trainer {
     }
 }
 
-/// Predictions of `model` for every sample of `data`, in inference mode.
+/// Predictions of `model` for every sample of `data`, in inference mode
+/// (inside [`kymo_tensor::with_warm_workers`], as training steps run).
 pub fn predict(
     model: &mut Sequential<f32>,
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Array2<f32>, TrainError> {
-    let mut rows = Vec::with_capacity(data.len());
+    let rows = kymo_tensor::with_warm_workers(|| predict_batches(model, data, batch_size))?;
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    ndarray::concatenate(Axis(0), &views).map_err(|e| TrainError::Config {
+        field: "model",
+        reason: e.to_string(),
+    })
+}
+
+/// [`predict`]'s batches, one output each.
+fn predict_batches(
+    model: &mut Sequential<f32>,
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<Vec<Array2<f32>>, TrainError> {
+    let mut rows = Vec::with_capacity(data.len().div_ceil(batch_size.max(1)));
     let all: Vec<usize> = (0..data.len()).collect();
     for indices in all.chunks(batch_size.max(1)) {
         let (x, _) = data.batch(indices)?;
@@ -279,11 +306,7 @@ pub fn predict(
             })?;
         rows.push(out);
     }
-    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
-    ndarray::concatenate(Axis(0), &views).map_err(|e| TrainError::Config {
-        field: "model",
-        reason: e.to_string(),
-    })
+    Ok(rows)
 }
 
 /// A parameter's values and gradient, as mutable slices.

@@ -114,12 +114,15 @@ pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<St
     })
 }
 
-/// Passes timed per layer for [`conv_gflops`], after two warm-up passes.
-const PROFILED_STEPS: usize = 5;
+/// Samples timed per layer for [`conv_gflops`] (at least 5 passes), after
+/// two warm-up passes: at batch 1, five passes took about 10 ms and the
+/// rate they gave varied by a quarter from run to run.
+const PROFILED_SAMPLES: usize = 160;
 
 /// The Conv1D layers' effective GFLOP/s in training passes over `x`.
 fn conv_gflops(model: &mut Sequential<f32>, x: &ArrayD<f32>) -> Result<f64, String> {
-    let timings = profile::time_layers(model, x, 2, PROFILED_STEPS).map_err(|e| e.to_string())?;
+    let passes = (PROFILED_SAMPLES / x.shape()[0].max(1)).max(5);
+    let timings = profile::time_layers(model, x, 2, passes).map_err(|e| e.to_string())?;
     let (mut operations, mut seconds) = (0.0, 0.0);
     for (layer, timing) in model.layers().iter().zip(&timings) {
         if matches!(layer.spec(), LayerSpec::Conv1D(_)) {
