@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use kymo_tensor::parallel::{for_each_block, BLOCK_ELEMENTS};
+
 use crate::{OptimError, Optimizer, Slot, SlotState};
 
 /// Adam (AdamW when `weight_decay` is set), Keras's defaults.
@@ -129,14 +131,31 @@ impl Optimizer for Adam {
             self.epsilon as f32,
         );
         let decay = self.weight_decay.map(|wd| (wd * self.learning_rate) as f32);
+        let moments = Moments { b1, b2, alpha, eps };
+        // Blocks of every parameter, updated across threads where that pays
+        // (inside a warm training step at batch 1 it made the answer's
+        // model 10% faster); each element's update is the same either way.
+        let mut blocks = Vec::new();
+        let mut elements = 0;
         for ((slot, m), v) in slots
             .iter_mut()
             .zip(&mut self.momentums.vectors)
             .zip(&mut self.velocities.vectors)
         {
-            let moments = Moments { b1, b2, alpha, eps };
-            update(slot.value, slot.grad, m, v, moments, decay);
+            elements += slot.value.len();
+            let (theta, grad) = (
+                slot.value.chunks_mut(BLOCK_ELEMENTS),
+                slot.grad.chunks(BLOCK_ELEMENTS),
+            );
+            let (m, v) = (m.chunks_mut(BLOCK_ELEMENTS), v.chunks_mut(BLOCK_ELEMENTS));
+            blocks.extend(theta.zip(grad).zip(m).zip(v));
         }
+        for_each_block(
+            elements,
+            blocks,
+            || (),
+            |_, (((theta, grad), m), v)| update(theta, grad, m, v, moments, decay),
+        );
         self.iterations += 1;
         Ok(())
     }
@@ -154,6 +173,71 @@ impl Optimizer for Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values and gradients of `len` elements that vary along the slice.
+    fn wave(len: usize, phase: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as f32) * 0.37 + phase).sin())
+            .collect()
+    }
+
+    #[test]
+    fn blocks_across_threads_update_every_element_as_one_pass_does() {
+        // Larger than the serial gate (2^19 elements) and not a multiple of
+        // the block, beside a small parameter.
+        let lengths = [600_001, 5];
+        let grads: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 1.0)).collect();
+        let run = |threads| {
+            kymo_tensor::set_threads(threads);
+            let mut adam = Adam::new(1e-3);
+            let mut values: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 0.0)).collect();
+            for _ in 0..3 {
+                let mut slots: Vec<Slot<'_>> = values
+                    .iter_mut()
+                    .zip(&grads)
+                    .map(|(value, grad)| Slot { value, grad })
+                    .collect();
+                adam.step(&mut slots).expect("matching lengths");
+            }
+            kymo_tensor::set_threads(1);
+            values
+        };
+        // The reference: `update` over each whole parameter, three times.
+        let mut expected: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 0.0)).collect();
+        let (mut m, mut v): (Vec<Vec<f32>>, Vec<Vec<f32>>) = lengths
+            .iter()
+            .map(|&n| (vec![0.0; n], vec![0.0; n]))
+            .unzip();
+        let reference = Adam::new(1e-3);
+        for t in 1..=3 {
+            let alpha = (reference.learning_rate * (1.0 - reference.beta_2.powi(t)).sqrt()
+                / (1.0 - reference.beta_1.powi(t))) as f32;
+            let moments = Moments {
+                b1: (1.0 - reference.beta_1) as f32,
+                b2: (1.0 - reference.beta_2) as f32,
+                alpha,
+                eps: reference.epsilon as f32,
+            };
+            for p in 0..lengths.len() {
+                update(
+                    &mut expected[p],
+                    &grads[p],
+                    &mut m[p],
+                    &mut v[p],
+                    moments,
+                    None,
+                );
+            }
+        }
+        let bits = |values: &[Vec<f32>]| -> Vec<Vec<u32>> {
+            values
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&run(1)), bits(&expected));
+        assert_eq!(bits(&run(2)), bits(&expected));
+    }
 
     #[test]
     fn first_two_steps_match_keras_by_hand() {

@@ -3,8 +3,10 @@
 //! Optimizers over (value, gradient) slices with Keras's update rules and
 //! defaults — [`Adam`] (and AdamW), [`Sgd`] (momentum, Nesterov),
 //! [`RmsProp`] — learning-rate [`Schedule`]s, and gradient clipping. State is
-//! serializable, so checkpoints resume exactly. It depends on no other kymo
-//! crate.
+//! serializable, so checkpoints resume exactly. Of kymo's crates it uses
+//! only kymo-tensor, whose thread setting and gate
+//! ([`kymo_tensor::parallel::for_each_block`]) spread Adam's update over
+//! threads.
 //!
 //! ```
 //! use kymo_optim::{Adam, Optimizer, Slot};

@@ -31,7 +31,7 @@ mod init;
 mod layout;
 mod matmul;
 mod padding;
-mod parallel;
+pub mod parallel;
 mod pool1d;
 mod rng;
 mod single_unit;

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 /// Elements a block should hold at least, so that it outweighs the cost of
 /// handing it to a thread.
-pub(crate) const BLOCK_ELEMENTS: usize = 1 << 15;
+pub const BLOCK_ELEMENTS: usize = 1 << 15;
 
 /// Work, in passes over one element, below which a kernel runs on the
 /// calling thread: about the time it takes to wake a sleeping worker.
@@ -80,7 +80,10 @@ pub(crate) fn rows_per_block(row_length: usize) -> usize {
 /// Runs `task(scratch, block)` on every block, with one `scratch` per
 /// thread (made by `scratch`), on the threads [`threads_for`] `work`
 /// element passes allows.
-pub(crate) fn for_each_block<B: Send, S>(
+///
+/// Public for kernels outside this crate (the optimizers' updates), so that
+/// they follow the same thread setting and the same gate.
+pub fn for_each_block<B: Send, S>(
     work: usize,
     blocks: Vec<B>,
     scratch: impl Fn() -> S + Sync + Send,
