@@ -10,6 +10,7 @@
 //! the input ([`columns`]). The lowering is redone in backward rather than
 //! kept from forward, as it costs one copy of the input.
 
+mod channel_blocks;
 mod columns;
 mod lowering;
 mod spectral;

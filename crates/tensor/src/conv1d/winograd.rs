@@ -29,13 +29,12 @@
 use ndarray::ArrayViewMut1;
 use rayon::prelude::*;
 
+use super::channel_blocks::{for_channel_blocks, ChannelBlock, Transformed, POINTS};
 use super::{add_partial_bias, for_each_chunk, sized, ChunkScratch};
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
 
-/// Interpolation points: products per tile.
-const POINTS: usize = 6;
 /// Outputs per tile.
 const OUTPUTS: usize = 4;
 /// Kernel taps this method computes.
@@ -95,17 +94,6 @@ impl Geometry {
     fn points(&self, channels: usize) -> usize {
         POINTS * channels * self.tiles
     }
-}
-
-/// The 6 planes `[channel][tile]` of a `[point][channel][tile]` buffer.
-fn planes<T>(buffer: &mut [T]) -> [&mut [T]; POINTS] {
-    let plane = buffer.len() / POINTS;
-    let (p0, rest) = buffer.split_at_mut(plane);
-    let (p1, rest) = rest.split_at_mut(plane);
-    let (p2, rest) = rest.split_at_mut(plane);
-    let (p3, rest) = rest.split_at_mut(plane);
-    let (p4, p5) = rest.split_at_mut(plane);
-    [p0, p1, p2, p3, p4, p5]
 }
 
 /// Row `row` (of `len` elements) of each plane.
@@ -397,18 +385,38 @@ fn plane<T>(buffer: &[T], p: usize, rows: usize, cols: usize) -> MatRef<'_, T> {
     MatRef::row_major(&buffer[p * rows * cols..][..rows * cols], rows, cols)
 }
 
-/// Transforms one sample's `[C_in, L]` input into `v`, through `phases`.
-fn transform_sample<T: Float>(sample: &[T], g: &Geometry, phases: &mut Vec<T>, v: &mut [T]) {
-    let phases = sized(phases, OUTPUTS * g.phase_len());
-    let mut v = planes(v);
-    for (channel, row) in sample.chunks_exact(g.length).enumerate() {
-        split_phases(row, g.pad_left, phase_rows(phases, g.phase_len()));
-        let [p0, p1, p2, p3] = phase_rows(phases, g.phase_len());
-        transform_input(
-            [p0, p1, p2, p3].map(|p| &*p),
-            rows(&mut v, channel, g.tiles),
-        );
-    }
+/// Transforms one sample's `[C_in, L]` input into `v`, through `phases`,
+/// channels split over `threads`.
+fn transform_sample<T: Float>(
+    threads: usize,
+    sample: &[T],
+    g: &Geometry,
+    phases: &mut Vec<T>,
+    v: &mut [T],
+) {
+    let phase_len = g.phase_len();
+    for_channel_blocks(
+        threads,
+        Transformed {
+            buffer: v,
+            channels: g.in_channels,
+            tiles: g.tiles,
+        },
+        phases,
+        OUTPUTS * phase_len,
+        |per_block| sample.chunks(per_block * g.length).collect(),
+        |block: ChannelBlock<'_, T, &[T]>| {
+            let (mut v, phases) = (block.planes, block.scratch);
+            for (channel, row) in block.companion.chunks_exact(g.length).enumerate() {
+                split_phases(row, g.pad_left, phase_rows(phases, phase_len));
+                let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
+                transform_input(
+                    [p0, p1, p2, p3].map(|p| &*p),
+                    rows(&mut v, channel, g.tiles),
+                );
+            }
+        },
+    );
 }
 
 /// The input, weight and (optional) bias of one call, with its geometry.
@@ -445,20 +453,34 @@ pub(super) fn forward<T: Float>(
             let m = sized(&mut scratch.dcols, g.points(cout));
             for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
                 let b = index * super::CHUNK + i;
-                transform_sample(&x[b * sample_in..][..sample_in], &g, &mut scratch.row, v);
+                let x = &x[b * sample_in..][..sample_in];
+                transform_sample(threads, x, &g, &mut scratch.row, v);
                 let v = &*v;
                 per_point(threads, m, |p, m| {
                     let u = plane(u, p, cout, cin);
                     matmul_on(1, m, u, plane(v, p, cin, tiles), false)
                 })?;
-                let mut m = planes(m);
-                let phases = sized(&mut scratch.row, OUTPUTS * tiles);
-                for (o, y) in y.chunks_exact_mut(g.out_len).enumerate() {
-                    let bias = bias.map_or(T::zero(), |bias| bias[o]);
-                    transform_output(rows(&mut m, o, tiles), bias, phase_rows(phases, tiles));
-                    let [p0, p1, p2, p3] = phase_rows(phases, tiles);
-                    merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
-                }
+                for_channel_blocks(
+                    threads,
+                    Transformed {
+                        buffer: m,
+                        channels: cout,
+                        tiles,
+                    },
+                    &mut scratch.row,
+                    OUTPUTS * tiles,
+                    |per_block| y.chunks_mut(per_block * g.out_len).collect(),
+                    |block: ChannelBlock<'_, T, &mut [T]>| {
+                        let (mut m, phases) = (block.planes, block.scratch);
+                        for (k, y) in block.companion.chunks_exact_mut(g.out_len).enumerate() {
+                            let bias = bias.map_or(T::zero(), |bias| bias[block.first + k]);
+                            let phase = phase_rows(phases, tiles);
+                            transform_output(rows(&mut m, k, tiles), bias, phase);
+                            let [p0, p1, p2, p3] = phase_rows(phases, tiles);
+                            merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
+                        }
+                    },
+                );
             }
             Ok(())
         },
@@ -501,19 +523,34 @@ pub(super) fn backward<T: Float>(
             for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
                 let b = index * super::CHUNK + i;
                 let dy = &dy[b * sample_out..][..sample_out];
-                transform_sample(sample, &g, &mut scratch.row, v);
-                {
-                    let mut e = planes(e);
-                    for (o, dy) in dy.chunks_exact(g.out_len).enumerate() {
-                        if wants_bias {
-                            partial_bias[o] += lane_total(dy);
+                transform_sample(threads, sample, &g, &mut scratch.row, v);
+                for_channel_blocks(
+                    threads,
+                    Transformed {
+                        buffer: e,
+                        channels: cout,
+                        tiles,
+                    },
+                    &mut scratch.row,
+                    OUTPUTS * tiles,
+                    |per_block| {
+                        let dy = dy.chunks(per_block * g.out_len);
+                        dy.zip(partial_bias.chunks_mut(per_block)).collect()
+                    },
+                    |block: ChannelBlock<'_, T, (&[T], &mut [T])>| {
+                        let (mut e, phases) = (block.planes, block.scratch);
+                        let (dy, partial_bias) = block.companion;
+                        for (k, dy) in dy.chunks_exact(g.out_len).enumerate() {
+                            if wants_bias {
+                                partial_bias[k] += lane_total(dy);
+                            }
+                            split_phases(dy, 0, phase_rows(phases, tiles));
+                            let [p0, p1, p2, p3] = phase_rows(phases, tiles);
+                            let e = rows(&mut e, k, tiles);
+                            transform_gradient([p0, p1, p2, p3].map(|p| &*p), e);
                         }
-                        let phases = sized(&mut scratch.row, OUTPUTS * tiles);
-                        split_phases(dy, 0, phase_rows(phases, tiles));
-                        let [p0, p1, p2, p3] = phase_rows(phases, tiles);
-                        transform_gradient([p0, p1, p2, p3].map(|p| &*p), rows(&mut e, o, tiles));
-                    }
-                }
+                    },
+                );
                 let e = &*e;
                 // The chunk's first sample initialises its partial gradient.
                 per_point(threads, du, |p, du| {
@@ -525,16 +562,26 @@ pub(super) fn backward<T: Float>(
                     let ut = plane(u, p, cout, cin).t();
                     matmul_on(1, z, ut, plane(e, p, cout, tiles), false)
                 })?;
-                let phases = sized(&mut scratch.row, OUTPUTS * g.phase_len());
-                let mut z = planes(v);
-                for (channel, dx) in sample.chunks_exact_mut(g.length).enumerate() {
-                    input_gradient(
-                        rows(&mut z, channel, tiles),
-                        phase_rows(phases, g.phase_len()),
-                    );
-                    let [p0, p1, p2, p3] = phase_rows(phases, g.phase_len());
-                    merge_phases([p0, p1, p2, p3].map(|p| &*p), g.pad_left, dx);
-                }
+                let phase_len = g.phase_len();
+                for_channel_blocks(
+                    threads,
+                    Transformed {
+                        buffer: v,
+                        channels: cin,
+                        tiles,
+                    },
+                    &mut scratch.row,
+                    OUTPUTS * phase_len,
+                    |per_block| sample.chunks_mut(per_block * g.length).collect(),
+                    |block: ChannelBlock<'_, T, &mut [T]>| {
+                        let (mut z, phases) = (block.planes, block.scratch);
+                        for (k, dx) in block.companion.chunks_exact_mut(g.length).enumerate() {
+                            input_gradient(rows(&mut z, k, tiles), phase_rows(phases, phase_len));
+                            let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
+                            merge_phases([p0, p1, p2, p3].map(|p| &*p), g.pad_left, dx);
+                        }
+                    },
+                );
             }
             Ok(())
         },
