@@ -134,6 +134,25 @@ fn the_question_model_trains_bit_identically_on_one_and_two_threads() {
     assert_ne!(weight_bits(&one), weight_bits(&untrained));
 }
 
+/// The answer's model one sample per step: inside each warm step its
+/// Winograd transforms and per-point GEMMs, and Adam's update, split across
+/// threads where one thread does them whole.
+#[test]
+fn the_answer_model_at_batch_one_trains_bit_identically_on_one_and_two_threads() {
+    let (train, val) = data(24);
+    let run = |threads| {
+        let mut trainer = trainer_of(&zoo::answer(LENGTH), 1, 4);
+        trainer.config.batch_size = 1;
+        kymo_tensor::set_threads(threads);
+        trainer.fit(&train, Some(&val), &mut []).expect("trains");
+        kymo_tensor::set_threads(1);
+        trainer
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(bits(&one.history), bits(&two.history));
+    assert_eq!(weight_bits(&one), weight_bits(&two));
+}
+
 #[test]
 fn resuming_from_a_checkpoint_matches_an_uninterrupted_run_bit_for_bit() {
     let (train, val) = data(96);
