@@ -13,7 +13,7 @@
 //! `docs/performance.md` a parallel LeakyReLU over 133,120 elements took
 //! 0.15 ms against 0.02 ms on one thread, and the answer's model trained
 //! faster at batch 1 on one thread than on two. Each kernel states its work
-//! and [`threads_for`] decides. Inside
+//! and the crate's gate decides (`threads_for`). Inside
 //! [`with_warm_workers`](crate::with_warm_workers) the workers do not
 //! sleep, and the threshold is 32 times lower. Where a kernel splits never
 //! changes its bits.
@@ -78,11 +78,23 @@ pub(crate) fn rows_per_block(row_length: usize) -> usize {
 }
 
 /// Runs `task(scratch, block)` on every block, with one `scratch` per
-/// thread (made by `scratch`), on the threads [`threads_for`] `work`
-/// element passes allows.
+/// thread (made by `scratch`): across [`threads`](crate::threads) threads
+/// when `work` (element passes: one per element a plain loop touches) is
+/// at least 2^19, or 2^14 inside
+/// [`with_warm_workers`](crate::with_warm_workers); else in order on the
+/// calling thread. The blocks must not depend on one another.
 ///
 /// Public for kernels outside this crate (the optimizers' updates), so that
 /// they follow the same thread setting and the same gate.
+///
+/// ```
+/// use kymo_tensor::parallel::{for_each_block, BLOCK_ELEMENTS};
+///
+/// let mut values = vec![1.0f32; 100_000];
+/// let blocks: Vec<&mut [f32]> = values.chunks_mut(BLOCK_ELEMENTS).collect();
+/// for_each_block(100_000, blocks, || (), |_, block| block.iter_mut().for_each(|v| *v *= 2.0));
+/// assert!(values.iter().all(|&v| v == 2.0));
+/// ```
 pub fn for_each_block<B: Send, S>(
     work: usize,
     blocks: Vec<B>,
