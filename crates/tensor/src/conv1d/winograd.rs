@@ -404,7 +404,7 @@ fn transform_sample<T: Float>(
         },
         phases,
         OUTPUTS * phase_len,
-        |per_block| sample.chunks(per_block * g.length).collect(),
+        |per_block| sample.chunks(per_block * g.length),
         |block: ChannelBlock<'_, T, &[T]>| {
             let (mut v, phases) = (block.planes, block.scratch);
             for (channel, row) in block.companion.chunks_exact(g.length).enumerate() {
@@ -469,7 +469,7 @@ pub(super) fn forward<T: Float>(
                     },
                     &mut scratch.row,
                     OUTPUTS * tiles,
-                    |per_block| y.chunks_mut(per_block * g.out_len).collect(),
+                    |per_block| y.chunks_mut(per_block * g.out_len),
                     |block: ChannelBlock<'_, T, &mut [T]>| {
                         let (mut m, phases) = (block.planes, block.scratch);
                         for (k, y) in block.companion.chunks_exact_mut(g.out_len).enumerate() {
@@ -535,7 +535,7 @@ pub(super) fn backward<T: Float>(
                     OUTPUTS * tiles,
                     |per_block| {
                         let dy = dy.chunks(per_block * g.out_len);
-                        dy.zip(partial_bias.chunks_mut(per_block)).collect()
+                        dy.zip(partial_bias.chunks_mut(per_block))
                     },
                     |block: ChannelBlock<'_, T, (&[T], &mut [T])>| {
                         let (mut e, phases) = (block.planes, block.scratch);
@@ -572,7 +572,7 @@ pub(super) fn backward<T: Float>(
                     },
                     &mut scratch.row,
                     OUTPUTS * phase_len,
-                    |per_block| sample.chunks_mut(per_block * g.length).collect(),
+                    |per_block| sample.chunks_mut(per_block * g.length),
                     |block: ChannelBlock<'_, T, &mut [T]>| {
                         let (mut z, phases) = (block.planes, block.scratch);
                         for (k, dx) in block.companion.chunks_exact_mut(g.length).enumerate() {
