@@ -57,22 +57,23 @@ const STARTED: usize = 1 << (usize::BITS - 1);
 /// assert_eq!(sum, 10.0);
 /// ```
 pub fn with_warm_workers<R: Send>(body: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        return body();
-    }
     warm_in(None, crate::threads(), body)
 }
 
 /// [`with_warm_workers`] on `pool` (the global pool if `None`) with
-/// `threads` threads, called from outside that pool.
+/// `threads` threads. A call from one of that pool's workers (a nested
+/// call from a body among them) runs `body()` plainly.
 fn warm_in<R: Send>(
     pool: Option<&rayon::ThreadPool>,
     threads: usize,
     body: impl FnOnce() -> R + Send,
 ) -> R {
-    let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let (workers, in_a_worker) = match pool {
+        Some(pool) => (pool.current_num_threads(), pool.current_thread_index()),
+        None => (rayon::current_num_threads(), rayon::current_thread_index()),
+    };
     let helpers = threads.min(workers).max(1) - 1;
-    if helpers == 0 || is_warm() {
+    if helpers == 0 || in_a_worker.is_some() {
         return body();
     }
     let checked_in = AtomicUsize::new(0);
@@ -177,7 +178,7 @@ mod tests {
     fn one_thread_and_calls_from_a_worker_run_the_body_cold() {
         let pool = two_workers();
         assert!(!warm_in(Some(&pool), 1, is_warm));
-        assert!(!pool.install(|| with_warm_workers(is_warm)));
+        assert!(!pool.install(|| warm_in(Some(&pool), 2, is_warm)));
     }
 
     #[test]
