@@ -51,15 +51,16 @@ impl CsvOptions {
 /// coerced: an empty file, a ragged row, a non-number, NaN or infinity, or a
 /// missing target column is an error naming the file, row and column.
 pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset, DataError> {
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.into(),
         source,
     })?;
+    let text = utf8_body(path, &bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(options.delimiter)
-        .from_reader(file);
+        .from_reader(text);
     let owned: PathBuf = path.into();
     let mut header: Option<Vec<String>> = None;
     let mut width = None;
@@ -73,8 +74,15 @@ pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset, DataError>
             reason: e.to_string(),
         })?;
         let line = record.position().map_or(rows + 1, |p| p.line() as usize);
+        if rows == 0 && (header.is_none() || !options.has_header) {
+            check_separator(&owned, &record, options.delimiter, line)?;
+        }
         if options.has_header && header.is_none() {
-            header = Some(record.iter().map(|s| s.trim().to_string()).collect());
+            let names: Vec<String> = record.iter().map(|s| s.trim().to_string()).collect();
+            // The header fixes the width: a target found by name in a
+            // header longer than the rows must not index past a row.
+            width = Some(names.len());
+            header = Some(names);
             continue;
         }
         let expected = *width.get_or_insert(record.len());
@@ -119,8 +127,62 @@ pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset, DataError>
     Dataset::new(signals, targets)
 }
 
+/// The file's text without a UTF-8 byte-order mark; a UTF-16 file (by its
+/// mark, or by the NUL bytes of its ASCII characters) is named as such.
+fn utf8_body<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], DataError> {
+    let encoding = |reason: &str| DataError::Csv {
+        path: path.into(),
+        reason: reason.to_string(),
+    };
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(encoding(
+            "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8",
+        ));
+    }
+    if bytes.iter().take(4096).any(|&b| b == 0) {
+        return Err(encoding(
+            "the file holds NUL bytes: it looks UTF-16 or binary, not a UTF-8 CSV",
+        ));
+    }
+    Ok(bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes))
+}
+
+/// A first row that is one cell holding another common separator means the
+/// file is not separated by `delimiter`: say which separator it looks like.
+fn check_separator(
+    path: &Path,
+    record: &csv::StringRecord,
+    delimiter: u8,
+    line: usize,
+) -> Result<(), DataError> {
+    if record.len() != 1 {
+        return Ok(());
+    }
+    let cell = &record[0];
+    let found = [b';', b'\t', b'|', b',']
+        .into_iter()
+        .filter(|&c| c != delimiter)
+        .find(|&c| cell.as_bytes().contains(&c));
+    match found {
+        Some(separator) => Err(DataError::Separator {
+            path: path.into(),
+            row: line,
+            expected: char::from(delimiter),
+            found: char::from(separator),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn parse_cell(path: &Path, row: usize, index: usize, cell: &str) -> Result<f32, DataError> {
     let text = cell.trim();
+    if text.is_empty() {
+        return Err(DataError::EmptyCell {
+            path: path.into(),
+            row,
+            column: index + 1,
+        });
+    }
     let value: f32 = text.parse().map_err(|_| DataError::NotANumber {
         path: path.into(),
         row,

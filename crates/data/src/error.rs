@@ -35,6 +35,28 @@ pub enum DataError {
         /// The cell's text.
         value: String,
     },
+    /// A cell is empty.
+    #[error("{path}: row {row}, column {column}: the cell is empty")]
+    EmptyCell {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        row: usize,
+        /// 1-based column number.
+        column: usize,
+    },
+    /// The first row is one cell that holds another separator.
+    #[error("{path}: row {row} is one cell holding `{found}`: the file looks `{found}`-separated, not `{expected}`-separated")]
+    Separator {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        row: usize,
+        /// The separator the reader was told to use.
+        expected: char,
+        /// The separator the row seems to use.
+        found: char,
+    },
     /// A cell is NaN or infinite.
     #[error("{path}: row {row}, column {column}: `{value}` is not finite")]
     NotFinite {

@@ -3,7 +3,9 @@
 use kymo_tensor::{Float, SeededRng};
 use ndarray::ArrayD;
 
-use crate::{InputSpec, Layer, LayerError, Mode, ModelSpec, Parameter, Shape, Summary};
+use crate::{
+    BuildLimits, InputSpec, Layer, LayerError, Mode, ModelSpec, Parameter, Shape, Summary,
+};
 
 /// A named weight array, as Keras's `get_weights`/`set_weights` hand them
 /// out: `ConvLayer1/kernel`, `ConvLayer1/bias`, ...
@@ -31,8 +33,22 @@ pub struct Sequential<T> {
 }
 
 impl<T: Float> Sequential<T> {
-    /// Builds `spec` with initial weights drawn from `seed`.
+    /// Builds `spec` with initial weights drawn from `seed`, within the
+    /// default [`BuildLimits`] (2^31 parameters, 4 GiB of activations per
+    /// sample).
     pub fn new(spec: &ModelSpec, seed: u64) -> Result<Self, LayerError> {
+        Self::with_limits(spec, seed, &BuildLimits::default())
+    }
+
+    /// Builds `spec` if it fits `limits`: the whole spec is sized with
+    /// checked arithmetic first ([`crate::limits::plan`]), so a spec with
+    /// absurd sizes is an error naming the layer and the size, before any
+    /// weight is allocated.
+    pub fn with_limits(
+        spec: &ModelSpec,
+        seed: u64,
+        limits: &BuildLimits,
+    ) -> Result<Self, LayerError> {
         let names = spec.resolved_names()?;
         let mut shape = Shape::Signal {
             channels: spec.input.channels,
@@ -44,6 +60,7 @@ impl<T: Float> Sequential<T> {
                 reason: format!("input {shape} has no points"),
             });
         }
+        crate::limits::plan(spec, limits, std::mem::size_of::<T>())?;
         let mut layers = Vec::with_capacity(spec.layers.len());
         for (index, (layer_spec, name)) in spec.layers.iter().zip(names).enumerate() {
             let layer = layer_spec.build::<T>(name, shape, seed, index)?;

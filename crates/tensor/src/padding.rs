@@ -67,7 +67,21 @@ impl Window {
         if input_length == 0 {
             return Err(config("input_length", "must be at least 1".into()));
         }
-        let effective = (size - 1) * dilation + 1;
+        // Checked: a hostile spec's size and dilation near `usize::MAX` must
+        // be an error here, not a wrapped window that passes the checks.
+        let overflow = |what: &str| {
+            config(
+                "size",
+                format!(
+                    "{what} overflows (size {size}, dilation {dilation}, stride {stride}, \
+                     input {input_length})"
+                ),
+            )
+        };
+        let effective = (size - 1)
+            .checked_mul(dilation)
+            .and_then(|span| span.checked_add(1))
+            .ok_or_else(|| overflow("the window's span"))?;
         let (output_length, pad_left, pad_right) = match padding {
             Padding::Valid => {
                 if effective > input_length {
@@ -83,7 +97,11 @@ impl Window {
             }
             Padding::Same => {
                 let out = input_length.div_ceil(stride);
-                let total = ((out - 1) * stride + effective).saturating_sub(input_length);
+                let total = (out - 1)
+                    .checked_mul(stride)
+                    .and_then(|reach| reach.checked_add(effective))
+                    .ok_or_else(|| overflow("the padded length"))?
+                    .saturating_sub(input_length);
                 (out, total / 2, total - total / 2)
             }
         };

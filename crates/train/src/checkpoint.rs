@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kymo_data::DatasetScaler;
-use kymo_layers::{ModelSpec, NamedArray, Sequential};
+use kymo_layers::{BuildLimits, ModelSpec, NamedArray, Sequential};
 use kymo_optim::AnyOptimizer;
 use kymo_tensor::SeededRng;
 use ndarray::ArrayD;
@@ -146,6 +146,35 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
+/// Removes the temporary files that saves of `file_name` killed mid-write
+/// left behind (`.{file_name}.tmp-<pid>` of a process that no longer runs),
+/// so that kill -9 during a save costs nothing but that save. A process is
+/// known dead when `/proc/<pid>` is absent; where there is no `/proc`,
+/// nothing is removed. Best effort: a file that cannot be removed stays.
+fn remove_stale_temporaries(directory: &Path, file_name: &str) {
+    let proc_root = Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return;
+    }
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !proc_root.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl Checkpoint {
     /// Writes the checkpoint atomically: to a temporary file beside `path`,
     /// synced, then renamed over `path`. A crash leaves the old file intact.
@@ -181,13 +210,22 @@ impl Checkpoint {
         if written.is_err() {
             let _ = std::fs::remove_file(&temporary);
         }
-        written.map_err(io(path))
+        written.map_err(io(path))?;
+        remove_stale_temporaries(directory, &file_name);
+        Ok(())
     }
 
     /// Reads and checks a checkpoint: size, magic, version, length and
     /// checksum are verified before any decoding.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let bytes = std::fs::read(path).map_err(io(path))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Checks and decodes a checkpoint's bytes, as [`Checkpoint::load`] does
+    /// a file's; `path` only names the origin in errors. The decoder never
+    /// allocates more than a small multiple of `bytes.len()`.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, CheckpointError> {
         let owned = || path.to_path_buf();
         let found = bytes.len() as u64;
         if bytes.len() < HEADER {
@@ -271,8 +309,17 @@ impl Checkpoint {
     }
 
     /// Rebuilds the model with its stored weights.
+    ///
+    /// The spec is sized before it is built, and may not ask for more
+    /// parameters than the checkpoint stores values: a spec forged to ask
+    /// for billions of weights is refused before they are allocated.
     pub fn model(&self) -> Result<Sequential<f32>, TrainError> {
-        let mut model = Sequential::new(&self.model_spec()?, 0)?;
+        let stored: u64 = self.weights.iter().map(|w| w.values.len() as u64).sum();
+        let limits = BuildLimits {
+            max_parameters: stored,
+            ..BuildLimits::default()
+        };
+        let mut model = Sequential::with_limits(&self.model_spec()?, 0, &limits)?;
         model.set_weights(&self.named_weights()?)?;
         let rngs = model.rngs_mut();
         if rngs.len() != self.layer_rngs.len() {

@@ -1,33 +1,61 @@
 //! NPY loading: `x.npy` of shape `[N, L]` or `[N, C, L]` and `y.npy` of shape
-//! `[N]` or `[N, T]`, float32 or float64 (read with `ndarray-npy`).
+//! `[N]` or `[N, T]`, float32 or float64, either byte order, C or Fortran
+//! order, read by a bounded reader of kymo's own (see `header`).
+
+mod header;
 
 use std::path::Path;
 
-use ndarray::{ArrayD, Ix2, Ix3};
+use ndarray::{ArrayD, Ix2, Ix3, IxDyn};
 
 use crate::{DataError, Dataset};
+use header::Element;
 
+/// Reads a float32 or float64 NPY file into f32, C or Fortran order. The
+/// header is checked against the file's size before the data is touched,
+/// so nothing larger than the file is ever allocated.
 fn read_any(path: &Path) -> Result<ArrayD<f32>, DataError> {
     let npy_error = |reason: String| DataError::Npy {
         path: path.into(),
         reason,
     };
-    let open = || {
-        std::fs::File::open(path).map_err(|source| DataError::Io {
-            path: path.into(),
-            source,
-        })
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let header = header::read(&bytes).map_err(npy_error)?;
+    let data = &bytes[header.data_offset..];
+    let values: Vec<f32> = match (header.element, header.big_endian) {
+        (Element::Float32, false) => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        (Element::Float32, true) => data
+            .chunks_exact(4)
+            .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        (Element::Float64, big_endian) => data
+            .chunks_exact(8)
+            .map(|c| {
+                let word = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+                let wide = if big_endian {
+                    f64::from_be_bytes(word)
+                } else {
+                    f64::from_le_bytes(word)
+                };
+                wide as f32
+            })
+            .collect(),
     };
-    let as_f32 = ndarray_npy::ReadNpyExt::read_npy(open()?);
-    match as_f32 {
-        Ok(array) => Ok(array),
-        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
-            let wide: ArrayD<f64> = ndarray_npy::ReadNpyExt::read_npy(open()?)
-                .map_err(|e| npy_error(format!("not a float32 or float64 array: {e}")))?;
-            Ok(wide.mapv(|v| v as f32))
-        }
-        Err(e) => Err(npy_error(e.to_string())),
-    }
+    let array = if header.fortran_order {
+        // Column-major data is the row-major data of the reversed shape.
+        let reversed: Vec<usize> = header.shape.iter().rev().copied().collect();
+        ArrayD::from_shape_vec(IxDyn(&reversed), values)
+            .map(|a| a.reversed_axes().as_standard_layout().into_owned())
+    } else {
+        ArrayD::from_shape_vec(IxDyn(&header.shape), values)
+    };
+    array.map_err(|e| npy_error(e.to_string()))
 }
 
 fn check_finite(path: &Path, array: &ArrayD<f32>) -> Result<(), DataError> {
@@ -53,6 +81,23 @@ pub fn load_npy(x_path: &Path, y_path: &Path) -> Result<Dataset, DataError> {
         path: path.into(),
         reason: format!("expected {what}, found shape {shape:?}"),
     };
+    let (nx, ny) = (x.shape().first().copied(), y.shape().first().copied());
+    if nx == Some(0) {
+        return Err(DataError::Empty {
+            path: x_path.into(),
+        });
+    }
+    if nx != ny {
+        return Err(DataError::Shape(format!(
+            "{} holds {} samples (shape {:?}) but {} holds {} targets (shape {:?})",
+            x_path.display(),
+            nx.unwrap_or(0),
+            x.shape(),
+            y_path.display(),
+            ny.unwrap_or(0),
+            y.shape()
+        )));
+    }
     let signals = match x.ndim() {
         2 => {
             let (n, l) = (x.shape()[0], x.shape()[1]);

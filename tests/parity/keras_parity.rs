@@ -12,10 +12,9 @@ use kymo::train::Loss;
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
 
-mod parity_support;
-use parity_support::{array, assert_close};
+use crate::parity_support::{array, assert_close};
 
-const FIXTURE: &str = include_str!("fixtures/parity/keras_parity.json");
+const FIXTURE: &str = include_str!("../fixtures/parity/keras_parity.json");
 
 /// Keras layout to kymo's: Conv1D kernels `[k, in, out] -> [out, in, k]`;
 /// the Dense after Flatten `[L * C, units] -> [units, C * L]`, because Keras

@@ -238,7 +238,7 @@ fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
 
 #[test]
 fn a_keras_json_of_the_question_model_has_607585_parameters() {
-    let text = include_str!("../../../tests/fixtures/keras/original_model.json");
+    let text = include_str!("../../../../tests/fixtures/keras/original_model.json");
     let spec = kymo_layers::keras::from_keras_json(text).expect("Keras 3 JSON parses");
     let model = Sequential::<f32>::new(&spec, 0).expect("builds");
     assert_eq!(model.count_params(), 607_585);

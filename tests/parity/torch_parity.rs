@@ -12,10 +12,9 @@ use kymo::train::Loss;
 use ndarray::Array2;
 use serde_json::Value;
 
-mod parity_support;
-use parity_support::{array, assert_close};
+use crate::parity_support::{array, assert_close};
 
-const FIXTURE: &str = include_str!("fixtures/parity/torch_parity.json");
+const FIXTURE: &str = include_str!("../fixtures/parity/torch_parity.json");
 
 fn check(name: &str, file: &[u8], kernels: [usize; 3], pools: [usize; 3], batch_norm: bool) {
     let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
@@ -107,18 +106,18 @@ fn check(name: &str, file: &[u8], kernels: [usize; 3], pools: [usize; 3], batch_
 
 #[test]
 fn the_question_model_matches_pytorch() {
-    let file = include_bytes!("fixtures/parity/torch_original.safetensors");
+    let file = include_bytes!("../fixtures/parity/torch_original.safetensors");
     check("original", file, [10, 6, 4], [8, 4, 2], false);
 }
 
 #[test]
 fn the_answer_model_matches_pytorch() {
-    let file = include_bytes!("fixtures/parity/torch_answer.safetensors");
+    let file = include_bytes!("../fixtures/parity/torch_answer.safetensors");
     check("answer", file, [2, 3, 3], [2, 3, 3], false);
 }
 
 #[test]
 fn the_answer_model_with_batch_normalization_matches_pytorch_in_both_modes() {
-    let file = include_bytes!("fixtures/parity/torch_answer_bn.safetensors");
+    let file = include_bytes!("../fixtures/parity/torch_answer_bn.safetensors");
     check("answer_bn", file, [2, 3, 3], [2, 3, 3], true);
 }

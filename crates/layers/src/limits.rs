@@ -1,0 +1,378 @@
+//! Build limits: a model spec is sized before anything is allocated for it.
+//!
+//! A spec may come from a file someone sent, the spec inside a checkpoint or
+//! an imported Keras JSON. Sizes in the billions, or near `usize::MAX`, must
+//! be an error that names the layer and the size, not an allocation that
+//! aborts the process. [`plan`] walks the spec with checked arithmetic, shape
+//! by shape, and counts the parameters and the per-sample activations the
+//! built model would hold; [`crate::Sequential::with_limits`] refuses a spec
+//! over its [`BuildLimits`] before the first weight is drawn.
+
+use kymo_tensor::Padding;
+
+use crate::{LayerError, LayerSpec, ModelSpec, Shape};
+
+/// The most a model spec may ask for, checked before anything is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildLimits {
+    /// Most trainable and non-trainable parameters in the whole model.
+    pub max_parameters: u64,
+    /// Most bytes of activations one sample may need: every layer's output
+    /// (training keeps them all), plus each sliding window's padded input.
+    pub max_activation_bytes: u64,
+}
+
+impl Default for BuildLimits {
+    /// 2^31 parameters and 4 GiB of activations per sample: far above any
+    /// 1D CNN people train (the question's model has 607,585 parameters and
+    /// about 1 MB per sample), far below what aborts a process.
+    fn default() -> Self {
+        Self {
+            max_parameters: 1 << 31,
+            max_activation_bytes: 4 << 30,
+        }
+    }
+}
+
+/// What one layer of a spec will hold once built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerPlan {
+    /// The layer's per-sample output shape.
+    pub output: Shape,
+    /// Its parameter count.
+    pub parameters: u64,
+    /// Scalars one sample needs in it: its output, plus a window's padded
+    /// input where it slides one.
+    pub activations: u64,
+}
+
+fn too_large(layer: &str, kind: &'static str, field: &'static str, what: String) -> LayerError {
+    LayerError::Config {
+        layer: layer.to_string(),
+        kind,
+        field,
+        reason: what,
+    }
+}
+
+/// Checked product of sizes, or an error naming the layer and field.
+fn product(
+    layer: &str,
+    kind: &'static str,
+    field: &'static str,
+    factors: &[usize],
+) -> Result<u64, LayerError> {
+    factors
+        .iter()
+        .try_fold(1u64, |acc, &f| acc.checked_mul(f as u64))
+        .ok_or_else(|| {
+            too_large(
+                layer,
+                kind,
+                field,
+                format!("size {factors:?} overflows 64 bits"),
+            )
+        })
+}
+
+/// Sizes one layer for `input` without allocating: its output shape,
+/// parameters and per-sample scalars, all with checked arithmetic.
+pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
+    let kind = spec.kind();
+    let signal = || match input {
+        Shape::Signal { channels, length } => Ok((channels, length)),
+        Shape::Features(_) => Err(LayerError::InputShape {
+            layer: name.to_string(),
+            kind,
+            expected: "a signal (None, channels, length)".into(),
+            found: input.to_string(),
+        }),
+    };
+    let kernel_error = |source| LayerError::Kernel {
+        layer: name.to_string(),
+        source,
+    };
+    let (output, parameters, window_input) = match spec {
+        LayerSpec::Conv1D(s) => {
+            let (channels, length) = signal()?;
+            let window = s
+                .config()
+                .window(length, s.kernel_size)
+                .map_err(kernel_error)?;
+            let kernel = product(
+                name,
+                kind,
+                "kernel_size",
+                &[s.filters, channels, s.kernel_size],
+            )?;
+            let bias = if s.use_bias { s.filters as u64 } else { 0 };
+            let padded = padded_length(
+                name,
+                kind,
+                window.input_length,
+                window.pad_left,
+                window.pad_right,
+            )?;
+            (
+                Shape::Signal {
+                    channels: s.filters,
+                    length: window.output_length,
+                },
+                kernel.checked_add(bias).unwrap_or(u64::MAX),
+                product(name, kind, "kernel_size", &[channels, padded])?,
+            )
+        }
+        LayerSpec::MaxPooling1D(s) | LayerSpec::AveragePooling1D(s) => {
+            let (channels, length) = signal()?;
+            let window = s.config().window(length).map_err(kernel_error)?;
+            let padded = match s.padding {
+                Padding::Valid => length,
+                Padding::Same => {
+                    padded_length(name, kind, length, window.pad_left, window.pad_right)?
+                }
+            };
+            // A pool keeps one window of scratch per row: bounded with the
+            // padded row, so a pool_size in the billions is refused here.
+            let scratch = padded.max(s.pool_size);
+            (
+                Shape::Signal {
+                    channels,
+                    length: window.output_length,
+                },
+                0,
+                product(name, kind, "pool_size", &[channels, scratch])?,
+            )
+        }
+        LayerSpec::Dense(s) => {
+            let Shape::Features(features) = input else {
+                return Err(LayerError::InputShape {
+                    layer: name.to_string(),
+                    kind,
+                    expected:
+                        "flat features (None, n): add a Flatten or a global pooling before Dense"
+                            .into(),
+                    found: input.to_string(),
+                });
+            };
+            let kernel = product(name, kind, "units", &[s.units, features])?;
+            let bias = if s.use_bias { s.units as u64 } else { 0 };
+            (
+                Shape::Features(s.units),
+                kernel.checked_add(bias).unwrap_or(u64::MAX),
+                0,
+            )
+        }
+        LayerSpec::Flatten(_) => {
+            let size = product(name, kind, "input", &shape_factors(input))?;
+            let features = usize::try_from(size)
+                .map_err(|_| too_large(name, kind, "input", format!("{size} features")))?;
+            (Shape::Features(features), 0, 0)
+        }
+        LayerSpec::GlobalAveragePooling1D(_) => {
+            let (channels, _) = signal()?;
+            (Shape::Features(channels), 0, 0)
+        }
+        LayerSpec::BatchNormalization(_) => {
+            // gamma, beta, moving mean and moving variance.
+            (
+                input,
+                product(name, kind, "input", &[input.channels(), 4])?,
+                0,
+            )
+        }
+        LayerSpec::Dropout(_)
+        | LayerSpec::LeakyReLU(_)
+        | LayerSpec::ReLU(_)
+        | LayerSpec::ELU(_)
+        | LayerSpec::Tanh(_)
+        | LayerSpec::Sigmoid(_) => (input, 0, 0),
+    };
+    let out = product(name, kind, "output", &shape_factors(output))?;
+    Ok(LayerPlan {
+        output,
+        parameters,
+        activations: out.saturating_add(window_input),
+    })
+}
+
+fn shape_factors(shape: Shape) -> Vec<usize> {
+    match shape {
+        Shape::Signal { channels, length } => vec![channels, length],
+        Shape::Features(n) => vec![n],
+    }
+}
+
+fn padded_length(
+    name: &str,
+    kind: &'static str,
+    length: usize,
+    left: usize,
+    right: usize,
+) -> Result<usize, LayerError> {
+    length
+        .checked_add(left)
+        .and_then(|l| l.checked_add(right))
+        .ok_or_else(|| {
+            too_large(
+                name,
+                kind,
+                "padding",
+                format!("{length} + {left} + {right} overflows"),
+            )
+        })
+}
+
+/// Sizes a whole spec against `limits`, before anything is allocated:
+/// `element_bytes` is the size of one scalar (4 for f32).
+///
+/// Returns each layer's plan; the first layer that takes the model over a
+/// limit is named in the error with the size it asks for.
+pub fn plan(
+    spec: &ModelSpec,
+    limits: &BuildLimits,
+    element_bytes: usize,
+) -> Result<Vec<LayerPlan>, LayerError> {
+    let names = spec.resolved_names()?;
+    let mut shape = Shape::Signal {
+        channels: spec.input.channels,
+        length: spec.input.length,
+    };
+    let input_scalars = product("input", "Input", "length", &shape_factors(shape))?;
+    let bytes = |scalars: u64| scalars.saturating_mul(element_bytes as u64);
+    let mut activation_bytes = bytes(input_scalars);
+    if activation_bytes > limits.max_activation_bytes {
+        return Err(LayerError::Spec {
+            origin: "model spec".into(),
+            reason: format!(
+                "input {shape} needs {activation_bytes} bytes per sample, over the limit of {}",
+                limits.max_activation_bytes
+            ),
+        });
+    }
+    let mut parameters = 0u64;
+    let mut plans = Vec::with_capacity(spec.layers.len());
+    for (layer, name) in spec.layers.iter().zip(&names) {
+        let layer_plan = plan_layer(layer, name, shape)?;
+        parameters = parameters.saturating_add(layer_plan.parameters);
+        if parameters > limits.max_parameters {
+            return Err(too_large(
+                name,
+                layer.kind(),
+                "parameters",
+                format!(
+                    "{} parameters here bring the model to {parameters}, over the limit of {}",
+                    layer_plan.parameters, limits.max_parameters
+                ),
+            ));
+        }
+        activation_bytes = activation_bytes.saturating_add(bytes(layer_plan.activations));
+        if activation_bytes > limits.max_activation_bytes {
+            return Err(too_large(
+                name,
+                layer.kind(),
+                "output",
+                format!(
+                    "output {} ({} bytes per sample with its window) brings one sample's \
+                     activations to {activation_bytes} bytes, over the limit of {}",
+                    layer_plan.output,
+                    bytes(layer_plan.activations),
+                    limits.max_activation_bytes
+                ),
+            ));
+        }
+        shape = layer_plan.output;
+        plans.push(layer_plan);
+    }
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{zoo, Conv1DSpec, DenseSpec, InputSpec, NameOnlySpec, Pooling1DSpec};
+
+    fn spec(length: usize, layers: Vec<LayerSpec>) -> ModelSpec {
+        ModelSpec {
+            input: InputSpec {
+                channels: 1,
+                length,
+            },
+            layers,
+        }
+    }
+
+    #[test]
+    fn the_seed_models_plan_to_their_keras_parameter_counts() {
+        for (model, count) in [
+            (zoo::original(1040), 607_585u64),
+            (zoo::answer(1040), 164_129),
+        ] {
+            let plans = plan(&model, &BuildLimits::default(), 4).expect("seed models fit");
+            assert_eq!(plans.iter().map(|p| p.parameters).sum::<u64>(), count);
+        }
+    }
+
+    #[test]
+    fn sizes_over_the_limits_name_the_layer_and_field() {
+        let cases: Vec<(ModelSpec, &str, &str)> = vec![
+            (
+                spec(64, vec![LayerSpec::Conv1D(Conv1DSpec::new(1 << 40, 3))]),
+                "conv1d",
+                "parameters",
+            ),
+            (
+                spec(
+                    64,
+                    vec![
+                        LayerSpec::Flatten(NameOnlySpec::default()),
+                        LayerSpec::Dense(DenseSpec::new(usize::MAX)),
+                    ],
+                ),
+                "dense",
+                "units",
+            ),
+            (
+                spec(
+                    64,
+                    vec![LayerSpec::MaxPooling1D(Pooling1DSpec {
+                        pool_size: 1 << 40,
+                        strides: Some(1),
+                        padding: Padding::Same,
+                        name: None,
+                    })],
+                ),
+                "max_pooling1d",
+                "output",
+            ),
+        ];
+        for (model, layer, field) in cases {
+            let error = plan(&model, &BuildLimits::default(), 4).expect_err("over the limits");
+            match &error {
+                LayerError::Config {
+                    layer: l, field: f, ..
+                } => assert_eq!((l.as_str(), *f), (layer, field), "{error}"),
+                other => panic!("expected a Config error, got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrapping_window_is_an_error_not_a_wrapped_size() {
+        let mut conv = Conv1DSpec::new(1, (1usize << 63) + 1);
+        conv.dilation_rate = 2;
+        let error = plan(
+            &spec(64, vec![LayerSpec::Conv1D(conv)]),
+            &BuildLimits::default(),
+            4,
+        )
+        .expect_err("overflowing window");
+        assert!(error.to_string().contains("overflows"), "{error}");
+    }
+
+    #[test]
+    fn a_huge_input_is_refused_before_any_layer() {
+        let error = plan(&spec(1 << 40, vec![]), &BuildLimits::default(), 4)
+            .expect_err("input over the activation limit");
+        assert!(error.to_string().contains("over the limit"), "{error}");
+    }
+}

@@ -1,0 +1,8 @@
+//! kymo-train's integration tests, in one binary (one link of the whole
+//! stack instead of one per file): checkpoint files, the doctor, fit, and
+//! kill -9 during training.
+
+mod checkpoint_files;
+mod doctor;
+mod fit;
+mod kill_nine;

@@ -1,0 +1,7 @@
+//! Parity with the peers, in one test binary: Keras 3 and PyTorch
+//! fixtures of the seed's models (forward, loss, every gradient, optimizer
+//! steps), read without Python.
+
+mod keras_parity;
+mod parity_support;
+mod torch_parity;
