@@ -55,7 +55,17 @@ pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset, DataError>
         path: path.into(),
         source,
     })?;
-    let text = utf8_body(path, &bytes)?;
+    load_csv_bytes(path, &bytes, options)
+}
+
+/// Loads a CSV file's bytes, as [`load_csv`] does the file; `path` only
+/// names it in errors.
+pub fn load_csv_bytes(
+    path: &Path,
+    bytes: &[u8],
+    options: &CsvOptions,
+) -> Result<Dataset, DataError> {
+    let text = utf8_body(path, bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -28,10 +28,10 @@ mod standardize;
 mod synthetic;
 
 pub use batching::epoch_batches;
-pub use csv_loader::{load_csv, Column, CsvOptions};
+pub use csv_loader::{load_csv, load_csv_bytes, Column, CsvOptions};
 pub use dataset::Dataset;
 pub use error::DataError;
-pub use npy::load_npy;
+pub use npy::{load_npy, load_npy_bytes};
 pub use split::{random_split, validation_split};
 pub use standardize::{DatasetScaler, Standardizer};
 pub use synthetic::SyntheticSpectra;

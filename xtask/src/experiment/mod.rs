@@ -92,7 +92,6 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
             experiment.name
         ))
     });
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = args.data.as_deref().zip(args.target.as_deref());
     let config_hash =
         crc32fast::hash(format!("{}\n# data: {:?}\n", resolved.to_toml(), csv).as_bytes());
@@ -108,7 +107,6 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
         );
         crc32fast::hash(format!("{shared:?}\n{variant:?}\n{csv:?}").as_bytes())
     };
-    std::fs::write(out.join("config.toml"), resolved.to_toml()).map_err(|e| e.to_string())?;
 
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -118,13 +116,6 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
     // Results are bit-identical either way.
     let gemm_threads = if jobs == 1 { cpus } else { 1 };
     kymo_tensor::set_threads(gemm_threads);
-    let provenance = provenance::Provenance::collect(jobs, gemm_threads, config_hash);
-    std::fs::write(
-        out.join("provenance.json"),
-        serde_json::to_string_pretty(&provenance).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-
     let prepared = data::prepare(&resolved, &profile, csv)?;
     let ridge = data::ridge_baseline(&prepared)?;
     eprintln!(
@@ -143,6 +134,18 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
         models.push(spec);
     }
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    // Only now, with the data read and every model resolved, does the
+    // output folder get its files: a bad data file or spec leaves nothing
+    // behind that a rerun would trust.
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(out.join("config.toml"), resolved.to_toml()).map_err(|e| e.to_string())?;
+    let provenance = provenance::Provenance::collect(jobs, gemm_threads, config_hash);
+    std::fs::write(
+        out.join("provenance.json"),
+        serde_json::to_string_pretty(&provenance).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+
     // Seed-major order: an interrupted experiment has every variant at the
     // seeds it finished.
     let variant_count = resolved.variants.len();

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use kymo_layers::{NamedArray, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{
-    Callback, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, TrainError, Trainer,
+    Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, TrainError,
+    Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,75 @@ impl Callback for BestWeights {
     }
 }
 
+/// Saves the whole run after every epoch, and the run at its best
+/// validation epoch beside it, so a run killed mid-way resumes from its
+/// last epoch (see [`resume`]). Placed last among the callbacks, so the
+/// state it saves has every other callback's view of the epoch.
+struct RunState {
+    state: PathBuf,
+    state_best: PathBuf,
+    best: Option<f64>,
+}
+
+impl Callback for RunState {
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
+        let checkpoint = trainer.checkpoint();
+        checkpoint.save(&self.state)?;
+        // The same rule as BestWeights; saved after the state, so a kill in
+        // between leaves the best epoch as the state's own last epoch.
+        if let Some(val) = log.val_loss.filter(|v| v.is_finite()) {
+            if self.best.is_none_or(|b| val < b) {
+                self.best = Some(val);
+                checkpoint.save(&self.state_best)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a resumed run picks up: the trainer at its last saved epoch and
+/// the best validation epoch's weights.
+struct Resumed {
+    trainer: Trainer,
+    best: Option<(f64, usize, Vec<NamedArray<f32>>)>,
+}
+
+/// The weights of `epoch` from the saved state, or from the best-epoch
+/// state when that is the epoch it holds.
+fn weights_of(
+    epoch: usize,
+    state: &Checkpoint,
+    state_best: Option<&Checkpoint>,
+) -> Option<Vec<NamedArray<f32>>> {
+    let last = |c: &Checkpoint| c.history.epochs.last().map(|e| e.epoch);
+    [Some(state), state_best]
+        .into_iter()
+        .flatten()
+        .find(|c| last(c) == Some(epoch))
+        .and_then(|c| c.named_weights().ok())
+}
+
+/// Loads the state a killed run of this configuration left, if it is whole
+/// and consistent; anything else means the run starts over.
+fn resume(state_path: &Path, state_best_path: &Path) -> Option<Resumed> {
+    let state = Checkpoint::load(state_path).ok()?;
+    let state_best = Checkpoint::load(state_best_path).ok();
+    let trainer = Trainer::from_checkpoint(&state).ok()?;
+    let mut best: Option<(f64, usize)> = None;
+    for log in &state.history.epochs {
+        if let Some(val) = log.val_loss.filter(|v| v.is_finite()) {
+            if best.is_none_or(|(b, _)| val < b) {
+                best = Some((val, log.epoch));
+            }
+        }
+    }
+    let best = match best {
+        Some((val, epoch)) => Some((val, epoch, weights_of(epoch, &state, state_best.as_ref())?)),
+        None => None,
+    };
+    Some(Resumed { trainer, best })
+}
+
 /// Where a run's files go.
 pub fn run_paths(out: &Path, variant: &str, seed: u64) -> (PathBuf, PathBuf, PathBuf) {
     let dir = out.join("runs").join(variant);
@@ -126,15 +196,7 @@ pub fn run(
     } = *shared;
     let started = std::time::Instant::now();
     let (json_path, csv_path, checkpoint_path) = run_paths(out, &variant.name, seed);
-    let model = Sequential::new(model, seed).map_err(|e| e.to_string())?;
-    let config = FitConfig {
-        epochs,
-        batch_size: variant.batch_size,
-        seed,
-        ..Default::default()
-    };
-    let optimizer = AnyOptimizer::Adam(Adam::new(variant.learning_rate.unwrap_or(learning_rate)));
-    let mut trainer = Trainer::new(model, optimizer, config);
+    let (state_path, state_best_path) = state_paths(out, &variant.name, seed, config_hash);
     let mut best = BestWeights::default();
     let mut stopper = variant
         .early_stopping_patience
@@ -142,6 +204,57 @@ pub fn run(
     let mut checkpoint = variant
         .checkpoint_best
         .then(|| ModelCheckpoint::best_only(&checkpoint_path));
+    let resumed = resume(&state_path, &state_best_path).filter(|r| {
+        // Every callback must pick up where the killed run was.
+        let stored = r.best.as_ref().map(|(_, e, w)| (*e, w.clone()));
+        stopper.as_mut().is_none_or(|s| {
+            s.resume(&r.trainer.history, |epoch| {
+                stored.filter(|(e, _)| *e == epoch).map(|(_, w)| w)
+            })
+        })
+    });
+    let mut trainer = match resumed {
+        Some(Resumed {
+            mut trainer,
+            best: resumed_best,
+        }) => {
+            eprintln!(
+                "{} seed {seed}: resuming after epoch {}",
+                variant.name,
+                trainer.epochs_done()
+            );
+            if let Some(c) = checkpoint.as_mut() {
+                for log in &trainer.history.epochs {
+                    if let Some(val) = log.get(&c.monitor.name) {
+                        c.monitor.update(val);
+                    }
+                }
+            }
+            if stopper.as_ref().is_some_and(|s| s.stopped_epoch.is_some()) {
+                // It had stopped early: train no further epochs.
+                trainer.config.epochs = trainer.epochs_done();
+            }
+            best.best = resumed_best;
+            trainer
+        }
+        None => {
+            let model = Sequential::new(model, seed).map_err(|e| e.to_string())?;
+            let config = FitConfig {
+                epochs,
+                batch_size: variant.batch_size,
+                seed,
+                ..Default::default()
+            };
+            let optimizer =
+                AnyOptimizer::Adam(Adam::new(variant.learning_rate.unwrap_or(learning_rate)));
+            Trainer::new(model, optimizer, config)
+        }
+    };
+    let mut state = RunState {
+        state: state_path.clone(),
+        state_best: state_best_path.clone(),
+        best: best.best.as_ref().map(|(v, _, _)| *v),
+    };
     {
         let mut callbacks: Vec<&mut dyn Callback> = vec![&mut best];
         if let Some(c) = checkpoint.as_mut() {
@@ -150,6 +263,7 @@ pub fn run(
         if let Some(s) = stopper.as_mut() {
             callbacks.push(s);
         }
+        callbacks.push(&mut state);
         trainer
             .fit(&data.train, Some(&data.validation), &mut callbacks)
             .map_err(|e| e.to_string())?;
@@ -214,7 +328,20 @@ pub fn run(
         seconds: started.elapsed().as_secs_f64(),
     };
     save(&result, &json_path, &csv_path)?;
+    // The run is done: its resume state has served.
+    let _ = std::fs::remove_file(&state_path);
+    let _ = std::fs::remove_file(&state_best_path);
     Ok(result)
+}
+
+/// Where a run keeps its resume state: named by the run's configuration
+/// hash, so a state left by another configuration is never resumed.
+pub fn state_paths(out: &Path, variant: &str, seed: u64, config_hash: u32) -> (PathBuf, PathBuf) {
+    let dir = out.join("runs").join(variant);
+    (
+        dir.join(format!("seed{seed}-{config_hash:08x}.state.kymo")),
+        dir.join(format!("seed{seed}-{config_hash:08x}.state-best.kymo")),
+    )
 }
 
 fn save(result: &RunResult, json_path: &Path, csv_path: &Path) -> Result<(), String> {

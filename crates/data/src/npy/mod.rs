@@ -15,15 +15,20 @@ use header::Element;
 /// header is checked against the file's size before the data is touched,
 /// so nothing larger than the file is ever allocated.
 fn read_any(path: &Path) -> Result<ArrayD<f32>, DataError> {
-    let npy_error = |reason: String| DataError::Npy {
-        path: path.into(),
-        reason,
-    };
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.into(),
         source,
     })?;
-    let header = header::read(&bytes).map_err(npy_error)?;
+    parse_array(path, &bytes)
+}
+
+/// An NPY file's bytes as an f32 array; `path` names it in errors.
+fn parse_array(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>, DataError> {
+    let npy_error = |reason: String| DataError::Npy {
+        path: path.into(),
+        reason,
+    };
+    let header = header::read(bytes).map_err(npy_error)?;
     let data = &bytes[header.data_offset..];
     let values: Vec<f32> = match (header.element, header.big_endian) {
         (Element::Float32, false) => data
@@ -73,8 +78,32 @@ fn check_finite(path: &Path, array: &ArrayD<f32>) -> Result<(), DataError> {
 
 /// Loads signals from `x_path` and targets from `y_path`.
 pub fn load_npy(x_path: &Path, y_path: &Path) -> Result<Dataset, DataError> {
-    let x = read_any(x_path)?;
-    let y = read_any(y_path)?;
+    pair(x_path, read_any(x_path)?, y_path, read_any(y_path)?)
+}
+
+/// Loads signals and targets from the bytes of two NPY files, as
+/// [`load_npy`] does from the files; the paths only name them in errors.
+/// Nothing larger than the bytes given is allocated.
+pub fn load_npy_bytes(
+    x_path: &Path,
+    x_bytes: &[u8],
+    y_path: &Path,
+    y_bytes: &[u8],
+) -> Result<Dataset, DataError> {
+    pair(
+        x_path,
+        parse_array(x_path, x_bytes)?,
+        y_path,
+        parse_array(y_path, y_bytes)?,
+    )
+}
+
+fn pair(
+    x_path: &Path,
+    x: ArrayD<f32>,
+    y_path: &Path,
+    y: ArrayD<f32>,
+) -> Result<Dataset, DataError> {
     check_finite(x_path, &x)?;
     check_finite(y_path, &y)?;
     let shape_error = |path: &Path, what: &str, shape: &[usize]| DataError::Npy {

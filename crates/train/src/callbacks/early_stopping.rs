@@ -3,7 +3,7 @@
 use kymo_layers::NamedArray;
 
 use crate::callbacks::{Callback, Monitor, MonitorMode};
-use crate::{EpochLog, TrainError, Trainer};
+use crate::{EpochLog, History, TrainError, Trainer};
 
 /// Stops training when the monitored value has not improved for `patience`
 /// epochs. With `restore_best_weights`, the weights of the best epoch are put
@@ -26,6 +26,9 @@ pub struct EarlyStopping {
     /// The best epoch so far.
     pub best_epoch: Option<usize>,
     best_weights: Option<Vec<NamedArray<f32>>>,
+    /// Set by [`EarlyStopping::resume`]: the next `on_train_begin` keeps the
+    /// replayed state instead of resetting it.
+    resumed: bool,
 }
 
 impl Default for EarlyStopping {
@@ -40,6 +43,7 @@ impl Default for EarlyStopping {
             stopped_epoch: None,
             best_epoch: None,
             best_weights: None,
+            resumed: false,
         }
     }
 }
@@ -63,40 +67,93 @@ impl EarlyStopping {
     }
 }
 
-impl Callback for EarlyStopping {
-    fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
+impl EarlyStopping {
+    /// Picks up a run resumed from a checkpoint as if it had never stopped:
+    /// replays the rule over the epochs in `history` (the value watched,
+    /// the wait, the best epoch, whether it stopped) and, when the callback
+    /// restores weights, asks `weights_of` for the best epoch's. The next
+    /// `fit`'s `on_train_begin` keeps this state instead of resetting it.
+    ///
+    /// Returns false, leaving the callback reset, when the best epoch's
+    /// weights are needed and `weights_of` has none: the run cannot resume.
+    pub fn resume(
+        &mut self,
+        history: &History,
+        weights_of: impl FnOnce(usize) -> Option<Vec<NamedArray<f32>>>,
+    ) -> bool {
+        self.reset();
+        for log in &history.epochs {
+            self.observe(log);
+        }
+        if self.restore_best_weights {
+            if let Some(epoch) = self.best_epoch {
+                match weights_of(epoch) {
+                    Some(weights) => self.best_weights = Some(weights),
+                    None => {
+                        self.reset();
+                        return false;
+                    }
+                }
+            }
+        }
+        self.resumed = true;
+        true
+    }
+
+    fn reset(&mut self) {
         self.wait = 0;
         self.stopped_epoch = None;
         self.best_epoch = None;
         self.best_weights = None;
         self.monitor.best = None;
-        Ok(())
     }
 
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
+    /// The rule on one epoch, without the weights: whether the epoch
+    /// became the best one to keep, and whether training should stop.
+    fn observe(&mut self, log: &EpochLog) -> (bool, bool) {
         let Some(current) = log.get(&self.monitor.name) else {
-            return Ok(());
+            return (false, false);
         };
         if log.epoch < self.start_from_epoch {
-            return Ok(());
+            return (false, false);
         }
-        if self.restore_best_weights && self.best_weights.is_none() {
-            self.best_weights = Some(trainer.model.get_weights());
+        // Keras keeps the first watched epoch's weights when it restores
+        // them, improvement or not (a NaN first epoch included).
+        let first = self.restore_best_weights && self.best_epoch.is_none();
+        if first {
             self.best_epoch = Some(log.epoch);
         }
         self.wait += 1;
         if self.monitor.update(current) {
             self.best_epoch = Some(log.epoch);
-            if self.restore_best_weights {
-                self.best_weights = Some(trainer.model.get_weights());
-            }
             if self.baseline.is_none() || self.monitor.is_improvement(current, self.baseline) {
                 self.wait = 0;
             }
-            return Ok(());
+            return (true, false);
         }
         if self.wait >= self.patience && log.epoch > 0 {
             self.stopped_epoch = Some(log.epoch);
+            return (first, true);
+        }
+        (first, false)
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
+        if std::mem::take(&mut self.resumed) {
+            return Ok(());
+        }
+        self.reset();
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
+        let (keep_weights, stop) = self.observe(log);
+        if keep_weights && self.restore_best_weights {
+            self.best_weights = Some(trainer.model.get_weights());
+        }
+        if stop {
             trainer.stop_training = true;
         }
         Ok(())

@@ -1,0 +1,12 @@
+//! A model spec in TOML, parsed, sized, built and run.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(spec) = kymo_layers::ModelSpec::from_toml_str(text) {
+        kymo_fuzz::build_and_run(&spec);
+    }
+});
