@@ -48,7 +48,7 @@ pub fn run(model: &mut Sequential<f32>, spec: &ModelSpec) {
     }
     let input = ArrayD::<f32>::zeros(model.input_shape().with_batch(1));
     let _ = model.forward(input.clone(), Mode::Inference);
-    if let Ok(output) = model.forward(input, Mode::Training) {
+    if let Ok(output) = model.forward(input, Mode::Train) {
         let _ = model.backward(ArrayD::ones(output.shape()));
     }
 }

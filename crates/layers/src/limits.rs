@@ -370,6 +370,36 @@ mod tests {
     }
 
     #[test]
+    fn sequential_refuses_a_huge_same_pool_before_its_forward_allocates() {
+        // The fuzzer's reproducer: it built, then its forward pass asked for
+        // 8 bytes per tap of the window and aborted.
+        let model = spec(
+            64,
+            vec![LayerSpec::MaxPooling1D(Pooling1DSpec {
+                pool_size: 1 << 40,
+                strides: Some(1),
+                padding: Padding::Same,
+                name: None,
+            })],
+        );
+        let error = match crate::Sequential::<f32>::new(&model, 0) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("must be refused"),
+        };
+        assert!(
+            error.starts_with("layer 'max_pooling1d' (MaxPooling1D)"),
+            "{error}"
+        );
+        let tight = BuildLimits {
+            max_parameters: 100,
+            max_activation_bytes: 1 << 20,
+        };
+        let answer = crate::zoo::answer(64);
+        assert!(crate::Sequential::<f32>::with_limits(&answer, 0, &tight).is_err());
+        assert!(crate::Sequential::<f32>::with_limits(&answer, 0, &BuildLimits::default()).is_ok());
+    }
+
+    #[test]
     fn a_huge_input_is_refused_before_any_layer() {
         let error = plan(&spec(1 << 40, vec![]), &BuildLimits::default(), 4)
             .expect_err("input over the activation limit");

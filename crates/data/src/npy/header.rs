@@ -113,12 +113,14 @@ pub fn read(bytes: &[u8]) -> Result<Header, String> {
 }
 
 fn element(descr: &str) -> Result<(Element, bool), String> {
-    let (order, kind) = descr.split_at(descr.len().min(1));
-    let big_endian = match order {
-        "<" | "|" | "=" => false,
-        ">" => true,
+    // By chars, not bytes: a hostile descr may open with a multi-byte char.
+    let mut chars = descr.chars();
+    let big_endian = match chars.next() {
+        Some('<' | '|' | '=') => false,
+        Some('>') => true,
         _ => return Err(format!("unknown type '{descr}'")),
     };
+    let kind = chars.as_str();
     let element = match kind {
         "f4" => Element::Float32,
         "f8" => Element::Float64,
@@ -274,6 +276,8 @@ mod tests {
             (npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16), "integer"),
             (npy("{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }", 32), "complex"),
             (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8), "needs 12"),
+            // The fuzzer's reproducer: a descr opening with a multi-byte char.
+            (npy("{'descr': 'é4', 'fortran_order': False, 'shape': (3,), }", 12), "unknown type"),
         ];
         for (bytes, expected) in cases {
             let error = read(&bytes).expect_err("hostile");

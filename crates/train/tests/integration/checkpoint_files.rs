@@ -136,3 +136,50 @@ fn a_failed_save_leaves_the_previous_checkpoint_intact() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// A checkpoint whose CRC is right but whose spec asks for a huge layer:
+/// the fuzzer's structure-aware reproducer, which used to abort the
+/// process in the weight initializer.
+#[test]
+fn a_valid_checkpoint_with_a_forged_spec_is_refused_before_allocating() {
+    let (_dir, path, _) = saved();
+    let mut checkpoint = Checkpoint::load(&path).expect("valid file");
+    for (filters, field) in [
+        ("4000000000", "parameters"),
+        ("18446744073709551615", "kernel_size"),
+    ] {
+        checkpoint.model_spec_json = format!(
+            r#"{{"input": {{"channels": 1, "length": 32}},
+               "layers": [{{"type": "Conv1D", "filters": {filters}, "kernel_size": 3}}]}}"#
+        );
+        checkpoint.save(&path).expect("writes");
+        let loaded = Checkpoint::load(&path).expect("the file itself is whole");
+        let error = match loaded.model() {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a {filters}-filter spec must be refused"),
+        };
+        assert!(
+            error.contains("'conv1d' (Conv1D)") && error.contains(field),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_save_removes_temporaries_that_killed_saves_left() {
+    let (dir, path, _) = saved();
+    // pid 4194304 is above Linux's pid_max: no such process can exist.
+    let stale = dir.path().join(".model.kymo.tmp-4194304");
+    let foreign = dir.path().join(".other.kymo.tmp-4194304");
+    std::fs::write(&stale, b"half a checkpoint").expect("writes");
+    std::fs::write(&foreign, b"another file's").expect("writes");
+    Checkpoint::load(&path)
+        .expect("valid")
+        .save(&path)
+        .expect("saves");
+    assert!(!stale.exists(), "the dead save's temporary must go");
+    assert!(
+        foreign.exists(),
+        "another file's temporary is not ours to remove"
+    );
+}

@@ -6,3 +6,4 @@ mod checkpoint_files;
 mod doctor;
 mod fit;
 mod kill_nine;
+mod resume_callbacks;
