@@ -26,7 +26,11 @@ fn work(spec: &ModelSpec) -> Option<u64> {
             Shape::Signal { length, .. } => length as u64,
             Shape::Features(_) => 1,
         };
-        total.checked_add(p.parameters.checked_mul(positions)?.checked_add(p.activations)?)
+        total.checked_add(
+            p.parameters
+                .checked_mul(positions)?
+                .checked_add(p.activations)?,
+        )
     })
 }
 

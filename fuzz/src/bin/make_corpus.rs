@@ -68,15 +68,29 @@ fn main() {
         ("answer_bn", zoo::answer_bn(64)),
     ];
     for (name, spec) in &specs {
-        write(&dir, "spec_toml", &format!("{name}.toml"), spec.to_toml().expect("toml").as_bytes());
-        write(&dir, "spec_json", &format!("{name}.json"), spec.to_json().as_bytes());
+        write(
+            &dir,
+            "spec_toml",
+            &format!("{name}.toml"),
+            spec.to_toml().expect("toml").as_bytes(),
+        );
+        write(
+            &dir,
+            "spec_json",
+            &format!("{name}.json"),
+            spec.to_json().as_bytes(),
+        );
     }
     let keras = std::fs::read(root.join("../tests/fixtures/keras/original_model.json"))
         .expect("the committed Keras fixture");
     write(&dir, "keras_json", "original_model.json", &keras);
 
     let model = Sequential::new(&small_spec(), 1).expect("builds");
-    let mut trainer = Trainer::new(model, AnyOptimizer::Adam(Adam::default()), FitConfig::default());
+    let mut trainer = Trainer::new(
+        model,
+        AnyOptimizer::Adam(Adam::default()),
+        FitConfig::default(),
+    );
     let temporary = std::env::temp_dir().join(format!("kymo-corpus-{}.kymo", std::process::id()));
     trainer.checkpoint().save(&temporary).expect("saves");
     let file = std::fs::read(&temporary).expect("reads");
@@ -84,7 +98,10 @@ fn main() {
     write(&dir, "checkpoint_bytes", "small.kymo", &file);
     write(&dir, "checkpoint_payload", "small.payload", &file[24..]);
 
-    let x = npy(&[3, 4], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
+    let x = npy(
+        &[3, 4],
+        &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0],
+    );
     let y = npy(&[3], &[1.0, 2.0, 3.0]);
     let cut = ((x.len() * 255) / (x.len() + y.len())) as u8;
     let mut pair = vec![cut];
@@ -99,7 +116,12 @@ fn main() {
     pair[0] = fixed;
     write(&dir, "npy_pair", "pair.bin", &pair);
 
-    write(&dir, "csv", "header.csv", b"y,a,b,c\n1.5,0.1,0.2,0.3\n2.5,1,2,3\n");
+    write(
+        &dir,
+        "csv",
+        "header.csv",
+        b"y,a,b,c\n1.5,0.1,0.2,0.3\n2.5,1,2,3\n",
+    );
     write(&dir, "csv", "plain.csv", b"1,0.1,0.2\n2,0.3,0.4\n");
 
     let answer = Sequential::<f32>::new(&zoo::answer(64), 0).expect("builds");

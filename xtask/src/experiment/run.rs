@@ -53,7 +53,7 @@ pub struct RunResult {
     pub best_epoch: usize,
     /// Epochs whose validation loss exceeded predicting the mean.
     pub absurd_epochs: usize,
-    /// RMS of log10(val_loss[t] / val_loss[t-1]): epoch-to-epoch swings.
+    /// RMS of `log10(val_loss[t] / val_loss[t-1])`: epoch-to-epoch swings.
     #[serde(with = "super::nullable")]
     pub volatility: f64,
     /// Whether any epoch's validation loss went non-finite or above ten
