@@ -2,6 +2,7 @@
 //! fixtures of the seed's models (forward, loss, every gradient, optimizer
 //! steps), read without Python.
 
+mod f32_accuracy;
 mod keras_parity;
 mod parity_support;
 mod torch_parity;

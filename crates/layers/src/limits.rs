@@ -403,9 +403,16 @@ mod tests {
     fn silly_but_representable_sizes_are_refused_before_any_weight_is_drawn() {
         // The question's model on 10^8-point signals: its first Conv1D's
         // output alone is 12.8 GB per sample.
-        let error = plan(&crate::zoo::original(100_000_000), &BuildLimits::default(), 4)
-            .expect_err("over the activation limit");
-        assert!(error.to_string().contains("'ConvLayer1' (Conv1D)"), "{error}");
+        let error = plan(
+            &crate::zoo::original(100_000_000),
+            &BuildLimits::default(),
+            4,
+        )
+        .expect_err("over the activation limit");
+        assert!(
+            error.to_string().contains("'ConvLayer1' (Conv1D)"),
+            "{error}"
+        );
     }
 
     #[test]

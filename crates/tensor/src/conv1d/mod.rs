@@ -14,6 +14,7 @@ mod channel_blocks;
 mod columns;
 mod lowering;
 mod spectral;
+mod wide;
 mod winograd;
 
 use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
@@ -78,6 +79,8 @@ pub struct Conv1dWorkspace<T: Float> {
     weight_matrix: Vec<T>,
     /// Plans and spectra of the frequency-domain method for long kernels.
     spectral: SpectralWorkspace<T>,
+    /// The same in f64, with f64 copies, for f32 data (`wide.rs`).
+    wide: Box<wide::Wide>,
     /// A lowering tests impose instead of the one the geometry picks.
     forced: Option<Lowering>,
     /// A method tests impose instead of the one the geometry picks.
@@ -122,6 +125,7 @@ impl<T: Float> Conv1dWorkspace<T> {
             chunks: Vec::new(),
             weight_matrix: Vec::new(),
             spectral: SpectralWorkspace::default(),
+            wide: Box::default(),
             forced: None,
             forced_method: None,
         }
@@ -262,6 +266,15 @@ pub fn conv1d_forward_into<T: Float>(
     let x = x.as_standard_layout();
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
+    if workspace.forced_method.is_none() && wide::applies::<T>(&window) {
+        let shapes = Shapes {
+            input: (batch, in_channels, length),
+            weight: weight.dim(),
+        };
+        let bias = bias.as_ref().map(|b| b.to_vec());
+        let wide = &mut workspace.wide;
+        return wide::forward(x, w, bias.as_deref(), shapes, &window, wide, output);
+    }
     match workspace.method(&window, in_channels, out_channels) {
         Method::Spectral => {
             let shapes = Shapes {

@@ -42,7 +42,7 @@ use crate::{Float, TensorError, Window};
 /// Kernels at least this long go through the frequency domain (when the
 /// stride and dilation are 1). Below it the direct GEMM wins: its cost
 /// grows with `K`, the spectral one does not.
-const MIN_KERNEL: usize = 16;
+pub(super) const MIN_KERNEL: usize = 16;
 
 /// The spectral products cost `C_in * C_out` per position, its transforms
 /// `C_in + C_out` (times a log); the direct GEMM `K * C_in * C_out`. With
