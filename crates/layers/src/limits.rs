@@ -118,7 +118,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
                     channels: s.filters,
                     length: window.output_length,
                 },
-                kernel.checked_add(bias).unwrap_or(u64::MAX),
+                kernel.saturating_add(bias),
                 product(name, kind, "kernel_size", &[channels, padded])?,
             )
         }
@@ -158,7 +158,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
             let bias = if s.use_bias { s.units as u64 } else { 0 };
             (
                 Shape::Features(s.units),
-                kernel.checked_add(bias).unwrap_or(u64::MAX),
+                kernel.saturating_add(bias),
                 0,
             )
         }

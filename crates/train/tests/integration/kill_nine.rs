@@ -113,7 +113,11 @@ fn spawn_child(dir: &Path) -> std::process::Child {
         .expect("spawns the child")
 }
 
-fn fingerprint(checkpoint: &Checkpoint) -> (Vec<Vec<u32>>, Vec<u8>, Vec<(usize, u64)>) {
+/// A run's end state, bit for bit: weights, optimizer state (as JSON) and
+/// every epoch's loss. Wall times are left out.
+type Fingerprint = (Vec<Vec<u32>>, Vec<u8>, Vec<(usize, u64)>);
+
+fn fingerprint(checkpoint: &Checkpoint) -> Fingerprint {
     let weights = checkpoint
         .weights
         .iter()
