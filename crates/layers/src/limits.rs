@@ -156,11 +156,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
             };
             let kernel = product(name, kind, "units", &[s.units, features])?;
             let bias = if s.use_bias { s.units as u64 } else { 0 };
-            (
-                Shape::Features(s.units),
-                kernel.saturating_add(bias),
-                0,
-            )
+            (Shape::Features(s.units), kernel.saturating_add(bias), 0)
         }
         LayerSpec::Flatten(_) => {
             let size = product(name, kind, "input", &shape_factors(input))?;
