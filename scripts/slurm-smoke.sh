@@ -103,8 +103,11 @@ cat >"$job_script" <<EOF
 #SBATCH --time=00:30:00
 set -euo pipefail
 cd "$repo"
+# The shard count is fixed, not SLURM_ARRAY_TASK_COUNT: a task resubmitted
+# alone (--array=0) sees a count of 1 and would run every shard's runs.
+SHARDS=$shards
 cargo xtask experiment ${experiment_args[*]} --jobs 1 \\
-    --shard "\${SLURM_ARRAY_TASK_ID}/\${SLURM_ARRAY_TASK_COUNT}" \\
+    --shard "\${SLURM_ARRAY_TASK_ID}/\${SHARDS}" \\
     --out "\$KYMO_OUT"
 EOF
 
@@ -136,12 +139,15 @@ same_summary "$work/sharded"
 say "array job again; shard 0 is killed mid-run with SIGKILL"
 job=$(sbatch --parsable --export=ALL,KYMO_OUT="$work/killed" \
     --array=0-$((shards - 1)) --output="$work/log/killed-%a.out" "$job_script")
-for _ in $(seq 600); do
-    ls "$work"/killed/runs/*/*.state.kymo >/dev/null 2>&1 && break
+# Shard 0's first run is the first variant at seed 0 (seed-major order):
+# kill once that run has saved an epoch's state.
+first=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["variants"][0]["name"])' "$work/whole/config.toml")
+for _ in $(seq 3000); do
+    ls "$work/killed/runs/$first"/seed0-*.state.kymo >/dev/null 2>&1 && break
     sleep 0.2
 done
-scancel --signal=KILL "${job}_0"
-say "killed ${job}_0 after: $(ls "$work"/killed/runs/*/*.state.kymo | xargs -n1 basename | tr '\n' ' ')"
+scancel --full --signal=KILL "${job}_0"
+say "killed ${job}_0 after $(ls "$work/killed/runs/$first"/seed0-*.state.kymo | xargs -n1 basename)"
 # Wait for the other shards to finish.
 while squeue -h -j "$job" 2>/dev/null | grep -q .; do sleep 1; done
 sbatch --wait --export=ALL,KYMO_OUT="$work/killed" --array=0 \
