@@ -8,6 +8,7 @@
 //! Fixtures: `tests/fixtures/accuracy/`, written by
 //! `make_f32_accuracy_fixture.py` beside them. No Python is needed here.
 
+use kymo::layers::Model;
 use std::collections::BTreeMap;
 
 use kymo::layers::torch::{from_safetensors, TorchLayout};

@@ -6,6 +6,7 @@
 //! `make_keras_fixtures.py` beside it (versions in `versions.txt`). No
 //! Python is needed to run this test.
 
+use kymo::layers::Model;
 use kymo::layers::{Mode, NamedArray, Sequential};
 use kymo::optim::{Adam, Optimizer, Slot};
 use kymo::train::Loss;

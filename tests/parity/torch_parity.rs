@@ -7,6 +7,7 @@
 //! (versions in `versions_torch.txt`). No Python is needed to run this test.
 
 use kymo::layers::torch::{from_safetensors, TorchLayout};
+use kymo::layers::Model;
 use kymo::layers::{Mode, Sequential};
 use kymo::train::Loss;
 use ndarray::Array2;

@@ -8,7 +8,7 @@ use clap::Args;
 use kymo_data::{
     load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, SyntheticSpectra,
 };
-use kymo_layers::ModelSpec;
+use kymo_layers::ArchitectureSpec;
 use kymo_train::doctor::{self, ProbeConfig, Setup};
 
 /// Command-line options of `cargo xtask doctor`.
@@ -175,9 +175,9 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
 #[allow(clippy::too_many_arguments)]
 fn verify(
     diagnosis: &mut doctor::Diagnosis,
-    spec: &ModelSpec,
+    spec: &ArchitectureSpec,
     setup: &Setup,
-    fixed: (&ModelSpec, &Setup),
+    fixed: (&ArchitectureSpec, &Setup),
     train: &Dataset,
     val: &Dataset,
     args: &DoctorArgs,
@@ -185,7 +185,7 @@ fn verify(
 ) -> Result<(), String> {
     let seeds: Vec<u64> = (0..args.verify_seeds).collect();
     let mean = mean_val_mse.unwrap_or(1.0);
-    let arm = |s: &ModelSpec, u: &Setup| {
+    let arm = |s: &ArchitectureSpec, u: &Setup| {
         doctor::verify(s, u, train, val, &seeds, args.verify_epochs, mean)
             .map_err(|e| e.to_string())
     };
@@ -216,7 +216,7 @@ fn verify(
             }
         )
     };
-    let fixes: Vec<(&[&str], &str, ModelSpec, Setup)> = vec![
+    let fixes: Vec<(&[&str], &str, ArchitectureSpec, Setup)> = vec![
         (
             &["batch-one", "gradient-noise"],
             "batch 32",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kymo_layers::torch::{save_npy_dir, save_safetensors, TorchLayout};
-use kymo_layers::{Mode, Sequential};
+use kymo_layers::{Mode, Model, Sequential};
 use kymo_tensor::SeededRng;
 use ndarray::ArrayD;
 use ndarray_npy::write_npy;
@@ -32,7 +32,11 @@ pub struct ExportArgs {
 /// `input.npy` with kymo's inference output `kymo_output.npy` on it.
 pub fn run(args: ExportArgs) -> Result<(), String> {
     let spec = crate::summary::resolve_model(&args.model, args.length)?;
-    let mut model = Sequential::<f32>::new(&spec, args.seed).map_err(|e| e.to_string())?;
+    // PyTorch's side is an nn.Sequential: a graph has no such layout yet.
+    let spec = spec
+        .as_sequential()
+        .ok_or("export writes an nn.Sequential: graph models are not supported yet")?;
+    let mut model = Sequential::<f32>::new(spec, args.seed).map_err(|e| e.to_string())?;
     let layout = TorchLayout::of(&model).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     save_safetensors(&model, &args.out.join("model.safetensors")).map_err(|e| e.to_string())?;

@@ -2,34 +2,36 @@
 
 use std::path::Path;
 
-use kymo_layers::{zoo, ModelSpec, Sequential};
+use kymo_layers::{zoo, ArchitectureSpec};
 
 /// Resolves a built-in model name, a kymo spec file (TOML or JSON) or a
 /// Keras `model.to_json()` file.
-pub fn resolve_model(model: &str, length: usize) -> Result<ModelSpec, String> {
-    if let Some(spec) = zoo::by_name(model, length) {
+pub fn resolve_model(model: &str, length: usize) -> Result<ArchitectureSpec, String> {
+    if let Some(spec) = zoo::architecture_by_name(model, length) {
         return Ok(spec);
     }
     let path = Path::new(model);
     if path.extension().is_some_and(|e| e == "json") && path.exists() {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{model}: {e}"))?;
         if text.contains("\"class_name\"") {
-            return kymo_layers::keras::from_keras_json(&text).map_err(|e| format!("{model}: {e}"));
+            return kymo_layers::keras::from_keras_json_any(&text)
+                .map_err(|e| format!("{model}: {e}"));
         }
     }
     if path.exists() {
-        return ModelSpec::from_path(path).map_err(|e| e.to_string());
+        return ArchitectureSpec::from_path(path).map_err(|e| e.to_string());
     }
     Err(format!(
-        "`{model}` is neither a built-in model ({}) nor a spec file",
-        zoo::BUILT_IN.join(", ")
+        "`{model}` is neither a built-in model ({}, {}) nor a spec file",
+        zoo::BUILT_IN.join(", "),
+        zoo::GRAPHS.join(", ")
     ))
 }
 
 /// Prints the summary of `model`.
 pub fn run(model: &str, length: usize) -> Result<(), String> {
     let spec = resolve_model(model, length)?;
-    let built = Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
+    let built = spec.build::<f32>(0).map_err(|e| e.to_string())?;
     println!("Model: \"{model}\"");
     print!("{}", built.summary());
     Ok(())

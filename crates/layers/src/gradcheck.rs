@@ -9,7 +9,47 @@
 use kymo_tensor::SeededRng;
 use ndarray::ArrayD;
 
-use crate::{Layer, Mode};
+use crate::{Layer, LayerError, Mode, Model, Parameter, Shape};
+
+/// What a gradient check needs of a layer or a whole model.
+trait Differentiable {
+    fn input_shape(&self) -> Shape;
+    fn output_shape(&self) -> Shape;
+    fn forward(&mut self, x: ArrayD<f64>, mode: Mode) -> Result<ArrayD<f64>, LayerError>;
+    fn backward(&mut self, grad: ArrayD<f64>) -> Result<ArrayD<f64>, LayerError>;
+    fn parameters(&self) -> Vec<&Parameter<f64>>;
+    fn parameters_mut(&mut self) -> Vec<&mut Parameter<f64>>;
+}
+
+/// Forwards each method of [`Differentiable`] to the same-named method of
+/// a trait object.
+macro_rules! differentiable {
+    ($object:ty) => {
+        impl Differentiable for $object {
+            fn input_shape(&self) -> Shape {
+                <$object>::input_shape(self)
+            }
+            fn output_shape(&self) -> Shape {
+                <$object>::output_shape(self)
+            }
+            fn forward(&mut self, x: ArrayD<f64>, mode: Mode) -> Result<ArrayD<f64>, LayerError> {
+                <$object>::forward(self, x, mode)
+            }
+            fn backward(&mut self, grad: ArrayD<f64>) -> Result<ArrayD<f64>, LayerError> {
+                <$object>::backward(self, grad)
+            }
+            fn parameters(&self) -> Vec<&Parameter<f64>> {
+                <$object>::parameters(self)
+            }
+            fn parameters_mut(&mut self) -> Vec<&mut Parameter<f64>> {
+                <$object>::parameters_mut(self)
+            }
+        }
+    };
+}
+
+differentiable!(dyn Layer<f64> + '_);
+differentiable!(dyn Model<f64> + '_);
 
 /// How inputs are drawn, so that a check stays away from points where the
 /// function has no derivative.
@@ -93,8 +133,8 @@ fn draw_input(shape: &[usize], draw: InputDraw, rng: &mut SeededRng) -> ArrayD<f
         .expect("invariant: exactly product(shape) values were drawn")
 }
 
-fn loss(
-    layer: &mut dyn Layer<f64>,
+fn loss<D: Differentiable + ?Sized>(
+    layer: &mut D,
     x: &ArrayD<f64>,
     projection: &ArrayD<f64>,
     mode: Mode,
@@ -136,6 +176,28 @@ fn compare(
 /// element, both values.
 pub fn check_layer(
     layer: &mut dyn Layer<f64>,
+    batch: usize,
+    mode: Mode,
+    seed: u64,
+    cfg: GradCheck,
+) -> Result<GradReport, String> {
+    check(layer, batch, mode, seed, cfg)
+}
+
+/// Checks every gradient of a whole `model` (a graph's joins included) on
+/// a random batch of `batch` samples, as [`check_layer`] does for a layer.
+pub fn check_model(
+    model: &mut dyn Model<f64>,
+    batch: usize,
+    mode: Mode,
+    seed: u64,
+    cfg: GradCheck,
+) -> Result<GradReport, String> {
+    check(model, batch, mode, seed, cfg)
+}
+
+fn check<D: Differentiable + ?Sized>(
+    layer: &mut D,
     batch: usize,
     mode: Mode,
     seed: u64,
@@ -195,7 +257,7 @@ pub fn check_layer(
             continue;
         }
         for i in sampled_indices(len, cfg.max_elements, &mut rng) {
-            let nudge = |layer: &mut dyn Layer<f64>, delta: f64| {
+            let nudge = |layer: &mut D, delta: f64| {
                 let mut params = layer.parameters_mut();
                 if let Some(v) = params[p_index].value.iter_mut().nth(i) {
                     *v += delta;

@@ -8,7 +8,7 @@
 //! guards every backward pass, and a per-layer time [`profile`]. Names, defaults and semantics are Keras 3's.
 //!
 //! ```
-//! use kymo_layers::{zoo, Mode, Sequential};
+//! use kymo_layers::{zoo, Mode, Model, Sequential};
 //! use ndarray::ArrayD;
 //!
 //! let mut model = Sequential::<f32>::new(&zoo::answer(1040), 42).unwrap();
@@ -22,10 +22,13 @@
 mod activation;
 mod error;
 pub mod gradcheck;
+mod graph;
 pub mod keras;
 mod layer;
 pub mod layers;
 pub mod limits;
+pub mod merge;
+mod model;
 mod parameter;
 pub mod profile;
 mod sequential;
@@ -38,9 +41,12 @@ pub mod zoo;
 
 pub use activation::Activation;
 pub use error::LayerError;
+pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec};
 pub use layer::{Layer, Mode, Reach};
 pub use layers::*;
 pub use limits::BuildLimits;
+pub use merge::{ConcatenateSpec, Merge};
+pub use model::Model;
 pub use parameter::Parameter;
 pub use sequential::{NamedArray, Sequential};
 pub use shape::Shape;

@@ -164,9 +164,12 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
                 .map_err(|_| too_large(name, kind, "input", format!("{size} features")))?;
             (Shape::Features(features), 0, 0)
         }
-        LayerSpec::GlobalAveragePooling1D(_) => {
+        LayerSpec::GlobalAveragePooling1D(_) | LayerSpec::GlobalMaxPooling1D(_) => {
             let (channels, _) = signal()?;
             (Shape::Features(channels), 0, 0)
+        }
+        LayerSpec::Add(_) | LayerSpec::Concatenate(_) => {
+            return plan_merge(spec, name, &[input]);
         }
         LayerSpec::BatchNormalization(_) => {
             // gamma, beta, moving mean and moving variance.
@@ -181,6 +184,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
         | LayerSpec::ReLU(_)
         | LayerSpec::ELU(_)
         | LayerSpec::Tanh(_)
+        | LayerSpec::Activation(_)
         | LayerSpec::Sigmoid(_) => (input, 0, 0),
     };
     let out = product(name, kind, "output", &shape_factors(output))?;
@@ -218,6 +222,92 @@ fn padded_length(
         })
 }
 
+/// Sizes a merge layer (`Add`, `Concatenate`) of a graph for its inputs.
+/// A merge holds no weights and allocates nothing to be built, so building
+/// it is how its shapes are checked.
+pub fn plan_merge(spec: &LayerSpec, name: &str, inputs: &[Shape]) -> Result<LayerPlan, LayerError> {
+    let merge = crate::merge::build_merge::<f32>(spec, name.to_string(), inputs)?;
+    let output = merge.output_shape();
+    Ok(LayerPlan {
+        output,
+        parameters: 0,
+        activations: product(name, spec.kind(), "output", &shape_factors(output))?,
+    })
+}
+
+/// What a model built so far holds, against its limits: each layer's plan
+/// is charged in turn, and the first one over a limit is named.
+pub(crate) struct Budget<'a> {
+    limits: &'a BuildLimits,
+    element_bytes: u64,
+    parameters: u64,
+    activation_bytes: u64,
+}
+
+impl<'a> Budget<'a> {
+    /// A budget holding the model's input.
+    pub(crate) fn start(
+        limits: &'a BuildLimits,
+        element_bytes: usize,
+        input: Shape,
+    ) -> Result<Self, LayerError> {
+        let element_bytes = element_bytes as u64;
+        let input_scalars = product("input", "Input", "length", &shape_factors(input))?;
+        let activation_bytes = input_scalars.saturating_mul(element_bytes);
+        if activation_bytes > limits.max_activation_bytes {
+            return Err(LayerError::Spec {
+                origin: "model spec".into(),
+                reason: format!(
+                    "input {input} needs {activation_bytes} bytes per sample, over the limit of {}",
+                    limits.max_activation_bytes
+                ),
+            });
+        }
+        Ok(Self {
+            limits,
+            element_bytes,
+            parameters: 0,
+            activation_bytes,
+        })
+    }
+
+    /// Adds layer `name`'s plan, or says which limit it breaks.
+    pub(crate) fn charge(
+        &mut self,
+        name: &str,
+        kind: &'static str,
+        layer_plan: &LayerPlan,
+    ) -> Result<(), LayerError> {
+        self.parameters = self.parameters.saturating_add(layer_plan.parameters);
+        if self.parameters > self.limits.max_parameters {
+            return Err(too_large(
+                name,
+                kind,
+                "parameters",
+                format!(
+                    "{} parameters here bring the model to {}, over the limit of {}",
+                    layer_plan.parameters, self.parameters, self.limits.max_parameters
+                ),
+            ));
+        }
+        let bytes = layer_plan.activations.saturating_mul(self.element_bytes);
+        self.activation_bytes = self.activation_bytes.saturating_add(bytes);
+        if self.activation_bytes > self.limits.max_activation_bytes {
+            return Err(too_large(
+                name,
+                kind,
+                "output",
+                format!(
+                    "output {} ({bytes} bytes per sample with its window) brings one sample's \
+                     activations to {} bytes, over the limit of {}",
+                    layer_plan.output, self.activation_bytes, self.limits.max_activation_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Sizes a whole spec against `limits`, before anything is allocated:
 /// `element_bytes` is the size of one scalar (4 for f32).
 ///
@@ -233,49 +323,11 @@ pub fn plan(
         channels: spec.input.channels,
         length: spec.input.length,
     };
-    let input_scalars = product("input", "Input", "length", &shape_factors(shape))?;
-    let bytes = |scalars: u64| scalars.saturating_mul(element_bytes as u64);
-    let mut activation_bytes = bytes(input_scalars);
-    if activation_bytes > limits.max_activation_bytes {
-        return Err(LayerError::Spec {
-            origin: "model spec".into(),
-            reason: format!(
-                "input {shape} needs {activation_bytes} bytes per sample, over the limit of {}",
-                limits.max_activation_bytes
-            ),
-        });
-    }
-    let mut parameters = 0u64;
+    let mut budget = Budget::start(limits, element_bytes, shape)?;
     let mut plans = Vec::with_capacity(spec.layers.len());
     for (layer, name) in spec.layers.iter().zip(&names) {
         let layer_plan = plan_layer(layer, name, shape)?;
-        parameters = parameters.saturating_add(layer_plan.parameters);
-        if parameters > limits.max_parameters {
-            return Err(too_large(
-                name,
-                layer.kind(),
-                "parameters",
-                format!(
-                    "{} parameters here bring the model to {parameters}, over the limit of {}",
-                    layer_plan.parameters, limits.max_parameters
-                ),
-            ));
-        }
-        activation_bytes = activation_bytes.saturating_add(bytes(layer_plan.activations));
-        if activation_bytes > limits.max_activation_bytes {
-            return Err(too_large(
-                name,
-                layer.kind(),
-                "output",
-                format!(
-                    "output {} ({} bytes per sample with its window) brings one sample's \
-                     activations to {activation_bytes} bytes, over the limit of {}",
-                    layer_plan.output,
-                    bytes(layer_plan.activations),
-                    limits.max_activation_bytes
-                ),
-            ));
-        }
+        budget.charge(name, layer.kind(), &layer_plan)?;
         shape = layer_plan.output;
         plans.push(layer_plan);
     }

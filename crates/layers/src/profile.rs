@@ -7,7 +7,7 @@ use std::time::Instant;
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::{Layer, LayerError, LayerSpec, Mode, Sequential, Shape};
+use crate::{Layer, LayerError, LayerSpec, Mode, Model, Sequential, Shape};
 
 /// One layer's share of a training step, per step.
 #[derive(Debug, Clone, PartialEq)]

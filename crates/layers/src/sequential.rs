@@ -1,10 +1,11 @@
 //! `Sequential`: a stack of layers built and checked from a [`ModelSpec`].
 
-use kymo_tensor::{Float, SeededRng};
+use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use crate::{
-    BuildLimits, InputSpec, Layer, LayerError, Mode, ModelSpec, Parameter, Shape, Summary,
+    ArchitectureSpec, BuildLimits, InputSpec, Layer, LayerError, Mode, Model, ModelSpec, Shape,
+    Summary,
 };
 
 /// A named weight array, as Keras's `get_weights`/`set_weights` hand them
@@ -82,21 +83,6 @@ impl<T: Float> Sequential<T> {
         }
     }
 
-    /// The per-sample input shape.
-    pub fn input_shape(&self) -> Shape {
-        Shape::Signal {
-            channels: self.input.channels,
-            length: self.input.length,
-        }
-    }
-
-    /// The per-sample output shape.
-    pub fn output_shape(&self) -> Shape {
-        self.layers
-            .last()
-            .map_or(self.input_shape(), |l| l.output_shape())
-    }
-
     /// The layers, first to last.
     pub fn layers(&self) -> &[Box<dyn Layer<T>>] {
         &self.layers
@@ -106,6 +92,25 @@ impl<T: Float> Sequential<T> {
     pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer<T>>] {
         &mut self.layers
     }
+}
+
+impl<T: Float> Model<T> for Sequential<T> {
+    fn architecture(&self) -> ArchitectureSpec {
+        ArchitectureSpec::Sequential(self.spec())
+    }
+
+    fn input_shape(&self) -> Shape {
+        Shape::Signal {
+            channels: self.input.channels,
+            length: self.input.length,
+        }
+    }
+
+    fn output_shape(&self) -> Shape {
+        self.layers
+            .last()
+            .map_or(Model::input_shape(self), |l| l.output_shape())
+    }
 
     /// Forward pass over a batch `[B, channels, length]`.
     ///
@@ -114,7 +119,7 @@ impl<T: Float> Sequential<T> {
     /// from a scratch row instead of the whole activated batch from memory
     /// (1-2% of the answer's batch-32 training step). The results are the
     /// same bits as running the layers one by one.
-    pub fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         self.absorbed.fill(false);
         let mut x = input;
         let mut index = 0;
@@ -135,9 +140,7 @@ impl<T: Float> Sequential<T> {
         Ok(x)
     }
 
-    /// Backward pass from the loss gradient with respect to the output;
-    /// accumulates every parameter gradient and returns the input gradient.
-    pub fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         self.layers
             .iter_mut()
             .zip(&self.absorbed)
@@ -146,105 +149,21 @@ impl<T: Float> Sequential<T> {
             .try_fold(grad_output, |g, (layer, _)| layer.backward(g))
     }
 
-    /// Resets every gradient to zero.
-    pub fn zero_grad(&mut self) {
-        for p in self.parameters_mut() {
-            p.zero_grad();
-        }
+    fn layers(&self) -> Vec<&dyn Layer<T>> {
+        self.layers
+            .iter()
+            .map(|l| l.as_ref() as &dyn Layer<T>)
+            .collect()
     }
 
-    /// Every parameter, in layer order then Keras's weight order.
-    pub fn parameters(&self) -> Vec<&Parameter<T>> {
-        self.layers.iter().flat_map(|l| l.parameters()).collect()
-    }
-
-    /// Mutable access to every parameter, in the order of [`Self::parameters`].
-    pub fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
+    fn layers_mut(&mut self) -> Vec<&mut dyn Layer<T>> {
         self.layers
             .iter_mut()
-            .flat_map(|l| l.parameters_mut())
+            .map(|l| l.as_mut() as &mut dyn Layer<T>)
             .collect()
     }
 
-    /// Full names (`layer/weight`) of [`Self::parameters`], in order.
-    pub fn parameter_names(&self) -> Vec<String> {
-        self.layers
-            .iter()
-            .flat_map(|l| {
-                l.parameters()
-                    .into_iter()
-                    .map(move |p| format!("{}/{}", l.name(), p.name))
-            })
-            .collect()
-    }
-
-    /// Number of scalars in every weight, trainable or not (Keras's
-    /// `count_params`).
-    pub fn count_params(&self) -> usize {
-        self.parameters().iter().map(|p| p.value.len()).sum()
-    }
-
-    /// Number of trainable scalars.
-    pub fn count_trainable_params(&self) -> usize {
-        self.parameters()
-            .iter()
-            .filter(|p| p.trainable)
-            .map(|p| p.value.len())
-            .sum()
-    }
-
-    /// Copies of every weight, named (Keras's `get_weights`).
-    pub fn get_weights(&self) -> Vec<NamedArray<T>> {
-        self.parameter_names()
-            .into_iter()
-            .zip(self.parameters())
-            .map(|(name, p)| NamedArray {
-                name,
-                array: p.value.clone(),
-            })
-            .collect()
-    }
-
-    /// Replaces every weight (Keras's `set_weights`). All are checked before
-    /// any is written: on error the model is unchanged.
-    pub fn set_weights(&mut self, weights: &[NamedArray<T>]) -> Result<(), LayerError> {
-        let names = self.parameter_names();
-        for w in weights {
-            if !names.contains(&w.name) {
-                return Err(LayerError::UnknownWeight {
-                    name: w.name.clone(),
-                });
-            }
-        }
-        let mut ordered = Vec::with_capacity(names.len());
-        for (name, p) in names.iter().zip(self.parameters()) {
-            let w = weights
-                .iter()
-                .find(|w| &w.name == name)
-                .ok_or_else(|| LayerError::MissingWeight { name: name.clone() })?;
-            if w.array.shape() != p.value.shape() {
-                return Err(LayerError::WeightShape {
-                    name: name.clone(),
-                    expected: p.value.shape().to_vec(),
-                    found: w.array.shape().to_vec(),
-                });
-            }
-            ordered.push(w);
-        }
-        for (p, w) in self.parameters_mut().into_iter().zip(ordered) {
-            p.value.assign(&w.array);
-        }
-        Ok(())
-    }
-
-    /// The random generators of layers that draw at run time, in layer order
-    /// (for checkpoints).
-    pub fn rngs_mut(&mut self) -> Vec<&mut SeededRng> {
-        self.layers.iter_mut().filter_map(|l| l.rng_mut()).collect()
-    }
-
-    /// A Keras-like summary table with receptive fields.
-    pub fn summary(&self) -> Summary {
+    fn summary(&self) -> Summary {
         Summary::of(self)
     }
 }

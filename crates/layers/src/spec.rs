@@ -6,10 +6,11 @@ use kymo_tensor::{derive_seed, Float, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{
-    ActivationLayer, BatchNormalization, BatchNormalizationSpec, Conv1D, Conv1DSpec, Dense,
-    DenseSpec, Dropout, DropoutSpec, ELUSpec, Flatten, GlobalAveragePooling1D, LeakyReLUSpec,
-    NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
+    ActivationLayer, ActivationSpec, BatchNormalization, BatchNormalizationSpec, Conv1D,
+    Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, Flatten, GlobalAveragePooling1D,
+    GlobalMaxPooling1D, LeakyReLUSpec, NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
 };
+use crate::merge::ConcatenateSpec;
 use crate::{Layer, LayerError, Shape};
 
 /// One layer of a model spec, tagged by its Keras class name:
@@ -32,18 +33,27 @@ pub enum LayerSpec {
     Tanh(NameOnlySpec),
     /// Logistic sigmoid.
     Sigmoid(NameOnlySpec),
+    /// An activation by its Keras name (`Activation('relu')`).
+    Activation(ActivationSpec),
     /// Max pooling over length.
     MaxPooling1D(Pooling1DSpec),
     /// Average pooling over length.
     AveragePooling1D(Pooling1DSpec),
     /// Mean over the whole length.
     GlobalAveragePooling1D(NameOnlySpec),
+    /// Maximum over the whole length.
+    GlobalMaxPooling1D(NameOnlySpec),
     /// Inverted dropout.
     Dropout(DropoutSpec),
     /// Flattens each sample.
     Flatten(NameOnlySpec),
     /// Batch normalization over channels.
     BatchNormalization(BatchNormalizationSpec),
+    /// Elementwise sum of several inputs (graph models only).
+    Add(NameOnlySpec),
+    /// Concatenation of several inputs along the channel axis (graph models
+    /// only).
+    Concatenate(ConcatenateSpec),
 }
 
 impl LayerSpec {
@@ -57,12 +67,16 @@ impl LayerSpec {
             LayerSpec::ELU(_) => "ELU",
             LayerSpec::Tanh(_) => "Tanh",
             LayerSpec::Sigmoid(_) => "Sigmoid",
+            LayerSpec::Activation(_) => "Activation",
             LayerSpec::MaxPooling1D(_) => "MaxPooling1D",
             LayerSpec::AveragePooling1D(_) => "AveragePooling1D",
             LayerSpec::GlobalAveragePooling1D(_) => "GlobalAveragePooling1D",
+            LayerSpec::GlobalMaxPooling1D(_) => "GlobalMaxPooling1D",
             LayerSpec::Dropout(_) => "Dropout",
             LayerSpec::Flatten(_) => "Flatten",
             LayerSpec::BatchNormalization(_) => "BatchNormalization",
+            LayerSpec::Add(_) => "Add",
+            LayerSpec::Concatenate(_) => "Concatenate",
         }
     }
 
@@ -76,12 +90,16 @@ impl LayerSpec {
             LayerSpec::ELU(_) => "elu",
             LayerSpec::Tanh(_) => "tanh",
             LayerSpec::Sigmoid(_) => "sigmoid",
+            LayerSpec::Activation(_) => "activation",
             LayerSpec::MaxPooling1D(_) => "max_pooling1d",
             LayerSpec::AveragePooling1D(_) => "average_pooling1d",
             LayerSpec::GlobalAveragePooling1D(_) => "global_average_pooling1d",
+            LayerSpec::GlobalMaxPooling1D(_) => "global_max_pooling1d",
             LayerSpec::Dropout(_) => "dropout",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
+            LayerSpec::Add(_) => "add",
+            LayerSpec::Concatenate(_) => "concatenate",
         }
     }
 
@@ -95,12 +113,22 @@ impl LayerSpec {
             LayerSpec::MaxPooling1D(s) | LayerSpec::AveragePooling1D(s) => s.name.as_deref(),
             LayerSpec::Dropout(s) => s.name.as_deref(),
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
+            LayerSpec::Activation(s) => s.name.as_deref(),
+            LayerSpec::Concatenate(s) => s.name.as_deref(),
             LayerSpec::ReLU(s)
             | LayerSpec::Tanh(s)
             | LayerSpec::Sigmoid(s)
             | LayerSpec::GlobalAveragePooling1D(s)
+            | LayerSpec::GlobalMaxPooling1D(s)
+            | LayerSpec::Add(s)
             | LayerSpec::Flatten(s) => s.name.as_deref(),
         }
+    }
+
+    /// Whether this layer takes several inputs (`Add`, `Concatenate`), which
+    /// only a graph model can wire.
+    pub fn is_merge(&self) -> bool {
+        matches!(self, LayerSpec::Add(_) | LayerSpec::Concatenate(_))
     }
 
     /// Builds the layer for `input`. `seed` and `index` pick its streams:
@@ -129,6 +157,17 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling1D(_) => {
                 Box::new(GlobalAveragePooling1D::build(name, input)?)
             }
+            LayerSpec::GlobalMaxPooling1D(_) => Box::new(GlobalMaxPooling1D::build(name, input)?),
+            LayerSpec::Add(_) | LayerSpec::Concatenate(_) => {
+                return Err(LayerError::Config {
+                    layer: name,
+                    kind: self.kind(),
+                    field: "inputs",
+                    reason: "a merge layer takes several inputs: use it in a graph model \
+                             (`nodes` with `inputs`), not in a Sequential stack"
+                        .into(),
+                })
+            }
             LayerSpec::Dropout(s) => {
                 let rng = SeededRng::new(derive_seed(seed, "dropout"), index as u64);
                 Box::new(Dropout::build(s.clone(), name, input, rng)?)
@@ -141,6 +180,7 @@ impl LayerSpec {
             | LayerSpec::ReLU(_)
             | LayerSpec::ELU(_)
             | LayerSpec::Tanh(_)
+            | LayerSpec::Activation(_)
             | LayerSpec::Sigmoid(_) => {
                 // Every activation variant is matched by ActivationLayer::build.
                 Box::new(ActivationLayer::build(self, name, input).ok_or_else(|| {
@@ -248,33 +288,43 @@ impl ModelSpec {
     /// Names for every layer: the spec's own, else Keras's automatic
     /// `base`, `base_1`, `base_2`, ... Duplicate names are an error.
     pub fn resolved_names(&self) -> Result<Vec<String>, LayerError> {
-        let mut counts = std::collections::HashMap::<&str, usize>::new();
-        let mut names = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let name = match layer.name() {
-                Some(n) => n.to_string(),
-                None => {
-                    let base = layer.default_name_base();
-                    let n = counts.entry(base).or_insert(0);
-                    let name = if *n == 0 {
-                        base.to_string()
-                    } else {
-                        format!("{base}_{n}")
-                    };
-                    *n += 1;
-                    name
-                }
-            };
-            if names.contains(&name) {
-                return Err(LayerError::Config {
-                    layer: name,
-                    kind: layer.kind(),
-                    field: "name",
-                    reason: "two layers share this name".into(),
-                });
-            }
-            names.push(name);
-        }
-        Ok(names)
+        resolve_names(&self.layers)
     }
+}
+
+/// Names for `layers` in order: each spec's own, else Keras's automatic
+/// `base`, `base_1`, `base_2`, ... Duplicate names are an error.
+pub(crate) fn resolve_names<'a>(
+    layers: impl IntoIterator<Item = &'a LayerSpec>,
+) -> Result<Vec<String>, LayerError> {
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    let mut names: Vec<String> = Vec::new();
+    // A set beside the list: a spec from a file may hold many layers.
+    let mut taken = std::collections::HashSet::<String>::new();
+    for layer in layers {
+        let name = match layer.name() {
+            Some(n) => n.to_string(),
+            None => {
+                let base = layer.default_name_base();
+                let n = counts.entry(base).or_insert(0);
+                let name = if *n == 0 {
+                    base.to_string()
+                } else {
+                    format!("{base}_{n}")
+                };
+                *n += 1;
+                name
+            }
+        };
+        if !taken.insert(name.clone()) {
+            return Err(LayerError::Config {
+                layer: name,
+                kind: layer.kind(),
+                field: "name",
+                reason: "two layers share this name".into(),
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use kymo_tensor::Float;
 
-use crate::{Sequential, Shape};
+use crate::{Model, Sequential, Shape};
 
 /// How much of the input one output position of a layer sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarises `model`.
+    /// Summarises a Sequential `model`, whose layers form one chain.
     pub fn of<T: Float>(model: &Sequential<T>) -> Self {
         let mut field = ReceptiveField::Points(1);
         let mut jump = 1usize;

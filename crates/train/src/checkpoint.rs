@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kymo_data::DatasetScaler;
-use kymo_layers::{BuildLimits, ModelSpec, NamedArray, Sequential};
+use kymo_layers::{ArchitectureSpec, BuildLimits, Model, NamedArray};
 use kymo_optim::AnyOptimizer;
 use kymo_tensor::SeededRng;
 use ndarray::ArrayD;
@@ -121,7 +121,8 @@ pub struct StoredArray {
 /// its state, RNG streams, settings, history, and the data standardization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// The model spec, as JSON (tagged enums need a self-describing format).
+    /// The model spec (Sequential or graph), as JSON: tagged enums need a
+    /// self-describing format.
     pub model_spec_json: String,
     /// The fit settings, as JSON.
     pub fit_config_json: String,
@@ -287,9 +288,9 @@ impl Checkpoint {
         })
     }
 
-    /// The model spec.
-    pub fn model_spec(&self) -> Result<ModelSpec, CheckpointError> {
-        ModelSpec::from_json_str(&self.model_spec_json)
+    /// The model spec, Sequential or graph.
+    pub fn architecture(&self) -> Result<ArchitectureSpec, CheckpointError> {
+        ArchitectureSpec::from_json_str(&self.model_spec_json)
             .map_err(|e| CheckpointError::Inconsistent(e.to_string()))
     }
 
@@ -313,13 +314,13 @@ impl Checkpoint {
     /// The spec is sized before it is built, and may not ask for more
     /// parameters than the checkpoint stores values: a spec forged to ask
     /// for billions of weights is refused before they are allocated.
-    pub fn model(&self) -> Result<Sequential<f32>, TrainError> {
+    pub fn model(&self) -> Result<Box<dyn Model<f32>>, TrainError> {
         let stored: u64 = self.weights.iter().map(|w| w.values.len() as u64).sum();
         let limits = BuildLimits {
             max_parameters: stored,
             ..BuildLimits::default()
         };
-        let mut model = Sequential::with_limits(&self.model_spec()?, 0, &limits)?;
+        let mut model = self.architecture()?.build_with_limits::<f32>(0, &limits)?;
         model.set_weights(&self.named_weights()?)?;
         let rngs = model.rngs_mut();
         if rngs.len() != self.layer_rngs.len() {
@@ -351,7 +352,7 @@ impl Trainer {
             })
             .collect();
         Checkpoint {
-            model_spec_json: self.model.spec().to_json(),
+            model_spec_json: self.model.architecture().to_json(),
             fit_config_json: serde_json::to_string(&self.config).unwrap_or_default(),
             weights,
             optimizer: self.optimizer.clone(),

@@ -1,9 +1,9 @@
-//! The fit loop: Keras's `fit`, `evaluate` and `predict` over a `Sequential`.
+//! The fit loop: Keras's `fit`, `evaluate` and `predict` over any [`Model`].
 
 use std::time::Instant;
 
 use kymo_data::{epoch_batches, validation_split, Dataset, DatasetScaler};
-use kymo_layers::{Mode, Parameter, Sequential};
+use kymo_layers::{Mode, Model, Parameter};
 use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Slot};
 use kymo_tensor::{derive_seed, SeededRng};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
@@ -14,8 +14,9 @@ use crate::{Callback, Clip, EpochLog, FitConfig, History, TrainError};
 /// stream, the epochs done and their history. A checkpoint saves all of it,
 /// so a run resumes exactly where it stopped.
 pub struct Trainer {
-    /// The model being trained.
-    pub model: Sequential<f32>,
+    /// The model being trained: a `Sequential`, a `Graph`, or any other
+    /// [`Model`].
+    pub model: Box<dyn Model<f32>>,
     /// Its optimizer, with state.
     pub optimizer: AnyOptimizer,
     /// The run's settings.
@@ -43,11 +44,16 @@ pub struct Evaluation {
 }
 
 impl Trainer {
-    /// A fresh run.
-    pub fn new(model: Sequential<f32>, optimizer: AnyOptimizer, config: FitConfig) -> Self {
+    /// A fresh run of `model` (a `Sequential`, a `Graph` or a boxed
+    /// [`Model`]).
+    pub fn new(
+        model: impl Into<Box<dyn Model<f32>>>,
+        optimizer: AnyOptimizer,
+        config: FitConfig,
+    ) -> Self {
         let shuffle_rng = SeededRng::new(derive_seed(config.seed, "shuffle"), 0);
         Self {
-            model,
+            model: model.into(),
             optimizer,
             config,
             history: History::default(),
@@ -268,14 +274,14 @@ impl Trainer {
 
     /// Predictions for every sample of `data`, `[N, T]`, in inference mode.
     pub fn predict(&mut self, data: &Dataset) -> Result<Array2<f32>, TrainError> {
-        predict(&mut self.model, data, self.config.batch_size)
+        predict(self.model.as_mut(), data, self.config.batch_size)
     }
 }
 
 /// Predictions of `model` for every sample of `data`, in inference mode
 /// (inside [`kymo_tensor::with_warm_workers`], as training steps run).
 pub fn predict(
-    model: &mut Sequential<f32>,
+    model: &mut dyn Model<f32>,
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Array2<f32>, TrainError> {
@@ -289,7 +295,7 @@ pub fn predict(
 
 /// [`predict`]'s batches, one output each.
 fn predict_batches(
-    model: &mut Sequential<f32>,
+    model: &mut dyn Model<f32>,
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Vec<Array2<f32>>, TrainError> {

@@ -2,17 +2,17 @@
 
 use std::time::Instant;
 
-use kymo_layers::{profile, Sequential};
+use kymo_layers::{profile, Model};
 use kymo_tensor::{matmul, MatRef};
 
 /// Floating-point operations of one training sample: forward, plus the two
 /// backward products (input and weight gradients) of every Conv1D and Dense,
 /// `3 x 2 x multiply-adds` (the elementwise layers are not counted).
-pub fn training_flops_per_sample(model: &Sequential<f32>) -> f64 {
+pub fn training_flops_per_sample(model: &dyn Model<f32>) -> f64 {
     let forward: f64 = model
         .layers()
-        .iter()
-        .map(|layer| 2.0 * profile::forward_multiply_adds(layer.as_ref()))
+        .into_iter()
+        .map(|layer| 2.0 * profile::forward_multiply_adds(layer))
         .sum();
     3.0 * forward
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use clap::Args;
-use kymo_layers::{zoo, Sequential};
+use kymo_layers::zoo;
 use serde::Serialize;
 
 use crate::experiment::provenance::Provenance;
@@ -196,9 +196,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 
     let mut reports = Vec::new();
     for (model, batch) in &cases {
-        let spec = zoo::by_name(model, zoo::SEED_LENGTH).ok_or(format!("unknown model {model}"))?;
-        let built = Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
-        let gflop = flops::training_flops_per_sample(&built) / 1e9;
+        let spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
+            .ok_or(format!("unknown model {model}"))?;
+        let built = spec.build::<f32>(0).map_err(|e| e.to_string())?;
+        let gflop = flops::training_flops_per_sample(built.as_ref()) / 1e9;
         let mut timings = Vec::new();
         let mut command = Command::new(&exe);
         command.args([

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kymo_layers::{NamedArray, Sequential};
+use kymo_layers::{ArchitectureSpec, NamedArray};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{
     Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, TrainError,
@@ -184,7 +184,7 @@ pub struct Shared<'a> {
 pub fn run(
     shared: &Shared<'_>,
     variant: &Variant,
-    model: &kymo_layers::ModelSpec,
+    model: &ArchitectureSpec,
     seed: u64,
     config_hash: u32,
 ) -> Result<RunResult, String> {
@@ -238,7 +238,7 @@ pub fn run(
             trainer
         }
         None => {
-            let model = Sequential::new(model, seed).map_err(|e| e.to_string())?;
+            let model = model.build::<f32>(seed).map_err(|e| e.to_string())?;
             let config = FitConfig {
                 epochs,
                 batch_size: variant.batch_size,

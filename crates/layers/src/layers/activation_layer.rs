@@ -72,6 +72,18 @@ impl Default for ELUSpec {
     }
 }
 
+/// Spec of Keras's `Activation(name)` layer: the function by its
+/// `activation=` spelling (`relu`, `tanh`, `linear`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// The function.
+    pub activation: Activation,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 /// An elementwise activation layer.
 pub struct ActivationLayer<T> {
     kind: &'static str,
@@ -95,6 +107,7 @@ impl<T: Float> ActivationLayer<T> {
             LayerSpec::ELU(s) => (Activation::Elu { alpha: s.alpha }, "ELU"),
             LayerSpec::Tanh(_) => (Activation::Tanh, "Tanh"),
             LayerSpec::Sigmoid(_) => (Activation::Sigmoid, "Sigmoid"),
+            LayerSpec::Activation(s) => (s.activation, "Activation"),
             _ => return None,
         };
         Some(Self {
@@ -112,6 +125,12 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
     fn spec(&self) -> LayerSpec {
         let name = Some(self.name.clone());
+        if self.kind == "Activation" {
+            return LayerSpec::Activation(ActivationSpec {
+                activation: self.function.activation(),
+                name,
+            });
+        }
         match self.function.activation() {
             Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec {
                 negative_slope,
@@ -160,6 +179,14 @@ mod tests {
             LayerSpec::ELU(ELUSpec { alpha, name: None }),
             LayerSpec::Tanh(NameOnlySpec::default()),
             LayerSpec::Sigmoid(NameOnlySpec::default()),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Elu { alpha },
+                name: None,
+            }),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Linear,
+                name: None,
+            }),
         ]
     }
 
@@ -181,6 +208,16 @@ mod tests {
                     .map_err(|e| TestCaseError::fail(format!("{spec:?}: {e}")))?;
             }
         }
+    }
+
+    #[test]
+    fn activation_by_name_round_trips_its_spec() {
+        let spec: LayerSpec =
+            serde_json::from_str(r#"{"type":"Activation","activation":"relu","name":"act"}"#)
+                .expect("Keras spelling");
+        let layer = ActivationLayer::<f32>::build(&spec, "act".into(), Shape::Features(3))
+            .expect("activation spec");
+        assert_eq!(Layer::<f32>::spec(&layer), spec);
     }
 
     #[test]

@@ -8,13 +8,15 @@ mod dense;
 mod dropout;
 mod flatten;
 mod global_average_pooling1d;
+mod global_max_pooling1d;
 mod pooling1d;
 
-pub use activation_layer::{ActivationLayer, ELUSpec, LeakyReLUSpec, NameOnlySpec};
+pub use activation_layer::{ActivationLayer, ActivationSpec, ELUSpec, LeakyReLUSpec, NameOnlySpec};
 pub use batch_normalization::{BatchNormalization, BatchNormalizationSpec};
 pub use conv1d::{Conv1D, Conv1DSpec};
 pub use dense::{Dense, DenseSpec};
 pub use dropout::{Dropout, DropoutSpec};
 pub use flatten::Flatten;
 pub use global_average_pooling1d::GlobalAveragePooling1D;
+pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};

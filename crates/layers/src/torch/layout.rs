@@ -258,6 +258,22 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
             modules: vec!["nn.AdaptiveAvgPool1d(1)".into(), "nn.Flatten()".into()],
             weights: None,
         },
+        LayerSpec::GlobalMaxPooling1D(_) => Parts {
+            modules: vec!["nn.AdaptiveMaxPool1d(1)".into(), "nn.Flatten()".into()],
+            weights: None,
+        },
+        LayerSpec::Activation(a) => bare(
+            // The identity: PyTorch's nn.Identity keeps the module count.
+            activation_module(&a.activation).unwrap_or_else(|| "nn.Identity()".into()),
+        ),
+        LayerSpec::Add(_) | LayerSpec::Concatenate(_) => {
+            return Err(LayerError::Config {
+                layer: layer.to_string(),
+                kind: spec.kind(),
+                field: "inputs",
+                reason: "a merge layer has no place in an nn.Sequential".into(),
+            })
+        }
         LayerSpec::Dropout(d) => bare(format!("nn.Dropout(p={})", python_float(d.rate))),
         LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
         LayerSpec::BatchNormalization(b) => Parts {

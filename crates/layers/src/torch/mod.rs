@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use kymo_layers::torch::{from_safetensors, to_safetensors, TorchLayout};
-//! use kymo_layers::{zoo, Sequential};
+//! use kymo_layers::{zoo, Model, Sequential};
 //!
 //! let model = Sequential::<f32>::new(&zoo::answer_bn(64), 1).unwrap();
 //! let layout = TorchLayout::of(&model).unwrap();
@@ -31,7 +31,7 @@ pub use layout::{TorchLayout, TorchTensor};
 pub use npy_dir::{load_npy_dir, save_npy_dir};
 pub use safetensors_file::{from_safetensors, load_safetensors, save_safetensors, to_safetensors};
 
-use crate::{LayerError, NamedArray, Sequential};
+use crate::{LayerError, Model, NamedArray, Sequential};
 use kymo_tensor::Float;
 
 /// Loads weights found by their PyTorch key into `model`, all or nothing.

@@ -8,7 +8,7 @@ use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
 use super::{load_by_key, TorchLayout};
-use crate::{LayerError, Sequential};
+use crate::{LayerError, Model, Sequential};
 
 fn file_error(path: &Path, reason: impl ToString) -> LayerError {
     LayerError::WeightFile {

@@ -12,7 +12,7 @@ use ndarray::ArrayD;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::{load_by_key, TorchLayout};
-use crate::{LayerError, Sequential};
+use crate::{LayerError, Model, Sequential};
 
 fn file_error(origin: &str, reason: impl ToString) -> LayerError {
     LayerError::WeightFile {

@@ -3,6 +3,7 @@
 //! step must give the same bits as the same step on a fresh model, whatever
 //! earlier steps left in those buffers, and whatever their batch size.
 
+use kymo_layers::Model;
 use kymo_layers::{zoo, Mode, ModelSpec, Sequential};
 use ndarray::{ArrayD, IxDyn};
 

@@ -1,6 +1,7 @@
 //! Sequential models: the seed's summaries, build-time shape errors, specs
 //! that round-trip, and Keras-style weight exchange.
 
+use kymo_layers::Model;
 use kymo_layers::{zoo, LayerError, Mode, ModelSpec, NamedArray, Sequential};
 use ndarray::ArrayD;
 

@@ -4,6 +4,7 @@
 use kymo_layers::torch::{
     from_safetensors, load_npy_dir, save_npy_dir, to_safetensors, TorchLayout,
 };
+use kymo_layers::Model;
 use kymo_layers::{zoo, LayerError, Sequential};
 
 fn keys(model: &Sequential<f32>) -> Vec<String> {

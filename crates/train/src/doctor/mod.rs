@@ -21,7 +21,7 @@ pub use setup::Setup;
 pub use static_checks::static_checks;
 pub use verify::{verify, Verification};
 
-use kymo_layers::{zoo, ModelSpec, Sequential};
+use kymo_layers::{zoo, ArchitectureSpec};
 
 use crate::TrainError;
 
@@ -44,14 +44,14 @@ pub struct Examination {
 /// on them standardized on the training split, so its findings are about
 /// the model and setup rather than the data's scale.
 pub fn examine(
-    spec: &ModelSpec,
+    spec: &ArchitectureSpec,
     setup: &Setup,
     train: &kymo_data::Dataset,
     validation: &kymo_data::Dataset,
     probe_config: Option<ProbeConfig>,
 ) -> Result<Examination, TrainError> {
-    let model = Sequential::<f32>::new(spec, 0)?;
-    let mut findings = static_checks(&model, setup, Some(train.len()));
+    let model = spec.build::<f32>(0)?;
+    let mut findings = static_checks(model.as_ref(), setup, Some(train.len()));
     findings.extend(data_checks(
         train,
         Some(validation),
@@ -85,17 +85,22 @@ const ARCHITECTURE: [&str; 4] = [
 /// ([`zoo::doctor`], for the same input) when the model's structure is at
 /// fault, and a setup with batch 32, validation, EarlyStopping(patience 5,
 /// restore_best_weights) and a best-only checkpoint.
-pub fn prescribe(spec: &ModelSpec, setup: &Setup, diagnosis: &Diagnosis) -> (ModelSpec, Setup) {
+pub fn prescribe(
+    spec: &ArchitectureSpec,
+    setup: &Setup,
+    diagnosis: &Diagnosis,
+) -> (ArchitectureSpec, Setup) {
     let structural = diagnosis
         .findings
         .iter()
         .any(|f| ARCHITECTURE.contains(&f.id.as_str()));
-    let mut model = if structural {
-        zoo::doctor(spec.input.length)
+    let model = if structural {
+        let mut fixed = zoo::doctor(spec.input().length);
+        fixed.input = spec.input();
+        ArchitectureSpec::Sequential(fixed)
     } else {
         spec.clone()
     };
-    model.input = spec.input;
     let learning_rate = if (1e-5..=1e-2).contains(&setup.learning_rate) {
         setup.learning_rate
     } else {

@@ -3,7 +3,7 @@
 //! spikes, update-to-weight ratios, the gradient noise scale, overfitting.
 
 use kymo_data::{epoch_batches, Dataset};
-use kymo_layers::{Mode, ModelSpec, Sequential};
+use kymo_layers::{ArchitectureSpec, Mode};
 use kymo_optim::{Adam, AnyOptimizer, Optimizer, Sgd, Slot};
 use kymo_tensor::{derive_seed, SeededRng};
 
@@ -63,13 +63,13 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Runs the probe and diagnoses what it saw.
 pub fn probe(
-    spec: &ModelSpec,
+    spec: &ArchitectureSpec,
     setup: &Setup,
     train: &Dataset,
     validation: &Dataset,
     config: ProbeConfig,
 ) -> Result<(Vec<Finding>, ProbeStats), TrainError> {
-    let mut model = Sequential::<f32>::new(spec, config.seed)?;
+    let mut model = spec.build::<f32>(config.seed)?;
     let mut optimizer = match setup.optimizer.as_str() {
         "SGD" => AnyOptimizer::Sgd(Sgd {
             learning_rate: setup.learning_rate,
@@ -214,7 +214,7 @@ pub fn probe(
             }
         }
         stats.train_loss.push(loss_sum / train.len().max(1) as f64);
-        let predictions = predict(&mut model, validation, batch_size.max(32))?;
+        let predictions = predict(model.as_mut(), validation, batch_size.max(32))?;
         stats
             .val_loss
             .push(Metric::Mse.compute(predictions.view(), validation.targets()));
@@ -304,7 +304,7 @@ pub fn probe(
             );
         }
     }
-    if let Ok(predictions) = predict(&mut model, validation, 32) {
+    if let Ok(predictions) = predict(model.as_mut(), validation, 32) {
         let spread = |a: ndarray::ArrayView2<'_, f32>| {
             let n = a.len().max(1) as f64;
             let m = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;

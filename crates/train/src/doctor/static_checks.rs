@@ -1,6 +1,6 @@
 //! Checks of the model and setup alone, before any training.
 
-use kymo_layers::{LayerSpec, ReceptiveField, Sequential, Shape};
+use kymo_layers::{Layer, LayerSpec, Model, ReceptiveField, Shape};
 use kymo_tensor::Padding;
 
 use super::{Finding, Setup, Severity};
@@ -9,29 +9,32 @@ fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
-/// Every static check; `train_samples` enables the ones that compare the
-/// model with the data's size.
+/// Every static check, for a Sequential or a graph model; `train_samples`
+/// enables the ones that compare the model with the data's size.
 pub fn static_checks(
-    model: &Sequential<f32>,
+    model: &dyn Model<f32>,
     setup: &Setup,
     train_samples: Option<usize>,
 ) -> Vec<Finding> {
-    let spec = model.spec();
+    // The stateful layers in order, each with its spec: a graph's merges
+    // have no weights and no window, and no check reads them.
+    let layers: Vec<&dyn Layer<f32>> = model.layers();
+    let specs: Vec<LayerSpec> = layers.iter().map(|l| l.spec()).collect();
     let summary = model.summary();
     let total = summary.total_params.max(1) as f64;
     let input_length = summary.input_length;
     let mut findings = Vec::new();
 
     // Dense head after Flatten.
-    if let Some(flatten_at) = spec
-        .layers
+    if let Some(flatten_at) = specs
         .iter()
         .position(|l| matches!(l, LayerSpec::Flatten(_)))
     {
-        let width = model.layers()[flatten_at].output_shape().size();
-        let head: usize = summary.rows[flatten_at + 1..]
+        let width = layers[flatten_at].output_shape().size();
+        let head: usize = layers[flatten_at + 1..]
             .iter()
-            .map(|r| r.params)
+            .flat_map(|l| l.parameters())
+            .map(|p| p.value.len())
             .sum();
         let share = head as f64 / total;
         let per_sample = train_samples.map(|n| width as f64 / n.max(1) as f64);
@@ -67,12 +70,11 @@ pub fn static_checks(
     }
 
     // Downsampling.
-    let strides: Vec<usize> = model
-        .layers()
+    let strides: Vec<usize> = layers
         .iter()
         .filter_map(|l| l.reach().map(|r| r.stride))
         .collect();
-    let has_windows = spec.layers.iter().any(|l| {
+    let has_windows = specs.iter().any(|l| {
         matches!(
             l,
             LayerSpec::Conv1D(_) | LayerSpec::MaxPooling1D(_) | LayerSpec::AveragePooling1D(_)
@@ -117,10 +119,11 @@ pub fn static_checks(
     }
 
     // Kernels as long as their input, and zero-padding share.
-    let mut shape = model.input_shape();
     let mut padded: Vec<String> = Vec::new();
-    for (layer, layer_spec) in model.layers().iter().zip(&spec.layers) {
-        if let (LayerSpec::Conv1D(c), Shape::Signal { length, .. }) = (layer_spec, shape) {
+    for (layer, layer_spec) in layers.iter().zip(&specs) {
+        if let (LayerSpec::Conv1D(c), Shape::Signal { length, .. }) =
+            (layer_spec, layer.input_shape())
+        {
             let extent = (c.kernel_size - 1) * c.dilation_rate + 1;
             if extent >= length {
                 findings.push(
@@ -137,7 +140,6 @@ pub fn static_checks(
                 }
             }
         }
-        shape = layer.output_shape();
     }
     if !padded.is_empty() {
         findings.push(
@@ -161,8 +163,7 @@ pub fn static_checks(
                 .fix("batch_size = 32 (Keras's default), or lower the learning rate 10-30x"),
         );
     }
-    let has_bn = spec
-        .layers
+    let has_bn = specs
         .iter()
         .any(|l| matches!(l, LayerSpec::BatchNormalization(_)));
     if has_bn && setup.batch_size < 8 {
@@ -175,8 +176,7 @@ pub fn static_checks(
     }
     if let Some(samples) = train_samples {
         let steps = setup.epochs * samples.div_ceil(setup.batch_size.max(1));
-        let momenta: Vec<f64> = spec
-            .layers
+        let momenta: Vec<f64> = specs
             .iter()
             .filter_map(|l| match l {
                 LayerSpec::BatchNormalization(b) => Some(b.momentum),
@@ -232,7 +232,7 @@ pub fn static_checks(
     }
 
     // Dropout and stacked linear layers.
-    for (layer, layer_spec) in model.layers().iter().zip(&spec.layers) {
+    for (layer, layer_spec) in layers.iter().zip(&specs) {
         if let LayerSpec::Dropout(d) = layer_spec {
             if d.rate > 0.5 {
                 findings.push(
@@ -247,6 +247,7 @@ pub fn static_checks(
     let linear = |l: &LayerSpec| match l {
         LayerSpec::Dense(d) => Some(d.activation.is_linear()),
         LayerSpec::Conv1D(c) => Some(c.activation.is_linear()),
+        LayerSpec::Activation(a) => Some(a.activation.is_linear()),
         LayerSpec::LeakyReLU(_)
         | LayerSpec::ReLU(_)
         | LayerSpec::ELU(_)
@@ -254,20 +255,23 @@ pub fn static_checks(
         | LayerSpec::Sigmoid(_) => Some(false),
         _ => None,
     };
-    let weighted: Vec<(usize, bool)> = spec
-        .layers
+    // Consecutive in a chain only: a graph's layer list puts sibling
+    // branches side by side, which do not feed each other.
+    let chain = model.architecture().as_sequential().is_some();
+    let weighted: Vec<(usize, bool)> = specs
         .iter()
+        .filter(|_| chain)
         .enumerate()
         .filter_map(|(i, l)| linear(l).map(|lin| (i, lin)))
         .collect();
     for pair in weighted.windows(2) {
         let (a, b) = (pair[0], pair[1]);
-        let both_weights = matches!(spec.layers[a.0], LayerSpec::Dense(_) | LayerSpec::Conv1D(_))
-            && matches!(spec.layers[b.0], LayerSpec::Dense(_) | LayerSpec::Conv1D(_));
+        let both_weights = matches!(specs[a.0], LayerSpec::Dense(_) | LayerSpec::Conv1D(_))
+            && matches!(specs[b.0], LayerSpec::Dense(_) | LayerSpec::Conv1D(_));
         if both_weights && a.1 {
             let names = (
-                model.layers()[a.0].name().to_string(),
-                model.layers()[b.0].name().to_string(),
+                layers[a.0].name().to_string(),
+                layers[b.0].name().to_string(),
             );
             findings.push(
                 Finding::new("stacked-linear", Severity::Low, "Two linear layers with no activation between them")

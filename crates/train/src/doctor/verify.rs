@@ -2,7 +2,7 @@
 //! on a short budget and report the measured difference.
 
 use kymo_data::Dataset;
-use kymo_layers::{ModelSpec, Sequential};
+use kymo_layers::ArchitectureSpec;
 use kymo_optim::{Adam, AnyOptimizer};
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ pub struct Verification {
 /// final validation loss (after restoring the best weights when the setup
 /// uses early stopping).
 pub fn verify(
-    spec: &ModelSpec,
+    spec: &ArchitectureSpec,
     setup: &Setup,
     train: &Dataset,
     validation: &Dataset,
@@ -45,7 +45,7 @@ pub fn verify(
     let mut blow_ups = 0;
     let mut relapses = 0;
     for &seed in seeds {
-        let model = Sequential::new(spec, seed)?;
+        let model = spec.build::<f32>(seed)?;
         let config = FitConfig {
             epochs,
             batch_size: setup.batch_size,

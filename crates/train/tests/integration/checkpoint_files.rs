@@ -1,5 +1,6 @@
 //! Bad checkpoint files get named errors, never a panic or a huge allocation.
 
+use kymo_layers::Model;
 use kymo_layers::{zoo, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{Checkpoint, CheckpointError, FitConfig, Trainer};

@@ -1,6 +1,7 @@
 //! The doctor names what is wrong, and stays quiet about what is not.
 
 use kymo_data::{validation_split, Dataset, DatasetScaler, SyntheticSpectra};
+use kymo_layers::Model;
 use kymo_layers::{zoo, DropoutSpec, LayerSpec, Sequential};
 use kymo_train::doctor::{
     self, data_checks, prescribe, static_checks, Diagnosis, ProbeConfig, Setup, Severity,
@@ -56,11 +57,11 @@ fn the_answer_model_is_told_its_head_holds_81_percent() {
 fn the_prescription_raises_nothing_high() {
     let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
     let diagnosis = Diagnosis::new(static_checks(&model, &Setup::default(), Some(128)));
-    let (spec, setup) = prescribe(&zoo::original(1040), &Setup::default(), &diagnosis);
-    assert_eq!(spec, zoo::doctor(1040));
+    let (spec, setup) = prescribe(&zoo::original(1040).into(), &Setup::default(), &diagnosis);
+    assert_eq!(spec, zoo::doctor(1040).into());
     assert!(setup.batch_size >= 32 && setup.early_stopping && setup.checkpoint_best);
-    let fixed = Sequential::<f32>::new(&spec, 0).expect("builds");
-    let findings = static_checks(&fixed, &setup, Some(128));
+    let fixed = spec.build::<f32>(0).expect("builds");
+    let findings = static_checks(fixed.as_ref(), &setup, Some(128));
     let worst = findings.iter().map(|f| f.severity).max();
     assert!(
         worst.is_none_or(|s| s < Severity::High),
@@ -198,7 +199,7 @@ fn the_probe_measures_noise_scale_and_loss_per_epoch() {
         seed: 1,
     };
     let (findings, stats) =
-        doctor::probe(&zoo::answer(128), &setup, &train, &val, config).expect("runs");
+        doctor::probe(&zoo::answer(128).into(), &setup, &train, &val, config).expect("runs");
     assert_eq!(stats.val_loss.len(), 2);
     assert!(
         (0.0..=1.0).contains(&stats.signal_fraction),
@@ -221,7 +222,7 @@ fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
         ..Setup::default()
     };
     let (findings, _) = doctor::probe(
-        &zoo::answer(64),
+        &zoo::answer(64).into(),
         &setup,
         &train,
         &val,

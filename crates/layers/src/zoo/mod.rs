@@ -1,18 +1,26 @@
-//! The seed's models as built-in specs: the question's, the answer's, and
-//! the answer's with BatchNormalization.
+//! Built-in models: the seed's (the question's, the answer's, the answer's
+//! with BatchNormalization, the doctor's) and the deep baselines of time
+//! series (FCN, ResNet, InceptionTime; see [`time_series`]).
+
+pub mod time_series;
+
+pub use time_series::{fcn, inception, inception_with, resnet, INCEPTION_KERNELS};
 
 use kymo_tensor::Padding;
 
 use crate::layers::{
     BatchNormalizationSpec, Conv1DSpec, DenseSpec, LeakyReLUSpec, NameOnlySpec, Pooling1DSpec,
 };
-use crate::{InputSpec, LayerSpec, ModelSpec};
+use crate::{ArchitectureSpec, InputSpec, LayerSpec, ModelSpec};
 
 /// The seed's signal length.
 pub const SEED_LENGTH: usize = 1040;
 
-/// Names of the built-in models, for command lines.
+/// Names of the built-in Sequential models, for command lines.
 pub const BUILT_IN: [&str; 4] = ["original", "answer", "answer_bn", "doctor"];
+
+/// Names of the built-in graph models.
+pub const GRAPHS: [&str; 3] = ["fcn", "resnet", "inception"];
 
 /// The seed's structure: three blocks of `Conv1D(filters, kernel, 'same')`,
 /// `LeakyReLU(0.1)`, optional BatchNormalization, and a stride-1 `same`
@@ -138,5 +146,16 @@ pub fn by_name(name: &str, length: usize) -> Option<ModelSpec> {
         "answer_bn" => Some(answer_bn(length)),
         "doctor" => Some(doctor(length)),
         _ => None,
+    }
+}
+
+/// Any built-in model by name, Sequential ([`BUILT_IN`]) or graph
+/// ([`GRAPHS`]).
+pub fn architecture_by_name(name: &str, length: usize) -> Option<ArchitectureSpec> {
+    match name {
+        "fcn" => Some(fcn(length).into()),
+        "resnet" => Some(resnet(length).into()),
+        "inception" => Some(inception(length).into()),
+        other => by_name(other, length).map(ArchitectureSpec::from),
     }
 }

@@ -1,5 +1,7 @@
-//! Reads the JSON that Keras's `model.to_json()` writes for a Sequential
-//! model of the layers kymo has, into a [`ModelSpec`].
+//! Reads the JSON that Keras's `model.to_json()` writes, for a Sequential
+//! model ([`from_keras_json`], into a [`ModelSpec`]) or a functional one of
+//! one input and one output ([`from_keras_json_any`], into a graph), made of
+//! the layers kymo has.
 //!
 //! Keras is channels-last (`input_shape=(length, channels)`); kymo is NCL, so
 //! the input becomes `{channels, length}`. Only the architecture is read;
@@ -12,7 +14,11 @@ use crate::layers::{
     BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LeakyReLUSpec,
     NameOnlySpec, Pooling1DSpec,
 };
-use crate::{Activation, InputSpec, LayerError, LayerSpec, ModelSpec};
+use crate::{Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec};
+
+mod functional;
+
+pub use functional::from_keras_json_any;
 
 fn spec_error(reason: impl Into<String>) -> LayerError {
     LayerError::Spec {
@@ -111,7 +117,109 @@ fn input_shape(model_config: &Value, layers: &[Value]) -> Option<(usize, usize)>
     None
 }
 
-/// Converts `model.to_json()` text into a kymo model spec.
+/// The kymo spec of one Keras layer entry (`class_name` and `config`), or
+/// `None` for what kymo needs no layer for (the `InputLayer`; in a
+/// Sequential, a linear `Activation`).
+fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
+    let class = layer
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let c = layer.get("config").cloned().unwrap_or(Value::Null);
+    let name = c.get("name").and_then(Value::as_str).map(str::to_string);
+    let label = name.clone().unwrap_or_else(|| class.to_string());
+    Ok(Some(match class {
+        "InputLayer" => return Ok(None),
+        "Conv1D" => LayerSpec::Conv1D(Conv1DSpec {
+            strides: int(&c, "strides", &label)?.unwrap_or(1),
+            padding: padding(&c),
+            dilation_rate: int(&c, "dilation_rate", &label)?.unwrap_or(1),
+            activation: activation(&c, &label)?,
+            use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
+            kernel_initializer: initializer(&c, "kernel_initializer", Initializer::GlorotUniform),
+            bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
+            name,
+            ..Conv1DSpec::new(
+                required(&c, "filters", &label)?,
+                required(&c, "kernel_size", &label)?,
+            )
+        }),
+        "Dense" => LayerSpec::Dense(DenseSpec {
+            activation: activation(&c, &label)?,
+            use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
+            kernel_initializer: initializer(&c, "kernel_initializer", Initializer::GlorotUniform),
+            bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
+            name,
+            ..DenseSpec::new(required(&c, "units", &label)?)
+        }),
+        "LeakyReLU" => {
+            let slope = c
+                .get("negative_slope")
+                .or_else(|| c.get("alpha"))
+                .and_then(Value::as_f64)
+                .unwrap_or(0.3);
+            LayerSpec::LeakyReLU(LeakyReLUSpec {
+                negative_slope: slope,
+                name,
+            })
+        }
+        "ReLU" => LayerSpec::ReLU(NameOnlySpec { name }),
+        "ELU" => LayerSpec::ELU(ELUSpec {
+            alpha: c.get("alpha").and_then(Value::as_f64).unwrap_or(1.0),
+            name,
+        }),
+        "Activation" => match activation(&c, &label)? {
+            Activation::Relu => LayerSpec::ReLU(NameOnlySpec { name }),
+            Activation::Tanh => LayerSpec::Tanh(NameOnlySpec { name }),
+            Activation::Sigmoid => LayerSpec::Sigmoid(NameOnlySpec { name }),
+            Activation::Elu { alpha } => LayerSpec::ELU(ELUSpec { alpha, name }),
+            Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec {
+                negative_slope,
+                name,
+            }),
+            Activation::Linear => return Ok(None),
+        },
+        "MaxPooling1D" | "AveragePooling1D" => {
+            let pool = Pooling1DSpec {
+                pool_size: int(&c, "pool_size", &label)?.unwrap_or(2),
+                strides: int(&c, "strides", &label)?,
+                padding: padding(&c),
+                name,
+            };
+            if class == "MaxPooling1D" {
+                LayerSpec::MaxPooling1D(pool)
+            } else {
+                LayerSpec::AveragePooling1D(pool)
+            }
+        }
+        "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name }),
+        "Flatten" => LayerSpec::Flatten(NameOnlySpec { name }),
+        "Dropout" => LayerSpec::Dropout(DropoutSpec {
+            rate: c.get("rate").and_then(Value::as_f64).unwrap_or(0.0),
+            seed: c.get("seed").and_then(Value::as_u64),
+            name,
+        }),
+        "BatchNormalization" => LayerSpec::BatchNormalization(BatchNormalizationSpec {
+            momentum: c.get("momentum").and_then(Value::as_f64).unwrap_or(0.99),
+            epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
+            name,
+        }),
+        "GlobalMaxPooling1D" => LayerSpec::GlobalMaxPooling1D(NameOnlySpec { name }),
+        "Add" => LayerSpec::Add(NameOnlySpec { name }),
+        "Concatenate" => LayerSpec::Concatenate(ConcatenateSpec {
+            axis: c.get("axis").and_then(Value::as_i64).unwrap_or(-1),
+            name,
+        }),
+        other => {
+            return Err(spec_error(format!(
+                "layer '{label}': class `{other}` is not supported"
+            )))
+        }
+    }))
+}
+
+/// Converts `model.to_json()` text of a Sequential model into a kymo
+/// model spec (see [`from_keras_json_any`] for functional models).
 pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
     let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
     if root.get("class_name").and_then(Value::as_str) != Some("Sequential") {
@@ -128,104 +236,16 @@ pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
         .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))?;
     let mut specs = Vec::new();
     for layer in layers {
-        let class = layer
-            .get("class_name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let c = layer.get("config").cloned().unwrap_or(Value::Null);
-        let name = c.get("name").and_then(Value::as_str).map(str::to_string);
-        let label = name.clone().unwrap_or_else(|| class.to_string());
-        let spec = match class {
-            "InputLayer" => continue,
-            "Conv1D" => LayerSpec::Conv1D(Conv1DSpec {
-                strides: int(&c, "strides", &label)?.unwrap_or(1),
-                padding: padding(&c),
-                dilation_rate: int(&c, "dilation_rate", &label)?.unwrap_or(1),
-                activation: activation(&c, &label)?,
-                use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
-                kernel_initializer: initializer(
-                    &c,
-                    "kernel_initializer",
-                    Initializer::GlorotUniform,
-                ),
-                bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
-                name,
-                ..Conv1DSpec::new(
-                    required(&c, "filters", &label)?,
-                    required(&c, "kernel_size", &label)?,
-                )
-            }),
-            "Dense" => LayerSpec::Dense(DenseSpec {
-                activation: activation(&c, &label)?,
-                use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
-                kernel_initializer: initializer(
-                    &c,
-                    "kernel_initializer",
-                    Initializer::GlorotUniform,
-                ),
-                bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
-                name,
-                ..DenseSpec::new(required(&c, "units", &label)?)
-            }),
-            "LeakyReLU" => {
-                let slope = c
-                    .get("negative_slope")
-                    .or_else(|| c.get("alpha"))
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.3);
-                LayerSpec::LeakyReLU(LeakyReLUSpec {
-                    negative_slope: slope,
-                    name,
-                })
-            }
-            "ReLU" => LayerSpec::ReLU(NameOnlySpec { name }),
-            "ELU" => LayerSpec::ELU(ELUSpec {
-                alpha: c.get("alpha").and_then(Value::as_f64).unwrap_or(1.0),
-                name,
-            }),
-            "Activation" => match activation(&c, &label)? {
-                Activation::Relu => LayerSpec::ReLU(NameOnlySpec { name }),
-                Activation::Tanh => LayerSpec::Tanh(NameOnlySpec { name }),
-                Activation::Sigmoid => LayerSpec::Sigmoid(NameOnlySpec { name }),
-                Activation::Elu { alpha } => LayerSpec::ELU(ELUSpec { alpha, name }),
-                Activation::LeakyRelu { negative_slope } => LayerSpec::LeakyReLU(LeakyReLUSpec {
-                    negative_slope,
-                    name,
-                }),
-                Activation::Linear => continue,
-            },
-            "MaxPooling1D" | "AveragePooling1D" => {
-                let pool = Pooling1DSpec {
-                    pool_size: int(&c, "pool_size", &label)?.unwrap_or(2),
-                    strides: int(&c, "strides", &label)?,
-                    padding: padding(&c),
-                    name,
-                };
-                if class == "MaxPooling1D" {
-                    LayerSpec::MaxPooling1D(pool)
-                } else {
-                    LayerSpec::AveragePooling1D(pool)
-                }
-            }
-            "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name }),
-            "Flatten" => LayerSpec::Flatten(NameOnlySpec { name }),
-            "Dropout" => LayerSpec::Dropout(DropoutSpec {
-                rate: c.get("rate").and_then(Value::as_f64).unwrap_or(0.0),
-                seed: c.get("seed").and_then(Value::as_u64),
-                name,
-            }),
-            "BatchNormalization" => LayerSpec::BatchNormalization(BatchNormalizationSpec {
-                momentum: c.get("momentum").and_then(Value::as_f64).unwrap_or(0.99),
-                epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
-                name,
-            }),
-            other => {
+        if let Some(spec) = layer_spec(layer)? {
+            if spec.is_merge() {
                 return Err(spec_error(format!(
-                    "layer '{label}': class `{other}` is not supported"
-                )))
+                    "layer '{}': a {} in a Sequential model",
+                    spec.name().unwrap_or_default(),
+                    spec.kind()
+                )));
             }
-        };
-        specs.push(spec);
+            specs.push(spec);
+        }
     }
     Ok(ModelSpec {
         input: InputSpec { channels, length },
@@ -257,7 +277,10 @@ mod tests {
         assert_eq!(spec.layers.len(), 5);
         assert!(matches!(&spec.layers[1], LayerSpec::LeakyReLU(l) if l.negative_slope == 0.1));
         let model = crate::Sequential::<f32>::new(&spec, 0).expect("builds");
-        assert_eq!(model.count_params(), 4 * 2 * 3 + 4 + 4 * 32 + 1);
+        assert_eq!(
+            crate::Model::count_params(&model),
+            4 * 2 * 3 + 4 + 4 * 32 + 1
+        );
     }
 
     #[test]

@@ -1,0 +1,368 @@
+//! `Graph`: a model of named nodes wired by a [`GraphSpec`], for residual
+//! joins (`Add`) and parallel branches (`Concatenate`), as Keras's
+//! functional API builds them.
+
+mod spec;
+mod summary;
+
+pub use spec::{ArchitectureSpec, GraphSpec, NodeSpec};
+
+use std::collections::HashMap;
+
+use kymo_tensor::Float;
+use ndarray::ArrayD;
+
+use crate::limits::{plan_layer, plan_merge, Budget};
+use crate::merge::{build_merge, Merge};
+use crate::spec::resolve_names;
+use crate::{BuildLimits, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
+
+/// What a node runs.
+enum Operation<T> {
+    /// A layer of one input.
+    Layer(Box<dyn Layer<T>>),
+    /// A merge of several inputs.
+    Merge(Box<dyn Merge<T>>),
+}
+
+/// One built node: what it runs and the values it reads. Value 0 is the
+/// model's input; value `i + 1` is node `i`'s output.
+struct Node<T> {
+    operation: Operation<T>,
+    inputs: Vec<usize>,
+}
+
+/// A graph model with one input and one output.
+///
+/// Nodes run in the spec's order (each after every node it reads). In
+/// training, each node's output is kept until its last reader has run; in
+/// backward, the gradient of an output read by several nodes is the sum of
+/// what each reader sends back, added in reverse node order.
+pub struct Graph<T> {
+    input: InputSpec,
+    input_name: String,
+    nodes: Vec<Node<T>>,
+    /// The value the model returns.
+    output: usize,
+    /// The value each node produces, by name, for the spec.
+    names: Vec<String>,
+    /// Whether the spec named its output (kept so the spec round-trips).
+    named_output: bool,
+}
+
+fn wiring_error(node: &str, kind: &'static str, reason: String) -> LayerError {
+    LayerError::Config {
+        layer: node.to_string(),
+        kind,
+        field: "inputs",
+        reason,
+    }
+}
+
+impl<T: Float> Graph<T> {
+    /// Builds `spec` with initial weights drawn from `seed`, within the
+    /// default [`BuildLimits`].
+    pub fn new(spec: &GraphSpec, seed: u64) -> Result<Self, LayerError> {
+        Self::with_limits(spec, seed, &BuildLimits::default())
+    }
+
+    /// Builds `spec` if it fits `limits`. The wiring is checked first
+    /// (every input names the model's input or an earlier node, every node
+    /// leads to the output), then every node is sized with checked
+    /// arithmetic, and only then are weights drawn. Node `i` draws its
+    /// weights from the stream `(seed, "init", i)`, as layer `i` of a
+    /// Sequential does.
+    pub fn with_limits(
+        spec: &GraphSpec,
+        seed: u64,
+        limits: &BuildLimits,
+    ) -> Result<Self, LayerError> {
+        let input_shape = Shape::Signal {
+            channels: spec.input.channels,
+            length: spec.input.length,
+        };
+        if spec.input.channels == 0 || spec.input.length == 0 {
+            return Err(LayerError::Spec {
+                origin: "graph spec".into(),
+                reason: format!("input {input_shape} has no points"),
+            });
+        }
+        let names = resolve_names(spec.nodes.iter().map(|n| &n.layer))?;
+        let wiring = wire(spec, &names)?;
+        let output = match &spec.output {
+            None if spec.nodes.is_empty() => {
+                return Err(LayerError::Spec {
+                    origin: "graph spec".into(),
+                    reason: "a graph needs at least one node".into(),
+                })
+            }
+            None => spec.nodes.len(),
+            Some(name) => {
+                value_of(&names, &spec.input_name, name).ok_or_else(|| LayerError::Spec {
+                    origin: "graph spec".into(),
+                    reason: format!("output '{name}' is not a node of the graph"),
+                })?
+            }
+        };
+        check_all_lead_to(output, &wiring, &names, spec)?;
+
+        let mut shapes = vec![input_shape];
+        let mut budget = Budget::start(limits, std::mem::size_of::<T>(), input_shape)?;
+        for ((node, name), inputs) in spec.nodes.iter().zip(&names).zip(&wiring) {
+            let input_shapes: Vec<Shape> = inputs.iter().map(|&v| shapes[v]).collect();
+            let plan = if node.layer.is_merge() {
+                plan_merge(&node.layer, name, &input_shapes)?
+            } else {
+                let [single] = input_shapes[..] else {
+                    return Err(wiring_error(
+                        name,
+                        node.layer.kind(),
+                        format!("takes one input, {} given", input_shapes.len()),
+                    ));
+                };
+                plan_layer(&node.layer, name, single)?
+            };
+            budget.charge(name, node.layer.kind(), &plan)?;
+            shapes.push(plan.output);
+        }
+
+        let mut nodes = Vec::with_capacity(spec.nodes.len());
+        for (index, ((node, name), inputs)) in spec.nodes.iter().zip(&names).zip(wiring).enumerate()
+        {
+            let operation = if node.layer.is_merge() {
+                let input_shapes: Vec<Shape> = inputs.iter().map(|&v| shapes[v]).collect();
+                Operation::Merge(build_merge(&node.layer, name.clone(), &input_shapes)?)
+            } else {
+                let shape = shapes[inputs[0]];
+                Operation::Layer(node.layer.build::<T>(name.clone(), shape, seed, index)?)
+            };
+            nodes.push(Node { operation, inputs });
+        }
+        Ok(Self {
+            input: spec.input,
+            input_name: spec.input_name.clone(),
+            nodes,
+            output,
+            names,
+            named_output: spec.output.is_some(),
+        })
+    }
+
+    /// The spec that rebuilds this graph, every name resolved.
+    pub fn spec(&self) -> GraphSpec {
+        let value_name = |v: usize| match v {
+            0 => self.input_name.clone(),
+            v => self.names[v - 1].clone(),
+        };
+        GraphSpec {
+            input: self.input,
+            input_name: self.input_name.clone(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|node| NodeSpec {
+                    inputs: node.inputs.iter().map(|&v| value_name(v)).collect(),
+                    layer: match &node.operation {
+                        Operation::Layer(l) => l.spec(),
+                        Operation::Merge(m) => m.spec(),
+                    },
+                })
+                .collect(),
+            output: self.named_output.then(|| value_name(self.output)),
+        }
+    }
+}
+
+/// The value a name refers to: 0 for the input, `i + 1` for node `i`.
+fn value_of(names: &[String], input_name: &str, name: &str) -> Option<usize> {
+    if name == input_name {
+        return Some(0);
+    }
+    names.iter().position(|n| n == name).map(|i| i + 1)
+}
+
+/// Each node's input values, checked to name the input or an earlier node.
+fn wire(spec: &GraphSpec, names: &[String]) -> Result<Vec<Vec<usize>>, LayerError> {
+    let mut earlier = HashMap::<&str, usize>::new();
+    earlier.insert(spec.input_name.as_str(), 0);
+    let mut wiring = Vec::with_capacity(spec.nodes.len());
+    for (i, (node, name)) in spec.nodes.iter().zip(names).enumerate() {
+        if name == &spec.input_name {
+            return Err(wiring_error(
+                name,
+                node.layer.kind(),
+                "a node may not take the input's name".into(),
+            ));
+        }
+        if node.inputs.is_empty() {
+            return Err(wiring_error(name, node.layer.kind(), "no inputs".into()));
+        }
+        let values = node
+            .inputs
+            .iter()
+            .map(|input| {
+                earlier.get(input.as_str()).copied().ok_or_else(|| {
+                    wiring_error(
+                        name,
+                        node.layer.kind(),
+                        format!(
+                            "reads '{input}', which is neither the input '{}' nor a node \
+                             listed before this one",
+                            spec.input_name
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        earlier.insert(name.as_str(), i + 1);
+        wiring.push(values);
+    }
+    Ok(wiring)
+}
+
+/// Refuses a node whose output never reaches the model's output: it would
+/// train nothing and never see a gradient.
+fn check_all_lead_to(
+    output: usize,
+    wiring: &[Vec<usize>],
+    names: &[String],
+    spec: &GraphSpec,
+) -> Result<(), LayerError> {
+    let mut used = vec![false; wiring.len() + 1];
+    used[output] = true;
+    for node in (0..wiring.len()).rev() {
+        if used[node + 1] {
+            for &v in &wiring[node] {
+                used[v] = true;
+            }
+        }
+    }
+    match (0..wiring.len()).find(|&node| !used[node + 1]) {
+        Some(node) => Err(wiring_error(
+            &names[node],
+            spec.nodes[node].layer.kind(),
+            "this node's output does not lead to the model's output".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+impl<T: Float> Model<T> for Graph<T> {
+    fn architecture(&self) -> ArchitectureSpec {
+        ArchitectureSpec::Graph(self.spec())
+    }
+
+    fn input_shape(&self) -> Shape {
+        Shape::Signal {
+            channels: self.input.channels,
+            length: self.input.length,
+        }
+    }
+
+    fn output_shape(&self) -> Shape {
+        match self.output.checked_sub(1).map(|i| &self.nodes[i].operation) {
+            Some(Operation::Layer(l)) => l.output_shape(),
+            Some(Operation::Merge(m)) => m.output_shape(),
+            None => Model::input_shape(self),
+        }
+    }
+
+    fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        // The last node reading each value: after it, the value is moved
+        // rather than copied, and dropped.
+        let mut last_reader = vec![None; self.nodes.len() + 1];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for &v in &node.inputs {
+                last_reader[v] = Some(i);
+            }
+        }
+        let mut values: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
+        values[0] = Some(input);
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let mut arguments = Vec::with_capacity(node.inputs.len());
+            for (position, &v) in node.inputs.iter().enumerate() {
+                let read_again = node.inputs[position + 1..].contains(&v);
+                let last = last_reader[v] == Some(i) && v != self.output && !read_again;
+                let value = if last {
+                    values[v].take()
+                } else {
+                    values[v].clone()
+                };
+                // Invariant: values are produced in node order and taken only
+                // by their last reader, so an earlier value is still here.
+                arguments.push(value.ok_or_else(|| LayerError::NoForwardCache {
+                    layer: self.names[i].clone(),
+                })?);
+            }
+            let output = match &mut node.operation {
+                Operation::Layer(layer) => {
+                    let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
+                        layer: self.names[i].clone(),
+                    })?;
+                    layer.forward(x, mode)?
+                }
+                Operation::Merge(merge) => merge.forward(arguments)?,
+            };
+            values[i + 1] = Some(output);
+        }
+        values[self.output]
+            .take()
+            .ok_or_else(|| LayerError::NoForwardCache {
+                layer: "output".into(),
+            })
+    }
+
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let mut grads: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
+        grads[self.output] = Some(grad_output);
+        for (i, node) in self.nodes.iter_mut().enumerate().rev() {
+            // Every node leads to the output (checked at build), so its
+            // readers, all later, have sent their gradients by now.
+            let grad = grads[i + 1]
+                .take()
+                .ok_or_else(|| LayerError::NoForwardCache {
+                    layer: self.names[i].clone(),
+                })?;
+            let input_grads = match &mut node.operation {
+                Operation::Layer(layer) => vec![layer.backward(grad)?],
+                Operation::Merge(merge) => merge.backward(grad)?,
+            };
+            for (&v, g) in node.inputs.iter().zip(input_grads) {
+                grads[v] = Some(match grads[v].take() {
+                    Some(sum) => sum + g,
+                    None => g,
+                });
+            }
+        }
+        grads[0].take().ok_or_else(|| LayerError::NoForwardCache {
+            layer: self.input_name.clone(),
+        })
+    }
+
+    fn layers(&self) -> Vec<&dyn Layer<T>> {
+        self.nodes
+            .iter()
+            .filter_map(|node| match &node.operation {
+                Operation::Layer(l) => Some(l.as_ref() as &dyn Layer<T>),
+                Operation::Merge(_) => None,
+            })
+            .collect()
+    }
+
+    fn layers_mut(&mut self) -> Vec<&mut dyn Layer<T>> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|node| match &mut node.operation {
+                Operation::Layer(l) => Some(l.as_mut() as &mut dyn Layer<T>),
+                Operation::Merge(_) => None,
+            })
+            .collect()
+    }
+
+    fn summary(&self) -> Summary {
+        summary::of(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+//! Serializable graph specs (Keras's functional API as data), and
+//! [`ArchitectureSpec`], which is either kind of model spec.
+
+use std::path::Path;
+
+use kymo_tensor::Float;
+use serde::{Deserialize, Serialize};
+
+use crate::{BuildLimits, InputSpec, LayerError, LayerSpec, Model, ModelSpec, Sequential};
+
+/// One node of a graph: a layer and the names of the nodes it reads (or
+/// the graph's input name). Single-input layers read one; `Add` and
+/// `Concatenate` read several, in order.
+///
+/// In TOML or JSON the layer's fields sit beside `inputs`:
+/// `{"inputs": ["conv_a", "shortcut"], "type": "Add", "name": "join"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// Names of the nodes this one reads.
+    pub inputs: Vec<String>,
+    /// The layer.
+    #[serde(flatten)]
+    pub layer: LayerSpec,
+}
+
+/// A graph model: one input, nodes in an order where each reads only
+/// nodes before it (as Keras's `Functional` config lists them), and one
+/// output.
+///
+/// ```
+/// use kymo_layers::{ArchitectureSpec, Model};
+/// let spec = ArchitectureSpec::from_toml_str(r#"
+///     input = { channels = 1, length = 32 }
+///     output = "join"
+///     [[nodes]]
+///     inputs = ["input"]
+///     type = "Conv1D"
+///     name = "conv"
+///     filters = 1
+///     kernel_size = 3
+///     padding = "same"
+///     [[nodes]]
+///     inputs = ["conv", "input"]
+///     type = "Add"
+///     name = "join"
+/// "#).unwrap();
+/// let model = spec.build::<f32>(0).unwrap();
+/// assert_eq!(model.count_params(), 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSpec {
+    /// Per-sample input shape.
+    pub input: InputSpec,
+    /// The name nodes use for the model's input (default `input`).
+    #[serde(default = "default_input_name")]
+    pub input_name: String,
+    /// The nodes, each after every node it reads.
+    pub nodes: Vec<NodeSpec>,
+    /// The node whose output is the model's (default: the last node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+fn default_input_name() -> String {
+    "input".into()
+}
+
+/// A model spec of either kind: a Sequential stack (`layers`) or a graph
+/// (`nodes`). Files of both kinds parse with the same calls; a file is a
+/// graph when it has a `nodes` key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ArchitectureSpec {
+    /// A stack of layers.
+    Sequential(ModelSpec),
+    /// A graph with branches and joins.
+    Graph(GraphSpec),
+}
+
+impl From<ModelSpec> for ArchitectureSpec {
+    fn from(spec: ModelSpec) -> Self {
+        ArchitectureSpec::Sequential(spec)
+    }
+}
+
+impl From<GraphSpec> for ArchitectureSpec {
+    fn from(spec: GraphSpec) -> Self {
+        ArchitectureSpec::Graph(spec)
+    }
+}
+
+fn spec_error(origin: &str, reason: impl ToString) -> LayerError {
+    LayerError::Spec {
+        origin: origin.into(),
+        reason: reason.to_string(),
+    }
+}
+
+impl ArchitectureSpec {
+    /// Parses a JSON spec of either kind.
+    pub fn from_json_str(text: &str) -> Result<Self, LayerError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| spec_error("JSON", e))?;
+        // Chosen by key rather than by serde's untagged fallback, so an error
+        // names the field that is wrong instead of "no variant matched".
+        if value.get("nodes").is_some() {
+            serde_json::from_value(value)
+                .map(ArchitectureSpec::Graph)
+                .map_err(|e| spec_error("JSON", e))
+        } else {
+            ModelSpec::from_json_str(text).map(ArchitectureSpec::Sequential)
+        }
+    }
+
+    /// Parses a TOML spec of either kind.
+    pub fn from_toml_str(text: &str) -> Result<Self, LayerError> {
+        let value: toml::Table = toml::from_str(text).map_err(|e| spec_error("TOML", e))?;
+        if value.contains_key("nodes") {
+            toml::from_str(text)
+                .map(ArchitectureSpec::Graph)
+                .map_err(|e| spec_error("TOML", e))
+        } else {
+            ModelSpec::from_toml_str(text).map(ArchitectureSpec::Sequential)
+        }
+    }
+
+    /// Reads a `.json` or `.toml` spec file of either kind.
+    pub fn from_path(path: &Path) -> Result<Self, LayerError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| spec_error(&origin, e))?;
+        let parsed = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Self::from_json_str(&text),
+            Some("toml") => Self::from_toml_str(&text),
+            other => {
+                return Err(spec_error(
+                    &origin,
+                    format!("unknown extension {other:?}: use .json or .toml"),
+                ))
+            }
+        };
+        parsed.map_err(|e| match e {
+            LayerError::Spec { reason, .. } => LayerError::Spec { origin, reason },
+            other => other,
+        })
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// TOML.
+    pub fn to_toml(&self) -> Result<String, LayerError> {
+        toml::to_string_pretty(self).map_err(|e| spec_error("TOML", e))
+    }
+
+    /// The per-sample input.
+    pub fn input(&self) -> InputSpec {
+        match self {
+            ArchitectureSpec::Sequential(s) => s.input,
+            ArchitectureSpec::Graph(g) => g.input,
+        }
+    }
+
+    /// Every layer spec, in build order.
+    pub fn layer_specs(&self) -> Vec<&LayerSpec> {
+        match self {
+            ArchitectureSpec::Sequential(s) => s.layers.iter().collect(),
+            ArchitectureSpec::Graph(g) => g.nodes.iter().map(|n| &n.layer).collect(),
+        }
+    }
+
+    /// The Sequential spec, when this is one.
+    pub fn as_sequential(&self) -> Option<&ModelSpec> {
+        match self {
+            ArchitectureSpec::Sequential(s) => Some(s),
+            ArchitectureSpec::Graph(_) => None,
+        }
+    }
+
+    /// Builds the model with initial weights drawn from `seed`, within the
+    /// default [`BuildLimits`].
+    pub fn build<T: Float>(&self, seed: u64) -> Result<Box<dyn Model<T>>, LayerError> {
+        self.build_with_limits(seed, &BuildLimits::default())
+    }
+
+    /// Builds the model if it fits `limits`.
+    pub fn build_with_limits<T: Float>(
+        &self,
+        seed: u64,
+        limits: &BuildLimits,
+    ) -> Result<Box<dyn Model<T>>, LayerError> {
+        Ok(match self {
+            ArchitectureSpec::Sequential(s) => Box::new(Sequential::with_limits(s, seed, limits)?),
+            ArchitectureSpec::Graph(g) => Box::new(crate::Graph::with_limits(g, seed, limits)?),
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! The graph's wiring, its checks and its equivalence with a Sequential.
+
+use super::*;
+use crate::{zoo, LayerSpec, ModelSpec, NameOnlySpec, Sequential};
+
+fn chain_of(spec: &ModelSpec) -> GraphSpec {
+    let names = spec.resolved_names().expect("names");
+    let mut previous = "input".to_string();
+    let nodes = spec
+        .layers
+        .iter()
+        .zip(&names)
+        .map(|(layer, name)| {
+            let node = NodeSpec {
+                inputs: vec![previous.clone()],
+                layer: layer.clone(),
+            };
+            previous = name.clone();
+            node
+        })
+        .collect();
+    GraphSpec {
+        input: spec.input,
+        input_name: "input".into(),
+        nodes,
+        output: None,
+    }
+}
+
+#[test]
+fn a_chain_as_a_graph_gives_the_sequential_s_bits() {
+    // The Sequential fuses LeakyReLU into the pool; the graph runs them one
+    // by one: the same bits either way, outputs and gradients.
+    let spec = zoo::answer_bn(48);
+    let mut stack = Sequential::<f32>::new(&spec, 3).expect("builds");
+    let mut graph = Graph::<f32>::new(&chain_of(&spec), 3).expect("builds");
+    assert_eq!(stack.get_weights(), graph.get_weights());
+    let x = ArrayD::from_shape_fn(vec![3, 1, 48], |i| ((i[0] * 5 + i[2]) as f32 * 0.3).sin());
+    let ys = stack.forward(x.clone(), Mode::Train).expect("forward");
+    let yg = graph.forward(x, Mode::Train).expect("forward");
+    assert_eq!(ys, yg);
+    let gs = stack.backward(ys.mapv(|v| v - 0.5)).expect("backward");
+    let gg = graph.backward(yg.mapv(|v| v - 0.5)).expect("backward");
+    assert_eq!(gs, gg);
+    for (a, b) in stack.parameters().iter().zip(graph.parameters()) {
+        assert_eq!(a.grad, b.grad, "{}", a.name);
+    }
+}
+
+#[test]
+fn a_value_read_twice_gets_both_gradients() {
+    let spec = GraphSpec {
+        input: InputSpec {
+            channels: 2,
+            length: 3,
+        },
+        input_name: "x".into(),
+        nodes: vec![NodeSpec {
+            inputs: vec!["x".into(), "x".into(), "x".into()],
+            layer: LayerSpec::Add(NameOnlySpec::default()),
+        }],
+        output: None,
+    };
+    let mut graph = Graph::<f64>::new(&spec, 0).expect("builds");
+    let x = ArrayD::from_elem(vec![1, 2, 3], 1.5);
+    assert_eq!(
+        graph.forward(x, Mode::Train).expect("forward")[[0, 1, 2]],
+        4.5
+    );
+    let g = graph
+        .backward(ArrayD::from_elem(vec![1, 2, 3], 1.0))
+        .expect("backward");
+    assert!(g.iter().all(|&v| v == 3.0));
+}
+
+#[test]
+fn wiring_errors_name_the_node() {
+    let mut spec = chain_of(&zoo::answer(16));
+    spec.nodes[2].inputs = vec!["nowhere".into()];
+    let error = Graph::<f32>::new(&spec, 0).err().expect("unknown input");
+    assert!(error.to_string().contains("'nowhere'"), "{error}");
+
+    let mut spec = chain_of(&zoo::answer(16));
+    spec.output = Some("ConvLayer2".into());
+    let error = Graph::<f32>::new(&spec, 0).err().expect("dead nodes");
+    assert!(error.to_string().contains("does not lead"), "{error}");
+
+    let mut spec = chain_of(&zoo::answer(16));
+    spec.nodes[1].inputs.push("input".into());
+    let error = Graph::<f32>::new(&spec, 0).err().expect("two inputs");
+    assert!(error.to_string().contains("one input"), "{error}");
+}
+
+#[test]
+fn the_spec_round_trips_through_toml_and_json() {
+    for name in ["resnet", "inception", "fcn"] {
+        let spec = zoo::architecture_by_name(name, 64).expect("built in");
+        let model = spec.build::<f32>(1).expect("builds");
+        let resolved = model.architecture();
+        let toml = resolved.to_toml().expect("toml");
+        assert_eq!(
+            ArchitectureSpec::from_toml_str(&toml).expect("parses"),
+            resolved,
+            "{name}"
+        );
+        let json = resolved.to_json();
+        assert_eq!(
+            ArchitectureSpec::from_json_str(&json).expect("parses"),
+            resolved,
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! `Concatenate`: inputs joined along the channel axis, the join of an
+//! Inception module's branches (PyTorch: `torch.cat(xs, dim=1)`).
+
+use kymo_tensor::Float;
+use ndarray::{ArrayD, Axis};
+use serde::{Deserialize, Serialize};
+
+use super::{check_inputs, Merge};
+use crate::{LayerError, LayerSpec, Shape};
+
+const KIND: &str = "Concatenate";
+
+/// Spec of `Concatenate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcatenateSpec {
+    /// The axis in Keras's terms (channels last, batch axis 0): `-1`
+    /// (Keras's default), or `2` for a signal and `1` for features, is the
+    /// channel axis, the only one supported.
+    #[serde(default = "default_axis")]
+    pub axis: i64,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn default_axis() -> i64 {
+    -1
+}
+
+impl Default for ConcatenateSpec {
+    fn default() -> Self {
+        Self {
+            axis: default_axis(),
+            name: None,
+        }
+    }
+}
+
+/// Concatenation along the channel axis.
+pub struct Concatenate {
+    name: String,
+    axis: i64,
+    shapes: Vec<Shape>,
+    output: Shape,
+}
+
+impl Concatenate {
+    /// Builds the layer: signals must share their length, and the output
+    /// has the sum of their channels (features: the sum of their widths).
+    pub fn build(
+        spec: &ConcatenateSpec,
+        name: String,
+        shapes: &[Shape],
+    ) -> Result<Self, LayerError> {
+        let first = shapes.first().copied().ok_or_else(|| LayerError::Config {
+            layer: name.clone(),
+            kind: KIND,
+            field: "inputs",
+            reason: "no inputs".into(),
+        })?;
+        let channel_axis = match first {
+            Shape::Signal { .. } => 2,
+            Shape::Features(_) => 1,
+        };
+        if spec.axis != -1 && spec.axis != channel_axis {
+            return Err(LayerError::Config {
+                layer: name,
+                kind: KIND,
+                field: "axis",
+                reason: format!(
+                    "axis {} is not the channel axis (-1 or {channel_axis} in Keras's \
+                     channels-last terms); only channels can be concatenated",
+                    spec.axis
+                ),
+            });
+        }
+        let mismatch = |found: Shape| LayerError::InputShape {
+            layer: name.clone(),
+            kind: KIND,
+            expected: format!("inputs that differ from {first} only in channels"),
+            found: found.to_string(),
+        };
+        let mut total = 0usize;
+        for &shape in shapes {
+            let channels = match (first, shape) {
+                (
+                    Shape::Signal { length, .. },
+                    Shape::Signal {
+                        channels,
+                        length: l,
+                    },
+                ) if l == length => channels,
+                (Shape::Features(_), Shape::Features(n)) => n,
+                _ => return Err(mismatch(shape)),
+            };
+            total = total.checked_add(channels).ok_or_else(|| mismatch(shape))?;
+        }
+        let output = match first {
+            Shape::Signal { length, .. } => Shape::Signal {
+                channels: total,
+                length,
+            },
+            Shape::Features(_) => Shape::Features(total),
+        };
+        Ok(Self {
+            name,
+            axis: spec.axis,
+            shapes: shapes.to_vec(),
+            output,
+        })
+    }
+}
+
+impl<T: Float> Merge<T> for Concatenate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Concatenate(ConcatenateSpec {
+            axis: self.axis,
+            name: Some(self.name.clone()),
+        })
+    }
+    fn output_shape(&self) -> Shape {
+        self.output
+    }
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        check_inputs(&self.name, KIND, &self.shapes, &inputs)?;
+        let views: Vec<_> = inputs.iter().map(|x| x.view()).collect();
+        // NCL: the channel axis is 1, for signals and features alike.
+        ndarray::concatenate(Axis(1), &views).map_err(|e| LayerError::InputShape {
+            layer: self.name.clone(),
+            kind: KIND,
+            expected: self.output.to_string(),
+            found: e.to_string(),
+        })
+    }
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError> {
+        let batch = grad_output.shape().first().copied().unwrap_or(0);
+        crate::layer::check_grad(
+            &self.name,
+            KIND,
+            &self.output.with_batch(batch),
+            &grad_output,
+        )?;
+        let mut start = 0;
+        Ok(self
+            .shapes
+            .iter()
+            .map(|shape| {
+                let end = start + shape.channels();
+                let part = grad_output
+                    .slice_axis(Axis(1), ndarray::Slice::from(start..end))
+                    .to_owned();
+                start = end;
+                part
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_graphs::two_branches;
+    use super::*;
+    use crate::gradcheck::{check_model, GradCheck};
+    use crate::Mode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn gradients_match_finite_differences(
+            channels in 1usize..3,
+            length in 2usize..9,
+            widths in (1usize..4, 1usize..4),
+            with_input in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let spec = two_branches(LayerSpec::Concatenate(ConcatenateSpec::default()), channels, length, [widths.0, widths.1], with_input);
+            let mut model = spec.build::<f64>(seed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(model.output_shape(), Shape::Signal { channels: widths.0 + widths.1 + if with_input { channels } else { 0 }, length });
+            check_model(model.as_mut(), 2, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn puts_each_input_s_channels_in_order() {
+        let mut layer = Concatenate::build(
+            &ConcatenateSpec::default(),
+            "c".into(),
+            &[
+                Shape::Signal {
+                    channels: 1,
+                    length: 2,
+                },
+                Shape::Signal {
+                    channels: 2,
+                    length: 2,
+                },
+            ],
+        )
+        .expect("same length");
+        let a = ndarray::arr3(&[[[1.0f64, 2.0]]]).into_dyn();
+        let b = ndarray::arr3(&[[[3.0, 4.0], [5.0, 6.0]]]).into_dyn();
+        let y = Merge::<f64>::forward(&mut layer, vec![a.clone(), b.clone()]).expect("forward");
+        assert_eq!(
+            y,
+            ndarray::arr3(&[[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]).into_dyn()
+        );
+        let grads = Merge::<f64>::backward(&mut layer, y).expect("backward");
+        assert_eq!(grads, vec![a, b]);
+    }
+
+    #[test]
+    fn refuses_another_axis_and_other_lengths() {
+        let signal = |channels, length| Shape::Signal { channels, length };
+        let spec = ConcatenateSpec {
+            axis: 1,
+            name: None,
+        };
+        assert!(Concatenate::build(&spec, "c".into(), &[signal(1, 4), signal(1, 4)]).is_err());
+        let error = Concatenate::build(
+            &ConcatenateSpec::default(),
+            "c".into(),
+            &[signal(1, 4), signal(1, 5)],
+        )
+        .err()
+        .expect("lengths differ");
+        assert!(error.to_string().contains("'c'"), "{error}");
+    }
+}
