@@ -3,6 +3,7 @@
 //! steps), read without Python.
 
 mod f32_accuracy;
+mod graph_parity;
 mod keras_parity;
 mod parity_support;
 mod torch_parity;

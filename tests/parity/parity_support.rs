@@ -4,10 +4,10 @@
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 
-fn flat(value: &Value, out: &mut Vec<f32>) {
+fn flat(value: &Value, out: &mut Vec<f64>) {
     match value {
         Value::Array(items) => items.iter().for_each(|v| flat(v, out)),
-        Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN) as f32),
+        Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN)),
         _ => {}
     }
 }
@@ -25,8 +25,13 @@ fn shape(value: &Value) -> Vec<usize> {
     }
 }
 
-/// A nested JSON list as an array.
+/// A nested JSON list as an f32 array.
 pub fn array(value: &Value) -> ArrayD<f32> {
+    array64(value).mapv(|v| v as f32)
+}
+
+/// A nested JSON list as an f64 array.
+pub fn array64(value: &Value) -> ArrayD<f64> {
     let mut data = Vec::new();
     flat(value, &mut data);
     ArrayD::from_shape_vec(IxDyn(&shape(value)), data).expect("fixture arrays are rectangular")

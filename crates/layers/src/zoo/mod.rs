@@ -4,7 +4,10 @@
 
 pub mod time_series;
 
-pub use time_series::{fcn, inception, inception_with, resnet, INCEPTION_KERNELS};
+pub use time_series::{
+    fcn, fcn_with, inception, inception_with, resnet, resnet_with, InceptionSizes, FCN_FILTERS,
+    INCEPTION_KERNELS, RESNET_FILTERS,
+};
 
 use kymo_tensor::Padding;
 

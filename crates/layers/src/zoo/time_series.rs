@@ -97,13 +97,21 @@ impl Builder {
     }
 }
 
+/// FCN's filters per block, as Wang et al. built it.
+pub const FCN_FILTERS: [usize; 3] = [128, 256, 128];
+
 /// FCN: three `Conv1D -> BatchNormalization -> ReLU` blocks of 128, 256
 /// and 128 filters with kernels 8, 5 and 3, global average pooling, and
 /// `Dense(1)`. 265,857 parameters on a one-channel input.
 pub fn fcn(length: usize) -> GraphSpec {
+    fcn_with(length, FCN_FILTERS)
+}
+
+/// FCN with other filter counts (smaller ones make test-sized versions).
+pub fn fcn_with(length: usize, filters: [usize; 3]) -> GraphSpec {
     let mut b = Builder::new();
     let mut x = "input".to_string();
-    for (i, (filters, kernel)) in [(128, 8), (256, 5), (128, 3)].into_iter().enumerate() {
+    for (i, (filters, kernel)) in filters.into_iter().zip([8, 5, 3]).enumerate() {
         let n = i + 1;
         x = b.conv(&x, format!("conv{n}"), filters, kernel, true);
         x = b.batch_norm(&x, format!("bn{n}"));
@@ -118,10 +126,19 @@ pub fn fcn(length: usize) -> GraphSpec {
 /// alone in the third block), then a ReLU; global average pooling and
 /// `Dense(1)`. 506,689 parameters on a one-channel input.
 pub fn resnet(length: usize) -> GraphSpec {
+    resnet_with(length, RESNET_FILTERS)
+}
+
+/// ResNet's filters per block, as Wang et al. built it.
+pub const RESNET_FILTERS: [usize; 3] = [64, 128, 128];
+
+/// ResNet with other filter counts. As in the Keras code, the first two
+/// blocks' shortcuts have a `Conv1D(1)` and the third's has none (so the
+/// third block must keep the second's width).
+pub fn resnet_with(length: usize, filters: [usize; 3]) -> GraphSpec {
     let mut b = Builder::new();
     let mut x = "input".to_string();
-    let mut channels = 1;
-    for (i, filters) in [64, 128, 128].into_iter().enumerate() {
+    for (i, filters) in filters.into_iter().enumerate() {
         let n = i + 1;
         let block_input = x.clone();
         for (part, kernel) in [("x", 8), ("y", 5), ("z", 3)] {
@@ -132,7 +149,8 @@ pub fn resnet(length: usize) -> GraphSpec {
             }
         }
         let mut shortcut = block_input;
-        if channels != filters {
+        // Keras's code: a Conv1D(1) on the first two shortcuts only.
+        if i < 2 {
             shortcut = b.conv(
                 &shortcut,
                 format!("block{n}_shortcut_conv"),
@@ -149,7 +167,6 @@ pub fn resnet(length: usize) -> GraphSpec {
             }),
         );
         x = b.relu(&sum, format!("block{n}_out"));
-        channels = filters;
     }
     b.head(&x, length)
 }
@@ -159,37 +176,69 @@ pub fn resnet(length: usize) -> GraphSpec {
 /// 39, 19 and 9.
 pub const INCEPTION_KERNELS: [usize; 3] = [40, 20, 10];
 
+/// The sizes of an InceptionTime network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InceptionSizes {
+    /// The three convolution branches' kernels.
+    pub kernels: [usize; 3],
+    /// Filters of each branch (the module's output has four times as many).
+    pub filters: usize,
+    /// Filters of the bottleneck `Conv1D(1)` before the branches.
+    pub bottleneck: usize,
+    /// Number of modules; a residual shortcut joins after every third.
+    pub depth: usize,
+}
+
+impl Default for InceptionSizes {
+    /// Ismail Fawaz et al.'s: kernels 40/20/10, 32 filters, bottleneck 32,
+    /// depth 6.
+    fn default() -> Self {
+        Self {
+            kernels: INCEPTION_KERNELS,
+            filters: 32,
+            bottleneck: 32,
+            depth: 6,
+        }
+    }
+}
+
 /// One InceptionTime network (the paper ensembles five): depth 6, each
 /// module a bottleneck `Conv1D(32, 1)` (skipped on a one-channel input),
-/// three `Conv1D(32)` of kernels `kernels` beside a `MaxPooling1D(3,
+/// three `Conv1D(32)` of kernels 40, 20 and 10 beside a `MaxPooling1D(3,
 /// stride 1, same) -> Conv1D(32, 1)` branch, concatenated to 128 channels,
 /// then BN and ReLU; a residual shortcut (`Conv1D(1)` without bias, BN,
 /// Add, ReLU) every third module; global average pooling and `Dense(1)`.
-/// No convolution has a bias. 422,369 parameters on a one-channel input
-/// with the Keras kernels.
-pub fn inception_with(length: usize, kernels: [usize; 3]) -> GraphSpec {
-    const FILTERS: usize = 32;
+/// No convolution has a bias. 422,369 parameters on a one-channel input.
+pub fn inception(length: usize) -> GraphSpec {
+    inception_with(length, InceptionSizes::default())
+}
+
+/// InceptionTime of other sizes.
+pub fn inception_with(length: usize, sizes: InceptionSizes) -> GraphSpec {
     let mut b = Builder::new();
     let mut x = "input".to_string();
     let mut channels = 1;
-    let mut residual = ("input".to_string(), 1);
-    for d in 0..6 {
+    let mut residual = "input".to_string();
+    for d in 0..sizes.depth {
         let m = d + 1;
         let branch_input = if channels > 1 {
-            b.conv(&x, format!("module{m}_bottleneck"), FILTERS, 1, false)
+            b.conv(
+                &x,
+                format!("module{m}_bottleneck"),
+                sizes.bottleneck,
+                1,
+                false,
+            )
         } else {
             x.clone()
         };
-        let mut branches: Vec<String> = kernels
+        let mut branches: Vec<String> = sizes
+            .kernels
             .iter()
-            .map(|&k| {
-                b.conv(
-                    &branch_input,
-                    format!("module{m}_conv{k}"),
-                    FILTERS,
-                    k,
-                    false,
-                )
+            .enumerate()
+            .map(|(j, &k)| {
+                let name = format!("module{m}_conv{}", j + 1);
+                b.conv(&branch_input, name, sizes.filters, k, false)
             })
             .collect();
         let pooled = b.node(
@@ -201,21 +250,28 @@ pub fn inception_with(length: usize, kernels: [usize; 3]) -> GraphSpec {
                 name: Some(format!("module{m}_pool")),
             }),
         );
-        branches.push(b.conv(&pooled, format!("module{m}_pool_conv"), FILTERS, 1, false));
+        branches.push(b.conv(
+            &pooled,
+            format!("module{m}_pool_conv"),
+            sizes.filters,
+            1,
+            false,
+        ));
         let refs: Vec<&str> = branches.iter().map(String::as_str).collect();
         x = b.node(
             &refs,
             LayerSpec::Concatenate(ConcatenateSpec {
-                axis: -1,
+                // Keras's code names the channel axis of (batch, length,
+                // channels) as 2.
+                axis: 2,
                 name: Some(format!("module{m}_concat")),
             }),
         );
         x = b.batch_norm(&x, format!("module{m}_bn"));
         x = b.relu(&x, format!("module{m}_relu"));
-        channels = 4 * FILTERS;
+        channels = 4 * sizes.filters;
         if d % 3 == 2 {
-            let (from, _) = residual;
-            let s = b.conv(&from, format!("shortcut{m}_conv"), channels, 1, false);
+            let s = b.conv(&residual, format!("shortcut{m}_conv"), channels, 1, false);
             let s = b.batch_norm(&s, format!("shortcut{m}_bn"));
             let sum = b.node(
                 &[&s, &x],
@@ -224,15 +280,10 @@ pub fn inception_with(length: usize, kernels: [usize; 3]) -> GraphSpec {
                 }),
             );
             x = b.relu(&sum, format!("shortcut{m}_relu"));
-            residual = (x.clone(), channels);
+            residual = x.clone();
         }
     }
     b.head(&x, length)
-}
-
-/// InceptionTime with its Keras kernels ([`INCEPTION_KERNELS`]).
-pub fn inception(length: usize) -> GraphSpec {
-    inception_with(length, INCEPTION_KERNELS)
 }
 
 #[cfg(test)]
