@@ -1,4 +1,5 @@
-"""Training-step throughput of the seed's models in Keras 3 on TensorFlow (CPU).
+"""Training-step throughput of the seed's models and the zoo's graph models
+(keras_graphs.py) in Keras 3 on TensorFlow (CPU).
 
 Run by `cargo xtask bench`; by hand:
     python benches/reference/keras_step.py --model original --batch 1 --threads 2 --seconds 5
@@ -20,10 +21,15 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
+from keras_graphs import GRAPHS  # noqa: E402
 from step_common import FILTERS, MODELS, parse_args, peak_rss_mb  # noqa: E402
 
 
 def build(name, length):
+    if name in GRAPHS:
+        model = GRAPHS[name](length)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+        return model
     kernels, pools, batch_norm = MODELS[name]
     model = keras.Sequential([keras.Input(shape=(length, 1))])
     for filters, k, p in zip(FILTERS, kernels, pools):

@@ -9,11 +9,13 @@ MODELS = {
     "answer_bn": ([2, 3, 3], [2, 3, 3], True),
 }
 FILTERS = [32, 64, 128]
+# The graph models of kymo's zoo, built by keras_graphs.py and torch_graphs.py.
+GRAPH_MODELS = ["fcn", "resnet", "inception"]
 
 
 def parse_args():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=MODELS, required=True)
+    parser.add_argument("--model", choices=list(MODELS) + GRAPH_MODELS, required=True)
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -1,4 +1,5 @@
-"""Training-step throughput of the seed's models in PyTorch (CPU).
+"""Training-step throughput of the seed's models and the zoo's graph models
+(torch_graphs.py) in PyTorch (CPU).
 
 Run by `cargo xtask bench`; by hand:
     python benches/reference/torch_step.py --model original --batch 1 --threads 2 --seconds 5
@@ -15,9 +16,12 @@ import torch
 from torch import nn
 
 from step_common import FILTERS, MODELS, parse_args, peak_rss_mb
+from torch_graphs import GRAPHS
 
 
 def build(name, length):
+    if name in GRAPHS:
+        return GRAPHS[name]()
     kernels, pools, batch_norm = MODELS[name]
     modules, channels = [], 1
     for filters, k, p in zip(FILTERS, kernels, pools):

@@ -6,7 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The built-in experiments, by name.
-pub const BUILT_IN: [(&str, &str); 1] = [("seed", include_str!("../../experiments/seed.toml"))];
+pub const BUILT_IN: [(&str, &str); 2] = [
+    ("seed", include_str!("../../experiments/seed.toml")),
+    ("zoo", include_str!("../../experiments/zoo.toml")),
+];
 
 /// Scale of a run: samples, epochs and seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -84,6 +87,17 @@ impl Experiment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_zoo_experiment_names_only_models_kymo_builds() {
+        let e = Experiment::load("zoo").expect("built-in parses");
+        for variant in &e.variants {
+            let spec = kymo_layers::zoo::architecture_by_name(&variant.model, e.data.length)
+                .unwrap_or_else(|| panic!("{} is not built in", variant.model));
+            assert!(spec.build::<f32>(0).is_ok(), "{}", variant.name);
+        }
+        assert!(e.variants.iter().any(|v| v.model == "resnet"));
+    }
 
     #[test]
     fn the_built_in_experiment_parses_and_each_variant_differs_from_another_by_one_setting() {

@@ -5,5 +5,6 @@
 mod checkpoint_files;
 mod doctor;
 mod fit;
+mod graph_models;
 mod kill_nine;
 mod resume_callbacks;
