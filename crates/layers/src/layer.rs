@@ -27,7 +27,8 @@ pub struct Reach {
     pub stride: usize,
 }
 
-/// A layer of a `Sequential` model.
+/// A layer of a model: what the layer is, and nothing of how a model
+/// schedules it (fusions are the model's plan, `crate::fusion`).
 ///
 /// A layer is built for one input shape (checked at build time); its forward
 /// pass takes a batch `[B, ...input_shape]`, and its backward pass takes the
@@ -63,40 +64,6 @@ pub trait Layer<T: Float>: Send {
     /// output sees all of it.
     fn reach(&self) -> Option<Reach> {
         Some(Reach { size: 1, stride: 1 })
-    }
-    /// The negative slope when this layer is a `LeakyReLU`: a `Sequential`
-    /// then lets a next layer that [absorbs](Layer::absorbs_leaky_relu) it
-    /// run the two in one pass.
-    fn leaky_relu_slope(&self) -> Option<f64> {
-        None
-    }
-    /// Whether [`Layer::forward_after_leaky_relu`] works for this layer
-    /// (`MaxPooling1D` does).
-    fn absorbs_leaky_relu(&self) -> bool {
-        false
-    }
-    /// A `LeakyReLU` of `negative_slope` then this layer, in one pass, with
-    /// the same bits as the two layers one after the other; the next
-    /// `backward` then returns the gradient with respect to the
-    /// `LeakyReLU`'s input. An error for layers that do not absorb it.
-    fn forward_after_leaky_relu(
-        &mut self,
-        input: ArrayD<T>,
-        negative_slope: f64,
-        mode: Mode,
-    ) -> Result<ArrayD<T>, LayerError> {
-        let _ = (input, negative_slope, mode);
-        Err(cannot_absorb(self.name(), "layer"))
-    }
-}
-
-/// The error of a layer asked to absorb a `LeakyReLU` it cannot.
-pub(crate) fn cannot_absorb(layer: &str, kind: &'static str) -> LayerError {
-    LayerError::Config {
-        layer: layer.to_string(),
-        kind,
-        field: "negative_slope",
-        reason: "this layer cannot run a LeakyReLU before it in its own pass".into(),
     }
 }
 

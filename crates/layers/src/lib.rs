@@ -21,6 +21,7 @@
 
 mod activation;
 mod error;
+mod fusion;
 pub mod gradcheck;
 mod graph;
 pub mod keras;

@@ -92,7 +92,7 @@ pub fn time_layers<T: Float>(
             name: layer.name().to_string(),
             forward_seconds: forward[i] / per_step,
             backward_seconds: backward[i] / per_step,
-            multiply_adds: forward_multiply_adds(layer.as_ref()) * batch,
+            multiply_adds: forward_multiply_adds(*layer) * batch,
         })
         .collect())
 }
@@ -108,7 +108,7 @@ mod tests {
         let counts: Vec<f64> = model
             .layers()
             .iter()
-            .map(|layer| forward_multiply_adds(layer.as_ref()))
+            .map(|layer| forward_multiply_adds(*layer))
             .collect();
         // ConvLayer1: 1 channel x kernel 2 x 32 filters x 1040 points.
         assert_eq!(counts[0], (2 * 32 * 1040) as f64);

@@ -3,6 +3,7 @@
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use crate::fusion::{self, Stage};
 use crate::{
     ArchitectureSpec, BuildLimits, InputSpec, Layer, LayerError, Mode, Model, ModelSpec, Shape,
     Summary,
@@ -26,11 +27,8 @@ pub struct NamedArray<T> {
 /// layer).
 pub struct Sequential<T> {
     input: InputSpec,
-    layers: Vec<Box<dyn Layer<T>>>,
-    /// Per layer, whether the last forward pass ran it inside the next
-    /// layer's pass (a `LeakyReLU` absorbed by a `MaxPooling1D`), so that
-    /// backward skips it: the next layer's backward covers both.
-    absorbed: Vec<bool>,
+    /// The layers as the fusion plan runs them (`crate::fusion`).
+    stages: Vec<Stage<T>>,
 }
 
 impl<T: Float> Sequential<T> {
@@ -51,7 +49,7 @@ impl<T: Float> Sequential<T> {
         limits: &BuildLimits,
     ) -> Result<Self, LayerError> {
         let names = spec.resolved_names()?;
-        let mut shape = Shape::Signal {
+        let shape = Shape::Signal {
             channels: spec.input.channels,
             length: spec.input.length,
         };
@@ -62,16 +60,9 @@ impl<T: Float> Sequential<T> {
             });
         }
         crate::limits::plan(spec, limits, std::mem::size_of::<T>())?;
-        let mut layers = Vec::with_capacity(spec.layers.len());
-        for (index, (layer_spec, name)) in spec.layers.iter().zip(names).enumerate() {
-            let layer = layer_spec.build::<T>(name, shape, seed, index)?;
-            shape = layer.output_shape();
-            layers.push(layer);
-        }
         Ok(Self {
             input: spec.input,
-            absorbed: vec![false; layers.len()],
-            layers,
+            stages: fusion::plan(&spec.layers, names, shape, seed)?,
         })
     }
 
@@ -79,18 +70,8 @@ impl<T: Float> Sequential<T> {
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
             input: self.input,
-            layers: self.layers.iter().map(|l| l.spec()).collect(),
+            layers: self.layers().iter().map(|l| l.spec()).collect(),
         }
-    }
-
-    /// The layers, first to last.
-    pub fn layers(&self) -> &[Box<dyn Layer<T>>] {
-        &self.layers
-    }
-
-    /// Mutable access to the layers.
-    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer<T>>] {
-        &mut self.layers
     }
 }
 
@@ -107,59 +88,37 @@ impl<T: Float> Model<T> for Sequential<T> {
     }
 
     fn output_shape(&self) -> Shape {
-        self.layers
+        self.stages
             .last()
-            .map_or(Model::input_shape(self), |l| l.output_shape())
+            .map_or(Model::input_shape(self), |s| s.output_shape())
     }
 
-    /// Forward pass over a batch `[B, channels, length]`.
-    ///
-    /// A `LeakyReLU` followed by a layer that absorbs it (`MaxPooling1D`)
-    /// runs inside that layer's pass: the pool reads each activated row
-    /// from a scratch row instead of the whole activated batch from memory
-    /// (1-2% of the answer's batch-32 training step). The results are the
-    /// same bits as running the layers one by one.
+    /// Forward pass over a batch `[B, channels, length]`, stage by stage:
+    /// a fused pair (a `LeakyReLU` and the `MaxPooling1D` that reads it)
+    /// runs in one pass, with the same bits as its layers one by one.
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        self.absorbed.fill(false);
-        let mut x = input;
-        let mut index = 0;
-        while let Some((layer, rest)) = self.layers[index..].split_first_mut() {
-            let slope = layer.leaky_relu_slope();
-            match (slope, rest.first_mut()) {
-                (Some(slope), Some(next)) if next.absorbs_leaky_relu() => {
-                    x = next.forward_after_leaky_relu(x, slope, mode)?;
-                    self.absorbed[index] = true;
-                    index += 2;
-                }
-                _ => {
-                    x = layer.forward(x, mode)?;
-                    index += 1;
-                }
-            }
-        }
-        Ok(x)
+        self.stages
+            .iter_mut()
+            .try_fold(input, |x, stage| stage.forward(x, mode))
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        self.layers
+        self.stages
             .iter_mut()
-            .zip(&self.absorbed)
             .rev()
-            .filter(|(_, &absorbed)| !absorbed)
-            .try_fold(grad_output, |g, (layer, _)| layer.backward(g))
+            .try_fold(grad_output, |g, stage| stage.backward(g))
     }
 
     fn layers(&self) -> Vec<&dyn Layer<T>> {
-        self.layers
-            .iter()
-            .map(|l| l.as_ref() as &dyn Layer<T>)
-            .collect()
+        self.stages.iter().flat_map(|s| s.layers()).collect()
     }
 
+    /// The layers, to run one by one; a fused pair's next backward through
+    /// the model then runs its two layers' backward passes one by one too.
     fn layers_mut(&mut self) -> Vec<&mut dyn Layer<T>> {
-        self.layers
+        self.stages
             .iter_mut()
-            .map(|l| l.as_mut() as &mut dyn Layer<T>)
+            .flat_map(|s| s.layers_mut())
             .collect()
     }
 
@@ -197,16 +156,9 @@ mod tests {
                 }
             }
             let gy = y.mapv(|v| v - 0.25);
-            let gx = if fused {
-                model.backward(gy).expect("backward")
-            } else {
-                model
-                    .layers_mut()
-                    .iter_mut()
-                    .rev()
-                    .try_fold(gy, |g, layer| layer.backward(g))
-                    .expect("backward")
-            };
+            // After the layers ran one by one, the model's backward runs
+            // them one by one too.
+            let gx = model.backward(gy).expect("backward");
             let mut all = vec![bits(&y), bits(&gx)];
             all.extend(model.parameters().iter().map(|p| bits(&p.grad)));
             results.push(all);
@@ -225,17 +177,32 @@ mod tests {
     }
 
     #[test]
-    fn forward_fuses_only_a_leaky_relu_before_a_max_pool() {
-        let mut model = Sequential::<f32>::new(&zoo::answer(64), 7).expect("builds");
-        let x = ArrayD::zeros(vec![2, 1, 64]);
-        model.forward(x, Mode::Train).expect("forward");
-        let absorbed: Vec<&str> = model
-            .layers()
-            .iter()
-            .zip(&model.absorbed)
-            .filter(|(_, &absorbed)| absorbed)
-            .map(|(layer, _)| layer.name())
-            .collect();
-        assert_eq!(absorbed, ["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2"]);
+    fn the_plan_fuses_only_a_leaky_relu_before_a_max_pool() {
+        for (spec, fused) in [
+            (
+                zoo::answer(64),
+                vec!["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2"],
+            ),
+            // BatchNormalization sits between them: nothing to fuse.
+            (zoo::answer_bn(64), vec![]),
+        ] {
+            let model = Sequential::<f32>::new(&spec, 7).expect("builds");
+            let names: Vec<&str> = model
+                .stages
+                .iter()
+                .filter(|s| s.is_fused())
+                .map(|s| s.layers()[0].name())
+                .collect();
+            assert_eq!(names, fused);
+        }
+    }
+
+    #[test]
+    fn the_planned_model_lists_every_layer_of_its_spec() {
+        let spec = zoo::answer(64);
+        let model = Sequential::<f32>::new(&spec, 7).expect("builds");
+        let rebuilt = model.spec();
+        assert_eq!(rebuilt.layers.len(), spec.layers.len());
+        assert_eq!(rebuilt.resolved_names().ok(), spec.resolved_names().ok());
     }
 }

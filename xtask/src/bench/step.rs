@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use kymo_layers::{profile, zoo, LayerSpec, Sequential};
+use kymo_layers::{profile, zoo, LayerSpec, Model, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_tensor::SeededRng;
 use kymo_train::{FitConfig, Trainer};

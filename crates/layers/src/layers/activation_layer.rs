@@ -110,12 +110,22 @@ impl<T: Float> ActivationLayer<T> {
             LayerSpec::Activation(s) => (s.activation, "Activation"),
             _ => return None,
         };
-        Some(Self {
+        Some(Self::new(activation, kind, name, shape))
+    }
+
+    /// The layer of `activation`, reported as Keras class `kind`.
+    pub(crate) fn new(
+        activation: Activation,
+        kind: &'static str,
+        name: String,
+        shape: Shape,
+    ) -> Self {
+        Self {
             kind,
             name,
             shape,
             function: InPlaceActivation::new(activation),
-        })
+        }
     }
 }
 
@@ -154,12 +164,6 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         self.function.backward(&self.name, self.kind, grad_output)
-    }
-    fn leaky_relu_slope(&self) -> Option<f64> {
-        match self.function.activation() {
-            Activation::LeakyRelu { negative_slope } => Some(negative_slope),
-            _ => None,
-        }
     }
 }
 

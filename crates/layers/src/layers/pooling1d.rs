@@ -155,6 +155,28 @@ impl<T: Float> Pooling1D<T> {
 }
 
 impl<T: Float> Pooling1D<T> {
+    /// A `LeakyReLU` of `negative_slope` then this max pool, in one pass,
+    /// with the same bits as the two layers one after the other; the next
+    /// `backward` returns the gradient with respect to the `LeakyReLU`'s
+    /// input. For the fusion plan (`crate::fusion`), which pairs only max
+    /// pools.
+    pub(crate) fn forward_after_leaky_relu(
+        &mut self,
+        input: ArrayD<T>,
+        negative_slope: f64,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        if self.reduction != Reduction::Max {
+            return Err(crate::layer::config_error(
+                &self.name,
+                self.reduction.kind(),
+                "negative_slope",
+                "only a max pool can run a LeakyReLU before it in its own pass",
+            ));
+        }
+        self.forward_with(input, Some(T::from_f64_lossy(negative_slope)), mode)
+    }
+
     /// Forward, after a leaky ReLU of slope `kink` when given (max only).
     fn forward_with(
         &mut self,
@@ -227,23 +249,6 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         self.forward_with(input, None, mode)
-    }
-    fn absorbs_leaky_relu(&self) -> bool {
-        self.reduction == Reduction::Max
-    }
-    fn forward_after_leaky_relu(
-        &mut self,
-        input: ArrayD<T>,
-        negative_slope: f64,
-        mode: Mode,
-    ) -> Result<ArrayD<T>, LayerError> {
-        if self.reduction != Reduction::Max {
-            return Err(crate::layer::cannot_absorb(
-                &self.name,
-                self.reduction.kind(),
-            ));
-        }
-        self.forward_with(input, Some(T::from_f64_lossy(negative_slope)), mode)
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {

@@ -2,7 +2,7 @@
 
 use kymo_tensor::{Float, Padding, Window};
 
-use crate::{Activation, LayerError, LayerSpec, Sequential, Shape};
+use crate::{Activation, LayerError, LayerSpec, Model, Sequential, Shape};
 
 /// One tensor of the mirrored model's `state_dict`.
 #[derive(Debug, Clone, PartialEq, Eq)]

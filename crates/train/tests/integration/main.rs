@@ -8,3 +8,4 @@ mod fit;
 mod graph_models;
 mod kill_nine;
 mod resume_callbacks;
+mod seed_bits;
