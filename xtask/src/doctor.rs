@@ -135,7 +135,7 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
             &mut diagnosis,
             &spec,
             &setup,
-            (&fixed_spec, &fixed_setup),
+            &fixed_spec,
             &train,
             &val,
             &args,
@@ -177,7 +177,7 @@ fn verify(
     diagnosis: &mut doctor::Diagnosis,
     spec: &ArchitectureSpec,
     setup: &Setup,
-    fixed: (&ArchitectureSpec, &Setup),
+    fixed: &ArchitectureSpec,
     train: &Dataset,
     val: &Dataset,
     args: &DoctorArgs,
@@ -191,77 +191,31 @@ fn verify(
     };
     eprintln!("verifying: baseline ...");
     let baseline = arm(spec, setup)?;
-    let describe = |name: &str, v: &doctor::Verification| {
-        let arm = |v: &doctor::Verification| {
-            format!(
-                "median validation MSE {:.4} (range {:.4} – {:.4}), relapsed in {} of {} runs, \
-                 above 10x the mean predictor in {}",
-                v.median_val_mse, v.range.0, v.range.1, v.relapses, v.runs, v.blow_ups
-            )
-        };
-        // A fix helps when it lowers the median and does not add relapses,
-        // or removes relapses without raising the median.
-        let helped = (v.median_val_mse < baseline.median_val_mse
-            && v.relapses <= baseline.relapses)
-            || (v.relapses < baseline.relapses
-                && v.median_val_mse <= baseline.median_val_mse * 1.1);
-        format!(
-            "{name}: {}; without the fix: {}{}",
-            arm(v),
-            arm(&baseline),
-            if helped {
-                ""
-            } else {
-                " — this fix did not help here"
-            }
-        )
-    };
-    let fixes: Vec<(&[&str], &str, ArchitectureSpec, Setup)> = vec![
-        (
-            &["batch-one", "gradient-noise"],
-            "batch 32",
-            spec.clone(),
-            Setup {
-                batch_size: 32,
-                ..setup.clone()
-            },
-        ),
-        (
-            &[
-                "oversized-head",
-                "no-downsampling",
-                "kernel-as-long-as-input",
-            ],
-            "prescribed architecture",
-            fixed.0.clone(),
-            setup.clone(),
-        ),
-        (
-            &["no-early-stopping", "no-best-checkpoint", "absurd-epochs"],
-            "EarlyStopping + best weights",
-            spec.clone(),
-            Setup {
-                early_stopping: true,
-                checkpoint_best: true,
-                ..setup.clone()
-            },
-        ),
-    ];
-    for (ids, name, fixed_spec, fixed_setup) in fixes {
+    for fix in doctor::fixes(spec, setup, fixed) {
         if !diagnosis
             .findings
             .iter()
-            .any(|f| ids.contains(&f.id.as_str()))
+            .any(|f| fix.answers.contains(&f.id))
         {
             continue;
         }
-        eprintln!("verifying: {name} ...");
-        let result = arm(&fixed_spec, &fixed_setup)?;
-        let text = describe(name, &result);
+        eprintln!("verifying: {} ...", fix.name);
+        let result = arm(&fix.spec, &fix.setup)?;
+        let verdict = if result.helped_against(&baseline) {
+            ""
+        } else {
+            " — this fix did not help here"
+        };
+        let text = format!(
+            "{}: {}; without the fix: {}{verdict}",
+            fix.name,
+            result.describe(),
+            baseline.describe()
+        );
         for f in diagnosis
             .findings
             .iter_mut()
-            .filter(|f| ids.contains(&f.id.as_str()))
+            .filter(|f| fix.answers.contains(&f.id))
         {
             f.verified = Some(text.clone());
         }

@@ -31,6 +31,7 @@ mod history;
 mod loss;
 mod metrics;
 mod ridge;
+mod stability;
 mod trainer;
 
 pub use callbacks::{
@@ -44,4 +45,5 @@ pub use history::{EpochLog, History};
 pub use loss::Loss;
 pub use metrics::Metric;
 pub use ridge::Ridge;
+pub use stability::Stability;
 pub use trainer::{predict, Evaluation, Trainer};

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use kymo_layers::{ArchitectureSpec, NamedArray};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{
-    Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, TrainError,
-    Trainer,
+    Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, Stability,
+    TrainError, Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -296,23 +296,12 @@ pub fn run(
         })
         .collect();
     let val: Vec<f64> = epochs.iter().map(|e| e.val_loss).collect();
-    let absurd_epochs = val
-        .iter()
-        .filter(|v| !v.is_finite() || **v > data.mean_val_mse)
-        .count();
-    let blew_up = val
-        .iter()
-        .any(|v| !v.is_finite() || *v > 10.0 * data.mean_val_mse);
-    let steps: Vec<f64> = val
-        .windows(2)
-        .map(|w| (w[1] / w[0]).log10())
-        .filter(|v| v.is_finite())
-        .collect();
-    let volatility = if steps.is_empty() {
-        0.0
-    } else {
-        (steps.iter().map(|s| s * s).sum::<f64>() / steps.len() as f64).sqrt()
-    };
+    let Stability {
+        absurd_epochs,
+        blew_up,
+        volatility,
+        ..
+    } = Stability::of(&val, data.mean_val_mse);
     let result = RunResult {
         variant: variant.name.clone(),
         seed,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use kymo_data::Dataset;
 use ndarray::Axis;
 
-use super::{Finding, Severity};
+use super::{Finding, FindingId, Severity};
 use crate::{Metric, Ridge};
 
 fn row_key(data: &Dataset, i: usize) -> Vec<u32> {
@@ -43,14 +43,14 @@ pub fn data_checks(
             });
         if std == 0.0 {
             findings.push(
-                Finding::new("constant-channel", Severity::Medium, format!("Channel {c} is constant"))
+                Finding::new(FindingId::ConstantChannel, Severity::Medium, format!("Channel {c} is constant"))
                     .measured(format!("every value is {mean}"))
                     .why("a constant input carries no information and breaks standardization (division by zero)")
                     .fix("drop the channel"),
             );
         } else if mean.abs() > 0.5 || !(0.5..=2.0).contains(&std) {
             findings.push(
-                Finding::new("inputs-not-standardized", Severity::Medium, format!("Channel {c} is not standardized"))
+                Finding::new(FindingId::InputsNotStandardized, Severity::Medium, format!("Channel {c} is not standardized"))
                     .measured(format!("mean {mean:.3}, standard deviation {std:.3}, range [{min:.3}, {max:.3}]"))
                     .why("Glorot initialization assumes inputs of unit scale; off-scale inputs make the first steps too large or too small (LeCun et al. 1998, Efficient BackProp)")
                     .fix("standardize each point (or channel) with statistics of the training split only (kymo_data::DatasetScaler)"),
@@ -69,7 +69,7 @@ pub fn data_checks(
             .sqrt();
         if std > 10.0 || (std > 0.0 && std < 0.1) || mean.abs() > 10.0 * std.max(1e-12) {
             findings.push(
-                Finding::new("target-scale", Severity::Medium, format!("Target {j} is far from unit scale under MSE"))
+                Finding::new(FindingId::TargetScale, Severity::Medium, format!("Target {j} is far from unit scale under MSE"))
                     .measured(format!("mean {mean:.4}, standard deviation {std:.4}"))
                     .why("MSE gradients scale with the target: large targets make Adam's first steps overshoot, tiny ones vanish into epsilon")
                     .fix("standardize the target on the training split and invert predictions"),
@@ -88,7 +88,7 @@ pub fn data_checks(
     if duplicates > 0 {
         findings.push(
             Finding::new(
-                "duplicate-samples",
+                FindingId::DuplicateSamples,
                 Severity::Low,
                 "Duplicated training samples",
             )
@@ -107,7 +107,7 @@ pub fn data_checks(
         if shared > 0 {
             findings.push(
                 Finding::new(
-                    "train-validation-leak",
+                    FindingId::TrainValidationLeak,
                     Severity::High,
                     "Validation samples also appear in training",
                 )
@@ -124,7 +124,7 @@ pub fn data_checks(
     let ratio = parameters as f64 / train.len().max(1) as f64;
     if ratio > 100.0 {
         findings.push(
-            Finding::new("too-few-samples", if ratio > 1000.0 { Severity::High } else { Severity::Medium }, "Far more parameters than training samples")
+            Finding::new(FindingId::TooFewSamples, if ratio > 1000.0 { Severity::High } else { Severity::Medium }, "Far more parameters than training samples")
                 .measured(format!("{parameters} trainable parameters for {} training samples ({ratio:.0} per sample)", train.len()))
                 .why("with this ratio the model can fit the training set exactly and the validation loss depends on luck of initialization (Zhang et al. 2017)")
                 .fix("shrink the head (downsample before Flatten), add data, or regularize"),
@@ -152,7 +152,7 @@ pub fn data_checks(
                     )
                 };
                 findings.push(
-                    Finding::new("ridge-baseline", severity, title)
+                    Finding::new(FindingId::RidgeBaseline, severity, title)
                         .measured(format!("ridge regression (λ = {}) on the flattened signal: validation R² {r2:.3}, MSE {mse:.4}", ridge.lambda))
                         .why("a network that does not beat a linear baseline adds variance without adding accuracy")
                         .fix(fix),

@@ -18,11 +18,171 @@ pub enum Severity {
     High,
 }
 
+/// What a finding is about: one variant per rule, with a stable kebab-case
+/// name (`batch-one`, `oversized-head`, ...) in reports, JSON and on the
+/// command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingId {
+    /// `oversized-head`.
+    OversizedHead,
+    /// `no-downsampling`.
+    NoDownsampling,
+    /// `kernel-as-long-as-input`.
+    KernelAsLongAsInput,
+    /// `receptive-field-too-large`.
+    ReceptiveFieldTooLarge,
+    /// `receptive-field-tiny`.
+    ReceptiveFieldTiny,
+    /// `padding-dominated`.
+    PaddingDominated,
+    /// `batch-one`.
+    BatchOne,
+    /// `batchnorm-tiny-batches`.
+    BatchnormTinyBatches,
+    /// `batchnorm-unsettled`.
+    BatchnormUnsettled,
+    /// `learning-rate-range`.
+    LearningRateRange,
+    /// `no-validation`.
+    NoValidation,
+    /// `no-early-stopping`.
+    NoEarlyStopping,
+    /// `no-best-checkpoint`.
+    NoBestCheckpoint,
+    /// `heavy-dropout`.
+    HeavyDropout,
+    /// `stacked-linear`.
+    StackedLinear,
+    /// `duplicate-samples`.
+    DuplicateSamples,
+    /// `train-validation-leak`.
+    TrainValidationLeak,
+    /// `too-few-samples`.
+    TooFewSamples,
+    /// `target-scale`.
+    TargetScale,
+    /// `inputs-not-standardized`.
+    InputsNotStandardized,
+    /// `constant-channel`.
+    ConstantChannel,
+    /// `ridge-baseline`.
+    RidgeBaseline,
+    /// `gradient-noise`.
+    GradientNoise,
+    /// `absurd-epochs`.
+    AbsurdEpochs,
+    /// `val-loss-swings`.
+    ValLossSwings,
+    /// `predictions-out-of-range`.
+    PredictionsOutOfRange,
+    /// `exploding-gradients`.
+    ExplodingGradients,
+    /// `vanishing-gradients`.
+    VanishingGradients,
+    /// `nan-gradients`.
+    NanGradients,
+    /// `gradient-spikes`.
+    GradientSpikes,
+    /// `update-ratio`.
+    UpdateRatio,
+    /// `overfitting`.
+    Overfitting,
+}
+
+impl FindingId {
+    /// Every id, in declaration order.
+    pub const ALL: [FindingId; 32] = [
+        FindingId::OversizedHead,
+        FindingId::NoDownsampling,
+        FindingId::KernelAsLongAsInput,
+        FindingId::ReceptiveFieldTooLarge,
+        FindingId::ReceptiveFieldTiny,
+        FindingId::PaddingDominated,
+        FindingId::BatchOne,
+        FindingId::BatchnormTinyBatches,
+        FindingId::BatchnormUnsettled,
+        FindingId::LearningRateRange,
+        FindingId::NoValidation,
+        FindingId::NoEarlyStopping,
+        FindingId::NoBestCheckpoint,
+        FindingId::HeavyDropout,
+        FindingId::StackedLinear,
+        FindingId::DuplicateSamples,
+        FindingId::TrainValidationLeak,
+        FindingId::TooFewSamples,
+        FindingId::TargetScale,
+        FindingId::InputsNotStandardized,
+        FindingId::ConstantChannel,
+        FindingId::RidgeBaseline,
+        FindingId::GradientNoise,
+        FindingId::AbsurdEpochs,
+        FindingId::ValLossSwings,
+        FindingId::PredictionsOutOfRange,
+        FindingId::ExplodingGradients,
+        FindingId::VanishingGradients,
+        FindingId::NanGradients,
+        FindingId::GradientSpikes,
+        FindingId::UpdateRatio,
+        FindingId::Overfitting,
+    ];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingId::OversizedHead => "oversized-head",
+            FindingId::NoDownsampling => "no-downsampling",
+            FindingId::KernelAsLongAsInput => "kernel-as-long-as-input",
+            FindingId::ReceptiveFieldTooLarge => "receptive-field-too-large",
+            FindingId::ReceptiveFieldTiny => "receptive-field-tiny",
+            FindingId::PaddingDominated => "padding-dominated",
+            FindingId::BatchOne => "batch-one",
+            FindingId::BatchnormTinyBatches => "batchnorm-tiny-batches",
+            FindingId::BatchnormUnsettled => "batchnorm-unsettled",
+            FindingId::LearningRateRange => "learning-rate-range",
+            FindingId::NoValidation => "no-validation",
+            FindingId::NoEarlyStopping => "no-early-stopping",
+            FindingId::NoBestCheckpoint => "no-best-checkpoint",
+            FindingId::HeavyDropout => "heavy-dropout",
+            FindingId::StackedLinear => "stacked-linear",
+            FindingId::DuplicateSamples => "duplicate-samples",
+            FindingId::TrainValidationLeak => "train-validation-leak",
+            FindingId::TooFewSamples => "too-few-samples",
+            FindingId::TargetScale => "target-scale",
+            FindingId::InputsNotStandardized => "inputs-not-standardized",
+            FindingId::ConstantChannel => "constant-channel",
+            FindingId::RidgeBaseline => "ridge-baseline",
+            FindingId::GradientNoise => "gradient-noise",
+            FindingId::AbsurdEpochs => "absurd-epochs",
+            FindingId::ValLossSwings => "val-loss-swings",
+            FindingId::PredictionsOutOfRange => "predictions-out-of-range",
+            FindingId::ExplodingGradients => "exploding-gradients",
+            FindingId::VanishingGradients => "vanishing-gradients",
+            FindingId::NanGradients => "nan-gradients",
+            FindingId::GradientSpikes => "gradient-spikes",
+            FindingId::UpdateRatio => "update-ratio",
+            FindingId::Overfitting => "overfitting",
+        }
+    }
+}
+
+impl fmt::Display for FindingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FindingId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One diagnosis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Stable identifier (`batch-one-adam`, `oversized-head`, ...).
-    pub id: String,
+    /// Which rule found it.
+    pub id: FindingId,
     /// Severity.
     pub severity: Severity,
     /// One line.
@@ -40,9 +200,9 @@ pub struct Finding {
 
 impl Finding {
     /// A finding; `measured`, `why` and `fix` as given.
-    pub fn new(id: &str, severity: Severity, title: impl Into<String>) -> Self {
+    pub fn new(id: FindingId, severity: Severity, title: impl Into<String>) -> Self {
         Self {
-            id: id.into(),
+            id,
             severity,
             title: title.into(),
             measured: String::new(),
@@ -141,5 +301,24 @@ impl fmt::Display for Diagnosis {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_has_one_name_and_serializes_as_it() {
+        let mut names = std::collections::HashSet::new();
+        for id in FindingId::ALL {
+            assert!(names.insert(id.as_str()), "{id:?} repeats a name");
+            let json = serde_json::to_string(&id).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", id.as_str()));
+            assert_eq!(
+                serde_json::from_str::<FindingId>(&json).expect("parses"),
+                id
+            );
+        }
     }
 }

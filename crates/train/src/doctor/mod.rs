@@ -15,11 +15,11 @@ mod static_checks;
 mod verify;
 
 pub use data_checks::data_checks;
-pub use finding::{Diagnosis, Finding, Severity};
+pub use finding::{Diagnosis, Finding, FindingId, Severity};
 pub use probe::{probe, ProbeConfig, ProbeStats};
 pub use setup::Setup;
 pub use static_checks::static_checks;
-pub use verify::{verify, Verification};
+pub use verify::{fixes, verify, Fix, Verification};
 
 use kymo_layers::{zoo, ArchitectureSpec};
 
@@ -74,11 +74,11 @@ pub fn examine(
 }
 
 /// Structural findings that the prescribed architecture replaces.
-const ARCHITECTURE: [&str; 4] = [
-    "oversized-head",
-    "no-downsampling",
-    "kernel-as-long-as-input",
-    "receptive-field-too-large",
+const ARCHITECTURE: [FindingId; 4] = [
+    FindingId::OversizedHead,
+    FindingId::NoDownsampling,
+    FindingId::KernelAsLongAsInput,
+    FindingId::ReceptiveFieldTooLarge,
 ];
 
 /// The fixed model and setup for a diagnosis: the doctor's architecture
@@ -93,7 +93,7 @@ pub fn prescribe(
     let structural = diagnosis
         .findings
         .iter()
-        .any(|f| ARCHITECTURE.contains(&f.id.as_str()));
+        .any(|f| ARCHITECTURE.contains(&f.id));
     let model = if structural {
         let mut fixed = zoo::doctor(spec.input().length);
         fixed.input = spec.input();

@@ -7,8 +7,8 @@ use kymo_layers::{ArchitectureSpec, Mode};
 use kymo_optim::{Adam, AnyOptimizer, Optimizer, Sgd, Slot};
 use kymo_tensor::{derive_seed, SeededRng};
 
-use super::{Finding, Setup, Severity};
-use crate::{predict, Metric, TrainError};
+use super::{Finding, FindingId, Setup, Severity};
+use crate::{predict, Metric, Stability, TrainError};
 
 /// Knobs of the probe.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -252,7 +252,7 @@ pub fn probe(
             "the mean gradient could not be told apart from the noise (B_simple beyond estimate: the k-batch average is no smaller than single batches predict)".to_string()
         };
         findings.push(
-            Finding::new("gradient-noise", severity, format!("At batch {batch_size}, {:.0}% of each step is signal", 100.0 * stats.signal_fraction))
+            Finding::new(FindingId::GradientNoise, severity, format!("At batch {batch_size}, {:.0}% of each step is signal", 100.0 * stats.signal_fraction))
                 .measured(format!(
                     "{estimate}, from batch-{batch_size} gradients and their {}-batch averages over {small_count} steps; signal fraction at batch {batch_size}: {:.3}",
                     config.noise_window, stats.signal_fraction
@@ -262,11 +262,8 @@ pub fn probe(
         );
     }
 
-    let absurd = stats
-        .val_loss
-        .iter()
-        .filter(|v| !v.is_finite() || **v > stats.mean_val_mse)
-        .count();
+    let stability = Stability::of(&stats.val_loss, stats.mean_val_mse);
+    let absurd = stability.absurd_epochs;
     if absurd > 0 {
         let worst = stats.val_loss.iter().copied().fold(0.0f64, |a, b| {
             if b.is_nan() {
@@ -276,7 +273,7 @@ pub fn probe(
             }
         });
         findings.push(
-            Finding::new("absurd-epochs", Severity::High, "Validation loss worse than predicting the mean")
+            Finding::new(FindingId::AbsurdEpochs, Severity::High, "Validation loss worse than predicting the mean")
                 .measured(format!(
                     "{absurd} of {} probe epochs; worst validation MSE {worst:.3} against {:.3} for the training mean; per epoch: {:?}",
                     stats.val_loss.len(),
@@ -287,17 +284,11 @@ pub fn probe(
                 .fix("fix the high-severity causes above (batch size, head); keep the best epoch with ModelCheckpoint(save_best_only=True)"),
         );
     }
-    let steps: Vec<f64> = stats
-        .val_loss
-        .windows(2)
-        .map(|w| (w[1] / w[0]).log10())
-        .filter(|v| v.is_finite())
-        .collect();
-    if !steps.is_empty() {
-        let swing = (steps.iter().map(|s| s * s).sum::<f64>() / steps.len() as f64).sqrt();
+    if stats.val_loss.len() > 1 {
+        let swing = stability.volatility;
         if swing > 0.3 {
             findings.push(
-                Finding::new("val-loss-swings", Severity::Medium, "Validation loss swings between epochs")
+                Finding::new(FindingId::ValLossSwings, Severity::Medium, "Validation loss swings between epochs")
                     .measured(format!("RMS of log10(val[t]/val[t-1]) = {swing:.2} (a 2x swing is 0.30)"))
                     .why("large epoch-to-epoch swings mean the last epoch's weights are a lottery ticket")
                     .fix("larger batches or a lower learning rate; restore the best weights"),
@@ -316,7 +307,7 @@ pub fn probe(
         );
         if !p.is_finite() || p > 10.0 * t {
             findings.push(
-                Finding::new("predictions-out-of-range", Severity::High, "Predictions spread far beyond the targets")
+                Finding::new(FindingId::PredictionsOutOfRange, Severity::High, "Predictions spread far beyond the targets")
                     .measured(format!("prediction standard deviation {p:.3} against the targets' {t:.3}"))
                     .why("DeepDiagnosis (Wardat et al. 2022) flags outputs outside ten times the target range: the output layer is saturated by a few huge activations")
                     .fix("downsample before the head and use batches of 32"),
@@ -325,7 +316,7 @@ pub fn probe(
     }
     if let Some(layer) = nan_layer {
         findings.push(
-            Finding::new("nan-gradients", Severity::High, format!("NaN or infinite gradients in '{layer}'"))
+            Finding::new(FindingId::NanGradients, Severity::High, format!("NaN or infinite gradients in '{layer}'"))
                 .measured(format!("first non-finite gradient in layer '{layer}'"))
                 .why("one NaN poisons every weight at the next step")
                 .fix("lower the learning rate, clip gradients (global_clipnorm=1.0), and add TerminateOnNaN"),
@@ -337,14 +328,14 @@ pub fn probe(
     let median_first = median(&mut first_norms);
     if median_ratio > 70.0 {
         findings.push(
-            Finding::new("exploding-gradients", Severity::High, "Gradients grow towards the input")
+            Finding::new(FindingId::ExplodingGradients, Severity::High, "Gradients grow towards the input")
                 .measured(format!("median ratio of first to last kernel gradient norm {median_ratio:.1}"))
                 .why("AUTOTRAINER (Zhang et al. 2021) calls a ratio above 70 exploding")
                 .fix("BatchNormalization after each activation, gradient clipping, a lower learning rate"),
         );
     } else if median_ratio < 1e-3 && median_first < 1e-4 {
         findings.push(
-            Finding::new("vanishing-gradients", Severity::High, "Gradients vanish before the first layer")
+            Finding::new(FindingId::VanishingGradients, Severity::High, "Gradients vanish before the first layer")
                 .measured(format!("median first/last gradient norm ratio {median_ratio:.1e}, first-layer norm {median_first:.1e}"))
                 .why("AUTOTRAINER (Zhang et al. 2021): ratio below 1e-3 with a first-layer norm under 1e-4")
                 .fix("LeakyReLU or ReLU instead of saturating activations, BatchNormalization, He initialization"),
@@ -352,7 +343,7 @@ pub fn probe(
     }
     if total_norms.len() > 20 && spikes as f64 > 0.02 * total_norms.len() as f64 {
         findings.push(
-            Finding::new("gradient-spikes", Severity::Medium, "Gradient norm spikes")
+            Finding::new(FindingId::GradientSpikes, Severity::Medium, "Gradient norm spikes")
                 .measured(format!("{spikes} of {} steps had a gradient norm above ten times the median of the 10 before", total_norms.len()))
                 .why("spikes are single samples or batches pulling the weights far off course")
                 .fix("larger batches, or global_clipnorm=1.0"),
@@ -367,7 +358,7 @@ pub fn probe(
     }
     if !off.is_empty() {
         findings.push(
-            Finding::new("update-ratio", Severity::Medium, "Steps are too large or too small for the weights")
+            Finding::new(FindingId::UpdateRatio, Severity::Medium, "Steps are too large or too small for the weights")
                 .measured(format!("median ||Δθ||/||θ|| per step outside [1e-5, 0.1]: {}", off.join(", ")))
                 .why("updates near 1e-3 of the weights per step train steadily (Karpathy, CS231n notes); much larger ones overwrite what was learned")
                 .fix("adjust the learning rate by the factor that brings the ratio near 1e-3"),
@@ -380,7 +371,7 @@ pub fn probe(
         {
             findings.push(
                 Finding::new(
-                    "overfitting",
+                    FindingId::Overfitting,
                     Severity::Medium,
                     "Training loss falls while validation loss rises",
                 )

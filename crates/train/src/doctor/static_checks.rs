@@ -3,7 +3,7 @@
 use kymo_layers::{Layer, LayerSpec, Model, ReceptiveField, Shape};
 use kymo_tensor::Padding;
 
-use super::{Finding, Setup, Severity};
+use super::{Finding, FindingId, Setup, Severity};
 
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
@@ -57,7 +57,7 @@ pub fn static_checks(
                 })
                 .unwrap_or_default();
             findings.push(
-                Finding::new("oversized-head", severity, "The Dense head after Flatten dominates the model")
+                Finding::new(FindingId::OversizedHead, severity, "The Dense head after Flatten dominates the model")
                     .measured(format!(
                         "the head holds {head} of {} parameters ({}); Flatten feeds it {width} inputs{vs}",
                         summary.total_params,
@@ -82,7 +82,7 @@ pub fn static_checks(
     });
     if has_windows && strides.iter().all(|&s| s == 1) {
         findings.push(
-            Finding::new("no-downsampling", Severity::High, "Nothing downsamples the signal")
+            Finding::new(FindingId::NoDownsampling, Severity::High, "Nothing downsamples the signal")
                 .measured(format!("every conv and pool has stride 1: the signal stays {input_length} points long to the head"))
                 .why("pooling with stride is what lets deeper layers see wider context at low cost and makes features shift-tolerant; stride-1 pools only blur (Goodfellow et al., Deep Learning, sec. 9.3)")
                 .fix("give the pools strides = pool_size (Keras's default: MaxPooling1D(2)), halving the length after each block"),
@@ -94,7 +94,7 @@ pub fn static_checks(
     if field > input_length {
         findings.push(
             Finding::new(
-                "receptive-field-too-large",
+                FindingId::ReceptiveFieldTooLarge,
                 Severity::Medium,
                 "One position sees more than the whole input",
             )
@@ -111,7 +111,7 @@ pub fn static_checks(
             .any(|r| r.receptive_field == ReceptiveField::All)
     {
         findings.push(
-            Finding::new("receptive-field-tiny", Severity::Low, "Each conv feature sees a tiny part of the signal")
+            Finding::new(FindingId::ReceptiveFieldTiny, Severity::Low, "Each conv feature sees a tiny part of the signal")
                 .measured(format!("receptive field {field} of {input_length} points ({:.1}%)", 100.0 * field as f64 / input_length as f64))
                 .why("features this local cannot describe peak shapes wider than the field; the Dense head must assemble everything from positions")
                 .fix("add strided pooling between blocks so the field grows geometrically"),
@@ -127,7 +127,7 @@ pub fn static_checks(
             let extent = (c.kernel_size - 1) * c.dilation_rate + 1;
             if extent >= length {
                 findings.push(
-                    Finding::new("kernel-as-long-as-input", Severity::High, format!("Kernel of '{}' spans its whole input", layer.name()))
+                    Finding::new(FindingId::KernelAsLongAsInput, Severity::High, format!("Kernel of '{}' spans its whole input", layer.name()))
                         .measured(format!("kernel spans {extent} points of a {length}-point input"))
                         .why("such a kernel is a Dense layer in disguise, with padding on most positions")
                         .fix("use kernels of 3 to 7 points"),
@@ -143,7 +143,7 @@ pub fn static_checks(
     }
     if !padded.is_empty() {
         findings.push(
-            Finding::new("padding-dominated", Severity::Low, "Many outputs read zero padding")
+            Finding::new(FindingId::PaddingDominated, Severity::Low, "Many outputs read zero padding")
                 .measured(format!("share of output positions whose window touches padding: {}", padded.join(", ")))
                 .why("zeros are not signal: edge outputs are biased towards them, and with 'same' stacks the bias compounds")
                 .fix("smaller kernels, or 'valid' padding with a cropped input"),
@@ -154,7 +154,7 @@ pub fn static_checks(
     let temperature = setup.learning_rate / setup.batch_size.max(1) as f64;
     if setup.batch_size == 1 && setup.learning_rate >= 1e-4 {
         findings.push(
-            Finding::new("batch-one", Severity::High, "Batch size 1: every step follows one sample's gradient")
+            Finding::new(FindingId::BatchOne, Severity::High, "Batch size 1: every step follows one sample's gradient")
                 .measured(format!(
                     "batch size 1 with {} at lr {}: noise temperature lr/B = {temperature:.1e}, 32x that of batch 32",
                     setup.optimizer, setup.learning_rate
@@ -168,7 +168,7 @@ pub fn static_checks(
         .any(|l| matches!(l, LayerSpec::BatchNormalization(_)));
     if has_bn && setup.batch_size < 8 {
         findings.push(
-            Finding::new("batchnorm-tiny-batches", Severity::Medium, "BatchNormalization with tiny batches")
+            Finding::new(FindingId::BatchnormTinyBatches, Severity::Medium, "BatchNormalization with tiny batches")
                 .measured(format!("batch size {}", setup.batch_size))
                 .why("batch statistics of fewer than 8 samples are noisy, and at batch 1 a channel's variance over one sample is not the population's (Ioffe & Szegedy 2015; Wu & He 2018)")
                 .fix("batch_size >= 16, or drop BatchNormalization"),
@@ -187,7 +187,7 @@ pub fn static_checks(
             let left = momentum.powi(steps.min(i32::MAX as usize) as i32);
             if left > 0.05 {
                 findings.push(
-                    Finding::new("batchnorm-unsettled", Severity::High, "BatchNormalization's moving statistics never settle")
+                    Finding::new(FindingId::BatchnormUnsettled, Severity::High, "BatchNormalization's moving statistics never settle")
                         .measured(format!(
                             "{steps} training steps ({} epochs of {samples} samples at batch {}): with momentum {momentum}, the moving mean and variance still hold {:.0}% of their initial 0 and 1",
                             setup.epochs, setup.batch_size, 100.0 * left
@@ -200,7 +200,7 @@ pub fn static_checks(
     }
     if !(1e-7..=1e-2).contains(&setup.learning_rate) {
         findings.push(
-            Finding::new("learning-rate-range", Severity::Medium, "Learning rate outside the usual range")
+            Finding::new(FindingId::LearningRateRange, Severity::Medium, "Learning rate outside the usual range")
                 .measured(format!("lr = {}", setup.learning_rate))
                 .why("Adam-family optimizers train well between 1e-5 and 1e-2; outside [1e-7, 1e-2] training crawls or diverges (Kingma & Ba 2015)")
                 .fix("start from 1e-3"),
@@ -208,15 +208,19 @@ pub fn static_checks(
     }
     if !setup.validation {
         findings.push(
-            Finding::new("no-validation", Severity::High, "No validation data")
-                .measured("the setup trains without validation data")
-                .why("without it neither you nor a callback can tell a good epoch from an absurd one")
-                .fix("validation_split = 0.2"),
+            Finding::new(
+                FindingId::NoValidation,
+                Severity::High,
+                "No validation data",
+            )
+            .measured("the setup trains without validation data")
+            .why("without it neither you nor a callback can tell a good epoch from an absurd one")
+            .fix("validation_split = 0.2"),
         );
     }
     if setup.validation && !setup.early_stopping {
         findings.push(
-            Finding::new("no-early-stopping", Severity::Medium, "No early stopping")
+            Finding::new(FindingId::NoEarlyStopping, Severity::Medium, "No early stopping")
                 .measured(format!("{} epochs run whatever the validation loss does", setup.epochs))
                 .why("the last epoch is not the best one when validation loss fluctuates (Prechelt 1998, Early Stopping - But When?)")
                 .fix("EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)"),
@@ -224,7 +228,7 @@ pub fn static_checks(
     }
     if setup.validation && !setup.checkpoint_best {
         findings.push(
-            Finding::new("no-best-checkpoint", Severity::Medium, "The best weights are not checkpointed")
+            Finding::new(FindingId::NoBestCheckpoint, Severity::Medium, "The best weights are not checkpointed")
                 .measured("no ModelCheckpoint(save_best_only=True)")
                 .why("a good epoch followed by a bad one is lost; the question's 'good results one moment' are exactly such epochs")
                 .fix("ModelCheckpoint(path, monitor='val_loss', save_best_only=True)"),
@@ -236,7 +240,7 @@ pub fn static_checks(
         if let LayerSpec::Dropout(d) = layer_spec {
             if d.rate > 0.5 {
                 findings.push(
-                    Finding::new("heavy-dropout", Severity::Medium, format!("Dropout '{}' drops most units", layer.name()))
+                    Finding::new(FindingId::HeavyDropout, Severity::Medium, format!("Dropout '{}' drops most units", layer.name()))
                         .measured(format!("rate {}", d.rate))
                         .why("above 0.5 the signal reaching the next layer is mostly noise (Srivastava et al. 2014 use 0.5 at most for hidden units)")
                         .fix("rate 0.1 to 0.3"),
@@ -274,7 +278,7 @@ pub fn static_checks(
                 layers[b.0].name().to_string(),
             );
             findings.push(
-                Finding::new("stacked-linear", Severity::Low, "Two linear layers with no activation between them")
+                Finding::new(FindingId::StackedLinear, Severity::Low, "Two linear layers with no activation between them")
                     .measured(format!("'{}' feeds '{}' with no nonlinearity", names.0, names.1))
                     .why("their product is one linear map: the extra layer adds parameters, not capacity")
                     .fix(format!("give '{}' activation='relu' or insert a LeakyReLU", names.0)),

@@ -6,7 +6,7 @@ use kymo_layers::ArchitectureSpec;
 use kymo_optim::{Adam, AnyOptimizer};
 use serde::Serialize;
 
-use super::Setup;
+use super::{FindingId, Setup};
 use crate::{EarlyStopping, FitConfig, TrainError, Trainer};
 
 /// Validation figures of one arm over seeds.
@@ -63,19 +63,9 @@ pub fn verify(
         } else {
             trainer.fit(train, Some(validation), &mut [])?;
         }
-        let losses = trainer.history.series("val_loss");
-        // The experiment's definition: non-finite, or ten times worse than
-        // predicting the mean (an epoch merely above the mean is often a
-        // run that has not learned yet on a short budget).
-        if losses
-            .iter()
-            .any(|v| !v.is_finite() || *v > 10.0 * mean_val_mse)
-        {
-            blow_ups += 1;
-        }
-        if relapsed(&losses, mean_val_mse) {
-            relapses += 1;
-        }
+        let stability = trainer.history.stability(mean_val_mse);
+        blow_ups += usize::from(stability.blew_up);
+        relapses += usize::from(stability.relapsed);
         finals.push(trainer.evaluate(validation)?.loss);
     }
     let mut sorted: Vec<f64> = finals
@@ -95,34 +85,126 @@ pub fn verify(
     })
 }
 
-/// Whether a validation-loss series relapsed (see [`Verification::relapses`]).
-pub fn relapsed(losses: &[f64], mean_val_mse: f64) -> bool {
-    let mut best = f64::INFINITY;
-    for &loss in losses {
-        let was_good = best < mean_val_mse;
-        if was_good && (!loss.is_finite() || loss > mean_val_mse.max(10.0 * best)) {
-            return true;
-        }
-        if loss.is_finite() {
-            best = best.min(loss);
-        }
+impl Verification {
+    /// Whether this arm, with a fix, did better than `baseline` without
+    /// it: a lower median that adds no relapses, or fewer relapses without
+    /// raising the median by more than a tenth.
+    pub fn helped_against(&self, baseline: &Verification) -> bool {
+        (self.median_val_mse < baseline.median_val_mse && self.relapses <= baseline.relapses)
+            || (self.relapses < baseline.relapses
+                && self.median_val_mse <= baseline.median_val_mse * 1.1)
     }
-    false
+
+    /// One line: the median, the range, relapses and blow-ups.
+    pub fn describe(&self) -> String {
+        format!(
+            "median validation MSE {:.4} (range {:.4} – {:.4}), relapsed in {} of {} runs, \
+             above 10x the mean predictor in {}",
+            self.median_val_mse,
+            self.range.0,
+            self.range.1,
+            self.relapses,
+            self.runs,
+            self.blow_ups
+        )
+    }
+}
+
+/// A fix that `--verify` trains beside the unfixed setup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    /// The findings it answers: it is tried when any of them was found.
+    pub answers: &'static [FindingId],
+    /// Its name in the report.
+    pub name: &'static str,
+    /// The model with the fix.
+    pub spec: ArchitectureSpec,
+    /// The setup with the fix.
+    pub setup: Setup,
+}
+
+/// The fixes the doctor can verify, each changing one thing of `spec` and
+/// `setup`: batch 32, the `prescribed` architecture, and EarlyStopping with
+/// the best weights.
+pub fn fixes(spec: &ArchitectureSpec, setup: &Setup, prescribed: &ArchitectureSpec) -> Vec<Fix> {
+    vec![
+        Fix {
+            answers: &[FindingId::BatchOne, FindingId::GradientNoise],
+            name: "batch 32",
+            spec: spec.clone(),
+            setup: Setup {
+                batch_size: 32,
+                ..setup.clone()
+            },
+        },
+        Fix {
+            answers: &[
+                FindingId::OversizedHead,
+                FindingId::NoDownsampling,
+                FindingId::KernelAsLongAsInput,
+            ],
+            name: "prescribed architecture",
+            spec: prescribed.clone(),
+            setup: setup.clone(),
+        },
+        Fix {
+            answers: &[
+                FindingId::NoEarlyStopping,
+                FindingId::NoBestCheckpoint,
+                FindingId::AbsurdEpochs,
+            ],
+            name: "EarlyStopping + best weights",
+            spec: spec.clone(),
+            setup: Setup {
+                early_stopping: true,
+                checkpoint_best: true,
+                ..setup.clone()
+            },
+        },
+    ]
 }
 
 #[cfg(test)]
 mod tests {
-    use super::relapsed;
+    use super::*;
+
+    fn arm(median: f64, relapses: usize) -> Verification {
+        Verification {
+            median_val_mse: median,
+            range: (median, median),
+            blow_ups: 0,
+            relapses,
+            runs: 3,
+        }
+    }
 
     #[test]
-    fn a_slow_start_is_not_a_relapse_but_a_jump_back_is() {
-        // Falls from far above the mean predictor (1.0): a transient.
-        assert!(!relapsed(&[500.0, 40.0, 3.0, 0.5, 0.2], 1.0));
-        // Good, then absurd: the question's symptom.
-        assert!(relapsed(&[0.5, 0.1, 4.0, 0.1], 1.0));
-        // Good, then non-finite.
-        assert!(relapsed(&[0.5, f64::NAN], 1.0));
-        // Worse than the best by 10x but still under the mean predictor.
-        assert!(!relapsed(&[0.01, 0.5], 1.0));
+    fn a_fix_helps_when_it_lowers_the_median_or_removes_relapses() {
+        // (with the fix, without, helped)
+        let table = [
+            (arm(0.5, 1), arm(0.6, 1), true),
+            (arm(0.5, 2), arm(0.6, 1), false),
+            (arm(0.65, 0), arm(0.6, 2), true),
+            (arm(0.7, 0), arm(0.6, 2), false),
+            (arm(0.6, 1), arm(0.6, 1), false),
+        ];
+        for (with, without, helped) in table {
+            assert_eq!(
+                with.helped_against(&without),
+                helped,
+                "{with:?} vs {without:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_fix_changes_one_thing() {
+        let spec: ArchitectureSpec = kymo_layers::zoo::original(64).into();
+        let prescribed: ArchitectureSpec = kymo_layers::zoo::doctor(64).into();
+        let setup = Setup::default();
+        for fix in fixes(&spec, &setup, &prescribed) {
+            let changed = usize::from(fix.spec != spec) + usize::from(fix.setup != setup);
+            assert_eq!(changed, 1, "{}", fix.name);
+        }
     }
 }

@@ -174,7 +174,7 @@ fn data_checks_see_scale_leaks_and_the_linear_baseline() {
     .expect("valid");
     let names: Vec<String> = data_checks(&leaky, Some(&val), 100)
         .into_iter()
-        .map(|f| f.id)
+        .map(|f| f.id.to_string())
         .collect();
     assert!(
         names.contains(&"train-validation-leak".to_string()),
