@@ -49,9 +49,8 @@ pub use matmul::{matmul, matmul_on, set_threads, threads, MatRef};
 pub use padding::{Padding, Window};
 pub use pool1d::{
     avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward, global_avg_pool1d_forward,
-    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into, max_pool1d_backward,
-    max_pool1d_backward_in_place, max_pool1d_forward, max_pool1d_forward_into, MaxPoolIndices,
-    Pool1dConfig,
+    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
+    max_pool1d_backward_in_place, max_pool1d_forward_into, Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
 pub use single_unit::{single_unit_backward_in_place, single_unit_forward};

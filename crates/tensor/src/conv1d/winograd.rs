@@ -30,7 +30,7 @@ use ndarray::ArrayViewMut1;
 use rayon::prelude::*;
 
 use super::channel_blocks::{for_channel_blocks, ChannelBlock, Transformed, POINTS};
-use super::{add_partial_bias, for_each_chunk, sized, ChunkScratch};
+use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
@@ -441,8 +441,8 @@ pub(super) fn forward<T: Float>(
     let u = transform_kernel(operands.weight, cout * cin, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let x = operands.x;
-    let out_slices: Vec<&mut [T]> = output.chunks_mut(super::CHUNK * sample_out).collect();
-    let chunks = super::chunk_scratch(chunks, out_slices.len());
+    let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
+    let chunks = chunk_scratch(chunks, out_slices.len());
     let multiply_adds = g.multiply_adds(operands.x.len());
     for_each_chunk(
         multiply_adds,
@@ -452,7 +452,7 @@ pub(super) fn forward<T: Float>(
             let v = sized(&mut scratch.lowered, g.points(cin));
             let m = sized(&mut scratch.dcols, g.points(cout));
             for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
-                let b = index * super::CHUNK + i;
+                let b = index * CHUNK + i;
                 let x = &x[b * sample_in..][..sample_in];
                 transform_sample(threads, x, &g, &mut scratch.row, v);
                 let v = &*v;
@@ -507,9 +507,9 @@ pub(super) fn backward<T: Float>(
     let wants_bias = grad_bias.is_some();
     // The kernel and the input gradient: two products.
     let multiply_adds = 2 * g.multiply_adds(input.len());
-    let slices: Vec<&mut [T]> = input.chunks_mut(super::CHUNK * sample_in).collect();
+    let slices: Vec<&mut [T]> = input.chunks_mut(CHUNK * sample_in).collect();
     let count = slices.len();
-    let scratch = super::chunk_scratch(chunks, count);
+    let scratch = chunk_scratch(chunks, count);
     for_each_chunk(
         multiply_adds,
         scratch,
@@ -521,7 +521,7 @@ pub(super) fn backward<T: Float>(
             let partial_bias = sized(&mut scratch.partial_bias, cout);
             partial_bias.fill(T::zero());
             for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
-                let b = index * super::CHUNK + i;
+                let b = index * CHUNK + i;
                 let dy = &dy[b * sample_out..][..sample_out];
                 transform_sample(threads, sample, &g, &mut scratch.row, v);
                 for_channel_blocks(

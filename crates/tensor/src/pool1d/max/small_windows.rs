@@ -12,7 +12,7 @@
 //! winning taps, and a gather of each input's gradients, measured 30-50%
 //! slower for pools of 3 (the compiler left the gather scalar).
 
-use super::beats;
+use super::rows::beats;
 use crate::Float;
 
 /// `ys[j]` = the maximum of `inputs[j..j + taps]`, compared in tap order

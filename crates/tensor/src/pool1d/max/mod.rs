@@ -12,14 +12,17 @@
 
 use ndarray::{ArrayView3, ArrayViewMut3};
 
-use super::{
-    max_pool_row, max_pool_row_taps, max_pool_row_values, max_pool_window, pool_work,
-    scatter_to_taps, scatter_to_winners, RowScratch, SCAN_LIMIT,
-};
+mod rows;
+mod small_windows;
+
 use crate::elementwise::{kink_backward_block, kink_forward_into};
 use crate::layout::{check_length, standard_slice_mut};
 use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, TensorError};
+use rows::{
+    max_pool_row, max_pool_row_taps, max_pool_row_values, max_pool_window, pool_work,
+    scatter_to_taps, scatter_to_winners, RowScratch, SCAN_LIMIT,
+};
 
 use super::Pool1dConfig;
 
@@ -270,163 +273,4 @@ fn kept_blocks<'a>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::elementwise::{kink_backward_in_place, kink_forward_in_place};
-    use crate::pool1d::{max_pool1d_backward, max_pool1d_forward};
-    use crate::Padding;
-    use ndarray::Array3;
-
-    /// Rows with ties, a NaN and zeros of both signs.
-    fn tricky_input() -> Array3<f32> {
-        Array3::from_shape_fn((3, 5, 41), |(b, c, i)| {
-            match ((b * 7 + c * 3 + i) % 6, i % 2) {
-                _ if (b, c, i) == (1, 2, 7) => f32::NAN,
-                // Zeros of both signs tie with each other.
-                (0, 1) => -0.0,
-                (value, _) => value as f32 - 2.5,
-            }
-        })
-    }
-
-    /// Output gradients of both signs, zeros among them.
-    fn output_gradient(out: usize) -> Array3<f32> {
-        Array3::from_shape_fn((3, 5, out), |(b, c, p)| {
-            ((b + c + p) % 5) as f32 * 0.5 - 1.0
-        })
-    }
-
-    fn bits(a: &Array3<f32>) -> Vec<u32> {
-        a.iter().map(|v| v.to_bits()).collect()
-    }
-
-    /// Small and large pools, both paddings, strides 1 and 2.
-    const CONFIGS: [(usize, usize, Padding); 12] = [
-        (3, 1, Padding::Same),
-        (2, 1, Padding::Same),
-        (4, 1, Padding::Same),
-        (3, 1, Padding::Valid),
-        (2, 1, Padding::Valid),
-        (5, 1, Padding::Same),
-        (10, 1, Padding::Same),
-        (4, 1, Padding::Valid),
-        (20, 1, Padding::Same),
-        (4, 2, Padding::Valid),
-        (2, 2, Padding::Same),
-        (3, 2, Padding::Same),
-    ];
-
-    fn config((pool_size, stride, padding): (usize, usize, Padding)) -> Pool1dConfig {
-        Pool1dConfig {
-            pool_size,
-            stride,
-            padding,
-        }
-    }
-
-    /// The buffer-reusing pair (no winners kept, winners found again in
-    /// backward) gives the same bits as the pair that keeps them: ties,
-    /// a NaN, scanned and deque windows, many rows across threads.
-    #[test]
-    fn in_place_pooling_matches_the_pooling_that_keeps_winners() {
-        let x = tricky_input();
-        for threads in [1, 2] {
-            crate::set_threads(threads);
-            for cfg in CONFIGS.map(config) {
-                let (want_y, winners) = max_pool1d_forward(x.view(), cfg).expect("fits");
-                let dy = output_gradient(want_y.dim().2);
-                let want_dx = max_pool1d_backward(dy.view(), &winners).expect("fits");
-                // Winners found again in backward, and winners kept by forward.
-                for keep in [false, true] {
-                    let mut kept = vec![7u32; want_y.len()];
-                    let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
-                    let slot = keep.then_some(&mut kept[..]);
-                    max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
-                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
-                    let mut dx = x.clone();
-                    let slot = keep.then_some(&kept[..]);
-                    max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot)
-                        .expect("fits");
-                    assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
-                }
-            }
-        }
-        crate::set_threads(1);
-    }
-
-    #[test]
-    fn in_place_pooling_refuses_a_misshapen_buffer() {
-        let x = Array3::<f32>::zeros((1, 2, 8));
-        let cfg = Pool1dConfig {
-            pool_size: 2,
-            stride: 2,
-            padding: Padding::Valid,
-        };
-        let mut wrong = Array3::<f32>::zeros((1, 2, 5));
-        let err = max_pool1d_forward_into(x.view(), cfg, wrong.view_mut(), None).unwrap_err();
-        assert!(matches!(
-            err,
-            TensorError::Shape {
-                argument: "output",
-                ..
-            }
-        ));
-        let mut transposed = Array3::<f32>::zeros((1, 4, 2));
-        let mut view = transposed.view_mut();
-        view.swap_axes(1, 2);
-        let err = max_pool1d_forward_into(x.view(), cfg, view, None).unwrap_err();
-        assert!(matches!(
-            err,
-            TensorError::Layout {
-                argument: "output",
-                ..
-            }
-        ));
-    }
-
-    /// A leaky ReLU fused into the pool gives the same bits as the
-    /// activation's own pass followed by the pool, forward and backward,
-    /// with winners kept or found again, on 1 and 2 threads.
-    #[test]
-    fn fused_leaky_relu_matches_the_two_passes() {
-        let z = tricky_input();
-        let slope = 0.1f32;
-        for threads in [1, 2] {
-            crate::set_threads(threads);
-            for cfg in CONFIGS.map(config) {
-                let mut activated = z.clone();
-                let mut positive = vec![0u8; z.len()];
-                let values = activated.as_slice_mut().expect("fresh array");
-                kink_forward_in_place(values, &mut positive, slope).expect("same lengths");
-                let out = cfg.window(41).expect("fits").output_length;
-                let dy = output_gradient(out);
-                for keep in [false, true] {
-                    let mut want_y = Array3::zeros((3, 5, out));
-                    let mut kept = vec![0u32; want_y.len()];
-                    let slot = keep.then_some(&mut kept[..]);
-                    max_pool1d_forward_into(activated.view(), cfg, want_y.view_mut(), slot)
-                        .expect("fits");
-                    let mut want_dz = activated.clone();
-                    let slot = keep.then_some(&kept[..]);
-                    max_pool1d_backward_in_place(want_dz.view_mut(), dy.view(), cfg, slot)
-                        .expect("fits");
-                    let grad = want_dz.as_slice_mut().expect("fresh array");
-                    kink_backward_in_place(grad, &positive, slope).expect("same lengths");
-
-                    let mut y = Array3::from_elem((3, 5, out), 9.0f32);
-                    let mut fused_kept = vec![7u32; y.len()];
-                    let slot = keep.then_some(&mut fused_kept[..]);
-                    leaky_max_pool1d_forward_into(z.view(), slope, cfg, y.view_mut(), slot)
-                        .expect("fits");
-                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?} keep={keep}");
-                    let mut dz = z.clone();
-                    let slot = keep.then_some(&fused_kept[..]);
-                    leaky_max_pool1d_backward_in_place(dz.view_mut(), dy.view(), slope, cfg, slot)
-                        .expect("fits");
-                    assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?} keep={keep}");
-                }
-            }
-        }
-        crate::set_threads(1);
-    }
-}
+mod tests;

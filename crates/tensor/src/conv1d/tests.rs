@@ -1,0 +1,387 @@
+//! The conv1d API against a naive reference, method by method and
+//! lowering by lowering, in f64 and f32.
+
+use super::*;
+use ndarray::Array1;
+
+/// Direct definition: y[b,o,p] = bias[o] + Σ_c Σ_k w[o,c,k] x[b,c,p*s+k*d-pad_left].
+fn reference(
+    x: &Array3<f64>,
+    w: &Array3<f64>,
+    bias: &Array1<f64>,
+    cfg: Conv1dConfig,
+) -> Array3<f64> {
+    let (batch, cin, len) = x.dim();
+    let (cout, _, k) = w.dim();
+    let window = cfg.window(len, k).expect("valid geometry");
+    let mut y = Array3::zeros((batch, cout, window.output_length));
+    for b in 0..batch {
+        for o in 0..cout {
+            for p in 0..window.output_length {
+                let mut s = bias[o];
+                for c in 0..cin {
+                    for t in 0..k {
+                        if let Some(i) = window.input_index(p, t) {
+                            s += w[[o, c, t]] * x[[b, c, i]];
+                        }
+                    }
+                }
+                y[[b, o, p]] = s;
+            }
+        }
+    }
+    y
+}
+
+fn filled(shape: (usize, usize, usize), salt: f64) -> Array3<f64> {
+    Array3::from_shape_fn(shape, |(a, b, c)| {
+        ((a * 31 + b * 7 + c) as f64 * 0.37 + salt).sin()
+    })
+}
+
+#[test]
+fn forward_matches_the_definition() {
+    for (len, k, stride, dilation, padding) in [
+        (12, 3, 1, 1, Padding::Same),
+        (12, 4, 1, 1, Padding::Same),
+        (13, 4, 3, 2, Padding::Same),
+        (13, 3, 2, 1, Padding::Valid),
+        (5, 8, 1, 1, Padding::Same),
+    ] {
+        let cfg = Conv1dConfig {
+            stride,
+            dilation,
+            padding,
+        };
+        let x = filled((2, 3, len), 0.1);
+        let w = filled((4, 3, k), 0.7);
+        let bias = Array1::from_vec(vec![0.1, -0.2, 0.3, 0.0]);
+        let got = conv1d_forward(
+            x.view(),
+            w.view(),
+            Some(bias.view()),
+            cfg,
+            &mut Conv1dWorkspace::new(),
+        )
+        .expect("fits");
+        let want = reference(&x, &w, &bias, cfg);
+        assert_eq!(got.dim(), want.dim());
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!((g - w).abs() < 1e-12, "{g} vs {w} for {cfg:?} k={k}");
+        }
+    }
+}
+
+#[test]
+fn even_kernel_same_padding_puts_the_extra_zero_on_the_right() {
+    // Kernel [1, 0] picks the left tap: with pad_left = 0 the output equals x.
+    // Kernel [0, 1] picks the right tap: the last output reads the right pad.
+    let x = Array3::from_shape_vec((1, 1, 4), vec![1.0, 2.0, 3.0, 4.0]).expect("shape");
+    let cfg = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let left = Array3::from_shape_vec((1, 1, 2), vec![1.0, 0.0]).expect("shape");
+    let right = Array3::from_shape_vec((1, 1, 2), vec![0.0, 1.0]).expect("shape");
+    let y = conv1d_forward(
+        x.view(),
+        left.view(),
+        None,
+        cfg,
+        &mut Conv1dWorkspace::new(),
+    )
+    .expect("fits");
+    assert_eq!(
+        y.iter().copied().collect::<Vec<f64>>(),
+        vec![1.0, 2.0, 3.0, 4.0]
+    );
+    let y = conv1d_forward(
+        x.view(),
+        right.view(),
+        None,
+        cfg,
+        &mut Conv1dWorkspace::new(),
+    )
+    .expect("fits");
+    assert_eq!(
+        y.iter().copied().collect::<Vec<f64>>(),
+        vec![2.0, 3.0, 4.0, 0.0]
+    );
+}
+
+#[test]
+fn a_misshapen_output_or_input_buffer_is_an_error() {
+    let x = Array3::<f32>::zeros((2, 3, 10));
+    let w = Array3::<f32>::zeros((4, 3, 3));
+    let config = Conv1dConfig::default();
+    let mut workspace = Conv1dWorkspace::new();
+    let mut short = Array3::<f32>::zeros((2, 4, 7));
+    let err = conv1d_forward_into(
+        x.view(),
+        w.view(),
+        None,
+        config,
+        &mut workspace,
+        short.view_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        TensorError::Shape {
+            argument: "output",
+            ..
+        }
+    ));
+    // An input that is not in standard layout cannot take its gradient in place.
+    let mut fortran = Array3::<f32>::zeros((10, 3, 2));
+    let mut input = fortran.view_mut();
+    input.swap_axes(0, 2);
+    let dy = Array3::<f32>::zeros((2, 4, 8));
+    let mut dw = Array3::<f32>::zeros((4, 3, 3));
+    let err = conv1d_backward_in_place(
+        input,
+        w.view(),
+        dy.view(),
+        config,
+        dw.view_mut(),
+        None,
+        &mut workspace,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        TensorError::Layout {
+            argument: "input",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn mismatched_channels_are_an_error() {
+    let x = Array3::<f32>::zeros((1, 2, 10));
+    let w = Array3::<f32>::zeros((4, 3, 3));
+    let err = conv1d_forward(
+        x.view(),
+        w.view(),
+        None,
+        Conv1dConfig::default(),
+        &mut Conv1dWorkspace::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        TensorError::Shape {
+            argument: "weight",
+            ..
+        }
+    ));
+}
+
+/// The gradient checks and the definition test run at sizes whose
+/// columns fit in cache, so they exercise the materialized columns; the
+/// channels-last view must give the same forward pass and gradients
+/// (to rounding: the sums run in another order). Six samples: a full
+/// chunk and a partial one.
+#[test]
+fn channels_last_view_agrees_with_materialized_columns() {
+    for (len, k, stride, padding) in [
+        (12, 3, 1, Padding::Same),
+        (12, 4, 1, Padding::Same),
+        (13, 4, 3, Padding::Same),
+        (13, 3, 2, Padding::Valid),
+        (14, 5, 1, Padding::Valid),
+        (5, 8, 1, Padding::Same),
+    ] {
+        let config = Conv1dConfig {
+            stride,
+            dilation: 1,
+            padding,
+        };
+        let x = filled((6, 3, len), 0.2);
+        let w = filled((4, 3, k), 0.9);
+        let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5]);
+        let window = config.window(len, k).expect("valid geometry");
+        let dy = filled((6, 4, window.output_length), 1.3);
+        let with = |lowering| {
+            move |ws: &mut Conv1dWorkspace<f64>| {
+                ws.forced = Some(lowering);
+                ws.forced_method = Some(Method::Direct);
+            }
+        };
+        let view = pass(&x, &w, &bias, &dy, config, with(Lowering::ChannelsLast));
+        let columns = pass(&x, &w, &bias, &dy, config, with(Lowering::Columns));
+        assert_close(&view, &columns, 1e-12, &format!("{config:?} k={k}"));
+        // Left to itself the geometry picks the columns at these sizes:
+        // forcing the view is what makes this test see it.
+        assert_eq!(Lowering::for_window::<f64>(3, &window), Lowering::Columns);
+    }
+}
+
+/// Forward pass and every gradient of one convolution, with the
+/// workspace set up by `force`.
+fn pass<T: Float>(
+    x: &Array3<T>,
+    w: &Array3<T>,
+    bias: &Array1<T>,
+    dy: &Array3<T>,
+    config: Conv1dConfig,
+    force: impl Fn(&mut Conv1dWorkspace<T>),
+) -> [Array3<T>; 4] {
+    let mut workspace = Conv1dWorkspace::new();
+    force(&mut workspace);
+    let y = conv1d_forward(
+        x.view(),
+        w.view(),
+        Some(bias.view()),
+        config,
+        &mut workspace,
+    )
+    .expect("fits");
+    let mut dw = Array3::<T>::zeros(w.dim());
+    let mut db = Array1::<T>::zeros(bias.len());
+    let dx = conv1d_backward(
+        x.view(),
+        w.view(),
+        dy.view(),
+        config,
+        dw.view_mut(),
+        Some(db.view_mut()),
+        &mut workspace,
+    )
+    .expect("fits");
+    let db = db
+        .into_shape_with_order((1, 1, bias.len()))
+        .expect("same count");
+    [y, dw, db, dx]
+}
+
+fn assert_close(a: &[Array3<f64>; 4], b: &[Array3<f64>; 4], tolerance: f64, what: &str) {
+    for (a, b) in a.iter().zip(b) {
+        assert_eq!(a.dim(), b.dim(), "{what}");
+        for (p, q) in a.iter().zip(b.iter()) {
+            assert!((p - q).abs() <= tolerance, "{p} vs {q}: {what}");
+        }
+    }
+}
+
+/// `method` computes what the direct GEMM does (to 1e-10 in f64) for a
+/// batch of `batch` signals of `len` points through a `k`-tap kernel.
+fn agrees_with_direct(method: Method, batch: usize, len: usize, k: usize, padding: Padding) {
+    let config = Conv1dConfig {
+        padding,
+        ..Default::default()
+    };
+    let window = config.window(len, k).expect("valid geometry");
+    let x = filled((batch, 3, len), 0.4);
+    let w = filled((5, 3, k), 1.7);
+    let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5, -0.4]);
+    let dy = filled((batch, 5, window.output_length), 2.1);
+    let direct = pass(&x, &w, &bias, &dy, config, |ws| {
+        ws.forced_method = Some(Method::Direct)
+    });
+    let other = pass(&x, &w, &bias, &dy, config, |ws| {
+        ws.forced_method = Some(method)
+    });
+    let what = format!("{method:?}: batch {batch}, length {len}, kernel {k}, {padding:?}");
+    assert_close(&other, &direct, 1e-10, &what);
+}
+
+/// The frequency-domain method computes what the direct GEMM does, for
+/// both paddings, odd and even kernels, kernels longer than the signal,
+/// several tiles per signal and several samples.
+#[test]
+fn spectral_method_agrees_with_the_direct_one() {
+    for (batch, len, k, padding) in [
+        (3, 40, 16, Padding::Same),
+        (2, 100, 17, Padding::Same),
+        (6, 90, 20, Padding::Valid),
+        (1, 300, 70, Padding::Same),
+        (2, 12, 30, Padding::Same),
+        (2, 50, 3, Padding::Valid),
+    ] {
+        agrees_with_direct(Method::Spectral, batch, len, k, padding);
+    }
+}
+
+/// Winograd's F(4, 3) computes what the direct GEMM does: both
+/// paddings, signals whose outputs fill the last tile or not, signals
+/// shorter than a tile, several chunks of samples.
+#[test]
+fn winograd_method_agrees_with_the_direct_one() {
+    for (batch, len, padding) in [
+        (3, 40, Padding::Same),
+        (2, 13, Padding::Same),
+        (6, 23, Padding::Valid),
+        (1, 2, Padding::Same),
+        (9, 7, Padding::Valid),
+    ] {
+        agrees_with_direct(Method::Winograd, batch, len, 3, padding);
+    }
+}
+
+/// The seed models' layers pick the method their shapes pay for.
+#[test]
+fn each_geometry_gets_the_method_that_pays() {
+    let workspace = Conv1dWorkspace::<f32>::new();
+    let method = |length, kernel, cin, cout| {
+        let config = Conv1dConfig {
+            padding: Padding::Same,
+            ..Default::default()
+        };
+        let window = config.window(length, kernel).expect("valid geometry");
+        workspace.method(&window, cin, cout)
+    };
+    // The question's model: 1 -> 32 (100 taps), 32 -> 64 (70), 64 -> 128 (40).
+    assert_eq!(method(1040, 100, 1, 32), Method::Direct);
+    assert_eq!(method(1040, 70, 32, 64), Method::Spectral);
+    assert_eq!(method(1040, 40, 64, 128), Method::Spectral);
+    // The answer's: 1 -> 32 (2 taps), 32 -> 64 (3), 64 -> 128 (3).
+    assert_eq!(method(1040, 2, 1, 32), Method::Direct);
+    assert_eq!(method(1040, 3, 32, 64), Method::Winograd);
+    assert_eq!(method(1040, 3, 64, 128), Method::Winograd);
+}
+
+/// Chunks of samples run on separate threads when 2 are allowed; the
+/// kernel gradient is still summed chunk by chunk in order, so every bit
+/// matches the single-threaded run (9 samples: two full chunks and a
+/// partial one). One sample: its channels are unfolded across threads.
+/// Each way of lowering the columns, and the frequency-domain and
+/// Winograd methods, whose transforms and per-point products split
+/// across threads.
+#[test]
+fn one_and_two_threads_give_identical_bits() {
+    for batch in [9, 1] {
+        for lowering in [Lowering::Columns, Lowering::ChannelsLast] {
+            same_bits_on_one_and_two_threads(batch, lowering, Method::Direct, 4);
+        }
+        same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Spectral, 4);
+        same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Winograd, 3);
+    }
+}
+
+fn same_bits_on_one_and_two_threads(
+    batch: usize,
+    lowering: Lowering,
+    method: Method,
+    kernel: usize,
+) {
+    let x = filled((batch, 3, 50), 0.3).mapv(|v| v as f32);
+    let w = filled((5, 3, kernel), 0.7).mapv(|v| v as f32);
+    let bias = Array1::from_vec(vec![0.3f32, -0.1, 0.2, 0.5, -0.4]);
+    let dy = filled((batch, 5, 50), 1.1).mapv(|v| v as f32);
+    let config = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let run = |threads| {
+        crate::set_threads(threads);
+        let outputs = pass(&x, &w, &bias, &dy, config, |ws| {
+            ws.forced = Some(lowering);
+            ws.forced_method = Some(method);
+        });
+        crate::set_threads(1);
+        outputs.map(|a| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+    };
+    assert_eq!(run(1), run(2), "{method:?}, batch {batch}");
+}

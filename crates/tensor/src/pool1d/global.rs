@@ -1,0 +1,37 @@
+//! Global average pooling: the mean over the whole length axis.
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+
+use crate::Float;
+
+/// Global average pooling: `[B, C, L] -> [B, C]`.
+pub fn global_avg_pool1d_forward<T: Float>(x: ArrayView3<'_, T>) -> Array2<T> {
+    let length = T::from_usize(x.dim().2.max(1)).unwrap_or_else(T::one);
+    x.map_axis(Axis(2), |row| row.iter().copied().sum::<T>() / length)
+}
+
+/// Global average pooling backward: `[B, C] -> [B, C, L]`.
+pub fn global_avg_pool1d_backward<T: Float>(
+    grad_output: ArrayView2<'_, T>,
+    input_length: usize,
+) -> Array3<T> {
+    let (batch, channels) = grad_output.dim();
+    let scale = T::one() / T::from_usize(input_length.max(1)).unwrap_or_else(T::one);
+    Array3::from_shape_fn((batch, channels, input_length), |(b, c, _)| {
+        grad_output[[b, c]] * scale
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_average_backward_spreads_evenly() {
+        let x = Array3::from_shape_vec((1, 1, 4), vec![1.0, 2.0, 3.0, 6.0]).expect("shape");
+        let y = global_avg_pool1d_forward(x.view());
+        assert_eq!(y[[0, 0]], 3.0);
+        let g = global_avg_pool1d_backward(y.view(), 4);
+        assert!(g.iter().all(|&v| v == 0.75));
+    }
+}
