@@ -595,3 +595,6 @@ pub(super) fn backward<T: Float>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -544,3 +544,6 @@ impl<T: Float> InverseScratch<T> {
         &self.points
     }
 }
+
+#[cfg(test)]
+mod tests;
