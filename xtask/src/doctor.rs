@@ -2,6 +2,7 @@
 //! its training, with evidence and fixes; `--prescribe` writes the fixed
 //! model and setup, `--verify` measures each fix.
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -70,14 +71,13 @@ pub struct DoctorArgs {
     pub verify_epochs: usize,
 }
 
-fn load_data(args: &DoctorArgs) -> Result<(Dataset, String), String> {
+fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
     if let (Some(path), Some(target)) = (&args.data, &args.target) {
-        let data = load_csv(path, &CsvOptions::new(vec![Column::parse(target)]))
-            .map_err(|e| e.to_string())?;
+        let data = load_csv(path, &CsvOptions::new(vec![Column::parse(target)]))?;
         return Ok((data, format!("{}", path.display())));
     }
     if let Some(files) = &args.npy {
-        let data = load_npy(&files[0], &files[1]).map_err(|e| e.to_string())?;
+        let data = load_npy(&files[0], &files[1])?;
         return Ok((
             data,
             format!("{} and {}", files[0].display(), files[1].display()),
@@ -89,13 +89,13 @@ fn load_data(args: &DoctorArgs) -> Result<(Dataset, String), String> {
         ..Default::default()
     };
     Ok((
-        spectra.generate().map_err(|e| e.to_string())?,
+        spectra.generate()?,
         format!("{} synthetic spectra", args.samples),
     ))
 }
 
 /// Runs the doctor.
-pub fn run(args: DoctorArgs) -> Result<(), String> {
+pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     kymo_tensor::set_threads(
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -112,7 +112,7 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
         early_stopping: args.early_stopping,
         checkpoint_best: args.checkpoint_best,
     };
-    let (train_raw, val_raw) = validation_split(&data, 0.2).map_err(|e| e.to_string())?;
+    let (train_raw, val_raw) = validation_split(&data, 0.2)?;
     eprintln!(
         "kymo doctor: {} on {source} ({} train / {} validation), setup {setup:?}",
         args.model,
@@ -128,7 +128,7 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
         probe: stats,
         train,
         validation: val,
-    } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe).map_err(|e| e.to_string())?;
+    } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe)?;
     let (fixed_spec, fixed_setup) = doctor::prescribe(&spec, &setup, &diagnosis);
     if args.verify {
         verify(
@@ -144,25 +144,19 @@ pub fn run(args: DoctorArgs) -> Result<(), String> {
     }
     print!("{diagnosis}");
     if let Some(path) = &args.json {
-        std::fs::write(path, diagnosis.to_json())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, diagnosis.to_json()).with_context(|| format!("{}", path.display()))?;
     }
     if let Some(path) = &args.markdown {
         std::fs::write(path, diagnosis.to_markdown())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .with_context(|| format!("{}", path.display()))?;
     }
     if let Some(dir) = &args.prescribe {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::fs::write(
-            dir.join("model.toml"),
-            fixed_spec.to_toml().map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+        std::fs::write(dir.join("model.toml"), fixed_spec.to_toml()?)?;
         std::fs::write(
             dir.join("setup.toml"),
-            toml::to_string_pretty(&fixed_setup).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
+            toml::to_string_pretty(&fixed_setup)?,
+        )?;
         println!(
             "prescription: {} and {}",
             dir.join("model.toml").display(),
@@ -182,12 +176,12 @@ fn verify(
     val: &Dataset,
     args: &DoctorArgs,
     mean_val_mse: Option<f64>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let seeds: Vec<u64> = (0..args.verify_seeds).collect();
     let mean = mean_val_mse.unwrap_or(1.0);
     let arm = |s: &ArchitectureSpec, u: &Setup| {
         doctor::verify(s, u, train, val, &seeds, args.verify_epochs, mean)
-            .map_err(|e| e.to_string())
+            .map_err(anyhow::Error::from)
     };
     eprintln!("verifying: baseline ...");
     let baseline = arm(spec, setup)?;

@@ -3,6 +3,7 @@
 //! so that `tests/fixtures/parity/check_torch_export.py` can show PyTorch
 //! computes what kymo computes.
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -30,29 +31,26 @@ pub struct ExportArgs {
 
 /// Writes `model.safetensors`, `weights/<key>.npy`, `model.py`, and
 /// `input.npy` with kymo's inference output `kymo_output.npy` on it.
-pub fn run(args: ExportArgs) -> Result<(), String> {
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let spec = crate::summary::resolve_model(&args.model, args.length)?;
     // PyTorch's side is an nn.Sequential: a graph has no such layout yet.
     let spec = spec
         .as_sequential()
-        .ok_or("export writes an nn.Sequential: graph models are not supported yet")?;
-    let mut model = Sequential::<f32>::new(spec, args.seed).map_err(|e| e.to_string())?;
-    let layout = TorchLayout::of(&model).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    save_safetensors(&model, &args.out.join("model.safetensors")).map_err(|e| e.to_string())?;
-    save_npy_dir(&model, &args.out.join("weights")).map_err(|e| e.to_string())?;
-    std::fs::write(args.out.join("model.py"), layout.python())
-        .map_err(|e| format!("model.py: {e}"))?;
+        .context("export writes an nn.Sequential: graph models are not supported yet")?;
+    let mut model = Sequential::<f32>::new(spec, args.seed)?;
+    let layout = TorchLayout::of(&model)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    save_safetensors(&model, &args.out.join("model.safetensors"))?;
+    save_npy_dir(&model, &args.out.join("weights"))?;
+    std::fs::write(args.out.join("model.py"), layout.python()).context("model.py")?;
 
     let input_shape = model.input_shape().with_batch(4);
     // Its own stream, so the input never shares draws with the weights.
     let mut rng = SeededRng::new(args.seed, u64::from_le_bytes(*b"export.x"));
     let input = ArrayD::from_shape_fn(input_shape, |_| rng.normal() as f32);
-    let output = model
-        .forward(input.clone(), Mode::Inference)
-        .map_err(|e| e.to_string())?;
+    let output = model.forward(input.clone(), Mode::Inference)?;
     let npy = |name: &str, array: &ArrayD<f32>| {
-        write_npy(args.out.join(name), array).map_err(|e| format!("{name}: {e}"))
+        write_npy(args.out.join(name), array).with_context(|| name.to_string())
     };
     npy("input.npy", &input)?;
     npy("kymo_output.npy", &output)?;

@@ -63,7 +63,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            // `{:#}`: every context, outermost first, then the cause.
+            eprintln!("error: {message:#}");
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@
 mod flops;
 pub mod step;
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -112,16 +113,13 @@ struct Report {
 }
 
 /// Runs the child command: prints one JSON line.
-pub fn run_step(args: StepArgs) -> Result<(), String> {
+pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
     let timing = step::run(&args.model, args.batch, args.threads, args.seconds)?;
-    println!(
-        "{}",
-        serde_json::to_string(&timing).map_err(|e| e.to_string())?
-    );
+    println!("{}", serde_json::to_string(&timing)?);
     Ok(())
 }
 
-fn parse_cases(cases: &[String]) -> Result<Vec<(String, usize)>, String> {
+fn parse_cases(cases: &[String]) -> anyhow::Result<Vec<(String, usize)>> {
     if cases.is_empty() {
         return Ok(DEFAULT_CASES
             .iter()
@@ -133,27 +131,27 @@ fn parse_cases(cases: &[String]) -> Result<Vec<(String, usize)>, String> {
         .map(|case| {
             let (model, batch) = case
                 .split_once(':')
-                .ok_or(format!("case `{case}`: expected model:batch"))?;
-            let batch = batch.parse().map_err(|e| format!("case `{case}`: {e}"))?;
+                .with_context(|| format!("case `{case}`: expected model:batch"))?;
+            let batch = batch.parse().with_context(|| format!("case `{case}`"))?;
             Ok((model.to_string(), batch))
         })
         .collect()
 }
 
 /// Runs `program args` and parses the last line of its output as a timing.
-fn timing_from(mut command: Command, what: &str) -> Result<StepTiming, String> {
-    let output = command.output().map_err(|e| format!("{what}: {e}"))?;
+fn timing_from(mut command: Command, what: &str) -> anyhow::Result<StepTiming> {
+    let output = command.output().with_context(|| what.to_string())?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        return Err(format!(
+        anyhow::bail!(
             "{what} failed: {}",
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(line).map_err(|e| format!("{what}: {e} in `{line}`"))
+    serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{what}: {e} in `{line}`"))
 }
 
 fn peer_installed(python: &str, module: &str) -> bool {
@@ -164,9 +162,9 @@ fn peer_installed(python: &str, module: &str) -> bool {
 }
 
 /// Runs every case and prints the table.
-pub fn run(args: BenchArgs) -> Result<(), String> {
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cases = parse_cases(&args.cases)?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe()?;
     let mut missing_peers = Vec::new();
     let peers: Vec<&Peer> = if args.kymo_only {
         Vec::new()
@@ -197,8 +195,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let mut reports = Vec::new();
     for (model, batch) in &cases {
         let spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
-            .ok_or(format!("unknown model {model}"))?;
-        let built = spec.build::<f32>(0).map_err(|e| e.to_string())?;
+            .with_context(|| format!("unknown model {model}"))?;
+        let built = spec.build::<f32>(0)?;
         let gflop = flops::training_flops_per_sample(built.as_ref()) / 1e9;
         let mut timings = Vec::new();
         let mut command = Command::new(&exe);
@@ -259,8 +257,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     };
     print!("{}", table(&report));
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("{}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! at one batch size, in a process of its own so that its peak memory is its
 //! own.
 
+use anyhow::Context as _;
 use std::time::Instant;
 
 use kymo_layers::{profile, zoo, LayerSpec, Model, Sequential};
@@ -54,10 +55,10 @@ pub fn peak_rss_mb() -> f64 {
 }
 
 /// A trainer for `model` with Adam(1e-3) and MSE, as in the question.
-pub fn trainer(model: &str, batch: usize) -> Result<Trainer, String> {
+pub fn trainer(model: &str, batch: usize) -> anyhow::Result<Trainer> {
     let spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
-        .ok_or(format!("unknown model {model}"))?;
-    let built = spec.build::<f32>(0).map_err(|e| e.to_string())?;
+        .with_context(|| format!("unknown model {model}"))?;
+    let built = spec.build::<f32>(0)?;
     let config = FitConfig {
         batch_size: batch,
         ..Default::default()
@@ -78,7 +79,7 @@ pub fn random_batch(batch: usize) -> (ArrayD<f32>, Array2<f32>) {
 }
 
 /// Times steps of `model` at `batch` for at least `seconds` (3 warm-up steps).
-pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<StepTiming, String> {
+pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> anyhow::Result<StepTiming> {
     kymo_tensor::set_threads(threads);
     let mut trainer = trainer(model, batch)?;
     let (x, y) = random_batch(batch);
@@ -86,7 +87,7 @@ pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<St
         trainer
             .train_on_batch(x.clone(), &y)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(anyhow::Error::from)
     };
     for _ in 0..3 {
         step()?;
@@ -104,7 +105,7 @@ pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<St
     // such order, so graph models report no conv rate.
     let conv_gflops = match zoo::by_name(model, zoo::SEED_LENGTH) {
         Some(spec) => {
-            let mut chain = Sequential::<f32>::new(&spec, 0).map_err(|e| e.to_string())?;
+            let mut chain = Sequential::<f32>::new(&spec, 0)?;
             Some(conv_gflops(&mut chain, &x)?)
         }
         None => None,
@@ -129,9 +130,9 @@ pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> Result<St
 const PROFILED_SAMPLES: usize = 160;
 
 /// The Conv1D layers' effective GFLOP/s in training passes over `x`.
-fn conv_gflops(model: &mut Sequential<f32>, x: &ArrayD<f32>) -> Result<f64, String> {
+fn conv_gflops(model: &mut Sequential<f32>, x: &ArrayD<f32>) -> anyhow::Result<f64> {
     let passes = (PROFILED_SAMPLES / x.shape()[0].max(1)).max(5);
-    let timings = profile::time_layers(model, x, 2, passes).map_err(|e| e.to_string())?;
+    let timings = profile::time_layers(model, x, 2, passes)?;
     let (mut operations, mut seconds) = (0.0, 0.0);
     for (layer, timing) in model.layers().iter().zip(&timings) {
         if matches!(layer.spec(), LayerSpec::Conv1D(_)) {

@@ -1,5 +1,6 @@
 //! Experiment files: which data, which variants, how many seeds and epochs.
 
+use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -68,14 +69,14 @@ pub struct Experiment {
 
 impl Experiment {
     /// A built-in experiment by name, or a TOML file.
-    pub fn load(name_or_path: &str) -> Result<Self, String> {
+    pub fn load(name_or_path: &str) -> anyhow::Result<Self> {
         let text = match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
             Some((_, text)) => text.to_string(),
             None => std::fs::read_to_string(Path::new(name_or_path)).map_err(|e| {
-                format!("{name_or_path}: not a built-in experiment and not readable: {e}")
+                anyhow::anyhow!("{name_or_path}: not a built-in experiment and not readable: {e}")
             })?,
         };
-        toml::from_str(&text).map_err(|e| format!("{name_or_path}: {e}"))
+        toml::from_str(&text).with_context(|| name_or_path.to_string())
     }
 
     /// The resolved configuration as TOML (written beside the results).

@@ -1,6 +1,7 @@
 //! The experiment's data: built-in synthetic spectra or the user's CSV,
 //! split into train, validation and test, standardized on train only.
 
+use anyhow::Context as _;
 use std::path::Path;
 
 use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, DatasetScaler};
@@ -57,11 +58,11 @@ pub fn prepare(
     experiment: &Experiment,
     profile: &Profile,
     csv: Option<(&Path, &str)>,
-) -> Result<Prepared, String> {
+) -> anyhow::Result<Prepared> {
     let (all, source) = match csv {
         Some((path, target)) => {
             let options = CsvOptions::new(vec![Column::parse(target)]);
-            let data = load_csv(path, &options).map_err(|e| e.to_string())?;
+            let data = load_csv(path, &options)?;
             (
                 data,
                 format!("{} (target column `{target}`)", path.display()),
@@ -72,16 +73,16 @@ pub fn prepare(
                 samples: profile.samples,
                 ..experiment.data.clone()
             };
-            let data = spectra.generate().map_err(|e| e.to_string())?;
+            let data = spectra.generate()?;
             (data, format!("synthetic spectra: {spectra:?}"))
         }
     };
     let fraction = experiment.test_fraction;
-    let (rest, test) = validation_split(&all, fraction).map_err(|e| format!("test split: {e}"))?;
-    let (train, validation) = validation_split(&rest, experiment.validation_split)
-        .map_err(|e| format!("validation split: {e}"))?;
-    let scaler = DatasetScaler::fit(&train).map_err(|e| e.to_string())?;
-    let standardize = |d: &Dataset| scaler.transform(d).map_err(|e| e.to_string());
+    let (rest, test) = validation_split(&all, fraction).context("test split")?;
+    let (train, validation) =
+        validation_split(&rest, experiment.validation_split).context("validation split")?;
+    let scaler = DatasetScaler::fit(&train)?;
+    let standardize = |d: &Dataset| scaler.transform(d).map_err(anyhow::Error::from);
     let (train, validation, test) = (
         standardize(&train)?,
         standardize(&validation)?,
@@ -98,11 +99,10 @@ pub fn prepare(
 }
 
 /// Fits the ridge baseline, choosing its penalty on validation.
-pub fn ridge_baseline(data: &Prepared) -> Result<Baseline, String> {
-    let ridge = Ridge::fit_best(&data.train, &data.validation, &Ridge::default_lambdas())
-        .map_err(|e| e.to_string())?;
-    let val = ridge.predict(&data.validation).map_err(|e| e.to_string())?;
-    let test = ridge.predict(&data.test).map_err(|e| e.to_string())?;
+pub fn ridge_baseline(data: &Prepared) -> anyhow::Result<Baseline> {
+    let ridge = Ridge::fit_best(&data.train, &data.validation, &Ridge::default_lambdas())?;
+    let val = ridge.predict(&data.validation)?;
+    let test = ridge.predict(&data.test)?;
     Ok(Baseline {
         lambda: ridge.lambda,
         val_mse: Metric::Mse.compute(val.view(), data.validation.targets()),

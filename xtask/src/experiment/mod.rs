@@ -10,6 +10,7 @@ pub mod report;
 mod run;
 mod stats;
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -54,28 +55,28 @@ pub struct ExperimentArgs {
     pub shard: Option<String>,
 }
 
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
     let (i, n) = text
         .split_once('/')
-        .ok_or_else(|| format!("--shard {text}: expected i/n, such as 0/4"))?;
+        .with_context(|| format!("--shard {text}: expected i/n, such as 0/4"))?;
     let (i, n): (usize, usize) = (
         i.parse()
-            .map_err(|_| format!("--shard {text}: bad index"))?,
+            .map_err(|_| anyhow::anyhow!("--shard {text}: bad index"))?,
         n.parse()
-            .map_err(|_| format!("--shard {text}: bad count"))?,
+            .map_err(|_| anyhow::anyhow!("--shard {text}: bad count"))?,
     );
     if n == 0 || i >= n {
-        return Err(format!("--shard {text}: need 0 <= i < n"));
+        anyhow::bail!("--shard {text}: need 0 <= i < n");
     }
     Ok((i, n))
 }
 
 /// Runs the experiment and prints where its report is.
-pub fn run(args: ExperimentArgs) -> Result<(), String> {
+pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let experiment = Experiment::load(&args.config)?;
     let profile_name = if args.full { "full" } else { "quick" };
-    let mut profile = *experiment.profiles.get(profile_name).ok_or_else(|| {
+    let mut profile = *experiment.profiles.get(profile_name).with_context(|| {
         format!(
             "experiment `{}` has no `{profile_name}` profile",
             experiment.name
@@ -137,14 +138,13 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
     // Only now, with the data read and every model resolved, does the
     // output folder get its files: a bad data file or spec leaves nothing
     // behind that a rerun would trust.
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    std::fs::write(out.join("config.toml"), resolved.to_toml()).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+    std::fs::write(out.join("config.toml"), resolved.to_toml())?;
     let provenance = provenance::Provenance::collect(jobs, gemm_threads, config_hash);
     std::fs::write(
         out.join("provenance.json"),
-        serde_json::to_string_pretty(&provenance).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+        serde_json::to_string_pretty(&provenance)?,
+    )?;
 
     // Seed-major order: an interrupted experiment has every variant at the
     // seeds it finished.
@@ -224,11 +224,7 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
     bar.finish_and_clear();
     let failures = failures.into_inner().unwrap_or_default();
     if !failures.is_empty() {
-        return Err(format!(
-            "{} run(s) failed:\n{}",
-            failures.len(),
-            failures.join("\n")
-        ));
+        anyhow::bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n"));
     }
     let context = report::Context {
         source: prepared.source.clone(),
@@ -242,9 +238,8 @@ pub fn run(args: ExperimentArgs) -> Result<(), String> {
     };
     std::fs::write(
         out.join("context.json"),
-        serde_json::to_string_pretty(&context).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+        serde_json::to_string_pretty(&context)?,
+    )?;
     if shard.is_some() {
         println!(
             "shard done in {:.0}s; when every shard is done: cargo xtask report {}",

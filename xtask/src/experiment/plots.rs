@@ -12,9 +12,9 @@ use super::stats::VariantSummary;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
-fn register_font() -> Result<(), String> {
+fn register_font() -> anyhow::Result<()> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| "embedded font is invalid".to_string())
+        .map_err(|_| anyhow::anyhow!("embedded font is invalid"))
 }
 
 fn positive_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -35,12 +35,12 @@ pub fn validation_curves(
     variants: &[String],
     runs: &[RunResult],
     mean_val_mse: f64,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     register_font()?;
     let columns = 2;
     let rows = variants.len().div_ceil(columns).max(1);
     let root = BitMapBackend::new(path, (1200, 380 * rows as u32)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
     let panels = root.split_evenly((rows, columns));
     let (low, high) = positive_range(
         runs.iter()
@@ -59,15 +59,13 @@ pub fn validation_curves(
             .margin(8)
             .x_label_area_size(32)
             .y_label_area_size(60)
-            .build_cartesian_2d(1..max_epoch, (low..high).log_scale())
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(1..max_epoch, (low..high).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("validation MSE")
             .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         let mine: Vec<&RunResult> = runs.iter().filter(|r| &r.variant == variant).collect();
         for (i, run) in mine.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
@@ -76,9 +74,7 @@ pub fn validation_curves(
                 .iter()
                 .filter(|e| e.val_loss.is_finite())
                 .map(|e| (e.epoch + 1, e.val_loss.clamp(low, high)));
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
+            chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
         }
         let mean_line = DashedLineSeries::new(
             [(1, mean_val_mse), (max_epoch, mean_val_mse)],
@@ -86,9 +82,9 @@ pub fn validation_curves(
             4,
             BLACK.stroke_width(1),
         );
-        chart.draw_series(mean_line).map_err(|e| e.to_string())?;
+        chart.draw_series(mean_line)?;
     }
-    root.present().map_err(|e| e.to_string())
+    root.present().map_err(anyhow::Error::from)
 }
 
 /// Test MSE per variant: each seed a dot, the median a bar, the ridge
@@ -99,10 +95,10 @@ pub fn test_error(
     runs: &[RunResult],
     ridge: f64,
     mean: f64,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     register_font()?;
     let root = BitMapBackend::new(path, (1200, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
     let (low, high) = positive_range(runs.iter().map(|r| r.test_mse_final).chain([ridge, mean]));
     let n = summaries.len();
     let mut chart = ChartBuilder::on(&root)
@@ -113,8 +109,7 @@ pub fn test_error(
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (low..high).log_scale())
-        .map_err(|e| e.to_string())?;
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (low..high).log_scale())?;
     let names: Vec<String> = summaries.iter().map(|s| s.variant.clone()).collect();
     chart
         .configure_mesh()
@@ -130,8 +125,7 @@ pub fn test_error(
         .y_desc("test MSE (standardized target)")
         .label_style(("sans-serif", 13))
         .disable_x_mesh()
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .draw()?;
     for (i, summary) in summaries.iter().enumerate() {
         let x = i as f64;
         let dots = runs
@@ -144,16 +138,12 @@ pub fn test_error(
                     r.test_mse_final.clamp(low, high),
                 )
             });
-        chart
-            .draw_series(dots.map(|p| Circle::new(p, 4, RED.mix(0.7).filled())))
-            .map_err(|e| e.to_string())?;
+        chart.draw_series(dots.map(|p| Circle::new(p, 4, RED.mix(0.7).filled())))?;
         let median = summary.test_mse_final.median.clamp(low, high);
-        chart
-            .draw_series(LineSeries::new(
-                [(x - 0.3, median), (x + 0.3, median)],
-                BLACK.stroke_width(3),
-            ))
-            .map_err(|e| e.to_string())?;
+        chart.draw_series(LineSeries::new(
+            [(x - 0.3, median), (x + 0.3, median)],
+            BLACK.stroke_width(3),
+        ))?;
     }
     for (value, color) in [(ridge, BLUE), (mean, BLACK)] {
         let line = DashedLineSeries::new(
@@ -162,7 +152,7 @@ pub fn test_error(
             5,
             color.stroke_width(1),
         );
-        chart.draw_series(line).map_err(|e| e.to_string())?;
+        chart.draw_series(line)?;
     }
-    root.present().map_err(|e| e.to_string())
+    root.present().map_err(anyhow::Error::from)
 }

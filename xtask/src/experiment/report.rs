@@ -1,6 +1,7 @@
 //! Merges an experiment folder's runs into `summary.csv`, plots and
 //! `report.md` (also `cargo xtask report <folder>`, which merges shards).
 
+use anyhow::Context as _;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -31,22 +32,19 @@ pub struct Context {
     pub seconds: f64,
 }
 
-fn load_runs(folder: &Path) -> Result<Vec<RunResult>, String> {
+fn load_runs(folder: &Path) -> anyhow::Result<Vec<RunResult>> {
     let mut runs = Vec::new();
     let runs_dir = folder.join("runs");
     let variants =
-        std::fs::read_dir(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
+        std::fs::read_dir(&runs_dir).with_context(|| format!("{}", runs_dir.display()))?;
     for variant in variants.flatten() {
-        for file in std::fs::read_dir(variant.path())
-            .map_err(|e| e.to_string())?
-            .flatten()
-        {
+        for file in std::fs::read_dir(variant.path())?.flatten() {
             let path = file.path();
             if path.extension().is_some_and(|e| e == "json") {
                 let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .with_context(|| format!("{}", path.display()))?;
                 runs.push(
-                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+                    serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?,
                 );
             }
         }
@@ -72,13 +70,12 @@ fn spread(s: &Spread) -> String {
 }
 
 /// Writes the summary CSV, the plots and the report; returns the terminal table.
-pub fn write(folder: &Path) -> Result<String, String> {
+pub fn write(folder: &Path) -> anyhow::Result<String> {
     let experiment = Experiment::load(&folder.join("config.toml").to_string_lossy())?;
     let context: Context = serde_json::from_str(
         &std::fs::read_to_string(folder.join("context.json"))
-            .map_err(|e| format!("{}: {e}", folder.display()))?,
-    )
-    .map_err(|e| e.to_string())?;
+            .with_context(|| format!("{}", folder.display()))?,
+    )?;
     let runs = load_runs(folder)?;
     let names: Vec<String> = experiment.variants.iter().map(|v| v.name.clone()).collect();
     let summaries: Vec<VariantSummary> = names
@@ -94,7 +91,7 @@ pub fn write(folder: &Path) -> Result<String, String> {
         })
         .collect();
 
-    let mut csv = csv::Writer::from_path(folder.join("summary.csv")).map_err(|e| e.to_string())?;
+    let mut csv = csv::Writer::from_path(folder.join("summary.csv"))?;
     csv.write_record([
         "variant",
         "seed",
@@ -106,8 +103,7 @@ pub fn write(folder: &Path) -> Result<String, String> {
         "volatility",
         "blew_up",
         "seconds",
-    ])
-    .map_err(|e| e.to_string())?;
+    ])?;
     for r in &runs {
         csv.write_record([
             r.variant.clone(),
@@ -120,8 +116,7 @@ pub fn write(folder: &Path) -> Result<String, String> {
             r.volatility.to_string(),
             r.blew_up.to_string(),
             format!("{:.1}", r.seconds),
-        ])
-        .map_err(|e| e.to_string())?;
+        ])?;
     }
     csv.write_record([
         "ridge",
@@ -134,9 +129,8 @@ pub fn write(folder: &Path) -> Result<String, String> {
         "",
         "",
         "",
-    ])
-    .map_err(|e| e.to_string())?;
-    csv.flush().map_err(|e| e.to_string())?;
+    ])?;
+    csv.flush()?;
 
     plots::validation_curves(
         &folder.join("validation_loss.png"),
@@ -213,6 +207,6 @@ pub fn write(folder: &Path) -> Result<String, String> {
         report,
         "\nFiles: `summary.csv` (one row per run), `runs/<variant>/seed<k>.csv` (per epoch), `config.toml` (the resolved experiment), `provenance.json`."
     );
-    std::fs::write(folder.join("report.md"), report).map_err(|e| e.to_string())?;
+    std::fs::write(folder.join("report.md"), report)?;
     Ok(table)
 }

@@ -1,5 +1,6 @@
 //! One run: a variant trained with one seed, measured and saved.
 
+use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
 use kymo_layers::{ArchitectureSpec, NamedArray};
@@ -187,7 +188,7 @@ pub fn run(
     model: &ArchitectureSpec,
     seed: u64,
     config_hash: u32,
-) -> Result<RunResult, String> {
+) -> anyhow::Result<RunResult> {
     let Shared {
         data,
         epochs,
@@ -238,7 +239,7 @@ pub fn run(
             trainer
         }
         None => {
-            let model = model.build::<f32>(seed).map_err(|e| e.to_string())?;
+            let model = model.build::<f32>(seed)?;
             let config = FitConfig {
                 epochs,
                 batch_size: variant.batch_size,
@@ -264,21 +265,13 @@ pub fn run(
             callbacks.push(s);
         }
         callbacks.push(&mut state);
-        trainer
-            .fit(&data.train, Some(&data.validation), &mut callbacks)
-            .map_err(|e| e.to_string())?;
+        trainer.fit(&data.train, Some(&data.validation), &mut callbacks)?;
     }
-    let test_mse_final = test_mse(&mut trainer, data).map_err(|e| e.to_string())?;
+    let test_mse_final = test_mse(&mut trainer, data)?;
     let (test_mse_best, best_epoch) = match best.best.take() {
         Some((_, epoch, weights)) => {
-            trainer
-                .model
-                .set_weights(&weights)
-                .map_err(|e| e.to_string())?;
-            (
-                test_mse(&mut trainer, data).map_err(|e| e.to_string())?,
-                epoch,
-            )
+            trainer.model.set_weights(&weights)?;
+            (test_mse(&mut trainer, data)?, epoch)
         }
         None => (f64::NAN, 0),
     };
@@ -333,25 +326,25 @@ pub fn state_paths(out: &Path, variant: &str, seed: u64, config_hash: u32) -> (P
     )
 }
 
-fn save(result: &RunResult, json_path: &Path, csv_path: &Path) -> Result<(), String> {
+fn save(result: &RunResult, json_path: &Path, csv_path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = json_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
     }
     let mut writer =
-        csv::Writer::from_path(csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
+        csv::Writer::from_path(csv_path).with_context(|| format!("{}", csv_path.display()))?;
     for row in &result.epochs {
         writer
             .serialize(row)
-            .map_err(|e| format!("{}: {e}", csv_path.display()))?;
+            .with_context(|| format!("{}", csv_path.display()))?;
     }
     writer
         .flush()
-        .map_err(|e| format!("{}: {e}", csv_path.display()))?;
-    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())?;
+        .with_context(|| format!("{}", csv_path.display()))?;
+    let text = serde_json::to_string_pretty(result)?;
     // Written last and atomically: its presence marks the run as done.
     let temporary = json_path.with_extension("json.tmp");
-    std::fs::write(&temporary, text).map_err(|e| format!("{}: {e}", temporary.display()))?;
-    std::fs::rename(&temporary, json_path).map_err(|e| format!("{}: {e}", json_path.display()))
+    std::fs::write(&temporary, text).with_context(|| format!("{}", temporary.display()))?;
+    std::fs::rename(&temporary, json_path).with_context(|| format!("{}", json_path.display()))
 }
 
 /// A finished run's result, if one exists for this configuration.
