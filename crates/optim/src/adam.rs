@@ -188,19 +188,21 @@ mod tests {
         let lengths = [600_001, 5];
         let grads: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 1.0)).collect();
         let run = |threads| {
-            kymo_tensor::set_threads(threads);
-            let mut adam = Adam::new(1e-3);
-            let mut values: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 0.0)).collect();
-            for _ in 0..3 {
-                let mut slots: Vec<Slot<'_>> = values
-                    .iter_mut()
-                    .zip(&grads)
-                    .map(|(value, grad)| Slot { value, grad })
-                    .collect();
-                adam.step(&mut slots).expect("matching lengths");
-            }
-            kymo_tensor::set_threads(1);
-            values
+            kymo_tensor::Runtime::new(threads)
+                .expect("threads start")
+                .run(|| {
+                    let mut adam = Adam::new(1e-3);
+                    let mut values: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 0.0)).collect();
+                    for _ in 0..3 {
+                        let mut slots: Vec<Slot<'_>> = values
+                            .iter_mut()
+                            .zip(&grads)
+                            .map(|(value, grad)| Slot { value, grad })
+                            .collect();
+                        adam.step(&mut slots).expect("matching lengths");
+                    }
+                    values
+                })
         };
         // The reference: `update` over each whole parameter, three times.
         let mut expected: Vec<Vec<f32>> = lengths.iter().map(|&n| wave(n, 0.0)).collect();

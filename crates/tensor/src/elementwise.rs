@@ -224,13 +224,15 @@ mod tests {
             .map(|i| (i as f32 * 0.37).sin())
             .collect();
         let run = |threads| {
-            crate::set_threads(threads);
-            let mut values = input.clone();
-            let mut saved = vec![0.0f32; input.len()];
-            map_in_place_saving(&mut values, &mut saved, |v| (v * 2.0, v + 1.0))
-                .expect("same lengths");
-            crate::set_threads(1);
-            (values, saved)
+            crate::Runtime::new(threads)
+                .expect("threads start")
+                .run(|| {
+                    let mut values = input.clone();
+                    let mut saved = vec![0.0f32; input.len()];
+                    map_in_place_saving(&mut values, &mut saved, |v| (v * 2.0, v + 1.0))
+                        .expect("same lengths");
+                    (values, saved)
+                })
         };
         let (values, saved) = run(2);
         for ((&x, &v), &s) in input.iter().zip(&values).zip(&saved) {
@@ -250,21 +252,23 @@ mod tests {
         let grad: Vec<f32> = (0..len).map(|i| (i as f32 * 0.23).cos()).collect();
         let slope = 0.1f32;
         for threads in [1, 2] {
-            crate::set_threads(threads);
-            let mut values = input.clone();
-            let mut mask = vec![7u8; len];
-            kink_forward_in_place(&mut values, &mut mask, slope).expect("same lengths");
-            let mut g = grad.clone();
-            kink_backward_in_place(&mut g, &mask, slope).expect("same lengths");
-            crate::set_threads(1);
-            for i in 0..len {
-                let above = input[i] > 0.0;
-                let want = if above { input[i] } else { input[i] * slope };
-                assert_eq!(values[i].to_bits(), want.to_bits(), "forward at {i}");
-                assert_eq!(mask[i], u8::from(above), "mask at {i}");
-                let want = if above { grad[i] } else { grad[i] * slope };
-                assert_eq!(g[i].to_bits(), want.to_bits(), "backward at {i}");
-            }
+            crate::Runtime::new(threads)
+                .expect("threads start")
+                .run(|| {
+                    let mut values = input.clone();
+                    let mut mask = vec![7u8; len];
+                    kink_forward_in_place(&mut values, &mut mask, slope).expect("same lengths");
+                    let mut g = grad.clone();
+                    kink_backward_in_place(&mut g, &mask, slope).expect("same lengths");
+                    for i in 0..len {
+                        let above = input[i] > 0.0;
+                        let want = if above { input[i] } else { input[i] * slope };
+                        assert_eq!(values[i].to_bits(), want.to_bits(), "forward at {i}");
+                        assert_eq!(mask[i], u8::from(above), "mask at {i}");
+                        let want = if above { grad[i] } else { grad[i] * slope };
+                        assert_eq!(g[i].to_bits(), want.to_bits(), "backward at {i}");
+                    }
+                })
         }
         let mut short = vec![0u8; len - 1];
         let err = kink_forward_in_place(&mut input.clone(), &mut short, slope).unwrap_err();

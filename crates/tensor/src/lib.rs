@@ -34,6 +34,7 @@ mod padding;
 pub mod parallel;
 mod pool1d;
 mod rng;
+mod runtime;
 mod single_unit;
 mod sum;
 mod warm;
@@ -53,5 +54,6 @@ pub use pool1d::{
     max_pool1d_backward_in_place, max_pool1d_forward_into, Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
+pub use runtime::Runtime;
 pub use single_unit::{single_unit_backward_in_place, single_unit_forward};
-pub use warm::with_warm_workers;
+pub use warm::{with_warm_workers, SPIN_IDLE};

@@ -26,8 +26,15 @@ pub fn set_threads(threads: usize) {
     THREADS.store(threads.max(1), Ordering::Relaxed);
 }
 
-/// The thread count GEMMs currently use.
+/// The thread count kernels split for on the calling thread: its
+/// [`Runtime`](crate::Runtime)'s, inside a private runtime, else the
+/// process-wide [`set_threads`] count.
 pub fn threads() -> usize {
+    crate::runtime::current_threads().unwrap_or_else(global_threads)
+}
+
+/// The process-wide count [`set_threads`] sets.
+pub(crate) fn global_threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 

@@ -155,15 +155,18 @@ mod tests {
         let (rows, features) = (9, 70_001);
         let (x, w, dy) = inputs(rows, features);
         let run = |threads| {
-            crate::set_threads(threads);
-            let mut y = vec![0.0f32; rows];
-            single_unit_forward(&x, &w, &mut y, false).expect("shapes fit");
-            let mut grad_w = vec![0.0f32; features];
-            let mut gx = x.clone();
-            single_unit_backward_in_place(&mut gx, &dy, &w, &mut grad_w).expect("shapes fit");
-            crate::set_threads(1);
-            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            (bits(&y), bits(&grad_w), bits(&gx))
+            crate::Runtime::new(threads)
+                .expect("threads start")
+                .run(|| {
+                    let mut y = vec![0.0f32; rows];
+                    single_unit_forward(&x, &w, &mut y, false).expect("shapes fit");
+                    let mut grad_w = vec![0.0f32; features];
+                    let mut gx = x.clone();
+                    single_unit_backward_in_place(&mut gx, &dy, &w, &mut grad_w)
+                        .expect("shapes fit");
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    (bits(&y), bits(&grad_w), bits(&gx))
+                })
         };
         assert_eq!(run(1), run(2));
     }

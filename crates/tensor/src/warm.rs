@@ -36,6 +36,11 @@ pub(crate) fn is_warm() -> bool {
 /// one busy with other work may not).
 const CHECK_IN: Duration = Duration::from_millis(1);
 
+/// How long a warm worker spins without finding work before it parks: far
+/// above the gaps between a training step's kernels (microseconds), far
+/// below anything a user would see as an idle process using a core.
+pub const SPIN_IDLE: Duration = Duration::from_millis(2);
+
 /// Set in the check-in count once the body has started: later workers do
 /// not spin.
 const STARTED: usize = 1 << (usize::BITS - 1);
@@ -63,7 +68,7 @@ pub fn with_warm_workers<R: Send>(body: impl FnOnce() -> R + Send) -> R {
 /// [`with_warm_workers`] on `pool` (the global pool if `None`) with
 /// `threads` threads. A call from one of that pool's workers (a nested
 /// call from a body among them) runs `body()` plainly.
-fn warm_in<R: Send>(
+pub(crate) fn warm_in<R: Send>(
     pool: Option<&rayon::ThreadPool>,
     threads: usize,
     body: impl FnOnce() -> R + Send,
@@ -101,8 +106,18 @@ fn spin_and_run<'scope, R>(
         if Some(context.index()) == caller || !check_in(checked_in, helpers) {
             return;
         }
+        // Spin while there is work; after SPIN_IDLE without any, park
+        // (go back to rayon's sleep): a long stretch of one-thread work
+        // inside the body does not keep this core busy.
+        let mut last_work = Instant::now();
         while !done.load(Ordering::Acquire) {
-            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                last_work = Instant::now();
+            } else if last_work.elapsed() > SPIN_IDLE {
+                #[cfg(test)]
+                tests::PARKED.fetch_add(1, Ordering::Relaxed);
+                return;
+            } else {
                 std::hint::spin_loop();
             }
         }
@@ -142,6 +157,26 @@ impl Drop for Release<'_> {
 mod tests {
     use super::*;
     use rayon::prelude::*;
+
+    /// Spinners that parked after [`SPIN_IDLE`] without work.
+    pub(super) static PARKED: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn a_warm_worker_without_work_parks_before_the_body_ends() {
+        let runtime = crate::Runtime::new(2).expect("threads start");
+        let before = PARKED.load(Ordering::Relaxed);
+        // One-thread work far longer than SPIN_IDLE: the other worker must
+        // stop spinning and park rather than burn its core to the end. A
+        // worker that did not check in within CHECK_IN (a busy machine)
+        // never spun, so a few bodies are allowed for one to.
+        let parked = (0..50).any(|_| {
+            runtime.run_warm(|| {
+                std::thread::sleep(SPIN_IDLE * 5);
+                PARKED.load(Ordering::Relaxed) > before
+            })
+        });
+        assert!(parked, "no idle spinner ever parked");
+    }
 
     fn two_workers() -> rayon::ThreadPool {
         // Invariant: building a 2-thread pool fails only if the OS refuses

@@ -46,4 +46,4 @@ pub use loss::Loss;
 pub use metrics::Metric;
 pub use ridge::Ridge;
 pub use stability::Stability;
-pub use trainer::{predict, Evaluation, Trainer};
+pub use trainer::{predict, predict_on, Evaluation, Trainer};

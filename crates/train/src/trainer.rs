@@ -5,7 +5,7 @@ use std::time::Instant;
 use kymo_data::{epoch_batches, validation_split, Dataset, DatasetScaler};
 use kymo_layers::{Mode, Model, Parameter};
 use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Slot};
-use kymo_tensor::{derive_seed, SeededRng};
+use kymo_tensor::{derive_seed, Runtime, SeededRng};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 
 use crate::{Callback, Clip, EpochLog, FitConfig, History, TrainError};
@@ -29,6 +29,9 @@ pub struct Trainer {
     /// The standardization the data went through, kept in checkpoints so
     /// predictions can be mapped back to the original units.
     pub scaler: Option<DatasetScaler>,
+    /// Where steps and predictions run (rayon's global pool and the
+    /// process-wide thread count unless set; not saved in checkpoints).
+    pub runtime: Runtime,
     pub(crate) shuffle_rng: SeededRng,
 }
 
@@ -59,6 +62,7 @@ impl Trainer {
             history: History::default(),
             stop_training: false,
             scaler: None,
+            runtime: Runtime::default(),
             shuffle_rng,
         }
     }
@@ -201,14 +205,15 @@ impl Trainer {
     /// batch loss and the training-mode predictions. The learning-rate
     /// schedule is the caller's (`fit` applies it).
     ///
-    /// The step runs inside [`kymo_tensor::with_warm_workers`], so the
-    /// other cores stay awake for its small kernels.
+    /// The step runs on the trainer's [`Runtime`] with its workers warm,
+    /// so the other cores stay awake for its small kernels.
     pub fn train_on_batch(
         &mut self,
         x: ArrayD<f32>,
         y: &Array2<f32>,
     ) -> Result<(f64, Array2<f32>), TrainError> {
-        kymo_tensor::with_warm_workers(|| self.step_on_batch(x, y))
+        let runtime = self.runtime.clone();
+        runtime.run_warm(|| self.step_on_batch(x, y))
     }
 
     /// [`Trainer::train_on_batch`]'s work, on whichever thread runs it.
@@ -274,18 +279,30 @@ impl Trainer {
 
     /// Predictions for every sample of `data`, `[N, T]`, in inference mode.
     pub fn predict(&mut self, data: &Dataset) -> Result<Array2<f32>, TrainError> {
-        predict(self.model.as_mut(), data, self.config.batch_size)
+        let runtime = self.runtime.clone();
+        predict_on(&runtime, self.model.as_mut(), data, self.config.batch_size)
     }
 }
 
-/// Predictions of `model` for every sample of `data`, in inference mode
-/// (inside [`kymo_tensor::with_warm_workers`], as training steps run).
+/// Predictions of `model` for every sample of `data`, in inference mode,
+/// on the global [`Runtime`] (see [`predict_on`]).
 pub fn predict(
     model: &mut dyn Model<f32>,
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Array2<f32>, TrainError> {
-    let rows = kymo_tensor::with_warm_workers(|| predict_batches(model, data, batch_size))?;
+    predict_on(&Runtime::global(), model, data, batch_size)
+}
+
+/// Predictions of `model` for every sample of `data`, in inference mode,
+/// on `runtime` with its workers warm, as training steps run.
+pub fn predict_on(
+    runtime: &Runtime,
+    model: &mut dyn Model<f32>,
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<Array2<f32>, TrainError> {
+    let rows = runtime.run_warm(|| predict_batches(model, data, batch_size))?;
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
     ndarray::concatenate(Axis(0), &views).map_err(|e| TrainError::Config {
         field: "model",

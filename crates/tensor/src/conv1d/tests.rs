@@ -375,13 +375,15 @@ fn same_bits_on_one_and_two_threads(
         ..Default::default()
     };
     let run = |threads| {
-        crate::set_threads(threads);
-        let outputs = pass(&x, &w, &bias, &dy, config, |ws| {
-            ws.forced = Some(lowering);
-            ws.forced_method = Some(method);
-        });
-        crate::set_threads(1);
-        outputs.map(|a| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        crate::Runtime::new(threads)
+            .expect("threads start")
+            .run(|| {
+                let outputs = pass(&x, &w, &bias, &dy, config, |ws| {
+                    ws.forced = Some(lowering);
+                    ws.forced_method = Some(method);
+                });
+                outputs.map(|a| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            })
     };
     assert_eq!(run(1), run(2), "{method:?}, batch {batch}");
 }

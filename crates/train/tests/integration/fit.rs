@@ -3,6 +3,7 @@
 use kymo_data::{validation_split, Dataset, DatasetScaler, SyntheticSpectra};
 use kymo_layers::{zoo, DropoutSpec, LayerSpec, ModelSpec, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
+use kymo_tensor::Runtime;
 use kymo_train::{
     Checkpoint, EarlyStopping, FitConfig, History, Metric, ModelCheckpoint, TerminateOnNaN, Trainer,
 };
@@ -106,12 +107,11 @@ fn same_seed_gives_bit_identical_history_and_weights() {
 fn one_and_two_gemm_threads_give_bit_identical_training() {
     let (train, val) = data(64);
     let mut one = trainer(2, 3);
-    kymo_tensor::set_threads(1);
+    one.runtime = Runtime::new(1).expect("threads start");
     one.fit(&train, Some(&val), &mut []).expect("trains");
     let mut two = trainer(2, 3);
-    kymo_tensor::set_threads(2);
+    two.runtime = Runtime::new(2).expect("threads start");
     two.fit(&train, Some(&val), &mut []).expect("trains");
-    kymo_tensor::set_threads(1);
     assert_eq!(weight_bits(&one), weight_bits(&two));
 }
 
@@ -123,12 +123,11 @@ fn the_question_model_trains_bit_identically_on_one_and_two_threads() {
     let (train, val) = data(32);
     let spec = zoo::original(LENGTH);
     let mut one = trainer_of(&spec, 1, 5);
-    kymo_tensor::set_threads(1);
+    one.runtime = Runtime::new(1).expect("threads start");
     one.fit(&train, Some(&val), &mut []).expect("trains");
     let mut two = trainer_of(&spec, 1, 5);
-    kymo_tensor::set_threads(2);
+    two.runtime = Runtime::new(2).expect("threads start");
     two.fit(&train, Some(&val), &mut []).expect("trains");
-    kymo_tensor::set_threads(1);
     assert_eq!(weight_bits(&one), weight_bits(&two));
     let untrained = trainer_of(&spec, 1, 5);
     assert_ne!(weight_bits(&one), weight_bits(&untrained));
@@ -143,9 +142,8 @@ fn the_answer_model_at_batch_one_trains_bit_identically_on_one_and_two_threads()
     let run = |threads| {
         let mut trainer = trainer_of(&zoo::answer(LENGTH), 1, 4);
         trainer.config.batch_size = 1;
-        kymo_tensor::set_threads(threads);
+        trainer.runtime = Runtime::new(threads).expect("threads start");
         trainer.fit(&train, Some(&val), &mut []).expect("trains");
-        kymo_tensor::set_threads(1);
         trainer
     };
     let (one, two) = (run(1), run(2));

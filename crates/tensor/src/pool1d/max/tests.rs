@@ -175,26 +175,29 @@ fn config((pool_size, stride, padding): (usize, usize, Padding)) -> Pool1dConfig
 fn in_place_pooling_matches_the_definition() {
     let x = tricky_input();
     for threads in [1, 2] {
-        crate::set_threads(threads);
-        for cfg in CONFIGS.map(config) {
-            let out = cfg.window(x.dim().2).expect("fits").output_length;
-            let dy = output_gradient(out);
-            let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
-            // Winners found again in backward, and winners kept by forward.
-            for keep in [false, true] {
-                let mut kept = vec![7u32; want_y.len()];
-                let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
-                let slot = keep.then_some(&mut kept[..]);
-                max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
-                assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
-                let mut dx = x.clone();
-                let slot = keep.then_some(&kept[..]);
-                max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot).expect("fits");
-                assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
-            }
-        }
+        crate::Runtime::new(threads)
+            .expect("threads start")
+            .run(|| {
+                for cfg in CONFIGS.map(config) {
+                    let out = cfg.window(x.dim().2).expect("fits").output_length;
+                    let dy = output_gradient(out);
+                    let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
+                    // Winners found again in backward, and winners kept by forward.
+                    for keep in [false, true] {
+                        let mut kept = vec![7u32; want_y.len()];
+                        let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
+                        let slot = keep.then_some(&mut kept[..]);
+                        max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
+                        assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+                        let mut dx = x.clone();
+                        let slot = keep.then_some(&kept[..]);
+                        max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot)
+                            .expect("fits");
+                        assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
+                    }
+                }
+            })
     }
-    crate::set_threads(1);
 }
 
 #[test]
@@ -235,40 +238,48 @@ fn fused_leaky_relu_matches_the_two_passes() {
     let z = tricky_input();
     let slope = 0.1f32;
     for threads in [1, 2] {
-        crate::set_threads(threads);
-        for cfg in CONFIGS.map(config) {
-            let mut activated = z.clone();
-            let mut positive = vec![0u8; z.len()];
-            let values = activated.as_slice_mut().expect("fresh array");
-            kink_forward_in_place(values, &mut positive, slope).expect("same lengths");
-            let out = cfg.window(41).expect("fits").output_length;
-            let dy = output_gradient(out);
-            for keep in [false, true] {
-                let mut want_y = Array3::zeros((3, 5, out));
-                let mut kept = vec![0u32; want_y.len()];
-                let slot = keep.then_some(&mut kept[..]);
-                max_pool1d_forward_into(activated.view(), cfg, want_y.view_mut(), slot)
-                    .expect("fits");
-                let mut want_dz = activated.clone();
-                let slot = keep.then_some(&kept[..]);
-                max_pool1d_backward_in_place(want_dz.view_mut(), dy.view(), cfg, slot)
-                    .expect("fits");
-                let grad = want_dz.as_slice_mut().expect("fresh array");
-                kink_backward_in_place(grad, &positive, slope).expect("same lengths");
+        crate::Runtime::new(threads)
+            .expect("threads start")
+            .run(|| {
+                for cfg in CONFIGS.map(config) {
+                    let mut activated = z.clone();
+                    let mut positive = vec![0u8; z.len()];
+                    let values = activated.as_slice_mut().expect("fresh array");
+                    kink_forward_in_place(values, &mut positive, slope).expect("same lengths");
+                    let out = cfg.window(41).expect("fits").output_length;
+                    let dy = output_gradient(out);
+                    for keep in [false, true] {
+                        let mut want_y = Array3::zeros((3, 5, out));
+                        let mut kept = vec![0u32; want_y.len()];
+                        let slot = keep.then_some(&mut kept[..]);
+                        max_pool1d_forward_into(activated.view(), cfg, want_y.view_mut(), slot)
+                            .expect("fits");
+                        let mut want_dz = activated.clone();
+                        let slot = keep.then_some(&kept[..]);
+                        max_pool1d_backward_in_place(want_dz.view_mut(), dy.view(), cfg, slot)
+                            .expect("fits");
+                        let grad = want_dz.as_slice_mut().expect("fresh array");
+                        kink_backward_in_place(grad, &positive, slope).expect("same lengths");
 
-                let mut y = Array3::from_elem((3, 5, out), 9.0f32);
-                let mut fused_kept = vec![7u32; y.len()];
-                let slot = keep.then_some(&mut fused_kept[..]);
-                leaky_max_pool1d_forward_into(z.view(), slope, cfg, y.view_mut(), slot)
-                    .expect("fits");
-                assert_eq!(bits(&y), bits(&want_y), "{cfg:?} keep={keep}");
-                let mut dz = z.clone();
-                let slot = keep.then_some(&fused_kept[..]);
-                leaky_max_pool1d_backward_in_place(dz.view_mut(), dy.view(), slope, cfg, slot)
-                    .expect("fits");
-                assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?} keep={keep}");
-            }
-        }
+                        let mut y = Array3::from_elem((3, 5, out), 9.0f32);
+                        let mut fused_kept = vec![7u32; y.len()];
+                        let slot = keep.then_some(&mut fused_kept[..]);
+                        leaky_max_pool1d_forward_into(z.view(), slope, cfg, y.view_mut(), slot)
+                            .expect("fits");
+                        assert_eq!(bits(&y), bits(&want_y), "{cfg:?} keep={keep}");
+                        let mut dz = z.clone();
+                        let slot = keep.then_some(&fused_kept[..]);
+                        leaky_max_pool1d_backward_in_place(
+                            dz.view_mut(),
+                            dy.view(),
+                            slope,
+                            cfg,
+                            slot,
+                        )
+                        .expect("fits");
+                        assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?} keep={keep}");
+                    }
+                }
+            })
     }
-    crate::set_threads(1);
 }

@@ -1,0 +1,153 @@
+//! `Runtime`: where kymo's kernels run — a thread pool, the thread count
+//! its kernels split work for, and whether a training step keeps the
+//! pool's workers warm.
+//!
+//! [`Runtime::global`] is rayon's global pool with the process-wide
+//! [`set_threads`](crate::set_threads) count (what every call uses unless
+//! told otherwise). [`Runtime::new`] makes a runtime of its own: a private
+//! pool whose workers read its thread count, so two runtimes in one process
+//! (two tests, an embedder's two models) never see each other's setting.
+//! The thread count never changes a result's bits: kernels split only
+//! along independent rows, channels or fixed chunks.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use crate::TensorError;
+
+thread_local! {
+    /// The thread count of the runtime whose pool this thread belongs to.
+    static POOL_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The thread count kernels split for on this thread: its runtime's, on a
+/// private runtime's worker, else the process-wide setting.
+pub(crate) fn current_threads() -> Option<usize> {
+    POOL_THREADS.get()
+}
+
+/// Where kernels run; see the [module](self) docs.
+///
+/// ```
+/// use kymo_tensor::Runtime;
+/// let runtime = Runtime::new(2).unwrap();
+/// assert_eq!(runtime.run(kymo_tensor::threads), 2);
+/// // Another runtime's setting is its own.
+/// assert_eq!(Runtime::new(1).unwrap().run(kymo_tensor::threads), 1);
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    /// A private pool, or `None` for rayon's global one.
+    pool: Option<Arc<rayon::ThreadPool>>,
+    /// Whether [`Runtime::run_warm`] keeps the workers spinning.
+    warm: bool,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("private_pool", &self.pool.is_some())
+            .field("threads", &self.threads())
+            .field("warm", &self.warm)
+            .finish()
+    }
+}
+
+impl Default for Runtime {
+    /// [`Runtime::global`].
+    fn default() -> Self {
+        Self::global()
+    }
+}
+
+impl Runtime {
+    /// Rayon's global pool and the process-wide thread count, with warm
+    /// workers.
+    pub fn global() -> Self {
+        Self {
+            pool: None,
+            warm: true,
+        }
+    }
+
+    /// A runtime of its own: a pool of `threads` workers (at least 1) whose
+    /// kernels split for `threads`, with warm workers.
+    pub fn new(threads: usize) -> Result<Self, TensorError> {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|index| format!("kymo-{index}"))
+            .start_handler(move |_| POOL_THREADS.set(Some(threads)))
+            .build()
+            .map_err(|e| TensorError::Config {
+                kernel: "runtime",
+                field: "threads",
+                reason: format!("could not start {threads} threads: {e}"),
+            })?;
+        Ok(Self {
+            pool: Some(Arc::new(pool)),
+            warm: true,
+        })
+    }
+
+    /// The same runtime, with warm workers on or off. Warm workers make a
+    /// batch-1 step's small kernels use every core; they spin only while a
+    /// step runs and stop after [`SPIN_IDLE`](crate::SPIN_IDLE) without work.
+    pub fn with_warm_workers(mut self, warm: bool) -> Self {
+        self.warm = warm;
+        self
+    }
+
+    /// The thread count its kernels split for.
+    pub fn threads(&self) -> usize {
+        match &self.pool {
+            Some(pool) => pool.current_num_threads(),
+            None => crate::matmul::global_threads(),
+        }
+    }
+
+    /// Runs `body` on this runtime: its kernels use this runtime's pool and
+    /// thread count.
+    pub fn run<R: Send>(&self, body: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(body),
+            None => body(),
+        }
+    }
+
+    /// [`Runtime::run`] with the other workers kept warm through `body`
+    /// (when this runtime's policy says so): what a training step or a
+    /// prediction runs in.
+    pub fn run_warm<R: Send>(&self, body: impl FnOnce() -> R + Send) -> R {
+        if !self.warm {
+            return self.run(body);
+        }
+        match &self.pool {
+            // The scope it opens runs `body` on one of the pool's workers,
+            // with the others spinning beside it.
+            Some(pool) => crate::warm::warm_in(Some(pool), pool.current_num_threads(), body),
+            None => crate::warm::with_warm_workers(body),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_runtime_keeps_its_own_thread_count() {
+        let (one, two) = (
+            Runtime::new(1).expect("starts"),
+            Runtime::new(2).expect("starts"),
+        );
+        // Side by side, from two threads at once: neither sees the other's.
+        std::thread::scope(|scope| {
+            let a = scope.spawn(|| (0..200).all(|_| one.run(crate::threads) == 1));
+            let b = scope.spawn(|| (0..200).all(|_| two.run(crate::threads) == 2));
+            assert!(a.join().expect("runs") && b.join().expect("runs"));
+        });
+        assert_eq!(two.run_warm(crate::threads), 2);
+        assert_eq!(two.threads(), 2);
+    }
+}
