@@ -29,8 +29,6 @@ pub(crate) struct LeakyReluMaxPool<T> {
     activation: ActivationLayer<T>,
     pool: Pooling1D<T>,
     negative_slope: f64,
-    /// Whether the last forward ran fused (backward then covers both).
-    fused: bool,
 }
 
 impl<T: Float> Stage<T> {
@@ -46,10 +44,7 @@ impl<T: Float> Stage<T> {
     pub(crate) fn layers_mut(&mut self) -> Vec<&mut dyn Layer<T>> {
         match self {
             Stage::Single(layer) => vec![layer.as_mut()],
-            Stage::LeakyReluMaxPool(pair) => {
-                pair.fused = false;
-                vec![&mut pair.activation, &mut pair.pool]
-            }
+            Stage::LeakyReluMaxPool(pair) => vec![&mut pair.activation, &mut pair.pool],
         }
     }
 
@@ -64,7 +59,6 @@ impl<T: Float> Stage<T> {
         match self {
             Stage::Single(layer) => layer.forward(x, mode),
             Stage::LeakyReluMaxPool(pair) => {
-                pair.fused = true;
                 pair.pool
                     .forward_after_leaky_relu(x, pair.negative_slope, mode)
             }
@@ -74,8 +68,11 @@ impl<T: Float> Stage<T> {
     pub(crate) fn backward(&mut self, grad: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         match self {
             Stage::Single(layer) => layer.backward(grad),
-            Stage::LeakyReluMaxPool(pair) if pair.fused => pair.pool.backward(grad),
-            // The layers were run one by one (through `layers_mut`).
+            // The pool's cache says how it ran: fused, its backward covers
+            // both layers; one by one (through `layers_mut`), each its own.
+            Stage::LeakyReluMaxPool(pair) if pair.pool.pending_backward_is_fused() => {
+                pair.pool.backward(grad)
+            }
             Stage::LeakyReluMaxPool(pair) => {
                 let grad = pair.pool.backward(grad)?;
                 pair.activation.backward(grad)
@@ -125,7 +122,6 @@ pub(crate) fn plan<T: Float>(
                 activation,
                 pool,
                 negative_slope: leaky.negative_slope,
-                fused: false,
             })));
             index += 2;
             continue;

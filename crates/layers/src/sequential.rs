@@ -198,6 +198,22 @@ mod tests {
     }
 
     #[test]
+    fn parameters_touched_between_forward_and_backward_leave_the_plan_intact() {
+        // zero_grad walks every parameter (through `layers_mut`) between a
+        // forward and its backward, as the parity tests do.
+        let spec = zoo::answer(64);
+        let x = ArrayD::from_shape_fn(vec![2, 1, 64], |i| (i[2] as f32 * 0.3).sin());
+        let mut plain = Sequential::<f32>::new(&spec, 7).expect("builds");
+        let mut touched = Sequential::<f32>::new(&spec, 7).expect("builds");
+        let y = plain.forward(x.clone(), Mode::Train).expect("forward");
+        touched.forward(x, Mode::Train).expect("forward");
+        touched.zero_grad();
+        let want = plain.backward(y.clone()).expect("backward");
+        let got = touched.backward(y).expect("backward after zero_grad");
+        assert_eq!(bits(&got), bits(&want));
+    }
+
+    #[test]
     fn the_planned_model_lists_every_layer_of_its_spec() {
         let spec = zoo::answer(64);
         let model = Sequential::<f32>::new(&spec, 7).expect("builds");

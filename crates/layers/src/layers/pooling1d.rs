@@ -177,6 +177,13 @@ impl<T: Float> Pooling1D<T> {
         self.forward_with(input, Some(T::from_f64_lossy(negative_slope)), mode)
     }
 
+    /// Whether the pending backward is that of a fused forward
+    /// ([`Pooling1D::forward_after_leaky_relu`]): it then returns the
+    /// gradient with respect to the LeakyReLU's input.
+    pub(crate) fn pending_backward_is_fused(&self) -> bool {
+        matches!(&self.cache, Some(Cache::Max { kink: Some(_), .. }))
+    }
+
     /// Forward, after a leaky ReLU of slope `kink` when given (max only).
     fn forward_with(
         &mut self,
