@@ -8,7 +8,7 @@ use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Sl
 use kymo_tensor::{derive_seed, Runtime, SeededRng};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 
-use crate::{Callback, Clip, EpochLog, FitConfig, History, TrainError};
+use crate::{Callback, Clip, EpochLog, FitConfig, History, StepRecorder, TrainError};
 
 /// Everything a training run is: model, optimizer, settings, the shuffling
 /// stream, the epochs done and their history. A checkpoint saves all of it,
@@ -32,6 +32,9 @@ pub struct Trainer {
     /// Where steps and predictions run (rayon's global pool and the
     /// process-wide thread count unless set; not saved in checkpoints).
     pub runtime: Runtime,
+    /// A look inside each step (the doctor's probe records with one); not
+    /// saved in checkpoints.
+    pub recorder: Option<Box<dyn StepRecorder>>,
     pub(crate) shuffle_rng: SeededRng,
 }
 
@@ -63,6 +66,7 @@ impl Trainer {
             stop_training: false,
             scaler: None,
             runtime: Runtime::default(),
+            recorder: None,
             shuffle_rng,
         }
     }
@@ -244,11 +248,19 @@ impl Trainer {
             }
             None => {}
         }
-        let mut slots: Vec<Slot<'_>> = slots
+        drop(slots);
+        let batch = output.nrows();
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.after_backward(self.model.as_ref(), batch);
+        }
+        let mut slots: Vec<Slot<'_>> = trainable_slots(self.model.parameters_mut())?
             .into_iter()
             .map(|(value, grad)| Slot { value, grad })
             .collect();
         self.optimizer.step(&mut slots)?;
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.after_update(self.model.as_ref());
+        }
         Ok((loss, output))
     }
 

@@ -10,6 +10,7 @@
 mod data_checks;
 mod finding;
 mod probe;
+mod probe_recorder;
 mod setup;
 mod static_checks;
 mod verify;

@@ -2,13 +2,15 @@
 //! out-of-range predictions, exploding, vanishing or NaN gradients, gradient
 //! spikes, update-to-weight ratios, the gradient noise scale, overfitting.
 
-use kymo_data::{epoch_batches, Dataset};
-use kymo_layers::{ArchitectureSpec, Mode};
-use kymo_optim::{Adam, AnyOptimizer, Optimizer, Sgd, Slot};
-use kymo_tensor::{derive_seed, SeededRng};
+use std::sync::{Arc, Mutex};
 
+use kymo_data::Dataset;
+use kymo_layers::ArchitectureSpec;
+use kymo_optim::{Adam, AnyOptimizer, Sgd};
+
+use super::probe_recorder::{lock, ProbeRecorder, Recording};
 use super::{Finding, FindingId, Setup, Severity};
-use crate::{predict, Metric, Stability, TrainError};
+use crate::{predict, FitConfig, Metric, Stability, TrainError, Trainer};
 
 /// Knobs of the probe.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,10 +51,6 @@ pub struct ProbeStats {
     pub signal_fraction: f64,
 }
 
-fn sum_sq(values: &[f32]) -> f64 {
-    values.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
-}
-
 fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -69,8 +67,8 @@ pub fn probe(
     validation: &Dataset,
     config: ProbeConfig,
 ) -> Result<(Vec<Finding>, ProbeStats), TrainError> {
-    let mut model = spec.build::<f32>(config.seed)?;
-    let mut optimizer = match setup.optimizer.as_str() {
+    let model = spec.build::<f32>(config.seed)?;
+    let optimizer = match setup.optimizer.as_str() {
         "SGD" => AnyOptimizer::Sgd(Sgd {
             learning_rate: setup.learning_rate,
             ..Sgd::default()
@@ -78,35 +76,43 @@ pub fn probe(
         _ => AnyOptimizer::Adam(Adam::new(setup.learning_rate)),
     };
     let batch_size = setup.batch_size.max(1);
-    let mut rng = SeededRng::new(derive_seed(config.seed, "shuffle"), 0);
     let layer_of: Vec<String> = model
         .parameter_names()
         .iter()
         .map(|n| n.split('/').next().unwrap_or("").to_string())
         .collect();
-    let trainable: Vec<bool> = model.parameters().iter().map(|p| p.trainable).collect();
-    let kernels: Vec<usize> = model
-        .parameters()
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.name == "kernel")
-        .map(|(i, _)| i)
-        .collect();
-    let (first, last) = (kernels.first().copied(), kernels.last().copied());
+    let recording = Arc::new(Mutex::new(Recording::default()));
+    let recorder = ProbeRecorder::new(
+        model.as_ref(),
+        batch_size,
+        config.noise_window,
+        Arc::clone(&recording),
+    );
+    let fit_config = FitConfig {
+        epochs: config.epochs,
+        batch_size,
+        seed: config.seed,
+        ..FitConfig::default()
+    };
+    // The probe is a real `fit` (the same batches, clipping and steps)
+    // with a recorder inside each step.
+    let mut trainer = Trainer::new(model, optimizer, fit_config);
+    trainer.recorder = Some(Box::new(recorder));
+    trainer.fit(train, Some(validation), &mut [])?;
+    let Recording {
+        nan_layer,
+        ratios,
+        total_norms,
+        spikes,
+        mut update_ratios,
+        small: (small_sq, small_count),
+        big: (big_sq, big_count),
+    } = std::mem::take(&mut *lock(&recording));
 
     let mut findings = Vec::new();
-    let mut nan_layer: Option<String> = None;
-    let mut ratios = Vec::new();
-    let mut total_norms: Vec<f64> = Vec::new();
-    let mut spikes = 0usize;
-    let mut update_ratios: Vec<Vec<f64>> = vec![Vec::new(); trainable.len()];
-    let (mut small_sq, mut small_count) = (0.0f64, 0usize);
-    let (mut big_sq, mut big_count) = (0.0f64, 0usize);
-    let mut window: Vec<f32> = Vec::new();
-    let mut in_window = 0usize;
     let mut stats = ProbeStats {
-        train_loss: Vec::new(),
-        val_loss: Vec::new(),
+        train_loss: trainer.history.series("loss"),
+        val_loss: trainer.history.series("val_loss"),
         mean_val_mse: {
             let mean = train
                 .targets()
@@ -121,104 +127,6 @@ pub fn probe(
         noise_scale: f64::NAN,
         signal_fraction: f64::NAN,
     };
-
-    for _ in 0..config.epochs {
-        let mut loss_sum = 0.0;
-        for indices in epoch_batches(train.len(), batch_size, true, &mut rng) {
-            let (x, y) = train.batch(&indices)?;
-            model.zero_grad();
-            let out = model.forward(x, Mode::Train)?;
-            let (loss, grad) = crate::Loss::Mse.evaluate(&out, &y)?;
-            loss_sum += loss * indices.len() as f64;
-            model.backward(grad)?;
-            // Gradient norms per parameter, NaN by layer.
-            let grads: Vec<Vec<f32>> = model
-                .parameters()
-                .iter()
-                .map(|p| p.grad.iter().copied().collect())
-                .collect();
-            for (i, g) in grads.iter().enumerate() {
-                if nan_layer.is_none() && g.iter().any(|v| !v.is_finite()) {
-                    nan_layer = Some(layer_of[i].clone());
-                }
-            }
-            let flat: Vec<f32> = grads
-                .iter()
-                .zip(&trainable)
-                .filter(|(_, t)| **t)
-                .flat_map(|(g, _)| g.iter().copied())
-                .collect();
-            let norm = sum_sq(&flat).sqrt();
-            if total_norms.len() >= 10 {
-                let mut recent = total_norms[total_norms.len() - 10..].to_vec();
-                if norm > 10.0 * median(&mut recent) {
-                    spikes += 1;
-                }
-            }
-            total_norms.push(norm);
-            if let (Some(f), Some(l)) = (first, last) {
-                let (nf, nl) = (sum_sq(&grads[f]).sqrt(), sum_sq(&grads[l]).sqrt());
-                if nl > 0.0 && nf.is_finite() {
-                    ratios.push((nf / nl, nf));
-                }
-            }
-            // Noise scale: single-batch and k-batch-average squared norms.
-            if indices.len() == batch_size && norm.is_finite() {
-                small_sq += norm * norm;
-                small_count += 1;
-                if window.is_empty() {
-                    window = vec![0.0; flat.len()];
-                }
-                window.iter_mut().zip(&flat).for_each(|(w, g)| *w += g);
-                in_window += 1;
-                if in_window == config.noise_window {
-                    let k = config.noise_window as f32;
-                    let mean: Vec<f32> = window.iter().map(|w| w / k).collect();
-                    big_sq += sum_sq(&mean);
-                    big_count += 1;
-                    window.iter_mut().for_each(|w| *w = 0.0);
-                    in_window = 0;
-                }
-            }
-            // The step, and each parameter's update-to-weight ratio.
-            let before: Vec<Vec<f32>> = model
-                .parameters()
-                .iter()
-                .map(|p| p.value.iter().copied().collect())
-                .collect();
-            {
-                let mut params = model.parameters_mut();
-                let mut slots: Vec<Slot<'_>> = Vec::new();
-                for p in params.iter_mut().filter(|p| p.trainable) {
-                    let kymo_layers::Parameter { value, grad, .. } = &mut **p;
-                    if let (Some(v), Some(g)) = (value.as_slice_mut(), grad.as_slice()) {
-                        slots.push(Slot { value: v, grad: g });
-                    }
-                }
-                optimizer.step(&mut slots)?;
-            }
-            for (i, p) in model.parameters().iter().enumerate() {
-                if !trainable[i] || p.name != "kernel" {
-                    continue;
-                }
-                let delta: f64 = p
-                    .value
-                    .iter()
-                    .zip(&before[i])
-                    .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-                    .sum();
-                let weight = sum_sq(&before[i]);
-                if weight > 0.0 {
-                    update_ratios[i].push((delta / weight).sqrt());
-                }
-            }
-        }
-        stats.train_loss.push(loss_sum / train.len().max(1) as f64);
-        let predictions = predict(model.as_mut(), validation, batch_size.max(32))?;
-        stats
-            .val_loss
-            .push(Metric::Mse.compute(predictions.view(), validation.targets()));
-    }
 
     // Noise scale, B_small = B, B_big = k B.
     if small_count > 0 && big_count > 0 {
@@ -295,7 +203,7 @@ pub fn probe(
             );
         }
     }
-    if let Ok(predictions) = predict(model.as_mut(), validation, 32) {
+    if let Ok(predictions) = predict(trainer.model.as_mut(), validation, 32) {
         let spread = |a: ndarray::ArrayView2<'_, f32>| {
             let n = a.len().max(1) as f64;
             let m = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;

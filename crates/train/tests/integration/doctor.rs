@@ -213,6 +213,46 @@ fn the_probe_measures_noise_scale_and_loss_per_epoch() {
     assert!(noise.fix.contains("batch_size"));
 }
 
+/// The probe is a real `fit` with a recorder inside each step: its losses
+/// are, bit for bit, those of a `Trainer` given the same settings, a graph
+/// model's included.
+#[test]
+fn the_probe_trains_exactly_as_fit_does() {
+    let (train, val) = standardized(48, 64);
+    let setup = Setup {
+        batch_size: 8,
+        ..Setup::default()
+    };
+    let config = ProbeConfig {
+        epochs: 2,
+        noise_window: 2,
+        seed: 5,
+    };
+    let graph: kymo_layers::ArchitectureSpec = zoo::resnet_with(64, [2, 4, 4]).into();
+    for spec in [zoo::answer(64).into(), graph] {
+        let (_, stats) = doctor::probe(&spec, &setup, &train, &val, config).expect("runs");
+        let fit_config = kymo_train::FitConfig {
+            epochs: 2,
+            batch_size: 8,
+            seed: 5,
+            ..Default::default()
+        };
+        let optimizer = kymo_optim::AnyOptimizer::Adam(kymo_optim::Adam::new(setup.learning_rate));
+        let model = spec.build::<f32>(5).expect("builds");
+        let mut trainer = kymo_train::Trainer::new(model, optimizer, fit_config);
+        trainer.fit(&train, Some(&val), &mut []).expect("trains");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&stats.train_loss),
+            bits(&trainer.history.series("loss"))
+        );
+        assert_eq!(
+            bits(&stats.val_loss),
+            bits(&trainer.history.series("val_loss"))
+        );
+    }
+}
+
 #[test]
 fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
     let (train, val) = standardized(64, 64);
