@@ -1,5 +1,5 @@
 //! Criterion benches of one whole training step (forward, MSE, backward,
-//! Adam) of each seed model at batch 1 and 32, on 2 GEMM threads as
+//! Adam) of each seed model at batch 1 and 32, on a 2-thread `Runtime` as
 //! `cargo xtask bench` runs them against PyTorch and Keras.
 //!
 //! `cargo bench --bench training_step`
@@ -9,12 +9,13 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kymo::layers::{zoo, Sequential};
 use kymo::optim::{Adam, AnyOptimizer};
-use kymo::tensor::SeededRng;
+use kymo::tensor::{Runtime, SeededRng};
 use kymo::train::{FitConfig, Trainer};
 use ndarray::{Array2, ArrayD};
 
 fn step(c: &mut Criterion) {
-    kymo::tensor::set_threads(2);
+    // The trainers' own runtime: a private pool of 2 threads.
+    let runtime = Runtime::new(2).expect("threads start");
     let mut group = c.benchmark_group("training_step");
     // The question's model at batch 32 takes about a second a step.
     group
@@ -34,6 +35,7 @@ fn step(c: &mut Criterion) {
             ..Default::default()
         };
         let mut trainer = Trainer::new(built, AnyOptimizer::Adam(Adam::new(1e-3)), config);
+        trainer.runtime = runtime.clone();
         let mut rng = SeededRng::new(0, 0);
         let x = ArrayD::from_shape_fn(vec![batch, 1, zoo::SEED_LENGTH], |_| rng.normal() as f32);
         let y = Array2::from_shape_fn((batch, 1), |_| rng.normal() as f32);

@@ -1,31 +1,23 @@
-//! Checks of the model and setup alone, before any training.
+//! The rules about the model: its head, downsampling, receptive field,
+//! kernels and padding, BatchNormalization, dropout and linear stacks.
 
-use kymo_layers::{Layer, LayerSpec, Model, ReceptiveField, Shape};
+use kymo_layers::{LayerSpec, ReceptiveField, Shape};
 use kymo_tensor::Padding;
 
-use super::{Finding, FindingId, Setup, Severity};
+use super::{percent, Subject};
+use crate::doctor::{Finding, FindingId, Setup, Severity};
 
-fn percent(x: f64) -> String {
-    format!("{:.0}%", 100.0 * x)
-}
-
-/// Every static check, for a Sequential or a graph model; `train_samples`
-/// enables the ones that compare the model with the data's size.
-pub fn static_checks(
-    model: &dyn Model<f32>,
-    setup: &Setup,
-    train_samples: Option<usize>,
-) -> Vec<Finding> {
-    // The stateful layers in order, each with its spec: a graph's merges
-    // have no weights and no window, and no check reads them.
-    let layers: Vec<&dyn Layer<f32>> = model.layers();
-    let specs: Vec<LayerSpec> = layers.iter().map(|l| l.spec()).collect();
-    let summary = model.summary();
+/// The Dense head after Flatten: wider than 10,000 inputs or 100 per
+/// training sample is the problem itself; most of the parameters, a smell.
+pub(super) fn oversized_head(subject: &Subject<'_>, train_samples: Option<usize>) -> Vec<Finding> {
+    let Subject {
+        layers,
+        specs,
+        summary,
+        ..
+    } = subject;
     let total = summary.total_params.max(1) as f64;
-    let input_length = summary.input_length;
     let mut findings = Vec::new();
-
-    // Dense head after Flatten.
     if let Some(flatten_at) = specs
         .iter()
         .position(|l| matches!(l, LayerSpec::Flatten(_)))
@@ -68,8 +60,19 @@ pub fn static_checks(
             );
         }
     }
+    findings
+}
 
-    // Downsampling.
+/// Nothing downsamples: every conv and pool has stride 1.
+pub(super) fn no_downsampling(subject: &Subject<'_>) -> Vec<Finding> {
+    let Subject {
+        layers,
+        specs,
+        summary,
+        ..
+    } = subject;
+    let input_length = summary.input_length;
+    let mut findings = Vec::new();
     let strides: Vec<usize> = layers
         .iter()
         .filter_map(|l| l.reach().map(|r| r.stride))
@@ -80,16 +83,37 @@ pub fn static_checks(
             LayerSpec::Conv1D(_) | LayerSpec::MaxPooling1D(_) | LayerSpec::AveragePooling1D(_)
         )
     });
+    // A global pooling head (FCN, ResNet, InceptionTime) keeps its width
+    // whatever the length: there the full-length signal costs time and
+    // context, not a head that memorises positions.
+    let global_head = specs.iter().any(|l| {
+        matches!(
+            l,
+            LayerSpec::GlobalAveragePooling1D(_) | LayerSpec::GlobalMaxPooling1D(_)
+        )
+    });
+    let severity = if global_head {
+        Severity::Low
+    } else {
+        Severity::High
+    };
     if has_windows && strides.iter().all(|&s| s == 1) {
         findings.push(
-            Finding::new(FindingId::NoDownsampling, Severity::High, "Nothing downsamples the signal")
+            Finding::new(FindingId::NoDownsampling, severity, "Nothing downsamples the signal")
                 .measured(format!("every conv and pool has stride 1: the signal stays {input_length} points long to the head"))
                 .why("pooling with stride is what lets deeper layers see wider context at low cost and makes features shift-tolerant; stride-1 pools only blur (Goodfellow et al., Deep Learning, sec. 9.3)")
                 .fix("give the pools strides = pool_size (Keras's default: MaxPooling1D(2)), halving the length after each block"),
         );
     }
+    findings
+}
 
-    // Receptive field.
+/// One position sees more than the input, or a tiny part of it before a
+/// head that sees everything.
+pub(super) fn receptive_field(subject: &Subject<'_>) -> Vec<Finding> {
+    let Subject { summary, .. } = subject;
+    let input_length = summary.input_length;
+    let mut findings = Vec::new();
     let field = summary.receptive_field();
     if field > input_length {
         findings.push(
@@ -117,10 +141,16 @@ pub fn static_checks(
                 .fix("add strided pooling between blocks so the field grows geometrically"),
         );
     }
+    findings
+}
 
-    // Kernels as long as their input, and zero-padding share.
+/// Kernels as long as their input, and the share of outputs that read
+/// zero padding.
+pub(super) fn kernels_and_padding(subject: &Subject<'_>) -> Vec<Finding> {
+    let Subject { layers, specs, .. } = subject;
+    let mut findings = Vec::new();
     let mut padded: Vec<String> = Vec::new();
-    for (layer, layer_spec) in layers.iter().zip(&specs) {
+    for (layer, layer_spec) in layers.iter().zip(specs) {
         if let (LayerSpec::Conv1D(c), Shape::Signal { length, .. }) =
             (layer_spec, layer.input_shape())
         {
@@ -149,20 +179,13 @@ pub fn static_checks(
                 .fix("smaller kernels, or 'valid' padding with a cropped input"),
         );
     }
+    findings
+}
 
-    // Optimizer, batch size, learning rate.
-    let temperature = setup.learning_rate / setup.batch_size.max(1) as f64;
-    if setup.batch_size == 1 && setup.learning_rate >= 1e-4 {
-        findings.push(
-            Finding::new(FindingId::BatchOne, Severity::High, "Batch size 1: every step follows one sample's gradient")
-                .measured(format!(
-                    "batch size 1 with {} at lr {}: noise temperature lr/B = {temperature:.1e}, 32x that of batch 32",
-                    setup.optimizer, setup.learning_rate
-                ))
-                .why("the step noise grows as lr/B (Smith & Le 2018; McCandlish et al. 2018): single-sample steps jump between minima, so validation loss swings from epoch to epoch")
-                .fix("batch_size = 32 (Keras's default), or lower the learning rate 10-30x"),
-        );
-    }
+/// BatchNormalization with batches under 8.
+pub(super) fn batchnorm_tiny_batches(subject: &Subject<'_>, setup: &Setup) -> Vec<Finding> {
+    let Subject { specs, .. } = subject;
+    let mut findings = Vec::new();
     let has_bn = specs
         .iter()
         .any(|l| matches!(l, LayerSpec::BatchNormalization(_)));
@@ -174,6 +197,18 @@ pub fn static_checks(
                 .fix("batch_size >= 16, or drop BatchNormalization"),
         );
     }
+    findings
+}
+
+/// BatchNormalization's moving statistics still far from the data after
+/// the whole budget.
+pub(super) fn batchnorm_unsettled(
+    subject: &Subject<'_>,
+    setup: &Setup,
+    train_samples: Option<usize>,
+) -> Vec<Finding> {
+    let Subject { specs, .. } = subject;
+    let mut findings = Vec::new();
     if let Some(samples) = train_samples {
         let steps = setup.epochs * samples.div_ceil(setup.batch_size.max(1));
         let momenta: Vec<f64> = specs
@@ -198,45 +233,14 @@ pub fn static_checks(
             }
         }
     }
-    if !(1e-7..=1e-2).contains(&setup.learning_rate) {
-        findings.push(
-            Finding::new(FindingId::LearningRateRange, Severity::Medium, "Learning rate outside the usual range")
-                .measured(format!("lr = {}", setup.learning_rate))
-                .why("Adam-family optimizers train well between 1e-5 and 1e-2; outside [1e-7, 1e-2] training crawls or diverges (Kingma & Ba 2015)")
-                .fix("start from 1e-3"),
-        );
-    }
-    if !setup.validation {
-        findings.push(
-            Finding::new(
-                FindingId::NoValidation,
-                Severity::High,
-                "No validation data",
-            )
-            .measured("the setup trains without validation data")
-            .why("without it neither you nor a callback can tell a good epoch from an absurd one")
-            .fix("validation_split = 0.2"),
-        );
-    }
-    if setup.validation && !setup.early_stopping {
-        findings.push(
-            Finding::new(FindingId::NoEarlyStopping, Severity::Medium, "No early stopping")
-                .measured(format!("{} epochs run whatever the validation loss does", setup.epochs))
-                .why("the last epoch is not the best one when validation loss fluctuates (Prechelt 1998, Early Stopping - But When?)")
-                .fix("EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)"),
-        );
-    }
-    if setup.validation && !setup.checkpoint_best {
-        findings.push(
-            Finding::new(FindingId::NoBestCheckpoint, Severity::Medium, "The best weights are not checkpointed")
-                .measured("no ModelCheckpoint(save_best_only=True)")
-                .why("a good epoch followed by a bad one is lost; the question's 'good results one moment' are exactly such epochs")
-                .fix("ModelCheckpoint(path, monitor='val_loss', save_best_only=True)"),
-        );
-    }
+    findings
+}
 
-    // Dropout and stacked linear layers.
-    for (layer, layer_spec) in layers.iter().zip(&specs) {
+/// Dropout above 0.5.
+pub(super) fn heavy_dropout(subject: &Subject<'_>) -> Vec<Finding> {
+    let Subject { layers, specs, .. } = subject;
+    let mut findings = Vec::new();
+    for (layer, layer_spec) in layers.iter().zip(specs) {
         if let LayerSpec::Dropout(d) = layer_spec {
             if d.rate > 0.5 {
                 findings.push(
@@ -248,6 +252,20 @@ pub fn static_checks(
             }
         }
     }
+    findings
+}
+
+/// Two weighted layers with no nonlinearity between them, in a chain (a
+/// graph's layer list puts sibling branches side by side, which do not
+/// feed each other).
+pub(super) fn stacked_linear(subject: &Subject<'_>) -> Vec<Finding> {
+    let Subject {
+        layers,
+        specs,
+        chain,
+        ..
+    } = subject;
+    let mut findings = Vec::new();
     let linear = |l: &LayerSpec| match l {
         LayerSpec::Dense(d) => Some(d.activation.is_linear()),
         LayerSpec::Conv1D(c) => Some(c.activation.is_linear()),
@@ -259,12 +277,9 @@ pub fn static_checks(
         | LayerSpec::Sigmoid(_) => Some(false),
         _ => None,
     };
-    // Consecutive in a chain only: a graph's layer list puts sibling
-    // branches side by side, which do not feed each other.
-    let chain = model.architecture().as_sequential().is_some();
     let weighted: Vec<(usize, bool)> = specs
         .iter()
-        .filter(|_| chain)
+        .filter(|_| *chain)
         .enumerate()
         .filter_map(|(i, l)| linear(l).map(|lin| (i, lin)))
         .collect();
