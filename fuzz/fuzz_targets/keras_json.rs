@@ -6,7 +6,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(spec) = kymo_layers::keras::from_keras_json(text) {
-        kymo_fuzz::build_and_run(&spec);
+    // Sequential or functional.
+    if let Ok(spec) = kymo_layers::keras::from_keras_json_any(text) {
+        kymo_fuzz::build_and_run_any(&spec);
     }
 });

@@ -6,7 +6,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(spec) = kymo_layers::ModelSpec::from_json_str(text) {
-        kymo_fuzz::build_and_run(&spec);
+    // A stack or a graph.
+    if let Ok(spec) = kymo_layers::ArchitectureSpec::from_json_str(text) {
+        kymo_fuzz::build_and_run_any(&spec);
     }
 });

@@ -3,7 +3,7 @@
 //! fuzzer's time bound per input.
 
 use kymo_layers::limits::{plan, BuildLimits};
-use kymo_layers::{Mode, ModelSpec, Sequential, Shape};
+use kymo_layers::{ArchitectureSpec, Graph, Mode, Model, ModelSpec, Sequential, Shape};
 use ndarray::ArrayD;
 
 /// Tighter than the library's defaults so that no accepted input can
@@ -44,12 +44,34 @@ pub fn build_and_run(spec: &ModelSpec) {
     run(&mut model, spec);
 }
 
+/// [`build_and_run`] for a spec of either kind: a graph is built within
+/// [`LIMITS`] (its wiring checked, every node sized) and run when its
+/// parameters times its input length stay under the work bound.
+pub fn build_and_run_any(spec: &ArchitectureSpec) {
+    match spec {
+        ArchitectureSpec::Sequential(spec) => build_and_run(spec),
+        ArchitectureSpec::Graph(graph) => {
+            let Ok(mut model) = Graph::<f32>::with_limits(graph, 0, &LIMITS) else {
+                return;
+            };
+            let work = (model.count_params() as u64).saturating_mul(graph.input.length as u64);
+            if work <= MAX_WORK {
+                forward_and_back(&mut model);
+            }
+        }
+    }
+}
+
 /// One zero sample forward (inference, then training) and backward through
 /// `model`, when its work is under the bound.
 pub fn run(model: &mut Sequential<f32>, spec: &ModelSpec) {
     if work(spec).is_none_or(|w| w > MAX_WORK) {
         return;
     }
+    forward_and_back(model);
+}
+
+fn forward_and_back(model: &mut dyn Model<f32>) {
     let input = ArrayD::<f32>::zeros(model.input_shape().with_batch(1));
     let _ = model.forward(input.clone(), Mode::Inference);
     if let Ok(output) = model.forward(input, Mode::Train) {
@@ -81,21 +103,26 @@ pub mod checkpoint {
         let Ok(checkpoint) = Checkpoint::from_bytes(bytes, Path::new("fuzz.kymo")) else {
             return;
         };
-        let Ok(spec) = checkpoint.model_spec() else {
+        let Ok(architecture) = checkpoint.architecture() else {
             return;
         };
         // The rebuild is bounded by the stored weights; the step by LIMITS.
-        if kymo_layers::limits::plan(&spec, &super::LIMITS, 4).is_err() {
+        // A graph is rebuilt (bounded by its weights) but not stepped.
+        let Some(spec) = architecture.as_sequential() else {
+            let _ = checkpoint.model();
+            return;
+        };
+        if kymo_layers::limits::plan(spec, &super::LIMITS, 4).is_err() {
             let _ = checkpoint.model();
             return;
         }
         let Ok(mut trainer) = Trainer::from_checkpoint(&checkpoint) else {
             return;
         };
-        super::run(&mut trainer.model, &spec);
-        if super::work(&spec).is_none_or(|w| w > super::MAX_WORK) {
+        if super::work(spec).is_none_or(|w| w > super::MAX_WORK) {
             return;
         }
+        super::forward_and_back(trainer.model.as_mut());
         let x = ArrayD::<f32>::zeros(trainer.model.input_shape().with_batch(1));
         let outputs = trainer.model.output_shape().with_batch(1);
         let y = Array2::<f32>::zeros((1, outputs.iter().skip(1).product::<usize>()));

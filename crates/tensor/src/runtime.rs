@@ -26,7 +26,9 @@ pub(crate) fn current_threads() -> Option<usize> {
     POOL_THREADS.get()
 }
 
-/// Where kernels run; see the [module](self) docs.
+/// Where kernels run: a thread pool, the thread count its kernels split
+/// work for, and whether training steps keep its workers warm. Results
+/// have the same bits whatever the thread count.
 ///
 /// ```
 /// use kymo_tensor::Runtime;

@@ -22,7 +22,7 @@ pub struct Stability {
     /// best so far (or non-finite). Unlike `blew_up`, a run slow to leave
     /// its initial transient does not count.
     pub relapsed: bool,
-    /// Root mean square of log10(val_loss[t+1] / val_loss[t]): 0.3 is a
+    /// Root mean square of `log10(val_loss[t+1] / val_loss[t])`: 0.3 is a
     /// typical factor of 2 between consecutive epochs.
     pub volatility: f64,
 }

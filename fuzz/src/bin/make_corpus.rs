@@ -4,7 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-use kymo_layers::{zoo, ModelSpec, Sequential};
+use kymo_layers::zoo::InceptionSizes;
+use kymo_layers::{zoo, ArchitectureSpec, ModelSpec, Sequential};
+
+/// InceptionTime small enough to run within the fuzzer's time per input.
+fn small_inception() -> InceptionSizes {
+    InceptionSizes {
+        kernels: [4, 2, 1],
+        filters: 2,
+        bottleneck: 2,
+        depth: 3,
+    }
+}
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{FitConfig, Trainer};
 
@@ -61,11 +72,18 @@ fn npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("corpus");
-    let specs = [
-        ("small", small_spec()),
-        ("original", zoo::original(1040)),
-        ("answer", zoo::answer(1040)),
-        ("answer_bn", zoo::answer_bn(64)),
+    let specs: [(&str, ArchitectureSpec); 7] = [
+        ("small", small_spec().into()),
+        ("original", zoo::original(1040).into()),
+        ("answer", zoo::answer(1040).into()),
+        ("answer_bn", zoo::answer_bn(64).into()),
+        // Graphs: residual joins, concatenated branches.
+        ("resnet", zoo::resnet_with(32, [2, 3, 3]).into()),
+        (
+            "inception",
+            zoo::inception_with(32, small_inception()).into(),
+        ),
+        ("fcn", zoo::fcn_with(32, [2, 3, 2]).into()),
     ];
     for (name, spec) in &specs {
         write(
@@ -84,6 +102,10 @@ fn main() {
     let keras = std::fs::read(root.join("../tests/fixtures/keras/original_model.json"))
         .expect("the committed Keras fixture");
     write(&dir, "keras_json", "original_model.json", &keras);
+    // A functional model: Keras's own to_json of FCN.
+    let functional = std::fs::read(root.join("../tests/fixtures/graphs/fcn.keras.json"))
+        .expect("the committed Keras graph fixture");
+    write(&dir, "keras_json", "fcn.keras.json", &functional);
 
     let model = Sequential::new(&small_spec(), 1).expect("builds");
     let mut trainer = Trainer::new(
