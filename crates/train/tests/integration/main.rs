@@ -7,5 +7,6 @@ mod doctor;
 mod fit;
 mod graph_models;
 mod kill_nine;
+mod pls;
 mod resume_callbacks;
 mod seed_bits;
