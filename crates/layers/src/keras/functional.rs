@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{activation, input_shape, layer_spec, spec_error};
+use super::{activation, layer_spec, model_config, spec_error};
 use crate::layers::ActivationSpec;
 use crate::{ArchitectureSpec, GraphSpec, InputSpec, LayerError, LayerSpec, NodeSpec};
 
@@ -76,15 +76,7 @@ fn collect_names(value: &Value, names: &mut Vec<String>) {
 }
 
 fn functional(root: &Value) -> Result<GraphSpec, LayerError> {
-    let config = root
-        .get("config")
-        .ok_or_else(|| spec_error("missing `config`"))?;
-    let layers = config
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| spec_error("missing `config.layers`"))?;
-    let (length, channels) = input_shape(config, layers)
-        .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))?;
+    let (config, layers, (length, channels)) = model_config(root)?;
     let ends = |field: &str| layer_names(config.get(field).unwrap_or(&Value::Null));
     let (inputs, outputs) = (ends("input_layers"), ends("output_layers"));
     let [input_name] = &inputs[..] else {

@@ -117,6 +117,24 @@ fn input_shape(model_config: &Value, layers: &[Value]) -> Option<(usize, usize)>
     None
 }
 
+/// A model's `config`, its `layers`, and its `(length, channels)` input.
+type ModelConfig<'a> = (&'a Value, &'a [Value], (usize, usize));
+
+/// A model's `config`, its `layers` and its `(length, channels)` input,
+/// wherever this Keras version put them: what every importer reads first.
+fn model_config(root: &Value) -> Result<ModelConfig<'_>, LayerError> {
+    let config = root
+        .get("config")
+        .ok_or_else(|| spec_error("missing `config`"))?;
+    let layers = config
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| spec_error("missing `config.layers`"))?;
+    let input = input_shape(config, layers)
+        .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))?;
+    Ok((config, layers.as_slice(), input))
+}
+
 /// The kymo spec of one Keras layer entry (`class_name` and `config`), or
 /// `None` for what kymo needs no layer for (the `InputLayer`; in a
 /// Sequential, a linear `Activation`).
@@ -225,15 +243,7 @@ pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
     if root.get("class_name").and_then(Value::as_str) != Some("Sequential") {
         return Err(spec_error("only Sequential models are supported"));
     }
-    let config = root
-        .get("config")
-        .ok_or_else(|| spec_error("missing `config`"))?;
-    let layers = config
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| spec_error("missing `config.layers`"))?;
-    let (length, channels) = input_shape(config, layers)
-        .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))?;
+    let (_, layers, (length, channels)) = model_config(&root)?;
     let mut specs = Vec::new();
     for layer in layers {
         if let Some(spec) = layer_spec(layer)? {
