@@ -21,6 +21,7 @@
 mod batching;
 mod csv_loader;
 mod dataset;
+pub mod datasets;
 mod error;
 mod npy;
 mod split;

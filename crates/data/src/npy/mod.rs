@@ -23,7 +23,7 @@ fn read_any(path: &Path) -> Result<ArrayD<f32>, DataError> {
 }
 
 /// An NPY file's bytes as an f32 array; `path` names it in errors.
-fn parse_array(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>, DataError> {
+pub(crate) fn parse_array(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>, DataError> {
     let npy_error = |reason: String| DataError::Npy {
         path: path.into(),
         reason,
