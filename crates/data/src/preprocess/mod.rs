@@ -188,7 +188,7 @@ impl Fitted {
             }
             Fitted::Log1p => {
                 for (flat_index, v) in out.iter_mut().enumerate() {
-                    if !(*v > -1.0) {
+                    if v.is_nan() || *v <= -1.0 {
                         return Err(DataError::Shape(format!(
                             "log1p: sample {}, point {} is {v}; log1p needs values above -1",
                             flat_index / (c * l).max(1) + 1,

@@ -48,12 +48,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
             .unwrap_or(col);
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let factor = a[row][col] / a[col][col];
-            for k in col..n {
-                a[row][k] -= factor * a[col][k];
+        let (above, below) = a.split_at_mut(col + 1);
+        let pivot_row = &above[col];
+        for (offset, row) in below.iter_mut().enumerate() {
+            let factor = row[col] / pivot_row[col];
+            for (cell, &p) in row.iter_mut().zip(pivot_row).skip(col) {
+                *cell -= factor * p;
             }
-            b[row] -= factor * b[col];
+            b[col + 1 + offset] -= factor * b[col];
         }
     }
     let mut x = vec![0.0; n];
@@ -91,7 +93,7 @@ impl SavitzkyGolayFilter {
                 "Savitzky-Golay (window {window}, order {order}, derivative {derivative}): {why}"
             )))
         };
-        if window % 2 == 0 || window < 3 {
+        if window.is_multiple_of(2) || window < 3 {
             return bad("the window must be odd and at least 3".into());
         }
         if order >= window || order > 6 {
@@ -128,8 +130,8 @@ impl SavitzkyGolayFilter {
         for (t, weights) in self.left.iter().enumerate() {
             out[t] = dot(weights, 0);
         }
-        for t in half..n - half {
-            out[t] = dot(&self.centre, t - half);
+        for (start, o) in out[half..n - half].iter_mut().enumerate() {
+            *o = dot(&self.centre, start);
         }
         for (t, weights) in self.right.iter().enumerate() {
             out[n - half + t] = dot(weights, n - w);
