@@ -111,6 +111,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         validation: !args.no_validation,
         early_stopping: args.early_stopping,
         checkpoint_best: args.checkpoint_best,
+        ..Setup::default()
     };
     let (train_raw, val_raw) = validation_split(&data, 0.2)?;
     eprintln!(
@@ -128,8 +129,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         probe: stats,
         train,
         validation: val,
+        preprocessing,
+        facts,
     } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe)?;
-    let (fixed_spec, fixed_setup) = doctor::prescribe(&spec, &setup, &diagnosis);
+    let (fixed_spec, fixed_setup) =
+        doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
     if args.verify {
         verify(
             &mut diagnosis,

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use kymo_data::DatasetScaler;
+use kymo_data::Preprocessor;
 use kymo_layers::{ArchitectureSpec, BuildLimits, Model, NamedArray};
 use kymo_optim::AnyOptimizer;
 use kymo_tensor::SeededRng;
@@ -26,7 +26,9 @@ use thiserror::Error;
 use crate::{codec, FitConfig, History, TrainError, Trainer};
 
 const MAGIC: &[u8; 8] = b"KYMOCKPT";
-const VERSION: u32 = 1;
+// 2: the signal preprocessing (a `Preprocessor`, as JSON) replaced the
+// standardizer of version 1.
+const VERSION: u32 = 2;
 const HEADER: usize = 24;
 
 /// Why a checkpoint could not be written or read.
@@ -136,8 +138,10 @@ pub struct Checkpoint {
     pub layer_rngs: Vec<SeededRng>,
     /// Epochs done.
     pub history: History,
-    /// Standardization of signals and targets, when the run used one.
-    pub scaler: Option<DatasetScaler>,
+    /// The preprocessing of signals and targets the run trained on (a
+    /// `kymo_data::Preprocessor` as JSON: its steps are a tagged enum),
+    /// so `predict` applies it to new signals and maps predictions back.
+    pub preprocessor_json: Option<String>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
@@ -309,7 +313,18 @@ impl Checkpoint {
             .collect()
     }
 
-    /// Rebuilds the model with its stored weights.
+    /// The preprocessing the run trained on, if it stored one.
+    pub fn preprocessor(&self) -> Result<Option<Preprocessor>, CheckpointError> {
+        self.preprocessor_json
+            .as_deref()
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| CheckpointError::Inconsistent(format!("preprocessing: {e}")))
+            })
+            .transpose()
+    }
+
+    /// The model the checkpoint describes, with its weights and streams.
     ///
     /// The spec is sized before it is built, and may not ask for more
     /// parameters than the checkpoint stores values: a spec forged to ask
@@ -364,7 +379,10 @@ impl Trainer {
                 .map(|r| r.clone())
                 .collect(),
             history: self.history.clone(),
-            scaler: self.scaler.clone(),
+            preprocessor_json: self
+                .preprocessor
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok()),
         }
     }
 
@@ -376,7 +394,7 @@ impl Trainer {
         let mut trainer = Trainer::new(checkpoint.model()?, checkpoint.optimizer.clone(), config);
         trainer.shuffle_rng = checkpoint.shuffle_rng.clone();
         trainer.history = checkpoint.history.clone();
-        trainer.scaler = checkpoint.scaler.clone();
+        trainer.preprocessor = checkpoint.preprocessor()?;
         Ok(trainer)
     }
 }

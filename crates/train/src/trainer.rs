@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use kymo_data::{epoch_batches, validation_split, Dataset, DatasetScaler};
+use kymo_data::{epoch_batches, validation_split, Dataset, Preprocessor};
 use kymo_layers::{Mode, Model, Parameter};
 use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Slot};
 use kymo_tensor::{derive_seed, Runtime, SeededRng};
@@ -26,9 +26,9 @@ pub struct Trainer {
     /// Set by a callback to end training after the current epoch (Keras's
     /// `model.stop_training`).
     pub stop_training: bool,
-    /// The standardization the data went through, kept in checkpoints so
-    /// predictions can be mapped back to the original units.
-    pub scaler: Option<DatasetScaler>,
+    /// The preprocessing the data went through, kept in checkpoints so new
+    /// signals get the same and predictions map back to the target's units.
+    pub preprocessor: Option<Preprocessor>,
     /// Where steps and predictions run (rayon's global pool and the
     /// process-wide thread count unless set; not saved in checkpoints).
     pub runtime: Runtime,
@@ -64,7 +64,7 @@ impl Trainer {
             config,
             history: History::default(),
             stop_training: false,
-            scaler: None,
+            preprocessor: None,
             runtime: Runtime::default(),
             recorder: None,
             shuffle_rng,

@@ -7,16 +7,34 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The built-in experiments, by name.
-pub const BUILT_IN: [(&str, &str); 2] = [
+pub const BUILT_IN: [(&str, &str); 4] = [
     ("seed", include_str!("../../experiments/seed.toml")),
     ("zoo", include_str!("../../experiments/zoo.toml")),
+    ("tablet", include_str!("../../experiments/tablet.toml")),
+    ("corn", include_str!("../../experiments/corn.toml")),
 ];
+
+/// Where an experiment's data comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataSource {
+    /// A data set built into kymo-data (`kymo_data::datasets`), with its
+    /// canonical calibration/test split.
+    BuiltIn {
+        /// Its name (`tablet`, `tablet2`, `corn`, `corn2`, `corn3`).
+        dataset: String,
+    },
+    /// Synthetic spectra (`samples` comes from the profile).
+    Synthetic(kymo_data::SyntheticSpectra),
+}
 
 /// Scale of a run: samples, epochs and seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    /// Synthetic samples drawn (train + validation + test).
+    /// Synthetic samples drawn (train + validation + test); unused for a
+    /// built-in data set or a CSV.
+    #[serde(default)]
     pub samples: usize,
     /// Epochs per run.
     pub epochs: usize,
@@ -45,6 +63,28 @@ pub struct Variant {
     /// Learning rate, when not the experiment's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learning_rate: Option<f64>,
+    /// Decoupled weight decay (AdamW) when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Epochs, when not the profile's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// ReduceLROnPlateau(val_loss, factor 0.5, this patience) when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_lr_patience: Option<usize>,
+    /// Preprocessing of the signals (`snv,savgol:11:2:1,standardize`), when
+    /// not the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<String>,
+}
+
+impl Variant {
+    /// Whether the variant is the doctor's live prescription: its model and
+    /// training budget come from `kymo_train::doctor::prescribe` on the
+    /// experiment's training split.
+    pub fn is_prescription(&self) -> bool {
+        self.model == "prescription"
+    }
 }
 
 /// A whole experiment file.
@@ -59,8 +99,12 @@ pub struct Experiment {
     pub validation_split: f64,
     /// Last fraction of all rows held out for testing.
     pub test_fraction: f64,
-    /// Synthetic data knobs (`samples` comes from the profile).
-    pub data: kymo_data::SyntheticSpectra,
+    /// The data: built in or synthetic.
+    pub data: DataSource,
+    /// Preprocessing of the signals for every variant and baseline that
+    /// does not name its own (default: per-point standardization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<String>,
     /// Named profiles (`quick`, `full`).
     pub profiles: BTreeMap<String, Profile>,
     /// The arms.
@@ -93,7 +137,7 @@ mod tests {
     fn the_zoo_experiment_names_only_models_kymo_builds() {
         let e = Experiment::load("zoo").expect("built-in parses");
         for variant in &e.variants {
-            let spec = kymo_layers::zoo::architecture_by_name(&variant.model, e.data.length)
+            let spec = kymo_layers::zoo::architecture_by_name(&variant.model, 1040)
                 .unwrap_or_else(|| panic!("{} is not built in", variant.model));
             assert!(spec.build::<f32>(0).is_ok(), "{}", variant.name);
         }

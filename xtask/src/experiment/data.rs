@@ -1,44 +1,59 @@
-//! The experiment's data: built-in synthetic spectra or the user's CSV,
-//! split into train, validation and test, standardized on train only.
+//! The experiment's data: a built-in data set (its calibration rows split
+//! into train and validation, its test rows kept), synthetic spectra or the
+//! user's CSV; preprocessed as each variant asks, fitted on train only.
 
 use anyhow::Context as _;
 use std::path::Path;
 
-use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, DatasetScaler};
-use kymo_train::{Metric, Ridge};
+use kymo_data::{
+    load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline, Preprocessor, Step,
+};
+use kymo_train::Metric;
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
-use super::config::{Experiment, Profile};
+use super::config::{DataSource, Experiment, Profile};
 
-/// Standardized splits and the figures every run is judged against.
-pub struct Prepared {
+/// The raw splits, before any preprocessing.
+pub struct Splits {
     /// Training rows.
     pub train: Dataset,
     /// Validation rows (Keras's `validation_split` of the training rows).
     pub validation: Dataset,
     /// Held-out test rows.
     pub test: Dataset,
-    /// MSE of predicting the training mean on validation: above it, an
-    /// epoch is "absurd".
+    /// Where the data came from, for the report.
+    pub source: String,
+    /// The target's unit, for the report.
+    pub unit: String,
+}
+
+/// Splits preprocessed by one pipeline, and the figures every run is
+/// judged against.
+pub struct Prepared {
+    /// Training rows.
+    pub train: Dataset,
+    /// Validation rows.
+    pub validation: Dataset,
+    /// Test rows.
+    pub test: Dataset,
+    /// MSE of predicting the training mean on validation (standardized
+    /// targets): above it, an epoch is "absurd".
     pub mean_val_mse: f64,
     /// The same on the test rows.
     pub mean_test_mse: f64,
-    /// Where the data came from, for the report.
+    /// Where the data came from.
     pub source: String,
+    /// The target's unit.
+    pub unit: String,
+    /// The fitted preprocessing (a checkpoint carries it to `predict`).
+    pub preprocessor: Preprocessor,
 }
 
-/// The ridge baseline's figures.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Baseline {
-    /// The chosen penalty.
-    pub lambda: f64,
-    /// Validation MSE.
-    pub val_mse: f64,
-    /// Test MSE.
-    pub test_mse: f64,
-    /// Test R².
-    pub test_r2: f64,
+impl Prepared {
+    /// An MSE in standardized target units as an RMSE in the target's own.
+    pub fn rmse_in_units(&self, mse: f64) -> f64 {
+        mse.sqrt() * self.preprocessor.target_scale()
+    }
 }
 
 fn mean_predictor_mse(train: &Dataset, other: &Dataset) -> f64 {
@@ -52,41 +67,87 @@ fn mean_predictor_mse(train: &Dataset, other: &Dataset) -> f64 {
     Metric::Mse.compute(predictions.view(), other.targets())
 }
 
-/// Draws or loads the data and splits it: the last `test_fraction` of rows is
-/// the test set; of the rest, the last `validation_split` validates.
-pub fn prepare(
+/// Loads the data and splits it. A built-in set keeps its own test rows;
+/// otherwise the last `test_fraction` of rows is the test set. Of the rest,
+/// the last `validation_split` validates.
+pub fn splits(
     experiment: &Experiment,
     profile: &Profile,
     csv: Option<(&Path, &str)>,
-) -> anyhow::Result<Prepared> {
-    let (all, source) = match csv {
-        Some((path, target)) => {
+) -> anyhow::Result<Splits> {
+    let (rest, test, source, unit) = match (csv, &experiment.data) {
+        (Some((path, target)), _) => {
             let options = CsvOptions::new(vec![Column::parse(target)]);
-            let data = load_csv(path, &options)?;
+            let all = load_csv(path, &options)?;
+            let (rest, test) =
+                validation_split(&all, experiment.test_fraction).context("test split")?;
+            let source = format!("{} (target column `{target}`)", path.display());
+            (rest, test, source, "target units".to_string())
+        }
+        (None, DataSource::BuiltIn { dataset }) => {
+            let spectra = kymo_data::datasets::by_name(dataset)
+                .with_context(|| {
+                    format!(
+                        "`{dataset}` is not a built-in data set ({})",
+                        kymo_data::datasets::NAMES.join(", ")
+                    )
+                })?
+                .with_context(|| dataset.clone())?;
+            let source = format!(
+                "built-in `{}`: {} ({}), {} calibration and {} test spectra of {} points, the canonical split",
+                spectra.name,
+                spectra.target,
+                spectra.unit,
+                spectra.calibration.len(),
+                spectra.test.len(),
+                spectra.calibration.length()
+            );
             (
-                data,
-                format!("{} (target column `{target}`)", path.display()),
+                spectra.calibration,
+                spectra.test,
+                source,
+                spectra.unit.to_string(),
             )
         }
-        None => {
+        (None, DataSource::Synthetic(knobs)) => {
             let spectra = kymo_data::SyntheticSpectra {
                 samples: profile.samples,
-                ..experiment.data.clone()
+                ..knobs.clone()
             };
-            let data = spectra.generate()?;
-            (data, format!("synthetic spectra: {spectra:?}"))
+            let all = spectra.generate()?;
+            let (rest, test) =
+                validation_split(&all, experiment.test_fraction).context("test split")?;
+            let source = format!("synthetic spectra: {spectra:?}");
+            (rest, test, source, "concentration units".to_string())
         }
     };
-    let fraction = experiment.test_fraction;
-    let (rest, test) = validation_split(&all, fraction).context("test split")?;
     let (train, validation) =
         validation_split(&rest, experiment.validation_split).context("validation split")?;
-    let scaler = DatasetScaler::fit(&train)?;
-    let standardize = |d: &Dataset| scaler.transform(d).map_err(anyhow::Error::from);
+    Ok(Splits {
+        train,
+        validation,
+        test,
+        source,
+        unit,
+    })
+}
+
+/// The pipeline a text names (`None`: per-point standardization).
+pub fn pipeline(text: Option<&str>) -> anyhow::Result<Pipeline> {
+    Ok(match text {
+        None => Pipeline::standard(),
+        Some(text) => Pipeline::with_steps(Step::parse_list(text)?),
+    })
+}
+
+/// Fits `pipeline` on the training rows and applies it to every split.
+pub fn prepare(splits: &Splits, pipeline: &Pipeline) -> anyhow::Result<Prepared> {
+    let preprocessor = pipeline.fit(&splits.train)?;
+    let apply = |d: &Dataset| preprocessor.transform(d).map_err(anyhow::Error::from);
     let (train, validation, test) = (
-        standardize(&train)?,
-        standardize(&validation)?,
-        standardize(&test)?,
+        apply(&splits.train)?,
+        apply(&splits.validation)?,
+        apply(&splits.test)?,
     );
     Ok(Prepared {
         mean_val_mse: mean_predictor_mse(&train, &validation),
@@ -94,19 +155,8 @@ pub fn prepare(
         train,
         validation,
         test,
-        source,
-    })
-}
-
-/// Fits the ridge baseline, choosing its penalty on validation.
-pub fn ridge_baseline(data: &Prepared) -> anyhow::Result<Baseline> {
-    let ridge = Ridge::fit_best(&data.train, &data.validation, &Ridge::default_lambdas())?;
-    let val = ridge.predict(&data.validation)?;
-    let test = ridge.predict(&data.test)?;
-    Ok(Baseline {
-        lambda: ridge.lambda,
-        val_mse: Metric::Mse.compute(val.view(), data.validation.targets()),
-        test_mse: Metric::Mse.compute(test.view(), data.test.targets()),
-        test_r2: Metric::R2.compute(test.view(), data.test.targets()),
+        source: format!("{}; preprocessing {}", splits.source, pipeline.describe()),
+        unit: splits.unit.clone(),
+        preprocessor,
     })
 }

@@ -1,10 +1,12 @@
 //! `cargo xtask experiment`: runs every (variant, seed) of an experiment,
 //! skipping finished runs, then writes the report.
 
+mod baselines;
 mod config;
 mod data;
 mod nullable;
 mod plots;
+mod prescription;
 pub mod provenance;
 pub mod report;
 mod run;
@@ -117,22 +119,42 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
     // Results are bit-identical either way.
     let gemm_threads = if jobs == 1 { cpus } else { 1 };
     kymo_tensor::set_threads(gemm_threads);
-    let prepared = data::prepare(&resolved, &profile, csv)?;
-    let ridge = data::ridge_baseline(&prepared)?;
+    let splits = data::splits(&resolved, &profile, csv)?;
+    let default_pipeline = data::pipeline(resolved.preprocessing.as_deref())?;
+    let prepared = data::prepare(&splits, &default_pipeline)?;
+    let baseline_seeds = profile.seeds.clamp(1, 5);
+    let ridge = baselines::ridge(&prepared)?;
+    let pls = baselines::pls(&prepared)?;
+    let minirocket = baselines::minirocket(&prepared, baseline_seeds)?;
     eprintln!(
-        "data: {} train / {} validation / {} test samples; ridge baseline test MSE {:.4} (mean predictor {:.4})",
+        "data: {} train / {} validation / {} test samples; test RMSE ({}): ridge {:.4}, PLS {}, MiniRocket {} (mean predictor {:.4})",
         prepared.train.len(),
         prepared.validation.len(),
         prepared.test.len(),
-        ridge.test_mse,
-        prepared.mean_test_mse
+        prepared.unit,
+        ridge.test_rmse,
+        pls.as_ref().map_or("-".into(), |b| format!("{:.4}", b.test_rmse)),
+        minirocket.as_ref().map_or("-".into(), |b| format!("{:.4}", b.test_rmse)),
+        prepared.rmse_in_units(prepared.mean_test_mse)
     );
 
+    // The prescription variant takes the doctor's live output on these
+    // training rows; every variant gets the data its preprocessing makes.
+    let mut variants = Vec::new();
     let mut models = Vec::new();
     for variant in &resolved.variants {
-        let length = prepared.train.length();
-        let spec = crate::summary::resolve_model(&variant.model, length)?;
+        let (variant, spec) = prescription::materialize(variant, &splits, resolved.learning_rate)?;
+        variants.push(variant);
         models.push(spec);
+    }
+    resolved.variants = variants;
+    let mut data_for: std::collections::BTreeMap<String, data::Prepared> = Default::default();
+    for variant in &resolved.variants {
+        let key = variant.preprocessing.clone().unwrap_or_default();
+        if variant.preprocessing.is_some() && !data_for.contains_key(&key) {
+            let pipeline = data::pipeline(Some(&key))?;
+            data_for.insert(key, data::prepare(&splits, &pipeline)?);
+        }
     }
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     // Only now, with the data read and every model resolved, does the
@@ -185,7 +207,6 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let shared = run::Shared {
-        data: &prepared,
         epochs: profile.epochs,
         learning_rate: resolved.learning_rate,
         out: &out,
@@ -198,11 +219,16 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(v, seed)) = pending.get(k) else { break };
                 let variant = &resolved.variants[v];
-                match run::run(&shared, variant, &models[v], seed, run_hash(variant)) {
+                let data = variant
+                    .preprocessing
+                    .as_ref()
+                    .and_then(|k| data_for.get(k))
+                    .unwrap_or(&prepared);
+                match run::run(&shared, data, variant, &models[v], seed, run_hash(variant)) {
                     Ok(r) => {
                         let line = format!(
-                            "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}), {} absurd epochs, {:.0}s",
-                            r.variant, r.test_mse_final, r.test_mse_best, r.absurd_epochs, r.seconds
+                            "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}, RMSE {:.4}), {} absurd epochs, {:.0}s",
+                            r.variant, r.test_mse_final, r.test_mse_best, r.test_rmse_best, r.absurd_epochs, r.seconds
                         );
                         // A hidden bar (output is not a terminal) drops println.
                         if bar.is_hidden() {
@@ -231,6 +257,10 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         mean_val_mse: prepared.mean_val_mse,
         mean_test_mse: prepared.mean_test_mse,
         ridge,
+        pls,
+        minirocket,
+        unit: prepared.unit.clone(),
+        target_scale: prepared.preprocessor.target_scale(),
         profile: profile_name.into(),
         epochs: profile.epochs,
         seeds: profile.seeds,

@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::baselines::Baseline;
 use super::config::Experiment;
-use super::data::Baseline;
 use super::plots;
 use super::run::RunResult;
 use super::stats::{summarise, Spread, VariantSummary};
@@ -22,6 +22,19 @@ pub struct Context {
     pub mean_test_mse: f64,
     /// Ridge baseline.
     pub ridge: Baseline,
+    /// PLS baseline (single-target data).
+    #[serde(default)]
+    pub pls: Option<Baseline>,
+    /// MiniRocket baseline (single-channel data).
+    #[serde(default)]
+    pub minirocket: Option<Baseline>,
+    /// The target's unit.
+    #[serde(default)]
+    pub unit: String,
+    /// The target's standard deviation on the training rows: RMSE in units
+    /// is `sqrt(MSE) * target_scale`.
+    #[serde(default = "one")]
+    pub target_scale: f64,
     /// Profile name.
     pub profile: String,
     /// Epochs per run.
@@ -30,6 +43,10 @@ pub struct Context {
     pub seeds: usize,
     /// Wall seconds of the last invocation.
     pub seconds: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn load_runs(folder: &Path) -> anyhow::Result<Vec<RunResult>> {
@@ -67,6 +84,18 @@ fn fmt(value: f64) -> String {
 
 fn spread(s: &Spread) -> String {
     format!("{} [{} – {}]", fmt(s.median), fmt(s.p25), fmt(s.p75))
+}
+
+/// The baselines the context holds, by name.
+fn baselines(context: &Context) -> Vec<(&'static str, &Baseline)> {
+    let mut list = vec![("ridge", &context.ridge)];
+    if let Some(b) = &context.pls {
+        list.push(("PLS", b));
+    }
+    if let Some(b) = &context.minirocket {
+        list.push(("MiniRocket", b));
+    }
+    list
 }
 
 /// Writes the summary CSV, the plots and the report; returns the terminal table.
@@ -118,18 +147,20 @@ pub fn write(folder: &Path) -> anyhow::Result<String> {
             format!("{:.1}", r.seconds),
         ])?;
     }
-    csv.write_record([
-        "ridge",
-        "",
-        "",
-        "",
-        &context.ridge.test_mse.to_string(),
-        "",
-        "",
-        "",
-        "",
-        "",
-    ])?;
+    for (name, baseline) in baselines(&context) {
+        csv.write_record([
+            name.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            baseline.test_mse.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ])?;
+    }
     csv.flush()?;
 
     plots::validation_curves(
@@ -149,33 +180,51 @@ pub fn write(folder: &Path) -> anyhow::Result<String> {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| variant | runs | test MSE, final weights | test MSE, best-val weights | absurd epochs | val-loss volatility | blew up | samples/s |"
+        "| variant | runs | test MSE, final weights | test MSE, best-val weights | test RMSE ({}), best-val weights | absurd epochs | val-loss volatility | blew up | samples/s |",
+        context.unit
     );
-    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|---|");
     for s in &summaries {
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {:.0}% | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0}% | {:.0} |",
             s.variant,
             s.runs,
             spread(&s.test_mse_final),
             spread(&s.test_mse_best),
+            spread(&s.test_rmse_best),
             spread(&s.absurd_epochs),
             spread(&s.volatility),
             100.0 * s.blow_up_fraction,
             s.samples_per_second
         );
     }
+    for (name, b) in baselines(&context) {
+        let runs = b.test_mse_seeds.len().max(1);
+        let spread_text = if b.test_mse_seeds.len() > 1 {
+            let s = Spread::of(&b.test_mse_seeds);
+            let rmse = |m: f64| m.sqrt() * context.target_scale;
+            format!(
+                "{} [{} – {}]",
+                fmt(rmse(s.median)),
+                fmt(rmse(s.p25)),
+                fmt(rmse(s.p75))
+            )
+        } else {
+            fmt(b.test_rmse)
+        };
+        let _ = writeln!(
+            table,
+            "| {name} ({}) | {runs} | {} | — | {spread_text} | — | — | — | — |",
+            b.chosen,
+            fmt(b.test_mse)
+        );
+    }
     let _ = writeln!(
         table,
-        "| ridge (linear baseline, λ = {}) | 1 | {} | — | — | — | — | — |",
-        fmt(context.ridge.lambda),
-        fmt(context.ridge.test_mse)
-    );
-    let _ = writeln!(
-        table,
-        "| predicting the training mean | — | {} | — | — | — | — | — |",
-        fmt(context.mean_test_mse)
+        "| predicting the training mean | — | {} | — | {} | — | — | — | — |",
+        fmt(context.mean_test_mse),
+        fmt(context.mean_test_mse.sqrt() * context.target_scale)
     );
 
     let mut report = String::new();
@@ -186,8 +235,8 @@ pub fn write(folder: &Path) -> anyhow::Result<String> {
     );
     let _ = writeln!(
         report,
-        "{} epochs, {} seeds per variant, Adam (lr {}), MSE loss. Data: {}. Signals and targets are standardized on the training split, so a test MSE of 1 is about what predicting the mean scores and the MSE is the fraction of the target's variance left unexplained.\n",
-        context.epochs, context.seeds, experiment.learning_rate, context.source
+        "{} epochs and Adam (lr {}) unless a variant sets its own budget (AdamW where it sets weight decay), {} seeds per variant, MSE loss. Data: {}. Targets are standardized on the training split, so a test MSE of 1 is about what predicting the mean scores and the MSE is the fraction of the target's variance left unexplained; RMSE is in the target's own units ({}). Baselines: ridge (penalty chosen on validation), PLS (components chosen by 5-fold cross-validation on the training rows), MiniRocket (about 10,000 features into ridge, penalty chosen on validation; median and quartiles over seeds).\n",
+        context.epochs, experiment.learning_rate, context.seeds, context.source, context.unit
     );
     let _ = writeln!(
         report,

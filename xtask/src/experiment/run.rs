@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use kymo_layers::{ArchitectureSpec, NamedArray};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{
-    Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint, Stability,
-    TrainError, Trainer,
+    Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint,
+    ReduceLROnPlateau, Stability, TrainError, Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,9 @@ pub struct RunResult {
     /// Test MSE of the weights of the best validation epoch.
     #[serde(with = "super::nullable")]
     pub test_mse_best: f64,
+    /// Test RMSE of the best-validation weights, in the target's units.
+    #[serde(default, with = "super::nullable")]
+    pub test_rmse_best: f64,
     /// The best validation epoch.
     pub best_epoch: usize,
     /// Epochs whose validation loss exceeded predicting the mean.
@@ -171,8 +174,6 @@ fn test_mse(trainer: &mut Trainer, data: &Prepared) -> Result<f64, TrainError> {
 
 /// What every run of one experiment shares.
 pub struct Shared<'a> {
-    /// The prepared data.
-    pub data: &'a Prepared,
     /// Epochs per run.
     pub epochs: usize,
     /// The experiment's learning rate.
@@ -184,13 +185,13 @@ pub struct Shared<'a> {
 /// Trains `variant` (built from `model`) with `seed` and measures it.
 pub fn run(
     shared: &Shared<'_>,
+    data: &Prepared,
     variant: &Variant,
     model: &ArchitectureSpec,
     seed: u64,
     config_hash: u32,
 ) -> anyhow::Result<RunResult> {
     let Shared {
-        data,
         epochs,
         learning_rate,
         out,
@@ -202,6 +203,11 @@ pub fn run(
     let mut stopper = variant
         .early_stopping_patience
         .map(|p| EarlyStopping::restoring_best("val_loss", p));
+    let mut plateau = variant.reduce_lr_patience.map(|patience| {
+        let start = variant.learning_rate.unwrap_or(learning_rate);
+        ReduceLROnPlateau::new(0.5, patience, 0.01 * start)
+    });
+    let epochs = variant.epochs.unwrap_or(epochs);
     let mut checkpoint = variant
         .checkpoint_best
         .then(|| ModelCheckpoint::best_only(&checkpoint_path));
@@ -231,6 +237,9 @@ pub fn run(
                     }
                 }
             }
+            if let Some(p) = plateau.as_mut() {
+                p.replay(&trainer.history);
+            }
             if stopper.as_ref().is_some_and(|s| s.stopped_epoch.is_some()) {
                 // It had stopped early: train no further epochs.
                 trainer.config.epochs = trainer.epochs_done();
@@ -246,9 +255,14 @@ pub fn run(
                 seed,
                 ..Default::default()
             };
-            let optimizer =
-                AnyOptimizer::Adam(Adam::new(variant.learning_rate.unwrap_or(learning_rate)));
-            Trainer::new(model, optimizer, config)
+            let optimizer = AnyOptimizer::Adam(Adam {
+                weight_decay: variant.weight_decay,
+                ..Adam::new(variant.learning_rate.unwrap_or(learning_rate))
+            });
+            let mut trainer = Trainer::new(model, optimizer, config);
+            // Checkpoints carry the preprocessing, so `predict` repeats it.
+            trainer.preprocessor = Some(data.preprocessor.clone());
+            trainer
         }
     };
     let mut state = RunState {
@@ -260,6 +274,9 @@ pub fn run(
         let mut callbacks: Vec<&mut dyn Callback> = vec![&mut best];
         if let Some(c) = checkpoint.as_mut() {
             callbacks.push(c);
+        }
+        if let Some(p) = plateau.as_mut() {
+            callbacks.push(p);
         }
         if let Some(s) = stopper.as_mut() {
             callbacks.push(s);
@@ -302,6 +319,7 @@ pub fn run(
         epochs,
         test_mse_final,
         test_mse_best,
+        test_rmse_best: data.rmse_in_units(test_mse_best),
         best_epoch,
         absurd_epochs,
         volatility,

@@ -65,6 +65,8 @@ pub struct VariantSummary {
     pub test_mse_final: Spread,
     /// Test MSE of the best-validation-epoch weights.
     pub test_mse_best: Spread,
+    /// Test RMSE of the best-validation weights, in the target's units.
+    pub test_rmse_best: Spread,
     /// Epochs worse than predicting the mean.
     pub absurd_epochs: Spread,
     /// Epoch-to-epoch validation swings.
@@ -86,6 +88,7 @@ pub fn summarise(variant: &str, runs: &[&RunResult]) -> VariantSummary {
         runs: runs.len(),
         test_mse_final: figure(&|r| r.test_mse_final),
         test_mse_best: figure(&|r| r.test_mse_best),
+        test_rmse_best: figure(&|r| r.test_rmse_best),
         absurd_epochs: figure(&|r| r.absurd_epochs as f64),
         volatility: figure(&|r| r.volatility),
         blow_up_fraction: runs.iter().filter(|r| r.blew_up).count() as f64

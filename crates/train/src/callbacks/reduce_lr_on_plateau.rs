@@ -37,6 +37,49 @@ impl Default for ReduceLROnPlateau {
     }
 }
 
+impl ReduceLROnPlateau {
+    /// Watches `val_loss` with Keras's other defaults.
+    pub fn new(factor: f64, patience: usize, min_lr: f64) -> Self {
+        Self {
+            factor,
+            patience,
+            min_lr,
+            ..Self::default()
+        }
+    }
+
+    /// Catches up with a resumed run: replays its epochs' monitored values
+    /// through the counters, as if it had watched them. The learning rate is
+    /// not touched: the resumed optimizer already carries its reductions.
+    pub fn replay(&mut self, history: &crate::History) {
+        for log in &history.epochs {
+            let Some(current) = log.get(&self.monitor.name) else {
+                continue;
+            };
+            self.count(current);
+        }
+    }
+
+    /// Updates the counters for one epoch; true when the rate is due to drop.
+    fn count(&mut self, current: f64) -> bool {
+        if self.cooldown_counter > 0 {
+            self.cooldown_counter -= 1;
+            self.wait = 0;
+        }
+        if self.monitor.update(current) {
+            self.wait = 0;
+        } else if self.cooldown_counter == 0 {
+            self.wait += 1;
+            if self.wait >= self.patience {
+                self.cooldown_counter = self.cooldown;
+                self.wait = 0;
+                return true;
+            }
+        }
+        false
+    }
+}
+
 impl Callback for ReduceLROnPlateau {
     fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
         self.monitor.best = None;
@@ -49,23 +92,15 @@ impl Callback for ReduceLROnPlateau {
         let Some(current) = log.get(&self.monitor.name) else {
             return Ok(());
         };
-        if self.cooldown_counter > 0 {
-            self.cooldown_counter -= 1;
-            self.wait = 0;
-        }
-        if self.monitor.update(current) {
-            self.wait = 0;
-        } else if self.cooldown_counter == 0 {
-            self.wait += 1;
-            if self.wait >= self.patience {
-                let old = trainer.optimizer.learning_rate();
-                if old > f64::from(self.min_lr as f32) {
-                    trainer
-                        .optimizer
-                        .set_learning_rate((old * self.factor).max(self.min_lr));
-                    self.cooldown_counter = self.cooldown;
-                    self.wait = 0;
-                }
+        if self.count(current) {
+            let old = trainer.optimizer.learning_rate();
+            if old > f64::from(self.min_lr as f32) {
+                trainer
+                    .optimizer
+                    .set_learning_rate((old * self.factor).max(self.min_lr));
+            } else {
+                // Already at the floor: Keras neither reduces nor cools down.
+                self.cooldown_counter = 0;
             }
         }
         Ok(())

@@ -120,6 +120,15 @@ pub fn data_checks(
             );
         }
     }
+    // Count-like inputs, where standardization is the wrong fix.
+    if let Some(evidence) = super::budget::count_like(train) {
+        findings.push(
+            Finding::new(FindingId::CountLikeInputs, Severity::Medium, "Inputs look like counts: non-negative, heavy-tailed and skewed")
+                .measured(evidence)
+                .why("per-point standardization keeps the tail: a few huge values dominate the inputs and the gradients, while most points sit in a narrow band near zero; a log transform evens the scale")
+                .fix("preprocess with `log1p,standardize`, fitted on the training rows (the prescription does)"),
+        );
+    }
     // Samples against parameters.
     let ratio = parameters as f64 / train.len().max(1) as f64;
     if ratio > 100.0 {

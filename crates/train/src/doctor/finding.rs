@@ -88,11 +88,17 @@ pub enum FindingId {
     UpdateRatio,
     /// `overfitting`.
     Overfitting,
+    /// `count-like-inputs`.
+    CountLikeInputs,
+    /// `preprocessing`.
+    Preprocessing,
+    /// `baseline-beats-cnn`.
+    BaselineBeatsCnn,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 32] = [
+    pub const ALL: [FindingId; 35] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -125,6 +131,9 @@ impl FindingId {
         FindingId::GradientSpikes,
         FindingId::UpdateRatio,
         FindingId::Overfitting,
+        FindingId::CountLikeInputs,
+        FindingId::Preprocessing,
+        FindingId::BaselineBeatsCnn,
     ];
 
     /// The stable name.
@@ -162,6 +171,9 @@ impl FindingId {
             FindingId::GradientSpikes => "gradient-spikes",
             FindingId::UpdateRatio => "update-ratio",
             FindingId::Overfitting => "overfitting",
+            FindingId::CountLikeInputs => "count-like-inputs",
+            FindingId::Preprocessing => "preprocessing",
+            FindingId::BaselineBeatsCnn => "baseline-beats-cnn",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! turns the findings into a model and setup kymo stands behind, and
 //! [`verify`] trains with and without each fix over several seeds.
 
+mod budget;
 mod data_checks;
 mod finding;
 mod probe;
@@ -15,6 +16,10 @@ mod setup;
 mod static_checks;
 mod verify;
 
+pub use budget::{
+    candidates, choose_preprocessing, count_like, training_budget, DataFacts, EPOCH_RANGE,
+    TARGET_STEPS, WEIGHT_DECAY,
+};
 pub use data_checks::data_checks;
 pub use finding::{Diagnosis, Finding, FindingId, Severity};
 pub use probe::{probe, ProbeConfig, ProbeStats};
@@ -37,6 +42,10 @@ pub struct Examination {
     pub train: kymo_data::Dataset,
     /// Validation split, standardized with the training statistics.
     pub validation: kymo_data::Dataset,
+    /// The preprocessing that scored best on validation.
+    pub preprocessing: kymo_data::Pipeline,
+    /// What the budget was sized from.
+    pub facts: DataFacts,
 }
 
 /// Every check: static, data, and (with `probe_config`) the probe run.
@@ -58,6 +67,9 @@ pub fn examine(
         Some(validation),
         model.count_trainable_params(),
     ));
+    let (preprocessing, choice) = choose_preprocessing(train, validation)?;
+    findings.push(choice);
+    let facts = DataFacts::of(train);
     let scaler = kymo_data::DatasetScaler::fit(train)?;
     let (train, validation) = (scaler.transform(train)?, scaler.transform(validation)?);
     let mut probe_stats = None;
@@ -71,6 +83,8 @@ pub fn examine(
         probe: probe_stats,
         train,
         validation,
+        preprocessing,
+        facts,
     })
 }
 
@@ -84,12 +98,16 @@ const ARCHITECTURE: [FindingId; 4] = [
 
 /// The fixed model and setup for a diagnosis: the doctor's architecture
 /// ([`zoo::doctor`], for the same input) when the model's structure is at
-/// fault, and a setup with batch 32, validation, EarlyStopping(patience 5,
-/// restore_best_weights) and a best-only checkpoint.
+/// fault; and, given the data's facts and the preprocessing chosen on
+/// validation, the whole training budget of [`training_budget`] (batch,
+/// epochs, AdamW, ReduceLROnPlateau, EarlyStopping with best-weights
+/// restore, a best-only checkpoint). Without data, the setup is batch 32,
+/// EarlyStopping(patience 5) and the checkpoint.
 pub fn prescribe(
     spec: &ArchitectureSpec,
     setup: &Setup,
     diagnosis: &Diagnosis,
+    data: Option<(&DataFacts, &kymo_data::Pipeline)>,
 ) -> (ArchitectureSpec, Setup) {
     let structural = diagnosis
         .findings
@@ -107,14 +125,22 @@ pub fn prescribe(
     } else {
         1e-3
     };
-    let fixed = Setup {
-        optimizer: "Adam".into(),
-        learning_rate,
-        batch_size: setup.batch_size.max(32),
-        epochs: setup.epochs.max(25),
-        validation: true,
-        early_stopping: true,
-        checkpoint_best: true,
+    let fixed = match data {
+        Some((facts, pipeline)) => Setup {
+            preprocessing: (pipeline.steps != [kymo_data::Step::Standardize])
+                .then(|| pipeline.describe()),
+            ..training_budget(facts, learning_rate)
+        },
+        None => Setup {
+            optimizer: "Adam".into(),
+            learning_rate,
+            batch_size: setup.batch_size.max(32),
+            epochs: setup.epochs.max(25),
+            validation: true,
+            early_stopping: true,
+            checkpoint_best: true,
+            ..Setup::default()
+        },
     };
     (model, fixed)
 }

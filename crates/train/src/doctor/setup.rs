@@ -1,12 +1,18 @@
-//! The training setup the doctor examines.
+//! The training setup the doctor examines and prescribes: the optimizer,
+//! the batch size and the whole training budget (epochs, schedule, weight
+//! decay, patience) and the preprocessing of the signals.
 
+use kymo_optim::{Adam, AnyOptimizer, Sgd};
 use serde::{Deserialize, Serialize};
+
+use crate::callbacks::{EarlyStopping, ReduceLROnPlateau};
+use crate::FitConfig;
 
 /// How a model is trained, as far as the doctor needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Setup {
-    /// Optimizer name (`Adam`, `SGD`, ...).
+    /// Optimizer name (`Adam`, `AdamW`, `SGD`, ...).
     pub optimizer: String,
     /// Learning rate.
     pub learning_rate: f64,
@@ -20,6 +26,19 @@ pub struct Setup {
     pub early_stopping: bool,
     /// Whether the best-validation weights are checkpointed.
     pub checkpoint_best: bool,
+    /// Decoupled weight decay (AdamW), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// EarlyStopping's patience, when not 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping_patience: Option<usize>,
+    /// ReduceLROnPlateau(val_loss, factor 0.5) with this patience, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduce_lr_patience: Option<usize>,
+    /// Preprocessing of the signals (`snv,savgol:11:2:1,standardize`);
+    /// `None` is per-point standardization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<String>,
 }
 
 impl Default for Setup {
@@ -34,6 +53,53 @@ impl Default for Setup {
             validation: true,
             early_stopping: false,
             checkpoint_best: false,
+            weight_decay: None,
+            early_stopping_patience: None,
+            reduce_lr_patience: None,
+            preprocessing: None,
         }
+    }
+}
+
+/// The lower bound ReduceLROnPlateau stops at: a hundredth of the start.
+const MIN_LR_FRACTION: f64 = 0.01;
+
+impl Setup {
+    /// The optimizer it names, with its learning rate and weight decay.
+    pub fn optimizer(&self) -> AnyOptimizer {
+        match self.optimizer.to_ascii_lowercase().as_str() {
+            "sgd" => AnyOptimizer::Sgd(Sgd {
+                learning_rate: self.learning_rate,
+                ..Sgd::default()
+            }),
+            _ => AnyOptimizer::Adam(Adam {
+                weight_decay: self.weight_decay,
+                ..Adam::new(self.learning_rate)
+            }),
+        }
+    }
+
+    /// The fit configuration for `seed` (MSE loss, shuffled batches).
+    pub fn fit_config(&self, seed: u64) -> FitConfig {
+        FitConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size.max(1),
+            seed,
+            ..FitConfig::default()
+        }
+    }
+
+    /// EarlyStopping(val_loss, restore_best_weights) when the setup uses it.
+    pub fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.early_stopping.then(|| {
+            EarlyStopping::restoring_best("val_loss", self.early_stopping_patience.unwrap_or(5))
+        })
+    }
+
+    /// ReduceLROnPlateau(val_loss, factor 0.5) when the setup uses it.
+    pub fn reduce_lr(&self) -> Option<ReduceLROnPlateau> {
+        self.reduce_lr_patience.map(|patience| {
+            ReduceLROnPlateau::new(0.5, patience, self.learning_rate * MIN_LR_FRACTION)
+        })
     }
 }

@@ -57,7 +57,12 @@ fn the_answer_model_is_told_its_head_holds_81_percent() {
 fn the_prescription_raises_nothing_high() {
     let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
     let diagnosis = Diagnosis::new(static_checks(&model, &Setup::default(), Some(128)));
-    let (spec, setup) = prescribe(&zoo::original(1040).into(), &Setup::default(), &diagnosis);
+    let (spec, setup) = prescribe(
+        &zoo::original(1040).into(),
+        &Setup::default(),
+        &diagnosis,
+        None,
+    );
     assert_eq!(spec, zoo::doctor(1040).into());
     assert!(setup.batch_size >= 32 && setup.early_stopping && setup.checkpoint_best);
     let fixed = spec.build::<f32>(0).expect("builds");

@@ -1,0 +1,66 @@
+//! The `prescription` variant: the doctor's live output for the question's
+//! model on the experiment's own training and validation rows (never the
+//! test rows), turned into a concrete variant before any run starts.
+
+use kymo_layers::{zoo, ArchitectureSpec};
+use kymo_train::doctor::{self, Setup};
+
+use super::config::Variant;
+use super::data::Splits;
+
+/// The variant as it will run, and its model. A variant that is not the
+/// prescription is returned as written, its model resolved by name or path.
+pub fn materialize(
+    variant: &Variant,
+    splits: &Splits,
+    learning_rate: f64,
+) -> anyhow::Result<(Variant, ArchitectureSpec)> {
+    let length = splits.train.length();
+    if !variant.is_prescription() {
+        let spec = crate::summary::resolve_model(&variant.model, length)?;
+        return Ok((variant.clone(), spec));
+    }
+    let question: ArchitectureSpec = zoo::original(length).into();
+    let setup = Setup {
+        learning_rate,
+        ..Setup::default()
+    };
+    let exam = doctor::examine(&question, &setup, &splits.train, &splits.validation, None)?;
+    let (spec, fixed) = doctor::prescribe(
+        &question,
+        &setup,
+        &exam.diagnosis,
+        Some((&exam.facts, &exam.preprocessing)),
+    );
+    let concrete = concrete(variant, &fixed);
+    Ok((concrete, spec))
+}
+
+/// A variant that trains with `setup`.
+fn concrete(variant: &Variant, setup: &Setup) -> Variant {
+    Variant {
+        batch_size: setup.batch_size,
+        epochs: Some(setup.epochs),
+        learning_rate: Some(setup.learning_rate),
+        weight_decay: setup.weight_decay,
+        reduce_lr_patience: setup.reduce_lr_patience,
+        early_stopping_patience: setup
+            .early_stopping
+            .then(|| setup.early_stopping_patience.unwrap_or(5)),
+        checkpoint_best: setup.checkpoint_best,
+        preprocessing: setup.preprocessing.clone(),
+        description: format!(
+            "{} (batch {}, {} epochs, {} lr {} weight decay {}, ReduceLROnPlateau patience {}, EarlyStopping patience {}, preprocessing {})",
+            variant.description,
+            setup.batch_size,
+            setup.epochs,
+            setup.optimizer,
+            setup.learning_rate,
+            setup.weight_decay.unwrap_or(0.0),
+            setup.reduce_lr_patience.map_or("-".into(), |p| p.to_string()),
+            setup.early_stopping_patience.map_or("-".into(), |p| p.to_string()),
+            setup.preprocessing.as_deref().unwrap_or("standardize"),
+        ),
+        ..variant.clone()
+    }
+}
