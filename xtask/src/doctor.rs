@@ -66,7 +66,8 @@ pub struct DoctorArgs {
     /// Seeds per arm of `--verify`.
     #[arg(long, default_value_t = 3)]
     pub verify_seeds: u64,
-    /// Epochs per run of `--verify`.
+    /// Budget of `--verify`: every arm trains for as many optimizer steps
+    /// as the unfixed setup takes in this many epochs.
     #[arg(long, default_value_t = 6)]
     pub verify_epochs: usize,
 }
@@ -145,6 +146,25 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             &args,
             stats.as_ref().map(|s| s.mean_val_mse),
         )?;
+        eprintln!(
+            "verifying: the prescription with its budget ({} epochs max, batch {}) against ridge and PLS ...",
+            fixed_setup.epochs, fixed_setup.batch_size
+        );
+        let seeds: Vec<u64> = (0..args.verify_seeds).collect();
+        let comparison = doctor::compare_with_baselines(
+            &fixed_spec,
+            &fixed_setup,
+            &train_raw,
+            &val_raw,
+            &seeds,
+        )?;
+        diagnosis = doctor::Diagnosis::new(
+            diagnosis
+                .findings
+                .into_iter()
+                .chain([comparison.finding()])
+                .collect(),
+        );
     }
     print!("{diagnosis}");
     if let Some(path) = &args.json {
@@ -183,9 +203,9 @@ fn verify(
 ) -> anyhow::Result<()> {
     let seeds: Vec<u64> = (0..args.verify_seeds).collect();
     let mean = mean_val_mse.unwrap_or(1.0);
+    let steps = args.verify_epochs * train.len().div_ceil(setup.batch_size.max(1));
     let arm = |s: &ArchitectureSpec, u: &Setup| {
-        doctor::verify(s, u, train, val, &seeds, args.verify_epochs, mean)
-            .map_err(anyhow::Error::from)
+        doctor::verify(s, u, train, val, &seeds, steps, mean).map_err(anyhow::Error::from)
     };
     eprintln!("verifying: baseline ...");
     let baseline = arm(spec, setup)?;

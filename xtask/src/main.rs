@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod dataset;
 mod doctor;
 mod experiment;
 mod export;
+mod fit;
 mod summary;
 
 #[derive(Parser)]
@@ -36,6 +38,18 @@ enum Command {
     BenchStep(bench::StepArgs),
     /// Write a model's weights for PyTorch (safetensors, NPY) with the code that loads them.
     Export(export::ExportArgs),
+    /// Train a model spec on a CSV with a setup (such as the doctor's `--prescribe` output); writes the best checkpoint with its preprocessing.
+    Fit(fit::FitArgs),
+    /// Predict a CSV's rows with a checkpoint, in the target's units (one line per row to stdout).
+    Predict(fit::PredictArgs),
+    /// Write a built-in data set (tablet, tablet2, corn, corn2, corn3) as CSV files.
+    Dataset {
+        /// Its name.
+        name: String,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a model's Keras-like summary with receptive fields.
     Summary {
         /// A built-in model (original, answer, answer_bn) or a .toml/.json spec file.
@@ -57,6 +71,9 @@ fn main() -> ExitCode {
         }),
         Command::Summary { model, length } => summary::run(&model, length),
         Command::Export(args) => export::run(args),
+        Command::Fit(args) => fit::fit(args),
+        Command::Predict(args) => fit::predict(args),
+        Command::Dataset { name, out } => dataset::run(&name, &out),
         Command::Bench(args) => bench::run(args),
         Command::BenchStep(args) => bench::run_step(args),
     };

@@ -8,6 +8,7 @@
 //! [`verify`] trains with and without each fix over several seeds.
 
 mod budget;
+mod comparison;
 mod data_checks;
 mod finding;
 mod probe;
@@ -20,6 +21,7 @@ pub use budget::{
     candidates, choose_preprocessing, count_like, training_budget, DataFacts, EPOCH_RANGE,
     TARGET_STEPS, WEIGHT_DECAY,
 };
+pub use comparison::{compare_with_baselines, Comparison};
 pub use data_checks::data_checks;
 pub use finding::{Diagnosis, Finding, FindingId, Severity};
 pub use probe::{probe, ProbeConfig, ProbeStats};

@@ -146,6 +146,14 @@ pub fn probe(
             256.0
         };
         let recommended = 2f64.powf(recommended.log2().round()) as usize;
+        // Never more than a sixteenth of the training rows (as the
+        // prescription's budget): a batch near the whole set leaves a
+        // handful of steps per epoch, and at the set's size no noise at all.
+        let ceiling = super::training_budget(&super::DataFacts::of(train), setup.learning_rate)
+            .batch_size
+            .max(batch_size);
+        let capped = recommended > ceiling;
+        let recommended = recommended.min(ceiling);
         let severity = match stats.signal_fraction {
             f if f < 0.1 => Severity::High,
             f if f < 0.5 => Severity::Medium,
@@ -166,7 +174,11 @@ pub fn probe(
                     config.noise_window, stats.signal_fraction
                 ))
                 .why("below the noise scale each step is mostly noise and progress per sample collapses; near it, steps are efficient (McCandlish et al. 2018, An Empirical Model of Large-Batch Training)")
-                .fix(format!("batch_size = {recommended} (the power of two nearest B_simple, within 8 to 256)")),
+                .fix(if capped {
+                    format!("batch_size = {recommended} (B_simple is larger, but {} training rows allow no more than a sixteenth of them per step), with more epochs to keep the number of steps", train.len())
+                } else {
+                    format!("batch_size = {recommended} (the power of two nearest B_simple, within 8 to 256)")
+                }),
         );
     }
 

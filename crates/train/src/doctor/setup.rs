@@ -2,11 +2,13 @@
 //! the batch size and the whole training budget (epochs, schedule, weight
 //! decay, patience) and the preprocessing of the signals.
 
+use kymo_data::Dataset;
+use kymo_layers::ArchitectureSpec;
 use kymo_optim::{Adam, AnyOptimizer, Sgd};
 use serde::{Deserialize, Serialize};
 
-use crate::callbacks::{EarlyStopping, ReduceLROnPlateau};
-use crate::FitConfig;
+use crate::callbacks::{Callback, EarlyStopping, ReduceLROnPlateau};
+use crate::{FitConfig, TrainError, Trainer};
 
 /// How a model is trained, as far as the doctor needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,5 +103,40 @@ impl Setup {
         self.reduce_lr_patience.map(|patience| {
             ReduceLROnPlateau::new(0.5, patience, self.learning_rate * MIN_LR_FRACTION)
         })
+    }
+
+    /// Trains `spec`, built with `seed`, with this setup on data already
+    /// preprocessed: its optimizer, batch size, schedule and early stopping
+    /// (best weights restored), for `epochs` when given, else its own.
+    pub fn train(
+        &self,
+        spec: &ArchitectureSpec,
+        train: &Dataset,
+        validation: &Dataset,
+        seed: u64,
+        epochs: Option<usize>,
+    ) -> Result<Trainer, TrainError> {
+        let model = spec.build::<f32>(seed)?;
+        let mut config = self.fit_config(seed);
+        config.epochs = epochs.unwrap_or(config.epochs);
+        let mut trainer = Trainer::new(model, self.optimizer(), config);
+        let (mut plateau, mut stopper) = (self.reduce_lr(), self.early_stopping());
+        let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
+        if let Some(p) = plateau.as_mut() {
+            callbacks.push(p);
+        }
+        if let Some(s) = stopper.as_mut() {
+            callbacks.push(s);
+        }
+        trainer.fit(train, Some(validation), &mut callbacks)?;
+        Ok(trainer)
+    }
+
+    /// Epochs that give this setup `steps` optimizer steps on `samples`
+    /// training rows (at least one): how `--verify` gives every arm the
+    /// same number of steps whatever its batch size.
+    pub fn epochs_for_steps(&self, steps: usize, samples: usize) -> usize {
+        let per_epoch = samples.max(1).div_ceil(self.batch_size.max(1));
+        steps.div_ceil(per_epoch).max(1)
     }
 }

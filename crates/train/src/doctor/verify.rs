@@ -3,11 +3,10 @@
 
 use kymo_data::Dataset;
 use kymo_layers::ArchitectureSpec;
-use kymo_optim::{Adam, AnyOptimizer};
 use serde::Serialize;
 
 use super::{FindingId, Setup};
-use crate::{EarlyStopping, FitConfig, TrainError, Trainer};
+use crate::TrainError;
 
 /// Validation figures of one arm over seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,40 +28,26 @@ pub struct Verification {
     pub runs: usize,
 }
 
-/// Trains `spec` with `setup` for `epochs` over `seeds` and summarises the
-/// final validation loss (after restoring the best weights when the setup
-/// uses early stopping).
+/// Trains `spec` with `setup` for `steps` optimizer steps (as many epochs
+/// as that takes at the setup's batch size, so arms with other batch sizes
+/// are compared at equal steps) over `seeds`, and summarises the final
+/// validation loss (after restoring the best weights when the setup uses
+/// early stopping).
 pub fn verify(
     spec: &ArchitectureSpec,
     setup: &Setup,
     train: &Dataset,
     validation: &Dataset,
     seeds: &[u64],
-    epochs: usize,
+    steps: usize,
     mean_val_mse: f64,
 ) -> Result<Verification, TrainError> {
     let mut finals = Vec::new();
     let mut blow_ups = 0;
     let mut relapses = 0;
+    let epochs = setup.epochs_for_steps(steps, train.len());
     for &seed in seeds {
-        let model = spec.build::<f32>(seed)?;
-        let config = FitConfig {
-            epochs,
-            batch_size: setup.batch_size,
-            seed,
-            ..Default::default()
-        };
-        let mut trainer = Trainer::new(
-            model,
-            AnyOptimizer::Adam(Adam::new(setup.learning_rate)),
-            config,
-        );
-        let mut stopper = EarlyStopping::restoring_best("val_loss", 5);
-        if setup.early_stopping {
-            trainer.fit(train, Some(validation), &mut [&mut stopper])?;
-        } else {
-            trainer.fit(train, Some(validation), &mut [])?;
-        }
+        let mut trainer = setup.train(spec, train, validation, seed, Some(epochs))?;
         let stability = trainer.history.stability(mean_val_mse);
         blow_ups += usize::from(stability.blew_up);
         relapses += usize::from(stability.relapsed);

@@ -1,0 +1,166 @@
+//! Is a CNN worth it here? The prescription, trained with its whole budget
+//! over a few seeds, against the linear tools the user already has (ridge
+//! and PLS), all on the same preprocessed validation rows.
+
+use kymo_data::{Dataset, Pipeline, Step};
+use kymo_layers::ArchitectureSpec;
+use ndarray::Array1;
+
+use super::{Finding, FindingId, Setup, Severity};
+use crate::{Metric, Pls, Ridge, TrainError};
+
+/// The figures behind the verdict, all validation MSEs on standardized
+/// targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Median over seeds of the CNN's (best-weights) validation MSE.
+    pub cnn: f64,
+    /// Each seed's.
+    pub cnn_seeds: Vec<f64>,
+    /// Ridge, its penalty chosen on validation.
+    pub ridge: f64,
+    /// PLS, its components chosen by 5-fold CV on the training rows.
+    pub pls: Option<f64>,
+}
+
+impl Comparison {
+    /// The better linear tool and its validation MSE.
+    pub fn best_baseline(&self) -> (&'static str, f64) {
+        match self.pls {
+            Some(pls) if pls < self.ridge => ("PLS", pls),
+            _ => ("ridge", self.ridge),
+        }
+    }
+
+    /// The finding: the tool to use when no CNN beats the baselines on
+    /// validation, or how much the CNN wins by.
+    pub fn finding(&self) -> Finding {
+        let (tool, best) = self.best_baseline();
+        let measured = format!(
+            "validation MSE (standardized targets): prescribed CNN {:.4} (median of {} seeds: {}), ridge {:.4}, PLS {}",
+            self.cnn,
+            self.cnn_seeds.len(),
+            self.cnn_seeds
+                .iter()
+                .map(|v| format!("{v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.ridge,
+            self.pls.map_or("-".into(), |p| format!("{p:.4}"))
+        );
+        if self.cnn.is_nan() || self.cnn > best {
+            Finding::new(
+                FindingId::BaselineBeatsCnn,
+                Severity::High,
+                format!("No CNN the doctor can prescribe beats {tool} here"),
+            )
+            .measured(measured)
+            .why("with this many training samples and this little nonlinear structure, a network's extra variance costs more than its flexibility gains; a linear calibration is the better model")
+            .fix(format!("use {tool} (it scores {:.0}% lower validation MSE); revisit a CNN when there are several times more training samples", 100.0 * (1.0 - best / self.cnn)))
+        } else {
+            Finding::new(
+                FindingId::BaselineBeatsCnn,
+                Severity::Info,
+                format!("The prescribed CNN beats {tool} on validation"),
+            )
+            .measured(measured)
+            .why("the CNN is worth training only where it beats the linear tools on rows it did not train on")
+            .fix(format!(
+                "train the prescription (its validation MSE is {:.0}% below {tool}'s); confirm on test rows no choice has seen",
+                100.0 * (1.0 - self.cnn / best)
+            ))
+        }
+    }
+}
+
+fn rows(data: &Dataset) -> ndarray::Array2<f64> {
+    let (n, c, l) = data.signals().dim();
+    ndarray::Array2::from_shape_fn((n, c * l), |(i, j)| {
+        f64::from(data.signals()[[i, j / l, j % l]])
+    })
+}
+
+/// Trains `spec` with `setup` (its preprocessing fitted on `train`) over
+/// `seeds` and scores ridge and PLS on the same rows.
+pub fn compare_with_baselines(
+    spec: &ArchitectureSpec,
+    setup: &Setup,
+    train: &Dataset,
+    validation: &Dataset,
+    seeds: &[u64],
+) -> Result<Comparison, TrainError> {
+    let pipeline = match &setup.preprocessing {
+        Some(text) => Pipeline::with_steps(Step::parse_list(text)?),
+        None => Pipeline::standard(),
+    };
+    let pre = pipeline.fit(train)?;
+    let (train, validation) = (pre.transform(train)?, pre.transform(validation)?);
+    let mut cnn_seeds = Vec::with_capacity(seeds.len());
+    for &seed in seeds {
+        let mut trainer = setup.train(spec, &train, &validation, seed, None)?;
+        cnn_seeds.push(trainer.evaluate(&validation)?.loss);
+    }
+    let mut sorted: Vec<f64> = cnn_seeds
+        .iter()
+        .map(|v| if v.is_nan() { f64::INFINITY } else { *v })
+        .collect();
+    sorted.sort_by(f64::total_cmp);
+    let ridge = Ridge::fit_best(&train, &validation, &Ridge::default_lambdas())?;
+    let ridge_mse = Metric::Mse.compute(ridge.predict(&validation)?.view(), validation.targets());
+    let pls = if train.target_count() == 1 && train.len() >= 4 {
+        let y: Array1<f64> = train.targets().column(0).mapv(f64::from);
+        let model = Pls::fit_cv(rows(&train).view(), y.view(), 20, 5)?;
+        let predicted = model.predict(rows(&validation).view())?;
+        let truth = validation.targets().column(0);
+        Some(
+            predicted
+                .iter()
+                .zip(truth.iter())
+                .map(|(p, t)| (p - f64::from(*t)).powi(2))
+                .sum::<f64>()
+                / validation.len().max(1) as f64,
+        )
+    } else {
+        None
+    };
+    Ok(Comparison {
+        cnn: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
+        cnn_seeds,
+        ridge: ridge_mse,
+        pls,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comparison(cnn: f64, ridge: f64, pls: Option<f64>) -> Comparison {
+        Comparison {
+            cnn,
+            cnn_seeds: vec![cnn],
+            ridge,
+            pls,
+        }
+    }
+
+    #[test]
+    fn the_verdict_names_the_better_tool_or_the_cnn_margin() {
+        let f = comparison(0.5, 0.3, Some(0.4)).finding();
+        assert_eq!(f.severity, Severity::High);
+        assert!(f.title.contains("beats ridge"), "{}", f.title);
+        let f = comparison(0.5, 0.3, Some(0.2)).finding();
+        assert!(
+            f.title.contains("beats PLS") && f.fix.contains("use PLS"),
+            "{}",
+            f.fix
+        );
+        let f = comparison(0.1, 0.3, None).finding();
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.fix.contains("67% below ridge"), "{}", f.fix);
+        assert_eq!(
+            comparison(f64::NAN, 0.3, None).finding().severity,
+            Severity::High
+        );
+    }
+}
