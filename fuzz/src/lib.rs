@@ -86,11 +86,11 @@ pub mod checkpoint {
     use kymo_train::{Checkpoint, Trainer};
     use ndarray::{Array2, ArrayD};
 
-    /// `payload` under a valid version-1 header with its CRC-32, so the
+    /// `payload` under a valid version-2 header with its CRC-32, so the
     /// input reaches the decoder instead of failing the checksum.
     pub fn framed(payload: &[u8]) -> Vec<u8> {
         let mut bytes = b"KYMOCKPT".to_vec();
-        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&2u32.to_le_bytes());
         bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         bytes.extend_from_slice(payload);

@@ -37,6 +37,10 @@ pub struct FitArgs {
     /// Preprocessing, overriding the setup's (`snv,savgol:11:2:1,standardize`).
     #[arg(long)]
     pub preprocess: Option<String>,
+    /// Seeded spectral augmentation of training batches (offset, tilt and
+    /// gain of 0.1 in standardized units; Bjerrum et al. 2017).
+    #[arg(long)]
+    pub augment: bool,
     /// Seed of the weights and batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -86,6 +90,9 @@ fn load_setup(args: &FitArgs) -> anyhow::Result<Setup> {
     };
     if let Some(text) = &args.preprocess {
         setup.preprocessing = Some(text.clone());
+    }
+    if args.augment {
+        setup.augment = Some(kymo_data::Augmentation::default());
     }
     Ok(setup)
 }

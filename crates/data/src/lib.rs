@@ -18,6 +18,7 @@
 //! assert_eq!(val.len(), 10);
 //! ```
 
+mod augment;
 mod batching;
 mod csv_loader;
 mod dataset;
@@ -29,6 +30,7 @@ mod split;
 mod standardize;
 mod synthetic;
 
+pub use augment::Augmentation;
 pub use batching::epoch_batches;
 pub use csv_loader::{load_csv, load_csv_bytes, Column, CsvOptions};
 pub use dataset::Dataset;

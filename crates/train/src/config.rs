@@ -39,6 +39,11 @@ pub struct FitConfig {
     /// the optimizer's own rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// Seeded spectral augmentation of every training batch (off by
+    /// default): each batch's draws come from a stream named by `seed`, the
+    /// epoch and the batch, so runs repeat bit for bit at any thread count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment: Option<kymo_data::Augmentation>,
 }
 
 impl Default for FitConfig {
@@ -52,6 +57,7 @@ impl Default for FitConfig {
             metrics: Vec::new(),
             clip: None,
             schedule: None,
+            augment: None,
         }
     }
 }

@@ -142,7 +142,8 @@ impl Trainer {
         let mut predictions = Array2::<f32>::zeros((train.len(), train.target_count()));
         let mut order = Vec::with_capacity(train.len());
         for (batch_index, indices) in batches.iter().enumerate() {
-            let batch_loss = self.train_step(train, indices, &mut predictions, order.len())?;
+            let batch_loss =
+                self.train_step(train, indices, batch_index, &mut predictions, order.len())?;
             order.extend_from_slice(indices);
             loss_sum += batch_loss * indices.len() as f64;
             for callback in callbacks.iter_mut() {
@@ -189,6 +190,7 @@ impl Trainer {
         &mut self,
         train: &Dataset,
         indices: &[usize],
+        batch_index: usize,
         predictions: &mut Array2<f32>,
         row: usize,
     ) -> Result<f64, TrainError> {
@@ -196,7 +198,15 @@ impl Trainer {
             self.optimizer
                 .set_learning_rate(schedule.rate(self.optimizer.iterations()));
         }
-        let (x, y) = train.batch(indices)?;
+        let (mut x, y) = train.batch(indices)?;
+        if let Some(augment) = &self.config.augment {
+            // One stream per (epoch, batch): the draws do not depend on how
+            // many batches ran before in this process, so a resumed run
+            // draws what an uninterrupted one would.
+            let stream = ((self.epochs_done() as u64) << 32) | batch_index as u64;
+            let mut rng = SeededRng::new(derive_seed(self.config.seed, "augment"), stream);
+            augment.apply(&mut x, &mut rng);
+        }
         let (loss, output) = self.train_on_batch(x, &y)?;
         predictions
             .slice_mut(ndarray::s![row..row + indices.len(), ..])

@@ -72,6 +72,7 @@ pub fn training_budget(facts: &DataFacts, learning_rate: f64) -> Setup {
         early_stopping_patience: Some(3 * reduce),
         reduce_lr_patience: Some(reduce),
         preprocessing: None,
+        augment: None,
     }
 }
 
@@ -265,17 +266,24 @@ mod tests {
 
     #[test]
     fn snv_wins_when_a_random_gain_hides_the_target() {
-        // The target is the shape; each spectrum has a random gain and
-        // offset that SNV removes and plain standardization keeps.
-        let data = kymo_data::SyntheticSpectra {
-            samples: 120,
-            length: 64,
-            scatter: 0.6,
-            baseline: 0.6,
-            ..Default::default()
+        // The target is the mix of two peaks; each spectrum has a random
+        // gain and offset that SNV removes and plain standardization keeps.
+        let mut rng = kymo_tensor::SeededRng::new(5, 0);
+        let (n, length) = (120, 64);
+        let peak = |centre: f32, t: usize| (-((t as f32 - centre) / 4.0).powi(2)).exp();
+        let mut signals = ndarray::Array3::<f32>::zeros((n, 1, length));
+        let mut targets = ndarray::Array2::<f32>::zeros((n, 1));
+        for i in 0..n {
+            let mix = rng.uniform() as f32;
+            let gain = rng.uniform_in(0.5, 2.0) as f32;
+            let offset = rng.uniform_in(-1.0, 1.0) as f32;
+            for t in 0..length {
+                let shape = mix * peak(20.0, t) + (1.0 - mix) * peak(44.0, t);
+                signals[[i, 0, t]] = gain * shape + offset;
+            }
+            targets[[i, 0]] = mix;
         }
-        .generate()
-        .unwrap();
+        let data = Dataset::new(signals, targets).unwrap();
         let (train, validation) = kymo_data::validation_split(&data, 0.3).unwrap();
         let (pipeline, finding) = choose_preprocessing(&train, &validation).unwrap();
         assert_ne!(

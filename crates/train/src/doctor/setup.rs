@@ -41,6 +41,9 @@ pub struct Setup {
     /// `None` is per-point standardization.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preprocessing: Option<String>,
+    /// Seeded spectral augmentation of training batches, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment: Option<kymo_data::Augmentation>,
 }
 
 impl Default for Setup {
@@ -59,6 +62,7 @@ impl Default for Setup {
             early_stopping_patience: None,
             reduce_lr_patience: None,
             preprocessing: None,
+            augment: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl Setup {
             epochs: self.epochs,
             batch_size: self.batch_size.max(1),
             seed,
+            augment: self.augment,
             ..FitConfig::default()
         }
     }

@@ -100,16 +100,18 @@ fn a_consistent_but_garbled_payload_is_a_decode_error() {
     let (_dir, path, _) = saved();
     // A well-formed header around a payload that is not a checkpoint.
     let payload = vec![0xFFu8; 64];
+    // The current format version (2: preprocessing replaced the scaler).
     let mut bytes = b"KYMOCKPT".to_vec();
-    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&2u32.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     bytes.extend_from_slice(&payload);
     std::fs::write(&path, &bytes).expect("writes");
-    assert!(matches!(
-        Checkpoint::load(&path),
-        Err(CheckpointError::Payload { .. })
-    ));
+    let error = Checkpoint::load(&path);
+    assert!(
+        matches!(error, Err(CheckpointError::Payload { .. })),
+        "{error:?}"
+    );
 }
 
 #[test]
