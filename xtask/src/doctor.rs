@@ -141,6 +141,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             &spec,
             &setup,
             &fixed_spec,
+            fixed_setup.batch_size,
             &train,
             &val,
             &args,
@@ -196,6 +197,7 @@ fn verify(
     spec: &ArchitectureSpec,
     setup: &Setup,
     fixed: &ArchitectureSpec,
+    batch: usize,
     train: &Dataset,
     val: &Dataset,
     args: &DoctorArgs,
@@ -209,7 +211,7 @@ fn verify(
     };
     eprintln!("verifying: baseline ...");
     let baseline = arm(spec, setup)?;
-    for fix in doctor::fixes(spec, setup, fixed) {
+    for fix in doctor::fixes(spec, setup, fixed, batch) {
         if !diagnosis
             .findings
             .iter()

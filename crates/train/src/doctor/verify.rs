@@ -101,7 +101,7 @@ pub struct Fix {
     /// The findings it answers: it is tried when any of them was found.
     pub answers: &'static [FindingId],
     /// Its name in the report.
-    pub name: &'static str,
+    pub name: String,
     /// The model with the fix.
     pub spec: ArchitectureSpec,
     /// The setup with the fix.
@@ -109,16 +109,21 @@ pub struct Fix {
 }
 
 /// The fixes the doctor can verify, each changing one thing of `spec` and
-/// `setup`: batch 32, the `prescribed` architecture, and EarlyStopping with
-/// the best weights.
-pub fn fixes(spec: &ArchitectureSpec, setup: &Setup, prescribed: &ArchitectureSpec) -> Vec<Fix> {
+/// `setup`: the prescribed batch size (`batch`), the `prescribed`
+/// architecture, and EarlyStopping with the best weights.
+pub fn fixes(
+    spec: &ArchitectureSpec,
+    setup: &Setup,
+    prescribed: &ArchitectureSpec,
+    batch: usize,
+) -> Vec<Fix> {
     vec![
         Fix {
             answers: &[FindingId::BatchOne, FindingId::GradientNoise],
-            name: "batch 32",
+            name: format!("batch {batch}"),
             spec: spec.clone(),
             setup: Setup {
-                batch_size: 32,
+                batch_size: batch,
                 ..setup.clone()
             },
         },
@@ -128,7 +133,7 @@ pub fn fixes(spec: &ArchitectureSpec, setup: &Setup, prescribed: &ArchitectureSp
                 FindingId::NoDownsampling,
                 FindingId::KernelAsLongAsInput,
             ],
-            name: "prescribed architecture",
+            name: "prescribed architecture".into(),
             spec: prescribed.clone(),
             setup: setup.clone(),
         },
@@ -138,7 +143,7 @@ pub fn fixes(spec: &ArchitectureSpec, setup: &Setup, prescribed: &ArchitectureSp
                 FindingId::NoBestCheckpoint,
                 FindingId::AbsurdEpochs,
             ],
-            name: "EarlyStopping + best weights",
+            name: "EarlyStopping + best weights".into(),
             spec: spec.clone(),
             setup: Setup {
                 early_stopping: true,
@@ -187,7 +192,7 @@ mod tests {
         let spec: ArchitectureSpec = kymo_layers::zoo::original(64).into();
         let prescribed: ArchitectureSpec = kymo_layers::zoo::doctor(64).into();
         let setup = Setup::default();
-        for fix in fixes(&spec, &setup, &prescribed) {
+        for fix in fixes(&spec, &setup, &prescribed, 32) {
             let changed = usize::from(fix.spec != spec) + usize::from(fix.setup != setup);
             assert_eq!(changed, 1, "{}", fix.name);
         }
