@@ -147,6 +147,12 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         variants.push(variant);
         models.push(spec);
     }
+    if args.epochs.is_some() {
+        // `--epochs` is every run's budget, the prescription's included.
+        for variant in &mut variants {
+            variant.epochs = None;
+        }
+    }
     resolved.variants = variants;
     let mut data_for: std::collections::BTreeMap<String, data::Prepared> = Default::default();
     for variant in &resolved.variants {
