@@ -91,7 +91,7 @@ pub fn minirocket(data: &Prepared, seeds: usize) -> anyhow::Result<Option<Baseli
         per_seed.push(figures(
             data,
             format!(
-                "{} features, λ = {}",
+                "{} features, λ = {:.3}",
                 model.transform.features(),
                 model.ridge.lambda
             ),
