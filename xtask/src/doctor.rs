@@ -148,7 +148,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             stats.as_ref().map(|s| s.mean_val_mse),
         )?;
         eprintln!(
-            "verifying: the prescription with its budget ({} epochs max, batch {}) against ridge and PLS ...",
+            "verifying: the prescription with its budget ({} epochs max, batch {}) against ridge, PLS and MiniRocket ...",
             fixed_setup.epochs, fixed_setup.batch_size
         );
         let seeds: Vec<u64> = (0..args.verify_seeds).collect();

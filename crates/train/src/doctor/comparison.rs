@@ -1,13 +1,13 @@
 //! Is a CNN worth it here? The prescription, trained with its whole budget
-//! over a few seeds, against the linear tools the user already has (ridge
-//! and PLS), all on the same preprocessed validation rows.
+//! over a few seeds, against the tools the user already has (ridge, PLS and
+//! MiniRocket), all on the same preprocessed validation rows.
 
 use kymo_data::{Dataset, Pipeline, Step};
 use kymo_layers::ArchitectureSpec;
 use ndarray::Array1;
 
 use super::{Finding, FindingId, Setup, Severity};
-use crate::{Metric, Pls, Ridge, TrainError};
+use crate::{Metric, MiniRocketRegressor, Pls, Ridge, TrainError};
 
 /// The figures behind the verdict, all validation MSEs on standardized
 /// targets.
@@ -21,15 +21,23 @@ pub struct Comparison {
     pub ridge: f64,
     /// PLS, its components chosen by 5-fold CV on the training rows.
     pub pls: Option<f64>,
+    /// MiniRocket (seed 0), its ridge penalty chosen on validation.
+    pub minirocket: Option<f64>,
 }
 
 impl Comparison {
-    /// The better linear tool and its validation MSE.
+    /// The best of the other tools and its validation MSE.
     pub fn best_baseline(&self) -> (&'static str, f64) {
-        match self.pls {
-            Some(pls) if pls < self.ridge => ("PLS", pls),
-            _ => ("ridge", self.ridge),
-        }
+        [("PLS", self.pls), ("MiniRocket", self.minirocket)]
+            .into_iter()
+            .filter_map(|(name, mse)| mse.map(|m| (name, m)))
+            .fold(("ridge", self.ridge), |best, (name, mse)| {
+                if mse < best.1 {
+                    (name, mse)
+                } else {
+                    best
+                }
+            })
     }
 
     /// The finding: the tool to use when no CNN beats the baselines on
@@ -37,7 +45,7 @@ impl Comparison {
     pub fn finding(&self) -> Finding {
         let (tool, best) = self.best_baseline();
         let measured = format!(
-            "validation MSE (standardized targets): prescribed CNN {:.4} (median of {} seeds: {}), ridge {:.4}, PLS {}",
+            "validation MSE (standardized targets): prescribed CNN {:.4} (median of {} seeds: {}), ridge {:.4}, PLS {}, MiniRocket {}",
             self.cnn,
             self.cnn_seeds.len(),
             self.cnn_seeds
@@ -46,7 +54,8 @@ impl Comparison {
                 .collect::<Vec<_>>()
                 .join(", "),
             self.ridge,
-            self.pls.map_or("-".into(), |p| format!("{p:.4}"))
+            self.pls.map_or("-".into(), |p| format!("{p:.4}")),
+            self.minirocket.map_or("-".into(), |p| format!("{p:.4}"))
         );
         if self.cnn.is_nan() || self.cnn > best {
             Finding::new(
@@ -81,7 +90,7 @@ fn rows(data: &Dataset) -> ndarray::Array2<f64> {
 }
 
 /// Trains `spec` with `setup` (its preprocessing fitted on `train`) over
-/// `seeds` and scores ridge and PLS on the same rows.
+/// `seeds` and scores ridge, PLS and MiniRocket on the same rows.
 pub fn compare_with_baselines(
     spec: &ArchitectureSpec,
     setup: &Setup,
@@ -123,11 +132,18 @@ pub fn compare_with_baselines(
     } else {
         None
     };
+    // MiniRocket needs one channel of at least its kernel's 9 points.
+    let minirocket = if train.channels() == 1 && train.length() >= 9 {
+        Some(MiniRocketRegressor::fit(&train, &validation, 0)?.mse(&validation)?)
+    } else {
+        None
+    };
     Ok(Comparison {
         cnn: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
         cnn_seeds,
         ridge: ridge_mse,
         pls,
+        minirocket,
     })
 }
 
@@ -141,6 +157,7 @@ mod tests {
             cnn_seeds: vec![cnn],
             ridge,
             pls,
+            minirocket: None,
         }
     }
 
