@@ -222,6 +222,19 @@ pub struct MiniRocketRegressor {
     pub ridge: Ridge,
 }
 
+/// Features `[N, F]` as a one-channel data set `[N, 1, F]` with `targets`,
+/// the form ridge regression reads.
+fn as_dataset(features: Array2<f32>, targets: &Array2<f32>) -> Result<Dataset, TrainError> {
+    let (n, f) = features.dim();
+    let signals = features
+        .into_shape_with_order((n, 1, f))
+        .map_err(|e| TrainError::Config {
+            field: "minirocket",
+            reason: e.to_string(),
+        })?;
+    Ok(Dataset::new(signals, targets.clone())?)
+}
+
 impl MiniRocketRegressor {
     /// Fits the transform and ridge on `train`, choosing the penalty on
     /// `validation`.
@@ -229,18 +242,6 @@ impl MiniRocketRegressor {
         let transform = MiniRocket::fit(train.signals(), MiniRocket::DEFAULT_FEATURES, seed)?;
         let train_features = transform.transform(train.signals())?;
         let scaler = Standardizer::fit(&train_features)?;
-        let as_dataset =
-            |features: Array2<f32>, targets: &Array2<f32>| -> Result<Dataset, TrainError> {
-                let (n, f) = features.dim();
-                let signals =
-                    features
-                        .into_shape_with_order((n, 1, f))
-                        .map_err(|e| TrainError::Config {
-                            field: "minirocket",
-                            reason: e.to_string(),
-                        })?;
-                Ok(Dataset::new(signals, targets.clone())?)
-            };
         let train_set = as_dataset(scaler.transform(&train_features)?, train.targets())?;
         let val_features = scaler.transform(&transform.transform(validation.signals())?)?;
         let val_set = as_dataset(val_features, validation.targets())?;
@@ -260,16 +261,7 @@ impl MiniRocketRegressor {
         let features = self
             .scaler
             .transform(&self.transform.transform(data.signals())?)?;
-        let (n, f) = features.dim();
-        let signals =
-            features
-                .into_shape_with_order((n, 1, f))
-                .map_err(|e| TrainError::Config {
-                    field: "minirocket",
-                    reason: e.to_string(),
-                })?;
-        self.ridge
-            .predict(&Dataset::new(signals, data.targets().clone())?)
+        self.ridge.predict(&as_dataset(features, data.targets())?)
     }
 
     /// MSE of the predictions for `data`.
