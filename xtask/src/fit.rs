@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline, Step};
+use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline};
 use kymo_train::doctor::Setup;
 use kymo_train::{Checkpoint, Metric, Trainer};
 
@@ -115,10 +115,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let spec = crate::summary::resolve_model(&args.model, data.length())?;
     let setup = load_setup(&args)?;
     let (train, validation) = validation_split(&data, 0.2)?;
-    let pipeline = match &setup.preprocessing {
-        Some(text) => Pipeline::with_steps(Step::parse_list(text)?),
-        None => Pipeline::standard(),
-    };
+    let pipeline = Pipeline::named(setup.preprocessing.as_deref())?;
     let preprocessor = pipeline.fit(&train)?;
     eprintln!(
         "kymo fit: {} on {} ({} train / {} validation), preprocessing {}, {setup:?}",

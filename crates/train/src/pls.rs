@@ -148,6 +148,36 @@ impl Pls {
             .mapv(|v| v * self.y_scale + self.y_mean))
     }
 
+    /// [`Pls::fit_cv`] on a single-target data set's flattened signals.
+    pub fn fit_cv_dataset(
+        train: &kymo_data::Dataset,
+        max_components: usize,
+        folds: usize,
+    ) -> Result<Self, TrainError> {
+        if train.target_count() != 1 {
+            return Err(TrainError::Config {
+                field: "targets",
+                reason: format!("PLS1 fits one target, given {}", train.target_count()),
+            });
+        }
+        let y: Array1<f64> = train.targets().column(0).mapv(f64::from);
+        Self::fit_cv(
+            crate::ridge::flat(train).view(),
+            y.view(),
+            max_components,
+            folds,
+        )
+    }
+
+    /// Predictions `[N, 1]` for a data set's flattened signals.
+    pub fn predict_dataset(
+        &self,
+        data: &kymo_data::Dataset,
+    ) -> Result<ndarray::Array2<f32>, TrainError> {
+        let predicted = self.predict(crate::ridge::flat(data).view())?;
+        Ok(predicted.mapv(|v| v as f32).insert_axis(Axis(1)))
+    }
+
     /// Chooses the number of components (1 to `max_components`) by
     /// `folds`-fold cross-validation on these rows (contiguous folds, as
     /// scikit-learn's `KFold` without shuffling), the lowest mean squared

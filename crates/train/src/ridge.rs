@@ -21,7 +21,9 @@ pub struct Ridge {
     weights: Array2<f64>,
 }
 
-fn flat(data: &Dataset) -> Array2<f64> {
+/// A data set's signals as f64 rows `[N, channels * length]`: the form the
+/// linear baselines (ridge, PLS) read.
+pub(crate) fn flat(data: &Dataset) -> Array2<f64> {
     let (n, c, l) = data.signals().dim();
     Array2::from_shape_fn((n, c * l), |(i, j)| {
         f64::from(data.signals()[[i, j / l, j % l]])

@@ -2,9 +2,8 @@
 //! linear tools) and MiniRocket (the cheap time-series regressor), each
 //! fitted on the training rows and chosen without the test rows.
 
-use kymo_data::Dataset;
 use kymo_train::{Metric, MiniRocketRegressor, Pls, Ridge};
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::data::Prepared;
@@ -47,18 +46,6 @@ pub fn ridge(data: &Prepared) -> anyhow::Result<Baseline> {
     Ok(figures(data, format!("λ = {}", ridge.lambda), &val, &test))
 }
 
-fn rows(data: &Dataset) -> Array2<f64> {
-    let (n, c, l) = data.signals().dim();
-    Array2::from_shape_fn((n, c * l), |(i, j)| {
-        f64::from(data.signals()[[i, j / l, j % l]])
-    })
-}
-
-fn column(predictions: Array1<f64>) -> Array2<f32> {
-    let n = predictions.len();
-    Array2::from_shape_fn((n, 1), |(i, _)| predictions[i] as f32)
-}
-
 /// PLS regression (scikit-learn's `PLSRegression(scale=True)`), its
 /// component count (up to 20) chosen by 5-fold cross-validation on the
 /// training rows. Single-target data only.
@@ -66,10 +53,9 @@ pub fn pls(data: &Prepared) -> anyhow::Result<Option<Baseline>> {
     if data.train.target_count() != 1 {
         return Ok(None);
     }
-    let y: Array1<f64> = data.train.targets().column(0).mapv(f64::from);
-    let model = Pls::fit_cv(rows(&data.train).view(), y.view(), 20, 5)?;
-    let val = column(model.predict(rows(&data.validation).view())?);
-    let test = column(model.predict(rows(&data.test).view())?);
+    let model = Pls::fit_cv_dataset(&data.train, 20, 5)?;
+    let val = model.predict_dataset(&data.validation)?;
+    let test = model.predict_dataset(&data.test)?;
     Ok(Some(figures(
         data,
         format!("{} components", model.components),

@@ -5,9 +5,7 @@
 use anyhow::Context as _;
 use std::path::Path;
 
-use kymo_data::{
-    load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline, Preprocessor, Step,
-};
+use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline, Preprocessor};
 use kymo_train::Metric;
 use ndarray::Array2;
 
@@ -134,10 +132,7 @@ pub fn splits(
 
 /// The pipeline a text names (`None`: per-point standardization).
 pub fn pipeline(text: Option<&str>) -> anyhow::Result<Pipeline> {
-    Ok(match text {
-        None => Pipeline::standard(),
-        Some(text) => Pipeline::with_steps(Step::parse_list(text)?),
-    })
+    Ok(Pipeline::named(text)?)
 }
 
 /// Fits `pipeline` on the training rows and applies it to every split.

@@ -59,6 +59,16 @@ impl Pipeline {
         }
     }
 
+    /// The pipeline a command line or setup names: `None` is
+    /// [`Pipeline::standard`], a text is its steps (see [`Step::parse_list`])
+    /// with standardized targets.
+    pub fn named(text: Option<&str>) -> Result<Self, DataError> {
+        match text {
+            None => Ok(Self::standard()),
+            Some(text) => Ok(Self::with_steps(Step::parse_list(text)?)),
+        }
+    }
+
     /// The steps as one line, as [`Step::parse_list`] reads it.
     pub fn describe(&self) -> String {
         let steps: Vec<String> = self.steps.iter().map(Step::to_string).collect();

@@ -2,9 +2,8 @@
 //! over a few seeds, against the tools the user already has (ridge, PLS and
 //! MiniRocket), all on the same preprocessed validation rows.
 
-use kymo_data::{Dataset, Pipeline, Step};
+use kymo_data::{Dataset, Pipeline};
 use kymo_layers::ArchitectureSpec;
-use ndarray::Array1;
 
 use super::{Finding, FindingId, Setup, Severity};
 use crate::{Metric, MiniRocketRegressor, Pls, Ridge, TrainError};
@@ -82,13 +81,6 @@ impl Comparison {
     }
 }
 
-fn rows(data: &Dataset) -> ndarray::Array2<f64> {
-    let (n, c, l) = data.signals().dim();
-    ndarray::Array2::from_shape_fn((n, c * l), |(i, j)| {
-        f64::from(data.signals()[[i, j / l, j % l]])
-    })
-}
-
 /// Trains `spec` with `setup` (its preprocessing fitted on `train`) over
 /// `seeds` and scores ridge, PLS and MiniRocket on the same rows.
 pub fn compare_with_baselines(
@@ -98,11 +90,7 @@ pub fn compare_with_baselines(
     validation: &Dataset,
     seeds: &[u64],
 ) -> Result<Comparison, TrainError> {
-    let pipeline = match &setup.preprocessing {
-        Some(text) => Pipeline::with_steps(Step::parse_list(text)?),
-        None => Pipeline::standard(),
-    };
-    let pre = pipeline.fit(train)?;
+    let pre = Pipeline::named(setup.preprocessing.as_deref())?.fit(train)?;
     let (train, validation) = (pre.transform(train)?, pre.transform(validation)?);
     let mut cnn_seeds = Vec::with_capacity(seeds.len());
     for &seed in seeds {
@@ -117,18 +105,9 @@ pub fn compare_with_baselines(
     let ridge = Ridge::fit_best(&train, &validation, &Ridge::default_lambdas())?;
     let ridge_mse = Metric::Mse.compute(ridge.predict(&validation)?.view(), validation.targets());
     let pls = if train.target_count() == 1 && train.len() >= 4 {
-        let y: Array1<f64> = train.targets().column(0).mapv(f64::from);
-        let model = Pls::fit_cv(rows(&train).view(), y.view(), 20, 5)?;
-        let predicted = model.predict(rows(&validation).view())?;
-        let truth = validation.targets().column(0);
-        Some(
-            predicted
-                .iter()
-                .zip(truth.iter())
-                .map(|(p, t)| (p - f64::from(*t)).powi(2))
-                .sum::<f64>()
-                / validation.len().max(1) as f64,
-        )
+        let model = Pls::fit_cv_dataset(&train, 20, 5)?;
+        let predicted = model.predict_dataset(&validation)?;
+        Some(Metric::Mse.compute(predicted.view(), validation.targets()))
     } else {
         None
     };
