@@ -44,7 +44,7 @@ pub use conv1d::{
     Conv1dWorkspace,
 };
 pub use error::TensorError;
-pub use float::Float;
+pub use float::{Float, RealFftPair};
 pub use init::{Fans, Initializer};
 pub use matmul::{matmul, matmul_on, set_threads, threads, MatRef};
 pub use padding::{Padding, Window};

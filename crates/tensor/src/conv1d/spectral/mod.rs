@@ -33,7 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use realfft::{ComplexToReal, RealToComplex};
 
 use crate::matmul::{complex_matmul_on, MatRef};
 use crate::parallel::try_for_each_block;
@@ -181,11 +181,11 @@ impl<T: Float> SpectralWorkspace<T> {
         if let Some(plans) = self.plans.iter().find(|p| p.n == n) {
             return plans.clone();
         }
-        let mut planner = RealFftPlanner::<T>::new();
+        let (forward, inverse) = T::plan_real_fft(n);
         let plans = Plans {
             n,
-            forward: planner.plan_fft_forward(n),
-            inverse: planner.plan_fft_inverse(n),
+            forward,
+            inverse,
         };
         self.plans.push(plans.clone());
         plans
