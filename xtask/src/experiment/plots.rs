@@ -1,9 +1,17 @@
 //! PNG plots of an experiment, drawn with plotters and an embedded font
 //! (DejaVu Sans, so no system font library is needed).
+//!
+//! plotters draws into an RGB buffer and the `png` crate encodes it:
+//! plotters' own encoder goes through the `image` crate, whose decoders
+//! (JPEG among them) were a tenth of a fresh release build and unused here.
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::Path;
 
+use anyhow::Context;
 use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -15,6 +23,35 @@ static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 fn register_font() -> anyhow::Result<()> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("embedded font is invalid"))
+}
+
+/// Draws a `width` x `height` picture with `draw` and writes it to `path`
+/// as an 8-bit RGB PNG.
+fn save_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder
+        .write_header()
+        .with_context(|| format!("writing {}", path.display()))?;
+    writer
+        .write_image_data(&pixels)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writer
+        .finish()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn positive_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -39,9 +76,18 @@ pub fn validation_curves(
     register_font()?;
     let columns = 2;
     let rows = variants.len().div_ceil(columns).max(1);
-    let root = BitMapBackend::new(path, (1200, 380 * rows as u32)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let panels = root.split_evenly((rows, columns));
+    save_png(path, (1200, 380 * rows as u32), |root| {
+        let panels = root.split_evenly((rows, columns));
+        draw_validation_panels(&panels, variants, runs, mean_val_mse)
+    })
+}
+
+fn draw_validation_panels(
+    panels: &[DrawingArea<BitMapBackend<'_>, Shift>],
+    variants: &[String],
+    runs: &[RunResult],
+    mean_val_mse: f64,
+) -> anyhow::Result<()> {
     let (low, high) = positive_range(
         runs.iter()
             .flat_map(|r| r.epochs.iter().map(|e| e.val_loss))
@@ -84,7 +130,7 @@ pub fn validation_curves(
         );
         chart.draw_series(mean_line)?;
     }
-    root.present().map_err(anyhow::Error::from)
+    Ok(())
 }
 
 /// Test MSE per variant: each seed a dot, the median a bar, the ridge
@@ -97,11 +143,21 @@ pub fn test_error(
     mean: f64,
 ) -> anyhow::Result<()> {
     register_font()?;
-    let root = BitMapBackend::new(path, (1200, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
+    save_png(path, (1200, 520), |root| {
+        draw_test_error(root, summaries, runs, ridge, mean)
+    })
+}
+
+fn draw_test_error(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    summaries: &[VariantSummary],
+    runs: &[RunResult],
+    ridge: f64,
+    mean: f64,
+) -> anyhow::Result<()> {
     let (low, high) = positive_range(runs.iter().map(|r| r.test_mse_final).chain([ridge, mean]));
     let n = summaries.len();
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(
             "test MSE (final weights) per variant; dashed: ridge (blue), mean predictor (black)",
             ("sans-serif", 18),
@@ -154,5 +210,5 @@ pub fn test_error(
         );
         chart.draw_series(line)?;
     }
-    root.present().map_err(anyhow::Error::from)
+    Ok(())
 }
