@@ -151,6 +151,20 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
+/// The folder a save to `path` writes in (`.` for a bare file name) and the
+/// file's name, which its temporary's name starts from.
+fn directory_and_name(path: &Path) -> (&Path, String) {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (directory, file_name)
+}
+
 /// Removes the temporary files that saves of `file_name` killed mid-write
 /// left behind (`.{file_name}.tmp-<pid>` of a process that no longer runs),
 /// so that kill -9 during a save costs nothing but that save. A process is
@@ -194,15 +208,8 @@ impl Checkpoint {
         bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         bytes.extend_from_slice(&payload);
-        let directory = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let (directory, file_name) = directory_and_name(path);
         std::fs::create_dir_all(directory).map_err(io(path))?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
         let written = (|| {
             let mut file = File::create(&temporary)?;
@@ -218,6 +225,15 @@ impl Checkpoint {
         written.map_err(io(path))?;
         remove_stale_temporaries(directory, &file_name);
         Ok(())
+    }
+
+    /// Removes the temporary files that saves to `path` killed mid-write
+    /// left behind, as every save does after it renames. A rerun calls it
+    /// before training too ([`crate::ModelCheckpoint`] does), because a run
+    /// killed during its last save may have no save left to make.
+    pub fn remove_interrupted_saves(path: &Path) {
+        let (directory, file_name) = directory_and_name(path);
+        remove_stale_temporaries(directory, &file_name);
     }
 
     /// Reads and checks a checkpoint: size, magic, version, length and

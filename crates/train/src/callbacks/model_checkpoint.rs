@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::callbacks::{Callback, Monitor, MonitorMode};
-use crate::{EpochLog, TrainError, Trainer};
+use crate::{Checkpoint, EpochLog, TrainError, Trainer};
 
 /// Saves [`crate::Checkpoint`]s. `{epoch}` in the path is replaced by the
 /// 1-based epoch number, as Keras formats `filepath`.
@@ -49,6 +49,17 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    /// Removes what a killed earlier run's save to this path left behind:
+    /// a run killed during its last epoch's save resumes with no epoch, and
+    /// so no save, left to clean up after it. (A path with `{epoch}` names a
+    /// new file each epoch; its temporaries are cleaned by that file's save.)
+    fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
+        if !self.path.to_string_lossy().contains("{epoch}") {
+            Checkpoint::remove_interrupted_saves(&self.path);
+        }
+        Ok(())
+    }
+
     fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
         if self.save_best_only {
             // Keras falls back to saving every epoch when the value is missing.

@@ -186,3 +186,36 @@ fn a_save_removes_temporaries_that_killed_saves_left() {
         "another file's temporary is not ours to remove"
     );
 }
+
+/// A run killed while saving its last epoch's best weights resumes with no
+/// epoch left, so no save that would clean up after the killed one: the
+/// callback cleans up when training begins.
+#[test]
+fn a_rerun_with_nothing_left_to_train_removes_a_killed_best_save() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let best = dir.path().join("best.kymo");
+    // pid 4194304 is above Linux's pid_max: no such process can exist.
+    let stale = dir.path().join(".best.kymo.tmp-4194304");
+    std::fs::write(&stale, b"half a checkpoint").expect("writes");
+    let data = kymo_data::SyntheticSpectra {
+        samples: 8,
+        length: 32,
+        seed: 1,
+        ..kymo_data::SyntheticSpectra::default()
+    }
+    .generate()
+    .expect("generates");
+    let model = Sequential::new(&zoo::answer(32), 0).expect("builds");
+    let config = FitConfig {
+        epochs: 0,
+        ..FitConfig::default()
+    };
+    let mut trainer = Trainer::new(model, AnyOptimizer::Adam(Adam::default()), config);
+    let mut checkpoint = kymo_train::ModelCheckpoint::best_only(&best);
+    trainer
+        .fit(&data, None, &mut [&mut checkpoint])
+        .expect("nothing to train is not an error");
+    assert!(trainer.history.epochs.is_empty(), "no epoch ran");
+    assert!(!stale.exists(), "the killed save's temporary must go");
+    assert!(!best.exists(), "and nothing was saved");
+}
