@@ -43,6 +43,10 @@ fn save_png(
     let mut encoder = png::Encoder::new(BufWriter::new(file), width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    // Line plots on white compress well: with the defaults the plots were
+    // 2.5x larger than the `image` crate's encoding of them.
+    encoder.set_compression(png::Compression::Best);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
     let mut writer = encoder
         .write_header()
         .with_context(|| format!("writing {}", path.display()))?;
