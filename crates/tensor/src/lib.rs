@@ -27,6 +27,7 @@ mod conv1d;
 pub mod elementwise;
 mod error;
 mod float;
+mod gemm_configuration;
 mod init;
 mod layout;
 mod matmul;
@@ -45,8 +46,9 @@ pub use conv1d::{
 };
 pub use error::TensorError;
 pub use float::{Float, RealFftPair};
+pub use gemm_configuration::{CacheLevel, GemmConfiguration};
 pub use init::{Fans, Initializer};
-pub use matmul::{matmul, matmul_on, set_threads, threads, MatRef};
+pub use matmul::{matmul, matmul_on, MatRef};
 pub use padding::{Padding, Window};
 pub use pool1d::{
     avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward, global_avg_pool1d_forward,
@@ -54,6 +56,6 @@ pub use pool1d::{
     max_pool1d_backward_in_place, max_pool1d_forward_into, Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
-pub use runtime::Runtime;
+pub use runtime::{set_threads, threads, Runtime};
 pub use single_unit::{single_unit_backward_in_place, single_unit_forward};
 pub use warm::{with_warm_workers, SPIN_IDLE};

@@ -5,38 +5,9 @@
 //! is checked before the unsafe call, so a caller's mistake is an error,
 //! never an out-of-bounds read.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use realfft::num_complex::Complex;
 
 use crate::{Float, TensorError};
-
-static THREADS: AtomicUsize = AtomicUsize::new(1);
-
-/// Sets how many threads a GEMM may use (1 = the calling thread only).
-///
-/// The GEMM splits its output into tiles and never splits the inner
-/// (summed) dimension, so every output element is summed in the same order
-/// whatever the thread count: results are bit-identical across settings.
-/// The other kernels split only along independent rows, channels or
-/// samples. Kernels too small to pay for waking a worker (a LeakyReLU over
-/// a single sample's activations, the GEMMs of one sample's small
-/// convolution) run on the calling thread whatever this says.
-pub fn set_threads(threads: usize) {
-    THREADS.store(threads.max(1), Ordering::Relaxed);
-}
-
-/// The thread count kernels split for on the calling thread: its
-/// [`Runtime`](crate::Runtime)'s, inside a private runtime, else the
-/// process-wide [`set_threads`] count.
-pub fn threads() -> usize {
-    crate::runtime::current_threads().unwrap_or_else(global_threads)
-}
-
-/// The process-wide count [`set_threads`] sets.
-pub(crate) fn global_threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
-}
 
 /// A read-only matrix view: `data[row * row_stride + col * col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +65,8 @@ impl<'a, T> MatRef<'a, T> {
 }
 
 /// `c = a · b` (or `c += a · b` when `accumulate`), with `c` row-major
-/// `a.rows x b.cols`, on the [`threads`] the product is big enough to use.
+/// `a.rows x b.cols`, on the [`threads`](crate::threads) the product is big
+/// enough to use.
 pub fn matmul<T: Float>(
     c: &mut [T],
     a: MatRef<'_, T>,
@@ -105,7 +77,7 @@ pub fn matmul<T: Float>(
     matmul_on(threads, c, a, b, accumulate)
 }
 
-/// [`matmul`] on `threads` threads instead of the global setting (kernels
+/// [`matmul`] on `threads` threads instead of the runtime's (kernels
 /// that already split their work across threads run their GEMMs on one).
 pub fn matmul_on<T: Float>(
     threads: usize,
@@ -294,17 +266,17 @@ mod tests {
             .map(|i| ((i * 104729) % 1000) as f32 / 991.0 - 0.5)
             .collect();
         let run = |threads| {
-            set_threads(threads);
-            let mut c = vec![0.0f32; m * n];
-            matmul(
-                &mut c,
-                MatRef::row_major(&a, m, k),
-                MatRef::row_major(&b, k, n),
-                false,
-            )
-            .expect("shapes agree");
-            set_threads(1);
-            c
+            crate::Runtime::new(threads).expect("starts").run(|| {
+                let mut c = vec![0.0f32; m * n];
+                matmul(
+                    &mut c,
+                    MatRef::row_major(&a, m, k),
+                    MatRef::row_major(&b, k, n),
+                    false,
+                )
+                .expect("shapes agree");
+                c
+            })
         };
         let one = run(1);
         let two = run(2);

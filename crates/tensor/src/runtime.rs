@@ -1,17 +1,20 @@
 //! `Runtime`: where kymo's kernels run — a thread pool, the thread count
 //! its kernels split work for, and whether a training step keeps the
-//! pool's workers warm.
+//! pool's workers warm — and the thread policy every kernel asks.
 //!
-//! [`Runtime::global`] is rayon's global pool with the process-wide
-//! [`set_threads`](crate::set_threads) count (what every call uses unless
-//! told otherwise). [`Runtime::new`] makes a runtime of its own: a private
-//! pool whose workers read its thread count, so two runtimes in one process
-//! (two tests, an embedder's two models) never see each other's setting.
-//! The thread count never changes a result's bits: kernels split only
-//! along independent rows, channels or fixed chunks.
+//! [`Runtime::global`] is rayon's global pool with the process's default
+//! count: the machine's cores ([`std::thread::available_parallelism`]),
+//! unless [`set_threads`] said otherwise. So an embedder's trainer uses
+//! every core without calling anything. [`Runtime::new`] makes a runtime of
+//! its own: a private pool whose workers read its thread count, so two
+//! runtimes in one process (two tests, an embedder's two models) never see
+//! each other's setting. The thread count never changes a result's bits:
+//! kernels split only along independent rows, channels or fixed chunks,
+//! and the GEMM never splits the summed dimension.
 
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::TensorError;
 
@@ -20,10 +23,40 @@ thread_local! {
     static POOL_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// The thread count kernels split for on this thread: its runtime's, on a
-/// private runtime's worker, else the process-wide setting.
-pub(crate) fn current_threads() -> Option<usize> {
-    POOL_THREADS.get()
+/// The process's default thread count, as [`set_threads`] set it; 0 means
+/// the machine's cores.
+static DEFAULT_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the thread count of [`Runtime::global`], the runtime every call
+/// uses unless it runs inside a [`Runtime`] of its own: 1 keeps kernels on
+/// the calling thread, 0 goes back to the machine's cores (the default).
+///
+/// A thin default for programs that pass a `--threads` flag; an embedder
+/// who wants a count of their own makes a [`Runtime::new`] instead. Results
+/// have the same bits whatever the count.
+pub fn set_threads(threads: usize) {
+    DEFAULT_THREADS.store(threads, Ordering::Relaxed);
+}
+
+/// The thread count kernels split for on the calling thread: its
+/// runtime's, inside a private [`Runtime`], else the process default.
+pub fn threads() -> usize {
+    POOL_THREADS.get().unwrap_or_else(default_threads)
+}
+
+/// The process default: [`set_threads`]'s count, or the machine's cores.
+fn default_threads() -> usize {
+    match DEFAULT_THREADS.load(Ordering::Relaxed) {
+        0 => machine_cores(),
+        set => set,
+    }
+}
+
+/// The cores this process may use (1 when the platform cannot say), asked
+/// once: the answer does not change while the process runs.
+fn machine_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Where kernels run: a thread pool, the thread count its kernels split
@@ -63,8 +96,8 @@ impl Default for Runtime {
 }
 
 impl Runtime {
-    /// Rayon's global pool and the process-wide thread count, with warm
-    /// workers.
+    /// Rayon's global pool and the process default thread count (the
+    /// machine's cores unless [`set_threads`] changed it), with warm workers.
     pub fn global() -> Self {
         Self {
             pool: None,
@@ -104,7 +137,7 @@ impl Runtime {
     pub fn threads(&self) -> usize {
         match &self.pool {
             Some(pool) => pool.current_num_threads(),
-            None => crate::matmul::global_threads(),
+            None => default_threads(),
         }
     }
 
@@ -151,5 +184,14 @@ mod tests {
         });
         assert_eq!(two.run_warm(crate::threads), 2);
         assert_eq!(two.threads(), 2);
+    }
+
+    #[test]
+    fn the_default_runtime_uses_the_machines_cores() {
+        // No other test of this crate calls `set_threads`, so the default
+        // is untouched here.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(Runtime::global().threads(), cores);
+        assert_eq!(threads(), cores);
     }
 }
