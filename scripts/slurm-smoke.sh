@@ -143,11 +143,11 @@ job=$(sbatch --parsable --export=ALL,KYMO_OUT="$work/killed" \
 # kill once that run has saved an epoch's state.
 first=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["variants"][0]["name"])' "$work/whole/config.toml")
 for _ in $(seq 3000); do
-    ls "$work/killed/runs/$first"/seed0-*.state.kymo >/dev/null 2>&1 && break
+    ls "$work/killed/runs/$first"/seed0-*.backup/state.kymo >/dev/null 2>&1 && break
     sleep 0.2
 done
 scancel --full --signal=KILL "${job}_0"
-say "killed ${job}_0 after $(ls "$work/killed/runs/$first"/seed0-*.state.kymo | xargs -n1 basename)"
+say "killed ${job}_0 after $(ls -d "$work/killed/runs/$first"/seed0-*.backup | xargs -n1 basename)"
 # Wait for the other shards to finish.
 while squeue -h -j "$job" 2>/dev/null | grep -q .; do sleep 1; done
 sbatch --wait --export=ALL,KYMO_OUT="$work/killed" --array=0 \

@@ -137,7 +137,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     write_history(&trainer, &args.out.join("history.csv"))?;
     let epochs = trainer.history.epochs.len();
     let mut in_units = |d: &Dataset| -> anyhow::Result<f64> {
-        let predictions = predict_in_units(&mut trainer, d)?;
+        let predictions = trainer.predict(d)?;
         Ok(rmse(&predictions, d))
     };
     let val = in_units(&validation)?;
@@ -153,18 +153,6 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     }
     println!("checkpoint: {}", best.display());
     Ok(())
-}
-
-/// Predictions in the target's units: the trainer's preprocessing applied
-/// to the signals, the predictions mapped back.
-fn predict_in_units(trainer: &mut Trainer, data: &Dataset) -> anyhow::Result<ndarray::Array2<f32>> {
-    let Some(pre) = trainer.preprocessor.clone() else {
-        return Ok(trainer.predict(data)?);
-    };
-    let signals = pre.transform_signals(data.signals())?;
-    let ready = Dataset::new(signals, data.targets().clone())?;
-    let predictions = trainer.predict(&ready)?;
-    Ok(pre.targets_to_units(&predictions)?)
 }
 
 fn write_history(trainer: &Trainer, path: &std::path::Path) -> anyhow::Result<()> {
@@ -188,7 +176,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let mut trainer = Trainer::from_checkpoint(&checkpoint)?;
     let targets = args.target.iter().map(|t| Column::parse(t)).collect();
     let data = load_csv(&args.data, &CsvOptions::new(targets))?;
-    let predictions = predict_in_units(&mut trainer, &data)?;
+    let predictions = trainer.predict(&data)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     writeln!(out, "prediction")?;

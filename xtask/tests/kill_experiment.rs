@@ -56,8 +56,10 @@ fn state_files(out: &Path) -> Vec<PathBuf> {
             .flatten()
             .flatten()
         {
-            if file.file_name().to_string_lossy().ends_with(".state.kymo") {
-                found.push(file.path());
+            // A run's BackupAndRestore folder, once it holds an epoch.
+            let state = file.path().join("state.kymo");
+            if file.file_name().to_string_lossy().ends_with(".backup") && state.exists() {
+                found.push(state);
             }
         }
     }

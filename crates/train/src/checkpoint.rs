@@ -403,7 +403,9 @@ impl Trainer {
     }
 
     /// Resumes a run from a checkpoint: the next `fit` continues from the
-    /// epoch after the last one stored. `epochs` may raise the target.
+    /// epoch after the last one stored, with every callback's `on_resume`
+    /// (see [`Trainer::resume_from`], which keeps a trainer's own
+    /// settings instead). `epochs` may raise the target.
     pub fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self, TrainError> {
         let config: FitConfig = serde_json::from_str(&checkpoint.fit_config_json)
             .map_err(|e| CheckpointError::Inconsistent(format!("fit settings: {e}")))?;
@@ -411,6 +413,9 @@ impl Trainer {
         trainer.shuffle_rng = checkpoint.shuffle_rng.clone();
         trainer.history = checkpoint.history.clone();
         trainer.preprocessor = checkpoint.preprocessor()?;
+        if !trainer.history.epochs.is_empty() {
+            trainer.resume_point = Some(crate::ResumePoint::of(&[checkpoint])?);
+        }
         Ok(trainer)
     }
 }

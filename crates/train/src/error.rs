@@ -29,6 +29,14 @@ pub enum TrainError {
         /// Why.
         reason: String,
     },
+    /// A resumed run cannot continue as the uninterrupted one would have.
+    #[error("resume: {callback} cannot pick up the run: {reason}")]
+    Resume {
+        /// The callback, or `Trainer` for the checkpoint itself.
+        callback: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {

@@ -32,14 +32,16 @@ mod loss;
 mod metrics;
 mod minirocket;
 mod pls;
+mod predictor;
 mod recorder;
+mod resume;
 mod ridge;
 mod stability;
 mod trainer;
 
 pub use callbacks::{
-    Callback, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor, MonitorMode, Progress,
-    ReduceLROnPlateau, TerminateOnNaN,
+    BackupAndRestore, Callback, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor, MonitorMode,
+    Progress, ReduceLROnPlateau, TerminateOnNaN,
 };
 pub use checkpoint::{Checkpoint, CheckpointError, StoredArray};
 pub use config::{Clip, FitConfig};
@@ -49,7 +51,9 @@ pub use loss::Loss;
 pub use metrics::Metric;
 pub use minirocket::{MiniRocket, MiniRocketRegressor};
 pub use pls::Pls;
+pub use predictor::Predictor;
 pub use recorder::StepRecorder;
+pub use resume::ResumePoint;
 pub use ridge::Ridge;
 pub use stability::Stability;
 pub use trainer::{predict, predict_on, Evaluation, Trainer};

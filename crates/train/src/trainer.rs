@@ -36,6 +36,9 @@ pub struct Trainer {
     /// saved in checkpoints.
     pub recorder: Option<Box<dyn StepRecorder>>,
     pub(crate) shuffle_rng: SeededRng,
+    /// Set by [`Trainer::resume_from`]: the next `fit` hands it to every
+    /// callback's `on_resume`.
+    pub(crate) resume_point: Option<crate::ResumePoint>,
 }
 
 /// Loss and metrics of a model on a dataset.
@@ -68,6 +71,7 @@ impl Trainer {
             runtime: Runtime::default(),
             recorder: None,
             shuffle_rng,
+            resume_point: None,
         }
     }
 
@@ -110,6 +114,13 @@ impl Trainer {
         self.stop_training = false;
         for callback in callbacks.iter_mut() {
             callback.on_train_begin(self)?;
+        }
+        // A callback's `on_train_begin` may itself resume the run
+        // (BackupAndRestore), so the catching up comes after all of them.
+        if let Some(point) = self.resume_point.take() {
+            for callback in callbacks.iter_mut() {
+                callback.on_resume(self, &point)?;
+            }
         }
         while self.epochs_done() < self.config.epochs && !self.stop_training {
             let log = self.train_epoch(train, validation, callbacks)?;
@@ -274,9 +285,10 @@ impl Trainer {
         Ok((loss, output))
     }
 
-    /// Loss and metrics on `data`, in inference mode, in batches.
+    /// Loss and metrics on `data`, in inference mode, in batches. `data` is
+    /// in the model's space, as `fit` takes it (already preprocessed).
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation, TrainError> {
-        let predictions = self.predict(data)?;
+        let predictions = self.predict_preprocessed(data)?;
         let (loss, _) = self
             .config
             .loss
@@ -299,8 +311,26 @@ impl Trainer {
         })
     }
 
-    /// Predictions for every sample of `data`, `[N, T]`, in inference mode.
+    /// Predictions for every sample of `data`, `[N, T]`, in inference mode,
+    /// as a user has the signals: the trainer's
+    /// [`preprocessor`](Trainer::preprocessor) is applied to them first and
+    /// the predictions are mapped back to the target's units. Without a
+    /// preprocessor this is [`Trainer::predict_preprocessed`].
     pub fn predict(&mut self, data: &Dataset) -> Result<Array2<f32>, TrainError> {
+        let Some(preprocessor) = self.preprocessor.clone() else {
+            return self.predict_preprocessed(data);
+        };
+        // Only the signals: a file to predict may carry no target.
+        let signals = preprocessor.transform_signals(data.signals())?;
+        let ready = Dataset::new(signals, data.targets().clone())?;
+        // (`Predictor` does the same for a loaded checkpoint.)
+        let predictions = self.predict_preprocessed(&ready)?;
+        Ok(preprocessor.targets_to_units(&predictions)?)
+    }
+
+    /// Predictions for data already in the model's space (preprocessed, as
+    /// `fit` and `evaluate` take it), in the model's target scale.
+    pub fn predict_preprocessed(&mut self, data: &Dataset) -> Result<Array2<f32>, TrainError> {
         let runtime = self.runtime.clone();
         predict_on(&runtime, self.model.as_mut(), data, self.config.batch_size)
     }

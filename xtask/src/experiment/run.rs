@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use kymo_layers::{ArchitectureSpec, NamedArray};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_train::{
-    Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint,
-    ReduceLROnPlateau, Stability, TrainError, Trainer,
+    BackupAndRestore, Callback, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint,
+    ReduceLROnPlateau, ResumePoint, Stability, TrainError, Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,30 @@ struct BestWeights {
 }
 
 impl Callback for BestWeights {
+    /// Takes the best epoch of the resumed history, by the same rule, with
+    /// its weights from the backup's best file.
+    fn on_resume(&mut self, trainer: &mut Trainer, point: &ResumePoint) -> Result<(), TrainError> {
+        self.best = None;
+        for log in &trainer.history.epochs {
+            let Some(val) = log.val_loss.filter(|v| v.is_finite()) else {
+                continue;
+            };
+            if self.best.as_ref().is_none_or(|(b, _, _)| val < *b) {
+                self.best = Some((val, log.epoch, Vec::new()));
+            }
+        }
+        if let Some((_, epoch, weights)) = self.best.as_mut() {
+            *weights = point
+                .weights_of(*epoch)
+                .ok_or(TrainError::Resume {
+                    callback: "BestWeights",
+                    reason: format!("the weights of epoch {} were not kept", *epoch + 1),
+                })?
+                .to_vec();
+        }
+        Ok(())
+    }
+
     fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
         let Some(val) = log.val_loss.filter(|v| v.is_finite()) else {
             return Ok(());
@@ -86,75 +110,6 @@ impl Callback for BestWeights {
         }
         Ok(())
     }
-}
-
-/// Saves the whole run after every epoch, and the run at its best
-/// validation epoch beside it, so a run killed mid-way resumes from its
-/// last epoch (see [`resume`]). Placed last among the callbacks, so the
-/// state it saves has every other callback's view of the epoch.
-struct RunState {
-    state: PathBuf,
-    state_best: PathBuf,
-    best: Option<f64>,
-}
-
-impl Callback for RunState {
-    fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
-        let checkpoint = trainer.checkpoint();
-        checkpoint.save(&self.state)?;
-        // The same rule as BestWeights; saved after the state, so a kill in
-        // between leaves the best epoch as the state's own last epoch.
-        if let Some(val) = log.val_loss.filter(|v| v.is_finite()) {
-            if self.best.is_none_or(|b| val < b) {
-                self.best = Some(val);
-                checkpoint.save(&self.state_best)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What a resumed run picks up: the trainer at its last saved epoch and
-/// the best validation epoch's weights.
-struct Resumed {
-    trainer: Trainer,
-    best: Option<(f64, usize, Vec<NamedArray<f32>>)>,
-}
-
-/// The weights of `epoch` from the saved state, or from the best-epoch
-/// state when that is the epoch it holds.
-fn weights_of(
-    epoch: usize,
-    state: &Checkpoint,
-    state_best: Option<&Checkpoint>,
-) -> Option<Vec<NamedArray<f32>>> {
-    let last = |c: &Checkpoint| c.history.epochs.last().map(|e| e.epoch);
-    [Some(state), state_best]
-        .into_iter()
-        .flatten()
-        .find(|c| last(c) == Some(epoch))
-        .and_then(|c| c.named_weights().ok())
-}
-
-/// Loads the state a killed run of this configuration left, if it is whole
-/// and consistent; anything else means the run starts over.
-fn resume(state_path: &Path, state_best_path: &Path) -> Option<Resumed> {
-    let state = Checkpoint::load(state_path).ok()?;
-    let state_best = Checkpoint::load(state_best_path).ok();
-    let trainer = Trainer::from_checkpoint(&state).ok()?;
-    let mut best: Option<(f64, usize)> = None;
-    for log in &state.history.epochs {
-        if let Some(val) = log.val_loss.filter(|v| v.is_finite()) {
-            if best.is_none_or(|(b, _)| val < b) {
-                best = Some((val, log.epoch));
-            }
-        }
-    }
-    let best = match best {
-        Some((val, epoch)) => Some((val, epoch, weights_of(epoch, &state, state_best.as_ref())?)),
-        None => None,
-    };
-    Some(Resumed { trainer, best })
 }
 
 /// Where a run's files go.
@@ -168,7 +123,8 @@ pub fn run_paths(out: &Path, variant: &str, seed: u64) -> (PathBuf, PathBuf, Pat
 }
 
 fn test_mse(trainer: &mut Trainer, data: &Prepared) -> Result<f64, TrainError> {
-    let predictions = trainer.predict(&data.test)?;
+    // `data.test` is already preprocessed.
+    let predictions = trainer.predict_preprocessed(&data.test)?;
     Ok(Metric::Mse.compute(predictions.view(), data.test.targets()))
 }
 
@@ -198,92 +154,44 @@ pub fn run(
     } = *shared;
     let started = std::time::Instant::now();
     let (json_path, csv_path, checkpoint_path) = run_paths(out, &variant.name, seed);
-    let (state_path, state_best_path) = state_paths(out, &variant.name, seed, config_hash);
-    let mut best = BestWeights::default();
-    let mut stopper = variant
-        .early_stopping_patience
-        .map(|p| EarlyStopping::restoring_best("val_loss", p));
-    let mut plateau = variant.reduce_lr_patience.map(|patience| {
-        let start = variant.learning_rate.unwrap_or(learning_rate);
-        ReduceLROnPlateau::new(0.5, patience, 0.01 * start)
-    });
+    let backup_dir = backup_dir(out, &variant.name, seed, config_hash);
     let epochs = variant.epochs.unwrap_or(epochs);
-    let mut checkpoint = variant
-        .checkpoint_best
-        .then(|| ModelCheckpoint::best_only(&checkpoint_path));
-    let resumed = resume(&state_path, &state_best_path).filter(|r| {
-        // Every callback must pick up where the killed run was.
-        let stored = r.best.as_ref().map(|(_, e, w)| (*e, w.clone()));
-        stopper.as_mut().is_none_or(|s| {
-            s.resume(&r.trainer.history, |epoch| {
-                stored.filter(|(e, _)| *e == epoch).map(|(_, w)| w)
-            })
-        })
-    });
-    let mut trainer = match resumed {
-        Some(Resumed {
-            mut trainer,
-            best: resumed_best,
-        }) => {
+    let trained = match train(
+        data,
+        variant,
+        model,
+        seed,
+        epochs,
+        learning_rate,
+        &checkpoint_path,
+        &backup_dir,
+    ) {
+        // A backup the callbacks cannot pick up (an EarlyStopping whose
+        // best epoch was never kept): the run starts over.
+        Err(TrainError::Resume { callback, reason }) => {
             eprintln!(
-                "{} seed {seed}: resuming after epoch {}",
-                variant.name,
-                trainer.epochs_done()
+                "{} seed {seed}: starting over ({callback}: {reason})",
+                variant.name
             );
-            if let Some(c) = checkpoint.as_mut() {
-                for log in &trainer.history.epochs {
-                    if let Some(val) = log.get(&c.monitor.name) {
-                        c.monitor.update(val);
-                    }
-                }
-            }
-            if let Some(p) = plateau.as_mut() {
-                p.replay(&trainer.history);
-            }
-            if stopper.as_ref().is_some_and(|s| s.stopped_epoch.is_some()) {
-                // It had stopped early: train no further epochs.
-                trainer.config.epochs = trainer.epochs_done();
-            }
-            best.best = resumed_best;
-            trainer
-        }
-        None => {
-            let model = model.build::<f32>(seed)?;
-            let config = FitConfig {
-                epochs,
-                batch_size: variant.batch_size,
+            let _ = std::fs::remove_dir_all(&backup_dir);
+            train(
+                data,
+                variant,
+                model,
                 seed,
-                ..Default::default()
-            };
-            let optimizer = AnyOptimizer::Adam(Adam {
-                weight_decay: variant.weight_decay,
-                ..Adam::new(variant.learning_rate.unwrap_or(learning_rate))
-            });
-            let mut trainer = Trainer::new(model, optimizer, config);
-            // Checkpoints carry the preprocessing, so `predict` repeats it.
-            trainer.preprocessor = Some(data.preprocessor.clone());
-            trainer
+                epochs,
+                learning_rate,
+                &checkpoint_path,
+                &backup_dir,
+            )?
         }
+        other => other?,
     };
-    let mut state = RunState {
-        state: state_path.clone(),
-        state_best: state_best_path.clone(),
-        best: best.best.as_ref().map(|(v, _, _)| *v),
-    };
-    {
-        let mut callbacks: Vec<&mut dyn Callback> = vec![&mut best];
-        if let Some(c) = checkpoint.as_mut() {
-            callbacks.push(c);
-        }
-        if let Some(p) = plateau.as_mut() {
-            callbacks.push(p);
-        }
-        if let Some(s) = stopper.as_mut() {
-            callbacks.push(s);
-        }
-        callbacks.push(&mut state);
-        trainer.fit(&data.train, Some(&data.validation), &mut callbacks)?;
-    }
+    let Trained {
+        mut trainer,
+        mut best,
+        stopped_epoch,
+    } = trained;
     let test_mse_final = test_mse(&mut trainer, data)?;
     let (test_mse_best, best_epoch) = match best.best.take() {
         Some((_, epoch, weights)) => {
@@ -324,24 +232,98 @@ pub fn run(
         absurd_epochs,
         volatility,
         blew_up,
-        stopped_epoch: stopper.and_then(|s| s.stopped_epoch),
+        stopped_epoch,
         seconds: started.elapsed().as_secs_f64(),
     };
     save(&result, &json_path, &csv_path)?;
-    // The run is done: its resume state has served.
-    let _ = std::fs::remove_file(&state_path);
-    let _ = std::fs::remove_file(&state_best_path);
+    // The run is done: its backup has served.
+    let _ = std::fs::remove_dir_all(&backup_dir);
     Ok(result)
 }
 
-/// Where a run keeps its resume state: named by the run's configuration
-/// hash, so a state left by another configuration is never resumed.
-pub fn state_paths(out: &Path, variant: &str, seed: u64, config_hash: u32) -> (PathBuf, PathBuf) {
-    let dir = out.join("runs").join(variant);
-    (
-        dir.join(format!("seed{seed}-{config_hash:08x}.state.kymo")),
-        dir.join(format!("seed{seed}-{config_hash:08x}.state-best.kymo")),
-    )
+/// A trained run: the trainer, the best validation epoch's weights, and
+/// where EarlyStopping stopped.
+struct Trained {
+    trainer: Trainer,
+    best: BestWeights,
+    stopped_epoch: Option<usize>,
+}
+
+/// Trains one run from scratch, or from the backup a killed run left in
+/// `backup_dir` (BackupAndRestore: every callback resumes to the
+/// uninterrupted run's bits).
+#[allow(clippy::too_many_arguments)]
+fn train(
+    data: &Prepared,
+    variant: &Variant,
+    model: &ArchitectureSpec,
+    seed: u64,
+    epochs: usize,
+    learning_rate: f64,
+    checkpoint_path: &Path,
+    backup_dir: &Path,
+) -> Result<Trained, TrainError> {
+    let mut best = BestWeights::default();
+    let mut stopper = variant
+        .early_stopping_patience
+        .map(|p| EarlyStopping::restoring_best("val_loss", p));
+    let mut plateau = variant.reduce_lr_patience.map(|patience| {
+        let start = variant.learning_rate.unwrap_or(learning_rate);
+        ReduceLROnPlateau::new(0.5, patience, 0.01 * start)
+    });
+    let mut checkpoint = variant
+        .checkpoint_best
+        .then(|| ModelCheckpoint::best_only(checkpoint_path));
+    let config = FitConfig {
+        epochs,
+        batch_size: variant.batch_size,
+        seed,
+        ..Default::default()
+    };
+    let optimizer = AnyOptimizer::Adam(Adam {
+        weight_decay: variant.weight_decay,
+        ..Adam::new(variant.learning_rate.unwrap_or(learning_rate))
+    });
+    let mut trainer = Trainer::new(model.build::<f32>(seed)?, optimizer, config);
+    // Checkpoints carry the preprocessing, so `predict` repeats it.
+    trainer.preprocessor = Some(data.preprocessor.clone());
+    let mut backup = BackupAndRestore::new(backup_dir);
+    // Read once more than BackupAndRestore needs, for the log line.
+    if let Ok(state) = kymo_train::Checkpoint::load(&backup.state_path()) {
+        eprintln!(
+            "{} seed {seed}: resuming after epoch {}",
+            variant.name,
+            state.history.epochs.len()
+        );
+    }
+    {
+        let mut callbacks: Vec<&mut dyn Callback> = vec![&mut best];
+        if let Some(c) = checkpoint.as_mut() {
+            callbacks.push(c);
+        }
+        if let Some(p) = plateau.as_mut() {
+            callbacks.push(p);
+        }
+        if let Some(s) = stopper.as_mut() {
+            callbacks.push(s);
+        }
+        // Last, so what it saves has every other callback's view of the epoch.
+        callbacks.push(&mut backup);
+        trainer.fit(&data.train, Some(&data.validation), &mut callbacks)?;
+    }
+    Ok(Trained {
+        trainer,
+        best,
+        stopped_epoch: stopper.and_then(|s| s.stopped_epoch),
+    })
+}
+
+/// Where a run keeps its backup: named by the run's configuration hash, so
+/// a backup left by another configuration is never resumed.
+pub fn backup_dir(out: &Path, variant: &str, seed: u64, config_hash: u32) -> PathBuf {
+    out.join("runs")
+        .join(variant)
+        .join(format!("seed{seed}-{config_hash:08x}.backup"))
 }
 
 fn save(result: &RunResult, json_path: &Path, csv_path: &Path) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use crate::callbacks::Callback;
-use crate::{EpochLog, TrainError, Trainer};
+use crate::{EpochLog, ResumePoint, TrainError, Trainer};
 
 /// Writes `epoch, loss, val_loss, <metrics...>, learning_rate, seconds` to a
 /// CSV file, flushing after every epoch so a crash loses nothing written.
@@ -15,7 +15,8 @@ pub struct CsvLogger {
 }
 
 impl CsvLogger {
-    /// Logs to `path` (overwritten when training begins).
+    /// Logs to `path` (overwritten when training begins; a resumed run
+    /// writes its earlier epochs' rows again first).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -44,7 +45,23 @@ impl Callback for CsvLogger {
         Ok(())
     }
 
+    /// Writes the resumed epochs' rows first, so the file reads as an
+    /// uninterrupted run's.
+    fn on_resume(&mut self, trainer: &mut Trainer, _point: &ResumePoint) -> Result<(), TrainError> {
+        for log in &trainer.history.epochs {
+            self.write_row(log)?;
+        }
+        Ok(())
+    }
+
     fn on_epoch_end(&mut self, _trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
+        self.write_row(log)
+    }
+}
+
+impl CsvLogger {
+    /// One epoch's row, after the header when it is the first.
+    fn write_row(&mut self, log: &EpochLog) -> Result<(), TrainError> {
         if self.columns.is_empty() {
             self.columns = ["epoch", "loss", "val_loss"]
                 .iter()

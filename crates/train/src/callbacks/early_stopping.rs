@@ -3,7 +3,7 @@
 use kymo_layers::NamedArray;
 
 use crate::callbacks::{Callback, Monitor, MonitorMode};
-use crate::{EpochLog, History, TrainError, Trainer};
+use crate::{EpochLog, ResumePoint, TrainError, Trainer};
 
 /// Stops training when the monitored value has not improved for `patience`
 /// epochs. With `restore_best_weights`, the weights of the best epoch are put
@@ -26,9 +26,6 @@ pub struct EarlyStopping {
     /// The best epoch so far.
     pub best_epoch: Option<usize>,
     best_weights: Option<Vec<NamedArray<f32>>>,
-    /// Set by [`EarlyStopping::resume`]: the next `on_train_begin` keeps the
-    /// replayed state instead of resetting it.
-    resumed: bool,
 }
 
 impl Default for EarlyStopping {
@@ -43,7 +40,6 @@ impl Default for EarlyStopping {
             stopped_epoch: None,
             best_epoch: None,
             best_weights: None,
-            resumed: false,
         }
     }
 }
@@ -68,38 +64,6 @@ impl EarlyStopping {
 }
 
 impl EarlyStopping {
-    /// Picks up a run resumed from a checkpoint as if it had never stopped:
-    /// replays the rule over the epochs in `history` (the value watched,
-    /// the wait, the best epoch, whether it stopped) and, when the callback
-    /// restores weights, asks `weights_of` for the best epoch's. The next
-    /// `fit`'s `on_train_begin` keeps this state instead of resetting it.
-    ///
-    /// Returns false, leaving the callback reset, when the best epoch's
-    /// weights are needed and `weights_of` has none: the run cannot resume.
-    pub fn resume(
-        &mut self,
-        history: &History,
-        weights_of: impl FnOnce(usize) -> Option<Vec<NamedArray<f32>>>,
-    ) -> bool {
-        self.reset();
-        for log in &history.epochs {
-            self.observe(log);
-        }
-        if self.restore_best_weights {
-            if let Some(epoch) = self.best_epoch {
-                match weights_of(epoch) {
-                    Some(weights) => self.best_weights = Some(weights),
-                    None => {
-                        self.reset();
-                        return false;
-                    }
-                }
-            }
-        }
-        self.resumed = true;
-        true
-    }
-
     fn reset(&mut self) {
         self.wait = 0;
         self.stopped_epoch = None;
@@ -141,10 +105,33 @@ impl EarlyStopping {
 
 impl Callback for EarlyStopping {
     fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
-        if std::mem::take(&mut self.resumed) {
-            return Ok(());
-        }
         self.reset();
+        Ok(())
+    }
+
+    /// Replays the rule over the resumed epochs (the value watched, the
+    /// wait, the best epoch, whether it stopped) and, when it restores
+    /// weights, takes the best epoch's from `point`. A run that had already
+    /// stopped trains no further epochs.
+    fn on_resume(&mut self, trainer: &mut Trainer, point: &ResumePoint) -> Result<(), TrainError> {
+        for log in &trainer.history.epochs {
+            self.observe(log);
+        }
+        if self.restore_best_weights {
+            if let Some(epoch) = self.best_epoch {
+                let weights = point.weights_of(epoch).ok_or(TrainError::Resume {
+                    callback: "EarlyStopping",
+                    reason: format!(
+                        "it restores the best epoch's weights, and the weights of epoch {} were not kept",
+                        epoch + 1
+                    ),
+                })?;
+                self.best_weights = Some(weights.to_vec());
+            }
+        }
+        if self.stopped_epoch.is_some() {
+            trainer.stop_training = true;
+        }
         Ok(())
     }
 

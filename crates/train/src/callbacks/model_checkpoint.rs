@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::callbacks::{Callback, Monitor, MonitorMode};
-use crate::{Checkpoint, EpochLog, TrainError, Trainer};
+use crate::{Checkpoint, EpochLog, ResumePoint, TrainError, Trainer};
 
 /// Saves [`crate::Checkpoint`]s. `{epoch}` in the path is replaced by the
 /// 1-based epoch number, as Keras formats `filepath`.
@@ -56,6 +56,17 @@ impl Callback for ModelCheckpoint {
     fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
         if !self.path.to_string_lossy().contains("{epoch}") {
             Checkpoint::remove_interrupted_saves(&self.path);
+        }
+        Ok(())
+    }
+
+    /// Replays the resumed epochs' monitored values, so a best-only
+    /// checkpoint saves again only when the resumed run beats them.
+    fn on_resume(&mut self, trainer: &mut Trainer, _point: &ResumePoint) -> Result<(), TrainError> {
+        for log in &trainer.history.epochs {
+            if let Some(current) = log.get(&self.monitor.name) {
+                self.monitor.update(current);
+            }
         }
         Ok(())
     }

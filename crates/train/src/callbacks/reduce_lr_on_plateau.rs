@@ -3,7 +3,7 @@
 use kymo_optim::Optimizer;
 
 use crate::callbacks::{Callback, Monitor, MonitorMode};
-use crate::{EpochLog, TrainError, Trainer};
+use crate::{EpochLog, ResumePoint, TrainError, Trainer};
 
 /// Multiplies the learning rate by `factor` after `patience` epochs without
 /// improvement, then waits `cooldown` epochs.
@@ -48,16 +48,10 @@ impl ReduceLROnPlateau {
         }
     }
 
-    /// Catches up with a resumed run: replays its epochs' monitored values
-    /// through the counters, as if it had watched them. The learning rate is
-    /// not touched: the resumed optimizer already carries its reductions.
-    pub fn replay(&mut self, history: &crate::History) {
-        for log in &history.epochs {
-            let Some(current) = log.get(&self.monitor.name) else {
-                continue;
-            };
-            self.count(current);
-        }
+    /// Whether a reduction from `old` would change the rate; at the floor
+    /// Keras neither reduces nor cools down.
+    fn above_floor(&self, old: f64) -> bool {
+        old > f64::from(self.min_lr as f32)
     }
 
     /// Updates the counters for one epoch; true when the rate is due to drop.
@@ -81,6 +75,22 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
+    /// Replays the resumed epochs' monitored values through the counters,
+    /// as if it had watched them, with each epoch's logged rate for the
+    /// floor rule. The learning rate is not touched: the resumed optimizer
+    /// already carries its reductions.
+    fn on_resume(&mut self, trainer: &mut Trainer, _point: &ResumePoint) -> Result<(), TrainError> {
+        for log in &trainer.history.epochs {
+            let Some(current) = log.get(&self.monitor.name) else {
+                continue;
+            };
+            if self.count(current) && !self.above_floor(log.learning_rate) {
+                self.cooldown_counter = 0;
+            }
+        }
+        Ok(())
+    }
+
     fn on_train_begin(&mut self, _trainer: &mut Trainer) -> Result<(), TrainError> {
         self.monitor.best = None;
         self.wait = 0;
@@ -94,7 +104,7 @@ impl Callback for ReduceLROnPlateau {
         };
         if self.count(current) {
             let old = trainer.optimizer.learning_rate();
-            if old > f64::from(self.min_lr as f32) {
+            if self.above_floor(old) {
                 trainer
                     .optimizer
                     .set_learning_rate((old * self.factor).max(self.min_lr));

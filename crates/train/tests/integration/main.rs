@@ -8,5 +8,6 @@ mod fit;
 mod graph_models;
 mod kill_nine;
 mod pls;
+mod predictor;
 mod resume_callbacks;
 mod seed_bits;

@@ -5,17 +5,18 @@
 use std::collections::BTreeMap;
 
 use kymo_data::{validation_split, SyntheticSpectra};
-use kymo_layers::{zoo, NamedArray, Sequential};
+use kymo_layers::{zoo, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
-use kymo_train::{Callback, EarlyStopping, EpochLog, FitConfig, TrainError, Trainer};
+use kymo_train::{Callback, Checkpoint, EarlyStopping, EpochLog, FitConfig, TrainError, Trainer};
 
-/// Keeps every epoch's weights, so the test can hand any epoch's to resume.
+/// Keeps every epoch's checkpoint, so the test can hand any epoch's to
+/// resume.
 #[derive(Default)]
-struct EveryWeights(BTreeMap<usize, Vec<NamedArray<f32>>>);
+struct EveryCheckpoint(BTreeMap<usize, Checkpoint>);
 
-impl Callback for EveryWeights {
+impl Callback for EveryCheckpoint {
     fn on_epoch_end(&mut self, trainer: &mut Trainer, log: &EpochLog) -> Result<(), TrainError> {
-        self.0.insert(log.epoch, trainer.model.get_weights());
+        self.0.insert(log.epoch, trainer.checkpoint());
         Ok(())
     }
 }
@@ -61,16 +62,18 @@ fn early_stopping_resumed_mid_run_stops_and_restores_as_an_uninterrupted_run() {
     // Interrupted after the second epoch, resumed through a checkpoint.
     let mut first = fresh();
     first.config.epochs = 2;
-    let mut kept = EveryWeights::default();
+    let mut kept = EveryCheckpoint::default();
     // No EarlyStopping here: its end of training would put the best
     // weights back, and a kill leaves the last epoch's weights instead.
     first
         .fit(&train, Some(&validation), &mut [&mut kept])
         .expect("trains");
-    let mut resumed = Trainer::from_checkpoint(&first.checkpoint()).expect("rebuilds");
-    resumed.config.epochs = 40;
+    let mut resumed = fresh();
+    let earlier: Vec<&Checkpoint> = kept.0.values().collect();
+    resumed
+        .resume_from(&first.checkpoint(), &earlier)
+        .expect("the same model");
     let mut resumed_stopper = EarlyStopping::restoring_best("val_loss", 2);
-    assert!(resumed_stopper.resume(&resumed.history, |epoch| kept.0.get(&epoch).cloned()));
     resumed
         .fit(&train, Some(&validation), &mut [&mut resumed_stopper])
         .expect("trains");
@@ -78,7 +81,27 @@ fn early_stopping_resumed_mid_run_stops_and_restores_as_an_uninterrupted_run() {
     assert_eq!(resumed_stopper.best_epoch, stopper.best_epoch);
     assert_eq!(weights_bits(&resumed), weights_bits(&whole));
 
-    // Without the best epoch's weights the callback cannot resume.
-    let mut blind = EarlyStopping::restoring_best("val_loss", 2);
-    assert!(!blind.resume(&resumed.history, |_| None));
+    // Without the best epoch's weights the callback cannot resume: here
+    // the first epoch is made the best, and only the last one is kept.
+    let mut state = first.checkpoint();
+    state.history.epochs[0].val_loss = Some(0.0);
+    let mut blind = Trainer::from_checkpoint(&state).expect("rebuilds");
+    blind.config.epochs = 40;
+    let error = blind
+        .fit(
+            &train,
+            Some(&validation),
+            &mut [&mut EarlyStopping::restoring_best("val_loss", 2)],
+        )
+        .expect_err("cannot resume");
+    assert!(
+        matches!(
+            error,
+            TrainError::Resume {
+                callback: "EarlyStopping",
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
