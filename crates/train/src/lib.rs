@@ -25,17 +25,12 @@ pub mod callbacks;
 mod checkpoint;
 mod codec;
 mod config;
-pub mod doctor;
 mod error;
 mod history;
 mod loss;
-mod metrics;
-mod minirocket;
-mod pls;
 mod predictor;
 mod recorder;
 mod resume;
-mod ridge;
 mod stability;
 mod trainer;
 
@@ -47,13 +42,12 @@ pub use checkpoint::{Checkpoint, CheckpointError, StoredArray};
 pub use config::{Clip, FitConfig};
 pub use error::TrainError;
 pub use history::{EpochLog, History};
+/// Metrics live in kymo-data, beside the targets they score (the baselines
+/// use them without the trainer); re-exported here where Keras users look.
+pub use kymo_data::Metric;
 pub use loss::Loss;
-pub use metrics::Metric;
-pub use minirocket::{MiniRocket, MiniRocketRegressor};
-pub use pls::Pls;
 pub use predictor::Predictor;
 pub use recorder::StepRecorder;
 pub use resume::ResumePoint;
-pub use ridge::Ridge;
 pub use stability::Stability;
 pub use trainer::{predict, predict_on, Evaluation, Trainer};

@@ -2,7 +2,8 @@
 //! linear tools) and MiniRocket (the cheap time-series regressor), each
 //! fitted on the training rows and chosen without the test rows.
 
-use kymo_train::{Metric, MiniRocketRegressor, Pls, Ridge};
+use kymo_baselines::{MiniRocketRegressor, Pls, Ridge};
+use kymo_train::Metric;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 

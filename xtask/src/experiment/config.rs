@@ -80,7 +80,7 @@ pub struct Variant {
 
 impl Variant {
     /// Whether the variant is the doctor's live prescription: its model and
-    /// training budget come from `kymo_train::doctor::prescribe` on the
+    /// training budget come from `kymo_doctor::prescribe` on the
     /// experiment's training split.
     pub fn is_prescription(&self) -> bool {
         self.model == "prescription"

@@ -5,9 +5,8 @@
 use anyhow::Context as _;
 use std::path::Path;
 
+use kymo_baselines::MeanPredictor;
 use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline, Preprocessor};
-use kymo_train::Metric;
-use ndarray::Array2;
 
 use super::config::{DataSource, Experiment, Profile};
 
@@ -52,17 +51,6 @@ impl Prepared {
     pub fn rmse_in_units(&self, mse: f64) -> f64 {
         mse.sqrt() * self.preprocessor.target_scale()
     }
-}
-
-fn mean_predictor_mse(train: &Dataset, other: &Dataset) -> f64 {
-    let means: Vec<f32> = train
-        .targets()
-        .columns()
-        .into_iter()
-        .map(|c| c.mean().unwrap_or(0.0))
-        .collect();
-    let predictions = Array2::from_shape_fn(other.targets().raw_dim(), |(_, j)| means[j]);
-    Metric::Mse.compute(predictions.view(), other.targets())
 }
 
 /// Loads the data and splits it. A built-in set keeps its own test rows;
@@ -145,8 +133,8 @@ pub fn prepare(splits: &Splits, pipeline: &Pipeline) -> anyhow::Result<Prepared>
         apply(&splits.test)?,
     );
     Ok(Prepared {
-        mean_val_mse: mean_predictor_mse(&train, &validation),
-        mean_test_mse: mean_predictor_mse(&train, &test),
+        mean_val_mse: MeanPredictor::mse_of(&train, &validation),
+        mean_test_mse: MeanPredictor::mse_of(&train, &test),
         train,
         validation,
         test,

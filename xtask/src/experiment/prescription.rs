@@ -2,8 +2,8 @@
 //! model on the experiment's own training and validation rows (never the
 //! test rows), turned into a concrete variant before any run starts.
 
+use kymo_doctor::{self as doctor, Setup};
 use kymo_layers::{zoo, ArchitectureSpec};
-use kymo_train::doctor::{self, Setup};
 
 use super::config::Variant;
 use super::data::Splits;
@@ -17,7 +17,7 @@ pub fn materialize(
 ) -> anyhow::Result<(Variant, ArchitectureSpec)> {
     let length = splits.train.length();
     if !variant.is_prescription() {
-        let spec = crate::summary::resolve_model(&variant.model, length)?;
+        let spec = kymo_layers::ArchitectureSpec::resolve(&variant.model, length)?;
         return Ok((variant.clone(), spec));
     }
     let question: ArchitectureSpec = zoo::original(length).into();

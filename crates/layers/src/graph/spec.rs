@@ -145,6 +145,36 @@ impl ArchitectureSpec {
         })
     }
 
+    /// What a user names a model by: a built-in model (`original`,
+    /// `answer`, `resnet`, ..., built for `length` points), a kymo spec file
+    /// (`.toml`/`.json`) or a Keras `model.to_json()` file.
+    pub fn resolve(model: &str, length: usize) -> Result<Self, LayerError> {
+        if let Some(spec) = crate::zoo::architecture_by_name(model, length) {
+            return Ok(spec);
+        }
+        let path = Path::new(model);
+        if !path.exists() {
+            return Err(spec_error(
+                model,
+                format!(
+                    "neither a built-in model ({}, {}) nor a spec file",
+                    crate::zoo::BUILT_IN.join(", "),
+                    crate::zoo::GRAPHS.join(", ")
+                ),
+            ));
+        }
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(path).map_err(|e| spec_error(model, e))?;
+            if text.contains("\"class_name\"") {
+                return crate::keras::from_keras_json_any(&text).map_err(|e| match e {
+                    LayerError::Spec { reason, .. } => spec_error(model, reason),
+                    other => other,
+                });
+            }
+        }
+        Self::from_path(path)
+    }
+
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

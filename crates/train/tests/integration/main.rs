@@ -3,11 +3,11 @@
 //! kill -9 during training.
 
 mod checkpoint_files;
-mod doctor;
+
 mod fit;
 mod graph_models;
 mod kill_nine;
-mod pls;
+
 mod predictor;
 mod resume_callbacks;
 mod seed_bits;

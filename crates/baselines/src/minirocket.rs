@@ -1,0 +1,350 @@
+//! MiniRocket (Dempster, Schmidt and Webb, KDD 2021): the strongest cheap
+//! time-series regressor of the TSER benchmark, a baseline every CNN in
+//! kymo's reports must beat.
+//!
+//! Fixed kernels of 9 taps whose weights are -1 except three taps of 2
+//! (the 84 ways to choose them), at dilations spread exponentially up to
+//! the signal's length; each kernel's output is summarized by the
+//! proportion of positive values (PPV) above biases taken at
+//! low-discrepancy quantiles of its output on random training signals.
+//! The features feed a ridge regression. As in the reference code, half
+//! of the kernel/dilation pairs use zero padding ("same" output) and half
+//! only the valid part, alternating.
+
+use kymo_data::{Dataset, Standardizer};
+use kymo_tensor::SeededRng;
+use ndarray::{Array2, Array3};
+use rayon::prelude::*;
+
+use kymo_data::Metric;
+
+use crate::{BaselineError, Ridge};
+
+/// The 84 kernels: which three of the nine taps weigh 2.
+fn kernel_taps() -> Vec<[usize; 3]> {
+    let mut taps = Vec::with_capacity(84);
+    for a in 0..9 {
+        for b in a + 1..9 {
+            for c in b + 1..9 {
+                taps.push([a, b, c]);
+            }
+        }
+    }
+    taps
+}
+
+/// The dilations and how many features (biases) each gives per kernel, as
+/// the reference code's `_fit_dilations` spreads `features` over them.
+fn fit_dilations(length: usize, features: usize, max_dilations: usize) -> (Vec<usize>, Vec<usize>) {
+    let per_kernel = (features / 84).max(1);
+    let true_max = per_kernel.min(max_dilations);
+    let multiplier = per_kernel as f64 / true_max as f64;
+    let max_exponent = (((length.max(2) - 1) as f64) / 8.0).log2().max(0.0);
+    let mut dilations: Vec<usize> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    for i in 0..true_max {
+        let exponent = if true_max > 1 {
+            max_exponent * i as f64 / (true_max - 1) as f64
+        } else {
+            0.0
+        };
+        let dilation = 2f64.powf(exponent) as usize;
+        match dilations.last() {
+            Some(&last) if last == dilation => {
+                *counts.last_mut().expect("invariant: same length") += 1
+            }
+            _ => {
+                dilations.push(dilation);
+                counts.push(1);
+            }
+        }
+    }
+    let mut per_dilation: Vec<usize> = counts
+        .iter()
+        .map(|&c| (c as f64 * multiplier) as usize)
+        .collect();
+    let mut remainder = per_kernel.saturating_sub(per_dilation.iter().sum());
+    let mut i = 0;
+    while remainder > 0 {
+        per_dilation[i] += 1;
+        remainder -= 1;
+        i = (i + 1) % per_dilation.len();
+    }
+    (dilations, per_dilation)
+}
+
+/// The kernel's output at every point: taps at offsets `(k - 4) * dilation`,
+/// zero outside the signal.
+fn convolve(signal: &[f32], dilation: usize, taps: [usize; 3], out: &mut [f32]) {
+    let n = signal.len() as isize;
+    for (t, o) in out.iter_mut().enumerate() {
+        let mut sum = 0.0f32;
+        for k in 0..9usize {
+            let at = t as isize + (k as isize - 4) * dilation as isize;
+            if (0..n).contains(&at) {
+                let weight = if taps.contains(&k) { 2.0 } else { -1.0 };
+                sum += weight * signal[at as usize];
+            }
+        }
+        *o = sum;
+    }
+}
+
+/// numpy's default (linear) quantile of sorted values.
+fn quantile(sorted: &[f32], q: f64) -> f32 {
+    let position = q * (sorted.len() - 1) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    let fraction = (position - low as f64) as f32;
+    sorted[low] + (sorted[high] - sorted[low]) * fraction
+}
+
+/// The MiniRocket transform, fitted: dilations, feature counts and biases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MiniRocket {
+    length: usize,
+    dilations: Vec<usize>,
+    per_dilation: Vec<usize>,
+    biases: Vec<f32>,
+}
+
+impl MiniRocket {
+    /// The reference code's default feature count.
+    pub const DEFAULT_FEATURES: usize = 10_000;
+
+    /// Fits on single-channel training signals `[N, 1, L]`: about
+    /// `features` features (a multiple of 84), biases from random training
+    /// signals drawn with `seed`.
+    pub fn fit(signals: &Array3<f32>, features: usize, seed: u64) -> Result<Self, BaselineError> {
+        let (n, channels, length) = signals.dim();
+        if channels != 1 || n == 0 || length < 9 || features < 84 {
+            return Err(BaselineError::Config {
+                field: "minirocket",
+                reason: format!(
+                    "needs single-channel signals of at least 9 points, at least one of them, and at least 84 features; given {n} x {channels} x {length}, {features} features"
+                ),
+            });
+        }
+        let (dilations, per_dilation) = fit_dilations(length, features, 32);
+        let total: usize = 84 * per_dilation.iter().sum::<usize>();
+        let golden = (5f64.sqrt() + 1.0) / 2.0;
+        let quantiles: Vec<f64> = (1..=total).map(|i| (i as f64 * golden) % 1.0).collect();
+        let mut rng = SeededRng::new(seed, 0);
+        let mut biases = Vec::with_capacity(total);
+        let mut output = vec![0.0f32; length];
+        for (&dilation, &count) in dilations.iter().zip(&per_dilation) {
+            for taps in kernel_taps() {
+                let example = signals.slice(ndarray::s![rng.below(n), 0, ..]);
+                let example: Vec<f32> = example.iter().copied().collect();
+                convolve(&example, dilation, taps, &mut output);
+                let mut sorted = output.clone();
+                sorted.sort_by(f32::total_cmp);
+                let start = biases.len();
+                for q in &quantiles[start..start + count] {
+                    biases.push(quantile(&sorted, *q));
+                }
+            }
+        }
+        Ok(Self {
+            length,
+            dilations,
+            per_dilation,
+            biases,
+        })
+    }
+
+    /// Number of features per signal.
+    pub fn features(&self) -> usize {
+        self.biases.len()
+    }
+
+    /// The PPV features `[N, features]` of signals of the fitted length.
+    /// Rows are independent, so the result is the same at any thread count.
+    pub fn transform(&self, signals: &Array3<f32>) -> Result<Array2<f32>, BaselineError> {
+        let (n, channels, length) = signals.dim();
+        if channels != 1 || length != self.length {
+            return Err(BaselineError::Config {
+                field: "minirocket",
+                reason: format!(
+                    "fitted on 1 x {} signals, given {channels} x {length}",
+                    self.length
+                ),
+            });
+        }
+        let rows: Vec<Vec<f32>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let signal: Vec<f32> = signals
+                    .slice(ndarray::s![i, 0, ..])
+                    .iter()
+                    .copied()
+                    .collect();
+                self.features_of(&signal)
+            })
+            .collect();
+        let flat: Vec<f32> = rows.into_iter().flatten().collect();
+        Array2::from_shape_vec((n, self.features()), flat).map_err(|e| BaselineError::Config {
+            field: "minirocket",
+            reason: e.to_string(),
+        })
+    }
+
+    fn features_of(&self, signal: &[f32]) -> Vec<f32> {
+        let mut features = Vec::with_capacity(self.biases.len());
+        let mut output = vec![0.0f32; signal.len()];
+        for (d, (&dilation, &count)) in self.dilations.iter().zip(&self.per_dilation).enumerate() {
+            let padding = (8 * dilation) / 2;
+            for (k, taps) in kernel_taps().into_iter().enumerate() {
+                convolve(signal, dilation, taps, &mut output);
+                let padded = (d + k) % 2 == 0;
+                let part = if padded || 2 * padding >= output.len() {
+                    &output[..]
+                } else {
+                    &output[padding..output.len() - padding]
+                };
+                let start = features.len();
+                for &bias in &self.biases[start..start + count] {
+                    let above = part.iter().filter(|&&v| v > bias).count();
+                    features.push(above as f32 / part.len() as f32);
+                }
+            }
+        }
+        features
+    }
+}
+
+/// MiniRocket features, standardized, into ridge regression whose penalty
+/// is chosen on validation rows from 10⁻³ to 10³ (the reference
+/// regressor's `RidgeCV` grid).
+#[derive(Debug, Clone)]
+pub struct MiniRocketRegressor {
+    /// The transform.
+    pub transform: MiniRocket,
+    scaler: Standardizer,
+    /// The ridge regression on the features.
+    pub ridge: Ridge,
+}
+
+/// Features `[N, F]` as a one-channel data set `[N, 1, F]` with `targets`,
+/// the form ridge regression reads.
+fn as_dataset(features: Array2<f32>, targets: &Array2<f32>) -> Result<Dataset, BaselineError> {
+    let (n, f) = features.dim();
+    let signals = features
+        .into_shape_with_order((n, 1, f))
+        .map_err(|e| BaselineError::Config {
+            field: "minirocket",
+            reason: e.to_string(),
+        })?;
+    Ok(Dataset::new(signals, targets.clone())?)
+}
+
+impl MiniRocketRegressor {
+    /// Fits the transform and ridge on `train`, choosing the penalty on
+    /// `validation`.
+    pub fn fit(train: &Dataset, validation: &Dataset, seed: u64) -> Result<Self, BaselineError> {
+        let transform = MiniRocket::fit(train.signals(), MiniRocket::DEFAULT_FEATURES, seed)?;
+        let train_features = transform.transform(train.signals())?;
+        let scaler = Standardizer::fit(&train_features)?;
+        let train_set = as_dataset(scaler.transform(&train_features)?, train.targets())?;
+        let val_features = scaler.transform(&transform.transform(validation.signals())?)?;
+        let val_set = as_dataset(val_features, validation.targets())?;
+        let lambdas: Vec<f64> = (0..10)
+            .map(|i| 10f64.powf(-3.0 + 6.0 * i as f64 / 9.0))
+            .collect();
+        let ridge = Ridge::fit_best(&train_set, &val_set, &lambdas)?;
+        Ok(Self {
+            transform,
+            scaler,
+            ridge,
+        })
+    }
+
+    /// Predictions `[N, T]` for `data`.
+    pub fn predict(&self, data: &Dataset) -> Result<Array2<f32>, BaselineError> {
+        let features = self
+            .scaler
+            .transform(&self.transform.transform(data.signals())?)?;
+        self.ridge.predict(&as_dataset(features, data.targets())?)
+    }
+
+    /// MSE of the predictions for `data`.
+    pub fn mse(&self, data: &Dataset) -> Result<f64, BaselineError> {
+        Ok(Metric::Mse.compute(self.predict(data)?.view(), data.targets()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dilations_spread_features_as_the_reference_code() {
+        // The reference `_fit_dilations(597, 10000, 32)` (sktime's
+        // MiniRocket, run in numpy) gives exactly these.
+        let (dilations, per) = fit_dilations(597, 10_000, 32);
+        let expected_dilations = [
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 21, 24, 28, 32, 37, 42, 49, 56, 64, 74,
+        ];
+        let expected_counts = [
+            19, 12, 8, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3,
+        ];
+        assert_eq!(dilations, expected_dilations);
+        assert_eq!(per, expected_counts);
+        assert_eq!(
+            fit_dilations(128, 1_000, 32),
+            (vec![1, 2, 3, 5, 6, 9, 12, 15], vec![3, 1, 2, 1, 1, 1, 1, 1])
+        );
+        assert_eq!(kernel_taps().len(), 84);
+    }
+
+    #[test]
+    fn convolution_matches_a_direct_sum_and_weights_sum_to_zero() {
+        let signal: Vec<f32> = (0..40).map(|i| ((i * 7) % 11) as f32).collect();
+        let mut out = vec![0.0; 40];
+        convolve(&signal, 3, [0, 4, 8], &mut out);
+        let t = 20;
+        let expected: f32 = (0..9)
+            .map(|k| {
+                let w = if [0, 4, 8].contains(&k) { 2.0 } else { -1.0 };
+                w * signal[t + 3 * k - 12]
+            })
+            .sum();
+        assert_eq!(out[t], expected);
+        let mut flat = vec![0.0; 40];
+        convolve(&[5.0; 40], 2, [1, 2, 3], &mut flat);
+        assert_eq!(flat[20], 0.0);
+    }
+
+    #[test]
+    fn features_are_proportions_seeded_and_learn_a_nonlinear_target() {
+        let data = kymo_data::SyntheticSpectra {
+            samples: 120,
+            length: 128,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let (train, rest) = kymo_data::validation_split(&data, 0.4).unwrap();
+        let (validation, test) = kymo_data::validation_split(&rest, 0.5).unwrap();
+        let a = MiniRocket::fit(train.signals(), 1_000, 3).unwrap();
+        let b = MiniRocket::fit(train.signals(), 1_000, 3).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, MiniRocket::fit(train.signals(), 1_000, 4).unwrap());
+        assert_eq!(a.features(), 84 * 11);
+        let features = a.transform(test.signals()).unwrap();
+        assert!(features.iter().all(|v| (0.0..=1.0).contains(v)));
+        let model = MiniRocketRegressor::fit(&train, &validation, 0).unwrap();
+        let mean = test.targets().mean().unwrap();
+        let mean_mse = test
+            .targets()
+            .iter()
+            .map(|t| (t - mean).powi(2))
+            .sum::<f32>() as f64
+            / test.len() as f64;
+        let mse = model.mse(&test).unwrap();
+        assert!(
+            mse < 0.5 * mean_mse,
+            "MiniRocket {mse} vs the mean's {mean_mse}"
+        );
+        assert!(MiniRocket::fit(&Array3::zeros((2, 2, 20)), 100, 0).is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! `kymo doctor <model>`: what is wrong with a model, its data and
+//! its training, with evidence and fixes; `--prescribe` writes the fixed
+//! model and setup, `--verify` measures each fix.
+
+use anyhow::Context as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use kymo_data::{
+    load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, SyntheticSpectra,
+};
+use kymo_doctor::{self as doctor, ProbeConfig, Setup};
+
+/// Command-line options of `kymo doctor`.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// A built-in model (original, answer, answer_bn, doctor), a kymo spec
+    /// (.toml/.json) or a Keras `model.to_json()` file.
+    pub model: String,
+    /// Batch size of the setup (the question's: 1).
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Epochs of the setup.
+    #[arg(long, default_value_t = 25)]
+    pub epochs: usize,
+    /// The setup has no validation data.
+    #[arg(long)]
+    pub no_validation: bool,
+    /// The setup uses EarlyStopping.
+    #[arg(long)]
+    pub early_stopping: bool,
+    /// The setup checkpoints the best weights.
+    #[arg(long)]
+    pub checkpoint_best: bool,
+    /// A CSV of samples (one per row).
+    #[arg(long, requires = "target")]
+    pub data: Option<PathBuf>,
+    /// The target column of `--data`.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// NPY signals and targets: `--npy x.npy y.npy`.
+    #[arg(long, num_args = 2, value_names = ["X", "Y"])]
+    pub npy: Option<Vec<PathBuf>>,
+    /// Samples of built-in synthetic spectra.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Epochs of the probe run (0: no probe).
+    #[arg(long, default_value_t = 3)]
+    pub probe_epochs: usize,
+    /// Write the diagnosis as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the diagnosis as Markdown here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write the prescribed model (model.toml) and setup (setup.toml) into this folder.
+    #[arg(long)]
+    pub prescribe: Option<PathBuf>,
+    /// Measure each fix: with and without, over seeds, on a short budget.
+    #[arg(long)]
+    pub verify: bool,
+    /// Seeds per arm of `--verify`.
+    #[arg(long, default_value_t = 3)]
+    pub verify_seeds: u64,
+    /// Budget of `--verify`: every arm trains for as many optimizer steps
+    /// as the unfixed setup takes in this many epochs.
+    #[arg(long, default_value_t = 6)]
+    pub verify_epochs: usize,
+}
+
+fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
+    if let (Some(path), Some(target)) = (&args.data, &args.target) {
+        let data = load_csv(path, &CsvOptions::new(vec![Column::parse(target)]))?;
+        return Ok((data, format!("{}", path.display())));
+    }
+    if let Some(files) = &args.npy {
+        let data = load_npy(&files[0], &files[1])?;
+        return Ok((
+            data,
+            format!("{} and {}", files[0].display(), files[1].display()),
+        ));
+    }
+    let spectra = SyntheticSpectra {
+        samples: args.samples,
+        seed: 2024,
+        ..Default::default()
+    };
+    Ok((
+        spectra.generate()?,
+        format!("{} synthetic spectra", args.samples),
+    ))
+}
+
+/// Runs the doctor.
+pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let (data, source) = load_data(&args)?;
+    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, data.length())?;
+    let setup = Setup {
+        optimizer: "Adam".into(),
+        learning_rate: args.learning_rate,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        validation: !args.no_validation,
+        early_stopping: args.early_stopping,
+        checkpoint_best: args.checkpoint_best,
+        ..Setup::default()
+    };
+    let (train_raw, val_raw) = validation_split(&data, 0.2)?;
+    eprintln!(
+        "kymo doctor: {} on {source} ({} train / {} validation), setup {setup:?}",
+        args.model,
+        train_raw.len(),
+        val_raw.len()
+    );
+    let probe = (args.probe_epochs > 0).then(|| ProbeConfig {
+        epochs: args.probe_epochs,
+        ..ProbeConfig::default()
+    });
+    let doctor::Examination {
+        mut diagnosis,
+        probe: stats,
+        train,
+        validation: val,
+        preprocessing,
+        facts,
+    } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe)?;
+    let (fixed_spec, fixed_setup) =
+        doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
+    if args.verify {
+        let plan = doctor::VerifyPlan {
+            seeds: (0..args.verify_seeds).collect(),
+            epochs: args.verify_epochs,
+            mean_val_mse: stats.as_ref().map_or(1.0, |s| s.mean_val_mse),
+        };
+        doctor::verify_findings(
+            &mut diagnosis,
+            &spec,
+            &setup,
+            &fixed_spec,
+            fixed_setup.batch_size,
+            &train,
+            &val,
+            &plan,
+            |arm| eprintln!("verifying: {arm} ..."),
+        )?;
+        eprintln!(
+            "verifying: the prescription with its budget ({} epochs max, batch {}) against ridge, PLS and MiniRocket ...",
+            fixed_setup.epochs, fixed_setup.batch_size
+        );
+        let seeds: Vec<u64> = (0..args.verify_seeds).collect();
+        let comparison = doctor::compare_with_baselines(
+            &fixed_spec,
+            &fixed_setup,
+            &train_raw,
+            &val_raw,
+            &seeds,
+        )?;
+        diagnosis = doctor::Diagnosis::new(
+            diagnosis
+                .findings
+                .into_iter()
+                .chain([comparison.finding()])
+                .collect(),
+        );
+    }
+    print!("{diagnosis}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, diagnosis.to_json()).with_context(|| format!("{}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, diagnosis.to_markdown())
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    if let Some(dir) = &args.prescribe {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+        std::fs::write(dir.join("model.toml"), fixed_spec.to_toml()?)?;
+        std::fs::write(
+            dir.join("setup.toml"),
+            toml::to_string_pretty(&fixed_setup)?,
+        )?;
+        println!(
+            "prescription: {} and {}",
+            dir.join("model.toml").display(),
+            dir.join("setup.toml").display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `kymo export <model>`: a model's weights in PyTorch's layout and
+//! names, the PyTorch code that loads them, and a reference input and output
+//! so that `tests/fixtures/parity/check_torch_export.py` can show PyTorch
+//! computes what kymo computes.
+
+use anyhow::Context as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use kymo_layers::torch::{save_npy_dir, save_safetensors, TorchLayout};
+use kymo_layers::{Mode, Model, Sequential};
+use kymo_tensor::SeededRng;
+use ndarray::ArrayD;
+use ndarray_npy::write_npy;
+
+/// Options of `kymo export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A built-in model, a kymo spec file or a Keras `model.to_json()` file.
+    pub model: String,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Input length for built-in models.
+    #[arg(long, default_value_t = kymo_layers::zoo::SEED_LENGTH)]
+    pub length: usize,
+    /// Output folder.
+    #[arg(long, default_value = "target/export")]
+    pub out: PathBuf,
+}
+
+/// Writes `model.safetensors`, `weights/<key>.npy`, `model.py`, and
+/// `input.npy` with kymo's inference output `kymo_output.npy` on it.
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, args.length)?;
+    // PyTorch's side is an nn.Sequential: a graph has no such layout yet.
+    let spec = spec
+        .as_sequential()
+        .context("export writes an nn.Sequential: graph models are not supported yet")?;
+    let mut model = Sequential::<f32>::new(spec, args.seed)?;
+    let layout = TorchLayout::of(&model)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    save_safetensors(&model, &args.out.join("model.safetensors"))?;
+    save_npy_dir(&model, &args.out.join("weights"))?;
+    std::fs::write(args.out.join("model.py"), layout.python()).context("model.py")?;
+
+    let input_shape = model.input_shape().with_batch(4);
+    // Its own stream, so the input never shares draws with the weights.
+    let mut rng = SeededRng::new(args.seed, u64::from_le_bytes(*b"export.x"));
+    let input = ArrayD::from_shape_fn(input_shape, |_| rng.normal() as f32);
+    let output = model.forward(input.clone(), Mode::Inference)?;
+    let npy = |name: &str, array: &ArrayD<f32>| {
+        write_npy(args.out.join(name), array).with_context(|| name.to_string())
+    };
+    npy("input.npy", &input)?;
+    npy("kymo_output.npy", &output)?;
+    println!(
+        "wrote {} ({} tensors), weights/*.npy, model.py, input.npy, kymo_output.npy\n\
+         check in PyTorch: python tests/fixtures/parity/check_torch_export.py {}",
+        args.out.join("model.safetensors").display(),
+        layout.tensors.len(),
+        args.out.display()
+    );
+    Ok(())
+}

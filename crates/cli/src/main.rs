@@ -1,0 +1,80 @@
+//! `kymo`: train 1D CNNs on signals and find out what is wrong with them,
+//! from the command line (`kymo --help`). Install it with
+//! `cargo install --path crates/cli`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod dataset;
+mod doctor;
+mod export;
+mod fit;
+mod summary;
+
+#[derive(Parser)]
+#[command(
+    name = "kymo",
+    version,
+    about = "Train 1D CNNs on signals and find out what is wrong with them"
+)]
+struct Cli {
+    /// Threads to compute on (default: every core; results have the same
+    /// bits for any count).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Diagnose a model, its data and its training setup; `--prescribe` writes the fix, `--verify` measures it.
+    Doctor(doctor::DoctorArgs),
+    /// Train a model spec on a CSV with a recipe (such as the doctor's `--prescribe` output); writes the best checkpoint with its preprocessing.
+    Fit(fit::FitArgs),
+    /// Predict a CSV's rows with a checkpoint, in the target's units (one line per row to stdout).
+    Predict(fit::PredictArgs),
+    /// Write a built-in data set (tablet, tablet2, corn, corn2, corn3) as CSV files.
+    Dataset {
+        /// Its name.
+        name: String,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a model's Keras-like summary with receptive fields.
+    Summary {
+        /// A built-in model (original, answer, answer_bn, doctor, fcn, resnet, inception) or a .toml/.json spec file.
+        model: String,
+        /// Input length for built-in models.
+        #[arg(long, default_value_t = kymo_layers::zoo::SEED_LENGTH)]
+        length: usize,
+    },
+    /// Write a model's weights for PyTorch (safetensors, NPY) with the code that loads them.
+    Export(export::ExportArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads {
+        kymo_tensor::set_threads(threads);
+    }
+    let result = match cli.command {
+        Command::Doctor(args) => doctor::run(args),
+        Command::Fit(args) => fit::fit(args),
+        Command::Predict(args) => fit::predict(args),
+        Command::Dataset { name, out } => dataset::run(&name, &out),
+        Command::Summary { model, length } => summary::run(&model, length),
+        Command::Export(args) => export::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // `{:#}`: every context, outermost first, then the cause.
+            eprintln!("error: {message:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

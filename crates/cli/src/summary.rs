@@ -1,0 +1,13 @@
+//! `kymo summary <model>`: a model's Keras-like summary with receptive
+//! fields.
+
+use kymo_layers::ArchitectureSpec;
+
+/// Prints the summary of `model` (a built-in name or a spec file).
+pub fn run(model: &str, length: usize) -> anyhow::Result<()> {
+    let spec = ArchitectureSpec::resolve(model, length)?;
+    let built = spec.build::<f32>(0)?;
+    println!("Model: \"{model}\"");
+    print!("{}", built.summary());
+    Ok(())
+}

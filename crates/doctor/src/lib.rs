@@ -1,0 +1,162 @@
+//! # kymo-doctor
+//!
+//! The doctor: names what is wrong with a 1D CNN, its data and its
+//! training, with the evidence, the reason and its source, and the fix —
+//! and, with verification, the fix's measured effect.
+//!
+//! Three kinds of checks: [`static_checks`] of the model and setup,
+//! [`data_checks`], and [`probe`] of a short training run. [`prescribe`]
+//! turns the findings into a model and setup kymo stands behind,
+//! [`verify`] trains with and without each fix over several seeds, and
+//! [`compare_with_baselines`] puts the prescription beside ridge, PLS and
+//! MiniRocket (kymo-baselines).
+//!
+//! ```
+//! use kymo_doctor::{static_checks, FindingId, Setup};
+//! use kymo_layers::zoo;
+//!
+//! // The seed question's model and setup: batch 1, no early stopping.
+//! let model = kymo_layers::Sequential::<f32>::new(&zoo::original(1040), 0).unwrap();
+//! let findings = static_checks(&model, &Setup::default(), Some(400));
+//! assert!(findings.iter().any(|f| f.id == FindingId::BatchOne));
+//! ```
+
+mod budget;
+mod comparison;
+mod data_checks;
+mod error;
+mod finding;
+mod probe;
+mod probe_recorder;
+mod setup;
+mod static_checks;
+mod verify;
+
+pub use budget::{
+    candidates, choose_preprocessing, count_like, training_budget, DataFacts, EPOCH_RANGE,
+    TARGET_STEPS, WEIGHT_DECAY,
+};
+pub use comparison::{compare_with_baselines, Comparison};
+pub use data_checks::data_checks;
+pub use error::DoctorError;
+pub use finding::{Diagnosis, Finding, FindingId, Severity};
+pub use probe::{probe, ProbeConfig, ProbeStats};
+pub use setup::Setup;
+pub use static_checks::static_checks;
+pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
+
+use kymo_layers::{zoo, ArchitectureSpec};
+
+/// What [`examine`] found, and the standardized splits it probed on (what
+/// a verification should train on too).
+pub struct Examination {
+    /// The ranked findings.
+    pub diagnosis: Diagnosis,
+    /// The probe's measurements, when it ran.
+    pub probe: Option<ProbeStats>,
+    /// Training split, standardized on itself.
+    pub train: kymo_data::Dataset,
+    /// Validation split, standardized with the training statistics.
+    pub validation: kymo_data::Dataset,
+    /// The preprocessing that scored best on validation.
+    pub preprocessing: kymo_data::Pipeline,
+    /// What the budget was sized from.
+    pub facts: DataFacts,
+}
+
+/// Every check: static, data, and (with `probe_config`) the probe run.
+///
+/// The data checks see `train` and `validation` as given; the probe trains
+/// on them standardized on the training split, so its findings are about
+/// the model and setup rather than the data's scale.
+pub fn examine(
+    spec: &ArchitectureSpec,
+    setup: &Setup,
+    train: &kymo_data::Dataset,
+    validation: &kymo_data::Dataset,
+    probe_config: Option<ProbeConfig>,
+) -> Result<Examination, DoctorError> {
+    let model = spec.build::<f32>(0)?;
+    let mut findings = static_checks(model.as_ref(), setup, Some(train.len()));
+    findings.extend(data_checks(
+        train,
+        Some(validation),
+        model.count_trainable_params(),
+    ));
+    let (preprocessing, choice) = choose_preprocessing(train, validation)?;
+    findings.push(choice);
+    let facts = DataFacts::of(train);
+    let scaler = kymo_data::DatasetScaler::fit(train)?;
+    let (train, validation) = (scaler.transform(train)?, scaler.transform(validation)?);
+    let mut probe_stats = None;
+    if let Some(config) = probe_config {
+        let (more, measured) = probe(spec, setup, &train, &validation, config)?;
+        findings.extend(more);
+        probe_stats = Some(measured);
+    }
+    Ok(Examination {
+        diagnosis: Diagnosis::new(findings),
+        probe: probe_stats,
+        train,
+        validation,
+        preprocessing,
+        facts,
+    })
+}
+
+/// Structural findings that the prescribed architecture replaces.
+const ARCHITECTURE: [FindingId; 4] = [
+    FindingId::OversizedHead,
+    FindingId::NoDownsampling,
+    FindingId::KernelAsLongAsInput,
+    FindingId::ReceptiveFieldTooLarge,
+];
+
+/// The fixed model and setup for a diagnosis: the doctor's architecture
+/// ([`zoo::doctor`], for the same input) when the model's structure is at
+/// fault; and, given the data's facts and the preprocessing chosen on
+/// validation, the whole training budget of [`training_budget`] (batch,
+/// epochs, AdamW, ReduceLROnPlateau, EarlyStopping with best-weights
+/// restore, a best-only checkpoint). Without data, the setup is batch 32,
+/// EarlyStopping(patience 5) and the checkpoint.
+pub fn prescribe(
+    spec: &ArchitectureSpec,
+    setup: &Setup,
+    diagnosis: &Diagnosis,
+    data: Option<(&DataFacts, &kymo_data::Pipeline)>,
+) -> (ArchitectureSpec, Setup) {
+    let structural = diagnosis
+        .findings
+        .iter()
+        .any(|f| ARCHITECTURE.contains(&f.id));
+    let model = if structural {
+        let mut fixed = zoo::doctor(spec.input().length);
+        fixed.input = spec.input();
+        ArchitectureSpec::Sequential(fixed)
+    } else {
+        spec.clone()
+    };
+    let learning_rate = if (1e-5..=1e-2).contains(&setup.learning_rate) {
+        setup.learning_rate
+    } else {
+        1e-3
+    };
+    let fixed = match data {
+        Some((facts, pipeline)) => Setup {
+            preprocessing: (pipeline.steps != [kymo_data::Step::Standardize])
+                .then(|| pipeline.describe()),
+            ..training_budget(facts, learning_rate)
+        },
+        None => Setup {
+            optimizer: "Adam".into(),
+            learning_rate,
+            batch_size: setup.batch_size.max(32),
+            epochs: setup.epochs.max(25),
+            validation: true,
+            early_stopping: true,
+            checkpoint_best: true,
+            ..Setup::default()
+        },
+    };
+    (model, fixed)
+}

@@ -1,0 +1,82 @@
+//! The rules about the training setup alone: batch size, learning rate,
+//! validation, early stopping and checkpoints.
+
+use crate::{Finding, FindingId, Setup, Severity};
+
+/// Batch 1 at an Adam-size learning rate.
+pub(super) fn batch_one(setup: &Setup) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let temperature = setup.learning_rate / setup.batch_size.max(1) as f64;
+    if setup.batch_size == 1 && setup.learning_rate >= 1e-4 {
+        findings.push(
+            Finding::new(FindingId::BatchOne, Severity::High, "Batch size 1: every step follows one sample's gradient")
+                .measured(format!(
+                    "batch size 1 with {} at lr {}: noise temperature lr/B = {temperature:.1e}, 32x that of batch 32",
+                    setup.optimizer, setup.learning_rate
+                ))
+                .why("the step noise grows as lr/B (Smith & Le 2018; McCandlish et al. 2018): single-sample steps jump between minima, so validation loss swings from epoch to epoch")
+                .fix("batch_size = 32 (Keras's default), or lower the learning rate 10-30x"),
+        );
+    }
+    findings
+}
+
+/// A learning rate outside [1e-7, 1e-2].
+pub(super) fn learning_rate_range(setup: &Setup) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if !(1e-7..=1e-2).contains(&setup.learning_rate) {
+        findings.push(
+            Finding::new(FindingId::LearningRateRange, Severity::Medium, "Learning rate outside the usual range")
+                .measured(format!("lr = {}", setup.learning_rate))
+                .why("Adam-family optimizers train well between 1e-5 and 1e-2; outside [1e-7, 1e-2] training crawls or diverges (Kingma & Ba 2015)")
+                .fix("start from 1e-3"),
+        );
+    }
+    findings
+}
+
+/// No validation data.
+pub(super) fn no_validation(setup: &Setup) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if !setup.validation {
+        findings.push(
+            Finding::new(
+                FindingId::NoValidation,
+                Severity::High,
+                "No validation data",
+            )
+            .measured("the setup trains without validation data")
+            .why("without it neither you nor a callback can tell a good epoch from an absurd one")
+            .fix("validation_split = 0.2"),
+        );
+    }
+    findings
+}
+
+/// Validation without early stopping.
+pub(super) fn no_early_stopping(setup: &Setup) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if setup.validation && !setup.early_stopping {
+        findings.push(
+            Finding::new(FindingId::NoEarlyStopping, Severity::Medium, "No early stopping")
+                .measured(format!("{} epochs run whatever the validation loss does", setup.epochs))
+                .why("the last epoch is not the best one when validation loss fluctuates (Prechelt 1998, Early Stopping - But When?)")
+                .fix("EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)"),
+        );
+    }
+    findings
+}
+
+/// Validation without a best-weights checkpoint.
+pub(super) fn no_best_checkpoint(setup: &Setup) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if setup.validation && !setup.checkpoint_best {
+        findings.push(
+            Finding::new(FindingId::NoBestCheckpoint, Severity::Medium, "The best weights are not checkpointed")
+                .measured("no ModelCheckpoint(save_best_only=True)")
+                .why("a good epoch followed by a bad one is lost; the question's 'good results one moment' are exactly such epochs")
+                .fix("ModelCheckpoint(path, monitor='val_loss', save_best_only=True)"),
+        );
+    }
+    findings
+}

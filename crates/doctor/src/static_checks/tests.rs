@@ -1,0 +1,149 @@
+//! Each rule on its own, table by table: the setups and models that must
+//! fire it and those that must not.
+
+use kymo_layers::{zoo, ArchitectureSpec, DropoutSpec, LayerSpec};
+
+use super::{model_rules, setup_rules, Subject};
+use crate::{Finding, Setup};
+
+fn ids(findings: &[Finding]) -> Vec<&'static str> {
+    findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+#[test]
+fn setup_rules_fire_on_their_setups_only() {
+    type Rule = fn(&Setup) -> Vec<Finding>;
+    let question = Setup::default();
+    let fixed = Setup {
+        batch_size: 32,
+        early_stopping: true,
+        checkpoint_best: true,
+        ..Setup::default()
+    };
+    // (rule, setup, fires)
+    let table: [(Rule, Setup, bool); 12] = [
+        (setup_rules::batch_one, question.clone(), true),
+        (setup_rules::batch_one, fixed.clone(), false),
+        (
+            setup_rules::batch_one,
+            Setup {
+                learning_rate: 1e-5,
+                ..question.clone()
+            },
+            false,
+        ),
+        (setup_rules::learning_rate_range, question.clone(), false),
+        (
+            setup_rules::learning_rate_range,
+            Setup {
+                learning_rate: 0.5,
+                ..question.clone()
+            },
+            true,
+        ),
+        (
+            setup_rules::learning_rate_range,
+            Setup {
+                learning_rate: 1e-9,
+                ..question.clone()
+            },
+            true,
+        ),
+        (
+            setup_rules::no_validation,
+            Setup {
+                validation: false,
+                ..question.clone()
+            },
+            true,
+        ),
+        (setup_rules::no_validation, question.clone(), false),
+        (setup_rules::no_early_stopping, question.clone(), true),
+        (setup_rules::no_early_stopping, fixed.clone(), false),
+        (setup_rules::no_best_checkpoint, question.clone(), true),
+        (setup_rules::no_best_checkpoint, fixed.clone(), false),
+    ];
+    for (i, (rule, setup, fires)) in table.into_iter().enumerate() {
+        assert_eq!(!rule(&setup).is_empty(), fires, "row {i}: {setup:?}");
+    }
+}
+
+#[test]
+fn model_rules_fire_on_their_models_only() {
+    type Rule = fn(&Subject<'_>) -> Vec<Finding>;
+    let mut dropout = zoo::doctor(256);
+    dropout.layers.insert(
+        dropout.layers.len() - 1,
+        LayerSpec::Dropout(DropoutSpec {
+            rate: 0.8,
+            seed: None,
+            name: None,
+        }),
+    );
+    let specs: [(&str, ArchitectureSpec); 4] = [
+        ("original", zoo::original(1040).into()),
+        ("doctor", zoo::doctor(1040).into()),
+        ("resnet", zoo::resnet_with(256, [4, 8, 8]).into()),
+        ("dropout", dropout.into()),
+    ];
+    // (rule, model, fires)
+    let table: [(Rule, &str, bool); 12] = [
+        (model_rules::no_downsampling, "original", true),
+        (model_rules::no_downsampling, "doctor", false),
+        (model_rules::receptive_field, "doctor", false),
+        (model_rules::kernels_and_padding, "original", true),
+        (model_rules::kernels_and_padding, "doctor", false),
+        (model_rules::heavy_dropout, "dropout", true),
+        (model_rules::heavy_dropout, "doctor", false),
+        // ResNet's sibling branches are listed side by side; only chains
+        // are read for stacked linear layers.
+        (model_rules::stacked_linear, "resnet", false),
+        (model_rules::stacked_linear, "doctor", false),
+        (model_rules::no_downsampling, "resnet", true),
+        (model_rules::receptive_field, "original", false),
+        (model_rules::heavy_dropout, "resnet", false),
+    ];
+    let severity = |name: &str| {
+        let spec = &specs.iter().find(|(n, _)| *n == name).expect("listed").1;
+        let model = spec.build::<f32>(0).expect("builds");
+        model_rules::no_downsampling(&Subject::of(model.as_ref()))[0].severity
+    };
+    // Behind a global pooling head, a full-length signal is no head problem.
+    assert!(severity("resnet") < severity("original"));
+    for (i, (rule, name, fires)) in table.into_iter().enumerate() {
+        let spec = &specs.iter().find(|(n, _)| *n == name).expect("listed").1;
+        let model = spec.build::<f32>(0).expect("builds");
+        let found = rule(&Subject::of(model.as_ref()));
+        assert_eq!(
+            !found.is_empty(),
+            fires,
+            "row {i} ({name}): {:?}",
+            ids(&found)
+        );
+    }
+}
+
+#[test]
+fn the_head_and_batchnorm_rules_weigh_the_data_size() {
+    let original: ArchitectureSpec = zoo::original(1040).into();
+    let model = original.build::<f32>(0).expect("builds");
+    let subject = Subject::of(model.as_ref());
+    // 133,120 Flatten inputs: too wide whatever the data.
+    assert!(!model_rules::oversized_head(&subject, None).is_empty());
+    let answer_bn = ArchitectureSpec::from(zoo::answer_bn(64))
+        .build::<f32>(0)
+        .expect("builds");
+    let subject = Subject::of(answer_bn.as_ref());
+    let setup = Setup {
+        batch_size: 32,
+        epochs: 25,
+        ..Setup::default()
+    };
+    // 25 epochs of 4 steps leave 0.99^100 = 37% of the initial statistics;
+    // 25 epochs of 625 steps settle them.
+    let few = model_rules::batchnorm_unsettled(&subject, &setup, Some(128));
+    let many = model_rules::batchnorm_unsettled(&subject, &setup, Some(20_000));
+    assert_eq!((few.len(), many.len()), (1, 0), "{:?}", ids(&few));
+    assert!(model_rules::batchnorm_tiny_batches(&subject, &Setup::default()).len() == 1);
+    assert!(model_rules::batchnorm_tiny_batches(&subject, &setup).is_empty());
+}

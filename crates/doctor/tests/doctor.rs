@@ -1,0 +1,292 @@
+//! The doctor names what is wrong, and stays quiet about what is not.
+
+use kymo_data::{validation_split, Dataset, DatasetScaler, SyntheticSpectra};
+use kymo_doctor::{
+    self as doctor, data_checks, prescribe, static_checks, Diagnosis, ProbeConfig, Setup, Severity,
+};
+use kymo_layers::Model;
+use kymo_layers::{zoo, DropoutSpec, LayerSpec, Sequential};
+
+fn ids(findings: &[doctor::Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+#[test]
+fn the_question_model_and_setup_get_every_static_finding_the_answer_names() {
+    let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
+    let findings = static_checks(&model, &Setup::default(), Some(128));
+    let found = ids(&findings);
+    for id in [
+        "batch-one",
+        "no-downsampling",
+        "oversized-head",
+        "no-early-stopping",
+        "no-best-checkpoint",
+    ] {
+        assert!(found.contains(&id), "missing {id}: {found:?}");
+    }
+    let head = findings
+        .iter()
+        .find(|f| f.id == "oversized-head")
+        .expect("raised");
+    assert!(
+        head.measured.contains("22%") && head.measured.contains("133120"),
+        "{}",
+        head.measured
+    );
+    assert_eq!(head.severity, Severity::High);
+}
+
+#[test]
+fn the_answer_model_is_told_its_head_holds_81_percent() {
+    let model = Sequential::<f32>::new(&zoo::answer(1040), 0).expect("builds");
+    let setup = Setup {
+        batch_size: 32,
+        ..Setup::default()
+    };
+    let findings = static_checks(&model, &setup, None);
+    let head = findings
+        .iter()
+        .find(|f| f.id == "oversized-head")
+        .expect("raised");
+    assert!(head.measured.contains("81%"), "{}", head.measured);
+    assert!(!ids(&findings).contains(&"batch-one"));
+}
+
+#[test]
+fn the_prescription_raises_nothing_high() {
+    let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
+    let diagnosis = Diagnosis::new(static_checks(&model, &Setup::default(), Some(128)));
+    let (spec, setup) = prescribe(
+        &zoo::original(1040).into(),
+        &Setup::default(),
+        &diagnosis,
+        None,
+    );
+    assert_eq!(spec, zoo::doctor(1040).into());
+    assert!(setup.batch_size >= 32 && setup.early_stopping && setup.checkpoint_best);
+    let fixed = spec.build::<f32>(0).expect("builds");
+    let findings = static_checks(fixed.as_ref(), &setup, Some(128));
+    let worst = findings.iter().map(|f| f.severity).max();
+    assert!(
+        worst.is_none_or(|s| s < Severity::High),
+        "{:?}",
+        ids(&findings)
+    );
+}
+
+#[test]
+fn batch_normalization_on_a_small_data_set_is_told_its_statistics_never_settle() {
+    let model = Sequential::<f32>::new(&zoo::answer_bn(1040), 0).expect("builds");
+    let setup = Setup {
+        batch_size: 32,
+        ..Setup::default()
+    };
+    // 128 samples, 25 epochs at batch 32: 100 steps, 0.99^100 = 37% left.
+    let found = static_checks(&model, &setup, Some(128));
+    let unsettled = found
+        .iter()
+        .find(|f| f.id == "batchnorm-unsettled")
+        .expect("raised");
+    assert!(unsettled.measured.contains("37%"), "{}", unsettled.measured);
+    // With 20,000 samples the statistics settle.
+    assert!(!ids(&static_checks(&model, &setup, Some(20_000))).contains(&"batchnorm-unsettled"));
+}
+
+#[test]
+fn stacked_linear_layers_and_heavy_dropout_are_named() {
+    let mut spec = zoo::doctor(256);
+    let head = spec.layers.len() - 2;
+    if let LayerSpec::Dense(d) = &mut spec.layers[head] {
+        d.activation = kymo_layers::Activation::Linear;
+    }
+    spec.layers.insert(
+        head,
+        LayerSpec::Dropout(DropoutSpec {
+            rate: 0.7,
+            seed: None,
+            name: Some("drop".into()),
+        }),
+    );
+    let model = Sequential::<f32>::new(&spec, 0).expect("builds");
+    let found = static_checks(
+        &model,
+        &Setup {
+            batch_size: 32,
+            ..Setup::default()
+        },
+        None,
+    );
+    assert!(
+        ids(&found).contains(&"heavy-dropout") && ids(&found).contains(&"stacked-linear"),
+        "{:?}",
+        ids(&found)
+    );
+}
+
+/// Train and validation splits, standardized on train.
+fn standardized(samples: usize, length: usize) -> (Dataset, Dataset) {
+    let (train, val) = validation_split(&spectra(samples, length), 0.25).expect("valid");
+    let scaler = DatasetScaler::fit(&train).expect("non-empty");
+    (
+        scaler.transform(&train).expect("fits"),
+        scaler.transform(&val).expect("fits"),
+    )
+}
+
+fn spectra(samples: usize, length: usize) -> Dataset {
+    SyntheticSpectra {
+        samples,
+        length,
+        seed: 3,
+        ..Default::default()
+    }
+    .generate()
+    .expect("valid")
+}
+
+#[test]
+fn data_checks_see_scale_leaks_and_the_linear_baseline() {
+    let raw = spectra(60, 64);
+    let (train, val) = validation_split(&raw, 0.25).expect("valid");
+    let found = data_checks(&train, Some(&val), 10_000);
+    let names = ids(&found);
+    assert!(names.contains(&"inputs-not-standardized"), "{names:?}");
+    assert!(names.contains(&"too-few-samples"), "{names:?}");
+    let ridge = found
+        .iter()
+        .find(|f| f.id == "ridge-baseline")
+        .expect("always reported with validation");
+    assert!(ridge.measured.contains("R²"));
+    // Standardized data with validation rows copied into training: a leak.
+    let scaler = DatasetScaler::fit(&train).expect("non-empty");
+    let (train, val) = (
+        scaler.transform(&train).expect("fits"),
+        scaler.transform(&val).expect("fits"),
+    );
+    let leaky = kymo_data::Dataset::new(
+        ndarray::concatenate(
+            ndarray::Axis(0),
+            &[train.signals().view(), val.signals().view()],
+        )
+        .expect("same shape"),
+        ndarray::concatenate(
+            ndarray::Axis(0),
+            &[train.targets().view(), val.targets().view()],
+        )
+        .expect("same shape"),
+    )
+    .expect("valid");
+    let names: Vec<String> = data_checks(&leaky, Some(&val), 100)
+        .into_iter()
+        .map(|f| f.id.to_string())
+        .collect();
+    assert!(
+        names.contains(&"train-validation-leak".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"inputs-not-standardized".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn the_probe_measures_noise_scale_and_loss_per_epoch() {
+    let (train, val) = standardized(96, 128);
+    let setup = Setup {
+        batch_size: 4,
+        ..Setup::default()
+    };
+    let config = ProbeConfig {
+        epochs: 2,
+        noise_window: 4,
+        seed: 1,
+    };
+    let (findings, stats) =
+        doctor::probe(&zoo::answer(128).into(), &setup, &train, &val, config).expect("runs");
+    assert_eq!(stats.val_loss.len(), 2);
+    assert!(
+        (0.0..=1.0).contains(&stats.signal_fraction),
+        "{}",
+        stats.signal_fraction
+    );
+    let noise = findings
+        .iter()
+        .find(|f| f.id == "gradient-noise")
+        .expect("always measured");
+    assert!(noise.fix.contains("batch_size"));
+}
+
+/// The probe is a real `fit` with a recorder inside each step: its losses
+/// are, bit for bit, those of a `Trainer` given the same settings, a graph
+/// model's included.
+#[test]
+fn the_probe_trains_exactly_as_fit_does() {
+    let (train, val) = standardized(48, 64);
+    let setup = Setup {
+        batch_size: 8,
+        ..Setup::default()
+    };
+    let config = ProbeConfig {
+        epochs: 2,
+        noise_window: 2,
+        seed: 5,
+    };
+    let graph: kymo_layers::ArchitectureSpec = zoo::resnet_with(64, [2, 4, 4]).into();
+    for spec in [zoo::answer(64).into(), graph] {
+        let (_, stats) = doctor::probe(&spec, &setup, &train, &val, config).expect("runs");
+        let fit_config = kymo_train::FitConfig {
+            epochs: 2,
+            batch_size: 8,
+            seed: 5,
+            ..Default::default()
+        };
+        let optimizer = kymo_optim::AnyOptimizer::Adam(kymo_optim::Adam::new(setup.learning_rate));
+        let model = spec.build::<f32>(5).expect("builds");
+        let mut trainer = kymo_train::Trainer::new(model, optimizer, fit_config);
+        trainer.fit(&train, Some(&val), &mut []).expect("trains");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&stats.train_loss),
+            bits(&trainer.history.series("loss"))
+        );
+        assert_eq!(
+            bits(&stats.val_loss),
+            bits(&trainer.history.series("val_loss"))
+        );
+    }
+}
+
+#[test]
+fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
+    let (train, val) = standardized(64, 64);
+    // Adam at lr 1.0 on batch 1 wrecks any model within an epoch.
+    let setup = Setup {
+        learning_rate: 1.0,
+        ..Setup::default()
+    };
+    let (findings, _) = doctor::probe(
+        &zoo::answer(64).into(),
+        &setup,
+        &train,
+        &val,
+        ProbeConfig {
+            epochs: 2,
+            ..ProbeConfig::default()
+        },
+    )
+    .expect("runs");
+    let names = ids(&findings);
+    assert!(names.contains(&"absurd-epochs"), "{names:?}");
+    assert!(names.contains(&"predictions-out-of-range"), "{names:?}");
+}
+
+#[test]
+fn a_keras_json_of_the_question_model_has_607585_parameters() {
+    let text = include_str!("../../../tests/fixtures/keras/original_model.json");
+    let spec = kymo_layers::keras::from_keras_json(text).expect("Keras 3 JSON parses");
+    let model = Sequential::<f32>::new(&spec, 0).expect("builds");
+    assert_eq!(model.count_params(), 607_585);
+    assert_eq!(model.summary().receptive_field(), 325);
+}
