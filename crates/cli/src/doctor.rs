@@ -9,7 +9,7 @@ use clap::Args;
 use kymo_data::{
     load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, SyntheticSpectra,
 };
-use kymo_doctor::{self as doctor, ProbeConfig, Setup};
+use kymo_doctor::{self as doctor, ProbeConfig, Recipe};
 
 /// Command-line options of `kymo doctor`.
 #[derive(Args, Debug)]
@@ -17,6 +17,10 @@ pub struct DoctorArgs {
     /// A built-in model (original, answer, answer_bn, doctor), a kymo spec
     /// (.toml/.json) or a Keras `model.to_json()` file.
     pub model: String,
+    /// The training recipe to examine (TOML, as `--prescribe` writes it);
+    /// overrides the setup flags below.
+    #[arg(long)]
+    pub recipe: Option<PathBuf>,
     /// Batch size of the setup (the question's: 1).
     #[arg(long, default_value_t = 1)]
     pub batch_size: usize,
@@ -56,7 +60,7 @@ pub struct DoctorArgs {
     /// Write the diagnosis as Markdown here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
-    /// Write the prescribed model (model.toml) and setup (setup.toml) into this folder.
+    /// Write the prescribed model (model.toml) and training recipe (recipe.toml) into this folder.
     #[arg(long)]
     pub prescribe: Option<PathBuf>,
     /// Measure each fix: with and without, over seeds, on a short budget.
@@ -94,26 +98,35 @@ fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
     ))
 }
 
-/// Runs the doctor.
-pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let (data, source) = load_data(&args)?;
-    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, data.length())?;
-    let setup = Setup {
-        optimizer: "Adam".into(),
+/// The recipe the flags describe (Adam; the question's setup by default).
+fn setup_of_flags(args: &DoctorArgs) -> Recipe {
+    Recipe {
+        optimizer: kymo_train::OptimizerName::Adam,
         learning_rate: args.learning_rate,
         batch_size: args.batch_size,
         epochs: args.epochs,
         validation: !args.no_validation,
         early_stopping: args.early_stopping,
         checkpoint_best: args.checkpoint_best,
-        ..Setup::default()
+        ..Recipe::default()
+    }
+}
+
+/// Runs the doctor.
+pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let (data, source) = load_data(&args)?;
+    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, data.length())?;
+    let setup = match &args.recipe {
+        Some(path) => Recipe::from_path(path)?,
+        None => setup_of_flags(&args),
     };
     let (train_raw, val_raw) = validation_split(&data, 0.2)?;
     eprintln!(
-        "kymo doctor: {} on {source} ({} train / {} validation), setup {setup:?}",
+        "kymo doctor: {} on {source} ({} train / {} validation), recipe:\n{}",
         args.model,
         train_raw.len(),
-        val_raw.len()
+        val_raw.len(),
+        setup.to_toml()
     );
     let probe = (args.probe_epochs > 0).then(|| ProbeConfig {
         epochs: args.probe_epochs,
@@ -177,14 +190,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.prescribe {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
         std::fs::write(dir.join("model.toml"), fixed_spec.to_toml()?)?;
-        std::fs::write(
-            dir.join("setup.toml"),
-            toml::to_string_pretty(&fixed_setup)?,
-        )?;
+        std::fs::write(dir.join("recipe.toml"), fixed_setup.to_toml())?;
         println!(
             "prescription: {} and {}",
             dir.join("model.toml").display(),
-            dir.join("setup.toml").display()
+            dir.join("recipe.toml").display()
         );
     }
     Ok(())

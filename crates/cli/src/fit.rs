@@ -1,8 +1,9 @@
-//! `kymo fit` and `kymo predict`: a user's own model and data
-//! without writing Rust. `fit` trains a spec (for example the doctor's
-//! `--prescribe` output) on a CSV with a setup, and writes the best
-//! checkpoint with its preprocessing; `predict` applies a checkpoint to new
-//! signals and prints predictions in the target's units.
+//! `kymo fit` and `kymo predict`: a user's own model and data without
+//! writing Rust. `fit` trains a spec (for example the doctor's
+//! `--prescribe` output) on a CSV with a recipe, backed up every epoch so
+//! `--resume` continues a killed run, and writes the best checkpoint with
+//! its preprocessing; `predict` applies a checkpoint to new signals and
+//! prints predictions in the target's units.
 
 use anyhow::Context as _;
 use std::io::Write as _;
@@ -10,8 +11,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline};
-use kymo_doctor::Setup;
-use kymo_train::{Checkpoint, Metric, Trainer};
+use kymo_doctor::Recipe;
+use kymo_train::{FitFiles, Metric, Predictor, Trainer};
 
 /// Command-line options of `kymo fit`.
 #[derive(Args, Debug)]
@@ -20,11 +21,15 @@ pub struct FitArgs {
     /// `model.toml`) or a Keras `model.to_json()` file.
     #[arg(long)]
     pub model: String,
-    /// The training setup (TOML, as the doctor's `setup.toml`); default:
-    /// the setup file beside `--model` if there is one, else Adam 1e-3,
-    /// batch 32, 100 epochs with EarlyStopping.
+    /// The training recipe (TOML, as the doctor's `recipe.toml`); default:
+    /// `recipe.toml` (or an older `setup.toml`) beside `--model` if there is
+    /// one, else Adam 1e-3, batch 32, 100 epochs with EarlyStopping.
+    #[arg(long, alias = "setup")]
+    pub recipe: Option<PathBuf>,
+    /// Continue the run a kill interrupted, from the backup in `--out`
+    /// (`backup/`), ending on the bits of an uninterrupted run.
     #[arg(long)]
-    pub setup: Option<PathBuf>,
+    pub resume: bool,
     /// A CSV of training samples, one per row; its last 20% validates.
     #[arg(long)]
     pub data: PathBuf,
@@ -63,29 +68,26 @@ pub struct PredictArgs {
     pub target: Option<String>,
 }
 
-fn default_setup() -> Setup {
-    Setup {
+fn default_setup() -> Recipe {
+    Recipe {
         batch_size: 32,
         epochs: 100,
         early_stopping: true,
         early_stopping_patience: Some(10),
         checkpoint_best: true,
-        ..Setup::default()
+        ..Recipe::default()
     }
 }
 
-fn load_setup(args: &FitArgs) -> anyhow::Result<Setup> {
-    let beside = std::path::Path::new(&args.model).with_file_name("setup.toml");
-    let path = args
-        .setup
-        .clone()
-        .or_else(|| beside.exists().then_some(beside));
+fn load_setup(args: &FitArgs) -> anyhow::Result<Recipe> {
+    let model = std::path::Path::new(&args.model);
+    let beside = ["recipe.toml", "setup.toml"]
+        .map(|name| model.with_file_name(name))
+        .into_iter()
+        .find(|path| path.exists());
+    let path = args.recipe.clone().or(beside);
     let mut setup = match path {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}", path.display()))?
-        }
+        Some(path) => Recipe::from_path(&path)?,
         None => default_setup(),
     };
     if let Some(text) = &args.preprocess {
@@ -113,19 +115,41 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::named(setup.preprocessing.as_deref())?;
     let preprocessor = pipeline.fit(&train)?;
     eprintln!(
-        "kymo fit: {} on {} ({} train / {} validation), preprocessing {}, {setup:?}",
+        "kymo fit: {} on {} ({} train / {} validation), preprocessing {}, recipe:\n{}",
         args.model,
         args.data.display(),
         train.len(),
         validation.len(),
-        pipeline.describe()
+        pipeline.describe(),
+        setup.to_toml()
     );
     let (train_ready, validation_ready) = (
         preprocessor.transform(&train)?,
         preprocessor.transform(&validation)?,
     );
-    let mut trainer = setup.train(&spec, &train_ready, &validation_ready, args.seed, None)?;
+    let backup = args.out.join("backup");
+    let interrupted = backup.join("state.kymo").exists();
+    if interrupted && !args.resume {
+        anyhow::bail!(
+            "{} holds the backup of an interrupted run: pass --resume to continue it, or remove the folder to start over",
+            backup.display()
+        );
+    }
+    if interrupted {
+        eprintln!("kymo fit: resuming from {}", backup.display());
+    }
+    let mut trainer = Trainer::new(
+        spec.build::<f32>(args.seed)?,
+        setup.optimizer(),
+        setup.fit_config(args.seed),
+    );
+    // Saved with every backup and the best checkpoint, so `predict` repeats it.
     trainer.preprocessor = Some(preprocessor.clone());
+    let files = FitFiles {
+        backup: Some(backup),
+        ..FitFiles::default()
+    };
+    setup.fit_with(&mut trainer, &train_ready, &validation_ready, files)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let best = args.out.join("best.kymo");
     trainer.checkpoint().save(&best)?;
@@ -167,11 +191,10 @@ fn write_history(trainer: &Trainer, path: &std::path::Path) -> anyhow::Result<()
 
 /// Prints one prediction per row of the CSV, in the target's units.
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::load(&args.checkpoint)?;
-    let mut trainer = Trainer::from_checkpoint(&checkpoint)?;
+    let mut predictor = Predictor::load(&args.checkpoint)?;
     let targets = args.target.iter().map(|t| Column::parse(t)).collect();
     let data = load_csv(&args.data, &CsvOptions::new(targets))?;
-    let predictions = trainer.predict(&data)?;
+    let predictions = predictor.predict(&data)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     writeln!(out, "prediction")?;

@@ -75,7 +75,7 @@ fn predict_reproduces_the_test_rmse_fit_reported_with_the_saved_preprocessing() 
     kymo(&["dataset", "corn", "--out", &path("corn")]);
     std::fs::create_dir_all(dir.path().join("rx")).expect("folder");
     std::fs::write(dir.path().join("rx/model.toml"), MODEL).expect("writes");
-    std::fs::write(dir.path().join("rx/setup.toml"), SETUP).expect("writes");
+    std::fs::write(dir.path().join("rx/recipe.toml"), SETUP).expect("writes");
     let calibration = path("corn/calibration.csv");
     let test = path("corn/test.csv");
     let (fitted, _) = kymo(&[
@@ -109,4 +109,162 @@ fn predict_reproduces_the_test_rmse_fit_reported_with_the_saved_preprocessing() 
     // Oil content in % by weight: predictions back in the target's units.
     let first: f64 = lines[1].parse().expect("a number");
     assert!((1.0..6.0).contains(&first), "{first}");
+}
+
+/// Runs `kymo` expecting failure; returns its exit code and stderr.
+fn kymo_fails(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kymo"))
+        .args(args)
+        .output()
+        .expect("kymo runs");
+    assert!(!output.status.success(), "kymo {args:?} should have failed");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_recipe_naming_an_unknown_optimizer_or_key_exits_1_with_the_accepted_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    kymo(&["dataset", "corn", "--out", &path("corn")]);
+    std::fs::write(dir.path().join("model.toml"), MODEL).expect("writes");
+    for (recipe, named) in [
+        (
+            "optimizer = \"Adamm\"\n",
+            ["Adamm", "AdamW", "SGD", "RMSprop"],
+        ),
+        (
+            "optimizer = \"rmsprop\"\n",
+            ["rmsprop", "Adam", "SGD", "RMSprop"],
+        ),
+        (
+            "learning_rat = 0.01\n",
+            ["learning_rat", "learning_rate", "batch_size", "optimizer"],
+        ),
+    ] {
+        std::fs::write(dir.path().join("bad.toml"), recipe).expect("writes");
+        let (code, stderr) = kymo_fails(&[
+            "fit",
+            "--model",
+            &path("model.toml"),
+            "--recipe",
+            &path("bad.toml"),
+            "--data",
+            &path("corn/calibration.csv"),
+            "--target",
+            "target",
+            "--out",
+            &path("run"),
+        ]);
+        assert_eq!(code, Some(1), "{stderr}");
+        for word in named {
+            assert!(stderr.contains(word), "`{word}` not in:\n{stderr}");
+        }
+        assert!(stderr.contains("bad.toml"), "the file is named:\n{stderr}");
+    }
+}
+
+const PLATEAU_RECIPE: &str = r#"
+optimizer = "Adam"
+learning_rate = 0.003
+batch_size = 16
+epochs = 30
+early_stopping = true
+early_stopping_patience = 30
+reduce_lr_patience = 2
+"#;
+
+/// Weights and per-epoch losses and rates of a checkpoint, bit for bit
+/// (wall times left out).
+fn end_state(path: &str) -> (Vec<u32>, Vec<(u64, u64)>) {
+    let checkpoint = kymo_train::Checkpoint::load(Path::new(path)).expect("loads");
+    let weights = checkpoint
+        .weights
+        .iter()
+        .flat_map(|w| w.values.iter().map(|v| v.to_bits()))
+        .collect();
+    let epochs = checkpoint
+        .history
+        .epochs
+        .iter()
+        .map(|e| (e.loss.to_bits(), e.learning_rate.to_bits()))
+        .collect();
+    (weights, epochs)
+}
+
+#[test]
+fn fit_resume_after_a_kill_ends_on_the_uninterrupted_runs_bits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    kymo(&["dataset", "tablet", "--out", &path("tablet")]);
+    let model = MODEL.replace("length = 700", "length = 597");
+    std::fs::write(dir.path().join("model.toml"), model).expect("writes");
+    std::fs::write(dir.path().join("recipe.toml"), PLATEAU_RECIPE).expect("writes");
+    let fit = |out: &str| {
+        vec![
+            "fit".to_string(),
+            "--model".into(),
+            path("model.toml"),
+            "--data".into(),
+            path("tablet/calibration.csv"),
+            "--target".into(),
+            "target".into(),
+            "--out".into(),
+            path(out),
+        ]
+    };
+    let whole: Vec<String> = fit("whole");
+    kymo(&whole.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Killed with SIGKILL once its backup holds a few epochs.
+    let killed = fit("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kymo"))
+        .args(&killed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let state = dir.path().join("killed/backup/state.kymo");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let epochs_at_kill = loop {
+        assert!(std::time::Instant::now() < deadline, "no backup was saved");
+        let done = kymo_train::Checkpoint::load(&state).map_or(0, |c| c.history.epochs.len());
+        if done >= 6 {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            break kymo_train::Checkpoint::load(&state).map_or(0, |c| c.history.epochs.len());
+        }
+        assert!(
+            child.try_wait().expect("polls").is_none(),
+            "ended before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    assert!(
+        epochs_at_kill < 30,
+        "killed after the last epoch: nothing to resume"
+    );
+
+    // Without --resume it refuses to overwrite the interrupted run.
+    let (code, stderr) = kymo_fails(&killed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let mut resumed = killed.clone();
+    resumed.push("--resume".into());
+    let (_, stderr) = kymo(&resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stderr.contains("resuming"), "{stderr}");
+    assert!(end_state(&path("killed/best.kymo")) == end_state(&path("whole/best.kymo")),
+        "the resumed run must end on the uninterrupted run's bits (killed after {epochs_at_kill} epochs)");
+    let rates: Vec<u64> = end_state(&path("whole/best.kymo"))
+        .1
+        .iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(
+        rates.windows(2).any(|w| w[1] < w[0]),
+        "the plateau schedule never acted"
+    );
+    assert!(!state.exists(), "a finished run keeps no backup");
 }

@@ -7,7 +7,7 @@
 
 use kymo_data::{Dataset, Pipeline, Step};
 
-use super::{Finding, FindingId, Setup, Severity};
+use super::{Finding, FindingId, Recipe, Severity};
 use kymo_baselines::Ridge;
 use kymo_data::Metric;
 
@@ -55,7 +55,7 @@ fn power_of_two_at_most(value: usize) -> usize {
 /// [`TARGET_STEPS`] steps, AdamW, ReduceLROnPlateau(factor 0.5) after a
 /// fifteenth of the epochs without improvement, and EarlyStopping with
 /// best-weights restore after three times that.
-pub fn training_budget(facts: &DataFacts, learning_rate: f64) -> Setup {
+pub fn training_budget(facts: &DataFacts, learning_rate: f64) -> Recipe {
     let n = facts.train_samples.max(1);
     let batch_size = power_of_two_at_most(n / 16).clamp(4, 32).min(n);
     let steps_per_epoch = n.div_ceil(batch_size);
@@ -63,8 +63,8 @@ pub fn training_budget(facts: &DataFacts, learning_rate: f64) -> Setup {
         .div_ceil(steps_per_epoch)
         .clamp(EPOCH_RANGE.0, EPOCH_RANGE.1);
     let reduce = (epochs / 15).max(5);
-    Setup {
-        optimizer: "AdamW".into(),
+    Recipe {
+        optimizer: kymo_train::OptimizerName::AdamW,
         learning_rate,
         batch_size,
         epochs,
@@ -74,8 +74,7 @@ pub fn training_budget(facts: &DataFacts, learning_rate: f64) -> Setup {
         weight_decay: Some(WEIGHT_DECAY),
         early_stopping_patience: Some(3 * reduce),
         reduce_lr_patience: Some(reduce),
-        preprocessing: None,
-        augment: None,
+        ..Recipe::default()
     }
 }
 

@@ -5,7 +5,7 @@
 use kymo_data::{Dataset, Pipeline};
 use kymo_layers::ArchitectureSpec;
 
-use super::{Finding, FindingId, Setup, Severity};
+use super::{Finding, FindingId, Recipe, Severity};
 use kymo_baselines::{MiniRocketRegressor, Pls, Ridge};
 use kymo_data::Metric;
 
@@ -88,7 +88,7 @@ impl Comparison {
 /// `seeds` and scores ridge, PLS and MiniRocket on the same rows.
 pub fn compare_with_baselines(
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     train: &Dataset,
     validation: &Dataset,
     seeds: &[u64],
@@ -97,7 +97,7 @@ pub fn compare_with_baselines(
     let (train, validation) = (pre.transform(train)?, pre.transform(validation)?);
     let mut cnn_seeds = Vec::with_capacity(seeds.len());
     for &seed in seeds {
-        let mut trainer = setup.train(spec, &train, &validation, seed, None)?;
+        let mut trainer = setup.fit(spec, &train, &validation, seed, None)?;
         cnn_seeds.push(trainer.evaluate(&validation)?.loss);
     }
     let mut sorted: Vec<f64> = cnn_seeds

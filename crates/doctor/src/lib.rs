@@ -12,12 +12,12 @@
 //! MiniRocket (kymo-baselines).
 //!
 //! ```
-//! use kymo_doctor::{static_checks, FindingId, Setup};
+//! use kymo_doctor::{static_checks, FindingId, Recipe};
 //! use kymo_layers::zoo;
 //!
 //! // The seed question's model and setup: batch 1, no early stopping.
 //! let model = kymo_layers::Sequential::<f32>::new(&zoo::original(1040), 0).unwrap();
-//! let findings = static_checks(&model, &Setup::default(), Some(400));
+//! let findings = static_checks(&model, &Recipe::default(), Some(400));
 //! assert!(findings.iter().any(|f| f.id == FindingId::BatchOne));
 //! ```
 
@@ -28,7 +28,6 @@ mod error;
 mod finding;
 mod probe;
 mod probe_recorder;
-mod setup;
 mod static_checks;
 mod verify;
 
@@ -40,8 +39,8 @@ pub use comparison::{compare_with_baselines, Comparison};
 pub use data_checks::data_checks;
 pub use error::DoctorError;
 pub use finding::{Diagnosis, Finding, FindingId, Severity};
+pub use kymo_train::{OptimizerName, Recipe};
 pub use probe::{probe, ProbeConfig, ProbeStats};
-pub use setup::Setup;
 pub use static_checks::static_checks;
 pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
 
@@ -71,7 +70,7 @@ pub struct Examination {
 /// the model and setup rather than the data's scale.
 pub fn examine(
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     train: &kymo_data::Dataset,
     validation: &kymo_data::Dataset,
     probe_config: Option<ProbeConfig>,
@@ -121,10 +120,10 @@ const ARCHITECTURE: [FindingId; 4] = [
 /// EarlyStopping(patience 5) and the checkpoint.
 pub fn prescribe(
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     diagnosis: &Diagnosis,
     data: Option<(&DataFacts, &kymo_data::Pipeline)>,
-) -> (ArchitectureSpec, Setup) {
+) -> (ArchitectureSpec, Recipe) {
     let structural = diagnosis
         .findings
         .iter()
@@ -142,20 +141,20 @@ pub fn prescribe(
         1e-3
     };
     let fixed = match data {
-        Some((facts, pipeline)) => Setup {
+        Some((facts, pipeline)) => Recipe {
             preprocessing: (pipeline.steps != [kymo_data::Step::Standardize])
                 .then(|| pipeline.describe()),
             ..training_budget(facts, learning_rate)
         },
-        None => Setup {
-            optimizer: "Adam".into(),
+        None => Recipe {
+            optimizer: kymo_train::OptimizerName::Adam,
             learning_rate,
             batch_size: setup.batch_size.max(32),
             epochs: setup.epochs.max(25),
             validation: true,
             early_stopping: true,
             checkpoint_best: true,
-            ..Setup::default()
+            ..Recipe::default()
         },
     };
     (model, fixed)

@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use kymo_data::Dataset;
 use kymo_layers::ArchitectureSpec;
-use kymo_optim::{Adam, AnyOptimizer, Sgd};
 
 use super::probe_recorder::{lock, ProbeRecorder, Recording};
-use super::{Finding, FindingId, Setup, Severity};
+use super::{Finding, FindingId, Recipe, Severity};
 use kymo_train::{predict, FitConfig, Stability, Trainer};
 
 use crate::DoctorError;
@@ -64,19 +63,13 @@ fn median(values: &mut [f64]) -> f64 {
 /// Runs the probe and diagnoses what it saw.
 pub fn probe(
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     train: &Dataset,
     validation: &Dataset,
     config: ProbeConfig,
 ) -> Result<(Vec<Finding>, ProbeStats), DoctorError> {
     let model = spec.build::<f32>(config.seed)?;
-    let optimizer = match setup.optimizer.as_str() {
-        "SGD" => AnyOptimizer::Sgd(Sgd {
-            learning_rate: setup.learning_rate,
-            ..Sgd::default()
-        }),
-        _ => AnyOptimizer::Adam(Adam::new(setup.learning_rate)),
-    };
+    let optimizer = setup.optimizer();
     let batch_size = setup.batch_size.max(1);
     let layer_of: Vec<String> = model
         .parameter_names()

@@ -5,7 +5,7 @@ use kymo_data::Dataset;
 use kymo_layers::ArchitectureSpec;
 use serde::Serialize;
 
-use super::{FindingId, Setup};
+use super::{FindingId, Recipe};
 use crate::DoctorError;
 
 /// Validation figures of one arm over seeds.
@@ -35,7 +35,7 @@ pub struct Verification {
 /// early stopping).
 pub fn verify(
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     train: &Dataset,
     validation: &Dataset,
     seeds: &[u64],
@@ -47,7 +47,7 @@ pub fn verify(
     let mut relapses = 0;
     let epochs = setup.epochs_for_steps(steps, train.len());
     for &seed in seeds {
-        let mut trainer = setup.train(spec, train, validation, seed, Some(epochs))?;
+        let mut trainer = setup.fit(spec, train, validation, seed, Some(epochs))?;
         let stability = trainer.history.stability(mean_val_mse);
         blow_ups += usize::from(stability.blew_up);
         relapses += usize::from(stability.relapsed);
@@ -105,7 +105,7 @@ pub struct Fix {
     /// The model with the fix.
     pub spec: ArchitectureSpec,
     /// The setup with the fix.
-    pub setup: Setup,
+    pub setup: Recipe,
 }
 
 /// The fixes the doctor can verify, each changing one thing of `spec` and
@@ -113,7 +113,7 @@ pub struct Fix {
 /// architecture, and EarlyStopping with the best weights.
 pub fn fixes(
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     prescribed: &ArchitectureSpec,
     batch: usize,
 ) -> Vec<Fix> {
@@ -122,7 +122,7 @@ pub fn fixes(
             answers: &[FindingId::BatchOne, FindingId::GradientNoise],
             name: format!("batch {batch}"),
             spec: spec.clone(),
-            setup: Setup {
+            setup: Recipe {
                 batch_size: batch,
                 ..setup.clone()
             },
@@ -145,7 +145,7 @@ pub fn fixes(
             ],
             name: "EarlyStopping + best weights".into(),
             spec: spec.clone(),
-            setup: Setup {
+            setup: Recipe {
                 early_stopping: true,
                 checkpoint_best: true,
                 ..setup.clone()
@@ -191,7 +191,7 @@ mod tests {
     fn each_fix_changes_one_thing() {
         let spec: ArchitectureSpec = kymo_layers::zoo::original(64).into();
         let prescribed: ArchitectureSpec = kymo_layers::zoo::doctor(64).into();
-        let setup = Setup::default();
+        let setup = Recipe::default();
         for fix in fixes(&spec, &setup, &prescribed, 32) {
             let changed = usize::from(fix.spec != spec) + usize::from(fix.setup != setup);
             assert_eq!(changed, 1, "{}", fix.name);
@@ -221,7 +221,7 @@ pub struct VerifyPlan {
 pub fn verify_findings(
     diagnosis: &mut crate::Diagnosis,
     spec: &ArchitectureSpec,
-    setup: &Setup,
+    setup: &Recipe,
     prescribed: &ArchitectureSpec,
     prescribed_batch: usize,
     train: &Dataset,
@@ -230,7 +230,7 @@ pub fn verify_findings(
     mut progress: impl FnMut(&str),
 ) -> Result<(), DoctorError> {
     let steps = plan.epochs * train.len().div_ceil(setup.batch_size.max(1));
-    let arm = |s: &ArchitectureSpec, u: &Setup| {
+    let arm = |s: &ArchitectureSpec, u: &Recipe| {
         verify(
             s,
             u,

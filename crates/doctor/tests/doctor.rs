@@ -2,7 +2,7 @@
 
 use kymo_data::{validation_split, Dataset, DatasetScaler, SyntheticSpectra};
 use kymo_doctor::{
-    self as doctor, data_checks, prescribe, static_checks, Diagnosis, ProbeConfig, Setup, Severity,
+    self as doctor, data_checks, prescribe, static_checks, Diagnosis, ProbeConfig, Recipe, Severity,
 };
 use kymo_layers::Model;
 use kymo_layers::{zoo, DropoutSpec, LayerSpec, Sequential};
@@ -14,7 +14,7 @@ fn ids(findings: &[doctor::Finding]) -> Vec<&str> {
 #[test]
 fn the_question_model_and_setup_get_every_static_finding_the_answer_names() {
     let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
-    let findings = static_checks(&model, &Setup::default(), Some(128));
+    let findings = static_checks(&model, &Recipe::default(), Some(128));
     let found = ids(&findings);
     for id in [
         "batch-one",
@@ -40,9 +40,9 @@ fn the_question_model_and_setup_get_every_static_finding_the_answer_names() {
 #[test]
 fn the_answer_model_is_told_its_head_holds_81_percent() {
     let model = Sequential::<f32>::new(&zoo::answer(1040), 0).expect("builds");
-    let setup = Setup {
+    let setup = Recipe {
         batch_size: 32,
-        ..Setup::default()
+        ..Recipe::default()
     };
     let findings = static_checks(&model, &setup, None);
     let head = findings
@@ -56,10 +56,10 @@ fn the_answer_model_is_told_its_head_holds_81_percent() {
 #[test]
 fn the_prescription_raises_nothing_high() {
     let model = Sequential::<f32>::new(&zoo::original(1040), 0).expect("builds");
-    let diagnosis = Diagnosis::new(static_checks(&model, &Setup::default(), Some(128)));
+    let diagnosis = Diagnosis::new(static_checks(&model, &Recipe::default(), Some(128)));
     let (spec, setup) = prescribe(
         &zoo::original(1040).into(),
-        &Setup::default(),
+        &Recipe::default(),
         &diagnosis,
         None,
     );
@@ -78,9 +78,9 @@ fn the_prescription_raises_nothing_high() {
 #[test]
 fn batch_normalization_on_a_small_data_set_is_told_its_statistics_never_settle() {
     let model = Sequential::<f32>::new(&zoo::answer_bn(1040), 0).expect("builds");
-    let setup = Setup {
+    let setup = Recipe {
         batch_size: 32,
-        ..Setup::default()
+        ..Recipe::default()
     };
     // 128 samples, 25 epochs at batch 32: 100 steps, 0.99^100 = 37% left.
     let found = static_checks(&model, &setup, Some(128));
@@ -111,9 +111,9 @@ fn stacked_linear_layers_and_heavy_dropout_are_named() {
     let model = Sequential::<f32>::new(&spec, 0).expect("builds");
     let found = static_checks(
         &model,
-        &Setup {
+        &Recipe {
             batch_size: 32,
-            ..Setup::default()
+            ..Recipe::default()
         },
         None,
     );
@@ -194,9 +194,9 @@ fn data_checks_see_scale_leaks_and_the_linear_baseline() {
 #[test]
 fn the_probe_measures_noise_scale_and_loss_per_epoch() {
     let (train, val) = standardized(96, 128);
-    let setup = Setup {
+    let setup = Recipe {
         batch_size: 4,
-        ..Setup::default()
+        ..Recipe::default()
     };
     let config = ProbeConfig {
         epochs: 2,
@@ -224,9 +224,9 @@ fn the_probe_measures_noise_scale_and_loss_per_epoch() {
 #[test]
 fn the_probe_trains_exactly_as_fit_does() {
     let (train, val) = standardized(48, 64);
-    let setup = Setup {
+    let setup = Recipe {
         batch_size: 8,
-        ..Setup::default()
+        ..Recipe::default()
     };
     let config = ProbeConfig {
         epochs: 2,
@@ -262,9 +262,9 @@ fn the_probe_trains_exactly_as_fit_does() {
 fn a_diverging_setup_shows_absurd_epochs_and_out_of_range_predictions() {
     let (train, val) = standardized(64, 64);
     // Adam at lr 1.0 on batch 1 wrecks any model within an epoch.
-    let setup = Setup {
+    let setup = Recipe {
         learning_rate: 1.0,
-        ..Setup::default()
+        ..Recipe::default()
     };
     let (findings, _) = doctor::probe(
         &zoo::answer(64).into(),

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kymo_train::Recipe;
 use serde::{Deserialize, Serialize};
 
 /// The built-in experiments, by name.
@@ -42,7 +43,7 @@ pub struct Profile {
     pub seeds: usize,
 }
 
-/// One arm of the experiment.
+/// One arm of the experiment: a name, a model and how it trains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -52,30 +53,12 @@ pub struct Variant {
     pub description: String,
     /// A built-in model name or a spec file path.
     pub model: String,
-    /// Batch size.
-    pub batch_size: usize,
-    /// EarlyStopping(val_loss, patience, restore_best_weights) when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub early_stopping_patience: Option<usize>,
-    /// ModelCheckpoint(save_best_only) into the run's folder.
+    /// Its training recipe (`kymo_train::Recipe`'s keys). Keys left out
+    /// take the experiment's learning rate, the profile's epochs, and
+    /// otherwise `Recipe::default()`; preprocessing left out is the
+    /// experiment's.
     #[serde(default)]
-    pub checkpoint_best: bool,
-    /// Learning rate, when not the experiment's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub learning_rate: Option<f64>,
-    /// Decoupled weight decay (AdamW) when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight_decay: Option<f64>,
-    /// Epochs, when not the profile's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<usize>,
-    /// ReduceLROnPlateau(val_loss, factor 0.5, this patience) when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reduce_lr_patience: Option<usize>,
-    /// Preprocessing of the signals (`snv,savgol:11:2:1,standardize`), when
-    /// not the experiment's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preprocessing: Option<String>,
+    pub recipe: toml::Table,
 }
 
 impl Variant {
@@ -84,6 +67,29 @@ impl Variant {
     /// experiment's training split.
     pub fn is_prescription(&self) -> bool {
         self.model == "prescription"
+    }
+
+    /// The recipe it trains with: its own keys, the experiment's learning
+    /// rate and the profile's epochs where it names none. Unknown keys and
+    /// names are refused, naming the variant.
+    pub fn recipe(&self, learning_rate: f64, epochs: usize) -> anyhow::Result<Recipe> {
+        let mut table = self.recipe.clone();
+        table
+            .entry("learning_rate")
+            .or_insert(toml::Value::Float(learning_rate));
+        table
+            .entry("epochs")
+            .or_insert(toml::Value::Integer(epochs as i64));
+        let text = toml::to_string(&table)?;
+        Recipe::from_toml_str(&text).with_context(|| format!("variant `{}`'s recipe", self.name))
+    }
+
+    /// The same variant training with `recipe`, every key written out.
+    pub fn with_recipe(&self, recipe: &Recipe) -> anyhow::Result<Self> {
+        Ok(Self {
+            recipe: toml::Table::try_from(recipe)?,
+            ..self.clone()
+        })
     }
 }
 
@@ -147,6 +153,26 @@ mod tests {
     }
 
     #[test]
+    fn every_built_in_variant_names_a_valid_recipe_and_a_typo_is_refused() {
+        for (name, _) in BUILT_IN {
+            let e = Experiment::load(name).expect("built-in parses");
+            for variant in &e.variants {
+                variant
+                    .recipe(e.learning_rate, 8)
+                    .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+            }
+        }
+        let mut typo = Experiment::load("seed").expect("parses").variants[0].clone();
+        typo.recipe
+            .insert("optimizer".into(), toml::Value::String("Adamm".into()));
+        let message = format!("{:#}", typo.recipe(1e-3, 8).expect_err("refused"));
+        assert!(
+            message.contains("original_b1") && message.contains("RMSprop"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn the_zoo_experiment_names_only_models_kymo_builds() {
         let e = Experiment::load("zoo").expect("built-in parses");
         for variant in &e.variants {
@@ -163,10 +189,14 @@ mod tests {
         assert!(e.profiles.contains_key("quick") && e.profiles.contains_key("full"));
         assert!(e.profiles["full"].epochs == 25 && e.profiles["full"].seeds >= 10);
         let differences = |a: &Variant, b: &Variant| {
+            let (x, y) = (
+                a.recipe(1e-3, 8).expect("valid"),
+                b.recipe(1e-3, 8).expect("valid"),
+            );
             [
                 a.model != b.model,
-                a.batch_size != b.batch_size,
-                a.early_stopping_patience != b.early_stopping_patience,
+                x.batch_size != y.batch_size,
+                x.early_stopping != y.early_stopping,
             ]
             .iter()
             .filter(|&&d| d)

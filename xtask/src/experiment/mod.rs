@@ -150,14 +150,22 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
     if args.epochs.is_some() {
         // `--epochs` is every run's budget, the prescription's included.
         for variant in &mut variants {
-            variant.epochs = None;
+            variant.recipe.remove("epochs");
         }
+    }
+    // Every variant's recipe checked (and written out whole in
+    // config.toml) before any run starts.
+    let mut recipes = Vec::new();
+    for variant in &mut variants {
+        let recipe = variant.recipe(resolved.learning_rate, profile.epochs)?;
+        *variant = variant.with_recipe(&recipe)?;
+        recipes.push(recipe);
     }
     resolved.variants = variants;
     let mut data_for: std::collections::BTreeMap<String, data::Prepared> = Default::default();
-    for variant in &resolved.variants {
-        let key = variant.preprocessing.clone().unwrap_or_default();
-        if variant.preprocessing.is_some() && !data_for.contains_key(&key) {
+    for recipe in &recipes {
+        let key = recipe.preprocessing.clone().unwrap_or_default();
+        if recipe.preprocessing.is_some() && !data_for.contains_key(&key) {
             let pipeline = data::pipeline(Some(&key))?;
             data_for.insert(key, data::prepare(&splits, &pipeline)?);
         }
@@ -212,11 +220,6 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let shared = run::Shared {
-        epochs: profile.epochs,
-        learning_rate: resolved.learning_rate,
-        out: &out,
-    };
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -224,13 +227,14 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(v, seed)) = pending.get(k) else { break };
-                let variant = &resolved.variants[v];
-                let data = variant
+                let (variant, recipe) = (&resolved.variants[v], &recipes[v]);
+                let data = recipe
                     .preprocessing
                     .as_ref()
                     .and_then(|k| data_for.get(k))
                     .unwrap_or(&prepared);
-                match run::run(&shared, data, variant, &models[v], seed, run_hash(variant)) {
+                let hash = run_hash(variant);
+                match run::run(&out, data, variant, recipe, &models[v], seed, hash) {
                     Ok(r) => {
                         let line = format!(
                             "{:<18} seed {seed}: test MSE {:.4} (best-val weights {:.4}, RMSE {:.4}), {} absurd epochs, {:.0}s",

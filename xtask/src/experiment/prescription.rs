@@ -2,7 +2,7 @@
 //! model on the experiment's own training and validation rows (never the
 //! test rows), turned into a concrete variant before any run starts.
 
-use kymo_doctor::{self as doctor, Setup};
+use kymo_doctor::{self as doctor, Recipe};
 use kymo_layers::{zoo, ArchitectureSpec};
 
 use super::config::Variant;
@@ -21,9 +21,9 @@ pub fn materialize(
         return Ok((variant.clone(), spec));
     }
     let question: ArchitectureSpec = zoo::original(length).into();
-    let setup = Setup {
+    let setup = Recipe {
         learning_rate,
-        ..Setup::default()
+        ..Recipe::default()
     };
     let exam = doctor::examine(&question, &setup, &splits.train, &splits.validation, None)?;
     let (spec, fixed) = doctor::prescribe(
@@ -32,23 +32,14 @@ pub fn materialize(
         &exam.diagnosis,
         Some((&exam.facts, &exam.preprocessing)),
     );
-    let concrete = concrete(variant, &fixed);
+    let concrete = concrete(variant, &fixed)?;
     Ok((concrete, spec))
 }
 
-/// A variant that trains with `setup`.
-fn concrete(variant: &Variant, setup: &Setup) -> Variant {
-    Variant {
-        batch_size: setup.batch_size,
-        epochs: Some(setup.epochs),
-        learning_rate: Some(setup.learning_rate),
-        weight_decay: setup.weight_decay,
-        reduce_lr_patience: setup.reduce_lr_patience,
-        early_stopping_patience: setup
-            .early_stopping
-            .then(|| setup.early_stopping_patience.unwrap_or(5)),
-        checkpoint_best: setup.checkpoint_best,
-        preprocessing: setup.preprocessing.clone(),
+/// A variant that trains with `setup`, its description saying how.
+fn concrete(variant: &Variant, setup: &Recipe) -> anyhow::Result<Variant> {
+    let trained = variant.with_recipe(setup)?;
+    Ok(Variant {
         description: format!(
             "{} (batch {}, {} epochs, {} lr {} weight decay {}, ReduceLROnPlateau patience {}, EarlyStopping patience {}, preprocessing {})",
             variant.description,
@@ -61,6 +52,6 @@ fn concrete(variant: &Variant, setup: &Setup) -> Variant {
             setup.early_stopping_patience.map_or("-".into(), |p| p.to_string()),
             setup.preprocessing.as_deref().unwrap_or("standardize"),
         ),
-        ..variant.clone()
-    }
+        ..trained
+    })
 }

@@ -4,10 +4,10 @@ use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
 use kymo_layers::{ArchitectureSpec, NamedArray};
-use kymo_optim::{Adam, AnyOptimizer};
+
 use kymo_train::{
-    BackupAndRestore, Callback, EarlyStopping, EpochLog, FitConfig, Metric, ModelCheckpoint,
-    ReduceLROnPlateau, ResumePoint, Stability, TrainError, Trainer,
+    BackupAndRestore, Callback, EpochLog, FitFiles, Metric, Recipe, ResumePoint, Stability,
+    TrainError, Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -128,41 +128,26 @@ fn test_mse(trainer: &mut Trainer, data: &Prepared) -> Result<f64, TrainError> {
     Ok(Metric::Mse.compute(predictions.view(), data.test.targets()))
 }
 
-/// What every run of one experiment shares.
-pub struct Shared<'a> {
-    /// Epochs per run.
-    pub epochs: usize,
-    /// The experiment's learning rate.
-    pub learning_rate: f64,
-    /// Output folder.
-    pub out: &'a Path,
-}
-
-/// Trains `variant` (built from `model`) with `seed` and measures it.
+/// Trains `variant` (built from `model`) with its `recipe` and `seed`
+/// into `out`, and measures it.
 pub fn run(
-    shared: &Shared<'_>,
+    out: &Path,
     data: &Prepared,
     variant: &Variant,
+    recipe: &Recipe,
     model: &ArchitectureSpec,
     seed: u64,
     config_hash: u32,
 ) -> anyhow::Result<RunResult> {
-    let Shared {
-        epochs,
-        learning_rate,
-        out,
-    } = *shared;
     let started = std::time::Instant::now();
     let (json_path, csv_path, checkpoint_path) = run_paths(out, &variant.name, seed);
     let backup_dir = backup_dir(out, &variant.name, seed, config_hash);
-    let epochs = variant.epochs.unwrap_or(epochs);
     let trained = match train(
         data,
         variant,
+        recipe,
         model,
         seed,
-        epochs,
-        learning_rate,
         &checkpoint_path,
         &backup_dir,
     ) {
@@ -177,10 +162,9 @@ pub fn run(
             train(
                 data,
                 variant,
+                recipe,
                 model,
                 seed,
-                epochs,
-                learning_rate,
                 &checkpoint_path,
                 &backup_dir,
             )?
@@ -250,44 +234,27 @@ struct Trained {
 }
 
 /// Trains one run from scratch, or from the backup a killed run left in
-/// `backup_dir` (BackupAndRestore: every callback resumes to the
-/// uninterrupted run's bits).
-#[allow(clippy::too_many_arguments)]
+/// `backup_dir`: the recipe's callbacks (ReduceLROnPlateau, EarlyStopping,
+/// the best-only checkpoint) with BackupAndRestore last, so every callback
+/// resumes to the uninterrupted run's bits.
 fn train(
     data: &Prepared,
     variant: &Variant,
+    recipe: &Recipe,
     model: &ArchitectureSpec,
     seed: u64,
-    epochs: usize,
-    learning_rate: f64,
     checkpoint_path: &Path,
     backup_dir: &Path,
 ) -> Result<Trained, TrainError> {
     let mut best = BestWeights::default();
-    let mut stopper = variant
-        .early_stopping_patience
-        .map(|p| EarlyStopping::restoring_best("val_loss", p));
-    let mut plateau = variant.reduce_lr_patience.map(|patience| {
-        let start = variant.learning_rate.unwrap_or(learning_rate);
-        ReduceLROnPlateau::new(0.5, patience, 0.01 * start)
-    });
-    let mut checkpoint = variant
-        .checkpoint_best
-        .then(|| ModelCheckpoint::best_only(checkpoint_path));
-    let config = FitConfig {
-        epochs,
-        batch_size: variant.batch_size,
-        seed,
-        ..Default::default()
-    };
-    let optimizer = AnyOptimizer::Adam(Adam {
-        weight_decay: variant.weight_decay,
-        ..Adam::new(variant.learning_rate.unwrap_or(learning_rate))
-    });
-    let mut trainer = Trainer::new(model.build::<f32>(seed)?, optimizer, config);
+    let mut trainer = Trainer::new(
+        model.build::<f32>(seed)?,
+        recipe.optimizer(),
+        recipe.fit_config(seed),
+    );
     // Checkpoints carry the preprocessing, so `predict` repeats it.
     trainer.preprocessor = Some(data.preprocessor.clone());
-    let mut backup = BackupAndRestore::new(backup_dir);
+    let backup = BackupAndRestore::new(backup_dir);
     // Read once more than BackupAndRestore needs, for the log line.
     if let Ok(state) = kymo_train::Checkpoint::load(&backup.state_path()) {
         eprintln!(
@@ -296,25 +263,16 @@ fn train(
             state.history.epochs.len()
         );
     }
-    {
-        let mut callbacks: Vec<&mut dyn Callback> = vec![&mut best];
-        if let Some(c) = checkpoint.as_mut() {
-            callbacks.push(c);
-        }
-        if let Some(p) = plateau.as_mut() {
-            callbacks.push(p);
-        }
-        if let Some(s) = stopper.as_mut() {
-            callbacks.push(s);
-        }
-        // Last, so what it saves has every other callback's view of the epoch.
-        callbacks.push(&mut backup);
-        trainer.fit(&data.train, Some(&data.validation), &mut callbacks)?;
-    }
+    let files = FitFiles {
+        checkpoint: Some(checkpoint_path.to_path_buf()),
+        backup: Some(backup_dir.to_path_buf()),
+        callbacks: vec![&mut best],
+    };
+    let stopped_epoch = recipe.fit_with(&mut trainer, &data.train, &data.validation, files)?;
     Ok(Trained {
         trainer,
         best,
-        stopped_epoch: stopper.and_then(|s| s.stopped_epoch),
+        stopped_epoch,
     })
 }
 

@@ -9,7 +9,7 @@ mod tests;
 
 use kymo_layers::{Layer, LayerSpec, Model, Summary};
 
-use super::{Finding, Setup};
+use super::{Finding, Recipe};
 
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
@@ -41,7 +41,7 @@ impl<'a> Subject<'a> {
 /// enables the ones that compare the model with the data's size.
 pub fn static_checks(
     model: &dyn Model<f32>,
-    setup: &Setup,
+    setup: &Recipe,
     train_samples: Option<usize>,
 ) -> Vec<Finding> {
     let subject = Subject::of(model);

@@ -5,7 +5,7 @@ use kymo_layers::{LayerSpec, ReceptiveField, Shape};
 use kymo_tensor::Padding;
 
 use super::{percent, Subject};
-use crate::{Finding, FindingId, Setup, Severity};
+use crate::{Finding, FindingId, Recipe, Severity};
 
 /// The Dense head after Flatten: wider than 10,000 inputs or 100 per
 /// training sample is the problem itself; most of the parameters, a smell.
@@ -183,7 +183,7 @@ pub(super) fn kernels_and_padding(subject: &Subject<'_>) -> Vec<Finding> {
 }
 
 /// BatchNormalization with batches under 8.
-pub(super) fn batchnorm_tiny_batches(subject: &Subject<'_>, setup: &Setup) -> Vec<Finding> {
+pub(super) fn batchnorm_tiny_batches(subject: &Subject<'_>, setup: &Recipe) -> Vec<Finding> {
     let Subject { specs, .. } = subject;
     let mut findings = Vec::new();
     let has_bn = specs
@@ -204,7 +204,7 @@ pub(super) fn batchnorm_tiny_batches(subject: &Subject<'_>, setup: &Setup) -> Ve
 /// the whole budget.
 pub(super) fn batchnorm_unsettled(
     subject: &Subject<'_>,
-    setup: &Setup,
+    setup: &Recipe,
     train_samples: Option<usize>,
 ) -> Vec<Finding> {
     let Subject { specs, .. } = subject;

@@ -1,10 +1,10 @@
 //! The rules about the training setup alone: batch size, learning rate,
 //! validation, early stopping and checkpoints.
 
-use crate::{Finding, FindingId, Setup, Severity};
+use crate::{Finding, FindingId, Recipe, Severity};
 
 /// Batch 1 at an Adam-size learning rate.
-pub(super) fn batch_one(setup: &Setup) -> Vec<Finding> {
+pub(super) fn batch_one(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();
     let temperature = setup.learning_rate / setup.batch_size.max(1) as f64;
     if setup.batch_size == 1 && setup.learning_rate >= 1e-4 {
@@ -22,7 +22,7 @@ pub(super) fn batch_one(setup: &Setup) -> Vec<Finding> {
 }
 
 /// A learning rate outside [1e-7, 1e-2].
-pub(super) fn learning_rate_range(setup: &Setup) -> Vec<Finding> {
+pub(super) fn learning_rate_range(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();
     if !(1e-7..=1e-2).contains(&setup.learning_rate) {
         findings.push(
@@ -36,7 +36,7 @@ pub(super) fn learning_rate_range(setup: &Setup) -> Vec<Finding> {
 }
 
 /// No validation data.
-pub(super) fn no_validation(setup: &Setup) -> Vec<Finding> {
+pub(super) fn no_validation(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();
     if !setup.validation {
         findings.push(
@@ -54,7 +54,7 @@ pub(super) fn no_validation(setup: &Setup) -> Vec<Finding> {
 }
 
 /// Validation without early stopping.
-pub(super) fn no_early_stopping(setup: &Setup) -> Vec<Finding> {
+pub(super) fn no_early_stopping(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();
     if setup.validation && !setup.early_stopping {
         findings.push(
@@ -68,7 +68,7 @@ pub(super) fn no_early_stopping(setup: &Setup) -> Vec<Finding> {
 }
 
 /// Validation without a best-weights checkpoint.
-pub(super) fn no_best_checkpoint(setup: &Setup) -> Vec<Finding> {
+pub(super) fn no_best_checkpoint(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();
     if setup.validation && !setup.checkpoint_best {
         findings.push(

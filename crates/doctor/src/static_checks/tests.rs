@@ -4,7 +4,7 @@
 use kymo_layers::{zoo, ArchitectureSpec, DropoutSpec, LayerSpec};
 
 use super::{model_rules, setup_rules, Subject};
-use crate::{Finding, Setup};
+use crate::{Finding, Recipe};
 
 fn ids(findings: &[Finding]) -> Vec<&'static str> {
     findings.iter().map(|f| f.id.as_str()).collect()
@@ -12,21 +12,21 @@ fn ids(findings: &[Finding]) -> Vec<&'static str> {
 
 #[test]
 fn setup_rules_fire_on_their_setups_only() {
-    type Rule = fn(&Setup) -> Vec<Finding>;
-    let question = Setup::default();
-    let fixed = Setup {
+    type Rule = fn(&Recipe) -> Vec<Finding>;
+    let question = Recipe::default();
+    let fixed = Recipe {
         batch_size: 32,
         early_stopping: true,
         checkpoint_best: true,
-        ..Setup::default()
+        ..Recipe::default()
     };
     // (rule, setup, fires)
-    let table: [(Rule, Setup, bool); 12] = [
+    let table: [(Rule, Recipe, bool); 12] = [
         (setup_rules::batch_one, question.clone(), true),
         (setup_rules::batch_one, fixed.clone(), false),
         (
             setup_rules::batch_one,
-            Setup {
+            Recipe {
                 learning_rate: 1e-5,
                 ..question.clone()
             },
@@ -35,7 +35,7 @@ fn setup_rules_fire_on_their_setups_only() {
         (setup_rules::learning_rate_range, question.clone(), false),
         (
             setup_rules::learning_rate_range,
-            Setup {
+            Recipe {
                 learning_rate: 0.5,
                 ..question.clone()
             },
@@ -43,7 +43,7 @@ fn setup_rules_fire_on_their_setups_only() {
         ),
         (
             setup_rules::learning_rate_range,
-            Setup {
+            Recipe {
                 learning_rate: 1e-9,
                 ..question.clone()
             },
@@ -51,7 +51,7 @@ fn setup_rules_fire_on_their_setups_only() {
         ),
         (
             setup_rules::no_validation,
-            Setup {
+            Recipe {
                 validation: false,
                 ..question.clone()
             },
@@ -134,16 +134,16 @@ fn the_head_and_batchnorm_rules_weigh_the_data_size() {
         .build::<f32>(0)
         .expect("builds");
     let subject = Subject::of(answer_bn.as_ref());
-    let setup = Setup {
+    let setup = Recipe {
         batch_size: 32,
         epochs: 25,
-        ..Setup::default()
+        ..Recipe::default()
     };
     // 25 epochs of 4 steps leave 0.99^100 = 37% of the initial statistics;
     // 25 epochs of 625 steps settle them.
     let few = model_rules::batchnorm_unsettled(&subject, &setup, Some(128));
     let many = model_rules::batchnorm_unsettled(&subject, &setup, Some(20_000));
     assert_eq!((few.len(), many.len()), (1, 0), "{:?}", ids(&few));
-    assert!(model_rules::batchnorm_tiny_batches(&subject, &Setup::default()).len() == 1);
+    assert!(model_rules::batchnorm_tiny_batches(&subject, &Recipe::default()).len() == 1);
     assert!(model_rules::batchnorm_tiny_batches(&subject, &setup).is_empty());
 }

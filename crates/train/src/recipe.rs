@@ -1,0 +1,396 @@
+//! `Recipe`: the one description of how to train a model — optimizer,
+//! learning rate, batch size, epochs, validation, early stopping,
+//! checkpointing, schedule, weight decay, preprocessing and augmentation.
+//! The doctor examines and prescribes one, `kymo fit` and the experiment
+//! read one, and [`Recipe::fit`] trains with one.
+
+use std::path::{Path, PathBuf};
+
+use kymo_data::Dataset;
+use kymo_layers::ArchitectureSpec;
+use kymo_optim::{Adam, AnyOptimizer, RmsProp, Sgd};
+use serde::{Deserialize, Serialize};
+
+use crate::callbacks::{
+    BackupAndRestore, Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
+};
+use crate::{FitConfig, TrainError, Trainer};
+
+/// The optimizers a recipe can name, spelled as Keras's classes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OptimizerName {
+    /// Adam (with `weight_decay`, decoupled as Keras 3 applies it).
+    Adam,
+    /// AdamW: Adam with decoupled weight decay (Keras's default 0.004).
+    AdamW,
+    /// Stochastic gradient descent, with `momentum` and `nesterov`.
+    SGD,
+    /// RMSprop, with `momentum`.
+    RMSprop,
+}
+
+impl std::fmt::Display for OptimizerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// How a model is trained. Read from TOML with unknown keys and unknown
+/// optimizer names refused (the error names the key and the accepted
+/// values); fields left out take the seed question's setup
+/// ([`Recipe::default`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recipe {
+    /// The optimizer.
+    pub optimizer: OptimizerName,
+    /// Learning rate (the start, under a plateau schedule).
+    pub learning_rate: f64,
+    /// Momentum of SGD or RMSprop (their default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (SGD).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nesterov: bool,
+    /// Decoupled weight decay (Adam, AdamW).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Epochs (at most, with early stopping).
+    pub epochs: usize,
+    /// Whether validation data is used.
+    pub validation: bool,
+    /// EarlyStopping(val_loss) restoring the best weights.
+    pub early_stopping: bool,
+    /// EarlyStopping's patience, when not 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping_patience: Option<usize>,
+    /// A best-only ModelCheckpoint on val_loss.
+    pub checkpoint_best: bool,
+    /// ReduceLROnPlateau(val_loss, factor 0.5, floor a hundredth of the
+    /// start) with this patience, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduce_lr_patience: Option<usize>,
+    /// Preprocessing of the signals (`snv,savgol:11:2:1,standardize`);
+    /// `None` is per-point standardization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<String>,
+    /// Seeded spectral augmentation of training batches, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment: Option<kymo_data::Augmentation>,
+}
+
+impl Default for Recipe {
+    /// The seed question's setup: Adam 1e-3, batch 1, 25 epochs, validation
+    /// but no early stopping and no checkpoint.
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerName::Adam,
+            learning_rate: 1e-3,
+            momentum: None,
+            nesterov: false,
+            weight_decay: None,
+            batch_size: 1,
+            epochs: 25,
+            validation: true,
+            early_stopping: false,
+            early_stopping_patience: None,
+            checkpoint_best: false,
+            reduce_lr_patience: None,
+            preprocessing: None,
+            augment: None,
+        }
+    }
+}
+
+/// The lower bound ReduceLROnPlateau stops at: a hundredth of the start.
+const MIN_LR_FRACTION: f64 = 0.01;
+
+/// Keras's AdamW default decay.
+const ADAMW_WEIGHT_DECAY: f64 = 0.004;
+
+/// Where [`Recipe::fit_with`] writes, and what else it runs.
+#[derive(Default)]
+pub struct FitFiles<'a> {
+    /// The best-only checkpoint's file, when the recipe checkpoints.
+    pub checkpoint: Option<PathBuf>,
+    /// A BackupAndRestore folder: a killed run resumes from it.
+    pub backup: Option<PathBuf>,
+    /// More callbacks, run before the recipe's own.
+    pub callbacks: Vec<&'a mut dyn Callback>,
+}
+
+impl Recipe {
+    /// Parses a TOML recipe, refusing unknown keys and names, then checks
+    /// it ([`Recipe::check`]).
+    pub fn from_toml_str(text: &str) -> Result<Self, TrainError> {
+        let recipe: Self = toml::from_str(text).map_err(|e| TrainError::Config {
+            field: "recipe",
+            reason: e.to_string(),
+        })?;
+        recipe.check()?;
+        Ok(recipe)
+    }
+
+    /// Reads a TOML recipe file.
+    pub fn from_path(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            TrainError::Config { field, reason } => TrainError::Config {
+                field,
+                reason: format!("{}: {reason}", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// The recipe as TOML, as `from_toml_str` reads it.
+    pub fn to_toml(&self) -> String {
+        // Every field serializes to a TOML value (no maps with non-string
+        // keys, no bare top-level values), so this cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Refuses settings no optimizer or loop can run: an empty batch, a
+    /// learning rate that is not a positive number, an option the named
+    /// optimizer does not have.
+    pub fn check(&self) -> Result<(), TrainError> {
+        let invalid =
+            |field: &'static str, reason: String| Err(TrainError::Config { field, reason });
+        if self.batch_size == 0 {
+            return invalid("batch_size", "must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return invalid(
+                "learning_rate",
+                format!("must be a positive number, not {}", self.learning_rate),
+            );
+        }
+        let adam_like = matches!(self.optimizer, OptimizerName::Adam | OptimizerName::AdamW);
+        if self.weight_decay.is_some() && !adam_like {
+            return invalid(
+                "weight_decay",
+                format!(
+                    "{} has no weight decay here; use Adam or AdamW",
+                    self.optimizer
+                ),
+            );
+        }
+        if self.momentum.is_some() && adam_like {
+            return invalid(
+                "momentum",
+                format!(
+                    "{} has no momentum setting; use SGD or RMSprop",
+                    self.optimizer
+                ),
+            );
+        }
+        if self.nesterov && self.optimizer != OptimizerName::SGD {
+            return invalid(
+                "nesterov",
+                format!("only SGD has it, not {}", self.optimizer),
+            );
+        }
+        Ok(())
+    }
+
+    /// The optimizer it names, with its learning rate and options.
+    pub fn optimizer(&self) -> AnyOptimizer {
+        let learning_rate = self.learning_rate;
+        match self.optimizer {
+            OptimizerName::Adam => AnyOptimizer::Adam(Adam {
+                weight_decay: self.weight_decay,
+                ..Adam::new(learning_rate)
+            }),
+            OptimizerName::AdamW => AnyOptimizer::Adam(Adam {
+                weight_decay: Some(self.weight_decay.unwrap_or(ADAMW_WEIGHT_DECAY)),
+                ..Adam::new(learning_rate)
+            }),
+            OptimizerName::SGD => AnyOptimizer::Sgd(Sgd {
+                learning_rate,
+                momentum: self.momentum.unwrap_or(0.0),
+                nesterov: self.nesterov,
+                ..Sgd::default()
+            }),
+            OptimizerName::RMSprop => AnyOptimizer::RmsProp(RmsProp {
+                learning_rate,
+                momentum: self.momentum.unwrap_or(0.0),
+                ..RmsProp::default()
+            }),
+        }
+    }
+
+    /// The fit configuration for `seed` (MSE loss, shuffled batches).
+    pub fn fit_config(&self, seed: u64) -> FitConfig {
+        FitConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size.max(1),
+            seed,
+            augment: self.augment,
+            ..FitConfig::default()
+        }
+    }
+
+    /// EarlyStopping(val_loss, restore_best_weights) when the recipe uses it.
+    pub fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.early_stopping.then(|| {
+            EarlyStopping::restoring_best("val_loss", self.early_stopping_patience.unwrap_or(5))
+        })
+    }
+
+    /// ReduceLROnPlateau(val_loss, factor 0.5) when the recipe uses it.
+    pub fn reduce_lr(&self) -> Option<ReduceLROnPlateau> {
+        self.reduce_lr_patience.map(|patience| {
+            ReduceLROnPlateau::new(0.5, patience, self.learning_rate * MIN_LR_FRACTION)
+        })
+    }
+
+    /// Trains `spec`, built with `seed`, on data already preprocessed, for
+    /// `epochs` when given, else the recipe's own: its optimizer, batch
+    /// size, schedule and early stopping (best weights restored). Validation
+    /// is used when the recipe says so.
+    pub fn fit(
+        &self,
+        spec: &ArchitectureSpec,
+        train: &Dataset,
+        validation: &Dataset,
+        seed: u64,
+        epochs: Option<usize>,
+    ) -> Result<Trainer, TrainError> {
+        let model = spec.build::<f32>(seed)?;
+        let mut config = self.fit_config(seed);
+        config.epochs = epochs.unwrap_or(config.epochs);
+        let mut trainer = Trainer::new(model, self.optimizer(), config);
+        self.fit_with(&mut trainer, train, validation, FitFiles::default())?;
+        Ok(trainer)
+    }
+
+    /// Trains `trainer` (built from this recipe's optimizer and
+    /// configuration) with the recipe's callbacks, in the order a resumed
+    /// run needs: `files.callbacks`, ReduceLROnPlateau, EarlyStopping, the
+    /// best-only checkpoint into `files.checkpoint` (when the recipe
+    /// checkpoints), and last BackupAndRestore into `files.backup`.
+    /// Returns the epoch EarlyStopping stopped at, if it did.
+    pub fn fit_with(
+        &self,
+        trainer: &mut Trainer,
+        train: &Dataset,
+        validation: &Dataset,
+        files: FitFiles<'_>,
+    ) -> Result<Option<usize>, TrainError> {
+        self.check()?;
+        let FitFiles {
+            checkpoint,
+            backup,
+            callbacks: mut extra,
+        } = files;
+        // Reborrowed for this call: the recipe's own callbacks live here.
+        let mut callbacks: Vec<&mut dyn Callback> = extra
+            .iter_mut()
+            .map(|c| &mut **c as &mut dyn Callback)
+            .collect();
+        let (mut plateau, mut stopper) = (self.reduce_lr(), self.early_stopping());
+        let mut best = checkpoint
+            .filter(|_| self.checkpoint_best)
+            .map(ModelCheckpoint::best_only);
+        let mut backup = backup.map(BackupAndRestore::new);
+        if let Some(p) = plateau.as_mut() {
+            callbacks.push(p);
+        }
+        if let Some(s) = stopper.as_mut() {
+            callbacks.push(s);
+        }
+        if let Some(c) = best.as_mut() {
+            callbacks.push(c);
+        }
+        if let Some(b) = backup.as_mut() {
+            callbacks.push(b);
+        }
+        let validation = self.validation.then_some(validation);
+        trainer.fit(train, validation, &mut callbacks)?;
+        drop(callbacks);
+        Ok(stopper.and_then(|s| s.stopped_epoch))
+    }
+
+    /// Epochs that give this recipe `steps` optimizer steps on `samples`
+    /// training rows (at least one): how `--verify` gives every arm the
+    /// same number of steps whatever its batch size.
+    pub fn epochs_for_steps(&self, steps: usize, samples: usize) -> usize {
+        let per_epoch = samples.max(1).div_ceil(self.batch_size.max(1));
+        steps.div_ceil(per_epoch).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(text: &str) -> String {
+        match Recipe::from_toml_str(text) {
+            Err(TrainError::Config { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_optimizers_and_keys_are_refused_with_the_accepted_values() {
+        let typo = reason("optimizer = \"Adamm\"");
+        assert!(typo.contains("Adamm"), "{typo}");
+        for accepted in ["Adam", "AdamW", "SGD", "RMSprop"] {
+            assert!(typo.contains(accepted), "{typo}");
+        }
+        // Keras's spelling is the one accepted.
+        assert!(reason("optimizer = \"rmsprop\"").contains("RMSprop"));
+        let key = reason("learning_rat = 0.01");
+        assert!(
+            key.contains("learning_rat") && key.contains("learning_rate"),
+            "{key}"
+        );
+    }
+
+    #[test]
+    fn each_name_builds_its_optimizer_with_its_options() {
+        let recipe = |text: &str| Recipe::from_toml_str(text).expect("valid");
+        let sgd =
+            recipe("optimizer = \"SGD\"\nmomentum = 0.9\nnesterov = true\nlearning_rate = 0.01");
+        assert!(matches!(
+            sgd.optimizer(),
+            AnyOptimizer::Sgd(Sgd { momentum, nesterov: true, .. }) if momentum == 0.9
+        ));
+        let rms = recipe("optimizer = \"RMSprop\"");
+        assert!(matches!(rms.optimizer(), AnyOptimizer::RmsProp(_)));
+        let adamw = recipe("optimizer = \"AdamW\"");
+        assert!(matches!(
+            adamw.optimizer(),
+            AnyOptimizer::Adam(Adam { weight_decay: Some(d), .. }) if d == ADAMW_WEIGHT_DECAY
+        ));
+        // Options the optimizer does not have are refused, not ignored.
+        assert!(reason("optimizer = \"SGD\"\nweight_decay = 0.01").contains("weight decay"));
+        assert!(reason("momentum = 0.9").contains("momentum"));
+        assert!(reason("batch_size = 0").contains("at least 1"));
+    }
+
+    #[test]
+    fn a_recipe_survives_its_own_toml() {
+        let recipe = Recipe {
+            optimizer: OptimizerName::AdamW,
+            weight_decay: Some(1e-4),
+            batch_size: 16,
+            epochs: 300,
+            early_stopping: true,
+            early_stopping_patience: Some(40),
+            checkpoint_best: true,
+            reduce_lr_patience: Some(15),
+            preprocessing: Some("snv,standardize".into()),
+            ..Recipe::default()
+        };
+        assert_eq!(
+            Recipe::from_toml_str(&recipe.to_toml()).expect("reads"),
+            recipe
+        );
+    }
+}
