@@ -104,7 +104,6 @@ pub fn probe(
         big: (big_sq, big_count),
     } = std::mem::take(&mut *lock(&recording));
 
-    let mut findings = Vec::new();
     let mut stats = ProbeStats {
         train_loss: trainer.history.series("loss"),
         val_loss: trainer.history.series("val_loss"),
@@ -112,186 +111,430 @@ pub fn probe(
         noise_scale: f64::NAN,
         signal_fraction: f64::NAN,
     };
-
-    // Noise scale, B_small = B, B_big = k B.
     if small_count > 0 && big_count > 0 {
         let (b_small, b_big) = (batch_size as f64, (batch_size * config.noise_window) as f64);
         let (g_small, g_big) = (small_sq / small_count as f64, big_sq / big_count as f64);
-        let signal = (b_big * g_big - b_small * g_small) / (b_big - b_small);
-        let trace = (g_small - g_big) / (1.0 / b_small - 1.0 / b_big);
-        stats.noise_scale = if signal > 0.0 {
-            trace.max(0.0) / signal
-        } else {
-            f64::INFINITY
-        };
-        stats.signal_fraction = 1.0 / (1.0 + stats.noise_scale / b_small);
-        let recommended = if stats.noise_scale.is_finite() {
-            stats.noise_scale.clamp(8.0, 256.0)
-        } else {
-            256.0
-        };
-        let recommended = 2f64.powf(recommended.log2().round()) as usize;
-        // Never more than a sixteenth of the training rows (as the
-        // prescription's budget): a batch near the whole set leaves a
-        // handful of steps per epoch, and at the set's size no noise at all.
-        let ceiling = super::training_budget(&super::DataFacts::of(train), setup.learning_rate)
-            .batch_size
-            .max(batch_size);
-        let capped = recommended > ceiling;
-        let recommended = recommended.min(ceiling);
-        let severity = match stats.signal_fraction {
-            f if f < 0.1 => Severity::High,
-            f if f < 0.5 => Severity::Medium,
-            _ => Severity::Info,
-        };
-        let estimate = if stats.noise_scale.is_finite() {
-            format!(
-                "gradient noise scale B_simple = tr(Σ)/|G|² ≈ {:.0}",
-                stats.noise_scale
-            )
-        } else {
-            "the mean gradient could not be told apart from the noise (B_simple beyond estimate: the k-batch average is no smaller than single batches predict)".to_string()
-        };
-        findings.push(
-            Finding::new(FindingId::GradientNoise, severity, format!("At batch {batch_size}, {:.0}% of each step is signal", 100.0 * stats.signal_fraction))
-                .measured(format!(
-                    "{estimate}, from batch-{batch_size} gradients and their {}-batch averages over {small_count} steps; signal fraction at batch {batch_size}: {:.3}",
-                    config.noise_window, stats.signal_fraction
-                ))
-                .why("below the noise scale each step is mostly noise and progress per sample collapses; near it, steps are efficient (McCandlish et al. 2018, An Empirical Model of Large-Batch Training)")
-                .fix(if capped {
-                    format!("batch_size = {recommended} (B_simple is larger, but {} training rows allow no more than a sixteenth of them per step), with more epochs to keep the number of steps", train.len())
-                } else {
-                    format!("batch_size = {recommended} (the power of two nearest B_simple, within 8 to 256)")
-                }),
-        );
+        (stats.noise_scale, stats.signal_fraction) = noise_scale(b_small, b_big, g_small, g_big);
     }
-
-    let stability = Stability::of(&stats.val_loss, stats.mean_val_mse);
-    let absurd = stability.absurd_epochs;
-    if absurd > 0 {
-        let worst = stats.val_loss.iter().copied().fold(0.0f64, |a, b| {
-            if b.is_nan() {
-                f64::INFINITY
-            } else {
-                a.max(b)
-            }
-        });
-        findings.push(
-            Finding::new(FindingId::AbsurdEpochs, Severity::High, "Validation loss worse than predicting the mean")
-                .measured(format!(
-                    "{absurd} of {} probe epochs; worst validation MSE {worst:.3} against {:.3} for the training mean; per epoch: {:?}",
-                    stats.val_loss.len(),
-                    stats.mean_val_mse,
-                    stats.val_loss.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()
-                ))
-                .why("an epoch that loses to a constant prediction is the 'absurd result' of the question: the weights jumped, not learned")
-                .fix("fix the high-severity causes above (batch size, head); keep the best epoch with ModelCheckpoint(save_best_only=True)"),
-        );
-    }
-    if stats.val_loss.len() > 1 {
-        let swing = stability.volatility;
-        if swing > 0.3 {
-            findings.push(
-                Finding::new(FindingId::ValLossSwings, Severity::Medium, "Validation loss swings between epochs")
-                    .measured(format!("RMS of log10(val[t]/val[t-1]) = {swing:.2} (a 2x swing is 0.30)"))
-                    .why("large epoch-to-epoch swings mean the last epoch's weights are a lottery ticket")
-                    .fix("larger batches or a lower learning rate; restore the best weights"),
-            );
-        }
-    }
-    if let Ok(predictions) = predict(trainer.model.as_mut(), validation, 32) {
-        let spread = |a: ndarray::ArrayView2<'_, f32>| {
-            let n = a.len().max(1) as f64;
-            let m = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-            (a.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n).sqrt()
-        };
-        let (p, t) = (
-            spread(predictions.view()),
-            spread(validation.targets().view()),
-        );
-        if !p.is_finite() || p > 10.0 * t {
-            findings.push(
-                Finding::new(FindingId::PredictionsOutOfRange, Severity::High, "Predictions spread far beyond the targets")
-                    .measured(format!("prediction standard deviation {p:.3} against the targets' {t:.3}"))
-                    .why("DeepDiagnosis (Wardat et al. 2022) flags outputs outside ten times the target range: the output layer is saturated by a few huge activations")
-                    .fix("downsample before the head and use batches of 32"),
-            );
-        }
-    }
-    if let Some(layer) = nan_layer {
-        findings.push(
-            Finding::new(FindingId::NanGradients, Severity::High, format!("NaN or infinite gradients in '{layer}'"))
-                .measured(format!("first non-finite gradient in layer '{layer}'"))
-                .why("one NaN poisons every weight at the next step")
-                .fix("lower the learning rate, clip gradients (global_clipnorm=1.0), and add TerminateOnNaN"),
-        );
-    }
+    let prediction_spread =
+        predict(trainer.model.as_mut(), validation, 32)
+            .ok()
+            .map(|predictions| {
+                (
+                    spread(predictions.view()),
+                    spread(validation.targets().view()),
+                )
+            });
     let mut ratio_values: Vec<f64> = ratios.iter().map(|r| r.0).collect();
-    let median_ratio = median(&mut ratio_values);
     let mut first_norms: Vec<f64> = ratios.iter().map(|r| r.1).collect();
-    let median_first = median(&mut first_norms);
-    if median_ratio > 70.0 {
-        findings.push(
+    let update_ratio_medians = update_ratios
+        .iter_mut()
+        .enumerate()
+        .map(|(i, values)| (layer_of[i].clone(), median(values)))
+        .collect();
+    let evidence = Evidence {
+        stats,
+        batch_size,
+        noise_window: config.noise_window,
+        noise_steps: small_count,
+        // The batch advice never exceeds the prescription's budget: a
+        // sixteenth of the training rows (or the batch already used).
+        batch_ceiling: super::training_budget(&super::DataFacts::of(train), setup.learning_rate)
+            .batch_size
+            .max(batch_size),
+        train_rows: train.len(),
+        prediction_spread,
+        nan_layer,
+        median_gradient_ratio: median(&mut ratio_values),
+        median_first_norm: median(&mut first_norms),
+        steps: total_norms.len(),
+        spikes,
+        update_ratio_medians,
+    };
+    let rules: [fn(&Evidence) -> Option<Finding>; 9] = [
+        gradient_noise,
+        absurd_epochs,
+        val_loss_swings,
+        predictions_out_of_range,
+        nan_gradients,
+        exploding_or_vanishing_gradients,
+        gradient_spikes,
+        update_ratio,
+        overfitting,
+    ];
+    let findings = rules.iter().filter_map(|rule| rule(&evidence)).collect();
+    Ok((findings, evidence.stats))
+}
+
+/// What a probe run measured, as its rules read it.
+struct Evidence {
+    /// Losses, the mean predictor and the noise scale.
+    stats: ProbeStats,
+    /// The probed batch size.
+    batch_size: usize,
+    /// Batches averaged for the large-batch gradient.
+    noise_window: usize,
+    /// Steps the noise scale was estimated over.
+    noise_steps: usize,
+    /// The largest batch the advice may name.
+    batch_ceiling: usize,
+    /// Training rows.
+    train_rows: usize,
+    /// Standard deviations of the validation predictions and targets.
+    prediction_spread: Option<(f64, f64)>,
+    /// The first layer with a non-finite gradient.
+    nan_layer: Option<String>,
+    /// Median ratio of the first to the last kernel's gradient norm.
+    median_gradient_ratio: f64,
+    /// Median gradient norm of the first kernel.
+    median_first_norm: f64,
+    /// Steps recorded.
+    steps: usize,
+    /// Steps whose gradient norm spiked above ten times the recent median.
+    spikes: usize,
+    /// Per parameter, its layer and its median `||Δθ||/||θ||` per step.
+    update_ratio_medians: Vec<(String, f64)>,
+}
+
+/// `B_simple` and the signal fraction at `b_small` from the mean squared
+/// gradient norms at two batch sizes (McCandlish et al. 2018, appendix A).
+fn noise_scale(b_small: f64, b_big: f64, g_small: f64, g_big: f64) -> (f64, f64) {
+    let signal = (b_big * g_big - b_small * g_small) / (b_big - b_small);
+    let trace = (g_small - g_big) / (1.0 / b_small - 1.0 / b_big);
+    let scale = if signal > 0.0 {
+        trace.max(0.0) / signal
+    } else {
+        f64::INFINITY
+    };
+    (scale, 1.0 / (1.0 + scale / b_small))
+}
+
+/// The population standard deviation of every value.
+fn spread(a: ndarray::ArrayView2<'_, f32>) -> f64 {
+    let n = a.len().max(1) as f64;
+    let m = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    (a.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// How much of each step is signal at the probed batch size, and the
+/// batch size that would make steps efficient.
+fn gradient_noise(e: &Evidence) -> Option<Finding> {
+    // Not estimated: too few steps for a large-batch average.
+    if e.noise_steps == 0 || e.stats.noise_scale.is_nan() {
+        return None;
+    }
+    let (scale, fraction, batch_size) =
+        (e.stats.noise_scale, e.stats.signal_fraction, e.batch_size);
+    let recommended = if scale.is_finite() {
+        scale.clamp(8.0, 256.0)
+    } else {
+        256.0
+    };
+    let recommended = 2f64.powf(recommended.log2().round()) as usize;
+    // Never more than a sixteenth of the training rows (as the
+    // prescription's budget): a batch near the whole set leaves a
+    // handful of steps per epoch, and at the set's size no noise at all.
+    let capped = recommended > e.batch_ceiling;
+    let recommended = recommended.min(e.batch_ceiling);
+    let severity = match fraction {
+        f if f < 0.1 => Severity::High,
+        f if f < 0.5 => Severity::Medium,
+        _ => Severity::Info,
+    };
+    let estimate = if scale.is_finite() {
+        format!("gradient noise scale B_simple = tr(Σ)/|G|² ≈ {scale:.0}")
+    } else {
+        "the mean gradient could not be told apart from the noise (B_simple beyond estimate: the k-batch average is no smaller than single batches predict)".to_string()
+    };
+    Some(
+        Finding::new(FindingId::GradientNoise, severity, format!("At batch {batch_size}, {:.0}% of each step is signal", 100.0 * fraction))
+            .measured(format!(
+                "{estimate}, from batch-{batch_size} gradients and their {}-batch averages over {} steps; signal fraction at batch {batch_size}: {fraction:.3}",
+                e.noise_window, e.noise_steps
+            ))
+            .why("below the noise scale each step is mostly noise and progress per sample collapses; near it, steps are efficient (McCandlish et al. 2018, An Empirical Model of Large-Batch Training)")
+            .fix(if capped {
+                format!("batch_size = {recommended} (B_simple is larger, but {} training rows allow no more than a sixteenth of them per step), with more epochs to keep the number of steps", e.train_rows)
+            } else {
+                format!("batch_size = {recommended} (the power of two nearest B_simple, within 8 to 256)")
+            }),
+    )
+}
+
+/// Epochs whose validation loss loses to predicting the training mean.
+fn absurd_epochs(e: &Evidence) -> Option<Finding> {
+    let stats = &e.stats;
+    let absurd = Stability::of(&stats.val_loss, stats.mean_val_mse).absurd_epochs;
+    if absurd == 0 {
+        return None;
+    }
+    let worst = stats.val_loss.iter().copied().fold(0.0f64, |a, b| {
+        if b.is_nan() {
+            f64::INFINITY
+        } else {
+            a.max(b)
+        }
+    });
+    Some(
+        Finding::new(FindingId::AbsurdEpochs, Severity::High, "Validation loss worse than predicting the mean")
+            .measured(format!(
+                "{absurd} of {} probe epochs; worst validation MSE {worst:.3} against {:.3} for the training mean; per epoch: {:?}",
+                stats.val_loss.len(),
+                stats.mean_val_mse,
+                stats.val_loss.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()
+            ))
+            .why("an epoch that loses to a constant prediction is the 'absurd result' of the question: the weights jumped, not learned")
+            .fix("fix the high-severity causes above (batch size, head); keep the best epoch with ModelCheckpoint(save_best_only=True)"),
+    )
+}
+
+/// Validation loss that swings from epoch to epoch.
+fn val_loss_swings(e: &Evidence) -> Option<Finding> {
+    let stats = &e.stats;
+    if stats.val_loss.len() < 2 {
+        return None;
+    }
+    let swing = Stability::of(&stats.val_loss, stats.mean_val_mse).volatility;
+    (swing > 0.3).then(|| {
+        Finding::new(
+            FindingId::ValLossSwings,
+            Severity::Medium,
+            "Validation loss swings between epochs",
+        )
+        .measured(format!(
+            "RMS of log10(val[t]/val[t-1]) = {swing:.2} (a 2x swing is 0.30)"
+        ))
+        .why("large epoch-to-epoch swings mean the last epoch's weights are a lottery ticket")
+        .fix("larger batches or a lower learning rate; restore the best weights")
+    })
+}
+
+/// Predictions spread ten times wider than the targets, or not finite.
+fn predictions_out_of_range(e: &Evidence) -> Option<Finding> {
+    let (p, t) = e.prediction_spread?;
+    (!p.is_finite() || p > 10.0 * t).then(|| {
+        Finding::new(FindingId::PredictionsOutOfRange, Severity::High, "Predictions spread far beyond the targets")
+            .measured(format!("prediction standard deviation {p:.3} against the targets' {t:.3}"))
+            .why("DeepDiagnosis (Wardat et al. 2022) flags outputs outside ten times the target range: the output layer is saturated by a few huge activations")
+            .fix("downsample before the head and use batches of 32")
+    })
+}
+
+/// A layer whose gradient went NaN or infinite.
+fn nan_gradients(e: &Evidence) -> Option<Finding> {
+    let layer = e.nan_layer.as_ref()?;
+    Some(
+        Finding::new(
+            FindingId::NanGradients,
+            Severity::High,
+            format!("NaN or infinite gradients in '{layer}'"),
+        )
+        .measured(format!("first non-finite gradient in layer '{layer}'"))
+        .why("one NaN poisons every weight at the next step")
+        .fix(
+            "lower the learning rate, clip gradients (global_clipnorm=1.0), and add TerminateOnNaN",
+        ),
+    )
+}
+
+/// Gradients that grow, or vanish, from the last kernel to the first.
+fn exploding_or_vanishing_gradients(e: &Evidence) -> Option<Finding> {
+    let (ratio, first) = (e.median_gradient_ratio, e.median_first_norm);
+    if ratio > 70.0 {
+        return Some(
             Finding::new(FindingId::ExplodingGradients, Severity::High, "Gradients grow towards the input")
-                .measured(format!("median ratio of first to last kernel gradient norm {median_ratio:.1}"))
+                .measured(format!("median ratio of first to last kernel gradient norm {ratio:.1}"))
                 .why("AUTOTRAINER (Zhang et al. 2021) calls a ratio above 70 exploding")
                 .fix("BatchNormalization after each activation, gradient clipping, a lower learning rate"),
         );
-    } else if median_ratio < 1e-3 && median_first < 1e-4 {
-        findings.push(
-            Finding::new(FindingId::VanishingGradients, Severity::High, "Gradients vanish before the first layer")
-                .measured(format!("median first/last gradient norm ratio {median_ratio:.1e}, first-layer norm {median_first:.1e}"))
-                .why("AUTOTRAINER (Zhang et al. 2021): ratio below 1e-3 with a first-layer norm under 1e-4")
-                .fix("LeakyReLU or ReLU instead of saturating activations, BatchNormalization, He initialization"),
-        );
     }
-    if total_norms.len() > 20 && spikes as f64 > 0.02 * total_norms.len() as f64 {
-        findings.push(
-            Finding::new(FindingId::GradientSpikes, Severity::Medium, "Gradient norm spikes")
-                .measured(format!("{spikes} of {} steps had a gradient norm above ten times the median of the 10 before", total_norms.len()))
-                .why("spikes are single samples or batches pulling the weights far off course")
-                .fix("larger batches, or global_clipnorm=1.0"),
-        );
-    }
-    let mut off: Vec<String> = Vec::new();
-    for (i, values) in update_ratios.iter_mut().enumerate() {
-        let m = median(values);
-        if m.is_finite() && !(1e-5..=0.1).contains(&m) {
-            off.push(format!("'{}' {m:.1e}", layer_of[i]));
-        }
-    }
-    if !off.is_empty() {
-        findings.push(
-            Finding::new(FindingId::UpdateRatio, Severity::Medium, "Steps are too large or too small for the weights")
-                .measured(format!("median ||Δθ||/||θ|| per step outside [1e-5, 0.1]: {}", off.join(", ")))
-                .why("updates near 1e-3 of the weights per step train steadily (Karpathy, CS231n notes); much larger ones overwrite what was learned")
-                .fix("adjust the learning rate by the factor that brings the ratio near 1e-3"),
-        );
+    (ratio < 1e-3 && first < 1e-4).then(|| {
+        Finding::new(FindingId::VanishingGradients, Severity::High, "Gradients vanish before the first layer")
+            .measured(format!("median first/last gradient norm ratio {ratio:.1e}, first-layer norm {first:.1e}"))
+            .why("AUTOTRAINER (Zhang et al. 2021): ratio below 1e-3 with a first-layer norm under 1e-4")
+            .fix("LeakyReLU or ReLU instead of saturating activations, BatchNormalization, He initialization")
+    })
+}
+
+/// More than 2% of steps with a gradient norm spike.
+fn gradient_spikes(e: &Evidence) -> Option<Finding> {
+    (e.steps > 20 && e.spikes as f64 > 0.02 * e.steps as f64).then(|| {
+        Finding::new(
+            FindingId::GradientSpikes,
+            Severity::Medium,
+            "Gradient norm spikes",
+        )
+        .measured(format!(
+            "{} of {} steps had a gradient norm above ten times the median of the 10 before",
+            e.spikes, e.steps
+        ))
+        .why("spikes are single samples or batches pulling the weights far off course")
+        .fix("larger batches, or global_clipnorm=1.0")
+    })
+}
+
+/// Layers whose steps are far from 1e-3 of their weights.
+fn update_ratio(e: &Evidence) -> Option<Finding> {
+    let off: Vec<String> = e
+        .update_ratio_medians
+        .iter()
+        .filter(|(_, m)| m.is_finite() && !(1e-5..=0.1).contains(m))
+        .map(|(layer, m)| format!("'{layer}' {m:.1e}"))
+        .collect();
+    (!off.is_empty()).then(|| {
+        Finding::new(FindingId::UpdateRatio, Severity::Medium, "Steps are too large or too small for the weights")
+            .measured(format!("median ||Δθ||/||θ|| per step outside [1e-5, 0.1]: {}", off.join(", ")))
+            .why("updates near 1e-3 of the weights per step train steadily (Karpathy, CS231n notes); much larger ones overwrite what was learned")
+            .fix("adjust the learning rate by the factor that brings the ratio near 1e-3")
+    })
+}
+
+/// Training loss falling while validation loss rises over the second half.
+fn overfitting(e: &Evidence) -> Option<Finding> {
+    let stats = &e.stats;
+    if stats.val_loss.len() < 3 {
+        return None;
     }
     let half = stats.val_loss.len() / 2;
-    if stats.val_loss.len() >= 3 {
-        let (t, v) = (&stats.train_loss[half..], &stats.val_loss[half..]);
-        if t.last() < t.first() && v.last() > v.first() && v.first().is_some_and(|f| f.is_finite())
-        {
-            findings.push(
-                Finding::new(
-                    FindingId::Overfitting,
-                    Severity::Medium,
-                    "Training loss falls while validation loss rises",
-                )
-                .measured(format!(
-                    "over the last {} epochs: train {:.3} → {:.3}, validation {:.3} → {:.3}",
-                    t.len(),
-                    t[0],
-                    t[t.len() - 1],
-                    v[0],
-                    v[v.len() - 1]
-                ))
-                .why("the model is fitting the training samples' noise")
-                .fix("EarlyStopping(restore_best_weights=True), a smaller head, more data"),
+    let (t, v) = (&stats.train_loss[half..], &stats.val_loss[half..]);
+    let diverging =
+        t.last() < t.first() && v.last() > v.first() && v.first().is_some_and(|f| f.is_finite());
+    diverging.then(|| {
+        Finding::new(
+            FindingId::Overfitting,
+            Severity::Medium,
+            "Training loss falls while validation loss rises",
+        )
+        .measured(format!(
+            "over the last {} epochs: train {:.3} → {:.3}, validation {:.3} → {:.3}",
+            t.len(),
+            t[0],
+            t[t.len() - 1],
+            v[0],
+            v[v.len() - 1]
+        ))
+        .why("the model is fitting the training samples' noise")
+        .fix("EarlyStopping(restore_best_weights=True), a smaller head, more data")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Evidence of a quiet run: nothing any rule should flag.
+    fn quiet() -> Evidence {
+        Evidence {
+            stats: ProbeStats {
+                train_loss: vec![1.0, 0.8, 0.6],
+                val_loss: vec![0.9, 0.7, 0.6],
+                mean_val_mse: 1.0,
+                noise_scale: f64::NAN,
+                signal_fraction: f64::NAN,
+            },
+            batch_size: 32,
+            noise_window: 8,
+            noise_steps: 0,
+            batch_ceiling: 32,
+            train_rows: 512,
+            prediction_spread: Some((1.0, 1.0)),
+            nan_layer: None,
+            median_gradient_ratio: 1.0,
+            median_first_norm: 0.1,
+            steps: 48,
+            spikes: 0,
+            update_ratio_medians: vec![("conv1d".into(), 1e-3)],
+        }
+    }
+
+    /// A change to quiet evidence that one rule should catch.
+    type Plant = Box<dyn Fn(&mut Evidence)>;
+
+    fn ids(e: &Evidence) -> Vec<FindingId> {
+        [
+            gradient_noise,
+            absurd_epochs,
+            val_loss_swings,
+            predictions_out_of_range,
+            nan_gradients,
+            exploding_or_vanishing_gradients,
+            gradient_spikes,
+            update_ratio,
+            overfitting,
+        ]
+        .iter()
+        .filter_map(|rule| rule(e).map(|f| f.id))
+        .collect()
+    }
+
+    #[test]
+    fn a_quiet_run_raises_nothing() {
+        assert_eq!(ids(&quiet()), Vec::<FindingId>::new());
+    }
+
+    #[test]
+    fn each_rule_fires_on_its_own_minimal_case() {
+        let cases: Vec<(FindingId, Plant)> = vec![
+            (
+                FindingId::AbsurdEpochs,
+                Box::new(|e| e.stats.val_loss = vec![0.9, 1.5, 0.6]),
+            ),
+            (
+                FindingId::PredictionsOutOfRange,
+                Box::new(|e| e.prediction_spread = Some((20.0, 1.0))),
+            ),
+            (
+                FindingId::NanGradients,
+                Box::new(|e| e.nan_layer = Some("dense".into())),
+            ),
+            (
+                FindingId::ExplodingGradients,
+                Box::new(|e| e.median_gradient_ratio = 100.0),
+            ),
+            (
+                FindingId::VanishingGradients,
+                Box::new(|e| {
+                    e.median_gradient_ratio = 1e-4;
+                    e.median_first_norm = 1e-6;
+                }),
+            ),
+            (FindingId::GradientSpikes, Box::new(|e| e.spikes = 3)),
+            (
+                FindingId::UpdateRatio,
+                Box::new(|e| e.update_ratio_medians[0].1 = 0.5),
+            ),
+            (
+                FindingId::Overfitting,
+                Box::new(|e| {
+                    e.stats.train_loss = vec![1.0, 0.8, 0.6, 0.4];
+                    e.stats.val_loss = vec![0.9, 0.8, 0.85, 0.9];
+                }),
+            ),
+        ];
+        for (id, plant) in cases {
+            let mut evidence = quiet();
+            plant(&mut evidence);
+            assert!(
+                ids(&evidence).contains(&id),
+                "{id:?} not raised: {:?}",
+                ids(&evidence)
             );
         }
     }
-    Ok((findings, stats))
+
+    #[test]
+    fn the_noise_rule_grades_the_signal_fraction_and_caps_its_advice() {
+        let mut noisy = quiet();
+        noisy.noise_steps = 20;
+        noisy.batch_size = 1;
+        (noisy.stats.noise_scale, noisy.stats.signal_fraction) = noise_scale(1.0, 8.0, 100.0, 13.0);
+        assert!(
+            noisy.stats.signal_fraction < 0.1,
+            "{}",
+            noisy.stats.signal_fraction
+        );
+        let finding = gradient_noise(&noisy).expect("estimated");
+        assert_eq!(finding.severity, Severity::High);
+        assert!(finding.fix.contains("batch_size = 32"), "{}", finding.fix);
+    }
 }

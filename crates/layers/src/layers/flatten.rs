@@ -81,6 +81,17 @@ fn reshape<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gradcheck::{check_layer, GradCheck};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn gradients_match_finite_differences(channels in 1usize..4, length in 1usize..12, seed in any::<u64>()) {
+            let mut layer = Flatten::build("f".into(), Shape::Signal { channels, length });
+            check_layer(&mut layer, 2, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
+        }
+    }
 
     #[test]
     fn flattens_channel_major_and_back() {
