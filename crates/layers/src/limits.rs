@@ -8,8 +8,6 @@
 //! built model would hold; [`crate::Sequential::with_limits`] refuses a spec
 //! over its [`BuildLimits`] before the first weight is drawn.
 
-use kymo_tensor::Padding;
-
 use crate::{LayerError, LayerSpec, ModelSpec, Shape};
 
 /// The most a model spec may ask for, checked before anything is allocated.
@@ -46,7 +44,12 @@ pub struct LayerPlan {
     pub activations: u64,
 }
 
-fn too_large(layer: &str, kind: &'static str, field: &'static str, what: String) -> LayerError {
+pub(crate) fn too_large(
+    layer: &str,
+    kind: &'static str,
+    field: &'static str,
+    what: String,
+) -> LayerError {
     LayerError::Config {
         layer: layer.to_string(),
         kind,
@@ -56,7 +59,7 @@ fn too_large(layer: &str, kind: &'static str, field: &'static str, what: String)
 }
 
 /// Checked product of sizes, or an error naming the layer and field.
-fn product(
+pub(crate) fn product(
     layer: &str,
     kind: &'static str,
     field: &'static str,
@@ -75,11 +78,14 @@ fn product(
         })
 }
 
-/// Sizes one layer for `input` without allocating: its output shape,
-/// parameters and per-sample scalars, all with checked arithmetic.
-pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
-    let kind = spec.kind();
-    let signal = || match input {
+/// The `(channels, length)` of a signal input, or the error a layer that
+/// slides along the signal raises for flat features.
+pub(crate) fn signal_input(
+    name: &str,
+    kind: &'static str,
+    input: Shape,
+) -> Result<(usize, usize), LayerError> {
+    match input {
         Shape::Signal { channels, length } => Ok((channels, length)),
         Shape::Features(_) => Err(LayerError::InputShape {
             layer: name.to_string(),
@@ -87,122 +93,77 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
             expected: "a signal (None, channels, length)".into(),
             found: input.to_string(),
         }),
+    }
+}
+
+impl LayerPlan {
+    /// A layer's plan: `output`, `parameters`, and the per-sample scalars
+    /// of its output plus `window_input` (a sliding window's padded input),
+    /// with checked arithmetic.
+    pub(crate) fn sized(
+        name: &str,
+        kind: &'static str,
+        output: Shape,
+        parameters: u64,
+        window_input: u64,
+    ) -> Result<Self, LayerError> {
+        let out = product(name, kind, "output", &shape_factors(output))?;
+        Ok(Self {
+            output,
+            parameters,
+            activations: out.saturating_add(window_input),
+        })
+    }
+}
+
+/// Sizes one layer for `input` without allocating: its output shape,
+/// parameters and per-sample scalars, all with checked arithmetic. Each
+/// layer's shape rule lives in its own file (its `plan`), which its
+/// `build` uses too.
+pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
+    use crate::layers::{
+        conv1d_plan, dense_plan, flatten_plan, global_pooling_plan, pooling1d_plan,
     };
-    let kernel_error = |source| LayerError::Kernel {
-        layer: name.to_string(),
-        source,
-    };
-    let (output, parameters, window_input) = match spec {
-        LayerSpec::Conv1D(s) => {
-            let (channels, length) = signal()?;
-            let window = s
-                .config()
-                .window(length, s.kernel_size)
-                .map_err(kernel_error)?;
-            let kernel = product(
-                name,
-                kind,
-                "kernel_size",
-                &[s.filters, channels, s.kernel_size],
-            )?;
-            let bias = if s.use_bias { s.filters as u64 } else { 0 };
-            let padded = padded_length(
-                name,
-                kind,
-                window.input_length,
-                window.pad_left,
-                window.pad_right,
-            )?;
-            (
-                Shape::Signal {
-                    channels: s.filters,
-                    length: window.output_length,
-                },
-                kernel.saturating_add(bias),
-                product(name, kind, "kernel_size", &[channels, padded])?,
-            )
-        }
+    let kind = spec.kind();
+    match spec {
+        LayerSpec::Conv1D(s) => conv1d_plan(s, name, input),
         LayerSpec::MaxPooling1D(s) | LayerSpec::AveragePooling1D(s) => {
-            let (channels, length) = signal()?;
-            let window = s.config().window(length).map_err(kernel_error)?;
-            let padded = match s.padding {
-                Padding::Valid => length,
-                Padding::Same => {
-                    padded_length(name, kind, length, window.pad_left, window.pad_right)?
-                }
-            };
-            // A pool keeps one window of scratch per row: bounded with the
-            // padded row, so a pool_size in the billions is refused here.
-            let scratch = padded.max(s.pool_size);
-            (
-                Shape::Signal {
-                    channels,
-                    length: window.output_length,
-                },
-                0,
-                product(name, kind, "pool_size", &[channels, scratch])?,
-            )
+            pooling1d_plan(s, kind, name, input)
         }
-        LayerSpec::Dense(s) => {
-            let Shape::Features(features) = input else {
-                return Err(LayerError::InputShape {
-                    layer: name.to_string(),
-                    kind,
-                    expected:
-                        "flat features (None, n): add a Flatten or a global pooling before Dense"
-                            .into(),
-                    found: input.to_string(),
-                });
-            };
-            let kernel = product(name, kind, "units", &[s.units, features])?;
-            let bias = if s.use_bias { s.units as u64 } else { 0 };
-            (Shape::Features(s.units), kernel.saturating_add(bias), 0)
-        }
-        LayerSpec::Flatten(_) => {
-            let size = product(name, kind, "input", &shape_factors(input))?;
-            let features = usize::try_from(size)
-                .map_err(|_| too_large(name, kind, "input", format!("{size} features")))?;
-            (Shape::Features(features), 0, 0)
-        }
+        LayerSpec::Dense(s) => dense_plan(s, name, input),
+        LayerSpec::Flatten(_) => flatten_plan(name, input),
         LayerSpec::GlobalAveragePooling1D(_) | LayerSpec::GlobalMaxPooling1D(_) => {
-            let (channels, _) = signal()?;
-            (Shape::Features(channels), 0, 0)
+            global_pooling_plan(kind, name, input)
         }
-        LayerSpec::Add(_) | LayerSpec::Concatenate(_) => {
-            return plan_merge(spec, name, &[input]);
-        }
-        LayerSpec::BatchNormalization(_) => {
-            // gamma, beta, moving mean and moving variance.
-            (
-                input,
-                product(name, kind, "input", &[input.channels(), 4])?,
-                0,
-            )
-        }
+        LayerSpec::Add(_) | LayerSpec::Concatenate(_) => plan_merge(spec, name, &[input]),
+        // gamma, beta, moving mean and moving variance.
+        LayerSpec::BatchNormalization(_) => LayerPlan::sized(
+            name,
+            kind,
+            input,
+            product(name, kind, "input", &[input.channels(), 4])?,
+            0,
+        ),
         LayerSpec::Dropout(_)
         | LayerSpec::LeakyReLU(_)
         | LayerSpec::ReLU(_)
         | LayerSpec::ELU(_)
         | LayerSpec::Tanh(_)
         | LayerSpec::Activation(_)
-        | LayerSpec::Sigmoid(_) => (input, 0, 0),
-    };
-    let out = product(name, kind, "output", &shape_factors(output))?;
-    Ok(LayerPlan {
-        output,
-        parameters,
-        activations: out.saturating_add(window_input),
-    })
+        | LayerSpec::Sigmoid(_) => LayerPlan::sized(name, kind, input, 0, 0),
+    }
 }
 
-fn shape_factors(shape: Shape) -> Vec<usize> {
+/// A shape's sizes, for checked products.
+pub(crate) fn shape_factors(shape: Shape) -> Vec<usize> {
     match shape {
         Shape::Signal { channels, length } => vec![channels, length],
         Shape::Features(n) => vec![n],
     }
 }
 
-fn padded_length(
+/// `length + left + right`, or an error naming the layer.
+pub(crate) fn padded_length(
     name: &str,
     kind: &'static str,
     length: usize,
@@ -338,6 +299,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::{zoo, Conv1DSpec, DenseSpec, InputSpec, NameOnlySpec, Pooling1DSpec};
+    use kymo_tensor::Padding;
 
     fn spec(length: usize, layers: Vec<LayerSpec>) -> ModelSpec {
         ModelSpec {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_as, view_mut_as};
+use crate::limits::{padded_length, product, LayerPlan};
 use crate::spare::Spare;
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
@@ -108,6 +109,48 @@ pub struct Conv1D<T: Float> {
     workspace: Conv1dWorkspace<T>,
 }
 
+/// Sizes a Conv1D for `input` without allocating: `filters` channels of
+/// the window's output length; the kernel, the bias, and the padded input
+/// the window slides over.
+pub(crate) fn plan(spec: &Conv1DSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
+    let (channels, length) = crate::limits::signal_input(name, KIND, input)?;
+    let window = spec
+        .config()
+        .window(length, spec.kernel_size)
+        .map_err(|source| LayerError::Kernel {
+            layer: name.to_string(),
+            source,
+        })?;
+    let kernel = product(
+        name,
+        KIND,
+        "kernel_size",
+        &[spec.filters, channels, spec.kernel_size],
+    )?;
+    let bias = if spec.use_bias {
+        spec.filters as u64
+    } else {
+        0
+    };
+    let padded = padded_length(
+        name,
+        KIND,
+        window.input_length,
+        window.pad_left,
+        window.pad_right,
+    )?;
+    LayerPlan::sized(
+        name,
+        KIND,
+        Shape::Signal {
+            channels: spec.filters,
+            length: window.output_length,
+        },
+        kernel.saturating_add(bias),
+        product(name, KIND, "kernel_size", &[channels, padded])?,
+    )
+}
+
 impl<T: Float> Conv1D<T> {
     /// Builds the layer for `input`, drawing its initial weights from `rng`.
     pub fn build(
@@ -116,24 +159,11 @@ impl<T: Float> Conv1D<T> {
         input: Shape,
         rng: &mut SeededRng,
     ) -> Result<Self, LayerError> {
-        let Shape::Signal { channels, length } = input else {
-            return Err(LayerError::InputShape {
-                layer: name,
-                kind: KIND,
-                expected: "a signal (None, channels, length)".into(),
-                found: input.to_string(),
-            });
-        };
+        let output = plan(&spec, &name, input)?.output;
+        let (channels, _) = crate::limits::signal_input(&name, KIND, input)?;
         if spec.filters == 0 {
             return Err(config_error(&name, KIND, "filters", "must be at least 1"));
         }
-        let window = spec
-            .config()
-            .window(length, spec.kernel_size)
-            .map_err(|source| LayerError::Kernel {
-                layer: name.clone(),
-                source,
-            })?;
         let k = spec.kernel_size;
         let fans = Fans {
             fan_in: k * channels,
@@ -152,10 +182,7 @@ impl<T: Float> Conv1D<T> {
         });
         let activation = InPlaceActivation::new(spec.activation);
         Ok(Self {
-            output: Shape::Signal {
-                channels: spec.filters,
-                length: window.output_length,
-            },
+            output,
             spec,
             name,
             input,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache};
+use crate::limits::{product, LayerPlan};
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
 const KIND: &str = "Dense";
@@ -74,6 +75,29 @@ pub struct Dense<T> {
     activation: InPlaceActivation<T>,
 }
 
+/// Sizes a Dense layer for `input` without allocating: flat features in,
+/// `units` out, the kernel and the bias.
+pub(crate) fn plan(spec: &DenseSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
+    let Shape::Features(features) = input else {
+        return Err(LayerError::InputShape {
+            layer: name.to_string(),
+            kind: KIND,
+            expected: "flat features (None, n): add a Flatten or a global pooling before Dense"
+                .into(),
+            found: input.to_string(),
+        });
+    };
+    let kernel = product(name, KIND, "units", &[spec.units, features])?;
+    let bias = if spec.use_bias { spec.units as u64 } else { 0 };
+    LayerPlan::sized(
+        name,
+        KIND,
+        Shape::Features(spec.units),
+        kernel.saturating_add(bias),
+        0,
+    )
+}
+
 impl<T: Float> Dense<T> {
     /// Builds the layer for a flat input, drawing weights from `rng`.
     pub fn build(
@@ -82,15 +106,8 @@ impl<T: Float> Dense<T> {
         input: Shape,
         rng: &mut SeededRng,
     ) -> Result<Self, LayerError> {
-        let Shape::Features(in_features) = input else {
-            return Err(LayerError::InputShape {
-                layer: name,
-                kind: KIND,
-                expected: "flat features (None, n): add a Flatten or a global pooling before Dense"
-                    .into(),
-                found: input.to_string(),
-            });
-        };
+        plan(&spec, &name, input)?;
+        let in_features = input.size();
         if spec.units == 0 {
             return Err(config_error(&name, KIND, "units", "must be at least 1"));
         }

@@ -8,6 +8,7 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use crate::layer::{check_grad, check_input, take_cache};
+use crate::limits::{product, shape_factors, too_large, LayerPlan};
 use crate::{Layer, LayerError, LayerSpec, Mode, NameOnlySpec, Reach, Shape};
 
 const KIND: &str = "Flatten";
@@ -19,8 +20,18 @@ pub struct Flatten {
     cache: Option<usize>,
 }
 
+/// Sizes a Flatten for `input`: one feature per input scalar, refused
+/// when their count overflows.
+pub(crate) fn plan(name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
+    let size = product(name, KIND, "input", &shape_factors(input))?;
+    let features = usize::try_from(size)
+        .map_err(|_| too_large(name, KIND, "input", format!("{size} features")))?;
+    LayerPlan::sized(name, KIND, Shape::Features(features), 0, 0)
+}
+
 impl Flatten {
-    /// Builds the layer for any input shape.
+    /// Builds the layer for any input shape (its size checked by
+    /// [`plan`] when it is built from a spec).
     pub fn build(name: String, input: Shape) -> Self {
         Self {
             name,
@@ -43,6 +54,7 @@ impl<T: Float> Layer<T> for Flatten {
         self.input
     }
     fn output_shape(&self) -> Shape {
+        // `plan`'s rule, whose overflow check ran before this layer was built.
         Shape::Features(self.input.size())
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {

@@ -5,6 +5,7 @@ use kymo_tensor::{global_avg_pool1d_backward, global_avg_pool1d_forward, Float};
 use ndarray::{ArrayD, Ix2, Ix3};
 
 use crate::layer::{check_grad, check_input, fixed, take_cache};
+use crate::limits::LayerPlan;
 use crate::{Layer, LayerError, LayerSpec, Mode, NameOnlySpec, Reach, Shape};
 
 const KIND: &str = "GlobalAveragePooling1D";
@@ -17,17 +18,17 @@ pub struct GlobalAveragePooling1D {
     cache: Option<usize>,
 }
 
+/// Sizes a global pooling layer (`kind`: average or max) for `input`: a
+/// signal in, one feature per channel out.
+pub(crate) fn plan(kind: &'static str, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
+    let (channels, _) = crate::limits::signal_input(name, kind, input)?;
+    LayerPlan::sized(name, kind, Shape::Features(channels), 0, 0)
+}
+
 impl GlobalAveragePooling1D {
     /// Builds the layer for a signal input.
     pub fn build(name: String, input: Shape) -> Result<Self, LayerError> {
-        let Shape::Signal { channels, length } = input else {
-            return Err(LayerError::InputShape {
-                layer: name,
-                kind: KIND,
-                expected: "a signal (None, channels, length)".into(),
-                found: input.to_string(),
-            });
-        };
+        let (channels, length) = crate::limits::signal_input(&name, KIND, input)?;
         Ok(Self {
             name,
             channels,

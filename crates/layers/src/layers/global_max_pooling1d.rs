@@ -24,14 +24,7 @@ pub struct GlobalMaxPooling1D {
 impl GlobalMaxPooling1D {
     /// Builds the layer for a signal input.
     pub fn build(name: String, input: Shape) -> Result<Self, LayerError> {
-        let Shape::Signal { channels, length } = input else {
-            return Err(LayerError::InputShape {
-                layer: name,
-                kind: KIND,
-                expected: "a signal (None, channels, length)".into(),
-                found: input.to_string(),
-            });
-        };
+        let (channels, length) = crate::limits::signal_input(&name, KIND, input)?;
         Ok(Self {
             name,
             channels,

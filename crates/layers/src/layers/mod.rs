@@ -20,3 +20,10 @@ pub use flatten::Flatten;
 pub use global_average_pooling1d::GlobalAveragePooling1D;
 pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};
+
+// Each layer's shape rule, for `limits::plan_layer` (and its own `build`).
+pub(crate) use conv1d::plan as conv1d_plan;
+pub(crate) use dense::plan as dense_plan;
+pub(crate) use flatten::plan as flatten_plan;
+pub(crate) use global_average_pooling1d::plan as global_pooling_plan;
+pub(crate) use pooling1d::plan as pooling1d_plan;

@@ -15,6 +15,7 @@ use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
 use crate::layer::{check_grad, check_input, fixed, standard, take_cache};
+use crate::limits::{padded_length, product, LayerPlan};
 use crate::spare::Spare;
 use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Shape};
 
@@ -114,6 +115,42 @@ pub struct Pooling1D<T> {
 /// a `u32` per output); larger ones keep them.
 const RECOMPUTE_LIMIT: usize = 4;
 
+/// Sizes a pooling layer (`kind`: max or average) for `input` without
+/// allocating: the same channels at the window's output length, and one
+/// padded row of scratch per channel.
+pub(crate) fn plan(
+    spec: &Pooling1DSpec,
+    kind: &'static str,
+    name: &str,
+    input: Shape,
+) -> Result<LayerPlan, LayerError> {
+    let (channels, length) = crate::limits::signal_input(name, kind, input)?;
+    let window = spec
+        .config()
+        .window(length)
+        .map_err(|source| LayerError::Kernel {
+            layer: name.to_string(),
+            source,
+        })?;
+    let padded = match spec.padding {
+        Padding::Valid => length,
+        Padding::Same => padded_length(name, kind, length, window.pad_left, window.pad_right)?,
+    };
+    // A pool keeps one window of scratch per row: bounded with the padded
+    // row, so a pool_size in the billions is refused here.
+    let scratch = padded.max(spec.pool_size);
+    LayerPlan::sized(
+        name,
+        kind,
+        Shape::Signal {
+            channels,
+            length: window.output_length,
+        },
+        0,
+        product(name, kind, "pool_size", &[channels, scratch])?,
+    )
+}
+
 impl<T: Float> Pooling1D<T> {
     /// Builds the layer for `input`.
     pub fn build(
@@ -122,27 +159,9 @@ impl<T: Float> Pooling1D<T> {
         name: String,
         input: Shape,
     ) -> Result<Self, LayerError> {
-        let kind = reduction.kind();
-        let Shape::Signal { channels, length } = input else {
-            return Err(LayerError::InputShape {
-                layer: name,
-                kind,
-                expected: "a signal (None, channels, length)".into(),
-                found: input.to_string(),
-            });
-        };
-        let window = spec
-            .config()
-            .window(length)
-            .map_err(|source| LayerError::Kernel {
-                layer: name.clone(),
-                source,
-            })?;
+        let output = plan(&spec, reduction.kind(), &name, input)?.output;
         Ok(Self {
-            output: Shape::Signal {
-                channels,
-                length: window.output_length,
-            },
+            output,
             spec,
             reduction,
             name,
