@@ -151,20 +151,22 @@ pub fn probe(
         spikes,
         update_ratio_medians,
     };
-    let rules: [fn(&Evidence) -> Option<Finding>; 9] = [
-        gradient_noise,
-        absurd_epochs,
-        val_loss_swings,
-        predictions_out_of_range,
-        nan_gradients,
-        exploding_or_vanishing_gradients,
-        gradient_spikes,
-        update_ratio,
-        overfitting,
-    ];
-    let findings = rules.iter().filter_map(|rule| rule(&evidence)).collect();
+    let findings = RULES.iter().filter_map(|rule| rule(&evidence)).collect();
     Ok((findings, evidence.stats))
 }
+
+/// The probe's rules, in the order their findings are listed.
+const RULES: [fn(&Evidence) -> Option<Finding>; 9] = [
+    gradient_noise,
+    absurd_epochs,
+    val_loss_swings,
+    predictions_out_of_range,
+    nan_gradients,
+    exploding_or_vanishing_gradients,
+    gradient_spikes,
+    update_ratio,
+    overfitting,
+];
 
 /// What a probe run measured, as its rules read it.
 struct Evidence {
@@ -451,20 +453,10 @@ mod tests {
     type Plant = Box<dyn Fn(&mut Evidence)>;
 
     fn ids(e: &Evidence) -> Vec<FindingId> {
-        [
-            gradient_noise,
-            absurd_epochs,
-            val_loss_swings,
-            predictions_out_of_range,
-            nan_gradients,
-            exploding_or_vanishing_gradients,
-            gradient_spikes,
-            update_ratio,
-            overfitting,
-        ]
-        .iter()
-        .filter_map(|rule| rule(e).map(|f| f.id))
-        .collect()
+        RULES
+            .iter()
+            .filter_map(|rule| rule(e).map(|f| f.id))
+            .collect()
     }
 
     #[test]

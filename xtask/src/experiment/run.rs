@@ -142,15 +142,18 @@ pub fn run(
     let started = std::time::Instant::now();
     let (json_path, csv_path, checkpoint_path) = run_paths(out, &variant.name, seed);
     let backup_dir = backup_dir(out, &variant.name, seed, config_hash);
-    let trained = match train(
-        data,
-        variant,
-        recipe,
-        model,
-        seed,
-        &checkpoint_path,
-        &backup_dir,
-    ) {
+    let attempt = || {
+        train(
+            data,
+            variant,
+            recipe,
+            model,
+            seed,
+            &checkpoint_path,
+            &backup_dir,
+        )
+    };
+    let trained = match attempt() {
         // A backup the callbacks cannot pick up (an EarlyStopping whose
         // best epoch was never kept): the run starts over.
         Err(TrainError::Resume { callback, reason }) => {
@@ -159,15 +162,7 @@ pub fn run(
                 variant.name
             );
             let _ = std::fs::remove_dir_all(&backup_dir);
-            train(
-                data,
-                variant,
-                recipe,
-                model,
-                seed,
-                &checkpoint_path,
-                &backup_dir,
-            )?
+            attempt()?
         }
         other => other?,
     };

@@ -31,7 +31,7 @@ pub(crate) fn plan(name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
 
 impl Flatten {
     /// Builds the layer for any input shape (its size checked by
-    /// [`plan`] when it is built from a spec).
+    /// `plan` when it is built from a spec).
     pub fn build(name: String, input: Shape) -> Self {
         Self {
             name,

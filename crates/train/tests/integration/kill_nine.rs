@@ -86,6 +86,18 @@ impl Callback for EveryEpoch {
     }
 }
 
+/// A new run of both children: the spec at seed 3, `EPOCHS` of batch 8.
+fn fresh_trainer(adam: Adam) -> Trainer {
+    let config = FitConfig {
+        epochs: EPOCHS,
+        batch_size: 8,
+        seed: 11,
+        ..FitConfig::default()
+    };
+    let model = Sequential::new(&spec(), 3).expect("builds");
+    Trainer::new(model, AnyOptimizer::Adam(adam), config)
+}
+
 /// Trains to `EPOCHS` in `dir`, resuming from `dir/state.kymo` if present.
 fn train_in(dir: &Path) -> Trainer {
     let state = dir.join("state.kymo");
@@ -94,14 +106,7 @@ fn train_in(dir: &Path) -> Trainer {
         Trainer::from_checkpoint(&Checkpoint::load(&state).expect("the last checkpoint loads"))
             .expect("rebuilds")
     } else {
-        let config = FitConfig {
-            epochs: EPOCHS,
-            batch_size: 8,
-            seed: 11,
-            ..FitConfig::default()
-        };
-        let model = Sequential::new(&spec(), 3).expect("builds");
-        Trainer::new(model, AnyOptimizer::Adam(Adam::default()), config)
+        fresh_trainer(Adam::default())
     };
     let mut every_epoch = EveryEpoch(state);
     let mut best = ModelCheckpoint::best_only(dir.join("best.kymo"));
@@ -125,14 +130,7 @@ fn plateau() -> ReduceLROnPlateau {
 /// BackupAndRestore (whose files are kept, to compare the end state).
 fn train_with_callbacks_in(dir: &Path) -> Trainer {
     let (train, validation) = data();
-    let config = FitConfig {
-        epochs: EPOCHS,
-        batch_size: 8,
-        seed: 11,
-        ..FitConfig::default()
-    };
-    let model = Sequential::new(&spec(), 3).expect("builds");
-    let mut trainer = Trainer::new(model, AnyOptimizer::Adam(Adam::new(2e-2)), config);
+    let mut trainer = fresh_trainer(Adam::new(2e-2));
     let mut plateau = plateau();
     let mut stopper = EarlyStopping::restoring_best("val_loss", EPOCHS);
     let mut best = ModelCheckpoint::best_only(dir.join("best-weights.kymo"));
