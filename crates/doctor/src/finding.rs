@@ -94,11 +94,17 @@ pub enum FindingId {
     Preprocessing,
     /// `baseline-beats-cnn`.
     BaselineBeatsCnn,
+    /// `head-cannot-reach-target`.
+    HeadCannotReachTarget,
+    /// `constant-target`.
+    ConstantTarget,
+    /// `sorted-split`.
+    SortedSplit,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 35] = [
+    pub const ALL: [FindingId; 38] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -134,6 +140,9 @@ impl FindingId {
         FindingId::CountLikeInputs,
         FindingId::Preprocessing,
         FindingId::BaselineBeatsCnn,
+        FindingId::HeadCannotReachTarget,
+        FindingId::ConstantTarget,
+        FindingId::SortedSplit,
     ];
 
     /// The stable name.
@@ -174,6 +183,9 @@ impl FindingId {
             FindingId::CountLikeInputs => "count-like-inputs",
             FindingId::Preprocessing => "preprocessing",
             FindingId::BaselineBeatsCnn => "baseline-beats-cnn",
+            FindingId::HeadCannotReachTarget => "head-cannot-reach-target",
+            FindingId::ConstantTarget => "constant-target",
+            FindingId::SortedSplit => "sorted-split",
         }
     }
 }

@@ -29,6 +29,7 @@ mod finding;
 mod probe;
 mod probe_recorder;
 mod static_checks;
+mod target_checks;
 mod verify;
 
 pub use budget::{
@@ -42,6 +43,7 @@ pub use finding::{Diagnosis, Finding, FindingId, Severity};
 pub use kymo_train::{OptimizerName, Recipe};
 pub use probe::{probe, ProbeConfig, ProbeStats};
 pub use static_checks::static_checks;
+pub use target_checks::target_checks;
 pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
 
 use kymo_layers::{zoo, ArchitectureSpec};
@@ -82,6 +84,7 @@ pub fn examine(
         Some(validation),
         model.count_trainable_params(),
     ));
+    findings.extend(target_checks(model.as_ref(), train, Some(validation)));
     let (preprocessing, choice) = choose_preprocessing(train, validation)?;
     findings.push(choice);
     let facts = DataFacts::of(train);

@@ -1,0 +1,268 @@
+//! Checks of the target against the model's head and against the split:
+//! a head whose activation cannot reach the targets (ReLU on a target that
+//! goes negative, sigmoid on one beyond 0..1), a target that does not vary,
+//! and a validation split that holds other targets than training (rows
+//! sorted by target, then split at the end as Keras's `validation_split`
+//! does). Each is a mistake people report again and again on Keras's
+//! tracker and Stack Overflow; each rule is one function.
+
+use kymo_data::Dataset;
+use kymo_layers::{Activation, LayerSpec, Model};
+
+use crate::{Finding, FindingId, Severity};
+
+/// Every target check, on the data as the user has it (targets in their
+/// own units).
+pub fn target_checks(
+    model: &dyn Model<f32>,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = head_cannot_reach_target(model, train).into_iter().collect();
+    findings.extend(constant_target(train));
+    findings.extend(validation.and_then(|val| sorted_split(train, val)));
+    findings
+}
+
+/// The activation the model's output passes through last, with the name
+/// of the layer that applies it: the last layer that is not a Dropout or a
+/// Flatten. `None` when the output is not an activation kymo can bound.
+fn output_activation(model: &dyn Model<f32>) -> Option<(String, Activation)> {
+    for layer in model.layers().iter().rev() {
+        let name = layer.name().to_string();
+        let activation = match layer.spec() {
+            LayerSpec::Dropout(_) | LayerSpec::Flatten(_) => continue,
+            LayerSpec::Dense(spec) => spec.activation,
+            LayerSpec::Conv1D(spec) => spec.activation,
+            LayerSpec::ReLU(_) => Activation::Relu,
+            LayerSpec::Sigmoid(_) => Activation::Sigmoid,
+            LayerSpec::Tanh(_) => Activation::Tanh,
+            LayerSpec::ELU(spec) => Activation::Elu { alpha: spec.alpha },
+            LayerSpec::Activation(spec) => spec.activation,
+            _ => return None,
+        };
+        return Some((name, activation));
+    }
+    None
+}
+
+/// The closed range an activation's output can take (`None` when it is
+/// unbounded on both sides).
+fn reach(activation: Activation) -> Option<(f64, f64)> {
+    match activation {
+        Activation::Relu => Some((0.0, f64::INFINITY)),
+        Activation::Sigmoid => Some((0.0, 1.0)),
+        Activation::Tanh => Some((-1.0, 1.0)),
+        Activation::Elu { alpha } => Some((-alpha, f64::INFINITY)),
+        Activation::Linear | Activation::LeakyRelu { .. } => None,
+    }
+}
+
+/// A head whose activation cannot produce the training targets.
+fn head_cannot_reach_target(model: &dyn Model<f32>, train: &Dataset) -> Option<Finding> {
+    let (layer, activation) = output_activation(model)?;
+    let (low, high) = reach(activation)?;
+    let targets = train.targets();
+    let outside = targets
+        .iter()
+        .filter(|&&t| f64::from(t) < low || f64::from(t) > high)
+        .count();
+    if outside == 0 {
+        return None;
+    }
+    let share = outside as f64 / targets.len().max(1) as f64;
+    let (min, max) = range(targets.iter().copied());
+    let severity = if share >= 0.05 {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    Some(
+        Finding::new(
+            FindingId::HeadCannotReachTarget,
+            severity,
+            format!("The output activation of '{layer}' cannot produce {:.0}% of the targets", 100.0 * share),
+        )
+        .measured(format!(
+            "'{layer}' ends in {activation:?}, whose output lies in [{low}, {high}]; the training targets span [{min:.4}, {max:.4}], and {outside} of {} lie outside",
+            targets.len()
+        ))
+        .why("a bounded activation on the output clips every prediction to its range: the loss on targets beyond it can never reach zero, and their gradients vanish (ReLU) or saturate (sigmoid, tanh) there")
+        .fix(format!(
+            "a linear output for regression: Dense(1) with no activation in place of {activation:?} (and standardized targets)"
+        )),
+    )
+}
+
+/// The smallest and largest of some values.
+fn range(values: impl Iterator<Item = f32>) -> (f32, f32) {
+    values.fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    })
+}
+
+/// A target column with one value on every training row.
+fn constant_target(train: &Dataset) -> Option<Finding> {
+    let constant: Vec<String> = train
+        .targets()
+        .columns()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(j, column)| {
+            let (min, max) = range(column.iter().copied());
+            (min == max).then(|| format!("target {j} is {min} on all {} rows", column.len()))
+        })
+        .collect();
+    (!constant.is_empty()).then(|| {
+        Finding::new(FindingId::ConstantTarget, Severity::High, "The target does not vary")
+            .measured(constant.join("; "))
+            .why("there is nothing to learn: any model that outputs the constant is perfect, and the loss measures only how far the initial weights are from it; usually the wrong column was read, or the target was lost on export")
+            .fix("check the target column (`--target`) and the export that wrote it")
+    })
+}
+
+/// Pearson correlation of the row index with the values (0 for fewer than
+/// two rows or constant values).
+fn order_correlation(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let index_mean = (n - 1.0) / 2.0;
+    let mean = values.iter().sum::<f64>() / n;
+    let (mut covariance, mut index_var, mut value_var) = (0.0, 0.0, 0.0);
+    for (i, &v) in values.iter().enumerate() {
+        let (di, dv) = (i as f64 - index_mean, v - mean);
+        covariance += di * dv;
+        index_var += di * di;
+        value_var += dv * dv;
+    }
+    if value_var == 0.0 {
+        return 0.0;
+    }
+    covariance / (index_var * value_var).sqrt()
+}
+
+/// Validation targets that mostly lie outside the training targets' range:
+/// the rows were sorted (by target, or by anything the target follows)
+/// before a split that takes the last rows.
+fn sorted_split(train: &Dataset, val: &Dataset) -> Option<Finding> {
+    let first = |d: &Dataset| -> Vec<f64> {
+        d.targets()
+            .column(0)
+            .iter()
+            .map(|&t| f64::from(t))
+            .collect()
+    };
+    let (train_targets, val_targets) = (first(train), first(val));
+    if train_targets.is_empty() || val_targets.is_empty() {
+        return None;
+    }
+    let (low, high) = range(train.targets().column(0).iter().copied());
+    let (low, high) = (f64::from(low), f64::from(high));
+    if low == high {
+        // A constant target is its own finding.
+        return None;
+    }
+    let outside = val_targets.iter().filter(|&&t| t < low || t > high).count();
+    let share = outside as f64 / val_targets.len() as f64;
+    let mut all = train_targets;
+    all.extend(&val_targets);
+    let correlation = order_correlation(&all);
+    let severity = if share >= 0.5 {
+        Severity::High
+    } else if share >= 0.2 && correlation.abs() > 0.9 {
+        Severity::Medium
+    } else {
+        return None;
+    };
+    let (val_low, val_high) = range(val.targets().column(0).iter().copied());
+    Some(
+        Finding::new(FindingId::SortedSplit, severity, "Validation holds targets the training rows never show")
+            .measured(format!(
+                "{outside} of {} validation targets ({:.0}%) lie outside the training range [{low:.4}, {high:.4}] (validation spans [{val_low:.4}, {val_high:.4}]); correlation of row order with the target: {correlation:.2}",
+                val_targets.len(),
+                100.0 * share
+            ))
+            .why("a split that takes the last rows (Keras's validation_split does, before any shuffling) of rows sorted by target validates on extrapolation: validation loss then says nothing about the model, and early stopping and checkpoints choose on noise")
+            .fix("shuffle the rows once with a seed before splitting (kymo_data::random_split), or split by a stratified or grouped rule"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kymo_layers::{zoo, ModelSpec, Sequential};
+    use ndarray::{Array2, Array3};
+
+    fn data(targets: Vec<f32>) -> Dataset {
+        let n = targets.len();
+        let signals = Array3::from_shape_fn((n, 1, 16), |(i, _, l)| ((i * 7 + l) % 5) as f32);
+        Dataset::new(
+            signals,
+            Array2::from_shape_vec((n, 1), targets).expect("shape"),
+        )
+        .expect("valid")
+    }
+
+    /// The answer's model with `activation` on its output Dense.
+    fn model_ending_in(activation: Activation) -> Sequential<f32> {
+        let mut spec: ModelSpec = zoo::answer(16);
+        match spec.layers.last_mut() {
+            Some(LayerSpec::Dense(dense)) => dense.activation = activation,
+            other => panic!("the answer ends in a Dense, not {other:?}"),
+        }
+        Sequential::new(&spec, 0).expect("builds")
+    }
+
+    fn ids(findings: &[Finding]) -> Vec<FindingId> {
+        findings.iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn a_bounded_head_on_targets_beyond_its_range_is_named() {
+        let negative = data((0..40).map(|i| i as f32 - 20.0).collect());
+        let relu = model_ending_in(Activation::Relu);
+        let found = target_checks(&relu, &negative, None);
+        assert_eq!(ids(&found), vec![FindingId::HeadCannotReachTarget]);
+        assert_eq!(found[0].severity, Severity::High);
+        let wide = data((0..40).map(|i| i as f32 * 1.5).collect());
+        assert_eq!(
+            ids(&target_checks(
+                &model_ending_in(Activation::Sigmoid),
+                &wide,
+                None
+            )),
+            vec![FindingId::HeadCannotReachTarget]
+        );
+        // A linear head, or targets inside the range, raise nothing.
+        assert!(target_checks(&model_ending_in(Activation::Linear), &negative, None).is_empty());
+        let unit = data((0..40).map(|i| i as f32 / 40.0).collect());
+        assert!(target_checks(&model_ending_in(Activation::Sigmoid), &unit, None).is_empty());
+    }
+
+    #[test]
+    fn a_constant_target_is_named() {
+        let flat = data(vec![3.0; 30]);
+        let found = target_checks(
+            &model_ending_in(Activation::Linear),
+            &flat,
+            Some(&data(vec![3.0; 5])),
+        );
+        assert_eq!(ids(&found), vec![FindingId::ConstantTarget]);
+        assert_eq!(found[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn a_split_of_rows_sorted_by_target_is_named_and_a_shuffled_one_is_not() {
+        let sorted: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        let (train, val) = (data(sorted[..80].to_vec()), data(sorted[80..].to_vec()));
+        let found = target_checks(&model_ending_in(Activation::Linear), &train, Some(&val));
+        assert_eq!(ids(&found), vec![FindingId::SortedSplit]);
+        assert_eq!(found[0].severity, Severity::High);
+        // The same targets in a seeded shuffled order.
+        let shuffled: Vec<f32> = (0..100).map(|i| ((i * 37) % 100) as f32).collect();
+        let (train, val) = (data(shuffled[..80].to_vec()), data(shuffled[80..].to_vec()));
+        assert!(target_checks(&model_ending_in(Activation::Linear), &train, Some(&val)).is_empty());
+    }
+}
