@@ -100,11 +100,13 @@ pub enum FindingId {
     ConstantTarget,
     /// `sorted-split`.
     SortedSplit,
+    /// `linear-model`.
+    LinearModel,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 38] = [
+    pub const ALL: [FindingId; 39] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -143,6 +145,7 @@ impl FindingId {
         FindingId::HeadCannotReachTarget,
         FindingId::ConstantTarget,
         FindingId::SortedSplit,
+        FindingId::LinearModel,
     ];
 
     /// The stable name.
@@ -186,6 +189,7 @@ impl FindingId {
             FindingId::HeadCannotReachTarget => "head-cannot-reach-target",
             FindingId::ConstantTarget => "constant-target",
             FindingId::SortedSplit => "sorted-split",
+            FindingId::LinearModel => "linear-model",
         }
     }
 }

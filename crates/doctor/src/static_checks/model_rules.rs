@@ -302,3 +302,39 @@ pub(super) fn stacked_linear(subject: &Subject<'_>) -> Vec<Finding> {
     }
     findings
 }
+
+/// A model with no nonlinearity anywhere: no activation on any weighted
+/// layer, no activation layer, no max pooling. Whatever its depth, it is
+/// one linear map of the signal, and ridge regression fits that map
+/// exactly and faster.
+pub(super) fn linear_model(subject: &Subject<'_>) -> Vec<Finding> {
+    let nonlinear = |l: &LayerSpec| match l {
+        LayerSpec::Dense(d) => !d.activation.is_linear(),
+        LayerSpec::Conv1D(c) => !c.activation.is_linear(),
+        LayerSpec::Activation(a) => !a.activation.is_linear(),
+        LayerSpec::LeakyReLU(_)
+        | LayerSpec::ReLU(_)
+        | LayerSpec::ELU(_)
+        | LayerSpec::Tanh(_)
+        | LayerSpec::Sigmoid(_)
+        | LayerSpec::MaxPooling1D(_)
+        | LayerSpec::GlobalMaxPooling1D(_) => true,
+        _ => false,
+    };
+    let weighted = subject
+        .specs
+        .iter()
+        .filter(|l| matches!(l, LayerSpec::Dense(_) | LayerSpec::Conv1D(_)))
+        .count();
+    if weighted < 2 || subject.specs.iter().any(nonlinear) {
+        return Vec::new();
+    }
+    vec![
+        Finding::new(FindingId::LinearModel, Severity::High, "The whole model is linear")
+            .measured(format!(
+                "{weighted} weighted layers and no activation, activation layer or max pooling anywhere"
+            ))
+            .why("a composition of linear maps is one linear map: the network can fit nothing ridge regression cannot, and trains it with more variance and more steps")
+            .fix("activation='relu' (or a LeakyReLU) after each Conv1D and hidden Dense; keep the output linear"),
+    ]
+}

@@ -80,14 +80,45 @@ fn model_rules_fire_on_their_models_only() {
             name: None,
         }),
     );
-    let specs: [(&str, ArchitectureSpec); 4] = [
+    // No activation anywhere: two convs, an average pool, two Dense layers.
+    let linear = ArchitectureSpec::from_toml_str(
+        r#"
+        input = { channels = 1, length = 256 }
+        [[layers]]
+        type = "Conv1D"
+        filters = 4
+        kernel_size = 5
+        [[layers]]
+        type = "AveragePooling1D"
+        pool_size = 4
+        [[layers]]
+        type = "Conv1D"
+        filters = 4
+        kernel_size = 3
+        [[layers]]
+        type = "Flatten"
+        [[layers]]
+        type = "Dense"
+        units = 8
+        [[layers]]
+        type = "Dense"
+        units = 1
+        "#,
+    )
+    .expect("valid spec");
+    let specs: [(&str, ArchitectureSpec); 5] = [
         ("original", zoo::original(1040).into()),
         ("doctor", zoo::doctor(1040).into()),
         ("resnet", zoo::resnet_with(256, [4, 8, 8]).into()),
         ("dropout", dropout.into()),
+        ("linear", linear),
     ];
     // (rule, model, fires)
-    let table: [(Rule, &str, bool); 12] = [
+    let table: [(Rule, &str, bool); 16] = [
+        (model_rules::linear_model, "linear", true),
+        (model_rules::linear_model, "original", false),
+        (model_rules::linear_model, "doctor", false),
+        (model_rules::linear_model, "resnet", false),
         (model_rules::no_downsampling, "original", true),
         (model_rules::no_downsampling, "doctor", false),
         (model_rules::receptive_field, "doctor", false),
