@@ -20,6 +20,8 @@ pub struct DataFacts {
     pub train_samples: usize,
     /// Points per signal.
     pub length: usize,
+    /// Channels per signal.
+    pub channels: usize,
 }
 
 impl DataFacts {
@@ -28,6 +30,7 @@ impl DataFacts {
         Self {
             train_samples: train.len(),
             length: train.length(),
+            channels: train.channels(),
         }
     }
 }
@@ -216,6 +219,7 @@ mod tests {
                 &DataFacts {
                     train_samples: n,
                     length: 600,
+                    channels: 1,
                 },
                 1e-3,
             );

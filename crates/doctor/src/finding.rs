@@ -102,11 +102,13 @@ pub enum FindingId {
     SortedSplit,
     /// `linear-model`.
     LinearModel,
+    /// `input-shape-mismatch`.
+    InputShapeMismatch,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 39] = [
+    pub const ALL: [FindingId; 40] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -146,6 +148,7 @@ impl FindingId {
         FindingId::ConstantTarget,
         FindingId::SortedSplit,
         FindingId::LinearModel,
+        FindingId::InputShapeMismatch,
     ];
 
     /// The stable name.
@@ -190,6 +193,7 @@ impl FindingId {
             FindingId::ConstantTarget => "constant-target",
             FindingId::SortedSplit => "sorted-split",
             FindingId::LinearModel => "linear-model",
+            FindingId::InputShapeMismatch => "input-shape-mismatch",
         }
     }
 }

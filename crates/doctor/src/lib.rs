@@ -43,10 +43,10 @@ pub use finding::{Diagnosis, Finding, FindingId, Severity};
 pub use kymo_train::{OptimizerName, Recipe};
 pub use probe::{probe, ProbeConfig, ProbeStats};
 pub use static_checks::static_checks;
-pub use target_checks::target_checks;
+pub use target_checks::{input_shape, target_checks};
 pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
 
-use kymo_layers::{zoo, ArchitectureSpec};
+use kymo_layers::{zoo, ArchitectureSpec, InputSpec};
 
 /// What [`examine`] found, and the standardized splits it probed on (what
 /// a verification should train on too).
@@ -77,8 +77,17 @@ pub fn examine(
     validation: &kymo_data::Dataset,
     probe_config: Option<ProbeConfig>,
 ) -> Result<Examination, DoctorError> {
-    let model = spec.build::<f32>(0)?;
+    // A model that cannot take these signals is diagnosed, not run (the
+    // probe would fail on its first batch); its other checks read it as
+    // built for the data, which is what its author meant.
+    let mismatch = target_checks::input_shape(spec, train);
+    let probe_config = probe_config.filter(|_| mismatch.is_none());
+    let model = match &mismatch {
+        None => spec.build::<f32>(0)?,
+        Some(_) => with_input(spec, train.channels(), train.length()).build::<f32>(0)?,
+    };
     let mut findings = static_checks(model.as_ref(), setup, Some(train.len()));
+    findings.extend(mismatch);
     findings.extend(data_checks(
         train,
         Some(validation),
@@ -106,6 +115,17 @@ pub fn examine(
     })
 }
 
+/// `spec` for signals of `channels` x `length`.
+fn with_input(spec: &ArchitectureSpec, channels: usize, length: usize) -> ArchitectureSpec {
+    let input = InputSpec { channels, length };
+    let mut same = spec.clone();
+    match &mut same {
+        ArchitectureSpec::Sequential(s) => s.input = input,
+        ArchitectureSpec::Graph(g) => g.input = input,
+    }
+    same
+}
+
 /// Structural findings that the prescribed architecture replaces.
 const ARCHITECTURE: [FindingId; 4] = [
     FindingId::OversizedHead,
@@ -131,12 +151,17 @@ pub fn prescribe(
         .findings
         .iter()
         .any(|f| ARCHITECTURE.contains(&f.id));
+    // The data's shape wins over the model's when they disagree.
+    let input = data.map_or(spec.input(), |(facts, _)| InputSpec {
+        channels: facts.channels,
+        length: facts.length,
+    });
     let model = if structural {
-        let mut fixed = zoo::doctor(spec.input().length);
-        fixed.input = spec.input();
+        let mut fixed = zoo::doctor(input.length);
+        fixed.input = input;
         ArchitectureSpec::Sequential(fixed)
     } else {
-        spec.clone()
+        with_input(spec, input.channels, input.length)
     };
     let learning_rate = if (1e-5..=1e-2).contains(&setup.learning_rate) {
         setup.learning_rate

@@ -24,6 +24,40 @@ pub fn target_checks(
     findings
 }
 
+/// The model's input against the data's signals: a mismatch, and above
+/// all the axes the wrong way round (Keras's Conv1D reads `(batch, steps,
+/// channels)`; a spectrum passed as `(n, 1, 100)` is one step of 100
+/// channels).
+pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Option<Finding> {
+    let input = spec.input();
+    let (channels, length) = (train.channels(), train.length());
+    if (input.channels, input.length) == (channels, length) {
+        return None;
+    }
+    let swapped = (input.channels, input.length) == (length, channels);
+    let keras = |steps: usize, channels: usize| format!("({steps}, {channels})");
+    let finding = if swapped {
+        Finding::new(FindingId::InputShapeMismatch, Severity::High, "The model takes the signal's axes the other way round")
+            .why("Keras's Conv1D reads (batch, steps, channels): a signal given as one step of many channels leaves every kernel a single step to slide over, so the convolutions degenerate into a Dense layer and pooling has nothing to pool")
+    } else {
+        Finding::new(FindingId::InputShapeMismatch, Severity::High, "The model's input does not match the data")
+            .why("the model cannot run on these signals; a model built for another length or channel count must be rebuilt for them")
+    };
+    Some(
+        finding
+            .measured(format!(
+                "the model takes input_shape={} (steps, channels) in Keras's order; the data has {} signals of {length} points and {channels} channel(s), input_shape={}",
+                keras(input.length, input.channels),
+                train.len(),
+                keras(length, channels)
+            ))
+            .fix(format!(
+                "build the model with input_shape={} and pass the data as (n, {length}, {channels}) (numpy: x.reshape(n, {length}, {channels}))",
+                keras(length, channels)
+            )),
+    )
+}
+
 /// The activation the model's output passes through last, with the name
 /// of the layer that applies it: the last layer that is not a Dropout or a
 /// Flatten. `None` when the output is not an activation kymo can bound.
@@ -239,6 +273,27 @@ mod tests {
         assert!(target_checks(&model_ending_in(Activation::Linear), &negative, None).is_empty());
         let unit = data((0..40).map(|i| i as f32 / 40.0).collect());
         assert!(target_checks(&model_ending_in(Activation::Sigmoid), &unit, None).is_empty());
+    }
+
+    #[test]
+    fn axes_the_wrong_way_round_are_named_as_such() {
+        let signals = data((0..20).map(|i| i as f32).collect());
+        let mut spec = zoo::answer(16);
+        assert!(input_shape(&spec.clone().into(), &signals).is_none());
+        spec.input = kymo_layers::InputSpec {
+            channels: 16,
+            length: 1,
+        };
+        let found = input_shape(&spec.clone().into(), &signals).expect("named");
+        assert_eq!(
+            (found.id, found.severity),
+            (FindingId::InputShapeMismatch, Severity::High)
+        );
+        assert!(found.title.contains("other way round"), "{}", found.title);
+        assert!(found.fix.contains("input_shape=(16, 1)"), "{}", found.fix);
+        spec.input.length = 3;
+        let other = input_shape(&spec.into(), &signals).expect("named");
+        assert!(!other.title.contains("other way round"), "{}", other.title);
     }
 
     #[test]
