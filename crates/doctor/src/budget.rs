@@ -85,6 +85,10 @@ pub fn training_budget(facts: &DataFacts, learning_rate: f64) -> Recipe {
 /// largest value hundreds of times the median) and strongly right-skewed.
 /// Per-point standardization keeps such tails; `log1p` tames them.
 pub fn count_like(train: &Dataset) -> Option<String> {
+    // A heavy tail that a few columns make is theirs, not the data's.
+    if !crate::data_checks::outlying_points(train).0.is_empty() {
+        return None;
+    }
     let values: Vec<f64> = train.signals().iter().map(|&v| f64::from(v)).collect();
     if values.is_empty() || values.iter().any(|&v| v < 0.0) {
         return None;

@@ -28,6 +28,7 @@ pub fn data_checks(
     findings.extend(target_scale(train));
     findings.extend(duplicate_samples(train));
     findings.extend(validation.and_then(|val| train_validation_leak(train, val)));
+    findings.extend(off_scale_points(train));
     findings.extend(count_like_inputs(train));
     findings.extend(too_few_samples(train, parameters));
     findings.extend(validation.and_then(|val| ridge_baseline(train, val)));
@@ -138,6 +139,64 @@ fn train_validation_leak(train: &Dataset, val: &Dataset) -> Option<Finding> {
     })
 }
 
+/// Input points whose scale is far above the others': `(channel, point,
+/// its RMS over the training rows)` for each point over 100 times the
+/// median point's RMS. A column in other units (a temperature in a
+/// spectrum, a value in mg where the rest is absorbance) looks like this.
+pub(crate) fn outlying_points(train: &Dataset) -> (Vec<(usize, usize, f64)>, f64) {
+    let signals = train.signals();
+    let n = train.len().max(1) as f64;
+    let mut scales = Vec::with_capacity(train.channels() * train.length());
+    for c in 0..train.channels() {
+        for l in 0..train.length() {
+            let sum: f64 = (0..train.len())
+                .map(|i| f64::from(signals[[i, c, l]]).powi(2))
+                .sum();
+            scales.push((c, l, (sum / n).sqrt()));
+        }
+    }
+    let mut sorted: Vec<f64> = scales.iter().map(|s| s.2).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    if median <= 0.0 {
+        return (Vec::new(), median);
+    }
+    let outliers: Vec<(usize, usize, f64)> = scales
+        .into_iter()
+        .filter(|&(_, _, s)| s > 100.0 * median)
+        .collect();
+    // Many such points are a property of the whole signal (counts, a
+    // baseline), not of a few columns.
+    if outliers.len() * 20 > sorted.len() {
+        return (Vec::new(), median);
+    }
+    (outliers, median)
+}
+
+/// A few input points on another scale than the rest.
+fn off_scale_points(train: &Dataset) -> Option<Finding> {
+    let (outliers, median) = outlying_points(train);
+    let (c, l, worst) = outliers
+        .iter()
+        .copied()
+        .max_by(|a, b| a.2.total_cmp(&b.2))?;
+    Some(
+        Finding::new(
+            FindingId::OffScalePoints,
+            Severity::Medium,
+            format!("{} input point(s) on another scale than the rest", outliers.len()),
+        )
+        .measured(format!(
+            "{} of {} points have an RMS over 100x the median point's {median:.3e}; the largest, channel {c} point {l}, {worst:.3e} ({:.0}x)",
+            outliers.len(),
+            train.channels() * train.length(),
+            worst / median
+        ))
+        .why("one column in other units dominates every first-layer sum and its gradients, so the rest of the signal trains as noise beside it")
+        .fix("standardize each point on the training rows (kymo's default preprocessing), or convert that column to the signal's units; log1p does not fit this (it is one column, not count data)"),
+    )
+}
+
 /// Count-like inputs, where standardization is the wrong fix.
 fn count_like_inputs(train: &Dataset) -> Option<Finding> {
     let evidence = super::budget::count_like(train)?;
@@ -185,4 +244,39 @@ fn ridge_baseline(train: &Dataset, val: &Dataset) -> Option<Finding> {
             .why("a network that does not beat a linear baseline adds variance without adding accuracy")
             .fix(fix),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, Array3};
+
+    /// Spectra-like signals: a smooth band per row, one target per row.
+    fn spectra(rows: usize, points: usize) -> Dataset {
+        let signals = Array3::from_shape_fn((rows, 1, points), |(i, _, l)| {
+            1.0 + 0.5 * ((l as f32 / 7.0) + i as f32 * 0.3).sin()
+        });
+        let targets = Array2::from_shape_fn((rows, 1), |(i, _)| i as f32);
+        Dataset::new(signals, targets).expect("valid")
+    }
+
+    #[test]
+    fn one_point_on_another_scale_is_named_and_not_taken_for_counts() {
+        let clean = spectra(40, 100);
+        assert!(off_scale_points(&clean).is_none());
+        let mut signals = clean.signals().clone();
+        signals
+            .index_axis_mut(Axis(2), 37)
+            .mapv_inplace(|v| v * 1e4);
+        let planted = Dataset::new(signals, clean.targets().clone()).expect("valid");
+        let finding = off_scale_points(&planted).expect("named");
+        assert_eq!(finding.id, FindingId::OffScalePoints);
+        assert!(
+            finding.measured.contains("point 37"),
+            "{}",
+            finding.measured
+        );
+        // The tail is one column's: no log1p advice.
+        assert!(count_like_inputs(&planted).is_none());
+    }
 }

@@ -104,11 +104,15 @@ pub enum FindingId {
     LinearModel,
     /// `input-shape-mismatch`.
     InputShapeMismatch,
+    /// `off-scale-points`.
+    OffScalePoints,
+    /// `learning-rate-diverges`.
+    LearningRateDiverges,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 40] = [
+    pub const ALL: [FindingId; 42] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -149,6 +153,8 @@ impl FindingId {
         FindingId::SortedSplit,
         FindingId::LinearModel,
         FindingId::InputShapeMismatch,
+        FindingId::OffScalePoints,
+        FindingId::LearningRateDiverges,
     ];
 
     /// The stable name.
@@ -194,6 +200,8 @@ impl FindingId {
             FindingId::SortedSplit => "sorted-split",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
+            FindingId::OffScalePoints => "off-scale-points",
+            FindingId::LearningRateDiverges => "learning-rate-diverges",
         }
     }
 }

@@ -135,6 +135,7 @@ pub fn probe(
     let evidence = Evidence {
         stats,
         batch_size,
+        learning_rate: setup.learning_rate,
         noise_window: config.noise_window,
         noise_steps: small_count,
         // The batch advice never exceeds the prescription's budget: a
@@ -156,7 +157,8 @@ pub fn probe(
 }
 
 /// The probe's rules, in the order their findings are listed.
-const RULES: [fn(&Evidence) -> Option<Finding>; 9] = [
+const RULES: [fn(&Evidence) -> Option<Finding>; 10] = [
+    learning_rate_diverges,
     gradient_noise,
     absurd_epochs,
     val_loss_swings,
@@ -174,6 +176,8 @@ struct Evidence {
     stats: ProbeStats,
     /// The probed batch size.
     batch_size: usize,
+    /// The recipe's learning rate.
+    learning_rate: f64,
     /// Batches averaged for the large-batch gradient.
     noise_window: usize,
     /// Steps the noise scale was estimated over.
@@ -216,6 +220,29 @@ fn spread(a: ndarray::ArrayView2<'_, f32>) -> f64 {
     let n = a.len().max(1) as f64;
     let m = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     (a.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// Training loss that grows instead of falling: the learning rate is past
+/// what the loss surface allows.
+fn learning_rate_diverges(e: &Evidence) -> Option<Finding> {
+    let losses = &e.stats.train_loss;
+    let (first, last) = (*losses.first()?, *losses.last()?);
+    // Non-finite, rising, or ending an order of magnitude above what
+    // predicting the mean scores: no schedule recovers from that.
+    let floor = e.stats.mean_val_mse;
+    let diverged = losses.iter().any(|l| !l.is_finite())
+        || (losses.len() >= 2 && last > 2.0 * first)
+        || (floor.is_finite() && floor > 0.0 && last > 10.0 * floor);
+    diverged.then(|| {
+        Finding::new(FindingId::LearningRateDiverges, Severity::High, "Training loss grows: the learning rate diverges")
+            .measured(format!(
+                "training loss per probe epoch at lr {} (predicting the mean scores {floor:.3}): {:?}",
+                e.learning_rate,
+                losses.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()
+            ))
+            .why("past the largest stable step size the updates overshoot and each step lands higher on the loss surface than the last (LeCun et al. 1998; Smith 2017's learning-rate range test looks for the same rise)")
+            .fix(format!("learning_rate = {} (a tenth), or global_clipnorm=1.0; then check that the training loss falls epoch over epoch", e.learning_rate / 10.0))
+    })
 }
 
 /// How much of each step is signal at the probed batch size, and the
@@ -435,6 +462,7 @@ mod tests {
                 signal_fraction: f64::NAN,
             },
             batch_size: 32,
+            learning_rate: 1e-3,
             noise_window: 8,
             noise_steps: 0,
             batch_ceiling: 32,
