@@ -290,3 +290,42 @@ fn a_keras_json_of_the_question_model_has_607585_parameters() {
     assert_eq!(model.count_params(), 607_585);
     assert_eq!(model.summary().receptive_field(), 325);
 }
+
+/// The fixed point on real spectra: the doctor's prescription for the
+/// question's model on the tablet set, re-examined with its own recipe and
+/// a probe run, raises no High finding.
+#[test]
+fn the_prescription_re_examined_on_the_tablet_set_raises_nothing_high() {
+    let tablet =
+        kymo_data::datasets::tablet(kymo_data::datasets::Instrument::One).expect("built in");
+    let (train, validation) = validation_split(&tablet.calibration, 0.2).expect("splits");
+    let question: kymo_layers::ArchitectureSpec = zoo::original(train.length()).into();
+    let setup = doctor::Recipe::default();
+    let first = doctor::examine(&question, &setup, &train, &validation, None).expect("examines");
+    let (spec, recipe) = prescribe(
+        &question,
+        &setup,
+        &first.diagnosis,
+        Some((&first.facts, &first.preprocessing)),
+    );
+    let again = doctor::examine(
+        &spec,
+        &recipe,
+        &train,
+        &validation,
+        Some(ProbeConfig::default()),
+    )
+    .expect("examines");
+    let high: Vec<String> = again
+        .diagnosis
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::High)
+        .map(|f| format!("{}: {}", f.id, f.measured))
+        .collect();
+    assert!(
+        high.is_empty(),
+        "High findings on the prescription: {high:#?}; probe: {:?}",
+        again.probe
+    );
+}
