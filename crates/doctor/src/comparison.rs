@@ -25,7 +25,14 @@ pub struct Comparison {
     pub pls: Option<f64>,
     /// MiniRocket (seed 0), its ridge penalty chosen on validation.
     pub minirocket: Option<f64>,
+    /// Predicting the training rows' mean: the floor every model is
+    /// judged against.
+    pub mean: f64,
 }
+
+/// A model must score at least this much below predicting the mean for
+/// the signal to count as predicting the target (10% lower MSE).
+const MARGIN_OVER_MEAN: f64 = 0.9;
 
 impl Comparison {
     /// The best of the other tools and its validation MSE.
@@ -47,7 +54,8 @@ impl Comparison {
     pub fn finding(&self) -> Finding {
         let (tool, best) = self.best_baseline();
         let measured = format!(
-            "validation MSE (standardized targets): prescribed CNN {:.4} (median of {} seeds: {}), ridge {:.4}, PLS {}, MiniRocket {}",
+            "validation MSE (standardized targets): predicting the training mean {:.4}, prescribed CNN {:.4} (median of {} seeds: {}), ridge {:.4}, PLS {}, MiniRocket {}",
+            self.mean,
             self.cnn,
             self.cnn_seeds.len(),
             self.cnn_seeds
@@ -59,6 +67,24 @@ impl Comparison {
             self.pls.map_or("-".into(), |p| format!("{p:.4}")),
             self.minirocket.map_or("-".into(), |p| format!("{p:.4}"))
         );
+        let best_of_all = if self.cnn.is_nan() {
+            best
+        } else {
+            best.min(self.cnn)
+        };
+        if self.mean.is_finite() && best_of_all > MARGIN_OVER_MEAN * self.mean {
+            return Finding::new(
+                FindingId::SignalBarelyPredicts,
+                Severity::High,
+                "Nothing predicts the target much better than its mean",
+            )
+            .measured(measured)
+            .why("when the best model scores within 10% of predicting the training mean, which model wins is noise: the signal carries little of the target here")
+            .fix(format!(
+                "check the target and the signals before choosing a model: the best one is only {:.0}% below predicting the mean; more rows, other measurements or a target the signal can see",
+                100.0 * (1.0 - best_of_all / self.mean)
+            ));
+        }
         if self.cnn.is_nan() || self.cnn > best {
             Finding::new(
                 FindingId::BaselineBeatsCnn,
@@ -121,6 +147,7 @@ pub fn compare_with_baselines(
         None
     };
     Ok(Comparison {
+        mean: kymo_baselines::MeanPredictor::mse_of(&train, &validation),
         cnn: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
         cnn_seeds,
         ridge: ridge_mse,
@@ -140,7 +167,27 @@ mod tests {
             ridge,
             pls,
             minirocket: None,
+            mean: 1.0,
         }
+    }
+
+    #[test]
+    fn when_nothing_beats_the_mean_by_a_margin_the_verdict_says_so() {
+        // The count-valued set: mean 1.0, everything within 5%.
+        let f = comparison(0.97, 0.96, Some(0.95)).finding();
+        assert_eq!(f.id, FindingId::SignalBarelyPredicts);
+        assert_eq!(f.severity, Severity::High);
+        assert!(
+            f.measured.contains("training mean 1.0000"),
+            "{}",
+            f.measured
+        );
+        assert!(f.fix.contains("5% below"), "{}", f.fix);
+        // A clear winner is judged as before.
+        assert_eq!(
+            comparison(0.5, 0.3, None).finding().id,
+            FindingId::BaselineBeatsCnn
+        );
     }
 
     #[test]

@@ -108,11 +108,13 @@ pub enum FindingId {
     OffScalePoints,
     /// `learning-rate-diverges`.
     LearningRateDiverges,
+    /// `signal-barely-predicts`.
+    SignalBarelyPredicts,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 42] = [
+    pub const ALL: [FindingId; 43] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -155,6 +157,7 @@ impl FindingId {
         FindingId::InputShapeMismatch,
         FindingId::OffScalePoints,
         FindingId::LearningRateDiverges,
+        FindingId::SignalBarelyPredicts,
     ];
 
     /// The stable name.
@@ -202,6 +205,7 @@ impl FindingId {
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",
             FindingId::LearningRateDiverges => "learning-rate-diverges",
+            FindingId::SignalBarelyPredicts => "signal-barely-predicts",
         }
     }
 }
