@@ -134,19 +134,20 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     });
     let doctor::Examination {
         mut diagnosis,
-        probe: stats,
-        train,
-        validation: val,
         preprocessing,
         facts,
+        ..
     } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe)?;
     let (fixed_spec, fixed_setup) =
         doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
     if args.verify {
+        // Every arm trains on the prescribed preprocessing, so each fix is
+        // judged where the prescription will train.
+        let (train, val) = doctor::preprocessed(&fixed_setup, &train_raw, &val_raw)?;
         let plan = doctor::VerifyPlan {
             seeds: (0..args.verify_seeds).collect(),
             epochs: args.verify_epochs,
-            mean_val_mse: stats.as_ref().map_or(1.0, |s| s.mean_val_mse),
+            mean_val_mse: kymo_baselines::MeanPredictor::mse_of(&train, &val),
         };
         doctor::verify_findings(
             &mut diagnosis,

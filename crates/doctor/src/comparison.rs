@@ -110,6 +110,18 @@ impl Comparison {
     }
 }
 
+/// `train` and `validation` preprocessed as `recipe` says, fitted on the
+/// training rows alone: the data every arm of a verification and every
+/// verdict is judged on.
+pub fn preprocessed(
+    recipe: &Recipe,
+    train: &Dataset,
+    validation: &Dataset,
+) -> Result<(Dataset, Dataset), DoctorError> {
+    let pre = Pipeline::named(recipe.preprocessing.as_deref())?.fit(train)?;
+    Ok((pre.transform(train)?, pre.transform(validation)?))
+}
+
 /// Trains `spec` with `setup` (its preprocessing fitted on `train`) over
 /// `seeds` and scores ridge, PLS and MiniRocket on the same rows.
 pub fn compare_with_baselines(
@@ -119,8 +131,7 @@ pub fn compare_with_baselines(
     validation: &Dataset,
     seeds: &[u64],
 ) -> Result<Comparison, DoctorError> {
-    let pre = Pipeline::named(setup.preprocessing.as_deref())?.fit(train)?;
-    let (train, validation) = (pre.transform(train)?, pre.transform(validation)?);
+    let (train, validation) = preprocessed(setup, train, validation)?;
     let mut cnn_seeds = Vec::with_capacity(seeds.len());
     for &seed in seeds {
         let mut trainer = setup.fit(spec, &train, &validation, seed, None)?;

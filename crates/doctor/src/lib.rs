@@ -36,7 +36,7 @@ pub use budget::{
     candidates, choose_preprocessing, count_like, training_budget, DataFacts, EPOCH_RANGE,
     TARGET_STEPS, WEIGHT_DECAY,
 };
-pub use comparison::{compare_with_baselines, Comparison};
+pub use comparison::{compare_with_baselines, preprocessed, Comparison};
 pub use data_checks::data_checks;
 pub use error::DoctorError;
 pub use finding::{Diagnosis, Finding, FindingId, Severity};
