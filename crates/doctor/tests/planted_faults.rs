@@ -1,0 +1,275 @@
+//! A fault benchmark: the mistakes people report on Keras's tracker, Stack
+//! Overflow and the bug benchmarks (defects4ML, AUTOTRAINER,
+//! DeepDiagnosis), planted one at a time into a correct small 1D CNN and
+//! its data. The doctor must name each one at Medium or above, and raise no
+//! High finding on the correct model. The recall and false alarms are in
+//! docs/doctor.md ("Planted faults").
+
+use kymo_data::{validation_split, Dataset, SyntheticSpectra};
+use kymo_doctor::{examine, FindingId, ProbeConfig, Recipe, Severity};
+use kymo_layers::{
+    zoo, Activation, ArchitectureSpec, DropoutSpec, InputSpec, LayerSpec, ModelSpec,
+};
+use ndarray::{Array2, Axis};
+
+const LENGTH: usize = 64;
+
+/// Clean spectra whose target is a band's height.
+fn spectra() -> Dataset {
+    SyntheticSpectra {
+        samples: 200,
+        length: LENGTH,
+        seed: 17,
+        ..Default::default()
+    }
+    .generate()
+    .expect("valid")
+}
+
+/// A correct model for them: the doctor's architecture (small kernels,
+/// strided pools, a small head, a linear output).
+fn model() -> ModelSpec {
+    zoo::doctor(LENGTH)
+}
+
+/// A correct recipe: batch 16, early stopping with the best weights, a
+/// best-only checkpoint.
+fn recipe() -> Recipe {
+    Recipe {
+        batch_size: 16,
+        epochs: 100,
+        early_stopping: true,
+        checkpoint_best: true,
+        ..Recipe::default()
+    }
+}
+
+fn with_targets(data: &Dataset, targets: Array2<f32>) -> Dataset {
+    Dataset::new(data.signals().clone(), targets).expect("same rows")
+}
+
+/// The output Dense of `spec` given `activation`.
+fn head(mut spec: ModelSpec, activation: Activation) -> ModelSpec {
+    match spec.layers.last_mut() {
+        Some(LayerSpec::Dense(dense)) => dense.activation = activation,
+        other => panic!("the model ends in a Dense, not {other:?}"),
+    }
+    spec
+}
+
+/// One planted fault: the model, the recipe and the data it is examined
+/// on, and the finding that names it.
+struct Case {
+    fault: &'static str,
+    spec: ArchitectureSpec,
+    recipe: Recipe,
+    data: Dataset,
+    expected: FindingId,
+}
+
+fn cases() -> Vec<Case> {
+    let clean = spectra();
+    let targets = clean.targets().clone();
+    let (low, high) = targets
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &t| {
+            (a.min(t), b.max(t))
+        });
+    let case = |fault, spec: ModelSpec, recipe, data, expected| Case {
+        fault,
+        spec: spec.into(),
+        recipe,
+        data,
+        expected,
+    };
+    let mut sorted_rows: Vec<usize> = (0..clean.len()).collect();
+    sorted_rows.sort_by(|&a, &b| targets[[a, 0]].total_cmp(&targets[[b, 0]]));
+    let sorted = Dataset::new(
+        clean.signals().select(Axis(0), &sorted_rows),
+        targets.select(Axis(0), &sorted_rows),
+    )
+    .expect("same rows");
+    let mut off_scale = clean.signals().clone();
+    off_scale
+        .index_axis_mut(Axis(2), 20)
+        .mapv_inplace(|v| v * 1e4);
+    let mut swapped = model();
+    swapped.input = InputSpec {
+        channels: LENGTH,
+        length: 1,
+    };
+    let mut dropout = model();
+    dropout.layers.insert(
+        dropout.layers.len() - 1,
+        LayerSpec::Dropout(DropoutSpec {
+            rate: 0.9,
+            seed: None,
+            name: None,
+        }),
+    );
+    let linear = ModelSpec::from_toml_str(&format!(
+        r#"
+        input = {{ channels = 1, length = {LENGTH} }}
+        [[layers]]
+        type = "Conv1D"
+        filters = 8
+        kernel_size = 5
+        padding = "same"
+        [[layers]]
+        type = "AveragePooling1D"
+        pool_size = 4
+        [[layers]]
+        type = "Conv1D"
+        filters = 8
+        kernel_size = 3
+        [[layers]]
+        type = "Flatten"
+        [[layers]]
+        type = "Dense"
+        units = 16
+        [[layers]]
+        type = "Dense"
+        units = 1
+        "#
+    ))
+    .expect("valid");
+    vec![
+        case(
+            "ReLU output on a target that goes negative",
+            head(model(), Activation::Relu),
+            recipe(),
+            with_targets(&clean, targets.mapv(|t| t - (low + high) / 2.0)),
+            FindingId::HeadCannotReachTarget,
+        ),
+        case(
+            "sigmoid output on a target from 0 to 58",
+            head(model(), Activation::Sigmoid),
+            recipe(),
+            with_targets(&clean, targets.mapv(|t| 58.0 * (t - low) / (high - low))),
+            FindingId::HeadCannotReachTarget,
+        ),
+        case(
+            "axes transposed: the model takes 1 step of 64 channels",
+            swapped,
+            recipe(),
+            clean.clone(),
+            FindingId::InputShapeMismatch,
+        ),
+        case(
+            "rows sorted by target before the split",
+            model(),
+            recipe(),
+            sorted,
+            FindingId::SortedSplit,
+        ),
+        case(
+            "a constant target column",
+            model(),
+            recipe(),
+            with_targets(&clean, targets.mapv(|_| 5.0)),
+            FindingId::ConstantTarget,
+        ),
+        case(
+            "no activation anywhere",
+            linear,
+            recipe(),
+            clean.clone(),
+            FindingId::LinearModel,
+        ),
+        case(
+            "one input point 10^4 times the others",
+            model(),
+            recipe(),
+            Dataset::new(off_scale, targets.clone()).expect("same rows"),
+            FindingId::OffScalePoints,
+        ),
+        case(
+            "Dropout 0.9",
+            dropout,
+            recipe(),
+            clean.clone(),
+            FindingId::HeavyDropout,
+        ),
+        case(
+            "a learning rate that diverges (Adam at 0.5)",
+            model(),
+            Recipe {
+                learning_rate: 0.5,
+                ..recipe()
+            },
+            clean.clone(),
+            FindingId::LearningRateDiverges,
+        ),
+        case(
+            "batch size 1",
+            model(),
+            Recipe {
+                batch_size: 1,
+                ..recipe()
+            },
+            clean.clone(),
+            FindingId::BatchOne,
+        ),
+    ]
+}
+
+/// The findings at Medium or above, and the High ones, of one examination
+/// with a two-epoch probe.
+fn findings(
+    spec: &ArchitectureSpec,
+    recipe: &Recipe,
+    data: &Dataset,
+) -> Vec<(FindingId, Severity)> {
+    let (train, validation) = validation_split(data, 0.2).expect("splits");
+    let probe = ProbeConfig {
+        epochs: 2,
+        ..ProbeConfig::default()
+    };
+    examine(spec, recipe, &train, &validation, Some(probe))
+        .expect("examines")
+        .diagnosis
+        .findings
+        .iter()
+        .map(|f| (f.id, f.severity))
+        .collect()
+}
+
+#[test]
+fn every_planted_fault_is_named_and_the_correct_model_raises_nothing_high() {
+    // The correct model with a correct recipe. (A small ResNet is not
+    // here yet: its two-epoch probe leaves BatchNormalization's moving
+    // statistics unsettled, and the probe then reads absurd validation
+    // epochs as High; docs/doctor.md says so.)
+    let correct: [(&str, ArchitectureSpec); 1] = [("doctor", model().into())];
+    for (name, spec) in correct {
+        let high: Vec<FindingId> = findings(&spec, &recipe(), &spectra())
+            .iter()
+            .filter(|(_, s)| *s == Severity::High)
+            .map(|(id, _)| *id)
+            .collect();
+        eprintln!("correct model {name}: High findings {high:?}");
+        assert!(
+            high.is_empty(),
+            "High findings on the correct {name}: {high:?}"
+        );
+    }
+    let mut missed = Vec::new();
+    let cases = cases();
+    for case in &cases {
+        let found = findings(&case.spec, &case.recipe, &case.data);
+        let named = found
+            .iter()
+            .any(|(id, s)| *id == case.expected && *s >= Severity::Medium);
+        eprintln!(
+            "{:<55} {} {}",
+            case.fault,
+            if named { "named" } else { "MISSED" },
+            case.expected
+        );
+        if !named {
+            missed.push((case.fault, found));
+        }
+    }
+    eprintln!("recall: {} of {}", cases.len() - missed.len(), cases.len());
+    assert!(missed.is_empty(), "missed: {missed:#?}");
+}
