@@ -236,11 +236,13 @@ fn findings(
 
 #[test]
 fn every_planted_fault_is_named_and_the_correct_model_raises_nothing_high() {
-    // The correct model with a correct recipe. (A small ResNet is not
-    // here yet: its two-epoch probe leaves BatchNormalization's moving
-    // statistics unsettled, and the probe then reads absurd validation
-    // epochs as High; docs/doctor.md says so.)
-    let correct: [(&str, ArchitectureSpec); 1] = [("doctor", model().into())];
+    // Correct models with a correct recipe: the doctor's architecture, and
+    // a small ResNet (a graph with BatchNormalization, whose moving
+    // statistics a two-epoch probe cannot settle).
+    let correct: [(&str, ArchitectureSpec); 2] = [
+        ("doctor", model().into()),
+        ("resnet", zoo::resnet_with(LENGTH, [8, 16, 16]).into()),
+    ];
     for (name, spec) in correct {
         let high: Vec<FindingId> = findings(&spec, &recipe(), &spectra())
             .iter()
