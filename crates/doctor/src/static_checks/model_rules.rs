@@ -190,8 +190,17 @@ pub(super) fn batchnorm_tiny_batches(subject: &Subject<'_>, setup: &Recipe) -> V
         .iter()
         .any(|l| matches!(l, LayerSpec::BatchNormalization(_)));
     if has_bn && setup.batch_size < 8 {
+        // At batch 1 a Dense layer's batch variance is exactly zero (the
+        // normalized output is beta, whatever the input) and a conv
+        // layer's comes from one sample's length alone: training and
+        // inference then see different functions.
+        let severity = if setup.batch_size == 1 {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
         findings.push(
-            Finding::new(FindingId::BatchnormTinyBatches, Severity::Medium, "BatchNormalization with tiny batches")
+            Finding::new(FindingId::BatchnormTinyBatches, severity, "BatchNormalization with tiny batches")
                 .measured(format!("batch size {}", setup.batch_size))
                 .why("batch statistics of fewer than 8 samples are noisy, and at batch 1 a channel's variance over one sample is not the population's (Ioffe & Szegedy 2015; Wu & He 2018)")
                 .fix("batch_size >= 16, or drop BatchNormalization"),

@@ -175,6 +175,16 @@ fn the_head_and_batchnorm_rules_weigh_the_data_size() {
     let few = model_rules::batchnorm_unsettled(&subject, &setup, Some(128));
     let many = model_rules::batchnorm_unsettled(&subject, &setup, Some(20_000));
     assert_eq!((few.len(), many.len()), (1, 0), "{:?}", ids(&few));
-    assert!(model_rules::batchnorm_tiny_batches(&subject, &Recipe::default()).len() == 1);
+    // Batch 1 (the question's) is High: a batch of one has no variance to
+    // normalize by; a batch of 4 is only noisy.
+    let one = model_rules::batchnorm_tiny_batches(&subject, &Recipe::default());
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].severity, crate::Severity::High);
+    let four = Recipe {
+        batch_size: 4,
+        ..setup.clone()
+    };
+    let noisy = model_rules::batchnorm_tiny_batches(&subject, &four);
+    assert_eq!(noisy[0].severity, crate::Severity::Medium);
     assert!(model_rules::batchnorm_tiny_batches(&subject, &setup).is_empty());
 }
