@@ -17,6 +17,16 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    /// A `.ts` file breaks its format.
+    #[error("{path}: line {line}: {reason}")]
+    TsFormat {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong there.
+        reason: String,
+    },
     /// The file holds no data rows.
     #[error("{path}: no data rows")]
     Empty {

@@ -30,6 +30,7 @@ pub mod preprocess;
 mod split;
 mod standardize;
 mod synthetic;
+mod ts_format;
 
 pub use augment::Augmentation;
 pub use batching::epoch_batches;
@@ -42,3 +43,4 @@ pub use preprocess::{Pipeline, Preprocessor, Step};
 pub use split::{random_split, validation_split};
 pub use standardize::{DatasetScaler, Standardizer};
 pub use synthetic::SyntheticSpectra;
+pub use ts_format::{load_ts, parse_ts, TsData, TsTargets};
