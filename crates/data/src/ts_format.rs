@@ -203,7 +203,7 @@ impl Cases {
             return Err(error(
                 number,
                 format!(
-                    "{} channels, the first case has {}",
+                    "{} channel(s), the first case has {}",
                     fields.len(),
                     self.channels
                 ),
@@ -343,7 +343,7 @@ mod tests {
         let channels = "@classLabel true a\n@data\n1,2:3,4:a\n1,2:a\n";
         let message = reason(channels);
         assert!(
-            message.contains("line 4") && message.contains("1 channels, the first case has 2"),
+            message.contains("line 4") && message.contains("1 channel(s), the first case has 2"),
             "{message}"
         );
         assert!(reason("@classLabel true a\n1,2:a\n").contains("before `@data`"));

@@ -26,8 +26,10 @@ pub fn data_checks(
 ) -> Vec<Finding> {
     let mut findings = input_scale(train);
     findings.extend(target_scale(train));
-    findings.extend(duplicate_samples(train));
-    findings.extend(validation.and_then(|val| train_validation_leak(train, val)));
+    // Every training row hashed once, for both duplicates and leaks.
+    let seen = signal_counts(train);
+    findings.extend(duplicate_samples(train, &seen));
+    findings.extend(validation.and_then(|val| train_validation_leak(&seen, val)));
     findings.extend(off_scale_points(train));
     findings.extend(count_like_inputs(train));
     findings.extend(too_few_samples(train, parameters));
@@ -101,8 +103,8 @@ fn signal_counts(train: &Dataset) -> HashMap<Vec<u32>, usize> {
 }
 
 /// Training signals that repeat another exactly.
-fn duplicate_samples(train: &Dataset) -> Option<Finding> {
-    let duplicates: usize = signal_counts(train).values().map(|count| count - 1).sum();
+fn duplicate_samples(train: &Dataset, seen: &HashMap<Vec<u32>, usize>) -> Option<Finding> {
+    let duplicates: usize = seen.values().map(|count| count - 1).sum();
     (duplicates > 0).then(|| {
         Finding::new(
             FindingId::DuplicateSamples,
@@ -118,9 +120,8 @@ fn duplicate_samples(train: &Dataset) -> Option<Finding> {
     })
 }
 
-/// Validation signals that are also training signals.
-fn train_validation_leak(train: &Dataset, val: &Dataset) -> Option<Finding> {
-    let seen = signal_counts(train);
+/// Validation signals that are also training signals (`seen`, by bits).
+fn train_validation_leak(seen: &HashMap<Vec<u32>, usize>, val: &Dataset) -> Option<Finding> {
     let shared = (0..val.len())
         .filter(|&i| seen.contains_key(&row_key(val, i)))
         .count();
