@@ -110,11 +110,13 @@ pub enum FindingId {
     LearningRateDiverges,
     /// `signal-barely-predicts`.
     SignalBarelyPredicts,
+    /// `softmax-on-one-unit`.
+    SoftmaxOnOneUnit,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 43] = [
+    pub const ALL: [FindingId; 44] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -158,6 +160,7 @@ impl FindingId {
         FindingId::OffScalePoints,
         FindingId::LearningRateDiverges,
         FindingId::SignalBarelyPredicts,
+        FindingId::SoftmaxOnOneUnit,
     ];
 
     /// The stable name.
@@ -206,6 +209,7 @@ impl FindingId {
             FindingId::OffScalePoints => "off-scale-points",
             FindingId::LearningRateDiverges => "learning-rate-diverges",
             FindingId::SignalBarelyPredicts => "signal-barely-predicts",
+            FindingId::SoftmaxOnOneUnit => "softmax-on-one-unit",
         }
     }
 }

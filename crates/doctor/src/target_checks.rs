@@ -18,7 +18,10 @@ pub fn target_checks(
     train: &Dataset,
     validation: Option<&Dataset>,
 ) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = head_cannot_reach_target(model, train).into_iter().collect();
+    let mut findings: Vec<Finding> = softmax_on_one_unit(model)
+        .or_else(|| head_cannot_reach_target(model, train))
+        .into_iter()
+        .collect();
     findings.extend(constant_target(train));
     findings.extend(validation.and_then(|val| sorted_split(train, val)));
     findings
@@ -88,8 +91,30 @@ fn reach(activation: Activation) -> Option<(f64, f64)> {
         Activation::Sigmoid => Some((0.0, 1.0)),
         Activation::Tanh => Some((-1.0, 1.0)),
         Activation::Elu { alpha } => Some((-alpha, f64::INFINITY)),
+        Activation::Softmax => Some((0.0, 1.0)),
         Activation::Linear | Activation::LeakyRelu { .. } => None,
     }
+}
+
+/// A softmax over a single unit: the output is 1.0 for every input, so the
+/// loss is constant and no gradient reaches the weights (a common
+/// binary-classification slip: `Dense(1, activation='softmax')`).
+fn softmax_on_one_unit(model: &dyn Model<f32>) -> Option<Finding> {
+    let (layer, activation) = output_activation(model)?;
+    let units = match model.output_shape() {
+        kymo_layers::Shape::Features(units) => units,
+        kymo_layers::Shape::Signal { channels, .. } => channels,
+    };
+    (activation == Activation::Softmax && units == 1).then(|| {
+        Finding::new(
+            FindingId::SoftmaxOnOneUnit,
+            Severity::High,
+            format!("'{layer}' takes a softmax over a single unit: it outputs 1.0 whatever the input"),
+        )
+        .measured(format!("'{layer}' has 1 output unit and a softmax activation"))
+        .why("softmax normalizes across units; over one unit exp(z)/exp(z) = 1, so every prediction is the same, the loss never changes and every weight's gradient is zero")
+        .fix("two classes: Dense(1, activation='sigmoid') with binary cross-entropy, or Dense(2, activation='softmax') with (sparse) categorical cross-entropy; regression: Dense(1) with no activation")
+    })
 }
 
 /// A head whose activation cannot produce the training targets.
@@ -273,6 +298,24 @@ mod tests {
         assert!(target_checks(&model_ending_in(Activation::Linear), &negative, None).is_empty());
         let unit = data((0..40).map(|i| i as f32 / 40.0).collect());
         assert!(target_checks(&model_ending_in(Activation::Sigmoid), &unit, None).is_empty());
+    }
+
+    #[test]
+    fn a_softmax_over_one_unit_is_named_whatever_the_targets() {
+        let labels = data((0..40).map(|i| (i % 2) as f32).collect());
+        let found = target_checks(&model_ending_in(Activation::Softmax), &labels, None);
+        // Named once, not also as a head that cannot reach the targets.
+        assert_eq!(ids(&found), vec![FindingId::SoftmaxOnOneUnit]);
+        assert_eq!(found[0].severity, Severity::High);
+        assert!(found[0].fix.contains("sigmoid"), "{}", found[0].fix);
+        // Two units under a softmax are a well-formed head.
+        let mut spec: ModelSpec = zoo::answer(16);
+        if let Some(LayerSpec::Dense(dense)) = spec.layers.last_mut() {
+            dense.units = 2;
+            dense.activation = Activation::Softmax;
+        }
+        let two = Sequential::new(&spec, 0).expect("builds");
+        assert!(target_checks(&two, &labels, None).is_empty());
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub enum Activation {
     Tanh,
     /// Logistic sigmoid.
     Sigmoid,
+    /// `exp(z_i) / Σ_j exp(z_j)` over the units of a Dense output or the
+    /// channels of a signal (Keras's `axis=-1`, kymo's axis 1), with the
+    /// maximum subtracted first as Keras does. Not elementwise: layers route
+    /// it to its own forward and backward.
+    Softmax,
 }
 
 impl Activation {
@@ -38,9 +43,11 @@ impl Activation {
         matches!(self, Activation::Linear)
     }
 
-    /// `f(z)`.
+    /// `f(z)` of an elementwise activation. Softmax never comes here
+    /// ([`InPlaceActivation`] routes it to [`softmax_in_place`]); its arm is
+    /// the identity only so the match stays total.
     #[inline]
-    pub fn apply<T: Float>(&self, z: T) -> T {
+    pub(crate) fn apply<T: Float>(&self, z: T) -> T {
         match *self {
             Activation::Linear => z,
             Activation::Relu => z.max(T::zero()),
@@ -60,12 +67,14 @@ impl Activation {
             }
             Activation::Tanh => z.tanh(),
             Activation::Sigmoid => T::one() / (T::one() + (-z).exp()),
+            Activation::Softmax => z,
         }
     }
 
-    /// `f'(z)`, evaluated at the pre-activation `z`.
+    /// `f'(z)` of an elementwise activation, evaluated at the pre-activation
+    /// `z` (Softmax: see [`Activation::apply`]).
     #[inline]
-    pub fn derivative<T: Float>(&self, z: T) -> T {
+    pub(crate) fn derivative<T: Float>(&self, z: T) -> T {
         match *self {
             Activation::Linear => T::one(),
             Activation::Relu => {
@@ -97,6 +106,7 @@ impl Activation {
                 let s = self.apply(z);
                 s * (T::one() - s)
             }
+            Activation::Softmax => T::one(),
         }
     }
 }
@@ -129,6 +139,10 @@ macro_rules! for_each_variant {
             }
             Activation::Sigmoid => {
                 let $known = Activation::Sigmoid;
+                $body
+            }
+            Activation::Softmax => {
+                let $known = Activation::Softmax;
                 $body
             }
         }
@@ -186,6 +200,15 @@ impl<T: Float> InPlaceActivation<T> {
         }
         let mut z = standard(z);
         let activation = self.activation;
+        if activation == Activation::Softmax {
+            softmax_in_place(&mut z);
+            if train {
+                // Backward needs the probabilities themselves.
+                self.derivative.clear();
+                self.derivative.extend(z.iter().copied());
+            }
+            return z;
+        }
         let values = z
             .as_slice_mut()
             .expect("invariant: standard layout is contiguous");
@@ -241,6 +264,10 @@ impl<T: Float> InPlaceActivation<T> {
             return Ok(grad);
         }
         let mut grad = standard(grad);
+        if self.activation == Activation::Softmax {
+            softmax_backward_in_place(&mut grad, &self.derivative);
+            return Ok(grad);
+        }
         let values = grad
             .as_slice_mut()
             .expect("invariant: standard layout is contiguous");
@@ -260,6 +287,70 @@ impl<T: Float> InPlaceActivation<T> {
         };
         checked.expect("invariant: checked against the saved shape");
         Ok(grad)
+    }
+}
+
+/// Splits a standard-layout batch `[B, K, rest...]` into its `B` samples
+/// of `K` rows of `inner` values: softmax normalizes over `K` at each of the
+/// `inner` positions (for a Dense output `inner` is 1).
+fn softmax_geometry(shape: &[usize]) -> (usize, usize) {
+    let classes = shape.get(1).copied().unwrap_or(1);
+    let inner = shape.iter().skip(2).product::<usize>();
+    (classes, inner)
+}
+
+/// Softmax over axis 1 of a standard-layout array, in place: the maximum is
+/// subtracted first (as Keras and PyTorch do) so no exponential overflows.
+pub(crate) fn softmax_in_place<T: Float>(z: &mut ndarray::ArrayD<T>) {
+    let (classes, inner) = softmax_geometry(z.shape());
+    let values = z
+        .as_slice_mut()
+        .expect("invariant: callers pass standard layout");
+    if classes == 0 || inner == 0 {
+        return;
+    }
+    for sample in values.chunks_mut(classes * inner) {
+        for position in 0..inner {
+            let at = |k: usize| k * inner + position;
+            let mut top = T::neg_infinity();
+            for k in 0..classes {
+                top = top.max(sample[at(k)]);
+            }
+            let mut total = T::zero();
+            for k in 0..classes {
+                let e = (sample[at(k)] - top).exp();
+                sample[at(k)] = e;
+                total += e;
+            }
+            for k in 0..classes {
+                sample[at(k)] = sample[at(k)] / total;
+            }
+        }
+    }
+}
+
+/// The gradient through softmax in place: `g_i ← y_i (g_i − Σ_j g_j y_j)`,
+/// with `probabilities` the forward pass's outputs in the same layout.
+fn softmax_backward_in_place<T: Float>(grad: &mut ndarray::ArrayD<T>, probabilities: &[T]) {
+    let (classes, inner) = softmax_geometry(grad.shape());
+    let values = grad
+        .as_slice_mut()
+        .expect("invariant: callers pass standard layout");
+    if classes == 0 || inner == 0 {
+        return;
+    }
+    let chunk = classes * inner;
+    for (sample, kept) in values.chunks_mut(chunk).zip(probabilities.chunks(chunk)) {
+        for position in 0..inner {
+            let at = |k: usize| k * inner + position;
+            let mut dot = T::zero();
+            for k in 0..classes {
+                dot += sample[at(k)] * kept[at(k)];
+            }
+            for k in 0..classes {
+                sample[at(k)] = kept[at(k)] * (sample[at(k)] - dot);
+            }
+        }
     }
 }
 

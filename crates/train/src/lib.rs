@@ -25,6 +25,7 @@ pub mod callbacks;
 mod checkpoint;
 mod codec;
 mod config;
+mod cross_entropy;
 mod error;
 mod history;
 mod loss;

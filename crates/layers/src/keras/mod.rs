@@ -56,6 +56,7 @@ fn activation(config: &Value, layer: &str) -> Result<Activation, LayerError> {
         "relu" => Ok(Activation::Relu),
         "tanh" => Ok(Activation::Tanh),
         "sigmoid" => Ok(Activation::Sigmoid),
+        "softmax" => Ok(Activation::Softmax),
         "elu" => Ok(Activation::Elu { alpha: 1.0 }),
         // keras.activations.leaky_relu defaults its slope to 0.2.
         "leaky_relu" => Ok(Activation::LeakyRelu {
@@ -195,8 +196,24 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
                 negative_slope,
                 name,
             }),
+            Activation::Softmax => LayerSpec::Activation(crate::layers::ActivationSpec {
+                activation: Activation::Softmax,
+                name,
+            }),
             Activation::Linear => return Ok(None),
         },
+        "Softmax" => {
+            let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+            if axis != -1 {
+                return Err(spec_error(format!(
+                    "layer '{label}': Softmax over axis {axis} is not supported (only the last axis, -1)"
+                )));
+            }
+            LayerSpec::Activation(crate::layers::ActivationSpec {
+                activation: Activation::Softmax,
+                name,
+            })
+        }
         "MaxPooling1D" | "AveragePooling1D" => {
             let pool = Pooling1DSpec {
                 pool_size: int(&c, "pool_size", &label)?.unwrap_or(2),

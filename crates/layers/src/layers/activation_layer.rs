@@ -150,6 +150,12 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
             Activation::Tanh => LayerSpec::Tanh(NameOnlySpec { name }),
             Activation::Sigmoid => LayerSpec::Sigmoid(NameOnlySpec { name }),
             Activation::Relu | Activation::Linear => LayerSpec::ReLU(NameOnlySpec { name }),
+            // Softmax has no layer of its own here: Keras's `Softmax()` and
+            // `Activation('softmax')` both read as this.
+            Activation::Softmax => LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Softmax,
+                name,
+            }),
         }
     }
     fn input_shape(&self) -> Shape {
@@ -191,6 +197,10 @@ mod tests {
                 activation: Activation::Linear,
                 name: None,
             }),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Softmax,
+                name: None,
+            }),
         ]
     }
 
@@ -222,6 +232,33 @@ mod tests {
         let layer = ActivationLayer::<f32>::build(&spec, "act".into(), Shape::Features(3))
             .expect("activation spec");
         assert_eq!(Layer::<f32>::spec(&layer), spec);
+    }
+
+    #[test]
+    fn softmax_normalizes_over_channels_at_each_position() {
+        let spec = LayerSpec::Activation(ActivationSpec {
+            activation: Activation::Softmax,
+            name: None,
+        });
+        let shape = Shape::Signal {
+            channels: 3,
+            length: 2,
+        };
+        let mut layer = ActivationLayer::<f64>::build(&spec, "s".into(), shape).expect("builds");
+        // Position 0 holds logits 0, 1, 2; position 1 holds 1000 three
+        // times (no overflow: the maximum is subtracted first).
+        let input =
+            ArrayD::from_shape_vec(vec![1, 3, 2], vec![0.0, 1000.0, 1.0, 1000.0, 2.0, 1000.0])
+                .expect("shape");
+        let output = layer.forward(input, Mode::Inference).expect("runs");
+        let total = 1.0 + 1f64.exp() + 2f64.exp();
+        for (k, expected) in [1.0 / total, 1f64.exp() / total, 2f64.exp() / total]
+            .iter()
+            .enumerate()
+        {
+            assert!((output[[0, k, 0]] - expected).abs() < 1e-15);
+            assert!((output[[0, k, 1]] - 1.0 / 3.0).abs() < 1e-15);
+        }
     }
 
     #[test]

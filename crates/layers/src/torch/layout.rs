@@ -113,6 +113,8 @@ fn activation_module(activation: &Activation) -> Option<String> {
         Activation::Elu { alpha } => Some(format!("nn.ELU(alpha={})", python_float(*alpha))),
         Activation::Tanh => Some("nn.Tanh()".into()),
         Activation::Sigmoid => Some("nn.Sigmoid()".into()),
+        // kymo's axis 1 is PyTorch's channel axis, as Keras's -1 is.
+        Activation::Softmax => Some("nn.Softmax(dim=1)".into()),
     }
 }
 
