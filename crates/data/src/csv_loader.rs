@@ -34,6 +34,42 @@ pub struct CsvOptions {
     pub targets: Vec<Column>,
     /// Field delimiter (default `,`).
     pub delimiter: u8,
+    /// How the target column is read: numbers, or class labels.
+    pub labels: Labels,
+}
+
+/// How a CSV's target column is read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Labels {
+    /// Numbers: regression targets (or class indices given as numbers).
+    #[default]
+    Values,
+    /// Class labels, strings or integers, in one target column; the
+    /// classes are the distinct labels sorted (integers by value, anything
+    /// else as text), as scikit-learn's `LabelEncoder` and Keras users'
+    /// `np.unique` order them.
+    Classes,
+    /// Class labels from this list, in its order: a test file read with
+    /// its training file's classes. A label not in it is an error.
+    KnownClasses(Vec<String>),
+}
+
+/// The distinct labels sorted: by value when every label is an integer
+/// (so `10` follows `9`), else as text.
+pub fn sorted_classes<'a>(labels: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut distinct: Vec<String> = labels
+        .into_iter()
+        .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let integers: Option<Vec<i64>> = distinct.iter().map(|l| l.parse().ok()).collect();
+    if let Some(values) = integers {
+        let mut pairs: Vec<(i64, String)> = values.into_iter().zip(distinct).collect();
+        pairs.sort();
+        distinct = pairs.into_iter().map(|(_, l)| l).collect();
+    }
+    distinct
 }
 
 impl CsvOptions {
@@ -43,6 +79,15 @@ impl CsvOptions {
             has_header: true,
             targets,
             delimiter: b',',
+            labels: Labels::Values,
+        }
+    }
+
+    /// One target column of class labels.
+    pub fn classes(target: Column) -> Self {
+        Self {
+            labels: Labels::Classes,
+            ..Self::new(vec![target])
         }
     }
 }
@@ -77,6 +122,18 @@ pub fn load_csv_bytes(
     let mut target_columns: Vec<usize> = Vec::new();
     let mut signal_values: Vec<f32> = Vec::new();
     let mut target_values: Vec<f32> = Vec::new();
+    let labelled = options.labels != Labels::Values;
+    if labelled && options.targets.len() != 1 {
+        return Err(DataError::Csv {
+            path: path.into(),
+            reason: format!(
+                "class labels are read from one target column, not {}",
+                options.targets.len()
+            ),
+        });
+    }
+    // Each row's label and line, when the target holds class labels.
+    let mut label_cells: Vec<(String, usize)> = Vec::new();
     let mut rows = 0usize;
     for record in reader.records() {
         let record = record.map_err(|e| DataError::Csv {
@@ -109,14 +166,25 @@ pub fn load_csv_bytes(
                 resolve_targets(&owned, &options.targets, header.as_deref(), expected)?;
         }
         for (index, cell) in record.iter().enumerate() {
-            let value = parse_cell(&owned, line, index, cell)?;
             if target_columns.contains(&index) {
                 continue;
             }
-            signal_values.push(value);
+            signal_values.push(parse_cell(&owned, line, index, cell)?);
         }
         for &index in &target_columns {
-            target_values.push(parse_cell(&owned, line, index, &record[index])?);
+            if labelled {
+                let label = record[index].trim();
+                if label.is_empty() {
+                    return Err(DataError::EmptyCell {
+                        path: owned,
+                        row: line,
+                        column: index + 1,
+                    });
+                }
+                label_cells.push((label.to_string(), line));
+            } else {
+                target_values.push(parse_cell(&owned, line, index, &record[index])?);
+            }
         }
         rows += 1;
     }
@@ -132,9 +200,33 @@ pub fn load_csv_bytes(
     }
     let signals = Array3::from_shape_vec((rows, 1, length), signal_values)
         .map_err(|e| DataError::Shape(format!("{}: {e}", owned.display())))?;
+    let classes = match &options.labels {
+        Labels::Values => None,
+        Labels::Classes => Some(sorted_classes(label_cells.iter().map(|(l, _)| l.as_str()))),
+        Labels::KnownClasses(known) => Some(known.clone()),
+    };
+    if let Some(classes) = &classes {
+        for (label, line) in &label_cells {
+            let index =
+                classes
+                    .iter()
+                    .position(|c| c == label)
+                    .ok_or_else(|| DataError::UnknownLabel {
+                        path: owned.clone(),
+                        row: *line,
+                        label: label.clone(),
+                        known: classes.join(", "),
+                    })?;
+            target_values.push(index as f32);
+        }
+    }
     let targets = Array2::from_shape_vec((rows, target_columns.len()), target_values)
         .map_err(|e| DataError::Shape(format!("{}: {e}", owned.display())))?;
-    Dataset::new(signals, targets)
+    let data = Dataset::new(signals, targets)?;
+    match classes {
+        Some(classes) => data.with_classes(classes),
+        None => Ok(data),
+    }
 }
 
 /// The file's text without a UTF-8 byte-order mark; a UTF-16 file (by its
@@ -278,6 +370,31 @@ mod tests {
         };
         let d = load_csv(no_header.path(), &options).expect("valid");
         assert_eq!(d.targets().column(0).to_vec(), vec![9.0, 8.0]);
+    }
+
+    #[test]
+    fn class_labels_as_strings_or_integers_map_to_sorted_classes() {
+        let f = write("label,a,b\nwalk,1,2\nrun,3,4\nwalk,5,6\nsit,7,8\n");
+        let d =
+            load_csv(f.path(), &CsvOptions::classes(Column::Name("label".into()))).expect("valid");
+        assert_eq!(d.classes().expect("labelled"), ["run", "sit", "walk"]);
+        assert_eq!(d.labels().expect("labelled"), vec![2, 0, 2, 1]);
+        // Integers sort by value: 10 after 9 (as text it would come first).
+        let numbers = write("y,a\n9,1\n10,2\n-1,3\n");
+        let d = load_csv(numbers.path(), &CsvOptions::classes(Column::Index(0))).expect("valid");
+        assert_eq!(d.classes().expect("labelled"), ["-1", "9", "10"]);
+        // A test file read with the training classes: an unseen label is
+        // named with its row.
+        let test = write("label,a,b\nrun,1,2\nswim,3,4\n");
+        let options = CsvOptions {
+            labels: Labels::KnownClasses(vec!["run".into(), "sit".into(), "walk".into()]),
+            ..CsvOptions::new(vec![Column::Name("label".into())])
+        };
+        let err = load_csv(test.path(), &options).unwrap_err();
+        assert!(
+            matches!(&err, DataError::UnknownLabel { row: 3, label, .. } if label == "swim"),
+            "{err}"
+        );
     }
 
     #[test]

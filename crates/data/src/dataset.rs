@@ -5,10 +5,13 @@ use ndarray::{Array2, Array3, ArrayD, Axis};
 use crate::DataError;
 
 /// A set of samples: `signals [N, channels, length]`, `targets [N, T]`.
+/// A classification set also names its classes: its targets are then one
+/// column of class indices into [`Dataset::classes`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     signals: Array3<f32>,
     targets: Array2<f32>,
+    classes: Option<Vec<String>>,
 }
 
 impl Dataset {
@@ -39,7 +42,49 @@ impl Dataset {
                 "target at {index:?} is not finite"
             )));
         }
-        Ok(Self { signals, targets })
+        Ok(Self {
+            signals,
+            targets,
+            classes: None,
+        })
+    }
+
+    /// Names the classes of a classification set: the targets must be one
+    /// column of class indices below `classes.len()` (the error names the
+    /// first row that is not).
+    pub fn with_classes(mut self, classes: Vec<String>) -> Result<Self, DataError> {
+        if self.targets.ncols() != 1 {
+            return Err(DataError::Shape(format!(
+                "class labels need one target column, not {}",
+                self.targets.ncols()
+            )));
+        }
+        if let Some((row, value)) = self
+            .targets
+            .column(0)
+            .iter()
+            .enumerate()
+            .find(|(_, &v)| v < 0.0 || v.fract() != 0.0 || v as usize >= classes.len())
+        {
+            return Err(DataError::Shape(format!(
+                "row {row}: target {value} is not a class index below {}",
+                classes.len()
+            )));
+        }
+        self.classes = Some(classes);
+        Ok(self)
+    }
+
+    /// The class names, for a classification set.
+    pub fn classes(&self) -> Option<&[String]> {
+        self.classes.as_deref()
+    }
+
+    /// Each sample's class index, for a classification set.
+    pub fn labels(&self) -> Option<Vec<usize>> {
+        self.classes
+            .as_ref()
+            .map(|_| self.targets.column(0).iter().map(|&v| v as usize).collect())
     }
 
     /// Number of samples.
@@ -88,6 +133,7 @@ impl Dataset {
         Ok(Dataset {
             signals: self.signals.select(Axis(0), indices),
             targets: self.targets.select(Axis(0), indices),
+            classes: self.classes.clone(),
         })
     }
 
@@ -97,13 +143,16 @@ impl Dataset {
         Ok((part.signals.into_dyn(), part.targets))
     }
 
-    /// Replaces the signals and targets (same checks as [`Dataset::new`]).
+    /// Replaces the signals and targets (same checks as [`Dataset::new`]);
+    /// the class names stay.
     pub fn map(
         &self,
         signals: impl FnOnce(&Array3<f32>) -> Array3<f32>,
         targets: impl FnOnce(&Array2<f32>) -> Array2<f32>,
     ) -> Result<Dataset, DataError> {
-        Dataset::new(signals(&self.signals), targets(&self.targets))
+        let mut mapped = Dataset::new(signals(&self.signals), targets(&self.targets))?;
+        mapped.classes = self.classes.clone();
+        Ok(mapped)
     }
 }
 
@@ -129,5 +178,27 @@ mod tests {
         let s = d.select(&[3, 1]).expect("in range");
         assert_eq!(s.targets().column(0).to_vec(), vec![3.0, 1.0]);
         assert!(d.select(&[4]).is_err());
+    }
+
+    #[test]
+    fn class_names_need_class_indices_and_travel_with_selections() {
+        let x = Array3::zeros((3, 1, 2));
+        let labels = Array2::from_shape_vec((3, 1), vec![0.0, 1.0, 1.0]).expect("shape");
+        let names = vec!["cat".to_string(), "dog".to_string()];
+        let d = Dataset::new(x.clone(), labels)
+            .expect("valid")
+            .with_classes(names.clone())
+            .expect("indices");
+        assert_eq!(
+            d.select(&[2]).expect("in range").classes(),
+            Some(&names[..])
+        );
+        assert_eq!(d.labels(), Some(vec![0, 1, 1]));
+        let bad = Array2::from_shape_vec((3, 1), vec![0.0, 2.0, 0.5]).expect("shape");
+        let err = Dataset::new(x, bad)
+            .expect("valid")
+            .with_classes(names)
+            .unwrap_err();
+        assert!(err.to_string().contains("row 1"), "{err}");
     }
 }

@@ -101,6 +101,18 @@ pub enum DataError {
         /// What the file has.
         available: String,
     },
+    /// A class label a test file holds that its training file did not.
+    #[error("{path}: row {row}: label `{label}` is not one of the training classes ({known})")]
+    UnknownLabel {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        row: usize,
+        /// The label.
+        label: String,
+        /// The classes it could have been, comma-separated.
+        known: String,
+    },
     /// The CSV reader failed (bad quoting, invalid UTF-8, ...).
     #[error("{path}: {reason}")]
     Csv {

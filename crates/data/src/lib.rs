@@ -34,13 +34,13 @@ mod ts_format;
 
 pub use augment::Augmentation;
 pub use batching::epoch_batches;
-pub use csv_loader::{load_csv, load_csv_bytes, Column, CsvOptions};
+pub use csv_loader::{load_csv, load_csv_bytes, sorted_classes, Column, CsvOptions, Labels};
 pub use dataset::Dataset;
 pub use error::DataError;
-pub use metrics::Metric;
+pub use metrics::{predicted_classes, true_classes, ConfusionMatrix, Metric};
 pub use npy::{load_npy, load_npy_bytes};
 pub use preprocess::{Pipeline, Preprocessor, Step};
-pub use split::{random_split, validation_split};
+pub use split::{random_split, stratified_split, validation_split};
 pub use standardize::{DatasetScaler, Standardizer};
 pub use synthetic::SyntheticSpectra;
 pub use ts_format::{load_ts, parse_ts, TsData, TsTargets};

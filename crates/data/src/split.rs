@@ -42,6 +42,49 @@ pub fn random_split(
     Ok((data.select(first)?, data.select(second)?))
 }
 
+/// A seeded stratified split for a classification set: in each class,
+/// `fraction` of its samples (rounded, at least one of a class with two or
+/// more) drawn at random form the second set, so validation holds every
+/// class in its training proportion. Both sets keep the file's row order.
+/// Keras's `validation_split` has neither the shuffle nor the strata; kymo
+/// uses this one whenever the data names its classes.
+pub fn stratified_split(
+    data: &Dataset,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Dataset, Dataset), DataError> {
+    check_fraction(fraction, data.len())?;
+    let Some(labels) = data.labels() else {
+        return Err(DataError::Shape(
+            "a stratified split needs class labels (Dataset::with_classes)".into(),
+        ));
+    };
+    let classes = data.classes().map_or(0, <[String]>::len);
+    let mut rng = SeededRng::new(seed, 0x7374726174);
+    let mut held = vec![false; data.len()];
+    for class in 0..classes {
+        let mut members: Vec<usize> = (0..data.len()).filter(|&i| labels[i] == class).collect();
+        let wanted = (members.len() as f64 * fraction).round() as usize;
+        let wanted = if members.len() >= 2 && fraction > 0.0 {
+            wanted.clamp(1, members.len() - 1)
+        } else {
+            wanted.min(members.len().saturating_sub(1))
+        };
+        rng.shuffle(&mut members);
+        for &i in &members[..wanted] {
+            held[i] = true;
+        }
+    }
+    let (second, first): (Vec<usize>, Vec<usize>) = (0..data.len()).partition(|&i| held[i]);
+    if first.is_empty() {
+        return Err(DataError::Shape(format!(
+            "a fraction of {fraction} leaves no training sample of {}",
+            data.len()
+        )));
+    }
+    Ok((data.select(&first)?, data.select(&second)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +120,43 @@ mod tests {
         all.sort_by(f32::total_cmp);
         assert_eq!(all, (0..20).map(|i| i as f32).collect::<Vec<_>>());
         assert!(validation_split(&numbered(3), 1.0).is_err());
+    }
+
+    #[test]
+    fn stratified_split_keeps_every_class_in_proportion() {
+        // 30 of class 0, 10 of class 1, 2 of class 2, sorted by class (the
+        // case where Keras's tail split validates on one class only).
+        let labels: Vec<f32> = [(0, 30), (1, 10), (2, 2)]
+            .iter()
+            .flat_map(|&(c, n)| std::iter::repeat(c as f32).take(n))
+            .collect();
+        let n = labels.len();
+        let data = Dataset::new(
+            Array3::from_shape_fn((n, 1, 2), |(i, _, _)| i as f32),
+            Array2::from_shape_vec((n, 1), labels).expect("shape"),
+        )
+        .expect("valid")
+        .with_classes(vec!["a".into(), "b".into(), "c".into()])
+        .expect("indices");
+        let (train, val) = stratified_split(&data, 0.2, 3).expect("valid");
+        let count = |d: &Dataset, c: usize| {
+            d.labels()
+                .expect("labelled")
+                .iter()
+                .filter(|&&l| l == c)
+                .count()
+        };
+        assert_eq!((count(&val, 0), count(&val, 1), count(&val, 2)), (6, 2, 1));
+        assert_eq!(
+            (count(&train, 0), count(&train, 1), count(&train, 2)),
+            (24, 8, 1)
+        );
+        // Seeded: the same seed, the same split; another seed, another.
+        assert_eq!(stratified_split(&data, 0.2, 3).expect("valid").1, val);
+        assert_ne!(stratified_split(&data, 0.2, 4).expect("valid").1, val);
+        assert!(
+            stratified_split(&numbered(10), 0.2, 0).is_err(),
+            "needs labels"
+        );
     }
 }

@@ -112,7 +112,12 @@ impl DatasetScaler {
             .transform(&flat(data.signals()))?
             .into_shape_with_order((n, c, l))
             .map_err(|e| DataError::Shape(e.to_string()))?;
-        Dataset::new(signals, self.targets.transform(data.targets())?)
+        let targets = if data.classes().is_some() {
+            data.targets().clone()
+        } else {
+            self.targets.transform(data.targets())?
+        };
+        data.map(|_| signals, |_| targets)
     }
 }
 

@@ -9,9 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 
-use crate::DataError;
+use crate::{DataError, Dataset};
 
 /// What a case ends with: a class label, a numeric target, or nothing.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,56 @@ pub struct TsData {
     pub signals: Array3<f32>,
     /// Labels or targets.
     pub targets: TsTargets,
+}
+
+impl TsData {
+    /// The cases as a [`Dataset`]: class labels become class indices with
+    /// the declared class names, numeric targets one target column.
+    pub fn into_dataset(self) -> Result<Dataset, DataError> {
+        match self.targets {
+            TsTargets::Classes { classes, labels } => {
+                let targets = Array2::from_shape_fn((labels.len(), 1), |(i, _)| labels[i] as f32);
+                Dataset::new(self.signals, targets)?.with_classes(classes)
+            }
+            TsTargets::Values(values) => {
+                let targets = Array2::from_shape_vec((values.len(), 1), values)
+                    .map_err(|e| DataError::Shape(e.to_string()))?;
+                Dataset::new(self.signals, targets)
+            }
+        }
+    }
+
+    /// The cases as a [`Dataset`] whose class indices follow `classes`
+    /// (a test file read with its training file's classes): a class this
+    /// file declares that `classes` lacks is an error.
+    pub fn into_dataset_with_classes(
+        self,
+        path: &Path,
+        classes: &[String],
+    ) -> Result<Dataset, DataError> {
+        let own = self.into_dataset()?;
+        let (Some(declared), Some(labels)) = (own.classes(), own.labels()) else {
+            return Ok(own);
+        };
+        let mut remapped = Vec::with_capacity(labels.len());
+        for (row, &label) in labels.iter().enumerate() {
+            let name = &declared[label];
+            let index =
+                classes
+                    .iter()
+                    .position(|c| c == name)
+                    .ok_or_else(|| DataError::UnknownLabel {
+                        path: path.to_path_buf(),
+                        row: row + 1,
+                        label: name.clone(),
+                        known: classes.join(", "),
+                    })?;
+            remapped.push(index as f32);
+        }
+        let targets = Array2::from_shape_vec((remapped.len(), 1), remapped)
+            .map_err(|e| DataError::Shape(e.to_string()))?;
+        Dataset::new(own.signals().clone(), targets)?.with_classes(classes.to_vec())
+    }
 }
 
 /// Reads a `.ts` file.
@@ -317,6 +367,25 @@ mod tests {
             parse(regression).expect("valid").targets,
             TsTargets::Values(vec![0.5, 1.5])
         );
+    }
+
+    #[test]
+    fn cases_become_a_labelled_dataset_in_the_training_class_order() {
+        let data = parse(UNIVARIATE).expect("valid").into_dataset().expect("labelled");
+        assert_eq!(data.classes().expect("classes"), ["1", "2"]);
+        assert_eq!(data.labels().expect("classes"), vec![0, 1, 0]);
+        // Read with the classes in another order, the indices follow it.
+        let flipped = vec!["2".to_string(), "1".to_string()];
+        let test = parse(UNIVARIATE)
+            .expect("valid")
+            .into_dataset_with_classes(Path::new("toy.ts"), &flipped)
+            .expect("known classes");
+        assert_eq!(test.labels().expect("classes"), vec![1, 0, 1]);
+        let err = parse(UNIVARIATE)
+            .expect("valid")
+            .into_dataset_with_classes(Path::new("toy.ts"), &["1".to_string()])
+            .unwrap_err();
+        assert!(err.to_string().contains("label `2`"), "{err}");
     }
 
     #[test]

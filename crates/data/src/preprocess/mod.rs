@@ -94,7 +94,8 @@ impl Pipeline {
             signals = state.apply(&signals)?;
             fitted.push(state);
         }
-        let targets = if self.standardize_targets {
+        // Class indices are labels, not quantities: never standardized.
+        let targets = if self.standardize_targets && train.classes().is_none() {
             Some(Standardizer::fit(train.targets())?)
         } else {
             None
@@ -276,7 +277,8 @@ impl Preprocessor {
             Some(s) => s.transform(data.targets())?,
             None => data.targets().clone(),
         };
-        Dataset::new(self.transform_signals(data.signals())?, targets)
+        let signals = self.transform_signals(data.signals())?;
+        data.map(|_| signals, |_| targets)
     }
 
     /// Predictions in training units mapped back to the target's units.
