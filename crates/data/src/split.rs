@@ -128,7 +128,7 @@ mod tests {
         // case where Keras's tail split validates on one class only).
         let labels: Vec<f32> = [(0, 30), (1, 10), (2, 2)]
             .iter()
-            .flat_map(|&(c, n)| std::iter::repeat(c as f32).take(n))
+            .flat_map(|&(c, n)| std::iter::repeat_n(c as f32, n))
             .collect();
         let n = labels.len();
         let data = Dataset::new(
