@@ -371,7 +371,10 @@ mod tests {
 
     #[test]
     fn cases_become_a_labelled_dataset_in_the_training_class_order() {
-        let data = parse(UNIVARIATE).expect("valid").into_dataset().expect("labelled");
+        let data = parse(UNIVARIATE)
+            .expect("valid")
+            .into_dataset()
+            .expect("labelled");
         assert_eq!(data.classes().expect("classes"), ["1", "2"]);
         assert_eq!(data.labels().expect("classes"), vec![0, 1, 0]);
         // Read with the classes in another order, the indices follow it.

@@ -32,6 +32,11 @@ pub struct FitConfig {
     pub loss: Loss,
     /// Metrics reported for training and validation.
     pub metrics: Vec<Metric>,
+    /// Keras's `class_weight`: the weight of each class index, multiplying
+    /// each training sample's loss by its class's weight (validation loss
+    /// stays unweighted, as in Keras).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<Vec<f64>>,
     /// Optional gradient clipping.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clip: Option<Clip>,
@@ -55,6 +60,7 @@ impl Default for FitConfig {
             seed: 0,
             loss: Loss::Mse,
             metrics: Vec::new(),
+            class_weight: None,
             clip: None,
             schedule: None,
             augment: None,

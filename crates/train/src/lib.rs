@@ -23,6 +23,7 @@
 
 pub mod callbacks;
 mod checkpoint;
+mod class_weight;
 mod codec;
 mod config;
 mod cross_entropy;
@@ -41,6 +42,7 @@ pub use callbacks::{
     Progress, ReduceLROnPlateau, TerminateOnNaN,
 };
 pub use checkpoint::{Checkpoint, CheckpointError, StoredArray};
+pub use class_weight::{ClassWeight, ClassWeightRule};
 pub use config::{Clip, FitConfig};
 pub use error::TrainError;
 pub use history::{EpochLog, History};

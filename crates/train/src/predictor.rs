@@ -74,6 +74,12 @@ impl Predictor {
         }
     }
 
+    /// The class names a classifier was trained on (kept with its
+    /// preprocessing), in the order of its output columns.
+    pub fn classes(&self) -> Option<&[String]> {
+        self.preprocessor.as_ref().and_then(Preprocessor::classes)
+    }
+
     /// Predictions for the signals of `data` (its targets are not read).
     pub fn predict(&mut self, data: &Dataset) -> Result<Array2<f32>, TrainError> {
         self.predict_signals(data.signals())

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::callbacks::{
     BackupAndRestore, Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
 };
-use crate::{FitConfig, TrainError, Trainer};
+use crate::{ClassWeight, FitConfig, Loss, Metric, TrainError, Trainer};
 
 /// The optimizers a recipe can name, spelled as Keras's classes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +79,19 @@ pub struct Recipe {
     /// Seeded spectral augmentation of training batches, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub augment: Option<kymo_data::Augmentation>,
+    /// The loss (Keras's `compile(loss=...)`; default `mse`).
+    #[serde(skip_serializing_if = "is_mse")]
+    pub loss: Loss,
+    /// Metrics logged for training and validation (`["accuracy"]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
+    /// Keras's `class_weight`: `"balanced"` or one weight per class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<ClassWeight>,
+}
+
+fn is_mse(loss: &Loss) -> bool {
+    *loss == Loss::Mse
 }
 
 impl Default for Recipe {
@@ -100,6 +113,9 @@ impl Default for Recipe {
             reduce_lr_patience: None,
             preprocessing: None,
             augment: None,
+            loss: Loss::Mse,
+            metrics: Vec::new(),
+            class_weight: None,
         }
     }
 }
@@ -189,6 +205,7 @@ impl Recipe {
                 ),
             );
         }
+        self.loss.check()?;
         if self.nesterov && self.optimizer != OptimizerName::SGD {
             return invalid(
                 "nesterov",
@@ -224,15 +241,39 @@ impl Recipe {
         }
     }
 
-    /// The fit configuration for `seed` (MSE loss, shuffled batches).
+    /// The fit configuration for `seed`: the recipe's loss and metrics,
+    /// shuffled batches. Class weights need the training labels: they are
+    /// set by [`Recipe::fit_with`].
     pub fn fit_config(&self, seed: u64) -> FitConfig {
         FitConfig {
             epochs: self.epochs,
             batch_size: self.batch_size.max(1),
             seed,
             augment: self.augment,
+            loss: self.loss,
+            metrics: self.metrics.clone(),
             ..FitConfig::default()
         }
+    }
+
+    /// The per-class weights for training labels `train`, when the recipe
+    /// weights classes: the classes the data names, else the labels as
+    /// Keras reads them (one rounded column, or one-hot rows).
+    pub fn class_weights(&self, train: &Dataset) -> Result<Option<Vec<f64>>, TrainError> {
+        let Some(rule) = &self.class_weight else {
+            return Ok(None);
+        };
+        let labels = train
+            .labels()
+            .unwrap_or_else(|| kymo_data::true_classes(train.targets()));
+        let classes = train.classes().map_or_else(
+            || {
+                let largest = labels.iter().max().map_or(0, |&c| c + 1);
+                largest.max(train.target_count()).max(2)
+            },
+            <[String]>::len,
+        );
+        rule.weights(&labels, classes).map(Some)
     }
 
     /// EarlyStopping(val_loss, restore_best_weights) when the recipe uses it.
@@ -283,6 +324,9 @@ impl Recipe {
         files: FitFiles<'_>,
     ) -> Result<Option<usize>, TrainError> {
         self.check()?;
+        if self.class_weight.is_some() {
+            trainer.config.class_weight = self.class_weights(train)?;
+        }
         let FitFiles {
             checkpoint,
             backup,
@@ -386,6 +430,12 @@ mod tests {
             checkpoint_best: true,
             reduce_lr_patience: Some(15),
             preprocessing: Some("snv,standardize".into()),
+            loss: Loss::CategoricalCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.1,
+            },
+            metrics: vec![Metric::Accuracy, Metric::MacroF1],
+            class_weight: Some(ClassWeight::Given(vec![1.0, 2.5])),
             ..Recipe::default()
         };
         assert_eq!(

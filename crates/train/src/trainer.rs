@@ -150,7 +150,13 @@ impl Trainer {
             &mut self.shuffle_rng,
         );
         let mut loss_sum = 0.0;
-        let mut predictions = Array2::<f32>::zeros((train.len(), train.target_count()));
+        // One column per model output: a classifier's targets are one
+        // column of labels, its predictions one column per class.
+        let outputs = match self.model.output_shape() {
+            kymo_layers::Shape::Features(units) => units,
+            kymo_layers::Shape::Signal { channels, length } => channels * length,
+        };
+        let mut predictions = Array2::<f32>::zeros((train.len(), outputs));
         let mut order = Vec::with_capacity(train.len());
         for (batch_index, indices) in batches.iter().enumerate() {
             let batch_loss =
@@ -249,7 +255,14 @@ impl Trainer {
     ) -> Result<(f64, Array2<f32>), TrainError> {
         self.model.zero_grad();
         let output = self.model.forward(x, Mode::Train)?;
-        let (loss, grad) = self.config.loss.evaluate(&output, y)?;
+        let weights = match &self.config.class_weight {
+            Some(class_weight) => Some(crate::class_weight::sample_weights(class_weight, y)?),
+            None => None,
+        };
+        let (loss, grad) = self
+            .config
+            .loss
+            .evaluate_weighted(&output, y, weights.as_deref())?;
         let output = output
             .into_dimensionality::<Ix2>()
             .map_err(|_| TrainError::Config {

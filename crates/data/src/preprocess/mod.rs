@@ -106,6 +106,7 @@ impl Pipeline {
             length: train.length(),
             fitted,
             targets,
+            classes: train.classes().map(<[String]>::to_vec),
         })
     }
 }
@@ -251,6 +252,10 @@ pub struct Preprocessor {
     pub length: usize,
     fitted: Vec<Fitted>,
     targets: Option<Standardizer>,
+    /// The class names of a classifier's training rows, in index order, so
+    /// predictions name them (absent in files written before classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    classes: Option<Vec<String>>,
 }
 
 impl Preprocessor {
@@ -279,6 +284,11 @@ impl Preprocessor {
         };
         let signals = self.transform_signals(data.signals())?;
         data.map(|_| signals, |_| targets)
+    }
+
+    /// The class names of the training rows, for a classifier.
+    pub fn classes(&self) -> Option<&[String]> {
+        self.classes.as_deref()
     }
 
     /// Predictions in training units mapped back to the target's units.

@@ -4,6 +4,7 @@
 
 mod checkpoint_files;
 
+mod classification;
 mod fit;
 mod graph_models;
 mod kill_nine;
