@@ -2,6 +2,7 @@
 //! fixtures of the seed's models (forward, loss, every gradient, optimizer
 //! steps), read without Python.
 
+mod classification_parity;
 mod f32_accuracy;
 mod graph_parity;
 mod keras_parity;
