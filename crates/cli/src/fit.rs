@@ -1,18 +1,29 @@
 //! `kymo fit` and `kymo predict`: a user's own model and data without
 //! writing Rust. `fit` trains a spec (for example the doctor's
-//! `--prescribe` output) on a CSV with a recipe, backed up every epoch so
-//! `--resume` continues a killed run, and writes the best checkpoint with
-//! its preprocessing; `predict` applies a checkpoint to new signals and
-//! prints predictions in the target's units.
+//! `--prescribe` output) on a CSV or `.ts` file with a recipe, backed up
+//! every epoch so `--resume` continues a killed run, and writes the best
+//! checkpoint with its preprocessing (and class names); `predict` applies
+//! a checkpoint to new signals and prints predictions in the target's
+//! units, or each row's class and per-class probabilities.
+//!
+//! Classification is chosen by the data: a `.ts` file with class labels,
+//! or a CSV read with `--classes`. A built-in model then gets
+//! `Dense(classes, softmax)` and the data's channel count, the recipe
+//! (unless it names a cross-entropy) sparse categorical cross-entropy with
+//! accuracy, and validation is a seeded stratified 20% (Keras's
+//! `validation_split`, the last 20% of rows, is kept for regression).
 
 use anyhow::Context as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use kymo_data::{load_csv, validation_split, Column, CsvOptions, Dataset, Pipeline};
+use kymo_data::{stratified_split, validation_split, Dataset, Pipeline};
 use kymo_doctor::Recipe;
-use kymo_train::{FitFiles, Metric, Predictor, Trainer};
+use kymo_layers::{Activation, ArchitectureSpec};
+use kymo_train::{FitFiles, Loss, Metric, Predictor, Trainer};
+
+use crate::data_files::{self, TargetChoice};
 
 /// Command-line options of `kymo fit`.
 #[derive(Args, Debug)]
@@ -30,13 +41,19 @@ pub struct FitArgs {
     /// (`backup/`), ending on the bits of an uninterrupted run.
     #[arg(long)]
     pub resume: bool,
-    /// A CSV of training samples, one per row; its last 20% validates.
+    /// Training samples: a CSV (one per row; its last 20% validates) or a
+    /// UCR/UEA `.ts` file (a stratified 20% validates).
     #[arg(long)]
     pub data: PathBuf,
-    /// The target column of `--data` (and of `--test`), by name or index.
+    /// The target column of a CSV `--data` (and `--test`), by name or
+    /// index; a `.ts` file carries its own.
     #[arg(long)]
-    pub target: String,
-    /// Test samples (a CSV with the same columns) to report at the end.
+    pub target: Option<String>,
+    /// The CSV target column holds class labels (strings or integers):
+    /// train a classifier.
+    #[arg(long)]
+    pub classes: bool,
+    /// Test samples (a file like `--data`) to report at the end.
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Preprocessing, overriding the setup's (`snv,savgol:11:2:1,standardize`).
@@ -60,10 +77,10 @@ pub struct FitArgs {
 pub struct PredictArgs {
     /// A checkpoint written by `fit` (or by an experiment's best-only checkpoint).
     pub checkpoint: PathBuf,
-    /// A CSV of signals, one per row.
+    /// Signals: a CSV, one per row, or a `.ts` file.
     pub data: PathBuf,
-    /// A column of `data` to leave out of the signal (the target, if the
-    /// file has it); the RMSE against it is printed to stderr.
+    /// A column of a CSV to leave out of the signal (the target, if the
+    /// file has it); the RMSE (or accuracy) against it is printed to stderr.
     #[arg(long)]
     pub target: Option<String>,
 }
@@ -105,21 +122,81 @@ fn rmse(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> f64 {
         .sqrt()
 }
 
+/// A built-in model fitted to the data: its channel count, and for a
+/// classifier the `Dense(classes, softmax)` head. A spec file is the
+/// user's own and is taken as it is.
+fn architecture(model: &str, data: &Dataset) -> anyhow::Result<ArchitectureSpec> {
+    let spec = ArchitectureSpec::resolve(model, data.length())?;
+    if kymo_layers::zoo::architecture_by_name(model, data.length()).is_none() {
+        return Ok(spec);
+    }
+    let spec = spec.with_input_channels(data.channels());
+    Ok(match data.classes() {
+        Some(classes) => spec.with_head(classes.len(), Activation::Softmax)?,
+        None => spec,
+    })
+}
+
+/// A classifier's recipe: sparse categorical cross-entropy (on logits when
+/// the model's head has no softmax) and accuracy, unless the recipe names
+/// a cross-entropy of its own.
+fn classification_recipe(mut setup: Recipe, spec: &ArchitectureSpec) -> Recipe {
+    if !setup.loss.is_classification() {
+        let probabilities = spec.ends_in_softmax();
+        setup.loss = Loss::SparseCategoricalCrossentropy {
+            from_logits: !probabilities,
+        };
+    }
+    if setup.metrics.is_empty() {
+        setup.metrics = vec![Metric::Accuracy];
+    }
+    setup
+}
+
+/// What a set's predictions score: RMSE in the target's units, or the
+/// accuracy of a classifier.
+fn score(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> String {
+    if truth.classes().is_some() {
+        format!(
+            "accuracy {:.4}, balanced accuracy {:.4}",
+            Metric::Accuracy.compute(predictions.view(), truth.targets()),
+            Metric::BalancedAccuracy.compute(predictions.view(), truth.targets())
+        )
+    } else {
+        format!("RMSE {:.4} (target units)", rmse(predictions, truth))
+    }
+}
+
 /// Trains and writes the best checkpoint.
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
-    let options = CsvOptions::new(vec![Column::parse(&args.target)]);
-    let data = load_csv(&args.data, &options)?;
-    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, data.length())?;
-    let setup = load_setup(&args)?;
-    let (train, validation) = validation_split(&data, 0.2)?;
+    let choice = TargetChoice {
+        column: args.target.as_deref(),
+        classes: args.classes,
+        known_classes: None,
+    };
+    let data = data_files::load(&args.data, &choice)?;
+    let spec = architecture(&args.model, &data)?;
+    let mut setup = load_setup(&args)?;
+    let (train, validation) = match data.classes() {
+        Some(_) => {
+            setup = classification_recipe(setup, &spec);
+            stratified_split(&data, 0.2, args.seed)?
+        }
+        None => validation_split(&data, 0.2)?,
+    };
     let pipeline = Pipeline::named(setup.preprocessing.as_deref())?;
     let preprocessor = pipeline.fit(&train)?;
     eprintln!(
-        "kymo fit: {} on {} ({} train / {} validation), preprocessing {}, recipe:\n{}",
+        "kymo fit: {} on {} ({} train / {} validation{}), preprocessing {}, recipe:\n{}",
         args.model,
         args.data.display(),
         train.len(),
         validation.len(),
+        data.classes().map_or(String::new(), |c| format!(
+            ", {} classes: {}",
+            c.len(),
+            c.join(", ")
+        )),
         pipeline.describe(),
         setup.to_toml()
     );
@@ -155,17 +232,17 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     trainer.checkpoint().save(&best)?;
     write_history(&trainer, &args.out.join("history.csv"))?;
     let epochs = trainer.history.epochs.len();
-    let mut in_units = |d: &Dataset| -> anyhow::Result<f64> {
-        let predictions = trainer.predict(d)?;
-        Ok(rmse(&predictions, d))
-    };
-    let val = in_units(&validation)?;
-    println!("trained {epochs} epochs; validation RMSE {val:.4} (target units)");
+    let validation_score = score(&trainer.predict(&validation)?, &validation);
+    println!("trained {epochs} epochs; validation {validation_score}");
     if let Some(test_path) = &args.test {
-        let test = load_csv(test_path, &options)?;
+        let test_choice = TargetChoice {
+            known_classes: data.classes(),
+            ..choice
+        };
+        let test = data_files::load(test_path, &test_choice)?;
         println!(
-            "test RMSE {:.4} on {} ({} rows)",
-            in_units(&test)?,
+            "test {} on {} ({} rows)",
+            score(&trainer.predict(&test)?, &test),
             test_path.display(),
             test.len()
         );
@@ -189,27 +266,46 @@ fn write_history(trainer: &Trainer, path: &std::path::Path) -> anyhow::Result<()
     Ok(())
 }
 
-/// Prints one prediction per row of the CSV, in the target's units.
+/// Prints one prediction per row of the data: in the target's units, or
+/// for a classifier the class and each class's probability.
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let mut predictor = Predictor::load(&args.checkpoint)?;
-    let targets = args.target.iter().map(|t| Column::parse(t)).collect();
-    let data = load_csv(&args.data, &CsvOptions::new(targets))?;
+    let classes = predictor.classes().map(<[String]>::to_vec);
+    let choice = TargetChoice {
+        column: args.target.as_deref(),
+        classes: false,
+        known_classes: classes.as_deref(),
+    };
+    let data = data_files::load(&args.data, &choice)?;
     let predictions = predictor.predict(&data)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    writeln!(out, "prediction")?;
-    for row in predictions.rows() {
-        let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-        writeln!(out, "{}", cells.join(","))?;
+    match &classes {
+        Some(names) => {
+            let columns: Vec<String> = names.iter().map(|n| format!("p({n})")).collect();
+            writeln!(out, "label,{}", columns.join(","))?;
+            for (row, class) in predictions
+                .rows()
+                .into_iter()
+                .zip(kymo_data::predicted_classes(predictions.view()))
+            {
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+                let label = names.get(class).map_or("?", String::as_str);
+                writeln!(out, "{label},{}", cells.join(","))?;
+            }
+        }
+        None => {
+            writeln!(out, "prediction")?;
+            for row in predictions.rows() {
+                let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+                writeln!(out, "{}", cells.join(","))?;
+            }
+        }
     }
     out.flush()?;
-    if args.target.is_some() {
-        eprintln!(
-            "RMSE against `{}`: {:.4} ({} rows)",
-            args.target.as_deref().unwrap_or_default(),
-            rmse(&predictions, &data),
-            data.len()
-        );
+    let labelled = args.target.is_some() || (classes.is_some() && data.classes().is_some());
+    if labelled {
+        eprintln!("{} ({} rows)", score(&predictions, &data), data.len());
     }
     Ok(())
 }

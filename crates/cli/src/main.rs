@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod data_files;
 mod dataset;
 mod doctor;
 mod export;

@@ -6,7 +6,9 @@ use std::path::Path;
 use kymo_tensor::Float;
 use serde::{Deserialize, Serialize};
 
-use crate::{BuildLimits, InputSpec, LayerError, LayerSpec, Model, ModelSpec, Sequential};
+use crate::{
+    Activation, BuildLimits, InputSpec, LayerError, LayerSpec, Model, ModelSpec, Sequential,
+};
 
 /// One node of a graph: a layer and the names of the nodes it reads (or
 /// the graph's input name). Single-input layers read one; `Add` and
@@ -173,6 +175,72 @@ impl ArchitectureSpec {
             }
         }
         Self::from_path(path)
+    }
+
+    /// The same architecture reading `channels` input channels (the first
+    /// convolution's weights follow the input when the model is built).
+    pub fn with_input_channels(mut self, channels: usize) -> Self {
+        match &mut self {
+            ArchitectureSpec::Sequential(s) => s.input.channels = channels,
+            ArchitectureSpec::Graph(g) => g.input.channels = channels,
+        }
+        self
+    }
+
+    /// The same architecture with its output Dense giving `units` outputs
+    /// through `activation`: how a built-in regression model becomes a
+    /// classifier, `Dense(classes, activation='softmax')`, as the zoo's
+    /// authors built them for classification. A model whose output is not
+    /// a Dense layer is an error that names the layer it ends in.
+    pub fn with_head(mut self, units: usize, activation: Activation) -> Result<Self, LayerError> {
+        match self.output_layer_mut() {
+            Some(LayerSpec::Dense(dense)) => {
+                dense.units = units;
+                dense.activation = activation;
+                Ok(self)
+            }
+            other => Err(spec_error(
+                "head",
+                format!(
+                    "the model ends in {}, not a Dense layer whose units and activation could change",
+                    other.map_or("nothing", |l| l.kind())
+                ),
+            )),
+        }
+    }
+
+    /// The layer whose output is the model's: the last of a Sequential
+    /// stack, the `output` node (or the last node) of a graph.
+    fn output_layer_mut(&mut self) -> Option<&mut LayerSpec> {
+        match self {
+            ArchitectureSpec::Sequential(s) => s.layers.last_mut(),
+            ArchitectureSpec::Graph(g) => {
+                let index = match &g.output {
+                    Some(name) => g
+                        .nodes
+                        .iter()
+                        .position(|n| n.layer.name() == Some(name.as_str())),
+                    None => g.nodes.len().checked_sub(1),
+                };
+                index.and_then(|i| g.nodes.get_mut(i)).map(|n| &mut n.layer)
+            }
+        }
+    }
+
+    /// Whether the model's output passes through a softmax last (a Dense
+    /// or an activation layer): its outputs are probabilities, not logits.
+    pub fn ends_in_softmax(&self) -> bool {
+        let mut copy = self.clone();
+        matches!(
+            copy.output_layer_mut(),
+            Some(LayerSpec::Dense(crate::layers::DenseSpec {
+                activation: Activation::Softmax,
+                ..
+            })) | Some(LayerSpec::Activation(crate::layers::ActivationSpec {
+                activation: Activation::Softmax,
+                ..
+            }))
+        )
     }
 
     /// Pretty JSON.

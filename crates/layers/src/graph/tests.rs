@@ -111,3 +111,28 @@ fn the_spec_round_trips_through_toml_and_json() {
         );
     }
 }
+
+#[test]
+fn a_built_in_model_becomes_a_multichannel_classifier() {
+    let spec = ArchitectureSpec::from(zoo::time_series::resnet_with(32, [4, 8, 8]))
+        .with_input_channels(3)
+        .with_head(5, crate::Activation::Softmax)
+        .expect("ends in a Dense");
+    let mut model = spec.build::<f64>(0).expect("builds");
+    assert_eq!(model.output_shape(), Shape::Features(5));
+    let input = ndarray::ArrayD::from_elem(vec![2, 3, 32], 0.5);
+    let output = model.forward(input, crate::Mode::Inference).expect("runs");
+    for row in output.outer_iter() {
+        assert!((row.sum() - 1.0).abs() < 1e-12, "softmax rows sum to 1");
+    }
+    // The seed's Sequential models take a head too; a model that does not
+    // end in a Dense is named.
+    let seed = ArchitectureSpec::from(zoo::answer(64)).with_head(2, crate::Activation::Softmax);
+    assert!(seed.is_ok());
+    let mut flat = zoo::answer(64);
+    flat.layers.pop();
+    let error = ArchitectureSpec::from(flat)
+        .with_head(2, crate::Activation::Softmax)
+        .expect_err("ends in Flatten");
+    assert!(error.to_string().contains("Flatten"), "{error}");
+}

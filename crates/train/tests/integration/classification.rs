@@ -22,7 +22,8 @@ fn waves(counts: &[usize], seed: u64) -> Dataset {
         for _ in 0..count {
             let phase = rng.uniform() * std::f64::consts::TAU;
             for l in 0..length {
-                let angle = (class + 1) as f64 * std::f64::consts::TAU * l as f64 / length as f64 + phase;
+                let angle =
+                    (class + 1) as f64 * std::f64::consts::TAU * l as f64 / length as f64 + phase;
                 signals[[row, 0, l]] = (angle.sin() + 0.3 * rng.normal()) as f32;
             }
             labels[[row, 0]] = class as f32;
