@@ -5,7 +5,10 @@
 //! cross-validation: [`MeanPredictor`] (the floor), [`Ridge`] on flattened
 //! signals, [`Pls`] (PLS1 as scikit-learn's `PLSRegression(scale=True)`
 //! computes it) and [`MiniRocketRegressor`] (Dempster et al. 2021's fixed
-//! kernels into ridge). They need no trainer: kymo-data's [`Dataset`] in,
+//! kernels into ridge); for classification, [`MiniRocketClassifier`]
+//! (multivariate for several channels, into a [`RidgeClassifier`] whose
+//! penalty leave-one-out chooses) and [`NearestNeighbour`] (1-NN,
+//! Euclidean). They need no trainer: kymo-data's [`Dataset`] in,
 //! predictions out.
 //!
 //! ```
@@ -27,11 +30,17 @@
 mod error;
 mod mean_predictor;
 mod minirocket;
+mod minirocket_classifier;
+mod nearest_neighbour;
 mod pls;
 mod ridge;
+mod ridge_classifier;
 
 pub use error::BaselineError;
 pub use mean_predictor::MeanPredictor;
 pub use minirocket::{MiniRocket, MiniRocketRegressor};
+pub use minirocket_classifier::MiniRocketClassifier;
+pub use nearest_neighbour::NearestNeighbour;
 pub use pls::Pls;
 pub use ridge::Ridge;
+pub use ridge_classifier::{minirocket_alphas, RidgeClassifier};

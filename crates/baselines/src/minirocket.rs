@@ -10,6 +10,11 @@
 //! The features feed a ridge regression. As in the reference code, half
 //! of the kernel/dilation pairs use zero padding ("same" output) and half
 //! only the valid part, alternating.
+//!
+//! Several channels (MiniRocketMultivariate): each kernel/dilation pair
+//! reads a random subset of the channels, of size `2^U(0, log2(min(C, 9) +
+//! 1))` rounded down, and since the kernel's weights are the same on every
+//! channel, its output is the kernel applied to the subset's sum.
 
 use kymo_data::{Dataset, Standardizer};
 use kymo_tensor::SeededRng;
@@ -90,6 +95,37 @@ fn convolve(signal: &[f32], dilation: usize, taps: [usize; 3], out: &mut [f32]) 
     }
 }
 
+/// The channels each of `pairs` kernel/dilation pairs reads: all of a
+/// single channel, else a random subset of `2^U(0, log2(min(C, 9) + 1))`
+/// channels (rounded down), as MiniRocketMultivariate draws them.
+fn draw_channel_sets(channels: usize, pairs: usize, seed: u64) -> Vec<Vec<usize>> {
+    if channels == 1 {
+        return vec![vec![0]; pairs];
+    }
+    let mut rng = SeededRng::new(seed, 1);
+    let max_exponent = ((channels.min(9) + 1) as f64).log2();
+    (0..pairs)
+        .map(|_| {
+            let size = (2f64.powf(rng.uniform_in(0.0, max_exponent)) as usize).clamp(1, channels);
+            let mut all: Vec<usize> = (0..channels).collect();
+            rng.shuffle(&mut all);
+            let mut chosen = all[..size].to_vec();
+            chosen.sort_unstable();
+            chosen
+        })
+        .collect()
+}
+
+/// The sum over `set` of a case's channels, into `out`.
+fn sum_channels(case: ndarray::ArrayView2<'_, f32>, set: &[usize], out: &mut [f32]) {
+    out.fill(0.0);
+    for &channel in set {
+        for (o, &v) in out.iter_mut().zip(case.row(channel)) {
+            *o += v;
+        }
+    }
+}
+
 /// numpy's default (linear) quantile of sorted values.
 fn quantile(sorted: &[f32], q: f64) -> f32 {
     let position = q * (sorted.len() - 1) as f64;
@@ -101,7 +137,10 @@ fn quantile(sorted: &[f32], q: f64) -> f32 {
 /// The MiniRocket transform, fitted: dilations, feature counts and biases.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MiniRocket {
+    channels: usize,
     length: usize,
+    /// The channels each kernel/dilation pair sums, dilation-major.
+    channel_sets: Vec<Vec<usize>>,
     dilations: Vec<usize>,
     per_dilation: Vec<usize>,
     biases: Vec<f32>,
@@ -111,30 +150,36 @@ impl MiniRocket {
     /// The reference code's default feature count.
     pub const DEFAULT_FEATURES: usize = 10_000;
 
-    /// Fits on single-channel training signals `[N, 1, L]`: about
-    /// `features` features (a multiple of 84), biases from random training
-    /// signals drawn with `seed`.
+    /// Fits on training signals `[N, C, L]`: about `features` features (a
+    /// multiple of 84), biases from random training signals drawn with
+    /// `seed` (and, for several channels, each pair's channels from a
+    /// stream of their own, so one channel draws exactly as before).
     pub fn fit(signals: &Array3<f32>, features: usize, seed: u64) -> Result<Self, BaselineError> {
         let (n, channels, length) = signals.dim();
-        if channels != 1 || n == 0 || length < 9 || features < 84 {
+        if channels == 0 || n == 0 || length < 9 || features < 84 {
             return Err(BaselineError::Config {
                 field: "minirocket",
                 reason: format!(
-                    "needs single-channel signals of at least 9 points, at least one of them, and at least 84 features; given {n} x {channels} x {length}, {features} features"
+                    "needs signals of at least one channel of at least 9 points, at least one of them, and at least 84 features; given {n} x {channels} x {length}, {features} features"
                 ),
             });
         }
         let (dilations, per_dilation) = fit_dilations(length, features, 32);
+        let channel_sets = draw_channel_sets(channels, 84 * dilations.len(), seed);
         let total: usize = 84 * per_dilation.iter().sum::<usize>();
         let golden = (5f64.sqrt() + 1.0) / 2.0;
         let quantiles: Vec<f64> = (1..=total).map(|i| (i as f64 * golden) % 1.0).collect();
         let mut rng = SeededRng::new(seed, 0);
         let mut biases = Vec::with_capacity(total);
         let mut output = vec![0.0f32; length];
+        let mut example = vec![0.0f32; length];
+        let mut sets = channel_sets.iter();
         for (&dilation, &count) in dilations.iter().zip(&per_dilation) {
             for taps in kernel_taps() {
-                let example = signals.slice(ndarray::s![rng.below(n), 0, ..]);
-                let example: Vec<f32> = example.iter().copied().collect();
+                let case = signals.slice(ndarray::s![rng.below(n), .., ..]);
+                // Invariant: one set per kernel/dilation pair was drawn.
+                let set = sets.next().expect("invariant: a channel set per pair");
+                sum_channels(case, set, &mut example);
                 convolve(&example, dilation, taps, &mut output);
                 let mut sorted = output.clone();
                 sorted.sort_by(f32::total_cmp);
@@ -145,7 +190,9 @@ impl MiniRocket {
             }
         }
         Ok(Self {
+            channels,
             length,
+            channel_sets,
             dilations,
             per_dilation,
             biases,
@@ -161,25 +208,18 @@ impl MiniRocket {
     /// Rows are independent, so the result is the same at any thread count.
     pub fn transform(&self, signals: &Array3<f32>) -> Result<Array2<f32>, BaselineError> {
         let (n, channels, length) = signals.dim();
-        if channels != 1 || length != self.length {
+        if channels != self.channels || length != self.length {
             return Err(BaselineError::Config {
                 field: "minirocket",
                 reason: format!(
-                    "fitted on 1 x {} signals, given {channels} x {length}",
-                    self.length
+                    "fitted on {} x {} signals, given {channels} x {length}",
+                    self.channels, self.length
                 ),
             });
         }
         let rows: Vec<Vec<f32>> = (0..n)
             .into_par_iter()
-            .map(|i| {
-                let signal: Vec<f32> = signals
-                    .slice(ndarray::s![i, 0, ..])
-                    .iter()
-                    .copied()
-                    .collect();
-                self.features_of(&signal)
-            })
+            .map(|i| self.features_of(signals.slice(ndarray::s![i, .., ..])))
             .collect();
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
         Array2::from_shape_vec((n, self.features()), flat).map_err(|e| BaselineError::Config {
@@ -188,13 +228,18 @@ impl MiniRocket {
         })
     }
 
-    fn features_of(&self, signal: &[f32]) -> Vec<f32> {
+    fn features_of(&self, case: ndarray::ArrayView2<'_, f32>) -> Vec<f32> {
         let mut features = Vec::with_capacity(self.biases.len());
-        let mut output = vec![0.0f32; signal.len()];
+        let mut output = vec![0.0f32; self.length];
+        let mut signal = vec![0.0f32; self.length];
+        let mut sets = self.channel_sets.iter();
         for (d, (&dilation, &count)) in self.dilations.iter().zip(&self.per_dilation).enumerate() {
             let padding = (8 * dilation) / 2;
             for (k, taps) in kernel_taps().into_iter().enumerate() {
-                convolve(signal, dilation, taps, &mut output);
+                // Invariant: one set per kernel/dilation pair was drawn.
+                let set = sets.next().expect("invariant: a channel set per pair");
+                sum_channels(case, set, &mut signal);
+                convolve(&signal, dilation, taps, &mut output);
                 let padded = (d + k) % 2 == 0;
                 let part = if padded || 2 * padding >= output.len() {
                     &output[..]
@@ -345,6 +390,27 @@ mod tests {
             mse < 0.5 * mean_mse,
             "MiniRocket {mse} vs the mean's {mean_mse}"
         );
-        assert!(MiniRocket::fit(&Array3::zeros((2, 2, 20)), 100, 0).is_err());
+        assert!(MiniRocket::fit(&Array3::zeros((2, 1, 5)), 100, 0).is_err());
+    }
+
+    #[test]
+    fn several_channels_read_random_subsets_whose_sum_is_convolved() {
+        let sets = draw_channel_sets(6, 2_000, 7);
+        let sizes: std::collections::BTreeSet<usize> = sets.iter().map(Vec::len).collect();
+        // 2^U(0, log2 7) floors to 1..=6 (7 only at the open end).
+        assert_eq!(sizes.first(), Some(&1));
+        assert!(sizes.iter().all(|&s| (1..=6).contains(&s)));
+        assert!(
+            sets.iter().all(|s| s.windows(2).all(|w| w[0] < w[1])),
+            "distinct channels"
+        );
+        assert_eq!(draw_channel_sets(1, 5, 7), vec![vec![0]; 5]);
+        // The transform runs on [N, 6, L], and the fitted shape is enforced.
+        let signals =
+            Array3::from_shape_fn((5, 6, 40), |(n, c, l)| ((n + c * 3 + l * 7) % 11) as f32);
+        let model = MiniRocket::fit(&signals, 840, 2).expect("fits");
+        let features = model.transform(&signals).expect("same shape");
+        assert_eq!(features.dim(), (5, model.features()));
+        assert!(model.transform(&Array3::zeros((1, 5, 40))).is_err());
     }
 }

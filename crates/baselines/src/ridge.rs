@@ -34,7 +34,7 @@ pub(crate) fn flat(data: &Dataset) -> Array2<f64> {
 
 /// Factorises the symmetric positive definite `a` (row-major `n x n`) in
 /// place into its lower Cholesky factor; `None` if it is not positive definite.
-fn cholesky(a: &mut [f64], n: usize) -> Option<()> {
+pub(crate) fn cholesky(a: &mut [f64], n: usize) -> Option<()> {
     for j in 0..n {
         let mut d = a[j * n + j];
         for k in 0..j {
@@ -57,7 +57,7 @@ fn cholesky(a: &mut [f64], n: usize) -> Option<()> {
 }
 
 /// Solves `L Lᵀ x = b` in place, given the factor from [`cholesky`].
-fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
+pub(crate) fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
     for i in 0..n {
         let s: f64 = (0..i).map(|k| l[i * n + k] * b[k]).sum();
         b[i] = (b[i] - s) / l[i * n + i];
