@@ -21,6 +21,7 @@
 //! assert!(history.epochs[1].val_loss.unwrap().is_finite());
 //! ```
 
+mod authors_recipes;
 pub mod callbacks;
 mod checkpoint;
 mod class_weight;
@@ -37,6 +38,7 @@ mod resume;
 mod stability;
 mod trainer;
 
+pub use authors_recipes::authors_recipe;
 pub use callbacks::{
     BackupAndRestore, Callback, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor, MonitorMode,
     Progress, ReduceLROnPlateau, TerminateOnNaN,

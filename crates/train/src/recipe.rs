@@ -88,6 +88,15 @@ pub struct Recipe {
     /// Keras's `class_weight`: `"balanced"` or one weight per class.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_weight: Option<ClassWeight>,
+    /// What early stopping, the plateau schedule and the best checkpoint
+    /// watch: `val_loss` (the default) or, as the time-series zoo's
+    /// authors train, the training `loss`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<String>,
+    /// The plateau schedule's floor, when not a hundredth of the start
+    /// (the zoo's authors: 1e-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_learning_rate: Option<f64>,
 }
 
 fn is_mse(loss: &Loss) -> bool {
@@ -116,6 +125,8 @@ impl Default for Recipe {
             loss: Loss::Mse,
             metrics: Vec::new(),
             class_weight: None,
+            monitor: None,
+            min_learning_rate: None,
         }
     }
 }
@@ -276,17 +287,32 @@ impl Recipe {
         rule.weights(&labels, classes).map(Some)
     }
 
-    /// EarlyStopping(val_loss, restore_best_weights) when the recipe uses it.
+    /// The quantity the callbacks watch (`val_loss` unless the recipe
+    /// names another).
+    pub fn monitor(&self) -> &str {
+        self.monitor.as_deref().unwrap_or("val_loss")
+    }
+
+    /// EarlyStopping(monitor, restore_best_weights) when the recipe uses it.
     pub fn early_stopping(&self) -> Option<EarlyStopping> {
         self.early_stopping.then(|| {
-            EarlyStopping::restoring_best("val_loss", self.early_stopping_patience.unwrap_or(5))
+            EarlyStopping::restoring_best(self.monitor(), self.early_stopping_patience.unwrap_or(5))
         })
     }
 
-    /// ReduceLROnPlateau(val_loss, factor 0.5) when the recipe uses it.
+    /// ReduceLROnPlateau(monitor, factor 0.5) when the recipe uses it.
     pub fn reduce_lr(&self) -> Option<ReduceLROnPlateau> {
         self.reduce_lr_patience.map(|patience| {
-            ReduceLROnPlateau::new(0.5, patience, self.learning_rate * MIN_LR_FRACTION)
+            let floor = self
+                .min_learning_rate
+                .unwrap_or(self.learning_rate * MIN_LR_FRACTION);
+            let mut plateau = ReduceLROnPlateau::new(0.5, patience, floor);
+            plateau.monitor = crate::callbacks::Monitor::new(
+                self.monitor(),
+                crate::callbacks::MonitorMode::Auto,
+                plateau.monitor.min_delta,
+            );
+            plateau
         })
     }
 
@@ -338,9 +364,15 @@ impl Recipe {
             .map(|c| &mut **c as &mut dyn Callback)
             .collect();
         let (mut plateau, mut stopper) = (self.reduce_lr(), self.early_stopping());
-        let mut best = checkpoint
-            .filter(|_| self.checkpoint_best)
-            .map(ModelCheckpoint::best_only);
+        let mut best = checkpoint.filter(|_| self.checkpoint_best).map(|path| {
+            let mut best = ModelCheckpoint::best_only(path);
+            best.monitor = crate::callbacks::Monitor::new(
+                self.monitor(),
+                crate::callbacks::MonitorMode::Auto,
+                0.0,
+            );
+            best
+        });
         let mut backup = backup.map(BackupAndRestore::new);
         if let Some(p) = plateau.as_mut() {
             callbacks.push(p);
