@@ -112,11 +112,25 @@ pub enum FindingId {
     SignalBarelyPredicts,
     /// `softmax-on-one-unit`.
     SoftmaxOnOneUnit,
+    /// `head-loss-mismatch`.
+    HeadLossMismatch,
+    /// `class-imbalance`.
+    ClassImbalance,
+    /// `class-too-small`.
+    ClassTooSmall,
+    /// `split-misses-class`.
+    SplitMissesClass,
+    /// `conflicting-labels`.
+    ConflictingLabels,
+    /// `predictions-collapsed`.
+    PredictionsCollapsed,
+    /// `minirocket-beats-cnn`.
+    MiniRocketBeatsCnn,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 44] = [
+    pub const ALL: [FindingId; 51] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -161,6 +175,13 @@ impl FindingId {
         FindingId::LearningRateDiverges,
         FindingId::SignalBarelyPredicts,
         FindingId::SoftmaxOnOneUnit,
+        FindingId::HeadLossMismatch,
+        FindingId::ClassImbalance,
+        FindingId::ClassTooSmall,
+        FindingId::SplitMissesClass,
+        FindingId::ConflictingLabels,
+        FindingId::PredictionsCollapsed,
+        FindingId::MiniRocketBeatsCnn,
     ];
 
     /// The stable name.
@@ -210,6 +231,13 @@ impl FindingId {
             FindingId::LearningRateDiverges => "learning-rate-diverges",
             FindingId::SignalBarelyPredicts => "signal-barely-predicts",
             FindingId::SoftmaxOnOneUnit => "softmax-on-one-unit",
+            FindingId::HeadLossMismatch => "head-loss-mismatch",
+            FindingId::ClassImbalance => "class-imbalance",
+            FindingId::ClassTooSmall => "class-too-small",
+            FindingId::SplitMissesClass => "split-misses-class",
+            FindingId::ConflictingLabels => "conflicting-labels",
+            FindingId::PredictionsCollapsed => "predictions-collapsed",
+            FindingId::MiniRocketBeatsCnn => "minirocket-beats-cnn",
         }
     }
 }

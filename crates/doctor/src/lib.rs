@@ -22,6 +22,7 @@
 //! ```
 
 mod budget;
+mod classification_checks;
 mod comparison;
 mod data_checks;
 mod error;
@@ -36,6 +37,7 @@ pub use budget::{
     candidates, choose_preprocessing, count_like, training_budget, DataFacts, EPOCH_RANGE,
     TARGET_STEPS, WEIGHT_DECAY,
 };
+pub use classification_checks::{classification_checks, collapsed_predictions};
 pub use comparison::{compare_with_baselines, preprocessed, Comparison};
 pub use data_checks::data_checks;
 pub use error::DoctorError;
