@@ -1,15 +1,19 @@
 //! `kymo doctor <model>`: what is wrong with a model, its data and
 //! its training, with evidence and fixes; `--prescribe` writes the fixed
-//! model and setup, `--verify` measures each fix.
+//! model and setup, `--verify` measures each fix. Labelled data (a `.ts`
+//! file, or a CSV with `--classes`) gets the classification checks, FCN
+//! with its authors' recipe as the prescription, and with `--verify` the
+//! verdict against MiniRocket.
 
 use anyhow::Context as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use kymo_data::{
-    load_csv, load_npy, validation_split, Column, CsvOptions, Dataset, SyntheticSpectra,
-};
+use kymo_data::{load_npy, validation_split, Dataset, SyntheticSpectra};
 use kymo_doctor::{self as doctor, ProbeConfig, Recipe};
+use kymo_train::Loss;
+
+use crate::data_files::{self, TargetChoice};
 
 /// Command-line options of `kymo doctor`.
 #[derive(Args, Debug)]
@@ -39,12 +43,20 @@ pub struct DoctorArgs {
     /// The setup checkpoints the best weights.
     #[arg(long)]
     pub checkpoint_best: bool,
-    /// A CSV of samples (one per row).
-    #[arg(long, requires = "target")]
+    /// The loss of the setup, by Keras name (`mse`,
+    /// `sparse_categorical_crossentropy`, ...).
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Samples: a CSV (one per row, with `--target`) or a UCR/UEA `.ts`
+    /// file (labels in the file).
+    #[arg(long)]
     pub data: Option<PathBuf>,
-    /// The target column of `--data`.
+    /// The target column of a CSV `--data`.
     #[arg(long)]
     pub target: Option<String>,
+    /// The CSV target column holds class labels.
+    #[arg(long)]
+    pub classes: bool,
     /// NPY signals and targets: `--npy x.npy y.npy`.
     #[arg(long, num_args = 2, value_names = ["X", "Y"])]
     pub npy: Option<Vec<PathBuf>>,
@@ -76,9 +88,25 @@ pub struct DoctorArgs {
 }
 
 fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
-    if let (Some(path), Some(target)) = (&args.data, &args.target) {
-        let data = load_csv(path, &CsvOptions::new(vec![Column::parse(target)]))?;
-        return Ok((data, format!("{}", path.display())));
+    if let Some(path) = &args.data {
+        let is_ts = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("ts"));
+        if !is_ts && args.target.is_none() {
+            anyhow::bail!(
+                "--data {} needs --target, the column to predict",
+                path.display()
+            );
+        }
+        let choice = TargetChoice {
+            column: args.target.as_deref(),
+            classes: args.classes,
+            known_classes: None,
+        };
+        return Ok((
+            data_files::load(path, &choice)?,
+            format!("{}", path.display()),
+        ));
     }
     if let Some(files) = &args.npy {
         let data = load_npy(&files[0], &files[1])?;
@@ -99,8 +127,15 @@ fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
 }
 
 /// The recipe the flags describe (Adam; the question's setup by default).
-fn setup_of_flags(args: &DoctorArgs) -> Recipe {
-    Recipe {
+fn setup_of_flags(args: &DoctorArgs) -> anyhow::Result<Recipe> {
+    let loss = match &args.loss {
+        Some(name) => Loss::from_keras_name(name).with_context(|| {
+            format!("unknown loss `{name}`: use mse, mae, huber, binary_crossentropy, categorical_crossentropy or sparse_categorical_crossentropy")
+        })?,
+        None => Loss::Mse,
+    };
+    Ok(Recipe {
+        loss,
         optimizer: kymo_train::OptimizerName::Adam,
         learning_rate: args.learning_rate,
         batch_size: args.batch_size,
@@ -109,17 +144,22 @@ fn setup_of_flags(args: &DoctorArgs) -> Recipe {
         early_stopping: args.early_stopping,
         checkpoint_best: args.checkpoint_best,
         ..Recipe::default()
-    }
+    })
 }
 
 /// Runs the doctor.
 pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let (data, source) = load_data(&args)?;
-    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, data.length())?;
+    // A built-in model is taken with the data's channels; its head stays
+    // as built, for the checks to judge.
+    let spec = crate::fit::architecture(&args.model, &data, false)?;
     let setup = match &args.recipe {
         Some(path) => Recipe::from_path(path)?,
-        None => setup_of_flags(&args),
+        None => setup_of_flags(&args)?,
     };
+    if data.classes().is_some() {
+        return run_classification(&args, &data, &source, &spec, &setup);
+    }
     let (train_raw, val_raw) = validation_split(&data, 0.2)?;
     eprintln!(
         "kymo doctor: {} on {source} ({} train / {} validation), recipe:\n{}",
@@ -180,6 +220,17 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .collect(),
         );
     }
+    report(&args, &diagnosis, &fixed_spec, &fixed_setup)
+}
+
+/// Prints the diagnosis and writes what the flags ask for: JSON,
+/// Markdown, and the prescription's model and recipe.
+fn report(
+    args: &DoctorArgs,
+    diagnosis: &doctor::Diagnosis,
+    fixed_spec: &kymo_layers::ArchitectureSpec,
+    fixed_setup: &Recipe,
+) -> anyhow::Result<()> {
     print!("{diagnosis}");
     if let Some(path) = &args.json {
         std::fs::write(path, diagnosis.to_json()).with_context(|| format!("{}", path.display()))?;
@@ -199,4 +250,60 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The doctor on labelled data: the model's static checks, the
+/// classification checks on the split Keras's `validation_split` would
+/// make, the prescribed classifier, and with `--verify` the verdict
+/// against MiniRocket.
+fn run_classification(
+    args: &DoctorArgs,
+    data: &Dataset,
+    source: &str,
+    spec: &kymo_layers::ArchitectureSpec,
+    setup: &Recipe,
+) -> anyhow::Result<()> {
+    let classes = data.classes().map(<[String]>::to_vec).unwrap_or_default();
+    let (train_raw, val_raw) = validation_split(data, 0.2)?;
+    eprintln!(
+        "kymo doctor: {} on {source} ({} cases, {} classes: {}), recipe:\n{}",
+        args.model,
+        data.len(),
+        classes.len(),
+        classes.join(", "),
+        setup.to_toml()
+    );
+    let mut findings = Vec::new();
+    if let Some(finding) = doctor::input_shape(spec, &train_raw) {
+        findings.push(finding);
+    } else {
+        let model = spec.build::<f32>(0)?;
+        findings.extend(doctor::static_checks(
+            model.as_ref(),
+            setup,
+            Some(train_raw.len()),
+        ));
+        findings.extend(doctor::classification_checks(
+            model.as_ref(),
+            setup,
+            &train_raw,
+            Some(&val_raw),
+        ));
+    }
+    let (fixed_spec, fixed_setup) = doctor::prescribe_classifier(data, None)?;
+    if args.verify {
+        // The verdict's budget: the flags' epochs, as `--verify` budgets
+        // regression arms.
+        let (verify_spec, verify_setup) =
+            doctor::prescribe_classifier(data, Some(args.verify_epochs.max(1) * 10))?;
+        eprintln!(
+            "verifying: FCN ({} epochs) against MiniRocket on a stratified 20% of the training rows ...",
+            verify_setup.epochs
+        );
+        let seeds: Vec<u64> = (0..args.verify_seeds).collect();
+        let verdict = doctor::choose_classifier(&verify_spec, &verify_setup, data, &seeds)?;
+        findings.push(verdict.finding());
+    }
+    let diagnosis = doctor::Diagnosis::new(findings);
+    report(args, &diagnosis, &fixed_spec, &fixed_setup)
 }

@@ -123,17 +123,21 @@ fn rmse(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> f64 {
 }
 
 /// A built-in model fitted to the data: its channel count, and for a
-/// classifier the `Dense(classes, softmax)` head. A spec file is the
-/// user's own and is taken as it is.
-fn architecture(model: &str, data: &Dataset) -> anyhow::Result<ArchitectureSpec> {
+/// classifier (when `head` says so) the `Dense(classes, softmax)` head. A
+/// spec file is the user's own and is taken as it is.
+pub(crate) fn architecture(
+    model: &str,
+    data: &Dataset,
+    head: bool,
+) -> anyhow::Result<ArchitectureSpec> {
     let spec = ArchitectureSpec::resolve(model, data.length())?;
     if kymo_layers::zoo::architecture_by_name(model, data.length()).is_none() {
         return Ok(spec);
     }
     let spec = spec.with_input_channels(data.channels());
     Ok(match data.classes() {
-        Some(classes) => spec.with_head(classes.len(), Activation::Softmax)?,
-        None => spec,
+        Some(classes) if head => spec.with_head(classes.len(), Activation::Softmax)?,
+        _ => spec,
     })
 }
 
@@ -175,7 +179,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         known_classes: None,
     };
     let data = data_files::load(&args.data, &choice)?;
-    let spec = architecture(&args.model, &data)?;
+    let spec = architecture(&args.model, &data, true)?;
     let mut setup = load_setup(&args)?;
     let (train, validation) = match data.classes() {
         Some(_) => {

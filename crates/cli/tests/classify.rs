@@ -175,3 +175,50 @@ fn a_csv_with_string_labels_trains_with_classes_and_unknown_test_labels_are_name
         "{message}"
     );
 }
+
+#[test]
+fn the_doctor_names_a_regression_head_on_labels_and_prescribes_a_softmax_classifier() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let train = dir.path().join("train.ts");
+    // Sorted by class: Keras's tail split validates on `fast` only.
+    write_ts(&train, 30, 0);
+    let sorted: Vec<String> = {
+        let text = std::fs::read_to_string(&train).expect("reads");
+        let (header, cases) = text.split_at(text.find("@data\n").expect("data") + 6);
+        let mut lines: Vec<&str> = cases.lines().collect();
+        lines.sort_by_key(|line| NAMES.iter().position(|n| line.ends_with(&format!(":{n}"))));
+        vec![header.to_string(), lines.join("\n") + "\n"]
+    };
+    std::fs::write(&train, sorted.concat()).expect("writes");
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+    let rx = dir.path().join("rx");
+    let (stdout, _) = kymo(&[
+        "doctor",
+        "answer",
+        "--data",
+        &path(&train),
+        "--batch-size",
+        "8",
+        "--early-stopping",
+        "--checkpoint-best",
+        "--probe-epochs",
+        "0",
+        "--prescribe",
+        &path(&rx),
+    ]);
+    assert!(
+        stdout.contains("[head-loss-mismatch]") && stdout.contains("regression loss (mse)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[split-misses-class]"), "{stdout}");
+    let model = std::fs::read_to_string(rx.join("model.toml")).expect("prescribed");
+    assert!(
+        model.contains("activation = \"softmax\"") && model.contains("units = 3"),
+        "{model}"
+    );
+    let recipe = std::fs::read_to_string(rx.join("recipe.toml")).expect("prescribed");
+    assert!(
+        recipe.contains("sparse_categorical_crossentropy") && recipe.contains("monitor = \"loss\""),
+        "{recipe}"
+    );
+}

@@ -23,6 +23,7 @@
 
 mod budget;
 mod classification_checks;
+mod classifier_prescription;
 mod comparison;
 mod data_checks;
 mod error;
@@ -38,6 +39,10 @@ pub use budget::{
     TARGET_STEPS, WEIGHT_DECAY,
 };
 pub use classification_checks::{classification_checks, collapsed_predictions};
+pub use classifier_prescription::{
+    accuracy, choose_classifier, prescribe_classifier, train_classifier, ClassifierChoice,
+    ClassifierVerdict,
+};
 pub use comparison::{compare_with_baselines, preprocessed, Comparison};
 pub use data_checks::data_checks;
 pub use error::DoctorError;
