@@ -157,7 +157,7 @@ mod tests {
         let n = 30;
         let signals = Array3::from_shape_fn((n, 2, 32), |(i, c, l)| {
             let f = if i % 2 == 0 { 1.0 } else { 3.0 };
-            ((f * l as f32 * 0.4 + i as f32).sin() + c as f32 * 0.1) as f32
+            (f * l as f32 * 0.4 + i as f32).sin() + c as f32 * 0.1
         });
         let targets = Array2::from_shape_fn((n, 1), |(i, _)| (i % 2) as f32);
         let data = Dataset::new(signals, targets)
