@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod experiment;
+mod ucr;
 
 #[derive(Parser)]
 #[command(

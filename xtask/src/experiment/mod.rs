@@ -25,7 +25,8 @@ pub use config::Experiment;
 /// Command-line options of `cargo xtask experiment`.
 #[derive(Args, Debug)]
 pub struct ExperimentArgs {
-    /// A built-in experiment (`seed`) or a TOML file.
+    /// A built-in experiment (`seed`, `zoo`, `tablet`, `corn`, or `ucr`
+    /// for classification on the built-in UCR/UEA sets) or a TOML file.
     #[arg(long, default_value = "seed")]
     pub config: String,
     /// Run the `full` profile (the committed report's scale) instead of `quick`.
@@ -75,6 +76,9 @@ fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
 
 /// Runs the experiment and prints where its report is.
 pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
+    if args.config == "ucr" {
+        return crate::ucr::run(args.full, args.seeds, args.out);
+    }
     let started = std::time::Instant::now();
     let experiment = Experiment::load(&args.config)?;
     let profile_name = if args.full { "full" } else { "quick" };
