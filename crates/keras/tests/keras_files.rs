@@ -1,0 +1,153 @@
+//! kymo reads Keras's own files and predicts what Keras predicted: the
+//! question's model, the answer's with BatchNormalization, a functional
+//! ResNet block and a softmax classifier, each trained a few steps and
+//! saved as `.keras` and as legacy `.h5` by
+//! `tests/fixtures/keras_files/make_keras_files.py` (Keras 3.15, versions
+//! in `versions.txt`), with Keras's predictions on a fixed input.
+
+use std::path::PathBuf;
+
+use kymo_layers::Mode;
+use kymo_train::{Loss, Metric, OptimizerName};
+use ndarray::ArrayD;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keras_files")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("expected.json")).expect("fixture");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// Keras's fixed input `[N, L]` as kymo's `[N, 1, L]`.
+fn input(expected: &Value) -> ArrayD<f32> {
+    let rows = expected["x"].as_array().expect("rows");
+    let length = rows[0].as_array().expect("row").len();
+    let values: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_f64().expect("number") as f32)
+        })
+        .collect();
+    ArrayD::from_shape_vec(vec![rows.len(), 1, length], values).expect("shape")
+}
+
+#[test]
+fn every_fixture_predicts_what_keras_predicted_from_both_formats() {
+    let expected = expected();
+    let x = input(&expected);
+    for name in ["question", "answer_bn", "resnet", "classifier"] {
+        let want: Vec<f64> = expected["models"][name]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .flat_map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|v| v.as_f64().expect("number"))
+            })
+            .collect();
+        for extension in ["keras", "h5"] {
+            let path = fixtures().join(format!("{name}.{extension}"));
+            let file =
+                kymo_keras::read(&path).unwrap_or_else(|e| panic!("{name}.{extension}: {e}"));
+            let mut model = file.model::<f32>().expect("weights fit");
+            let got = model.forward(x.clone(), Mode::Inference).expect("predicts");
+            assert_eq!(got.len(), want.len(), "{name}.{extension}");
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                let error = (f64::from(*g) - w).abs() / w.abs().max(0.1 * scale);
+                assert!(error < 1e-5, "{name}.{extension}: kymo {g}, Keras {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn compile_settings_come_back_from_both_formats() {
+    for extension in ["keras", "h5"] {
+        let read = |name: &str| {
+            kymo_keras::read(&fixtures().join(format!("{name}.{extension}")))
+                .expect("reads")
+                .compile
+                .expect("compiled")
+        };
+        let question = read("question");
+        assert_eq!(question.loss, Some(Loss::Mse));
+        assert_eq!(question.optimizer, Some(OptimizerName::Adam));
+        assert!((question.learning_rate.expect("rate") - 1e-3).abs() < 1e-9);
+        let answer = read("answer_bn");
+        assert_eq!(answer.loss, Some(Loss::Mae));
+        assert_eq!(answer.optimizer, Some(OptimizerName::RMSprop));
+        let resnet = read("resnet");
+        assert_eq!(resnet.loss, Some(Loss::Huber { delta: 1.0 }));
+        assert_eq!(
+            (resnet.optimizer, resnet.momentum),
+            (Some(OptimizerName::SGD), Some(0.9))
+        );
+        let classifier = read("classifier");
+        assert_eq!(
+            classifier.loss,
+            Some(Loss::SparseCategoricalCrossentropy { from_logits: false })
+        );
+        assert!(
+            classifier.metrics.contains(&Metric::Accuracy),
+            "{extension}: {:?}",
+            classifier.metric_names
+        );
+    }
+}
+
+#[test]
+fn damaged_files_are_named_with_the_place_inside_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, extension) in [("question", "keras"), ("question", "h5")] {
+        let bytes = std::fs::read(fixtures().join(format!("{name}.{extension}"))).expect("fixture");
+        // Truncated: cut in half.
+        let path = dir.path().join(format!("cut.{extension}"));
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("writes");
+        let error = kymo_keras::read(&path)
+            .err()
+            .expect("a truncated file is refused")
+            .to_string();
+        assert!(error.contains("cut."), "{error}");
+        let place = if extension == "keras" {
+            "zip entry"
+        } else {
+            "HDF5 object"
+        };
+        assert!(error.contains(place), "{extension}: {error}");
+    }
+    // A layer kymo does not have is named by the configuration.
+    let bytes = std::fs::read(fixtures().join("classifier.keras")).expect("fixture");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let name = entry.name().to_string();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).expect("reads");
+        if name == "config.json" {
+            content = String::from_utf8(content)
+                .expect("utf-8")
+                .replace("\"GlobalAveragePooling1D\"", "\"MyCustomPooling\"")
+                .into_bytes();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        std::io::Write::write_all(&mut out, &content).expect("writes");
+    }
+    let custom = dir.path().join("custom.keras");
+    std::fs::write(&custom, out.finish().expect("zip").into_inner()).expect("writes");
+    let error = kymo_keras::read(&custom)
+        .err()
+        .expect("a custom layer is refused")
+        .to_string();
+    assert!(error.contains("MyCustomPooling"), "{error}");
+}
