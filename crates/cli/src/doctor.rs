@@ -28,9 +28,9 @@ pub struct DoctorArgs {
     /// Batch size of the setup (the question's: 1).
     #[arg(long, default_value_t = 1)]
     pub batch_size: usize,
-    /// Learning rate (Adam).
-    #[arg(long, default_value_t = 1e-3)]
-    pub learning_rate: f64,
+    /// Learning rate (Adam; default 1e-3, or a Keras file's own).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
     /// Epochs of the setup.
     #[arg(long, default_value_t = 25)]
     pub epochs: usize,
@@ -137,7 +137,7 @@ fn setup_of_flags(args: &DoctorArgs) -> anyhow::Result<Recipe> {
     Ok(Recipe {
         loss,
         optimizer: kymo_train::OptimizerName::Adam,
-        learning_rate: args.learning_rate,
+        learning_rate: args.learning_rate.unwrap_or(1e-3),
         batch_size: args.batch_size,
         epochs: args.epochs,
         validation: !args.no_validation,
@@ -153,10 +153,42 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     // A built-in model is taken with the data's channels; its head stays
     // as built, for the checks to judge.
     let spec = crate::fit::architecture(&args.model, &data, false)?;
-    let setup = match &args.recipe {
+    let mut setup = match &args.recipe {
         Some(path) => Recipe::from_path(path)?,
         None => setup_of_flags(&args)?,
     };
+    // A Keras file's compile settings stand where no flag or recipe file
+    // names them.
+    if let Some(file) = crate::fit::keras_file(&args.model)? {
+        let flags = setup.clone();
+        setup = file.recipe(setup);
+        if args.recipe.is_some() || args.loss.is_some() {
+            setup.loss = flags.loss;
+        }
+        if args.recipe.is_some() || args.learning_rate.is_some() {
+            setup.learning_rate = flags.learning_rate;
+        }
+        eprintln!(
+            "kymo doctor: {} compiled with loss {}, optimizer {}, learning rate {}, metrics [{}]",
+            args.model,
+            file.compile
+                .as_ref()
+                .and_then(|c| c.loss_name.clone())
+                .unwrap_or_else(|| "(none)".into()),
+            file.compile
+                .as_ref()
+                .and_then(|c| c.optimizer_name.clone())
+                .unwrap_or_else(|| "(none)".into()),
+            file.compile
+                .as_ref()
+                .and_then(|c| c.learning_rate)
+                .map_or("(none)".into(), |r| r.to_string()),
+            file.compile
+                .as_ref()
+                .map(|c| c.metric_names.join(", "))
+                .unwrap_or_default(),
+        );
+    }
     if data.classes().is_some() {
         return run_classification(&args, &data, &source, &spec, &setup);
     }

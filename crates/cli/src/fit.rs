@@ -75,7 +75,8 @@ pub struct FitArgs {
 /// Command-line options of `kymo predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// A checkpoint written by `fit` (or by an experiment's best-only checkpoint).
+    /// A checkpoint written by `fit` (or by an experiment's best-only
+    /// checkpoint), or a Keras model file (`.keras`, `.h5`) with its weights.
     pub checkpoint: PathBuf,
     /// Signals: a CSV, one per row, or a `.ts` file.
     pub data: PathBuf,
@@ -130,6 +131,9 @@ pub(crate) fn architecture(
     data: &Dataset,
     head: bool,
 ) -> anyhow::Result<ArchitectureSpec> {
+    if let Some(file) = keras_file(model)? {
+        return Ok(file.spec);
+    }
     let spec = ArchitectureSpec::resolve(model, data.length())?;
     if kymo_layers::zoo::architecture_by_name(model, data.length()).is_none() {
         return Ok(spec);
@@ -139,6 +143,20 @@ pub(crate) fn architecture(
         Some(classes) if head => spec.with_head(classes.len(), Activation::Softmax)?,
         _ => spec,
     })
+}
+
+/// The Keras model file `model` names (`.keras`, `.h5`), read, or `None`
+/// for anything else.
+pub(crate) fn keras_file(model: &str) -> anyhow::Result<Option<kymo_keras::KerasFile>> {
+    let path = std::path::Path::new(model);
+    let keras = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "keras" | "h5" | "hdf5"));
+    if !keras {
+        return Ok(None);
+    }
+    Ok(Some(kymo_keras::read(path)?))
 }
 
 /// A classifier's recipe: sparse categorical cross-entropy (on logits when
@@ -273,15 +291,41 @@ fn write_history(trainer: &Trainer, path: &std::path::Path) -> anyhow::Result<()
 /// Prints one prediction per row of the data: in the target's units, or
 /// for a classifier the class and each class's probability.
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
-    let mut predictor = Predictor::load(&args.checkpoint)?;
+    let model_path = args.checkpoint.to_string_lossy().into_owned();
+    let mut predictor = match keras_file(&model_path)? {
+        // A Keras model predicts from the signals as given: Keras keeps
+        // no preprocessing with the model.
+        Some(file) => Predictor {
+            model: file.model::<f32>()?,
+            preprocessor: None,
+            runtime: kymo_tensor::Runtime::default(),
+            batch_size: 32,
+        },
+        None => Predictor::load(&args.checkpoint)?,
+    };
     let classes = predictor.classes().map(<[String]>::to_vec);
     let choice = TargetChoice {
         column: args.target.as_deref(),
         classes: false,
         known_classes: classes.as_deref(),
     };
-    let data = data_files::load(&args.data, &choice)?;
-    let predictions = predictor.predict(&data)?;
+    let is_csv = !args
+        .data
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ts"));
+    // A CSV without --target holds signals only: nothing to score against.
+    let truth = if is_csv && args.target.is_none() {
+        None
+    } else {
+        Some(data_files::load(&args.data, &choice)?)
+    };
+    let predictions = match &truth {
+        Some(data) => predictor.predict(data)?,
+        None => predictor.predict_signals(&kymo_data::load_csv_signals(
+            &args.data,
+            &kymo_data::CsvOptions::new(Vec::new()),
+        )?)?,
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match &classes {
@@ -307,9 +351,11 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    let labelled = args.target.is_some() || (classes.is_some() && data.classes().is_some());
-    if labelled {
-        eprintln!("{} ({} rows)", score(&predictions, &data), data.len());
+    if let Some(data) = truth {
+        let labelled = args.target.is_some() || (classes.is_some() && data.classes().is_some());
+        if labelled {
+            eprintln!("{} ({} rows)", score(&predictions, &data), data.len());
+        }
     }
     Ok(())
 }

@@ -110,6 +110,43 @@ pub fn load_csv_bytes(
     bytes: &[u8],
     options: &CsvOptions,
 ) -> Result<Dataset, DataError> {
+    let (signals, targets, classes) = parse_table(path, bytes, options, true)?;
+    let data = Dataset::new(signals, targets)?;
+    match classes {
+        Some(classes) => data.with_classes(classes),
+        None => Ok(data),
+    }
+}
+
+/// The signals of a CSV file that may hold no target (what `predict`
+/// reads): every column but `options.targets` (which may be empty) is a
+/// signal point; the same errors as [`load_csv`].
+pub fn load_csv_signals(path: &Path, options: &CsvOptions) -> Result<Array3<f32>, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let (signals, _, _) = parse_table(path, &bytes, options, false)?;
+    if let Some((index, _)) = signals.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(DataError::Shape(format!(
+            "{}: signal value at {index:?} is not finite",
+            path.display()
+        )));
+    }
+    Ok(signals)
+}
+
+/// Signals, targets (`[rows, target columns]`, class indices when
+/// labelled) and class names of a CSV; with `require_target` false, no
+/// target column is needed.
+type Table = (Array3<f32>, Array2<f32>, Option<Vec<String>>);
+
+fn parse_table(
+    path: &Path,
+    bytes: &[u8],
+    options: &CsvOptions,
+    require_target: bool,
+) -> Result<Table, DataError> {
     let text = utf8_body(path, bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -161,7 +198,7 @@ pub fn load_csv_bytes(
                 found: record.len(),
             });
         }
-        if rows == 0 {
+        if rows == 0 && (require_target || !options.targets.is_empty()) {
             target_columns =
                 resolve_targets(&owned, &options.targets, header.as_deref(), expected)?;
         }
@@ -222,11 +259,7 @@ pub fn load_csv_bytes(
     }
     let targets = Array2::from_shape_vec((rows, target_columns.len()), target_values)
         .map_err(|e| DataError::Shape(format!("{}: {e}", owned.display())))?;
-    let data = Dataset::new(signals, targets)?;
-    match classes {
-        Some(classes) => data.with_classes(classes),
-        None => Ok(data),
-    }
+    Ok((signals, targets, classes))
 }
 
 /// The file's text without a UTF-8 byte-order mark; a UTF-16 file (by its

@@ -35,7 +35,9 @@ mod ucr_sets;
 
 pub use augment::Augmentation;
 pub use batching::epoch_batches;
-pub use csv_loader::{load_csv, load_csv_bytes, sorted_classes, Column, CsvOptions, Labels};
+pub use csv_loader::{
+    load_csv, load_csv_bytes, load_csv_signals, sorted_classes, Column, CsvOptions, Labels,
+};
 pub use dataset::Dataset;
 pub use error::DataError;
 pub use metrics::{predicted_classes, true_classes, ConfusionMatrix, Metric};

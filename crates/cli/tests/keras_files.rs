@@ -1,0 +1,122 @@
+//! A Keras user's own files: `kymo predict model.keras data.csv` prints
+//! what Keras predicted, and `kymo doctor model.keras` judges the model
+//! with the loss, optimizer and learning rate the file was compiled with.
+//! Fixtures: `tests/fixtures/keras_files/` (written by Keras 3.15).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn kymo(args: &[&str]) -> (String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kymo"))
+        .args(args)
+        .output()
+        .expect("kymo runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "kymo {args:?} failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/keras_files")
+        .join(name)
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string()
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).expect("fixture"))
+        .expect("json")
+}
+
+/// The fixtures' input rows as a CSV with a leading `label` column.
+fn write_csv(path: &Path, labels: &[&str]) {
+    let expected = expected();
+    let rows = expected["x"].as_array().expect("rows");
+    let mut text = String::from("label");
+    for p in 0..64 {
+        write!(text, ",p{p}").expect("string");
+    }
+    text.push('\n');
+    for (row, label) in rows.iter().cycle().zip(labels) {
+        text.push_str(label);
+        for v in row.as_array().expect("row") {
+            write!(text, ",{}", v.as_f64().expect("number")).expect("string");
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("writes");
+}
+
+#[test]
+fn predict_reads_keras_files_and_prints_what_keras_predicted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("x.csv");
+    write_csv(&csv, &["0.5", "1.5", "2.5", "3.5"]);
+    let expected = expected();
+    for file in ["question.keras", "resnet.h5"] {
+        let (stdout, _) = kymo(&[
+            "predict",
+            &fixture(file),
+            csv.to_str().expect("path"),
+            "--target",
+            "label",
+        ]);
+        let got: Vec<f64> = stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.parse().expect("a number"))
+            .collect();
+        let name = file.split('.').next().expect("name");
+        let want: Vec<f64> = expected["models"][name]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r[0].as_f64().expect("number"))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{file}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(0.01),
+                "{file}: kymo {g}, Keras {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_doctor_takes_the_files_compile_settings_and_judges_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("two.csv");
+    // Two classes for a model compiled with three outputs.
+    let labels: Vec<&str> = (0..40)
+        .map(|i| if i % 2 == 0 { "a" } else { "b" })
+        .collect();
+    write_csv(&csv, &labels);
+    let (stdout, stderr) = kymo(&[
+        "doctor",
+        &fixture("classifier.keras"),
+        "--data",
+        csv.to_str().expect("path"),
+        "--target",
+        "label",
+        "--classes",
+        "--batch-size",
+        "8",
+        "--early-stopping",
+        "--checkpoint-best",
+    ]);
+    assert!(
+        stderr.contains("compiled with loss sparse_categorical_crossentropy, optimizer Adam"),
+        "{stderr}"
+    );
+    // The file's loss is the one judged: no `regression loss` finding, but
+    // a head of 3 outputs for 2 classes.
+    assert!(stdout.contains("3 outputs for 2 classes"), "{stdout}");
+    assert!(!stdout.contains("regression loss"), "{stdout}");
+}
