@@ -60,6 +60,11 @@ pub fn read(path: &Path) -> Result<KerasFile, KerasError> {
         path: path.to_path_buf(),
         source,
     })?;
+    read_bytes(bytes, path)
+}
+
+/// [`read`] of a file's bytes already in memory; `path` names it in errors.
+pub fn read_bytes(bytes: Vec<u8>, path: &Path) -> Result<KerasFile, KerasError> {
     if bytes.starts_with(b"PK") {
         let archive = archive::read_archive(&bytes, path)?;
         let config = parse_json(&archive.config, path, "config.json")?;
