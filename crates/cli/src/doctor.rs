@@ -159,7 +159,8 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     };
     // A Keras file's compile settings stand where no flag or recipe file
     // names them.
-    if let Some(file) = crate::fit::keras_file(&args.model)? {
+    let keras = crate::fit::keras_file(&args.model)?;
+    if let Some(file) = &keras {
         let flags = setup.clone();
         setup = file.recipe(setup);
         if args.recipe.is_some() || args.loss.is_some() {
@@ -190,7 +191,8 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         );
     }
     if data.classes().is_some() {
-        return run_classification(&args, &data, &source, &spec, &setup);
+        let trained = trained_findings(keras.as_ref(), &data)?;
+        return run_classification(&args, &data, &source, &spec, &setup, trained);
     }
     let (train_raw, val_raw) = validation_split(&data, 0.2)?;
     eprintln!(
@@ -210,6 +212,10 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         facts,
         ..
     } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe)?;
+    let trained = trained_findings(keras.as_ref(), &data)?;
+    if !trained.is_empty() {
+        diagnosis = doctor::Diagnosis::new(diagnosis.findings.into_iter().chain(trained).collect());
+    }
     let (fixed_spec, fixed_setup) =
         doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
     if args.verify {
@@ -294,6 +300,7 @@ fn run_classification(
     source: &str,
     spec: &kymo_layers::ArchitectureSpec,
     setup: &Recipe,
+    trained: Vec<doctor::Finding>,
 ) -> anyhow::Result<()> {
     let classes = data.classes().map(<[String]>::to_vec).unwrap_or_default();
     let (train_raw, val_raw) = validation_split(data, 0.2)?;
@@ -336,6 +343,26 @@ fn run_classification(
         let verdict = doctor::choose_classifier(&verify_spec, &verify_setup, data, &seeds)?;
         findings.push(verdict.finding());
     }
+    findings.extend(trained);
     let diagnosis = doctor::Diagnosis::new(findings);
     report(args, &diagnosis, &fixed_spec, &fixed_setup)
+}
+
+/// The trained-weight checks of a Keras file's model on the user's data,
+/// as Keras would run it (no preprocessing), when the model can take the
+/// data's signals.
+fn trained_findings(
+    keras: Option<&kymo_keras::KerasFile>,
+    data: &Dataset,
+) -> anyhow::Result<Vec<doctor::Finding>> {
+    let Some(file) = keras else {
+        return Ok(Vec::new());
+    };
+    let input = file.spec.input();
+    if (input.channels, input.length) != (data.channels(), data.length()) {
+        return Ok(Vec::new());
+    }
+    let mut model = file.model::<f32>()?;
+    let sequential = matches!(file.spec, kymo_layers::ArchitectureSpec::Sequential(_));
+    Ok(doctor::trained_checks(model.as_mut(), data, sequential))
 }

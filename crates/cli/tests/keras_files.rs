@@ -120,3 +120,33 @@ fn the_doctor_takes_the_files_compile_settings_and_judges_them() {
     assert!(stdout.contains("3 outputs for 2 classes"), "{stdout}");
     assert!(!stdout.contains("regression loss"), "{stdout}");
 }
+
+#[test]
+fn the_doctor_looks_at_the_trained_weights_on_the_users_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("far.csv");
+    // Targets around 8 for a model trained 2 epochs on targets around 0;
+    // its BatchNormalization statistics are those of 8 training steps.
+    let labels: Vec<String> = (0..40).map(|i| (5 + i % 7).to_string()).collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    write_csv(&csv, &labels);
+    let (stdout, _) = kymo(&[
+        "doctor",
+        &fixture("answer_bn.keras"),
+        "--data",
+        csv.to_str().expect("path"),
+        "--target",
+        "label",
+        "--probe-epochs",
+        "0",
+        "--batch-size",
+        "8",
+        "--early-stopping",
+        "--checkpoint-best",
+    ]);
+    assert!(stdout.contains("[worse-than-mean]"), "{stdout}");
+    assert!(
+        stdout.contains("[batchnorm-statistics-mismatch]"),
+        "{stdout}"
+    );
+}

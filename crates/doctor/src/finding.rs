@@ -126,11 +126,19 @@ pub enum FindingId {
     PredictionsCollapsed,
     /// `minirocket-beats-cnn`.
     MiniRocketBeatsCnn,
+    /// `dead-units`.
+    DeadUnits,
+    /// `saturated-units`.
+    SaturatedUnits,
+    /// `batchnorm-statistics-mismatch`.
+    BatchnormStatisticsMismatch,
+    /// `worse-than-mean`.
+    WorseThanMean,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 51] = [
+    pub const ALL: [FindingId; 55] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -182,6 +190,10 @@ impl FindingId {
         FindingId::ConflictingLabels,
         FindingId::PredictionsCollapsed,
         FindingId::MiniRocketBeatsCnn,
+        FindingId::DeadUnits,
+        FindingId::SaturatedUnits,
+        FindingId::BatchnormStatisticsMismatch,
+        FindingId::WorseThanMean,
     ];
 
     /// The stable name.
@@ -238,6 +250,10 @@ impl FindingId {
             FindingId::ConflictingLabels => "conflicting-labels",
             FindingId::PredictionsCollapsed => "predictions-collapsed",
             FindingId::MiniRocketBeatsCnn => "minirocket-beats-cnn",
+            FindingId::DeadUnits => "dead-units",
+            FindingId::SaturatedUnits => "saturated-units",
+            FindingId::BatchnormStatisticsMismatch => "batchnorm-statistics-mismatch",
+            FindingId::WorseThanMean => "worse-than-mean",
         }
     }
 }

@@ -32,6 +32,7 @@ mod probe;
 mod probe_recorder;
 mod static_checks;
 mod target_checks;
+mod trained_checks;
 mod verify;
 
 pub use budget::{
@@ -51,6 +52,7 @@ pub use kymo_train::{OptimizerName, Recipe};
 pub use probe::{probe, ProbeConfig, ProbeStats};
 pub use static_checks::static_checks;
 pub use target_checks::{input_shape, target_checks};
+pub use trained_checks::trained_checks;
 pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
 
 use kymo_layers::{zoo, ArchitectureSpec, InputSpec};
