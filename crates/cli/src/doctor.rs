@@ -281,10 +281,21 @@ fn report(
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
         std::fs::write(dir.join("model.toml"), fixed_spec.to_toml()?)?;
         std::fs::write(dir.join("recipe.toml"), fixed_setup.to_toml())?;
+        // The same model for a Keras user (fresh weights; a Sequential
+        // prescription only: kymo writes no functional .keras yet).
+        if let Some(sequential) = fixed_spec.as_sequential() {
+            let model = kymo_layers::Sequential::<f32>::new(sequential, 0)?;
+            kymo_keras::write_keras(sequential, &model, &dir.join("model.keras"))?;
+        }
         println!(
-            "prescription: {} and {}",
+            "prescription: {} and {}{}",
             dir.join("model.toml").display(),
-            dir.join("recipe.toml").display()
+            dir.join("recipe.toml").display(),
+            if fixed_spec.as_sequential().is_some() {
+                " (and model.keras, for Keras)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -1,7 +1,11 @@
 //! `kymo export <model>`: a model's weights in PyTorch's layout and
-//! names, the PyTorch code that loads them, and a reference input and output
-//! so that `tests/fixtures/parity/check_torch_export.py` can show PyTorch
-//! computes what kymo computes.
+//! names, the PyTorch code that loads them, the model as a Keras 3
+//! `.keras` file, and a reference input and output so that
+//! `tests/fixtures/parity/check_torch_export.py` and
+//! `tests/fixtures/keras_files/check_keras_export.py` can show PyTorch and
+//! Keras compute what kymo computes. A checkpoint (`best.kymo` from `kymo
+//! fit`) exports with its trained weights, and its preprocessing beside
+//! the model as `preprocessing.json` (Keras has no layer for it).
 
 use anyhow::Context as _;
 use std::path::PathBuf;
@@ -16,7 +20,8 @@ use ndarray_npy::write_npy;
 /// Options of `kymo export`.
 #[derive(Args)]
 pub struct ExportArgs {
-    /// A built-in model, a kymo spec file or a Keras `model.to_json()` file.
+    /// A built-in model, a kymo spec file, a Keras `model.to_json()` file,
+    /// or a checkpoint (`.kymo`) with its trained weights.
     pub model: String,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
@@ -32,17 +37,41 @@ pub struct ExportArgs {
 /// Writes `model.safetensors`, `weights/<key>.npy`, `model.py`, and
 /// `input.npy` with kymo's inference output `kymo_output.npy` on it.
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let spec = kymo_layers::ArchitectureSpec::resolve(&args.model, args.length)?;
+    let checkpoint = args
+        .model
+        .ends_with(".kymo")
+        .then(|| kymo_train::Checkpoint::load(std::path::Path::new(&args.model)))
+        .transpose()?;
+    let spec = match &checkpoint {
+        Some(c) => c.model()?.architecture(),
+        None => kymo_layers::ArchitectureSpec::resolve(&args.model, args.length)?,
+    };
     // PyTorch's side is an nn.Sequential: a graph has no such layout yet.
     let spec = spec
         .as_sequential()
         .context("export writes an nn.Sequential: graph models are not supported yet")?;
     let mut model = Sequential::<f32>::new(spec, args.seed)?;
+    if let Some(checkpoint) = &checkpoint {
+        model.set_weights(&checkpoint.model()?.get_weights())?;
+    }
     let layout = TorchLayout::of(&model)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     save_safetensors(&model, &args.out.join("model.safetensors"))?;
     save_npy_dir(&model, &args.out.join("weights"))?;
     std::fs::write(args.out.join("model.py"), layout.python()).context("model.py")?;
+    kymo_keras::write_keras(spec, &model, &args.out.join("model.keras"))?;
+    if let Some(preprocessor) = checkpoint
+        .as_ref()
+        .map(|c| c.preprocessor())
+        .transpose()?
+        .flatten()
+    {
+        std::fs::write(
+            args.out.join("preprocessing.json"),
+            serde_json::to_string_pretty(&preprocessor)?,
+        )
+        .context("preprocessing.json")?;
+    }
 
     let input_shape = model.input_shape().with_batch(4);
     // Its own stream, so the input never shares draws with the weights.
@@ -55,10 +84,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     npy("input.npy", &input)?;
     npy("kymo_output.npy", &output)?;
     println!(
-        "wrote {} ({} tensors), weights/*.npy, model.py, input.npy, kymo_output.npy\n\
-         check in PyTorch: python tests/fixtures/parity/check_torch_export.py {}",
+        "wrote {} ({} tensors), weights/*.npy, model.py, model.keras, input.npy, kymo_output.npy\n\
+         check in PyTorch: python tests/fixtures/parity/check_torch_export.py {}\n\
+         check in Keras:   python tests/fixtures/keras_files/check_keras_export.py {}",
         args.out.join("model.safetensors").display(),
         layout.tensors.len(),
+        args.out.display(),
         args.out.display()
     );
     Ok(())

@@ -28,6 +28,7 @@ mod hdf5_file;
 mod layout;
 mod naming;
 mod stored;
+mod write;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,7 @@ use serde_json::Value;
 pub use compile::CompileSettings;
 pub use error::KerasError;
 pub use naming::to_snake_case;
+pub use write::write_keras;
 
 /// A Keras model file, read.
 pub struct KerasFile {

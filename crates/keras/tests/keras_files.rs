@@ -151,3 +151,49 @@ fn damaged_files_are_named_with_the_place_inside_them() {
         .to_string();
     assert!(error.contains("MyCustomPooling"), "{error}");
 }
+
+#[test]
+fn a_keras_file_kymo_writes_reads_back_to_the_same_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, spec) in [
+        ("original", kymo_layers::zoo::original(96)),
+        ("answer_bn", kymo_layers::zoo::answer_bn(96)),
+        ("doctor", kymo_layers::zoo::doctor(96)),
+    ] {
+        let model = kymo_layers::Sequential::<f32>::new(&spec, 3).expect("builds");
+        let path = dir.path().join(format!("{name}.keras"));
+        kymo_keras::write_keras(&spec, &model, &path).expect("writes");
+        let file = kymo_keras::read(&path).expect("reads its own file");
+        let mut back = file.model::<f32>().expect("weights fit");
+        let mut original: Box<dyn kymo_layers::Model<f32>> = Box::new(model);
+        let x = ArrayD::from_shape_fn(vec![3, 1, 96], |i| {
+            ((i[0] * 7 + i[2] * 3) % 11) as f32 / 5.0 - 1.0
+        });
+        let want = original
+            .forward(x.clone(), Mode::Inference)
+            .expect("predicts");
+        let got = back.forward(x, Mode::Inference).expect("predicts");
+        assert_eq!(got, want, "{name}: the same weights give the same bits");
+    }
+}
+
+#[test]
+fn keras_predicts_from_kymos_file_what_kymo_predicts() {
+    // `kymo export doctor --length 128 --seed 5` wrote model.keras and
+    // input.npy; check_keras_export.py loaded it in Keras 3.15.1 and saved
+    // Keras's predictions (worst relative difference from kymo's 2.6e-6).
+    let folder = fixtures().join("kymo_written");
+    let file = kymo_keras::read(&folder.join("model.keras")).expect("reads kymo's own file");
+    let mut model = file.model::<f32>().expect("weights fit");
+    let x: ArrayD<f32> = ndarray_npy::read_npy(folder.join("input.npy")).expect("input");
+    let keras: ArrayD<f32> =
+        ndarray_npy::read_npy(folder.join("keras_output.npy")).expect("Keras's output");
+    let ours = model.forward(x, Mode::Inference).expect("predicts");
+    assert_eq!(ours.shape(), keras.shape());
+    for (g, w) in ours.iter().zip(keras.iter()) {
+        assert!(
+            (g - w).abs() <= 1e-5 * w.abs().max(0.01),
+            "kymo {g}, Keras {w}"
+        );
+    }
+}
