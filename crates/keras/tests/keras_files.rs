@@ -125,7 +125,40 @@ fn damaged_files_are_named_with_the_place_inside_them() {
         assert!(error.contains(place), "{extension}: {error}");
     }
     // A layer kymo does not have is named by the configuration.
-    let bytes = std::fs::read(fixtures().join("classifier.keras")).expect("fixture");
+    let custom = rewrite_config(
+        &dir.path().join("custom.keras"),
+        "classifier.keras",
+        "\"GlobalAveragePooling1D\"",
+        "\"MyCustomPooling\"",
+    );
+    let error = kymo_keras::read(&custom)
+        .err()
+        .expect("a custom layer is refused")
+        .to_string();
+    assert!(error.contains("MyCustomPooling"), "{error}");
+    // A weight whose shape does not match the layer: the layer, the HDF5
+    // path and both shapes are named.
+    let wider = rewrite_config(
+        &dir.path().join("wider.keras"),
+        "question.keras",
+        "\"filters\": 4",
+        "\"filters\": 5",
+    );
+    let error = kymo_keras::read(&wider)
+        .err()
+        .expect("a shape mismatch is refused")
+        .to_string();
+    assert!(
+        error.contains("ConvLayer1")
+            && error.contains("layers/conv1d/vars/0")
+            && error.contains("[10, 1, 4]"),
+        "{error}"
+    );
+}
+
+/// `fixture` with `from` replaced by `to` in its config.json, written to `out`.
+fn rewrite_config(out_path: &std::path::Path, fixture: &str, from: &str, to: &str) -> PathBuf {
+    let bytes = std::fs::read(fixtures().join(fixture)).expect("fixture");
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for i in 0..archive.len() {
@@ -134,22 +167,17 @@ fn damaged_files_are_named_with_the_place_inside_them() {
         let mut content = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut content).expect("reads");
         if name == "config.json" {
-            content = String::from_utf8(content)
-                .expect("utf-8")
-                .replace("\"GlobalAveragePooling1D\"", "\"MyCustomPooling\"")
-                .into_bytes();
+            let text = String::from_utf8(content).expect("utf-8");
+            assert!(text.contains(from), "{fixture}: no `{from}` to replace");
+            content = text.replacen(from, to, 1).into_bytes();
         }
         out.start_file(name, zip::write::SimpleFileOptions::default())
             .expect("entry");
         std::io::Write::write_all(&mut out, &content).expect("writes");
     }
-    let custom = dir.path().join("custom.keras");
-    std::fs::write(&custom, out.finish().expect("zip").into_inner()).expect("writes");
-    let error = kymo_keras::read(&custom)
-        .err()
-        .expect("a custom layer is refused")
-        .to_string();
-    assert!(error.contains("MyCustomPooling"), "{error}");
+    let bytes = out.finish().expect("zip").into_inner();
+    std::fs::write(out_path, bytes).expect("writes");
+    out_path.to_path_buf()
 }
 
 #[test]
