@@ -353,8 +353,15 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     out.flush()?;
     if let Some(data) = truth {
         let labelled = args.target.is_some() || (classes.is_some() && data.classes().is_some());
-        if labelled {
+        if labelled && data.classes().is_some() {
             eprintln!("{} ({} rows)", score(&predictions, &data), data.len());
+        } else if labelled {
+            eprintln!(
+                "RMSE against `{}`: {:.4} ({} rows)",
+                args.target.as_deref().unwrap_or_default(),
+                rmse(&predictions, &data),
+                data.len()
+            );
         }
     }
     Ok(())
