@@ -125,6 +125,7 @@ pub enum FindingId {
     /// `predictions-collapsed`.
     PredictionsCollapsed,
     /// `minirocket-beats-cnn`.
+    #[serde(rename = "minirocket-beats-cnn")]
     MiniRocketBeatsCnn,
     /// `dead-units`.
     DeadUnits,
