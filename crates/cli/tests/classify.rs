@@ -4,22 +4,12 @@
 //! probabilities, with the accuracy `fit` reported. A CSV with string
 //! labels takes the same path with `--classes`.
 
+mod common;
+use common::kymo;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-
-fn kymo(args: &[&str]) -> (String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kymo"))
-        .args(args)
-        .output()
-        .expect("kymo runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
-    assert!(output.status.success(), "kymo {args:?} failed:\n{stderr}");
-    (stdout, stderr)
-}
 
 /// Class `k` of three: channel 0 a sine of `k + 1` periods, channel 1 its
 /// negation, with a little deterministic jitter per case.

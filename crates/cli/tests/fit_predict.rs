@@ -3,21 +3,11 @@
 //! best checkpoint with its preprocessing, and `kymo predict` on the test
 //! CSV reproduces the test RMSE that `fit` reported, in the target's units.
 
+mod common;
+use common::kymo;
+
 use std::path::Path;
 use std::process::Command;
-
-fn kymo(args: &[&str]) -> (String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kymo"))
-        .args(args)
-        .output()
-        .expect("kymo runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
-    assert!(output.status.success(), "kymo {args:?} failed:\n{stderr}");
-    (stdout, stderr)
-}
 
 /// The number after `label` in `text`.
 fn figure(text: &str, label: &str) -> String {

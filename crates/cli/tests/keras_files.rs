@@ -3,22 +3,11 @@
 //! with the loss, optimizer and learning rate the file was compiled with.
 //! Fixtures: `tests/fixtures/keras_files/` (written by Keras 3.15).
 
+mod common;
+use common::kymo;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn kymo(args: &[&str]) -> (String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kymo"))
-        .args(args)
-        .output()
-        .expect("kymo runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
-    assert!(output.status.success(), "kymo {args:?} failed:\n{stderr}");
-    (stdout, stderr)
-}
 
 fn fixture(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -10,6 +10,7 @@ use kymo_data::{stratified_split, Dataset, Metric, Pipeline};
 use kymo_layers::{zoo, Activation, ArchitectureSpec};
 use kymo_train::{authors_recipe, Recipe, Trainer};
 
+use crate::statistics::median;
 use crate::{DoctorError, Finding, FindingId, Severity};
 
 /// The prescribed classifier for `train` (labelled): FCN with the data's
@@ -53,16 +54,6 @@ pub struct ClassifierVerdict {
     pub minirocket: Vec<f64>,
     /// Rows held out.
     pub held_out: usize,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
-    }
 }
 
 /// Trains `spec` with `recipe` on `train` (preprocessed by the recipe's

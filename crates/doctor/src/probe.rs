@@ -52,14 +52,6 @@ pub struct ProbeStats {
     pub signal_fraction: f64,
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// Runs the probe and diagnoses what it saw.
 pub fn probe(
     spec: &ArchitectureSpec,
@@ -130,7 +122,7 @@ pub fn probe(
     let update_ratio_medians = update_ratios
         .iter_mut()
         .enumerate()
-        .map(|(i, values)| (layer_of[i].clone(), median(values)))
+        .map(|(i, values)| (layer_of[i].clone(), crate::statistics::upper_median(values)))
         .collect();
     let evidence = Evidence {
         stats,
@@ -146,8 +138,8 @@ pub fn probe(
         train_rows: train.len(),
         prediction_spread,
         nan_layer,
-        median_gradient_ratio: median(&mut ratio_values),
-        median_first_norm: median(&mut first_norms),
+        median_gradient_ratio: crate::statistics::upper_median(&mut ratio_values),
+        median_first_norm: crate::statistics::upper_median(&mut first_norms),
         steps: total_norms.len(),
         spikes,
         update_ratio_medians,

@@ -13,14 +13,6 @@ fn sum_sq(values: &[f32]) -> f64 {
     values.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// The measurements, read by the probe's rules after training.
 #[derive(Debug, Default)]
 pub(super) struct Recording {
@@ -124,7 +116,7 @@ impl StepRecorder for ProbeRecorder {
         let norm = sum_sq(&flat).sqrt();
         if rec.total_norms.len() >= 10 {
             let mut recent = rec.total_norms[rec.total_norms.len() - 10..].to_vec();
-            if norm > 10.0 * median(&mut recent) {
+            if norm > 10.0 * crate::statistics::upper_median(&mut recent) {
                 rec.spikes += 1;
             }
         }

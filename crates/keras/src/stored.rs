@@ -76,21 +76,29 @@ pub fn from_weights_file(file: &Hdf5File, config: &Value) -> Result<StoredWeight
             .filter_map(|d| d.parse::<usize>().ok().map(|i| (i, d)))
             .collect();
         indices.sort();
-        let mut arrays = Vec::with_capacity(indices.len());
-        for (_, dataset) in indices {
-            let object = format!("{vars}/{dataset}");
-            let (shape, values) = file.dataset_f32(&object)?;
-            arrays.push(StoredArray {
-                object,
-                shape,
-                values,
-            });
-        }
+        let arrays = read_arrays(file, indices.iter().map(|(_, d)| format!("{vars}/{d}")))?;
         if !arrays.is_empty() {
             out.push((name, arrays));
         }
     }
     Ok(out)
+}
+
+/// The datasets at `objects`, in that order.
+fn read_arrays(
+    file: &Hdf5File,
+    objects: impl Iterator<Item = String>,
+) -> Result<Vec<StoredArray>, KerasError> {
+    objects
+        .map(|object| {
+            let (shape, values) = file.dataset_f32(&object)?;
+            Ok(StoredArray {
+                object,
+                shape,
+                values,
+            })
+        })
+        .collect()
 }
 
 /// A list attribute that Keras may have split into numbered chunks
@@ -133,16 +141,7 @@ pub fn from_legacy_file(file: &Hdf5File, path: &Path) -> Result<StoredWeights, K
             format!("{root}/{layer}")
         };
         let weight_names = chunked_strings(file, &group, "weight_names")?;
-        let mut arrays = Vec::with_capacity(weight_names.len());
-        for weight in weight_names {
-            let object = format!("{group}/{weight}");
-            let (shape, values) = file.dataset_f32(&object)?;
-            arrays.push(StoredArray {
-                object,
-                shape,
-                values,
-            });
-        }
+        let arrays = read_arrays(file, weight_names.iter().map(|w| format!("{group}/{w}")))?;
         if !arrays.is_empty() {
             out.push((layer, arrays));
         }

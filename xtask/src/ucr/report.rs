@@ -1,18 +1,10 @@
 //! The UCR experiment's Markdown report: per set and arm, the median test
 //! accuracy over seeds, its range, the published figure and the gap.
 
+use kymo_doctor::median;
+
 use super::published;
 use super::{Row, UcrProfile};
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
-    }
-}
 
 fn arm_label(arm: &str) -> &str {
     match arm {
