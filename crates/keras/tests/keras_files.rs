@@ -69,6 +69,67 @@ fn every_fixture_predicts_what_keras_predicted_from_both_formats() {
     }
 }
 
+/// `spec` with every LeakyReLU slope rounded to float32, as TensorFlow
+/// holds `tf.nn.leaky_relu`'s `alpha` (a float32 attribute) even when the
+/// model computes in float64.
+fn slopes_as_tensorflow_holds_them(spec: &mut kymo_layers::ArchitectureSpec) {
+    let layers: Vec<&mut kymo_layers::LayerSpec> = match spec {
+        kymo_layers::ArchitectureSpec::Sequential(s) => s.layers.iter_mut().collect(),
+        kymo_layers::ArchitectureSpec::Graph(g) => {
+            g.nodes.iter_mut().map(|n| &mut n.layer).collect()
+        }
+    };
+    for layer in layers {
+        if let kymo_layers::LayerSpec::LeakyReLU(leaky) = layer {
+            leaky.negative_slope = f64::from(leaky.negative_slope as f32);
+        }
+    }
+}
+
+#[test]
+fn in_float64_every_fixture_predicts_what_keras_predicts_in_float64() {
+    // Keras's float64 clone of each model, the stored weights cast to
+    // float64 (make_keras_files.py --float64-only).
+    let text = std::fs::read_to_string(fixtures().join("expected_f64.json")).expect("fixture");
+    let expected64: Value = serde_json::from_str(&text).expect("json");
+    let x = input(&expected()).mapv(f64::from);
+    for name in ["question", "answer_bn", "resnet", "classifier"] {
+        let want: Vec<f64> = expected64[name]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .flat_map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|v| v.as_f64().expect("number"))
+            })
+            .collect();
+        for extension in ["keras", "h5"] {
+            let mut file =
+                kymo_keras::read(&fixtures().join(format!("{name}.{extension}"))).expect("reads");
+            // kymo computes LeakyReLU(0.1) with 0.1 itself; TensorFlow's
+            // float64 run uses float32(0.1), 1.5e-9 away: that alone moves
+            // the question's outputs by up to 1e-8. Matched, the two agree
+            // to float64's rounding.
+            slopes_as_tensorflow_holds_them(&mut file.spec);
+            let got = file
+                .model::<f64>()
+                .expect("weights fit")
+                .forward(x.clone(), Mode::Inference)
+                .expect("predicts");
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                let error = (g - w).abs() / w.abs().max(0.1 * scale);
+                assert!(
+                    error < 1e-9,
+                    "{name}.{extension}: kymo {g}, Keras {w} (relative {error:.1e})"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn compile_settings_come_back_from_both_formats() {
     for extension in ["keras", "h5"] {
