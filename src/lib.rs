@@ -5,8 +5,9 @@
 //! [`tensor`] (kernels, the runtime), [`layers`] (models, specs, the zoo,
 //! Keras import), [`optim`], [`data`] (loaders, built-in spectra,
 //! preprocessing, metrics), [`train`] (the fit loop, callbacks, recipes,
-//! checkpoints, prediction), [`baselines`] (mean, ridge, PLS, MiniRocket)
-//! and [`doctor`].
+//! checkpoints, prediction), [`baselines`] (mean, ridge, PLS, MiniRocket,
+//! classifiers), [`doctor`] and [`keras`] (Keras model files, read and
+//! written).
 //!
 //! Train with a recipe, as the doctor prescribes one, and predict in the
 //! target's units from the checkpoint:
@@ -39,6 +40,7 @@
 pub use kymo_baselines as baselines;
 pub use kymo_data as data;
 pub use kymo_doctor as doctor;
+pub use kymo_keras as keras;
 pub use kymo_layers as layers;
 pub use kymo_optim as optim;
 pub use kymo_tensor as tensor;
