@@ -135,11 +135,13 @@ pub enum FindingId {
     BatchnormStatisticsMismatch,
     /// `worse-than-mean`.
     WorseThanMean,
+    /// `metric-does-not-fit`.
+    MetricDoesNotFit,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 55] = [
+    pub const ALL: [FindingId; 56] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -195,6 +197,7 @@ impl FindingId {
         FindingId::SaturatedUnits,
         FindingId::BatchnormStatisticsMismatch,
         FindingId::WorseThanMean,
+        FindingId::MetricDoesNotFit,
     ];
 
     /// The stable name.
@@ -255,6 +258,7 @@ impl FindingId {
             FindingId::SaturatedUnits => "saturated-units",
             FindingId::BatchnormStatisticsMismatch => "batchnorm-statistics-mismatch",
             FindingId::WorseThanMean => "worse-than-mean",
+            FindingId::MetricDoesNotFit => "metric-does-not-fit",
         }
     }
 }

@@ -58,6 +58,7 @@ pub fn static_checks(
         setup_rules::no_validation(setup),
         setup_rules::no_early_stopping(setup),
         setup_rules::no_best_checkpoint(setup),
+        setup_rules::metric_does_not_fit(setup),
         model_rules::heavy_dropout(s),
         model_rules::stacked_linear(s),
         model_rules::linear_model(s),

@@ -80,3 +80,51 @@ pub(super) fn no_best_checkpoint(setup: &Recipe) -> Vec<Finding> {
     }
     findings
 }
+
+/// Metrics that do not fit the loss: accuracy under a regression loss
+/// (it counts exact equalities of real numbers), or a regression error
+/// under a cross-entropy (it measures probabilities against class indices).
+pub(super) fn metric_does_not_fit(setup: &Recipe) -> Vec<Finding> {
+    let classification = setup.loss.is_classification();
+    let misfits: Vec<&str> = setup
+        .metrics
+        .iter()
+        .filter(|m| m.is_classification() != classification)
+        .map(|m| m.name())
+        .collect();
+    if misfits.is_empty() {
+        return Vec::new();
+    }
+    let (why, fix) = if classification {
+        (
+            "a regression error between class probabilities and class indices measures nothing the task asks; it moves with the loss's calibration, not with how many cases are right",
+            "accuracy (balanced accuracy or macro-F1 on imbalanced classes)",
+        )
+    } else {
+        (
+            "accuracy on a real-valued target counts predictions exactly equal to the target: it stays near 0 whatever the model learns, so it cannot guide training or early stopping",
+            "mae or rmse (r2 against the mean predictor)",
+        )
+    };
+    vec![Finding::new(
+        FindingId::MetricDoesNotFit,
+        Severity::Medium,
+        format!(
+            "Metric {} does not fit the {} loss",
+            misfits.join(", "),
+            setup.loss.name()
+        ),
+    )
+    .measured(format!(
+        "compiled with loss {} and metrics [{}]",
+        setup.loss.name(),
+        setup
+            .metrics
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .why(why)
+    .fix(fix)]
+}

@@ -188,3 +188,31 @@ fn the_head_and_batchnorm_rules_weigh_the_data_size() {
     assert_eq!(noisy[0].severity, crate::Severity::Medium);
     assert!(model_rules::batchnorm_tiny_batches(&subject, &setup).is_empty());
 }
+
+#[test]
+fn a_metric_that_does_not_fit_the_loss_is_named_either_way() {
+    use kymo_train::{Loss, Metric};
+    let regression = Recipe {
+        metrics: vec![Metric::Mae, Metric::Accuracy],
+        ..Recipe::default()
+    };
+    let found = setup_rules::metric_does_not_fit(&regression);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].title.contains("accuracy") && found[0].title.contains("mse"),
+        "{}",
+        found[0].title
+    );
+    let classification = Recipe {
+        loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+        metrics: vec![Metric::Accuracy, Metric::Mse],
+        ..Recipe::default()
+    };
+    let found = setup_rules::metric_does_not_fit(&classification);
+    assert!(found[0].title.contains("Metric mse"), "{}", found[0].title);
+    let fitting = Recipe {
+        metrics: vec![Metric::Mae, Metric::R2],
+        ..Recipe::default()
+    };
+    assert!(setup_rules::metric_does_not_fit(&fitting).is_empty());
+}
