@@ -199,6 +199,81 @@ impl MiniRocket {
         })
     }
 
+    /// Rebuilds a fitted transform from its parameters, as another
+    /// implementation (sktime's or the reference code's) fitted them: the
+    /// dilations, features per dilation, biases in the reference's order
+    /// (dilation, then kernel, then quantile), and for several channels the
+    /// channels each kernel/dilation pair sums (dilation-major; `None` for
+    /// one channel).
+    pub fn from_parameters(
+        channels: usize,
+        length: usize,
+        dilations: Vec<usize>,
+        per_dilation: Vec<usize>,
+        biases: Vec<f32>,
+        channel_sets: Option<Vec<Vec<usize>>>,
+    ) -> Result<Self, BaselineError> {
+        let invalid = |reason: String| BaselineError::Config {
+            field: "minirocket parameters",
+            reason,
+        };
+        if channels == 0 || length < 9 {
+            return Err(invalid(format!(
+                "needs at least one channel of at least 9 points; given {channels} x {length}"
+            )));
+        }
+        if dilations.is_empty() || dilations.len() != per_dilation.len() {
+            return Err(invalid(format!(
+                "{} dilations but {} feature counts",
+                dilations.len(),
+                per_dilation.len()
+            )));
+        }
+        // The reference's widest dilation is (L - 1) / 8: nine taps span L.
+        if let Some(at) = dilations.iter().position(|&d| d == 0 || 8 * d >= length) {
+            return Err(invalid(format!(
+                "dilation {} (at {at}) is 0, or its nine taps span more than {length} points",
+                dilations[at]
+            )));
+        }
+        let expected = 84 * per_dilation.iter().sum::<usize>();
+        if biases.len() != expected {
+            return Err(invalid(format!(
+                "{} biases; the feature counts need {expected}",
+                biases.len()
+            )));
+        }
+        let pairs = 84 * dilations.len();
+        let channel_sets = channel_sets.unwrap_or_else(|| vec![vec![0]; pairs]);
+        if channel_sets.len() != pairs {
+            return Err(invalid(format!(
+                "{} channel sets; {pairs} kernel/dilation pairs need one each",
+                channel_sets.len()
+            )));
+        }
+        if let Some(at) = channel_sets
+            .iter()
+            .position(|set| set.is_empty() || set.iter().any(|&c| c >= channels))
+        {
+            return Err(invalid(format!(
+                "channel set {at} is empty or names a channel beyond {channels}"
+            )));
+        }
+        Ok(Self {
+            channels,
+            length,
+            channel_sets,
+            dilations,
+            per_dilation,
+            biases,
+        })
+    }
+
+    /// The dilations and how many features each gives per kernel.
+    pub fn dilations(&self) -> (&[usize], &[usize]) {
+        (&self.dilations, &self.per_dilation)
+    }
+
     /// Number of features per signal.
     pub fn features(&self) -> usize {
         self.biases.len()
