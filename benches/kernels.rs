@@ -141,5 +141,17 @@ fn dense(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, conv, pool, dense);
+fn minirocket(c: &mut Criterion) {
+    // MiniRocket's transform at 10,000 features on 64 signals of 500 points,
+    // one channel and six (the AVX2 kernel sums and counts).
+    for channels in [1, 6] {
+        let signals = filled((64, channels, 500));
+        let transform = kymo::baselines::MiniRocket::fit(&signals, 10_000, 0).expect("valid shape");
+        c.bench_function(&format!("minirocket_transform_64x{channels}x500"), |b| {
+            b.iter(|| transform.transform(&signals).expect("fitted shape"))
+        });
+    }
+}
+
+criterion_group!(benches, conv, pool, dense, minirocket);
 criterion_main!(benches);

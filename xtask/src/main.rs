@@ -33,6 +33,8 @@ enum Command {
     },
     /// Training-step throughput of the seed's models in kymo, PyTorch and Keras, side by side.
     Bench(bench::BenchArgs),
+    /// kymo's MiniRocket transform against sktime's numba MiniRocket, side by side.
+    BenchMinirocket(bench::minirocket::MiniRocketArgs),
     /// One kymo timing as a JSON line (run by `bench` in a child process).
     #[command(hide = true)]
     BenchStep(bench::StepArgs),
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         }),
         Command::Bench(args) => bench::run(args),
         Command::BenchStep(args) => bench::run_step(args),
+        Command::BenchMinirocket(args) => bench::minirocket::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

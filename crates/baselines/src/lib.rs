@@ -31,6 +31,7 @@ mod error;
 mod mean_predictor;
 mod minirocket;
 mod minirocket_classifier;
+mod minirocket_convolution;
 mod nearest_neighbour;
 mod pls;
 mod ridge;

@@ -23,20 +23,8 @@ use rayon::prelude::*;
 
 use kymo_data::Metric;
 
+use crate::minirocket_convolution::{count_above, kernel_taps, DilatedChannel};
 use crate::{BaselineError, Ridge};
-
-/// The 84 kernels: which three of the nine taps weigh 2.
-fn kernel_taps() -> Vec<[usize; 3]> {
-    let mut taps = Vec::with_capacity(84);
-    for a in 0..9 {
-        for b in a + 1..9 {
-            for c in b + 1..9 {
-                taps.push([a, b, c]);
-            }
-        }
-    }
-    taps
-}
 
 /// The dilations and how many features (biases) each gives per kernel, as
 /// the reference code's `_fit_dilations` spreads `features` over them.
@@ -78,23 +66,6 @@ fn fit_dilations(length: usize, features: usize, max_dilations: usize) -> (Vec<u
     (dilations, per_dilation)
 }
 
-/// The kernel's output at every point: taps at offsets `(k - 4) * dilation`,
-/// zero outside the signal.
-fn convolve(signal: &[f32], dilation: usize, taps: [usize; 3], out: &mut [f32]) {
-    let n = signal.len() as isize;
-    for (t, o) in out.iter_mut().enumerate() {
-        let mut sum = 0.0f32;
-        for k in 0..9usize {
-            let at = t as isize + (k as isize - 4) * dilation as isize;
-            if (0..n).contains(&at) {
-                let weight = if taps.contains(&k) { 2.0 } else { -1.0 };
-                sum += weight * signal[at as usize];
-            }
-        }
-        *o = sum;
-    }
-}
-
 /// The channels each of `pairs` kernel/dilation pairs reads: all of a
 /// single channel, else a random subset of `2^U(0, log2(min(C, 9) + 1))`
 /// channels (rounded down), as MiniRocketMultivariate draws them.
@@ -116,13 +87,21 @@ fn draw_channel_sets(channels: usize, pairs: usize, seed: u64) -> Vec<Vec<usize>
         .collect()
 }
 
-/// The sum over `set` of a case's channels, into `out`.
-fn sum_channels(case: ndarray::ArrayView2<'_, f32>, set: &[usize], out: &mut [f32]) {
+/// The output of the kernel `taps` at `dilation` on the sum of `set`'s
+/// channels of `case`, into `out`; `scratch` holds one channel's rows.
+fn kernel_output(
+    case: ndarray::ArrayView2<'_, f32>,
+    set: &[usize],
+    dilation: usize,
+    taps: [usize; 3],
+    scratch: &mut DilatedChannel,
+    out: &mut [f32],
+) {
     out.fill(0.0);
     for &channel in set {
-        for (o, &v) in out.iter_mut().zip(case.row(channel)) {
-            *o += v;
-        }
+        let signal = case.row(channel).to_vec();
+        scratch.compute(&signal, dilation);
+        scratch.add_kernel(taps, out);
     }
 }
 
@@ -172,15 +151,14 @@ impl MiniRocket {
         let mut rng = SeededRng::new(seed, 0);
         let mut biases = Vec::with_capacity(total);
         let mut output = vec![0.0f32; length];
-        let mut example = vec![0.0f32; length];
+        let mut scratch = DilatedChannel::new(length);
         let mut sets = channel_sets.iter();
         for (&dilation, &count) in dilations.iter().zip(&per_dilation) {
             for taps in kernel_taps() {
                 let case = signals.slice(ndarray::s![rng.below(n), .., ..]);
                 // Invariant: one set per kernel/dilation pair was drawn.
                 let set = sets.next().expect("invariant: a channel set per pair");
-                sum_channels(case, set, &mut example);
-                convolve(&example, dilation, taps, &mut output);
+                kernel_output(case, set, dilation, taps, &mut scratch, &mut output);
                 let mut sorted = output.clone();
                 sorted.sort_by(f32::total_cmp);
                 let start = biases.len();
@@ -306,15 +284,29 @@ impl MiniRocket {
     fn features_of(&self, case: ndarray::ArrayView2<'_, f32>) -> Vec<f32> {
         let mut features = Vec::with_capacity(self.biases.len());
         let mut output = vec![0.0f32; self.length];
-        let mut signal = vec![0.0f32; self.length];
+        let signals: Vec<Vec<f32>> = case.rows().into_iter().map(|row| row.to_vec()).collect();
+        let mut rows: Vec<DilatedChannel> = (0..self.channels)
+            .map(|_| DilatedChannel::new(self.length))
+            .collect();
+        let taps = kernel_taps();
         let mut sets = self.channel_sets.iter();
         for (d, (&dilation, &count)) in self.dilations.iter().zip(&self.per_dilation).enumerate() {
+            // Each channel's rows once per dilation, shared by the 84 kernels.
+            for (row, signal) in rows.iter_mut().zip(&signals) {
+                row.compute(signal, dilation);
+            }
             let padding = (8 * dilation) / 2;
-            for (k, taps) in kernel_taps().into_iter().enumerate() {
+            for (k, &taps) in taps.iter().enumerate() {
                 // Invariant: one set per kernel/dilation pair was drawn.
                 let set = sets.next().expect("invariant: a channel set per pair");
-                sum_channels(case, set, &mut signal);
-                convolve(&signal, dilation, taps, &mut output);
+                // The first channel writes, the others add: no zeroing pass.
+                for (i, &channel) in set.iter().enumerate() {
+                    if i == 0 {
+                        rows[channel].write_kernel(taps, &mut output);
+                    } else {
+                        rows[channel].add_kernel(taps, &mut output);
+                    }
+                }
                 let padded = (d + k) % 2 == 0;
                 let part = if padded || 2 * padding >= output.len() {
                     &output[..]
@@ -323,8 +315,7 @@ impl MiniRocket {
                 };
                 let start = features.len();
                 for &bias in &self.biases[start..start + count] {
-                    let above = part.iter().filter(|&&v| v > bias).count();
-                    features.push(above as f32 / part.len() as f32);
+                    features.push(count_above(part, bias) as f32 / part.len() as f32);
                 }
             }
         }
@@ -413,25 +404,6 @@ mod tests {
             fit_dilations(128, 1_000, 32),
             (vec![1, 2, 3, 5, 6, 9, 12, 15], vec![3, 1, 2, 1, 1, 1, 1, 1])
         );
-        assert_eq!(kernel_taps().len(), 84);
-    }
-
-    #[test]
-    fn convolution_matches_a_direct_sum_and_weights_sum_to_zero() {
-        let signal: Vec<f32> = (0..40).map(|i| ((i * 7) % 11) as f32).collect();
-        let mut out = vec![0.0; 40];
-        convolve(&signal, 3, [0, 4, 8], &mut out);
-        let t = 20;
-        let expected: f32 = (0..9)
-            .map(|k| {
-                let w = if [0, 4, 8].contains(&k) { 2.0 } else { -1.0 };
-                w * signal[t + 3 * k - 12]
-            })
-            .sum();
-        assert_eq!(out[t], expected);
-        let mut flat = vec![0.0; 40];
-        convolve(&[5.0; 40], 2, [1, 2, 3], &mut flat);
-        assert_eq!(flat[20], 0.0);
     }
 
     #[test]

@@ -5,11 +5,9 @@
 //!
 //! - kymo's fit spreads the features over the same dilations.
 //! - Rebuilt from the reference's biases (and channel sets), kymo's
-//!   transform gives the reference's features. A feature is a proportion
-//!   of points above a bias; the two sum the kernel's taps in a different
-//!   order, so a point within rounding of a bias may fall on the other
-//!   side. The test allows that for one point in a feature, and for very
-//!   few features.
+//!   transform gives the reference's features exactly: it adds the taps in
+//!   the reference's order, so a point next to a bias falls on the same
+//!   side, and Rust does not reorder float additions on any CPU.
 
 use kymo_baselines::MiniRocket;
 use ndarray::Array3;
@@ -101,29 +99,23 @@ fn transform_gives_the_reference_features() {
             .iter()
             .map(numbers)
             .collect();
-        let length = data.dim().2 as f64;
-        let mut differing = 0;
-        let mut total = 0;
-        for (row, want) in features.rows().into_iter().zip(&expected) {
+        let mut differing = Vec::new();
+        for (i, (row, want)) in features.rows().into_iter().zip(&expected).enumerate() {
             assert_eq!(row.len(), want.len());
-            for (&got, &want) in row.iter().zip(want) {
-                total += 1;
-                let gap = (got as f64 - want).abs();
-                // One point's share of the shortest (unpadded) output.
-                assert!(
-                    gap <= 1.0 / (length / 2.0) + 1e-6,
-                    "{}: {got} vs {want}",
-                    set["name"]
-                );
-                if gap > 1e-6 {
-                    differing += 1;
+            for (j, (&got, &want)) in row.iter().zip(want).enumerate() {
+                // The proportions' last bit may differ (numba averages in
+                // float32); a point on the other side of a bias moves it by 1/L.
+                if (got as f64 - want).abs() > 1e-6 {
+                    differing.push((i, j, got, want));
                 }
             }
         }
         assert!(
-            differing * 1000 <= total,
-            "{}: {differing} of {total} features differ from the reference",
-            set["name"]
+            differing.is_empty(),
+            "{}: {} features differ from the reference, first {:?}",
+            set["name"],
+            differing.len(),
+            differing.first()
         );
     }
 }

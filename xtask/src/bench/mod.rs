@@ -3,6 +3,7 @@
 //! ratios, the GFLOP/s against the measured sgemm rate, and peak memory.
 
 mod flops;
+pub mod minirocket;
 pub mod step;
 
 use anyhow::Context as _;
