@@ -25,11 +25,22 @@ from keras_graphs import GRAPHS  # noqa: E402
 from step_common import FILTERS, MODELS, parse_args, peak_rss_mb  # noqa: E402
 
 
-def build(name, length):
+def compiled(model, classes):
+    loss = "categorical_crossentropy" if classes else "mse"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=loss)
+    return model
+
+
+def build(name, length, classes):
     if name in GRAPHS:
         model = GRAPHS[name](length)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
-        return model
+        if classes:
+            # Dense(classes, softmax) on the global average pooling, as the
+            # authors' classifiers end.
+            pooled = model.get_layer("gap").output
+            head = layers.Dense(classes, activation="softmax", name="probabilities")(pooled)
+            model = keras.Model(model.inputs, head)
+        return compiled(model, classes)
     kernels, pools, batch_norm = MODELS[name]
     model = keras.Sequential([keras.Input(shape=(length, 1))])
     for filters, k, p in zip(FILTERS, kernels, pools):
@@ -39,9 +50,8 @@ def build(name, length):
             model.add(layers.BatchNormalization())
         model.add(layers.MaxPooling1D(pool_size=p, strides=1, padding="same"))
     model.add(layers.Flatten())
-    model.add(layers.Dense(1))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
-    return model
+    model.add(layers.Dense(classes, activation="softmax") if classes else layers.Dense(1))
+    return compiled(model, classes)
 
 
 def main():
@@ -49,12 +59,15 @@ def main():
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(0)
-    model = build(args.model, args.length)
+    model = build(args.model, args.length, args.classes)
     rng = np.random.default_rng(0)
 
     def data(steps):
         n = steps * args.batch
-        return rng.normal(size=(n, args.length, 1)).astype(np.float32), rng.normal(size=(n, 1)).astype(np.float32)
+        x = rng.normal(size=(n, args.length, 1)).astype(np.float32)
+        if args.classes:
+            return x, np.eye(args.classes, dtype=np.float32)[rng.integers(0, args.classes, n)]
+        return x, rng.normal(size=(n, 1)).astype(np.float32)
 
     # Warm-up: traces and compiles the train step, and estimates its rate.
     x, y = data(4)

@@ -20,6 +20,8 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--length", type=int, default=1040)
+    # Above 0: a Dense(classes, softmax) head and categorical cross-entropy.
+    parser.add_argument("--classes", type=int, default=0)
     return parser.parse_args()
 
 

@@ -19,9 +19,14 @@ from step_common import FILTERS, MODELS, parse_args, peak_rss_mb
 from torch_graphs import GRAPHS
 
 
-def build(name, length):
+def build(name, length, classes):
     if name in GRAPHS:
-        return GRAPHS[name]()
+        model = GRAPHS[name]()
+        if classes:
+            # The logits a PyTorch user feeds CrossEntropyLoss (its fused
+            # log-softmax), in place of the regression unit.
+            model.head.output = nn.Linear(model.head.output.in_features, classes)
+        return model
     kernels, pools, batch_norm = MODELS[name]
     modules, channels = [], 1
     for filters, k, p in zip(FILTERS, kernels, pools):
@@ -30,7 +35,7 @@ def build(name, length):
             modules.append(nn.BatchNorm1d(filters, eps=1e-3, momentum=0.01))
         modules += [nn.ConstantPad1d(((p - 1) // 2, p - 1 - (p - 1) // 2), float("-inf")), nn.MaxPool1d(p, stride=1)]
         channels = filters
-    modules += [nn.Flatten(), nn.Linear(channels * length, 1)]
+    modules += [nn.Flatten(), nn.Linear(channels * length, classes or 1)]
     return nn.Sequential(*modules)
 
 
@@ -38,11 +43,15 @@ def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build(args.model, args.length)
+    model = build(args.model, args.length, args.classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    loss_fn = nn.MSELoss()
     x = torch.randn(args.batch, 1, args.length)
-    y = torch.randn(args.batch, 1)
+    if args.classes:
+        loss_fn = nn.CrossEntropyLoss()
+        y = torch.randint(0, args.classes, (args.batch,))
+    else:
+        loss_fn = nn.MSELoss()
+        y = torch.randn(args.batch, 1)
 
     def step():
         optimizer.zero_grad(set_to_none=False)

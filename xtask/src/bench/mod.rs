@@ -38,6 +38,11 @@ pub struct BenchArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Classify into this many classes: a `Dense(classes, softmax)` head
+    /// and categorical cross-entropy on one-hot targets, in every
+    /// framework (0: the regression head and MSE).
+    #[arg(long, default_value_t = 0)]
+    pub classes: usize,
 }
 
 /// Hidden child command: one kymo timing as a JSON line.
@@ -55,6 +60,9 @@ pub struct StepArgs {
     /// Timed seconds.
     #[arg(long)]
     pub seconds: f64,
+    /// Classes of a softmax head (0: regression).
+    #[arg(long, default_value_t = 0)]
+    pub classes: usize,
 }
 
 const DEFAULT_CASES: [(&str, usize); 5] = [
@@ -106,6 +114,8 @@ struct CaseReport {
 #[derive(Serialize)]
 struct Report {
     provenance: Provenance,
+    /// Classes of the softmax head; 0 for regression.
+    classes: usize,
     threads: usize,
     sgemm_gflops: f64,
     sgemm_shape: [usize; 3],
@@ -115,7 +125,13 @@ struct Report {
 
 /// Runs the child command: prints one JSON line.
 pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
-    let timing = step::run(&args.model, args.batch, args.threads, args.seconds)?;
+    let timing = step::run(
+        &args.model,
+        args.batch,
+        args.classes,
+        args.threads,
+        args.seconds,
+    )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())
 }
@@ -213,6 +229,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             &args.threads.to_string(),
             "--seconds",
             &args.seconds.to_string(),
+            "--classes",
+            &args.classes.to_string(),
         ]);
         eprintln!("kymo {model} batch {batch} ...");
         timings.push(timing_from(command, "kymo")?);
@@ -225,6 +243,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 &args.threads.to_string(),
                 "--seconds",
                 &args.seconds.to_string(),
+                "--classes",
+                &args.classes.to_string(),
             ]);
             match timing_from(command, peer.name) {
                 Ok(timing) => timings.push(timing),
@@ -250,6 +270,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let report = Report {
         provenance: Provenance::collect(1, args.threads, 0),
+        classes: args.classes,
         threads: args.threads,
         sgemm_gflops: sgemm,
         sgemm_shape,
@@ -266,8 +287,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn table(report: &Report) -> String {
+    let head = match report.classes {
+        0 => "Dense(1) head, MSE".to_string(),
+        k => format!("Dense({k}, softmax) head, categorical cross-entropy"),
+    };
     let mut out = format!(
-        "\n{} threads; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
+        "\n{head}; {} threads; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
         report.threads,
         report.sgemm_shape[0],
         report.sgemm_shape[1],

@@ -5,10 +5,10 @@
 use anyhow::Context as _;
 use std::time::Instant;
 
-use kymo_layers::{profile, zoo, LayerSpec, Model, Sequential};
+use kymo_layers::{profile, zoo, Activation, LayerSpec, Model, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_tensor::SeededRng;
-use kymo_train::{FitConfig, Trainer};
+use kymo_train::{FitConfig, Loss, Trainer};
 use ndarray::{Array2, ArrayD};
 use serde::{Deserialize, Serialize};
 
@@ -54,13 +54,24 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-/// A trainer for `model` with Adam(1e-3) and MSE, as in the question.
-pub fn trainer(model: &str, batch: usize) -> anyhow::Result<Trainer> {
-    let spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
+/// A trainer for `model` with Adam(1e-3) and MSE, as in the question; with
+/// `classes` above 0, a `Dense(classes, softmax)` head and categorical
+/// cross-entropy instead.
+pub fn trainer(model: &str, batch: usize, classes: usize) -> anyhow::Result<Trainer> {
+    let mut spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
         .with_context(|| format!("unknown model {model}"))?;
+    let mut loss = Loss::Mse;
+    if classes > 0 {
+        spec = spec.with_head(classes, Activation::Softmax)?;
+        loss = Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        };
+    }
     let built = spec.build::<f32>(0)?;
     let config = FitConfig {
         batch_size: batch,
+        loss,
         ..Default::default()
     };
     Ok(Trainer::new(
@@ -70,19 +81,34 @@ pub fn trainer(model: &str, batch: usize) -> anyhow::Result<Trainer> {
     ))
 }
 
-/// A random batch of signals and targets for the seed models.
-pub fn random_batch(batch: usize) -> (ArrayD<f32>, Array2<f32>) {
+/// A random batch of signals and targets for the seed models: normal
+/// targets, or one-hot rows of `classes` classes when it is above 0.
+pub fn random_batch(batch: usize, classes: usize) -> (ArrayD<f32>, Array2<f32>) {
     let mut rng = SeededRng::new(0, 0);
     let x = ArrayD::from_shape_fn(vec![batch, 1, zoo::SEED_LENGTH], |_| rng.normal() as f32);
-    let y = Array2::from_shape_fn((batch, 1), |_| rng.normal() as f32);
+    let y = if classes == 0 {
+        Array2::from_shape_fn((batch, 1), |_| rng.normal() as f32)
+    } else {
+        let labels: Vec<usize> = (0..batch).map(|_| rng.below(classes)).collect();
+        Array2::from_shape_fn((batch, classes), |(i, k)| {
+            f32::from(u8::from(labels[i] == k))
+        })
+    };
     (x, y)
 }
 
-/// Times steps of `model` at `batch` for at least `seconds` (3 warm-up steps).
-pub fn run(model: &str, batch: usize, threads: usize, seconds: f64) -> anyhow::Result<StepTiming> {
+/// Times steps of `model` at `batch` (with a softmax head of `classes`
+/// when above 0) for at least `seconds` (3 warm-up steps).
+pub fn run(
+    model: &str,
+    batch: usize,
+    classes: usize,
+    threads: usize,
+    seconds: f64,
+) -> anyhow::Result<StepTiming> {
     kymo_tensor::set_threads(threads);
-    let mut trainer = trainer(model, batch)?;
-    let (x, y) = random_batch(batch);
+    let mut trainer = trainer(model, batch, classes)?;
+    let (x, y) = random_batch(batch, classes);
     let mut step = || {
         trainer
             .train_on_batch(x.clone(), &y)
