@@ -297,6 +297,12 @@ fn report(
                 ""
             }
         );
+        let members = fixed_setup.members();
+        if members > 1 {
+            println!(
+                "ensemble: {members} networks from consecutive seeds, about {members}x one network's training time (these data are small enough); `kymo fit` writes ensemble.toml, and `kymo predict` on it averages them"
+            );
+        }
     }
     Ok(())
 }

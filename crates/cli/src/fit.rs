@@ -21,7 +21,7 @@ use clap::Args;
 use kymo_data::{stratified_split, validation_split, Dataset, Pipeline};
 use kymo_doctor::Recipe;
 use kymo_layers::{Activation, ArchitectureSpec};
-use kymo_train::{FitFiles, Loss, Metric, Predictor, Trainer};
+use kymo_train::{EnsembleManifest, FitFiles, Loss, Metric, Predictor, Trainer};
 
 use crate::data_files::{self, TargetChoice};
 
@@ -66,8 +66,14 @@ pub struct FitArgs {
     /// Seed of the weights and batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Train a seed ensemble of this many networks (seeds `seed`,
+    /// `seed + 1`, ...) and average them, overriding the recipe's
+    /// `ensemble`.
+    #[arg(long)]
+    pub ensemble: Option<usize>,
     /// Output folder: `best.kymo` (the checkpoint, with its preprocessing)
-    /// and `history.csv`.
+    /// and `history.csv`; for an ensemble also `best-2.kymo`, ... and
+    /// `ensemble.toml`, which `predict` takes.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -75,8 +81,9 @@ pub struct FitArgs {
 /// Command-line options of `kymo predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// A checkpoint written by `fit` (or by an experiment's best-only
-    /// checkpoint), or a Keras model file (`.keras`, `.h5`) with its weights.
+    /// A `fit` output folder (its ensemble, else its `best.kymo`), a
+    /// checkpoint (or an ensemble's `ensemble.toml`), or a Keras model file
+    /// (`.keras`, `.h5`) with its weights.
     pub checkpoint: PathBuf,
     /// Signals: a CSV, one per row, or a `.ts` file.
     pub data: PathBuf,
@@ -114,6 +121,10 @@ fn load_setup(args: &FitArgs) -> anyhow::Result<Recipe> {
     if args.augment {
         setup.augment = Some(kymo_data::Augmentation::default());
     }
+    if args.ensemble.is_some() {
+        setup.ensemble = args.ensemble;
+    }
+    setup.check()?;
     Ok(setup)
 }
 
@@ -226,7 +237,77 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         preprocessor.transform(&train)?,
         preprocessor.transform(&validation)?,
     );
-    let backup = args.out.join("backup");
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    let members = setup.members();
+    let mut checkpoints = Vec::with_capacity(members);
+    for member in 0..members {
+        let seed = args.seed + member as u64;
+        if members > 1 {
+            eprintln!(
+                "kymo fit: ensemble member {} of {members} (seed {seed})",
+                member + 1
+            );
+        }
+        let mut trainer = train_member(
+            &args,
+            &spec,
+            &setup,
+            &preprocessor,
+            (&train_ready, &validation_ready),
+            member,
+        )?;
+        let checkpoint = trainer.checkpoint();
+        checkpoint.save(&args.out.join(EnsembleManifest::member_file(member)))?;
+        checkpoints.push(checkpoint);
+    }
+    let (mut predictor, best) = if members > 1 {
+        let manifest = EnsembleManifest::numbered(members).write(&args.out)?;
+        (Predictor::from_checkpoints(&checkpoints)?, manifest)
+    } else {
+        (
+            Predictor::from_checkpoints(&checkpoints)?,
+            args.out.join(EnsembleManifest::member_file(0)),
+        )
+    };
+    let validation_score = score(&predictor.predict(&validation)?, &validation);
+    println!(
+        "trained {members} network{}; validation {validation_score}",
+        if members > 1 { "s, averaged" } else { "" }
+    );
+    if let Some(test_path) = &args.test {
+        let test_choice = TargetChoice {
+            known_classes: data.classes(),
+            ..choice
+        };
+        let test = data_files::load(test_path, &test_choice)?;
+        println!(
+            "test {} on {} ({} rows)",
+            score(&predictor.predict(&test)?, &test),
+            test_path.display(),
+            test.len()
+        );
+    }
+    println!("checkpoint: {}", best.display());
+    Ok(())
+}
+
+/// Trains ensemble member `member` (0 for a single network) with seed
+/// `args.seed + member`, resuming from its own backup folder, and writes
+/// its history (`history.csv`, `history-2.csv`, ...).
+fn train_member(
+    args: &FitArgs,
+    spec: &ArchitectureSpec,
+    setup: &Recipe,
+    preprocessor: &kymo_data::Preprocessor,
+    (train_ready, validation_ready): (&Dataset, &Dataset),
+    member: usize,
+) -> anyhow::Result<Trainer> {
+    let suffix = match member {
+        0 => String::new(),
+        i => format!("-{}", i + 1),
+    };
+    let seed = args.seed + member as u64;
+    let backup = args.out.join(format!("backup{suffix}"));
     let interrupted = backup.join("state.kymo").exists();
     if interrupted && !args.resume {
         anyhow::bail!(
@@ -238,9 +319,9 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         eprintln!("kymo fit: resuming from {}", backup.display());
     }
     let mut trainer = Trainer::new(
-        spec.build::<f32>(args.seed)?,
+        spec.build::<f32>(seed)?,
         setup.optimizer(),
-        setup.fit_config(args.seed),
+        setup.fit_config(seed),
     );
     // Saved with every backup and the best checkpoint, so `predict` repeats it.
     trainer.preprocessor = Some(preprocessor.clone());
@@ -248,29 +329,10 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         backup: Some(backup),
         ..FitFiles::default()
     };
-    setup.fit_with(&mut trainer, &train_ready, &validation_ready, files)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
-    let best = args.out.join("best.kymo");
-    trainer.checkpoint().save(&best)?;
-    write_history(&trainer, &args.out.join("history.csv"))?;
-    let epochs = trainer.history.epochs.len();
-    let validation_score = score(&trainer.predict(&validation)?, &validation);
-    println!("trained {epochs} epochs; validation {validation_score}");
-    if let Some(test_path) = &args.test {
-        let test_choice = TargetChoice {
-            known_classes: data.classes(),
-            ..choice
-        };
-        let test = data_files::load(test_path, &test_choice)?;
-        println!(
-            "test {} on {} ({} rows)",
-            score(&trainer.predict(&test)?, &test),
-            test_path.display(),
-            test.len()
-        );
-    }
-    println!("checkpoint: {}", best.display());
-    Ok(())
+    setup.fit_with(&mut trainer, train_ready, validation_ready, files)?;
+    write_history(&trainer, &args.out.join(format!("history{suffix}.csv")))?;
+    eprintln!("kymo fit: {} epochs", trainer.history.epochs.len());
+    Ok(trainer)
 }
 
 fn write_history(trainer: &Trainer, path: &std::path::Path) -> anyhow::Result<()> {
@@ -297,6 +359,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         // no preprocessing with the model.
         Some(file) => Predictor {
             model: file.model::<f32>()?,
+            members: Vec::new(),
             preprocessor: None,
             runtime: kymo_tensor::Runtime::default(),
             batch_size: 32,

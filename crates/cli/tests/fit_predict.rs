@@ -101,6 +101,61 @@ fn predict_reproduces_the_test_rmse_fit_reported_with_the_saved_preprocessing() 
     assert!((1.0..6.0).contains(&first), "{first}");
 }
 
+#[test]
+fn an_ensemble_fit_writes_its_members_and_predict_averages_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    kymo(&["dataset", "corn", "--out", &path("corn")]);
+    std::fs::create_dir_all(dir.path().join("rx")).expect("folder");
+    std::fs::write(dir.path().join("rx/model.toml"), MODEL).expect("writes");
+    std::fs::write(dir.path().join("rx/recipe.toml"), SETUP).expect("writes");
+    let test = path("corn/test.csv");
+    let (fitted, _) = kymo(&[
+        "fit",
+        "--model",
+        &path("rx/model.toml"),
+        "--data",
+        &path("corn/calibration.csv"),
+        "--target",
+        "target",
+        "--test",
+        &test,
+        "--ensemble",
+        "2",
+        "--out",
+        &path("run"),
+    ]);
+    assert!(fitted.contains("trained 2 networks, averaged"), "{fitted}");
+    for file in ["best.kymo", "best-2.kymo", "history-2.csv", "ensemble.toml"] {
+        assert!(Path::new(&path(&format!("run/{file}"))).exists(), "{file}");
+    }
+    let predict =
+        |checkpoint: &str| kymo(&["predict", &path(checkpoint), &test, "--target", "target"]);
+    let (averaged, stderr) = predict("run/ensemble.toml");
+    assert_eq!(
+        figure(&fitted, "test RMSE"),
+        figure(&stderr, "RMSE against `target`:")
+    );
+    // The run's folder stands for its ensemble.
+    assert_eq!(predict("run").0, averaged);
+    // Each row is the mean of the two members' predictions.
+    let column = |text: &str| -> Vec<f64> {
+        text.lines()
+            .skip(1)
+            .map(|l| l.parse().expect("a number"))
+            .collect()
+    };
+    let (first, second) = (predict("run/best.kymo").0, predict("run/best-2.kymo").0);
+    let (first, second, averaged) = (column(&first), column(&second), column(&averaged));
+    assert_ne!(first, second, "seeds 0 and 1 train different networks");
+    for ((a, b), mean) in first.iter().zip(&second).zip(&averaged) {
+        assert!(
+            (mean - (a + b) / 2.0).abs() < 1e-4 * (1.0 + mean.abs()),
+            "{a} {b} {mean}"
+        );
+    }
+}
+
 /// Runs `kymo` expecting failure; returns its exit code and stderr.
 fn kymo_fails(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_kymo"))

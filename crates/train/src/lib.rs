@@ -28,6 +28,7 @@ mod class_weight;
 mod codec;
 mod config;
 mod cross_entropy;
+mod ensemble;
 mod error;
 mod history;
 mod loss;
@@ -46,6 +47,7 @@ pub use callbacks::{
 pub use checkpoint::{Checkpoint, CheckpointError, StoredArray};
 pub use class_weight::{ClassWeight, ClassWeightRule};
 pub use config::{Clip, FitConfig};
+pub use ensemble::EnsembleManifest;
 pub use error::TrainError;
 pub use history::{EpochLog, History};
 /// Metrics live in kymo-data, beside the targets they score (the baselines

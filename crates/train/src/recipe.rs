@@ -97,6 +97,10 @@ pub struct Recipe {
     /// (the zoo's authors: 1e-4).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_learning_rate: Option<f64>,
+    /// Networks trained from consecutive seeds and averaged (a seed
+    /// ensemble); absent or 1: one network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<usize>,
 }
 
 fn is_mse(loss: &Loss) -> bool {
@@ -127,6 +131,7 @@ impl Default for Recipe {
             class_weight: None,
             monitor: None,
             min_learning_rate: None,
+            ensemble: None,
         }
     }
 }
@@ -182,6 +187,11 @@ impl Recipe {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Networks in the recipe's seed ensemble (at least 1).
+    pub fn members(&self) -> usize {
+        self.ensemble.unwrap_or(1).max(1)
+    }
+
     /// Refuses settings no optimizer or loop can run: an empty batch, a
     /// learning rate that is not a positive number, an option the named
     /// optimizer does not have.
@@ -190,6 +200,9 @@ impl Recipe {
             |field: &'static str, reason: String| Err(TrainError::Config { field, reason });
         if self.batch_size == 0 {
             return invalid("batch_size", "must be at least 1".into());
+        }
+        if self.ensemble == Some(0) {
+            return invalid("ensemble", "must be at least 1 network".into());
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return invalid(

@@ -77,3 +77,82 @@ fn a_loaded_checkpoint_predicts_raw_signals_in_the_targets_units() {
         "rmse {rmse} against the targets' spread {spread} (mean {truth_mean})"
     );
 }
+
+/// A trainer of the answer's model with `seed`, fitted briefly behind
+/// `preprocessor`.
+fn trained(train: &Dataset, preprocessor: &kymo_data::Preprocessor, seed: u64) -> Trainer {
+    let config = FitConfig {
+        epochs: 3,
+        batch_size: 16,
+        seed,
+        ..FitConfig::default()
+    };
+    let model = Sequential::new(&zoo::answer(64), seed).expect("builds");
+    let mut trainer = Trainer::new(model, AnyOptimizer::Adam(Adam::new(3e-3)), config);
+    trainer
+        .fit(
+            &preprocessor.transform(train).expect("transforms"),
+            None,
+            &mut [],
+        )
+        .expect("trains");
+    trainer.preprocessor = Some(preprocessor.clone());
+    trainer
+}
+
+#[test]
+fn an_ensemble_manifest_averages_its_members_and_refuses_mixed_preprocessing() {
+    let data = SyntheticSpectra {
+        samples: 80,
+        length: 64,
+        seed: 5,
+        ..Default::default()
+    }
+    .generate()
+    .expect("valid");
+    let (train, validation) = validation_split(&data, 0.25).expect("splits");
+    let preprocessor = Pipeline::standard().fit(&train).expect("fits");
+    let mut members: Vec<Trainer> = (0..3).map(|s| trained(&train, &preprocessor, s)).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, member) in members.iter_mut().enumerate() {
+        let file = dir
+            .path()
+            .join(kymo_train::EnsembleManifest::member_file(i));
+        member.checkpoint().save(&file).expect("saves");
+    }
+    let manifest = kymo_train::EnsembleManifest::numbered(3)
+        .write(dir.path())
+        .expect("writes");
+    let mut ensemble = Predictor::load(&manifest).expect("loads");
+    assert_eq!(ensemble.ensemble_size(), 3);
+    let averaged = ensemble.predict(&validation).expect("predicts");
+
+    // The mean of the members' own predictions, summed in member order.
+    let each: Vec<_> = members
+        .iter_mut()
+        .map(|m| m.predict(&validation).expect("predicts"))
+        .collect();
+    assert_ne!(each[0], each[1], "different seeds train different networks");
+    let preprocessed = preprocessor.transform(&validation).expect("transforms");
+    let mut sum = members[0]
+        .predict_preprocessed(&preprocessed)
+        .expect("predicts");
+    for member in &mut members[1..] {
+        sum += &member
+            .predict_preprocessed(&preprocessed)
+            .expect("predicts");
+    }
+    let by_hand = preprocessor
+        .targets_to_units(&(sum / 3.0))
+        .expect("maps back");
+    assert_eq!(averaged, by_hand);
+
+    // A member behind other preprocessing does not belong to the ensemble.
+    let other = Pipeline::standard().fit(&validation).expect("fits");
+    let mut stranger = trained(&train, &other, 9);
+    let checkpoints = [members[0].checkpoint(), stranger.checkpoint()];
+    let error = Predictor::from_checkpoints(&checkpoints)
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("member 2"), "{error}");
+}
