@@ -69,6 +69,17 @@ def main():
             return x, np.eye(args.classes, dtype=np.float32)[rng.integers(0, args.classes, n)]
         return x, rng.normal(size=(n, 1)).astype(np.float32)
 
+    if args.predict:
+        x, _ = data(1)
+        for _ in range(3):  # traces and compiles the predict function
+            model.predict_on_batch(x)
+        steps, started = 0, time.perf_counter()
+        while steps < 3 or time.perf_counter() - started < args.seconds:
+            model.predict_on_batch(x)
+            steps += 1
+        elapsed = time.perf_counter() - started
+        report(args, steps, elapsed)
+        return
     # Warm-up: traces and compiles the train step, and estimates its rate.
     x, y = data(4)
     model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
@@ -80,6 +91,10 @@ def main():
     started = time.perf_counter()
     model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
     elapsed = time.perf_counter() - started
+    report(args, steps, elapsed)
+
+
+def report(args, steps, elapsed):
     print(json.dumps({
         "framework": "keras", "version": f"keras {keras.__version__}, tensorflow {tf.__version__}",
         "model": args.model, "batch": args.batch, "threads": args.threads, "steps": steps, "seconds": elapsed,

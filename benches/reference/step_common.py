@@ -22,6 +22,8 @@ def parse_args():
     parser.add_argument("--length", type=int, default=1040)
     # Above 0: a Dense(classes, softmax) head and categorical cross-entropy.
     parser.add_argument("--classes", type=int, default=0)
+    # Time inference (forward passes) instead of training steps.
+    parser.add_argument("--predict", action="store_true")
     return parser.parse_args()
 
 

@@ -53,11 +53,19 @@ def main():
         loss_fn = nn.MSELoss()
         y = torch.randn(args.batch, 1)
 
-    def step():
+    def train_step():
         optimizer.zero_grad(set_to_none=False)
         loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
+
+    def predict_step():
+        with torch.inference_mode():
+            model(x)
+
+    if args.predict:
+        model.eval()
+    step = predict_step if args.predict else train_step
 
     for _ in range(3):
         step()

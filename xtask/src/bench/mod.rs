@@ -43,6 +43,12 @@ pub struct BenchArgs {
     /// framework (0: the regression head and MSE).
     #[arg(long, default_value_t = 0)]
     pub classes: usize,
+    /// Time inference instead of training: forward passes in inference
+    /// mode (PyTorch under `torch.inference_mode`, Keras's
+    /// `predict_on_batch`), with the time per batch (at batch 1, the
+    /// latency).
+    #[arg(long)]
+    pub predict: bool,
 }
 
 /// Hidden child command: one kymo timing as a JSON line.
@@ -63,6 +69,9 @@ pub struct StepArgs {
     /// Classes of a softmax head (0: regression).
     #[arg(long, default_value_t = 0)]
     pub classes: usize,
+    /// Time inference instead of training steps.
+    #[arg(long)]
+    pub predict: bool,
 }
 
 const DEFAULT_CASES: [(&str, usize); 5] = [
@@ -116,6 +125,8 @@ struct Report {
     provenance: Provenance,
     /// Classes of the softmax head; 0 for regression.
     classes: usize,
+    /// Whether inference was timed rather than training steps.
+    predict: bool,
     threads: usize,
     sgemm_gflops: f64,
     sgemm_shape: [usize; 3],
@@ -131,6 +142,7 @@ pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
         args.classes,
         args.threads,
         args.seconds,
+        args.predict,
     )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())
@@ -214,7 +226,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
             .with_context(|| format!("unknown model {model}"))?;
         let built = spec.build::<f32>(0)?;
-        let gflop = flops::training_flops_per_sample(built.as_ref()) / 1e9;
+        let training_gflop = flops::training_flops_per_sample(built.as_ref()) / 1e9;
+        // A training step is the forward product and two backward ones.
+        let gflop = if args.predict {
+            training_gflop / 3.0
+        } else {
+            training_gflop
+        };
         let mut timings = Vec::new();
         let mut command = Command::new(&exe);
         command.args([
@@ -232,6 +250,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--classes",
             &args.classes.to_string(),
         ]);
+        if args.predict {
+            command.arg("--predict");
+        }
         eprintln!("kymo {model} batch {batch} ...");
         timings.push(timing_from(command, "kymo")?);
         for peer in &peers {
@@ -246,6 +267,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 "--classes",
                 &args.classes.to_string(),
             ]);
+            if args.predict {
+                command.arg("--predict");
+            }
             match timing_from(command, peer.name) {
                 Ok(timing) => timings.push(timing),
                 Err(message) => eprintln!("{message}"),
@@ -271,6 +295,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = Report {
         provenance: Provenance::collect(1, args.threads, 0),
         classes: args.classes,
+        predict: args.predict,
         threads: args.threads,
         sgemm_gflops: sgemm,
         sgemm_shape,
@@ -291,8 +316,13 @@ fn table(report: &Report) -> String {
         0 => "Dense(1) head, MSE".to_string(),
         k => format!("Dense({k}, softmax) head, categorical cross-entropy"),
     };
+    let what = if report.predict {
+        "inference (forward passes; samples/s and ms per batch)"
+    } else {
+        "training steps"
+    };
     let mut out = format!(
-        "\n{head}; {} threads; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
+        "\n{what}; {head}; {} threads; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
         report.threads,
         report.sgemm_shape[0],
         report.sgemm_shape[1],
@@ -305,8 +335,13 @@ fn table(report: &Report) -> String {
     for case in &report.cases {
         let find = |name: &str| case.timings.iter().find(|t| t.framework == name);
         let rate = |name: &str| {
-            find(name).map_or("—".to_string(), |t| {
-                format!("{:.1}", t.samples_per_second)
+            find(name).map_or("—".to_string(), |t| match report.predict {
+                true => format!(
+                    "{:.1} ({:.2} ms)",
+                    t.samples_per_second,
+                    1e3 * case.batch as f64 / t.samples_per_second
+                ),
+                false => format!("{:.1}", t.samples_per_second),
             })
         };
         let memory =

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use std::time::Instant;
 
-use kymo_layers::{profile, zoo, Activation, LayerSpec, Model, Sequential};
+use kymo_layers::{profile, zoo, Activation, LayerSpec, Mode, Model, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_tensor::SeededRng;
 use kymo_train::{FitConfig, Loss, Trainer};
@@ -105,15 +105,25 @@ pub fn run(
     classes: usize,
     threads: usize,
     seconds: f64,
+    predict: bool,
 ) -> anyhow::Result<StepTiming> {
     kymo_tensor::set_threads(threads);
     let mut trainer = trainer(model, batch, classes)?;
     let (x, y) = random_batch(batch, classes);
     let mut step = || {
-        trainer
-            .train_on_batch(x.clone(), &y)
-            .map(|_| ())
-            .map_err(anyhow::Error::from)
+        if predict {
+            // What `predict` runs per batch: a forward pass, nothing kept.
+            trainer
+                .model
+                .forward(x.clone(), Mode::Inference)
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        } else {
+            trainer
+                .train_on_batch(x.clone(), &y)
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        }
     };
     for _ in 0..3 {
         step()?;
@@ -129,7 +139,7 @@ pub fn run(
     let peak_rss_mb = peak_rss_mb();
     // Per-layer timing runs a chain of layers: a graph's branches have no
     // such order, so graph models report no conv rate.
-    let conv_gflops = match zoo::by_name(model, zoo::SEED_LENGTH) {
+    let conv_gflops = match zoo::by_name(model, zoo::SEED_LENGTH).filter(|_| !predict) {
         Some(spec) => {
             let mut chain = Sequential::<f32>::new(&spec, 0)?;
             Some(conv_gflops(&mut chain, &x)?)
