@@ -106,6 +106,8 @@ pub enum FindingId {
     InputShapeMismatch,
     /// `off-scale-points`.
     OffScalePoints,
+    /// `index-column`.
+    IndexColumn,
     /// `learning-rate-diverges`.
     LearningRateDiverges,
     /// `signal-barely-predicts`.
@@ -141,7 +143,7 @@ pub enum FindingId {
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 56] = [
+    pub const ALL: [FindingId; 57] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -183,6 +185,7 @@ impl FindingId {
         FindingId::LinearModel,
         FindingId::InputShapeMismatch,
         FindingId::OffScalePoints,
+        FindingId::IndexColumn,
         FindingId::LearningRateDiverges,
         FindingId::SignalBarelyPredicts,
         FindingId::SoftmaxOnOneUnit,
@@ -244,6 +247,7 @@ impl FindingId {
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",
+            FindingId::IndexColumn => "index-column",
             FindingId::LearningRateDiverges => "learning-rate-diverges",
             FindingId::SignalBarelyPredicts => "signal-barely-predicts",
             FindingId::SoftmaxOnOneUnit => "softmax-on-one-unit",

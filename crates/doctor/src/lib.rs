@@ -28,6 +28,7 @@ mod comparison;
 mod data_checks;
 mod error;
 mod finding;
+mod index_checks;
 mod probe;
 mod probe_recorder;
 mod static_checks;

@@ -23,6 +23,8 @@ pub fn target_checks(
         .into_iter()
         .collect();
     findings.extend(constant_target(train));
+    findings.extend(crate::index_checks::index_target(train));
+    findings.extend(crate::index_checks::index_inputs(train));
     findings.extend(validation.and_then(|val| sorted_split(train, val)));
     findings
 }
@@ -278,14 +280,20 @@ mod tests {
         findings.iter().map(|f| f.id).collect()
     }
 
+    /// `0, 1, 2, ...` made uneven (still increasing), so that the targets
+    /// are not a row number, which `index-column` would name.
+    fn rising(i: usize) -> f32 {
+        i as f32 + 0.3 * ((i * 7) % 3) as f32
+    }
+
     #[test]
     fn a_bounded_head_on_targets_beyond_its_range_is_named() {
-        let negative = data((0..40).map(|i| i as f32 - 20.0).collect());
+        let negative = data((0..40).map(|i| rising(i) - 20.0).collect());
         let relu = model_ending_in(Activation::Relu);
         let found = target_checks(&relu, &negative, None);
         assert_eq!(ids(&found), vec![FindingId::HeadCannotReachTarget]);
         assert_eq!(found[0].severity, Severity::High);
-        let wide = data((0..40).map(|i| i as f32 * 1.5).collect());
+        let wide = data((0..40).map(|i| rising(i) * 1.5).collect());
         assert_eq!(
             ids(&target_checks(
                 &model_ending_in(Activation::Sigmoid),
@@ -296,7 +304,7 @@ mod tests {
         );
         // A linear head, or targets inside the range, raise nothing.
         assert!(target_checks(&model_ending_in(Activation::Linear), &negative, None).is_empty());
-        let unit = data((0..40).map(|i| i as f32 / 40.0).collect());
+        let unit = data((0..40).map(|i| rising(i) / 41.0).collect());
         assert!(target_checks(&model_ending_in(Activation::Sigmoid), &unit, None).is_empty());
     }
 
@@ -353,13 +361,13 @@ mod tests {
 
     #[test]
     fn a_split_of_rows_sorted_by_target_is_named_and_a_shuffled_one_is_not() {
-        let sorted: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        let sorted: Vec<f32> = (0..100).map(rising).collect();
         let (train, val) = (data(sorted[..80].to_vec()), data(sorted[80..].to_vec()));
         let found = target_checks(&model_ending_in(Activation::Linear), &train, Some(&val));
         assert_eq!(ids(&found), vec![FindingId::SortedSplit]);
         assert_eq!(found[0].severity, Severity::High);
         // The same targets in a seeded shuffled order.
-        let shuffled: Vec<f32> = (0..100).map(|i| ((i * 37) % 100) as f32).collect();
+        let shuffled: Vec<f32> = (0..100).map(|i| rising((i * 37) % 100)).collect();
         let (train, val) = (data(shuffled[..80].to_vec()), data(shuffled[80..].to_vec()));
         assert!(target_checks(&model_ending_in(Activation::Linear), &train, Some(&val)).is_empty());
     }

@@ -93,6 +93,12 @@ fn cases() -> Vec<Case> {
     off_scale
         .index_axis_mut(Axis(2), 20)
         .mapv_inplace(|v| v * 1e4);
+    // pandas's to_csv without index=False: the row number as a column.
+    let row_numbers = Array2::from_shape_fn((clean.len(), 1), |(i, _)| i as f32);
+    let mut indexed = clean.signals().clone();
+    for (i, mut signal) in indexed.outer_iter_mut().enumerate() {
+        signal[[0, 0]] = i as f32;
+    }
     let mut swapped = model();
     swapped.input = InputSpec {
         channels: LENGTH,
@@ -209,6 +215,27 @@ fn cases() -> Vec<Case> {
             },
             clean.clone(),
             FindingId::BatchOne,
+        ),
+        case(
+            "softmax on the single output unit",
+            head(model(), Activation::Softmax),
+            recipe(),
+            clean.clone(),
+            FindingId::SoftmaxOnOneUnit,
+        ),
+        case(
+            "the row number read as the target",
+            model(),
+            recipe(),
+            with_targets(&clean, row_numbers),
+            FindingId::IndexColumn,
+        ),
+        case(
+            "the row number exported as the signal's first point",
+            model(),
+            recipe(),
+            Dataset::new(indexed, targets.clone()).expect("same rows"),
+            FindingId::IndexColumn,
         ),
     ]
 }
