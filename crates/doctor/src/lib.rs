@@ -38,8 +38,8 @@ mod trained_checks;
 mod verify;
 
 pub use budget::{
-    candidates, choose_preprocessing, count_like, training_budget, DataFacts, EPOCH_RANGE,
-    TARGET_STEPS, WEIGHT_DECAY,
+    candidates, choose_preprocessing, count_like, training_budget, DataFacts, ENSEMBLE_BUDGET,
+    ENSEMBLE_MEMBERS, EPOCH_RANGE, TARGET_STEPS, WEIGHT_DECAY,
 };
 pub use classification_checks::{classification_checks, collapsed_predictions};
 pub use classifier_prescription::{

@@ -4,6 +4,7 @@
 
 mod flops;
 pub mod minirocket;
+mod scaling;
 pub mod step;
 
 use anyhow::Context as _;
@@ -49,6 +50,20 @@ pub struct BenchArgs {
     /// latency).
     #[arg(long)]
     pub predict: bool,
+    /// Signal length of every case (default: the question's 1040).
+    #[arg(long, default_value_t = zoo::SEED_LENGTH)]
+    pub length: usize,
+    /// Cost against length: ResNet and InceptionTime training steps at
+    /// batch 8 at each of `--lengths`, time per sample and peak memory of
+    /// each framework, a table and a plot (`--plot`).
+    #[arg(long)]
+    pub scaling: bool,
+    /// The signal lengths of `--scaling`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1024, 4096, 16384, 65536])]
+    pub lengths: Vec<usize>,
+    /// Where `--scaling` draws its plot (PNG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Hidden child command: one kymo timing as a JSON line.
@@ -72,6 +87,9 @@ pub struct StepArgs {
     /// Time inference instead of training steps.
     #[arg(long)]
     pub predict: bool,
+    /// Signal length.
+    #[arg(long, default_value_t = zoo::SEED_LENGTH)]
+    pub length: usize,
 }
 
 const DEFAULT_CASES: [(&str, usize); 5] = [
@@ -107,9 +125,10 @@ const PEERS: [Peer; 2] = [
 
 /// One case's figures, as `--json` writes them.
 #[derive(Serialize)]
-struct CaseReport {
+pub(crate) struct CaseReport {
     model: String,
     batch: usize,
+    length: usize,
     gflop_per_sample: f64,
     timings: Vec<StepTiming>,
     /// kymo's samples/s over the faster peer's.
@@ -138,6 +157,7 @@ struct Report {
 pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
     let timing = step::run(
         &args.model,
+        args.length,
         args.batch,
         args.classes,
         args.threads,
@@ -146,6 +166,25 @@ pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
     )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())
+}
+
+/// The cases to run, as (model, batch, length): `--scaling`'s grid, else
+/// `--cases` (or the defaults) at `--length`.
+fn plan(args: &BenchArgs) -> anyhow::Result<Vec<(String, usize, usize)>> {
+    if args.scaling {
+        return Ok(scaling::MODELS
+            .iter()
+            .flat_map(|model| {
+                args.lengths
+                    .iter()
+                    .map(move |&length| (model.to_string(), scaling::BATCH, length))
+            })
+            .collect());
+    }
+    Ok(parse_cases(&args.cases)?
+        .into_iter()
+        .map(|(model, batch)| (model, batch, args.length))
+        .collect())
 }
 
 fn parse_cases(cases: &[String]) -> anyhow::Result<Vec<(String, usize)>> {
@@ -192,7 +231,7 @@ fn peer_installed(python: &str, module: &str) -> bool {
 
 /// Runs every case and prints the table.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let cases = parse_cases(&args.cases)?;
+    let cases = plan(&args)?;
     let exe = std::env::current_exe()?;
     let mut missing_peers = Vec::new();
     let peers: Vec<&Peer> = if args.kymo_only {
@@ -222,8 +261,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let mut reports = Vec::new();
-    for (model, batch) in &cases {
-        let spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
+    for (model, batch, length) in &cases {
+        let spec = zoo::architecture_by_name(model, *length)
             .with_context(|| format!("unknown model {model}"))?;
         let built = spec.build::<f32>(0)?;
         let training_gflop = flops::training_flops_per_sample(built.as_ref()) / 1e9;
@@ -249,11 +288,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             &args.seconds.to_string(),
             "--classes",
             &args.classes.to_string(),
+            "--length",
+            &length.to_string(),
         ]);
         if args.predict {
             command.arg("--predict");
         }
-        eprintln!("kymo {model} batch {batch} ...");
+        eprintln!("kymo {model} batch {batch} length {length} ...");
         timings.push(timing_from(command, "kymo")?);
         for peer in &peers {
             eprintln!("{} {model} batch {batch} ...", peer.name);
@@ -266,6 +307,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 &args.seconds.to_string(),
                 "--classes",
                 &args.classes.to_string(),
+                "--length",
+                &length.to_string(),
             ]);
             if args.predict {
                 command.arg("--predict");
@@ -285,6 +328,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         reports.push(CaseReport {
             model: model.clone(),
             batch: *batch,
+            length: *length,
             gflop_per_sample: gflop,
             ratio_to_fastest_peer: fastest_peer.map(|p| kymo / p),
             fraction_of_sgemm: kymo * gflop / sgemm,
@@ -302,7 +346,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         missing_peers,
         cases: reports,
     };
-    print!("{}", table(&report));
+    if args.scaling {
+        print!("{}", scaling::table(&report.cases));
+        if let Some(path) = &args.plot {
+            scaling::plot(&report.cases, path)?;
+            eprintln!("wrote {}", path.display());
+        }
+    } else {
+        print!("{}", table(&report));
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text).with_context(|| format!("{}", path.display()))?;

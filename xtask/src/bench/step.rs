@@ -23,6 +23,9 @@ pub struct StepTiming {
     pub model: String,
     /// Batch size.
     pub batch: usize,
+    /// Signal length (absent in older reports: the question's 1040).
+    #[serde(default = "seed_length")]
+    pub length: usize,
     /// Threads it was allowed.
     pub threads: usize,
     /// Timed steps.
@@ -41,6 +44,10 @@ pub struct StepTiming {
     pub conv_gflops: Option<f64>,
 }
 
+fn seed_length() -> usize {
+    zoo::SEED_LENGTH
+}
+
 /// Peak resident memory of this process in MiB, from /proc (NaN elsewhere).
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -57,8 +64,13 @@ pub fn peak_rss_mb() -> f64 {
 /// A trainer for `model` with Adam(1e-3) and MSE, as in the question; with
 /// `classes` above 0, a `Dense(classes, softmax)` head and categorical
 /// cross-entropy instead.
-pub fn trainer(model: &str, batch: usize, classes: usize) -> anyhow::Result<Trainer> {
-    let mut spec = zoo::architecture_by_name(model, zoo::SEED_LENGTH)
+pub fn trainer(
+    model: &str,
+    length: usize,
+    batch: usize,
+    classes: usize,
+) -> anyhow::Result<Trainer> {
+    let mut spec = zoo::architecture_by_name(model, length)
         .with_context(|| format!("unknown model {model}"))?;
     let mut loss = Loss::Mse;
     if classes > 0 {
@@ -83,9 +95,9 @@ pub fn trainer(model: &str, batch: usize, classes: usize) -> anyhow::Result<Trai
 
 /// A random batch of signals and targets for the seed models: normal
 /// targets, or one-hot rows of `classes` classes when it is above 0.
-pub fn random_batch(batch: usize, classes: usize) -> (ArrayD<f32>, Array2<f32>) {
+pub fn random_batch(length: usize, batch: usize, classes: usize) -> (ArrayD<f32>, Array2<f32>) {
     let mut rng = SeededRng::new(0, 0);
-    let x = ArrayD::from_shape_fn(vec![batch, 1, zoo::SEED_LENGTH], |_| rng.normal() as f32);
+    let x = ArrayD::from_shape_fn(vec![batch, 1, length], |_| rng.normal() as f32);
     let y = if classes == 0 {
         Array2::from_shape_fn((batch, 1), |_| rng.normal() as f32)
     } else {
@@ -101,6 +113,7 @@ pub fn random_batch(batch: usize, classes: usize) -> (ArrayD<f32>, Array2<f32>) 
 /// when above 0) for at least `seconds` (3 warm-up steps).
 pub fn run(
     model: &str,
+    length: usize,
     batch: usize,
     classes: usize,
     threads: usize,
@@ -108,8 +121,8 @@ pub fn run(
     predict: bool,
 ) -> anyhow::Result<StepTiming> {
     kymo_tensor::set_threads(threads);
-    let mut trainer = trainer(model, batch, classes)?;
-    let (x, y) = random_batch(batch, classes);
+    let mut trainer = trainer(model, length, batch, classes)?;
+    let (x, y) = random_batch(length, batch, classes);
     let mut step = || {
         if predict {
             // What `predict` runs per batch: a forward pass, nothing kept.
@@ -139,7 +152,7 @@ pub fn run(
     let peak_rss_mb = peak_rss_mb();
     // Per-layer timing runs a chain of layers: a graph's branches have no
     // such order, so graph models report no conv rate.
-    let conv_gflops = match zoo::by_name(model, zoo::SEED_LENGTH).filter(|_| !predict) {
+    let conv_gflops = match zoo::by_name(model, length).filter(|_| !predict) {
         Some(spec) => {
             let mut chain = Sequential::<f32>::new(&spec, 0)?;
             Some(conv_gflops(&mut chain, &x)?)
@@ -151,6 +164,7 @@ pub fn run(
         version: env!("CARGO_PKG_VERSION").into(),
         model: model.into(),
         batch,
+        length,
         threads,
         steps,
         seconds: elapsed,

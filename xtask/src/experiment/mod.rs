@@ -5,7 +5,7 @@ mod baselines;
 mod config;
 mod data;
 mod nullable;
-mod plots;
+pub(crate) mod plots;
 mod prescription;
 pub mod provenance;
 pub mod report;

@@ -20,14 +20,14 @@ use super::stats::VariantSummary;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
-fn register_font() -> anyhow::Result<()> {
+pub(crate) fn register_font() -> anyhow::Result<()> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("embedded font is invalid"))
 }
 
 /// Draws a `width` x `height` picture with `draw` and writes it to `path`
 /// as an 8-bit RGB PNG.
-fn save_png(
+pub(crate) fn save_png(
     path: &Path,
     (width, height): (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
