@@ -18,6 +18,9 @@ pub const BATCH: usize = 8;
 /// The frameworks, in the table's and the plot's order.
 const FRAMEWORKS: [&str; 3] = ["kymo", "pytorch", "keras"];
 
+/// One figure of a framework in a case, if it ran.
+type Measure = fn(&CaseReport, &str) -> Option<f64>;
+
 /// Milliseconds per sample of `framework` in `case`, if it ran.
 fn ms_per_sample(case: &CaseReport, framework: &str) -> Option<f64> {
     case.timings
@@ -70,7 +73,7 @@ pub fn plot(cases: &[CaseReport], path: &Path) -> anyhow::Result<()> {
     register_font()?;
     save_png(path, (1200, 460), |root| {
         let panels = root.split_evenly((1, 2));
-        let measures: [(&str, fn(&CaseReport, &str) -> Option<f64>); 2] = [
+        let measures: [(&str, Measure); 2] = [
             ("ms per sample (training step, batch 8)", ms_per_sample),
             ("peak MiB", peak_mib),
         ];
