@@ -101,7 +101,7 @@ fn kernel_output(
     for &channel in set {
         let signal = case.row(channel).to_vec();
         scratch.compute(&signal, dilation);
-        scratch.add_kernel(taps, out);
+        scratch.add_kernel(taps, 0..out.len(), out);
     }
 }
 
@@ -299,20 +299,21 @@ impl MiniRocket {
             for (k, &taps) in taps.iter().enumerate() {
                 // Invariant: one set per kernel/dilation pair was drawn.
                 let set = sets.next().expect("invariant: a channel set per pair");
+                let padded = (d + k) % 2 == 0;
+                let part = if padded || 2 * padding >= self.length {
+                    0..self.length
+                } else {
+                    padding..self.length - padding
+                };
                 // The first channel writes, the others add: no zeroing pass.
                 for (i, &channel) in set.iter().enumerate() {
                     if i == 0 {
-                        rows[channel].write_kernel(taps, &mut output);
+                        rows[channel].write_kernel(taps, part.clone(), &mut output);
                     } else {
-                        rows[channel].add_kernel(taps, &mut output);
+                        rows[channel].add_kernel(taps, part.clone(), &mut output);
                     }
                 }
-                let padded = (d + k) % 2 == 0;
-                let part = if padded || 2 * padding >= output.len() {
-                    &output[..]
-                } else {
-                    &output[padding..output.len() - padding]
-                };
+                let part = &output[part];
                 let start = features.len();
                 for &bias in &self.biases[start..start + count] {
                     features.push(count_above(part, bias) as f32 / part.len() as f32);

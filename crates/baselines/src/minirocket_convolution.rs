@@ -9,6 +9,8 @@
 //! tap, the four before it, the four after), so kymo's outputs round as
 //! the reference's do.
 
+use std::ops::Range;
+
 /// The 84 kernels: which three of the nine taps weigh 2.
 pub(crate) fn kernel_taps() -> Vec<[usize; 3]> {
     let mut taps = Vec::with_capacity(84);
@@ -66,31 +68,56 @@ impl DilatedChannel {
         }
     }
 
-    /// Writes the output of the kernel whose 2-taps are `taps` to `out`.
-    pub(crate) fn write_kernel(&self, taps: [usize; 3], out: &mut [f32]) {
-        let [a, b, c] = taps.map(|k| self.gamma[k].as_slice());
-        dispatch!(kernel_sum(&self.alpha, a, b, c, out, false))
+    /// Writes the output of the kernel whose 2-taps are `taps` at the
+    /// points `range` to `out[range]` (a kernel whose features read only
+    /// the unpadded part is computed only there).
+    pub(crate) fn write_kernel(&self, taps: [usize; 3], range: Range<usize>, out: &mut [f32]) {
+        let [a, b, c] = taps.map(|k| &self.gamma[k][range.clone()]);
+        dispatch!(kernel_sum(
+            &self.alpha[range.clone()],
+            a,
+            b,
+            c,
+            &mut out[range],
+            false
+        ))
     }
 
-    /// Adds the output of the kernel whose 2-taps are `taps` to `out`.
-    pub(crate) fn add_kernel(&self, taps: [usize; 3], out: &mut [f32]) {
-        let [a, b, c] = taps.map(|k| self.gamma[k].as_slice());
-        dispatch!(kernel_sum(&self.alpha, a, b, c, out, true))
+    /// Adds the output of the kernel whose 2-taps are `taps` at the points
+    /// `range` to `out[range]`.
+    pub(crate) fn add_kernel(&self, taps: [usize; 3], range: Range<usize>, out: &mut [f32]) {
+        let [a, b, c] = taps.map(|k| &self.gamma[k][range.clone()]);
+        dispatch!(kernel_sum(
+            &self.alpha[range.clone()],
+            a,
+            b,
+            c,
+            &mut out[range],
+            true
+        ))
     }
 }
 
-/// Calls `$function` compiled for AVX2 where the CPU has it, else for the
-/// baseline target. Only additions and comparisons run inside, which AVX2
-/// rounds exactly as SSE2 does, so the results are the same bits either way.
+/// Calls `$function` compiled for AVX-512 or AVX2 where the CPU has them,
+/// else for the baseline target. Only additions and comparisons run inside,
+/// which every width rounds exactly as SSE2 does, so the results are the
+/// same bits on every CPU.
 macro_rules! dispatch {
     ($function:ident($($argument:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
         {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
             #[target_feature(enable = "avx2")]
             unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU was just found to support AVX-512F.
+                unsafe { with_avx512(#[inline(always)] || $function($($argument),*)) }
+            } else if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU was just found to support AVX2.
                 unsafe { with_avx2(#[inline(always)] || $function($($argument),*)) }
             } else {
@@ -166,7 +193,7 @@ mod tests {
         for dilation in [1, 2, 3, 4, 39, 50] {
             channel.compute(&signal, dilation);
             for taps in kernel_taps() {
-                channel.write_kernel(taps, &mut out);
+                channel.write_kernel(taps, 0..40, &mut out);
                 // Small integers: both orders of addition are exact.
                 assert_eq!(out, direct(&signal, dilation, taps), "{dilation} {taps:?}");
             }
@@ -179,7 +206,7 @@ mod tests {
         let mut channel = DilatedChannel::new(40);
         channel.compute(&[5.0; 40], 2);
         let mut out = vec![1.0; 40];
-        channel.write_kernel([1, 2, 3], &mut out);
+        channel.write_kernel([1, 2, 3], 0..40, &mut out);
         assert_eq!(out[20], 0.0);
         assert_ne!(out[0], 0.0, "taps outside the signal read zero");
         assert_eq!(count_above(&out[8..32], -0.5), 24);
