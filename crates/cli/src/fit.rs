@@ -260,14 +260,11 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         checkpoint.save(&args.out.join(EnsembleManifest::member_file(member)))?;
         checkpoints.push(checkpoint);
     }
-    let (mut predictor, best) = if members > 1 {
-        let manifest = EnsembleManifest::numbered(members).write(&args.out)?;
-        (Predictor::from_checkpoints(&checkpoints)?, manifest)
+    let mut predictor = Predictor::from_checkpoints(&checkpoints)?;
+    let best = if members > 1 {
+        EnsembleManifest::numbered(members).write(&args.out)?
     } else {
-        (
-            Predictor::from_checkpoints(&checkpoints)?,
-            args.out.join(EnsembleManifest::member_file(0)),
-        )
+        args.out.join(EnsembleManifest::member_file(0))
     };
     let validation_score = score(&predictor.predict(&validation)?, &validation);
     println!(
