@@ -217,6 +217,16 @@ fn cases() -> Vec<Case> {
             FindingId::BatchOne,
         ),
         case(
+            "BatchNormalization trained at batch 2",
+            zoo::answer_bn(LENGTH),
+            Recipe {
+                batch_size: 2,
+                ..recipe()
+            },
+            clean.clone(),
+            FindingId::BatchnormTinyBatches,
+        ),
+        case(
             "softmax on the single output unit",
             head(model(), Activation::Softmax),
             recipe(),
