@@ -39,6 +39,26 @@ pub struct BenchArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// What each timed step is: head, training or inference, length.
+    #[command(flatten)]
+    pub kind: StepKind,
+    /// Cost against length: ResNet and InceptionTime training steps at
+    /// batch 8 at each of `--lengths`, time per sample and peak memory of
+    /// each framework, a table and a plot (`--plot`).
+    #[arg(long)]
+    pub scaling: bool,
+    /// The signal lengths of `--scaling`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1024, 4096, 16384, 65536])]
+    pub lengths: Vec<usize>,
+    /// Where `--scaling` draws its plot (PNG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// What a timed step is, the same for `bench`, its kymo child and the
+/// peers' scripts (which take the same flags).
+#[derive(Args, Clone, Copy)]
+pub struct StepKind {
     /// Classify into this many classes: a `Dense(classes, softmax)` head
     /// and categorical cross-entropy on one-hot targets, in every
     /// framework (0: the regression head and MSE).
@@ -53,17 +73,6 @@ pub struct BenchArgs {
     /// Signal length of every case (default: the question's 1040).
     #[arg(long, default_value_t = zoo::SEED_LENGTH)]
     pub length: usize,
-    /// Cost against length: ResNet and InceptionTime training steps at
-    /// batch 8 at each of `--lengths`, time per sample and peak memory of
-    /// each framework, a table and a plot (`--plot`).
-    #[arg(long)]
-    pub scaling: bool,
-    /// The signal lengths of `--scaling`.
-    #[arg(long, value_delimiter = ',', default_values_t = [1024, 4096, 16384, 65536])]
-    pub lengths: Vec<usize>,
-    /// Where `--scaling` draws its plot (PNG).
-    #[arg(long)]
-    pub plot: Option<PathBuf>,
 }
 
 /// Hidden child command: one kymo timing as a JSON line.
@@ -81,15 +90,9 @@ pub struct StepArgs {
     /// Timed seconds.
     #[arg(long)]
     pub seconds: f64,
-    /// Classes of a softmax head (0: regression).
-    #[arg(long, default_value_t = 0)]
-    pub classes: usize,
-    /// Time inference instead of training steps.
-    #[arg(long)]
-    pub predict: bool,
-    /// Signal length.
-    #[arg(long, default_value_t = zoo::SEED_LENGTH)]
-    pub length: usize,
+    /// What the step is.
+    #[command(flatten)]
+    pub kind: StepKind,
 }
 
 const DEFAULT_CASES: [(&str, usize); 5] = [
@@ -157,12 +160,10 @@ struct Report {
 pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
     let timing = step::run(
         &args.model,
-        args.length,
         args.batch,
-        args.classes,
+        args.kind,
         args.threads,
         args.seconds,
-        args.predict,
     )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())
@@ -183,7 +184,7 @@ fn plan(args: &BenchArgs) -> anyhow::Result<Vec<(String, usize, usize)>> {
     }
     Ok(parse_cases(&args.cases)?
         .into_iter()
-        .map(|(model, batch)| (model, batch, args.length))
+        .map(|(model, batch)| (model, batch, args.kind.length))
         .collect())
 }
 
@@ -229,6 +230,26 @@ fn peer_installed(python: &str, module: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The flags of one timed case, which `bench-step` and the peers' scripts
+/// all take.
+fn step_flags(args: &BenchArgs, model: &str, batch: usize, length: usize) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        ("--model", model.to_string()),
+        ("--batch", batch.to_string()),
+        ("--threads", args.threads.to_string()),
+        ("--seconds", args.seconds.to_string()),
+        ("--classes", args.kind.classes.to_string()),
+        ("--length", length.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect();
+    if args.kind.predict {
+        flags.push("--predict".into());
+    }
+    flags
+}
+
 /// Runs every case and prints the table.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cases = plan(&args)?;
@@ -267,52 +288,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let built = spec.build::<f32>(0)?;
         let training_gflop = flops::training_flops_per_sample(built.as_ref()) / 1e9;
         // A training step is the forward product and two backward ones.
-        let gflop = if args.predict {
+        let gflop = if args.kind.predict {
             training_gflop / 3.0
         } else {
             training_gflop
         };
         let mut timings = Vec::new();
+        let flags = step_flags(&args, model, *batch, *length);
         let mut command = Command::new(&exe);
-        command.args([
-            "bench-step",
-            "--model",
-            model,
-            "--batch",
-            &batch.to_string(),
-        ]);
-        command.args([
-            "--threads",
-            &args.threads.to_string(),
-            "--seconds",
-            &args.seconds.to_string(),
-            "--classes",
-            &args.classes.to_string(),
-            "--length",
-            &length.to_string(),
-        ]);
-        if args.predict {
-            command.arg("--predict");
-        }
+        command.arg("bench-step").args(&flags);
         eprintln!("kymo {model} batch {batch} length {length} ...");
         timings.push(timing_from(command, "kymo")?);
         for peer in &peers {
             eprintln!("{} {model} batch {batch} ...", peer.name);
             let mut command = Command::new(&args.python);
-            command.args([peer.script, "--model", model, "--batch", &batch.to_string()]);
-            command.args([
-                "--threads",
-                &args.threads.to_string(),
-                "--seconds",
-                &args.seconds.to_string(),
-                "--classes",
-                &args.classes.to_string(),
-                "--length",
-                &length.to_string(),
-            ]);
-            if args.predict {
-                command.arg("--predict");
-            }
+            command.arg(peer.script).args(&flags);
             match timing_from(command, peer.name) {
                 Ok(timing) => timings.push(timing),
                 Err(message) => eprintln!("{message}"),
@@ -338,8 +328,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let report = Report {
         provenance: Provenance::collect(1, args.threads, 0),
-        classes: args.classes,
-        predict: args.predict,
+        classes: args.kind.classes,
+        predict: args.kind.predict,
         threads: args.threads,
         sgemm_gflops: sgemm,
         sgemm_shape,

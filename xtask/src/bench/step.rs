@@ -109,17 +109,20 @@ pub fn random_batch(length: usize, batch: usize, classes: usize) -> (ArrayD<f32>
     (x, y)
 }
 
-/// Times steps of `model` at `batch` (with a softmax head of `classes`
-/// when above 0) for at least `seconds` (3 warm-up steps).
+/// Times steps of `model` at `batch` as `kind` says (head, training or
+/// inference, length) for at least `seconds` (3 warm-up steps).
 pub fn run(
     model: &str,
-    length: usize,
     batch: usize,
-    classes: usize,
+    kind: super::StepKind,
     threads: usize,
     seconds: f64,
-    predict: bool,
 ) -> anyhow::Result<StepTiming> {
+    let super::StepKind {
+        classes,
+        predict,
+        length,
+    } = kind;
     kymo_tensor::set_threads(threads);
     let mut trainer = trainer(model, length, batch, classes)?;
     let (x, y) = random_batch(length, batch, classes);
