@@ -167,14 +167,14 @@ impl MiniRocket {
                 }
             }
         }
-        Ok(Self {
+        Self::from_parameters(
             channels,
             length,
-            channel_sets,
             dilations,
             per_dilation,
             biases,
-        })
+            Some(channel_sets),
+        )
     }
 
     /// Rebuilds a fitted transform from its parameters, as another
