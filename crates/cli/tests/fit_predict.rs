@@ -58,14 +58,21 @@ weight_decay = 0.01
 preprocessing = "snv,savgol:15:2:1,standardize"
 "#;
 
+/// The corn set as CSV in `dir/corn` and a small model with its recipe in
+/// `dir/rx`, as `doctor --prescribe` would leave them.
+fn corn_with_prescription(dir: &Path) {
+    let corn = dir.join("corn").to_string_lossy().into_owned();
+    kymo(&["dataset", "corn", "--out", &corn]);
+    std::fs::create_dir_all(dir.join("rx")).expect("folder");
+    std::fs::write(dir.join("rx/model.toml"), MODEL).expect("writes");
+    std::fs::write(dir.join("rx/recipe.toml"), SETUP).expect("writes");
+}
+
 #[test]
 fn predict_reproduces_the_test_rmse_fit_reported_with_the_saved_preprocessing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    kymo(&["dataset", "corn", "--out", &path("corn")]);
-    std::fs::create_dir_all(dir.path().join("rx")).expect("folder");
-    std::fs::write(dir.path().join("rx/model.toml"), MODEL).expect("writes");
-    std::fs::write(dir.path().join("rx/recipe.toml"), SETUP).expect("writes");
+    corn_with_prescription(dir.path());
     let calibration = path("corn/calibration.csv");
     let test = path("corn/test.csv");
     let (fitted, _) = kymo(&[
@@ -105,10 +112,7 @@ fn predict_reproduces_the_test_rmse_fit_reported_with_the_saved_preprocessing() 
 fn an_ensemble_fit_writes_its_members_and_predict_averages_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    kymo(&["dataset", "corn", "--out", &path("corn")]);
-    std::fs::create_dir_all(dir.path().join("rx")).expect("folder");
-    std::fs::write(dir.path().join("rx/model.toml"), MODEL).expect("writes");
-    std::fs::write(dir.path().join("rx/recipe.toml"), SETUP).expect("writes");
+    corn_with_prescription(dir.path());
     let test = path("corn/test.csv");
     let (fitted, _) = kymo(&[
         "fit",
