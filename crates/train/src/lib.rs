@@ -36,6 +36,7 @@ mod predictor;
 mod recipe;
 mod recorder;
 mod resume;
+mod search;
 mod stability;
 mod trainer;
 
@@ -58,5 +59,6 @@ pub use predictor::Predictor;
 pub use recipe::{FitFiles, OptimizerName, Recipe};
 pub use recorder::StepRecorder;
 pub use resume::ResumePoint;
+pub use search::{Candidate, Search, SearchOutcome, Trial};
 pub use stability::Stability;
 pub use trainer::{predict, predict_on, Evaluation, Trainer};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::callbacks::{
     BackupAndRestore, Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
 };
-use crate::{ClassWeight, FitConfig, Loss, Metric, TrainError, Trainer};
+use crate::{ClassWeight, FitConfig, Loss, Metric, Search, TrainError, Trainer};
 
 /// The optimizers a recipe can name, spelled as Keras's classes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +101,11 @@ pub struct Recipe {
     /// ensemble); absent or 1: one network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensemble: Option<usize>,
+    /// A budgeted search on validation around this recipe ([`Search`]),
+    /// run before training: its chosen width, learning rate and weight
+    /// decay are what the network (or the ensemble) then trains with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<Search>,
 }
 
 fn is_mse(loss: &Loss) -> bool {
@@ -132,6 +137,7 @@ impl Default for Recipe {
             monitor: None,
             min_learning_rate: None,
             ensemble: None,
+            search: None,
         }
     }
 }
@@ -230,6 +236,9 @@ impl Recipe {
             );
         }
         self.loss.check()?;
+        if let Some(search) = &self.search {
+            search.check()?;
+        }
         if self.nesterov && self.optimizer != OptimizerName::SGD {
             return invalid(
                 "nesterov",

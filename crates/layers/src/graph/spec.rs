@@ -209,21 +209,52 @@ impl ArchitectureSpec {
         }
     }
 
+    /// The same architecture `factor` times as wide: every Conv1D's filters
+    /// and every hidden Dense's units scaled and rounded (at least 1); the
+    /// output layer keeps its units. How a search tries a narrower or a
+    /// wider model of one design. A graph whose joins then disagree (an
+    /// `Add` of an unscaled input) fails when it is built, naming the node.
+    pub fn with_width(mut self, factor: f64) -> Self {
+        let scale = |units: usize| ((units as f64 * factor).round() as usize).max(1);
+        let output = self.output_index();
+        let layers: Vec<&mut LayerSpec> = match &mut self {
+            ArchitectureSpec::Sequential(s) => s.layers.iter_mut().collect(),
+            ArchitectureSpec::Graph(g) => g.nodes.iter_mut().map(|n| &mut n.layer).collect(),
+        };
+        for (index, layer) in layers.into_iter().enumerate() {
+            match layer {
+                LayerSpec::Conv1D(conv) => conv.filters = scale(conv.filters),
+                LayerSpec::Dense(dense) if Some(index) != output => {
+                    dense.units = scale(dense.units)
+                }
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// The position of the layer whose output is the model's, in the
+    /// stack or the node list.
+    fn output_index(&self) -> Option<usize> {
+        match self {
+            ArchitectureSpec::Sequential(s) => s.layers.len().checked_sub(1),
+            ArchitectureSpec::Graph(g) => match &g.output {
+                Some(name) => g
+                    .nodes
+                    .iter()
+                    .position(|n| n.layer.name() == Some(name.as_str())),
+                None => g.nodes.len().checked_sub(1),
+            },
+        }
+    }
+
     /// The layer whose output is the model's: the last of a Sequential
     /// stack, the `output` node (or the last node) of a graph.
     fn output_layer_mut(&mut self) -> Option<&mut LayerSpec> {
+        let index = self.output_index()?;
         match self {
-            ArchitectureSpec::Sequential(s) => s.layers.last_mut(),
-            ArchitectureSpec::Graph(g) => {
-                let index = match &g.output {
-                    Some(name) => g
-                        .nodes
-                        .iter()
-                        .position(|n| n.layer.name() == Some(name.as_str())),
-                    None => g.nodes.len().checked_sub(1),
-                };
-                index.and_then(|i| g.nodes.get_mut(i)).map(|n| &mut n.layer)
-            }
+            ArchitectureSpec::Sequential(s) => s.layers.get_mut(index),
+            ArchitectureSpec::Graph(g) => g.nodes.get_mut(index).map(|n| &mut n.layer),
         }
     }
 

@@ -5,3 +5,4 @@
 mod buffer_reuse;
 mod sequential;
 mod torch_interop;
+mod width;

@@ -11,4 +11,5 @@ mod kill_nine;
 
 mod predictor;
 mod resume_callbacks;
+mod search;
 mod seed_bits;
