@@ -69,7 +69,9 @@ pub struct DoctorArgs {
     /// Write the diagnosis as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write the diagnosis as Markdown here.
+    /// Write the diagnosis as Markdown here, with PNG pictures beside it:
+    /// the probe's learning curves against the mean predictor, gradient
+    /// norms and dead units by layer, and each `--verify` fix over seeds.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
     /// Write the prescribed model (model.toml) and training recipe (recipe.toml) into this folder.
@@ -210,8 +212,13 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         mut diagnosis,
         preprocessing,
         facts,
+        probe,
         ..
     } = doctor::examine(&spec, &setup, &train_raw, &val_raw, probe)?;
+    let mut evidence = crate::pictures::Evidence {
+        probe,
+        ..Default::default()
+    };
     let trained = trained_findings(keras.as_ref(), &data)?;
     if !trained.is_empty() {
         diagnosis = doctor::Diagnosis::new(diagnosis.findings.into_iter().chain(trained).collect());
@@ -227,7 +234,8 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             epochs: args.verify_epochs,
             mean_val_mse: kymo_baselines::MeanPredictor::mse_of(&train, &val),
         };
-        doctor::verify_findings(
+        evidence.arms_mean_val_mse = plan.mean_val_mse;
+        evidence.arms = doctor::verify_findings(
             &mut diagnosis,
             &spec,
             &setup,
@@ -258,23 +266,26 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .collect(),
         );
     }
-    report(&args, &diagnosis, &fixed_spec, &fixed_setup)
+    report(&args, &diagnosis, &fixed_spec, &fixed_setup, &evidence)
 }
 
 /// Prints the diagnosis and writes what the flags ask for: JSON,
-/// Markdown, and the prescription's model and recipe.
+/// Markdown (with its pictures beside it), and the prescription's model
+/// and recipe.
 fn report(
     args: &DoctorArgs,
     diagnosis: &doctor::Diagnosis,
     fixed_spec: &kymo_layers::ArchitectureSpec,
     fixed_setup: &Recipe,
+    evidence: &crate::pictures::Evidence,
 ) -> anyhow::Result<()> {
     print!("{diagnosis}");
     if let Some(path) = &args.json {
         std::fs::write(path, diagnosis.to_json()).with_context(|| format!("{}", path.display()))?;
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, diagnosis.to_markdown())
+        let pictures = crate::pictures::draw(path, evidence)?;
+        std::fs::write(path, diagnosis.to_markdown() + &pictures)
             .with_context(|| format!("{}", path.display()))?;
     }
     if let Some(dir) = &args.prescribe {
@@ -362,7 +373,13 @@ fn run_classification(
     }
     findings.extend(trained);
     let diagnosis = doctor::Diagnosis::new(findings);
-    report(args, &diagnosis, &fixed_spec, &fixed_setup)
+    report(
+        args,
+        &diagnosis,
+        &fixed_spec,
+        &fixed_setup,
+        &crate::pictures::Evidence::default(),
+    )
 }
 
 /// The trained-weight checks of a Keras file's model on the user's data,

@@ -71,6 +71,12 @@ pub struct FitArgs {
     /// `ensemble`.
     #[arg(long)]
     pub ensemble: Option<usize>,
+    /// Before training, search this many setups on validation (widths,
+    /// learning rates, weight decays around the recipe's; 0: no search),
+    /// overriding the recipe's `search`. The trials go to `search.csv`, the
+    /// chosen setup to `chosen-model.toml` and `chosen-recipe.toml`.
+    #[arg(long)]
+    pub search: Option<usize>,
     /// Output folder: `best.kymo` (the checkpoint, with its preprocessing)
     /// and `history.csv`; for an ensemble also `best-2.kymo`, ... and
     /// `ensemble.toml`, which `predict` takes.
@@ -123,6 +129,16 @@ fn load_setup(args: &FitArgs) -> anyhow::Result<Recipe> {
     }
     if args.ensemble.is_some() {
         setup.ensemble = args.ensemble;
+    }
+    match args.search {
+        Some(0) => setup.search = None,
+        Some(trials) => {
+            setup.search = Some(kymo_train::Search {
+                trials,
+                ..setup.search.unwrap_or_default()
+            })
+        }
+        None => {}
     }
     setup.check()?;
     Ok(setup)
@@ -238,6 +254,16 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         preprocessor.transform(&validation)?,
     );
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    let (spec, setup) = match &setup.search {
+        Some(search) => crate::search::choose(
+            search,
+            (&spec, &setup),
+            (&train_ready, &validation_ready),
+            args.seed,
+            &args.out,
+        )?,
+        None => (spec, setup),
+    };
     let members = setup.members();
     let mut checkpoints = Vec::with_capacity(members);
     for member in 0..members {

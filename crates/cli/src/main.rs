@@ -12,6 +12,8 @@ mod dataset;
 mod doctor;
 mod export;
 mod fit;
+mod pictures;
+mod search;
 mod summary;
 
 #[derive(Parser)]

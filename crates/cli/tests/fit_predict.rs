@@ -160,6 +160,50 @@ fn an_ensemble_fit_writes_its_members_and_predict_averages_them() {
     }
 }
 
+#[test]
+fn a_search_fit_writes_its_trials_and_the_chosen_setup_retrains_the_same_network() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    corn_with_prescription(dir.path());
+    let data = path("corn/calibration.csv");
+    let fit = |model: &str, recipe: &str, extra: &[&str], out: &str| {
+        let mut args = vec![
+            "fit", "--model", model, "--recipe", recipe, "--data", &data, "--target", "target",
+            "--seed", "3", "--out", out,
+        ];
+        args.extend_from_slice(extra);
+        kymo(&args)
+    };
+    let (searched, log) = fit(
+        &path("rx/model.toml"),
+        &path("rx/recipe.toml"),
+        &["--search", "4"],
+        &path("searched"),
+    );
+    let trials = std::fs::read_to_string(path("searched/search.csv")).expect("search.csv");
+    let rows: Vec<&str> = trials.lines().skip(1).collect();
+    assert!((3..=4).contains(&rows.len()), "{trials}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(",true,")).count(),
+        1,
+        "{trials}"
+    );
+    assert!(log.contains("kymo fit: chose"), "{log}");
+    // The chosen setup, trained again without a search, is the same network.
+    let chosen_recipe = std::fs::read_to_string(path("searched/chosen-recipe.toml")).expect("toml");
+    assert!(!chosen_recipe.contains("[search]"), "{chosen_recipe}");
+    let (again, _) = fit(
+        &path("searched/chosen-model.toml"),
+        &path("searched/chosen-recipe.toml"),
+        &[],
+        &path("again"),
+    );
+    assert_eq!(
+        figure(&searched, "validation RMSE"),
+        figure(&again, "validation RMSE")
+    );
+}
+
 /// Runs `kymo` expecting failure; returns its exit code and stderr.
 fn kymo_fails(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_kymo"))

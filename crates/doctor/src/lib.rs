@@ -51,7 +51,7 @@ pub use data_checks::data_checks;
 pub use error::DoctorError;
 pub use finding::{Diagnosis, Finding, FindingId, Severity};
 pub use kymo_train::{OptimizerName, Recipe};
-pub use probe::{probe, ProbeConfig, ProbeStats};
+pub use probe::{probe, LayerProbe, ProbeConfig, ProbeStats};
 pub use static_checks::static_checks;
 pub use statistics::median;
 pub use target_checks::{input_shape, target_checks};

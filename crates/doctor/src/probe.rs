@@ -50,6 +50,23 @@ pub struct ProbeStats {
     /// Fraction of each step's squared gradient that is signal at the
     /// probed batch size: `1 / (1 + B_simple / B)`.
     pub signal_fraction: f64,
+    /// Every layer of the probed model in order, with its gradient and
+    /// dead units.
+    pub layers: Vec<LayerProbe>,
+}
+
+/// One layer as the probe saw it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LayerProbe {
+    /// The layer's name.
+    pub name: String,
+    /// Median norm of its trainable parameters' gradient over the probe's
+    /// steps (NaN for a layer without trainable parameters).
+    pub gradient_norm: f64,
+    /// For a rectifier of a Sequential model: the fraction of its units
+    /// at or below zero for every validation sample and position after
+    /// the probe's training.
+    pub dead_fraction: Option<f64>,
 }
 
 /// Runs the probe and diagnoses what it saw.
@@ -90,6 +107,7 @@ pub fn probe(
         nan_layer,
         ratios,
         total_norms,
+        mut layer_norms,
         spikes,
         mut update_ratios,
         small: (small_sq, small_count),
@@ -102,12 +120,14 @@ pub fn probe(
         mean_val_mse: kymo_baselines::MeanPredictor::mse_of(train, validation),
         noise_scale: f64::NAN,
         signal_fraction: f64::NAN,
+        layers: Vec::new(),
     };
     if small_count > 0 && big_count > 0 {
         let (b_small, b_big) = (batch_size as f64, (batch_size * config.noise_window) as f64);
         let (g_small, g_big) = (small_sq / small_count as f64, big_sq / big_count as f64);
         (stats.noise_scale, stats.signal_fraction) = noise_scale(b_small, b_big, g_small, g_big);
     }
+    stats.layers = layer_probes(trainer.model.as_mut(), spec, validation, &mut layer_norms);
     let prediction_spread =
         predict(trainer.model.as_mut(), validation, 32)
             .ok()
@@ -148,6 +168,38 @@ pub fn probe(
     };
     let findings = RULES.iter().filter_map(|rule| rule(&evidence)).collect();
     Ok((findings, evidence.stats))
+}
+
+/// Every layer of the probed `model` with its median gradient norm (from
+/// the recorder's per-step norms) and, for a Sequential model's
+/// rectifiers, its dead fraction on `validation`.
+fn layer_probes(
+    model: &mut dyn kymo_layers::Model<f32>,
+    spec: &ArchitectureSpec,
+    validation: &Dataset,
+    norms: &mut [(String, Vec<f64>)],
+) -> Vec<LayerProbe> {
+    let dead = if matches!(spec, ArchitectureSpec::Sequential(_)) {
+        crate::trained_checks::dead_fractions(model, validation)
+    } else {
+        Vec::new()
+    };
+    let names: Vec<String> = model
+        .layers()
+        .iter()
+        .map(|l| l.name().to_string())
+        .collect();
+    names
+        .into_iter()
+        .map(|name| LayerProbe {
+            gradient_norm: norms
+                .iter_mut()
+                .find(|(n, _)| *n == name)
+                .map_or(f64::NAN, |(_, v)| crate::statistics::upper_median(v)),
+            dead_fraction: dead.iter().find(|(n, _)| *n == name).map(|(_, d)| *d),
+            name,
+        })
+        .collect()
 }
 
 /// The probe's rules, in the order their findings are listed.
@@ -515,6 +567,7 @@ mod tests {
                 mean_val_mse: 1.0,
                 noise_scale: f64::NAN,
                 signal_fraction: f64::NAN,
+                layers: Vec::new(),
             },
             batch_size: 32,
             learning_rate: 1e-3,

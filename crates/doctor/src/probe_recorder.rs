@@ -23,6 +23,9 @@ pub(super) struct Recording {
     pub ratios: Vec<(f64, f64)>,
     /// Per step: the trainable gradient's norm.
     pub total_norms: Vec<f64>,
+    /// Per layer with trainable parameters (in the model's order): its
+    /// name and its gradient's norm at each step.
+    pub layer_norms: Vec<(String, Vec<f64>)>,
     /// Steps whose norm exceeded ten times the median of the 10 before.
     pub spikes: usize,
     /// Per parameter: each step's update-to-weight ratio (kernels only).
@@ -121,6 +124,27 @@ impl StepRecorder for ProbeRecorder {
             }
         }
         rec.total_norms.push(norm);
+        let mut step_sums: Vec<(String, f64)> = Vec::new();
+        for ((g, layer), _) in grads
+            .iter()
+            .zip(&self.layer_of)
+            .zip(&self.trainable)
+            .filter(|(_, t)| **t)
+        {
+            match step_sums.last_mut() {
+                Some((name, sum)) if name == layer => *sum += sum_sq(g),
+                _ => step_sums.push((layer.clone(), sum_sq(g))),
+            }
+        }
+        if rec.layer_norms.is_empty() {
+            rec.layer_norms = step_sums
+                .iter()
+                .map(|(n, _)| (n.clone(), Vec::new()))
+                .collect();
+        }
+        for ((_, norms), (_, sum)) in rec.layer_norms.iter_mut().zip(&step_sums) {
+            norms.push(sum.sqrt());
+        }
         if let (Some(f), Some(l)) = self.first_last {
             let (nf, nl) = (sum_sq(&grads[f]).sqrt(), sum_sq(&grads[l]).sqrt());
             if nl > 0.0 && nf.is_finite() {

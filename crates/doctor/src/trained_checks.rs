@@ -101,6 +101,47 @@ fn batchnorm_mismatch(layer: &dyn Layer<f32>, input: &ArrayD<f32>) -> Option<(us
     Some((off, observed.len(), worst))
 }
 
+/// What [`walk_layers`] shows each layer to: the layer, its spec, its
+/// input and its output.
+type LayerVisitor<'a> = dyn FnMut(&dyn Layer<f32>, &LayerSpec, &ArrayD<f32>, &ArrayD<f32>) + 'a;
+
+/// Runs a Sequential model's layers one by one in inference mode, as
+/// Keras would, showing `visit` each layer with its spec, input and
+/// output; returns the model's output, or `None` if a layer failed.
+fn walk_layers(
+    model: &mut dyn Model<f32>,
+    mut x: ArrayD<f32>,
+    visit: &mut LayerVisitor<'_>,
+) -> Option<ArrayD<f32>> {
+    for layer in model.layers_mut() {
+        let spec = layer.spec();
+        let output = layer.forward(x.clone(), Mode::Inference).ok()?;
+        visit(&*layer, &spec, &x, &output);
+        x = output;
+    }
+    Some(x)
+}
+
+/// Per rectifier layer of a Sequential model, the fraction of its units
+/// that never fire on `data` (signals as the model takes them): what the
+/// doctor's pictures show beside each layer's gradient.
+pub fn dead_fractions(model: &mut dyn Model<f32>, data: &Dataset) -> Vec<(String, f64)> {
+    let mut fractions = Vec::new();
+    walk_layers(
+        model,
+        data.signals().clone().into_dyn(),
+        &mut |layer, spec, _, output| {
+            if let Some(Activation::Relu | Activation::LeakyRelu { .. }) = output_activation(spec) {
+                let (dead, units) = dead_units(output);
+                if units > 0 {
+                    fractions.push((layer.name().to_string(), dead as f64 / units as f64));
+                }
+            }
+        },
+    );
+    fractions
+}
+
 /// Every check of a trained Sequential model on `data` (signals as the
 /// model takes them; targets in their units). Graph models get the
 /// prediction checks only (their layers are not run one by one here).
@@ -113,12 +154,11 @@ pub fn trained_checks(
     let mut dead_layers = Vec::new();
     let mut saturated_layers = Vec::new();
     let mut batchnorm_layers = Vec::new();
-    let mut x: ArrayD<f32> = data.signals().clone().into_dyn();
-    if sequential {
-        for layer in model.layers_mut() {
-            let spec = layer.spec();
+    let x: ArrayD<f32> = data.signals().clone().into_dyn();
+    let output = if sequential {
+        walk_layers(model, x, &mut |layer, spec, input, output| {
             if matches!(spec, LayerSpec::BatchNormalization(_)) {
-                if let Some((off, channels, worst)) = batchnorm_mismatch(&*layer, &x) {
+                if let Some((off, channels, worst)) = batchnorm_mismatch(layer, input) {
                     if off * 4 >= channels.max(1) {
                         batchnorm_layers.push(format!(
                             "'{}': {off} of {channels} channels (worst mean gap {worst:.1} moving standard deviations)",
@@ -127,18 +167,15 @@ pub fn trained_checks(
                     }
                 }
             }
-            let Ok(output) = layer.forward(x.clone(), Mode::Inference) else {
-                return findings;
-            };
-            match output_activation(&spec) {
+            match output_activation(spec) {
                 Some(Activation::Relu | Activation::LeakyRelu { .. }) => {
-                    let (dead, units) = dead_units(&output);
+                    let (dead, units) = dead_units(output);
                     if units > 0 && dead * 10 >= units {
                         dead_layers.push(format!("'{}': {dead} of {units}", layer.name()));
                     }
                 }
                 Some(activation @ (Activation::Sigmoid | Activation::Tanh)) => {
-                    let share = saturated_share(&output, activation);
+                    let share = saturated_share(output, activation);
                     if share >= 0.5 {
                         saturated_layers.push(format!(
                             "'{}': {:.0}% of outputs",
@@ -149,14 +186,13 @@ pub fn trained_checks(
                 }
                 _ => {}
             }
-            x = output;
-        }
+        })
     } else {
-        match model.forward(x, Mode::Inference) {
-            Ok(output) => x = output,
-            Err(_) => return findings,
-        }
-    }
+        model.forward(x, Mode::Inference).ok()
+    };
+    let Some(x) = output else {
+        return findings;
+    };
     if !dead_layers.is_empty() {
         findings.push(
             Finding::new(FindingId::DeadUnits, Severity::High, "Rectifier units that never fire on this data")

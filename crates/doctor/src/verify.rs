@@ -26,6 +26,8 @@ pub struct Verification {
     pub relapses: usize,
     /// Runs.
     pub runs: usize,
+    /// Each seed's final validation MSE, in the seeds' order.
+    pub per_seed: Vec<f64>,
 }
 
 /// Trains `spec` with `setup` for `steps` optimizer steps (as many epochs
@@ -67,6 +69,7 @@ pub fn verify(
         blow_ups,
         relapses,
         runs: seeds.len(),
+        per_seed: finals,
     })
 }
 
@@ -165,6 +168,7 @@ mod tests {
             blow_ups: 0,
             relapses,
             runs: 3,
+            per_seed: vec![median; 3],
         }
     }
 
@@ -216,7 +220,8 @@ pub struct VerifyPlan {
 /// unfixed `spec`/`setup` and each fix at equal optimizer steps over the
 /// plan's seeds, and writes each result into the findings it answers
 /// (`Finding::verified`). `progress` hears each arm's name before it
-/// trains.
+/// trains. Returns every arm trained, the unfixed `baseline` first, for
+/// the pictures.
 #[allow(clippy::too_many_arguments)]
 pub fn verify_findings(
     diagnosis: &mut crate::Diagnosis,
@@ -228,7 +233,7 @@ pub fn verify_findings(
     validation: &Dataset,
     plan: &VerifyPlan,
     mut progress: impl FnMut(&str),
-) -> Result<(), DoctorError> {
+) -> Result<Vec<(String, Verification)>, DoctorError> {
     let steps = plan.epochs * train.len().div_ceil(setup.batch_size.max(1));
     let arm = |s: &ArchitectureSpec, u: &Recipe| {
         verify(
@@ -243,6 +248,7 @@ pub fn verify_findings(
     };
     progress("baseline");
     let baseline = arm(spec, setup)?;
+    let mut arms = vec![("baseline".to_string(), baseline.clone())];
     for fix in fixes(spec, setup, prescribed, prescribed_batch) {
         if !diagnosis
             .findings
@@ -271,6 +277,7 @@ pub fn verify_findings(
         {
             finding.verified = Some(text.clone());
         }
+        arms.push((fix.name, result));
     }
-    Ok(())
+    Ok(arms)
 }

@@ -216,6 +216,23 @@ fn the_probe_measures_noise_scale_and_loss_per_epoch() {
         .find(|f| f.id == "gradient-noise")
         .expect("always measured");
     assert!(noise.fix.contains("batch_size"));
+    // Every layer, in order: kernels carry a gradient, rectifiers a dead
+    // fraction, and parameterless layers neither gradient nor (unless
+    // rectifiers) a fraction.
+    let model = zoo::answer(128);
+    assert_eq!(stats.layers.len(), model.layers.len());
+    for (probe, spec) in stats.layers.iter().zip(&model.layers) {
+        let trains = matches!(spec, LayerSpec::Conv1D(_) | LayerSpec::Dense(_));
+        assert_eq!(probe.gradient_norm.is_finite(), trains, "{probe:?}");
+        if trains {
+            assert!(probe.gradient_norm > 0.0, "{probe:?}");
+        }
+        let rectifier = matches!(spec, LayerSpec::LeakyReLU(_) | LayerSpec::ReLU(_));
+        assert_eq!(probe.dead_fraction.is_some(), rectifier, "{probe:?}");
+        if let Some(dead) = probe.dead_fraction {
+            assert!((0.0..=1.0).contains(&dead), "{probe:?}");
+        }
+    }
 }
 
 /// The probe is a real `fit` with a recorder inside each step: its losses

@@ -1,73 +1,16 @@
-//! PNG plots of an experiment, drawn with plotters and an embedded font
-//! (DejaVu Sans, so no system font library is needed).
-//!
-//! plotters draws into an RGB buffer and the `png` crate encodes it:
-//! plotters' own encoder goes through the `image` crate, whose decoders
-//! (JPEG among them) were a tenth of a fresh release build and unused here.
+//! PNG plots of an experiment, drawn with plotters through kymo-plot
+//! (its embedded font and PNG encoding).
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
-use anyhow::Context;
 use plotters::coord::combinators::IntoLogRange;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
 use super::run::RunResult;
 use super::stats::VariantSummary;
 
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
-
-pub(crate) fn register_font() -> anyhow::Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("embedded font is invalid"))
-}
-
-/// Draws a `width` x `height` picture with `draw` and writes it to `path`
-/// as an 8-bit RGB PNG.
-pub(crate) fn save_png(
-    path: &Path,
-    (width, height): (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut pixels = vec![0u8; width as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()?;
-    }
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut encoder = png::Encoder::new(BufWriter::new(file), width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    // Line plots on white compress well: with the defaults the plots were
-    // 2.5x larger than the `image` crate's encoding of them.
-    encoder.set_compression(png::Compression::Best);
-    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
-    let mut writer = encoder
-        .write_header()
-        .with_context(|| format!("writing {}", path.display()))?;
-    writer
-        .write_image_data(&pixels)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writer
-        .finish()
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-fn positive_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let finite: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
-    let low = finite.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = finite.iter().copied().fold(0.0f64, f64::max);
-    if finite.is_empty() {
-        (1e-3, 1.0)
-    } else {
-        (low / 1.5, high * 1.5)
-    }
-}
+pub(crate) use kymo_plot::{positive_range, register_font, save_png};
 
 /// Validation loss per epoch on a log scale: one panel per variant, one
 /// line per seed, and the loss of predicting the mean as a dashed line.
