@@ -6,6 +6,9 @@
 use std::path::Path;
 
 use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::{positive_range, register_font, save_png};
@@ -119,25 +122,13 @@ pub fn layer_health(path: &Path, layers: &[LayerHealth]) -> anyhow::Result<()> {
         let (left, right) = root.split_horizontally(600);
         let names: Vec<String> = with_gradient.iter().map(|l| l.name.clone()).collect();
         let (low, high) = positive_range(with_gradient.iter().map(|l| l.gradient_norm));
-        let n = names.len().max(1);
-        let mut chart = ChartBuilder::on(&left)
-            .caption(
-                "gradient norm per layer (median over steps)",
-                ("sans-serif", 17),
-            )
-            .margin(10)
-            .x_label_area_size(60)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (low..high).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|x| label_at(&names, *x))
-            .x_label_style(("sans-serif", 11))
-            .y_desc("gradient norm")
-            .label_style(("sans-serif", 12))
-            .disable_x_mesh()
-            .draw()?;
+        let mut chart = named_columns(
+            &left,
+            "gradient norm per layer (median over steps)",
+            &names,
+            (low..high).log_scale(),
+            "gradient norm",
+        )?;
         chart.draw_series(LineSeries::new(
             with_gradient
                 .iter()
@@ -152,25 +143,13 @@ pub fn layer_health(path: &Path, layers: &[LayerHealth]) -> anyhow::Result<()> {
                 .map(|(i, l)| Circle::new((i as f64, l.gradient_norm), 4, TRAIN_COLOR.filled())),
         )?;
         let names: Vec<String> = rectifiers.iter().map(|(n, _)| n.to_string()).collect();
-        let n = names.len().max(1);
-        let mut chart = ChartBuilder::on(&right)
-            .caption(
-                "dead units per rectifier (on validation)",
-                ("sans-serif", 17),
-            )
-            .margin(10)
-            .x_label_area_size(60)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0.0f64..1.0)?;
-        chart
-            .configure_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|x| label_at(&names, *x))
-            .x_label_style(("sans-serif", 11))
-            .y_desc("fraction of units never active")
-            .label_style(("sans-serif", 12))
-            .disable_x_mesh()
-            .draw()?;
+        let mut chart = named_columns(
+            &right,
+            "dead units per rectifier (on validation)",
+            &names,
+            0.0f64..1.0,
+            "fraction of units never active",
+        )?;
         chart.draw_series(rectifiers.iter().enumerate().map(|(i, (_, dead))| {
             let x = i as f64;
             Rectangle::new(
@@ -199,24 +178,13 @@ pub fn arms_over_seeds(
     let names: Vec<String> = arms.iter().map(|(n, _)| n.clone()).collect();
     let n = names.len().max(1);
     save_png(path, (1200, 500), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "validation MSE per seed, each fix against its baseline; dashed: the mean predictor",
-                ("sans-serif", 17),
-            )
-            .margin(10)
-            .x_label_area_size(60)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (low..high).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|x| label_at(&names, *x))
-            .x_label_style(("sans-serif", 11))
-            .y_desc("validation MSE")
-            .label_style(("sans-serif", 12))
-            .disable_x_mesh()
-            .draw()?;
+        let mut chart = named_columns(
+            root,
+            "validation MSE per seed, each fix against its baseline; dashed: the mean predictor",
+            &names,
+            (low..high).log_scale(),
+            "validation MSE",
+        )?;
         for (i, (_, values)) in arms.iter().enumerate() {
             let x = i as f64;
             let color = if i == 0 { BLACK } else { TRAIN_COLOR };
@@ -248,6 +216,40 @@ pub fn arms_over_seeds(
         }
         Ok(())
     })
+}
+
+/// A chart of one column per name (ticks at 0, 1, ... labelled with the
+/// names) over `y`, its mesh drawn: what the layer and fix pictures share.
+fn named_columns<'a, 'b, Y>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: &str,
+    names: &[String],
+    y: Y,
+    y_desc: &str,
+) -> anyhow::Result<
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y::CoordDescType>>,
+>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 17))
+        .margin(10)
+        .x_label_area_size(60)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y)?;
+    chart
+        .configure_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| label_at(names, *x))
+        .x_label_style(("sans-serif", 11))
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 12))
+        .disable_x_mesh()
+        .draw()?;
+    Ok(chart)
 }
 
 /// The name at an integer tick, nothing between ticks.
