@@ -341,7 +341,9 @@ impl Recipe {
     /// Trains `spec`, built with `seed`, on data already preprocessed, for
     /// `epochs` when given, else the recipe's own: its optimizer, batch
     /// size, schedule and early stopping (best weights restored). Validation
-    /// is used when the recipe says so.
+    /// is used when the recipe says so. One network: a recipe's `search`
+    /// ([`Search::run`]) and `ensemble` are the caller's to run around it,
+    /// as `kymo fit` does.
     pub fn fit(
         &self,
         spec: &ArchitectureSpec,
