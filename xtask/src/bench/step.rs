@@ -128,10 +128,15 @@ pub fn run(
     let (x, y) = random_batch(length, batch, classes);
     let mut step = || {
         if predict {
-            // What `predict` runs per batch: a forward pass, nothing kept.
-            trainer
-                .model
-                .forward(x.clone(), Mode::Inference)
+            // What `predict` runs per batch (`kymo_train::predict_on`): a
+            // forward pass, nothing kept, inside the runtime with its
+            // workers warm, as a training step runs. Outside it, each
+            // kernel's parallel region waits on sleeping workers and two
+            // threads ran no faster than one.
+            let runtime = trainer.runtime.clone();
+            let model = &mut trainer.model;
+            runtime
+                .run_warm(|| model.forward(x.clone(), Mode::Inference))
                 .map(|_| ())
                 .map_err(anyhow::Error::from)
         } else {
