@@ -135,6 +135,50 @@ pub fn batch_norm_forward<T: Float>(
     })
 }
 
+/// Inference in place: `x ← γ·(x − mean)·inv_std + β` with given
+/// per-channel statistics, the same operations in the same order as
+/// [`batch_norm_forward`] with [`Statistics::Given`] (so the same bits),
+/// without the normalized copy training keeps: one buffer read and
+/// written once, no output to allocate.
+pub fn batch_norm_inference_in_place<T: Float>(
+    shape: Ncl,
+    x: &mut [T],
+    (mean, variance): (&[T], &[T]),
+    epsilon: T,
+    gamma: &[T],
+    beta: &[T],
+) -> Result<(), TensorError> {
+    check_length("batch_norm", "x", shape.channels * shape.count(), x.len())?;
+    for (argument, values) in [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("mean", mean),
+        ("variance", variance),
+    ] {
+        check_length("batch_norm", argument, shape.channels, values.len())?;
+    }
+    let length = shape.length.max(1);
+    let channels: Vec<_> = rows_by_channel(shape, x.chunks_mut(length))
+        .into_iter()
+        .enumerate()
+        .collect();
+    for_each_block(
+        shape.channels * shape.count(),
+        channels,
+        || (),
+        |_, (c, rows)| {
+            let inv_std = T::one() / (variance[c] + epsilon).sqrt();
+            for row in rows {
+                for v in row.iter_mut() {
+                    let xhat = (*v - mean[c]) * inv_std;
+                    *v = xhat * gamma[c] + beta[c];
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
 /// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into
 /// `dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))` in place, channel by
 /// channel so that each channel's rows are read from memory once.
@@ -194,5 +238,77 @@ fn input_gradient_row<T: Float>(dy: &mut [T], xhat: &[T], scale: T, count: T, su
     let (sum_dy, sum_dy_xhat) = sums;
     for (g, &h) in dy.iter_mut().zip(xhat) {
         *g = scale * (count * *g - sum_dy - h * sum_dy_xhat);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeededRng;
+
+    #[test]
+    fn inference_in_place_gives_the_bits_of_the_forward_pass_with_given_statistics() {
+        let shape = Ncl {
+            batch: 3,
+            channels: 4,
+            length: 37,
+        };
+        let mut rng = SeededRng::new(5, 0);
+        let mut values = |n: usize, offset: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.normal() as f32 + offset).collect()
+        };
+        let x = values(shape.batch * shape.channels * shape.length, 0.5);
+        let (mean, variance) = (values(4, 0.0), values(4, 3.0));
+        let variance: Vec<f32> = variance.iter().map(|v| v.abs()).collect();
+        let (gamma, beta) = (values(4, 1.0), values(4, 0.0));
+        let mut normalized = x.clone();
+        let mut expected = vec![0.0f32; x.len()];
+        let statistics = Statistics::Given {
+            mean: &mean,
+            variance: &variance,
+        };
+        batch_norm_forward(
+            shape,
+            &mut normalized,
+            statistics,
+            1e-3,
+            &gamma,
+            &beta,
+            &mut expected,
+        )
+        .unwrap();
+        let mut in_place = x.clone();
+        batch_norm_inference_in_place(
+            shape,
+            &mut in_place,
+            (&mean, &variance),
+            1e-3,
+            &gamma,
+            &beta,
+        )
+        .unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&in_place), bits(&expected));
+        assert_ne!(in_place, x, "the buffer was rewritten");
+    }
+
+    #[test]
+    fn inference_in_place_refuses_statistics_of_the_wrong_length() {
+        let shape = Ncl {
+            batch: 1,
+            channels: 2,
+            length: 3,
+        };
+        let mut x = vec![0.0f32; 6];
+        let error = batch_norm_inference_in_place(
+            shape,
+            &mut x,
+            (&[0.0], &[1.0, 1.0]),
+            1e-3,
+            &[1.0, 1.0],
+            &[0.0, 0.0],
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("mean"), "{error}");
     }
 }

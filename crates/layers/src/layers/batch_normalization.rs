@@ -8,7 +8,9 @@
 //! (Keras's 0.99 is PyTorch's 0.01), epsilon 1e-5, and it folds the
 //! *unbiased* variance into `running_var`.
 
-use kymo_tensor::batch_norm::{batch_norm_backward, batch_norm_forward, Ncl, Statistics};
+use kymo_tensor::batch_norm::{
+    batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place, Ncl, Statistics,
+};
 use kymo_tensor::Float;
 use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
@@ -174,6 +176,33 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         let beta = beta.as_slice().ok_or_else(|| self.not_contiguous("beta"))?;
         let moving_mean: Vec<T> = self.moving_mean.value.iter().copied().collect();
         let moving_variance: Vec<T> = self.moving_variance.value.iter().copied().collect();
+        if mode == Mode::Inference {
+            // Nothing is kept for a backward pass: normalize the input's
+            // own buffer (the same bits as the training kernel's output)
+            // instead of filling a fresh one.
+            let statistics = (moving_mean.as_slice(), moving_variance.as_slice());
+            batch_norm_inference_in_place(shape, values, statistics, eps, gamma, beta).map_err(
+                |source| LayerError::Kernel {
+                    layer: self.name.clone(),
+                    source,
+                },
+            )?;
+            self.cache = None;
+            // The layer's own shape again ([B, F] after a Dense): the
+            // buffer is standard layout, so this only relabels it.
+            let output_shape = ndarray::IxDyn(&self.shape.with_batch(batch));
+            return normalized
+                .into_dyn()
+                .into_shape_with_order(output_shape)
+                .map_err(|_| {
+                    config_error(
+                        &self.name,
+                        KIND,
+                        "output",
+                        "the normalized batch could not take the layer's shape",
+                    )
+                });
+        }
         let statistics = match mode {
             Mode::Train => Statistics::Batch,
             Mode::Inference => Statistics::Given {

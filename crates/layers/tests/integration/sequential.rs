@@ -215,3 +215,44 @@ fn whole_model_gradients_match_finite_differences_in_f64() {
     }
     assert!(names.iter().any(|n| n.ends_with("/gamma")));
 }
+
+/// Inference normalizes in the input's own buffer: the output keeps the
+/// layer's shape (features after a Dense, a signal after a Conv1D) and
+/// is `γ·(x − moving mean)/sqrt(moving variance + ε) + β`.
+#[test]
+fn batch_normalization_in_inference_keeps_its_shape_and_uses_the_moving_statistics() {
+    let spec = ModelSpec::from_toml_str(
+        r#"
+[input]
+channels = 2
+length = 8
+
+[[layers]]
+type = "Flatten"
+
+[[layers]]
+type = "BatchNormalization"
+"#,
+    )
+    .expect("parses");
+    let mut model = Sequential::<f32>::new(&spec, 0).expect("builds");
+    let mut weights = model.get_weights();
+    for named in &mut weights {
+        let fill = match named.name.rsplit('/').next() {
+            Some("gamma") => 2.0,
+            Some("beta") => 0.5,
+            Some("moving_mean") => 1.0,
+            Some("moving_variance") => 4.0,
+            _ => continue,
+        };
+        named.array.fill(fill);
+    }
+    model.set_weights(&weights).expect("same shapes");
+    let input = ArrayD::from_shape_fn(vec![3, 2, 8], |i| (i[0] + i[1] + i[2]) as f32);
+    let output = model.forward(input.clone(), Mode::Inference).expect("runs");
+    assert_eq!(output.shape(), &[3, 16]);
+    let inv_std = 1.0 / (4.0f32 + 1e-3).sqrt();
+    for (y, x) in output.iter().zip(input.iter()) {
+        assert_eq!(*y, (x - 1.0) * inv_std * 2.0 + 0.5);
+    }
+}
