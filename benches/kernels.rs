@@ -153,5 +153,47 @@ fn minirocket(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, conv, pool, dense, minirocket);
+fn batch_norm(c: &mut Criterion) {
+    use kymo::tensor::batch_norm::{
+        batch_norm_forward, batch_norm_inference_in_place, Ncl, Statistics,
+    };
+    // ResNet's widest BatchNormalization at batch 32: 128 channels x 1040.
+    let shape = Ncl {
+        batch: 32,
+        channels: 128,
+        length: 1040,
+    };
+    let x = filled((32, 128, 1040)).into_raw_vec_and_offset().0;
+    let (mean, variance) = (vec![0.1f32; 128], vec![1.5f32; 128]);
+    let (gamma, beta) = (vec![1.2f32; 128], vec![0.3f32; 128]);
+    // Inference as training's kernel runs it (normalized copy and output)
+    // against the in-place pass the layer now takes.
+    let mut output = vec![0.0f32; x.len()];
+    c.bench_function("batch_norm_128x1040_b32_inference_two_buffers", |b| {
+        b.iter_batched_ref(
+            || x.clone(),
+            |input| {
+                let given = Statistics::Given {
+                    mean: &mean,
+                    variance: &variance,
+                };
+                batch_norm_forward(shape, input, given, 1e-3, &gamma, &beta, &mut output)
+                    .expect("fits")
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    c.bench_function("batch_norm_128x1040_b32_inference_in_place", |b| {
+        b.iter_batched_ref(
+            || x.clone(),
+            |input| {
+                batch_norm_inference_in_place(shape, input, (&mean, &variance), 1e-3, &gamma, &beta)
+                    .expect("fits")
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
+criterion_group!(benches, conv, pool, dense, batch_norm, minirocket);
 criterion_main!(benches);
