@@ -64,8 +64,8 @@ pub struct LayerProbe {
     /// steps (NaN for a layer without trainable parameters).
     pub gradient_norm: f64,
     /// For a rectifier of a Sequential model: the fraction of its units
-    /// at or below zero for every validation sample and position after
-    /// the probe's training.
+    /// at or below zero for every sample and position of the first 256
+    /// validation rows after the probe's training.
     pub dead_fraction: Option<f64>,
 }
 
@@ -170,6 +170,9 @@ pub fn probe(
     Ok((findings, evidence.stats))
 }
 
+/// Validation rows the dead-unit fractions are measured on, at most.
+const DEAD_UNIT_ROWS: usize = 256;
+
 /// Every layer of the probed `model` with its median gradient norm (from
 /// the recorder's per-step norms) and, for a Sequential model's
 /// rectifiers, its dead fraction on `validation`.
@@ -179,10 +182,15 @@ fn layer_probes(
     validation: &Dataset,
     norms: &mut [(String, Vec<f64>)],
 ) -> Vec<LayerProbe> {
-    let dead = if matches!(spec, ArchitectureSpec::Sequential(_)) {
-        crate::trained_checks::dead_fractions(model, validation)
-    } else {
-        Vec::new()
+    // A unit that fires on none of the first rows of validation is what
+    // the picture shows; more rows would only cost one forward pass of
+    // the whole split in one batch.
+    let rows: Vec<usize> = (0..validation.len().min(DEAD_UNIT_ROWS)).collect();
+    let dead = match (spec, validation.select(&rows)) {
+        (ArchitectureSpec::Sequential(_), Ok(sample)) => {
+            crate::trained_checks::dead_fractions(model, &sample)
+        }
+        _ => Vec::new(),
     };
     let names: Vec<String> = model
         .layers()
