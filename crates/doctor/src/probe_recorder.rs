@@ -41,6 +41,11 @@ pub(super) struct ProbeRecorder {
     recording: Arc<Mutex<Recording>>,
     /// Per parameter: its layer's name, and whether it trains.
     layer_of: Vec<String>,
+    /// Per parameter: its layer's slot in `Recording::layer_norms`, if it
+    /// trains.
+    layer_slot: Vec<Option<usize>>,
+    /// Each layer's squared gradient norm in the current step (reused).
+    layer_sums: Vec<f64>,
     trainable: Vec<bool>,
     /// The first and last kernels' parameter indices.
     first_last: (Option<usize>, Option<usize>),
@@ -69,7 +74,7 @@ impl ProbeRecorder {
         noise_window: usize,
         recording: Arc<Mutex<Recording>>,
     ) -> Self {
-        let layer_of = model
+        let layer_of: Vec<String> = model
             .parameter_names()
             .iter()
             .map(|n| n.split('/').next().unwrap_or("").to_string())
@@ -82,10 +87,33 @@ impl ProbeRecorder {
             .filter(|(_, p)| p.name == "kernel")
             .map(|(i, _)| i)
             .collect();
-        lock(&recording).update_ratios = vec![Vec::new(); trainable.len()];
+        // Each trainable parameter's slot in `layer_norms`, one slot per
+        // run of parameters of the same layer, found once here rather than
+        // by name at every step.
+        let mut layer_norms: Vec<(String, Vec<f64>)> = Vec::new();
+        let layer_slot = layer_of
+            .iter()
+            .zip(&trainable)
+            .map(|(layer, &trains)| {
+                trains.then(|| {
+                    if layer_norms.last().is_none_or(|(name, _)| name != layer) {
+                        layer_norms.push((layer.clone(), Vec::new()));
+                    }
+                    layer_norms.len() - 1
+                })
+            })
+            .collect();
+        let layer_sums = vec![0.0; layer_norms.len()];
+        {
+            let mut rec = lock(&recording);
+            rec.update_ratios = vec![Vec::new(); trainable.len()];
+            rec.layer_norms = layer_norms;
+        }
         Self {
             recording,
             layer_of,
+            layer_slot,
+            layer_sums,
             trainable,
             first_last: (kernels.first().copied(), kernels.last().copied()),
             batch_size,
@@ -124,25 +152,13 @@ impl StepRecorder for ProbeRecorder {
             }
         }
         rec.total_norms.push(norm);
-        let mut step_sums: Vec<(String, f64)> = Vec::new();
-        for ((g, layer), _) in grads
-            .iter()
-            .zip(&self.layer_of)
-            .zip(&self.trainable)
-            .filter(|(_, t)| **t)
-        {
-            match step_sums.last_mut() {
-                Some((name, sum)) if name == layer => *sum += sum_sq(g),
-                _ => step_sums.push((layer.clone(), sum_sq(g))),
+        self.layer_sums.iter_mut().for_each(|sum| *sum = 0.0);
+        for (g, slot) in grads.iter().zip(&self.layer_slot) {
+            if let Some(slot) = *slot {
+                self.layer_sums[slot] += sum_sq(g);
             }
         }
-        if rec.layer_norms.is_empty() {
-            rec.layer_norms = step_sums
-                .iter()
-                .map(|(n, _)| (n.clone(), Vec::new()))
-                .collect();
-        }
-        for ((_, norms), (_, sum)) in rec.layer_norms.iter_mut().zip(&step_sums) {
+        for ((_, norms), sum) in rec.layer_norms.iter_mut().zip(&self.layer_sums) {
             norms.push(sum.sqrt());
         }
         if let (Some(f), Some(l)) = self.first_last {
