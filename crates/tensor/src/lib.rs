@@ -36,6 +36,7 @@ pub mod parallel;
 mod pool1d;
 mod rng;
 mod runtime;
+mod scratch;
 mod single_unit;
 mod sum;
 mod warm;
@@ -57,5 +58,6 @@ pub use pool1d::{
 };
 pub use rng::{derive_seed, SeededRng};
 pub use runtime::{set_threads, threads, Runtime};
+pub use scratch::release_scratch;
 pub use single_unit::{single_unit_backward_in_place, single_unit_forward};
 pub use warm::{with_warm_workers, SPIN_IDLE};

@@ -67,9 +67,14 @@ pub(super) fn for_each_chunk<T: Float, S: Send>(
     }
 }
 
-/// `buffer` resized to `len` (contents unspecified; callers overwrite).
+/// The first `len` elements of `buffer`, grown if shorter (contents
+/// unspecified; callers overwrite). Never shrunk: the buffers are lent to
+/// layers of every size in turn, and shrinking then growing again would
+/// zero the difference at every call.
 pub(super) fn sized<T: Float>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
-    buffer.resize(len, T::zero());
+    if buffer.len() < len {
+        buffer.resize(len, T::zero());
+    }
     &mut buffer[..len]
 }
 

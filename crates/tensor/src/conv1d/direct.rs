@@ -39,11 +39,11 @@ pub(super) fn forward<T: Float>(
     let lowering = workspace.lowering(in_channels, &window);
     let lowered_len = lowering.buffer_len(in_channels, &window);
     let shape = shapes.weight;
-    let w_mat = lowering.weight_matrix(w, shape, &mut workspace.weight_matrix);
+    let w_mat = lowering.weight_matrix(w, shape, &mut workspace.buffers.weight_matrix);
     let sample_in = in_channels * length;
     let sample_out = out_channels * out_len;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
-    let chunks = chunk_scratch(&mut workspace.chunks, out_slices.len());
+    let chunks = chunk_scratch(&mut workspace.buffers.chunks, out_slices.len());
     let multiply_adds = batch * out_channels * in_channels * shapes.weight.2 * out_len;
     for_each_chunk(
         multiply_adds,
@@ -93,7 +93,7 @@ pub(super) fn backward<T: Float>(
     let sample_out = out_channels * out_len;
     let wants_bias = grad_bias.is_some();
     let sample_slices: Vec<&mut [T]> = data.chunks_mut(CHUNK * sample_in).collect();
-    let chunks = chunk_scratch(&mut workspace.chunks, sample_slices.len());
+    let chunks = chunk_scratch(&mut workspace.buffers.chunks, sample_slices.len());
     // The weight and the input gradient: two products.
     let multiply_adds = 2 * batch * out_channels * rows * out_len;
     for_each_chunk(
@@ -146,11 +146,11 @@ pub(super) fn backward<T: Float>(
     )?;
     // Chunks in order, whatever ran them.
     let shape = shapes.weight;
-    for scratch in workspace.chunks.iter().take(batch.div_ceil(CHUNK)) {
+    for scratch in workspace.buffers.chunks.iter().take(batch.div_ceil(CHUNK)) {
         lowering.add_kernel_gradient(&scratch.partial[..out_channels * rows], shape, grad_w);
     }
     if let Some(grad_bias) = grad_bias {
-        add_partial_bias(&workspace.chunks, batch.div_ceil(CHUNK), grad_bias);
+        add_partial_bias(&workspace.buffers.chunks, batch.div_ceil(CHUNK), grad_bias);
     }
     Ok(())
 }

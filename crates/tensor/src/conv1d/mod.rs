@@ -23,6 +23,7 @@ use ndarray::{Array3, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{check_length, standard_slice_mut};
+use crate::scratch;
 use crate::sum::lane_total;
 
 use crate::{Float, Padding, TensorError, Window};
@@ -67,24 +68,46 @@ impl Conv1dConfig {
     }
 }
 
-/// Scratch buffers, kept by the caller (a Conv1D layer keeps one) so that
-/// each step reuses them: the lowered samples and column gradients of the
-/// GEMM methods, and the FFT plans and spectra of the frequency-domain one
-/// (tens of MB at batch 32 for the seed's largest layer; a fresh allocation
-/// per call costs a page fault per 4 KB).
+/// A Conv1D layer's handle on the convolution's scratch: the lowered samples
+/// and column gradients of the GEMM methods, and the FFT plans and spectra
+/// of the frequency-domain one (tens of MB at batch 32 for the seed's
+/// largest layer; a fresh allocation per call costs a page fault per 4 KB).
+///
+/// The buffers themselves are lent from one pool for the length of a call
+/// ([`release_scratch`](crate::release_scratch) frees them), so a model's
+/// layers share the largest layer's scratch instead of each holding its
+/// own. Between calls a workspace holds only the choices tests impose.
 #[derive(Debug)]
 pub struct Conv1dWorkspace<T: Float> {
+    /// The lent buffers during a call; empty between calls.
+    buffers: Box<Buffers<T>>,
+    /// A lowering tests impose instead of the one the geometry picks.
+    forced: Option<Lowering>,
+    /// A method tests impose instead of the one the geometry picks.
+    forced_method: Option<Method>,
+}
+
+/// The scratch of one call: what the pool lends.
+#[derive(Debug)]
+struct Buffers<T: Float> {
     chunks: Vec<ChunkScratch<T>>,
     /// The weight in the lowering's column order, when that is not its own.
     weight_matrix: Vec<T>,
     /// Plans and spectra of the frequency-domain method for long kernels.
     spectral: SpectralWorkspace<T>,
     /// The same in f64, with f64 copies, for f32 data (`wide.rs`).
-    wide: Box<wide::Wide>,
-    /// A lowering tests impose instead of the one the geometry picks.
-    forced: Option<Lowering>,
-    /// A method tests impose instead of the one the geometry picks.
-    forced_method: Option<Method>,
+    wide: wide::Wide,
+}
+
+impl<T: Float> Default for Buffers<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            weight_matrix: Vec::new(),
+            spectral: SpectralWorkspace::default(),
+            wide: wide::Wide::default(),
+        }
+    }
 }
 
 /// How a call computes its convolution: a fixed function of the layer's
@@ -110,13 +133,18 @@ impl<T: Float> Conv1dWorkspace<T> {
     /// An empty workspace; buffers grow on first use.
     pub fn new() -> Self {
         Self {
-            chunks: Vec::new(),
-            weight_matrix: Vec::new(),
-            spectral: SpectralWorkspace::default(),
-            wide: Box::default(),
+            buffers: Box::default(),
             forced: None,
             forced_method: None,
         }
+    }
+
+    /// Runs `call` with buffers lent from the pool, then gives them back.
+    fn with_lent_buffers<R>(&mut self, call: impl FnOnce(&mut Self) -> R) -> R {
+        self.buffers = scratch::lend();
+        let result = call(self);
+        scratch::give_back(std::mem::take(&mut self.buffers));
+        result
     }
 
     /// The method for this call: the forced one when it can compute this
@@ -186,6 +214,19 @@ pub fn conv1d_forward_into<T: Float>(
     bias: Option<ArrayView1<'_, T>>,
     config: Conv1dConfig,
     workspace: &mut Conv1dWorkspace<T>,
+    output: ArrayViewMut3<'_, T>,
+) -> Result<(), TensorError> {
+    workspace
+        .with_lent_buffers(|workspace| forward_into(x, weight, bias, config, workspace, output))
+}
+
+/// [`conv1d_forward_into`] with the workspace's buffers lent.
+fn forward_into<T: Float>(
+    x: ArrayView3<'_, T>,
+    weight: ArrayView3<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    config: Conv1dConfig,
+    workspace: &mut Conv1dWorkspace<T>,
     mut output: ArrayViewMut3<'_, T>,
 ) -> Result<(), TensorError> {
     check_weight("conv1d_forward", &x, &weight)?;
@@ -207,7 +248,7 @@ pub fn conv1d_forward_into<T: Float>(
             weight: weight.dim(),
         };
         let bias = bias.as_ref().map(|b| b.to_vec());
-        let wide = &mut workspace.wide;
+        let wide = &mut workspace.buffers.wide;
         return wide::forward(x, w, bias.as_deref(), shapes, &window, wide, output);
     }
     match workspace.method(&window, in_channels, out_channels) {
@@ -217,7 +258,7 @@ pub fn conv1d_forward_into<T: Float>(
                 weight: weight.dim(),
             };
             let bias = bias.as_ref().map(|b| b.to_vec());
-            let spectral = &mut workspace.spectral;
+            let spectral = &mut workspace.buffers.spectral;
             return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
         }
         Method::Winograd => {
@@ -229,7 +270,10 @@ pub fn conv1d_forward_into<T: Float>(
                 out_channels,
             };
             let bias = bias.as_ref().map(|b| b.to_vec());
-            let (chunks, kernel) = (&mut workspace.chunks, &mut workspace.weight_matrix);
+            let (chunks, kernel) = (
+                &mut workspace.buffers.chunks,
+                &mut workspace.buffers.weight_matrix,
+            );
             return winograd::forward(operands, bias.as_deref(), chunks, kernel, output);
         }
         Method::Direct => {}
@@ -273,14 +317,46 @@ pub fn conv1d_backward<T: Float>(
 /// unfolded into columns before its gradient is written, so the layer's
 /// cached input becomes its input gradient without a new array.
 pub fn conv1d_backward_in_place<T: Float>(
-    mut input: ArrayViewMut3<'_, T>,
+    input: ArrayViewMut3<'_, T>,
     weight: ArrayView3<'_, T>,
     grad_output: ArrayView3<'_, T>,
     config: Conv1dConfig,
     mut grad_weight: ArrayViewMut3<'_, T>,
-    grad_bias: Option<ArrayViewMut1<'_, T>>,
+    mut grad_bias: Option<ArrayViewMut1<'_, T>>,
     workspace: &mut Conv1dWorkspace<T>,
 ) -> Result<(), TensorError> {
+    // Reborrowed: the struct takes one lifetime for all three.
+    let gradients = Gradients {
+        grad_output: grad_output.view(),
+        grad_weight: grad_weight.view_mut(),
+        grad_bias: grad_bias.as_mut().map(|b| b.view_mut()),
+    };
+    workspace.with_lent_buffers(|workspace| {
+        backward_in_place(input, weight, gradients, config, workspace)
+    })
+}
+
+/// The output gradient a backward pass reads and the parameter gradients
+/// it adds to.
+struct Gradients<'a, T> {
+    grad_output: ArrayView3<'a, T>,
+    grad_weight: ArrayViewMut3<'a, T>,
+    grad_bias: Option<ArrayViewMut1<'a, T>>,
+}
+
+/// [`conv1d_backward_in_place`] with the workspace's buffers lent.
+fn backward_in_place<T: Float>(
+    mut input: ArrayViewMut3<'_, T>,
+    weight: ArrayView3<'_, T>,
+    gradients: Gradients<'_, T>,
+    config: Conv1dConfig,
+    workspace: &mut Conv1dWorkspace<T>,
+) -> Result<(), TensorError> {
+    let Gradients {
+        grad_output,
+        mut grad_weight,
+        grad_bias,
+    } = gradients;
     check_weight("conv1d_backward", &input.view(), &weight)?;
     let (batch, in_channels, length) = input.dim();
     let (out_channels, _, kernel_size) = weight.dim();
@@ -328,7 +404,10 @@ pub fn conv1d_backward_in_place<T: Float>(
             in_channels,
             out_channels,
         };
-        let (chunks, kernel) = (&mut workspace.chunks, &mut workspace.weight_matrix);
+        let (chunks, kernel) = (
+            &mut workspace.buffers.chunks,
+            &mut workspace.buffers.weight_matrix,
+        );
         return winograd::backward(operands, data, dy, chunks, kernel, grad_w, grad_bias);
     }
     if method == Method::Spectral {
@@ -344,7 +423,7 @@ pub fn conv1d_backward_in_place<T: Float>(
             input: (batch, in_channels, length),
             weight: weight.dim(),
         };
-        let spectral = &mut workspace.spectral;
+        let spectral = &mut workspace.buffers.spectral;
         return spectral::backward(data, w, dy, shapes, &window, spectral, grad_w);
     }
     let shapes = Shapes {

@@ -387,3 +387,83 @@ fn same_bits_on_one_and_two_threads(
     };
     assert_eq!(run(1), run(2), "{method:?}, batch {batch}");
 }
+
+/// Forward pass and every gradient of one convolution in f32 through the
+/// unlent entry points, on `workspace`'s own buffers as they stand.
+fn pass_on_buffers(
+    (x, w, dy): (&Array3<f32>, &Array3<f32>, &Array3<f32>),
+    config: Conv1dConfig,
+    workspace: &mut Conv1dWorkspace<f32>,
+) -> Vec<u32> {
+    let bias = Array1::from_shape_fn(w.dim().0, |o| o as f32 * 0.1 - 0.2);
+    let window = config.window(x.dim().2, w.dim().2).expect("valid geometry");
+    let mut y = Array3::<f32>::zeros((x.dim().0, w.dim().0, window.output_length));
+    let bias_view = Some(bias.view());
+    forward_into(
+        x.view(),
+        w.view(),
+        bias_view,
+        config,
+        workspace,
+        y.view_mut(),
+    )
+    .expect("fits");
+    let mut dw = Array3::<f32>::zeros(w.dim());
+    let mut db = Array1::<f32>::zeros(bias.len());
+    let mut dx = x.clone();
+    let gradients = Gradients {
+        grad_output: dy.view(),
+        grad_weight: dw.view_mut(),
+        grad_bias: Some(db.view_mut()),
+    };
+    backward_in_place(dx.view_mut(), w.view(), gradients, config, workspace).expect("fits");
+    y.iter()
+        .chain(dw.iter())
+        .chain(db.iter())
+        .chain(dx.iter())
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// The pool lends one set of buffers to layers of every size in turn: a
+/// call on buffers a larger call left dirty gives the bits of a call on
+/// fresh ones, for every method and lowering (and the widened f64 forward
+/// pass of long kernels, which no forced method takes).
+#[test]
+fn buffers_left_by_a_larger_call_do_not_change_the_bits() {
+    let config = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let cases = [
+        (Some(Method::Direct), Some(Lowering::Columns), 4),
+        (Some(Method::Direct), Some(Lowering::ChannelsLast), 5),
+        (Some(Method::Winograd), None, 3),
+        (Some(Method::Spectral), None, 20),
+        (None, None, 24),
+    ];
+    for (method, lowering, kernel) in cases {
+        let force = |ws: &mut Conv1dWorkspace<f32>| {
+            ws.forced_method = method;
+            ws.forced = lowering;
+        };
+        let small = (
+            &filled((3, 4, 37), 0.3).mapv(|v| v as f32),
+            &filled((5, 4, kernel), 0.7).mapv(|v| v as f32),
+            &filled((3, 5, 37), 1.1).mapv(|v| v as f32),
+        );
+        let large = (
+            &filled((9, 12, 150), 2.3).mapv(|v| v as f32 * 100.0),
+            &filled((16, 12, kernel), 1.9).mapv(|v| v as f32 * 100.0),
+            &filled((9, 16, 150), 0.9).mapv(|v| v as f32 * 100.0),
+        );
+        let mut fresh = Conv1dWorkspace::new();
+        force(&mut fresh);
+        let expected = pass_on_buffers(small, config, &mut fresh);
+        let mut dirty = Conv1dWorkspace::new();
+        force(&mut dirty);
+        pass_on_buffers(large, config, &mut dirty);
+        let got = pass_on_buffers(small, config, &mut dirty);
+        assert_eq!(got, expected, "{method:?} {lowering:?}, kernel {kernel}");
+    }
+}

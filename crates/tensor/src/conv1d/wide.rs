@@ -64,8 +64,11 @@ pub(super) fn forward<T: Float>(
     if let Some(bias) = bias {
         widen(bias, &mut wide.bias);
     }
-    wide.output.clear();
-    wide.output.resize(output.len(), 0.0);
+    // Grown, never shrunk: every element the call reads, it writes first.
+    if wide.output.len() < output.len() {
+        wide.output.resize(output.len(), 0.0);
+    }
+    let wide_output = &mut wide.output[..output.len()];
     spectral::forward(
         &wide.input,
         &wide.weight,
@@ -73,8 +76,8 @@ pub(super) fn forward<T: Float>(
         shapes,
         window,
         &mut wide.workspace,
-        &mut wide.output,
+        wide_output,
     )?;
-    narrow(&wide.output, output);
+    narrow(wide_output, output);
     Ok(())
 }

@@ -388,9 +388,12 @@ fn fft_work(values: usize) -> usize {
     32 * values
 }
 
-/// `buffer` resized to `len` (contents unspecified; callers overwrite).
+/// The first `len` elements of `buffer`, grown if shorter (contents
+/// unspecified; callers overwrite; never shrunk, as `chunks::sized` says).
 fn sized<T: Float>(buffer: &mut Vec<Complex<T>>, len: usize) -> &mut [Complex<T>] {
-    buffer.resize(len, Complex::new(T::zero(), T::zero()));
+    if buffer.len() < len {
+        buffer.resize(len, Complex::new(T::zero(), T::zero()));
+    }
     &mut buffer[..len]
 }
 
