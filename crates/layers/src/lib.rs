@@ -21,6 +21,7 @@
 
 mod activation;
 mod error;
+mod free_list;
 mod fusion;
 pub mod gradcheck;
 mod graph;
@@ -42,6 +43,7 @@ pub mod zoo;
 
 pub use activation::Activation;
 pub use error::LayerError;
+pub use free_list::FreeList;
 pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec};
 pub use layer::{Layer, Mode, Reach};
 pub use layers::*;

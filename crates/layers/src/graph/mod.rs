@@ -15,7 +15,7 @@ use ndarray::ArrayD;
 use crate::limits::{plan_layer, plan_merge, Budget};
 use crate::merge::{build_merge, Merge};
 use crate::spec::resolve_names;
-use crate::{BuildLimits, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
+use crate::{BuildLimits, FreeList, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
 
 /// What a node runs.
 enum Operation<T> {
@@ -37,7 +37,9 @@ struct Node<T> {
 /// Nodes run in the spec's order (each after every node it reads). In
 /// training, each node's output is kept until its last reader has run; in
 /// backward, the gradient of an output read by several nodes is the sum of
-/// what each reader sends back, added in reverse node order.
+/// what each reader sends back, added in reverse node order. Copies for
+/// extra readers, merges and gradient sums reuse storage through a
+/// [`FreeList`], so after the first step the graph allocates nothing large.
 pub struct Graph<T> {
     input: InputSpec,
     input_name: String,
@@ -48,6 +50,9 @@ pub struct Graph<T> {
     names: Vec<String>,
     /// Whether the spec named its output (kept so the spec round-trips).
     named_output: bool,
+    /// Storage dropped where values fork and join, for the next copy,
+    /// concatenation or split.
+    free: FreeList<T>,
 }
 
 fn wiring_error(node: &str, kind: &'static str, reason: String) -> LayerError {
@@ -145,6 +150,7 @@ impl<T: Float> Graph<T> {
             output,
             names,
             named_output: spec.output.is_some(),
+            free: FreeList::new(),
         })
     }
 
@@ -286,7 +292,7 @@ impl<T: Float> Model<T> for Graph<T> {
                 let value = if last {
                     values[v].take()
                 } else {
-                    values[v].clone()
+                    values[v].as_ref().map(|value| self.free.copy_of(value))
                 };
                 // Invariant: values are produced in node order and taken only
                 // by their last reader, so an earlier value is still here.
@@ -301,7 +307,7 @@ impl<T: Float> Model<T> for Graph<T> {
                     })?;
                     layer.forward(x, mode)?
                 }
-                Operation::Merge(merge) => merge.forward(arguments)?,
+                Operation::Merge(merge) => merge.forward(arguments, &mut self.free)?,
             };
             values[i + 1] = Some(output);
         }
@@ -325,11 +331,15 @@ impl<T: Float> Model<T> for Graph<T> {
                 })?;
             let input_grads = match &mut node.operation {
                 Operation::Layer(layer) => vec![layer.backward(grad)?],
-                Operation::Merge(merge) => merge.backward(grad)?,
+                Operation::Merge(merge) => merge.backward(grad, &mut self.free)?,
             };
             for (&v, g) in node.inputs.iter().zip(input_grads) {
                 grads[v] = Some(match grads[v].take() {
-                    Some(sum) => sum + g,
+                    Some(mut sum) => {
+                        sum += &g;
+                        self.free.keep(g);
+                        sum
+                    }
                     None => g,
                 });
             }

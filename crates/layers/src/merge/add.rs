@@ -5,7 +5,8 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use super::{check_inputs, Merge};
-use crate::{LayerError, LayerSpec, NameOnlySpec, Shape};
+use crate::layer::standard;
+use crate::{FreeList, LayerError, LayerSpec, NameOnlySpec, Shape};
 
 const KIND: &str = "Add";
 
@@ -55,7 +56,11 @@ impl<T: Float> Merge<T> for Add {
     fn output_shape(&self) -> Shape {
         self.shape
     }
-    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+    fn forward(
+        &mut self,
+        inputs: Vec<ArrayD<T>>,
+        free: &mut FreeList<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
         let shapes = vec![self.shape; self.inputs];
         check_inputs(&self.name, KIND, &shapes, &inputs)?;
         let mut inputs = inputs.into_iter();
@@ -65,10 +70,20 @@ impl<T: Float> Merge<T> for Add {
             expected: format!("{} inputs", self.inputs),
             found: "none".into(),
         })?;
-        // Summed left to right, as Keras's Add and PyTorch's `a + b + c` do.
-        Ok(inputs.fold(first, |sum, x| sum + x))
+        // Summed left to right, as Keras's Add and PyTorch's `a + b + c` do,
+        // into the first input's storage.
+        let mut sum = standard(first);
+        for x in inputs {
+            sum += &x;
+            free.keep(x);
+        }
+        Ok(sum)
     }
-    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError> {
+    fn backward(
+        &mut self,
+        grad_output: ArrayD<T>,
+        free: &mut FreeList<T>,
+    ) -> Result<Vec<ArrayD<T>>, LayerError> {
         let batch = grad_output.shape().first().copied().unwrap_or(0);
         crate::layer::check_grad(
             &self.name,
@@ -76,7 +91,13 @@ impl<T: Float> Merge<T> for Add {
             &self.shape.with_batch(batch),
             &grad_output,
         )?;
-        Ok(vec![grad_output; self.inputs])
+        // Every input gets the output's gradient: the first that array
+        // itself, the others copies.
+        let mut grads: Vec<ArrayD<T>> = (1..self.inputs)
+            .map(|_| free.copy_of(&grad_output))
+            .collect();
+        grads.insert(0, grad_output);
+        Ok(grads)
     }
 }
 
