@@ -20,8 +20,8 @@
 //! ```
 
 mod activation;
+mod buffers;
 mod error;
-mod free_list;
 mod fusion;
 pub mod gradcheck;
 mod graph;
@@ -35,7 +35,6 @@ mod parameter;
 pub mod profile;
 mod sequential;
 mod shape;
-mod spare;
 mod spec;
 mod summary;
 pub mod torch;
@@ -43,7 +42,6 @@ pub mod zoo;
 
 pub use activation::Activation;
 pub use error::LayerError;
-pub use free_list::FreeList;
 pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec};
 pub use layer::{Layer, Mode, Reach};
 pub use layers::*;

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod batch_norm;
+mod buffer_pool;
 mod conv1d;
 pub mod elementwise;
 mod error;
@@ -41,6 +42,7 @@ mod single_unit;
 mod sum;
 mod warm;
 
+pub use buffer_pool::{give_buffer, kept_buffers, take_buffer, KEPT_BUFFERS};
 pub use conv1d::{
     conv1d_backward, conv1d_backward_in_place, conv1d_forward, conv1d_forward_into, Conv1dConfig,
     Conv1dWorkspace,
@@ -52,9 +54,10 @@ pub use init::{Fans, Initializer};
 pub use matmul::{matmul, matmul_on, MatRef};
 pub use padding::{Padding, Window};
 pub use pool1d::{
-    avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward, global_avg_pool1d_forward,
-    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
-    max_pool1d_backward_in_place, max_pool1d_forward_into, Pool1dConfig,
+    avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward,
+    global_avg_pool1d_backward_into, global_avg_pool1d_forward, leaky_max_pool1d_backward_in_place,
+    leaky_max_pool1d_forward_into, max_pool1d_backward_in_place, max_pool1d_forward_into,
+    Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
 pub use runtime::{set_threads, threads, Runtime};

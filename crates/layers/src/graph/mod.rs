@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use crate::buffers;
 use crate::limits::{plan_layer, plan_merge, Budget};
 use crate::merge::{build_merge, Merge};
 use crate::spec::resolve_names;
-use crate::{BuildLimits, FreeList, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
+use crate::{BuildLimits, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
 
 /// What a node runs.
 enum Operation<T> {
@@ -38,8 +39,9 @@ struct Node<T> {
 /// training, each node's output is kept until its last reader has run; in
 /// backward, the gradient of an output read by several nodes is the sum of
 /// what each reader sends back, added in reverse node order. Copies for
-/// extra readers, merges and gradient sums reuse storage through a
-/// [`FreeList`], so after the first step the graph allocates nothing large.
+/// extra readers, merges and gradient sums draw on and give back to the
+/// process's pooled buffers ([`kymo_tensor::take_buffer`]), so after the
+/// first step the graph allocates nothing large.
 pub struct Graph<T> {
     input: InputSpec,
     input_name: String,
@@ -50,9 +52,6 @@ pub struct Graph<T> {
     names: Vec<String>,
     /// Whether the spec named its output (kept so the spec round-trips).
     named_output: bool,
-    /// Storage dropped where values fork and join, for the next copy,
-    /// concatenation or split.
-    free: FreeList<T>,
 }
 
 fn wiring_error(node: &str, kind: &'static str, reason: String) -> LayerError {
@@ -150,7 +149,6 @@ impl<T: Float> Graph<T> {
             output,
             names,
             named_output: spec.output.is_some(),
-            free: FreeList::new(),
         })
     }
 
@@ -292,7 +290,7 @@ impl<T: Float> Model<T> for Graph<T> {
                 let value = if last {
                     values[v].take()
                 } else {
-                    values[v].as_ref().map(|value| self.free.copy_of(value))
+                    values[v].as_ref().map(buffers::copy_of)
                 };
                 // Invariant: values are produced in node order and taken only
                 // by their last reader, so an earlier value is still here.
@@ -307,7 +305,7 @@ impl<T: Float> Model<T> for Graph<T> {
                     })?;
                     layer.forward(x, mode)?
                 }
-                Operation::Merge(merge) => merge.forward(arguments, &mut self.free)?,
+                Operation::Merge(merge) => merge.forward(arguments)?,
             };
             values[i + 1] = Some(output);
         }
@@ -331,13 +329,13 @@ impl<T: Float> Model<T> for Graph<T> {
                 })?;
             let input_grads = match &mut node.operation {
                 Operation::Layer(layer) => vec![layer.backward(grad)?],
-                Operation::Merge(merge) => merge.backward(grad, &mut self.free)?,
+                Operation::Merge(merge) => merge.backward(grad)?,
             };
             for (&v, g) in node.inputs.iter().zip(input_grads) {
                 grads[v] = Some(match grads[v].take() {
                     Some(mut sum) => {
                         sum += &g;
-                        self.free.keep(g);
+                        buffers::give_back(g);
                         sum
                     }
                     None => g,

@@ -15,8 +15,8 @@ use kymo_tensor::Float;
 use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
 
+use crate::buffers;
 use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
-use crate::spare::Spare;
 use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Shape};
 
 const KIND: &str = "BatchNormalization";
@@ -68,8 +68,6 @@ pub struct BatchNormalization<T> {
     moving_mean: Parameter<T>,
     moving_variance: Parameter<T>,
     cache: Option<Cache<T>>,
-    /// Storage for the next forward's output.
-    spare: Spare<T>,
 }
 
 impl<T: Float> BatchNormalization<T> {
@@ -107,7 +105,6 @@ impl<T: Float> BatchNormalization<T> {
             moving_mean: Parameter::frozen("moving_mean", zeros()),
             moving_variance: Parameter::frozen("moving_variance", ones()),
             cache: None,
-            spare: Spare::new(),
         })
     }
 
@@ -210,12 +207,10 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                 variance: &moving_variance,
             },
         };
-        let mut output = self
-            .spare
-            .array(ndarray::IxDyn(&self.shape.with_batch(batch)));
+        let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(batch)));
         let output_values = output
             .as_slice_mut()
-            .expect("invariant: a spare array is standard layout");
+            .expect("invariant: a pooled array is standard layout");
         let used = batch_norm_forward(shape, values, statistics, eps, gamma, beta, output_values)
             .map_err(|source| LayerError::Kernel {
             layer: self.name.clone(),
@@ -299,7 +294,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         }
         // The normalized input is done with: its storage takes the next
         // forward's output.
-        self.spare.keep(cache.normalized);
+        buffers::give_back(cache.normalized);
         let dx = dy;
         dx.into_shape_with_order(self.shape.with_batch(batch))
             .map(|a| a.into_dyn())

@@ -12,9 +12,9 @@ use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
+use crate::buffers;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_as, view_mut_as};
 use crate::limits::{padded_length, product, LayerPlan};
-use crate::spare::Spare;
 use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
 const KIND: &str = "Conv1D";
@@ -105,7 +105,6 @@ pub struct Conv1D<T: Float> {
     /// The activation, applied in place, with the derivative it keeps.
     activation: InPlaceActivation<T>,
     /// Storage for the next forward's output.
-    spare: Spare<T>,
     workspace: Conv1dWorkspace<T>,
 }
 
@@ -190,7 +189,6 @@ impl<T: Float> Conv1D<T> {
             bias,
             input_cache: None,
             activation,
-            spare: Spare::new(),
             workspace: Conv1dWorkspace::new(),
         })
     }
@@ -222,9 +220,7 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         };
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
         let out_shape = self.output.with_batch(batch);
-        let mut z = self
-            .spare
-            .array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
+        let mut z = buffers::array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
         conv1d_forward_into(
             x.view(),
             kernel,
@@ -266,7 +262,7 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             layer: self.name.clone(),
             source,
         })?;
-        self.spare.keep(grad);
+        buffers::give_back(grad);
         Ok(input.into_dyn())
     }
 

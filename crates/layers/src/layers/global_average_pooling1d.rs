@@ -1,9 +1,10 @@
 //! `GlobalAveragePooling1D`: the mean over the length axis, `[B, C, L] ->
 //! [B, C]` (PyTorch: `nn.AdaptiveAvgPool1d(1)` then flatten).
 
-use kymo_tensor::{global_avg_pool1d_backward, global_avg_pool1d_forward, Float};
+use kymo_tensor::{global_avg_pool1d_backward_into, global_avg_pool1d_forward, Float};
 use ndarray::{ArrayD, Ix2, Ix3};
 
+use crate::buffers;
 use crate::layer::{check_grad, check_input, fixed, take_cache};
 use crate::limits::LayerPlan;
 use crate::{Layer, LayerError, LayerSpec, Mode, NameOnlySpec, Reach, Shape};
@@ -60,13 +61,18 @@ impl<T: Float> Layer<T> for GlobalAveragePooling1D {
         let batch = check_input(&self.name, KIND, Layer::<T>::input_shape(self), &input)?;
         let x = fixed::<T, Ix3>(&self.name, KIND, input)?;
         self.cache = (mode == Mode::Train).then_some(batch);
-        Ok(global_avg_pool1d_forward(x.view()).into_dyn())
+        let means = global_avg_pool1d_forward(x.view());
+        // The input is done with: its storage can take the input gradient.
+        buffers::give_back(x);
+        Ok(means.into_dyn())
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let batch = take_cache(&self.name, &mut self.cache)?;
         check_grad(&self.name, KIND, &[batch, self.channels], &grad_output)?;
         let grad = fixed::<T, Ix2>(&self.name, KIND, grad_output)?;
-        Ok(global_avg_pool1d_backward(grad.view(), self.length).into_dyn())
+        let mut grad_input = buffers::array(Ix3(batch, self.channels, self.length));
+        global_avg_pool1d_backward_into(grad.view(), grad_input.view_mut());
+        Ok(grad_input.into_dyn())
     }
     fn reach(&self) -> Option<Reach> {
         None

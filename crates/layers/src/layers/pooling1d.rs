@@ -14,9 +14,9 @@ use kymo_tensor::{
 use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
+use crate::buffers;
 use crate::layer::{check_grad, check_input, fixed, standard, take_cache};
 use crate::limits::{padded_length, product, LayerPlan};
-use crate::spare::Spare;
 use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Shape};
 
 /// Configuration of a 1D pooling layer, with Keras's names and defaults.
@@ -103,8 +103,6 @@ pub struct Pooling1D<T> {
     input: Shape,
     output: Shape,
     cache: Option<Cache<T>>,
-    /// Storage for the next max-pooling forward's output.
-    spare: Spare<T>,
     /// Each output's winner, kept by forward for pools larger than
     /// [`RECOMPUTE_LIMIT`]; reused from step to step.
     winners: Vec<u32>,
@@ -167,7 +165,6 @@ impl<T: Float> Pooling1D<T> {
             name,
             input,
             cache: None,
-            spare: Spare::new(),
             winners: Vec::new(),
         })
     }
@@ -222,7 +219,7 @@ impl<T: Float> Pooling1D<T> {
             Reduction::Max => {
                 let x = standard(x);
                 let shape = self.output.with_batch(batch);
-                let mut y = self.spare.array(Ix3(shape[0], shape[1], shape[2]));
+                let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
                 let winners = if self.spec.pool_size > RECOMPUTE_LIMIT {
                     self.winners.resize(y.len(), 0);
                     Some(&mut self.winners[..])
@@ -307,7 +304,7 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
                     None => max_pool1d_backward_in_place(x, grad.view(), config, winners),
                 }
                 .map_err(kernel_error)?;
-                self.spare.keep(grad);
+                buffers::give_back(grad);
                 input
             }
             Cache::Average { .. } => {

@@ -5,8 +5,9 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use super::{check_inputs, Merge};
+use crate::buffers;
 use crate::layer::standard;
-use crate::{FreeList, LayerError, LayerSpec, NameOnlySpec, Shape};
+use crate::{LayerError, LayerSpec, NameOnlySpec, Shape};
 
 const KIND: &str = "Add";
 
@@ -56,11 +57,7 @@ impl<T: Float> Merge<T> for Add {
     fn output_shape(&self) -> Shape {
         self.shape
     }
-    fn forward(
-        &mut self,
-        inputs: Vec<ArrayD<T>>,
-        free: &mut FreeList<T>,
-    ) -> Result<ArrayD<T>, LayerError> {
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
         let shapes = vec![self.shape; self.inputs];
         check_inputs(&self.name, KIND, &shapes, &inputs)?;
         let mut inputs = inputs.into_iter();
@@ -75,15 +72,11 @@ impl<T: Float> Merge<T> for Add {
         let mut sum = standard(first);
         for x in inputs {
             sum += &x;
-            free.keep(x);
+            buffers::give_back(x);
         }
         Ok(sum)
     }
-    fn backward(
-        &mut self,
-        grad_output: ArrayD<T>,
-        free: &mut FreeList<T>,
-    ) -> Result<Vec<ArrayD<T>>, LayerError> {
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError> {
         let batch = grad_output.shape().first().copied().unwrap_or(0);
         crate::layer::check_grad(
             &self.name,
@@ -94,7 +87,7 @@ impl<T: Float> Merge<T> for Add {
         // Every input gets the output's gradient: the first that array
         // itself, the others copies.
         let mut grads: Vec<ArrayD<T>> = (1..self.inputs)
-            .map(|_| free.copy_of(&grad_output))
+            .map(|_| buffers::copy_of(&grad_output))
             .collect();
         grads.insert(0, grad_output);
         Ok(grads)

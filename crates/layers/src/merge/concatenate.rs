@@ -6,7 +6,8 @@ use ndarray::{ArrayD, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::{check_inputs, Merge};
-use crate::{FreeList, LayerError, LayerSpec, Shape};
+use crate::buffers;
+use crate::{LayerError, LayerSpec, Shape};
 
 const KIND: &str = "Concatenate";
 
@@ -125,16 +126,12 @@ impl<T: Float> Merge<T> for Concatenate {
     fn output_shape(&self) -> Shape {
         self.output
     }
-    fn forward(
-        &mut self,
-        inputs: Vec<ArrayD<T>>,
-        free: &mut FreeList<T>,
-    ) -> Result<ArrayD<T>, LayerError> {
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
         let batch = check_inputs(&self.name, KIND, &self.shapes, &inputs)?;
         // Written in standard layout into a reused buffer: `ndarray::concatenate`
         // allocated a fresh array every step, laid out channel-major, which the
         // BatchNormalization after an Inception module then copied again.
-        let mut output = free.array(ndarray::IxDyn(&self.output.with_batch(batch)));
+        let mut output = buffers::array(ndarray::IxDyn(&self.output.with_batch(batch)));
         let mut start = 0;
         // NCL: the channel axis is 1, for signals and features alike.
         for input in inputs {
@@ -143,15 +140,11 @@ impl<T: Float> Merge<T> for Concatenate {
                 .slice_axis_mut(Axis(1), ndarray::Slice::from(start..end))
                 .assign(&input);
             start = end;
-            free.keep(input);
+            buffers::give_back(input);
         }
         Ok(output)
     }
-    fn backward(
-        &mut self,
-        grad_output: ArrayD<T>,
-        free: &mut FreeList<T>,
-    ) -> Result<Vec<ArrayD<T>>, LayerError> {
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError> {
         let batch = grad_output.shape().first().copied().unwrap_or(0);
         crate::layer::check_grad(
             &self.name,
@@ -166,13 +159,13 @@ impl<T: Float> Merge<T> for Concatenate {
             .map(|shape| {
                 let end = start + shape.channels();
                 let part = grad_output.slice_axis(Axis(1), ndarray::Slice::from(start..end));
-                let mut copy = free.array(ndarray::IxDyn(&shape.with_batch(batch)));
+                let mut copy = buffers::array(ndarray::IxDyn(&shape.with_batch(batch)));
                 copy.assign(&part);
                 start = end;
                 copy
             })
             .collect();
-        free.keep(grad_output);
+        buffers::give_back(grad_output);
         Ok(parts)
     }
 }
@@ -221,19 +214,19 @@ mod tests {
         .expect("same length");
         let a = ndarray::arr3(&[[[1.0f64, 2.0]]]).into_dyn();
         let b = ndarray::arr3(&[[[3.0, 4.0], [5.0, 6.0]]]).into_dyn();
-        // Buffers of stale values: the output and the split overwrite them.
-        let mut free = FreeList::new();
+        // Pooled buffers of stale values: the output and the split
+        // overwrite them.
         for _ in 0..3 {
-            free.keep(ndarray::Array1::from_elem(8, f64::NAN));
+            kymo_tensor::give_buffer(vec![f64::NAN; 8]);
         }
         let inputs = vec![a.clone(), b.clone()];
-        let y = Merge::<f64>::forward(&mut layer, inputs, &mut free).expect("forward");
+        let y = Merge::<f64>::forward(&mut layer, inputs).expect("forward");
         assert_eq!(
             y,
             ndarray::arr3(&[[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]).into_dyn()
         );
         assert!(y.is_standard_layout());
-        let grads = Merge::<f64>::backward(&mut layer, y, &mut free).expect("backward");
+        let grads = Merge::<f64>::backward(&mut layer, y).expect("backward");
         assert_eq!(grads, vec![a, b]);
     }
 

@@ -11,7 +11,7 @@ pub use concatenate::{Concatenate, ConcatenateSpec};
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::{FreeList, LayerError, LayerSpec, Shape};
+use crate::{LayerError, LayerSpec, Shape};
 
 /// A layer of several inputs and one output.
 pub trait Merge<T: Float>: Send {
@@ -22,20 +22,11 @@ pub trait Merge<T: Float>: Send {
     /// The per-sample output shape.
     fn output_shape(&self) -> Shape;
     /// Forward pass over one batch per input, in the order of the node's
-    /// inputs. The output comes from `free` and what the merge is done
-    /// with goes back to it.
-    fn forward(
-        &mut self,
-        inputs: Vec<ArrayD<T>>,
-        free: &mut FreeList<T>,
-    ) -> Result<ArrayD<T>, LayerError>;
+    /// inputs.
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError>;
     /// The gradient with respect to each input, from the gradient with
-    /// respect to the output, in arrays from `free`.
-    fn backward(
-        &mut self,
-        grad_output: ArrayD<T>,
-        free: &mut FreeList<T>,
-    ) -> Result<Vec<ArrayD<T>>, LayerError>;
+    /// respect to the output.
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError>;
 }
 
 /// Builds the merge layer `spec` for inputs of `shapes`; an error names the

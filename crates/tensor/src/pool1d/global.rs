@@ -1,6 +1,6 @@
 //! Global average pooling: the mean over the whole length axis.
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 
 use crate::Float;
 
@@ -16,10 +16,25 @@ pub fn global_avg_pool1d_backward<T: Float>(
     input_length: usize,
 ) -> Array3<T> {
     let (batch, channels) = grad_output.dim();
+    let mut grad_input = Array3::zeros((batch, channels, input_length));
+    global_avg_pool1d_backward_into(grad_output, grad_input.view_mut());
+    grad_input
+}
+
+/// [`global_avg_pool1d_backward`] into a caller's `grad_input`
+/// (`[B, C, L]`, the batch and channels of `grad_output`), every element
+/// of which is overwritten: a layer passes a buffer it reuses.
+pub fn global_avg_pool1d_backward_into<T: Float>(
+    grad_output: ArrayView2<'_, T>,
+    mut grad_input: ArrayViewMut3<'_, T>,
+) {
+    let input_length = grad_input.dim().2;
     let scale = T::one() / T::from_usize(input_length.max(1)).unwrap_or_else(T::one);
-    Array3::from_shape_fn((batch, channels, input_length), |(b, c, _)| {
-        grad_output[[b, c]] * scale
-    })
+    for (mut rows, grads) in grad_input.outer_iter_mut().zip(grad_output.outer_iter()) {
+        for (mut row, &g) in rows.outer_iter_mut().zip(grads.iter()) {
+            row.fill(g * scale);
+        }
+    }
 }
 
 #[cfg(test)]

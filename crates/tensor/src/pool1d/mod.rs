@@ -19,7 +19,9 @@ mod global;
 mod max;
 
 pub use avg::{avg_pool1d_backward, avg_pool1d_forward};
-pub use global::{global_avg_pool1d_backward, global_avg_pool1d_forward};
+pub use global::{
+    global_avg_pool1d_backward, global_avg_pool1d_backward_into, global_avg_pool1d_forward,
+};
 pub use max::{
     leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
     max_pool1d_backward_in_place, max_pool1d_forward_into,
