@@ -13,7 +13,7 @@
 //! A counting allocator wraps the system's, so the figures are the heap's
 //! own, without the allocator's slack that resident memory also counts.
 
-use kymo::layers::{zoo, Mode, Model};
+use kymo::layers::{zoo, Mode};
 use ndarray::ArrayD;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;

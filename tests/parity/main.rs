@@ -4,6 +4,7 @@
 
 mod classification_parity;
 mod f32_accuracy;
+mod graph_f32_accuracy;
 mod graph_parity;
 mod keras_parity;
 mod parity_support;

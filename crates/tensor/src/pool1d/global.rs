@@ -2,12 +2,25 @@
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 
+use crate::sum::lane_total;
 use crate::Float;
 
 /// Global average pooling: `[B, C, L] -> [B, C]`.
+///
+/// Each row is summed in lanes (`sum::lane_total`), as BatchNormalization's
+/// statistics are: one running f32 sum of 1040 points drifted four times
+/// further from the f64 mean than PyTorch's vectorized sum, which put
+/// FCN's output outside twice PyTorch's f32 distance
+/// (tests/parity/graph_f32_accuracy.rs).
 pub fn global_avg_pool1d_forward<T: Float>(x: ArrayView3<'_, T>) -> Array2<T> {
     let length = T::from_usize(x.dim().2.max(1)).unwrap_or_else(T::one);
-    x.map_axis(Axis(2), |row| row.iter().copied().sum::<T>() / length)
+    x.map_axis(Axis(2), |row| {
+        let total = match row.as_slice() {
+            Some(values) => lane_total(values),
+            None => lane_total(&row.to_vec()),
+        };
+        total / length
+    })
 }
 
 /// Global average pooling backward: `[B, C] -> [B, C, L]`.

@@ -1,0 +1,129 @@
+//! float32 accuracy of the graph zoo at full size: FCN, ResNet and
+//! InceptionTime at 1040 points, forward and backward through an MSE loss,
+//! held to the same rule as the seed's models (`f32_accuracy.rs`): kymo's
+//! f64 output and loss equal PyTorch's f64 ones, and kymo's f32 lands no
+//! further from its f64 result than twice PyTorch's own f32 distance,
+//! tensor by tensor.
+//!
+//! No weights are stored: both sides draw them from the same formula of
+//! each parameter's name and index ([`weights`]). Fixture:
+//! `tests/fixtures/accuracy/graph_f32_accuracy.json`, written by
+//! `make_graph_f32_accuracy_fixture.py` beside it.
+
+use std::collections::BTreeMap;
+
+use kymo::layers::{zoo, Mode};
+use kymo::tensor::Float;
+use ndarray::ArrayD;
+use serde_json::Value;
+
+use crate::f32_accuracy::compare;
+use crate::parity_support::array;
+
+const FIXTURE: &str = include_str!("../fixtures/accuracy/graph_f32_accuracy.json");
+
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xCBF2_9CE4_8422_2325, |h, byte| {
+        (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3)
+    })
+}
+
+/// The values of parameter `name` (`layer/parameter`) of `shape`, as the
+/// fixture's script draws them: 24-bit integer hashes over 2^23, in
+/// [-1, 1), exact in f64, then scaled (a Glorot bound for kernels) and
+/// rounded to f32 once.
+fn weights(name: &str, shape: &[usize]) -> Vec<f32> {
+    let h = fnv1a(name);
+    let count: usize = shape.iter().product();
+    let kind = name.rsplit('/').next().unwrap_or_default();
+    let scale = if kind == "kernel" {
+        let receptive: usize = shape[2..].iter().product();
+        let (fan_in, fan_out) = (shape[1] * receptive, shape[0] * receptive);
+        (6.0 / (fan_in + fan_out) as f64).sqrt()
+    } else {
+        0.125
+    };
+    (0..count as u64)
+        .map(|i| {
+            let bits = h.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40;
+            let u = bits as f64 / f64::from(1u32 << 23) - 1.0;
+            let value = if kind == "gamma" {
+                1.0 + scale * u
+            } else {
+                scale * u
+            };
+            value as f32
+        })
+        .collect()
+}
+
+/// Training-mode output, MSE loss and every trainable parameter's
+/// gradient by kymo name, in f64.
+fn step<T: Float>(name: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) -> BTreeMap<String, Vec<f64>> {
+    let spec = zoo::architecture_by_name(name, x.shape()[2]).expect("in the zoo");
+    let mut model = spec.build::<T>(0).expect("builds");
+    let names = model.parameter_names();
+    for (full_name, parameter) in names.iter().zip(model.parameters_mut()) {
+        if parameter.trainable {
+            let values = weights(full_name, parameter.value.shape());
+            for (slot, v) in parameter.value.iter_mut().zip(values) {
+                *slot = T::from_f64_lossy(f64::from(v));
+            }
+        }
+    }
+    let input = x.mapv(|v| T::from_f64_lossy(f64::from(v)));
+    let output = model.forward(input, Mode::Train).expect("forward");
+    // MSE over every element, as PyTorch's F.mse_loss computes it.
+    let count = output.len() as f64;
+    let diff: Vec<f64> = output
+        .iter()
+        .zip(y.iter())
+        .map(|(p, t)| p.to_f64_lossless() - f64::from(*t))
+        .collect();
+    let loss = diff.iter().map(|d| d * d).sum::<f64>() / count;
+    let grad = ArrayD::from_shape_vec(
+        output.raw_dim(),
+        diff.iter()
+            .map(|d| T::from_f64_lossy(2.0 * d / count))
+            .collect(),
+    )
+    .expect("same shape");
+    model.zero_grad();
+    model.backward(grad).expect("backward");
+    let mut tensors = BTreeMap::new();
+    tensors.insert(
+        "output".to_string(),
+        output.iter().map(|v| v.to_f64_lossless()).collect(),
+    );
+    tensors.insert("loss".to_string(), vec![loss]);
+    for (full_name, parameter) in names.iter().zip(model.parameters()) {
+        if parameter.trainable {
+            let grad = parameter.grad.iter().map(|v| v.to_f64_lossless()).collect();
+            tensors.insert(full_name.clone(), grad);
+        }
+    }
+    tensors
+}
+
+fn check(name: &str) {
+    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
+    let (x, y) = (array(&fixture["x"]), array(&fixture["y"]));
+    let wide = step::<f64>(name, &x, &y);
+    let narrow = step::<f32>(name, &x, &y);
+    compare(name, &fixture["models"][name], &wide, &narrow);
+}
+
+#[test]
+fn fcn_in_f32_is_as_exact_as_pytorch() {
+    check("fcn");
+}
+
+#[test]
+fn resnet_in_f32_is_as_exact_as_pytorch() {
+    check("resnet");
+}
+
+#[test]
+fn inception_time_in_f32_is_as_exact_as_pytorch() {
+    check("inception");
+}
