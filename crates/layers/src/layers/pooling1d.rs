@@ -8,7 +8,8 @@
 
 use kymo_tensor::{
     avg_pool1d_backward, avg_pool1d_forward, leaky_max_pool1d_backward_in_place,
-    leaky_max_pool1d_forward_into, max_pool1d_backward_in_place, max_pool1d_forward_into, Float,
+    leaky_max_pool1d_forward_into, max_pool1d_backward_from_taps, max_pool1d_backward_in_place,
+    max_pool1d_forward_into, max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Float,
     Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD, Ix3};
@@ -90,6 +91,12 @@ enum Cache<T> {
         input: Array3<T>,
         kink: Option<T>,
     },
+    /// A small stride-1 max pool without an absorbed activation keeps each
+    /// output's winning tap, one byte, in the layer's `taps`, and gives its
+    /// input back: backward writes the input gradient into a pooled buffer.
+    MaxTaps {
+        batch: usize,
+    },
     Average {
         batch: usize,
     },
@@ -106,6 +113,9 @@ pub struct Pooling1D<T> {
     /// Each output's winner, kept by forward for pools larger than
     /// [`RECOMPUTE_LIMIT`]; reused from step to step.
     winners: Vec<u32>,
+    /// Each output's winning tap, kept by forward for the pools of
+    /// `Cache::MaxTaps`; reused from step to step.
+    taps: Vec<u8>,
 }
 
 /// Pools up to this size let backward find the winners again from the
@@ -166,6 +176,7 @@ impl<T: Float> Pooling1D<T> {
             input,
             cache: None,
             winners: Vec::new(),
+            taps: Vec::new(),
         })
     }
 }
@@ -216,6 +227,19 @@ impl<T: Float> Pooling1D<T> {
         };
         let train = mode == Mode::Train;
         let (output, cache) = match self.reduction {
+            Reduction::Max
+                if train && kink.is_none() && max_pool1d_keeps_taps(&self.spec.config()) =>
+            {
+                let shape = self.output.with_batch(batch);
+                let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
+                self.taps.resize(y.len(), 0);
+                let config = self.spec.config();
+                max_pool1d_forward_keeping_taps(x.view(), config, y.view_mut(), &mut self.taps)
+                    .map_err(kernel_error)?;
+                // The taps are all backward needs: the input goes back now.
+                buffers::give_back(x);
+                (y, Cache::MaxTaps { batch })
+            }
             Reduction::Max => {
                 let x = standard(x);
                 let shape = self.output.with_batch(batch);
@@ -245,7 +269,15 @@ impl<T: Float> Pooling1D<T> {
                 Cache::Average { batch },
             ),
         };
-        self.cache = train.then_some(cache);
+        self.cache = match cache {
+            cache if train => Some(cache),
+            // Inference keeps nothing: the input goes back to the pool.
+            Cache::Max { input, .. } => {
+                buffers::give_back(input);
+                None
+            }
+            _ => None,
+        };
         Ok(output.into_dyn())
     }
 }
@@ -279,7 +311,7 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         let cache = take_cache(&self.name, &mut self.cache)?;
         let batch = match &cache {
             Cache::Max { input, .. } => input.dim().0,
-            Cache::Average { batch } => *batch,
+            Cache::MaxTaps { batch } | Cache::Average { batch } => *batch,
         };
         check_grad(
             &self.name,
@@ -306,6 +338,21 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
                 .map_err(kernel_error)?;
                 buffers::give_back(grad);
                 input
+            }
+            Cache::MaxTaps { .. } => {
+                let shape = self.input.with_batch(batch);
+                let mut grad_input = buffers::array(Ix3(shape[0], shape[1], shape[2]));
+                // The forward pass that left this cache sized the taps.
+                let taps = &self.taps[..grad.len()];
+                max_pool1d_backward_from_taps(
+                    grad_input.view_mut(),
+                    grad.view(),
+                    self.spec.config(),
+                    taps,
+                )
+                .map_err(kernel_error)?;
+                buffers::give_back(grad);
+                grad_input
             }
             Cache::Average { .. } => {
                 let length = self.input.with_batch(batch)[2];

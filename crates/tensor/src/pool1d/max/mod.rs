@@ -14,6 +14,7 @@ use ndarray::{ArrayView3, ArrayViewMut3};
 
 mod rows;
 mod small_windows;
+mod taps;
 
 use crate::elementwise::{kink_backward_block, kink_forward_into};
 use crate::layout::{check_length, standard_slice_mut};
@@ -25,6 +26,9 @@ use rows::{
 };
 
 use super::Pool1dConfig;
+pub use taps::{
+    max_pool1d_backward_from_taps, max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps,
+};
 
 /// Max pooling forward into a caller's `output` (`[B, C, L_out]`, standard
 /// layout, every element overwritten). The winners go into `winners` (one

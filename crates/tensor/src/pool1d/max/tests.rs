@@ -283,3 +283,41 @@ fn fused_leaky_relu_matches_the_two_passes() {
             })
     }
 }
+
+/// Keeping one byte per output instead of the input gives the same bits:
+/// against the definition and the in-place pair, on 1 and 2 threads, for
+/// every pool that keeps taps; the others are refused.
+#[test]
+fn pooling_that_keeps_taps_matches_the_in_place_pair() {
+    let x = tricky_input();
+    for threads in [1, 2] {
+        crate::Runtime::new(threads)
+            .expect("threads start")
+            .run(|| {
+                for cfg in CONFIGS.map(config) {
+                    let out = cfg.window(x.dim().2).expect("fits").output_length;
+                    let mut y = Array3::from_elem((3, 5, out), 9.0f32);
+                    let mut taps = vec![200u8; y.len()];
+                    let forward =
+                        max_pool1d_forward_keeping_taps(x.view(), cfg, y.view_mut(), &mut taps);
+                    if !max_pool1d_keeps_taps(&cfg) {
+                        assert!(forward.is_err(), "{cfg:?} keeps no taps");
+                        continue;
+                    }
+                    forward.expect("fits");
+                    let dy = output_gradient(out);
+                    let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
+                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+                    let mut in_place = x.clone();
+                    max_pool1d_backward_in_place(in_place.view_mut(), dy.view(), cfg, None)
+                        .expect("fits");
+                    // A buffer of stale values: backward overwrites it all.
+                    let mut dx = Array3::from_elem(x.dim(), f32::NAN);
+                    max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), cfg, &taps)
+                        .expect("fits");
+                    assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?}");
+                    assert_eq!(bits(&dx), bits(&in_place), "{cfg:?}");
+                }
+            })
+    }
+}

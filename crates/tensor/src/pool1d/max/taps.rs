@@ -1,0 +1,150 @@
+//! Max pooling that keeps one byte per output instead of its input: for a
+//! small stride-1 pool (InceptionTime's 3-wide one), forward records which
+//! tap of each window won, and backward writes the input gradient into a
+//! buffer of the caller's from those bytes alone. A layer then gives its
+//! input back as soon as forward is done: a quarter of the memory the
+//! kept input took, where the input (an Inception module's) is also kept
+//! by the module's bottleneck convolution.
+//!
+//! The winners are those [`super::max_pool1d_backward_in_place`] finds
+//! again from the input (the same scan), and the gradient is scattered in
+//! the same order, so the two paths give the same bits.
+
+use ndarray::{ArrayView3, ArrayViewMut3};
+
+use super::rows::{
+    max_pool_row_taps, max_pool_window, pool_work, scatter_to_taps, RowScratch, SCAN_LIMIT,
+};
+use super::Pool1dConfig;
+use crate::layout::{check_length, standard_slice_mut};
+use crate::parallel::{for_each_block, rows_per_block};
+use crate::{Float, TensorError};
+
+/// Whether a pool of `config` can keep taps: stride 1 and at most
+/// [`SCAN_LIMIT`] wide, so that every tap fits a byte.
+pub fn max_pool1d_keeps_taps(config: &Pool1dConfig) -> bool {
+    config.stride == 1 && config.pool_size <= SCAN_LIMIT
+}
+
+fn check_taps(kernel: &'static str, config: &Pool1dConfig) -> Result<(), TensorError> {
+    if max_pool1d_keeps_taps(config) {
+        Ok(())
+    } else {
+        Err(TensorError::Config {
+            kernel,
+            field: "pool_size",
+            reason: format!(
+                "taps are kept for stride-1 pools of at most {SCAN_LIMIT}; this one is {} \
+                 wide with stride {}",
+                config.pool_size, config.stride
+            ),
+        })
+    }
+}
+
+/// Max pooling forward into a caller's `output` (`[B, C, L_out]`, standard
+/// layout, every element overwritten), the winning tap of each output in
+/// `taps` (one byte per output).
+pub fn max_pool1d_forward_keeping_taps<T: Float>(
+    x: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+    mut output: ArrayViewMut3<'_, T>,
+    taps: &mut [u8],
+) -> Result<(), TensorError> {
+    const KERNEL: &str = "max_pool1d_forward_keeping_taps";
+    check_taps(KERNEL, &config)?;
+    let (batch, channels, length) = x.dim();
+    let window = max_pool_window(KERNEL, length, config)?;
+    let out = window.output_length;
+    let y = standard_slice_mut(KERNEL, "output", &[batch, channels, out], &mut output)?;
+    check_length(KERNEL, "taps", y.len(), taps.len())?;
+    let x = x.as_standard_layout();
+    let x = x
+        .as_slice()
+        .expect("invariant: as_standard_layout returns a contiguous array");
+    let rows = rows_per_block(length);
+    let blocks: Vec<_> = x
+        .chunks(rows * length)
+        .zip(y.chunks_mut(rows * out))
+        .zip(taps.chunks_mut(rows * out))
+        .collect();
+    for_each_block(
+        pool_work(x.len(), &config),
+        blocks,
+        || RowScratch::<T>::new(config.pool_size, length, out, false),
+        |scratch: &mut RowScratch<T>, ((x, y), taps)| {
+            for ((row, y), taps) in x
+                .chunks_exact(length)
+                .zip(y.chunks_exact_mut(out))
+                .zip(taps.chunks_exact_mut(out))
+            {
+                max_pool_row_taps(row, &window, y, &mut scratch.winners);
+                for (byte, &tap) in taps.iter_mut().zip(&scratch.winners) {
+                    // Invariant: a tap is below the pool size, at most SCAN_LIMIT.
+                    *byte = tap as u8;
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
+/// Max pooling backward from the taps [`max_pool1d_forward_keeping_taps`]
+/// kept: overwrites `grad_input` (`[B, C, L]`, standard layout) with
+/// `∂loss/∂x`.
+pub fn max_pool1d_backward_from_taps<T: Float>(
+    mut grad_input: ArrayViewMut3<'_, T>,
+    grad_output: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+    taps: &[u8],
+) -> Result<(), TensorError> {
+    const KERNEL: &str = "max_pool1d_backward_from_taps";
+    check_taps(KERNEL, &config)?;
+    let (batch, channels, length) = grad_input.dim();
+    let window = max_pool_window(KERNEL, length, config)?;
+    let out = window.output_length;
+    if grad_output.shape() != [batch, channels, out] {
+        return Err(TensorError::Shape {
+            kernel: KERNEL,
+            argument: "grad_output",
+            expected: vec![batch, channels, out],
+            found: grad_output.shape().to_vec(),
+        });
+    }
+    let dx = standard_slice_mut(
+        KERNEL,
+        "grad_input",
+        &[batch, channels, length],
+        &mut grad_input,
+    )?;
+    let grad_output = grad_output.as_standard_layout();
+    let gy = grad_output
+        .as_slice()
+        .expect("invariant: as_standard_layout returns a contiguous array");
+    check_length(KERNEL, "taps", gy.len(), taps.len())?;
+    let rows = rows_per_block(length);
+    let blocks: Vec<_> = dx
+        .chunks_mut(rows * length)
+        .zip(gy.chunks(rows * out))
+        .zip(taps.chunks(rows * out))
+        .collect();
+    for_each_block(
+        pool_work(gy.len(), &config),
+        blocks,
+        || RowScratch::<T>::new(config.pool_size, length, out, false),
+        |scratch: &mut RowScratch<T>, ((dx, gy), taps)| {
+            for ((row, gy), taps) in dx
+                .chunks_exact_mut(length)
+                .zip(gy.chunks_exact(out))
+                .zip(taps.chunks_exact(out))
+            {
+                for (tap, &byte) in scratch.winners.iter_mut().zip(taps) {
+                    *tap = u32::from(byte);
+                }
+                row.fill(T::zero());
+                scatter_to_taps(row, gy, &scratch.winners[..out], &window);
+            }
+        },
+    );
+    Ok(())
+}
