@@ -7,8 +7,9 @@ use kymo::layers::{Dense, DenseSpec, Layer, Mode, Shape};
 use kymo::tensor::SeededRng;
 use kymo::tensor::{
     conv1d_backward_in_place, conv1d_forward_into, leaky_max_pool1d_backward_in_place,
-    leaky_max_pool1d_forward_into, max_pool1d_backward_in_place, max_pool1d_forward_into,
-    Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
+    leaky_max_pool1d_forward_into, max_pool1d_backward_from_taps, max_pool1d_backward_in_place,
+    max_pool1d_forward_into, max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace,
+    Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD};
 
@@ -195,5 +196,41 @@ fn batch_norm(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, conv, pool, dense, batch_norm, minirocket);
+/// A small stride-1 pool keeping one byte per output (what a graph's
+/// training pass runs, InceptionTime's 3-wide pool over a module's 128
+/// channels at batch 32) against the in-place pair above, which keeps the
+/// input instead.
+fn pool_keeping_taps(c: &mut Criterion) {
+    let shape = (32, 128, 1040);
+    let x = filled(shape);
+    let cfg = Pool1dConfig {
+        pool_size: 3,
+        stride: 1,
+        padding: Padding::Same,
+    };
+    let mut y = Array3::<f32>::zeros(shape);
+    let mut taps = vec![0u8; y.len()];
+    c.bench_function("max_pool_3_same_b32x128_keeping_taps_forward", |b| {
+        b.iter(|| {
+            max_pool1d_forward_keeping_taps(x.view(), cfg, y.view_mut(), &mut taps).expect("fits")
+        })
+    });
+    let dy = filled(shape);
+    let mut dx = Array3::<f32>::zeros(shape);
+    c.bench_function("max_pool_3_same_b32x128_from_taps_backward", |b| {
+        b.iter(|| {
+            max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), cfg, &taps).expect("fits")
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    conv,
+    pool,
+    pool_keeping_taps,
+    dense,
+    batch_norm,
+    minirocket
+);
 criterion_main!(benches);
