@@ -234,7 +234,14 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             source,
         })?;
         let train = mode == Mode::Train;
-        self.input_cache = train.then_some(x);
+        if train {
+            self.input_cache = Some(x);
+        } else {
+            // Inference keeps nothing: the input's storage takes the next
+            // layer's output instead of a fresh allocation.
+            self.input_cache = None;
+            buffers::give_back(x);
+        }
         Ok(self.activation.forward(z.into_dyn(), train))
     }
 
