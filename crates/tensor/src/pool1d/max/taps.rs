@@ -21,7 +21,8 @@ use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, TensorError};
 
 /// Whether a pool of `config` can keep taps: stride 1 and at most
-/// [`SCAN_LIMIT`] wide, so that every tap fits a byte.
+/// 16 wide (the pools whose windows are scanned), so that every tap fits
+/// a byte.
 pub fn max_pool1d_keeps_taps(config: &Pool1dConfig) -> bool {
     config.stride == 1 && config.pool_size <= SCAN_LIMIT
 }
