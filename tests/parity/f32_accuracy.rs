@@ -42,14 +42,42 @@ fn step<T: Float>(
     };
     let mut model = Sequential::<T>::new(&spec, 0).expect("builds");
     from_safetensors(&mut model, file, name).expect("PyTorch's state_dict loads");
-    let input = x.mapv(|v| T::from_f64_lossy(v as f64));
+    let mut tensors = mse_step(&mut model, x, y);
+    let layout = TorchLayout::of(&model).expect("exportable");
+    let names = model.parameter_names();
+    let parameters = model.parameters();
+    for tensor in &layout.tensors {
+        let Some(weight) = &tensor.weight else {
+            continue;
+        };
+        let index = names.iter().position(|n| n == weight).expect("named");
+        if parameters[index].trainable {
+            let grad = &parameters[index].grad;
+            tensors.insert(
+                tensor.key.clone(),
+                grad.iter().map(|v| v.to_f64_lossless()).collect(),
+            );
+        }
+    }
+    tensors
+}
+
+/// A training-mode forward pass of `x`, the MSE loss against `y` over
+/// every element (as PyTorch's F.mse_loss and Keras compute it) and its
+/// backward pass, gradients zeroed first: the output and the loss, in f64,
+/// keyed `output` and `loss`.
+pub(crate) fn mse_step<T: Float>(
+    model: &mut dyn Model<T>,
+    x: &ArrayD<f32>,
+    y: &ArrayD<f32>,
+) -> BTreeMap<String, Vec<f64>> {
+    let input = x.mapv(|v| T::from_f64_lossy(f64::from(v)));
     let output = model.forward(input, Mode::Train).expect("forward");
-    // MSE over every element, as PyTorch's F.mse_loss and Keras compute it.
     let count = output.len() as f64;
     let diff: Vec<f64> = output
         .iter()
         .zip(y.iter())
-        .map(|(p, t)| p.to_f64_lossless() - *t as f64)
+        .map(|(p, t)| p.to_f64_lossless() - f64::from(*t))
         .collect();
     let loss = diff.iter().map(|d| d * d).sum::<f64>() / count;
     let grad = ArrayD::from_shape_vec(
@@ -67,22 +95,6 @@ fn step<T: Float>(
         output.iter().map(|v| v.to_f64_lossless()).collect(),
     );
     tensors.insert("loss".to_string(), vec![loss]);
-    let layout = TorchLayout::of(&model).expect("exportable");
-    let names = model.parameter_names();
-    let parameters = model.parameters();
-    for tensor in &layout.tensors {
-        let Some(weight) = &tensor.weight else {
-            continue;
-        };
-        let index = names.iter().position(|n| n == weight).expect("named");
-        if parameters[index].trainable {
-            let grad = &parameters[index].grad;
-            tensors.insert(
-                tensor.key.clone(),
-                grad.iter().map(|v| v.to_f64_lossless()).collect(),
-            );
-        }
-    }
     tensors
 }
 

@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use kymo::layers::{zoo, Mode};
+use kymo::layers::zoo;
 use kymo::tensor::Float;
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::f32_accuracy::compare;
+use crate::f32_accuracy::{compare, mse_step};
 use crate::parity_support::array;
 
 const FIXTURE: &str = include_str!("../fixtures/accuracy/graph_f32_accuracy.json");
@@ -71,31 +71,7 @@ fn step<T: Float>(name: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) -> BTreeMap<Stri
             }
         }
     }
-    let input = x.mapv(|v| T::from_f64_lossy(f64::from(v)));
-    let output = model.forward(input, Mode::Train).expect("forward");
-    // MSE over every element, as PyTorch's F.mse_loss computes it.
-    let count = output.len() as f64;
-    let diff: Vec<f64> = output
-        .iter()
-        .zip(y.iter())
-        .map(|(p, t)| p.to_f64_lossless() - f64::from(*t))
-        .collect();
-    let loss = diff.iter().map(|d| d * d).sum::<f64>() / count;
-    let grad = ArrayD::from_shape_vec(
-        output.raw_dim(),
-        diff.iter()
-            .map(|d| T::from_f64_lossy(2.0 * d / count))
-            .collect(),
-    )
-    .expect("same shape");
-    model.zero_grad();
-    model.backward(grad).expect("backward");
-    let mut tensors = BTreeMap::new();
-    tensors.insert(
-        "output".to_string(),
-        output.iter().map(|v| v.to_f64_lossless()).collect(),
-    );
-    tensors.insert("loss".to_string(), vec![loss]);
+    let mut tensors = mse_step(model.as_mut(), x, y);
     for (full_name, parameter) in names.iter().zip(model.parameters()) {
         if parameter.trainable {
             let grad = parameter.grad.iter().map(|v| v.to_f64_lossless()).collect();

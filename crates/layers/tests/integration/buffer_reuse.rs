@@ -13,8 +13,9 @@ fn batch(size: usize, length: usize, salt: f32) -> ArrayD<f32> {
     })
 }
 
-/// Output, input gradient and every parameter gradient of one step.
-fn step(model: &mut Sequential<f32>, x: ArrayD<f32>) -> Vec<Vec<u32>> {
+/// Output, input gradient and every parameter gradient of one step of any
+/// model.
+fn step(model: &mut dyn Model<f32>, x: ArrayD<f32>) -> Vec<Vec<u32>> {
     model.zero_grad();
     let y = model.forward(x, Mode::Train).expect("fits");
     let grad = y.mapv(|v| v - 0.5);
@@ -72,19 +73,6 @@ fn backward_without_a_training_forward_is_an_error_after_reuse_too() {
     );
 }
 
-/// Output, input gradient and every parameter gradient of one step of any
-/// model.
-fn graph_step(model: &mut dyn Model<f32>, x: ArrayD<f32>) -> Vec<Vec<u32>> {
-    model.zero_grad();
-    let y = model.forward(x, Mode::Train).expect("fits");
-    let grad = y.mapv(|v| v - 0.5);
-    let dx = model.backward(grad).expect("fits");
-    let bits = |a: &ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    let mut all = vec![bits(&y), bits(&dx)];
-    all.extend(model.parameters().iter().map(|p| bits(&p.grad)));
-    all
-}
-
 /// Graphs draw every output, copy, concatenation and gradient from the
 /// process's buffer pool, which other models (here a larger one, run
 /// first) leave full of their values: a step gives the bits of the same
@@ -110,12 +98,12 @@ fn graph_steps_do_not_depend_on_what_other_models_left_in_the_pool() {
     for spec in &specs {
         let target = batch(3, length, 0.9);
         let mut fresh = spec.build::<f32>(5).expect("builds");
-        let want = graph_step(fresh.as_mut(), target.clone());
+        let want = step(fresh.as_mut(), target.clone());
         // Another, larger model's steps fill the pool with its values.
         let mut other = ArchitectureSpec::Graph(zoo::resnet_with(2 * length, [8, 8, 8]))
             .build::<f32>(1)
             .expect("builds");
-        graph_step(other.as_mut(), batch(6, 2 * length, 0.3));
+        step(other.as_mut(), batch(6, 2 * length, 0.3));
         // And buffers of NaN of every size up to the largest array here:
         // an element a node failed to write would poison the step.
         for size in (1..=16).map(|k| k * 200) {
@@ -124,9 +112,9 @@ fn graph_steps_do_not_depend_on_what_other_models_left_in_the_pool() {
         let mut used = spec.build::<f32>(5).expect("builds");
         used.forward(batch(4, length, 0.2), Mode::Inference)
             .expect("fits");
-        graph_step(used.as_mut(), batch(5, length, 0.1));
-        graph_step(other.as_mut(), batch(2, 2 * length, 0.7));
-        graph_step(used.as_mut(), batch(2, length, 0.4));
-        assert_eq!(graph_step(used.as_mut(), target), want);
+        step(used.as_mut(), batch(5, length, 0.1));
+        step(other.as_mut(), batch(2, 2 * length, 0.7));
+        step(used.as_mut(), batch(2, length, 0.4));
+        assert_eq!(step(used.as_mut(), target), want);
     }
 }
