@@ -95,13 +95,6 @@ pub(crate) fn release() {
     drop(std::mem::take(&mut *pool()));
 }
 
-/// Buffers kept now, and their bytes (f32 and f64 ones).
-pub fn kept_buffers() -> (usize, usize) {
-    let pool = pool();
-    let bytes = pool.iter().map(|kept| capacity_of(kept.as_ref())).sum();
-    (pool.len(), bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

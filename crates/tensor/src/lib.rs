@@ -42,7 +42,7 @@ mod single_unit;
 mod sum;
 mod warm;
 
-pub use buffer_pool::{give_buffer, kept_buffers, take_buffer, KEPT_BUFFERS};
+pub use buffer_pool::{give_buffer, take_buffer, KEPT_BUFFERS};
 pub use conv1d::{
     conv1d_backward, conv1d_backward_in_place, conv1d_forward, conv1d_forward_into, Conv1dConfig,
     Conv1dWorkspace,
