@@ -224,9 +224,50 @@ fn pool_keeping_taps(c: &mut Criterion) {
     });
 }
 
+/// The backward pass of ResNet's and FCN's kernels of 8 and 5 taps at
+/// batch 32, which goes through F(4, 3) over groups of 3 taps.
+fn grouped_winograd(c: &mut Criterion) {
+    let same = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("grouped_winograd");
+    group.sample_size(10);
+    for (name, cin, cout, k) in [
+        ("resnet_conv_128x64x8_b32", 64, 128, 8),
+        ("fcn_conv2_256x128x5_b32", 128, 256, 5),
+    ] {
+        let x = filled((32, cin, 1040));
+        let w = filled((cout, cin, k));
+        let dy = filled((32, cout, 1040));
+        let mut dw = Array3::<f32>::zeros((cout, cin, k));
+        let mut ws = Conv1dWorkspace::new();
+        group.bench_function(format!("{name}_backward"), |b| {
+            b.iter_batched_ref(
+                || x.clone(),
+                |input| {
+                    conv1d_backward_in_place(
+                        input.view_mut(),
+                        w.view(),
+                        dy.view(),
+                        same,
+                        dw.view_mut(),
+                        None,
+                        &mut ws,
+                    )
+                    .expect("fits")
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     conv,
+    grouped_winograd,
     pool,
     pool_keeping_taps,
     dense,

@@ -119,7 +119,7 @@ enum Method {
     Direct,
     /// Overlap-save FFTs, for long kernels.
     Spectral,
-    /// Winograd's F(4, 3), for kernels of three taps.
+    /// Winograd's F(4, 3), over groups of three taps.
     Winograd,
 }
 
@@ -153,11 +153,26 @@ impl<T: Float> Conv1dWorkspace<T> {
         let undilated = window.stride == 1 && window.dilation == 1;
         match self.forced_method {
             Some(Method::Spectral) if undilated => Method::Spectral,
-            Some(Method::Winograd) if undilated && window.size == 3 => Method::Winograd,
+            Some(Method::Winograd) if winograd::computes(window) => Method::Winograd,
             Some(_) => Method::Direct,
             None if spectral::applies(window, in_channels, out_channels) => Method::Spectral,
             None if winograd::applies(window, in_channels, out_channels) => Method::Winograd,
             None => Method::Direct,
+        }
+    }
+
+    /// The method for a forward pass: [`Self::method`]'s, except that
+    /// kernels of more than one group of 3 taps go direct unless forced.
+    /// A forward pass feeds discrete decisions (a ReLU's sign, a max
+    /// pool's winner); F(4, 3) rounds its outputs 2–3 times further from
+    /// the exact sum than the direct GEMM, and over several groups that
+    /// flipped ReLUs after BatchNormalization in FCN and ResNet that
+    /// PyTorch's f32 did not flip (tests/parity/graph_f32_accuracy.rs).
+    /// Their backward passes keep F(4, 3): gradients feed no decision.
+    fn forward_method(&self, window: &Window, in_channels: usize, out_channels: usize) -> Method {
+        match self.method(window, in_channels, out_channels) {
+            Method::Winograd if self.forced_method.is_none() && window.size > 3 => Method::Direct,
+            method => method,
         }
     }
 
@@ -251,7 +266,7 @@ fn forward_into<T: Float>(
         let wide = &mut workspace.buffers.wide;
         return wide::forward(x, w, bias.as_deref(), shapes, &window, wide, output);
     }
-    match workspace.method(&window, in_channels, out_channels) {
+    match workspace.forward_method(&window, in_channels, out_channels) {
         Method::Spectral => {
             let shapes = Shapes {
                 input: (batch, in_channels, length),

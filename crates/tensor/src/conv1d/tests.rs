@@ -306,17 +306,25 @@ fn spectral_method_agrees_with_the_direct_one() {
 
 /// Winograd's F(4, 3) computes what the direct GEMM does: both
 /// paddings, signals whose outputs fill the last tile or not, signals
-/// shorter than a tile, several chunks of samples.
+/// shorter than a tile, several chunks of samples; kernels of every
+/// length it takes, as groups of 3 taps (whole groups or a padded last
+/// one, groups that start left of the signal under `same` padding).
 #[test]
 fn winograd_method_agrees_with_the_direct_one() {
-    for (batch, len, padding) in [
-        (3, 40, Padding::Same),
-        (2, 13, Padding::Same),
-        (6, 23, Padding::Valid),
-        (1, 2, Padding::Same),
-        (9, 7, Padding::Valid),
-    ] {
-        agrees_with_direct(Method::Winograd, batch, len, 3, padding);
+    for kernel in 1..=15 {
+        for (batch, len, padding) in [
+            (3, 40, Padding::Same),
+            (2, 13, Padding::Same),
+            (6, 23, Padding::Valid),
+            (1, 2, Padding::Same),
+            (9, 7, Padding::Same),
+            (2, 31, Padding::Valid),
+        ] {
+            if padding == Padding::Valid && len < kernel {
+                continue;
+            }
+            agrees_with_direct(Method::Winograd, batch, len, kernel, padding);
+        }
     }
 }
 
@@ -340,6 +348,27 @@ fn each_geometry_gets_the_method_that_pays() {
     assert_eq!(method(1040, 2, 1, 32), Method::Direct);
     assert_eq!(method(1040, 3, 32, 64), Method::Winograd);
     assert_eq!(method(1040, 3, 64, 128), Method::Winograd);
+    // ResNet's and FCN's: 5 and 8 taps go by groups of 3, on enough
+    // channels; 1 -> 64 (8 taps) is too narrow to pay for the transforms.
+    assert_eq!(method(1040, 8, 64, 128), Method::Winograd);
+    assert_eq!(method(1040, 5, 128, 256), Method::Winograd);
+    assert_eq!(method(1040, 8, 1, 64), Method::Direct);
+    // Kernels of 4 taps: two groups spend 12 products where 16 direct
+    // ones do, too little to pay.
+    assert_eq!(method(1040, 4, 128, 128), Method::Direct);
+    // Their forward passes stay direct; kernels of 3 keep F(4, 3).
+    let forward = |kernel, cin, cout| {
+        let config = Conv1dConfig {
+            padding: Padding::Same,
+            ..Default::default()
+        };
+        let window = config.window(1040, kernel).expect("valid geometry");
+        workspace.forward_method(&window, cin, cout)
+    };
+    assert_eq!(forward(8, 64, 128), Method::Direct);
+    assert_eq!(forward(5, 128, 256), Method::Direct);
+    assert_eq!(forward(3, 64, 128), Method::Winograd);
+    assert_eq!(forward(40, 64, 128), Method::Spectral);
 }
 
 /// Chunks of samples run on separate threads when 2 are allowed; the
@@ -357,6 +386,7 @@ fn one_and_two_threads_give_identical_bits() {
         }
         same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Spectral, 4);
         same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Winograd, 3);
+        same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Winograd, 8);
     }
 }
 
@@ -439,6 +469,7 @@ fn buffers_left_by_a_larger_call_do_not_change_the_bits() {
         (Some(Method::Direct), Some(Lowering::Columns), 4),
         (Some(Method::Direct), Some(Lowering::ChannelsLast), 5),
         (Some(Method::Winograd), None, 3),
+        (Some(Method::Winograd), None, 8),
         (Some(Method::Spectral), None, 20),
         (None, None, 24),
     ];

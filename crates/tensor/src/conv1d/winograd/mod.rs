@@ -1,4 +1,5 @@
-//! Kernels of three taps by Winograd's minimal filtering, F(4, 3).
+//! Kernels of up to 15 taps by Winograd's minimal filtering, F(4, 3),
+//! over groups of 3 taps.
 //!
 //! A direct convolution spends 3 multiply-adds per output position, input
 //! channel and filter. Winograd's F(4, 3) computes 4 outputs of a 3-tap
@@ -9,6 +10,16 @@
 //! `M[ξ] = U[ξ] · V[ξ]`, `C_out x C_in` times `C_in x tiles`. That halves
 //! the GEMM work of the answer's second and third convolutions (kernels of
 //! 3, 32→64 and 64→128 channels), which is most of that model's step.
+//!
+//! A longer kernel of `K` taps is `G = ceil(K / 3)` groups of 3 (the last
+//! padded with zero taps), group `g` a 3-tap correlation of the input
+//! shifted by `3 g`: each input channel is transformed once per group, and
+//! one GEMM per point sums over channels and groups together
+//! (`C_out x G C_in`). That is `6 G` products per 4 outputs where the
+//! direct GEMM spends `4 K`: 12 against 20 for ResNet's and FCN's kernels
+//! of 5, 18 against 32 for their kernels of 8. Each group alone is
+//! F(4, 3), so its rounding is that of F(4, 3); `conv1d/mod.rs` keeps the
+//! forward pass of grouped kernels direct, for the reason it gives.
 //!
 //! The matrices are Lavin and Gray's (interpolation points 0, ±1, ±2, ∞).
 //! The backward passes are their adjoints:
@@ -44,23 +55,49 @@ use transforms::{
 
 /// Outputs per tile.
 const OUTPUTS: usize = 4;
-/// Kernel taps this method computes.
+/// Kernel taps of one F(4, 3) group.
 const TAPS: usize = 3;
+
+/// The longest kernel this method computes (as groups of 3 taps); from
+/// 16 taps on the spectral method's cost no longer grows with `K`.
+const MAX_KERNEL: usize = 15;
 
 /// The transforms cost `C_in + C_out` per position, the GEMMs save
 /// `C_in * C_out`: below this ratio the saving does not pay for them.
 const MIN_CHANNEL_RATIO: usize = 8;
 
+/// Groups of 3 taps that cover a `size`-tap kernel (the last one padded
+/// with zero taps).
+fn groups(size: usize) -> usize {
+    size.div_ceil(TAPS)
+}
+
+/// Whether this method can compute a convolution through `window`:
+/// stride and dilation 1, 1 to [`MAX_KERNEL`] taps.
+pub(super) fn computes(window: &Window) -> bool {
+    window.stride == 1 && window.dilation == 1 && (1..=MAX_KERNEL).contains(&window.size)
+}
+
 /// Whether a convolution of `in_channels` to `out_channels` through
-/// `window` is one this method computes, and large enough to pay.
+/// `window` is one this method computes, and large enough to pay: the
+/// direct GEMM spends `4 K` multiply-adds per 4 outputs and channel pair,
+/// the groups `6 G`; below a third fewer the transforms and the GEMMs'
+/// lower rate eat the saving (kernels of 4 taps: 16 against 12).
 pub(super) fn applies(window: &Window, in_channels: usize, out_channels: usize) -> bool {
-    window.stride == 1
-        && window.dilation == 1
-        && window.size == TAPS
+    let size = window.size;
+    computes(window)
+        && 2 * OUTPUTS * size >= 3 * POINTS * groups(size)
         && in_channels * out_channels >= MIN_CHANNEL_RATIO * (in_channels + out_channels)
 }
 
 /// One sample's tiling.
+///
+/// A kernel of `K` taps is cut into `G = ceil(K / 3)` groups of 3 (the
+/// last padded with zero taps): group `g` is a 3-tap correlation of the
+/// input shifted by `3 g`. Each input channel is transformed once per
+/// group, and the per-point products sum over channels and groups in one
+/// GEMM (`C_out x G C_in` times `G C_in x tiles`). Each group alone is
+/// F(4, 3), so the rounding stays that of F(4, 3).
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
     in_channels: usize,
@@ -68,6 +105,8 @@ struct Geometry {
     length: usize,
     out_len: usize,
     pad_left: usize,
+    /// Groups of 3 taps.
+    groups: usize,
     /// Output tiles per row: `ceil(out_len / 4)`.
     tiles: usize,
 }
@@ -80,26 +119,56 @@ impl Geometry {
             length: window.input_length,
             out_len: window.output_length,
             pad_left: window.pad_left,
+            groups: groups(window.size),
             tiles: window.output_length.div_ceil(OUTPUTS),
         }
     }
 
-    /// The phases of a row of inputs: `tiles + 1` each, since each tile
-    /// reads 2 inputs of the next.
+    /// Group `g`'s lead (the input position of its first tile's first
+    /// point is `-lead`), made non-negative by `skip` whole tiles of 4:
+    /// `(lead + 4 skip, skip)`. Its phases are read from index `skip` on.
+    fn lead(&self, group: usize) -> (usize, usize) {
+        let lead = self.pad_left as isize - (TAPS * group) as isize;
+        let skip = (-lead).max(0).unsigned_abs().div_ceil(OUTPUTS);
+        ((lead + (OUTPUTS * skip) as isize).unsigned_abs(), skip)
+    }
+
+    /// The phases of a row of inputs: long enough for each group's tiles
+    /// (`tiles + 1` after its skip, since each tile reads 2 inputs of the
+    /// next) and for every input position (`L + lead`).
     fn phase_len(&self) -> usize {
-        self.tiles + 1
+        (0..self.groups)
+            .map(|group| {
+                let (lead, skip) = self.lead(group);
+                (self.tiles + 1 + skip).max((self.length + lead).div_ceil(OUTPUTS))
+            })
+            .max()
+            .unwrap_or(self.tiles + 1)
+    }
+
+    /// Scratch per channel block: a row's phases, and (with several
+    /// groups) a row of input gradient to add each group's onto.
+    fn row_scratch(&self) -> usize {
+        let gradient_row = if self.groups > 1 { self.length } else { 0 };
+        OUTPUTS * self.phase_len() + gradient_row
     }
 
     /// Multiply-adds of one pass's per-point products over an input of
     /// `input_len` elements (`[B, C_in, L]`).
     fn multiply_adds(&self, input_len: usize) -> usize {
         let batch = input_len / (self.in_channels * self.length).max(1);
-        batch * POINTS * self.out_channels * self.in_channels * self.tiles
+        batch * POINTS * self.out_channels * self.in_channels * self.groups * self.tiles
     }
 
     /// Transformed tiles of `channels` rows: `[point][channel][tile]`.
     fn points(&self, channels: usize) -> usize {
         POINTS * channels * self.tiles
+    }
+
+    /// Rows of the transformed input: one per input channel and group,
+    /// `[point][channel][group][tile]`.
+    fn input_rows(&self) -> usize {
+        self.in_channels * self.groups
     }
 }
 
@@ -139,8 +208,9 @@ fn plane<T>(buffer: &[T], p: usize, rows: usize, cols: usize) -> MatRef<'_, T> {
     MatRef::row_major(&buffer[p * rows * cols..][..rows * cols], rows, cols)
 }
 
-/// Transforms one sample's `[C_in, L]` input into `v`, through `phases`,
-/// channels split over `threads`.
+/// Transforms one sample's `[C_in, L]` input into `v`
+/// (`[point][channel][group][tile]`), through `phases`, channels split
+/// over `threads`.
 fn transform_sample<T: Float>(
     threads: usize,
     sample: &[T],
@@ -149,25 +219,30 @@ fn transform_sample<T: Float>(
     v: &mut [T],
 ) {
     let phase_len = g.phase_len();
+    let group_tiles = g.groups * g.tiles;
     for_channel_blocks(
         threads,
         Transformed {
             buffer: v,
             channels: g.in_channels,
-            tiles: g.tiles,
+            tiles: group_tiles,
         },
         phases,
-        OUTPUTS * phase_len,
+        g.row_scratch(),
         |per_block| sample.chunks(per_block * g.length),
         |block: ChannelBlock<'_, T, &[T]>| {
             let (mut v, phases) = (block.planes, block.scratch);
             for (channel, row) in block.companion.chunks_exact(g.length).enumerate() {
-                split_phases(row, g.pad_left, phase_rows(phases, phase_len));
-                let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
-                transform_input(
-                    [p0, p1, p2, p3].map(|p| &*p),
-                    rows(&mut v, channel, g.tiles),
-                );
+                let mut groups = rows(&mut v, channel, group_tiles);
+                for group in 0..g.groups {
+                    let (lead, skip) = g.lead(group);
+                    split_phases(row, lead, phase_rows(phases, phase_len));
+                    let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
+                    transform_input(
+                        [p0, p1, p2, p3].map(|p| &p[skip..]),
+                        rows(&mut groups, group, g.tiles),
+                    );
+                }
             }
         },
     );
@@ -192,7 +267,9 @@ pub(super) fn forward<T: Float>(
 ) -> Result<(), TensorError> {
     let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
-    let u = transform_kernel(operands.weight, cout * cin, kernel);
+    let inner = g.input_rows();
+    let padded = padded_taps(operands.weight, operands.window.size, g.groups);
+    let u = transform_kernel(&padded, cout * inner, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let x = operands.x;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
@@ -203,7 +280,7 @@ pub(super) fn forward<T: Float>(
         chunks,
         out_slices,
         |index, scratch, out_chunk, threads| {
-            let v = sized(&mut scratch.lowered, g.points(cin));
+            let v = sized(&mut scratch.lowered, g.points(inner));
             let m = sized(&mut scratch.dcols, g.points(cout));
             for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
                 let b = index * CHUNK + i;
@@ -211,8 +288,8 @@ pub(super) fn forward<T: Float>(
                 transform_sample(threads, x, &g, &mut scratch.row, v);
                 let v = &*v;
                 per_point(threads, m, |p, m| {
-                    let u = plane(u, p, cout, cin);
-                    matmul_on(1, m, u, plane(v, p, cin, tiles), false)
+                    let u = plane(u, p, cout, inner);
+                    matmul_on(1, m, u, plane(v, p, inner, tiles), false)
                 })?;
                 for_channel_blocks(
                     threads,
@@ -255,8 +332,10 @@ pub(super) fn backward<T: Float>(
 ) -> Result<(), TensorError> {
     let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
-    let pairs = cout * cin;
-    let u = transform_kernel(operands.weight, pairs, kernel);
+    let inner = g.input_rows();
+    let pairs = cout * inner;
+    let padded = padded_taps(operands.weight, operands.window.size, g.groups);
+    let u = transform_kernel(&padded, pairs, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let wants_bias = grad_bias.is_some();
     // The kernel and the input gradient: two products.
@@ -269,7 +348,7 @@ pub(super) fn backward<T: Float>(
         scratch,
         slices,
         |index, scratch, samples, threads| {
-            let v = sized(&mut scratch.lowered, g.points(cin));
+            let v = sized(&mut scratch.lowered, g.points(inner));
             let e = sized(&mut scratch.dcols, g.points(cout));
             let du = sized(&mut scratch.partial, POINTS * pairs);
             let partial_bias = sized(&mut scratch.partial_bias, cout);
@@ -308,31 +387,29 @@ pub(super) fn backward<T: Float>(
                 let e = &*e;
                 // The chunk's first sample initialises its partial gradient.
                 per_point(threads, du, |p, du| {
-                    let xt = plane(v, p, cin, tiles).t();
+                    let xt = plane(v, p, inner, tiles).t();
                     matmul_on(1, du, plane(e, p, cout, tiles), xt, i > 0)
                 })?;
                 // The input's tiles are spent: their buffer takes Z.
                 per_point(threads, v, |p, z| {
-                    let ut = plane(u, p, cout, cin).t();
+                    let ut = plane(u, p, cout, inner).t();
                     matmul_on(1, z, ut, plane(e, p, cout, tiles), false)
                 })?;
-                let phase_len = g.phase_len();
                 for_channel_blocks(
                     threads,
                     Transformed {
                         buffer: v,
                         channels: cin,
-                        tiles,
+                        tiles: g.groups * tiles,
                     },
                     &mut scratch.row,
-                    OUTPUTS * phase_len,
+                    g.row_scratch(),
                     |per_block| sample.chunks_mut(per_block * g.length),
                     |block: ChannelBlock<'_, T, &mut [T]>| {
-                        let (mut z, phases) = (block.planes, block.scratch);
+                        let (mut z, scratch) = (block.planes, block.scratch);
                         for (k, dx) in block.companion.chunks_exact_mut(g.length).enumerate() {
-                            input_gradient(rows(&mut z, k, tiles), phase_rows(phases, phase_len));
-                            let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
-                            merge_phases([p0, p1, p2, p3].map(|p| &*p), g.pad_left, dx);
+                            let z = rows(&mut z, k, g.groups * tiles);
+                            input_gradient_of_groups(&g, z, scratch, dx);
                         }
                     },
                 );
@@ -341,13 +418,77 @@ pub(super) fn backward<T: Float>(
         },
     )?;
     // Chunks in order, whatever ran them.
-    for scratch in chunks.iter().take(count) {
-        add_kernel_gradient(&scratch.partial[..POINTS * pairs], pairs, grad_weight);
+    let size = operands.window.size;
+    if g.groups * TAPS == size {
+        for scratch in chunks.iter().take(count) {
+            add_kernel_gradient(&scratch.partial[..POINTS * pairs], pairs, grad_weight);
+        }
+    } else {
+        let mut padded = vec![T::zero(); pairs * TAPS];
+        for scratch in chunks.iter().take(count) {
+            add_kernel_gradient(&scratch.partial[..POINTS * pairs], pairs, &mut padded);
+        }
+        let filters = padded.chunks_exact(g.groups * TAPS);
+        for (filter, padded) in grad_weight.chunks_exact_mut(size).zip(filters) {
+            for (w, &p) in filter.iter_mut().zip(padded) {
+                *w += p;
+            }
+        }
     }
     if let Some(grad_bias) = grad_bias {
         add_partial_bias(chunks, count, grad_bias);
     }
     Ok(())
+}
+
+/// The `[C_out, C_in, K]` weight with each filter padded with zero taps to
+/// `3 G` (`[C_out, C_in, G, 3]`): one 3-tap filter per channel and group.
+/// Borrowed as it is when `K` is already `3 G`.
+fn padded_taps<T: Float>(weight: &[T], size: usize, groups: usize) -> std::borrow::Cow<'_, [T]> {
+    let padded_size = groups * TAPS;
+    if padded_size == size {
+        return std::borrow::Cow::Borrowed(weight);
+    }
+    let mut padded = vec![T::zero(); weight.len() / size * padded_size];
+    for (to, from) in padded
+        .chunks_exact_mut(padded_size)
+        .zip(weight.chunks_exact(size))
+    {
+        to[..size].copy_from_slice(from);
+    }
+    std::borrow::Cow::Owned(padded)
+}
+
+/// One input channel's gradient into `dx` from its transformed rows `z`
+/// (`G` runs of `tiles` per plane): each group's tiles back onto its
+/// phases, merged at its lead; groups after the first are merged into a
+/// scratch row and added, in group order.
+fn input_gradient_of_groups<T: Float>(
+    g: &Geometry,
+    mut z: [&mut [T]; POINTS],
+    scratch: &mut [T],
+    dx: &mut [T],
+) {
+    let phase_len = g.phase_len();
+    let (phases, gradient_row) = scratch.split_at_mut(OUTPUTS * phase_len);
+    for group in 0..g.groups {
+        let (lead, skip) = g.lead(group);
+        phases.fill(T::zero());
+        let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
+        let z = rows(&mut z, group, g.tiles);
+        input_gradient(z, [p0, p1, p2, p3].map(|p| &mut p[skip..]));
+        let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
+        let phases = [p0, p1, p2, p3].map(|p| &*p);
+        if group == 0 {
+            merge_phases(phases, lead, dx);
+        } else {
+            let row = &mut gradient_row[..dx.len()];
+            merge_phases(phases, lead, row);
+            for (d, &r) in dx.iter_mut().zip(row.iter()) {
+                *d += r;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
