@@ -41,6 +41,10 @@ pub(super) enum Lowering {
     ChannelsLast,
     /// Materialized im2col; rows `c * K + k`, the weight's own order.
     Columns,
+    /// The sample itself: a kernel of one tap, stride 1, no padding (an
+    /// InceptionTime bottleneck, a residual shortcut) has the input as its
+    /// column matrix, so nothing is copied.
+    Identity,
 }
 
 impl Lowering {
@@ -48,6 +52,9 @@ impl Lowering {
     /// channels-last view when the taps are undilated and the columns would
     /// not fit in cache.
     pub(super) fn for_window<T: Float>(channels: usize, window: &Window) -> Self {
+        if window.size == 1 && window.stride == 1 && window.pad_left == 0 {
+            return Self::Identity;
+        }
         let columns_bytes =
             channels * window.size * window.output_length * std::mem::size_of::<T>();
         if window.dilation == 1 && columns_bytes > CACHED_COLUMNS_BYTES {
@@ -62,6 +69,7 @@ impl Lowering {
         match self {
             Self::ChannelsLast => padded_span(window) * channels,
             Self::Columns => channels * window.size * window.output_length,
+            Self::Identity => 0,
         }
     }
 
@@ -70,7 +78,7 @@ impl Lowering {
     /// order. `threads` is what the caller may spend on the copy.
     pub(super) fn lower<'a, T: Float>(
         self,
-        sample: &[T],
+        sample: &'a [T],
         channels: usize,
         window: &Window,
         buffer: &'a mut [T],
@@ -94,6 +102,7 @@ impl Lowering {
                 im2col(sample, channels, window, buffer, threads);
                 MatRef::row_major(buffer, rows, window.output_length)
             }
+            Self::Identity => MatRef::row_major(sample, rows, window.output_length),
         }
     }
 
@@ -109,7 +118,7 @@ impl Lowering {
         let (out_channels, in_channels, size) = shape;
         let rows = in_channels * size;
         match self {
-            Self::Columns => MatRef::row_major(weight, out_channels, rows),
+            Self::Columns | Self::Identity => MatRef::row_major(weight, out_channels, rows),
             Self::ChannelsLast => {
                 scratch.resize(weight.len(), T::zero());
                 for (from, to) in weight
@@ -139,7 +148,7 @@ impl Lowering {
         let (_, in_channels, size) = shape;
         let rows = in_channels * size;
         match self {
-            Self::Columns => {
+            Self::Columns | Self::Identity => {
                 for (g, &p) in grad_weight.iter_mut().zip(partial) {
                     *g += p;
                 }

@@ -498,3 +498,37 @@ fn buffers_left_by_a_larger_call_do_not_change_the_bits() {
         assert_eq!(got, expected, "{method:?} {lowering:?}, kernel {kernel}");
     }
 }
+
+/// A kernel of one tap reads the input as its column matrix, uncopied,
+/// with the bits of the materialized columns; a stride of 2 still copies.
+#[test]
+fn one_tap_kernels_read_the_input_in_place_with_the_bits_of_the_columns() {
+    for (batch, stride, padding) in [
+        (9, 1, Padding::Same),
+        (1, 1, Padding::Valid),
+        (5, 2, Padding::Same),
+    ] {
+        let config = Conv1dConfig {
+            stride,
+            dilation: 1,
+            padding,
+        };
+        let x = filled((batch, 6, 33), 0.8).mapv(|v| v as f32);
+        let w = filled((4, 6, 1), 1.3).mapv(|v| v as f32);
+        let bias = Array1::from_vec(vec![0.3f32, -0.1, 0.2, 0.5]);
+        let window = config.window(33, 1).expect("valid geometry");
+        let dy = filled((batch, 4, window.output_length), 1.7).mapv(|v| v as f32);
+        let expected = if stride == 1 {
+            Lowering::Identity
+        } else {
+            Lowering::Columns
+        };
+        assert_eq!(Lowering::for_window::<f32>(6, &window), expected);
+        let chosen = pass(&x, &w, &bias, &dy, config, |_| {});
+        let columns = pass(&x, &w, &bias, &dy, config, |ws| {
+            ws.forced = Some(Lowering::Columns);
+            ws.forced_method = Some(Method::Direct);
+        });
+        assert_eq!(chosen, columns, "{config:?}");
+    }
+}
