@@ -4,6 +4,7 @@
 
 mod flops;
 pub mod minirocket;
+mod rounds;
 mod scaling;
 pub mod step;
 
@@ -39,6 +40,11 @@ pub struct BenchArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Time every case this many times (each round runs every case, kymo
+    /// then the peers): the table gives each framework's median rate and
+    /// the median and range of the rounds' ratios.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
     /// What each timed step is: head, training or inference, length.
     #[command(flatten)]
     pub kind: StepKind,
@@ -134,8 +140,10 @@ pub(crate) struct CaseReport {
     length: usize,
     gflop_per_sample: f64,
     timings: Vec<StepTiming>,
-    /// kymo's samples/s over the faster peer's.
+    /// kymo's samples/s over the faster peer's: the median of the rounds'.
     ratio_to_fastest_peer: Option<f64>,
+    /// Each round's ratio (one round unless `--rounds`).
+    round_ratios: Vec<f64>,
     /// kymo's achieved GFLOP/s over the measured sgemm rate.
     fraction_of_sgemm: f64,
     /// kymo's Conv1D layers' effective GFLOP/s over the measured sgemm rate.
@@ -150,6 +158,8 @@ struct Report {
     /// Whether inference was timed rather than training steps.
     predict: bool,
     threads: usize,
+    /// Times each case was timed (`--rounds`).
+    rounds: u32,
     sgemm_gflops: f64,
     sgemm_shape: [usize; 3],
     missing_peers: Vec<String>,
@@ -281,8 +291,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         sgemm_shape[0], sgemm_shape[1], sgemm_shape[2], args.threads
     );
 
+    // Rounds outermost, so that each case's timings spread over the run.
+    let mut measured: Vec<Vec<Vec<StepTiming>>> = vec![Vec::new(); cases.len()];
+    for round in 1..=args.rounds {
+        for ((model, batch, length), rounds) in cases.iter().zip(&mut measured) {
+            let flags = step_flags(&args, model, *batch, *length);
+            let mut timings = Vec::new();
+            let mut command = Command::new(&exe);
+            command.arg("bench-step").args(&flags);
+            eprintln!("round {round}: kymo {model} batch {batch} length {length} ...");
+            timings.push(timing_from(command, "kymo")?);
+            for peer in &peers {
+                eprintln!("round {round}: {} {model} batch {batch} ...", peer.name);
+                let mut command = Command::new(&args.python);
+                command.arg(peer.script).args(&flags);
+                match timing_from(command, peer.name) {
+                    Ok(timing) => timings.push(timing),
+                    Err(message) => eprintln!("{message}"),
+                }
+            }
+            rounds.push(timings);
+        }
+    }
     let mut reports = Vec::new();
-    for (model, batch, length) in &cases {
+    for ((model, batch, length), rounds) in cases.iter().zip(&measured) {
         let spec = zoo::architecture_by_name(model, *length)
             .with_context(|| format!("unknown model {model}"))?;
         let built = spec.build::<f32>(0)?;
@@ -293,36 +325,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         } else {
             training_gflop
         };
-        let mut timings = Vec::new();
-        let flags = step_flags(&args, model, *batch, *length);
-        let mut command = Command::new(&exe);
-        command.arg("bench-step").args(&flags);
-        eprintln!("kymo {model} batch {batch} length {length} ...");
-        timings.push(timing_from(command, "kymo")?);
-        for peer in &peers {
-            eprintln!("{} {model} batch {batch} ...", peer.name);
-            let mut command = Command::new(&args.python);
-            command.arg(peer.script).args(&flags);
-            match timing_from(command, peer.name) {
-                Ok(timing) => timings.push(timing),
-                Err(message) => eprintln!("{message}"),
-            }
-        }
-        let kymo = timings[0].samples_per_second;
-        let fastest_peer = timings[1..]
+        let timings = rounds::median_timings(rounds);
+        let kymo = timings
             .iter()
-            .map(|t| t.samples_per_second)
-            .fold(None, |best: Option<f64>, v| {
-                Some(best.map_or(v, |b| b.max(v)))
-            });
+            .find(|t| t.framework == "kymo")
+            .context("kymo timed every round")?;
+        let round_ratios = rounds::round_ratios(rounds);
         reports.push(CaseReport {
             model: model.clone(),
             batch: *batch,
             length: *length,
             gflop_per_sample: gflop,
-            ratio_to_fastest_peer: fastest_peer.map(|p| kymo / p),
-            fraction_of_sgemm: kymo * gflop / sgemm,
-            conv_fraction_of_sgemm: timings[0].conv_gflops.map(|rate| rate / sgemm),
+            ratio_to_fastest_peer: rounds::spread(&round_ratios).map(|s| s.median),
+            fraction_of_sgemm: kymo.samples_per_second * gflop / sgemm,
+            conv_fraction_of_sgemm: kymo.conv_gflops.map(|rate| rate / sgemm),
+            round_ratios,
             timings,
         });
     }
@@ -331,6 +348,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         classes: args.kind.classes,
         predict: args.kind.predict,
         threads: args.threads,
+        rounds: args.rounds,
         sgemm_gflops: sgemm,
         sgemm_shape,
         missing_peers,
@@ -353,6 +371,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ratio's cell: `1.43x`, or over several rounds the median and the
+/// range, `1.43x [1.21–1.60]`.
+fn ratio_cell(case: &CaseReport) -> String {
+    match rounds::spread(&case.round_ratios) {
+        None => "—".to_string(),
+        Some(s) if case.round_ratios.len() == 1 => format!("{:.2}x", s.median),
+        Some(s) => format!("{:.2}x [{:.2}–{:.2}]", s.median, s.low, s.high),
+    }
+}
+
 fn table(report: &Report) -> String {
     let head = match report.classes {
         0 => "Dense(1) head, MSE".to_string(),
@@ -363,8 +391,12 @@ fn table(report: &Report) -> String {
     } else {
         "training steps"
     };
+    let rounds = match report.rounds {
+        1 => String::new(),
+        n => format!("; {n} rounds: median rates, ratio's median [range]"),
+    };
     let mut out = format!(
-        "\n{what}; {head}; {} threads; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
+        "\n{what}; {head}; {} threads{rounds}; sgemm {}x{}x{}: {:.1} GFLOP/s; {}\n\n",
         report.threads,
         report.sgemm_shape[0],
         report.sgemm_shape[1],
@@ -400,8 +432,7 @@ fn table(report: &Report) -> String {
             rate("kymo"),
             rate("pytorch"),
             rate("keras"),
-            case.ratio_to_fastest_peer
-                .map_or("—".to_string(), |r| format!("{r:.2}x")),
+            ratio_cell(case),
             kymo_gflops,
             100.0 * case.fraction_of_sgemm,
             conv,
