@@ -268,8 +268,7 @@ pub(super) fn forward<T: Float>(
     let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
     let inner = g.input_rows();
-    let padded = padded_taps(operands.weight, operands.window.size, g.groups);
-    let u = transform_kernel(&padded, cout * inner, kernel);
+    let u = transformed_kernel(operands.weight, operands.window.size, g.groups, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let x = operands.x;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
@@ -334,8 +333,7 @@ pub(super) fn backward<T: Float>(
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
     let inner = g.input_rows();
     let pairs = cout * inner;
-    let padded = padded_taps(operands.weight, operands.window.size, g.groups);
-    let u = transform_kernel(&padded, pairs, kernel);
+    let u = transformed_kernel(operands.weight, operands.window.size, g.groups, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let wants_bias = grad_bias.is_some();
     // The kernel and the input gradient: two products.
@@ -424,7 +422,9 @@ pub(super) fn backward<T: Float>(
             add_kernel_gradient(&scratch.partial[..POINTS * pairs], pairs, grad_weight);
         }
     } else {
-        let mut padded = vec![T::zero(); pairs * TAPS];
+        // The kernel gradient of the padded filters, from the pool.
+        let mut padded = crate::take_buffer::<T>(pairs * TAPS);
+        padded.fill(T::zero());
         for scratch in chunks.iter().take(count) {
             add_kernel_gradient(&scratch.partial[..POINTS * pairs], pairs, &mut padded);
         }
@@ -434,6 +434,7 @@ pub(super) fn backward<T: Float>(
                 *w += p;
             }
         }
+        crate::give_buffer(padded);
     }
     if let Some(grad_bias) = grad_bias {
         add_partial_bias(chunks, count, grad_bias);
@@ -441,22 +442,32 @@ pub(super) fn backward<T: Float>(
     Ok(())
 }
 
-/// The `[C_out, C_in, K]` weight with each filter padded with zero taps to
-/// `3 G` (`[C_out, C_in, G, 3]`): one 3-tap filter per channel and group.
-/// Borrowed as it is when `K` is already `3 G`.
-fn padded_taps<T: Float>(weight: &[T], size: usize, groups: usize) -> std::borrow::Cow<'_, [T]> {
+/// The transformed kernel (`G g`, into `u`) of the `[C_out, C_in, K]`
+/// weight with each filter padded with zero taps to `3 G`
+/// (`[C_out, C_in, G, 3]`: one 3-tap filter per channel and group). The
+/// padded copy comes from the buffer pool and goes back to it.
+fn transformed_kernel<'a, T: Float>(
+    weight: &[T],
+    size: usize,
+    groups: usize,
+    u: &'a mut Vec<T>,
+) -> &'a [T] {
     let padded_size = groups * TAPS;
+    let filters = weight.len() / size;
     if padded_size == size {
-        return std::borrow::Cow::Borrowed(weight);
+        return transform_kernel(weight, filters * groups, u);
     }
-    let mut padded = vec![T::zero(); weight.len() / size * padded_size];
+    let mut padded = crate::take_buffer::<T>(filters * padded_size);
     for (to, from) in padded
         .chunks_exact_mut(padded_size)
         .zip(weight.chunks_exact(size))
     {
         to[..size].copy_from_slice(from);
+        to[size..].fill(T::zero());
     }
-    std::borrow::Cow::Owned(padded)
+    transform_kernel(&padded, filters * groups, u);
+    crate::give_buffer(padded);
+    &u[..POINTS * filters * groups]
 }
 
 /// One input channel's gradient into `dx` from its transformed rows `z`
