@@ -90,14 +90,8 @@ pub(super) fn applies(window: &Window, in_channels: usize, out_channels: usize) 
         && in_channels * out_channels >= MIN_CHANNEL_RATIO * (in_channels + out_channels)
 }
 
-/// One sample's tiling.
-///
-/// A kernel of `K` taps is cut into `G = ceil(K / 3)` groups of 3 (the
-/// last padded with zero taps): group `g` is a 3-tap correlation of the
-/// input shifted by `3 g`. Each input channel is transformed once per
-/// group, and the per-point products sum over channels and groups in one
-/// GEMM (`C_out x G C_in` times `G C_in x tiles`). Each group alone is
-/// F(4, 3), so the rounding stays that of F(4, 3).
+/// One sample's tiling, with the kernel's groups of 3 taps (the module
+/// documentation says how they are summed).
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
     in_channels: usize,
