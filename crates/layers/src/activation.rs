@@ -149,6 +149,13 @@ macro_rules! for_each_variant {
     };
 }
 
+/// ReLU with its mask: `z` above zero, else an exact zero (a product would
+/// give -0 for negative inputs).
+fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
+    let positive = z > T::zero();
+    (if positive { z } else { T::zero() }, u8::from(positive))
+}
+
 /// An activation applied in place, keeping `f'(z)` for backward in a buffer
 /// that lives as long as the layer: the forward pass needs no output array
 /// and no copy of its input, and after the first step nothing is allocated.
@@ -222,10 +229,7 @@ impl<T: Float> InPlaceActivation<T> {
             let slope = T::from_f64_lossy(slope);
             let relu = activation == Activation::Relu;
             let saved = if relu {
-                kymo_tensor::elementwise::map_in_place_saving(values, positive, |z| {
-                    let p = z > T::zero();
-                    (if p { z } else { T::zero() }, u8::from(p))
-                })
+                kymo_tensor::elementwise::map_in_place_saving(values, positive, relu_with_mask)
             } else {
                 kymo_tensor::elementwise::kink_forward_in_place(values, positive, slope)
             };
@@ -247,6 +251,41 @@ impl<T: Float> InPlaceActivation<T> {
             });
         }
         z
+    }
+
+    /// Whether [`InPlaceActivation::reapply`] can run this activation.
+    pub(crate) fn reapplies(&self) -> bool {
+        self.activation != Activation::Softmax
+    }
+
+    /// The activation applied to `z` in place with the bits of a training
+    /// forward pass, keeping nothing (`None` for softmax, whose backward
+    /// keeps its output).
+    pub(crate) fn reapply(&self, z: ndarray::ArrayD<T>) -> Option<ndarray::ArrayD<T>> {
+        let activation = self.activation;
+        if !self.reapplies() {
+            return None;
+        }
+        if activation.is_linear() {
+            return Some(z);
+        }
+        let mut z = standard(z);
+        let values = z
+            .as_slice_mut()
+            .expect("invariant: standard layout is contiguous");
+        // The functions the training pass runs, without what it saves.
+        match kink_slope(activation) {
+            Some(_) if activation == Activation::Relu => {
+                kymo_tensor::elementwise::map_in_place(values, |z| relu_with_mask(z).0)
+            }
+            Some(slope) => {
+                kymo_tensor::elementwise::kink_in_place(values, T::from_f64_lossy(slope))
+            }
+            None => for_each_variant!(activation, known => {
+                kymo_tensor::elementwise::map_in_place(values, |z| known.apply(z))
+            }),
+        }
+        Some(z)
     }
 
     /// Multiplies `grad` by the kept `f'(z)` in place. An error names

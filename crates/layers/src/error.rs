@@ -36,6 +36,15 @@ pub enum LayerError {
         /// The layer's name.
         layer: String,
     },
+    /// A graph asked a layer for something it cannot give again in
+    /// backward (a recomputed output, a kept input).
+    #[error("layer '{layer}': {reason}")]
+    Recompute {
+        /// The layer's name.
+        layer: String,
+        /// What was asked and why it cannot be.
+        reason: &'static str,
+    },
     /// A numeric kernel refused its arguments.
     #[error("layer '{layer}': {source}")]
     Kernel {

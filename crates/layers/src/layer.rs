@@ -65,6 +65,55 @@ pub trait Layer<T: Float>: Send {
     fn reach(&self) -> Option<Reach> {
         Some(Reach { size: 1, stride: 1 })
     }
+    /// Whether, and from what, [`Layer::recompute_output`] can give this
+    /// layer's last training output again.
+    fn recompute(&self) -> Recompute {
+        Recompute::Never
+    }
+    /// The output of the last training forward pass again, with its bits,
+    /// changing nothing the layer keeps: from the layer's own backward
+    /// cache for [`Recompute::FromKept`] (`input` is `None`), from `input`
+    /// (that pass's input, recomputed) for [`Recompute::FromInput`].
+    fn recompute_output(&self, input: Option<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        if let Some(input) = input {
+            crate::buffers::give_back(input);
+        }
+        Err(LayerError::Recompute {
+            layer: self.name().to_string(),
+            reason: "this layer's output cannot be recomputed",
+        })
+    }
+    /// Hands over the input a training forward pass kept for backward, so
+    /// that a model can keep one copy for several readers or recompute it
+    /// (`None`: the layer keeps no input of its own). Before backward the
+    /// model gives it back with [`Layer::restore_kept_input`].
+    fn take_kept_input(&mut self) -> Option<ArrayD<T>> {
+        None
+    }
+    /// Gives back the input [`Layer::take_kept_input`] handed over, with its
+    /// bits, before backward.
+    fn restore_kept_input(&mut self, input: ArrayD<T>) -> Result<(), LayerError> {
+        crate::buffers::give_back(input);
+        Err(LayerError::Recompute {
+            layer: self.name().to_string(),
+            reason: "this layer keeps no input to restore",
+        })
+    }
+}
+
+/// How a layer's training output can be had again in backward without
+/// being kept (see [`Layer::recompute_output`]): a graph then keeps neither
+/// the output nor the copies its readers would keep of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recompute {
+    /// It cannot: readers keep what they need.
+    Never,
+    /// From what the layer keeps for its own backward pass anyway
+    /// (BatchNormalization's normalized input: `x̂·γ + β`).
+    FromKept,
+    /// By running the layer again on its input, cheap and exact (an
+    /// activation, a max pool).
+    FromInput,
 }
 
 /// Checks that `input` is a batch of `expected`; returns the batch size.

@@ -43,7 +43,7 @@ pub mod zoo;
 pub use activation::Activation;
 pub use error::LayerError;
 pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec};
-pub use layer::{Layer, Mode, Reach};
+pub use layer::{Layer, Mode, Reach, Recompute};
 pub use layers::*;
 pub use limits::BuildLimits;
 pub use merge::{ConcatenateSpec, Merge};

@@ -228,7 +228,58 @@ fn normalize_row<T: Float>(xhat: &mut [T], out: &mut [T], mean: T, inv_std: T, a
     let (gamma, beta) = affine;
     for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
         *h = (*h - mean) * inv_std;
-        *o = *h * gamma + beta;
+        *o = scale_and_shift(*h, gamma, beta);
+    }
+}
+
+/// `x̂·γ + β`: one expression for the forward pass and
+/// [`batch_norm_output_from_normalized`], so the two give the same bits.
+#[inline(always)]
+fn scale_and_shift<T: Float>(xhat: T, gamma: T, beta: T) -> T {
+    xhat * gamma + beta
+}
+
+/// The training forward pass's output again from the normalized input
+/// `xhat` it kept: `output ← x̂·γ + β`, with the bits
+/// [`batch_norm_forward`] gave (the same expression), so a model can
+/// recompute the output in backward instead of keeping it.
+pub fn batch_norm_output_from_normalized<T: Float>(
+    shape: Ncl,
+    xhat: &[T],
+    gamma: &[T],
+    beta: &[T],
+    output: &mut [T],
+) -> Result<(), TensorError> {
+    let values = shape.channels * shape.count();
+    check_length("batch_norm", "xhat", values, xhat.len())?;
+    check_length("batch_norm", "output", values, output.len())?;
+    for (argument, affine) in [("gamma", gamma), ("beta", beta)] {
+        check_length("batch_norm", argument, shape.channels, affine.len())?;
+    }
+    let length = shape.length.max(1);
+    // Row r of the standard-layout [B, C, L] batch is channel r % C.
+    let channels = shape.channels;
+    let rows: Vec<_> = xhat
+        .chunks(length)
+        .zip(output.chunks_mut(length))
+        .enumerate()
+        .collect();
+    for_each_block(
+        values,
+        rows,
+        || (),
+        |_, (r, (xs, outs))| {
+            scale_and_shift_row(xs, outs, gamma[r % channels], beta[r % channels]);
+        },
+    );
+    Ok(())
+}
+
+/// One row of [`batch_norm_output_from_normalized`] (a function so the
+/// loop vectorizes, as [`normalize_row`]).
+fn scale_and_shift_row<T: Float>(xhat: &[T], out: &mut [T], gamma: T, beta: T) {
+    for (o, &h) in out.iter_mut().zip(xhat) {
+        *o = scale_and_shift(h, gamma, beta);
     }
 }
 
@@ -290,6 +341,39 @@ mod tests {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&in_place), bits(&expected));
         assert_ne!(in_place, x, "the buffer was rewritten");
+    }
+
+    #[test]
+    fn the_output_from_the_kept_normalized_input_has_the_forward_bits() {
+        let shape = Ncl {
+            batch: 3,
+            channels: 5,
+            length: 41,
+        };
+        let mut rng = SeededRng::new(9, 0);
+        let mut values = |n: usize, offset: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.normal() as f32 + offset).collect()
+        };
+        let mut normalized = values(shape.batch * shape.channels * shape.length, 0.7);
+        let (gamma, beta) = (values(5, 1.0), values(5, 0.0));
+        let mut expected = vec![0.0f32; normalized.len()];
+        batch_norm_forward(
+            shape,
+            &mut normalized,
+            Statistics::Batch,
+            1e-3,
+            &gamma,
+            &beta,
+            &mut expected,
+        )
+        .unwrap();
+        let mut again = vec![f32::NAN; normalized.len()];
+        batch_norm_output_from_normalized(shape, &normalized, &gamma, &beta, &mut again).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&again), bits(&expected));
+        let error =
+            batch_norm_output_from_normalized(shape, &normalized, &gamma[..4], &beta, &mut again);
+        assert!(error.is_err(), "a gamma of the wrong length is refused");
     }
 
     #[test]

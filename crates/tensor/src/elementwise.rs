@@ -114,6 +114,12 @@ pub fn kink_forward_in_place<T: Float>(
     Ok(())
 }
 
+/// The values of [`kink_forward_in_place`] (the same bits) without the
+/// mask: for recomputing an activation whose mask is already kept.
+pub fn kink_in_place<T: Float>(values: &mut [T], slope: T) {
+    map_in_place(values, |z| kink(z, slope).0);
+}
+
 /// `grad[i] *= (positive[i] != 0 ? 1 : slope)`: the backward pass of
 /// [`kink_forward_in_place`]; an error if the lengths differ.
 pub fn kink_backward_in_place<T: Float>(

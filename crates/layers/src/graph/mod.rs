@@ -2,6 +2,7 @@
 //! joins (`Add`) and parallel branches (`Concatenate`), as Keras's
 //! functional API builds them.
 
+mod keeping;
 mod spec;
 mod summary;
 
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use self::keeping::Keeping;
 use crate::buffers;
 use crate::limits::{plan_layer, plan_merge, Budget};
 use crate::merge::{build_merge, Merge};
@@ -52,6 +54,8 @@ pub struct Graph<T> {
     names: Vec<String>,
     /// Whether the spec named its output (kept so the spec round-trips).
     named_output: bool,
+    /// What a training step keeps for backward beyond each layer's own.
+    keeping: Keeping<T>,
 }
 
 fn wiring_error(node: &str, kind: &'static str, reason: String) -> LayerError {
@@ -145,11 +149,22 @@ impl<T: Float> Graph<T> {
         Ok(Self {
             input: spec.input,
             input_name: spec.input_name.clone(),
+            keeping: Keeping::plan(&nodes),
             nodes,
             output,
             names,
             named_output: spec.output.is_some(),
         })
+    }
+
+    /// Whether a training step recomputes in backward the convolutions'
+    /// inputs that cheap layers produce (BatchNormalization, activations,
+    /// max pools, `Add`) and keeps one copy of the others, instead of
+    /// letting every convolution keep its own (on by default; the same
+    /// bits either way, see the `keeping` module). Off trades memory for
+    /// a few elementwise passes fewer.
+    pub fn set_recomputation(&mut self, enabled: bool) {
+        self.keeping.enabled = enabled;
     }
 
     /// The spec that rebuilds this graph, every name resolved.
@@ -282,6 +297,7 @@ impl<T: Float> Model<T> for Graph<T> {
         }
         let mut values: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
         values[0] = Some(input);
+        self.keeping.start_forward();
         for (i, node) in self.nodes.iter_mut().enumerate() {
             let mut arguments = Vec::with_capacity(node.inputs.len());
             for (position, &v) in node.inputs.iter().enumerate() {
@@ -307,6 +323,9 @@ impl<T: Float> Model<T> for Graph<T> {
                 }
                 Operation::Merge(merge) => merge.forward(arguments)?,
             };
+            if mode == Mode::Train {
+                self.keeping.after_forward(i, node);
+            }
             values[i + 1] = Some(output);
         }
         values[self.output]
@@ -319,7 +338,7 @@ impl<T: Float> Model<T> for Graph<T> {
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let mut grads: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
         grads[self.output] = Some(grad_output);
-        for (i, node) in self.nodes.iter_mut().enumerate().rev() {
+        for i in (0..self.nodes.len()).rev() {
             // Every node leads to the output (checked at build), so its
             // readers, all later, have sent their gradients by now.
             let grad = grads[i + 1]
@@ -327,6 +346,8 @@ impl<T: Float> Model<T> for Graph<T> {
                 .ok_or_else(|| LayerError::NoForwardCache {
                     layer: self.names[i].clone(),
                 })?;
+            self.keeping.before_backward(&mut self.nodes, i)?;
+            let node = &mut self.nodes[i];
             let input_grads = match &mut node.operation {
                 Operation::Layer(layer) => vec![layer.backward(grad)?],
                 Operation::Merge(merge) => merge.backward(grad)?,

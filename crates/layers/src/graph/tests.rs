@@ -136,3 +136,93 @@ fn a_built_in_model_becomes_a_multichannel_classifier() {
         .expect_err("ends in Flatten");
     assert!(error.to_string().contains("Flatten"), "{error}");
 }
+
+/// Small versions of the zoo's graphs: FCN, ResNet (a model input two
+/// convolutions read, `Add` then ReLU), InceptionTime deep enough for two
+/// residual joins (a bottleneck output three convolutions read, a max pool).
+fn small_zoo(length: usize) -> Vec<(&'static str, GraphSpec)> {
+    use zoo::time_series::{fcn_with, inception_with, resnet_with, InceptionSizes};
+    let inception = InceptionSizes {
+        kernels: [9, 5, 3],
+        filters: 3,
+        bottleneck: 3,
+        depth: 6,
+    };
+    vec![
+        ("fcn", fcn_with(length, [5, 7, 4])),
+        ("resnet", resnet_with(length, [4, 6, 6])),
+        ("inception", inception_with(length, inception)),
+    ]
+}
+
+#[test]
+fn convolutions_read_recomputed_inputs_where_cheap_layers_produce_them() {
+    for (name, spec) in small_zoo(24) {
+        let graph = Graph::<f64>::new(&spec, 0).expect("builds");
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let Operation::Layer(layer) = &node.operation else {
+                continue;
+            };
+            if layer.spec().kind() != "Conv1D" {
+                continue;
+            }
+            let input = node.inputs[0];
+            let producer = input.checked_sub(1).map(|p| {
+                let kind = match &graph.nodes[p].operation {
+                    Operation::Layer(layer) => layer.spec().kind(),
+                    Operation::Merge(merge) => merge.spec().kind(),
+                };
+                (kind, graph.nodes[p].inputs[0])
+            });
+            // Kept: the model's input, convolutions' outputs (the
+            // bottleneck's, which no cheap layer gives again), and the
+            // first module's pool of the model's input.
+            let expected = !matches!(
+                producer,
+                None | Some(("Conv1D", _)) | Some(("MaxPooling1D", 0))
+            );
+            assert_eq!(
+                graph.keeping.is_recomputable(input),
+                expected,
+                "{name}: {} reads {producer:?}",
+                graph.names[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
+    let length = 24;
+    for (name, spec) in small_zoo(length) {
+        let mut lean = Graph::<f32>::new(&spec, 5).expect("builds");
+        let mut keeping_all = Graph::<f32>::new(&spec, 5).expect("builds");
+        keeping_all.set_recomputation(false);
+        for graph in [&mut lean, &mut keeping_all] {
+            // γ away from 1 and β from 0, so a wrong `x̂·γ + β` shows.
+            for (k, parameter) in graph.parameters_mut().into_iter().enumerate() {
+                let mut step = k as f32;
+                parameter.value.mapv_inplace(|v| {
+                    step += 0.37;
+                    v + 0.3 * step.sin()
+                });
+            }
+        }
+        for round in 0..2 {
+            let x = ArrayD::from_shape_fn(vec![3, 1, length], |i| {
+                ((i[0] * 7 + i[2] + round) as f32 * 0.41).sin()
+            });
+            let outputs = [&mut lean, &mut keeping_all]
+                .map(|graph| graph.forward(x.clone(), Mode::Train).expect("forward"));
+            assert_eq!(outputs[0], outputs[1], "{name}");
+            let grad = outputs[0].mapv(|v| v - 0.25);
+            let grads = [&mut lean, &mut keeping_all]
+                .map(|graph| graph.backward(grad.clone()).expect("backward"));
+            assert_eq!(grads[0], grads[1], "{name}: input gradient");
+            for (a, b) in lean.parameters().iter().zip(keeping_all.parameters()) {
+                assert_eq!(a.grad, b.grad, "{name}: {}", a.name);
+                assert!(a.grad.iter().all(|g| g.is_finite()), "{name}: {}", a.name);
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
 use crate::layer::check_input;
-use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Shape};
+use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Recompute, Shape};
 
 /// Spec of a layer with no configuration but its name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -170,6 +170,22 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         self.function.backward(&self.name, self.kind, grad_output)
+    }
+    fn recompute(&self) -> Recompute {
+        if self.function.reapplies() {
+            Recompute::FromInput
+        } else {
+            Recompute::Never
+        }
+    }
+    fn recompute_output(&self, input: Option<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        let missing = || LayerError::Recompute {
+            layer: self.name.clone(),
+            reason: "a softmax's output is not recomputed, and others need their input",
+        };
+        let input = input.ok_or_else(missing)?;
+        check_input(&self.name, self.kind, self.shape, &input)?;
+        self.function.reapply(input).ok_or_else(missing)
     }
 }
 

@@ -9,7 +9,8 @@
 //! *unbiased* variance into `running_var`.
 
 use kymo_tensor::batch_norm::{
-    batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place, Ncl, Statistics,
+    batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place,
+    batch_norm_output_from_normalized, Ncl, Statistics,
 };
 use kymo_tensor::Float;
 use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::buffers;
 use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
-use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Shape};
+use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape};
 
 const KIND: &str = "BatchNormalization";
 
@@ -306,6 +307,53 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                     "gradient does not fit the layer's shape",
                 )
             })
+    }
+
+    fn recompute(&self) -> Recompute {
+        Recompute::FromKept
+    }
+
+    fn recompute_output(&self, input: Option<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        if let Some(input) = input {
+            buffers::give_back(input);
+        }
+        let cache = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| LayerError::NoForwardCache {
+                layer: self.name.clone(),
+            })?;
+        let (batch, channels, length) = cache.normalized.dim();
+        let xhat = cache
+            .normalized
+            .as_slice()
+            .expect("invariant: the cache holds a standard-layout array");
+        let gamma = self
+            .gamma
+            .value
+            .as_slice()
+            .ok_or_else(|| self.not_contiguous("gamma"))?;
+        let beta = self
+            .beta
+            .value
+            .as_slice()
+            .ok_or_else(|| self.not_contiguous("beta"))?;
+        let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(batch)));
+        let output_values = output
+            .as_slice_mut()
+            .expect("invariant: a pooled array is standard layout");
+        let shape = Ncl {
+            batch,
+            channels,
+            length,
+        };
+        batch_norm_output_from_normalized(shape, xhat, gamma, beta, output_values).map_err(
+            |source| LayerError::Kernel {
+                layer: self.name.clone(),
+                source,
+            },
+        )?;
+        Ok(output)
     }
 
     fn parameters(&self) -> Vec<&Parameter<T>> {

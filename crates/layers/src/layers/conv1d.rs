@@ -289,6 +289,14 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             stride: self.spec.strides,
         })
     }
+    fn take_kept_input(&mut self) -> Option<ArrayD<T>> {
+        self.input_cache.take().map(|x| x.into_dyn())
+    }
+    fn restore_kept_input(&mut self, input: ArrayD<T>) -> Result<(), LayerError> {
+        check_input(&self.name, KIND, self.input, &input)?;
+        self.input_cache = Some(standard(fixed::<T, Ix3>(&self.name, KIND, input)?));
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::buffers;
 use crate::layer::{check_grad, check_input, fixed, standard, take_cache};
 use crate::limits::{padded_length, product, LayerPlan};
-use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Shape};
+use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Recompute, Shape};
 
 /// Configuration of a 1D pooling layer, with Keras's names and defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +304,41 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         self.forward_with(input, None, mode)
+    }
+
+    fn recompute(&self) -> Recompute {
+        Recompute::FromInput
+    }
+
+    fn recompute_output(&self, input: Option<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        let kind = self.reduction.kind();
+        let input = input.ok_or_else(|| LayerError::Recompute {
+            layer: self.name.clone(),
+            reason: "a pool's output is recomputed from its input, and none was given",
+        })?;
+        let batch = check_input(&self.name, kind, self.input, &input)?;
+        let x = standard(fixed::<T, Ix3>(&self.name, kind, input)?);
+        let kernel_error = |source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        };
+        // The maxima and means the training pass computed: a maximum is one
+        // of its inputs whichever way it is found, and the mean is the same
+        // kernel.
+        let output = match self.reduction {
+            Reduction::Max => {
+                let shape = self.output.with_batch(batch);
+                let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
+                max_pool1d_forward_into(x.view(), self.spec.config(), y.view_mut(), None)
+                    .map_err(kernel_error)?;
+                y
+            }
+            Reduction::Average => {
+                avg_pool1d_forward(x.view(), self.spec.config()).map_err(kernel_error)?
+            }
+        };
+        buffers::give_back(x);
+        Ok(output.into_dyn())
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {

@@ -45,19 +45,10 @@ impl Add {
     }
 }
 
-impl<T: Float> Merge<T> for Add {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn spec(&self) -> LayerSpec {
-        LayerSpec::Add(NameOnlySpec {
-            name: Some(self.name.clone()),
-        })
-    }
-    fn output_shape(&self) -> Shape {
-        self.shape
-    }
-    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+impl Add {
+    /// The sum of `inputs`, left to right, into the first one's storage:
+    /// forward and recompute share it, so they give the same bits.
+    fn sum<T: Float>(&self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
         let shapes = vec![self.shape; self.inputs];
         check_inputs(&self.name, KIND, &shapes, &inputs)?;
         let mut inputs = inputs.into_iter();
@@ -75,6 +66,29 @@ impl<T: Float> Merge<T> for Add {
             buffers::give_back(x);
         }
         Ok(sum)
+    }
+}
+
+impl<T: Float> Merge<T> for Add {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Add(NameOnlySpec {
+            name: Some(self.name.clone()),
+        })
+    }
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        self.sum(inputs)
+    }
+    fn recomputes(&self) -> bool {
+        true
+    }
+    fn recompute_output(&self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        self.sum(inputs)
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError> {
         let batch = grad_output.shape().first().copied().unwrap_or(0);

@@ -27,6 +27,20 @@ pub trait Merge<T: Float>: Send {
     /// The gradient with respect to each input, from the gradient with
     /// respect to the output.
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError>;
+    /// Whether [`Merge::recompute_output`] can merge recomputed inputs
+    /// again.
+    fn recomputes(&self) -> bool {
+        false
+    }
+    /// The last forward pass's output again, with its bits, from its
+    /// inputs recomputed, changing nothing the layer keeps.
+    fn recompute_output(&self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+        inputs.into_iter().for_each(crate::buffers::give_back);
+        Err(LayerError::Recompute {
+            layer: self.name().to_string(),
+            reason: "this merge's output cannot be recomputed",
+        })
+    }
 }
 
 /// Builds the merge layer `spec` for inputs of `shapes`; an error names the

@@ -1,0 +1,186 @@
+//! What a graph keeps between a training forward pass and its backward
+//! pass, beyond what each layer keeps for itself.
+//!
+//! A convolution keeps its input for its kernel gradient. Left to itself,
+//! every convolution keeps its own copy, also of a value it shares with
+//! other readers (a residual block's input, an Inception module's
+//! bottleneck output), and of values that are cheap to compute again: a
+//! BatchNormalization's output is `x̂·γ + β` from the `x̂` that layer keeps
+//! anyway, and a ReLU, a max pool or an `Add` after it costs one pass over
+//! memory. So, after each training forward, the graph takes the input a
+//! convolution kept ([`Layer::take_kept_input`]):
+//! - a value that can be recomputed from what layers keep
+//!   ([`Layer::recompute`], [`Merge::recomputes`]) is dropped, and computed
+//!   again, with its bits, just before that convolution's backward;
+//! - any other value is kept once, whatever the number of its readers.
+//!
+//! In ResNet, FCN and InceptionTime this leaves BatchNormalization's `x̂`,
+//! the activations' one-byte masks and the few values no cheap layer
+//! produces: a step's peak memory falls by a third to a half, for a few
+//! elementwise passes in backward. The gradients are the same bits as when
+//! every convolution keeps its own input ([`Keeping::enabled`] off).
+//!
+//! [`Layer::take_kept_input`]: crate::Layer::take_kept_input
+//! [`Layer::recompute`]: crate::Layer::recompute
+//! [`Merge::recomputes`]: crate::Merge::recomputes
+
+use kymo_tensor::Float;
+use ndarray::ArrayD;
+
+use super::{Node, Operation};
+use crate::{buffers, LayerError, Recompute};
+
+/// The graph's plan and what it keeps during one training step.
+pub(super) struct Keeping<T> {
+    /// Whether the graph takes its convolutions' kept inputs at all.
+    pub(super) enabled: bool,
+    /// Per value (0: the model's input, `i + 1`: node `i`'s output):
+    /// whether backward can compute it again from what layers keep.
+    recomputable: Vec<bool>,
+    /// Per value: the one copy kept for readers that handed theirs over.
+    kept: Vec<Option<ArrayD<T>>>,
+    /// Per value: readers that handed their input over and have not had
+    /// it back yet.
+    pending: Vec<usize>,
+    /// Per node: whether it handed its kept input over in this step.
+    handed: Vec<bool>,
+}
+
+impl<T: Float> Keeping<T> {
+    /// The plan for `nodes`, in node order: a value is recomputable when its
+    /// node recomputes from what it keeps, or runs again cheaply on inputs
+    /// that are themselves recomputable.
+    pub(super) fn plan(nodes: &[Node<T>]) -> Self {
+        let mut recomputable = vec![false; nodes.len() + 1];
+        for (i, node) in nodes.iter().enumerate() {
+            let inputs_recomputable = node.inputs.iter().all(|&v| recomputable[v]);
+            recomputable[i + 1] = match &node.operation {
+                Operation::Layer(layer) => match layer.recompute() {
+                    Recompute::Never => false,
+                    Recompute::FromKept => true,
+                    Recompute::FromInput => inputs_recomputable,
+                },
+                Operation::Merge(merge) => merge.recomputes() && inputs_recomputable,
+            };
+        }
+        Self {
+            enabled: true,
+            recomputable,
+            kept: (0..=nodes.len()).map(|_| None).collect(),
+            pending: vec![0; nodes.len() + 1],
+            handed: vec![false; nodes.len()],
+        }
+    }
+
+    /// Whether `value` is recomputed in backward rather than kept.
+    #[cfg(test)]
+    pub(super) fn is_recomputable(&self, value: usize) -> bool {
+        self.recomputable[value]
+    }
+
+    /// Before a forward pass: gives back whatever an earlier training pass
+    /// left without a backward pass.
+    pub(super) fn start_forward(&mut self) {
+        for kept in &mut self.kept {
+            if let Some(value) = kept.take() {
+                buffers::give_back(value);
+            }
+        }
+        self.pending.iter_mut().for_each(|p| *p = 0);
+        self.handed.iter_mut().for_each(|h| *h = false);
+    }
+
+    /// After node `index` ran forward: takes the input its layer kept, and
+    /// drops it (recomputable) or keeps one copy of it per value.
+    pub(super) fn after_forward(&mut self, index: usize, node: &mut Node<T>) {
+        let Operation::Layer(layer) = &mut node.operation else {
+            return;
+        };
+        if !self.enabled {
+            return;
+        }
+        let Some(input) = layer.take_kept_input() else {
+            return;
+        };
+        let value = node.inputs[0];
+        self.handed[index] = true;
+        self.pending[value] += 1;
+        if self.recomputable[value] || self.kept[value].is_some() {
+            // Either computed again in backward, or the same bits as the
+            // copy already kept.
+            buffers::give_back(input);
+        } else {
+            self.kept[value] = Some(input);
+        }
+    }
+
+    /// Before node `index` runs backward: gives its layer back the input it
+    /// handed over, recomputed, copied from the kept value, or (for the
+    /// value's last such reader) the kept value itself.
+    pub(super) fn before_backward(
+        &mut self,
+        nodes: &mut [Node<T>],
+        index: usize,
+    ) -> Result<(), LayerError> {
+        if !std::mem::take(&mut self.handed[index]) {
+            return Ok(());
+        }
+        let value = nodes[index].inputs[0];
+        self.pending[value] -= 1;
+        let input = if self.recomputable[value] {
+            recompute(nodes, value)?
+        } else if self.pending[value] == 0 {
+            self.kept[value]
+                .take()
+                .ok_or_else(|| missing(nodes, index))?
+        } else {
+            let kept = self.kept[value]
+                .as_ref()
+                .ok_or_else(|| missing(nodes, index))?;
+            buffers::copy_of(kept)
+        };
+        match &mut nodes[index].operation {
+            Operation::Layer(layer) => layer.restore_kept_input(input),
+            Operation::Merge(_) => Err(missing(nodes, index)),
+        }
+    }
+}
+
+/// The error for a node whose handed-over input is gone (a backward pass
+/// without the forward pass that kept it).
+fn missing<T: Float>(nodes: &[Node<T>], index: usize) -> LayerError {
+    let layer = match &nodes[index].operation {
+        Operation::Layer(layer) => layer.name().to_string(),
+        Operation::Merge(merge) => merge.name().to_string(),
+    };
+    LayerError::NoForwardCache { layer }
+}
+
+/// Value `value` (a node's output, planned recomputable) computed again
+/// from what the layers that lead to it keep, with its forward bits.
+fn recompute<T: Float>(nodes: &[Node<T>], value: usize) -> Result<ArrayD<T>, LayerError> {
+    let Some(node) = value.checked_sub(1).map(|i| &nodes[i]) else {
+        return Err(LayerError::Recompute {
+            layer: "input".into(),
+            reason: "the model's input is kept, not recomputed",
+        });
+    };
+    match &node.operation {
+        Operation::Layer(layer) => match layer.recompute() {
+            Recompute::FromKept => layer.recompute_output(None),
+            Recompute::FromInput => {
+                let input = recompute(nodes, node.inputs[0])?;
+                layer.recompute_output(Some(input))
+            }
+            Recompute::Never => layer.recompute_output(None),
+        },
+        Operation::Merge(merge) => {
+            let inputs = node
+                .inputs
+                .iter()
+                .map(|&v| recompute(nodes, v))
+                .collect::<Result<Vec<_>, _>>()?;
+            merge.recompute_output(inputs)
+        }
+    }
+}
