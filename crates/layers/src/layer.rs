@@ -83,6 +83,11 @@ pub trait Layer<T: Float>: Send {
             reason: "this layer's output cannot be recomputed",
         })
     }
+    /// Whether a training forward pass keeps the layer's input for
+    /// backward, to be handed over with [`Layer::take_kept_input`].
+    fn keeps_input(&self) -> bool {
+        false
+    }
     /// Hands over the input a training forward pass kept for backward, so
     /// that a model can keep one copy for several readers or recompute it
     /// (`None`: the layer keeps no input of its own). Before backward the

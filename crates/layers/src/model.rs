@@ -34,6 +34,14 @@ pub trait Model<T: Float>: Send {
     /// A Keras-like summary table with receptive fields.
     fn summary(&self) -> Summary;
 
+    /// When a training step recomputes in backward the inputs of its
+    /// convolutions that cheap layers produce instead of keeping them:
+    /// when that saves at least `bytes` in the step (`None`: never,
+    /// `Some(0)`: always). A graph's choice, by default
+    /// [`crate::RECOMPUTE_ABOVE`]; the same bits either way. A Sequential
+    /// has nothing to recompute and ignores it.
+    fn set_recompute_above(&mut self, _bytes: Option<usize>) {}
+
     /// Every parameter, in layer order then Keras's weight order.
     fn parameters(&self) -> Vec<&Parameter<T>> {
         self.layers()

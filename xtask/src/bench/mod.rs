@@ -99,6 +99,26 @@ pub struct StepArgs {
     /// What the step is.
     #[command(flatten)]
     pub kind: StepKind,
+    /// Let every convolution of a graph keep its own input, never
+    /// recomputing it in backward (to measure what recomputation costs).
+    #[arg(long)]
+    pub keep_inputs: bool,
+    /// Recompute whatever a graph can, whatever it saves.
+    #[arg(long, conflicts_with = "keep_inputs")]
+    pub recompute_always: bool,
+}
+
+impl StepArgs {
+    /// The recomputation the flags ask for (`None`: the graph's default).
+    fn recompute_above(&self) -> Option<Option<usize>> {
+        if self.keep_inputs {
+            Some(None)
+        } else if self.recompute_always {
+            Some(Some(0))
+        } else {
+            None
+        }
+    }
 }
 
 const DEFAULT_CASES: [(&str, usize); 5] = [
@@ -174,6 +194,7 @@ pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
         args.kind,
         args.threads,
         args.seconds,
+        args.recompute_above(),
     )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())

@@ -63,12 +63,14 @@ pub fn peak_rss_mb() -> f64 {
 
 /// A trainer for `model` with Adam(1e-3) and MSE, as in the question; with
 /// `classes` above 0, a `Dense(classes, softmax)` head and categorical
-/// cross-entropy instead.
+/// cross-entropy instead. `recompute_above`, when given, overrides a
+/// graph's choice of when to recompute ([`Model::set_recompute_above`]).
 pub fn trainer(
     model: &str,
     length: usize,
     batch: usize,
     classes: usize,
+    recompute_above: Option<Option<usize>>,
 ) -> anyhow::Result<Trainer> {
     let mut spec = zoo::architecture_by_name(model, length)
         .with_context(|| format!("unknown model {model}"))?;
@@ -80,7 +82,10 @@ pub fn trainer(
             label_smoothing: 0.0,
         };
     }
-    let built = spec.build::<f32>(0)?;
+    let mut built = spec.build::<f32>(0)?;
+    if let Some(above) = recompute_above {
+        built.set_recompute_above(above);
+    }
     let config = FitConfig {
         batch_size: batch,
         loss,
@@ -117,6 +122,7 @@ pub fn run(
     kind: super::StepKind,
     threads: usize,
     seconds: f64,
+    recompute_above: Option<Option<usize>>,
 ) -> anyhow::Result<StepTiming> {
     let super::StepKind {
         classes,
@@ -124,7 +130,7 @@ pub fn run(
         length,
     } = kind;
     kymo_tensor::set_threads(threads);
-    let mut trainer = trainer(model, length, batch, classes)?;
+    let mut trainer = trainer(model, length, batch, classes, recompute_above)?;
     let (x, y) = random_batch(length, batch, classes);
     let mut step = || {
         if predict {

@@ -6,6 +6,7 @@ mod keeping;
 mod spec;
 mod summary;
 
+pub use keeping::RECOMPUTE_ABOVE;
 pub use spec::{ArchitectureSpec, GraphSpec, NodeSpec};
 
 use std::collections::HashMap;
@@ -157,16 +158,6 @@ impl<T: Float> Graph<T> {
         })
     }
 
-    /// Whether a training step recomputes in backward the convolutions'
-    /// inputs that cheap layers produce (BatchNormalization, activations,
-    /// max pools, `Add`) and keeps one copy of the others, instead of
-    /// letting every convolution keep its own (on by default; the same
-    /// bits either way, see the `keeping` module). Off trades memory for
-    /// a few elementwise passes fewer.
-    pub fn set_recomputation(&mut self, enabled: bool) {
-        self.keeping.enabled = enabled;
-    }
-
     /// The spec that rebuilds this graph, every name resolved.
     pub fn spec(&self) -> GraphSpec {
         let value_name = |v: usize| match v {
@@ -190,6 +181,15 @@ impl<T: Float> Graph<T> {
             output: self.named_output.then(|| value_name(self.output)),
         }
     }
+}
+
+/// The batch size of the model's input, value 0 (0 when it is missing).
+fn input_batch<T>(values: &[Option<ArrayD<T>>]) -> usize {
+    values
+        .first()
+        .and_then(Option::as_ref)
+        .and_then(|x| x.shape().first().copied())
+        .unwrap_or(0)
 }
 
 /// The value a name refers to: 0 for the input, `i + 1` for node `i`.
@@ -297,7 +297,8 @@ impl<T: Float> Model<T> for Graph<T> {
         }
         let mut values: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
         values[0] = Some(input);
-        self.keeping.start_forward();
+        let batch = input_batch(&values);
+        self.keeping.start_forward(batch, std::mem::size_of::<T>());
         for (i, node) in self.nodes.iter_mut().enumerate() {
             let mut arguments = Vec::with_capacity(node.inputs.len());
             for (position, &v) in node.inputs.iter().enumerate() {
@@ -390,6 +391,13 @@ impl<T: Float> Model<T> for Graph<T> {
 
     fn summary(&self) -> Summary {
         summary::of(self)
+    }
+
+    /// Recomputes in backward the convolutions' inputs that cheap layers
+    /// produce (BatchNormalization, activations, pools, `Add`) when that
+    /// saves at least `bytes` in a step (see the `keeping` module).
+    fn set_recompute_above(&mut self, bytes: Option<usize>) {
+        self.keeping.recompute_above = bytes;
     }
 }
 

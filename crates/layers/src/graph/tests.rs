@@ -1,7 +1,7 @@
 //! The graph's wiring, its checks and its equivalence with a Sequential.
 
 use super::*;
-use crate::{zoo, LayerSpec, ModelSpec, NameOnlySpec, Sequential};
+use crate::{zoo, LayerSpec, Model, ModelSpec, NameOnlySpec, Sequential};
 
 fn chain_of(spec: &ModelSpec) -> GraphSpec {
     let names = spec.resolved_names().expect("names");
@@ -195,10 +195,15 @@ fn convolutions_read_recomputed_inputs_where_cheap_layers_produce_them() {
 fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
     let length = 24;
     for (name, spec) in small_zoo(length) {
+        // Recomputing everything it can, keeping each value once, and
+        // letting every convolution keep its own input.
         let mut lean = Graph::<f32>::new(&spec, 5).expect("builds");
+        lean.set_recompute_above(Some(0));
+        let mut once = Graph::<f32>::new(&spec, 5).expect("builds");
+        once.set_recompute_above(Some(usize::MAX));
         let mut keeping_all = Graph::<f32>::new(&spec, 5).expect("builds");
-        keeping_all.set_recomputation(false);
-        for graph in [&mut lean, &mut keeping_all] {
+        keeping_all.set_recompute_above(None);
+        for graph in [&mut lean, &mut once, &mut keeping_all] {
             // γ away from 1 and β from 0, so a wrong `x̂·γ + β` shows.
             for (k, parameter) in graph.parameters_mut().into_iter().enumerate() {
                 let mut step = k as f32;
@@ -212,17 +217,40 @@ fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
             let x = ArrayD::from_shape_fn(vec![3, 1, length], |i| {
                 ((i[0] * 7 + i[2] + round) as f32 * 0.41).sin()
             });
-            let outputs = [&mut lean, &mut keeping_all]
+            let outputs = [&mut lean, &mut once, &mut keeping_all]
                 .map(|graph| graph.forward(x.clone(), Mode::Train).expect("forward"));
-            assert_eq!(outputs[0], outputs[1], "{name}");
+            assert!(lean.keeping.recomputing && !once.keeping.recomputing);
+            assert_eq!(outputs[0], outputs[2], "{name}");
+            assert_eq!(outputs[1], outputs[2], "{name}");
             let grad = outputs[0].mapv(|v| v - 0.25);
-            let grads = [&mut lean, &mut keeping_all]
+            let grads = [&mut lean, &mut once, &mut keeping_all]
                 .map(|graph| graph.backward(grad.clone()).expect("backward"));
-            assert_eq!(grads[0], grads[1], "{name}: input gradient");
-            for (a, b) in lean.parameters().iter().zip(keeping_all.parameters()) {
-                assert_eq!(a.grad, b.grad, "{name}: {}", a.name);
-                assert!(a.grad.iter().all(|g| g.is_finite()), "{name}: {}", a.name);
+            assert_eq!(grads[0], grads[2], "{name}: input gradient");
+            assert_eq!(grads[1], grads[2], "{name}: input gradient");
+            for graph in [&lean, &once] {
+                for (a, b) in graph.parameters().iter().zip(keeping_all.parameters()) {
+                    assert_eq!(a.grad, b.grad, "{name}: {}", a.name);
+                    assert!(a.grad.iter().all(|g| g.is_finite()), "{name}: {}", a.name);
+                }
             }
         }
+    }
+}
+
+#[test]
+fn a_step_recomputes_when_that_saves_the_bytes_asked() {
+    let spec = zoo::time_series::resnet_with(20, [4, 6, 6]);
+    let mut graph = Graph::<f32>::new(&spec, 1).expect("builds");
+    // What recomputing saves per sample: ResNet's second and third
+    // convolutions' inputs in each block, and the next block's inputs
+    // (twice in the second block: its first convolution and the
+    // shortcut's), 4 bytes per element.
+    let per_sample = 20 * (4 + 4 + 6 + 6 + 6 + 6 + 2 * 4 + 6) * 4;
+    let x = ArrayD::from_elem(vec![3, 1, 20], 0.5f32);
+    for (above, expected) in [(3 * per_sample, true), (3 * per_sample + 1, false)] {
+        graph.set_recompute_above(Some(above));
+        let y = graph.forward(x.clone(), Mode::Train).expect("forward");
+        assert_eq!(graph.keeping.recomputing, expected, "above {above}");
+        graph.backward(y).expect("backward");
     }
 }

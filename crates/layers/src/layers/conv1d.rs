@@ -289,6 +289,9 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             stride: self.spec.strides,
         })
     }
+    fn keeps_input(&self) -> bool {
+        true
+    }
     fn take_kept_input(&mut self) -> Option<ArrayD<T>> {
         self.input_cache.take().map(|x| x.into_dyn())
     }
