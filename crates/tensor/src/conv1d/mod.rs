@@ -274,6 +274,7 @@ fn forward_into<T: Float>(
             };
             let bias = bias.as_ref().map(|b| b.to_vec());
             let spectral = &mut workspace.buffers.spectral;
+            let shapes = (shapes, batch);
             return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
         }
         Method::Winograd => {

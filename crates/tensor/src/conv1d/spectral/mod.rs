@@ -198,12 +198,15 @@ pub(super) struct Shapes {
     pub(super) weight: (usize, usize, usize),
 }
 
-/// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
+/// Forward pass into `output` (`[B, C_out, L_out]`, every element
+/// written), tiled as for a batch of `tiled_for` samples (a caller running
+/// a batch in groups passes the whole batch's size, so that every group is
+/// tiled, and rounded, alike).
 pub(super) fn forward<T: Float>(
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
-    shapes: Shapes,
+    (shapes, tiled_for): (Shapes, usize),
     window: &Window,
     workspace: &mut SpectralWorkspace<T>,
     output: &mut [T],
@@ -211,7 +214,7 @@ pub(super) fn forward<T: Float>(
     let (batch, in_channels, length) = shapes.input;
     let (out_channels, _, size) = shapes.weight;
     let out_len = window.output_length;
-    let tiling = Tiling::new(size, out_len, batch);
+    let tiling = Tiling::new(size, out_len, tiled_for);
     let plans = workspace.plans(tiling.n);
     let (bins, cols) = (tiling.bins, batch * tiling.tiles);
     let pairs = out_channels * in_channels;
