@@ -171,6 +171,9 @@ pub(crate) struct InPlaceActivation<T> {
     /// Shape of the batch whose derivative is kept; `None` until a training
     /// forward pass, and again once backward has used it.
     saved: Option<Vec<usize>>,
+    /// Whether the mask was rebuilt for one backward pass
+    /// ([`InPlaceActivation::rebuild_mask`]) and is to be freed after it.
+    rebuilt: bool,
 }
 
 /// The slope below zero of a piecewise-linear activation (ReLU: 0), whose
@@ -191,6 +194,7 @@ impl<T: Float> InPlaceActivation<T> {
             derivative: Vec::new(),
             positive: Vec::new(),
             saved: None,
+            rebuilt: false,
         }
     }
 
@@ -251,6 +255,28 @@ impl<T: Float> InPlaceActivation<T> {
             });
         }
         z
+    }
+
+    /// Frees the mask a training pass of ReLU or LeakyReLU kept (`true`),
+    /// for [`InPlaceActivation::rebuild_mask`] to rebuild from the input
+    /// before backward; other activations keep what they kept (`false`).
+    pub(crate) fn drop_mask(&mut self) -> bool {
+        if kink_slope(self.activation).is_none() || self.saved.is_none() {
+            return false;
+        }
+        self.positive = Vec::new();
+        true
+    }
+
+    /// The mask of a training pass on `z` again (`z > 0`, the test the
+    /// forward pass made), after [`InPlaceActivation::drop_mask`]; it is
+    /// freed again once backward has used it.
+    pub(crate) fn rebuild_mask(&mut self, z: ndarray::ArrayD<T>) {
+        self.positive.clear();
+        self.positive
+            .extend(z.iter().map(|&value| u8::from(value > T::zero())));
+        self.rebuilt = true;
+        crate::buffers::give_back(z);
     }
 
     /// Whether [`InPlaceActivation::reapply`] can run this activation.
@@ -315,7 +341,12 @@ impl<T: Float> InPlaceActivation<T> {
         let checked = if let Some(slope) = kink_slope(self.activation) {
             // The same products as `g * f'(z)`: 1 above zero, the slope elsewhere.
             let slope = T::from_f64_lossy(slope);
-            let positive = &self.positive[..values.len()];
+            let positive =
+                self.positive
+                    .get(..values.len())
+                    .ok_or_else(|| LayerError::NoForwardCache {
+                        layer: layer.to_string(),
+                    })?;
             kymo_tensor::elementwise::kink_backward_in_place(values, positive, slope)
         } else {
             kymo_tensor::elementwise::zip_in_place(
@@ -325,6 +356,9 @@ impl<T: Float> InPlaceActivation<T> {
             )
         };
         checked.expect("invariant: checked against the saved shape");
+        if std::mem::take(&mut self.rebuilt) {
+            self.positive = Vec::new();
+        }
         Ok(grad)
     }
 }

@@ -95,8 +95,16 @@ pub trait Layer<T: Float>: Send {
     fn take_kept_input(&mut self) -> Option<ArrayD<T>> {
         None
     }
-    /// Gives back the input [`Layer::take_kept_input`] handed over, with its
-    /// bits, before backward.
+    /// Frees what a training forward pass kept for backward, when the layer
+    /// can rebuild it from its input (`true`: ReLU's mask); the model then
+    /// gives the input, recomputed, to [`Layer::restore_kept_input`] before
+    /// backward. `false`: nothing was freed.
+    fn drop_kept(&mut self) -> bool {
+        false
+    }
+    /// Gives back the input [`Layer::take_kept_input`] handed over (or
+    /// that [`Layer::drop_kept`] rebuilds from), with its bits, before
+    /// backward.
     fn restore_kept_input(&mut self, input: ArrayD<T>) -> Result<(), LayerError> {
         crate::buffers::give_back(input);
         Err(LayerError::Recompute {

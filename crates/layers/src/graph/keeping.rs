@@ -14,9 +14,12 @@
 //!   again, with its bits, just before that convolution's backward;
 //! - any other value is kept once, whatever the number of its readers.
 //!
-//! In ResNet, FCN and InceptionTime this leaves BatchNormalization's `x̂`,
-//! the activations' one-byte masks and the few values no cheap layer
-//! produces: a step's peak memory falls by a quarter to two fifths, for a
+//! When a step recomputes, a ReLU whose input is recomputed drops its
+//! one-byte mask too ([`Layer::drop_kept`]) and rebuilds it from that
+//! input before its backward pass.
+//!
+//! In ResNet, FCN and InceptionTime this leaves BatchNormalization's `x̂`
+//! and the few values no cheap layer produces: a step's peak memory falls by a quarter to two fifths, for a
 //! few elementwise passes in backward (about 6% of a ResNet step). So a
 //! step recomputes only when that saves at least [`RECOMPUTE_ABOVE`]
 //! bytes (long signals, large batches), reckoned from the shapes before
@@ -24,6 +27,7 @@
 //! gradients are the same bits either way.
 //!
 //! [`Layer::take_kept_input`]: crate::Layer::take_kept_input
+//! [`Layer::drop_kept`]: crate::Layer::drop_kept
 //! [`Layer::recompute`]: crate::Layer::recompute
 //! [`Merge::recomputes`]: crate::Merge::recomputes
 
@@ -133,10 +137,16 @@ impl<T: Float> Keeping<T> {
         if self.recompute_above.is_none() {
             return;
         }
+        let value = node.inputs[0];
+        if self.recomputed(value) && layer.drop_kept() {
+            // A ReLU's mask: rebuilt from the recomputed input.
+            self.handed[index] = true;
+            self.pending[value] += 1;
+            return;
+        }
         let Some(input) = layer.take_kept_input() else {
             return;
         };
-        let value = node.inputs[0];
         self.handed[index] = true;
         self.pending[value] += 1;
         if self.recomputed(value) || self.kept[value].is_some() {

@@ -171,6 +171,14 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         self.function.backward(&self.name, self.kind, grad_output)
     }
+    fn drop_kept(&mut self) -> bool {
+        self.function.drop_mask()
+    }
+    fn restore_kept_input(&mut self, input: ArrayD<T>) -> Result<(), LayerError> {
+        check_input(&self.name, self.kind, self.shape, &input)?;
+        self.function.rebuild_mask(input);
+        Ok(())
+    }
     fn recompute(&self) -> Recompute {
         if self.function.reapplies() {
             Recompute::FromInput
