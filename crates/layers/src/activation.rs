@@ -272,9 +272,17 @@ impl<T: Float> InPlaceActivation<T> {
     /// forward pass made), after [`InPlaceActivation::drop_mask`]; it is
     /// freed again once backward has used it.
     pub(crate) fn rebuild_mask(&mut self, z: ndarray::ArrayD<T>) {
-        self.positive.clear();
-        self.positive
-            .extend(z.iter().map(|&value| u8::from(value > T::zero())));
+        let mut z = standard(z);
+        let values = z
+            .as_slice_mut()
+            .expect("invariant: standard layout is contiguous");
+        self.positive.resize(values.len(), 0);
+        // The forward kernel's pass, in parallel over blocks, with the
+        // values written back unchanged (they are given back right after).
+        kymo_tensor::elementwise::map_in_place_saving(values, &mut self.positive, |z| {
+            (z, u8::from(z > T::zero()))
+        })
+        .expect("invariant: the mask was just sized to the values");
         self.rebuilt = true;
         crate::buffers::give_back(z);
     }

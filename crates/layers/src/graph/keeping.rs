@@ -19,12 +19,14 @@
 //! input before its backward pass.
 //!
 //! In ResNet, FCN and InceptionTime this leaves BatchNormalization's `x̂`
-//! and the few values no cheap layer produces: a step's peak memory falls by a quarter to two fifths, for a
-//! few elementwise passes in backward (about 6% of a ResNet step). So a
-//! step recomputes only when that saves at least [`RECOMPUTE_ABOVE`]
-//! bytes (long signals, large batches), reckoned from the shapes before
-//! the forward pass; below it, the values are kept, still once each. The
-//! gradients are the same bits either way.
+//! and the few values no cheap layer produces: at 16k points and batch 8
+//! a ResNet step peaks at 1054 MiB instead of 1458, an InceptionTime one
+//! at 1294 instead of 2096 (docs/performance.md), for a few elementwise
+//! passes in backward (about 6% of a ResNet step). So a step recomputes
+//! only when that saves at least [`RECOMPUTE_ABOVE`] bytes (long signals,
+//! large batches), reckoned from the shapes before the forward pass; below
+//! it, the values are kept, still once each. The gradients are the same
+//! bits either way.
 //!
 //! [`Layer::take_kept_input`]: crate::Layer::take_kept_input
 //! [`Layer::drop_kept`]: crate::Layer::drop_kept
@@ -38,9 +40,9 @@ use super::{Node, Operation};
 use crate::{buffers, LayerError, Recompute};
 
 /// A step recomputes the values it can when that saves at least this many
-/// bytes (256 MiB): ResNet at batch 8 from about 4,000 points, at batch 32
-/// from about 2,300. Below it, the elementwise passes cost more time than
-/// the memory they save is worth.
+/// bytes (256 MiB): ResNet (3.5 KB per point and sample) at batch 8 from
+/// about 9,400 points, at batch 32 from about 2,300. Below it, the
+/// elementwise passes cost more time than the memory they save is worth.
 pub const RECOMPUTE_ABOVE: usize = 256 << 20;
 
 /// The graph's plan and what it keeps during one training step.
