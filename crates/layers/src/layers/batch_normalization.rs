@@ -59,6 +59,15 @@ struct Cache<T> {
     inv_std: Array1<T>,
 }
 
+impl<T: Float> Cache<T> {
+    /// The normalized input, flat.
+    fn xhat(&self) -> &[T] {
+        self.normalized
+            .as_slice()
+            .expect("invariant: the cache holds a standard-layout array")
+    }
+}
+
 /// Batch normalization with learned scale (`gamma`) and shift (`beta`).
 pub struct BatchNormalization<T> {
     spec: BatchNormalizationSpec,
@@ -109,11 +118,22 @@ impl<T: Float> BatchNormalization<T> {
         })
     }
 
-    /// The input as `[B, C, L]` (features are `L = 1`).
+    /// The error for a weight (`field`) that is not contiguous.
     fn not_contiguous(&self, field: &'static str) -> LayerError {
         config_error(&self.name, KIND, field, "weights must be contiguous")
     }
 
+    /// γ and β as slices; an error names the one that is not contiguous.
+    fn affine(&self) -> Result<(&[T], &[T]), LayerError> {
+        let gamma = self.gamma.value.as_slice();
+        let beta = self.beta.value.as_slice();
+        Ok((
+            gamma.ok_or_else(|| self.not_contiguous("gamma"))?,
+            beta.ok_or_else(|| self.not_contiguous("beta"))?,
+        ))
+    }
+
+    /// The input as `[B, C, L]` (features are `L = 1`).
     fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
         let dims = input.shape().to_vec();
         let (batch, channels) = (dims[0], self.shape.channels());
@@ -269,20 +289,12 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             channels,
             length,
         };
-        let xhat = cache
-            .normalized
-            .as_slice()
-            .expect("invariant: the cache holds a standard-layout array");
+        let xhat = cache.xhat();
         let inv_std = cache
             .inv_std
             .as_slice()
             .expect("invariant: the cache holds a standard-layout array");
-        let gamma = self
-            .gamma
-            .value
-            .as_slice()
-            .ok_or_else(|| self.not_contiguous("gamma"))?
-            .to_vec();
+        let gamma = self.affine()?.0.to_vec();
         let grads = dy
             .as_slice_mut()
             .expect("invariant: as_ncl returns a standard-layout array");
@@ -324,20 +336,8 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                 layer: self.name.clone(),
             })?;
         let (batch, channels, length) = cache.normalized.dim();
-        let xhat = cache
-            .normalized
-            .as_slice()
-            .expect("invariant: the cache holds a standard-layout array");
-        let gamma = self
-            .gamma
-            .value
-            .as_slice()
-            .ok_or_else(|| self.not_contiguous("gamma"))?;
-        let beta = self
-            .beta
-            .value
-            .as_slice()
-            .ok_or_else(|| self.not_contiguous("beta"))?;
+        let xhat = cache.xhat();
+        let (gamma, beta) = self.affine()?;
         let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(batch)));
         let output_values = output
             .as_slice_mut()
