@@ -272,17 +272,13 @@ impl<T: Float> InPlaceActivation<T> {
     /// forward pass made), after [`InPlaceActivation::drop_mask`]; it is
     /// freed again once backward has used it.
     pub(crate) fn rebuild_mask(&mut self, z: ndarray::ArrayD<T>) {
-        let mut z = standard(z);
+        let z = standard(z);
         let values = z
-            .as_slice_mut()
+            .as_slice()
             .expect("invariant: standard layout is contiguous");
         self.positive.resize(values.len(), 0);
-        // The forward kernel's pass, in parallel over blocks, with the
-        // values written back unchanged (they are given back right after).
-        kymo_tensor::elementwise::map_in_place_saving(values, &mut self.positive, |z| {
-            (z, u8::from(z > T::zero()))
-        })
-        .expect("invariant: the mask was just sized to the values");
+        kymo_tensor::elementwise::positive_mask(values, &mut self.positive)
+            .expect("invariant: the mask was just sized to the values");
         self.rebuilt = true;
         crate::buffers::give_back(z);
     }

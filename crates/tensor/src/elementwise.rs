@@ -44,6 +44,28 @@ pub fn map_in_place_saving<T: Float, S: Copy + Send + Sync>(
     Ok(())
 }
 
+/// `mask[i] = (values[i] > 0)` as a byte: the mask a ReLU or LeakyReLU
+/// keeps ([`kink_forward_in_place`] makes the same test), rebuilt from its
+/// input without writing the input; an error if the lengths differ.
+pub fn positive_mask<T: Float>(values: &[T], mask: &mut [u8]) -> Result<(), TensorError> {
+    check_length("positive_mask", "mask", values.len(), mask.len())?;
+    let blocks: Vec<_> = values
+        .chunks(BLOCK_ELEMENTS)
+        .zip(mask.chunks_mut(BLOCK_ELEMENTS))
+        .collect();
+    for_each_block(
+        values.len(),
+        blocks,
+        || (),
+        |_, (values, mask)| {
+            for (m, &v) in mask.iter_mut().zip(values) {
+                *m = u8::from(v > T::zero());
+            }
+        },
+    );
+    Ok(())
+}
+
 /// `target[i] = f(target[i], other[i])` for every element; an error if the
 /// lengths differ.
 pub fn zip_in_place<T: Float, O: Copy + Send + Sync>(
@@ -246,6 +268,24 @@ mod tests {
             assert_eq!(s, x + 1.0);
         }
         assert_eq!(run(1), (values, saved));
+    }
+
+    /// The mask rebuilt from an input is the one the forward kink pass
+    /// kept, zeros, negative zeros and NaN included; a short mask is
+    /// refused.
+    #[test]
+    fn the_positive_mask_is_the_forward_pass_s() {
+        let mut input: Vec<f32> = (0..2 * BLOCK_ELEMENTS + 7)
+            .map(|i| (i as f32 * 0.61).sin())
+            .collect();
+        input[..4].copy_from_slice(&[0.0, -0.0, f32::NAN, f32::MIN_POSITIVE]);
+        let mut kept = vec![7u8; input.len()];
+        kink_forward_in_place(&mut input.clone(), &mut kept, 0.1).expect("same lengths");
+        let mut rebuilt = vec![7u8; input.len()];
+        positive_mask(&input, &mut rebuilt).expect("same lengths");
+        assert_eq!(rebuilt, kept);
+        assert_eq!(&rebuilt[..4], &[0, 0, 0, 1]);
+        assert!(positive_mask(&input, &mut rebuilt[1..]).is_err());
     }
 
     /// The lane-blocked kink loops give what the definition gives, on full

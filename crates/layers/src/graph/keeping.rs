@@ -140,23 +140,25 @@ impl<T: Float> Keeping<T> {
             return;
         }
         let value = node.inputs[0];
-        if self.recomputed(value) && layer.drop_kept() {
-            // A ReLU's mask: rebuilt from the recomputed input.
-            self.handed[index] = true;
-            self.pending[value] += 1;
-            return;
-        }
-        let Some(input) = layer.take_kept_input() else {
-            return;
+        let recomputed = self.recomputed(value);
+        // A ReLU's mask is dropped and rebuilt from the recomputed input;
+        // a convolution's input is handed over.
+        let input = if recomputed && layer.drop_kept() {
+            None
+        } else {
+            match layer.take_kept_input() {
+                Some(input) => Some(input),
+                None => return,
+            }
         };
         self.handed[index] = true;
         self.pending[value] += 1;
-        if self.recomputed(value) || self.kept[value].is_some() {
+        match input {
             // Either computed again in backward, or the same bits as the
             // copy already kept.
-            buffers::give_back(input);
-        } else {
-            self.kept[value] = Some(input);
+            Some(input) if recomputed || self.kept[value].is_some() => buffers::give_back(input),
+            Some(input) => self.kept[value] = Some(input),
+            None => {}
         }
     }
 
