@@ -20,6 +20,18 @@ pub(super) struct ChunkScratch<T> {
     pub(super) row: Vec<T>,
 }
 
+impl<T> ChunkScratch<T> {
+    /// Swaps the large buffers (lowered sample, column gradient, padded
+    /// row) with `other`'s: lends them to a chunk that runs after this
+    /// one, and a second call takes them back. The partial gradients stay
+    /// each chunk's own.
+    fn lend_large(&mut self, other: &mut Self) {
+        std::mem::swap(&mut self.lowered, &mut other.lowered);
+        std::mem::swap(&mut self.dcols, &mut other.dcols);
+        std::mem::swap(&mut self.row, &mut other.row);
+    }
+}
+
 /// The first `count` chunk scratches, grown as needed. A free function, not
 /// a method, so that it borrows only the chunks and leaves the workspace's
 /// weight matrix free to be read alongside.
@@ -38,33 +50,56 @@ pub(super) fn chunk_scratch<T: Float>(
 /// chunks give the same bits on 1 thread or many.
 pub(super) const CHUNK: usize = 4;
 
+/// Bytes of large scratch (a lowered or transformed sample, its column
+/// gradient or products) one chunk may hold while the chunks run side by
+/// side. Above it, the chunks run one after another with the threads
+/// inside each, and share one set of those buffers: on long signals two
+/// chunks' transformed samples are a tenth of a step's peak (100 MB of a
+/// ResNet's 1 GB at 16k points, batch 8), while a chunk's work is then
+/// large enough to split within it. The bits are the same either way
+/// ([`for_each_chunk`]).
+pub(super) const SIDE_BY_SIDE_SCRATCH_BYTES: usize = 16 << 20;
+
 /// Runs `task(chunk index, scratch, gemm threads)` for every chunk of a
-/// pass of `multiply_adds` GEMM multiply-adds in all: across threads when
-/// there are several chunks and threads to spare (each GEMM then on one
-/// thread), else in order with the GEMMs threaded. A pass too small to pay
-/// for waking a thread runs on the calling one
-/// ([`threads_for_multiply_adds`]).
+/// pass of `multiply_adds` GEMM multiply-adds in all, each chunk holding
+/// `scratch_bytes` of large buffers: across threads when there are
+/// several chunks, threads to spare, and scratch under
+/// [`SIDE_BY_SIDE_SCRATCH_BYTES`] (each GEMM then on one thread); else in
+/// order with the GEMMs threaded, every chunk lent the first one's large
+/// buffers. A pass too small to pay for waking a thread runs on the
+/// calling one ([`threads_for_multiply_adds`]). Either way each chunk's
+/// partial sums are its own and every GEMM splits only its output, so the
+/// bits do not depend on the choice.
 pub(super) fn for_each_chunk<T: Float, S: Send>(
     multiply_adds: usize,
+    scratch_bytes: usize,
     scratch: &mut [ChunkScratch<T>],
     slices: Vec<S>,
     task: impl Fn(usize, &mut ChunkScratch<T>, S, usize) -> Result<(), TensorError> + Sync,
 ) -> Result<(), TensorError> {
     use rayon::prelude::*;
     let threads = threads_for_multiply_adds(multiply_adds);
-    if threads > 1 && slices.len() > 1 {
-        scratch
+    if threads > 1 && slices.len() > 1 && scratch_bytes <= SIDE_BY_SIDE_SCRATCH_BYTES {
+        return scratch
             .par_iter_mut()
             .zip(slices)
             .enumerate()
-            .try_for_each(|(index, (scratch, slice))| task(index, scratch, slice, 1))
-    } else {
-        scratch
-            .iter_mut()
-            .zip(slices)
-            .enumerate()
-            .try_for_each(|(index, (scratch, slice))| task(index, scratch, slice, threads))
+            .try_for_each(|(index, (scratch, slice))| task(index, scratch, slice, 1));
     }
+    let Some((first, rest)) = scratch.split_first_mut() else {
+        return Ok(());
+    };
+    let mut slices = slices.into_iter();
+    if let Some(slice) = slices.next() {
+        task(0, first, slice, threads)?;
+    }
+    for (index, (scratch, slice)) in rest.iter_mut().zip(slices).enumerate() {
+        first.lend_large(scratch);
+        let done = task(index + 1, scratch, slice, threads);
+        first.lend_large(scratch);
+        done?;
+    }
+    Ok(())
 }
 
 /// The first `len` elements of `buffer`, grown if shorter (contents
@@ -89,5 +124,71 @@ pub(super) fn add_partial_bias<T: Float>(
         for (g, &p) in grad_bias.iter_mut().zip(&scratch.partial_bias) {
             *g += p;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each chunk's task saw: its index, where its lowered buffer and
+    /// partial gradient live, and the GEMM threads it was given.
+    fn seen(scratch_bytes: usize) -> Vec<(usize, usize, usize, usize)> {
+        let seen = std::sync::Mutex::new(Vec::new());
+        crate::Runtime::new(2).expect("threads start").run(|| {
+            let mut chunks: Vec<ChunkScratch<f32>> = Vec::new();
+            let scratch = chunk_scratch(&mut chunks, 3);
+            for chunk in scratch.iter_mut() {
+                chunk.partial = vec![0.0; 4];
+            }
+            scratch[0].lowered = vec![0.0; 8];
+            let slices = vec![(); 3];
+            for_each_chunk(
+                1 << 30,
+                scratch_bytes,
+                scratch,
+                slices,
+                |index, chunk, (), threads| {
+                    let address = |buffer: &Vec<f32>| buffer.as_ptr() as usize;
+                    let record = (
+                        index,
+                        address(&chunk.lowered),
+                        address(&chunk.partial),
+                        threads,
+                    );
+                    seen.lock().expect("no task panics").push(record);
+                    Ok(())
+                },
+            )
+            .expect("no task fails");
+            // The first chunk holds its large buffers again.
+            assert_eq!(chunks[0].lowered.len(), 8);
+            assert!(chunks[1..].iter().all(|chunk| chunk.lowered.is_empty()));
+        });
+        let mut seen = seen.into_inner().expect("no task panics");
+        seen.sort_by_key(|record| record.0);
+        seen
+    }
+
+    #[test]
+    fn large_scratch_runs_the_chunks_in_order_on_the_first_one_s_buffers() {
+        let seen = seen(SIDE_BY_SIDE_SCRATCH_BYTES + 1);
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|&(_, lowered, _, _)| lowered == seen[0].1));
+        assert!(seen.iter().all(|&(_, _, _, threads)| threads == 2));
+        assert!(
+            seen[0].2 != seen[1].2 && seen[1].2 != seen[2].2,
+            "partials are each chunk's"
+        );
+    }
+
+    #[test]
+    fn small_scratch_runs_the_chunks_side_by_side_on_their_own_buffers() {
+        let seen = seen(SIDE_BY_SIDE_SCRATCH_BYTES);
+        assert_eq!(seen.len(), 3);
+        assert!(seen[1..]
+            .iter()
+            .all(|&(_, lowered, _, _)| lowered != seen[0].1));
+        assert!(seen.iter().all(|&(_, _, _, threads)| threads == 1));
     }
 }

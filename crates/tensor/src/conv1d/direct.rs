@@ -45,8 +45,10 @@ pub(super) fn forward<T: Float>(
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
     let chunks = chunk_scratch(&mut workspace.buffers.chunks, out_slices.len());
     let multiply_adds = batch * out_channels * in_channels * shapes.weight.2 * out_len;
+    let scratch_bytes = lowered_len * std::mem::size_of::<T>();
     for_each_chunk(
         multiply_adds,
+        scratch_bytes,
         chunks,
         out_slices,
         |index, scratch, out_chunk, threads| {
@@ -96,8 +98,10 @@ pub(super) fn backward<T: Float>(
     let chunks = chunk_scratch(&mut workspace.buffers.chunks, sample_slices.len());
     // The weight and the input gradient: two products.
     let multiply_adds = 2 * batch * out_channels * rows * out_len;
+    let scratch_bytes = (lowered_len + rows * out_len) * std::mem::size_of::<T>();
     for_each_chunk(
         multiply_adds,
+        scratch_bytes,
         chunks,
         sample_slices,
         |index, scratch, samples, threads| {

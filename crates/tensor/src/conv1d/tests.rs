@@ -390,6 +390,74 @@ fn one_and_two_threads_give_identical_bits() {
     }
 }
 
+/// Samples long enough that a chunk's scratch passes
+/// [`chunks::SIDE_BY_SIDE_SCRATCH_BYTES`](super::chunks::SIDE_BY_SIDE_SCRATCH_BYTES):
+/// the chunks then run in order, each lent the first one's buffers (left
+/// dirty by the chunk before), on 2 threads with the threads inside each.
+/// Every bit matches three calls of one chunk each (4, 4 and 1 samples, so
+/// nothing is lent), their gradients added in chunk order as one call adds
+/// its chunks' partial sums, and on 1 thread as on 2. Direct (its column
+/// gradient is `K C L`) and grouped Winograd (its transformed tiles).
+#[test]
+fn chunks_on_lent_buffers_give_the_bits_of_separate_calls() {
+    let (channels, kernel, length) = (16, 8, 24_000);
+    let config = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let w = filled((channels, channels, kernel), 0.7);
+    let bias = Array1::from_shape_fn(channels, |o| o as f64 * 0.1 - 0.4);
+    let x = filled((9, channels, length), 0.3);
+    let dy = filled((9, channels, length), 1.1);
+    for method in [Method::Direct, Method::Winograd] {
+        let scratch = match method {
+            Method::Winograd => 6 * length.div_ceil(4) * (3 * channels + channels) * 8,
+            _ => (channels * kernel * length) * 8,
+        };
+        assert!(
+            scratch > super::chunks::SIDE_BY_SIDE_SCRATCH_BYTES,
+            "{method:?}: {scratch} bytes stay side by side"
+        );
+        let run = |threads, samples: std::ops::Range<usize>| {
+            let x = x.slice(ndarray::s![samples.clone(), .., ..]).to_owned();
+            let dy = dy.slice(ndarray::s![samples, .., ..]).to_owned();
+            crate::Runtime::new(threads)
+                .expect("threads start")
+                .run(|| {
+                    pass(&x, &w, &bias, &dy, config, |ws| {
+                        ws.forced = Some(Lowering::ChannelsLast);
+                        ws.forced_method = Some(method);
+                    })
+                })
+        };
+        let parts = [run(1, 0..4), run(1, 4..8), run(1, 8..9)];
+        let concatenated = |which: usize| {
+            let views: Vec<_> = parts.iter().map(|part| part[which].view()).collect();
+            ndarray::concatenate(ndarray::Axis(0), &views).expect("same sample shape")
+        };
+        let added = |which: usize| {
+            let mut sum = Array3::zeros(parts[0][which].dim());
+            for part in &parts {
+                sum += &part[which];
+            }
+            sum
+        };
+        let separate = [concatenated(0), added(1), added(2), concatenated(3)];
+        let bits = |outputs: &[Array3<f64>; 4]| {
+            outputs
+                .iter()
+                .map(|a| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            bits(&run(2, 0..9)),
+            bits(&separate),
+            "{method:?}, 2 threads"
+        );
+        assert_eq!(bits(&run(1, 0..9)), bits(&separate), "{method:?}, 1 thread");
+    }
+}
+
 fn same_bits_on_one_and_two_threads(
     batch: usize,
     lowering: Lowering,

@@ -159,6 +159,12 @@ impl Geometry {
         POINTS * channels * self.tiles
     }
 
+    /// Bytes of one sample's transformed input and products (or
+    /// transformed output gradient): a chunk's large scratch.
+    fn scratch_bytes<T>(&self) -> usize {
+        (self.points(self.input_rows()) + self.points(self.out_channels)) * std::mem::size_of::<T>()
+    }
+
     /// Rows of the transformed input: one per input channel and group,
     /// `[point][channel][group][tile]`.
     fn input_rows(&self) -> usize {
@@ -270,6 +276,7 @@ pub(super) fn forward<T: Float>(
     let multiply_adds = g.multiply_adds(operands.x.len());
     for_each_chunk(
         multiply_adds,
+        g.scratch_bytes::<T>(),
         chunks,
         out_slices,
         |index, scratch, out_chunk, threads| {
@@ -337,6 +344,7 @@ pub(super) fn backward<T: Float>(
     let scratch = chunk_scratch(chunks, count);
     for_each_chunk(
         multiply_adds,
+        g.scratch_bytes::<T>(),
         scratch,
         slices,
         |index, scratch, samples, threads| {
