@@ -71,7 +71,9 @@ fn step(c: &mut Criterion) {
 
 /// ResNet's step at batch 8 on 4,096 points: recomputing in backward what
 /// BatchNormalization, ReLU and `Add` produce, against keeping every
-/// convolution's input (the memory this saves is in docs/performance.md).
+/// convolution's input; and checkpointing its first two residual blocks
+/// (replaying them before their backward pass) on top of recomputing (the
+/// memory each saves is in docs/performance.md).
 fn recomputation(c: &mut Criterion) {
     let runtime = Runtime::new(2).expect("threads start");
     let mut group = c.benchmark_group("graph_recomputation");
@@ -79,10 +81,15 @@ fn recomputation(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
     let (batch, length) = (8, 4096);
-    for (name, above) in [("recompute", Some(0)), ("keep_inputs", None)] {
+    for (name, recompute, checkpoint) in [
+        ("recompute", Some(0), None),
+        ("keep_inputs", None, None),
+        ("checkpoint", Some(0), Some(0)),
+    ] {
         let spec = zoo::architecture_by_name("resnet", length).expect("built-in");
         let mut built = spec.build::<f32>(0).expect("builds");
-        built.set_recompute_above(above);
+        built.set_recompute_above(recompute);
+        built.set_checkpoint_above(checkpoint);
         let name = format!("resnet_b{batch}_{length}_{name}");
         bench_steps(&mut group, name, built, &runtime, (batch, length));
     }

@@ -102,6 +102,25 @@ pub trait Layer<T: Float>: Send {
     fn drop_kept(&mut self) -> bool {
         false
     }
+    /// Whether a model may run this layer's training forward pass again on
+    /// the same input before backward, to rebuild what
+    /// [`Layer::release_kept`] freed: the layer draws nothing at random and
+    /// changes no state but its non-trainable weights (BatchNormalization's
+    /// moving statistics), which the model restores after the second pass.
+    /// A graph checkpoints only segments of such layers.
+    fn replays(&self) -> bool {
+        false
+    }
+    /// Frees everything a training forward pass kept for backward, before
+    /// the model runs that pass again ([`Layer::replays`]). By default the
+    /// input [`Layer::take_kept_input`] hands over and the mask
+    /// [`Layer::drop_kept`] drops; layers that keep more free it too.
+    fn release_kept(&mut self) {
+        self.drop_kept();
+        if let Some(input) = self.take_kept_input() {
+            crate::buffers::give_back(input);
+        }
+    }
     /// Gives back the input [`Layer::take_kept_input`] handed over (or
     /// that [`Layer::drop_kept`] rebuilds from), with its bits, before
     /// backward.

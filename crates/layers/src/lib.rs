@@ -42,7 +42,7 @@ pub mod zoo;
 
 pub use activation::Activation;
 pub use error::LayerError;
-pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec, RECOMPUTE_ABOVE};
+pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec, CHECKPOINT_ABOVE, RECOMPUTE_ABOVE};
 pub use layer::{Layer, Mode, Reach, Recompute};
 pub use layers::*;
 pub use limits::BuildLimits;

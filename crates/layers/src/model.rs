@@ -42,6 +42,15 @@ pub trait Model<T: Float>: Send {
     /// has nothing to recompute and ignores it.
     fn set_recompute_above(&mut self, _bytes: Option<usize>) {}
 
+    /// When a training step checkpoints: frees what the layers of a
+    /// segment between two checkpoints keep after the forward pass, and
+    /// runs the segment forward again from its checkpoint before its
+    /// backward pass, when that frees at least `bytes` (`None`: never,
+    /// `Some(0)`: always). A graph's choice, by default
+    /// [`crate::CHECKPOINT_ABOVE`]; the same bits either way, for a
+    /// forward pass more of each segment. A Sequential ignores it.
+    fn set_checkpoint_above(&mut self, _bytes: Option<usize>) {}
+
     /// Every parameter, in layer order then Keras's weight order.
     fn parameters(&self) -> Vec<&Parameter<T>> {
         self.layers()

@@ -106,17 +106,26 @@ pub struct StepArgs {
     /// Recompute whatever a graph can, whatever it saves.
     #[arg(long, conflicts_with = "keep_inputs")]
     pub recompute_always: bool,
+    /// Never checkpoint a graph's segments (to measure what replaying
+    /// them costs).
+    #[arg(long)]
+    pub no_checkpoints: bool,
+    /// Checkpoint a graph's segments whatever that frees.
+    #[arg(long, conflicts_with = "no_checkpoints")]
+    pub checkpoint_always: bool,
 }
 
 impl StepArgs {
-    /// The recomputation the flags ask for (`None`: the graph's default).
-    fn recompute_above(&self) -> Option<Option<usize>> {
-        if self.keep_inputs {
-            Some(None)
-        } else if self.recompute_always {
-            Some(Some(0))
-        } else {
-            None
+    /// The recomputation and checkpointing the flags ask for.
+    fn keeping(&self) -> step::Keeping {
+        let choice = |never: bool, always: bool| match (never, always) {
+            (true, _) => Some(None),
+            (_, true) => Some(Some(0)),
+            _ => None,
+        };
+        step::Keeping {
+            recompute_above: choice(self.keep_inputs, self.recompute_always),
+            checkpoint_above: choice(self.no_checkpoints, self.checkpoint_always),
         }
     }
 }
@@ -194,7 +203,7 @@ pub fn run_step(args: StepArgs) -> anyhow::Result<()> {
         args.kind,
         args.threads,
         args.seconds,
-        args.recompute_above(),
+        args.keeping(),
     )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())

@@ -61,16 +61,27 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// Overrides of a graph's choices of what a training step keeps
+/// ([`Model::set_recompute_above`], [`Model::set_checkpoint_above`]);
+/// `None`: the graph's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keeping {
+    /// When to recompute cheap values in backward.
+    pub recompute_above: Option<Option<usize>>,
+    /// When to checkpoint segments.
+    pub checkpoint_above: Option<Option<usize>>,
+}
+
 /// A trainer for `model` with Adam(1e-3) and MSE, as in the question; with
 /// `classes` above 0, a `Dense(classes, softmax)` head and categorical
-/// cross-entropy instead. `recompute_above`, when given, overrides a
-/// graph's choice of when to recompute ([`Model::set_recompute_above`]).
+/// cross-entropy instead. `keeping` overrides a graph's choices of when to
+/// recompute and checkpoint.
 pub fn trainer(
     model: &str,
     length: usize,
     batch: usize,
     classes: usize,
-    recompute_above: Option<Option<usize>>,
+    keeping: Keeping,
 ) -> anyhow::Result<Trainer> {
     let mut spec = zoo::architecture_by_name(model, length)
         .with_context(|| format!("unknown model {model}"))?;
@@ -83,8 +94,11 @@ pub fn trainer(
         };
     }
     let mut built = spec.build::<f32>(0)?;
-    if let Some(above) = recompute_above {
+    if let Some(above) = keeping.recompute_above {
         built.set_recompute_above(above);
+    }
+    if let Some(above) = keeping.checkpoint_above {
+        built.set_checkpoint_above(above);
     }
     let config = FitConfig {
         batch_size: batch,
@@ -122,7 +136,7 @@ pub fn run(
     kind: super::StepKind,
     threads: usize,
     seconds: f64,
-    recompute_above: Option<Option<usize>>,
+    keeping: Keeping,
 ) -> anyhow::Result<StepTiming> {
     let super::StepKind {
         classes,
@@ -130,7 +144,7 @@ pub fn run(
         length,
     } = kind;
     kymo_tensor::set_threads(threads);
-    let mut trainer = trainer(model, length, batch, classes, recompute_above)?;
+    let mut trainer = trainer(model, length, batch, classes, keeping)?;
     let (x, y) = random_batch(length, batch, classes);
     let mut step = || {
         if predict {

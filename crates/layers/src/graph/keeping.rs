@@ -28,6 +28,12 @@
 //! it, the values are kept, still once each. The gradients are the same
 //! bits either way.
 //!
+//! A step that checkpoints ([`super::segments`]) keeps none of this for a
+//! checkpointed segment's nodes until its replay hands it over: there a
+//! segment's input is had again from its checkpoint, and a segment's
+//! output, when a later node keeps it, is kept rather than recomputed
+//! from caches the segment has freed.
+//!
 //! [`Layer::take_kept_input`]: crate::Layer::take_kept_input
 //! [`Layer::drop_kept`]: crate::Layer::drop_kept
 //! [`Layer::recompute`]: crate::Layer::recompute
@@ -36,6 +42,7 @@
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use super::segments::{self, Segment};
 use super::{Node, Operation};
 use crate::{buffers, LayerError, Recompute};
 
@@ -65,30 +72,66 @@ pub(super) struct Keeping<T> {
     pending: Vec<usize>,
     /// Per node: whether it handed its kept input over in this step.
     handed: Vec<bool>,
+    /// A step checkpoints its segments when that frees at least this many
+    /// bytes (`None`: never).
+    pub(super) checkpoint_above: Option<usize>,
+    /// The segments a checkpointing step replays ([`segments`]).
+    segments: Vec<Segment>,
+    /// Elements per sample that checkpointing frees.
+    freed_per_sample: usize,
+    /// Whether this step checkpoints.
+    pub(super) checkpointing: bool,
+    /// Per node: the index of the checkpointed segment it belongs to.
+    segment_of: Vec<Option<usize>>,
+    /// Per value: whether a checkpointing step recomputes it. A segment's
+    /// input is had again from its checkpoint; a segment's output, read
+    /// after the segment, is kept, since the caches it would be
+    /// recomputed from are freed until the segment's replay.
+    recomputable_checkpointing: Vec<bool>,
+    /// Per segment: the copy of its input a checkpointing step keeps.
+    checkpoints: Vec<Option<ArrayD<T>>>,
 }
 
 impl<T: Float> Keeping<T> {
     /// The plan for `nodes`, in node order: a value is recomputable when its
     /// node recomputes from what it keeps, or runs again cheaply on inputs
     /// that are themselves recomputable.
-    pub(super) fn plan(nodes: &[Node<T>]) -> Self {
+    pub(super) fn plan(nodes: &[Node<T>], input_size: usize) -> Self {
         let mut recomputable = vec![false; nodes.len() + 1];
         let mut saved_per_sample = 0;
         for (i, node) in nodes.iter().enumerate() {
             let inputs_recomputable = node.inputs.iter().all(|&v| recomputable[v]);
-            recomputable[i + 1] = match &node.operation {
-                Operation::Layer(layer) => match layer.recompute() {
-                    Recompute::Never => false,
-                    Recompute::FromKept => true,
-                    Recompute::FromInput => inputs_recomputable,
-                },
-                Operation::Merge(merge) => merge.recomputes() && inputs_recomputable,
-            };
+            recomputable[i + 1] = recomputes(node, inputs_recomputable);
             if let Operation::Layer(layer) = &node.operation {
                 if layer.keeps_input() && inputs_recomputable {
                     saved_per_sample += layer.input_shape().size();
                 }
             }
+        }
+        let value_sizes: Vec<usize> = std::iter::once(input_size)
+            .chain(nodes.iter().map(|node| match &node.operation {
+                Operation::Layer(layer) => layer.output_shape().size(),
+                Operation::Merge(merge) => merge.output_shape().size(),
+            }))
+            .collect();
+        let (segments, freed_per_sample) = segments::plan(nodes, &value_sizes, &recomputable);
+        let mut segment_of = vec![None; nodes.len()];
+        for (index, segment) in segments.iter().enumerate() {
+            segment_of[segment.first..=segment.last].fill(Some(index));
+        }
+        let checkpointed = |value: usize| segments.iter().any(|s| s.input() == value);
+        let segment_output = |value: usize| segments.iter().any(|s| s.last + 1 == value);
+        let mut recomputable_checkpointing = vec![checkpointed(0); nodes.len() + 1];
+        for (i, node) in nodes.iter().enumerate() {
+            let value = i + 1;
+            let inputs_recomputable = node.inputs.iter().all(|&v| recomputable_checkpointing[v]);
+            recomputable_checkpointing[value] = if checkpointed(value) {
+                true
+            } else if segment_output(value) {
+                false
+            } else {
+                recomputes(node, inputs_recomputable)
+            };
         }
         Self {
             recompute_above: Some(RECOMPUTE_ABOVE),
@@ -98,6 +141,48 @@ impl<T: Float> Keeping<T> {
             kept: (0..=nodes.len()).map(|_| None).collect(),
             pending: vec![0; nodes.len() + 1],
             handed: vec![false; nodes.len()],
+            checkpoint_above: Some(segments::CHECKPOINT_ABOVE),
+            checkpoints: vec![None; segments.len()],
+            segments,
+            freed_per_sample,
+            checkpointing: false,
+            segment_of,
+            recomputable_checkpointing,
+        }
+    }
+
+    /// The checkpointed segment node `index` belongs to, in a step that
+    /// checkpoints, with its index.
+    pub(super) fn segment_of(&self, index: usize) -> Option<(usize, Segment)> {
+        if !self.checkpointing {
+            return None;
+        }
+        let segment = self.segment_of[index]?;
+        Some((segment, self.segments[segment]))
+    }
+
+    /// The segments a checkpointing step replays.
+    #[cfg(test)]
+    pub(super) fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Keeps `input`, the input of segment `segment`, until its backward.
+    pub(super) fn keep_checkpoint(&mut self, segment: usize, input: ArrayD<T>) {
+        if let Some(old) = self.checkpoints[segment].replace(input) {
+            buffers::give_back(old);
+        }
+    }
+
+    /// A copy of segment `segment`'s kept input, for its replay.
+    pub(super) fn checkpoint(&self, segment: usize) -> Option<ArrayD<T>> {
+        self.checkpoints[segment].as_ref().map(buffers::copy_of)
+    }
+
+    /// Frees segment `segment`'s input once its backward is done.
+    pub(super) fn free_checkpoint(&mut self, segment: usize) {
+        if let Some(input) = self.checkpoints[segment].take() {
+            buffers::give_back(input);
         }
     }
 
@@ -109,7 +194,12 @@ impl<T: Float> Keeping<T> {
 
     /// Whether this step recomputes `value` rather than keeping it.
     fn recomputed(&self, value: usize) -> bool {
-        self.recomputing && self.recomputable[value]
+        let plan = if self.checkpointing {
+            &self.recomputable_checkpointing
+        } else {
+            &self.recomputable
+        };
+        self.recomputing && plan[value]
     }
 
     /// Before a forward pass of `batch` samples of `element_bytes` each:
@@ -121,7 +211,13 @@ impl<T: Float> Keeping<T> {
             .saturating_mul(batch)
             .saturating_mul(element_bytes);
         self.recomputing = self.recompute_above.is_some_and(|above| saved >= above);
-        for kept in &mut self.kept {
+        let freed = self
+            .freed_per_sample
+            .saturating_mul(batch)
+            .saturating_mul(element_bytes);
+        self.checkpointing =
+            !self.segments.is_empty() && self.checkpoint_above.is_some_and(|above| freed >= above);
+        for kept in self.kept.iter_mut().chain(&mut self.checkpoints) {
             if let Some(value) = kept.take() {
                 buffers::give_back(value);
             }
@@ -176,7 +272,7 @@ impl<T: Float> Keeping<T> {
         let value = nodes[index].inputs[0];
         self.pending[value] -= 1;
         let input = if self.recomputed(value) {
-            recompute(nodes, value)?
+            self.recompute(nodes, value)?
         } else if self.pending[value] == 0 {
             self.kept[value]
                 .take()
@@ -194,6 +290,19 @@ impl<T: Float> Keeping<T> {
     }
 }
 
+/// Whether `node`'s output can be had again in backward, given whether its
+/// inputs can: from what its layer keeps, or by running it again on them.
+fn recomputes<T: Float>(node: &Node<T>, inputs_recomputable: bool) -> bool {
+    match &node.operation {
+        Operation::Layer(layer) => match layer.recompute() {
+            Recompute::Never => false,
+            Recompute::FromKept => true,
+            Recompute::FromInput => inputs_recomputable,
+        },
+        Operation::Merge(merge) => merge.recomputes() && inputs_recomputable,
+    }
+}
+
 /// The error for a node whose handed-over input is gone (a backward pass
 /// without the forward pass that kept it).
 fn missing<T: Float>(nodes: &[Node<T>], index: usize) -> LayerError {
@@ -204,31 +313,43 @@ fn missing<T: Float>(nodes: &[Node<T>], index: usize) -> LayerError {
     LayerError::NoForwardCache { layer }
 }
 
-/// Value `value` (a node's output, planned recomputable) computed again
-/// from what the layers that lead to it keep, with its forward bits.
-fn recompute<T: Float>(nodes: &[Node<T>], value: usize) -> Result<ArrayD<T>, LayerError> {
-    let Some(node) = value.checked_sub(1).map(|i| &nodes[i]) else {
-        return Err(LayerError::Recompute {
-            layer: "input".into(),
-            reason: "the model's input is kept, not recomputed",
-        });
-    };
-    match &node.operation {
-        Operation::Layer(layer) => match layer.recompute() {
-            Recompute::FromKept => layer.recompute_output(None),
-            Recompute::FromInput => {
-                let input = recompute(nodes, node.inputs[0])?;
-                layer.recompute_output(Some(input))
-            }
-            Recompute::Never => layer.recompute_output(None),
-        },
-        Operation::Merge(merge) => {
-            let inputs = node
-                .inputs
+impl<T: Float> Keeping<T> {
+    /// Value `value` (planned recomputable) computed again from what the
+    /// layers that lead to it keep, with its forward bits; a checkpointed
+    /// segment's input is copied from its checkpoint.
+    fn recompute(&self, nodes: &[Node<T>], value: usize) -> Result<ArrayD<T>, LayerError> {
+        if self.checkpointing {
+            let checkpoint = self
+                .segments
                 .iter()
-                .map(|&v| recompute(nodes, v))
-                .collect::<Result<Vec<_>, _>>()?;
-            merge.recompute_output(inputs)
+                .position(|segment| segment.input() == value);
+            if let Some(input) = checkpoint.and_then(|segment| self.checkpoint(segment)) {
+                return Ok(input);
+            }
+        }
+        let Some(node) = value.checked_sub(1).map(|i| &nodes[i]) else {
+            return Err(LayerError::Recompute {
+                layer: "input".into(),
+                reason: "the model's input is kept, not recomputed",
+            });
+        };
+        match &node.operation {
+            Operation::Layer(layer) => match layer.recompute() {
+                Recompute::FromKept => layer.recompute_output(None),
+                Recompute::FromInput => {
+                    let input = self.recompute(nodes, node.inputs[0])?;
+                    layer.recompute_output(Some(input))
+                }
+                Recompute::Never => layer.recompute_output(None),
+            },
+            Operation::Merge(merge) => {
+                let inputs = node
+                    .inputs
+                    .iter()
+                    .map(|&v| self.recompute(nodes, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                merge.recompute_output(inputs)
+            }
         }
     }
 }

@@ -3,10 +3,12 @@
 //! functional API builds them.
 
 mod keeping;
+mod segments;
 mod spec;
 mod summary;
 
 pub use keeping::RECOMPUTE_ABOVE;
+pub use segments::CHECKPOINT_ABOVE;
 pub use spec::{ArchitectureSpec, GraphSpec, NodeSpec};
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use self::keeping::Keeping;
+use self::segments::Segment;
 use crate::buffers;
 use crate::limits::{plan_layer, plan_merge, Budget};
 use crate::merge::{build_merge, Merge};
@@ -150,7 +153,7 @@ impl<T: Float> Graph<T> {
         Ok(Self {
             input: spec.input,
             input_name: spec.input_name.clone(),
-            keeping: Keeping::plan(&nodes),
+            keeping: Keeping::plan(&nodes, shapes[0].size()),
             nodes,
             output,
             names,
@@ -184,6 +187,104 @@ impl<T: Float> Graph<T> {
 }
 
 /// The batch size of the model's input, value 0 (0 when it is missing).
+impl<T: Float> Graph<T> {
+    /// The last node reading each value: after it, the value is moved
+    /// rather than copied, and dropped.
+    fn last_readers(&self) -> Vec<Option<usize>> {
+        let mut last_reader = vec![None; self.nodes.len() + 1];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for &v in &node.inputs {
+                last_reader[v] = Some(i);
+            }
+        }
+        last_reader
+    }
+
+    /// Runs node `i` forward on its inputs from `values`: moved out by
+    /// their last reader, copied for the others.
+    fn run_node(
+        &mut self,
+        i: usize,
+        values: &mut [Option<ArrayD<T>>],
+        last_reader: &[Option<usize>],
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let node = &mut self.nodes[i];
+        let mut arguments = Vec::with_capacity(node.inputs.len());
+        for (position, &v) in node.inputs.iter().enumerate() {
+            let read_again = node.inputs[position + 1..].contains(&v);
+            let last = last_reader[v] == Some(i) && v != self.output && !read_again;
+            let value = if last {
+                values[v].take()
+            } else {
+                values[v].as_ref().map(buffers::copy_of)
+            };
+            // Invariant: values are produced in node order and taken only
+            // by their last reader, so an earlier value is still here.
+            arguments.push(value.ok_or_else(|| LayerError::NoForwardCache {
+                layer: self.names[i].clone(),
+            })?);
+        }
+        match &mut node.operation {
+            Operation::Layer(layer) => {
+                let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
+                    layer: self.names[i].clone(),
+                })?;
+                layer.forward(x, mode)
+            }
+            Operation::Merge(merge) => merge.forward(arguments),
+        }
+    }
+
+    /// Runs checkpointed segment `index` forward again from its kept
+    /// input, so that its layers keep what their backward passes need
+    /// (handed over as in the first pass), then restores the non-trainable
+    /// weights (moving statistics) the second pass moved. The segment's
+    /// output is dropped: backward has its gradient already.
+    fn replay(&mut self, index: usize, segment: Segment) -> Result<(), LayerError> {
+        let nodes = segment.first..=segment.last;
+        let frozen: Vec<Vec<ArrayD<T>>> = self.nodes[nodes.clone()]
+            .iter()
+            .map(|node| match &node.operation {
+                Operation::Layer(layer) => layer
+                    .parameters()
+                    .into_iter()
+                    .filter(|p| !p.trainable)
+                    .map(|p| p.value.clone())
+                    .collect(),
+                Operation::Merge(_) => Vec::new(),
+            })
+            .collect();
+        let last_reader = self.last_readers();
+        let mut values: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
+        values[segment.input()] =
+            Some(
+                self.keeping
+                    .checkpoint(index)
+                    .ok_or_else(|| LayerError::NoForwardCache {
+                        layer: self.names[segment.first].clone(),
+                    })?,
+            );
+        for i in nodes.clone() {
+            let output = self.run_node(i, &mut values, &last_reader, Mode::Train)?;
+            self.keeping.after_forward(i, &mut self.nodes[i]);
+            values[i + 1] = Some(output);
+        }
+        for value in values.into_iter().flatten() {
+            buffers::give_back(value);
+        }
+        for (node, frozen) in self.nodes[nodes].iter_mut().zip(frozen) {
+            if let Operation::Layer(layer) = &mut node.operation {
+                let parameters = layer.parameters_mut().into_iter().filter(|p| !p.trainable);
+                for (parameter, value) in parameters.zip(frozen) {
+                    parameter.value = value;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn input_batch<T>(values: &[Option<ArrayD<T>>]) -> usize {
     values
         .first()
@@ -287,45 +388,36 @@ impl<T: Float> Model<T> for Graph<T> {
     }
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        // The last node reading each value: after it, the value is moved
-        // rather than copied, and dropped.
-        let mut last_reader = vec![None; self.nodes.len() + 1];
-        for (i, node) in self.nodes.iter().enumerate() {
-            for &v in &node.inputs {
-                last_reader[v] = Some(i);
-            }
-        }
+        let last_reader = self.last_readers();
         let mut values: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
         values[0] = Some(input);
         let batch = input_batch(&values);
         self.keeping.start_forward(batch, std::mem::size_of::<T>());
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            let mut arguments = Vec::with_capacity(node.inputs.len());
-            for (position, &v) in node.inputs.iter().enumerate() {
-                let read_again = node.inputs[position + 1..].contains(&v);
-                let last = last_reader[v] == Some(i) && v != self.output && !read_again;
-                let value = if last {
-                    values[v].take()
-                } else {
-                    values[v].as_ref().map(buffers::copy_of)
-                };
-                // Invariant: values are produced in node order and taken only
-                // by their last reader, so an earlier value is still here.
-                arguments.push(value.ok_or_else(|| LayerError::NoForwardCache {
-                    layer: self.names[i].clone(),
-                })?);
-            }
-            let output = match &mut node.operation {
-                Operation::Layer(layer) => {
-                    let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
-                        layer: self.names[i].clone(),
-                    })?;
-                    layer.forward(x, mode)?
-                }
-                Operation::Merge(merge) => merge.forward(arguments)?,
+        for i in 0..self.nodes.len() {
+            let segment = match mode {
+                Mode::Train => self.keeping.segment_of(i),
+                Mode::Inference => None,
             };
+            if let Some((index, segment)) = segment.filter(|(_, s)| s.first == i) {
+                // Invariant: a segment's input is a cut, read first by the
+                // segment's first node, so it is still here.
+                let input =
+                    values[segment.input()]
+                        .as_ref()
+                        .ok_or_else(|| LayerError::NoForwardCache {
+                            layer: self.names[i].clone(),
+                        })?;
+                self.keeping.keep_checkpoint(index, buffers::copy_of(input));
+            }
+            let output = self.run_node(i, &mut values, &last_reader, mode)?;
             if mode == Mode::Train {
-                self.keeping.after_forward(i, node);
+                let node = &mut self.nodes[i];
+                match (&mut node.operation, segment) {
+                    // Freed now, rebuilt by the segment's replay.
+                    (Operation::Layer(layer), Some(_)) => layer.release_kept(),
+                    (_, Some(_)) => {}
+                    (_, None) => self.keeping.after_forward(i, node),
+                }
             }
             values[i + 1] = Some(output);
         }
@@ -347,6 +439,10 @@ impl<T: Float> Model<T> for Graph<T> {
                 .ok_or_else(|| LayerError::NoForwardCache {
                     layer: self.names[i].clone(),
                 })?;
+            let segment = self.keeping.segment_of(i);
+            if let Some((index, segment)) = segment.filter(|(_, s)| s.last == i) {
+                self.replay(index, segment)?;
+            }
             self.keeping.before_backward(&mut self.nodes, i)?;
             let node = &mut self.nodes[i];
             let input_grads = match &mut node.operation {
@@ -362,6 +458,9 @@ impl<T: Float> Model<T> for Graph<T> {
                     }
                     None => g,
                 });
+            }
+            if let Some((index, _)) = segment.filter(|(_, s)| s.first == i) {
+                self.keeping.free_checkpoint(index);
             }
         }
         grads[0].take().ok_or_else(|| LayerError::NoForwardCache {
@@ -398,6 +497,13 @@ impl<T: Float> Model<T> for Graph<T> {
     /// saves at least `bytes` in a step (see the `keeping` module).
     fn set_recompute_above(&mut self, bytes: Option<usize>) {
         self.keeping.recompute_above = bytes;
+    }
+
+    /// Checkpoints the graph's segments (frees what their layers keep after
+    /// the forward pass and runs them forward again before backward) when
+    /// that frees at least `bytes` in a step (see the `segments` module).
+    fn set_checkpoint_above(&mut self, bytes: Option<usize>) {
+        self.keeping.checkpoint_above = bytes;
     }
 }
 

@@ -254,3 +254,6 @@ fn a_step_recomputes_when_that_saves_the_bytes_asked() {
         graph.backward(y).expect("backward");
     }
 }
+
+#[path = "segments_tests.rs"]
+mod segments_tests;

@@ -179,6 +179,9 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         self.function.rebuild_mask(input);
         Ok(())
     }
+    fn replays(&self) -> bool {
+        true
+    }
     fn recompute(&self) -> Recompute {
         if self.function.reapplies() {
             Recompute::FromInput

@@ -321,6 +321,14 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             })
     }
 
+    fn replays(&self) -> bool {
+        true
+    }
+    fn release_kept(&mut self) {
+        if let Some(cache) = self.cache.take() {
+            buffers::give_back(cache.normalized);
+        }
+    }
     fn recompute(&self) -> Recompute {
         Recompute::FromKept
     }

@@ -283,6 +283,9 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             .chain(self.bias.as_mut())
             .collect()
     }
+    fn replays(&self) -> bool {
+        true
+    }
     fn reach(&self) -> Option<Reach> {
         Some(Reach {
             size: (self.spec.kernel_size - 1) * self.spec.dilation_rate + 1,

@@ -270,6 +270,9 @@ impl<T: Float> Layer<T> for Dense<T> {
             .chain(self.bias.as_mut())
             .collect()
     }
+    fn replays(&self) -> bool {
+        true
+    }
     fn reach(&self) -> Option<Reach> {
         None
     }

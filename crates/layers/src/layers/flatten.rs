@@ -67,6 +67,9 @@ impl<T: Float> Layer<T> for Flatten {
         check_grad(&self.name, KIND, &[batch, self.input.size()], &grad_output)?;
         reshape(&self.name, grad_output, &self.input.with_batch(batch))
     }
+    fn replays(&self) -> bool {
+        true
+    }
     fn reach(&self) -> Option<Reach> {
         None
     }

@@ -74,6 +74,9 @@ impl<T: Float> Layer<T> for GlobalAveragePooling1D {
         global_avg_pool1d_backward_into(grad.view(), grad_input.view_mut());
         Ok(grad_input.into_dyn())
     }
+    fn replays(&self) -> bool {
+        true
+    }
     fn reach(&self) -> Option<Reach> {
         None
     }

@@ -87,6 +87,9 @@ impl<T: Float> Layer<T> for GlobalMaxPooling1D {
         }
         Ok(grad_input.into_dyn())
     }
+    fn replays(&self) -> bool {
+        true
+    }
     fn reach(&self) -> Option<Reach> {
         None
     }

@@ -306,6 +306,14 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         self.forward_with(input, None, mode)
     }
 
+    fn replays(&self) -> bool {
+        true
+    }
+    fn release_kept(&mut self) {
+        if let Some(Cache::Max { input, .. }) = self.cache.take() {
+            buffers::give_back(input);
+        }
+    }
     fn recompute(&self) -> Recompute {
         Recompute::FromInput
     }
