@@ -77,11 +77,47 @@ pub struct FitArgs {
     /// chosen setup to `chosen-model.toml` and `chosen-recipe.toml`.
     #[arg(long)]
     pub search: Option<usize>,
+    /// What a graph's training step keeps for backward: `auto` recomputes
+    /// cheap values and checkpoints residual blocks only on long signals
+    /// or large batches (when that saves 256 MiB and 1 GiB), `lean` always
+    /// (least memory, a sixth to a third more time), `fast` never (each
+    /// convolution keeps its input). The same weights whichever.
+    #[arg(long, value_enum, default_value_t = Memory::Auto)]
+    pub memory: Memory,
     /// Output folder: `best.kymo` (the checkpoint, with its preprocessing)
     /// and `history.csv`; for an ensemble also `best-2.kymo`, ... and
     /// `ensemble.toml`, which `predict` takes.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// How much a graph's training step keeps for backward (`kymo fit
+/// --memory`); Sequential models keep what their layers need either way.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// The graph's defaults: recompute and checkpoint when that saves
+    /// [`kymo_layers::RECOMPUTE_ABOVE`] and [`kymo_layers::CHECKPOINT_ABOVE`].
+    Auto,
+    /// Recompute and checkpoint whatever can be.
+    Lean,
+    /// Keep every convolution's input; never replay.
+    Fast,
+}
+
+impl Memory {
+    /// Sets `model`'s recompute and checkpoint thresholds.
+    fn apply(self, model: &mut dyn kymo_layers::Model<f32>) {
+        let (recompute, checkpoint) = match self {
+            Memory::Auto => (
+                Some(kymo_layers::RECOMPUTE_ABOVE),
+                Some(kymo_layers::CHECKPOINT_ABOVE),
+            ),
+            Memory::Lean => (Some(0), Some(0)),
+            Memory::Fast => (None, None),
+        };
+        model.set_recompute_above(recompute);
+        model.set_checkpoint_above(checkpoint);
+    }
 }
 
 /// Command-line options of `kymo predict`.
@@ -341,11 +377,9 @@ fn train_member(
     if interrupted {
         eprintln!("kymo fit: resuming from {}", backup.display());
     }
-    let mut trainer = Trainer::new(
-        spec.build::<f32>(seed)?,
-        setup.optimizer(),
-        setup.fit_config(seed),
-    );
+    let mut model = spec.build::<f32>(seed)?;
+    args.memory.apply(model.as_mut());
+    let mut trainer = Trainer::new(model, setup.optimizer(), setup.fit_config(seed));
     // Saved with every backup and the best checkpoint, so `predict` repeats it.
     trainer.preprocessor = Some(preprocessor.clone());
     let files = FitFiles {

@@ -212,3 +212,37 @@ fn the_doctor_names_a_regression_head_on_labels_and_prescribes_a_softmax_classif
         "{recipe}"
     );
 }
+
+/// `--memory lean` recomputes and checkpoints every residual block a
+/// ResNet can replay, `--memory fast` keeps everything: the same weights,
+/// so the same predictions to the last digit.
+#[test]
+fn fit_trains_the_same_weights_whatever_it_keeps_for_backward() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (train, test) = (dir.path().join("train.ts"), dir.path().join("test.ts"));
+    write_ts(&train, 30, 0);
+    write_ts(&test, 9, 1000);
+    let recipe = dir.path().join("recipe.toml");
+    std::fs::write(&recipe, "batch_size = 8\nepochs = 2\n").expect("writes");
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+    let predictions = |memory: &str| {
+        let out = dir.path().join(memory);
+        kymo(&[
+            "fit",
+            "--model",
+            "resnet",
+            "--recipe",
+            &path(&recipe),
+            "--data",
+            &path(&train),
+            "--memory",
+            memory,
+            "--out",
+            &path(&out),
+        ]);
+        kymo(&["predict", &path(&out.join("best.kymo")), &path(&test)]).0
+    };
+    let lean = predictions("lean");
+    assert_eq!(lean.lines().count(), 10, "{lean}");
+    assert_eq!(lean, predictions("fast"));
+}
