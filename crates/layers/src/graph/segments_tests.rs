@@ -3,18 +3,6 @@
 
 use super::*;
 
-/// Moves every weight away from its initial value (γ from 1, β from 0), so
-/// that a replay computing anything differently shows.
-fn perturb<T: Float>(graph: &mut Graph<T>) {
-    for (k, parameter) in graph.parameters_mut().into_iter().enumerate() {
-        let mut step = k as f64;
-        parameter.value.mapv_inplace(|v| {
-            step += 0.37;
-            v + T::from_f64_lossy(0.3 * step.sin())
-        });
-    }
-}
-
 #[test]
 fn segments_end_where_every_later_node_reads_through_one_value() {
     for (name, spec) in small_zoo(24) {

@@ -191,6 +191,19 @@ fn convolutions_read_recomputed_inputs_where_cheap_layers_produce_them() {
     }
 }
 
+/// Moves every weight away from its initial value (γ from 1, β from 0), so
+/// that a recomputation or replay computing anything differently shows
+/// (a wrong `x̂·γ + β`, say).
+fn perturb<T: Float>(graph: &mut Graph<T>) {
+    for (k, parameter) in graph.parameters_mut().into_iter().enumerate() {
+        let mut step = k as f64;
+        parameter.value.mapv_inplace(|v| {
+            step += 0.37;
+            v + T::from_f64_lossy(0.3 * step.sin())
+        });
+    }
+}
+
 #[test]
 fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
     let length = 24;
@@ -204,14 +217,7 @@ fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
         let mut keeping_all = Graph::<f32>::new(&spec, 5).expect("builds");
         keeping_all.set_recompute_above(None);
         for graph in [&mut lean, &mut once, &mut keeping_all] {
-            // γ away from 1 and β from 0, so a wrong `x̂·γ + β` shows.
-            for (k, parameter) in graph.parameters_mut().into_iter().enumerate() {
-                let mut step = k as f32;
-                parameter.value.mapv_inplace(|v| {
-                    step += 0.37;
-                    v + 0.3 * step.sin()
-                });
-            }
+            perturb(graph);
         }
         for round in 0..2 {
             let x = ArrayD::from_shape_fn(vec![3, 1, length], |i| {
