@@ -29,10 +29,9 @@
 //! bits either way.
 //!
 //! A step that checkpoints ([`super::segments`]) keeps none of this for a
-//! checkpointed segment's nodes until its replay hands it over: there a
-//! segment's input is had again from its checkpoint, and a segment's
-//! output, when a later node keeps it, is kept rather than recomputed
-//! from caches the segment has freed.
+//! checkpointed segment's nodes until its replay hands it over, and it
+//! keeps rather than recomputes a segment's input and output, whose
+//! producers' caches are freed until their segment's replay.
 //!
 //! [`Layer::take_kept_input`]: crate::Layer::take_kept_input
 //! [`Layer::drop_kept`]: crate::Layer::drop_kept
@@ -83,10 +82,8 @@ pub(super) struct Keeping<T> {
     pub(super) checkpointing: bool,
     /// Per node: the index of the checkpointed segment it belongs to.
     segment_of: Vec<Option<usize>>,
-    /// Per value: whether a checkpointing step recomputes it. A segment's
-    /// input is had again from its checkpoint; a segment's output, read
-    /// after the segment, is kept, since the caches it would be
-    /// recomputed from are freed until the segment's replay.
+    /// Per value: whether a checkpointing step recomputes it (never a
+    /// segment's input or output).
     recomputable_checkpointing: Vec<bool>,
     /// Per segment: the copy of its input a checkpointing step keeps.
     checkpoints: Vec<Option<ArrayD<T>>>,
@@ -119,19 +116,18 @@ impl<T: Float> Keeping<T> {
         for (index, segment) in segments.iter().enumerate() {
             segment_of[segment.first..=segment.last].fill(Some(index));
         }
-        let checkpointed = |value: usize| segments.iter().any(|s| s.input() == value);
-        let segment_output = |value: usize| segments.iter().any(|s| s.last + 1 == value);
-        let mut recomputable_checkpointing = vec![checkpointed(0); nodes.len() + 1];
+        // A segment's input and output are kept for the readers that hand
+        // theirs over: the caches they would be recomputed from are freed
+        // until the segment's replay (and the input is the replay's start).
+        let bounds: Vec<usize> = segments
+            .iter()
+            .flat_map(|segment| [segment.input(), segment.last + 1])
+            .collect();
+        let mut recomputable_checkpointing = vec![false; nodes.len() + 1];
         for (i, node) in nodes.iter().enumerate() {
-            let value = i + 1;
             let inputs_recomputable = node.inputs.iter().all(|&v| recomputable_checkpointing[v]);
-            recomputable_checkpointing[value] = if checkpointed(value) {
-                true
-            } else if segment_output(value) {
-                false
-            } else {
-                recomputes(node, inputs_recomputable)
-            };
+            recomputable_checkpointing[i + 1] =
+                !bounds.contains(&(i + 1)) && recomputes(node, inputs_recomputable);
         }
         Self {
             recompute_above: Some(RECOMPUTE_ABOVE),
@@ -174,16 +170,9 @@ impl<T: Float> Keeping<T> {
         }
     }
 
-    /// A copy of segment `segment`'s kept input, for its replay.
-    pub(super) fn checkpoint(&self, segment: usize) -> Option<ArrayD<T>> {
-        self.checkpoints[segment].as_ref().map(buffers::copy_of)
-    }
-
-    /// Frees segment `segment`'s input once its backward is done.
-    pub(super) fn free_checkpoint(&mut self, segment: usize) {
-        if let Some(input) = self.checkpoints[segment].take() {
-            buffers::give_back(input);
-        }
+    /// Segment `segment`'s kept input, for its replay.
+    pub(super) fn take_checkpoint(&mut self, segment: usize) -> Option<ArrayD<T>> {
+        self.checkpoints[segment].take()
     }
 
     /// Whether `value` can be recomputed in backward.
@@ -315,18 +304,8 @@ fn missing<T: Float>(nodes: &[Node<T>], index: usize) -> LayerError {
 
 impl<T: Float> Keeping<T> {
     /// Value `value` (planned recomputable) computed again from what the
-    /// layers that lead to it keep, with its forward bits; a checkpointed
-    /// segment's input is copied from its checkpoint.
+    /// layers that lead to it keep, with its forward bits.
     fn recompute(&self, nodes: &[Node<T>], value: usize) -> Result<ArrayD<T>, LayerError> {
-        if self.checkpointing {
-            let checkpoint = self
-                .segments
-                .iter()
-                .position(|segment| segment.input() == value);
-            if let Some(input) = checkpoint.and_then(|segment| self.checkpoint(segment)) {
-                return Ok(input);
-            }
-        }
         let Some(node) = value.checked_sub(1).map(|i| &nodes[i]) else {
             return Err(LayerError::Recompute {
                 layer: "input".into(),

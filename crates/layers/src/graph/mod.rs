@@ -186,7 +186,6 @@ impl<T: Float> Graph<T> {
     }
 }
 
-/// The batch size of the model's input, value 0 (0 when it is missing).
 impl<T: Float> Graph<T> {
     /// The last node reading each value: after it, the value is moved
     /// rather than copied, and dropped.
@@ -237,7 +236,7 @@ impl<T: Float> Graph<T> {
     }
 
     /// Runs checkpointed segment `index` forward again from its kept
-    /// input, so that its layers keep what their backward passes need
+    /// input (which it consumes), so that its layers keep what their backward passes need
     /// (handed over as in the first pass), then restores the non-trainable
     /// weights (moving statistics) the second pass moved. The segment's
     /// output is dropped: backward has its gradient already.
@@ -257,14 +256,10 @@ impl<T: Float> Graph<T> {
             .collect();
         let last_reader = self.last_readers();
         let mut values: Vec<Option<ArrayD<T>>> = vec![None; self.nodes.len() + 1];
-        values[segment.input()] =
-            Some(
-                self.keeping
-                    .checkpoint(index)
-                    .ok_or_else(|| LayerError::NoForwardCache {
-                        layer: self.names[segment.first].clone(),
-                    })?,
-            );
+        let input = self.keeping.take_checkpoint(index);
+        values[segment.input()] = Some(input.ok_or_else(|| LayerError::NoForwardCache {
+            layer: self.names[segment.first].clone(),
+        })?);
         for i in nodes.clone() {
             let output = self.run_node(i, &mut values, &last_reader, Mode::Train)?;
             self.keeping.after_forward(i, &mut self.nodes[i]);
@@ -285,6 +280,7 @@ impl<T: Float> Graph<T> {
     }
 }
 
+/// The batch size of the model's input, value 0 (0 when it is missing).
 fn input_batch<T>(values: &[Option<ArrayD<T>>]) -> usize {
     values
         .first()
@@ -458,9 +454,6 @@ impl<T: Float> Model<T> for Graph<T> {
                     }
                     None => g,
                 });
-            }
-            if let Some((index, _)) = segment.filter(|(_, s)| s.first == i) {
-                self.keeping.free_checkpoint(index);
             }
         }
         grads[0].take().ok_or_else(|| LayerError::NoForwardCache {
