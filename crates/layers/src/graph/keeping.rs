@@ -261,7 +261,7 @@ impl<T: Float> Keeping<T> {
         let value = nodes[index].inputs[0];
         self.pending[value] -= 1;
         let input = if self.recomputed(value) {
-            self.recompute(nodes, value)?
+            recompute(nodes, value)?
         } else if self.pending[value] == 0 {
             self.kept[value]
                 .take()
@@ -302,33 +302,31 @@ fn missing<T: Float>(nodes: &[Node<T>], index: usize) -> LayerError {
     LayerError::NoForwardCache { layer }
 }
 
-impl<T: Float> Keeping<T> {
-    /// Value `value` (planned recomputable) computed again from what the
-    /// layers that lead to it keep, with its forward bits.
-    fn recompute(&self, nodes: &[Node<T>], value: usize) -> Result<ArrayD<T>, LayerError> {
-        let Some(node) = value.checked_sub(1).map(|i| &nodes[i]) else {
-            return Err(LayerError::Recompute {
-                layer: "input".into(),
-                reason: "the model's input is kept, not recomputed",
-            });
-        };
-        match &node.operation {
-            Operation::Layer(layer) => match layer.recompute() {
-                Recompute::FromKept => layer.recompute_output(None),
-                Recompute::FromInput => {
-                    let input = self.recompute(nodes, node.inputs[0])?;
-                    layer.recompute_output(Some(input))
-                }
-                Recompute::Never => layer.recompute_output(None),
-            },
-            Operation::Merge(merge) => {
-                let inputs = node
-                    .inputs
-                    .iter()
-                    .map(|&v| self.recompute(nodes, v))
-                    .collect::<Result<Vec<_>, _>>()?;
-                merge.recompute_output(inputs)
+/// Value `value` (a node's output, planned recomputable) computed again
+/// from what the layers that lead to it keep, with its forward bits.
+fn recompute<T: Float>(nodes: &[Node<T>], value: usize) -> Result<ArrayD<T>, LayerError> {
+    let Some(node) = value.checked_sub(1).map(|i| &nodes[i]) else {
+        return Err(LayerError::Recompute {
+            layer: "input".into(),
+            reason: "the model's input is kept, not recomputed",
+        });
+    };
+    match &node.operation {
+        Operation::Layer(layer) => match layer.recompute() {
+            Recompute::FromKept => layer.recompute_output(None),
+            Recompute::FromInput => {
+                let input = recompute(nodes, node.inputs[0])?;
+                layer.recompute_output(Some(input))
             }
+            Recompute::Never => layer.recompute_output(None),
+        },
+        Operation::Merge(merge) => {
+            let inputs = node
+                .inputs
+                .iter()
+                .map(|&v| recompute(nodes, v))
+                .collect::<Result<Vec<_>, _>>()?;
+            merge.recompute_output(inputs)
         }
     }
 }
