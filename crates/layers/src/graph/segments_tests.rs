@@ -1,6 +1,7 @@
 //! Checkpointed segments: where a graph places them, and that replaying
 //! them gives the bits (and the moving statistics) of keeping everything.
 
+use super::segments::Segment;
 use super::*;
 
 #[test]
@@ -44,6 +45,24 @@ fn segments_end_where_every_later_node_reads_through_one_value() {
         })
         .collect();
     assert_eq!(ends, ["Add", "Add"]);
+    // FCN, a chain of Conv–BN–ReLU blocks of 5, 7 and 4 filters: the first
+    // block keeps 1 + 5 floats per point against its 1-channel input, so
+    // it is a segment up to its BatchNormalization; the next keeps 7
+    // against 5, under twice, so it grows to the third block's
+    // BatchNormalization (11 against 5) and, being last, is left out.
+    let spec = zoo::time_series::fcn_with(24, [5, 7, 4]);
+    let graph = Graph::<f64>::new(&spec, 0).expect("builds");
+    let kinds = |segment: &Segment| {
+        graph.nodes[segment.first..=segment.last]
+            .iter()
+            .map(|node| match &node.operation {
+                Operation::Layer(layer) => layer.spec().kind(),
+                Operation::Merge(merge) => merge.spec().kind(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let segments: Vec<_> = graph.keeping.segments().iter().map(kinds).collect();
+    assert_eq!(segments, [vec!["Conv1D", "BatchNormalization"]]);
 }
 
 #[test]
