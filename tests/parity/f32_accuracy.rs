@@ -25,7 +25,7 @@ const FIXTURE: &str = include_str!("../fixtures/accuracy/f32_accuracy.json");
 /// order of their sums: a sum of n terms rounds to about sqrt(n) ulps of
 /// its magnitude, 32 for the 1040 positions a bias or kernel gradient sums
 /// (3.8e-6, the level the issue calls fine). Above it, the 2x bound rules.
-const ULPS: f64 = 32.0 * f32::EPSILON as f64;
+pub(crate) const ULPS: f64 = 32.0 * f32::EPSILON as f64;
 
 /// Training-mode output, MSE loss and every gradient by PyTorch key, in f64.
 fn step<T: Float>(
@@ -112,7 +112,7 @@ fn max_error(low: &[f64], high: &[f64]) -> f64 {
         .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
 }
 
-fn distance(low: &[f64], high: &[f64]) -> f64 {
+pub(crate) fn distance(low: &[f64], high: &[f64]) -> f64 {
     max_error(low, high) / max_abs(high).max(1e-300)
 }
 

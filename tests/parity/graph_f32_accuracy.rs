@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use kymo::layers::zoo;
+use kymo::layers::{zoo, Mode, Model};
 use kymo::tensor::Float;
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::f32_accuracy::{compare, mse_step};
+use crate::f32_accuracy::{compare, distance, mse_step, ULPS};
 use crate::parity_support::array;
 
 const FIXTURE: &str = include_str!("../fixtures/accuracy/graph_f32_accuracy.json");
@@ -57,10 +57,11 @@ fn weights(name: &str, shape: &[usize]) -> Vec<f32> {
         .collect()
 }
 
-/// Training-mode output, MSE loss and every trainable parameter's
-/// gradient by kymo name, in f64.
-fn step<T: Float>(name: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) -> BTreeMap<String, Vec<f64>> {
-    let spec = zoo::architecture_by_name(name, x.shape()[2]).expect("in the zoo");
+/// Zoo model `name` for signals of `length` points, its trainable
+/// parameters drawn by [`weights`] (the moving statistics at their initial
+/// 0 and 1).
+fn model<T: Float>(name: &str, length: usize) -> Box<dyn Model<T>> {
+    let spec = zoo::architecture_by_name(name, length).expect("in the zoo");
     let mut model = spec.build::<T>(0).expect("builds");
     let names = model.parameter_names();
     for (full_name, parameter) in names.iter().zip(model.parameters_mut()) {
@@ -71,6 +72,14 @@ fn step<T: Float>(name: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) -> BTreeMap<Stri
             }
         }
     }
+    model
+}
+
+/// Training-mode output, MSE loss and every trainable parameter's
+/// gradient by kymo name, in f64.
+fn step<T: Float>(name: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) -> BTreeMap<String, Vec<f64>> {
+    let mut model = model::<T>(name, x.shape()[2]);
+    let names = model.parameter_names();
     let mut tensors = mse_step(model.as_mut(), x, y);
     for (full_name, parameter) in names.iter().zip(model.parameters()) {
         if parameter.trainable {
@@ -87,6 +96,58 @@ fn check(name: &str) {
     let wide = step::<f64>(name, &x, &y);
     let narrow = step::<f32>(name, &x, &y);
     compare(name, &fixture["models"][name], &wide, &narrow);
+}
+
+/// Inference-mode output in f64.
+fn infer<T: Float>(name: &str, x: &ArrayD<f32>) -> Vec<f64> {
+    let mut model = model::<T>(name, x.shape()[2]);
+    let input = x.mapv(|v| T::from_f64_lossy(f64::from(v)));
+    let output = model.forward(input, Mode::Inference).expect("forward");
+    output.iter().map(|v| v.to_f64_lossless()).collect()
+}
+
+/// Inference, where the grouped kernels' forward passes go by Winograd's
+/// F(2, 3) (`conv1d::Conv1dWorkspace::set_inference`): kymo's f64 output
+/// is PyTorch's, and its f32 output lands no further from it than twice
+/// PyTorch's own f32 output (or [`ULPS`]).
+fn check_inference(name: &str) {
+    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
+    let x = array(&fixture["x"]);
+    let entry = &fixture["models"][name];
+    let torch_output: Vec<f64> = array(&entry["torch_f64_inference_output"])
+        .iter()
+        .map(|v| f64::from(*v))
+        .collect();
+    let wide = infer::<f64>(name, &x);
+    let narrow = infer::<f32>(name, &x);
+    assert!(
+        distance(&wide, &torch_output) < 1e-6,
+        "{name}: kymo's f64 inference output differs from PyTorch's"
+    );
+    let bound = entry["torch_f32_inference_distance"]
+        .as_f64()
+        .expect("distance");
+    let got = distance(&narrow, &wide);
+    eprintln!("{name:<10} inference output  kymo f32 {got:9.2e}  PyTorch f32 {bound:9.2e}");
+    assert!(
+        got <= (2.0 * bound).max(ULPS),
+        "{name}: kymo f32 inference {got:.2e} > 2 x PyTorch's {bound:.2e}"
+    );
+}
+
+#[test]
+fn fcn_inference_in_f32_is_as_exact_as_pytorch() {
+    check_inference("fcn");
+}
+
+#[test]
+fn resnet_inference_in_f32_is_as_exact_as_pytorch() {
+    check_inference("resnet");
+}
+
+#[test]
+fn inception_time_inference_in_f32_is_as_exact_as_pytorch() {
+    check_inference("inception");
 }
 
 #[test]

@@ -221,6 +221,7 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
         let out_shape = self.output.with_batch(batch);
         let mut z = buffers::array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
+        self.workspace.set_inference(mode == Mode::Inference);
         conv1d_forward_into(
             x.view(),
             kernel,

@@ -42,7 +42,10 @@ use rayon::prelude::*;
 
 use super::channel_blocks::{for_channel_blocks, ChannelBlock, Transformed, POINTS};
 
+mod pairs;
 mod transforms;
+
+pub(super) use pairs::{applies as pairs_apply, forward as forward_by_pairs};
 
 use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use crate::matmul::{matmul_on, MatRef};
@@ -183,15 +186,16 @@ fn rows<'a, T>(
         .map(|plane| &mut plane[row * len..][..len])
 }
 
-/// Runs `task(point, plane)` on each of the 6 planes of `buffer`: across
-/// threads when this sample has `threads > 1` to itself (each GEMM then on
-/// one thread, and never split along its sum), else in order.
+/// Runs `task(point, plane)` on each of the `points` planes of `buffer`:
+/// across threads when this sample has `threads > 1` to itself (each GEMM
+/// then on one thread, and never split along its sum), else in order.
 fn per_point<T: Float>(
     threads: usize,
+    points: usize,
     buffer: &mut [T],
     task: impl Fn(usize, &mut [T]) -> Result<(), TensorError> + Sync + Send,
 ) -> Result<(), TensorError> {
-    let plane = buffer.len() / POINTS;
+    let plane = buffer.len() / points;
     if threads > 1 {
         let planes: Vec<_> = buffer.chunks_exact_mut(plane).enumerate().collect();
         planes.into_par_iter().try_for_each(|(p, out)| task(p, out))
@@ -287,7 +291,7 @@ pub(super) fn forward<T: Float>(
                 let x = &x[b * sample_in..][..sample_in];
                 transform_sample(threads, x, &g, &mut scratch.row, v);
                 let v = &*v;
-                per_point(threads, m, |p, m| {
+                per_point(threads, POINTS, m, |p, m| {
                     let u = plane(u, p, cout, inner);
                     matmul_on(1, m, u, plane(v, p, inner, tiles), false)
                 })?;
@@ -386,12 +390,12 @@ pub(super) fn backward<T: Float>(
                 );
                 let e = &*e;
                 // The chunk's first sample initialises its partial gradient.
-                per_point(threads, du, |p, du| {
+                per_point(threads, POINTS, du, |p, du| {
                     let xt = plane(v, p, inner, tiles).t();
                     matmul_on(1, du, plane(e, p, cout, tiles), xt, i > 0)
                 })?;
                 // The input's tiles are spent: their buffer takes Z.
-                per_point(threads, v, |p, z| {
+                per_point(threads, POINTS, v, |p, z| {
                     let ut = plane(u, p, cout, inner).t();
                     matmul_on(1, z, ut, plane(e, p, cout, tiles), false)
                 })?;

@@ -1,0 +1,350 @@
+//! The forward pass of kernels of 4 to 15 taps by Winograd's F(2, 3),
+//! over groups of 3 taps.
+//!
+//! F(2, 3) computes 2 outputs of a 3-tap correlation from a tile of 4
+//! inputs with 4 products instead of 6. Grouped as F(4, 3) is (the parent
+//! module), a kernel of `K` taps costs `4 G` products per 2 outputs, with
+//! `G = ceil(K / 3)`, where the direct GEMM spends `2 K`: 12 against 16
+//! for ResNet's and FCN's kernels of 8, 8 against 10 for their kernels of
+//! 5. F(4, 3) spends fewer (9 and 6 per 2 outputs), but its transforms
+//! scale by up to 8 and 1/24, and its float32 outputs land 2.7–3 times
+//! further from the exact sum than the direct GEMM's; in a forward pass
+//! that flips ReLUs after BatchNormalization that PyTorch's float32 does
+//! not flip (`tests/parity/graph_f32_accuracy.rs`). F(2, 3)'s transforms
+//! only add, subtract and halve (interpolation points 0, 1, -1 and ∞),
+//! and its outputs land about 1.3 times as far as the direct GEMM's,
+//! within the spread of one float32 summation order against another.
+//!
+//! With `d` a tile of 4 inputs and `g` 3 taps, the matrices are Lavin
+//! and Gray's:
+//! - `Bᵀ d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)`,
+//! - `G g = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2)`,
+//! - `Aᵀ m = (m0 + m1 + m2, m1 - m2 - m3)`.
+//!
+//! Across input channels and groups the point-by-point products are one
+//! GEMM per point, `C_out x G C_in` times `G C_in x tiles`. Each channel's
+//! row is split once into its even and odd elements, from which every
+//! group's tiles are contiguous reads (a group shifts the row by `3 g`, so
+//! odd groups swap the two rows). Samples run in fixed chunks, each GEMM on
+//! one thread, and the transforms split by channels, so the bits do not
+//! depend on the thread count. Backward passes keep F(4, 3): gradients
+//! feed no discrete decision.
+
+use super::{computes, groups, per_point, plane, Operands, MIN_CHANNEL_RATIO, TAPS};
+use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
+use crate::matmul::matmul_on;
+use crate::parallel::for_each_block_on;
+use crate::{Float, TensorError, Window};
+
+/// Outputs per tile.
+const OUTPUTS: usize = 2;
+/// Interpolation points: planes of a transformed buffer.
+const POINTS: usize = 4;
+
+/// Whether the forward pass of a convolution of `in_channels` to
+/// `out_channels` through `window` goes by F(2, 3): more than one group
+/// of 3 taps (a single group keeps F(4, 3), whose rounding over one group
+/// the accuracy tests accept), at least a fifth fewer products than the
+/// direct GEMM (`4 G <= 0.8 x 2 K`: kernels of 5, 6, 8 and more, not 4
+/// or 7), and channels enough to pay for the transforms.
+pub(in crate::conv1d) fn applies(window: &Window, in_channels: usize, out_channels: usize) -> bool {
+    let size = window.size;
+    computes(window)
+        && size > TAPS
+        && 5 * POINTS * groups(size) <= 4 * OUTPUTS * size
+        && in_channels * out_channels >= MIN_CHANNEL_RATIO * (in_channels + out_channels)
+}
+
+/// One sample's tiling.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    in_channels: usize,
+    out_channels: usize,
+    length: usize,
+    out_len: usize,
+    pad_left: usize,
+    /// Groups of 3 taps.
+    groups: usize,
+    /// Output tiles per row: `ceil(out_len / 2)`.
+    tiles: usize,
+}
+
+impl Geometry {
+    fn new(window: &Window, in_channels: usize, out_channels: usize) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            length: window.input_length,
+            out_len: window.output_length,
+            pad_left: window.pad_left,
+            groups: groups(window.size),
+            tiles: window.output_length.div_ceil(OUTPUTS),
+        }
+    }
+
+    /// Elements of a channel's even (and of its odd) row: the last group's
+    /// last tile reads padded position `2 tiles + 3 G - 2`.
+    fn half_len(&self) -> usize {
+        (OUTPUTS * self.tiles + TAPS * self.groups).div_ceil(2) + 1
+    }
+
+    /// Rows of the transformed input, `[point][channel][group][tile]`.
+    fn input_rows(&self) -> usize {
+        self.in_channels * self.groups
+    }
+
+    /// Bytes of one sample's transformed input and products: a chunk's
+    /// large scratch.
+    fn scratch_bytes<T>(&self) -> usize {
+        POINTS * (self.input_rows() + self.out_channels) * self.tiles * std::mem::size_of::<T>()
+    }
+}
+
+/// The 4 planes of a `[point][row][col]` buffer, each cut into blocks of
+/// `block_len`: one `[plane; 4]` per block, in order.
+fn plane_blocks<T>(buffer: &mut [T], block_len: usize) -> Vec<[&mut [T]; POINTS]> {
+    let plane_len = buffer.len() / POINTS;
+    let mut planes: Vec<_> = buffer
+        .chunks_exact_mut(plane_len.max(1))
+        .map(|plane| plane.chunks_mut(block_len.max(1)))
+        .collect();
+    let mut blocks = Vec::new();
+    loop {
+        let next: Vec<&mut [T]> = planes.iter_mut().filter_map(Iterator::next).collect();
+        let Ok(block) = <[&mut [T]; POINTS]>::try_from(next) else {
+            return blocks;
+        };
+        blocks.push(block);
+    }
+}
+
+/// `U = G g` for every filter, input channel and group:
+/// `[point][out channel][in channel][group]`, the taps past the kernel's
+/// `size` zero.
+fn transform_kernel<'a, T: Float>(
+    weight: &[T],
+    size: usize,
+    groups: usize,
+    u: &'a mut Vec<T>,
+) -> &'a [T] {
+    let pairs = weight.len() / size * groups;
+    let u = sized(u, POINTS * pairs);
+    let half = T::from_f64_lossy(0.5);
+    let tap = |kernel: &[T], i: usize| kernel.get(i).copied().unwrap_or_else(T::zero);
+    for (filter, kernel) in weight.chunks_exact(size).enumerate() {
+        for group in 0..groups {
+            let at = filter * groups + group;
+            let first = TAPS * group;
+            let (g0, g1, g2) = (
+                tap(kernel, first),
+                tap(kernel, first + 1),
+                tap(kernel, first + 2),
+            );
+            let outer = g0 + g2;
+            u[at] = g0;
+            u[pairs + at] = (outer + g1) * half;
+            u[2 * pairs + at] = (outer - g1) * half;
+            u[3 * pairs + at] = g2;
+        }
+    }
+    u
+}
+
+/// Splits a channel's row into its even and odd elements of the padded
+/// row (`padded[s] = row[s - pad_left]`, zero outside the row).
+fn split_even_odd<T: Float>(row: &[T], pad_left: usize, even: &mut [T], odd: &mut [T]) {
+    even.fill(T::zero());
+    odd.fill(T::zero());
+    // Padded position `pad_left + j` holds row[j]: with an even lead,
+    // row[2k] is even[lead / 2 + k]; with an odd one it is odd's.
+    let half = pad_left / 2;
+    let even_lead = pad_left.is_multiple_of(2);
+    let (first, second, start) = if even_lead {
+        (&mut *even, &mut *odd, half)
+    } else {
+        (&mut *odd, &mut *even, half)
+    };
+    let second_start = if even_lead { half } else { half + 1 };
+    let pairs = row.chunks_exact(2);
+    let last = pairs.remainder().first().copied();
+    let count = pairs.len();
+    let first_span = first.len().saturating_sub(start).min(count);
+    let second_span = second.len().saturating_sub(second_start).min(count);
+    let span = first_span.min(second_span);
+    for ((a, b), pair) in first[start..start + span]
+        .iter_mut()
+        .zip(&mut second[second_start..second_start + span])
+        .zip(pairs)
+    {
+        (*a, *b) = (pair[0], pair[1]);
+    }
+    // Elements past the span (a row longer than the tiles read): the
+    // remaining whole pairs and an odd last element, where they fall
+    // inside the split rows.
+    for k in span..count {
+        if let Some(slot) = first.get_mut(start + k) {
+            *slot = row[2 * k];
+        }
+        if let Some(slot) = second.get_mut(second_start + k) {
+            *slot = row[2 * k + 1];
+        }
+    }
+    if let (Some(value), Some(slot)) = (last, first.get_mut(start + count)) {
+        *slot = value;
+    }
+}
+
+/// `V = Bᵀ d` for every tile of one group, from the group's two rows: the
+/// tile at `t` is `(a[t], b[t], a[t + 1], b[t + 1])`.
+fn transform_input<T: Float>(a: &[T], b: &[T], [v0, v1, v2, v3]: [&mut [T]; POINTS]) {
+    let tiles = v0.len();
+    let (a0, a1, b0, b1) = (&a[..tiles], &a[1..=tiles], &b[..tiles], &b[1..=tiles]);
+    let (v1, v2, v3) = (&mut v1[..tiles], &mut v2[..tiles], &mut v3[..tiles]);
+    for t in 0..tiles {
+        v0[t] = a0[t] - a1[t];
+        v1[t] = b0[t] + a1[t];
+        v2[t] = a1[t] - b0[t];
+        v3[t] = b0[t] - b1[t];
+    }
+}
+
+/// `y = Aᵀ m + bias` for every tile of one output row.
+fn transform_output<T: Float>([m0, m1, m2, m3]: [&[T]; POINTS], bias: T, y: &mut [T]) {
+    let t = y.len() / OUTPUTS;
+    let mut pairs = y.chunks_exact_mut(OUTPUTS);
+    for (t, pair) in (&mut pairs).enumerate() {
+        pair[0] = bias + (m0[t] + m1[t] + m2[t]);
+        pair[1] = bias + (m1[t] - m2[t] - m3[t]);
+    }
+    if let Some(last) = pairs.into_remainder().first_mut() {
+        *last = bias + (m0[t] + m1[t] + m2[t]);
+    }
+}
+
+/// Row `row` (of `len` elements) of each plane.
+fn rows<'a, T>(
+    planes: &'a mut [&mut [T]; POINTS],
+    row: usize,
+    len: usize,
+) -> [&'a mut [T]; POINTS] {
+    planes
+        .each_mut()
+        .map(|plane| &mut plane[row * len..][..len])
+}
+
+/// Transforms one sample's `[C_in, L]` input into `v`, channels split over
+/// `threads` (each with its own even and odd rows; on one thread the
+/// chunk's `row` buffer holds them).
+fn transform_sample<T: Float>(
+    threads: usize,
+    sample: &[T],
+    g: &Geometry,
+    row_buffer: &mut Vec<T>,
+    v: &mut [T],
+) {
+    let half_len = g.half_len();
+    let group_tiles = g.groups * g.tiles;
+    let per_block = g.in_channels.div_ceil(threads.max(1)).max(1);
+    let transform_block =
+        |scratch: &mut Vec<T>, (mut planes, rows_in): ([&mut [T]; POINTS], &[T])| {
+            let (even, odd) = sized(scratch, 2 * half_len).split_at_mut(half_len);
+            for (channel, row) in rows_in.chunks_exact(g.length).enumerate() {
+                split_even_odd(row, g.pad_left, even, odd);
+                let mut groups = rows(&mut planes, channel, group_tiles);
+                for group in 0..g.groups {
+                    // Group `group` reads the padded row from `3 group` on.
+                    let shift = TAPS * group;
+                    let (a, b) = if shift.is_multiple_of(2) {
+                        (&even[shift / 2..], &odd[shift / 2..])
+                    } else {
+                        (&odd[shift / 2..], &even[shift / 2 + 1..])
+                    };
+                    transform_input(a, b, rows(&mut groups, group, g.tiles));
+                }
+            }
+        };
+    let blocks: Vec<_> = plane_blocks(v, per_block * group_tiles)
+        .into_iter()
+        .zip(sample.chunks(per_block * g.length))
+        .collect();
+    if threads > 1 && blocks.len() > 1 {
+        for_each_block_on(threads, blocks, Vec::new, transform_block);
+    } else {
+        blocks
+            .into_iter()
+            .for_each(|block| transform_block(row_buffer, block));
+    }
+}
+
+/// Transforms one sample's products `m` back into its `[C_out, L_out]`
+/// output `y`, output channels split over `threads`.
+fn transform_products<T: Float>(
+    threads: usize,
+    m: &mut [T],
+    g: &Geometry,
+    bias: Option<&[T]>,
+    y: &mut [T],
+) {
+    let per_block = g.out_channels.div_ceil(threads.max(1)).max(1);
+    let blocks: Vec<_> = plane_blocks(m, per_block * g.tiles)
+        .into_iter()
+        .zip(y.chunks_mut(per_block * g.out_len))
+        .enumerate()
+        .collect();
+    for_each_block_on(
+        threads,
+        blocks,
+        || (),
+        |_, (index, (planes, y))| {
+            for (k, y) in y.chunks_exact_mut(g.out_len).enumerate() {
+                let channel = index * per_block + k;
+                let bias = bias.map_or(T::zero(), |bias| bias[channel]);
+                let products = planes
+                    .each_ref()
+                    .map(|plane| &plane[k * g.tiles..][..g.tiles]);
+                transform_output(products, bias, y);
+            }
+        },
+    );
+}
+
+/// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
+pub(in crate::conv1d) fn forward<T: Float>(
+    operands: Operands<'_, T>,
+    bias: Option<&[T]>,
+    chunks: &mut Vec<ChunkScratch<T>>,
+    kernel: &mut Vec<T>,
+    output: &mut [T],
+) -> Result<(), TensorError> {
+    let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
+    let (cout, tiles, inner) = (g.out_channels, g.tiles, g.input_rows());
+    let u = transform_kernel(operands.weight, operands.window.size, g.groups, kernel);
+    let (sample_in, sample_out) = (g.in_channels * g.length, cout * g.out_len);
+    let batch = operands.x.len() / sample_in.max(1);
+    let multiply_adds = batch * POINTS * cout * inner * tiles;
+    let x = operands.x;
+    let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out.max(1)).collect();
+    let chunks = chunk_scratch(chunks, out_slices.len());
+    for_each_chunk(
+        multiply_adds,
+        g.scratch_bytes::<T>(),
+        chunks,
+        out_slices,
+        |index, scratch, out_chunk, threads| {
+            let v = sized(&mut scratch.lowered, POINTS * inner * tiles);
+            let m = sized(&mut scratch.dcols, POINTS * cout * tiles);
+            for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
+                let b = index * CHUNK + i;
+                let x = &x[b * sample_in..][..sample_in];
+                transform_sample(threads, x, &g, &mut scratch.row, v);
+                let v = &*v;
+                per_point(threads, POINTS, m, |p, m| {
+                    let u = plane(u, p, cout, inner);
+                    matmul_on(1, m, u, plane(v, p, inner, tiles), false)
+                })?;
+                transform_products(threads, m, &g, bias, y);
+            }
+            Ok(())
+        },
+    )
+}
