@@ -248,8 +248,10 @@ fn pool_keeping_taps(c: &mut Criterion) {
     });
 }
 
-/// The backward pass of ResNet's and FCN's kernels of 8 and 5 taps at
-/// batch 32, which goes through F(4, 3) over groups of 3 taps.
+/// ResNet's and FCN's kernels of 8 and 5 taps at batch 32: the backward
+/// pass, which goes through F(4, 3) over groups of 3 taps, and the forward
+/// pass in training (direct GEMM) and in inference (F(2, 3) over groups of
+/// 3 taps, `Conv1dWorkspace::set_inference`).
 fn grouped_winograd(c: &mut Criterion) {
     let same = Conv1dConfig {
         padding: Padding::Same,
@@ -274,6 +276,16 @@ fn grouped_winograd(c: &mut Criterion) {
         group.bench_function(format!("{name}_backward"), |b| {
             time_backward(b, &operands, same, &mut dw, &mut ws)
         });
+        let mut y = Array3::<f32>::zeros((32, cout, 1040));
+        for (mode, inference) in [("training", false), ("inference", true)] {
+            ws.set_inference(inference);
+            group.bench_function(format!("{name}_forward_{mode}"), |b| {
+                b.iter(|| {
+                    conv1d_forward_into(x.view(), w.view(), None, same, &mut ws, y.view_mut())
+                        .expect("fits")
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -30,6 +30,8 @@
 //! depend on the thread count. Backward passes keep F(4, 3): gradients
 //! feed no discrete decision.
 
+use std::ops::Range;
+
 use super::{computes, groups, per_point, plane, Operands, MIN_CHANNEL_RATIO, TAPS};
 use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use crate::matmul::matmul_on;
@@ -40,6 +42,13 @@ use crate::{Float, TensorError, Window};
 const OUTPUTS: usize = 2;
 /// Interpolation points: planes of a transformed buffer.
 const POINTS: usize = 4;
+/// Bytes of a block's transformed input and products: half the 2 MiB
+/// second-level cache of a core of `docs/performance.md`'s machine. A
+/// whole sample's (4 MB for ResNet's widest layer) spilled to the shared
+/// cache between the transforms and the GEMMs; blocks of 512 KiB made the
+/// GEMMs' last, narrow columns a tenth of the time (1 MiB: 128 tiles at
+/// ResNet's widest layer, 4 blocks and a remainder of 8 for 1040 points).
+const BLOCK_BYTES: usize = 1 << 20;
 
 /// Whether the forward pass of a convolution of `in_channels` to
 /// `out_channels` through `window` goes by F(2, 3): more than one group
@@ -82,10 +91,11 @@ impl Geometry {
         }
     }
 
-    /// Elements of a channel's even (and of its odd) row: the last group's
-    /// last tile reads padded position `2 tiles + 3 G - 2`.
-    fn half_len(&self) -> usize {
-        (OUTPUTS * self.tiles + TAPS * self.groups).div_ceil(2) + 1
+    /// Elements of a channel's even (and of its odd) row for a block of
+    /// `tiles` tiles: the last group's last tile reads padded position
+    /// `2 tiles + 3 G - 2` from the block's start.
+    fn half_len(&self, tiles: usize) -> usize {
+        (OUTPUTS * tiles + TAPS * self.groups).div_ceil(2) + 1
     }
 
     /// Rows of the transformed input, `[point][channel][group][tile]`.
@@ -93,10 +103,21 @@ impl Geometry {
         self.in_channels * self.groups
     }
 
-    /// Bytes of one sample's transformed input and products: a chunk's
+    /// Tiles of one block: as many as keep a block's transformed input and
+    /// products within [`BLOCK_BYTES`] of f32 (a multiple of 16, at least
+    /// 16), so that the GEMMs read what the transforms wrote from the core's
+    /// cache. A function of the shapes only, never of the thread count.
+    fn tile_block(&self) -> usize {
+        let per_tile = POINTS * (self.input_rows() + self.out_channels) * 4;
+        let fitting = (BLOCK_BYTES / per_tile.max(1)) / 16 * 16;
+        fitting.max(16).min(self.tiles.max(1))
+    }
+
+    /// Bytes of one block's transformed input and products: a chunk's
     /// large scratch.
     fn scratch_bytes<T>(&self) -> usize {
-        POINTS * (self.input_rows() + self.out_channels) * self.tiles * std::mem::size_of::<T>()
+        let block = self.tile_block();
+        POINTS * (self.input_rows() + self.out_channels) * block * std::mem::size_of::<T>()
     }
 }
 
@@ -232,24 +253,33 @@ fn rows<'a, T>(
         .map(|plane| &mut plane[row * len..][..len])
 }
 
-/// Transforms one sample's `[C_in, L]` input into `v`, channels split over
+/// Transforms tiles `tiles` of one sample's `[C_in, L]` input into `v`
+/// (`[point][channel][group][tile of the block]`), channels split over
 /// `threads` (each with its own even and odd rows; on one thread the
 /// chunk's `row` buffer holds them).
 fn transform_sample<T: Float>(
     threads: usize,
     sample: &[T],
     g: &Geometry,
+    tiles: Range<usize>,
     row_buffer: &mut Vec<T>,
     v: &mut [T],
 ) {
-    let half_len = g.half_len();
-    let group_tiles = g.groups * g.tiles;
+    let count = tiles.len();
+    let half_len = g.half_len(count);
+    let group_tiles = g.groups * count;
+    // The block starts at padded position `2 t0`, input position
+    // `2 t0 - pad_left` (an even shift, so the parities stay).
+    let start = (OUTPUTS * tiles.start) as isize - g.pad_left as isize;
+    let (skip, lead) = (start.max(0).unsigned_abs(), (-start).max(0).unsigned_abs());
+    let span = (2 * half_len).saturating_sub(lead);
     let per_block = g.in_channels.div_ceil(threads.max(1)).max(1);
     let transform_block =
         |scratch: &mut Vec<T>, (mut planes, rows_in): ([&mut [T]; POINTS], &[T])| {
             let (even, odd) = sized(scratch, 2 * half_len).split_at_mut(half_len);
             for (channel, row) in rows_in.chunks_exact(g.length).enumerate() {
-                split_even_odd(row, g.pad_left, even, odd);
+                let read = row.get(skip..).unwrap_or_default();
+                split_even_odd(&read[..span.min(read.len())], lead, even, odd);
                 let mut groups = rows(&mut planes, channel, group_tiles);
                 for group in 0..g.groups {
                     // Group `group` reads the padded row from `3 group` on.
@@ -259,7 +289,7 @@ fn transform_sample<T: Float>(
                     } else {
                         (&odd[shift / 2..], &even[shift / 2 + 1..])
                     };
-                    transform_input(a, b, rows(&mut groups, group, g.tiles));
+                    transform_input(a, b, rows(&mut groups, group, count));
                 }
             }
         };
@@ -276,17 +306,21 @@ fn transform_sample<T: Float>(
     }
 }
 
-/// Transforms one sample's products `m` back into its `[C_out, L_out]`
-/// output `y`, output channels split over `threads`.
+/// Transforms one block's products `m` (tiles `tiles`) back into those
+/// outputs of one sample's `[C_out, L_out]` output `y`, output channels
+/// split over `threads`.
 fn transform_products<T: Float>(
     threads: usize,
     m: &mut [T],
     g: &Geometry,
+    tiles: Range<usize>,
     bias: Option<&[T]>,
     y: &mut [T],
 ) {
+    let count = tiles.len();
+    let outputs = OUTPUTS * tiles.start..(OUTPUTS * tiles.end).min(g.out_len);
     let per_block = g.out_channels.div_ceil(threads.max(1)).max(1);
-    let blocks: Vec<_> = plane_blocks(m, per_block * g.tiles)
+    let blocks: Vec<_> = plane_blocks(m, per_block * count)
         .into_iter()
         .zip(y.chunks_mut(per_block * g.out_len))
         .enumerate()
@@ -299,10 +333,8 @@ fn transform_products<T: Float>(
             for (k, y) in y.chunks_exact_mut(g.out_len).enumerate() {
                 let channel = index * per_block + k;
                 let bias = bias.map_or(T::zero(), |bias| bias[channel]);
-                let products = planes
-                    .each_ref()
-                    .map(|plane| &plane[k * g.tiles..][..g.tiles]);
-                transform_output(products, bias, y);
+                let products = planes.each_ref().map(|plane| &plane[k * count..][..count]);
+                transform_output(products, bias, &mut y[outputs.clone()]);
             }
         },
     );
@@ -325,24 +357,31 @@ pub(in crate::conv1d) fn forward<T: Float>(
     let x = operands.x;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out.max(1)).collect();
     let chunks = chunk_scratch(chunks, out_slices.len());
+    let block = g.tile_block();
     for_each_chunk(
         multiply_adds,
         g.scratch_bytes::<T>(),
         chunks,
         out_slices,
         |index, scratch, out_chunk, threads| {
-            let v = sized(&mut scratch.lowered, POINTS * inner * tiles);
-            let m = sized(&mut scratch.dcols, POINTS * cout * tiles);
+            let v_block = sized(&mut scratch.lowered, POINTS * inner * block);
+            let m_block = sized(&mut scratch.dcols, POINTS * cout * block);
             for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
                 let b = index * CHUNK + i;
                 let x = &x[b * sample_in..][..sample_in];
-                transform_sample(threads, x, &g, &mut scratch.row, v);
-                let v = &*v;
-                per_point(threads, POINTS, m, |p, m| {
-                    let u = plane(u, p, cout, inner);
-                    matmul_on(1, m, u, plane(v, p, inner, tiles), false)
-                })?;
-                transform_products(threads, m, &g, bias, y);
+                for first in (0..tiles).step_by(block) {
+                    let range = first..(first + block).min(tiles);
+                    let count = range.len();
+                    let v = &mut v_block[..POINTS * inner * count];
+                    let m = &mut m_block[..POINTS * cout * count];
+                    transform_sample(threads, x, &g, range.clone(), &mut scratch.row, v);
+                    let v = &*v;
+                    per_point(threads, POINTS, m, |p, m| {
+                        let u = plane(u, p, cout, inner);
+                        matmul_on(1, m, u, plane(v, p, inner, count), false)
+                    })?;
+                    transform_products(threads, m, &g, range, bias, y);
+                }
             }
             Ok(())
         },
