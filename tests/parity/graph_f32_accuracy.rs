@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use kymo::layers::{zoo, Mode, Model};
+use kymo::layers::{zoo, Model};
 use kymo::tensor::Float;
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::f32_accuracy::{compare, distance, mse_step, ULPS};
+use crate::f32_accuracy::{compare, compare_inference, infer, mse_step};
 use crate::parity_support::array;
 
 const FIXTURE: &str = include_str!("../fixtures/accuracy/graph_f32_accuracy.json");
@@ -98,41 +98,16 @@ fn check(name: &str) {
     compare(name, &fixture["models"][name], &wide, &narrow);
 }
 
-/// Inference-mode output in f64.
-fn infer<T: Float>(name: &str, x: &ArrayD<f32>) -> Vec<f64> {
-    let mut model = model::<T>(name, x.shape()[2]);
-    let input = x.mapv(|v| T::from_f64_lossy(f64::from(v)));
-    let output = model.forward(input, Mode::Inference).expect("forward");
-    output.iter().map(|v| v.to_f64_lossless()).collect()
-}
-
-/// Inference, where the grouped kernels' forward passes go by Winograd's
-/// F(2, 3) (`conv1d::Conv1dWorkspace::set_inference`): kymo's f64 output
-/// is PyTorch's, and its f32 output lands no further from it than twice
-/// PyTorch's own f32 output (or [`ULPS`]).
+/// Inference, where kernels of 3 to 15 taps go by Winograd's F(2, 3)
+/// (`conv1d::Conv1dWorkspace::set_inference`), held to PyTorch's own f32
+/// inference output ([`compare_inference`]).
 fn check_inference(name: &str) {
     let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
     let x = array(&fixture["x"]);
-    let entry = &fixture["models"][name];
-    let torch_output: Vec<f64> = array(&entry["torch_f64_inference_output"])
-        .iter()
-        .map(|v| f64::from(*v))
-        .collect();
-    let wide = infer::<f64>(name, &x);
-    let narrow = infer::<f32>(name, &x);
-    assert!(
-        distance(&wide, &torch_output) < 1e-6,
-        "{name}: kymo's f64 inference output differs from PyTorch's"
-    );
-    let bound = entry["torch_f32_inference_distance"]
-        .as_f64()
-        .expect("distance");
-    let got = distance(&narrow, &wide);
-    eprintln!("{name:<10} inference output  kymo f32 {got:9.2e}  PyTorch f32 {bound:9.2e}");
-    assert!(
-        got <= (2.0 * bound).max(ULPS),
-        "{name}: kymo f32 inference {got:.2e} > 2 x PyTorch's {bound:.2e}"
-    );
+    let length = x.shape()[2];
+    let wide = infer(model::<f64>(name, length).as_mut(), &x);
+    let narrow = infer(model::<f32>(name, length).as_mut(), &x);
+    compare_inference(name, &fixture["models"][name], &wide, &narrow);
 }
 
 #[test]

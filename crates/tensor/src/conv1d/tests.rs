@@ -471,7 +471,9 @@ fn each_geometry_gets_the_method_that_pays() {
     assert_eq!(forward(&inference, 4, 128, 128), Method::Direct);
     assert_eq!(forward(&inference, 7, 128, 128), Method::Direct);
     assert_eq!(forward(&inference, 8, 1, 64), Method::Direct);
-    assert_eq!(forward(&inference, 3, 64, 128), Method::Winograd);
+    // So do kernels of 3 taps: F(4, 3) rounds the answer's 2.5x as far as
+    // PyTorch's f32 in inference (tests/parity/f32_accuracy.rs).
+    assert_eq!(forward(&inference, 3, 64, 128), Method::Pairs);
 }
 
 /// Chunks of samples run on separate threads when 2 are allowed; the
