@@ -314,7 +314,7 @@ fn forward_into<T: Float>(
             let shapes = (shapes, batch);
             return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
         }
-        Method::Winograd => {
+        method @ (Method::Winograd | Method::Pairs) => {
             let operands = winograd::Operands {
                 x,
                 weight: w,
@@ -327,22 +327,12 @@ fn forward_into<T: Float>(
                 &mut workspace.buffers.chunks,
                 &mut workspace.buffers.weight_matrix,
             );
-            return winograd::forward(operands, bias.as_deref(), chunks, kernel, output);
-        }
-        Method::Pairs => {
-            let operands = winograd::Operands {
-                x,
-                weight: w,
-                window: &window,
-                in_channels,
-                out_channels,
+            let forward = if method == Method::Pairs {
+                winograd::forward_by_pairs
+            } else {
+                winograd::forward
             };
-            let bias = bias.as_ref().map(|b| b.to_vec());
-            let (chunks, kernel) = (
-                &mut workspace.buffers.chunks,
-                &mut workspace.buffers.weight_matrix,
-            );
-            return winograd::forward_by_pairs(operands, bias.as_deref(), chunks, kernel, output);
+            return forward(operands, bias.as_deref(), chunks, kernel, output);
         }
         Method::Direct => {}
     }

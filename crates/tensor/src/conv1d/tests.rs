@@ -304,52 +304,57 @@ fn spectral_method_agrees_with_the_direct_one() {
     }
 }
 
+/// `method` computes what the direct GEMM does for kernels of 1 to 15
+/// taps (whole groups of 3 or a padded last one) on every signal of
+/// `signals` (batch, length, padding) the kernel fits.
+fn agrees_for_every_kernel(method: Method, signals: [(usize, usize, Padding); 6]) {
+    for kernel in 1..=15 {
+        for (batch, len, padding) in signals {
+            if padding == Padding::Valid && len < kernel {
+                continue;
+            }
+            agrees_with_direct(method, batch, len, kernel, padding);
+        }
+    }
+}
+
 /// Winograd's F(4, 3) computes what the direct GEMM does: both
 /// paddings, signals whose outputs fill the last tile or not, signals
-/// shorter than a tile, several chunks of samples; kernels of every
-/// length it takes, as groups of 3 taps (whole groups or a padded last
-/// one, groups that start left of the signal under `same` padding).
+/// shorter than a tile, several chunks of samples, groups that start left
+/// of the signal under `same` padding.
 #[test]
 fn winograd_method_agrees_with_the_direct_one() {
-    for kernel in 1..=15 {
-        for (batch, len, padding) in [
+    agrees_for_every_kernel(
+        Method::Winograd,
+        [
             (3, 40, Padding::Same),
             (2, 13, Padding::Same),
             (6, 23, Padding::Valid),
             (1, 2, Padding::Same),
             (9, 7, Padding::Same),
             (2, 31, Padding::Valid),
-        ] {
-            if padding == Padding::Valid && len < kernel {
-                continue;
-            }
-            agrees_with_direct(Method::Winograd, batch, len, kernel, padding);
-        }
-    }
+        ],
+    );
 }
 
-/// Winograd's F(2, 3), the grouped forward pass, computes what the direct
-/// GEMM does (its backward passes are the direct ones): kernels of every
-/// length it takes, both paddings, odd and even lengths (a last tile with
-/// one output), signals shorter than a tile, groups that start left of
-/// the signal or past its end, several chunks of samples.
+/// Winograd's F(2, 3), the inference forward pass, computes what the
+/// direct GEMM does (its backward passes are the direct ones): both
+/// paddings, odd and even lengths (a last tile with one output), a signal
+/// shorter than a tile, groups that start left of the signal or past its
+/// end, several chunks of samples.
 #[test]
 fn pairs_method_agrees_with_the_direct_one() {
-    for kernel in 1..=15 {
-        for (batch, len, padding) in [
+    agrees_for_every_kernel(
+        Method::Pairs,
+        [
             (3, 40, Padding::Same),
             (2, 13, Padding::Same),
             (6, 23, Padding::Valid),
             (1, 1, Padding::Same),
             (9, 7, Padding::Same),
             (2, 30, Padding::Valid),
-        ] {
-            if padding == Padding::Valid && len < kernel {
-                continue;
-            }
-            agrees_with_direct(Method::Pairs, batch, len, kernel, padding);
-        }
-    }
+        ],
+    );
 }
 
 /// What F(2, 3) is for: its float32 forward pass lands about as close to
