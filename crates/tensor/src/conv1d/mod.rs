@@ -150,8 +150,9 @@ impl<T: Float> Conv1dWorkspace<T> {
     /// lets kernels of 3 or more taps go by Winograd's F(2, 3), whose
     /// float32 outputs land about 1.1–1.3 times as far from the exact sum
     /// as the direct GEMM's (F(4, 3)'s, which kernels of 3 taps take in
-    /// training, 2.5 times). A training forward pass keeps the direct
-    /// GEMM for grouped kernels:
+    /// training, 2.5 times), and runs long kernels' spectral method in f32
+    /// (training widens it to f64, `wide.rs`). A training forward pass
+    /// keeps the direct GEMM for grouped kernels:
     /// its ReLUs and max pools decide which gradients flow, and the
     /// accuracy tests hold those decisions to PyTorch's (an output that
     /// rounds to the other side of a ReLU's kink moves no output by more
@@ -291,10 +292,15 @@ fn forward_into<T: Float>(
     let x = x.as_standard_layout();
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
-    // Inference widens too: in f32 the question's model's inference
-    // output landed 1.9x PyTorch's distance from f64 (1.2x widened), too
-    // near the accuracy tests' 2x for other CPUs' roundings.
-    if workspace.forced_method.is_none() && wide::applies::<T>(&window) {
+    // Inference feeds no gradient through a ReLU's sign or a pool's winner
+    // (`wide.rs` says why training widens), so the spectral method runs in
+    // f32 there; a long kernel the direct GEMM would take is still widened:
+    // the question's 100-tap, one-channel conv in f32 put its inference
+    // output at 1.9x PyTorch's distance from f64 (1.5x widened), too near
+    // the accuracy tests' 2x for other CPUs' roundings.
+    let spectral_in_f32 =
+        workspace.inference && spectral::applies(&window, in_channels, weight.dim().0);
+    if workspace.forced_method.is_none() && !spectral_in_f32 && wide::applies::<T>(&window) {
         let shapes = Shapes {
             input: (batch, in_channels, length),
             weight: weight.dim(),

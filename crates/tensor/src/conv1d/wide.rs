@@ -14,7 +14,9 @@
 //! least `MIN_KERNEL` taps) computes its forward pass through the spectral
 //! method in f64 and rounds once at the end: each output is within half an
 //! ulp of the exact sum. Its backward pass keeps the method its geometry
-//! picks. docs/performance.md records the cost in speed.
+//! picks. docs/performance.md records the cost in speed. Inference, which
+//! feeds no gradient through those decisions, widens only the kernels the
+//! spectral method would not take (`forward_into` in `conv1d/mod.rs`).
 
 use super::spectral::{self, Shapes, SpectralWorkspace};
 use crate::{Float, TensorError, Window};

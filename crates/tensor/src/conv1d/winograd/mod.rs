@@ -104,12 +104,19 @@ struct Geometry {
     pad_left: usize,
     /// Groups of 3 taps.
     groups: usize,
-    /// Output tiles per row: `ceil(out_len / 4)`.
+    /// Output tiles per row: `ceil(out_len / 4)` for F(4, 3),
+    /// `ceil(out_len / 2)` for F(2, 3) (`pairs.rs`).
     tiles: usize,
 }
 
 impl Geometry {
+    /// F(4, 3)'s tiling: tiles of 4 outputs.
     fn new(window: &Window, in_channels: usize, out_channels: usize) -> Self {
+        Self::tiled(window, in_channels, out_channels, OUTPUTS)
+    }
+
+    /// The tiling of tiles of `outputs` outputs.
+    fn tiled(window: &Window, in_channels: usize, out_channels: usize, outputs: usize) -> Self {
         Self {
             in_channels,
             out_channels,
@@ -117,7 +124,7 @@ impl Geometry {
             out_len: window.output_length,
             pad_left: window.pad_left,
             groups: groups(window.size),
-            tiles: window.output_length.div_ceil(OUTPUTS),
+            tiles: window.output_length.div_ceil(outputs),
         }
     }
 

@@ -34,7 +34,7 @@
 
 use std::ops::Range;
 
-use super::{computes, groups, per_point, plane, Operands, MIN_CHANNEL_RATIO, TAPS};
+use super::{computes, groups, per_point, plane, Geometry, Operands, MIN_CHANNEL_RATIO, TAPS};
 use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use crate::matmul::matmul_on;
 use crate::parallel::for_each_block_on;
@@ -64,43 +64,14 @@ pub(in crate::conv1d) fn applies(window: &Window, in_channels: usize, out_channe
         && in_channels * out_channels >= MIN_CHANNEL_RATIO * (in_channels + out_channels)
 }
 
-/// One sample's tiling.
-#[derive(Debug, Clone, Copy)]
-struct Geometry {
-    in_channels: usize,
-    out_channels: usize,
-    length: usize,
-    out_len: usize,
-    pad_left: usize,
-    /// Groups of 3 taps.
-    groups: usize,
-    /// Output tiles per row: `ceil(out_len / 2)`.
-    tiles: usize,
-}
-
+/// F(2, 3)'s blocks of tiles, on the parent module's tiling (tiles of 2
+/// outputs here).
 impl Geometry {
-    fn new(window: &Window, in_channels: usize, out_channels: usize) -> Self {
-        Self {
-            in_channels,
-            out_channels,
-            length: window.input_length,
-            out_len: window.output_length,
-            pad_left: window.pad_left,
-            groups: groups(window.size),
-            tiles: window.output_length.div_ceil(OUTPUTS),
-        }
-    }
-
     /// Elements of a channel's even (and of its odd) row for a block of
     /// `tiles` tiles: the last group's last tile reads padded position
     /// `2 tiles + 3 G - 2` from the block's start.
     fn half_len(&self, tiles: usize) -> usize {
         (OUTPUTS * tiles + TAPS * self.groups).div_ceil(2) + 1
-    }
-
-    /// Rows of the transformed input, `[point][channel][group][tile]`.
-    fn input_rows(&self) -> usize {
-        self.in_channels * self.groups
     }
 
     /// Tiles of one block: as many as keep a block's transformed input and
@@ -115,7 +86,7 @@ impl Geometry {
 
     /// Bytes of one block's transformed input and products: a chunk's
     /// large scratch.
-    fn scratch_bytes<T>(&self) -> usize {
+    fn block_scratch_bytes<T>(&self) -> usize {
         let block = self.tile_block();
         POINTS * (self.input_rows() + self.out_channels) * block * std::mem::size_of::<T>()
     }
@@ -348,7 +319,12 @@ pub(in crate::conv1d) fn forward<T: Float>(
     kernel: &mut Vec<T>,
     output: &mut [T],
 ) -> Result<(), TensorError> {
-    let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
+    let g = Geometry::tiled(
+        operands.window,
+        operands.in_channels,
+        operands.out_channels,
+        OUTPUTS,
+    );
     let (cout, tiles, inner) = (g.out_channels, g.tiles, g.input_rows());
     let u = transform_kernel(operands.weight, operands.window.size, g.groups, kernel);
     let (sample_in, sample_out) = (g.in_channels * g.length, cout * g.out_len);
@@ -360,7 +336,7 @@ pub(in crate::conv1d) fn forward<T: Float>(
     let block = g.tile_block();
     for_each_chunk(
         multiply_adds,
-        g.scratch_bytes::<T>(),
+        g.block_scratch_bytes::<T>(),
         chunks,
         out_slices,
         |index, scratch, out_chunk, threads| {
