@@ -182,12 +182,13 @@ impl Geometry {
     }
 }
 
-/// Row `row` (of `len` elements) of each plane.
-fn rows<'a, T>(
-    planes: &'a mut [&mut [T]; POINTS],
+/// Row `row` (of `len` elements) of each plane (6 for F(4, 3), 4 for
+/// F(2, 3)).
+fn rows<'a, T, const PLANES: usize>(
+    planes: &'a mut [&mut [T]; PLANES],
     row: usize,
     len: usize,
-) -> [&'a mut [T]; POINTS] {
+) -> [&'a mut [T]; PLANES] {
     planes
         .each_mut()
         .map(|plane| &mut plane[row * len..][..len])

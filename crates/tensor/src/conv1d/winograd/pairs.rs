@@ -7,13 +7,16 @@
 //! `G = ceil(K / 3)`, where the direct GEMM spends `2 K`: 12 against 16
 //! for ResNet's and FCN's kernels of 8, 8 against 10 for their kernels of
 //! 5. F(4, 3) spends fewer (9 and 6 per 2 outputs), but its transforms
-//! scale by up to 8 and 1/24, and its float32 outputs land 2.7–3 times
-//! further from the exact sum than the direct GEMM's; in a forward pass
-//! that flips ReLUs after BatchNormalization that PyTorch's float32 does
-//! not flip (`tests/parity/graph_f32_accuracy.rs`). F(2, 3)'s transforms
-//! only add, subtract and halve (interpolation points 0, 1, -1 and ∞),
-//! and its outputs land about 1.3 times as far as the direct GEMM's,
-//! within the spread of one float32 summation order against another.
+//! scale by up to 8 and 1/24, and its float32 outputs land 2.5–3 times
+//! further from the exact sum than the direct GEMM's. F(2, 3)'s
+//! transforms only add, subtract and halve (interpolation points 0, 1, -1
+//! and ∞), and its outputs land 1.1–1.3 times as far. A training forward
+//! pass still stays direct: even that much more rounding flipped ReLUs
+//! whose exact inputs lie within 1e-6 of zero in the graph accuracy tests
+//! (`tests/parity/graph_f32_accuracy.rs`), and a flipped ReLU moves a
+//! gradient by a whole term. In inference it moves an output by no more
+//! than its own size, so inference takes F(2, 3)
+//! (`Conv1dWorkspace::set_inference`).
 //!
 //! With `d` a tile of 4 inputs and `g` 3 taps, the matrices are Lavin
 //! and Gray's:
@@ -27,14 +30,17 @@
 //! group's tiles are contiguous reads (a group shifts the row by `3 g`, so
 //! odd groups swap the two rows). Samples run in fixed chunks, each GEMM on
 //! one thread, and the transforms split by channels, so the bits do not
-//! depend on the thread count. Backward passes keep F(4, 3): gradients
-//! feed no discrete decision. In inference it takes kernels of 3 taps too:
-//! there F(4, 3)'s rounding put the answer's model with BatchNormalization
-//! 2.5 times as far from float64 as PyTorch's float32.
+//! depend on the thread count; blocks of tiles keep a block's transformed
+//! input and products in a core's cache. Backward passes keep F(4, 3):
+//! gradients feed no discrete decision. Inference takes kernels of 3 taps
+//! here too: there F(4, 3)'s rounding put the answer's model with
+//! BatchNormalization 2.5 times as far from float64 as PyTorch's float32.
 
 use std::ops::Range;
 
-use super::{computes, groups, per_point, plane, Geometry, Operands, MIN_CHANNEL_RATIO, TAPS};
+use super::{
+    computes, groups, per_point, plane, rows, Geometry, Operands, MIN_CHANNEL_RATIO, TAPS,
+};
 use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use crate::matmul::matmul_on;
 use crate::parallel::for_each_block_on;
@@ -211,17 +217,6 @@ fn transform_output<T: Float>([m0, m1, m2, m3]: [&[T]; POINTS], bias: T, y: &mut
     if let Some(last) = pairs.into_remainder().first_mut() {
         *last = bias + (m0[t] + m1[t] + m2[t]);
     }
-}
-
-/// Row `row` (of `len` elements) of each plane.
-fn rows<'a, T>(
-    planes: &'a mut [&mut [T]; POINTS],
-    row: usize,
-    len: usize,
-) -> [&'a mut [T]; POINTS] {
-    planes
-        .each_mut()
-        .map(|plane| &mut plane[row * len..][..len])
 }
 
 /// Transforms tiles `tiles` of one sample's `[C_in, L]` input into `v`
