@@ -54,7 +54,8 @@ pub(super) fn for_channel_blocks<'a, T: Float, R: Send, C: IntoIterator<Item = R
     if scratch.len() < count * scratch_len {
         scratch.resize(count * scratch_len, T::zero());
     }
-    let mut plane_blocks = split_planes(buffer).map(|plane| plane.chunks_mut(per_block * tiles));
+    let mut plane_blocks =
+        split_planes::<T, POINTS>(buffer).map(|plane| plane.chunks_mut(per_block * tiles));
     let mut scratches = scratch.chunks_mut(scratch_len.max(1));
     let blocks = companions(per_block)
         .into_iter()
@@ -81,13 +82,12 @@ pub(super) fn for_channel_blocks<'a, T: Float, R: Send, C: IntoIterator<Item = R
     }
 }
 
-/// The 6 planes `[channel][tile]` of a `[point][channel][tile]` buffer.
-fn split_planes<T>(buffer: &mut [T]) -> [&mut [T]; POINTS] {
-    let plane = buffer.len() / POINTS;
-    let (p0, rest) = buffer.split_at_mut(plane);
-    let (p1, rest) = rest.split_at_mut(plane);
-    let (p2, rest) = rest.split_at_mut(plane);
-    let (p3, rest) = rest.split_at_mut(plane);
-    let (p4, p5) = rest.split_at_mut(plane);
-    [p0, p1, p2, p3, p4, p5]
+/// The `PLANES` equal planes `[channel][tile]` of a `[point][channel][tile]`
+/// buffer (6 for F(4, 3), 4 for F(2, 3)), without allocating.
+pub(super) fn split_planes<T, const PLANES: usize>(buffer: &mut [T]) -> [&mut [T]; PLANES] {
+    let plane = buffer.len() / PLANES;
+    let mut planes = buffer.chunks_mut(plane.max(1));
+    // Every plane exists when the buffer holds `PLANES` of them; an empty
+    // buffer gives empty planes.
+    std::array::from_fn(|_| planes.next().unwrap_or_default())
 }

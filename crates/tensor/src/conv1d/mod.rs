@@ -299,7 +299,7 @@ fn forward_into<T: Float>(
     // output at 1.9x PyTorch's distance from f64 (1.5x widened), too near
     // the accuracy tests' 2x for other CPUs' roundings.
     let spectral_in_f32 =
-        workspace.inference && spectral::applies(&window, in_channels, weight.dim().0);
+        workspace.inference && spectral::applies(&window, in_channels, out_channels);
     if workspace.forced_method.is_none() && !spectral_in_f32 && wide::applies::<T>(&window) {
         let shapes = Shapes {
             input: (batch, in_channels, length),

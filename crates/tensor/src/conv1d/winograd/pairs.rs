@@ -41,6 +41,7 @@ use std::ops::Range;
 use super::{
     computes, groups, per_point, plane, rows, Geometry, Operands, MIN_CHANNEL_RATIO, TAPS,
 };
+use crate::conv1d::channel_blocks::split_planes;
 use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use crate::matmul::matmul_on;
 use crate::parallel::for_each_block_on;
@@ -259,17 +260,18 @@ fn transform_sample<T: Float>(
                 }
             }
         };
+    if threads <= 1 {
+        // One block of every channel, on the chunk's own scratch row: a
+        // batch's chunks run side by side on one thread each, and this runs
+        // per block of tiles, sample and layer, so nothing is allocated.
+        transform_block(row_buffer, (split_planes(v), sample));
+        return;
+    }
     let blocks: Vec<_> = plane_blocks(v, per_block * group_tiles)
         .into_iter()
         .zip(sample.chunks(per_block * g.length))
         .collect();
-    if threads > 1 && blocks.len() > 1 {
-        for_each_block_on(threads, blocks, Vec::new, transform_block);
-    } else {
-        blocks
-            .into_iter()
-            .for_each(|block| transform_block(row_buffer, block));
-    }
+    for_each_block_on(threads, blocks, Vec::new, transform_block);
 }
 
 /// Transforms one block's products `m` (tiles `tiles`) back into those
@@ -286,6 +288,18 @@ fn transform_products<T: Float>(
     let count = tiles.len();
     let outputs = OUTPUTS * tiles.start..(OUTPUTS * tiles.end).min(g.out_len);
     let per_block = g.out_channels.div_ceil(threads.max(1)).max(1);
+    let transform_block = |first: usize, planes: [&mut [T]; POINTS], y: &mut [T]| {
+        for (k, y) in y.chunks_exact_mut(g.out_len).enumerate() {
+            let bias = bias.map_or(T::zero(), |bias| bias[first + k]);
+            let products = planes.each_ref().map(|plane| &plane[k * count..][..count]);
+            transform_output(products, bias, &mut y[outputs.clone()]);
+        }
+    };
+    if threads <= 1 {
+        // As in `transform_sample`: one block, nothing allocated.
+        transform_block(0, split_planes(m), y);
+        return;
+    }
     let blocks: Vec<_> = plane_blocks(m, per_block * count)
         .into_iter()
         .zip(y.chunks_mut(per_block * g.out_len))
@@ -295,14 +309,7 @@ fn transform_products<T: Float>(
         threads,
         blocks,
         || (),
-        |_, (index, (planes, y))| {
-            for (k, y) in y.chunks_exact_mut(g.out_len).enumerate() {
-                let channel = index * per_block + k;
-                let bias = bias.map_or(T::zero(), |bias| bias[channel]);
-                let products = planes.each_ref().map(|plane| &plane[k * count..][..count]);
-                transform_output(products, bias, &mut y[outputs.clone()]);
-            }
-        },
+        |_, (index, (planes, y))| transform_block(index * per_block, planes, y),
     );
 }
 
