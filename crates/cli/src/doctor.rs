@@ -9,11 +9,11 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use kymo_data::{load_npy, validation_split, Dataset, SyntheticSpectra};
+use kymo_data::{validation_split, Dataset, SyntheticSpectra};
 use kymo_doctor::{self as doctor, ProbeConfig, Recipe};
 use kymo_train::Loss;
 
-use crate::data_files::{self, TargetChoice};
+use crate::data_files::{self, LayoutArg, TargetChoice};
 
 /// Command-line options of `kymo doctor`.
 #[derive(Args, Debug)]
@@ -47,19 +47,26 @@ pub struct DoctorArgs {
     /// `sparse_categorical_crossentropy`, ...).
     #[arg(long)]
     pub loss: Option<String>,
-    /// Samples: a CSV (one per row, with `--target`) or a UCR/UEA `.ts`
-    /// file (labels in the file).
+    /// Samples: a CSV (one per row, with `--target`), a UCR/UEA `.ts`
+    /// file (labels in the file) or an `x.npy` (with `--target y.npy`).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// The target column of a CSV `--data`.
+    /// The target column of a CSV `--data`, or the `y.npy` of an `x.npy`.
     #[arg(long)]
     pub target: Option<String>,
-    /// The CSV target column holds class labels.
+    /// The targets are class labels (a CSV column, a `y.npy` of labels or
+    /// one-hot rows). Implied by a Keras model file compiled with a
+    /// cross-entropy.
     #[arg(long)]
     pub classes: bool,
-    /// NPY signals and targets: `--npy x.npy y.npy`.
+    /// NPY signals and targets: `--npy x.npy y.npy` (the same as `--data
+    /// x.npy --target y.npy`).
     #[arg(long, num_args = 2, value_names = ["X", "Y"])]
     pub npy: Option<Vec<PathBuf>>,
+    /// The axis order of a three-dimensional `x.npy` (default: the one
+    /// that fits the model, else the shorter axis holds the channels).
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
     /// Samples of built-in synthetic spectra.
     #[arg(long, default_value_t = 200)]
     pub samples: usize,
@@ -90,32 +97,36 @@ pub struct DoctorArgs {
 }
 
 fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
+    let npy_target = args
+        .npy
+        .as_ref()
+        .and_then(|files| files.get(1))
+        .map(|path| path.to_string_lossy().into_owned());
+    let choice = TargetChoice {
+        column: npy_target.as_deref().or(args.target.as_deref()),
+        classes: args.classes || crate::fit::keras_classifies(&args.model)?,
+        known_classes: None,
+        layout: args.layout.map(Into::into),
+        model_input: crate::fit::declared_input(&args.model)?,
+    };
+    if let Some(files) = &args.npy {
+        return Ok((
+            data_files::load(&files[0], &choice)?,
+            format!("{} and {}", files[0].display(), files[1].display()),
+        ));
+    }
     if let Some(path) = &args.data {
-        let is_ts = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("ts"));
-        if !is_ts && args.target.is_none() {
+        if !data_files::holds_targets(path) && args.target.is_none() {
             anyhow::bail!(
-                "--data {} needs --target, the column to predict",
+                "--data {} needs --target, the column to predict (for an x.npy, its y.npy)",
                 path.display()
             );
         }
-        let choice = TargetChoice {
-            column: args.target.as_deref(),
-            classes: args.classes,
-            known_classes: None,
+        let source = match (data_files::is_npy(path), &args.target) {
+            (true, Some(target)) => format!("{} and {target}", path.display()),
+            _ => format!("{}", path.display()),
         };
-        return Ok((
-            data_files::load(path, &choice)?,
-            format!("{}", path.display()),
-        ));
-    }
-    if let Some(files) = &args.npy {
-        let data = load_npy(&files[0], &files[1])?;
-        return Ok((
-            data,
-            format!("{} and {}", files[0].display(), files[1].display()),
-        ));
+        return Ok((data_files::load(path, &choice)?, source));
     }
     let spectra = SyntheticSpectra {
         samples: args.samples,

@@ -23,7 +23,7 @@ use kymo_doctor::Recipe;
 use kymo_layers::{Activation, ArchitectureSpec};
 use kymo_train::{EnsembleManifest, FitFiles, Loss, Metric, Predictor, Trainer};
 
-use crate::data_files::{self, TargetChoice};
+use crate::data_files::{self, LayoutArg, TargetChoice};
 
 /// Command-line options of `kymo fit`.
 #[derive(Args, Debug)]
@@ -41,21 +41,31 @@ pub struct FitArgs {
     /// (`backup/`), ending on the bits of an uninterrupted run.
     #[arg(long)]
     pub resume: bool,
-    /// Training samples: a CSV (one per row; its last 20% validates) or a
-    /// UCR/UEA `.ts` file (a stratified 20% validates).
+    /// Training samples: a CSV (one per row; its last 20% validates), a
+    /// UCR/UEA `.ts` file (a stratified 20% validates) or an `x.npy`
+    /// (with `--target y.npy`).
     #[arg(long)]
     pub data: PathBuf,
     /// The target column of a CSV `--data` (and `--test`), by name or
-    /// index; a `.ts` file carries its own.
+    /// index, or the `y.npy` of an `x.npy`; a `.ts` file carries its own.
     #[arg(long)]
     pub target: Option<String>,
-    /// The CSV target column holds class labels (strings or integers):
-    /// train a classifier.
+    /// The targets are class labels (a CSV column of strings or integers, a
+    /// `y.npy` of labels or one-hot rows): train a classifier. Implied by a
+    /// Keras model file compiled with a cross-entropy.
     #[arg(long)]
     pub classes: bool,
+    /// The axis order of a three-dimensional `x.npy` (default: the one
+    /// that fits the model, else the shorter axis holds the channels).
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
     /// Test samples (a file like `--data`) to report at the end.
     #[arg(long)]
     pub test: Option<PathBuf>,
+    /// The target of `--test` where it differs from `--target` (an
+    /// `x.npy` test file's own `y.npy`).
+    #[arg(long)]
+    pub test_target: Option<String>,
     /// Preprocessing, overriding the setup's (`snv,savgol:11:2:1,standardize`).
     #[arg(long)]
     pub preprocess: Option<String>,
@@ -127,12 +137,17 @@ pub struct PredictArgs {
     /// checkpoint (or an ensemble's `ensemble.toml`), or a Keras model file
     /// (`.keras`, `.h5`) with its weights.
     pub checkpoint: PathBuf,
-    /// Signals: a CSV, one per row, or a `.ts` file.
+    /// Signals: a CSV, one per row, a `.ts` file or an `x.npy`.
     pub data: PathBuf,
     /// A column of a CSV to leave out of the signal (the target, if the
-    /// file has it); the RMSE (or accuracy) against it is printed to stderr.
+    /// file has it), or an `x.npy`'s `y.npy`; the RMSE (or accuracy)
+    /// against it is printed to stderr.
     #[arg(long)]
     pub target: Option<String>,
+    /// The axis order of a three-dimensional `x.npy` (default: the one
+    /// that fits the model, else the shorter axis holds the channels).
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
 }
 
 fn default_setup() -> Recipe {
@@ -252,12 +267,40 @@ fn score(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> String {
     }
 }
 
+/// The input `(channels, length)` the model `model` names fixes, if it
+/// fixes one: a Keras file's or a spec file's. A built-in model takes the
+/// data's.
+pub(crate) fn declared_input(model: &str) -> anyhow::Result<Option<(usize, usize)>> {
+    let spec = match keras_file(model)? {
+        Some(file) => file.spec,
+        None if kymo_layers::zoo::architecture_by_name(model, 1).is_some() => return Ok(None),
+        None => match ArchitectureSpec::resolve(model, 1) {
+            Ok(spec) => spec,
+            // Unreadable here: the model's own reading names the error.
+            Err(_) => return Ok(None),
+        },
+    };
+    let input = spec.input();
+    Ok(Some((input.channels, input.length)))
+}
+
+/// Whether `model` is a Keras file compiled with a classification loss.
+pub(crate) fn keras_classifies(model: &str) -> anyhow::Result<bool> {
+    Ok(keras_file(model)?
+        .and_then(|file| file.compile)
+        .and_then(|compile| compile.loss_name)
+        .and_then(|name| Loss::from_keras_name(&name))
+        .is_some_and(|loss| loss.is_classification()))
+}
+
 /// Trains and writes the best checkpoint.
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let choice = TargetChoice {
         column: args.target.as_deref(),
-        classes: args.classes,
+        classes: args.classes || keras_classifies(&args.model)?,
         known_classes: None,
+        layout: args.layout.map(Into::into),
+        model_input: declared_input(&args.model)?,
     };
     let data = data_files::load(&args.data, &choice)?;
     let spec = architecture(&args.model, &data, true)?;
@@ -336,6 +379,9 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     if let Some(test_path) = &args.test {
         let test_choice = TargetChoice {
             known_classes: data.classes(),
+            column: args.test_target.as_deref().or(choice.column),
+            // The test signals are read as the training ones were.
+            model_input: Some((data.channels(), data.length())),
             ..choice
         };
         let test = data_files::load(test_path, &test_choice)?;
@@ -424,27 +470,24 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         None => Predictor::load(&args.checkpoint)?,
     };
     let classes = predictor.classes().map(<[String]>::to_vec);
+    let input = predictor.model.architecture().input();
     let choice = TargetChoice {
         column: args.target.as_deref(),
         classes: false,
         known_classes: classes.as_deref(),
+        layout: args.layout.map(Into::into),
+        model_input: Some((input.channels, input.length)),
     };
-    let is_csv = !args
-        .data
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("ts"));
-    // A CSV without --target holds signals only: nothing to score against.
-    let truth = if is_csv && args.target.is_none() {
-        None
-    } else {
+    // A CSV or NPY without --target holds signals only: nothing to score
+    // against.
+    let truth = if data_files::holds_targets(&args.data) || args.target.is_some() {
         Some(data_files::load(&args.data, &choice)?)
+    } else {
+        None
     };
     let predictions = match &truth {
         Some(data) => predictor.predict(data)?,
-        None => predictor.predict_signals(&kymo_data::load_csv_signals(
-            &args.data,
-            &kymo_data::CsvOptions::new(Vec::new()),
-        )?)?,
+        None => predictor.predict_signals(&data_files::load_signals(&args.data, &choice)?)?,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -49,7 +49,7 @@ enum Command {
     },
     /// Print a model's Keras-like summary with receptive fields.
     Summary {
-        /// A built-in model (original, answer, answer_bn, doctor, fcn, resnet, inception) or a .toml/.json spec file.
+        /// A built-in model (original, answer, answer_bn, doctor, fcn, resnet, inception), a .toml/.json spec file or a Keras model file (.keras, .h5).
         model: String,
         /// Input length for built-in models.
         #[arg(long, default_value_t = kymo_layers::zoo::SEED_LENGTH)]

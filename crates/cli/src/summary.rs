@@ -3,9 +3,13 @@
 
 use kymo_layers::ArchitectureSpec;
 
-/// Prints the summary of `model` (a built-in name or a spec file).
+/// Prints the summary of `model` (a built-in name, a spec file or a Keras
+/// model file).
 pub fn run(model: &str, length: usize) -> anyhow::Result<()> {
-    let spec = ArchitectureSpec::resolve(model, length)?;
+    let spec = match crate::fit::keras_file(model)? {
+        Some(file) => file.spec,
+        None => ArchitectureSpec::resolve(model, length)?,
+    };
     let built = spec.build::<f32>(0)?;
     println!("Model: \"{model}\"");
     print!("{}", built.summary());

@@ -139,3 +139,66 @@ fn the_doctor_looks_at_the_trained_weights_on_the_users_data() {
         "{stdout}"
     );
 }
+
+/// The fixtures' input rows, repeated to `rows`, as an `x.npy` in Keras's
+/// order `(samples, points, 1)`.
+fn write_keras_npy(path: &Path, rows: usize) {
+    let expected = expected();
+    let values: Vec<f32> = expected["x"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .cycle()
+        .take(rows)
+        .flat_map(|row| row.as_array().expect("row").clone())
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect();
+    let x = ndarray::Array3::from_shape_vec((rows, 64, 1), values).expect("shape");
+    ndarray_npy::write_npy(path, &x).expect("writes");
+}
+
+#[test]
+fn npy_files_in_keras_order_with_integer_labels_are_read_as_keras_reads_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    write_keras_npy(&x, 4);
+    let x = x.to_str().expect("path");
+    let (stdout, stderr) = kymo(&["predict", &fixture("question.keras"), x]);
+    assert!(stderr.contains("Keras's order"), "{stderr}");
+    let got: Vec<f64> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    let want: Vec<f64> = expected()["models"]["question"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r[0].as_f64().expect("number"))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-5 * w.abs().max(0.01),
+            "kymo {g}, Keras {w}"
+        );
+    }
+    // Integer labels, and no --classes: the file's cross-entropy says
+    // they are classes.
+    let x = dir.path().join("x40.npy");
+    write_keras_npy(&x, 40);
+    let y = dir.path().join("y.npy");
+    let labels = ndarray::Array1::<i64>::from_shape_fn(40, |i| (i % 2) as i64);
+    ndarray_npy::write_npy(&y, &labels).expect("writes");
+    let (stdout, _) = kymo(&[
+        "doctor",
+        &fixture("classifier.keras"),
+        "--data",
+        x.to_str().expect("path"),
+        "--target",
+        y.to_str().expect("path"),
+        "--probe-epochs",
+        "0",
+    ]);
+    assert!(stdout.contains("3 outputs for 2 classes"), "{stdout}");
+}

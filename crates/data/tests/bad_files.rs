@@ -122,9 +122,9 @@ fn npy_problems_get_exact_messages() {
     let y2 = npy("<f4", false, "(2,)", &floats(&[1.0, 2.0]));
     let cases: Vec<(Vec<u8>, Vec<u8>, &str)> = vec![
         (
-            npy("<i8", false, "(2, 2)", &[0; 32]),
+            npy("<U1", false, "(2, 2)", &[0; 16]),
             y2.clone(),
-            "x.npy: integer array ('<i8'): kymo reads float32 or float64; save it with x.astype('float32')",
+            "x.npy: array of type '<U1': kymo reads floats ('<f4', '<f8'), integers ('<i8', '|u1', ...) and booleans ('|b1')",
         ),
         (
             npy("<c16", false, "(2, 1)", &[0; 32]),

@@ -98,8 +98,10 @@ pub fn examine(
         None => spec.build::<f32>(0)?,
         Some(_) => with_input(spec, train.channels(), train.length()).build::<f32>(0)?,
     };
-    let mut findings = static_checks(model.as_ref(), setup, Some(train.len()));
-    findings.extend(mismatch);
+    // The mismatch first: the static checks' complaints about a model that
+    // cannot slide over its input follow from it.
+    let mut findings: Vec<Finding> = mismatch.into_iter().collect();
+    findings.extend(static_checks(model.as_ref(), setup, Some(train.len())));
     findings.extend(data_checks(
         train,
         Some(validation),

@@ -32,14 +32,34 @@ pub fn target_checks(
 /// The model's input against the data's signals: a mismatch, and above
 /// all the axes the wrong way round (Keras's Conv1D reads `(batch, steps,
 /// channels)`; a spectrum passed as `(n, 1, 100)` is one step of 100
-/// channels).
+/// channels). The axes are wrong on both sides when model and data agree
+/// on signals of more channels than steps, and fewer steps than the first
+/// convolution spans: the model was built for the reshaped data
+/// (`input_shape=(1, 100)`), and every kernel is left no step to slide.
 pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Option<Finding> {
     let input = spec.input();
     let (channels, length) = (train.channels(), train.length());
-    if (input.channels, input.length) == (channels, length) {
+    let first_kernel = spec
+        .layer_specs()
+        .into_iter()
+        .find_map(|layer| match layer {
+            LayerSpec::Conv1D(conv) => Some(conv.kernel_size),
+            _ => None,
+        });
+    let both_swapped =
+        input.channels > input.length && first_kernel.is_some_and(|k| k > input.length);
+    let matches = (input.channels, input.length) == (channels, length);
+    if matches && !both_swapped {
         return None;
     }
-    let swapped = (input.channels, input.length) == (length, channels);
+    let swapped = both_swapped || (input.channels, input.length) == (length, channels);
+    // The signal as it really is: when both sides agree on swapped axes,
+    // its points are the data's channels.
+    let (points, signal_channels) = if matches {
+        (channels, length)
+    } else {
+        (length, channels)
+    };
     let keras = |steps: usize, channels: usize| format!("({steps}, {channels})");
     let finding = if swapped {
         Finding::new(FindingId::InputShapeMismatch, Severity::High, "The model takes the signal's axes the other way round")
@@ -48,17 +68,20 @@ pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Opt
         Finding::new(FindingId::InputShapeMismatch, Severity::High, "The model's input does not match the data")
             .why("the model cannot run on these signals; a model built for another length or channel count must be rebuilt for them")
     };
+    let kernel = first_kernel.map_or(String::new(), |k| {
+        format!("; its first Conv1D spans {k} steps")
+    });
     Some(
         finding
             .measured(format!(
-                "the model takes input_shape={} (steps, channels) in Keras's order; the data has {} signals of {length} points and {channels} channel(s), input_shape={}",
+                "the model takes input_shape={} (steps, channels) in Keras's order{kernel}; the data has {} signals of {length} points and {channels} channel(s), input_shape={}",
                 keras(input.length, input.channels),
                 train.len(),
                 keras(length, channels)
             ))
             .fix(format!(
-                "build the model with input_shape={} and pass the data as (n, {length}, {channels}) (numpy: x.reshape(n, {length}, {channels}))",
-                keras(length, channels)
+                "build the model with input_shape={} and pass the data as (n, {points}, {signal_channels}) (numpy: x.reshape(n, {points}, {signal_channels}) for one channel, x.transpose(0, 2, 1) for several)",
+                keras(points, signal_channels)
             )),
     )
 }
@@ -343,8 +366,26 @@ mod tests {
         assert!(found.title.contains("other way round"), "{}", found.title);
         assert!(found.fix.contains("input_shape=(16, 1)"), "{}", found.fix);
         spec.input.length = 3;
-        let other = input_shape(&spec.into(), &signals).expect("named");
+        let other = input_shape(&spec.clone().into(), &signals).expect("named");
         assert!(!other.title.contains("other way round"), "{}", other.title);
+        // Both sides swapped: 20 channels of one step, as the model takes.
+        let one_step = Dataset::new(
+            ndarray::Array3::zeros((4, 20, 1)),
+            ndarray::Array2::zeros((4, 1)),
+        )
+        .expect("data");
+        spec.input = kymo_layers::InputSpec {
+            channels: 20,
+            length: 1,
+        };
+        let both = input_shape(&spec.clone().into(), &one_step).expect("named");
+        assert!(both.title.contains("other way round"), "{}", both.title);
+        assert!(both.fix.contains("input_shape=(20, 1)"), "{}", both.fix);
+        // A Dense-only model over one step of many channels is no fault of
+        // the axes: nothing slides.
+        spec.layers
+            .retain(|layer| !matches!(layer, LayerSpec::Conv1D(_)));
+        assert!(input_shape(&spec.into(), &one_step).is_none());
     }
 
     #[test]

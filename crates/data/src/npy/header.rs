@@ -21,6 +21,28 @@ pub enum Element {
     Float32,
     /// `f8`.
     Float64,
+    /// `i1` to `i8` and `u1` to `u8`: class labels, or signals such as a
+    /// converter's raw counts.
+    Integer {
+        /// Bytes per value: 1, 2, 4 or 8.
+        bytes: u8,
+        /// Whether the values are two's-complement signed.
+        signed: bool,
+    },
+    /// `b1`: NumPy's booleans, one byte each (a binary label).
+    Bool,
+}
+
+impl Element {
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            Element::Float32 => 4,
+            Element::Float64 => 8,
+            Element::Integer { bytes, .. } => usize::from(bytes),
+            Element::Bool => 1,
+        }
+    }
 }
 
 /// A checked NPY header.
@@ -40,7 +62,7 @@ pub struct Header {
 
 /// Reads and checks the header of the NPY file `bytes`: magic, version,
 /// header length, a flat `{'descr': ..., 'fortran_order': ..., 'shape': (...)}`
-/// dictionary, a float32 or float64 type, and a shape whose data is exactly
+/// dictionary, a float, integer or boolean type, and a shape whose data is exactly
 /// the rest of the file. Errors say what was found and at which byte.
 pub fn read(bytes: &[u8]) -> Result<Header, String> {
     if bytes.len() < MAGIC.len() + 2 || &bytes[..MAGIC.len()] != MAGIC {
@@ -89,10 +111,7 @@ pub fn read(bytes: &[u8]) -> Result<Header, String> {
     let fortran_order = fields
         .fortran_order
         .ok_or("header has no 'fortran_order'")?;
-    let item = match element {
-        Element::Float32 => 4u64,
-        Element::Float64 => 8,
-    };
+    let item = element.size() as u64;
     let needed = shape
         .iter()
         .try_fold(item, |acc, &d| acc.checked_mul(d as u64))
@@ -124,11 +143,12 @@ fn element(descr: &str) -> Result<(Element, bool), String> {
     let element = match kind {
         "f4" => Element::Float32,
         "f8" => Element::Float64,
-        "i1" | "i2" | "i4" | "i8" | "u1" | "u2" | "u4" | "u8" | "b1" => {
-            return Err(format!(
-                "integer array ('{descr}'): kymo reads float32 or float64; save it with x.astype('float32')"
-            ))
-        }
+        "b1" => Element::Bool,
+        "i1" | "i2" | "i4" | "i8" | "u1" | "u2" | "u4" | "u8" => Element::Integer {
+            // The kind is a letter and one ASCII digit, matched above.
+            bytes: kind.as_bytes()[1] - b'0',
+            signed: kind.starts_with('i'),
+        },
         "c8" | "c16" => {
             return Err(format!(
                 "complex array ('{descr}'): kymo reads real float32 or float64 signals"
@@ -136,7 +156,7 @@ fn element(descr: &str) -> Result<(Element, bool), String> {
         }
         _ => {
             return Err(format!(
-                "array of type '{descr}': kymo reads float32 ('<f4') or float64 ('<f8')"
+                "array of type '{descr}': kymo reads floats ('<f4', '<f8'), integers ('<i8', '|u1', ...) and booleans ('|b1')"
             ))
         }
     };
@@ -273,7 +293,8 @@ mod tests {
             (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (400000000, 4000), }", 16), "needs"),
             (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551615, 2), }", 16), "overflows"),
             (npy(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {}{}}}", "(".repeat(4000), ")".repeat(4000)), 0), "not a dimension"),
-            (npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16), "integer"),
+            (npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 12), "needs 16"),
+            (npy("{'descr': '<U8', 'fortran_order': False, 'shape': (2,), }", 64), "integers"),
             (npy("{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }", 32), "complex"),
             (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8), "needs 12"),
             // The fuzzer's reproducer: a descr opening with a multi-byte char.
