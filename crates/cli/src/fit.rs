@@ -135,7 +135,8 @@ impl Memory {
 pub struct PredictArgs {
     /// A `fit` output folder (its ensemble, else its `best.kymo`), a
     /// checkpoint (or an ensemble's `ensemble.toml`), or a Keras model file
-    /// (`.keras`, `.h5`) with its weights.
+    /// (`.keras`, `.h5`) with its weights (compiled with a cross-entropy
+    /// and more than one output: a classifier of classes `0` to `K - 1`).
     pub checkpoint: PathBuf,
     /// Signals: a CSV, one per row, a `.ts` file or an `x.npy`.
     pub data: PathBuf,
@@ -457,19 +458,35 @@ fn write_history(trainer: &Trainer, path: &std::path::Path) -> anyhow::Result<()
 /// for a classifier the class and each class's probability.
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let model_path = args.checkpoint.to_string_lossy().into_owned();
+    // A Keras classifier's classes are its output columns, by index (what
+    // `np.argmax(model.predict(x), axis=1)` gives).
+    let mut keras_classes = None;
     let mut predictor = match keras_file(&model_path)? {
         // A Keras model predicts from the signals as given: Keras keeps
         // no preprocessing with the model.
-        Some(file) => Predictor {
-            model: file.model::<f32>()?,
-            members: Vec::new(),
-            preprocessor: None,
-            runtime: kymo_tensor::Runtime::default(),
-            batch_size: 32,
-        },
+        Some(file) => {
+            let model = file.model::<f32>()?;
+            let outputs = match model.output_shape() {
+                kymo_layers::Shape::Features(n) => n,
+                _ => 1,
+            };
+            if keras_classifies(&model_path)? && outputs > 1 {
+                keras_classes = Some((0..outputs).map(|k| k.to_string()).collect::<Vec<_>>());
+            }
+            Predictor {
+                model,
+                members: Vec::new(),
+                preprocessor: None,
+                runtime: kymo_tensor::Runtime::default(),
+                batch_size: 32,
+            }
+        }
         None => Predictor::load(&args.checkpoint)?,
     };
-    let classes = predictor.classes().map(<[String]>::to_vec);
+    let classes = predictor
+        .classes()
+        .map(<[String]>::to_vec)
+        .or(keras_classes);
     let input = predictor.model.architecture().input();
     let choice = TargetChoice {
         column: args.target.as_deref(),

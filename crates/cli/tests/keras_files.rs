@@ -201,4 +201,26 @@ fn npy_files_in_keras_order_with_integer_labels_are_read_as_keras_reads_them() {
         "0",
     ]);
     assert!(stdout.contains("3 outputs for 2 classes"), "{stdout}");
+    // A Keras classifier predicts labels, its output columns by index, as
+    // `np.argmax` reads them, and is scored on integer labels.
+    let (stdout, stderr) = kymo(&[
+        "predict",
+        &fixture("classifier.keras"),
+        x.to_str().expect("path"),
+        "--target",
+        y.to_str().expect("path"),
+    ]);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("label,p(0),p(1),p(2)"), "{stdout}");
+    for line in lines {
+        let cells: Vec<f64> = line
+            .split(',')
+            .map(|cell| cell.parse().expect("a number"))
+            .collect();
+        let best = (1..4)
+            .max_by(|&a, &b| cells[a].total_cmp(&cells[b]))
+            .expect("three columns");
+        assert_eq!(cells[0], (best - 1) as f64, "{line}");
+    }
+    assert!(stderr.contains("accuracy"), "{stderr}");
 }
