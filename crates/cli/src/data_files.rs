@@ -72,12 +72,12 @@ fn npy_options(target: &TargetChoice<'_>) -> NpyOptions {
     }
 }
 
-fn say_layout(path: &Path, layout: NpyLayout, signals: &Array3<f32>) {
+fn say_layout(path: &Path, layout: Option<NpyLayout>, signals: &Array3<f32>) {
     let (channels, length) = (signals.shape()[1], signals.shape()[2]);
     eprintln!(
         "kymo: read {} as {}: {} signals of {length} points and {channels} channel(s)",
         path.display(),
-        layout.describe(),
+        layout.map_or("(samples, points)", NpyLayout::describe),
         signals.shape()[0]
     );
 }

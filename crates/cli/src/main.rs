@@ -74,10 +74,50 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            // `{:#}`: every context, outermost first, then the cause.
-            eprintln!("error: {message:#}");
+        Err(error) => {
+            eprintln!("error: {}", error_chain(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every context of `error`, outermost first, then the cause, joined by
+/// `: `; a cause whose text the message before it already ends with is
+/// left out (kymo's typed errors print their source inside their own
+/// message, where `{:#}` would print it twice).
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("model.keras: {source}")]
+    struct Wrapping {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_its_message_is_printed_once() {
+        let inner = std::io::Error::other("layer 'x': class `LSTM` is not supported");
+        let error = anyhow::Error::new(Wrapping { source: inner }).context("reading the model");
+        assert_eq!(
+            error_chain(&error),
+            "reading the model: model.keras: layer 'x': class `LSTM` is not supported"
+        );
     }
 }

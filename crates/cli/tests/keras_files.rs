@@ -79,6 +79,39 @@ fn predict_reads_keras_files_and_prints_what_keras_predicted() {
 }
 
 #[test]
+fn the_smooth_activations_predict_what_keras_predicted() {
+    // selu, swish, gelu and softplus (make_activation_file.py).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("x.csv");
+    write_csv(&csv, &["0", "0", "0", "0"]);
+    let csv = csv.to_str().expect("path");
+    let (stdout, _) = kymo(&[
+        "predict",
+        &fixture("smooth.keras"),
+        csv,
+        "--target",
+        "label",
+    ]);
+    let got: Vec<f64> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    let want: Vec<Vec<f64>> = serde_json::from_str(
+        &std::fs::read_to_string(fixture("expected_smooth.json")).expect("fixture"),
+    )
+    .expect("json");
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w[0]).abs() <= 1e-5 * w[0].abs().max(0.01),
+            "kymo {g}, Keras {}",
+            w[0]
+        );
+    }
+}
+
+#[test]
 fn the_doctor_takes_the_files_compile_settings_and_judges_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("two.csv");

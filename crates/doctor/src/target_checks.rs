@@ -117,6 +117,15 @@ fn reach(activation: Activation) -> Option<(f64, f64)> {
         Activation::Tanh => Some((-1.0, 1.0)),
         Activation::Elu { alpha } => Some((-alpha, f64::INFINITY)),
         Activation::Softmax => Some((0.0, 1.0)),
+        Activation::Selu => Some((
+            -kymo_layers::SELU_SCALE * kymo_layers::SELU_ALPHA,
+            f64::INFINITY,
+        )),
+        // min z·sigmoid(z), at z ≈ -1.2785.
+        Activation::Silu => Some((-0.278_464_542_761_074, f64::INFINITY)),
+        // min z·Φ(z), at z ≈ -0.7518.
+        Activation::Gelu => Some((-0.169_971_207_479_855, f64::INFINITY)),
+        Activation::Softplus => Some((0.0, f64::INFINITY)),
         Activation::Linear | Activation::LeakyRelu { .. } => None,
     }
 }

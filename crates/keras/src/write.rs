@@ -26,6 +26,10 @@ fn activation_name(activation: Activation) -> Option<&'static str> {
         Activation::Tanh => "tanh",
         Activation::Sigmoid => "sigmoid",
         Activation::Softmax => "softmax",
+        Activation::Selu => "selu",
+        Activation::Silu => "silu",
+        Activation::Gelu => "gelu",
+        Activation::Softplus => "softplus",
         Activation::Elu { alpha: 1.0 } => "elu",
         Activation::LeakyRelu {
             negative_slope: 0.2,

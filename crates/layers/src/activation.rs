@@ -30,11 +30,42 @@ pub enum Activation {
     Tanh,
     /// Logistic sigmoid.
     Sigmoid,
+    /// `scale * elu(z, alpha)` with Keras's (and TensorFlow's) constants
+    /// [`SELU_ALPHA`] and [`SELU_SCALE`].
+    Selu,
+    /// `z * sigmoid(z)` (Keras's `silu`, also spelled `swish`).
+    #[serde(alias = "swish")]
+    Silu,
+    /// `z * Φ(z)`, `Φ` the standard normal CDF, through `erf`: Keras's
+    /// `gelu` (its `approximate=False`) and PyTorch's `nn.GELU()`.
+    Gelu,
+    /// `ln(1 + exp(z))`, computed as `max(z, 0) + ln(1 + exp(-|z|))`.
+    Softplus,
     /// `exp(z_i) / Σ_j exp(z_j)` over the units of a Dense output or the
     /// channels of a signal (Keras's `axis=-1`, kymo's axis 1), with the
     /// maximum subtracted first as Keras does. Not elementwise: layers route
     /// it to its own forward and backward.
     Softmax,
+}
+
+/// SELU's `alpha`, as TensorFlow's `tf.nn.selu` (and Keras's `selu`).
+pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+/// SELU's `scale`, as TensorFlow's `tf.nn.selu`.
+pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+
+/// `1 / sqrt(2)`, GELU's argument scale for `erf`.
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+
+/// `erf` of `z`, through f64 (`libm`): for f32 it rounds once, at the end.
+fn erf<T: Float>(z: T) -> T {
+    T::from_f64_lossy(libm::erf(z.to_f64_lossless()))
+}
+
+/// The logistic sigmoid, the one formula SiLU, softplus's derivative and
+/// `Sigmoid` share.
+#[inline]
+fn sigmoid<T: Float>(z: T) -> T {
+    T::one() / (T::one() + (-z).exp())
 }
 
 impl Activation {
@@ -66,7 +97,21 @@ impl Activation {
                 }
             }
             Activation::Tanh => z.tanh(),
-            Activation::Sigmoid => T::one() / (T::one() + (-z).exp()),
+            Activation::Sigmoid => sigmoid(z),
+            Activation::Selu => {
+                let scale = T::from_f64_lossy(SELU_SCALE);
+                if z > T::zero() {
+                    scale * z
+                } else {
+                    scale * T::from_f64_lossy(SELU_ALPHA) * z.exp_m1()
+                }
+            }
+            Activation::Silu => z * sigmoid(z),
+            Activation::Gelu => {
+                let half = T::from_f64_lossy(0.5);
+                half * z * (T::one() + erf(z * T::from_f64_lossy(FRAC_1_SQRT_2)))
+            }
+            Activation::Softplus => z.max(T::zero()) + (-z.abs()).exp().ln_1p(),
             Activation::Softmax => z,
         }
     }
@@ -103,9 +148,31 @@ impl Activation {
                 T::one() - t * t
             }
             Activation::Sigmoid => {
-                let s = self.apply(z);
+                let s = sigmoid(z);
                 s * (T::one() - s)
             }
+            Activation::Selu => {
+                let scale = T::from_f64_lossy(SELU_SCALE);
+                if z > T::zero() {
+                    scale
+                } else {
+                    scale * T::from_f64_lossy(SELU_ALPHA) * z.exp()
+                }
+            }
+            Activation::Silu => {
+                let s = sigmoid(z);
+                s * (T::one() + z * (T::one() - s))
+            }
+            Activation::Gelu => {
+                // Φ(z) + z φ(z), φ the standard normal density.
+                let half = T::from_f64_lossy(0.5);
+                let cdf = half * (T::one() + erf(z * T::from_f64_lossy(FRAC_1_SQRT_2)));
+                let density =
+                    T::from_f64_lossy(0.5 * std::f64::consts::FRAC_2_SQRT_PI * FRAC_1_SQRT_2)
+                        * (-half * z * z).exp();
+                cdf + z * density
+            }
+            Activation::Softplus => sigmoid(z),
             Activation::Softmax => T::one(),
         }
     }
@@ -139,6 +206,22 @@ macro_rules! for_each_variant {
             }
             Activation::Sigmoid => {
                 let $known = Activation::Sigmoid;
+                $body
+            }
+            Activation::Selu => {
+                let $known = Activation::Selu;
+                $body
+            }
+            Activation::Silu => {
+                let $known = Activation::Silu;
+                $body
+            }
+            Activation::Gelu => {
+                let $known = Activation::Gelu;
+                $body
+            }
+            Activation::Softplus => {
+                let $known = Activation::Softplus;
                 $body
             }
             Activation::Softmax => {
@@ -446,6 +529,10 @@ mod tests {
             Activation::Elu { alpha: 1.3 },
             Activation::Tanh,
             Activation::Sigmoid,
+            Activation::Selu,
+            Activation::Silu,
+            Activation::Gelu,
+            Activation::Softplus,
         ];
         for act in all {
             for z in [-2.5f64, -0.7, 0.3, 1.9] {
@@ -454,6 +541,31 @@ mod tests {
                 assert!((numeric - act.derivative(z)).abs() < 1e-8, "{act:?} at {z}");
             }
         }
+    }
+
+    #[test]
+    fn the_smooth_activations_take_the_values_keras_gives() {
+        // Keras's definitions (TensorFlow's SELU constants; `gelu` through
+        // erf) at these points, to 17 digits by mpmath at 30.
+        let cases = [
+            (Activation::Selu, -1.5, -1.3658143533672527),
+            (Activation::Selu, 2.0, 2.101401974710961),
+            (Activation::Silu, -1.5, -0.2736382857095345),
+            (Activation::Silu, 2.0, 1.7615941559557649),
+            (Activation::Gelu, -1.5, -0.1002108019032871),
+            (Activation::Gelu, 2.0, 1.9544997361036416),
+            (Activation::Softplus, -1.5, 0.2014132779827524),
+            (Activation::Softplus, 40.0, 40.0),
+        ];
+        for (activation, z, keras) in cases {
+            let kymo: f64 = activation.apply(z);
+            assert!(
+                (kymo - keras).abs() < 1e-14,
+                "{activation:?}({z}) = {kymo}, Keras {keras}"
+            );
+        }
+        let swish: Activation = serde_json::from_str("\"swish\"").expect("alias");
+        assert_eq!(swish, Activation::Silu);
     }
 
     #[test]

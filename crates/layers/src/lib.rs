@@ -40,7 +40,7 @@ mod summary;
 pub mod torch;
 pub mod zoo;
 
-pub use activation::Activation;
+pub use activation::{Activation, SELU_ALPHA, SELU_SCALE};
 pub use error::LayerError;
 pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec, CHECKPOINT_ABOVE, RECOMPUTE_ABOVE};
 pub use layer::{Layer, Mode, Reach, Recompute};

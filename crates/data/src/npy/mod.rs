@@ -84,9 +84,9 @@ pub struct NpyOptions {
 pub struct NpyData {
     /// The samples: class indices when classes were asked for.
     pub dataset: Dataset,
-    /// How `x.npy`'s axes were read (a two-dimensional file: channels-first,
-    /// one channel).
-    pub layout: NpyLayout,
+    /// How `x.npy`'s axes were read; `None` for a two-dimensional file
+    /// (one channel).
+    pub layout: Option<NpyLayout>,
 }
 
 /// Loads signals from `x_path` and targets from `y_path`: `x` as `[N, L]`
@@ -117,11 +117,11 @@ pub fn load_npy_with(
 }
 
 /// Loads signals alone (to predict) from `x_path`, as `[N, C, L]`, with
-/// the layout they were read in.
+/// the layout they were read in (`None`: two dimensions, one channel).
 pub fn load_npy_signals(
     x_path: &Path,
     options: &NpyOptions,
-) -> Result<(Array3<f32>, NpyLayout), DataError> {
+) -> Result<(Array3<f32>, Option<NpyLayout>), DataError> {
     let x = read_any(x_path)?;
     check_finite(x_path, &x)?;
     if x.shape().first() == Some(&0) {
@@ -155,12 +155,13 @@ pub fn load_npy_bytes(
     .dataset)
 }
 
-/// `x` as `[N, C, L]` signals in the layout `options` give or infer.
+/// `x` as `[N, C, L]` signals in the layout `options` give or infer
+/// (`None` for `[N, L]`).
 fn signals(
     x_path: &Path,
     x: ArrayD<f32>,
     options: &NpyOptions,
-) -> Result<(Array3<f32>, NpyLayout), DataError> {
+) -> Result<(Array3<f32>, Option<NpyLayout>), DataError> {
     let npy_error = |e: ndarray::ShapeError| DataError::Npy {
         path: x_path.into(),
         reason: e.to_string(),
@@ -169,7 +170,7 @@ fn signals(
         2 => {
             let (n, l) = (x.shape()[0], x.shape()[1]);
             let signals = x.into_shape_with_order((n, 1, l)).map_err(npy_error)?;
-            Ok((signals, NpyLayout::ChannelsFirst))
+            Ok((signals, None))
         }
         3 => {
             let axes = (x.shape()[1], x.shape()[2]);
@@ -181,7 +182,7 @@ fn signals(
                 NpyLayout::ChannelsFirst => x,
                 NpyLayout::ChannelsLast => x.permuted_axes([0, 2, 1]),
             };
-            Ok((signals.as_standard_layout().into_owned(), layout))
+            Ok((signals.as_standard_layout().into_owned(), Some(layout)))
         }
         _ => Err(DataError::Npy {
             path: x_path.into(),
@@ -289,7 +290,7 @@ mod tests {
             ..NpyOptions::default()
         };
         let read = load_npy_with(&xp, &yp, &options).expect("valid");
-        assert_eq!(read.layout, NpyLayout::ChannelsLast);
+        assert_eq!(read.layout, Some(NpyLayout::ChannelsLast));
         let d = read.dataset;
         assert_eq!((d.channels(), d.length()), (3, 5));
         assert_eq!(d.signals()[[1, 2, 4]], 142.0);
@@ -302,7 +303,7 @@ mod tests {
             ..NpyOptions::default()
         };
         let (signals, layout) = load_npy_signals(&xp, &options).expect("valid");
-        assert_eq!(layout, NpyLayout::ChannelsFirst);
+        assert_eq!(layout, Some(NpyLayout::ChannelsFirst));
         assert_eq!(signals[[1, 4, 2]], 142.0);
         // Without `classes`, integer targets are values.
         let d = load_npy(&xp, &yp).expect("valid");

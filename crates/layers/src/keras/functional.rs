@@ -76,7 +76,13 @@ fn collect_names(value: &Value, names: &mut Vec<String>) {
 }
 
 fn functional(root: &Value) -> Result<GraphSpec, LayerError> {
-    let (config, layers, (length, channels)) = model_config(root)?;
+    let (config, layers, input) = model_config(root)?;
+    if input.flat {
+        return Err(spec_error(
+            "a functional model's flat input ([null, length]) is not read: give it Input(shape=(length, 1))",
+        ));
+    }
+    let (length, channels) = (input.length, input.channels);
     let ends = |field: &str| layer_names(config.get(field).unwrap_or(&Value::Null));
     let (inputs, outputs) = (ends("input_layers"), ends("output_layers"));
     let [input_name] = &inputs[..] else {

@@ -58,6 +58,10 @@ fn activation(config: &Value, layer: &str) -> Result<Activation, LayerError> {
         "sigmoid" => Ok(Activation::Sigmoid),
         "softmax" => Ok(Activation::Softmax),
         "elu" => Ok(Activation::Elu { alpha: 1.0 }),
+        "selu" => Ok(Activation::Selu),
+        "silu" | "swish" => Ok(Activation::Silu),
+        "gelu" => Ok(Activation::Gelu),
+        "softplus" => Ok(Activation::Softplus),
         // keras.activations.leaky_relu defaults its slope to 0.2.
         "leaky_relu" => Ok(Activation::LeakyRelu {
             negative_slope: 0.2,
@@ -94,8 +98,21 @@ fn padding(config: &Value) -> Padding {
     }
 }
 
-/// The `[null, length, channels]` input shape, wherever this Keras version put it.
-fn input_shape(model_config: &Value, layers: &[Value]) -> Option<(usize, usize)> {
+/// A model's input as Keras declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KerasInput {
+    /// Steps.
+    length: usize,
+    /// Channels.
+    channels: usize,
+    /// Declared flat, `[null, length]`: one channel, and a signal only
+    /// once a first `Reshape((length, 1))` or `Flatten` makes it one.
+    flat: bool,
+}
+
+/// The `[null, length, channels]` (or flat `[null, length]`) input shape,
+/// wherever this Keras version put it.
+fn input_shape(model_config: &Value, layers: &[Value]) -> Option<KerasInput> {
     let candidates = layers
         .iter()
         .filter_map(|l| l.get("config"))
@@ -107,22 +124,40 @@ fn input_shape(model_config: &Value, layers: &[Value]) -> Option<(usize, usize)>
                 .map(|l| l.get("build_config").and_then(|b| b.get("input_shape"))),
         );
     for shape in candidates.flatten() {
-        if let Some(items) = shape.as_array() {
-            if items.len() == 3 {
-                if let (Some(length), Some(channels)) = (items[1].as_u64(), items[2].as_u64()) {
-                    return Some((length as usize, channels as usize));
+        let Some(items) = shape.as_array() else {
+            continue;
+        };
+        let dimension = |i: usize| items.get(i).and_then(Value::as_u64).map(|d| d as usize);
+        match items.len() {
+            3 => {
+                if let (Some(length), Some(channels)) = (dimension(1), dimension(2)) {
+                    return Some(KerasInput {
+                        length,
+                        channels,
+                        flat: false,
+                    });
                 }
             }
+            2 => {
+                if let Some(length) = dimension(1) {
+                    return Some(KerasInput {
+                        length,
+                        channels: 1,
+                        flat: true,
+                    });
+                }
+            }
+            _ => {}
         }
     }
     None
 }
 
-/// A model's `config`, its `layers`, and its `(length, channels)` input.
-type ModelConfig<'a> = (&'a Value, &'a [Value], (usize, usize));
+/// A model's `config`, its `layers`, and its input.
+type ModelConfig<'a> = (&'a Value, &'a [Value], KerasInput);
 
-/// A model's `config`, its `layers` and its `(length, channels)` input,
-/// wherever this Keras version put them: what every importer reads first.
+/// A model's `config`, its `layers` and its input, wherever this Keras
+/// version put them: what every importer reads first.
 fn model_config(root: &Value) -> Result<ModelConfig<'_>, LayerError> {
     let config = root
         .get("config")
@@ -131,9 +166,23 @@ fn model_config(root: &Value) -> Result<ModelConfig<'_>, LayerError> {
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| spec_error("missing `config.layers`"))?;
-    let input = input_shape(config, layers)
-        .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))?;
+    let input = input_shape(config, layers).ok_or_else(|| {
+        spec_error("no input shape [null, length, channels] (or [null, length]) found")
+    })?;
     Ok((config, layers.as_slice(), input))
+}
+
+/// Whether `layer` is a `Reshape` to `(length, 1)`: the layer that makes
+/// a flat input of `length` values a one-channel signal, which kymo's
+/// input already is.
+fn reshapes_to_one_channel(layer: &Value, length: usize) -> bool {
+    let is_reshape = layer.get("class_name").and_then(Value::as_str) == Some("Reshape");
+    let target = layer
+        .get("config")
+        .and_then(|c| c.get("target_shape"))
+        .and_then(Value::as_array)
+        .map(|items| items.iter().map(Value::as_u64).collect::<Vec<_>>());
+    is_reshape && target == Some(vec![Some(length as u64), Some(1)])
 }
 
 /// The kymo spec of one Keras layer entry (`class_name` and `config`), or
@@ -196,8 +245,13 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
                 negative_slope,
                 name,
             }),
-            Activation::Softmax => LayerSpec::Activation(crate::layers::ActivationSpec {
-                activation: Activation::Softmax,
+            // The activations with no layer class of their own.
+            other @ (Activation::Softmax
+            | Activation::Selu
+            | Activation::Silu
+            | Activation::Gelu
+            | Activation::Softplus) => LayerSpec::Activation(crate::layers::ActivationSpec {
+                activation: other,
                 name,
             }),
             Activation::Linear => return Ok(None),
@@ -260,8 +314,34 @@ pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
     if root.get("class_name").and_then(Value::as_str) != Some("Sequential") {
         return Err(spec_error("only Sequential models are supported"));
     }
-    let (_, layers, (length, channels)) = model_config(&root)?;
+    let (_, mut layers, input) = model_config(&root)?;
+    let (length, channels) = (input.length, input.channels);
     let mut specs = Vec::new();
+    // A flat input is kymo's one-channel signal: a first Reshape to
+    // (length, 1) has nothing to do, and a Dense straight on it reads
+    // the values as a Flatten of the signal gives them (one channel: the
+    // same order in Keras's layout and kymo's).
+    let first_layer = |layers: &[Value]| {
+        layers
+            .iter()
+            .position(|l| l.get("class_name").and_then(Value::as_str) != Some("InputLayer"))
+    };
+    if input.flat {
+        match first_layer(layers) {
+            // What comes before it is InputLayers, which kymo has no layer for.
+            Some(i) if reshapes_to_one_channel(&layers[i], length) => layers = &layers[i + 1..],
+            Some(i) if layers[i].get("class_name").and_then(Value::as_str) == Some("Dense") => {
+                specs.push(LayerSpec::Flatten(NameOnlySpec {
+                    name: Some("flat_input".into()),
+                }));
+            }
+            _ => {
+                return Err(spec_error(format!(
+                    "a flat input of {length} values is read when a Reshape(({length}, 1)) or a Dense comes first"
+                )))
+            }
+        }
+    }
     for layer in layers {
         if let Some(spec) = layer_spec(layer)? {
             if spec.is_merge() {
@@ -283,6 +363,45 @@ pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flat_input_is_a_one_channel_signal_behind_a_reshape_or_a_dense() {
+        let model = |first: &str| {
+            format!(
+                r#"{{"class_name": "Sequential", "config": {{"name": "s", "layers": [
+                {{"class_name": "InputLayer", "config": {{"batch_shape": [null, 40], "name": "x"}}}},
+                {first},
+                {{"class_name": "Dense", "config": {{"name": "d", "units": 1}}}}]}}}}"#
+            )
+        };
+        let reshape = model(
+            r#"{"class_name": "Reshape", "config": {"name": "r", "target_shape": [40, 1]}},
+               {"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": [3], "activation": "gelu"}},
+               {"class_name": "Flatten", "config": {"name": "f"}}"#,
+        );
+        let spec = from_keras_json(&reshape).expect("parses");
+        assert_eq!(
+            spec.input,
+            InputSpec {
+                channels: 1,
+                length: 40
+            }
+        );
+        let kinds: Vec<&str> = spec.layers.iter().map(LayerSpec::kind).collect();
+        assert_eq!(kinds, ["Conv1D", "Flatten", "Dense"]);
+        // A Dense on the flat values reads them through a Flatten.
+        let mlp = model(
+            r#"{"class_name": "Dense", "config": {"name": "h", "units": 4, "activation": "selu"}}"#,
+        );
+        let spec = from_keras_json(&mlp).expect("parses");
+        let kinds: Vec<&str> = spec.layers.iter().map(LayerSpec::kind).collect();
+        assert_eq!(kinds, ["Flatten", "Dense", "Dense"]);
+        // A reshape to two channels is not kymo's one-channel signal.
+        let two =
+            model(r#"{"class_name": "Reshape", "config": {"name": "r", "target_shape": [20, 2]}}"#);
+        let error = from_keras_json(&two).expect_err("two channels");
+        assert!(error.to_string().contains("Reshape((40, 1))"), "{error}");
+    }
 
     #[test]
     fn reads_keras_two_style_json_with_alpha_and_batch_input_shape() {

@@ -152,8 +152,12 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
             Activation::Relu | Activation::Linear => LayerSpec::ReLU(NameOnlySpec { name }),
             // Softmax has no layer of its own here: Keras's `Softmax()` and
             // `Activation('softmax')` both read as this.
-            Activation::Softmax => LayerSpec::Activation(ActivationSpec {
-                activation: Activation::Softmax,
+            other @ (Activation::Softmax
+            | Activation::Selu
+            | Activation::Silu
+            | Activation::Gelu
+            | Activation::Softplus) => LayerSpec::Activation(ActivationSpec {
+                activation: other,
                 name,
             }),
         }
@@ -222,6 +226,22 @@ mod tests {
             }),
             LayerSpec::Activation(ActivationSpec {
                 activation: Activation::Linear,
+                name: None,
+            }),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Selu,
+                name: None,
+            }),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Silu,
+                name: None,
+            }),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Gelu,
+                name: None,
+            }),
+            LayerSpec::Activation(ActivationSpec {
+                activation: Activation::Softplus,
                 name: None,
             }),
             LayerSpec::Activation(ActivationSpec {

@@ -113,6 +113,12 @@ fn activation_module(activation: &Activation) -> Option<String> {
         Activation::Elu { alpha } => Some(format!("nn.ELU(alpha={})", python_float(*alpha))),
         Activation::Tanh => Some("nn.Tanh()".into()),
         Activation::Sigmoid => Some("nn.Sigmoid()".into()),
+        // PyTorch's SELU has TensorFlow's constants; its GELU's default is
+        // the exact (erf) one, as Keras's `gelu`.
+        Activation::Selu => Some("nn.SELU()".into()),
+        Activation::Silu => Some("nn.SiLU()".into()),
+        Activation::Gelu => Some("nn.GELU()".into()),
+        Activation::Softplus => Some("nn.Softplus()".into()),
         // kymo's axis 1 is PyTorch's channel axis, as Keras's -1 is.
         Activation::Softmax => Some("nn.Softmax(dim=1)".into()),
     }
