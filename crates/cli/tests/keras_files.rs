@@ -79,35 +79,34 @@ fn predict_reads_keras_files_and_prints_what_keras_predicted() {
 }
 
 #[test]
-fn the_smooth_activations_predict_what_keras_predicted() {
-    // selu, swish, gelu and softplus (make_activation_file.py).
+fn layers_beyond_the_seeds_predict_what_keras_predicted() {
+    // make_layer_files.py: selu, swish, gelu and softplus; GaussianNoise,
+    // a strided Conv1D, SpatialDropout1D, and regularizers between Flatten
+    // and Dense.
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0", "0", "0", "0"]);
     let csv = csv.to_str().expect("path");
-    let (stdout, _) = kymo(&[
-        "predict",
-        &fixture("smooth.keras"),
-        csv,
-        "--target",
-        "label",
-    ]);
-    let got: Vec<f64> = stdout
-        .lines()
-        .skip(1)
-        .map(|l| l.parse().expect("a number"))
-        .collect();
-    let want: Vec<Vec<f64>> = serde_json::from_str(
-        &std::fs::read_to_string(fixture("expected_smooth.json")).expect("fixture"),
-    )
-    .expect("json");
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert!(
-            (g - w[0]).abs() <= 1e-5 * w[0].abs().max(0.01),
-            "kymo {g}, Keras {}",
-            w[0]
-        );
+    for name in ["smooth", "regularized"] {
+        let model = fixture(&format!("{name}.keras"));
+        let (stdout, _) = kymo(&["predict", &model, csv, "--target", "label"]);
+        let got: Vec<f64> = stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.parse().expect("a number"))
+            .collect();
+        let expected = fixture(&format!("expected_{name}.json"));
+        let want: Vec<Vec<f64>> =
+            serde_json::from_str(&std::fs::read_to_string(expected).expect("fixture"))
+                .expect("json");
+        assert_eq!(got.len(), want.len(), "{name}");
+        for (g, w) in got.iter().zip(&want) {
+            let w = w[0];
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(0.01),
+                "{name}: kymo {g}, Keras {w}"
+            );
+        }
     }
 }
 

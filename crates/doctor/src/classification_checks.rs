@@ -45,7 +45,8 @@ fn head(model: &dyn Model<f32>) -> (Activation, usize) {
         .iter()
         .rev()
         .find_map(|layer| match layer.spec() {
-            LayerSpec::Dropout(_) | LayerSpec::Flatten(_) => None,
+            spec if spec.is_identity_in_inference() => None,
+            LayerSpec::Flatten(_) => None,
             LayerSpec::Dense(spec) => Some(spec.activation),
             LayerSpec::Conv1D(spec) => Some(spec.activation),
             LayerSpec::Activation(spec) => Some(spec.activation),

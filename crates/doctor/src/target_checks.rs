@@ -93,7 +93,8 @@ fn output_activation(model: &dyn Model<f32>) -> Option<(String, Activation)> {
     for layer in model.layers().iter().rev() {
         let name = layer.name().to_string();
         let activation = match layer.spec() {
-            LayerSpec::Dropout(_) | LayerSpec::Flatten(_) => continue,
+            spec if spec.is_identity_in_inference() => continue,
+            LayerSpec::Flatten(_) => continue,
             LayerSpec::Dense(spec) => spec.activation,
             LayerSpec::Conv1D(spec) => spec.activation,
             LayerSpec::ReLU(_) => Activation::Relu,

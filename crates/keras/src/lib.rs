@@ -223,7 +223,7 @@ fn flatten_before(
             layers[..at]
                 .iter()
                 .rev()
-                .find(|l| !matches!(l.spec(), LayerSpec::Dropout(_)))
+                .find(|l| !l.spec().is_identity_in_inference())
                 .filter(|l| matches!(l.spec(), LayerSpec::Flatten(_)))
                 .map(|l| l.name().to_string())?
         }
@@ -241,7 +241,7 @@ fn flatten_before(
                     .iter()
                     .find(|n| n.layer.name() == Some(name.as_str()))?;
                 match &node.layer {
-                    LayerSpec::Dropout(_) => name = node.inputs.first()?.clone(),
+                    spec if spec.is_identity_in_inference() => name = node.inputs.first()?.clone(),
                     LayerSpec::Flatten(_) => break name,
                     _ => return None,
                 }

@@ -82,6 +82,8 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
         LayerSpec::GlobalAveragePooling1D(_) => ("GlobalAveragePooling1D", json!({})),
         LayerSpec::GlobalMaxPooling1D(_) => ("GlobalMaxPooling1D", json!({})),
         LayerSpec::Dropout(s) => ("Dropout", json!({"rate": s.rate})),
+        LayerSpec::SpatialDropout1D(s) => ("SpatialDropout1D", json!({"rate": s.rate})),
+        LayerSpec::GaussianNoise(s) => ("GaussianNoise", json!({"stddev": s.stddev})),
         LayerSpec::Flatten(_) => ("Flatten", json!({})),
         LayerSpec::BatchNormalization(s) => (
             "BatchNormalization",
@@ -191,7 +193,7 @@ pub fn write_keras(
         // What a Dense right after a Flatten (or a Dropout after it) reads.
         flattened = match (&spec, layer.input_shape()) {
             (LayerSpec::Flatten(_), Shape::Signal { channels, length }) => Some((channels, length)),
-            (LayerSpec::Dropout(_), _) => flattened,
+            (spec, _) if spec.is_identity_in_inference() => flattened,
             _ => None,
         };
     }

@@ -145,6 +145,8 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
             0,
         ),
         LayerSpec::Dropout(_)
+        | LayerSpec::SpatialDropout1D(_)
+        | LayerSpec::GaussianNoise(_)
         | LayerSpec::LeakyReLU(_)
         | LayerSpec::ReLU(_)
         | LayerSpec::ELU(_)

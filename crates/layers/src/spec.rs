@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::{
     ActivationLayer, ActivationSpec, BatchNormalization, BatchNormalizationSpec, Conv1D,
-    Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, Flatten, GlobalAveragePooling1D,
-    GlobalMaxPooling1D, LeakyReLUSpec, NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
+    Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, Flatten, GaussianNoise,
+    GaussianNoiseSpec, GlobalAveragePooling1D, GlobalMaxPooling1D, LeakyReLUSpec, NameOnlySpec,
+    Pooling1D, Pooling1DSpec, Reduction,
 };
 use crate::merge::ConcatenateSpec;
 use crate::{Layer, LayerError, Shape};
@@ -45,6 +46,10 @@ pub enum LayerSpec {
     GlobalMaxPooling1D(NameOnlySpec),
     /// Inverted dropout.
     Dropout(DropoutSpec),
+    /// Inverted dropout of whole channels.
+    SpatialDropout1D(DropoutSpec),
+    /// Additive normal noise in training.
+    GaussianNoise(GaussianNoiseSpec),
     /// Flattens each sample.
     Flatten(NameOnlySpec),
     /// Batch normalization over channels.
@@ -73,6 +78,8 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling1D(_) => "GlobalAveragePooling1D",
             LayerSpec::GlobalMaxPooling1D(_) => "GlobalMaxPooling1D",
             LayerSpec::Dropout(_) => "Dropout",
+            LayerSpec::SpatialDropout1D(_) => "SpatialDropout1D",
+            LayerSpec::GaussianNoise(_) => "GaussianNoise",
             LayerSpec::Flatten(_) => "Flatten",
             LayerSpec::BatchNormalization(_) => "BatchNormalization",
             LayerSpec::Add(_) => "Add",
@@ -96,11 +103,22 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling1D(_) => "global_average_pooling1d",
             LayerSpec::GlobalMaxPooling1D(_) => "global_max_pooling1d",
             LayerSpec::Dropout(_) => "dropout",
+            LayerSpec::SpatialDropout1D(_) => "spatial_dropout1d",
+            LayerSpec::GaussianNoise(_) => "gaussian_noise",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
             LayerSpec::Add(_) => "add",
             LayerSpec::Concatenate(_) => "concatenate",
         }
+    }
+
+    /// Whether the layer is the identity in inference (a dropout or noise
+    /// regularizer): what reads a model's structure looks through it.
+    pub fn is_identity_in_inference(&self) -> bool {
+        matches!(
+            self,
+            LayerSpec::Dropout(_) | LayerSpec::SpatialDropout1D(_) | LayerSpec::GaussianNoise(_)
+        )
     }
 
     /// The name the spec gives, if any.
@@ -111,7 +129,8 @@ impl LayerSpec {
             LayerSpec::LeakyReLU(s) => s.name.as_deref(),
             LayerSpec::ELU(s) => s.name.as_deref(),
             LayerSpec::MaxPooling1D(s) | LayerSpec::AveragePooling1D(s) => s.name.as_deref(),
-            LayerSpec::Dropout(s) => s.name.as_deref(),
+            LayerSpec::Dropout(s) | LayerSpec::SpatialDropout1D(s) => s.name.as_deref(),
+            LayerSpec::GaussianNoise(s) => s.name.as_deref(),
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
             LayerSpec::Concatenate(s) => s.name.as_deref(),
@@ -171,6 +190,14 @@ impl LayerSpec {
             LayerSpec::Dropout(s) => {
                 let rng = SeededRng::new(derive_seed(seed, "dropout"), index as u64);
                 Box::new(Dropout::build(s.clone(), name, input, rng)?)
+            }
+            LayerSpec::SpatialDropout1D(s) => {
+                let rng = SeededRng::new(derive_seed(seed, "dropout"), index as u64);
+                Box::new(Dropout::build_spatial(s.clone(), name, input, rng)?)
+            }
+            LayerSpec::GaussianNoise(s) => {
+                let rng = SeededRng::new(derive_seed(seed, "gaussian_noise"), index as u64);
+                Box::new(GaussianNoise::build(s.clone(), name, input, rng)?)
             }
             LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
             LayerSpec::BatchNormalization(s) => {

@@ -250,7 +250,7 @@ pub(super) fn heavy_dropout(subject: &Subject<'_>) -> Vec<Finding> {
     let Subject { layers, specs, .. } = subject;
     let mut findings = Vec::new();
     for (layer, layer_spec) in layers.iter().zip(specs) {
-        if let LayerSpec::Dropout(d) = layer_spec {
+        if let LayerSpec::Dropout(d) | LayerSpec::SpatialDropout1D(d) = layer_spec {
             if d.rate > 0.5 {
                 findings.push(
                     Finding::new(FindingId::HeavyDropout, Severity::Medium, format!("Dropout '{}' drops most units", layer.name()))

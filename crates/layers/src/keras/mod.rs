@@ -283,8 +283,20 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
         }
         "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name }),
         "Flatten" => LayerSpec::Flatten(NameOnlySpec { name }),
-        "Dropout" => LayerSpec::Dropout(DropoutSpec {
-            rate: c.get("rate").and_then(Value::as_f64).unwrap_or(0.0),
+        "Dropout" | "SpatialDropout1D" => {
+            let spec = DropoutSpec {
+                rate: c.get("rate").and_then(Value::as_f64).unwrap_or(0.0),
+                seed: c.get("seed").and_then(Value::as_u64),
+                name,
+            };
+            if class == "Dropout" {
+                LayerSpec::Dropout(spec)
+            } else {
+                LayerSpec::SpatialDropout1D(spec)
+            }
+        }
+        "GaussianNoise" => LayerSpec::GaussianNoise(crate::layers::GaussianNoiseSpec {
+            stddev: c.get("stddev").and_then(Value::as_f64).unwrap_or(0.0),
             seed: c.get("seed").and_then(Value::as_u64),
             name,
         }),

@@ -1,6 +1,9 @@
 //! `Dropout` (PyTorch: `nn.Dropout`): in training, zeroes each element with
 //! probability `rate` and scales the survivors by `1 / (1 - rate)`
-//! (inverted dropout); in inference, the identity.
+//! (inverted dropout); in inference, the identity. `SpatialDropout1D`
+//! (PyTorch: `nn.Dropout1d`) draws one decision per sample and channel and
+//! drops or keeps the channel's whole length: neighbouring points of a
+//! signal are so alike that dropping them one by one regularizes little.
 
 use kymo_tensor::{Float, SeededRng};
 use ndarray::ArrayD;
@@ -8,8 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::layer::{check_grad, check_input, config_error, take_cache};
 use crate::{Layer, LayerError, LayerSpec, Mode, Shape};
-
-const KIND: &str = "Dropout";
 
 /// Configuration of a `Dropout` layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,9 +26,11 @@ pub struct DropoutSpec {
     pub name: Option<String>,
 }
 
-/// Inverted dropout.
+/// Inverted dropout, of elements or of whole channels.
 pub struct Dropout<T> {
     spec: DropoutSpec,
+    /// Whole channels (`SpatialDropout1D`) rather than elements.
+    spatial: bool,
     name: String,
     shape: Shape,
     rng: SeededRng,
@@ -43,10 +46,43 @@ impl<T: Float> Dropout<T> {
         shape: Shape,
         rng: SeededRng,
     ) -> Result<Self, LayerError> {
+        Self::with_kind(spec, false, name, shape, rng)
+    }
+
+    /// Builds a `SpatialDropout1D`, which takes a signal.
+    pub fn build_spatial(
+        spec: DropoutSpec,
+        name: String,
+        shape: Shape,
+        rng: SeededRng,
+    ) -> Result<Self, LayerError> {
+        if let Shape::Features(_) = shape {
+            return Err(config_error(
+                &name,
+                "SpatialDropout1D",
+                "input",
+                format!("{shape} has no channels to drop: SpatialDropout1D takes a signal"),
+            ));
+        }
+        Self::with_kind(spec, true, name, shape, rng)
+    }
+
+    fn with_kind(
+        spec: DropoutSpec,
+        spatial: bool,
+        name: String,
+        shape: Shape,
+        rng: SeededRng,
+    ) -> Result<Self, LayerError> {
+        let kind = if spatial {
+            "SpatialDropout1D"
+        } else {
+            "Dropout"
+        };
         if !(0.0..1.0).contains(&spec.rate) {
             return Err(config_error(
                 &name,
-                KIND,
+                kind,
                 "rate",
                 format!("{} is not in [0, 1)", spec.rate),
             ));
@@ -57,6 +93,7 @@ impl<T: Float> Dropout<T> {
         };
         Ok(Self {
             spec,
+            spatial,
             name,
             shape,
             rng,
@@ -65,15 +102,30 @@ impl<T: Float> Dropout<T> {
     }
 }
 
+impl<T> Dropout<T> {
+    fn kind(&self) -> &'static str {
+        if self.spatial {
+            "SpatialDropout1D"
+        } else {
+            "Dropout"
+        }
+    }
+}
+
 impl<T: Float> Layer<T> for Dropout<T> {
     fn name(&self) -> &str {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Dropout(DropoutSpec {
+        let spec = DropoutSpec {
             name: Some(self.name.clone()),
             ..self.spec.clone()
-        })
+        };
+        if self.spatial {
+            LayerSpec::SpatialDropout1D(spec)
+        } else {
+            LayerSpec::Dropout(spec)
+        }
     }
     fn input_shape(&self) -> Shape {
         self.shape
@@ -82,7 +134,7 @@ impl<T: Float> Layer<T> for Dropout<T> {
         self.shape
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        check_input(&self.name, KIND, self.shape, &input)?;
+        check_input(&self.name, self.kind(), self.shape, &input)?;
         if mode == Mode::Inference || self.spec.rate == 0.0 {
             self.cache = (mode == Mode::Train).then(|| ArrayD::ones(input.raw_dim()));
             return Ok(input);
@@ -90,20 +142,33 @@ impl<T: Float> Layer<T> for Dropout<T> {
         let rate = self.spec.rate;
         let scale = T::from_f64_lossy(1.0 / (1.0 - rate));
         let rng = &mut self.rng;
-        let mask = ArrayD::from_shape_simple_fn(input.raw_dim(), || {
+        let draw = || {
             if rng.uniform() < rate {
                 T::zero()
             } else {
                 scale
             }
-        });
+        };
+        let mask = if self.spatial {
+            // One draw per sample and channel, over the channel's length
+            // (the input is `[batch, channels, length]`, checked above).
+            let (batch, channels) = (input.shape()[0], input.shape()[1]);
+            let decisions = ndarray::Array2::from_shape_simple_fn((batch, channels), draw);
+            decisions
+                .insert_axis(ndarray::Axis(2))
+                .broadcast(input.raw_dim())
+                .map(|view| view.to_owned())
+                .expect("invariant: [batch, channels, 1] broadcasts to the checked input")
+        } else {
+            ArrayD::from_shape_simple_fn(input.raw_dim(), draw)
+        };
         let output = &input * &mask;
         self.cache = Some(mask);
         Ok(output)
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let mask = take_cache(&self.name, &mut self.cache)?;
-        check_grad(&self.name, KIND, mask.shape(), &grad_output)?;
+        check_grad(&self.name, self.kind(), mask.shape(), &grad_output)?;
         Ok(grad_output * mask)
     }
     fn rng_mut(&mut self) -> Option<&mut SeededRng> {
@@ -146,6 +211,50 @@ mod tests {
             prop_assert!((kept - (1.0 - rate)).abs() < 0.06, "kept {}", kept);
             prop_assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / (1.0 - rate)).abs() < 1e-12));
         }
+    }
+
+    #[test]
+    fn spatial_dropout_keeps_or_drops_whole_channels() {
+        let spec = DropoutSpec {
+            rate: 0.5,
+            seed: None,
+            name: None,
+        };
+        let shape = Shape::Signal {
+            channels: 64,
+            length: 9,
+        };
+        let mut d =
+            Dropout::<f64>::build_spatial(spec.clone(), "s".into(), shape, SeededRng::new(3, 0))
+                .expect("a signal");
+        let y = d
+            .forward(ArrayD::from_elem(vec![2, 64, 9], 1.0), Mode::Train)
+            .expect("fits");
+        let mut dropped = 0;
+        for sample in 0..2 {
+            for channel in 0..64 {
+                let first = y[[sample, channel, 0]];
+                assert!(first == 0.0 || first == 2.0, "{first}");
+                assert!((0..9).all(|t| y[[sample, channel, t]] == first));
+                dropped += usize::from(first == 0.0);
+            }
+        }
+        assert!(
+            (32..=96).contains(&dropped),
+            "{dropped} of 128 channels dropped"
+        );
+        assert_eq!(
+            d.backward(ArrayD::from_elem(vec![2, 64, 9], 1.0))
+                .expect("fits"),
+            y
+        );
+        let features = Dropout::<f64>::build_spatial(
+            spec,
+            "s".into(),
+            Shape::Features(4),
+            SeededRng::new(3, 0),
+        );
+        assert!(features.is_err());
     }
 
     #[test]

@@ -283,6 +283,10 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
             })
         }
         LayerSpec::Dropout(d) => bare(format!("nn.Dropout(p={})", python_float(d.rate))),
+        LayerSpec::SpatialDropout1D(d) => bare(format!("nn.Dropout1d(p={})", python_float(d.rate))),
+        // PyTorch has no noise module; in inference GaussianNoise is the
+        // identity, and nn.Identity keeps the module count.
+        LayerSpec::GaussianNoise(_) => bare("nn.Identity()".into()),
         LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
         LayerSpec::BatchNormalization(b) => Parts {
             // Keras's momentum weighs the old statistics, PyTorch's the new batch.
