@@ -51,6 +51,38 @@ macro_rules! differentiable {
 differentiable!(dyn Layer<f64> + '_);
 differentiable!(dyn Model<f64> + '_);
 
+/// A layer whose random draws (a dropout mask, noise) restart from one
+/// state at every forward pass: finite differences then see one function,
+/// the one backward differentiates.
+struct SameDraws<'a> {
+    layer: &'a mut dyn Layer<f64>,
+    start: Option<SeededRng>,
+}
+
+impl Differentiable for SameDraws<'_> {
+    fn input_shape(&self) -> Shape {
+        self.layer.input_shape()
+    }
+    fn output_shape(&self) -> Shape {
+        self.layer.output_shape()
+    }
+    fn forward(&mut self, x: ArrayD<f64>, mode: Mode) -> Result<ArrayD<f64>, LayerError> {
+        if let (Some(start), Some(rng)) = (&self.start, self.layer.rng_mut()) {
+            *rng = start.clone();
+        }
+        self.layer.forward(x, mode)
+    }
+    fn backward(&mut self, grad: ArrayD<f64>) -> Result<ArrayD<f64>, LayerError> {
+        self.layer.backward(grad)
+    }
+    fn parameters(&self) -> Vec<&Parameter<f64>> {
+        self.layer.parameters()
+    }
+    fn parameters_mut(&mut self) -> Vec<&mut Parameter<f64>> {
+        self.layer.parameters_mut()
+    }
+}
+
 /// How inputs are drawn, so that a check stays away from points where the
 /// function has no derivative.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +203,8 @@ fn compare(
 }
 
 /// Checks every gradient of `layer` on a random batch of `batch` samples.
+/// A layer that draws at random (Dropout, GaussianNoise) draws the same
+/// at every forward pass of the check.
 ///
 /// Returns an error describing the first mismatch: which tensor, which
 /// element, both values.
@@ -181,7 +215,8 @@ pub fn check_layer(
     seed: u64,
     cfg: GradCheck,
 ) -> Result<GradReport, String> {
-    check(layer, batch, mode, seed, cfg)
+    let start = layer.rng_mut().map(|rng| rng.clone());
+    check(&mut SameDraws { layer, start }, batch, mode, seed, cfg)
 }
 
 /// Checks every gradient of a whole `model` (a graph's joins included) on

@@ -198,6 +198,29 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(16))]
+        /// Central finite differences through the same mask (the check
+        /// restarts the layer's draws at every forward pass).
+        #[test]
+        fn gradients_match_finite_differences(
+            rate in 0.05f64..0.9,
+            channels in 1usize..5,
+            length in 1usize..9,
+            seed in any::<u64>(),
+            spatial in any::<bool>(),
+        ) {
+            let spec = DropoutSpec { rate, seed: None, name: None };
+            let shape = Shape::Signal { channels, length };
+            let rng = SeededRng::new(seed, 1);
+            let mut layer = if spatial {
+                Dropout::<f64>::build_spatial(spec, "d".into(), shape, rng)
+            } else {
+                Dropout::<f64>::build(spec, "d".into(), shape, rng)
+            }
+            .expect("valid rate");
+            crate::gradcheck::check_layer(&mut layer, 3, Mode::Train, seed, crate::gradcheck::GradCheck::smooth())
+                .map_err(TestCaseError::fail)?;
+        }
+
         /// The gradient is the mask the forward pass applied: zero where an
         /// element was dropped, `1 / (1 - rate)` where it survived.
         #[test]

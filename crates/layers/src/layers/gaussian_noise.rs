@@ -120,6 +120,26 @@ mod tests {
         .expect("valid stddev")
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Central finite differences through the same noise (the check
+        /// restarts the layer's draws at every forward pass).
+        #[test]
+        fn gradients_match_finite_differences(
+            stddev in 0.0f64..2.0,
+            channels in 1usize..5,
+            length in 1usize..9,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let spec = GaussianNoiseSpec { stddev, seed: None, name: None };
+            let shape = Shape::Signal { channels, length };
+            let mut layer = GaussianNoise::build(spec, "n".into(), shape, SeededRng::new(seed, 1))
+                .expect("valid stddev");
+            crate::gradcheck::check_layer(&mut layer, 3, Mode::Train, seed, crate::gradcheck::GradCheck::smooth())
+                .map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
+    }
+
     #[test]
     fn training_adds_noise_of_the_given_spread_and_passes_the_gradient() {
         let mut noise = layer(0.3);
