@@ -308,13 +308,17 @@ fn report(
         if let Some(sequential) = fixed_spec.as_sequential() {
             let model = kymo_layers::Sequential::<f32>::new(sequential, 0)?;
             kymo_keras::write_keras(sequential, &model, &dir.join("model.keras"))?;
+            std::fs::write(
+                dir.join("train_keras.py"),
+                doctor::keras_training_script(fixed_setup)?,
+            )?;
         }
         println!(
             "prescription: {} and {}{}",
             dir.join("model.toml").display(),
             dir.join("recipe.toml").display(),
             if fixed_spec.as_sequential().is_some() {
-                " (and model.keras, for Keras)"
+                " (and, for Keras, model.keras with train_keras.py: `python train_keras.py x.npy y.npy` trains it with this recipe)"
             } else {
                 ""
             }

@@ -164,7 +164,20 @@ fn the_doctor_looks_at_the_trained_weights_on_the_users_data() {
         "8",
         "--early-stopping",
         "--checkpoint-best",
+        "--prescribe",
+        dir.path().join("rx").to_str().expect("path"),
     ]);
+    // The prescription for Keras: the model and the script that trains it
+    // with the prescribed recipe.
+    let script = std::fs::read_to_string(dir.path().join("rx/train_keras.py")).expect("written");
+    let recipe = std::fs::read_to_string(dir.path().join("rx/recipe.toml")).expect("written");
+    let batch = recipe
+        .lines()
+        .find_map(|line| line.strip_prefix("batch_size = "))
+        .expect("a batch size");
+    assert!(script.contains("keras.models.load_model"), "{script}");
+    assert!(script.contains(&format!("batch_size={batch},")), "{script}");
+    assert!(dir.path().join("rx/model.keras").exists());
     assert!(stdout.contains("[worse-than-mean]"), "{stdout}");
     assert!(
         stdout.contains("[batchnorm-statistics-mismatch]"),
