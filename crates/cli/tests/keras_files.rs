@@ -42,12 +42,39 @@ fn write_csv(path: &Path, labels: &[&str]) {
     std::fs::write(path, text).expect("writes");
 }
 
+/// Holds `kymo predict`'s regression output (a header, then one number
+/// per row) to Keras's predictions `want` (the first column of each row),
+/// within float32's reach; `what` names the case.
+fn assert_predicts(stdout: &str, want: &[f64], what: &str) {
+    let got: Vec<f64> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() <= 1e-5 * w.abs().max(0.01),
+            "{what}: kymo {g}, Keras {w}"
+        );
+    }
+}
+
+/// The first column of the rows Keras predicted for fixture model `name`.
+fn keras_predicted(name: &str) -> Vec<f64> {
+    expected()["models"][name]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r[0].as_f64().expect("number"))
+        .collect()
+}
+
 #[test]
 fn predict_reads_keras_files_and_prints_what_keras_predicted() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0.5", "1.5", "2.5", "3.5"]);
-    let expected = expected();
     for file in ["question.keras", "resnet.h5"] {
         let (stdout, _) = kymo(&[
             "predict",
@@ -56,25 +83,8 @@ fn predict_reads_keras_files_and_prints_what_keras_predicted() {
             "--target",
             "label",
         ]);
-        let got: Vec<f64> = stdout
-            .lines()
-            .skip(1)
-            .map(|l| l.parse().expect("a number"))
-            .collect();
         let name = file.split('.').next().expect("name");
-        let want: Vec<f64> = expected["models"][name]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|r| r[0].as_f64().expect("number"))
-            .collect();
-        assert_eq!(got.len(), want.len(), "{file}");
-        for (g, w) in got.iter().zip(&want) {
-            assert!(
-                (g - w).abs() <= 1e-5 * w.abs().max(0.01),
-                "{file}: kymo {g}, Keras {w}"
-            );
-        }
+        assert_predicts(&stdout, &keras_predicted(name), file);
     }
 }
 
@@ -90,23 +100,12 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     for name in ["smooth", "regularized"] {
         let model = fixture(&format!("{name}.keras"));
         let (stdout, _) = kymo(&["predict", &model, csv, "--target", "label"]);
-        let got: Vec<f64> = stdout
-            .lines()
-            .skip(1)
-            .map(|l| l.parse().expect("a number"))
-            .collect();
         let expected = fixture(&format!("expected_{name}.json"));
         let want: Vec<Vec<f64>> =
             serde_json::from_str(&std::fs::read_to_string(expected).expect("fixture"))
                 .expect("json");
-        assert_eq!(got.len(), want.len(), "{name}");
-        for (g, w) in got.iter().zip(&want) {
-            let w = w[0];
-            assert!(
-                (g - w).abs() <= 1e-5 * w.abs().max(0.01),
-                "{name}: kymo {g}, Keras {w}"
-            );
-        }
+        let want: Vec<f64> = want.iter().map(|row| row[0]).collect();
+        assert_predicts(&stdout, &want, name);
     }
 }
 
@@ -210,24 +209,7 @@ fn npy_files_in_keras_order_with_integer_labels_are_read_as_keras_reads_them() {
     let x = x.to_str().expect("path");
     let (stdout, stderr) = kymo(&["predict", &fixture("question.keras"), x]);
     assert!(stderr.contains("Keras's order"), "{stderr}");
-    let got: Vec<f64> = stdout
-        .lines()
-        .skip(1)
-        .map(|l| l.parse().expect("a number"))
-        .collect();
-    let want: Vec<f64> = expected()["models"]["question"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| r[0].as_f64().expect("number"))
-        .collect();
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert!(
-            (g - w).abs() <= 1e-5 * w.abs().max(0.01),
-            "kymo {g}, Keras {w}"
-        );
-    }
+    assert_predicts(&stdout, &keras_predicted("question"), "x.npy");
     // Integer labels, and no --classes: the file's cross-entropy says
     // they are classes.
     let x = dir.path().join("x40.npy");
