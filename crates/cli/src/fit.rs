@@ -29,7 +29,9 @@ use crate::data_files::{self, LayoutArg, TargetChoice};
 #[derive(Args, Debug)]
 pub struct FitArgs {
     /// A built-in model, a kymo spec (.toml/.json, such as the doctor's
-    /// `model.toml`) or a Keras `model.to_json()` file.
+    /// `model.toml`), a Keras `model.to_json()` file, or a Keras model file
+    /// (`.keras`, `.h5`): its architecture, trained from fresh weights, with
+    /// its compile settings where no recipe file is given.
     #[arg(long)]
     pub model: String,
     /// The training recipe (TOML, as the doctor's `recipe.toml`); default:
@@ -171,7 +173,13 @@ fn load_setup(args: &FitArgs) -> anyhow::Result<Recipe> {
     let path = args.recipe.clone().or(beside);
     let mut setup = match path {
         Some(path) => Recipe::from_path(&path)?,
-        None => default_setup(),
+        // A Keras file's compile settings (loss, optimizer, learning rate,
+        // metrics) stand where no recipe file does, as `model.fit` would
+        // use them; the rest is kymo's default recipe.
+        None => match keras_file(&args.model)? {
+            Some(file) => file.recipe(default_setup()),
+            None => default_setup(),
+        },
     };
     if let Some(text) = &args.preprocess {
         setup.preprocessing = Some(text.clone());

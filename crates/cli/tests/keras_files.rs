@@ -178,6 +178,23 @@ fn the_doctor_looks_at_the_trained_weights_on_the_users_data() {
     assert!(script.contains(&format!("batch_size={batch},")), "{script}");
     assert!(dir.path().join("rx/model.keras").exists());
     assert!(stdout.contains("[worse-than-mean]"), "{stdout}");
+    // `kymo fit` on the file trains with its compile settings (MAE,
+    // RMSprop) where no recipe file is given.
+    let (_, stderr) = kymo(&[
+        "fit",
+        "--model",
+        &fixture("answer_bn.keras"),
+        "--data",
+        csv.to_str().expect("path"),
+        "--target",
+        "label",
+        "--out",
+        dir.path().join("run").to_str().expect("path"),
+    ]);
+    assert!(
+        stderr.contains("optimizer = \"RMSprop\"") && stderr.contains("loss = \"mae\""),
+        "{stderr}"
+    );
     assert!(
         stdout.contains("[batchnorm-statistics-mismatch]"),
         "{stdout}"
