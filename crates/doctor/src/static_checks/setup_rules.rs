@@ -1,7 +1,7 @@
 //! The rules about the training setup alone: batch size, learning rate,
 //! validation, early stopping and checkpoints.
 
-use crate::{Finding, FindingId, Recipe, Severity};
+use crate::{Finding, FindingId, OptimizerName, Recipe, Severity};
 
 /// Batch 1 at an Adam-size learning rate.
 pub(super) fn batch_one(setup: &Recipe) -> Vec<Finding> {
@@ -21,15 +21,38 @@ pub(super) fn batch_one(setup: &Recipe) -> Vec<Finding> {
     findings
 }
 
-/// A learning rate outside [1e-7, 1e-2].
+/// The learning rates an optimizer trains well with, the range outside
+/// which a rate is flagged, and the rate to start from: Adam and RMSprop
+/// scale each step by the gradient's running size, SGD does not, so its
+/// usual rates are ten times larger (Keras's defaults: 1e-3 and 1e-2).
+fn learning_rate_bounds(optimizer: OptimizerName) -> ((f64, f64), (f64, f64), f64) {
+    match optimizer {
+        OptimizerName::SGD => ((1e-4, 1e-1), (1e-6, 0.5), 1e-2),
+        OptimizerName::Adam | OptimizerName::AdamW | OptimizerName::RMSprop => {
+            ((1e-5, 1e-2), (1e-7, 1e-2), 1e-3)
+        }
+    }
+}
+
+/// A learning rate outside the optimizer's flagged range (Adam-family:
+/// [1e-7, 1e-2]; SGD: [1e-6, 0.5]); High at ten times its upper end or
+/// more, where steps overshoot from the first batch.
 pub(super) fn learning_rate_range(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if !(1e-7..=1e-2).contains(&setup.learning_rate) {
+    let ((usual_low, usual_high), (low, high), start) = learning_rate_bounds(setup.optimizer);
+    let lr = setup.learning_rate;
+    if !(low..=high).contains(&lr) {
+        let severity = if lr >= 10.0 * high {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let optimizer = setup.optimizer;
         findings.push(
-            Finding::new(FindingId::LearningRateRange, Severity::Medium, "Learning rate outside the usual range")
-                .measured(format!("lr = {}", setup.learning_rate))
-                .why("Adam-family optimizers train well between 1e-5 and 1e-2; outside [1e-7, 1e-2] training crawls or diverges (Kingma & Ba 2015)")
-                .fix("start from 1e-3"),
+            Finding::new(FindingId::LearningRateRange, severity, "Learning rate outside the usual range")
+                .measured(format!("lr = {lr} with {optimizer}, which trains well between {usual_low:e} and {usual_high:e}"))
+                .why(format!("outside [{low:e}, {high:e}] training with {optimizer} crawls or diverges: too small a step never leaves the initialization, too large a one overshoots, and ReLU units it pushes below zero never come back (Kingma & Ba 2015; Smith 2017)"))
+                .fix(format!("start from {start:e} ({optimizer}'s Keras default)")),
         );
     }
     findings

@@ -21,7 +21,7 @@ fn setup_rules_fire_on_their_setups_only() {
         ..Recipe::default()
     };
     // (rule, setup, fires)
-    let table: [(Rule, Recipe, bool); 12] = [
+    let table: [(Rule, Recipe, bool); 14] = [
         (setup_rules::batch_one, question.clone(), true),
         (setup_rules::batch_one, fixed.clone(), false),
         (
@@ -45,6 +45,25 @@ fn setup_rules_fire_on_their_setups_only() {
             setup_rules::learning_rate_range,
             Recipe {
                 learning_rate: 1e-9,
+                ..question.clone()
+            },
+            true,
+        ),
+        // SGD's usual rates are Adam's times ten: 0.05 is no fault there.
+        (
+            setup_rules::learning_rate_range,
+            Recipe {
+                learning_rate: 0.05,
+                optimizer: kymo_train::OptimizerName::SGD,
+                ..question.clone()
+            },
+            false,
+        ),
+        (
+            setup_rules::learning_rate_range,
+            Recipe {
+                learning_rate: 2.0,
+                optimizer: kymo_train::OptimizerName::SGD,
                 ..question.clone()
             },
             true,
@@ -215,4 +234,20 @@ fn a_metric_that_does_not_fit_the_loss_is_named_either_way() {
         ..Recipe::default()
     };
     assert!(setup_rules::metric_does_not_fit(&fitting).is_empty());
+}
+
+#[test]
+fn a_learning_rate_ten_times_past_the_range_is_high() {
+    let severity = |learning_rate: f64| {
+        let setup = Recipe {
+            learning_rate,
+            ..Recipe::default()
+        };
+        setup_rules::learning_rate_range(&setup)
+            .first()
+            .map(|finding| finding.severity)
+    };
+    assert_eq!(severity(0.5), Some(crate::Severity::High));
+    assert_eq!(severity(0.05), Some(crate::Severity::Medium));
+    assert_eq!(severity(1e-3), None);
 }
