@@ -96,7 +96,10 @@ pub struct DoctorArgs {
     pub verify_epochs: usize,
 }
 
-fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
+fn load_data(
+    args: &DoctorArgs,
+    keras: Option<&kymo_keras::KerasFile>,
+) -> anyhow::Result<(Dataset, String)> {
     let npy_target = args
         .npy
         .as_ref()
@@ -104,10 +107,10 @@ fn load_data(args: &DoctorArgs) -> anyhow::Result<(Dataset, String)> {
         .map(|path| path.to_string_lossy().into_owned());
     let choice = TargetChoice {
         column: npy_target.as_deref().or(args.target.as_deref()),
-        classes: args.classes || crate::fit::keras_classifies(&args.model)?,
+        classes: args.classes || crate::fit::keras_classifies(keras),
         known_classes: None,
         layout: args.layout.map(Into::into),
-        model_input: crate::fit::declared_input(&args.model)?,
+        model_input: crate::fit::declared_input(&args.model, keras),
     };
     if let Some(files) = &args.npy {
         return Ok((
@@ -162,17 +165,17 @@ fn setup_of_flags(args: &DoctorArgs) -> anyhow::Result<Recipe> {
 
 /// Runs the doctor.
 pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let (data, source) = load_data(&args)?;
+    let keras = crate::fit::keras_file(&args.model)?;
+    let (data, source) = load_data(&args, keras.as_ref())?;
     // A built-in model is taken with the data's channels; its head stays
     // as built, for the checks to judge.
-    let spec = crate::fit::architecture(&args.model, &data, false)?;
+    let spec = crate::fit::architecture(&args.model, keras.as_ref(), &data, false)?;
     let mut setup = match &args.recipe {
         Some(path) => Recipe::from_path(path)?,
         None => setup_of_flags(&args)?,
     };
     // A Keras file's compile settings stand where no flag or recipe file
     // names them.
-    let keras = crate::fit::keras_file(&args.model)?;
     if let Some(file) = &keras {
         let flags = setup.clone();
         setup = file.recipe(setup);

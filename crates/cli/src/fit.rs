@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use clap::Args;
 use kymo_data::{stratified_split, validation_split, Dataset, Pipeline};
 use kymo_doctor::Recipe;
+use kymo_keras::KerasFile;
 use kymo_layers::{Activation, ArchitectureSpec};
 use kymo_train::{EnsembleManifest, FitFiles, Loss, Metric, Predictor, Trainer};
 
@@ -164,7 +165,7 @@ fn default_setup() -> Recipe {
     }
 }
 
-fn load_setup(args: &FitArgs) -> anyhow::Result<Recipe> {
+fn load_setup(args: &FitArgs, keras: Option<&KerasFile>) -> anyhow::Result<Recipe> {
     let model = std::path::Path::new(&args.model);
     let beside = ["recipe.toml", "setup.toml"]
         .map(|name| model.with_file_name(name))
@@ -176,7 +177,7 @@ fn load_setup(args: &FitArgs) -> anyhow::Result<Recipe> {
         // A Keras file's compile settings (loss, optimizer, learning rate,
         // metrics) stand where no recipe file does, as `model.fit` would
         // use them; the rest is kymo's default recipe.
-        None => match keras_file(&args.model)? {
+        None => match keras {
             Some(file) => file.recipe(default_setup()),
             None => default_setup(),
         },
@@ -215,11 +216,12 @@ fn rmse(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> f64 {
 /// spec file is the user's own and is taken as it is.
 pub(crate) fn architecture(
     model: &str,
+    keras: Option<&KerasFile>,
     data: &Dataset,
     head: bool,
 ) -> anyhow::Result<ArchitectureSpec> {
-    if let Some(file) = keras_file(model)? {
-        return Ok(file.spec);
+    if let Some(file) = keras {
+        return Ok(file.spec.clone());
     }
     let spec = ArchitectureSpec::resolve(model, data.length())?;
     if kymo_layers::zoo::architecture_by_name(model, data.length()).is_none() {
@@ -276,44 +278,42 @@ fn score(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> String {
     }
 }
 
-/// The input `(channels, length)` the model `model` names fixes, if it
-/// fixes one: a Keras file's or a spec file's. A built-in model takes the
-/// data's.
-pub(crate) fn declared_input(model: &str) -> anyhow::Result<Option<(usize, usize)>> {
-    let spec = match keras_file(model)? {
-        Some(file) => file.spec,
-        None if kymo_layers::zoo::architecture_by_name(model, 1).is_some() => return Ok(None),
-        None => match ArchitectureSpec::resolve(model, 1) {
-            Ok(spec) => spec,
-            // Unreadable here: the model's own reading names the error.
-            Err(_) => return Ok(None),
-        },
+/// The input `(channels, length)` the model `model` (read as `keras`
+/// when it is a Keras file) fixes, if it fixes one: a Keras file's or a
+/// spec file's. A built-in model takes the data's.
+pub(crate) fn declared_input(model: &str, keras: Option<&KerasFile>) -> Option<(usize, usize)> {
+    let spec = match keras {
+        Some(file) => file.spec.clone(),
+        None if kymo_layers::zoo::architecture_by_name(model, 1).is_some() => return None,
+        // Unreadable here: the model's own reading names the error.
+        None => ArchitectureSpec::resolve(model, 1).ok()?,
     };
     let input = spec.input();
-    Ok(Some((input.channels, input.length)))
+    Some((input.channels, input.length))
 }
 
-/// Whether `model` is a Keras file compiled with a classification loss.
-pub(crate) fn keras_classifies(model: &str) -> anyhow::Result<bool> {
-    Ok(keras_file(model)?
-        .and_then(|file| file.compile)
-        .and_then(|compile| compile.loss_name)
-        .and_then(|name| Loss::from_keras_name(&name))
-        .is_some_and(|loss| loss.is_classification()))
+/// Whether `keras` is a Keras file compiled with a classification loss.
+pub(crate) fn keras_classifies(keras: Option<&KerasFile>) -> bool {
+    keras
+        .and_then(|file| file.compile.as_ref())
+        .and_then(|compile| compile.loss_name.as_deref())
+        .and_then(Loss::from_keras_name)
+        .is_some_and(|loss| loss.is_classification())
 }
 
 /// Trains and writes the best checkpoint.
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
+    let keras = keras_file(&args.model)?;
     let choice = TargetChoice {
         column: args.target.as_deref(),
-        classes: args.classes || keras_classifies(&args.model)?,
+        classes: args.classes || keras_classifies(keras.as_ref()),
         known_classes: None,
         layout: args.layout.map(Into::into),
-        model_input: declared_input(&args.model)?,
+        model_input: declared_input(&args.model, keras.as_ref()),
     };
     let data = data_files::load(&args.data, &choice)?;
-    let spec = architecture(&args.model, &data, true)?;
-    let mut setup = load_setup(&args)?;
+    let spec = architecture(&args.model, keras.as_ref(), &data, true)?;
+    let mut setup = load_setup(&args, keras.as_ref())?;
     let (train, validation) = match data.classes() {
         Some(_) => {
             setup = classification_recipe(setup, &spec);
@@ -478,7 +478,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
                 kymo_layers::Shape::Features(n) => n,
                 _ => 1,
             };
-            if keras_classifies(&model_path)? && outputs > 1 {
+            if keras_classifies(Some(&file)) && outputs > 1 {
                 keras_classes = Some((0..outputs).map(|k| k.to_string()).collect::<Vec<_>>());
             }
             Predictor {

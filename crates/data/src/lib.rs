@@ -42,8 +42,8 @@ pub use dataset::Dataset;
 pub use error::DataError;
 pub use metrics::{predicted_classes, true_classes, ConfusionMatrix, Metric};
 pub use npy::{
-    infer_layout, load_npy, load_npy_bytes, load_npy_signals, load_npy_with, NpyData, NpyLayout,
-    NpyOptions,
+    infer_layout, load_npy, load_npy_bytes, load_npy_bytes_with, load_npy_signals, load_npy_with,
+    NpyData, NpyLayout, NpyOptions,
 };
 pub use preprocess::{Pipeline, Preprocessor, Step};
 pub use split::{random_split, stratified_split, validation_split};

@@ -145,14 +145,26 @@ pub fn load_npy_bytes(
         layout: Some(NpyLayout::ChannelsFirst),
         ..NpyOptions::default()
     };
-    Ok(pair(
+    Ok(load_npy_bytes_with(x_path, x_bytes, y_path, y_bytes, &options)?.dataset)
+}
+
+/// Loads signals and targets from the bytes of two NPY files as
+/// [`load_npy_with`] does from the files; the paths only name them in
+/// errors. Nothing larger than the bytes given is allocated.
+pub fn load_npy_bytes_with(
+    x_path: &Path,
+    x_bytes: &[u8],
+    y_path: &Path,
+    y_bytes: &[u8],
+    options: &NpyOptions,
+) -> Result<NpyData, DataError> {
+    pair(
         x_path,
         parse_array(x_path, x_bytes)?,
         y_path,
         parse_array(y_path, y_bytes)?,
-        &options,
-    )?
-    .dataset)
+        options,
+    )
 }
 
 /// `x` as `[N, C, L]` signals in the layout `options` give or infer
