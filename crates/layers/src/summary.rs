@@ -117,22 +117,41 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// A shape as Keras's `model.summary()` prints it: `(None, steps,
+/// channels)` for a signal (kymo holds it channels first), `(None, n)`
+/// for features.
+fn keras_order(shape: Shape) -> String {
+    match shape {
+        Shape::Signal { channels, length } => format!("(None, {length}, {channels})"),
+        Shape::Features(n) => format!("(None, {n})"),
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rule = "─".repeat(84);
+        let labels: Vec<String> = self
+            .rows
+            .iter()
+            .map(|row| format!("{} ({})", row.name, row.kind))
+            .collect();
+        // Wide enough for the longest label and a space, as Keras widens.
+        let width = labels
+            .iter()
+            .map(|l| l.chars().count() + 1)
+            .fold(38, usize::max);
+        let rule = "─".repeat(width + 46);
         writeln!(
             f,
-            "{:<38}{:<20}{:>12}{:>14}",
+            "{:<width$}{:<20}{:>12}{:>14}",
             "Layer (type)", "Output Shape", "Param #", "Receptive"
         )?;
         writeln!(f, "{rule}")?;
-        for row in &self.rows {
-            let label = format!("{} ({})", row.name, row.kind);
+        for (row, label) in self.rows.iter().zip(&labels) {
             writeln!(
                 f,
-                "{:<38}{:<20}{:>12}{:>14}",
+                "{:<width$}{:<20}{:>12}{:>14}",
                 label,
-                row.output.to_string(),
+                keras_order(row.output),
                 thousands(row.params),
                 row.receptive_field.to_string()
             )?;

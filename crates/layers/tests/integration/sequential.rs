@@ -18,6 +18,12 @@ fn the_question_model_has_607585_parameters_and_sees_325_points() {
         text.contains("607,585") && text.contains("ConvLayer1 (Conv1D)"),
         "{text}"
     );
+    // Shapes as Keras's model.summary() prints them: (None, steps, channels).
+    let conv1 = text
+        .lines()
+        .find(|line| line.starts_with("ConvLayer1 (Conv1D)"))
+        .expect("a row");
+    assert!(conv1.contains("(None, 1040, 32)"), "{conv1}");
 }
 
 #[test]
