@@ -282,13 +282,12 @@ fn score(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> String {
 /// when it is a Keras file) fixes, if it fixes one: a Keras file's or a
 /// spec file's. A built-in model takes the data's.
 pub(crate) fn declared_input(model: &str, keras: Option<&KerasFile>) -> Option<(usize, usize)> {
-    let spec = match keras {
-        Some(file) => file.spec.clone(),
+    let input = match keras {
+        Some(file) => file.spec.input(),
         None if kymo_layers::zoo::architecture_by_name(model, 1).is_some() => return None,
         // Unreadable here: the model's own reading names the error.
-        None => ArchitectureSpec::resolve(model, 1).ok()?,
+        None => ArchitectureSpec::resolve(model, 1).ok()?.input(),
     };
-    let input = spec.input();
     Some((input.channels, input.length))
 }
 

@@ -10,8 +10,6 @@
 //! seeded spectral augmentation and its budgeted search have no Keras
 //! counterpart.
 
-use std::fmt::Write as _;
-
 use kymo_data::{Metric, Pipeline, Step};
 use kymo_train::{ClassWeight, Loss, OptimizerName, Recipe};
 
@@ -252,10 +250,7 @@ pub fn keras_training_script(recipe: &Recipe) -> Result<String, DoctorError> {
         notes.push_str("# kymo's recipe also searches width, learning rate and weight decay on\n# validation (`kymo fit --search`); this script trains the recipe as it is.\n");
     }
     let standardize_targets = pipeline.standardize_targets && !classify;
-    let mut main = String::new();
-    // Writing to a String cannot fail: the Result carries nothing.
-    let _ = write!(
-        main,
+    let main = format!(
         r#"
 
 def main(x_path, y_path):

@@ -43,14 +43,16 @@ pub(crate) fn class_targets(
             .map_err(|e| error(e.to_string()))?;
         let mut hot = Vec::with_capacity(rows);
         for (row, values) in matrix.rows().into_iter().enumerate() {
-            let ones: Vec<usize> = (0..width).filter(|&k| values[k] == 1.0).collect();
+            let ones = values.iter().filter(|&&v| v == 1.0).count();
             let zeros = values.iter().filter(|&&v| v == 0.0).count();
-            if ones.len() != 1 || zeros != width - 1 {
+            let hot_column = values.iter().position(|&v| v == 1.0);
+            if ones != 1 || zeros != width - 1 {
                 return Err(error(format!(
                     "row {row} of {width} columns is not one-hot (one 1, the rest 0): class labels are one value per row or one-hot rows"
                 )));
             }
-            hot.push(ones[0] as f32);
+            // Invariant: exactly one value is 1, checked above.
+            hot.push(hot_column.expect("one hot column") as f32);
         }
         hot
     } else if y.ndim() <= 2 && width == 1 {

@@ -78,6 +78,17 @@ pub struct NpyOptions {
     pub known_classes: Option<Vec<String>>,
 }
 
+impl NpyOptions {
+    /// `[N, C, L]` signals and regression targets: what [`load_npy`] and
+    /// [`load_npy_bytes`] read.
+    pub fn channels_first() -> Self {
+        Self {
+            layout: Some(NpyLayout::ChannelsFirst),
+            ..Self::default()
+        }
+    }
+}
+
 /// Signals and targets read by [`load_npy_with`], with the layout the
 /// signals were read in.
 #[derive(Debug, Clone)]
@@ -92,11 +103,7 @@ pub struct NpyData {
 /// Loads signals from `x_path` and targets from `y_path`: `x` as `[N, L]`
 /// or `[N, C, L]`, `y` as `[N]` or `[N, T]`.
 pub fn load_npy(x_path: &Path, y_path: &Path) -> Result<Dataset, DataError> {
-    let options = NpyOptions {
-        layout: Some(NpyLayout::ChannelsFirst),
-        ..NpyOptions::default()
-    };
-    Ok(load_npy_with(x_path, y_path, &options)?.dataset)
+    Ok(load_npy_with(x_path, y_path, &NpyOptions::channels_first())?.dataset)
 }
 
 /// Loads signals from `x_path` and targets from `y_path` as `options`
@@ -141,10 +148,7 @@ pub fn load_npy_bytes(
     y_path: &Path,
     y_bytes: &[u8],
 ) -> Result<Dataset, DataError> {
-    let options = NpyOptions {
-        layout: Some(NpyLayout::ChannelsFirst),
-        ..NpyOptions::default()
-    };
+    let options = NpyOptions::channels_first();
     Ok(load_npy_bytes_with(x_path, x_bytes, y_path, y_bytes, &options)?.dataset)
 }
 
