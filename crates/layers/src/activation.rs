@@ -234,6 +234,17 @@ macro_rules! for_each_variant {
 
 /// ReLU with its mask: `z` above zero, else an exact zero (a product would
 /// give -0 for negative inputs).
+/// An elementwise `activation` (not softmax, which mixes a row) applied to
+/// `values` in place on this thread, element by element with
+/// [`Activation::apply`] as an inference pass of the layer applies it (so
+/// with the same bits): a convolution's fused epilogue
+/// (`crate::channel_maps`) runs it on stretches already in cache.
+pub(crate) fn apply_in_place<T: Float>(activation: Activation, values: &mut [T]) {
+    for_each_variant!(activation, known => {
+        values.iter_mut().for_each(|v| *v = known.apply(*v))
+    });
+}
+
 fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
     let positive = z > T::zero();
     (if positive { z } else { T::zero() }, u8::from(positive))

@@ -3,7 +3,7 @@
 use kymo_tensor::{Float, SeededRng};
 use ndarray::{ArrayD, Dimension};
 
-use crate::{LayerError, LayerSpec, Parameter, Shape};
+use crate::{ChannelMaps, ChannelwiseMap, LayerError, LayerSpec, Parameter, Shape};
 
 /// Whether a forward pass is for training (batch statistics, dropout, caches
 /// for backward) or for inference (moving statistics, identity dropout, no
@@ -120,6 +120,32 @@ pub trait Layer<T: Float>: Send {
         if let Some(input) = self.take_kept_input() {
             crate::buffers::give_back(input);
         }
+    }
+    /// What this layer does in inference when that is a map of each
+    /// channel's values on their own (BatchNormalization, the elementwise
+    /// activations; Dropout and GaussianNoise, the identity), which the
+    /// convolution before it can apply while its output is in cache
+    /// ([`Layer::forward_inference_then`]); `None` for other layers.
+    fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
+        None
+    }
+    /// Whether [`Layer::forward_inference_then`] applies the maps inside
+    /// the layer's own pass (a convolution's epilogue), not afterwards.
+    fn fuses_maps(&self) -> bool {
+        false
+    }
+    /// An inference forward pass followed by `maps` on each channel's
+    /// values, the same bits as this layer's inference pass and then the
+    /// layers the maps came from, each on its own. A convolution applies
+    /// them to its output while it is in cache; by default they run on the
+    /// whole output afterwards, channel by channel.
+    fn forward_inference_then(
+        &mut self,
+        input: ArrayD<T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let output = self.forward(input, Mode::Inference)?;
+        crate::channel_maps::apply_by_rows(output, self.output_shape(), maps)
     }
     /// Gives back the input [`Layer::take_kept_input`] handed over (or
     /// that [`Layer::drop_kept`] rebuilds from), with its bits, before

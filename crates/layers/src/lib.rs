@@ -21,6 +21,7 @@
 
 mod activation;
 mod buffers;
+pub mod channel_maps;
 mod error;
 mod fusion;
 pub mod gradcheck;
@@ -41,6 +42,7 @@ pub mod torch;
 pub mod zoo;
 
 pub use activation::{Activation, SELU_ALPHA, SELU_SCALE};
+pub use channel_maps::{ChannelMaps, ChannelwiseMap};
 pub use error::LayerError;
 pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec, CHECKPOINT_ABOVE, RECOMPUTE_ABOVE};
 pub use layer::{Layer, Mode, Reach, Recompute};

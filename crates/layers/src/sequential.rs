@@ -5,8 +5,8 @@ use ndarray::ArrayD;
 
 use crate::fusion::{self, Stage};
 use crate::{
-    ArchitectureSpec, BuildLimits, InputSpec, Layer, LayerError, Mode, Model, ModelSpec, Shape,
-    Summary,
+    ArchitectureSpec, BuildLimits, ChannelMaps, InputSpec, Layer, LayerError, Mode, Model,
+    ModelSpec, Shape, Summary,
 };
 
 /// A named weight array, as Keras's `get_weights`/`set_weights` hand them
@@ -97,9 +97,29 @@ impl<T: Float> Model<T> for Sequential<T> {
     /// a fused pair (a `LeakyReLU` and the `MaxPooling1D` that reads it)
     /// runs in one pass, with the same bits as its layers one by one.
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        self.stages
-            .iter_mut()
-            .try_fold(input, |x, stage| stage.forward(x, mode))
+        if mode == Mode::Train {
+            return self
+                .stages
+                .iter_mut()
+                .try_fold(input, |x, stage| stage.forward(x, mode));
+        }
+        // Inference: each convolution with the channelwise maps after it in
+        // one pass (`crate::channel_maps`), the same bits as one by one.
+        let mut x = input;
+        let mut head = 0;
+        while head < self.stages.len() {
+            let end = fusion::inference_chain_end(&self.stages, head);
+            let followers = &self.stages[head + 1..end];
+            let maps = match followers {
+                [] => None,
+                _ => ChannelMaps::of(followers.iter().flat_map(|s| s.layers())),
+            };
+            (x, head) = match maps {
+                Some(maps) => (self.stages[head].forward_inference_then(x, &maps)?, end),
+                None => (self.stages[head].forward(x, mode)?, head + 1),
+            };
+        }
+        Ok(x)
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
@@ -174,6 +194,35 @@ mod tests {
             let [fused, unfused] = step_both_ways(&spec, 3);
             assert_eq!(fused, unfused);
         }
+    }
+
+    #[test]
+    fn inference_gives_the_bits_of_the_layers_one_by_one() {
+        // answer_bn: each Conv1D runs its LeakyReLU and BatchNormalization
+        // in its pass; answer: each LeakyReLU stays paired with its pool.
+        for spec in [zoo::answer_bn(64), zoo::answer(64), zoo::doctor(64)] {
+            let mut model = Sequential::<f32>::new(&spec, 7).expect("builds");
+            for (k, parameter) in model.parameters_mut().into_iter().enumerate() {
+                parameter
+                    .value
+                    .mapv_inplace(|v| v + (0.3 * (k as f32 + 0.37).sin()));
+            }
+            let x = ArrayD::from_shape_fn(vec![3, 1, 64], |i| {
+                ((i[0] * 31 + i[2] * 7) as f64 * 0.37).sin() as f32
+            });
+            let fused = model.forward(x.clone(), Mode::Inference).expect("forward");
+            let mut y = x;
+            for layer in model.layers_mut() {
+                y = layer.forward(y, Mode::Inference).expect("forward");
+            }
+            assert_eq!(bits(&fused), bits(&y));
+        }
+        let model = Sequential::<f32>::new(&zoo::answer_bn(64), 7).expect("builds");
+        let ends: Vec<usize> = (0..model.stages.len())
+            .map(|head| fusion::inference_chain_end(&model.stages, head))
+            .collect();
+        // Conv1D, LeakyReLU, BatchNormalization, MaxPooling1D, three times.
+        assert_eq!(&ends[..4], &[3, 2, 3, 4]);
     }
 
     #[test]

@@ -167,16 +167,47 @@ pub fn batch_norm_inference_in_place<T: Float>(
         channels,
         || (),
         |_, (c, rows)| {
-            let inv_std = T::one() / (variance[c] + epsilon).sqrt();
+            let map = ChannelMap::new(mean[c], variance[c], epsilon, gamma[c], beta[c]);
             for row in rows {
-                for v in row.iter_mut() {
-                    let xhat = (*v - mean[c]) * inv_std;
-                    *v = xhat * gamma[c] + beta[c];
-                }
+                map.apply(row);
             }
         },
     );
     Ok(())
+}
+
+/// One channel's inference map, `x ← γ·(x − mean)·inv_std + β`, with
+/// [`batch_norm_inference_in_place`]'s operations in its order: applied to
+/// a convolution's output rows while they are in cache
+/// ([`crate::RowEpilogue`]), it gives the same bits as the layer's own
+/// pass over the whole batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelMap<T> {
+    mean: T,
+    inv_std: T,
+    gamma: T,
+    beta: T,
+}
+
+impl<T: Float> ChannelMap<T> {
+    /// The map of a channel with moving statistics `mean` and `variance`
+    /// and affine weights `gamma` and `beta`.
+    pub fn new(mean: T, variance: T, epsilon: T, gamma: T, beta: T) -> Self {
+        Self {
+            mean,
+            inv_std: T::one() / (variance + epsilon).sqrt(),
+            gamma,
+            beta,
+        }
+    }
+
+    /// Normalizes `values` in place.
+    pub fn apply(&self, values: &mut [T]) {
+        for v in values.iter_mut() {
+            let xhat = (*v - self.mean) * self.inv_std;
+            *v = xhat * self.gamma + self.beta;
+        }
+    }
 }
 
 /// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into

@@ -2,6 +2,7 @@
 //! joins (`Add`) and parallel branches (`Concatenate`), as Keras's
 //! functional API builds them.
 
+mod inference_chains;
 mod keeping;
 mod segments;
 mod spec;
@@ -16,13 +17,14 @@ use std::collections::HashMap;
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use self::inference_chains::InferenceChains;
 use self::keeping::Keeping;
 use self::segments::Segment;
 use crate::buffers;
 use crate::limits::{plan_layer, plan_merge, Budget};
 use crate::merge::{build_merge, Merge};
 use crate::spec::resolve_names;
-use crate::{BuildLimits, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
+use crate::{BuildLimits, ChannelMaps, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
 
 /// What a node runs.
 enum Operation<T> {
@@ -60,6 +62,10 @@ pub struct Graph<T> {
     named_output: bool,
     /// What a training step keeps for backward beyond each layer's own.
     keeping: Keeping<T>,
+    /// The nodes an inference pass runs fused with the one before.
+    chains: InferenceChains,
+    /// Whether inference runs the chains fused (the default).
+    fuse_inference: bool,
 }
 
 fn wiring_error(node: &str, kind: &'static str, reason: String) -> LayerError {
@@ -154,11 +160,23 @@ impl<T: Float> Graph<T> {
             input: spec.input,
             input_name: spec.input_name.clone(),
             keeping: Keeping::plan(&nodes, shapes[0].size()),
+            chains: InferenceChains::plan(&nodes, output),
+            fuse_inference: true,
             nodes,
             output,
             names,
             named_output: spec.output.is_some(),
         })
+    }
+
+    /// Whether an inference pass runs each convolution together with the
+    /// layers after it that read only its output and map each channel's
+    /// values on their own (BatchNormalization, activations, Dropout): the
+    /// convolution applies them to its rows while they are in cache
+    /// (`kymo_layers::channel_maps`). On by default; the bits are the same
+    /// either way, so turning it off is for measuring what it saves.
+    pub fn set_inference_fusion(&mut self, fuse: bool) {
+        self.fuse_inference = fuse;
     }
 
     /// The spec that rebuilds this graph, every name resolved.
@@ -208,7 +226,69 @@ impl<T: Float> Graph<T> {
         last_reader: &[Option<usize>],
         mode: Mode,
     ) -> Result<ArrayD<T>, LayerError> {
-        let node = &mut self.nodes[i];
+        let mut arguments = self.arguments(i, values, last_reader)?;
+        match &mut self.nodes[i].operation {
+            Operation::Layer(layer) => {
+                let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
+                    layer: self.names[i].clone(),
+                })?;
+                layer.forward(x, mode)
+            }
+            Operation::Merge(merge) => merge.forward(arguments),
+        }
+    }
+
+    /// Runs node `i` in inference with the maps of `followers`, the
+    /// layers that read only its output, applied in its own pass
+    /// ([`InferenceChains`]); the result is the last follower's output.
+    fn run_chain(
+        &mut self,
+        i: usize,
+        followers: &[usize],
+        values: &mut [Option<ArrayD<T>>],
+        last_reader: &[Option<usize>],
+    ) -> Result<ArrayD<T>, LayerError> {
+        let maps = ChannelMaps::of(followers.iter().filter_map(
+            |&j| match &self.nodes[j].operation {
+                Operation::Layer(layer) => Some(layer.as_ref()),
+                Operation::Merge(_) => None,
+            },
+        ));
+        let maps = match maps {
+            Some(maps) => maps,
+            // Invariant: the plan takes only layers with maps; run them one
+            // by one should that ever change.
+            None => {
+                let mut output = self.run_node(i, values, last_reader, Mode::Inference)?;
+                let mut producer = i;
+                for &j in followers {
+                    values[producer + 1] = Some(output);
+                    output = self.run_node(j, values, last_reader, Mode::Inference)?;
+                    producer = j;
+                }
+                return Ok(output);
+            }
+        };
+        let mut arguments = self.arguments(i, values, last_reader)?;
+        let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
+            layer: self.names[i].clone(),
+        })?;
+        match &mut self.nodes[i].operation {
+            Operation::Layer(layer) => layer.forward_inference_then(x, &maps),
+            // Invariant: the plan heads chains with layers only.
+            Operation::Merge(merge) => merge.forward(vec![x]),
+        }
+    }
+
+    /// Node `i`'s inputs from `values`: moved out by their last reader,
+    /// copied for the others.
+    fn arguments(
+        &self,
+        i: usize,
+        values: &mut [Option<ArrayD<T>>],
+        last_reader: &[Option<usize>],
+    ) -> Result<Vec<ArrayD<T>>, LayerError> {
+        let node = &self.nodes[i];
         let mut arguments = Vec::with_capacity(node.inputs.len());
         for (position, &v) in node.inputs.iter().enumerate() {
             let read_again = node.inputs[position + 1..].contains(&v);
@@ -224,15 +304,7 @@ impl<T: Float> Graph<T> {
                 layer: self.names[i].clone(),
             })?);
         }
-        match &mut node.operation {
-            Operation::Layer(layer) => {
-                let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
-                    layer: self.names[i].clone(),
-                })?;
-                layer.forward(x, mode)
-            }
-            Operation::Merge(merge) => merge.forward(arguments),
-        }
+        Ok(arguments)
     }
 
     /// Runs checkpointed segment `index` forward again from its kept
@@ -390,6 +462,17 @@ impl<T: Float> Model<T> for Graph<T> {
         let batch = input_batch(&values);
         self.keeping.start_forward(batch, std::mem::size_of::<T>());
         for i in 0..self.nodes.len() {
+            if mode == Mode::Inference && self.fuse_inference {
+                if self.chains.is_absorbed(i) {
+                    continue;
+                }
+                let followers = self.chains.followers(i).to_vec();
+                if let Some(&last) = followers.last() {
+                    let output = self.run_chain(i, &followers, &mut values, &last_reader)?;
+                    values[last + 1] = Some(output);
+                    continue;
+                }
+            }
             let segment = match mode {
                 Mode::Train => self.keeping.segment_of(i),
                 Mode::Inference => None,

@@ -261,5 +261,117 @@ fn a_step_recomputes_when_that_saves_the_bytes_asked() {
     }
 }
 
+#[test]
+fn inference_fuses_convolutions_with_the_maps_after_them_with_the_bits_of_each_layer() {
+    let length = 40;
+    // (model, chains of a convolution, BatchNormalization and ReLU; chains
+    // of a convolution and BatchNormalization alone, before an `Add`).
+    for ((name, spec), expected) in small_zoo(length).into_iter().zip([(3, 0), (6, 5), (0, 2)]) {
+        let mut fused = Graph::<f32>::new(&spec, 2).expect("builds");
+        let mut separate = Graph::<f32>::new(&spec, 2).expect("builds");
+        separate.set_inference_fusion(false);
+        for graph in [&mut fused, &mut separate] {
+            perturb(graph);
+        }
+        let lengths: Vec<usize> = (0..fused.nodes.len())
+            .map(|i| fused.chains.followers(i).len())
+            .filter(|&n| n > 0)
+            .collect();
+        let found = (
+            lengths.iter().filter(|&&n| n == 2).count(),
+            lengths.iter().filter(|&&n| n == 1).count(),
+        );
+        assert_eq!(found, expected, "{name}: chains {lengths:?}");
+        for batch in [1, 5] {
+            let x = ArrayD::from_shape_fn(vec![batch, 1, length], |i| {
+                ((i[0] * 7 + i[2]) as f32 * 0.29).sin()
+            });
+            let a = fused.forward(x.clone(), Mode::Inference).expect("fused");
+            let b = separate.forward(x, Mode::Inference).expect("separate");
+            let bits = |y: &ArrayD<f32>| y.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{name}, batch {batch}");
+        }
+    }
+}
+
+#[test]
+fn a_chain_stops_where_a_value_has_another_reader() {
+    use crate::layers::{BatchNormalizationSpec, Conv1DSpec, DropoutSpec};
+    let conv = |name: &str| {
+        LayerSpec::Conv1D(Conv1DSpec {
+            activation: crate::Activation::Tanh,
+            padding: kymo_tensor::Padding::Same,
+            name: Some(name.into()),
+            ..Conv1DSpec::new(3, 3)
+        })
+    };
+    let relu = |name: &str| {
+        LayerSpec::ReLU(NameOnlySpec {
+            name: Some(name.into()),
+        })
+    };
+    let node = |inputs: &[&str], layer: LayerSpec| NodeSpec {
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    };
+    let spec = GraphSpec {
+        input: InputSpec {
+            channels: 2,
+            length: 12,
+        },
+        input_name: "x".into(),
+        nodes: vec![
+            node(&["x"], conv("a")),
+            node(
+                &["a"],
+                LayerSpec::Dropout(DropoutSpec {
+                    rate: 0.5,
+                    seed: None,
+                    name: Some("drop".into()),
+                }),
+            ),
+            node(
+                &["drop"],
+                LayerSpec::BatchNormalization(BatchNormalizationSpec {
+                    name: Some("bn".into()),
+                    ..Default::default()
+                }),
+            ),
+            // `bn` is read twice: the chain ends there.
+            node(&["bn"], relu("relu")),
+            node(&["bn"], conv("b")),
+            node(
+                &["relu", "b"],
+                LayerSpec::Add(NameOnlySpec {
+                    name: Some("sum".into()),
+                }),
+            ),
+            node(&["sum"], conv("c")),
+            node(&["c"], relu("out")),
+        ],
+        output: None,
+    };
+    let mut graph = Graph::<f64>::new(&spec, 0).expect("builds");
+    perturb(&mut graph);
+    let x = ArrayD::from_shape_fn(vec![2, 2, 12], |i| ((i[1] * 5 + i[2]) as f64 * 0.7).cos());
+    let fused = graph.forward(x.clone(), Mode::Inference).expect("fused");
+    graph.set_inference_fusion(false);
+    let separate = graph.forward(x, Mode::Inference).expect("separate");
+    // The convolutions' own tanh, then Dropout (the identity) and
+    // BatchNormalization: the bits of each layer on its own.
+    assert_eq!(fused, separate);
+    let followers: Vec<&[usize]> = (0..graph.nodes.len())
+        .map(|i| graph.chains.followers(i))
+        .collect();
+    assert_eq!(followers[0], &[1, 2]);
+    assert!(followers[4].is_empty(), "b is read by the Add only");
+    assert_eq!(followers[6], &[7], "the output's node may end a chain");
+    let absorbed: Vec<bool> = (0..8).map(|i| graph.chains.is_absorbed(i)).collect();
+    assert_eq!(
+        absorbed,
+        [false, true, true, false, false, false, false, true]
+    );
+}
+
 #[path = "segments_tests.rs"]
 mod segments_tests;

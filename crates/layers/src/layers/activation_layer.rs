@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
 use crate::layer::check_input;
-use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Recompute, Shape};
+use crate::{Activation, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Recompute, Shape};
 
 /// Spec of a layer with no configuration but its name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -132,6 +132,11 @@ impl<T: Float> ActivationLayer<T> {
 impl<T: Float> Layer<T> for ActivationLayer<T> {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
+        // Softmax mixes a position's channels: no map of one channel.
+        let activation = self.function.activation();
+        (activation != Activation::Softmax).then_some(ChannelwiseMap::Activation(activation))
     }
     fn spec(&self) -> LayerSpec {
         let name = Some(self.name.clone());

@@ -10,7 +10,7 @@
 
 use kymo_tensor::batch_norm::{
     batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place,
-    batch_norm_output_from_normalized, Ncl, Statistics,
+    batch_norm_output_from_normalized, ChannelMap, Ncl, Statistics,
 };
 use kymo_tensor::Float;
 use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::buffers;
 use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
-use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape};
+use crate::{ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape};
 
 const KIND: &str = "BatchNormalization";
 
@@ -319,6 +319,21 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                     "gradient does not fit the layer's shape",
                 )
             })
+    }
+
+    fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
+        let eps = T::from_f64_lossy(self.spec.epsilon);
+        let maps = self
+            .moving_mean
+            .value
+            .iter()
+            .zip(self.moving_variance.value.iter())
+            .zip(self.gamma.value.iter().zip(self.beta.value.iter()))
+            .map(|((&mean, &variance), (&gamma, &beta))| {
+                ChannelMap::new(mean, variance, eps, gamma, beta)
+            })
+            .collect();
+        Some(ChannelwiseMap::Normalize(maps))
     }
 
     fn replays(&self) -> bool {

@@ -5,17 +5,18 @@
 //! layout); Keras stores `[kernel_size, in_channels, filters]`.
 
 use kymo_tensor::{
-    conv1d_backward_in_place, conv1d_forward_into, Conv1dConfig, Conv1dWorkspace, Fans, Float,
-    Initializer, Padding, SeededRng,
+    conv1d_backward_in_place, conv1d_forward_into, conv1d_forward_then, Conv1dConfig,
+    Conv1dWorkspace, Fans, Float, Initializer, Padding, RowEpilogue, SeededRng,
 };
 use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
 use crate::buffers;
+use crate::channel_maps::apply_by_rows;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_as, view_mut_as};
 use crate::limits::{padded_length, product, LayerPlan};
-use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
+use crate::{Activation, ChannelMaps, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
 
 const KIND: &str = "Conv1D";
 
@@ -194,6 +195,56 @@ impl<T: Float> Conv1D<T> {
     }
 }
 
+impl<T: Float> Conv1D<T> {
+    /// The convolution and its bias, before the activation, with
+    /// `epilogue` (inference only) on the output rows while they are in
+    /// cache. Training keeps the input for backward.
+    fn convolve(
+        &mut self,
+        input: ArrayD<T>,
+        mode: Mode,
+        epilogue: Option<RowEpilogue<'_, T>>,
+    ) -> Result<Array3<T>, LayerError> {
+        let batch = check_input(&self.name, KIND, self.input, &input)?;
+        let x = standard(fixed::<T, Ix3>(&self.name, KIND, input)?);
+        let bias = match &self.bias {
+            Some(b) => Some(view_as(&self.name, KIND, "bias", &b.value)?),
+            None => None,
+        };
+        let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
+        let out_shape = self.output.with_batch(batch);
+        let mut z = buffers::array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
+        self.workspace.set_inference(mode == Mode::Inference);
+        let config = self.spec.config();
+        let workspace = &mut self.workspace;
+        match epilogue {
+            Some(epilogue) => conv1d_forward_then(
+                x.view(),
+                kernel,
+                bias,
+                config,
+                workspace,
+                z.view_mut(),
+                epilogue,
+            ),
+            None => conv1d_forward_into(x.view(), kernel, bias, config, workspace, z.view_mut()),
+        }
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
+        if mode == Mode::Train {
+            self.input_cache = Some(x);
+        } else {
+            // Inference keeps nothing: the input's storage takes the next
+            // layer's output instead of a fresh allocation.
+            self.input_cache = None;
+            buffers::give_back(x);
+        }
+        Ok(z)
+    }
+}
+
 impl<T: Float> Layer<T> for Conv1D<T> {
     fn name(&self) -> &str {
         &self.name
@@ -212,38 +263,30 @@ impl<T: Float> Layer<T> for Conv1D<T> {
     }
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        let batch = check_input(&self.name, KIND, self.input, &input)?;
-        let x = standard(fixed::<T, Ix3>(&self.name, KIND, input)?);
-        let bias = match &self.bias {
-            Some(b) => Some(view_as(&self.name, KIND, "bias", &b.value)?),
-            None => None,
-        };
-        let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
-        let out_shape = self.output.with_batch(batch);
-        let mut z = buffers::array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
-        self.workspace.set_inference(mode == Mode::Inference);
-        conv1d_forward_into(
-            x.view(),
-            kernel,
-            bias,
-            self.spec.config(),
-            &mut self.workspace,
-            z.view_mut(),
-        )
-        .map_err(|source| LayerError::Kernel {
-            layer: self.name.clone(),
-            source,
-        })?;
-        let train = mode == Mode::Train;
-        if train {
-            self.input_cache = Some(x);
-        } else {
-            // Inference keeps nothing: the input's storage takes the next
-            // layer's output instead of a fresh allocation.
-            self.input_cache = None;
-            buffers::give_back(x);
+        let z = self.convolve(input, mode, None)?;
+        Ok(self.activation.forward(z.into_dyn(), mode == Mode::Train))
+    }
+
+    fn fuses_maps(&self) -> bool {
+        self.activation.activation() != Activation::Softmax
+    }
+
+    fn forward_inference_then(
+        &mut self,
+        input: ArrayD<T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        if !self.fuses_maps() {
+            // Softmax mixes a position's channels: it cannot run per row.
+            let z = self.forward(input, Mode::Inference)?;
+            return apply_by_rows(z, self.output, maps);
         }
-        Ok(self.activation.forward(z.into_dyn(), train))
+        // The layer's own activation first, as its unfused pass applies it.
+        let maps = ChannelMaps::after(self.activation.activation(), maps);
+        let epilogue = |channel: usize, values: &mut [T]| maps.apply(channel, values);
+        Ok(self
+            .convolve(input, Mode::Inference, Some(&epilogue))?
+            .into_dyn())
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {

@@ -10,7 +10,7 @@ use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 use crate::layer::{check_grad, check_input, config_error, take_cache};
-use crate::{Layer, LayerError, LayerSpec, Mode, Shape};
+use crate::{ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Shape};
 
 /// Configuration of a `Dropout` layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +115,9 @@ impl<T> Dropout<T> {
 impl<T: Float> Layer<T> for Dropout<T> {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
+        Some(ChannelwiseMap::Identity)
     }
     fn spec(&self) -> LayerSpec {
         let spec = DropoutSpec {

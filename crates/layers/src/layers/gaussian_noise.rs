@@ -8,7 +8,7 @@ use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 use crate::layer::{check_grad, check_input, config_error, take_cache};
-use crate::{Layer, LayerError, LayerSpec, Mode, Shape};
+use crate::{ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Shape};
 
 const KIND: &str = "GaussianNoise";
 
@@ -69,6 +69,9 @@ impl GaussianNoise {
 impl<T: Float> Layer<T> for GaussianNoise {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
+        Some(ChannelwiseMap::Identity)
     }
     fn spec(&self) -> LayerSpec {
         LayerSpec::GaussianNoise(GaussianNoiseSpec {

@@ -9,7 +9,7 @@ use ndarray::{ArrayView1, ArrayViewMut1};
 use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, CHUNK};
 use super::columns::col2im;
 use super::spectral::Shapes;
-use super::Conv1dWorkspace;
+use super::{finish_samples, Conv1dWorkspace, RowEpilogue};
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
@@ -22,12 +22,13 @@ pub(super) struct Operands<'a, T> {
     pub(super) dy: &'a [T],
 }
 
-/// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
+/// Forward pass into `output` (`[B, C_out, L_out]`, every element written),
+/// each sample's rows finished by `epilogue` once its GEMM is done.
 pub(super) fn forward<T: Float>(
     x: &[T],
     w: &[T],
     shapes: Shapes,
-    bias: Option<ArrayView1<'_, T>>,
+    (bias, epilogue): (Option<ArrayView1<'_, T>>, Option<RowEpilogue<'_, T>>),
     window: &Window,
     workspace: &mut Conv1dWorkspace<T>,
     output: &mut [T],
@@ -63,6 +64,7 @@ pub(super) fn forward<T: Float>(
                     }
                 }
                 matmul_on(threads, out_slice, w_mat, cols, bias.is_some())?;
+                finish_samples(out_slice, out_channels, out_len, epilogue);
             }
             Ok(())
         },

@@ -266,8 +266,56 @@ pub fn conv1d_forward_into<T: Float>(
     workspace: &mut Conv1dWorkspace<T>,
     output: ArrayViewMut3<'_, T>,
 ) -> Result<(), TensorError> {
-    workspace
-        .with_lent_buffers(|workspace| forward_into(x, weight, bias, config, workspace, output))
+    workspace.with_lent_buffers(|workspace| {
+        forward_into(x, weight, bias, config, workspace, output, None)
+    })
+}
+
+/// What a forward pass does to its output while it is still in cache:
+/// `epilogue(channel, values)` on finished stretches of output rows (a
+/// whole row, or the outputs of one block of tiles), every output element
+/// exactly once, after its last sum and the bias. Calls come in no fixed
+/// order and may run on several threads at once, so the epilogue must be
+/// elementwise within a channel: a per-channel affine map and an
+/// activation applied here give the same bits as the same per-element
+/// arithmetic applied to the whole output afterwards, without reading it
+/// back from memory.
+pub type RowEpilogue<'a, T> = &'a (dyn Fn(usize, &mut [T]) + Sync);
+
+/// [`conv1d_forward_into`], then `epilogue` on each output row while it is
+/// still in cache ([`RowEpilogue`]): the inference pass of a convolution
+/// followed by BatchNormalization and an activation.
+pub fn conv1d_forward_then<T: Float>(
+    x: ArrayView3<'_, T>,
+    weight: ArrayView3<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    config: Conv1dConfig,
+    workspace: &mut Conv1dWorkspace<T>,
+    output: ArrayViewMut3<'_, T>,
+    epilogue: RowEpilogue<'_, T>,
+) -> Result<(), TensorError> {
+    workspace.with_lent_buffers(|workspace| {
+        forward_into(x, weight, bias, config, workspace, output, Some(epilogue))
+    })
+}
+
+/// Applies `epilogue` to each `[C_out, L_out]` sample of `samples`, row by
+/// row.
+fn finish_samples<T: Float>(
+    samples: &mut [T],
+    out_channels: usize,
+    out_len: usize,
+    epilogue: Option<RowEpilogue<'_, T>>,
+) {
+    let Some(epilogue) = epilogue else {
+        return;
+    };
+    if out_len == 0 {
+        return;
+    }
+    for (index, row) in samples.chunks_exact_mut(out_len).enumerate() {
+        epilogue(index % out_channels.max(1), row);
+    }
 }
 
 /// [`conv1d_forward_into`] with the workspace's buffers lent.
@@ -278,6 +326,7 @@ fn forward_into<T: Float>(
     config: Conv1dConfig,
     workspace: &mut Conv1dWorkspace<T>,
     mut output: ArrayViewMut3<'_, T>,
+    epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
     check_weight("conv1d_forward", &x, &weight)?;
     let (batch, in_channels, length) = x.dim();
@@ -307,7 +356,9 @@ fn forward_into<T: Float>(
         };
         let bias = bias.as_ref().map(|b| b.to_vec());
         let wide = &mut workspace.buffers.wide;
-        return wide::forward(x, w, bias.as_deref(), shapes, &window, wide, output);
+        wide::forward(x, w, bias.as_deref(), shapes, &window, wide, output)?;
+        finish_samples(output, out_channels, out_len, epilogue);
+        return Ok(());
     }
     match workspace.forward_method(&window, in_channels, out_channels) {
         Method::Spectral => {
@@ -318,7 +369,9 @@ fn forward_into<T: Float>(
             let bias = bias.as_ref().map(|b| b.to_vec());
             let spectral = &mut workspace.buffers.spectral;
             let shapes = (shapes, batch);
-            return spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output);
+            spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output)?;
+            finish_samples(output, out_channels, out_len, epilogue);
+            return Ok(());
         }
         method @ (Method::Winograd | Method::Pairs) => {
             let operands = winograd::Operands {
@@ -338,7 +391,7 @@ fn forward_into<T: Float>(
             } else {
                 winograd::forward
             };
-            return forward(operands, bias.as_deref(), chunks, kernel, output);
+            return forward(operands, bias.as_deref(), chunks, kernel, output, epilogue);
         }
         Method::Direct => {}
     }
@@ -346,7 +399,7 @@ fn forward_into<T: Float>(
         input: (batch, in_channels, length),
         weight: weight.dim(),
     };
-    direct::forward(x, w, shapes, bias, &window, workspace, output)
+    direct::forward(x, w, shapes, (bias, epilogue), &window, workspace, output)
 }
 
 /// Gradients of [`conv1d_forward`].

@@ -615,6 +615,7 @@ fn pass_on_buffers(
         config,
         workspace,
         y.view_mut(),
+        None,
     )
     .expect("fits");
     let mut dw = Array3::<f32>::zeros(w.dim());
@@ -710,5 +711,87 @@ fn one_tap_kernels_read_the_input_in_place_with_the_bits_of_the_columns() {
             ws.forced_method = Some(Method::Direct);
         });
         assert_eq!(chosen, columns, "{config:?}");
+    }
+}
+
+/// `conv1d_forward_then` applies its epilogue to every output element
+/// exactly once, after the bias: with a map that applied twice would give
+/// other values, the output has the bits of the plain forward pass with the
+/// map applied afterwards, for every method, in training and inference, on
+/// one thread and two, one sample and several chunks of them.
+#[test]
+fn an_epilogue_gives_the_bits_of_the_same_map_applied_afterwards() {
+    let map = |channel: usize, values: &mut [f32]| {
+        let scale = 1.0 + 0.1 * channel as f32;
+        for v in values.iter_mut() {
+            *v = (*v * scale - 0.05).max(-0.2) + 1.0;
+        }
+    };
+    let config = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    // (method, kernel, in channels, out channels): F(2, 3) and F(4, 3),
+    // the direct GEMM, the spectral method, and a long kernel left to the
+    // choice (widened to f64 in training, spectral in f32 in inference).
+    let cases = [
+        (Some(Method::Pairs), 8, 6, 10),
+        (Some(Method::Winograd), 3, 6, 10),
+        (Some(Method::Direct), 5, 3, 4),
+        (Some(Method::Spectral), 40, 4, 6),
+        (None, 40, 16, 16),
+    ];
+    for (method, kernel, cin, cout) in cases {
+        for batch in [1, 9] {
+            let x = filled((batch, cin, 130), 0.3).mapv(|v| v as f32);
+            let w = filled((cout, cin, kernel), 0.7).mapv(|v| v as f32 * 0.2);
+            let bias = Array1::from_shape_fn(cout, |o| o as f32 * 0.1 - 0.3);
+            for inference in [false, true] {
+                let run = |threads, then: bool| {
+                    crate::Runtime::new(threads)
+                        .expect("threads start")
+                        .run(|| {
+                            let mut workspace = Conv1dWorkspace::new();
+                            workspace.forced_method = method;
+                            workspace.set_inference(inference);
+                            let mut y = Array3::<f32>::zeros((batch, cout, 130));
+                            let (x, w, b) = (x.view(), w.view(), Some(bias.view()));
+                            if then {
+                                conv1d_forward_then(
+                                    x,
+                                    w,
+                                    b,
+                                    config,
+                                    &mut workspace,
+                                    y.view_mut(),
+                                    &map,
+                                )
+                            } else {
+                                conv1d_forward_into(x, w, b, config, &mut workspace, y.view_mut())
+                            }
+                            .expect("fits");
+                            if !then {
+                                for (row, values) in y
+                                    .as_slice_mut()
+                                    .expect("standard layout")
+                                    .chunks_mut(130)
+                                    .enumerate()
+                                {
+                                    map(row % cout, values);
+                                }
+                            }
+                            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                        })
+                };
+                let afterwards = run(1, false);
+                for threads in [1, 2] {
+                    assert_eq!(
+                        run(threads, true),
+                        afterwards,
+                        "{method:?}, {kernel} taps, batch {batch}, inference {inference}, {threads} threads"
+                    );
+                }
+            }
+        }
     }
 }

@@ -48,6 +48,7 @@ mod transforms;
 pub(super) use pairs::{applies as pairs_apply, forward as forward_by_pairs};
 
 use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
+use super::RowEpilogue;
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
@@ -276,6 +277,7 @@ pub(super) fn forward<T: Float>(
     chunks: &mut Vec<ChunkScratch<T>>,
     kernel: &mut Vec<T>,
     output: &mut [T],
+    epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
     let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
@@ -321,6 +323,9 @@ pub(super) fn forward<T: Float>(
                             transform_output(rows(&mut m, k, tiles), bias, phase);
                             let [p0, p1, p2, p3] = phase_rows(phases, tiles);
                             merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
+                            if let Some(epilogue) = epilogue {
+                                epilogue(block.first + k, y);
+                            }
                         }
                     },
                 );

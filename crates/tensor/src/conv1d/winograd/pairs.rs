@@ -43,6 +43,7 @@ use super::{
 };
 use crate::conv1d::channel_blocks::split_planes;
 use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
+use crate::conv1d::RowEpilogue;
 use crate::matmul::matmul_on;
 use crate::parallel::for_each_block_on;
 use crate::{Float, TensorError, Window};
@@ -282,7 +283,7 @@ fn transform_products<T: Float>(
     m: &mut [T],
     g: &Geometry,
     tiles: Range<usize>,
-    bias: Option<&[T]>,
+    (bias, epilogue): (Option<&[T]>, Option<RowEpilogue<'_, T>>),
     y: &mut [T],
 ) {
     let count = tiles.len();
@@ -292,7 +293,11 @@ fn transform_products<T: Float>(
         for (k, y) in y.chunks_exact_mut(g.out_len).enumerate() {
             let bias = bias.map_or(T::zero(), |bias| bias[first + k]);
             let products = planes.each_ref().map(|plane| &plane[k * count..][..count]);
-            transform_output(products, bias, &mut y[outputs.clone()]);
+            let y = &mut y[outputs.clone()];
+            transform_output(products, bias, y);
+            if let Some(epilogue) = epilogue {
+                epilogue(first + k, y);
+            }
         }
     };
     if threads <= 1 {
@@ -320,6 +325,7 @@ pub(in crate::conv1d) fn forward<T: Float>(
     chunks: &mut Vec<ChunkScratch<T>>,
     kernel: &mut Vec<T>,
     output: &mut [T],
+    epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
     let g = Geometry::tiled(
         operands.window,
@@ -358,7 +364,7 @@ pub(in crate::conv1d) fn forward<T: Float>(
                         let u = plane(u, p, cout, inner);
                         matmul_on(1, m, u, plane(v, p, inner, count), false)
                     })?;
-                    transform_products(threads, m, &g, range, bias, y);
+                    transform_products(threads, m, &g, range, (bias, epilogue), y);
                 }
             }
             Ok(())
