@@ -13,6 +13,7 @@
 //! backward needs each layer's own cache.
 
 use kymo_tensor::batch_norm::ChannelMap;
+use kymo_tensor::parallel::{for_each_block, BLOCK_ELEMENTS};
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
@@ -70,10 +71,10 @@ impl<T: Float> ChannelMaps<T> {
         Some(Self { maps })
     }
 
-    /// `activation`, then these maps.
-    pub(crate) fn after(activation: Activation, maps: &Self) -> Self {
+    /// `first`, then these maps.
+    pub(crate) fn after(first: ChannelwiseMap<T>, maps: &Self) -> Self {
         let mut all = Vec::with_capacity(maps.maps.len() + 1);
-        all.push(ChannelwiseMap::Activation(activation));
+        all.push(first);
         all.extend(maps.maps.iter().cloned());
         Self { maps: all }
     }
@@ -107,8 +108,23 @@ pub(crate) fn apply_by_rows<T: Float>(
     let values = output
         .as_slice_mut()
         .expect("invariant: a standard-layout array is contiguous");
-    for (row, values) in values.chunks_mut(length).enumerate() {
-        maps.apply(row % channels, values);
-    }
+    // Blocks of whole rows across threads: each row's arithmetic is its
+    // own, so the bits do not depend on the split.
+    let rows_per_block = BLOCK_ELEMENTS.div_ceil(length).max(1);
+    let work = values.len();
+    let blocks: Vec<_> = values
+        .chunks_mut(rows_per_block * length)
+        .enumerate()
+        .collect();
+    for_each_block(
+        work,
+        blocks,
+        || (),
+        |_, (block, values)| {
+            for (index, row) in values.chunks_mut(length).enumerate() {
+                maps.apply((block * rows_per_block + index) % channels, row);
+            }
+        },
+    );
     Ok(output)
 }

@@ -51,6 +51,14 @@ pub trait Model<T: Float>: Send {
     /// forward pass more of each segment. A Sequential ignores it.
     fn set_checkpoint_above(&mut self, _bytes: Option<usize>) {}
 
+    /// Whether an inference pass runs each convolution together with the
+    /// layers after it that read only its output and map each channel's
+    /// values on their own (BatchNormalization, activations, Dropout): the
+    /// convolution applies them to its output rows while they are in
+    /// cache ([`crate::channel_maps`]). On by default; the bits are the
+    /// same either way, so turning it off is for measuring what it saves.
+    fn set_inference_fusion(&mut self, _fuse: bool) {}
+
     /// Every parameter, in layer order then Keras's weight order.
     fn parameters(&self) -> Vec<&Parameter<T>> {
         self.layers()

@@ -29,6 +29,8 @@ pub struct Sequential<T> {
     input: InputSpec,
     /// The layers as the fusion plan runs them (`crate::fusion`).
     stages: Vec<Stage<T>>,
+    /// Whether inference runs convolutions with the maps after them.
+    fuse_inference: bool,
 }
 
 impl<T: Float> Sequential<T> {
@@ -63,6 +65,7 @@ impl<T: Float> Sequential<T> {
         Ok(Self {
             input: spec.input,
             stages: fusion::plan(&spec.layers, names, shape, seed)?,
+            fuse_inference: true,
         })
     }
 
@@ -97,7 +100,7 @@ impl<T: Float> Model<T> for Sequential<T> {
     /// a fused pair (a `LeakyReLU` and the `MaxPooling1D` that reads it)
     /// runs in one pass, with the same bits as its layers one by one.
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        if mode == Mode::Train {
+        if mode == Mode::Train || !self.fuse_inference {
             return self
                 .stages
                 .iter_mut()
@@ -127,6 +130,10 @@ impl<T: Float> Model<T> for Sequential<T> {
             .iter_mut()
             .rev()
             .try_fold(grad_output, |g, stage| stage.backward(g))
+    }
+
+    fn set_inference_fusion(&mut self, fuse: bool) {
+        self.fuse_inference = fuse;
     }
 
     fn layers(&self) -> Vec<&dyn Layer<T>> {

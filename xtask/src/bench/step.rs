@@ -61,15 +61,19 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-/// Overrides of a graph's choices of what a training step keeps
-/// ([`Model::set_recompute_above`], [`Model::set_checkpoint_above`]);
-/// `None`: the graph's default.
+/// Overrides of a model's own choices: what a training step keeps
+/// ([`Model::set_recompute_above`], [`Model::set_checkpoint_above`];
+/// `None`: the graph's default), and whether inference fuses
+/// ([`Model::set_inference_fusion`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keeping {
     /// When to recompute cheap values in backward.
     pub recompute_above: Option<Option<usize>>,
     /// When to checkpoint segments.
     pub checkpoint_above: Option<Option<usize>>,
+    /// Run inference layer by layer, each convolution without the maps
+    /// after it.
+    pub unfused_inference: bool,
 }
 
 /// A trainer for `model` with Adam(1e-3) and MSE, as in the question; with
@@ -100,6 +104,7 @@ pub fn trainer(
     if let Some(above) = keeping.checkpoint_above {
         built.set_checkpoint_above(above);
     }
+    built.set_inference_fusion(!keeping.unfused_inference);
     let config = FitConfig {
         batch_size: batch,
         loss,

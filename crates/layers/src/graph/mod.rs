@@ -169,16 +169,6 @@ impl<T: Float> Graph<T> {
         })
     }
 
-    /// Whether an inference pass runs each convolution together with the
-    /// layers after it that read only its output and map each channel's
-    /// values on their own (BatchNormalization, activations, Dropout): the
-    /// convolution applies them to its rows while they are in cache
-    /// (`kymo_layers::channel_maps`). On by default; the bits are the same
-    /// either way, so turning it off is for measuring what it saves.
-    pub fn set_inference_fusion(&mut self, fuse: bool) {
-        self.fuse_inference = fuse;
-    }
-
     /// The spec that rebuilds this graph, every name resolved.
     pub fn spec(&self) -> GraphSpec {
         let value_name = |v: usize| match v {
@@ -571,6 +561,10 @@ impl<T: Float> Model<T> for Graph<T> {
     /// Recomputes in backward the convolutions' inputs that cheap layers
     /// produce (BatchNormalization, activations, pools, `Add`) when that
     /// saves at least `bytes` in a step (see the `keeping` module).
+    fn set_inference_fusion(&mut self, fuse: bool) {
+        self.fuse_inference = fuse;
+    }
+
     fn set_recompute_above(&mut self, bytes: Option<usize>) {
         self.keeping.recompute_above = bytes;
     }

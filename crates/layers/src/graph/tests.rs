@@ -264,9 +264,11 @@ fn a_step_recomputes_when_that_saves_the_bytes_asked() {
 #[test]
 fn inference_fuses_convolutions_with_the_maps_after_them_with_the_bits_of_each_layer() {
     let length = 40;
-    // (model, chains of a convolution, BatchNormalization and ReLU; chains
-    // of a convolution and BatchNormalization alone, before an `Add`).
-    for ((name, spec), expected) in small_zoo(length).into_iter().zip([(3, 0), (6, 5), (0, 2)]) {
+    // (model, chains of two followers: a convolution, BatchNormalization
+    // and ReLU; chains of one: a convolution and BatchNormalization before
+    // an `Add`, or InceptionTime's BatchNormalization and ReLU after each
+    // of its 6 modules' `Concatenate`).
+    for ((name, spec), expected) in small_zoo(length).into_iter().zip([(3, 0), (6, 5), (0, 8)]) {
         let mut fused = Graph::<f32>::new(&spec, 2).expect("builds");
         let mut separate = Graph::<f32>::new(&spec, 2).expect("builds");
         separate.set_inference_fusion(false);

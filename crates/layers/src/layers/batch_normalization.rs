@@ -17,8 +17,11 @@ use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::buffers;
+use crate::channel_maps::apply_by_rows;
 use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
-use crate::{ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape};
+use crate::{
+    ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape,
+};
 
 const KIND: &str = "BatchNormalization";
 
@@ -334,6 +337,35 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             })
             .collect();
         Some(ChannelwiseMap::Normalize(maps))
+    }
+
+    fn fuses_maps(&self) -> bool {
+        true
+    }
+
+    /// Its own map and `maps` in one pass over the input's buffer (an
+    /// InceptionTime module's Concatenate, then BatchNormalization and
+    /// ReLU), instead of one pass per layer.
+    fn forward_inference_then(
+        &mut self,
+        input: ArrayD<T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let batch = check_input(&self.name, KIND, self.shape, &input)?;
+        let own = self
+            .inference_map()
+            .ok_or_else(|| self.not_contiguous("gamma"))?;
+        let x = self.as_ncl(input)?.into_dyn();
+        let output = apply_by_rows(x, self.shape, &ChannelMaps::after(own, maps))?;
+        let output_shape = ndarray::IxDyn(&self.shape.with_batch(batch));
+        output.into_shape_with_order(output_shape).map_err(|_| {
+            config_error(
+                &self.name,
+                KIND,
+                "output",
+                "the normalized batch could not take the layer's shape",
+            )
+        })
     }
 
     fn replays(&self) -> bool {

@@ -16,7 +16,10 @@ use crate::buffers;
 use crate::channel_maps::apply_by_rows;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_as, view_mut_as};
 use crate::limits::{padded_length, product, LayerPlan};
-use crate::{Activation, ChannelMaps, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
+use crate::{
+    Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Reach,
+    Shape,
+};
 
 const KIND: &str = "Conv1D";
 
@@ -282,7 +285,8 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             return apply_by_rows(z, self.output, maps);
         }
         // The layer's own activation first, as its unfused pass applies it.
-        let maps = ChannelMaps::after(self.activation.activation(), maps);
+        let own = ChannelwiseMap::Activation(self.activation.activation());
+        let maps = ChannelMaps::after(own, maps);
         let epilogue = |channel: usize, values: &mut [T]| maps.apply(channel, values);
         Ok(self
             .convolve(input, Mode::Inference, Some(&epilogue))?
