@@ -4,12 +4,13 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Bencher, Criterion};
 use kymo::layers::{Dense, DenseSpec, Layer, Mode, Shape};
+use kymo::tensor::batch_norm::ChannelMap;
 use kymo::tensor::SeededRng;
 use kymo::tensor::{
-    conv1d_backward_in_place, conv1d_forward_into, leaky_max_pool1d_backward_in_place,
-    leaky_max_pool1d_forward_into, max_pool1d_backward_from_taps, max_pool1d_backward_in_place,
-    max_pool1d_forward_into, max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace,
-    Padding, Pool1dConfig,
+    conv1d_backward_in_place, conv1d_forward_into, conv1d_forward_then,
+    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
+    max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
+    max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD};
 
@@ -286,6 +287,42 @@ fn grouped_winograd(c: &mut Criterion) {
                 })
             });
         }
+        // Inference of the convolution, BatchNormalization and ReLU: as
+        // three passes over the batch, and as one with the two maps in the
+        // convolution's epilogue (`conv1d_forward_then`), the same bits.
+        let maps: Vec<ChannelMap<f32>> = (0..cout)
+            .map(|c| ChannelMap::new(0.1, 1.5, 1e-3, 1.0 + c as f32 * 1e-3, -0.05))
+            .collect();
+        let bn_relu = |c: usize, values: &mut [f32]| {
+            maps[c].apply(values);
+            values.iter_mut().for_each(|v| *v = v.max(0.0));
+        };
+        ws.set_inference(true);
+        group.bench_function(format!("{name}_inference_bn_relu_separate"), |b| {
+            b.iter(|| {
+                conv1d_forward_into(x.view(), w.view(), None, same, &mut ws, y.view_mut())
+                    .expect("fits");
+                let values = y.as_slice_mut().expect("standard layout");
+                for (row, values) in values.chunks_mut(1040).enumerate() {
+                    maps[row % cout].apply(values);
+                }
+                values.iter_mut().for_each(|v| *v = v.max(0.0));
+            })
+        });
+        group.bench_function(format!("{name}_inference_bn_relu_fused"), |b| {
+            b.iter(|| {
+                conv1d_forward_then(
+                    x.view(),
+                    w.view(),
+                    None,
+                    same,
+                    &mut ws,
+                    y.view_mut(),
+                    &bn_relu,
+                )
+                .expect("fits")
+            })
+        });
     }
     group.finish();
 }

@@ -210,14 +210,20 @@ fn transform_input<T: Float>(a: &[T], b: &[T], [v0, v1, v2, v3]: [&mut [T]; POIN
 
 /// `y = Aᵀ m + bias` for every tile of one output row.
 fn transform_output<T: Float>([m0, m1, m2, m3]: [&[T]; POINTS], bias: T, y: &mut [T]) {
-    let t = y.len() / OUTPUTS;
+    let whole = y.len() / OUTPUTS;
     let mut pairs = y.chunks_exact_mut(OUTPUTS);
-    for (t, pair) in (&mut pairs).enumerate() {
-        pair[0] = bias + (m0[t] + m1[t] + m2[t]);
-        pair[1] = bias + (m1[t] - m2[t] - m3[t]);
+    // Zipped slices of the exact length, not indexing: no bounds checks,
+    // so the loop vectorizes (it was a sixth of the answer's inference).
+    let products = m0[..whole]
+        .iter()
+        .zip(&m1[..whole])
+        .zip(m2[..whole].iter().zip(&m3[..whole]));
+    for (pair, ((&p0, &p1), (&p2, &p3))) in (&mut pairs).zip(products) {
+        pair[0] = bias + (p0 + p1 + p2);
+        pair[1] = bias + (p1 - p2 - p3);
     }
     if let Some(last) = pairs.into_remainder().first_mut() {
-        *last = bias + (m0[t] + m1[t] + m2[t]);
+        *last = bias + (m0[whole] + m1[whole] + m2[whole]);
     }
 }
 
