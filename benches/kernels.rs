@@ -11,6 +11,7 @@ use kymo::tensor::{
     leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
     max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
     max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
+    RowStretch,
 };
 use ndarray::{Array3, ArrayD};
 
@@ -293,8 +294,8 @@ fn grouped_winograd(c: &mut Criterion) {
         let maps: Vec<ChannelMap<f32>> = (0..cout)
             .map(|c| ChannelMap::new(0.1, 1.5, 1e-3, 1.0 + c as f32 * 1e-3, -0.05))
             .collect();
-        let bn_relu = |c: usize, values: &mut [f32]| {
-            maps[c].apply(values);
+        let bn_relu = |stretch: RowStretch, values: &mut [f32]| {
+            maps[stretch.channel].apply(values);
             values.iter_mut().for_each(|v| *v = v.max(0.0));
         };
         ws.set_inference(true);

@@ -45,7 +45,7 @@ mod warm;
 pub use buffer_pool::{give_buffer, take_buffer, KEPT_BUFFERS};
 pub use conv1d::{
     conv1d_backward, conv1d_backward_in_place, conv1d_forward, conv1d_forward_into,
-    conv1d_forward_then, Conv1dConfig, Conv1dWorkspace, RowEpilogue,
+    conv1d_forward_then, Conv1dConfig, Conv1dWorkspace, RowEpilogue, RowStretch,
 };
 pub use error::TensorError;
 pub use float::{Float, RealFftPair};

@@ -6,7 +6,7 @@
 
 use kymo_tensor::{
     conv1d_backward_in_place, conv1d_forward_into, conv1d_forward_then, Conv1dConfig,
-    Conv1dWorkspace, Fans, Float, Initializer, Padding, RowEpilogue, SeededRng,
+    Conv1dWorkspace, Fans, Float, Initializer, Padding, RowEpilogue, RowStretch, SeededRng,
 };
 use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
@@ -287,7 +287,7 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         // The layer's own activation first, as its unfused pass applies it.
         let own = ChannelwiseMap::Activation(self.activation.activation());
         let maps = ChannelMaps::after(own, maps);
-        let epilogue = |channel: usize, values: &mut [T]| maps.apply(channel, values);
+        let epilogue = |stretch: RowStretch, values: &mut [T]| maps.apply(stretch.channel, values);
         Ok(self
             .convolve(input, Mode::Inference, Some(&epilogue))?
             .into_dyn())

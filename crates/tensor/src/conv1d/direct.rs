@@ -64,7 +64,7 @@ pub(super) fn forward<T: Float>(
                     }
                 }
                 matmul_on(threads, out_slice, w_mat, cols, bias.is_some())?;
-                finish_samples(out_slice, out_channels, out_len, epilogue);
+                finish_samples(out_slice, (b, out_channels, out_len), epilogue);
             }
             Ok(())
         },

@@ -271,16 +271,29 @@ pub fn conv1d_forward_into<T: Float>(
     })
 }
 
+/// Where a stretch of output handed to a [`RowEpilogue`] lies: sample
+/// `sample`'s row of output channel `channel`, from position `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowStretch {
+    /// The sample in the batch.
+    pub sample: usize,
+    /// The output channel.
+    pub channel: usize,
+    /// The first output position of the stretch (0: it starts the row).
+    pub start: usize,
+}
+
 /// What a forward pass does to its output while it is still in cache:
-/// `epilogue(channel, values)` on finished stretches of output rows (a
-/// whole row, or the outputs of one block of tiles), every output element
-/// exactly once, after its last sum and the bias. Calls come in no fixed
-/// order and may run on several threads at once, so the epilogue must be
-/// elementwise within a channel: a per-channel affine map and an
+/// `epilogue(stretch, values)` on finished stretches of output rows, every
+/// output element exactly once, after its last sum and the bias. In
+/// training every stretch is a whole row (the direct GEMM, F(4, 3), the
+/// spectral and widened methods); inference's F(2, 3) hands over the
+/// outputs of one block of tiles at a time. Calls come in no fixed order
+/// and may run on several threads at once. A per-channel affine map and an
 /// activation applied here give the same bits as the same per-element
 /// arithmetic applied to the whole output afterwards, without reading it
 /// back from memory.
-pub type RowEpilogue<'a, T> = &'a (dyn Fn(usize, &mut [T]) + Sync);
+pub type RowEpilogue<'a, T> = &'a (dyn Fn(RowStretch, &mut [T]) + Sync);
 
 /// [`conv1d_forward_into`], then `epilogue` on each output row while it is
 /// still in cache ([`RowEpilogue`]): the inference pass of a convolution
@@ -299,12 +312,11 @@ pub fn conv1d_forward_then<T: Float>(
     })
 }
 
-/// Applies `epilogue` to each `[C_out, L_out]` sample of `samples`, row by
-/// row.
+/// Applies `epilogue` to each `[C_out, L_out]` sample of `samples` (the
+/// first of them sample `first` of the batch), row by row.
 fn finish_samples<T: Float>(
     samples: &mut [T],
-    out_channels: usize,
-    out_len: usize,
+    (first, out_channels, out_len): (usize, usize, usize),
     epilogue: Option<RowEpilogue<'_, T>>,
 ) {
     let Some(epilogue) = epilogue else {
@@ -313,8 +325,14 @@ fn finish_samples<T: Float>(
     if out_len == 0 {
         return;
     }
+    let channels = out_channels.max(1);
     for (index, row) in samples.chunks_exact_mut(out_len).enumerate() {
-        epilogue(index % out_channels.max(1), row);
+        let stretch = RowStretch {
+            sample: first + index / channels,
+            channel: index % channels,
+            start: 0,
+        };
+        epilogue(stretch, row);
     }
 }
 
@@ -357,7 +375,7 @@ fn forward_into<T: Float>(
         let bias = bias.as_ref().map(|b| b.to_vec());
         let wide = &mut workspace.buffers.wide;
         wide::forward(x, w, bias.as_deref(), shapes, &window, wide, output)?;
-        finish_samples(output, out_channels, out_len, epilogue);
+        finish_samples(output, (0, out_channels, out_len), epilogue);
         return Ok(());
     }
     match workspace.forward_method(&window, in_channels, out_channels) {
@@ -370,7 +388,7 @@ fn forward_into<T: Float>(
             let spectral = &mut workspace.buffers.spectral;
             let shapes = (shapes, batch);
             spectral::forward(x, w, bias.as_deref(), shapes, &window, spectral, output)?;
-            finish_samples(output, out_channels, out_len, epilogue);
+            finish_samples(output, (0, out_channels, out_len), epilogue);
             return Ok(());
         }
         method @ (Method::Winograd | Method::Pairs) => {

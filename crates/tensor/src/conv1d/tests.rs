@@ -715,16 +715,22 @@ fn one_tap_kernels_read_the_input_in_place_with_the_bits_of_the_columns() {
 }
 
 /// `conv1d_forward_then` applies its epilogue to every output element
-/// exactly once, after the bias: with a map that applied twice would give
-/// other values, the output has the bits of the plain forward pass with the
-/// map applied afterwards, for every method, in training and inference, on
-/// one thread and two, one sample and several chunks of them.
+/// exactly once, after the bias, and says where each stretch lies: with a
+/// map that applied twice would give other values and that depends on the
+/// sample, channel and position, the output has the bits of the plain
+/// forward pass with the map applied afterwards, for every method, in
+/// training and inference, on one thread and two, one sample and several
+/// chunks of them.
 #[test]
 fn an_epilogue_gives_the_bits_of_the_same_map_applied_afterwards() {
-    let map = |channel: usize, values: &mut [f32]| {
-        let scale = 1.0 + 0.1 * channel as f32;
-        for v in values.iter_mut() {
-            *v = (*v * scale - 0.05).max(-0.2) + 1.0;
+    // Depends on where each element lies, so a wrong sample, channel or
+    // start shows too.
+    let map = |stretch: RowStretch, values: &mut [f32]| {
+        let scale = 1.0 + 0.1 * stretch.channel as f32;
+        let shift = 0.01 * stretch.sample as f32;
+        for (i, v) in values.iter_mut().enumerate() {
+            let position = 0.001 * (stretch.start + i) as f32;
+            *v = (*v * scale - 0.05).max(-0.2) + 1.0 + shift + position;
         }
     };
     let config = Conv1dConfig {
@@ -777,7 +783,12 @@ fn an_epilogue_gives_the_bits_of_the_same_map_applied_afterwards() {
                                     .chunks_mut(130)
                                     .enumerate()
                                 {
-                                    map(row % cout, values);
+                                    let stretch = RowStretch {
+                                        sample: row / cout,
+                                        channel: row % cout,
+                                        start: 0,
+                                    };
+                                    map(stretch, values);
                                 }
                             }
                             y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()

@@ -48,7 +48,7 @@ mod transforms;
 pub(super) use pairs::{applies as pairs_apply, forward as forward_by_pairs};
 
 use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
-use super::RowEpilogue;
+use super::{RowEpilogue, RowStretch};
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
@@ -324,7 +324,12 @@ pub(super) fn forward<T: Float>(
                             let [p0, p1, p2, p3] = phase_rows(phases, tiles);
                             merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
                             if let Some(epilogue) = epilogue {
-                                epilogue(block.first + k, y);
+                                let stretch = RowStretch {
+                                    sample: b,
+                                    channel: block.first + k,
+                                    start: 0,
+                                };
+                                epilogue(stretch, y);
                             }
                         }
                     },

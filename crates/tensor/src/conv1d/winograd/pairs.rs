@@ -43,7 +43,7 @@ use super::{
 };
 use crate::conv1d::channel_blocks::split_planes;
 use crate::conv1d::chunks::{chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
-use crate::conv1d::RowEpilogue;
+use crate::conv1d::{RowEpilogue, RowStretch};
 use crate::matmul::matmul_on;
 use crate::parallel::for_each_block_on;
 use crate::{Float, TensorError, Window};
@@ -289,7 +289,7 @@ fn transform_products<T: Float>(
     m: &mut [T],
     g: &Geometry,
     tiles: Range<usize>,
-    (bias, epilogue): (Option<&[T]>, Option<RowEpilogue<'_, T>>),
+    (bias, epilogue, sample): (Option<&[T]>, Option<RowEpilogue<'_, T>>, usize),
     y: &mut [T],
 ) {
     let count = tiles.len();
@@ -302,7 +302,12 @@ fn transform_products<T: Float>(
             let y = &mut y[outputs.clone()];
             transform_output(products, bias, y);
             if let Some(epilogue) = epilogue {
-                epilogue(first + k, y);
+                let stretch = RowStretch {
+                    sample,
+                    channel: first + k,
+                    start: outputs.start,
+                };
+                epilogue(stretch, y);
             }
         }
     };
@@ -370,7 +375,7 @@ pub(in crate::conv1d) fn forward<T: Float>(
                         let u = plane(u, p, cout, inner);
                         matmul_on(1, m, u, plane(v, p, inner, count), false)
                     })?;
-                    transform_products(threads, m, &g, range, (bias, epilogue), y);
+                    transform_products(threads, m, &g, range, (bias, epilogue, b), y);
                 }
             }
             Ok(())
