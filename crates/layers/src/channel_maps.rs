@@ -44,7 +44,7 @@ impl<T: Float> ChannelwiseMap<T> {
                 }
             }
             ChannelwiseMap::Activation(activation) => {
-                crate::activation::apply_in_place(*activation, values);
+                crate::activation::apply_in_place(*activation, values, false);
             }
         }
     }
