@@ -136,6 +136,21 @@ impl<T: Float> BatchNormalization<T> {
         ))
     }
 
+    /// A normalized `[B, C, L]` batch in the layer's own shape again
+    /// (`[B, F]` after a Dense): the buffer is standard layout, so this
+    /// only relabels it.
+    fn in_layer_shape(&self, normalized: ArrayD<T>, batch: usize) -> Result<ArrayD<T>, LayerError> {
+        let output_shape = ndarray::IxDyn(&self.shape.with_batch(batch));
+        normalized.into_shape_with_order(output_shape).map_err(|_| {
+            config_error(
+                &self.name,
+                KIND,
+                "output",
+                "the normalized batch could not take the layer's shape",
+            )
+        })
+    }
+
     /// The input as `[B, C, L]` (features are `L = 1`).
     fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
         let dims = input.shape().to_vec();
@@ -209,20 +224,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                 },
             )?;
             self.cache = None;
-            // The layer's own shape again ([B, F] after a Dense): the
-            // buffer is standard layout, so this only relabels it.
-            let output_shape = ndarray::IxDyn(&self.shape.with_batch(batch));
-            return normalized
-                .into_dyn()
-                .into_shape_with_order(output_shape)
-                .map_err(|_| {
-                    config_error(
-                        &self.name,
-                        KIND,
-                        "output",
-                        "the normalized batch could not take the layer's shape",
-                    )
-                });
+            return self.in_layer_shape(normalized.into_dyn(), batch);
         }
         let statistics = match mode {
             Mode::Train => Statistics::Batch,
@@ -357,15 +359,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             .ok_or_else(|| self.not_contiguous("gamma"))?;
         let x = self.as_ncl(input)?.into_dyn();
         let output = apply_by_rows(x, self.shape, &ChannelMaps::after(own, maps))?;
-        let output_shape = ndarray::IxDyn(&self.shape.with_batch(batch));
-        output.into_shape_with_order(output_shape).map_err(|_| {
-            config_error(
-                &self.name,
-                KIND,
-                "output",
-                "the normalized batch could not take the layer's shape",
-            )
-        })
+        self.in_layer_shape(output, batch)
     }
 
     fn replays(&self) -> bool {
