@@ -88,6 +88,13 @@ impl<T: Float> ChannelMaps<T> {
     }
 }
 
+impl<T> From<Vec<ChannelwiseMap<T>>> for ChannelMaps<T> {
+    /// The maps of a chain's followers, in order.
+    fn from(maps: Vec<ChannelwiseMap<T>>) -> Self {
+        Self { maps }
+    }
+}
+
 /// Whether `layer` takes part in a chain after a convolution: a map of
 /// each channel's values in inference.
 pub(crate) fn follows_in_chain<T: Float>(layer: &dyn Layer<T>) -> bool {

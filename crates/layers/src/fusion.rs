@@ -11,15 +11,14 @@
 //!
 //! In inference, a convolution also runs the single layers after it that
 //! map each channel's values on their own (BatchNormalization,
-//! activations, Dropout) in its own pass ([`inference_chain_end`],
+//! activations, Dropout) in its own pass ([`inference_chain`],
 //! `crate::channel_maps`).
 
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::channel_maps::follows_in_chain;
 use crate::layers::{ActivationLayer, Pooling1D, Reduction};
-use crate::{Activation, ChannelMaps, Layer, LayerError, LayerSpec, Mode, Shape};
+use crate::{Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Shape};
 
 /// One step of a planned model.
 pub(crate) enum Stage<T> {
@@ -86,23 +85,6 @@ impl<T: Float> Stage<T> {
         }
     }
 
-    /// Runs this stage in inference, then `maps` (the next stages') on its
-    /// output: inside a single layer's pass when it can
-    /// ([`Layer::forward_inference_then`]).
-    pub(crate) fn forward_inference_then(
-        &mut self,
-        x: ArrayD<T>,
-        maps: &ChannelMaps<T>,
-    ) -> Result<ArrayD<T>, LayerError> {
-        match self {
-            Stage::Single(layer) => layer.forward_inference_then(x, maps),
-            Stage::LeakyReluMaxPool(_) => {
-                let output = self.forward(x, Mode::Inference)?;
-                crate::channel_maps::apply_by_rows(output, self.output_shape(), maps)
-            }
-        }
-    }
-
     /// Whether this stage runs a fused pair.
     #[cfg(test)]
     pub(crate) fn is_fused(&self) -> bool {
@@ -157,20 +139,25 @@ pub(crate) fn plan<T: Float>(
     Ok(stages)
 }
 
-/// Where the inference chain headed by `stages[head]` ends (exclusive): the
-/// single layers after a layer that fuses maps ([`Layer::fuses_maps`]),
-/// each a map of each channel's values in inference; `head + 1` when none
-/// follows.
-pub(crate) fn inference_chain_end<T: Float>(stages: &[Stage<T>], head: usize) -> usize {
-    let fuses = matches!(&stages[head], Stage::Single(layer) if layer.fuses_maps());
-    if !fuses {
-        return head + 1;
+/// The inference chain headed by `stages[head]`: where it ends
+/// (exclusive) and its followers' maps, when the head is a single layer
+/// that fuses maps ([`Layer::fuses_maps`]) and at least one single layer
+/// after it is a map of each channel's values in inference; `None`
+/// otherwise. Each follower's map is read once.
+pub(crate) fn inference_chain<T: Float>(
+    stages: &[Stage<T>],
+    head: usize,
+) -> Option<(usize, ChannelMaps<T>)> {
+    if !matches!(&stages[head], Stage::Single(layer) if layer.fuses_maps()) {
+        return None;
     }
-    let followers = stages[head + 1..]
+    let maps: Vec<ChannelwiseMap<T>> = stages[head + 1..]
         .iter()
-        .take_while(
-            |stage| matches!(stage, Stage::Single(layer) if follows_in_chain(layer.as_ref())),
-        )
-        .count();
-    head + 1 + followers
+        .map_while(|stage| match stage {
+            Stage::Single(layer) => layer.inference_map(),
+            Stage::LeakyReluMaxPool(_) => None,
+        })
+        .collect();
+    let end = head + 1 + maps.len();
+    (end > head + 1).then(|| (end, ChannelMaps::from(maps)))
 }

@@ -5,8 +5,8 @@ use ndarray::ArrayD;
 
 use crate::fusion::{self, Stage};
 use crate::{
-    ArchitectureSpec, BuildLimits, ChannelMaps, InputSpec, Layer, LayerError, Mode, Model,
-    ModelSpec, Shape, Summary,
+    ArchitectureSpec, BuildLimits, InputSpec, Layer, LayerError, Mode, Model, ModelSpec, Shape,
+    Summary,
 };
 
 /// A named weight array, as Keras's `get_weights`/`set_weights` hand them
@@ -111,15 +111,12 @@ impl<T: Float> Model<T> for Sequential<T> {
         let mut x = input;
         let mut head = 0;
         while head < self.stages.len() {
-            let end = fusion::inference_chain_end(&self.stages, head);
-            let followers = &self.stages[head + 1..end];
-            let maps = match followers {
-                [] => None,
-                _ => ChannelMaps::of(followers.iter().flat_map(|s| s.layers())),
-            };
-            (x, head) = match maps {
-                Some(maps) => (self.stages[head].forward_inference_then(x, &maps)?, end),
-                None => (self.stages[head].forward(x, mode)?, head + 1),
+            let chain = fusion::inference_chain(&self.stages, head);
+            (x, head) = match (chain, &mut self.stages[head]) {
+                (Some((end, maps)), Stage::Single(layer)) => {
+                    (layer.forward_inference_then(x, &maps)?, end)
+                }
+                (_, stage) => (stage.forward(x, mode)?, head + 1),
             };
         }
         Ok(x)
@@ -226,7 +223,7 @@ mod tests {
         }
         let model = Sequential::<f32>::new(&zoo::answer_bn(64), 7).expect("builds");
         let ends: Vec<usize> = (0..model.stages.len())
-            .map(|head| fusion::inference_chain_end(&model.stages, head))
+            .map(|head| fusion::inference_chain(&model.stages, head).map_or(head + 1, |c| c.0))
             .collect();
         // Conv1D, LeakyReLU, BatchNormalization, MaxPooling1D, three times.
         assert_eq!(&ends[..4], &[3, 2, 3, 4]);

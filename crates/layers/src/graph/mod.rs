@@ -238,16 +238,19 @@ impl<T: Float> Graph<T> {
         values: &mut [Option<ArrayD<T>>],
         last_reader: &[Option<usize>],
     ) -> Result<ArrayD<T>, LayerError> {
-        let maps = ChannelMaps::of(followers.iter().filter_map(
-            |&j| match &self.nodes[j].operation {
-                Operation::Layer(layer) => Some(layer.as_ref()),
-                Operation::Merge(_) => None,
-            },
-        ));
+        let layer = |j: usize| match &self.nodes[j].operation {
+            Operation::Layer(layer) => Some(layer.as_ref()),
+            Operation::Merge(_) => None,
+        };
+        let followers_layers: Option<Vec<&dyn Layer<T>>> =
+            followers.iter().map(|&j| layer(j)).collect();
+        let maps = followers_layers
+            .and_then(ChannelMaps::of)
+            .filter(|_| layer(i).is_some());
         let maps = match maps {
             Some(maps) => maps,
-            // Invariant: the plan takes only layers with maps; run them one
-            // by one should that ever change.
+            // Invariant: the plan makes chains of a layer and layers with
+            // maps only; should that ever change, run them one by one.
             None => {
                 let mut output = self.run_node(i, values, last_reader, Mode::Inference)?;
                 let mut producer = i;
@@ -265,8 +268,11 @@ impl<T: Float> Graph<T> {
         })?;
         match &mut self.nodes[i].operation {
             Operation::Layer(layer) => layer.forward_inference_then(x, &maps),
-            // Invariant: the plan heads chains with layers only.
-            Operation::Merge(merge) => merge.forward(vec![x]),
+            // Checked above: the head is a layer.
+            Operation::Merge(_) => Err(LayerError::Spec {
+                origin: "graph".into(),
+                reason: format!("merge '{}' cannot head an inference chain", self.names[i]),
+            }),
         }
     }
 

@@ -136,6 +136,23 @@ impl<T: Float> BatchNormalization<T> {
         ))
     }
 
+    /// The inference pass as one map per channel, from the moving
+    /// statistics and the affine weights.
+    fn normalization(&self) -> ChannelwiseMap<T> {
+        let eps = T::from_f64_lossy(self.spec.epsilon);
+        let maps = self
+            .moving_mean
+            .value
+            .iter()
+            .zip(self.moving_variance.value.iter())
+            .zip(self.gamma.value.iter().zip(self.beta.value.iter()))
+            .map(|((&mean, &variance), (&gamma, &beta))| {
+                ChannelMap::new(mean, variance, eps, gamma, beta)
+            })
+            .collect();
+        ChannelwiseMap::Normalize(maps)
+    }
+
     /// A normalized `[B, C, L]` batch in the layer's own shape again
     /// (`[B, F]` after a Dense): the buffer is standard layout, so this
     /// only relabels it.
@@ -327,18 +344,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
     }
 
     fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
-        let eps = T::from_f64_lossy(self.spec.epsilon);
-        let maps = self
-            .moving_mean
-            .value
-            .iter()
-            .zip(self.moving_variance.value.iter())
-            .zip(self.gamma.value.iter().zip(self.beta.value.iter()))
-            .map(|((&mean, &variance), (&gamma, &beta))| {
-                ChannelMap::new(mean, variance, eps, gamma, beta)
-            })
-            .collect();
-        Some(ChannelwiseMap::Normalize(maps))
+        Some(self.normalization())
     }
 
     fn fuses_maps(&self) -> bool {
@@ -354,11 +360,9 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
         maps: &ChannelMaps<T>,
     ) -> Result<ArrayD<T>, LayerError> {
         let batch = check_input(&self.name, KIND, self.shape, &input)?;
-        let own = self
-            .inference_map()
-            .ok_or_else(|| self.not_contiguous("gamma"))?;
         let x = self.as_ncl(input)?.into_dyn();
-        let output = apply_by_rows(x, self.shape, &ChannelMaps::after(own, maps))?;
+        let maps = ChannelMaps::after(self.normalization(), maps);
+        let output = apply_by_rows(x, self.shape, &maps)?;
         self.in_layer_shape(output, batch)
     }
 

@@ -295,9 +295,9 @@ pub struct RowStretch {
 /// back from memory.
 pub type RowEpilogue<'a, T> = &'a (dyn Fn(RowStretch, &mut [T]) + Sync);
 
-/// [`conv1d_forward_into`], then `epilogue` on each output row while it is
-/// still in cache ([`RowEpilogue`]): the inference pass of a convolution
-/// followed by BatchNormalization and an activation.
+/// [`conv1d_forward_into`], with `epilogue` on each finished stretch of
+/// output rows while it is still in cache ([`RowEpilogue`]): the inference
+/// pass of a convolution followed by BatchNormalization and an activation.
 pub fn conv1d_forward_then<T: Float>(
     x: ArrayView3<'_, T>,
     weight: ArrayView3<'_, T>,
