@@ -3,7 +3,7 @@
 //! `cargo bench --bench kernels`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Bencher, Criterion};
-use kymo::layers::{Dense, DenseSpec, Layer, Mode, Shape};
+use kymo::layers::{Activation, ActivationSpec, Dense, DenseSpec, Layer, LayerSpec, Mode, Shape};
 use kymo::tensor::batch_norm::ChannelMap;
 use kymo::tensor::SeededRng;
 use kymo::tensor::{
@@ -328,6 +328,60 @@ fn grouped_winograd(c: &mut Criterion) {
     group.finish();
 }
 
+/// An activation layer's training step (forward keeping `f'(z)`, then
+/// backward) at the answer's widest shape, for the smooth activations
+/// whose functions the CPU has no vector instruction for.
+fn smooth_activations(c: &mut Criterion) {
+    let x = filled((32, 128, 1040)).into_dyn();
+    let dy = filled((32, 128, 1040)).mapv(|v| v * 0.5).into_dyn();
+    let mut group = c.benchmark_group("activation_training");
+    group.sample_size(10);
+    for activation in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Elu { alpha: 1.0 },
+        Activation::Silu,
+        Activation::Gelu,
+    ] {
+        let spec = LayerSpec::Activation(ActivationSpec {
+            activation,
+            name: None,
+        });
+        let mut layer = spec
+            .build::<f32>(
+                "activation".into(),
+                Shape::Signal {
+                    channels: 128,
+                    length: 1040,
+                },
+                0,
+                0,
+            )
+            .expect("an elementwise activation builds");
+        group.bench_function(format!("{}_b32x128x1040", spec_name(activation)), |b| {
+            b.iter_batched(
+                || (x.clone(), dy.clone()),
+                |(x, dy)| {
+                    layer.forward(x, Mode::Train).expect("fits");
+                    layer.backward(dy).expect("fits")
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// A bench name's spelling of `activation`.
+fn spec_name(activation: Activation) -> String {
+    format!("{activation:?}")
+        .to_lowercase()
+        .split([' ', '{'])
+        .next()
+        .unwrap_or("activation")
+        .to_string()
+}
+
 criterion_group!(
     benches,
     conv,
@@ -336,6 +390,7 @@ criterion_group!(
     pool_keeping_taps,
     dense,
     batch_norm,
-    minirocket
+    minirocket,
+    smooth_activations
 );
 criterion_main!(benches);

@@ -178,6 +178,42 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// `(f(z), f'(z))` of an elementwise activation, for a training forward
+    /// pass that keeps the derivative: the transcendental function both
+    /// share (tanh, the sigmoid, `exp`, erf) runs once, not once for each.
+    /// Each half is the arithmetic of [`Activation::apply`] and
+    /// [`Activation::derivative`] on the same shared value, so the pair has
+    /// their bits (`value_and_derivative_give_the_bits_of_apply_and_derivative`).
+    #[inline]
+    pub(crate) fn value_and_derivative<T: Float>(&self, z: T) -> (T, T) {
+        match *self {
+            Activation::Tanh => {
+                let t = z.tanh();
+                (t, T::one() - t * t)
+            }
+            Activation::Sigmoid => {
+                let s = sigmoid(z);
+                (s, s * (T::one() - s))
+            }
+            Activation::Silu => {
+                let s = sigmoid(z);
+                (z * s, s * (T::one() + z * (T::one() - s)))
+            }
+            Activation::Gelu => {
+                let half = T::from_f64_lossy(0.5);
+                let erf = erf(z * T::from_f64_lossy(FRAC_1_SQRT_2));
+                let cdf = half * (T::one() + erf);
+                let density =
+                    T::from_f64_lossy(0.5 * std::f64::consts::FRAC_2_SQRT_PI * FRAC_1_SQRT_2)
+                        * (-half * z * z).exp();
+                (half * z * (T::one() + erf), cdf + z * density)
+            }
+            _ => (self.apply(z), self.derivative(z)),
+        }
+    }
+}
+
 /// Runs `$body` with `$known` bound to `$activation` rebuilt in the arm of
 /// its own variant: the compiler then sees which variant it is, drops the
 /// per-element `match` from the loops in `$body`, and vectorizes them.
@@ -369,7 +405,7 @@ impl<T: Float> InPlaceActivation<T> {
             let derivative = &mut self.derivative;
             for_each_variant!(activation, known => {
                 kymo_tensor::elementwise::map_in_place_saving(values, derivative, |z| {
-                    (known.apply(z), known.derivative(z))
+                    known.value_and_derivative(z)
                 })
             })
             .expect("invariant: the derivative buffer matches the values");
@@ -601,6 +637,29 @@ mod tests {
                 let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
                 assert!(got == want, "{activation:?}, parallel {parallel}");
             }
+        }
+    }
+
+    #[test]
+    fn value_and_derivative_give_the_bits_of_apply_and_derivative() {
+        let mut values: Vec<f32> = vec![0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        values.extend((0..20_000).map(|i| ((i as f32) * 0.013).sin() * 9.0 - 0.5));
+        for activation in ELEMENTWISE {
+            for &z in &values {
+                let (value, slope) = activation.value_and_derivative(z);
+                let want = (activation.apply(z), activation.derivative(z));
+                assert_eq!(
+                    (value.to_bits(), slope.to_bits()),
+                    (want.0.to_bits(), want.1.to_bits()),
+                    "{activation:?} at {z}"
+                );
+            }
+            let z = -0.75f64;
+            let (value, slope) = activation.value_and_derivative(z);
+            assert_eq!(
+                (value, slope),
+                (activation.apply(z), activation.derivative(z))
+            );
         }
     }
 
