@@ -6,6 +6,17 @@ import torch
 from torch import nn
 
 
+# The rectifier every model applies: ReLU, as the papers have it. The
+# float32 accuracy fixture (tests/fixtures/accuracy/make_graph_f32_accuracy_fixture.py)
+# also builds each model with ELU(1), whose derivative is continuous, to
+# measure its gradients' rounding without a ReLU's kink.
+RECTIFIER = nn.ReLU
+
+
+def rectifier():
+    return RECTIFIER()
+
+
 def bn(channels):
     return nn.BatchNorm1d(channels, eps=1e-3, momentum=0.01)
 
@@ -24,7 +35,7 @@ class FCN(nn.Module):
         super().__init__()
         blocks, channels = [], 1
         for f, k in zip(filters, (8, 5, 3)):
-            blocks += [nn.Conv1d(channels, f, k, padding="same"), bn(f), nn.ReLU()]
+            blocks += [nn.Conv1d(channels, f, k, padding="same"), bn(f), rectifier()]
             channels = f
         self.body = nn.Sequential(*blocks)
         self.head = Head(channels)
@@ -37,15 +48,16 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels, filters, shortcut_conv):
         super().__init__()
         self.path = nn.Sequential(
-            nn.Conv1d(channels, filters, 8, padding="same"), bn(filters), nn.ReLU(),
-            nn.Conv1d(filters, filters, 5, padding="same"), bn(filters), nn.ReLU(),
+            nn.Conv1d(channels, filters, 8, padding="same"), bn(filters), rectifier(),
+            nn.Conv1d(filters, filters, 5, padding="same"), bn(filters), rectifier(),
             nn.Conv1d(filters, filters, 3, padding="same"), bn(filters),
         )
         parts = [nn.Conv1d(channels, filters, 1)] if shortcut_conv else []
         self.shortcut = nn.Sequential(*parts, bn(filters))
+        self.rectify = rectifier()
 
     def forward(self, x):
-        return torch.relu(self.shortcut(x) + self.path(x))
+        return self.rectify(self.shortcut(x) + self.path(x))
 
 
 class ResNet(nn.Module):
@@ -71,11 +83,12 @@ class InceptionModule(nn.Module):
         self.pool = nn.Sequential(nn.ConstantPad1d((1, 1), float("-inf")), nn.MaxPool1d(3, stride=1))
         self.pool_conv = nn.Conv1d(channels, filters, 1, bias=False)
         self.bn = bn(4 * filters)
+        self.rectify = rectifier()
 
     def forward(self, x):
         b = self.bottleneck(x)
         branches = [conv(b) for conv in self.convs] + [self.pool_conv(self.pool(x))]
-        return torch.relu(self.bn(torch.cat(branches, dim=1)))
+        return self.rectify(self.bn(torch.cat(branches, dim=1)))
 
 
 class InceptionTime(nn.Module):
@@ -91,13 +104,14 @@ class InceptionTime(nn.Module):
                 self.shortcuts[str(d)] = nn.Sequential(nn.Conv1d(residual_channels, channels, 1, bias=False), bn(channels))
                 residual_channels = channels
         self.head = Head(channels)
+        self.rectify = rectifier()
 
     def forward(self, x):
         residual = x
         for d, module in enumerate(self.modules_):
             x = module(x)
             if str(d) in self.shortcuts:
-                x = torch.relu(self.shortcuts[str(d)](residual) + x)
+                x = self.rectify(self.shortcuts[str(d)](residual) + x)
                 residual = x
         return self.head(x)
 

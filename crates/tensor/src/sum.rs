@@ -10,14 +10,21 @@ const LANES: usize = 32;
 
 /// `Σ f(a[i], b[i])` in [`LANES`] lanes, folded in a fixed order.
 pub(crate) fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
-    let mut lanes = [T::zero(); LANES];
+    lane_sum_in(a, b, f)
+}
+
+/// `Σ f(a[i], b[i])` accumulated in `A` (f64 for BatchNormalization's
+/// sums in f32), in [`LANES`] lanes folded in a fixed order. With `A` =
+/// `T` it adds what [`lane_sum`] adds, in the same order.
+pub(crate) fn lane_sum_in<T: Float, A: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> A) -> A {
+    let mut lanes = [A::zero(); LANES];
     let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     for (x, y) in (&mut ca).zip(&mut cb) {
         for k in 0..LANES {
             lanes[k] += f(x[k], y[k]);
         }
     }
-    let mut total = lanes.iter().fold(T::zero(), |s, &v| s + v);
+    let mut total = lanes.iter().fold(A::zero(), |s, &v| s + v);
     for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
         total += f(x, y);
     }
