@@ -186,16 +186,14 @@ impl<T: Float> Conv1dWorkspace<T> {
     /// The method for a forward pass: [`Self::method`]'s, except that in
     /// inference kernels of 3 to 15 taps go by F(2, 3) where that pays
     /// ([`winograd::pairs_apply`]), and in training kernels of more than
-    /// one group of 3 taps go direct, unless a method is forced. A forward pass feeds discrete decisions (a ReLU's
-    /// sign, a max pool's winner); F(4, 3) rounds its outputs 2–3 times
-    /// further from the exact sum than the direct GEMM, and over several
-    /// groups that flipped ReLUs after BatchNormalization in FCN and
-    /// ResNet that PyTorch's f32 did not flip
-    /// (tests/parity/graph_f32_accuracy.rs). F(2, 3) rounds about 1.3
-    /// times as far as the direct GEMM, still enough to flip the ReLUs
-    /// of those tests whose exact inputs are within 1e-6 of zero, so it
-    /// serves inference only ([`Self::set_inference`]). Backward passes
-    /// keep F(4, 3): gradients feed no decision.
+    /// one group of 3 taps go direct, unless a method is forced. Over
+    /// several groups F(4, 3) rounds its outputs 2–3 times further from
+    /// the exact sum than the direct GEMM, which put ResNet's gradients
+    /// beyond twice PyTorch's float32 distance
+    /// (tests/parity/graph_f32_accuracy.rs); F(2, 3) stays within it but
+    /// made training no faster (docs/performance.md, "Float32 accuracy"),
+    /// so it serves inference only ([`Self::set_inference`]). Backward
+    /// passes keep F(4, 3).
     fn forward_method(&self, window: &Window, in_channels: usize, out_channels: usize) -> Method {
         if self.forced_method == Some(Method::Pairs) && winograd::computes(window) {
             return Method::Pairs;

@@ -10,13 +10,10 @@
 //! scale by up to 8 and 1/24, and its float32 outputs land 2.5–3 times
 //! further from the exact sum than the direct GEMM's. F(2, 3)'s
 //! transforms only add, subtract and halve (interpolation points 0, 1, -1
-//! and ∞), and its outputs land 1.1–1.3 times as far. A training forward
-//! pass still stays direct: even that much more rounding flipped ReLUs
-//! whose exact inputs lie within 1e-6 of zero in the graph accuracy tests
-//! (`tests/parity/graph_f32_accuracy.rs`), and a flipped ReLU moves a
-//! gradient by a whole term. In inference it moves an output by no more
-//! than its own size, so inference takes F(2, 3)
-//! (`Conv1dWorkspace::set_inference`).
+//! and ∞), and its outputs land 1.1–1.3 times as far. Inference takes
+//! F(2, 3) (`Conv1dWorkspace::set_inference`); a training forward pass
+//! stays direct, which F(2, 3) passes the graph accuracy tests
+//! (`tests/parity/graph_f32_accuracy.rs`) without making faster.
 //!
 //! With `d` a tile of 4 inputs and `g` 3 taps, the matrices are Lavin
 //! and Gray's:
