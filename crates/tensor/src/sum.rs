@@ -14,8 +14,8 @@ pub(crate) fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
 }
 
 /// `Σ f(a[i], b[i])` accumulated in `A` (f64 for BatchNormalization's
-/// sums in f32), in [`LANES`] lanes folded in a fixed order. With `A` =
-/// `T` it adds what [`lane_sum`] adds, in the same order.
+/// sums in f32), in [`LANES`] lanes folded in a fixed order; [`lane_sum`]
+/// is this with `A` = `T`.
 pub(crate) fn lane_sum_in<T: Float, A: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> A) -> A {
     let mut lanes = [A::zero(); LANES];
     let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
