@@ -176,12 +176,10 @@ impl Activation {
             Activation::Softmax => T::one(),
         }
     }
-}
 
-impl Activation {
     /// `(f(z), f'(z))` of an elementwise activation, for a training forward
     /// pass that keeps the derivative: the transcendental function both
-    /// share (tanh, the sigmoid, `exp`, erf) runs once, not once for each.
+    /// share (tanh, the sigmoid, erf) runs once, not once for each.
     /// Each half is the arithmetic of [`Activation::apply`] and
     /// [`Activation::derivative`] on the same shared value, so the pair has
     /// their bits (`value_and_derivative_give_the_bits_of_apply_and_derivative`).

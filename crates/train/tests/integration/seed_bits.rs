@@ -36,9 +36,9 @@ use serde::{Deserialize, Serialize};
 ///   are the ones the code gave before the Model trait, the graph models
 ///   and the fusion plan landed (commit 2c5587b): those were pinned on a
 ///   CPU whose GEMM ran the FMA kernels. `answer_bn` is no longer pinned
-///   there: BatchNormalization's batch statistics are accumulated in f64
-///   since, which moved its bits, and that CPU was not at hand to measure
-///   them again.
+///   there: BatchNormalization's sums (its batch statistics and backward's)
+///   are accumulated in f64 since, which moved its bits, and that CPU was
+///   not at hand to measure them again.
 /// - On a 2-core Intel Xeon with AVX-512 (L2 2048K), every model, after
 ///   that change.
 const PINNED: &[(&str, &[(&str, u64)])] = &[
