@@ -336,12 +336,12 @@ fn smooth_activations(c: &mut Criterion) {
     let dy = filled((32, 128, 1040)).mapv(|v| v * 0.5).into_dyn();
     let mut group = c.benchmark_group("activation_training");
     group.sample_size(10);
-    for activation in [
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Elu { alpha: 1.0 },
-        Activation::Silu,
-        Activation::Gelu,
+    for (name, activation) in [
+        ("tanh", Activation::Tanh),
+        ("sigmoid", Activation::Sigmoid),
+        ("elu", Activation::Elu { alpha: 1.0 }),
+        ("silu", Activation::Silu),
+        ("gelu", Activation::Gelu),
     ] {
         let spec = LayerSpec::Activation(ActivationSpec {
             activation,
@@ -358,7 +358,7 @@ fn smooth_activations(c: &mut Criterion) {
                 0,
             )
             .expect("an elementwise activation builds");
-        group.bench_function(format!("{}_b32x128x1040", spec_name(activation)), |b| {
+        group.bench_function(format!("{name}_b32x128x1040"), |b| {
             b.iter_batched(
                 || (x.clone(), dy.clone()),
                 |(x, dy)| {
@@ -370,16 +370,6 @@ fn smooth_activations(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// A bench name's spelling of `activation`.
-fn spec_name(activation: Activation) -> String {
-    format!("{activation:?}")
-        .to_lowercase()
-        .split([' ', '{'])
-        .next()
-        .unwrap_or("activation")
-        .to_string()
 }
 
 criterion_group!(

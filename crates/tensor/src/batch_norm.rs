@@ -349,6 +349,73 @@ mod tests {
     use super::*;
     use crate::rng::SeededRng;
 
+    /// Whether `got` is `exact` rounded to f32 (within half an ulp, with
+    /// a hair for the f64 sum's own rounding).
+    fn correctly_rounded(got: f32, exact: f64) -> bool {
+        let ulp = f64::from(got.abs().max(f32::MIN_POSITIVE)) * f64::from(f32::EPSILON);
+        (f64::from(got) - exact).abs() <= 0.500_001 * ulp
+    }
+
+    #[test]
+    fn batch_statistics_and_backward_sums_in_f32_are_the_f64_sums_rounded_once() {
+        // An offset far above the spread, over 33,280 values a channel (the
+        // answer's batch of 32 at 1040 points): f32 lane sums of these
+        // drift by many ulps; f64 ones, rounded once, do not.
+        let shape = Ncl {
+            batch: 32,
+            channels: 2,
+            length: 1040,
+        };
+        let mut rng = SeededRng::new(9, 0);
+        let x: Vec<f32> = (0..shape.batch * shape.channels * shape.length)
+            .map(|_| 1000.0 + rng.normal() as f32 * 0.25)
+            .collect();
+        let dy: Vec<f32> = x.iter().map(|v| (v - 999.0) * 3.0).collect();
+        let (gamma, beta) = ([1.0f32, 2.0], [0.0f32, 0.5]);
+        let mut xhat = x.clone();
+        let mut output = vec![0.0f32; x.len()];
+        let statistics = batch_norm_forward(
+            shape,
+            &mut xhat,
+            Statistics::Batch,
+            1e-3,
+            &gamma,
+            &beta,
+            &mut output,
+        )
+        .unwrap();
+        let channel = |values: &[f32], c: usize| -> Vec<f64> {
+            values
+                .chunks(shape.length)
+                .enumerate()
+                .filter(|(row, _)| row % shape.channels == c)
+                .flat_map(|(_, row)| row.iter().map(|&v| f64::from(v)))
+                .collect()
+        };
+        let mut grad = dy.clone();
+        let (sum_dy, sum_dy_xhat) =
+            batch_norm_backward(shape, &mut grad, &xhat, &gamma, &statistics.inv_std);
+        for c in 0..shape.channels {
+            let values = channel(&x, c);
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            assert!(correctly_rounded(statistics.mean[c], mean), "mean {c}");
+            assert!(
+                correctly_rounded(statistics.variance[c], variance),
+                "variance {c}"
+            );
+            let (dys, xhats) = (channel(&dy, c), channel(&xhat, c));
+            let exact_dy: f64 = dys.iter().sum();
+            let exact_dy_xhat: f64 = dys.iter().zip(&xhats).map(|(g, h)| g * h).sum();
+            assert!(correctly_rounded(sum_dy[c], exact_dy), "Σdy {c}");
+            assert!(
+                correctly_rounded(sum_dy_xhat[c], exact_dy_xhat),
+                "Σdy·x̂ {c}"
+            );
+        }
+    }
+
     #[test]
     fn inference_in_place_gives_the_bits_of_the_forward_pass_with_given_statistics() {
         let shape = Ncl {
