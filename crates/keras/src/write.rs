@@ -10,7 +10,6 @@ use std::path::Path;
 
 use hdf5_pure::{AttrValue, FileBuilder};
 use kymo_layers::{Activation, LayerSpec, Model, ModelSpec, Shape};
-use kymo_tensor::Padding;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{json, Value};
 
@@ -38,13 +37,6 @@ fn activation_name(activation: Activation) -> Option<&'static str> {
     })
 }
 
-fn padding(padding: Padding) -> &'static str {
-    match padding {
-        Padding::Valid => "valid",
-        Padding::Same => "same",
-    }
-}
-
 /// One layer's Keras class and config.
 fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), String> {
     let activation = |a: Activation| {
@@ -55,7 +47,7 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
         LayerSpec::Conv1D(s) => (
             "Conv1D",
             json!({"filters": s.filters, "kernel_size": [s.kernel_size], "strides": [s.strides],
-                   "padding": padding(s.padding), "dilation_rate": [s.dilation_rate],
+                   "padding": s.padding.keras_name(), "dilation_rate": [s.dilation_rate],
                    "activation": activation(s.activation)?, "use_bias": s.use_bias}),
         ),
         LayerSpec::Dense(s) => (
@@ -77,7 +69,7 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
             } else {
                 "AveragePooling1D"
             },
-            json!({"pool_size": [s.pool_size], "strides": [s.strides.unwrap_or(s.pool_size)], "padding": padding(s.padding)}),
+            json!({"pool_size": [s.pool_size], "strides": [s.strides.unwrap_or(s.pool_size)], "padding": s.padding.keras_name()}),
         ),
         LayerSpec::GlobalAveragePooling1D(_) => ("GlobalAveragePooling1D", json!({})),
         LayerSpec::GlobalMaxPooling1D(_) => ("GlobalMaxPooling1D", json!({})),

@@ -1,4 +1,5 @@
-//! Keras's `same` and `valid` padding arithmetic, shared by conv and pool.
+//! Keras's `same`, `valid` and `causal` padding arithmetic, shared by conv
+//! and pool.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,22 @@ pub enum Padding {
     /// Pad so that the output has `ceil(length / stride)` positions; the
     /// extra element of an odd total goes on the right (TensorFlow's rule).
     Same,
+    /// Pad the window's span less one (`(size - 1) * dilation`) on the left
+    /// only, so that output `t` reads no input after `t`: Keras's `causal`,
+    /// for Conv1D (Keras refuses it for pooling, and so do kymo's pools).
+    /// `ceil(length / stride)` positions, as `same`.
+    Causal,
+}
+
+impl Padding {
+    /// The name Keras gives this padding (`"valid"`, `"same"`, `"causal"`).
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+            Padding::Causal => "causal",
+        }
+    }
 }
 
 /// The resolved geometry of one sliding window over one axis.
@@ -41,7 +58,8 @@ impl Window {
     /// `same`: `out = ceil(L / stride)`, total padding
     /// `max((out - 1) * stride + effective_size - L, 0)`, `floor(total / 2)`
     /// on the left. `valid`: `out = floor((L - effective_size) / stride) + 1`.
-    /// `effective_size = (size - 1) * dilation + 1`.
+    /// `causal`: `effective_size - 1` on the left, none on the right, so
+    /// `out = ceil(L / stride)`. `effective_size = (size - 1) * dilation + 1`.
     pub fn new(
         kernel: &'static str,
         input_length: usize,
@@ -104,6 +122,9 @@ impl Window {
                     .saturating_sub(input_length);
                 (out, total / 2, total - total / 2)
             }
+            // Keras pads the span less one on the left, then convolves as
+            // `valid`: floor((L + span - 1 - span) / stride) + 1 positions.
+            Padding::Causal => (input_length.div_ceil(stride), effective - 1, 0),
         };
         Ok(Self {
             input_length,
@@ -177,6 +198,22 @@ mod tests {
         // Total can be zero when windows already cover the input.
         let w = same(9, 3, 3);
         assert_eq!((w.output_length, w.pad_left, w.pad_right), (3, 0, 0));
+    }
+
+    #[test]
+    fn causal_pads_the_span_on_the_left_only() {
+        // Keras: Conv1D(kernel 3, dilation 2, 'causal') on 200 points keeps
+        // 200; with stride 2 on 10 points, 5 (pad 4 + valid (14 - 5) / 2 + 1).
+        let w = Window::new("test", 200, 3, 1, 2, Padding::Causal).expect("fits");
+        assert_eq!((w.output_length, w.pad_left, w.pad_right), (200, 4, 0));
+        let w = Window::new("test", 10, 3, 2, 2, Padding::Causal).expect("fits");
+        assert_eq!((w.output_length, w.pad_left, w.pad_right), (5, 4, 0));
+        // Output t reads inputs t - 4, t - 2 and t: none after t.
+        let taps: Vec<_> = (0..3).map(|k| w.input_index(2, k)).collect();
+        assert_eq!(taps, [Some(0), Some(2), Some(4)]);
+        // A window longer than the input still fits: the padding holds it.
+        let w = Window::new("test", 2, 5, 1, 1, Padding::Causal).expect("fits");
+        assert_eq!((w.output_length, w.pad_left), (2, 4));
     }
 
     #[test]

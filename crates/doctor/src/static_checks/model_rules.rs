@@ -163,7 +163,8 @@ pub(super) fn kernels_and_padding(subject: &Subject<'_>) -> Vec<Finding> {
                         .fix("use kernels of 3 to 7 points"),
                 );
             }
-            if c.padding == Padding::Same && extent > 1 {
+            // `same` and `causal` both pad the span less one (causal on the left).
+            if c.padding != Padding::Valid && extent > 1 {
                 let share = ((extent - 1) as f64 / length as f64).min(1.0);
                 if share > 0.05 {
                     padded.push(format!("'{}' {}", layer.name(), percent(share)));
@@ -175,7 +176,7 @@ pub(super) fn kernels_and_padding(subject: &Subject<'_>) -> Vec<Finding> {
         findings.push(
             Finding::new(FindingId::PaddingDominated, Severity::Low, "Many outputs read zero padding")
                 .measured(format!("share of output positions whose window touches padding: {}", padded.join(", ")))
-                .why("zeros are not signal: edge outputs are biased towards them, and with 'same' stacks the bias compounds")
+                .why("zeros are not signal: edge outputs are biased towards them, and with padded ('same', 'causal') stacks the bias compounds")
                 .fix("smaller kernels, or 'valid' padding with a cropped input"),
         );
     }

@@ -91,11 +91,111 @@ fn initializer(config: &Value, field: &str, default: Initializer) -> Initializer
     }
 }
 
-fn padding(config: &Value) -> Padding {
+/// The layer's `padding`: `valid` when absent (Keras's default), an error
+/// for a name kymo does not know rather than a silent `valid`.
+fn padding(config: &Value, layer: &str) -> Result<Padding, LayerError> {
     match config.get("padding").and_then(Value::as_str) {
-        Some("same") => Padding::Same,
-        _ => Padding::Valid,
+        None | Some("valid") => Ok(Padding::Valid),
+        Some("same") => Ok(Padding::Same),
+        Some("causal") => Ok(Padding::Causal),
+        Some(other) => Err(spec_error(format!(
+            "layer '{layer}': padding `{other}` is not supported (valid, same or causal)"
+        ))),
     }
+}
+
+/// Refuses the settings kymo's layers do not have and that would change
+/// what the layer computes, instead of building a different model:
+/// channels-first data, grouped convolutions, a BatchNormalization without
+/// its offset or scale or over another axis, a global pool that keeps its
+/// axis. (Regularizers and constraints change only training; they are
+/// read by nothing and left out.)
+fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), LayerError> {
+    let refuse = |field: &str, value: &Value, why: &str| {
+        Err(spec_error(format!(
+            "layer '{layer}' ({class}): `{field}` = {value} is not supported: {why}"
+        )))
+    };
+    if let Some(format) = config.get("data_format") {
+        if format.as_str() == Some("channels_first") {
+            return refuse(
+                "data_format",
+                format,
+                "kymo reads Keras's default channels_last, (length, channels)",
+            );
+        }
+    }
+    let is = |field: &str, default: Value| config.get(field).is_some_and(|v| *v != default);
+    match class {
+        "Conv1D" if is("groups", Value::from(1)) => refuse(
+            "groups",
+            &config["groups"],
+            "kymo's Conv1D connects every input channel to every filter",
+        ),
+        "BatchNormalization" => {
+            for field in ["center", "scale"] {
+                if is(field, Value::Bool(true)) {
+                    return refuse(
+                        field,
+                        &config[field],
+                        "kymo's BatchNormalization learns both beta and gamma",
+                    );
+                }
+            }
+            if is("renorm", Value::Bool(false)) {
+                return refuse(
+                    "renorm",
+                    &config["renorm"],
+                    "batch renormalization is not implemented",
+                );
+            }
+            match config.get("axis") {
+                None => Ok(()),
+                Some(axis)
+                    if [-1, 2].contains(&axis.as_i64().unwrap_or(0))
+                        || axis.as_array().is_some_and(|a| {
+                            a.len() == 1 && [-1, 2].contains(&a[0].as_i64().unwrap_or(0))
+                        }) =>
+                {
+                    Ok(())
+                }
+                Some(axis) => refuse("axis", axis, "kymo normalizes each channel (axis -1)"),
+            }
+        }
+        "GlobalAveragePooling1D" | "GlobalMaxPooling1D" if is("keepdims", Value::Bool(false)) => {
+            refuse(
+                "keepdims",
+                &config["keepdims"],
+                "kymo's global pools drop the length axis",
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A `ReLU` layer: plain, or Keras's leaky form (`negative_slope`), which is
+/// kymo's LeakyReLU; a ceiling (`max_value`, ReLU6) or a `threshold` is
+/// refused rather than dropped.
+fn relu_layer(config: &Value, layer: &str, name: Option<String>) -> Result<LayerSpec, LayerError> {
+    for field in ["max_value", "threshold"] {
+        match config.get(field) {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_f64() == Some(0.0) && field == "threshold" => {}
+            Some(v) => {
+                return Err(spec_error(format!(
+                    "layer '{layer}' (ReLU): `{field}` = {v} is not supported: kymo's ReLU has \
+                     neither a ceiling nor a threshold"
+                )))
+            }
+        }
+    }
+    Ok(match config.get("negative_slope").and_then(Value::as_f64) {
+        Some(slope) if slope != 0.0 => LayerSpec::LeakyReLU(LeakyReLUSpec {
+            negative_slope: slope,
+            name,
+        }),
+        _ => LayerSpec::ReLU(NameOnlySpec { name }),
+    })
 }
 
 /// A model's input as Keras declares it.
@@ -196,11 +296,12 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
     let c = layer.get("config").cloned().unwrap_or(Value::Null);
     let name = c.get("name").and_then(Value::as_str).map(str::to_string);
     let label = name.clone().unwrap_or_else(|| class.to_string());
+    refuse_unsupported(class, &c, &label)?;
     Ok(Some(match class {
         "InputLayer" => return Ok(None),
         "Conv1D" => LayerSpec::Conv1D(Conv1DSpec {
             strides: int(&c, "strides", &label)?.unwrap_or(1),
-            padding: padding(&c),
+            padding: padding(&c, &label)?,
             dilation_rate: int(&c, "dilation_rate", &label)?.unwrap_or(1),
             activation: activation(&c, &label)?,
             use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
@@ -231,7 +332,7 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
                 name,
             })
         }
-        "ReLU" => LayerSpec::ReLU(NameOnlySpec { name }),
+        "ReLU" => relu_layer(&c, &label, name)?,
         "ELU" => LayerSpec::ELU(ELUSpec {
             alpha: c.get("alpha").and_then(Value::as_f64).unwrap_or(1.0),
             name,
@@ -272,7 +373,7 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             let pool = Pooling1DSpec {
                 pool_size: int(&c, "pool_size", &label)?.unwrap_or(2),
                 strides: int(&c, "strides", &label)?,
-                padding: padding(&c),
+                padding: padding(&c, &label)?,
                 name,
             };
             if class == "MaxPooling1D" {
@@ -439,6 +540,91 @@ mod tests {
             crate::Model::count_params(&model),
             4 * 2 * 3 + 4 + 4 * 32 + 1
         );
+    }
+
+    /// A one-layer Sequential on a `[null, 16, 1]` input, `layer` its
+    /// entry, parsed.
+    fn one_layer(layer: &str) -> Result<ModelSpec, LayerError> {
+        from_keras_json(&format!(
+            r#"{{"class_name": "Sequential", "config": {{"layers": [
+            {{"class_name": "InputLayer", "config": {{"batch_shape": [null, 16, 1]}}}}, {layer}]}}}}"#
+        ))
+    }
+
+    #[test]
+    fn causal_padding_and_a_leaky_relu_layer_are_read() {
+        let spec = one_layer(
+            r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": [3], "padding": "causal", "dilation_rate": [2]}}"#,
+        )
+        .expect("parses");
+        assert!(matches!(&spec.layers[0], LayerSpec::Conv1D(c) if c.padding == Padding::Causal));
+        let spec = one_layer(
+            r#"{"class_name": "ReLU", "config": {"name": "r", "max_value": null, "negative_slope": 0.2, "threshold": 0.0}}"#,
+        )
+        .expect("parses");
+        assert!(matches!(&spec.layers[0], LayerSpec::LeakyReLU(l) if l.negative_slope == 0.2));
+        let spec = one_layer(
+            r#"{"class_name": "ReLU", "config": {"name": "r", "max_value": null, "negative_slope": 0.0, "threshold": 0.0}}"#,
+        )
+        .expect("parses");
+        assert!(matches!(&spec.layers[0], LayerSpec::ReLU(_)));
+    }
+
+    #[test]
+    fn settings_that_would_change_the_model_are_refused_by_layer_and_field() {
+        for (layer, field) in [
+            (
+                r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "padding": "reflect"}}"#,
+                "reflect",
+            ),
+            (
+                r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "data_format": "channels_first"}}"#,
+                "data_format",
+            ),
+            (
+                r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "groups": 2}}"#,
+                "groups",
+            ),
+            (
+                r#"{"class_name": "ReLU", "config": {"name": "c", "max_value": 6.0}}"#,
+                "max_value",
+            ),
+            (
+                r#"{"class_name": "ReLU", "config": {"name": "c", "threshold": 0.5}}"#,
+                "threshold",
+            ),
+            (
+                r#"{"class_name": "BatchNormalization", "config": {"name": "c", "scale": false}}"#,
+                "scale",
+            ),
+            (
+                r#"{"class_name": "BatchNormalization", "config": {"name": "c", "axis": 1}}"#,
+                "axis",
+            ),
+            (
+                r#"{"class_name": "GlobalAveragePooling1D", "config": {"name": "c", "keepdims": true}}"#,
+                "keepdims",
+            ),
+            (
+                r#"{"class_name": "MaxPooling1D", "config": {"name": "c", "pool_size": 2, "padding": "full"}}"#,
+                "full",
+            ),
+        ] {
+            let error = one_layer(layer).expect_err(field).to_string();
+            assert!(
+                error.contains("'c'") && error.contains(field),
+                "{field}: {error}"
+            );
+        }
+        // Keras's defaults, written out, are accepted.
+        one_layer(
+            r#"{"class_name": "BatchNormalization", "config": {"name": "c", "axis": -1, "center": true, "scale": true}}"#,
+        )
+        .expect("defaults");
+        one_layer(
+            r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "groups": 1, "data_format": "channels_last"}}"#,
+        )
+        .expect("defaults");
     }
 
     #[test]

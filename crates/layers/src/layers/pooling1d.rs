@@ -142,7 +142,10 @@ pub(crate) fn plan(
         })?;
     let padded = match spec.padding {
         Padding::Valid => length,
-        Padding::Same => padded_length(name, kind, length, window.pad_left, window.pad_right)?,
+        // `window` refused a causal pool above; sized as padded anyway.
+        Padding::Same | Padding::Causal => {
+            padded_length(name, kind, length, window.pad_left, window.pad_right)?
+        }
     };
     // A pool keeps one window of scratch per row: bounded with the padded
     // row, so a pool_size in the billions is refused here.

@@ -177,10 +177,11 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
             let w = window(c.kernel_size, c.strides, c.dilation_rate, c.padding)?;
             let mut modules = Vec::new();
             // PyTorch's padding='same' puts floor(total / 2) on the left as
-            // Keras does, but only for stride 1; otherwise pad explicitly.
+            // Keras does, but only for stride 1; otherwise (and for Keras's
+            // `causal`, all of it on the left) pad explicitly.
             let padding = if c.padding == Padding::Valid {
                 "0".to_string()
-            } else if c.strides == 1 {
+            } else if c.padding == Padding::Same && c.strides == 1 {
                 "'same'".to_string()
             } else {
                 modules.push(format!(

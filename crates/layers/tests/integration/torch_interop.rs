@@ -67,6 +67,34 @@ fn python_mirrors_keras_padding_and_batch_normalization() {
 }
 
 #[test]
+fn python_pads_a_causal_convolution_on_the_left_only() {
+    let spec = kymo_layers::ModelSpec {
+        input: kymo_layers::InputSpec {
+            channels: 1,
+            length: 32,
+        },
+        layers: vec![
+            kymo_layers::LayerSpec::Conv1D(kymo_layers::layers::Conv1DSpec {
+                padding: kymo_tensor::Padding::Causal,
+                dilation_rate: 2,
+                ..kymo_layers::layers::Conv1DSpec::new(4, 3)
+            }),
+            kymo_layers::LayerSpec::Flatten(Default::default()),
+            kymo_layers::LayerSpec::Dense(kymo_layers::layers::DenseSpec::new(1)),
+        ],
+    };
+    let model = Sequential::<f32>::new(&spec, 0).unwrap();
+    let source = TorchLayout::of(&model).unwrap().python();
+    // The span less one, (3 - 1) * 2, all on the left; then no padding.
+    assert!(
+        source.contains(
+            "nn.ConstantPad1d((4, 0), 0.0), nn.Conv1d(1, 4, 3, stride=1, padding=0, dilation=2"
+        ),
+        "{source}"
+    );
+}
+
+#[test]
 fn safetensors_round_trip_is_bit_exact_in_both_precisions() {
     let spec = zoo::answer_bn(64);
     let model = Sequential::<f64>::new(&spec, 3).unwrap();

@@ -47,6 +47,8 @@ fn forward_matches_the_definition() {
         (13, 4, 3, 2, Padding::Same),
         (13, 3, 2, 1, Padding::Valid),
         (5, 8, 1, 1, Padding::Same),
+        (13, 3, 2, 2, Padding::Causal),
+        (5, 8, 1, 1, Padding::Causal),
     ] {
         let cfg = Conv1dConfig {
             stride,
@@ -288,7 +290,7 @@ fn agrees_with_direct(method: Method, batch: usize, len: usize, k: usize, paddin
 }
 
 /// The frequency-domain method computes what the direct GEMM does, for
-/// both paddings, odd and even kernels, kernels longer than the signal,
+/// every padding, odd and even kernels, kernels longer than the signal,
 /// several tiles per signal and several samples.
 #[test]
 fn spectral_method_agrees_with_the_direct_one() {
@@ -299,6 +301,8 @@ fn spectral_method_agrees_with_the_direct_one() {
         (1, 300, 70, Padding::Same),
         (2, 12, 30, Padding::Same),
         (2, 50, 3, Padding::Valid),
+        (2, 100, 17, Padding::Causal),
+        (2, 12, 30, Padding::Causal),
     ] {
         agrees_with_direct(Method::Spectral, batch, len, k, padding);
     }
@@ -307,9 +311,9 @@ fn spectral_method_agrees_with_the_direct_one() {
 /// `method` computes what the direct GEMM does for kernels of 1 to 15
 /// taps (whole groups of 3 or a padded last one) on every signal of
 /// `signals` (batch, length, padding) the kernel fits.
-fn agrees_for_every_kernel(method: Method, signals: [(usize, usize, Padding); 6]) {
+fn agrees_for_every_kernel(method: Method, signals: &[(usize, usize, Padding)]) {
     for kernel in 1..=15 {
-        for (batch, len, padding) in signals {
+        for &(batch, len, padding) in signals {
             if padding == Padding::Valid && len < kernel {
                 continue;
             }
@@ -318,41 +322,45 @@ fn agrees_for_every_kernel(method: Method, signals: [(usize, usize, Padding); 6]
     }
 }
 
-/// Winograd's F(4, 3) computes what the direct GEMM does: both
-/// paddings, signals whose outputs fill the last tile or not, signals
+/// Winograd's F(4, 3) computes what the direct GEMM does: every
+/// padding (`causal` puts all of it on the left), signals whose outputs fill the last tile or not, signals
 /// shorter than a tile, several chunks of samples, groups that start left
 /// of the signal under `same` padding.
 #[test]
 fn winograd_method_agrees_with_the_direct_one() {
     agrees_for_every_kernel(
         Method::Winograd,
-        [
+        &[
             (3, 40, Padding::Same),
             (2, 13, Padding::Same),
             (6, 23, Padding::Valid),
             (1, 2, Padding::Same),
             (9, 7, Padding::Same),
             (2, 31, Padding::Valid),
+            (2, 13, Padding::Causal),
+            (1, 2, Padding::Causal),
         ],
     );
 }
 
 /// Winograd's F(2, 3), the inference forward pass, computes what the
-/// direct GEMM does (its backward passes are the direct ones): both
-/// paddings, odd and even lengths (a last tile with one output), a signal
+/// direct GEMM does (its backward passes are the direct ones): every
+/// padding, odd and even lengths (a last tile with one output), a signal
 /// shorter than a tile, groups that start left of the signal or past its
 /// end, several chunks of samples.
 #[test]
 fn pairs_method_agrees_with_the_direct_one() {
     agrees_for_every_kernel(
         Method::Pairs,
-        [
+        &[
             (3, 40, Padding::Same),
             (2, 13, Padding::Same),
             (6, 23, Padding::Valid),
             (1, 1, Padding::Same),
             (9, 7, Padding::Same),
             (2, 30, Padding::Valid),
+            (2, 13, Padding::Causal),
+            (1, 1, Padding::Causal),
         ],
     );
 }

@@ -40,8 +40,16 @@ pub struct Pool1dConfig {
 }
 
 impl Pool1dConfig {
-    /// The window geometry for an input of `input_length`.
+    /// The window geometry for an input of `input_length`. `causal`
+    /// padding is an error, as in Keras, which allows it for Conv1D only.
     pub fn window(&self, input_length: usize) -> Result<Window, TensorError> {
+        if self.padding == Padding::Causal {
+            return Err(TensorError::Config {
+                kernel: "pool1d",
+                field: "padding",
+                reason: "`causal` padding is for Conv1D only (Keras refuses it for pooling)".into(),
+            });
+        }
         Window::new(
             "pool1d",
             input_length,
