@@ -5,7 +5,9 @@
 //! `tests/fixtures/keras_files/check_keras_export.py` can show PyTorch and
 //! Keras compute what kymo computes. A checkpoint (`best.kymo` from `kymo
 //! fit`) exports with its trained weights, and its preprocessing beside
-//! the model as `preprocessing.json` (Keras has no layer for it).
+//! the model as `preprocessing.json` (Keras has no layer for it); a Keras
+//! file (`.keras`, `.h5`) with the weights it holds, so a Keras model
+//! reaches PyTorch.
 
 use anyhow::Context as _;
 use std::path::PathBuf;
@@ -21,7 +23,8 @@ use ndarray_npy::write_npy;
 #[derive(Args)]
 pub struct ExportArgs {
     /// A built-in model, a kymo spec file, a Keras `model.to_json()` file,
-    /// or a checkpoint (`.kymo`) with its trained weights.
+    /// or a checkpoint (`.kymo`) or Keras model file (`.keras`, `.h5`) with
+    /// its trained weights.
     pub model: String,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
@@ -42,17 +45,26 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         .ends_with(".kymo")
         .then(|| kymo_train::Checkpoint::load(std::path::Path::new(&args.model)))
         .transpose()?;
-    let spec = match &checkpoint {
-        Some(c) => c.model()?.architecture(),
-        None => kymo_layers::ArchitectureSpec::resolve(&args.model, args.length)?,
+    let keras = crate::fit::keras_file(&args.model)?;
+    // The architecture, and the trained weights when the file has them.
+    let (spec, trained) = match (&checkpoint, &keras) {
+        (Some(c), _) => {
+            let model = c.model()?;
+            (model.architecture(), Some(model.get_weights()))
+        }
+        (None, Some(file)) => (file.spec.clone(), Some(file.model::<f32>()?.get_weights())),
+        (None, None) => (
+            kymo_layers::ArchitectureSpec::resolve(&args.model, args.length)?,
+            None,
+        ),
     };
     // PyTorch's side is an nn.Sequential: a graph has no such layout yet.
     let spec = spec
         .as_sequential()
         .context("export writes an nn.Sequential: graph models are not supported yet")?;
     let mut model = Sequential::<f32>::new(spec, args.seed)?;
-    if let Some(checkpoint) = &checkpoint {
-        model.set_weights(&checkpoint.model()?.get_weights())?;
+    if let Some(weights) = &trained {
+        model.set_weights(weights)?;
     }
     let layout = TorchLayout::of(&model)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;

@@ -269,3 +269,35 @@ fn npy_files_in_keras_order_with_integer_labels_are_read_as_keras_reads_them() {
     }
     assert!(stderr.contains("accuracy"), "{stderr}");
 }
+
+#[test]
+fn export_takes_a_keras_files_trained_weights_to_pytorch_and_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("export");
+    let out = out.to_str().expect("path");
+    kymo(&["export", &fixture("causal.keras"), "--out", out]);
+    let python = std::fs::read_to_string(dir.path().join("export/model.py")).expect("model.py");
+    // The causal convolution pads its span less one on the left only.
+    assert!(
+        python.contains("nn.ConstantPad1d((4, 0), 0.0), nn.Conv1d(1, 6, 3"),
+        "{python}"
+    );
+    // The exported model.keras holds the file's trained weights, not fresh
+    // ones: it predicts what Keras predicted with the original.
+    let csv = dir.path().join("x.csv");
+    write_csv(&csv, &["0", "0", "0", "0"]);
+    let exported = dir.path().join("export/model.keras");
+    let (stdout, _) = kymo(&[
+        "predict",
+        exported.to_str().expect("path"),
+        csv.to_str().expect("path"),
+        "--target",
+        "label",
+    ]);
+    let want: Vec<Vec<f64>> = serde_json::from_str(
+        &std::fs::read_to_string(fixture("expected_causal.json")).expect("fixture"),
+    )
+    .expect("json");
+    let want: Vec<f64> = want.iter().map(|row| row[0]).collect();
+    assert_predicts(&stdout, &want, "exported causal.keras");
+}
