@@ -93,12 +93,12 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     // make_layer_files.py: selu, swish, gelu and softplus; GaussianNoise,
     // a strided Conv1D, SpatialDropout1D, and regularizers between Flatten
     // and Dense; causal padding (dilated and strided) and a leaky ReLU
-    // layer.
+    // layer; ZeroPadding1D and Cropping1D.
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0", "0", "0", "0"]);
     let csv = csv.to_str().expect("path");
-    for name in ["smooth", "regularized", "causal"] {
+    for name in ["smooth", "regularized", "causal", "edges"] {
         let model = fixture(&format!("{name}.keras"));
         let (stdout, _) = kymo(&["predict", &model, csv, "--target", "label"]);
         let expected = fixture(&format!("expected_{name}.json"));

@@ -77,6 +77,8 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
         LayerSpec::SpatialDropout1D(s) => ("SpatialDropout1D", json!({"rate": s.rate})),
         LayerSpec::GaussianNoise(s) => ("GaussianNoise", json!({"stddev": s.stddev})),
         LayerSpec::Flatten(_) => ("Flatten", json!({})),
+        LayerSpec::ZeroPadding1D(s) => ("ZeroPadding1D", json!({"padding": [s.left, s.right]})),
+        LayerSpec::Cropping1D(s) => ("Cropping1D", json!({"cropping": [s.left, s.right]})),
         LayerSpec::BatchNormalization(s) => (
             "BatchNormalization",
             json!({"axis": -1, "momentum": s.momentum, "epsilon": s.epsilon, "center": true, "scale": true}),

@@ -122,7 +122,8 @@ impl LayerPlan {
 /// `build` uses too.
 pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
     use crate::layers::{
-        conv1d_plan, dense_plan, flatten_plan, global_pooling_plan, pooling1d_plan,
+        conv1d_plan, dense_plan, flatten_plan, global_pooling_plan, length_edges_plan,
+        pooling1d_plan, EdgeChange,
     };
     let kind = spec.kind();
     match spec {
@@ -132,6 +133,8 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
         }
         LayerSpec::Dense(s) => dense_plan(s, name, input),
         LayerSpec::Flatten(_) => flatten_plan(name, input),
+        LayerSpec::ZeroPadding1D(s) => length_edges_plan(s, EdgeChange::Pad, name, input),
+        LayerSpec::Cropping1D(s) => length_edges_plan(s, EdgeChange::Crop, name, input),
         LayerSpec::GlobalAveragePooling1D(_) | LayerSpec::GlobalMaxPooling1D(_) => {
             global_pooling_plan(kind, name, input)
         }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::{
     ActivationLayer, ActivationSpec, BatchNormalization, BatchNormalizationSpec, Conv1D,
-    Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, Flatten, GaussianNoise,
-    GaussianNoiseSpec, GlobalAveragePooling1D, GlobalMaxPooling1D, LeakyReLUSpec, NameOnlySpec,
-    Pooling1D, Pooling1DSpec, Reduction,
+    Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, EdgeChange, Flatten,
+    GaussianNoise, GaussianNoiseSpec, GlobalAveragePooling1D, GlobalMaxPooling1D, LeakyReLUSpec,
+    LengthEdges, LengthEdgesSpec, NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
 };
 use crate::merge::ConcatenateSpec;
 use crate::{Layer, LayerError, Shape};
@@ -52,6 +52,10 @@ pub enum LayerSpec {
     GaussianNoise(GaussianNoiseSpec),
     /// Flattens each sample.
     Flatten(NameOnlySpec),
+    /// Zeros added at the ends of the length axis.
+    ZeroPadding1D(LengthEdgesSpec),
+    /// Points cut from the ends of the length axis.
+    Cropping1D(LengthEdgesSpec),
     /// Batch normalization over channels.
     BatchNormalization(BatchNormalizationSpec),
     /// Elementwise sum of several inputs (graph models only).
@@ -81,6 +85,8 @@ impl LayerSpec {
             LayerSpec::SpatialDropout1D(_) => "SpatialDropout1D",
             LayerSpec::GaussianNoise(_) => "GaussianNoise",
             LayerSpec::Flatten(_) => "Flatten",
+            LayerSpec::ZeroPadding1D(_) => "ZeroPadding1D",
+            LayerSpec::Cropping1D(_) => "Cropping1D",
             LayerSpec::BatchNormalization(_) => "BatchNormalization",
             LayerSpec::Add(_) => "Add",
             LayerSpec::Concatenate(_) => "Concatenate",
@@ -106,6 +112,8 @@ impl LayerSpec {
             LayerSpec::SpatialDropout1D(_) => "spatial_dropout1d",
             LayerSpec::GaussianNoise(_) => "gaussian_noise",
             LayerSpec::Flatten(_) => "flatten",
+            LayerSpec::ZeroPadding1D(_) => "zero_padding1d",
+            LayerSpec::Cropping1D(_) => "cropping1d",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
             LayerSpec::Add(_) => "add",
             LayerSpec::Concatenate(_) => "concatenate",
@@ -134,6 +142,7 @@ impl LayerSpec {
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
             LayerSpec::Concatenate(s) => s.name.as_deref(),
+            LayerSpec::ZeroPadding1D(s) | LayerSpec::Cropping1D(s) => s.name.as_deref(),
             LayerSpec::ReLU(s)
             | LayerSpec::Tanh(s)
             | LayerSpec::Sigmoid(s)
@@ -200,6 +209,15 @@ impl LayerSpec {
                 Box::new(GaussianNoise::build(s.clone(), name, input, rng)?)
             }
             LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
+            LayerSpec::ZeroPadding1D(s) => {
+                Box::new(LengthEdges::build(s.clone(), EdgeChange::Pad, name, input)?)
+            }
+            LayerSpec::Cropping1D(s) => Box::new(LengthEdges::build(
+                s.clone(),
+                EdgeChange::Crop,
+                name,
+                input,
+            )?),
             LayerSpec::BatchNormalization(s) => {
                 Box::new(BatchNormalization::build(s.clone(), name, input)?)
             }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::layers::{
     BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LeakyReLUSpec,
-    NameOnlySpec, Pooling1DSpec,
+    LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
 };
 use crate::{Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec};
 
@@ -89,6 +89,24 @@ fn initializer(config: &Value, field: &str, default: Initializer) -> Initializer
         "Ones" | "ones" => Initializer::Ones,
         _ => default,
     }
+}
+
+/// `ZeroPadding1D`'s `padding` or `Cropping1D`'s `cropping`: one count
+/// for both ends, or `(left, right)`; Keras's defaults are 1 and (1, 1).
+fn edges(config: &Value, field: &str, layer: &str) -> Result<(usize, usize), LayerError> {
+    let count = |v: &Value| v.as_u64().map(|n| n as usize);
+    let pair = match config.get(field) {
+        None | Some(Value::Null) => Some((1, 1)),
+        Some(Value::Array(items)) if items.len() == 2 => count(&items[0]).zip(count(&items[1])),
+        Some(Value::Array(items)) if items.len() == 1 => count(&items[0]).map(|n| (n, n)),
+        Some(v) => count(v).map(|n| (n, n)),
+    };
+    pair.ok_or_else(|| {
+        spec_error(format!(
+            "layer '{layer}': `{field}` is {}, expected a count or (left, right)",
+            config[field]
+        ))
+    })
 }
 
 /// The layer's `padding`: `valid` when absent (Keras's default), an error
@@ -380,6 +398,20 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
                 LayerSpec::MaxPooling1D(pool)
             } else {
                 LayerSpec::AveragePooling1D(pool)
+            }
+        }
+        "ZeroPadding1D" | "Cropping1D" => {
+            let field = if class == "ZeroPadding1D" {
+                "padding"
+            } else {
+                "cropping"
+            };
+            let (left, right) = edges(&c, field, &label)?;
+            let spec = LengthEdgesSpec { left, right, name };
+            if class == "ZeroPadding1D" {
+                LayerSpec::ZeroPadding1D(spec)
+            } else {
+                LayerSpec::Cropping1D(spec)
             }
         }
         "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name }),

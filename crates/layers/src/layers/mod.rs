@@ -10,6 +10,7 @@ mod flatten;
 mod gaussian_noise;
 mod global_average_pooling1d;
 mod global_max_pooling1d;
+mod length_edges;
 mod pooling1d;
 
 pub use activation_layer::{ActivationLayer, ActivationSpec, ELUSpec, LeakyReLUSpec, NameOnlySpec};
@@ -21,6 +22,7 @@ pub use flatten::Flatten;
 pub use gaussian_noise::{GaussianNoise, GaussianNoiseSpec};
 pub use global_average_pooling1d::GlobalAveragePooling1D;
 pub use global_max_pooling1d::GlobalMaxPooling1D;
+pub use length_edges::{EdgeChange, LengthEdges, LengthEdgesSpec};
 pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};
 
 // Each layer's shape rule, for `limits::plan_layer` (and its own `build`).
@@ -28,4 +30,5 @@ pub(crate) use conv1d::plan as conv1d_plan;
 pub(crate) use dense::plan as dense_plan;
 pub(crate) use flatten::plan as flatten_plan;
 pub(crate) use global_average_pooling1d::plan as global_pooling_plan;
+pub(crate) use length_edges::plan as length_edges_plan;
 pub(crate) use pooling1d::plan as pooling1d_plan;

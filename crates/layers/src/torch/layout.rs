@@ -289,6 +289,14 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
         // identity, and nn.Identity keeps the module count.
         LayerSpec::GaussianNoise(_) => bare("nn.Identity()".into()),
         LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
+        LayerSpec::ZeroPadding1D(e) => {
+            bare(format!("nn.ConstantPad1d(({}, {}), 0.0)", e.left, e.right))
+        }
+        // Negative padding cuts: PyTorch's pad crops with it.
+        LayerSpec::Cropping1D(e) => bare(format!(
+            "nn.ConstantPad1d((-{}, -{}), 0.0)",
+            e.left, e.right
+        )),
         LayerSpec::BatchNormalization(b) => Parts {
             // Keras's momentum weighs the old statistics, PyTorch's the new batch.
             modules: vec![format!(
