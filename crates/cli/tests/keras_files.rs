@@ -271,6 +271,44 @@ fn npy_files_in_keras_order_with_integer_labels_are_read_as_keras_reads_them() {
 }
 
 #[test]
+fn layer_normalization_over_two_channels_predicts_what_keras_predicted() {
+    // make_layer_files.py: LayerNormalization over a signal's channels and
+    // over flat features, on two channels (the fixture rows, and each row
+    // reversed) in Keras's order.
+    let rows: Vec<Vec<f32>> = expected()["x"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_f64().expect("number") as f32)
+                .collect()
+        })
+        .collect();
+    let x = ndarray::Array3::from_shape_fn((rows.len(), 64, 2), |(s, p, c)| {
+        rows[s][if c == 0 { p } else { 63 - p }]
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let npy = dir.path().join("x.npy");
+    ndarray_npy::write_npy(&npy, &x).expect("writes");
+    let (stdout, _) = kymo(&[
+        "predict",
+        &fixture("normalized.keras"),
+        npy.to_str().expect("path"),
+        "--layout",
+        "channels-last",
+    ]);
+    let want: Vec<Vec<f64>> = serde_json::from_str(
+        &std::fs::read_to_string(fixture("expected_normalized.json")).expect("fixture"),
+    )
+    .expect("json");
+    let want: Vec<f64> = want.iter().map(|row| row[0]).collect();
+    assert_predicts(&stdout, &want, "normalized");
+}
+
+#[test]
 fn export_takes_a_keras_files_trained_weights_to_pytorch_and_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("export");

@@ -79,6 +79,10 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
         LayerSpec::Flatten(_) => ("Flatten", json!({})),
         LayerSpec::ZeroPadding1D(s) => ("ZeroPadding1D", json!({"padding": [s.left, s.right]})),
         LayerSpec::Cropping1D(s) => ("Cropping1D", json!({"cropping": [s.left, s.right]})),
+        LayerSpec::LayerNormalization(s) => (
+            "LayerNormalization",
+            json!({"axis": -1, "epsilon": s.epsilon, "center": true, "scale": true}),
+        ),
         LayerSpec::BatchNormalization(s) => (
             "BatchNormalization",
             json!({"axis": -1, "momentum": s.momentum, "epsilon": s.epsilon, "center": true, "scale": true}),

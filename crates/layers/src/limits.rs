@@ -139,6 +139,14 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
             global_pooling_plan(kind, name, input)
         }
         LayerSpec::Add(_) | LayerSpec::Concatenate(_) => plan_merge(spec, name, &[input]),
+        // gamma and beta.
+        LayerSpec::LayerNormalization(_) => LayerPlan::sized(
+            name,
+            kind,
+            input,
+            product(name, kind, "input", &[input.channels(), 2])?,
+            0,
+        ),
         // gamma, beta, moving mean and moving variance.
         LayerSpec::BatchNormalization(_) => LayerPlan::sized(
             name,

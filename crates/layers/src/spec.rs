@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::layers::{
     ActivationLayer, ActivationSpec, BatchNormalization, BatchNormalizationSpec, Conv1D,
     Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, EdgeChange, Flatten,
-    GaussianNoise, GaussianNoiseSpec, GlobalAveragePooling1D, GlobalMaxPooling1D, LeakyReLUSpec,
-    LengthEdges, LengthEdgesSpec, NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
+    GaussianNoise, GaussianNoiseSpec, GlobalAveragePooling1D, GlobalMaxPooling1D,
+    LayerNormalization, LayerNormalizationSpec, LeakyReLUSpec, LengthEdges, LengthEdgesSpec,
+    NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
 };
 use crate::merge::ConcatenateSpec;
 use crate::{Layer, LayerError, Shape};
@@ -58,6 +59,8 @@ pub enum LayerSpec {
     Cropping1D(LengthEdgesSpec),
     /// Batch normalization over channels.
     BatchNormalization(BatchNormalizationSpec),
+    /// Layer normalization over each position's channels.
+    LayerNormalization(LayerNormalizationSpec),
     /// Elementwise sum of several inputs (graph models only).
     Add(NameOnlySpec),
     /// Concatenation of several inputs along the channel axis (graph models
@@ -88,6 +91,7 @@ impl LayerSpec {
             LayerSpec::ZeroPadding1D(_) => "ZeroPadding1D",
             LayerSpec::Cropping1D(_) => "Cropping1D",
             LayerSpec::BatchNormalization(_) => "BatchNormalization",
+            LayerSpec::LayerNormalization(_) => "LayerNormalization",
             LayerSpec::Add(_) => "Add",
             LayerSpec::Concatenate(_) => "Concatenate",
         }
@@ -115,6 +119,7 @@ impl LayerSpec {
             LayerSpec::ZeroPadding1D(_) => "zero_padding1d",
             LayerSpec::Cropping1D(_) => "cropping1d",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
+            LayerSpec::LayerNormalization(_) => "layer_normalization",
             LayerSpec::Add(_) => "add",
             LayerSpec::Concatenate(_) => "concatenate",
         }
@@ -140,6 +145,7 @@ impl LayerSpec {
             LayerSpec::Dropout(s) | LayerSpec::SpatialDropout1D(s) => s.name.as_deref(),
             LayerSpec::GaussianNoise(s) => s.name.as_deref(),
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
+            LayerSpec::LayerNormalization(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
             LayerSpec::Concatenate(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding1D(s) | LayerSpec::Cropping1D(s) => s.name.as_deref(),
@@ -220,6 +226,9 @@ impl LayerSpec {
             )?),
             LayerSpec::BatchNormalization(s) => {
                 Box::new(BatchNormalization::build(s.clone(), name, input)?)
+            }
+            LayerSpec::LayerNormalization(s) => {
+                Box::new(LayerNormalization::<T>::build(s.clone(), name, input)?)
             }
             LayerSpec::LeakyReLU(_)
             | LayerSpec::ReLU(_)

@@ -11,8 +11,8 @@ use kymo_tensor::{Initializer, Padding};
 use serde_json::Value;
 
 use crate::layers::{
-    BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LeakyReLUSpec,
-    LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
+    BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LayerNormalizationSpec,
+    LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
 };
 use crate::{Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec};
 
@@ -150,15 +150,22 @@ fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), La
             &config["groups"],
             "kymo's Conv1D connects every input channel to every filter",
         ),
-        "BatchNormalization" => {
+        "BatchNormalization" | "LayerNormalization" => {
             for field in ["center", "scale"] {
                 if is(field, Value::Bool(true)) {
                     return refuse(
                         field,
                         &config[field],
-                        "kymo's BatchNormalization learns both beta and gamma",
+                        "kymo's normalizations learn both beta and gamma",
                     );
                 }
+            }
+            if is("rms_scaling", Value::Bool(false)) {
+                return refuse(
+                    "rms_scaling",
+                    &config["rms_scaling"],
+                    "RMS scaling is not implemented",
+                );
             }
             if is("renorm", Value::Bool(false)) {
                 return refuse(
@@ -439,6 +446,10 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             name,
         }),
         "GlobalMaxPooling1D" => LayerSpec::GlobalMaxPooling1D(NameOnlySpec { name }),
+        "LayerNormalization" => LayerSpec::LayerNormalization(LayerNormalizationSpec {
+            epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
+            name,
+        }),
         "Add" => LayerSpec::Add(NameOnlySpec { name }),
         "Concatenate" => LayerSpec::Concatenate(ConcatenateSpec {
             axis: c.get("axis").and_then(Value::as_i64).unwrap_or(-1),

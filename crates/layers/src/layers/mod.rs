@@ -10,6 +10,7 @@ mod flatten;
 mod gaussian_noise;
 mod global_average_pooling1d;
 mod global_max_pooling1d;
+mod layer_normalization;
 mod length_edges;
 mod pooling1d;
 
@@ -22,6 +23,7 @@ pub use flatten::Flatten;
 pub use gaussian_noise::{GaussianNoise, GaussianNoiseSpec};
 pub use global_average_pooling1d::GlobalAveragePooling1D;
 pub use global_max_pooling1d::GlobalMaxPooling1D;
+pub use layer_normalization::{LayerNormalization, LayerNormalizationSpec};
 pub use length_edges::{EdgeChange, LengthEdges, LengthEdgesSpec};
 pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};
 

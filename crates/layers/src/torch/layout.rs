@@ -38,6 +38,7 @@ struct Parts {
 }
 
 const CONV_OR_DENSE: &[(&str, &str)] = &[("kernel", "weight"), ("bias", "bias")];
+const LAYER_NORM: &[(&str, &str)] = &[("gamma", "weight"), ("beta", "bias")];
 const BATCH_NORM: &[(&str, &str)] = &[
     ("gamma", "weight"),
     ("beta", "bias"),
@@ -297,6 +298,28 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
             "nn.ConstantPad1d((-{}, -{}), 0.0)",
             e.left, e.right
         )),
+        // nn.LayerNorm normalizes the trailing axes: a flat input's
+        // features are kymo's, but a signal's trailing axis is its length.
+        LayerSpec::LayerNormalization(n) => match input {
+            Shape::Features(features) => Parts {
+                modules: vec![format!(
+                    "nn.LayerNorm({features}, eps={})",
+                    python_float(n.epsilon)
+                )],
+                weights: Some((0, LAYER_NORM)),
+            },
+            Shape::Signal { .. } => {
+                return Err(LayerError::Config {
+                    layer: layer.to_string(),
+                    kind: spec.kind(),
+                    field: "input",
+                    reason: "nn.LayerNorm normalizes the trailing axis, a signal's length in \
+                             PyTorch's layout; normalizing channels needs a transpose that an \
+                             nn.Sequential of stock modules cannot hold"
+                        .into(),
+                })
+            }
+        },
         LayerSpec::BatchNormalization(b) => Parts {
             // Keras's momentum weighs the old statistics, PyTorch's the new batch.
             modules: vec![format!(
