@@ -70,6 +70,14 @@ fn keras_predicted(name: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The first column of what Keras predicted for `make_layer_files.py`'s
+/// model `name` (`expected_<name>.json`).
+fn keras_predicted_in(name: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(fixture(&format!("expected_{name}.json"))).expect("fixture");
+    let rows: Vec<Vec<f64>> = serde_json::from_str(&text).expect("json");
+    rows.iter().map(|row| row[0]).collect()
+}
+
 #[test]
 fn predict_reads_keras_files_and_prints_what_keras_predicted() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -101,12 +109,7 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     for name in ["smooth", "regularized", "causal", "edges"] {
         let model = fixture(&format!("{name}.keras"));
         let (stdout, _) = kymo(&["predict", &model, csv, "--target", "label"]);
-        let expected = fixture(&format!("expected_{name}.json"));
-        let want: Vec<Vec<f64>> =
-            serde_json::from_str(&std::fs::read_to_string(expected).expect("fixture"))
-                .expect("json");
-        let want: Vec<f64> = want.iter().map(|row| row[0]).collect();
-        assert_predicts(&stdout, &want, name);
+        assert_predicts(&stdout, &keras_predicted_in(name), name);
     }
 }
 
@@ -300,12 +303,7 @@ fn layer_normalization_over_two_channels_predicts_what_keras_predicted() {
         "--layout",
         "channels-last",
     ]);
-    let want: Vec<Vec<f64>> = serde_json::from_str(
-        &std::fs::read_to_string(fixture("expected_normalized.json")).expect("fixture"),
-    )
-    .expect("json");
-    let want: Vec<f64> = want.iter().map(|row| row[0]).collect();
-    assert_predicts(&stdout, &want, "normalized");
+    assert_predicts(&stdout, &keras_predicted_in("normalized"), "normalized");
 }
 
 #[test]
@@ -332,10 +330,9 @@ fn export_takes_a_keras_files_trained_weights_to_pytorch_and_back() {
         "--target",
         "label",
     ]);
-    let want: Vec<Vec<f64>> = serde_json::from_str(
-        &std::fs::read_to_string(fixture("expected_causal.json")).expect("fixture"),
-    )
-    .expect("json");
-    let want: Vec<f64> = want.iter().map(|row| row[0]).collect();
-    assert_predicts(&stdout, &want, "exported causal.keras");
+    assert_predicts(
+        &stdout,
+        &keras_predicted_in("causal"),
+        "exported causal.keras",
+    );
 }

@@ -228,6 +228,54 @@ pub(crate) fn take_cache<C>(layer: &str, cache: &mut Option<C>) -> Result<C, Lay
     })
 }
 
+/// A batch of `shape` (`input`) as `[B, C, L]`, a flat input's features
+/// as channels of length 1: what the normalizations work on. A
+/// standard-layout input is reshaped in place, anything else copied once.
+pub(crate) fn channels_by_length<T: Clone>(
+    layer: &str,
+    kind: &'static str,
+    shape: Shape,
+    input: ArrayD<T>,
+) -> Result<ndarray::Array3<T>, LayerError> {
+    let dims = input.shape().to_vec();
+    let (batch, channels) = (dims.first().copied().unwrap_or(0), shape.channels());
+    let length = shape.size() / channels.max(1);
+    let input = if input.is_standard_layout() {
+        input
+    } else {
+        input.as_standard_layout().into_owned()
+    };
+    input
+        .into_shape_with_order((batch, channels, length))
+        .map_err(|_| LayerError::InputShape {
+            layer: layer.to_string(),
+            kind,
+            expected: shape.to_string(),
+            found: format!("{dims:?}"),
+        })
+}
+
+/// A `[B, C, L]` batch from [`channels_by_length`] in the layer's own
+/// `shape` again (`[B, F]` for features): a standard-layout buffer is only
+/// relabelled.
+pub(crate) fn in_layer_shape<T>(
+    layer: &str,
+    kind: &'static str,
+    shape: Shape,
+    array: ArrayD<T>,
+    batch: usize,
+) -> Result<ArrayD<T>, LayerError> {
+    let output_shape = ndarray::IxDyn(&shape.with_batch(batch));
+    array.into_shape_with_order(output_shape).map_err(|_| {
+        config_error(
+            layer,
+            kind,
+            "output",
+            "the batch could not take the layer's shape",
+        )
+    })
+}
+
 /// The config error for `field` of layer `layer`.
 pub(crate) fn config_error(
     layer: &str,

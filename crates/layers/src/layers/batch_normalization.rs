@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::buffers;
 use crate::channel_maps::apply_by_rows;
-use crate::layer::{check_grad, check_input, config_error, take_cache, view_as, view_mut_as};
+use crate::layer::{
+    channels_by_length, check_grad, check_input, config_error, in_layer_shape, take_cache, view_as,
+    view_mut_as,
+};
 use crate::{
     ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape,
 };
@@ -153,40 +156,14 @@ impl<T: Float> BatchNormalization<T> {
         ChannelwiseMap::Normalize(maps)
     }
 
-    /// A normalized `[B, C, L]` batch in the layer's own shape again
-    /// (`[B, F]` after a Dense): the buffer is standard layout, so this
-    /// only relabels it.
+    /// [`in_layer_shape`] for this layer.
     fn in_layer_shape(&self, normalized: ArrayD<T>, batch: usize) -> Result<ArrayD<T>, LayerError> {
-        let output_shape = ndarray::IxDyn(&self.shape.with_batch(batch));
-        normalized.into_shape_with_order(output_shape).map_err(|_| {
-            config_error(
-                &self.name,
-                KIND,
-                "output",
-                "the normalized batch could not take the layer's shape",
-            )
-        })
+        in_layer_shape(&self.name, KIND, self.shape, normalized, batch)
     }
 
     /// The input as `[B, C, L]` (features are `L = 1`).
     fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
-        let dims = input.shape().to_vec();
-        let (batch, channels) = (dims[0], self.shape.channels());
-        let length = self.shape.size() / channels.max(1);
-        // A standard-layout input is reshaped in place, anything else copied once.
-        let input = if input.is_standard_layout() {
-            input
-        } else {
-            input.as_standard_layout().into_owned()
-        };
-        input
-            .into_shape_with_order((batch, channels, length))
-            .map_err(|_| LayerError::InputShape {
-                layer: self.name.clone(),
-                kind: KIND,
-                expected: self.shape.to_string(),
-                found: format!("{dims:?}"),
-            })
+        channels_by_length(&self.name, KIND, self.shape, input)
     }
 }
 

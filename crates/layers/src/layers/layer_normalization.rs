@@ -14,7 +14,9 @@ use kymo_tensor::Float;
 use ndarray::{s, Array2, Array3, ArrayD};
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{check_grad, check_input, config_error, take_cache};
+use crate::layer::{
+    channels_by_length, check_grad, check_input, config_error, in_layer_shape, take_cache,
+};
 use crate::{Layer, LayerError, LayerSpec, Mode, Parameter, Shape};
 
 const KIND: &str = "LayerNormalization";
@@ -89,28 +91,13 @@ impl<T: Float> LayerNormalization<T> {
 
     /// The input as `[B, C, L]` (a flat input is `L = 1`).
     fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
-        let dims = input.shape().to_vec();
-        let channels = self.shape.channels();
-        let length = self.shape.size() / channels.max(1);
-        input
-            .as_standard_layout()
-            .into_owned()
-            .into_shape_with_order((dims[0], channels, length))
-            .map_err(|_| LayerError::InputShape {
-                layer: self.name.clone(),
-                kind: KIND,
-                expected: self.shape.to_string(),
-                found: format!("{dims:?}"),
-            })
+        channels_by_length(&self.name, KIND, self.shape, input)
     }
 
     /// `array` (`[B, C, L]`) in the layer's own shape again.
     fn in_layer_shape(&self, array: Array3<T>) -> Result<ArrayD<T>, LayerError> {
         let batch = array.dim().0;
-        array
-            .into_dyn()
-            .into_shape_with_order(ndarray::IxDyn(&self.shape.with_batch(batch)))
-            .map_err(|_| config_error(&self.name, KIND, "output", "could not take its shape"))
+        in_layer_shape(&self.name, KIND, self.shape, array.into_dyn(), batch)
     }
 }
 
