@@ -280,11 +280,14 @@ pub(super) fn stacked_linear(subject: &Subject<'_>) -> Vec<Finding> {
         LayerSpec::Dense(d) => Some(d.activation.is_linear()),
         LayerSpec::Conv1D(c) => Some(c.activation.is_linear()),
         LayerSpec::Activation(a) => Some(a.activation.is_linear()),
+        // LayerNormalization divides each position by its own spread: not
+        // an affine map, unlike BatchNormalization in inference.
         LayerSpec::LeakyReLU(_)
         | LayerSpec::ReLU(_)
         | LayerSpec::ELU(_)
         | LayerSpec::Tanh(_)
-        | LayerSpec::Sigmoid(_) => Some(false),
+        | LayerSpec::Sigmoid(_)
+        | LayerSpec::LayerNormalization(_) => Some(false),
         _ => None,
     };
     let weighted: Vec<(usize, bool)> = specs
@@ -328,7 +331,8 @@ pub(super) fn linear_model(subject: &Subject<'_>) -> Vec<Finding> {
         | LayerSpec::Tanh(_)
         | LayerSpec::Sigmoid(_)
         | LayerSpec::MaxPooling1D(_)
-        | LayerSpec::GlobalMaxPooling1D(_) => true,
+        | LayerSpec::GlobalMaxPooling1D(_)
+        | LayerSpec::LayerNormalization(_) => true,
         _ => false,
     };
     let weighted = subject

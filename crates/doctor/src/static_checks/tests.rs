@@ -125,16 +125,37 @@ fn model_rules_fire_on_their_models_only() {
         "#,
     )
     .expect("valid spec");
-    let specs: [(&str, ArchitectureSpec); 5] = [
+    // The same with a LayerNormalization after each conv and the hidden
+    // Dense: each divides by its own spread, so nothing is linear.
+    let normalized = match &linear {
+        ArchitectureSpec::Sequential(spec) => {
+            let mut spec = spec.clone();
+            for at in [5, 3, 1] {
+                spec.layers.insert(
+                    at,
+                    LayerSpec::LayerNormalization(
+                        kymo_layers::layers::LayerNormalizationSpec::default(),
+                    ),
+                );
+            }
+            ArchitectureSpec::Sequential(spec)
+        }
+        ArchitectureSpec::Graph(_) => unreachable!("the linear spec is a Sequential"),
+    };
+    let specs: [(&str, ArchitectureSpec); 6] = [
         ("original", zoo::original(1040).into()),
         ("doctor", zoo::doctor(1040).into()),
         ("resnet", zoo::resnet_with(256, [4, 8, 8]).into()),
         ("dropout", dropout.into()),
         ("linear", linear),
+        ("normalized", normalized),
     ];
     // (rule, model, fires)
-    let table: [(Rule, &str, bool); 16] = [
+    let table: [(Rule, &str, bool); 19] = [
         (model_rules::linear_model, "linear", true),
+        (model_rules::linear_model, "normalized", false),
+        (model_rules::stacked_linear, "linear", true),
+        (model_rules::stacked_linear, "normalized", false),
         (model_rules::linear_model, "original", false),
         (model_rules::linear_model, "doctor", false),
         (model_rules::linear_model, "resnet", false),
