@@ -124,9 +124,9 @@ fn padding(config: &Value, layer: &str) -> Result<Padding, LayerError> {
 
 /// Refuses the settings kymo's layers do not have and that would change
 /// what the layer computes, instead of building a different model:
-/// channels-first data, grouped convolutions, a BatchNormalization without
-/// its offset or scale or over another axis, a global pool that keeps its
-/// axis. (Regularizers and constraints change only training; they are
+/// channels-first data, grouped convolutions, a Batch- or
+/// LayerNormalization without its offset or scale, with renormalization or
+/// RMS scaling, or over another axis, a global pool that keeps its axis. (Regularizers and constraints change only training; they are
 /// read by nothing and left out.)
 fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), LayerError> {
     let refuse = |field: &str, value: &Value, why: &str| {

@@ -146,15 +146,23 @@ impl<T: Float> Layer<T> for LayerNormalization<T> {
                 x.slice_mut(s![b, .., l]).mapv_inplace(|v| (v - mean) * inv);
             }
         }
-        let mut y = x.clone();
+        // Training keeps x̂ for backward and scales a copy; inference
+        // scales x̂ in place.
+        let (mut y, cache) = match mode {
+            Mode::Train => (
+                x.clone(),
+                Some(Cache {
+                    normalized: x,
+                    inv_std,
+                }),
+            ),
+            Mode::Inference => (x, None),
+        };
         for (c, (&gamma, &beta)) in self.gamma.value.iter().zip(&self.beta.value).enumerate() {
             y.slice_mut(s![.., c, ..])
                 .mapv_inplace(|v| v * gamma + beta);
         }
-        self.cache = (mode == Mode::Train).then_some(Cache {
-            normalized: x,
-            inv_std,
-        });
+        self.cache = cache;
         self.in_layer_shape(y)
     }
 

@@ -1,7 +1,8 @@
 //! `ZeroPadding1D` and `Cropping1D`: zeros added to, or points cut from,
 //! the two ends of the length axis, `[B, C, L] -> [B, C, left + L + right]`
 //! or `[B, C, L - left - right]` (PyTorch: `nn.ConstantPad1d((left, right),
-//! 0)`, and a slice). One type: each is the other's backward pass.
+//! 0)`, and with negative counts for a crop). One type: each is the other's
+//! backward pass.
 
 use kymo_tensor::Float;
 use ndarray::{s, Array3, ArrayD, Ix3};
