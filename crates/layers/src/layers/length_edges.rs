@@ -54,19 +54,17 @@ pub struct LengthEdges {
     output_length: usize,
 }
 
-/// Sizes the layer for `input`: the same channels at the padded or
-/// cropped length, refused when cropping leaves no point or padding
-/// overflows.
-pub(crate) fn plan(
+/// The padded or cropped length of a `length`-point signal, refused when
+/// cropping leaves no point or padding overflows.
+fn output_length(
     spec: &LengthEdgesSpec,
     change: EdgeChange,
     name: &str,
-    input: Shape,
-) -> Result<LayerPlan, LayerError> {
+    length: usize,
+) -> Result<usize, LayerError> {
     let kind = change.kind();
-    let (channels, length) = crate::limits::signal_input(name, kind, input)?;
-    let output_length = match change {
-        EdgeChange::Pad => padded_length(name, kind, length, spec.left, spec.right)?,
+    match change {
+        EdgeChange::Pad => padded_length(name, kind, length, spec.left, spec.right),
         EdgeChange::Crop => spec
             .left
             .checked_add(spec.right)
@@ -82,11 +80,22 @@ pub(crate) fn plan(
                         spec.left, spec.right
                     ),
                 )
-            })?,
-    };
+            }),
+    }
+}
+
+/// Sizes the layer for `input`: the same channels at [`output_length`].
+pub(crate) fn plan(
+    spec: &LengthEdgesSpec,
+    change: EdgeChange,
+    name: &str,
+    input: Shape,
+) -> Result<LayerPlan, LayerError> {
+    let kind = change.kind();
+    let (channels, length) = crate::limits::signal_input(name, kind, input)?;
     let output = Shape::Signal {
         channels,
-        length: output_length,
+        length: output_length(spec, change, name, length)?,
     };
     LayerPlan::sized(name, kind, output, 0, 0)
 }
@@ -100,11 +109,7 @@ impl LengthEdges {
         input: Shape,
     ) -> Result<Self, LayerError> {
         let (channels, length) = crate::limits::signal_input(&name, change.kind(), input)?;
-        let output_length = match plan(&spec, change, &name, input)?.output {
-            Shape::Signal { length, .. } => length,
-            // `plan` keeps the input's signal shape.
-            Shape::Features(_) => length,
-        };
+        let output_length = output_length(&spec, change, &name, length)?;
         Ok(Self {
             spec,
             change,
@@ -115,9 +120,9 @@ impl LengthEdges {
         })
     }
 
-    /// `values` (`[B, C, from]`) at the other length `to`: its points
-    /// moved by `shift` positions (zeros where nothing lands), which pads
-    /// when `to` is longer and crops when it is shorter.
+    /// `values` (`[B, C, L]`) at the length `to`: with `pad`, placed
+    /// `left` points in and zeros around them (`to` is longer); without,
+    /// the `to` points from `left` on (`to` is shorter).
     fn moved<T: Float>(&self, values: Array3<T>, to: usize, pad: bool) -> ArrayD<T> {
         let (batch, channels, _) = values.dim();
         let mut out = Array3::zeros((batch, channels, to));
