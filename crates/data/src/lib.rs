@@ -32,6 +32,7 @@ mod standardize;
 mod synthetic;
 mod ts_format;
 mod ucr_sets;
+mod windows;
 
 pub use augment::Augmentation;
 pub use batching::epoch_batches;
@@ -50,3 +51,4 @@ pub use split::{random_split, stratified_split, validation_split};
 pub use standardize::{DatasetScaler, Standardizer};
 pub use synthetic::SyntheticSpectra;
 pub use ts_format::{load_ts, parse_ts, TsData, TsTargets};
+pub use windows::{blocked_split, overlaps_between, overlaps_within, Overlaps, MIN_SHARED};

@@ -31,6 +31,7 @@ pub fn classification_checks(
     findings.extend(class_too_small(train, classes, 0.2));
     findings.extend(validation.and_then(|val| split_misses_class(train, val, classes)));
     findings.extend(conflicting_labels(train));
+    findings.extend(validation.and_then(|val| crate::overlapping_windows(train, val)));
     findings
 }
 

@@ -30,6 +30,7 @@ pub fn data_checks(
     let seen = signal_counts(train);
     findings.extend(duplicate_samples(train, &seen));
     findings.extend(validation.and_then(|val| train_validation_leak(&seen, val)));
+    findings.extend(validation.and_then(|val| crate::overlapping_windows(train, val)));
     findings.extend(off_scale_points(train));
     findings.extend(count_like_inputs(train));
     findings.extend(too_few_samples(train, parameters));

@@ -139,11 +139,13 @@ pub enum FindingId {
     WorseThanMean,
     /// `metric-does-not-fit`.
     MetricDoesNotFit,
+    /// `overlapping-windows`.
+    OverlappingWindows,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 57] = [
+    pub const ALL: [FindingId; 58] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -201,6 +203,7 @@ impl FindingId {
         FindingId::BatchnormStatisticsMismatch,
         FindingId::WorseThanMean,
         FindingId::MetricDoesNotFit,
+        FindingId::OverlappingWindows,
     ];
 
     /// The stable name.
@@ -244,6 +247,7 @@ impl FindingId {
             FindingId::HeadCannotReachTarget => "head-cannot-reach-target",
             FindingId::ConstantTarget => "constant-target",
             FindingId::SortedSplit => "sorted-split",
+            FindingId::OverlappingWindows => "overlapping-windows",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",

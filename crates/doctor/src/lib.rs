@@ -37,6 +37,7 @@ mod statistics;
 mod target_checks;
 mod trained_checks;
 mod verify;
+mod window_checks;
 
 pub use budget::{
     candidates, choose_preprocessing, count_like, training_budget, DataFacts, ENSEMBLE_BUDGET,
@@ -59,6 +60,7 @@ pub use statistics::median;
 pub use target_checks::{input_shape, target_checks};
 pub use trained_checks::trained_checks;
 pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
+pub use window_checks::{overlapping_windows, windowed};
 
 use kymo_layers::{zoo, ArchitectureSpec, InputSpec};
 
