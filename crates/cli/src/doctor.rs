@@ -239,6 +239,13 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     }
     let (fixed_spec, fixed_setup) =
         doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
+    // The examination judged the user's split; the fixes are measured on
+    // one that does not leak, as `kymo fit` would train them.
+    let (train_raw, val_raw) = if args.verify && kymo_data::is_windowed(&data) {
+        crate::fit::split(&data, 0)?
+    } else {
+        (train_raw, val_raw)
+    };
     if args.verify {
         // Every arm trains on the prescribed preprocessing, so each fix is
         // judged where the prescription will train.

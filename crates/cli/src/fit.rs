@@ -300,6 +300,26 @@ pub(crate) fn keras_classifies(keras: Option<&KerasFile>) -> bool {
         .is_some_and(|loss| loss.is_classification())
 }
 
+/// The training and validation rows of `data`: a seeded stratified 20%
+/// for labelled data, Keras's last 20% otherwise; but for rows that are
+/// overlapping windows of longer recordings, whose shuffled split would
+/// leak, the last 20% in file order (of each class) with the training
+/// windows that share points with them dropped.
+pub(crate) fn split(data: &Dataset, seed: u64) -> anyhow::Result<(Dataset, Dataset)> {
+    if kymo_data::is_windowed(data) {
+        let (train, validation, dropped) = kymo_data::blocked_split(data, 0.2)?;
+        eprintln!(
+            "kymo: the rows are overlapping windows of longer recordings, so validation is the last 20% of rows in file order{}, and the {dropped} training windows that share points with them are left out (a shuffled split would leak)",
+            if data.classes().is_some() { " of each class" } else { "" }
+        );
+        return Ok((train, validation));
+    }
+    Ok(match data.classes() {
+        Some(_) => stratified_split(data, 0.2, seed)?,
+        None => validation_split(data, 0.2)?,
+    })
+}
+
 /// Trains and writes the best checkpoint.
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let keras = keras_file(&args.model)?;
@@ -313,13 +333,10 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let data = data_files::load(&args.data, &choice)?;
     let spec = architecture(&args.model, keras.as_ref(), &data, true)?;
     let mut setup = load_setup(&args, keras.as_ref())?;
-    let (train, validation) = match data.classes() {
-        Some(_) => {
-            setup = classification_recipe(setup, &spec);
-            stratified_split(&data, 0.2, args.seed)?
-        }
-        None => validation_split(&data, 0.2)?,
-    };
+    if data.classes().is_some() {
+        setup = classification_recipe(setup, &spec);
+    }
+    let (train, validation) = split(&data, args.seed)?;
     let pipeline = Pipeline::named(setup.preprocessing.as_deref())?;
     let preprocessor = pipeline.fit(&train)?;
     eprintln!(

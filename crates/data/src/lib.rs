@@ -51,4 +51,7 @@ pub use split::{random_split, stratified_split, validation_split};
 pub use standardize::{DatasetScaler, Standardizer};
 pub use synthetic::SyntheticSpectra;
 pub use ts_format::{load_ts, parse_ts, TsData, TsTargets};
-pub use windows::{blocked_split, overlaps_between, overlaps_within, Overlaps, MIN_SHARED};
+pub use windows::{
+    blocked_split, is_windowed, overlaps_between, overlaps_within, recording_order, Overlaps,
+    MIN_SHARED, WINDOWED_SHARE,
+};

@@ -42,6 +42,19 @@ const CANDIDATES_PER_PREFIX: usize = 64;
 /// each step's contribution modulo 2^64).
 const BASE: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// The share of rows that must be shifted copies of others for a set to
+/// count as windows: a few chance repeats (a recording that stalls) are
+/// not a windowing scheme.
+pub const WINDOWED_SHARE: f64 = 0.05;
+
+/// Whether a set's rows are overlapping windows of longer recordings: at
+/// least [`WINDOWED_SHARE`] of them shifted copies of other rows. A random
+/// split of such rows leaks; split them with [`blocked_split`].
+pub fn is_windowed(data: &Dataset) -> bool {
+    let overlapping = overlaps_within(data).first_count();
+    overlapping > 0 && overlapping as f64 >= WINDOWED_SHARE * data.len() as f64
+}
+
 /// Which rows of two sets are shifted copies of a row of the other set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overlaps {
@@ -53,6 +66,9 @@ pub struct Overlaps {
     /// The smallest shift (in points) at which each row of the first set
     /// that overlaps one of the second does: the median is the window step.
     pub shifts: Vec<usize>,
+    /// For each row of the first set, the row of the second that starts
+    /// nearest after it (the smallest shift), if any: the next window.
+    pub next: Vec<Option<usize>>,
 }
 
 impl Overlaps {
@@ -101,11 +117,38 @@ pub fn overlaps_between(first: &Dataset, second: &Dataset) -> Overlaps {
     forward
 }
 
+/// The rows of `data` in recording order, as far as their shared points
+/// tell it: each chain of windows (a row, the row starting nearest after
+/// it, and so on) in turn, chains in the file order of their first rows,
+/// then any row no chain reached in file order. Rows that share no points
+/// keep their file order, so for them this is `0..len`.
+pub fn recording_order(data: &Dataset) -> Vec<usize> {
+    let next = search(data, data, true).next;
+    let mut has_previous = vec![false; data.len()];
+    for &row in next.iter().flatten() {
+        has_previous[row] = true;
+    }
+    let mut visited = vec![false; data.len()];
+    let mut order = Vec::with_capacity(data.len());
+    let starts: Vec<usize> = (0..data.len()).filter(|&r| !has_previous[r]).collect();
+    for start in starts.into_iter().chain(0..data.len()) {
+        let mut row = Some(start);
+        while let Some(current) = row.filter(|&r| !visited[r]) {
+            visited[current] = true;
+            order.push(current);
+            row = next[current];
+        }
+    }
+    order
+}
+
 /// Keras's `validation_split` made safe for overlapping windows: the last
-/// `fraction` of the rows in file order (of each class, for labelled
-/// data, so validation keeps every class) validate, and every training row
-/// that shares points with a validation row is dropped. Returns the two
-/// sets and how many training rows were dropped.
+/// `fraction` of the rows in recording order ([`recording_order`], which
+/// reassembles shuffled windows and is the file order for rows that share
+/// no points; of each class, for labelled data, so validation keeps every
+/// class) validate, and every training row that shares points with a
+/// validation row is dropped. Returns the two sets (each in file order)
+/// and how many training rows were dropped.
 pub fn blocked_split(
     data: &Dataset,
     fraction: f64,
@@ -115,16 +158,17 @@ pub fn blocked_split(
             "validation fraction {fraction} is not in [0, 1)"
         )));
     }
+    let order = recording_order(data);
     let groups: Vec<Vec<usize>> = match data.labels() {
         Some(labels) => {
             let classes = labels.iter().max().map_or(0, |c| c + 1);
             let mut groups = vec![Vec::new(); classes];
-            for (row, label) in labels.into_iter().enumerate() {
-                groups[label].push(row);
+            for &row in &order {
+                groups[labels[row]].push(row);
             }
             groups
         }
-        None => vec![(0..data.len()).collect()],
+        None => vec![order],
     };
     let (mut train_rows, mut val_rows) = (Vec::new(), Vec::new());
     for rows in groups.iter().filter(|rows| !rows.is_empty()) {
@@ -194,6 +238,7 @@ fn search(earlier_set: &Dataset, later_set: &Dataset, same: bool) -> Overlaps {
         first: vec![false; earlier_set.len()],
         second: vec![false; later_set.len()],
         shifts: Vec::new(),
+        next: vec![None; earlier_set.len()],
     };
     let length = earlier_set.length();
     let shared = length.div_ceil(4).max(MIN_SHARED);
@@ -248,6 +293,7 @@ fn search(earlier_set: &Dataset, later_set: &Dataset, same: bool) -> Overlaps {
                     // Shifts rise: a row's first pair is its nearest.
                     if !found.first[early_row] {
                         found.shifts.push(shift);
+                        found.next[early_row] = Some(late_row);
                     }
                     found.first[early_row] = true;
                     found.second[late_row] = true;
@@ -363,6 +409,41 @@ mod tests {
         assert_eq!(train.len(), 37);
         assert_eq!(overlaps_between(&train, &val).second_count(), 0);
         assert_eq!(val.targets()[[0, 0]], 40.0);
+    }
+
+    #[test]
+    fn shuffled_windows_are_put_back_in_recording_order_and_split_there() {
+        let walk = recording(2_000, 7);
+        // Two recordings: windows 0..30 of one, then 30..40 of another.
+        let other = recording(2_000, 8);
+        let mut rows: Vec<Vec<f32>> = (0..30)
+            .map(|i| walk[i * 20..i * 20 + 100].to_vec())
+            .collect();
+        rows.extend((0..10).map(|i| other[i * 20..i * 20 + 100].to_vec()));
+        let shuffled: Vec<usize> = (0..40).map(|i| (i * 13) % 40).collect();
+        let signals = Array3::from_shape_fn((40, 1, 100), |(r, _, t)| rows[shuffled[r]][t]);
+        let targets = Array2::from_shape_fn((40, 1), |(r, _)| shuffled[r] as f32);
+        let data = Dataset::new(signals, targets).expect("finite");
+        let order: Vec<usize> = recording_order(&data)
+            .into_iter()
+            .map(|row| shuffled[row])
+            .collect();
+        let first = order.iter().position(|&w| w == 0).expect("every row");
+        assert_eq!(&order[first..first + 30], &(0..30).collect::<Vec<_>>()[..]);
+        let second = order.iter().position(|&w| w == 30).expect("every row");
+        assert_eq!(
+            &order[second..second + 10],
+            &(30..40).collect::<Vec<_>>()[..]
+        );
+        // Validation: the 8 rows last in recording order, here the second
+        // recording's last 8 (its first row comes later in the file than
+        // the first recording's); its windows 30 and 31 share 60 and 80
+        // points with window 32 and leave training.
+        let (train, val, dropped) = blocked_split(&data, 0.2).expect("valid split");
+        assert_eq!((train.len(), val.len(), dropped), (30, 8, 2));
+        assert_eq!(overlaps_between(&train, &val).second_count(), 0);
+        // Unrelated rows keep the file order.
+        assert_eq!(recording_order(&val.select(&[0]).expect("a row")), vec![0]);
     }
 
     #[test]

@@ -83,15 +83,22 @@ pub fn accuracy(trainer: &mut Trainer, data: &Dataset) -> Result<f64, DoctorErro
     Ok(Metric::Accuracy.compute(predictions.view(), data.targets()))
 }
 
-/// Holds out a stratified 20% of `train`, trains the CNN (`spec`,
-/// `recipe`) and MiniRocket on the rest with each of `seeds`, and chooses.
+/// Holds out a stratified 20% of `train` (for overlapping windows, the
+/// last 20% of each class with the windows sharing points with them
+/// dropped: `kymo_data::blocked_split`), trains the CNN (`spec`, `recipe`)
+/// and MiniRocket on the rest with each of `seeds`, and chooses.
 pub fn choose_classifier(
     spec: &ArchitectureSpec,
     recipe: &Recipe,
     train: &Dataset,
     seeds: &[u64],
 ) -> Result<ClassifierVerdict, DoctorError> {
-    let (fit_rows, held_out) = stratified_split(train, 0.2, 0)?;
+    let (fit_rows, held_out) = if kymo_data::is_windowed(train) {
+        let (fit_rows, held_out, _) = kymo_data::blocked_split(train, 0.2)?;
+        (fit_rows, held_out)
+    } else {
+        stratified_split(train, 0.2, 0)?
+    };
     let mut cnn = Vec::with_capacity(seeds.len());
     let mut minirocket = Vec::with_capacity(seeds.len());
     for &seed in seeds {

@@ -60,7 +60,7 @@ pub use statistics::median;
 pub use target_checks::{input_shape, target_checks};
 pub use trained_checks::trained_checks;
 pub use verify::{fixes, verify, verify_findings, Fix, Verification, VerifyPlan};
-pub use window_checks::{overlapping_windows, windowed};
+pub use window_checks::overlapping_windows;
 
 use kymo_layers::{zoo, ArchitectureSpec, InputSpec};
 

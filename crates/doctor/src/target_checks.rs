@@ -298,7 +298,7 @@ fn sorted_split(train: &Dataset, val: &Dataset) -> Option<Finding> {
                 100.0 * share
             ))
             .why("a split that takes the last rows (Keras's validation_split does, before any shuffling) of rows sorted by target validates on extrapolation: validation loss then says nothing about the model, and early stopping and checkpoints choose on noise")
-            .fix(if crate::windowed(&both(train, val)) {
+            .fix(if kymo_data::is_windowed(&both(train, val)) {
                 // A shuffle would put near-copies of training windows into
                 // validation (`overlapping-windows`).
                 "the rows are overlapping windows, so do not shuffle them: validate on whole recordings chosen at random, or on several blocks of rows spread over the range, dropping the training windows that share points with them"

@@ -8,28 +8,16 @@
 //! stopping and checkpoints choose on it. It is the leak behind many
 //! "99% validation accuracy, chance on new recordings" reports, and the
 //! `sorted-split` fix (shuffle before splitting) would cause it, so that
-//! finding defers to this one ([`windowed`]).
+//! finding defers to this one (`kymo_data::is_windowed`).
 
-use kymo_data::{overlaps_between, overlaps_within, Dataset};
+use kymo_data::{overlaps_between, overlaps_within, Dataset, WINDOWED_SHARE};
 
 use crate::{Finding, FindingId, Severity};
-
-/// The share of training rows that must be shifted copies of others for
-/// the data to count as windows when no validation row leaks: a few chance
-/// repeats (a recording that stalls) are not a windowing scheme.
-const WINDOWED_SHARE: f64 = 0.05;
 
 /// The share of validation rows sharing points with training rows from
 /// which the leak is High: a contiguous split leaks only the few windows
 /// at its boundary, a shuffled one most of them.
 const HIGH_LEAK_SHARE: f64 = 0.1;
-
-/// Whether most of a set's rows (at least [`WINDOWED_SHARE`]) are shifted
-/// copies of other rows: overlapping windows of longer recordings.
-pub fn windowed(data: &Dataset) -> bool {
-    let overlapping = overlaps_within(data).first_count();
-    overlapping > 0 && overlapping as f64 >= WINDOWED_SHARE * data.len() as f64
-}
 
 /// The finding, when the training rows are overlapping windows or a
 /// validation row shares points with a training row.
@@ -77,13 +65,14 @@ pub fn overlapping_windows(train: &Dataset, val: &Dataset) -> Option<Finding> {
             100.0 * leak_share
         ))
         .why(why)
-        .fix("split before cutting windows, by recording; or split the rows in file order and drop the training windows that share points with validation ones (kymo_data::blocked_split, which `kymo fit` uses on such data); never shuffle windows before the split"),
+        .fix("split before cutting windows, by recording; or validate on the last rows in recording order and drop the training windows that share points with them (kymo_data::blocked_split, which `kymo fit` and `--verify` use on such data: it puts shuffled windows back in order from their shared points); never shuffle windows before the split"),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kymo_data::is_windowed;
     use ndarray::{Array2, Array3};
 
     /// `rows` windows of 64 points, `step` apart, over one random walk.
@@ -132,7 +121,7 @@ mod tests {
         assert_eq!(dropped, 6);
         let finding = overlapping_windows(&train, &val).expect("still windows");
         assert_eq!(finding.severity, Severity::Low);
-        assert!(windowed(&train));
+        assert!(is_windowed(&train));
     }
 
     #[test]
@@ -141,6 +130,6 @@ mod tests {
         let data = windows(60, 64);
         let (train, val) = (rows(&data, 0..48), rows(&data, 48..60));
         assert!(overlapping_windows(&train, &val).is_none());
-        assert!(!windowed(&data));
+        assert!(!is_windowed(&data));
     }
 }
