@@ -240,11 +240,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let (fixed_spec, fixed_setup) =
         doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
     // The examination judged the user's split; the fixes are measured on
-    // one that does not leak, as `kymo fit` would train them.
-    let (train_raw, val_raw) = if args.verify && kymo_data::is_windowed(&data) {
-        crate::fit::split(&data, 0)?
-    } else {
-        (train_raw, val_raw)
+    // one that does not leak, as `kymo fit` and the Keras script train them.
+    let blocked = blocked_rows(&data)?;
+    let (train_raw, val_raw) = match &blocked {
+        Some(rows) => (data.select(&rows.train)?, data.select(&rows.validation)?),
+        None => (train_raw, val_raw),
     };
     if args.verify {
         // Every arm trains on the prescribed preprocessing, so each fix is
@@ -287,7 +287,29 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .collect(),
         );
     }
-    report(&args, &diagnosis, &fixed_spec, &fixed_setup, &evidence)
+    let prescription = Prescription {
+        spec: &fixed_spec,
+        setup: &fixed_setup,
+        blocked: blocked.as_ref(),
+    };
+    report(&args, &diagnosis, &prescription, &evidence)
+}
+
+/// The rows of a split in recording order when `data`'s rows are
+/// overlapping windows (`kymo_data::blocked_split`), else `None`.
+fn blocked_rows(data: &Dataset) -> anyhow::Result<Option<kymo_data::BlockedRows>> {
+    if !kymo_data::is_windowed(data) {
+        return Ok(None);
+    }
+    Ok(Some(kymo_data::BlockedRows::of(data, 0.2)?))
+}
+
+/// What `--prescribe` writes: the fixed model and recipe, and for
+/// overlapping windows the rows to train and validate on.
+struct Prescription<'a> {
+    spec: &'a kymo_layers::ArchitectureSpec,
+    setup: &'a Recipe,
+    blocked: Option<&'a kymo_data::BlockedRows>,
 }
 
 /// Prints the diagnosis and writes what the flags ask for: JSON,
@@ -296,10 +318,10 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
 fn report(
     args: &DoctorArgs,
     diagnosis: &doctor::Diagnosis,
-    fixed_spec: &kymo_layers::ArchitectureSpec,
-    fixed_setup: &Recipe,
+    prescription: &Prescription<'_>,
     evidence: &crate::pictures::Evidence,
 ) -> anyhow::Result<()> {
+    let (fixed_spec, fixed_setup) = (prescription.spec, prescription.setup);
     print!("{diagnosis}");
     if let Some(path) = &args.json {
         std::fs::write(path, diagnosis.to_json()).with_context(|| format!("{}", path.display()))?;
@@ -322,6 +344,19 @@ fn report(
                 dir.join("train_keras.py"),
                 doctor::keras_training_script(fixed_setup)?,
             )?;
+            if let Some(rows) = prescription.blocked {
+                // The script validates on these rows instead of shuffling.
+                let split = serde_json::json!({
+                    "rows": rows.train.len() + rows.validation.len() + rows.dropped,
+                    "train": rows.train,
+                    "validation": rows.validation,
+                });
+                std::fs::write(dir.join("split.json"), split.to_string())?;
+                println!(
+                    "split: {} (the rows are overlapping windows: train_keras.py trains and validates on these rows, in recording order, as `kymo fit` does)",
+                    dir.join("split.json").display()
+                );
+            }
         }
         println!(
             "prescription: {} and {}{}",
@@ -402,11 +437,16 @@ fn run_classification(
     }
     findings.extend(trained);
     let diagnosis = doctor::Diagnosis::new(findings);
+    let blocked = blocked_rows(data)?;
+    let prescription = Prescription {
+        spec: &fixed_spec,
+        setup: &fixed_setup,
+        blocked: blocked.as_ref(),
+    };
     report(
         args,
         &diagnosis,
-        &fixed_spec,
-        &fixed_setup,
+        &prescription,
         &crate::pictures::Evidence::default(),
     )
 }

@@ -18,7 +18,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use kymo_data::{stratified_split, validation_split, Dataset, Pipeline};
+use kymo_data::{random_split, stratified_split, validation_split, Dataset, Pipeline};
 use kymo_doctor::Recipe;
 use kymo_keras::KerasFile;
 use kymo_layers::{Activation, ArchitectureSpec};
@@ -44,9 +44,8 @@ pub struct FitArgs {
     /// (`backup/`), ending on the bits of an uninterrupted run.
     #[arg(long)]
     pub resume: bool,
-    /// Training samples: a CSV (one per row; its last 20% validates), a
-    /// UCR/UEA `.ts` file (a stratified 20% validates) or an `x.npy`
-    /// (with `--target y.npy`).
+    /// Training samples: a CSV (one per row), a UCR/UEA `.ts` file or an
+    /// `x.npy` (with `--target y.npy`); 20% of them validate (`--split`).
     #[arg(long)]
     pub data: PathBuf,
     /// The target column of a CSV `--data` (and `--test`), by name or
@@ -97,11 +96,38 @@ pub struct FitArgs {
     /// convolution keeps its input). The same weights whichever.
     #[arg(long, value_enum, default_value_t = Memory::Auto)]
     pub memory: Memory,
+    /// How the rows split into training and validation: `auto` takes a
+    /// seeded stratified 20% of labelled rows and Keras's last 20% of
+    /// others, but `blocked` for rows that are overlapping windows of longer
+    /// recordings; `tail` is Keras's `validation_split` (the last 20%);
+    /// `shuffled` a seeded random 20% (scikit-learn's `train_test_split`,
+    /// which leaks on overlapping windows); `blocked` the last 20% in
+    /// recording order, with the training windows that share points with
+    /// them dropped (`kymo_data::blocked_split`).
+    #[arg(long, value_enum, default_value_t = SplitRule::Auto)]
+    pub split: SplitRule,
     /// Output folder: `best.kymo` (the checkpoint, with its preprocessing)
     /// and `history.csv`; for an ensemble also `best-2.kymo`, ... and
     /// `ensemble.toml`, which `predict` takes.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// How `kymo fit` splits training from validation rows (`--split`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitRule {
+    /// `blocked` for overlapping windows, else `stratified` for labelled
+    /// rows and `tail` for others.
+    Auto,
+    /// Keras's `validation_split`: the last 20% of rows.
+    Tail,
+    /// A seeded random 20%.
+    Shuffled,
+    /// A seeded random 20% of each class.
+    Stratified,
+    /// The last 20% in recording order, less the training windows that
+    /// share points with them.
+    Blocked,
 }
 
 /// How much a graph's training step keeps for backward (`kymo fit
@@ -300,23 +326,36 @@ pub(crate) fn keras_classifies(keras: Option<&KerasFile>) -> bool {
         .is_some_and(|loss| loss.is_classification())
 }
 
-/// The training and validation rows of `data`: a seeded stratified 20%
-/// for labelled data, Keras's last 20% otherwise; but for rows that are
-/// overlapping windows of longer recordings, whose shuffled split would
-/// leak, the last 20% in file order (of each class) with the training
-/// windows that share points with them dropped.
-pub(crate) fn split(data: &Dataset, seed: u64) -> anyhow::Result<(Dataset, Dataset)> {
-    if kymo_data::is_windowed(data) {
-        let (train, validation, dropped) = kymo_data::blocked_split(data, 0.2)?;
-        eprintln!(
-            "kymo: the rows are overlapping windows of longer recordings, so validation is the last 20% of rows in file order{}, and the {dropped} training windows that share points with them are left out (a shuffled split would leak)",
-            if data.classes().is_some() { " of each class" } else { "" }
-        );
-        return Ok((train, validation));
-    }
-    Ok(match data.classes() {
-        Some(_) => stratified_split(data, 0.2, seed)?,
-        None => validation_split(data, 0.2)?,
+/// The training and validation rows of `data` under `rule`; `auto` takes
+/// a seeded stratified 20% for labelled data and Keras's last 20%
+/// otherwise, but for rows that are overlapping windows of longer
+/// recordings, whose shuffled split would leak, `blocked`.
+pub(crate) fn split(
+    data: &Dataset,
+    rule: SplitRule,
+    seed: u64,
+) -> anyhow::Result<(Dataset, Dataset)> {
+    let rule = match rule {
+        SplitRule::Auto if kymo_data::is_windowed(data) => {
+            eprintln!("kymo: the rows are overlapping windows of longer recordings, so they split in recording order (a shuffled split would leak)");
+            SplitRule::Blocked
+        }
+        SplitRule::Auto if data.classes().is_some() => SplitRule::Stratified,
+        SplitRule::Auto => SplitRule::Tail,
+        rule => rule,
+    };
+    Ok(match rule {
+        SplitRule::Blocked => {
+            let (train, validation, dropped) = kymo_data::blocked_split(data, 0.2)?;
+            eprintln!(
+                "kymo: validation is the last 20% of rows in recording order{}; the {dropped} training rows that share points with them are left out",
+                if data.classes().is_some() { " of each class" } else { "" }
+            );
+            (train, validation)
+        }
+        SplitRule::Stratified => stratified_split(data, 0.2, seed)?,
+        SplitRule::Shuffled => random_split(data, 0.2, seed)?,
+        SplitRule::Tail | SplitRule::Auto => validation_split(data, 0.2)?,
     })
 }
 
@@ -336,7 +375,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     if data.classes().is_some() {
         setup = classification_recipe(setup, &spec);
     }
-    let (train, validation) = split(&data, args.seed)?;
+    let (train, validation) = split(&data, args.split, args.seed)?;
     let pipeline = Pipeline::named(setup.preprocessing.as_deref())?;
     let preprocessor = pipeline.fit(&train)?;
     eprintln!(

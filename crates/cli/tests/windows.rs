@@ -102,7 +102,19 @@ fn shuffled_overlapping_windows_are_named_a_leak_and_fit_splits_them_apart() {
         "0",
         "--json",
         &path("diagnosis.json"),
+        "--prescribe",
+        &path("prescribed"),
     ]);
+    // The Keras script's rows: the same split `kymo fit` makes below.
+    let split: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path("prescribed/split.json")).expect("written"),
+    )
+    .expect("JSON");
+    assert_eq!(split["rows"], ROWS);
+    assert_eq!(split["validation"].as_array().expect("rows").len(), 48);
+    assert_eq!(split["train"].as_array().expect("rows").len(), 180);
+    let script = std::fs::read_to_string(path("prescribed/train_keras.py")).expect("written");
+    assert!(script.contains("split.json"), "{script}");
     let diagnosis: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path("diagnosis.json")).expect("written"))
             .expect("JSON");

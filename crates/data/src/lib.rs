@@ -52,6 +52,6 @@ pub use standardize::{DatasetScaler, Standardizer};
 pub use synthetic::SyntheticSpectra;
 pub use ts_format::{load_ts, parse_ts, TsData, TsTargets};
 pub use windows::{
-    blocked_split, is_windowed, overlaps_between, overlaps_within, recording_order, Overlaps,
-    MIN_SHARED, WINDOWED_SHARE,
+    blocked_split, is_windowed, overlaps_between, overlaps_within, recording_order, BlockedRows,
+    Overlaps, MIN_SHARED, WINDOWED_SHARE,
 };

@@ -153,49 +153,78 @@ pub fn blocked_split(
     data: &Dataset,
     fraction: f64,
 ) -> Result<(Dataset, Dataset, usize), DataError> {
-    if !(0.0..1.0).contains(&fraction) {
-        return Err(DataError::Shape(format!(
-            "validation fraction {fraction} is not in [0, 1)"
-        )));
-    }
-    let order = recording_order(data);
-    let groups: Vec<Vec<usize>> = match data.labels() {
-        Some(labels) => {
-            let classes = labels.iter().max().map_or(0, |c| c + 1);
-            let mut groups = vec![Vec::new(); classes];
-            for &row in &order {
-                groups[labels[row]].push(row);
+    let rows = BlockedRows::of(data, fraction)?;
+    Ok((
+        data.select(&rows.train)?,
+        data.select(&rows.validation)?,
+        rows.dropped,
+    ))
+}
+
+/// The rows of a [`blocked_split`], by index into the data, for a tool
+/// that splits the same file elsewhere (the doctor's Keras script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRows {
+    /// Training rows, ascending.
+    pub train: Vec<usize>,
+    /// Validation rows, ascending.
+    pub validation: Vec<usize>,
+    /// Training rows left out because they share points with validation.
+    pub dropped: usize,
+}
+
+impl BlockedRows {
+    /// The rows [`blocked_split`] takes from `data`.
+    pub fn of(data: &Dataset, fraction: f64) -> Result<Self, DataError> {
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(DataError::Shape(format!(
+                "validation fraction {fraction} is not in [0, 1)"
+            )));
+        }
+        let order = recording_order(data);
+        let groups: Vec<Vec<usize>> = match data.labels() {
+            Some(labels) => {
+                let classes = labels.iter().max().map_or(0, |c| c + 1);
+                let mut groups = vec![Vec::new(); classes];
+                for &row in &order {
+                    groups[labels[row]].push(row);
+                }
+                groups
             }
-            groups
+            None => vec![order],
+        };
+        let (mut train, mut validation) = (Vec::new(), Vec::new());
+        for rows in groups.iter().filter(|rows| !rows.is_empty()) {
+            // Keras: split_at = int(n * (1 - validation_split)); a class of
+            // two or more rows keeps one to validate.
+            let mut split_at = (rows.len() as f64 * (1.0 - fraction)) as usize;
+            if fraction > 0.0 && split_at == rows.len() && rows.len() >= 2 {
+                split_at -= 1;
+            }
+            train.extend_from_slice(&rows[..split_at]);
+            validation.extend_from_slice(&rows[split_at..]);
         }
-        None => vec![order],
-    };
-    let (mut train_rows, mut val_rows) = (Vec::new(), Vec::new());
-    for rows in groups.iter().filter(|rows| !rows.is_empty()) {
-        // Keras: split_at = int(n * (1 - validation_split)); a class of
-        // two or more rows keeps one to validate.
-        let mut split_at = (rows.len() as f64 * (1.0 - fraction)) as usize;
-        if fraction > 0.0 && split_at == rows.len() && rows.len() >= 2 {
-            split_at -= 1;
+        train.sort_unstable();
+        validation.sort_unstable();
+        let overlapping = overlaps_between(&data.select(&train)?, &data.select(&validation)?);
+        let kept: Vec<usize> = train
+            .iter()
+            .zip(&overlapping.first)
+            .filter(|(_, &shares)| !shares)
+            .map(|(&row, _)| row)
+            .collect();
+        if kept.is_empty() {
+            return Err(DataError::Shape(format!(
+                "every one of the {} training rows shares points with a validation row",
+                train.len()
+            )));
         }
-        train_rows.extend_from_slice(&rows[..split_at]);
-        val_rows.extend_from_slice(&rows[split_at..]);
+        Ok(Self {
+            dropped: train.len() - kept.len(),
+            train: kept,
+            validation,
+        })
     }
-    train_rows.sort_unstable();
-    val_rows.sort_unstable();
-    let (train, val) = (data.select(&train_rows)?, data.select(&val_rows)?);
-    let overlapping = overlaps_between(&train, &val);
-    let kept: Vec<usize> = (0..train.len())
-        .filter(|&row| !overlapping.first[row])
-        .collect();
-    if kept.is_empty() {
-        return Err(DataError::Shape(format!(
-            "every one of the {} training rows shares points with a validation row",
-            train.len()
-        )));
-    }
-    let dropped = train.len() - kept.len();
-    Ok((train.select(&kept)?, val, dropped))
 }
 
 /// One row's first-channel points as bits.

@@ -200,8 +200,19 @@ def standardize(x, x_train):
 
 
 def split(y, classify, seed=0, fraction=0.2):
-    """Seeded shuffled split (stratified for classes): a validation set the
-    training rows' order cannot bias."""
+    """The rows kymo chose, when split.json lies beside this script (the
+    rows are overlapping windows of longer recordings, which a shuffled
+    split would leak: kymo validates on the last rows in recording order
+    and leaves out the training windows that share points with them);
+    else a seeded shuffled split (stratified for classes): a validation
+    set the training rows' order cannot bias."""
+    chosen = os.path.join(HERE, "split.json")
+    if os.path.exists(chosen):
+        with open(chosen) as f:
+            rows = json.load(f)
+        if rows["rows"] != len(y):
+            sys.exit(f"split.json is for {rows['rows']} rows; this data has {len(y)}")
+        return np.array(rows["train"]), np.array(rows["validation"])
     rng = np.random.default_rng(seed)
     if not classify:
         order = rng.permutation(len(y))
@@ -234,7 +245,7 @@ pub fn keras_training_script(recipe: &Recipe) -> Result<String, DoctorError> {
     } else {
         "targets, one row per sample\n"
     });
-    put("Writes best-<member>.keras (the best epoch of each network) and prints\nthe validation score.\n\"\"\"\nimport os\nimport sys\n\nimport numpy as np\n\nos.environ.setdefault(\"KERAS_BACKEND\", \"tensorflow\")\nimport keras  # noqa: E402\n");
+    put("Writes best-<member>.keras (the best epoch of each network) and prints\nthe validation score.\n\"\"\"\nimport json\nimport os\nimport sys\n\nimport numpy as np\n\nos.environ.setdefault(\"KERAS_BACKEND\", \"tensorflow\")\nimport keras  # noqa: E402\n");
     if savgol {
         put("from scipy.signal import savgol_filter  # noqa: E402\n");
     }

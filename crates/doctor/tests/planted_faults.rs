@@ -44,6 +44,35 @@ fn recipe() -> Recipe {
     }
 }
 
+/// 200 windows of 64 points, 4 points apart, cut from one noisy
+/// recording and shuffled before the split (scikit-learn's
+/// `train_test_split` shuffles by default); the target is the mean of the
+/// 8 points after each window.
+fn shuffled_windows() -> Dataset {
+    let (rows, step) = (200, 4);
+    let mut state = 5u64;
+    let recording: Vec<f32> = (0..rows * step + LENGTH + 8)
+        .map(|t| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            (t as f32 * 0.05).sin() + 0.3 * noise
+        })
+        .collect();
+    // A fixed shuffle: 7 is a unit modulo 200.
+    let window = |row: usize| (row * 7) % rows * step;
+    let signals =
+        ndarray::Array3::from_shape_fn((rows, 1, LENGTH), |(r, _, t)| recording[window(r) + t]);
+    let targets = Array2::from_shape_fn((rows, 1), |(r, _)| {
+        recording[window(r) + LENGTH..window(r) + LENGTH + 8]
+            .iter()
+            .sum::<f32>()
+            / 8.0
+    });
+    Dataset::new(signals, targets).expect("finite")
+}
+
 fn with_targets(data: &Dataset, targets: Array2<f32>) -> Dataset {
     Dataset::new(data.signals().clone(), targets).expect("same rows")
 }
@@ -167,6 +196,13 @@ fn cases() -> Vec<Case> {
             recipe(),
             sorted,
             FindingId::SortedSplit,
+        ),
+        case(
+            "overlapping windows of one recording, shuffled before the split",
+            model(),
+            recipe(),
+            shuffled_windows(),
+            FindingId::OverlappingWindows,
         ),
         case(
             "a constant target column",
