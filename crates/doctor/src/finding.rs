@@ -141,11 +141,13 @@ pub enum FindingId {
     MetricDoesNotFit,
     /// `overlapping-windows`.
     OverlappingWindows,
+    /// `target-in-inputs`.
+    TargetInInputs,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 58] = [
+    pub const ALL: [FindingId; 59] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -204,6 +206,7 @@ impl FindingId {
         FindingId::WorseThanMean,
         FindingId::MetricDoesNotFit,
         FindingId::OverlappingWindows,
+        FindingId::TargetInInputs,
     ];
 
     /// The stable name.
@@ -248,6 +251,7 @@ impl FindingId {
             FindingId::ConstantTarget => "constant-target",
             FindingId::SortedSplit => "sorted-split",
             FindingId::OverlappingWindows => "overlapping-windows",
+            FindingId::TargetInInputs => "target-in-inputs",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",

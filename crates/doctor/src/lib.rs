@@ -35,6 +35,7 @@ mod probe_recorder;
 mod static_checks;
 mod statistics;
 mod target_checks;
+mod target_copy_checks;
 mod trained_checks;
 mod verify;
 mod window_checks;

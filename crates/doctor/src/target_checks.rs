@@ -25,6 +25,7 @@ pub fn target_checks(
     findings.extend(constant_target(train));
     findings.extend(crate::index_checks::index_target(train));
     findings.extend(crate::index_checks::index_inputs(train));
+    findings.extend(crate::target_copy_checks::target_in_inputs(train));
     findings.extend(validation.and_then(|val| sorted_split(train, val)));
     findings
 }

@@ -277,6 +277,19 @@ fn cases() -> Vec<Case> {
             FindingId::IndexColumn,
         ),
         case(
+            "the window ends on the value it should predict",
+            model(),
+            recipe(),
+            with_targets(
+                &clean,
+                clean
+                    .signals()
+                    .slice(ndarray::s![.., 0, LENGTH - 1..])
+                    .to_owned(),
+            ),
+            FindingId::TargetInInputs,
+        ),
+        case(
             "the row number exported as the signal's first point",
             model(),
             recipe(),
