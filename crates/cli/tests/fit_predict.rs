@@ -4,7 +4,7 @@
 //! CSV reproduces the test RMSE that `fit` reported, in the target's units.
 
 mod common;
-use common::kymo;
+use common::{kymo, small_model};
 
 use std::path::Path;
 use std::process::Command;
@@ -22,32 +22,6 @@ fn figure(text: &str, label: &str) -> String {
         .to_string()
 }
 
-const MODEL: &str = r#"
-[input]
-channels = 1
-length = 700
-
-[[layers]]
-type = "Conv1D"
-filters = 4
-kernel_size = 5
-padding = "same"
-
-[[layers]]
-type = "ELU"
-
-[[layers]]
-type = "MaxPooling1D"
-pool_size = 4
-
-[[layers]]
-type = "Flatten"
-
-[[layers]]
-type = "Dense"
-units = 1
-"#;
-
 const SETUP: &str = r#"
 optimizer = "AdamW"
 learning_rate = 0.001
@@ -64,7 +38,7 @@ fn corn_with_prescription(dir: &Path) {
     let corn = dir.join("corn").to_string_lossy().into_owned();
     kymo(&["dataset", "corn", "--out", &corn]);
     std::fs::create_dir_all(dir.join("rx")).expect("folder");
-    std::fs::write(dir.join("rx/model.toml"), MODEL).expect("writes");
+    std::fs::write(dir.join("rx/model.toml"), small_model(700, "ELU")).expect("writes");
     std::fs::write(dir.join("rx/recipe.toml"), SETUP).expect("writes");
 }
 
@@ -222,7 +196,7 @@ fn a_recipe_naming_an_unknown_optimizer_or_key_exits_1_with_the_accepted_values(
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     kymo(&["dataset", "corn", "--out", &path("corn")]);
-    std::fs::write(dir.path().join("model.toml"), MODEL).expect("writes");
+    std::fs::write(dir.path().join("model.toml"), small_model(700, "ELU")).expect("writes");
     for (recipe, named) in [
         (
             "optimizer = \"Adamm\"\n",
@@ -292,7 +266,7 @@ fn fit_resume_after_a_kill_ends_on_the_uninterrupted_runs_bits() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     kymo(&["dataset", "tablet", "--out", &path("tablet")]);
-    let model = MODEL.replace("length = 700", "length = 597");
+    let model = small_model(597, "ELU");
     std::fs::write(dir.path().join("model.toml"), model).expect("writes");
     std::fs::write(dir.path().join("recipe.toml"), PLATEAU_RECIPE).expect("writes");
     let fit = |out: &str| {

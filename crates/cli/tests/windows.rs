@@ -4,37 +4,11 @@
 //! point with its training rows.
 
 mod common;
-use common::kymo;
+use common::{kymo, small_model};
 
 const LENGTH: usize = 64;
 const STEP: usize = 4;
 const ROWS: usize = 240;
-
-const MODEL: &str = r#"
-[input]
-channels = 1
-length = 64
-
-[[layers]]
-type = "Conv1D"
-filters = 4
-kernel_size = 5
-padding = "same"
-
-[[layers]]
-type = "ReLU"
-
-[[layers]]
-type = "MaxPooling1D"
-pool_size = 4
-
-[[layers]]
-type = "Flatten"
-
-[[layers]]
-type = "Dense"
-units = 1
-"#;
 
 const SETUP: &str = r#"
 optimizer = "Adam"
@@ -88,7 +62,7 @@ fn shuffled_overlapping_windows_are_named_a_leak_and_fit_splits_them_apart() {
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     std::fs::write(path("windows.csv"), shuffled_windows_csv()).expect("writes");
     std::fs::create_dir_all(path("rx")).expect("folder");
-    std::fs::write(path("rx/model.toml"), MODEL).expect("writes");
+    std::fs::write(path("rx/model.toml"), small_model(LENGTH, "ReLU")).expect("writes");
     std::fs::write(path("rx/recipe.toml"), SETUP).expect("writes");
 
     kymo(&[
