@@ -347,8 +347,12 @@ pub(crate) fn split(
     Ok(match rule {
         SplitRule::Blocked => {
             let (train, validation, dropped) = kymo_data::blocked_split(data, 0.2)?;
+            let left_out = match dropped {
+                0 => "no training row shares points with them".to_string(),
+                n => format!("the {n} training rows that share points with them are left out"),
+            };
             eprintln!(
-                "kymo: validation is the last 20% of rows in recording order{}; the {dropped} training rows that share points with them are left out",
+                "kymo: validation is the last 20% of rows in recording order{}; {left_out}",
                 if data.classes().is_some() { " of each class" } else { "" }
             );
             (train, validation)
