@@ -353,7 +353,11 @@ pub(crate) fn split(
             };
             eprintln!(
                 "kymo: validation is the last 20% of rows in recording order{}; {left_out}",
-                if data.classes().is_some() { " of each class" } else { "" }
+                if data.classes().is_some() {
+                    " of each class"
+                } else {
+                    ""
+                }
             );
             (train, validation)
         }

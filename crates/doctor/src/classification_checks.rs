@@ -27,6 +27,7 @@ pub fn classification_checks(
     let mut findings: Vec<Finding> = head_and_loss(model, recipe.loss, classes.len(), train)
         .into_iter()
         .collect();
+    findings.extend(labels_beyond_outputs(model, recipe.loss, classes));
     findings.extend(class_imbalance(train, classes));
     findings.extend(class_too_small(train, classes, 0.2));
     findings.extend(validation.and_then(|val| split_misses_class(train, val, classes)));
@@ -152,6 +153,66 @@ fn head_and_loss(
         );
     }
     None
+}
+
+/// Integer labels that Keras's loss would read beyond the head: under
+/// sparse categorical cross-entropy each label is the index of its output,
+/// so labels `1..=K` on `K` outputs (the UCR archive's, for one) leave
+/// label `K` without an output; under binary cross-entropy the label is
+/// the probability itself, so `-1`/`1` or `1`/`2` are none. kymo's loaders
+/// map labels to `0..K` when they read them, so this concerns the user's
+/// own Keras training, and is Medium.
+fn labels_beyond_outputs(
+    model: &dyn Model<f32>,
+    loss: Loss,
+    classes: &[String],
+) -> Option<Finding> {
+    let values: Vec<i64> = classes
+        .iter()
+        .map(|name| name.parse::<i64>().ok())
+        .collect::<Option<_>>()?;
+    let (low, high) = (*values.iter().min()?, *values.iter().max()?);
+    let (_, units) = head(model);
+    let listing = values
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (why, fix) = match loss {
+        Loss::SparseCategoricalCrossentropy { .. }
+            if low < 0 || high >= units as i64 =>
+        {
+            (
+                format!(
+                    "sparse_categorical_crossentropy reads each label as the index of an output (0 to {}): label {high} has none, so TensorFlow stops with \"Received a label value of {high} which is outside the valid range of [0, {units})\" (on a GPU the loss can turn NaN instead){}",
+                    units.saturating_sub(1),
+                    if low > 0 { format!(", and output 0 is trained towards a class no label names") } else { String::new() }
+                ),
+                format!(
+                    "map the labels to 0..{} before training (sklearn's LabelEncoder, or y - {low} for consecutive labels)",
+                    classes.len().saturating_sub(1)
+                ),
+            )
+        }
+        Loss::BinaryCrossentropy { .. } if units == 1 && (low, high) != (0, 1) => (
+            "binary_crossentropy compares the sigmoid output with the label as a probability: a label outside 0 and 1 is none, so the loss pushes outputs to their bounds and its accuracy compares them with the wrong values".to_string(),
+            "map the labels to 0 and 1 before training (sklearn's LabelEncoder)".to_string(),
+        ),
+        _ => return None,
+    };
+    Some(
+        Finding::new(
+            FindingId::LabelsBeyondOutputs,
+            Severity::Medium,
+            format!("Labels {low}..{high} do not index the model's {units} output(s) in Keras"),
+        )
+        .measured(format!(
+            "class labels {listing}; the model ends in {units} output(s); the loss is {}",
+            loss.name()
+        ))
+        .why(why)
+        .fix(fix),
+    )
 }
 
 /// How many training rows each class has.
@@ -345,6 +406,64 @@ mod tests {
     }
 
     const SPARSE: Loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+
+    /// `labelled` data whose classes are named `names`.
+    fn named(labels: &[usize], names: &[&str]) -> Dataset {
+        let data = labelled(labels, names.len(), false);
+        Dataset::new(data.signals().clone(), data.targets().clone())
+            .expect("finite")
+            .with_classes(names.iter().map(|n| n.to_string()).collect())
+            .expect("indices")
+    }
+
+    #[test]
+    fn labels_from_one_or_of_minus_one_are_named_for_the_keras_loss_that_misreads_them() {
+        let rows: Vec<usize> = (0..15).map(|i| i % 3).collect();
+        let check = |names: &[&str], units, activation, loss| {
+            let data = named(&rows[..], names);
+            classification_checks(
+                model(units, activation).as_ref(),
+                &recipe(loss),
+                &data,
+                None,
+            )
+            .into_iter()
+            .find(|f| f.id == FindingId::LabelsBeyondOutputs)
+        };
+        let ucr = check(&["1", "2", "3"], 3, Activation::Softmax, SPARSE).expect("found");
+        assert_eq!(ucr.severity, Severity::Medium);
+        assert!(ucr.why.contains("label value of 3"), "{}", ucr.why);
+        assert!(ucr.fix.contains("y - 1"), "{}", ucr.fix);
+        assert!(check(&["0", "1", "2"], 3, Activation::Softmax, SPARSE).is_none());
+        assert!(check(&["walk", "run", "sit"], 3, Activation::Softmax, SPARSE).is_none());
+        let binary = Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        };
+        let rows: Vec<usize> = (0..14).map(|i| i % 2).collect();
+        let data = named(&rows, &["-1", "1"]);
+        let found = classification_checks(
+            model(1, Activation::Sigmoid).as_ref(),
+            &recipe(binary),
+            &data,
+            None,
+        );
+        assert!(
+            ids(&found).contains(&FindingId::LabelsBeyondOutputs),
+            "{found:?}"
+        );
+        let data = named(&rows, &["0", "1"]);
+        let found = classification_checks(
+            model(1, Activation::Sigmoid).as_ref(),
+            &recipe(binary),
+            &data,
+            None,
+        );
+        assert!(
+            !ids(&found).contains(&FindingId::LabelsBeyondOutputs),
+            "{found:?}"
+        );
+    }
 
     #[test]
     fn a_well_formed_classifier_on_balanced_labels_raises_nothing() {

@@ -143,11 +143,13 @@ pub enum FindingId {
     OverlappingWindows,
     /// `target-in-inputs`.
     TargetInInputs,
+    /// `labels-beyond-outputs`.
+    LabelsBeyondOutputs,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 59] = [
+    pub const ALL: [FindingId; 60] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -207,6 +209,7 @@ impl FindingId {
         FindingId::MetricDoesNotFit,
         FindingId::OverlappingWindows,
         FindingId::TargetInInputs,
+        FindingId::LabelsBeyondOutputs,
     ];
 
     /// The stable name.
@@ -252,6 +255,7 @@ impl FindingId {
             FindingId::SortedSplit => "sorted-split",
             FindingId::OverlappingWindows => "overlapping-windows",
             FindingId::TargetInInputs => "target-in-inputs",
+            FindingId::LabelsBeyondOutputs => "labels-beyond-outputs",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",
