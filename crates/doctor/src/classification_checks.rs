@@ -186,7 +186,7 @@ fn labels_beyond_outputs(
                 format!(
                     "sparse_categorical_crossentropy reads each label as the index of an output (0 to {}): label {high} has none, so TensorFlow stops with \"Received a label value of {high} which is outside the valid range of [0, {units})\" (on a GPU the loss can turn NaN instead){}",
                     units.saturating_sub(1),
-                    if low > 0 { format!(", and output 0 is trained towards a class no label names") } else { String::new() }
+                    if low > 0 { ", and output 0 is trained towards a class no label names" } else { "" }
                 ),
                 format!(
                     "map the labels to 0..{} before training (sklearn's LabelEncoder, or y - {low} for consecutive labels)",
