@@ -14,7 +14,7 @@
 //! points shared, and at least [`MIN_SHARED`] of them, its first `L - s`
 //! points equal the other's last `L - s` points bit for bit on every
 //! channel. Candidates come from a rolling hash of a short prefix of the
-//! first channel, so the cost is linear in the number of points; each
+//! first channel that varies, so the cost is linear in the number of points; each
 //! candidate is then compared point by point. Windows that were scaled one
 //! by one after cutting (per-window z-normalization) no longer share bits
 //! and are not found.
@@ -25,7 +25,7 @@ use ndarray::{ArrayView2, Axis};
 
 use crate::{DataError, Dataset};
 
-/// Points of the first channel whose hash finds candidate pairs (fewer
+/// Points of the key channel whose hash finds candidate pairs (fewer
 /// when a quarter of the row is shorter).
 const PREFIX: usize = 32;
 
@@ -227,9 +227,22 @@ impl BlockedRows {
     }
 }
 
-/// One row's first-channel points as bits.
-fn first_channel_bits(row: ArrayView2<'_, f32>) -> Vec<u32> {
-    row.index_axis(Axis(0), 0)
+/// The channel whose prefixes are hashed: the first that varies in
+/// either set, so a constant channel (a flag, padding) hides no windows.
+fn key_channel(a: &Dataset, b: &Dataset) -> usize {
+    let varies = |data: &Dataset, channel: usize| {
+        let values = data.signals().index_axis(Axis(1), channel);
+        let first = values.iter().next().copied();
+        values.iter().any(|v| Some(*v) != first)
+    };
+    (0..a.channels())
+        .find(|&channel| varies(a, channel) || varies(b, channel))
+        .unwrap_or(0)
+}
+
+/// One row's points of `channel` as bits.
+fn channel_bits(row: ArrayView2<'_, f32>, channel: usize) -> Vec<u32> {
+    row.index_axis(Axis(0), channel)
         .iter()
         .map(|v| v.to_bits())
         .collect()
@@ -279,9 +292,10 @@ fn search(earlier_set: &Dataset, later_set: &Dataset, same: bool) -> Overlaps {
     }
     let width = PREFIX.min(shared);
     let largest_shift = length - shared;
+    let channel = key_channel(earlier_set, later_set);
     let mut prefixes: HashMap<u64, Vec<usize>> = HashMap::new();
     for (row, signal) in later_set.signals().outer_iter().enumerate() {
-        let bits = first_channel_bits(signal);
+        let bits = channel_bits(signal, channel);
         if let Some(hash) = prefix_hash(&bits[..width]) {
             let rows = prefixes.entry(hash).or_default();
             if rows.len() < CANDIDATES_PER_PREFIX {
@@ -295,7 +309,7 @@ fn search(earlier_set: &Dataset, later_set: &Dataset, same: bool) -> Overlaps {
     // BASE^(width - 1): what the point leaving the window contributed.
     let leaving = (1..width).fold(1u64, |p, _| p.wrapping_mul(BASE));
     for (early_row, early) in earlier_set.signals().outer_iter().enumerate() {
-        let bits = first_channel_bits(early.view());
+        let bits = channel_bits(early.view(), channel);
         let mut hash = bits[1..=width].iter().fold(0u64, |h, &p| {
             h.wrapping_mul(BASE).wrapping_add(u64::from(p) + 1)
         });
@@ -401,6 +415,19 @@ mod tests {
         signals[[1, 1, 50]] += 1.0;
         data = Dataset::new(signals, data.targets().clone()).expect("finite");
         assert_eq!(overlaps_within(&data).first_count(), 0);
+    }
+
+    #[test]
+    fn a_constant_first_channel_hides_no_windows() {
+        let walk = recording(2_000, 9);
+        let starts: Vec<usize> = (0..20).map(|i| i * 30).collect();
+        let data = windows(&walk, &starts, 100, 2);
+        let mut signals = data.signals().clone();
+        signals.index_axis_mut(Axis(1), 0).fill(1.0);
+        let data = Dataset::new(signals, data.targets().clone()).expect("finite");
+        let found = overlaps_within(&data);
+        assert_eq!(found.first_count(), 20);
+        assert_eq!(found.typical_shift(), Some(30));
     }
 
     #[test]
