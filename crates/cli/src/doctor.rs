@@ -241,7 +241,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         doctor::prescribe(&spec, &setup, &diagnosis, Some((&facts, &preprocessing)));
     // The examination judged the user's split; the fixes are measured on
     // one that does not leak, as `kymo fit` and the Keras script train them.
-    let blocked = blocked_rows(&data)?;
+    let blocked = blocked_rows(&data);
     let (train_raw, val_raw) = match &blocked {
         Some(rows) => (data.select(&rows.train)?, data.select(&rows.validation)?),
         None => (train_raw, val_raw),
@@ -296,12 +296,14 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
 }
 
 /// The rows of a split in recording order when `data`'s rows are
-/// overlapping windows (`kymo_data::blocked_split`), else `None`.
-fn blocked_rows(data: &Dataset) -> anyhow::Result<Option<kymo_data::BlockedRows>> {
+/// overlapping windows (`kymo_data::blocked_split`), else `None`; also
+/// `None` when no training row would be left (a recording too short to
+/// split), where the diagnosis goes on with the user's split.
+fn blocked_rows(data: &Dataset) -> Option<kymo_data::BlockedRows> {
     if !kymo_data::is_windowed(data) {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(kymo_data::BlockedRows::of(data, 0.2)?))
+    kymo_data::BlockedRows::of(data, 0.2).ok()
 }
 
 /// What `--prescribe` writes: the fixed model and recipe, and for
@@ -437,7 +439,7 @@ fn run_classification(
     }
     findings.extend(trained);
     let diagnosis = doctor::Diagnosis::new(findings);
-    let blocked = blocked_rows(data)?;
+    let blocked = blocked_rows(data);
     let prescription = Prescription {
         spec: &fixed_spec,
         setup: &fixed_setup,

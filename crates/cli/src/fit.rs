@@ -335,36 +335,41 @@ pub(crate) fn split(
     rule: SplitRule,
     seed: u64,
 ) -> anyhow::Result<(Dataset, Dataset)> {
-    let rule = match rule {
+    let labelled = data.classes().is_some();
+    Ok(match rule {
         SplitRule::Auto if kymo_data::is_windowed(data) => {
             eprintln!("kymo: the rows are overlapping windows of longer recordings, so they split in recording order (a shuffled split would leak)");
-            SplitRule::Blocked
-        }
-        SplitRule::Auto if data.classes().is_some() => SplitRule::Stratified,
-        SplitRule::Auto => SplitRule::Tail,
-        rule => rule,
-    };
-    Ok(match rule {
-        SplitRule::Blocked => {
-            let (train, validation, dropped) = kymo_data::blocked_split(data, 0.2)?;
-            let left_out = match dropped {
-                0 => "no training row shares points with them".to_string(),
-                n => format!("the {n} training rows that share points with them are left out"),
-            };
-            eprintln!(
-                "kymo: validation is the last 20% of rows in recording order{}; {left_out}",
-                if data.classes().is_some() {
-                    " of each class"
-                } else {
-                    ""
+            match kymo_data::blocked_split(data, 0.2) {
+                Ok(split) => announce_blocked(split, labelled),
+                Err(_) => {
+                    // Every training row would share points with validation.
+                    eprintln!("kymo: too few windows to split apart; validating on the last 20% of rows, whose first rows share points with training");
+                    validation_split(data, 0.2)?
                 }
-            );
-            (train, validation)
+            }
         }
+        SplitRule::Auto if labelled => stratified_split(data, 0.2, seed)?,
+        SplitRule::Auto | SplitRule::Tail => validation_split(data, 0.2)?,
+        SplitRule::Blocked => announce_blocked(kymo_data::blocked_split(data, 0.2)?, labelled),
         SplitRule::Stratified => stratified_split(data, 0.2, seed)?,
         SplitRule::Shuffled => random_split(data, 0.2, seed)?,
-        SplitRule::Tail | SplitRule::Auto => validation_split(data, 0.2)?,
     })
+}
+
+/// The two sets of a blocked split, after saying how they were cut.
+fn announce_blocked(
+    (train, validation, dropped): (Dataset, Dataset, usize),
+    labelled: bool,
+) -> (Dataset, Dataset) {
+    let left_out = match dropped {
+        0 => "no training row shares points with them".to_string(),
+        n => format!("the {n} training rows that share points with them are left out"),
+    };
+    eprintln!(
+        "kymo: validation is the last 20% of rows in recording order{}; {left_out}",
+        if labelled { " of each class" } else { "" }
+    );
+    (train, validation)
 }
 
 /// Trains and writes the best checkpoint.

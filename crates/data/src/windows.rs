@@ -503,6 +503,19 @@ mod tests {
     }
 
     #[test]
+    fn blocked_split_of_windows_that_all_overlap_is_an_error_not_an_empty_set() {
+        let walk = recording(200, 10);
+        let starts: Vec<usize> = (0..10).collect();
+        let error = blocked_split(&windows(&walk, &starts, 64, 1), 0.2).expect_err("nothing left");
+        assert!(
+            error
+                .to_string()
+                .contains("every one of the 8 training rows"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn blocked_split_keeps_every_class_in_validation() {
         let walk = recording(3_000, 6);
         let starts: Vec<usize> = (0..40).map(|i| i * 30).collect();
