@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use hdf5_pure::{AttrValue, FileBuilder};
-use kymo_layers::{Activation, LayerSpec, Model, ModelSpec, Shape};
+use kymo_layers::{Activation, LayerSpec, Model, ModelSpec, Regularizer, Shape};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{json, Value};
 
@@ -35,6 +35,13 @@ fn activation_name(activation: Activation) -> Option<&'static str> {
         } => "leaky_relu",
         _ => return None,
     })
+}
+
+/// A regularizer as Keras's `get_config` writes it (`L1L2` holds both
+/// coefficients, and `keras.regularizers.get` reads it back).
+fn regularizer_config(regularizer: Regularizer) -> Value {
+    json!({"module": "keras.regularizers", "class_name": "L1L2",
+           "config": {"l1": regularizer.l1, "l2": regularizer.l2}, "registered_name": null})
 }
 
 /// One layer's Keras class and config.
@@ -93,7 +100,20 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
         ))
         }
     };
+    let regularizers = match spec {
+        LayerSpec::Conv1D(s) => [s.kernel_regularizer, s.bias_regularizer],
+        LayerSpec::Dense(s) => [s.kernel_regularizer, s.bias_regularizer],
+        _ => [None, None],
+    };
     if let Value::Object(map) = &mut config {
+        for (field, regularizer) in ["kernel_regularizer", "bias_regularizer"]
+            .into_iter()
+            .zip(regularizers)
+        {
+            if let Some(r) = regularizer {
+                map.insert(field.into(), regularizer_config(r));
+            }
+        }
         map.insert("name".into(), json!(name));
         map.insert("trainable".into(), json!(true));
         map.insert("dtype".into(), json!("float32"));

@@ -3,6 +3,8 @@
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use crate::Regularizer;
+
 /// One weight array of a layer, with the gradient accumulated for it.
 ///
 /// Non-trainable weights (BatchNormalization's moving statistics) are
@@ -19,6 +21,9 @@ pub struct Parameter<T> {
     pub grad: ArrayD<T>,
     /// Whether optimizers update it.
     pub trainable: bool,
+    /// The penalty its value adds to the training loss (Keras's
+    /// `kernel_regularizer`, `bias_regularizer`), if any.
+    pub regularizer: Option<Regularizer>,
 }
 
 impl<T: Float> Parameter<T> {
@@ -30,7 +35,14 @@ impl<T: Float> Parameter<T> {
             value,
             grad,
             trainable: true,
+            regularizer: None,
         }
+    }
+
+    /// The same parameter with `regularizer` on its value.
+    pub fn regularized(mut self, regularizer: Option<Regularizer>) -> Self {
+        self.regularizer = regularizer;
+        self
     }
 
     /// A non-trainable parameter (its gradient stays zero).

@@ -270,6 +270,9 @@ impl Trainer {
                 reason: "the model's output is not [batch, targets]".into(),
             })?;
         self.model.backward(grad)?;
+        // Keras's total loss: the data loss plus the weights' penalties,
+        // whose gradients join before clipping.
+        let loss = loss + regularize(self.model.parameters_mut())?;
         let mut slots = trainable_slots(self.model.parameters_mut())?;
         match self.config.clip {
             Some(Clip::GlobalNorm(max)) => {
@@ -306,6 +309,8 @@ impl Trainer {
             .config
             .loss
             .evaluate(&predictions.clone().into_dyn(), data.targets())?;
+        // As Keras's `test_step`, the weights' penalties count.
+        let loss = loss + penalty(self.model.parameters());
         let metrics = self
             .config
             .metrics
@@ -395,6 +400,41 @@ fn predict_batches(
         rows.push(out);
     }
     Ok(rows)
+}
+
+/// Adds each trainable parameter's regularizer gradient to its gradient
+/// and returns the sum of the penalties (`kymo_layers::Regularizer`).
+fn regularize(parameters: Vec<&mut Parameter<f32>>) -> Result<f64, TrainError> {
+    let mut total = 0.0;
+    for parameter in parameters.into_iter().filter(|p| p.trainable) {
+        let Some(regularizer) = parameter.regularizer else {
+            continue;
+        };
+        let name = parameter.name;
+        let Parameter { value, grad, .. } = parameter;
+        let (Some(value), Some(grad)) = (value.as_slice(), grad.as_slice_mut()) else {
+            return Err(TrainError::Config {
+                field: "parameters",
+                reason: format!("weight `{name}` is not a contiguous array"),
+            });
+        };
+        total += regularizer.penalty(value);
+        regularizer.add_gradient(value, grad);
+    }
+    Ok(total)
+}
+
+/// The sum of the trainable parameters' penalties.
+fn penalty(parameters: Vec<&Parameter<f32>>) -> f64 {
+    parameters
+        .into_iter()
+        .filter(|p| p.trainable)
+        .filter_map(|p| {
+            let regularizer = p.regularizer?;
+            let values: Vec<f32> = p.value.iter().copied().collect();
+            Some(regularizer.penalty(&values))
+        })
+        .sum()
 }
 
 /// A parameter's values and gradient, as mutable slices.

@@ -14,7 +14,9 @@ use crate::layers::{
     BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LayerNormalizationSpec,
     LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
 };
-use crate::{Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec};
+use crate::{
+    Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec, Regularizer,
+};
 
 mod functional;
 
@@ -91,6 +93,57 @@ fn initializer(config: &Value, field: &str, default: Initializer) -> Initializer
     }
 }
 
+/// A `kernel_regularizer` or `bias_regularizer`: Keras's `L1`, `L2` and
+/// `L1L2` (as `get_config` writes them, or by their string names, whose
+/// coefficients are 0.01); another regularizer is refused, as kymo would
+/// train without it.
+fn regularizer(
+    config: &Value,
+    field: &str,
+    layer: &str,
+) -> Result<Option<Regularizer>, LayerError> {
+    let unsupported = |what: &str| {
+        Err(spec_error(format!(
+            "layer '{layer}': `{field}` {what} is not supported (L1, L2 or L1L2)"
+        )))
+    };
+    let (class, coefficients) = match config.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(name)) => (name.as_str(), None),
+        Some(Value::Object(entry)) => (
+            entry
+                .get("class_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            entry.get("config"),
+        ),
+        Some(other) => return unsupported(&other.to_string()),
+    };
+    let coefficient = |key: &str, default: f64| {
+        coefficients
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_f64)
+            .unwrap_or(default)
+    };
+    Ok(Some(match class {
+        "L1" | "l1" => Regularizer {
+            l1: coefficient("l1", 0.01),
+            l2: 0.0,
+        },
+        "L2" | "l2" => Regularizer {
+            l1: 0.0,
+            l2: coefficient("l2", 0.01),
+        },
+        // The string names both at 0.01; the class's own defaults are 0.
+        "l1_l2" if coefficients.is_none() => Regularizer { l1: 0.01, l2: 0.01 },
+        "L1L2" | "l1_l2" => Regularizer {
+            l1: coefficient("l1", 0.0),
+            l2: coefficient("l2", 0.0),
+        },
+        other => return unsupported(&format!("`{other}`")),
+    }))
+}
+
 /// `ZeroPadding1D`'s `padding` or `Cropping1D`'s `cropping`: one count
 /// for both ends, or `(left, right)`; Keras's defaults are 1 and (1, 1).
 fn edges(config: &Value, field: &str, layer: &str) -> Result<(usize, usize), LayerError> {
@@ -126,8 +179,10 @@ fn padding(config: &Value, layer: &str) -> Result<Padding, LayerError> {
 /// what the layer computes, instead of building a different model:
 /// channels-first data, grouped convolutions, a Batch- or
 /// LayerNormalization without its offset or scale, with renormalization or
-/// RMS scaling, or over another axis, a global pool that keeps its axis. (Regularizers and constraints change only training; they are
-/// read by nothing and left out.)
+/// RMS scaling, or over another axis, a global pool that keeps its axis.
+/// (Constraints, activity regularizers and the regularizers of other layers
+/// than Conv1D and Dense change only training; they are read by nothing
+/// and left out.)
 fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), LayerError> {
     let refuse = |field: &str, value: &Value, why: &str| {
         Err(spec_error(format!(
@@ -332,6 +387,8 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
             kernel_initializer: initializer(&c, "kernel_initializer", Initializer::GlorotUniform),
             bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
+            kernel_regularizer: regularizer(&c, "kernel_regularizer", &label)?,
+            bias_regularizer: regularizer(&c, "bias_regularizer", &label)?,
             name,
             ..Conv1DSpec::new(
                 required(&c, "filters", &label)?,
@@ -343,6 +400,8 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             use_bias: c.get("use_bias").and_then(Value::as_bool).unwrap_or(true),
             kernel_initializer: initializer(&c, "kernel_initializer", Initializer::GlorotUniform),
             bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
+            kernel_regularizer: regularizer(&c, "kernel_regularizer", &label)?,
+            bias_regularizer: regularizer(&c, "bias_regularizer", &label)?,
             name,
             ..DenseSpec::new(required(&c, "units", &label)?)
         }),
@@ -614,6 +673,35 @@ mod tests {
     }
 
     #[test]
+    fn regularizers_are_read_from_configs_and_string_names() {
+        let conv = |regularizers: &str| {
+            let layer = format!(
+                r#"{{"class_name": "Conv1D", "config": {{"name": "c", "filters": 2, "kernel_size": 3, {regularizers}}}}}"#
+            );
+            match layer_spec(&serde_json::from_str(&layer).expect("JSON")) {
+                Ok(Some(LayerSpec::Conv1D(spec))) => {
+                    (spec.kernel_regularizer, spec.bias_regularizer)
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let (kernel, bias) = conv(
+            r#""kernel_regularizer": {"module": "keras.regularizers", "class_name": "L1L2", "config": {"l1": 0.001, "l2": 0.002}, "registered_name": null}, "bias_regularizer": "l2""#,
+        );
+        assert_eq!(
+            kernel,
+            Some(Regularizer {
+                l1: 0.001,
+                l2: 0.002
+            })
+        );
+        assert_eq!(bias, Some(Regularizer { l1: 0.0, l2: 0.01 }));
+        let (kernel, bias) = conv(r#""kernel_regularizer": "l1_l2", "bias_regularizer": null"#);
+        assert_eq!(kernel, Some(Regularizer { l1: 0.01, l2: 0.01 }));
+        assert_eq!(bias, None);
+    }
+
+    #[test]
     fn settings_that_would_change_the_model_are_refused_by_layer_and_field() {
         for (layer, field) in [
             (
@@ -631,6 +719,10 @@ mod tests {
             (
                 r#"{"class_name": "ReLU", "config": {"name": "c", "max_value": 6.0}}"#,
                 "max_value",
+            ),
+            (
+                r#"{"class_name": "Dense", "config": {"name": "c", "units": 2, "kernel_regularizer": {"class_name": "OrthogonalRegularizer", "config": {"factor": 0.01}}}}"#,
+                "kernel_regularizer",
             ),
             (
                 r#"{"class_name": "ReLU", "config": {"name": "c", "threshold": 0.5}}"#,

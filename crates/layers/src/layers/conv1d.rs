@@ -18,7 +18,7 @@ use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_
 use crate::limits::{padded_length, product, LayerPlan};
 use crate::{
     Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Reach,
-    Shape,
+    Regularizer, Shape,
 };
 
 const KIND: &str = "Conv1D";
@@ -52,6 +52,12 @@ pub struct Conv1DSpec {
     /// Bias initializer (default `zeros`).
     #[serde(default = "zeros_init")]
     pub bias_initializer: Initializer,
+    /// Penalty on the kernel (Keras's `kernel_regularizer`; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias (Keras's `bias_regularizer`; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
     /// Optional layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -81,6 +87,8 @@ impl Conv1DSpec {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
             name: None,
         }
     }
@@ -176,12 +184,14 @@ impl<T: Float> Conv1D<T> {
             "kernel",
             spec.kernel_initializer
                 .sample(&[spec.filters, channels, k], fans, rng),
-        );
+        )
+        .regularized(spec.kernel_regularizer);
         let bias = spec.use_bias.then(|| {
             Parameter::trainable(
                 "bias",
                 spec.bias_initializer.sample(&[spec.filters], fans, rng),
             )
+            .regularized(spec.bias_regularizer)
         });
         let activation = InPlaceActivation::new(spec.activation);
         Ok(Self {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::activation::InPlaceActivation;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache};
 use crate::limits::{product, LayerPlan};
-use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Shape};
+use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Regularizer, Shape};
 
 const KIND: &str = "Dense";
 
@@ -35,6 +35,12 @@ pub struct DenseSpec {
     /// Bias initializer (default `zeros`).
     #[serde(default = "zeros_init")]
     pub bias_initializer: Initializer,
+    /// Penalty on the kernel (Keras's `kernel_regularizer`; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias (Keras's `bias_regularizer`; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
     /// Optional layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -56,6 +62,8 @@ impl DenseSpec {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
             name: None,
         }
     }
@@ -119,12 +127,14 @@ impl<T: Float> Dense<T> {
             "kernel",
             spec.kernel_initializer
                 .sample(&[spec.units, in_features], fans, rng),
-        );
+        )
+        .regularized(spec.kernel_regularizer);
         let bias = spec.use_bias.then(|| {
             Parameter::trainable(
                 "bias",
                 spec.bias_initializer.sample(&[spec.units], fans, rng),
             )
+            .regularized(spec.bias_regularizer)
         });
         Ok(Self {
             activation: InPlaceActivation::new(spec.activation),

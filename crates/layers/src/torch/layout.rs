@@ -2,7 +2,7 @@
 
 use kymo_tensor::{Float, Padding, Window};
 
-use crate::{Activation, LayerError, LayerSpec, Model, Sequential, Shape};
+use crate::{Activation, LayerError, LayerSpec, Model, Regularizer, Sequential, Shape};
 
 /// One tensor of the mirrored model's `state_dict`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,10 @@ pub struct TorchLayout {
     pub modules: Vec<String>,
     /// Every `state_dict` tensor, in PyTorch's order.
     pub tensors: Vec<TorchTensor>,
+    /// The regularized tensors by `state_dict` key, with their penalty
+    /// (Keras's `kernel_regularizer`, `bias_regularizer`), which a PyTorch
+    /// module does not hold: [`Self::python`] writes them as a function.
+    pub penalties: Vec<(String, Regularizer)>,
 }
 
 /// The PyTorch modules of one kymo layer, and which of them holds weights.
@@ -54,6 +58,7 @@ impl TorchLayout {
     pub fn of<T: Float>(model: &Sequential<T>) -> Result<Self, LayerError> {
         let mut modules = Vec::new();
         let mut tensors = Vec::new();
+        let mut penalties = Vec::new();
         for (index, layer) in model.layers().iter().enumerate() {
             let parts = parts(&layer.spec(), layer.name(), layer.input_shape())?;
             let prefix = match (&parts.weights, parts.modules.len()) {
@@ -69,6 +74,9 @@ impl TorchLayout {
                         .find(|(kymo, _)| *kymo == parameter.name)
                         .map(|(_, torch)| *torch)
                         .unwrap_or(parameter.name);
+                    if let Some(regularizer) = parameter.regularizer {
+                        penalties.push((format!("{prefix}{torch_name}"), regularizer));
+                    }
                     tensors.push(TorchTensor {
                         key: format!("{prefix}{torch_name}"),
                         weight: Some(format!("{}/{}", layer.name(), parameter.name)),
@@ -88,7 +96,11 @@ impl TorchLayout {
                 many => format!("nn.Sequential({})", many.join(", ")),
             });
         }
-        Ok(Self { modules, tensors })
+        Ok(Self {
+            modules,
+            tensors,
+            penalties,
+        })
     }
 
     /// Python source that builds the mirrored model as `model`.
@@ -99,6 +111,28 @@ impl TorchLayout {
             source.push_str(&format!("    {module},  # {index}\n"));
         }
         source.push_str(")\n");
+        if !self.penalties.is_empty() {
+            source.push_str("\n\n# Keras's weight regularizers, which a PyTorch module does not hold: add\n# penalty(model) to the training loss to train as Keras and kymo do.\ndef penalty(model):\n    weights = dict(model.named_parameters())\n    return (\n");
+            let mut terms = Vec::new();
+            for (key, regularizer) in &self.penalties {
+                if regularizer.l1 != 0.0 {
+                    terms.push(format!(
+                        "{} * weights[\"{key}\"].abs().sum()",
+                        python_float(regularizer.l1)
+                    ));
+                }
+                if regularizer.l2 != 0.0 {
+                    terms.push(format!(
+                        "{} * weights[\"{key}\"].square().sum()",
+                        python_float(regularizer.l2)
+                    ));
+                }
+            }
+            if terms.is_empty() {
+                terms.push("0.0".into());
+            }
+            source.push_str(&format!("        {}\n    )\n", terms.join("\n        + ")));
+        }
         source
     }
 }
@@ -331,4 +365,46 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
             weights: Some((0, BATCH_NORM)),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModelSpec;
+
+    #[test]
+    fn regularized_weights_come_out_as_a_penalty_function_over_their_state_dict_keys() {
+        let spec = ModelSpec::from_toml_str(
+            r#"
+            input = { channels = 1, length = 16 }
+            [[layers]]
+            type = "Conv1D"
+            filters = 2
+            kernel_size = 3
+            kernel_regularizer = { l2 = 0.01 }
+            [[layers]]
+            type = "Flatten"
+            [[layers]]
+            type = "Dense"
+            units = 1
+            bias_regularizer = { l1 = 0.001 }
+            "#,
+        )
+        .expect("a valid spec");
+        let model = Sequential::<f32>::new(&spec, 0).expect("builds");
+        let source = TorchLayout::of(&model).expect("maps").python();
+        assert!(source.contains("def penalty(model):"), "{source}");
+        assert!(
+            source.contains(r#"0.01 * weights["0.weight"].square().sum()"#),
+            "{source}"
+        );
+        assert!(
+            source.contains(r#"+ 0.001 * weights["2.bias"].abs().sum()"#),
+            "{source}"
+        );
+        // A model without regularizers gets no function.
+        let plain = Sequential::<f32>::new(&crate::zoo::doctor(64), 0).expect("builds");
+        let source = TorchLayout::of(&plain).expect("maps").python();
+        assert!(!source.contains("penalty"), "{source}");
+    }
 }

@@ -260,3 +260,40 @@ fn terminate_on_nan_stops_at_the_first_bad_batch() {
     let (epoch, _) = guard.terminated_at.expect("the loss must blow up");
     assert_eq!(t.epochs_done(), epoch + 1, "no epoch after the bad batch");
 }
+
+#[test]
+fn a_validation_loss_carries_the_weights_penalties_as_keras_s_does() {
+    let (_, val) = data(40);
+    let plain = zoo::doctor(LENGTH);
+    let mut penalized = plain.clone();
+    for layer in &mut penalized.layers {
+        if let LayerSpec::Conv1D(conv) = layer {
+            conv.kernel_regularizer = Some(kymo_layers::Regularizer { l1: 0.0, l2: 0.01 });
+        }
+    }
+    let mut plain = trainer_of(&plain, 1, 3);
+    let mut penalized = trainer_of(&penalized, 1, 3);
+    let (loss, with_penalty) = (
+        plain.evaluate(&val).expect("evaluates").loss,
+        penalized.evaluate(&val).expect("evaluates").loss,
+    );
+    // The same seed draws the same weights: the difference is the penalty.
+    let penalty: f64 = penalized
+        .model
+        .get_weights()
+        .iter()
+        // The doctor architecture names its convolutions ConvLayer1, 2, ...
+        .filter(|w| w.name.starts_with("ConvLayer") && w.name.ends_with("/kernel"))
+        .map(|w| {
+            w.array
+                .iter()
+                .map(|&v| 0.01 * f64::from(v) * f64::from(v))
+                .sum::<f64>()
+        })
+        .sum();
+    assert!(penalty > 0.0);
+    assert!(
+        (with_penalty - loss - penalty).abs() <= 1e-9 * with_penalty.abs().max(1.0),
+        "{with_penalty} - {loss} against {penalty}"
+    );
+}
