@@ -145,11 +145,13 @@ pub enum FindingId {
     TargetInInputs,
     /// `labels-beyond-outputs`.
     LabelsBeyondOutputs,
+    /// `heavy-regularization`.
+    HeavyRegularization,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 60] = [
+    pub const ALL: [FindingId; 61] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -210,6 +212,7 @@ impl FindingId {
         FindingId::OverlappingWindows,
         FindingId::TargetInInputs,
         FindingId::LabelsBeyondOutputs,
+        FindingId::HeavyRegularization,
     ];
 
     /// The stable name.
@@ -256,6 +259,7 @@ impl FindingId {
             FindingId::OverlappingWindows => "overlapping-windows",
             FindingId::TargetInInputs => "target-in-inputs",
             FindingId::LabelsBeyondOutputs => "labels-beyond-outputs",
+            FindingId::HeavyRegularization => "heavy-regularization",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",

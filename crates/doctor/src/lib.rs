@@ -145,6 +145,34 @@ fn with_input(spec: &ArchitectureSpec, channels: usize, length: usize) -> Archit
     same
 }
 
+/// The strongest regularizer coefficient a prescription keeps: Keras's
+/// default.
+const PRESCRIBED_PENALTY: f64 = 0.01;
+
+/// Caps every Conv1D and Dense regularizer coefficient of `spec` at
+/// [`PRESCRIBED_PENALTY`] (the fix of `heavy-regularization`).
+fn temper_regularizers(spec: &mut ArchitectureSpec) {
+    let layers: Vec<&mut kymo_layers::LayerSpec> = match spec {
+        ArchitectureSpec::Sequential(s) => s.layers.iter_mut().collect(),
+        ArchitectureSpec::Graph(g) => g.nodes.iter_mut().map(|node| &mut node.layer).collect(),
+    };
+    for layer in layers {
+        let regularizers = match layer {
+            kymo_layers::LayerSpec::Conv1D(c) => {
+                [&mut c.kernel_regularizer, &mut c.bias_regularizer]
+            }
+            kymo_layers::LayerSpec::Dense(d) => {
+                [&mut d.kernel_regularizer, &mut d.bias_regularizer]
+            }
+            _ => continue,
+        };
+        for regularizer in regularizers.into_iter().flatten() {
+            regularizer.l1 = regularizer.l1.min(PRESCRIBED_PENALTY);
+            regularizer.l2 = regularizer.l2.min(PRESCRIBED_PENALTY);
+        }
+    }
+}
+
 /// Structural findings that the prescribed architecture replaces.
 const ARCHITECTURE: [FindingId; 4] = [
     FindingId::OversizedHead,
@@ -180,7 +208,14 @@ pub fn prescribe(
         fixed.input = input;
         ArchitectureSpec::Sequential(fixed)
     } else {
-        with_input(spec, input.channels, input.length)
+        let mut kept = with_input(spec, input.channels, input.length);
+        if diagnosis
+            .get(FindingId::HeavyRegularization.as_str())
+            .is_some()
+        {
+            temper_regularizers(&mut kept);
+        }
+        kept
     };
     let learning_rate = if (1e-5..=1e-2).contains(&setup.learning_rate) {
         setup.learning_rate

@@ -124,6 +124,67 @@ fn stacked_linear_layers_and_heavy_dropout_are_named() {
     );
 }
 
+#[test]
+fn heavy_regularization_is_named_and_the_prescription_caps_it_at_keras_s_default() {
+    // A small CNN no structural rule replaces (strided pools, a global
+    // pooling head) with L2(0.5) on each Conv1D kernel.
+    let spec = kymo_layers::ArchitectureSpec::from_toml_str(
+        r#"
+        input = { channels = 1, length = 256 }
+        [[layers]]
+        type = "Conv1D"
+        filters = 8
+        kernel_size = 5
+        padding = "same"
+        activation = "relu"
+        kernel_regularizer = { l2 = 0.5 }
+        [[layers]]
+        type = "MaxPooling1D"
+        pool_size = 4
+        [[layers]]
+        type = "Conv1D"
+        filters = 8
+        kernel_size = 3
+        padding = "same"
+        activation = "relu"
+        kernel_regularizer = { l2 = 0.5 }
+        [[layers]]
+        type = "MaxPooling1D"
+        pool_size = 4
+        [[layers]]
+        type = "GlobalAveragePooling1D"
+        [[layers]]
+        type = "Dense"
+        units = 1
+        "#,
+    )
+    .expect("a valid spec");
+    let model = spec.build::<f32>(0).expect("builds");
+    let setup = Recipe {
+        batch_size: 32,
+        early_stopping: true,
+        checkpoint_best: true,
+        ..Recipe::default()
+    };
+    let findings = static_checks(model.as_ref(), &setup, None);
+    assert!(
+        ids(&findings).contains(&"heavy-regularization"),
+        "{:?}",
+        ids(&findings)
+    );
+    let (fixed, _) = prescribe(&spec, &setup, &Diagnosis::new(findings), None);
+    let kept: Vec<f64> = fixed
+        .layer_specs()
+        .into_iter()
+        .filter_map(|layer| match layer {
+            LayerSpec::Conv1D(conv) => conv.kernel_regularizer.map(|r| r.l2),
+            _ => None,
+        })
+        .collect();
+    assert!(!kept.is_empty(), "{fixed:?}");
+    assert!(kept.iter().all(|&l2| l2 == 0.01), "{kept:?}");
+}
+
 /// Train and validation splits, standardized on train.
 fn standardized(samples: usize, length: usize) -> (Dataset, Dataset) {
     let (train, val) = validation_split(&spectra(samples, length), 0.25).expect("valid");

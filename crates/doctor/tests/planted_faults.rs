@@ -277,6 +277,22 @@ fn cases() -> Vec<Case> {
             FindingId::IndexColumn,
         ),
         case(
+            "L2(0.5) on every Conv1D kernel",
+            {
+                let mut spec = model();
+                for layer in &mut spec.layers {
+                    if let LayerSpec::Conv1D(conv) = layer {
+                        conv.kernel_regularizer =
+                            Some(kymo_layers::Regularizer { l1: 0.0, l2: 0.5 });
+                    }
+                }
+                spec
+            },
+            recipe(),
+            clean.clone(),
+            FindingId::HeavyRegularization,
+        ),
+        case(
             "the window ends on the value it should predict",
             model(),
             recipe(),

@@ -60,6 +60,7 @@ pub fn static_checks(
         setup_rules::no_best_checkpoint(setup),
         setup_rules::metric_does_not_fit(setup),
         model_rules::heavy_dropout(s),
+        model_rules::heavy_regularization(s),
         model_rules::stacked_linear(s),
         model_rules::linear_model(s),
     ]

@@ -265,6 +265,45 @@ pub(super) fn heavy_dropout(subject: &Subject<'_>) -> Vec<Finding> {
     findings
 }
 
+/// A regularizer coefficient this many times Keras's default (0.01), or
+/// more, is heavy.
+const HEAVY_PENALTY: f64 = 0.1;
+
+/// Weight regularizers of 0.1 or more: ten times Keras's default.
+pub(super) fn heavy_regularization(subject: &Subject<'_>) -> Vec<Finding> {
+    let Subject { layers, specs, .. } = subject;
+    let mut findings = Vec::new();
+    for (layer, layer_spec) in layers.iter().zip(specs) {
+        let regularizers = match layer_spec {
+            LayerSpec::Conv1D(c) => [
+                ("kernel", c.kernel_regularizer),
+                ("bias", c.bias_regularizer),
+            ],
+            LayerSpec::Dense(d) => [
+                ("kernel", d.kernel_regularizer),
+                ("bias", d.bias_regularizer),
+            ],
+            _ => continue,
+        };
+        for (weight, regularizer) in regularizers {
+            let Some(r) = regularizer.filter(|r| r.l1.max(r.l2) >= HEAVY_PENALTY) else {
+                continue;
+            };
+            findings.push(
+                Finding::new(
+                    FindingId::HeavyRegularization,
+                    Severity::Medium,
+                    format!("The {weight} of '{}' is regularized heavily", layer.name()),
+                )
+                .measured(format!("{weight}_regularizer l1 = {}, l2 = {}", r.l1, r.l2))
+                .why("the penalty's gradient (l1 per weight, 2 * l2 * w) pulls every weight towards zero at least ten times as hard as Keras's default 0.01: the network underfits, its outputs close to a constant")
+                .fix("l2 between 1e-4 and 1e-2 (1e-3 is a common start), chosen on validation; or Dropout 0.1 to 0.3 instead; the prescription caps it at 0.01"),
+            );
+        }
+    }
+    findings
+}
+
 /// Two weighted layers with no nonlinearity between them, in a chain (a
 /// graph's layer list puts sibling branches side by side, which do not
 /// feed each other).

@@ -142,7 +142,20 @@ fn model_rules_fire_on_their_models_only() {
         }
         ArchitectureSpec::Graph(_) => unreachable!("the linear spec is a Sequential"),
     };
-    let specs: [(&str, ArchitectureSpec); 6] = [
+    // The doctor's architecture with L2(0.5) on every Conv1D kernel, and
+    // with Keras's default L2(0.01).
+    let penalized = |l2: f64| -> ArchitectureSpec {
+        let mut spec = zoo::doctor(1040);
+        for layer in &mut spec.layers {
+            if let LayerSpec::Conv1D(conv) = layer {
+                conv.kernel_regularizer = Some(kymo_layers::Regularizer { l1: 0.0, l2 });
+            }
+        }
+        spec.into()
+    };
+    let specs: [(&str, ArchitectureSpec); 8] = [
+        ("penalized", penalized(0.5)),
+        ("default-penalty", penalized(0.01)),
         ("original", zoo::original(1040).into()),
         ("doctor", zoo::doctor(1040).into()),
         ("resnet", zoo::resnet_with(256, [4, 8, 8]).into()),
@@ -151,7 +164,10 @@ fn model_rules_fire_on_their_models_only() {
         ("normalized", normalized),
     ];
     // (rule, model, fires)
-    let table: [(Rule, &str, bool); 19] = [
+    let table: [(Rule, &str, bool); 22] = [
+        (model_rules::heavy_regularization, "penalized", true),
+        (model_rules::heavy_regularization, "default-penalty", false),
+        (model_rules::heavy_regularization, "doctor", false),
         (model_rules::linear_model, "linear", true),
         (model_rules::linear_model, "normalized", false),
         (model_rules::stacked_linear, "linear", true),
