@@ -135,7 +135,7 @@ pub fn compare_with_baselines(
     let mut cnn_seeds = Vec::with_capacity(seeds.len());
     for &seed in seeds {
         let mut trainer = setup.fit(spec, &train, &validation, seed, None)?;
-        cnn_seeds.push(trainer.evaluate(&validation)?.loss);
+        cnn_seeds.push(trainer.evaluate(&validation)?.data_loss);
     }
     let mut sorted: Vec<f64> = cnn_seeds
         .iter()

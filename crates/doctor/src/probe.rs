@@ -92,10 +92,27 @@ pub fn probe(
         config.noise_window,
         Arc::clone(&recording),
     );
+    // Keras's losses carry the weights' penalties (`kymo_layers::Regularizer`);
+    // the probe judges the fit against the mean predictor's MSE, so a
+    // regularized model's curves are its MSE alone.
+    let regularized = model
+        .parameters()
+        .iter()
+        .any(|p| p.trainable && p.regularizer.is_some());
+    let (train_series, val_series) = if regularized {
+        ("mse", "val_mse")
+    } else {
+        ("loss", "val_loss")
+    };
     let fit_config = FitConfig {
         epochs: config.epochs,
         batch_size,
         seed: config.seed,
+        metrics: if regularized {
+            vec![kymo_data::Metric::Mse]
+        } else {
+            Vec::new()
+        },
         ..FitConfig::default()
     };
     // The probe is a real `fit` (the same batches, clipping and steps)
@@ -115,8 +132,8 @@ pub fn probe(
     } = std::mem::take(&mut *lock(&recording));
 
     let mut stats = ProbeStats {
-        train_loss: trainer.history.series("loss"),
-        val_loss: trainer.history.series("val_loss"),
+        train_loss: trainer.history.series(train_series),
+        val_loss: trainer.history.series(val_series),
         mean_val_mse: kymo_baselines::MeanPredictor::mse_of(train, validation),
         noise_scale: f64::NAN,
         signal_fraction: f64::NAN,

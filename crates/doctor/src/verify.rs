@@ -53,7 +53,7 @@ pub fn verify(
         let stability = trainer.history.stability(mean_val_mse);
         blow_ups += usize::from(stability.blew_up);
         relapses += usize::from(stability.relapsed);
-        finals.push(trainer.evaluate(validation)?.loss);
+        finals.push(trainer.evaluate(validation)?.data_loss);
     }
     let mut sorted: Vec<f64> = finals
         .iter()

@@ -185,6 +185,43 @@ fn heavy_regularization_is_named_and_the_prescription_caps_it_at_keras_s_default
     assert!(kept.iter().all(|&l2| l2 == 0.01), "{kept:?}");
 }
 
+#[test]
+fn the_probe_judges_a_regularized_model_by_its_mse_not_keras_s_penalized_loss() {
+    // L2(1000) on every kernel: Keras's loss would be in the thousands,
+    // the MSE on standardized targets near 1.
+    let spec = kymo_layers::ArchitectureSpec::from_toml_str(
+        r#"
+        input = { channels = 1, length = 64 }
+        [[layers]]
+        type = "Conv1D"
+        filters = 4
+        kernel_size = 5
+        activation = "relu"
+        kernel_regularizer = { l2 = 1000.0 }
+        [[layers]]
+        type = "GlobalAveragePooling1D"
+        [[layers]]
+        type = "Dense"
+        units = 1
+        kernel_regularizer = { l2 = 1000.0 }
+        "#,
+    )
+    .expect("a valid spec");
+    let (train, val) = standardized(80, 64);
+    let setup = Recipe {
+        batch_size: 16,
+        ..Recipe::default()
+    };
+    let config = ProbeConfig {
+        epochs: 1,
+        ..ProbeConfig::default()
+    };
+    let (_, stats) = doctor::probe(&spec, &setup, &train, &val, config).expect("probes");
+    assert_eq!(stats.val_loss.len(), 1);
+    assert!(stats.val_loss[0] < 10.0, "{:?}", stats.val_loss);
+    assert!(stats.train_loss[0] < 10.0, "{:?}", stats.train_loss);
+}
+
 /// Train and validation splits, standardized on train.
 fn standardized(samples: usize, length: usize) -> (Dataset, Dataset) {
     let (train, val) = validation_split(&spectra(samples, length), 0.25).expect("valid");

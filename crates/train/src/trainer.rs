@@ -44,8 +44,11 @@ pub struct Trainer {
 /// Loss and metrics of a model on a dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
-    /// The loss.
+    /// The loss as Keras reports it: the data loss plus the weights'
+    /// penalties (`kymo_layers::Regularizer`).
     pub loss: f64,
+    /// The data loss alone (equal to `loss` without regularizers).
+    pub data_loss: f64,
     /// Metrics by name.
     pub metrics: Vec<(String, f64)>,
     /// The predictions, `[N, T]`.
@@ -305,12 +308,12 @@ impl Trainer {
     /// in the model's space, as `fit` takes it (already preprocessed).
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation, TrainError> {
         let predictions = self.predict_preprocessed(data)?;
-        let (loss, _) = self
+        let (data_loss, _) = self
             .config
             .loss
             .evaluate(&predictions.clone().into_dyn(), data.targets())?;
         // As Keras's `test_step`, the weights' penalties count.
-        let loss = loss + penalty(self.model.parameters());
+        let loss = data_loss + penalty(self.model.parameters());
         let metrics = self
             .config
             .metrics
@@ -324,6 +327,7 @@ impl Trainer {
             .collect();
         Ok(Evaluation {
             loss,
+            data_loss,
             metrics,
             predictions,
         })
