@@ -441,28 +441,17 @@ mod tests {
             label_smoothing: 0.0,
         };
         let rows: Vec<usize> = (0..14).map(|i| i % 2).collect();
-        let data = named(&rows, &["-1", "1"]);
-        let found = classification_checks(
-            model(1, Activation::Sigmoid).as_ref(),
-            &recipe(binary),
-            &data,
-            None,
-        );
-        assert!(
-            ids(&found).contains(&FindingId::LabelsBeyondOutputs),
-            "{found:?}"
-        );
-        let data = named(&rows, &["0", "1"]);
-        let found = classification_checks(
-            model(1, Activation::Sigmoid).as_ref(),
-            &recipe(binary),
-            &data,
-            None,
-        );
-        assert!(
-            !ids(&found).contains(&FindingId::LabelsBeyondOutputs),
-            "{found:?}"
-        );
+        let binary_finding = |names: &[&str]| {
+            let found = classification_checks(
+                model(1, Activation::Sigmoid).as_ref(),
+                &recipe(binary),
+                &named(&rows, names),
+                None,
+            );
+            ids(&found).contains(&FindingId::LabelsBeyondOutputs)
+        };
+        assert!(binary_finding(&["-1", "1"]));
+        assert!(!binary_finding(&["0", "1"]));
     }
 
     #[test]

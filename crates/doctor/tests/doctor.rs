@@ -124,41 +124,25 @@ fn stacked_linear_layers_and_heavy_dropout_are_named() {
     );
 }
 
+/// A small CNN no structural rule replaces (strided pools, a global
+/// pooling head) with L2(`l2`) on each Conv1D kernel.
+fn regularized_cnn(length: usize, l2: f64) -> kymo_layers::ArchitectureSpec {
+    let conv = |kernel: usize| {
+        format!(
+            "[[layers]]\ntype = \"Conv1D\"\nfilters = 8\nkernel_size = {kernel}\npadding = \"same\"\nactivation = \"relu\"\nkernel_regularizer = {{ l2 = {l2:?} }}\n[[layers]]\ntype = \"MaxPooling1D\"\npool_size = 4\n"
+        )
+    };
+    kymo_layers::ArchitectureSpec::from_toml_str(&format!(
+        "input = {{ channels = 1, length = {length} }}\n{}{}[[layers]]\ntype = \"GlobalAveragePooling1D\"\n[[layers]]\ntype = \"Dense\"\nunits = 1\n",
+        conv(5),
+        conv(3)
+    ))
+    .expect("a valid spec")
+}
+
 #[test]
 fn heavy_regularization_is_named_and_the_prescription_caps_it_at_keras_s_default() {
-    // A small CNN no structural rule replaces (strided pools, a global
-    // pooling head) with L2(0.5) on each Conv1D kernel.
-    let spec = kymo_layers::ArchitectureSpec::from_toml_str(
-        r#"
-        input = { channels = 1, length = 256 }
-        [[layers]]
-        type = "Conv1D"
-        filters = 8
-        kernel_size = 5
-        padding = "same"
-        activation = "relu"
-        kernel_regularizer = { l2 = 0.5 }
-        [[layers]]
-        type = "MaxPooling1D"
-        pool_size = 4
-        [[layers]]
-        type = "Conv1D"
-        filters = 8
-        kernel_size = 3
-        padding = "same"
-        activation = "relu"
-        kernel_regularizer = { l2 = 0.5 }
-        [[layers]]
-        type = "MaxPooling1D"
-        pool_size = 4
-        [[layers]]
-        type = "GlobalAveragePooling1D"
-        [[layers]]
-        type = "Dense"
-        units = 1
-        "#,
-    )
-    .expect("a valid spec");
+    let spec = regularized_cnn(256, 0.5);
     let model = spec.build::<f32>(0).expect("builds");
     let setup = Recipe {
         batch_size: 32,
@@ -187,26 +171,9 @@ fn heavy_regularization_is_named_and_the_prescription_caps_it_at_keras_s_default
 
 #[test]
 fn the_probe_judges_a_regularized_model_by_its_mse_not_keras_s_penalized_loss() {
-    // L2(1000) on every kernel: Keras's loss would be in the thousands,
-    // the MSE on standardized targets near 1.
-    let spec = kymo_layers::ArchitectureSpec::from_toml_str(
-        r#"
-        input = { channels = 1, length = 64 }
-        [[layers]]
-        type = "Conv1D"
-        filters = 4
-        kernel_size = 5
-        activation = "relu"
-        kernel_regularizer = { l2 = 1000.0 }
-        [[layers]]
-        type = "GlobalAveragePooling1D"
-        [[layers]]
-        type = "Dense"
-        units = 1
-        kernel_regularizer = { l2 = 1000.0 }
-        "#,
-    )
-    .expect("a valid spec");
+    // L2(1000) on every Conv1D kernel: Keras's loss would be in the
+    // thousands, the MSE on standardized targets near 1.
+    let spec = regularized_cnn(64, 1000.0);
     let (train, val) = standardized(80, 64);
     let setup = Recipe {
         batch_size: 16,
