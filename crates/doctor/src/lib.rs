@@ -157,16 +157,7 @@ fn temper_regularizers(spec: &mut ArchitectureSpec) {
         ArchitectureSpec::Graph(g) => g.nodes.iter_mut().map(|node| &mut node.layer).collect(),
     };
     for layer in layers {
-        let regularizers = match layer {
-            kymo_layers::LayerSpec::Conv1D(c) => {
-                [&mut c.kernel_regularizer, &mut c.bias_regularizer]
-            }
-            kymo_layers::LayerSpec::Dense(d) => {
-                [&mut d.kernel_regularizer, &mut d.bias_regularizer]
-            }
-            _ => continue,
-        };
-        for regularizer in regularizers.into_iter().flatten() {
+        for regularizer in layer.regularizers_mut().into_iter().flatten() {
             regularizer.l1 = regularizer.l1.min(PRESCRIBED_PENALTY);
             regularizer.l2 = regularizer.l2.min(PRESCRIBED_PENALTY);
         }

@@ -48,9 +48,23 @@ pub fn verify(
     let mut blow_ups = 0;
     let mut relapses = 0;
     let epochs = setup.epochs_for_steps(steps, train.len());
+    // A regularized model's `val_loss` carries Keras's penalties; its
+    // stability is judged on the MSE alone, as the probe's is.
+    let regularized = spec
+        .layer_specs()
+        .iter()
+        .any(|layer| layer.regularizers().iter().any(Option::is_some));
+    let mut setup = setup.clone();
+    if regularized && !setup.metrics.contains(&kymo_data::Metric::Mse) {
+        setup.metrics.push(kymo_data::Metric::Mse);
+    }
     for &seed in seeds {
         let mut trainer = setup.fit(spec, train, validation, seed, Some(epochs))?;
-        let stability = trainer.history.stability(mean_val_mse);
+        let stability = if regularized {
+            kymo_train::Stability::of(&trainer.history.series("val_mse"), mean_val_mse)
+        } else {
+            trainer.history.stability(mean_val_mse)
+        };
         blow_ups += usize::from(stability.blew_up);
         relapses += usize::from(stability.relapsed);
         finals.push(trainer.evaluate(validation)?.data_loss);

@@ -189,6 +189,22 @@ fn the_probe_judges_a_regularized_model_by_its_mse_not_keras_s_penalized_loss() 
     assert!(stats.train_loss[0] < 10.0, "{:?}", stats.train_loss);
 }
 
+#[test]
+fn verify_judges_a_regularized_arm_s_stability_by_its_mse() {
+    // Keras's val_loss of this model is in the thousands: read as it is,
+    // every seed would count as blown up (above 10x the mean predictor's).
+    let spec = regularized_cnn(64, 1000.0);
+    let (train, val) = standardized(80, 64);
+    let setup = Recipe {
+        batch_size: 16,
+        ..Recipe::default()
+    };
+    let verification =
+        doctor::verify(&spec, &setup, &train, &val, &[0, 1], 10, 1.0).expect("verifies");
+    assert_eq!(verification.blow_ups, 0, "{verification:?}");
+    assert!(verification.median_val_mse < 10.0, "{verification:?}");
+}
+
 /// Train and validation splits, standardized on train.
 fn standardized(samples: usize, length: usize) -> (Dataset, Dataset) {
     let (train, val) = validation_split(&spectra(samples, length), 0.25).expect("valid");

@@ -100,11 +100,7 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
         ))
         }
     };
-    let regularizers = match spec {
-        LayerSpec::Conv1D(s) => [s.kernel_regularizer, s.bias_regularizer],
-        LayerSpec::Dense(s) => [s.kernel_regularizer, s.bias_regularizer],
-        _ => [None, None],
-    };
+    let regularizers = spec.regularizers();
     if let Value::Object(map) = &mut config {
         for (field, regularizer) in ["kernel_regularizer", "bias_regularizer"]
             .into_iter()

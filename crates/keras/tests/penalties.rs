@@ -106,11 +106,7 @@ fn a_file_kymo_writes_keeps_the_regularizers() {
     let regularizers = |spec: &kymo_layers::ModelSpec| -> Vec<Option<Regularizer>> {
         spec.layers
             .iter()
-            .flat_map(|layer| match layer {
-                LayerSpec::Conv1D(s) => vec![s.kernel_regularizer, s.bias_regularizer],
-                LayerSpec::Dense(s) => vec![s.kernel_regularizer, s.bias_regularizer],
-                _ => vec![],
-            })
+            .flat_map(LayerSpec::regularizers)
             .collect()
     };
     let written = regularizers(back.spec.as_sequential().expect("a stack"));

@@ -125,6 +125,25 @@ impl LayerSpec {
         }
     }
 
+    /// The kernel's and the bias's regularizers (`None` for a layer that
+    /// has neither: only Conv1D and Dense carry them).
+    pub fn regularizers(&self) -> [Option<crate::Regularizer>; 2] {
+        match self {
+            LayerSpec::Conv1D(c) => [c.kernel_regularizer, c.bias_regularizer],
+            LayerSpec::Dense(d) => [d.kernel_regularizer, d.bias_regularizer],
+            _ => [None, None],
+        }
+    }
+
+    /// The same, to change them (empty for a layer without them).
+    pub fn regularizers_mut(&mut self) -> Vec<&mut Option<crate::Regularizer>> {
+        match self {
+            LayerSpec::Conv1D(c) => vec![&mut c.kernel_regularizer, &mut c.bias_regularizer],
+            LayerSpec::Dense(d) => vec![&mut d.kernel_regularizer, &mut d.bias_regularizer],
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether the layer is the identity in inference (a dropout or noise
     /// regularizer): what reads a model's structure looks through it.
     pub fn is_identity_in_inference(&self) -> bool {

@@ -274,18 +274,10 @@ pub(super) fn heavy_regularization(subject: &Subject<'_>) -> Vec<Finding> {
     let Subject { layers, specs, .. } = subject;
     let mut findings = Vec::new();
     for (layer, layer_spec) in layers.iter().zip(specs) {
-        let regularizers = match layer_spec {
-            LayerSpec::Conv1D(c) => [
-                ("kernel", c.kernel_regularizer),
-                ("bias", c.bias_regularizer),
-            ],
-            LayerSpec::Dense(d) => [
-                ("kernel", d.kernel_regularizer),
-                ("bias", d.bias_regularizer),
-            ],
-            _ => continue,
-        };
-        for (weight, regularizer) in regularizers {
+        for (weight, regularizer) in ["kernel", "bias"]
+            .into_iter()
+            .zip(layer_spec.regularizers())
+        {
             let Some(r) = regularizer.filter(|r| r.l1.max(r.l2) >= HEAVY_PENALTY) else {
                 continue;
             };
