@@ -26,9 +26,9 @@ pub struct Regularizer {
 
 impl Regularizer {
     /// The penalty on `values`, summed in f64.
-    pub fn penalty<T: Float>(&self, values: &[T]) -> f64 {
+    pub fn penalty<'a, T: Float + 'a>(&self, values: impl IntoIterator<Item = &'a T>) -> f64 {
         values
-            .iter()
+            .into_iter()
             .map(|&w| {
                 let w = w.to_f64_lossless();
                 self.l1 * w.abs() + self.l2 * w * w

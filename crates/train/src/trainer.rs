@@ -433,11 +433,7 @@ fn penalty(parameters: Vec<&Parameter<f32>>) -> f64 {
     parameters
         .into_iter()
         .filter(|p| p.trainable)
-        .filter_map(|p| {
-            let regularizer = p.regularizer?;
-            let values: Vec<f32> = p.value.iter().copied().collect();
-            Some(regularizer.penalty(&values))
-        })
+        .filter_map(|p| Some(p.regularizer?.penalty(p.value.iter())))
         .sum()
 }
 
