@@ -238,25 +238,6 @@ fn order_correlation(values: &[f64]) -> f64 {
     covariance / (index_var * value_var).sqrt()
 }
 
-/// The training rows followed by the validation rows.
-fn both(train: &Dataset, val: &Dataset) -> Dataset {
-    let signals = ndarray::concatenate(
-        ndarray::Axis(0),
-        &[train.signals().view(), val.signals().view()],
-    );
-    let targets = ndarray::concatenate(
-        ndarray::Axis(0),
-        &[train.targets().view(), val.targets().view()],
-    );
-    match (signals, targets) {
-        (Ok(signals), Ok(targets)) => {
-            Dataset::new(signals, targets).unwrap_or_else(|_| train.clone())
-        }
-        // Sets of different shapes: the training rows alone.
-        _ => train.clone(),
-    }
-}
-
 /// Validation targets that mostly lie outside the training targets' range:
 /// the rows were sorted (by target, or by anything the target follows)
 /// before a split that takes the last rows.
@@ -299,7 +280,7 @@ fn sorted_split(train: &Dataset, val: &Dataset) -> Option<Finding> {
                 100.0 * share
             ))
             .why("a split that takes the last rows (Keras's validation_split does, before any shuffling) of rows sorted by target validates on extrapolation: validation loss then says nothing about the model, and early stopping and checkpoints choose on noise")
-            .fix(if kymo_data::is_windowed(&both(train, val)) {
+            .fix(if crate::window_checks::split_is_windowed(train, val) {
                 // A shuffle would put near-copies of training windows into
                 // validation (`overlapping-windows`).
                 "the rows are overlapping windows, so do not shuffle them: validate on whole recordings chosen at random, or on several blocks of rows spread over the range, dropping the training windows that share points with them"

@@ -19,6 +19,12 @@ use crate::{Finding, FindingId, Severity};
 /// at its boundary, a shuffled one most of them.
 const HIGH_LEAK_SHARE: f64 = 0.1;
 
+/// Whether a split's rows are overlapping windows: the training rows are,
+/// or a validation row shares points with a training row.
+pub(crate) fn split_is_windowed(train: &Dataset, val: &Dataset) -> bool {
+    overlaps_within(train).windowed() || overlaps_between(train, val).second_count() > 0
+}
+
 /// The finding, when the training rows are overlapping windows or a
 /// validation row shares points with a training row.
 pub fn overlapping_windows(train: &Dataset, val: &Dataset) -> Option<Finding> {
@@ -121,6 +127,20 @@ mod tests {
         let finding = overlapping_windows(&train, &val).expect("still windows");
         assert_eq!(finding.severity, Severity::Low);
         assert!(is_windowed(&train));
+    }
+
+    #[test]
+    fn a_split_of_windows_is_windowed_and_one_of_independent_rows_is_not() {
+        let data = windows(100, 8);
+        assert!(split_is_windowed(
+            &rows(&data, 0..80),
+            &rows(&data, 80..100)
+        ));
+        let apart = windows(60, 64);
+        assert!(!split_is_windowed(
+            &rows(&apart, 0..48),
+            &rows(&apart, 48..60)
+        ));
     }
 
     #[test]
