@@ -337,38 +337,31 @@ fn report(
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
         std::fs::write(dir.join("model.toml"), fixed_spec.to_toml()?)?;
         std::fs::write(dir.join("recipe.toml"), fixed_setup.to_toml())?;
-        // The same model for a Keras user (fresh weights; a Sequential
-        // prescription only: kymo writes no functional .keras yet).
-        if let Some(sequential) = fixed_spec.as_sequential() {
-            let model = kymo_layers::Sequential::<f32>::new(sequential, 0)?;
-            kymo_keras::write_keras(sequential, &model, &dir.join("model.keras"))?;
-            std::fs::write(
-                dir.join("train_keras.py"),
-                doctor::keras_training_script(fixed_setup)?,
-            )?;
-            if let Some(rows) = prescription.blocked {
-                // The script validates on these rows instead of shuffling.
-                let split = serde_json::json!({
-                    "rows": rows.train.len() + rows.validation.len() + rows.dropped,
-                    "train": rows.train,
-                    "validation": rows.validation,
-                });
-                std::fs::write(dir.join("split.json"), split.to_string())?;
-                println!(
-                    "split: {} (the rows are overlapping windows: train_keras.py trains and validates on these rows, in recording order, as `kymo fit` does)",
-                    dir.join("split.json").display()
-                );
-            }
+        // The same model for a Keras user (fresh weights): a Sequential
+        // model, or a functional one for a graph.
+        let model = fixed_spec.build::<f32>(0)?;
+        kymo_keras::write_keras(model.as_ref(), &dir.join("model.keras"))?;
+        std::fs::write(
+            dir.join("train_keras.py"),
+            doctor::keras_training_script(fixed_setup)?,
+        )?;
+        if let Some(rows) = prescription.blocked {
+            // The script validates on these rows instead of shuffling.
+            let split = serde_json::json!({
+                "rows": rows.train.len() + rows.validation.len() + rows.dropped,
+                "train": rows.train,
+                "validation": rows.validation,
+            });
+            std::fs::write(dir.join("split.json"), split.to_string())?;
+            println!(
+                "split: {} (the rows are overlapping windows: train_keras.py trains and validates on these rows, in recording order, as `kymo fit` does)",
+                dir.join("split.json").display()
+            );
         }
         println!(
-            "prescription: {} and {}{}",
+            "prescription: {} and {} (and, for Keras, model.keras with train_keras.py: `python train_keras.py x.npy y.npy` trains it with this recipe)",
             dir.join("model.toml").display(),
             dir.join("recipe.toml").display(),
-            if fixed_spec.as_sequential().is_some() {
-                " (and, for Keras, model.keras with train_keras.py: `python train_keras.py x.npy y.npy` trains it with this recipe)"
-            } else {
-                ""
-            }
         );
         let members = fixed_setup.members();
         if members > 1 {

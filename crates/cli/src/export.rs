@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kymo_layers::torch::{save_npy_dir, save_safetensors, TorchLayout};
-use kymo_layers::{Mode, Model, Sequential};
+use kymo_layers::Mode;
 use kymo_tensor::SeededRng;
 use ndarray::ArrayD;
 use ndarray_npy::write_npy;
@@ -58,20 +58,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             None,
         ),
     };
-    // PyTorch's side is an nn.Sequential: a graph has no such layout yet.
-    let spec = spec
-        .as_sequential()
-        .context("export writes an nn.Sequential: graph models are not supported yet")?;
-    let mut model = Sequential::<f32>::new(spec, args.seed)?;
+    // A Sequential model becomes an nn.Sequential, a graph an nn.Module
+    // with a generated forward (and a Keras functional model).
+    let mut model = spec.build::<f32>(args.seed)?;
     if let Some(weights) = &trained {
         model.set_weights(weights)?;
     }
-    let layout = TorchLayout::of(&model)?;
+    let model = model.as_mut();
+    let layout = TorchLayout::of(model)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
-    save_safetensors(&model, &args.out.join("model.safetensors"))?;
-    save_npy_dir(&model, &args.out.join("weights"))?;
+    save_safetensors(model, &args.out.join("model.safetensors"))?;
+    save_npy_dir(model, &args.out.join("weights"))?;
     std::fs::write(args.out.join("model.py"), layout.python()).context("model.py")?;
-    kymo_keras::write_keras(spec, &model, &args.out.join("model.keras"))?;
+    kymo_keras::write_keras(model, &args.out.join("model.keras"))?;
     if let Some(preprocessor) = checkpoint
         .as_ref()
         .map(|c| c.preprocessor())

@@ -24,11 +24,13 @@
 mod archive;
 mod compile;
 mod error;
+mod functional_order;
 mod hdf5_file;
 mod layout;
 mod naming;
 mod stored;
 mod write;
+mod write_functional;
 
 use std::path::{Path, PathBuf};
 

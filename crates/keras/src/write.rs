@@ -1,4 +1,4 @@
-//! Writes a kymo Sequential model as a Keras 3 `.keras` file that
+//! Writes a kymo model (Sequential or graph) as a Keras 3 `.keras` file that
 //! `keras.models.load_model` reads: `config.json` (the layers as Keras
 //! configures them), `metadata.json`, and `model.weights.h5` with each
 //! layer's weights under Keras's key (`layers/conv1d/vars/0`, ...) in
@@ -9,7 +9,9 @@ use std::io::Write as _;
 use std::path::Path;
 
 use hdf5_pure::{AttrValue, FileBuilder};
-use kymo_layers::{Activation, LayerSpec, Model, ModelSpec, Regularizer, Shape};
+use kymo_layers::{
+    Activation, ArchitectureSpec, LayerSpec, Model, ModelSpec, Parameter, Regularizer, Shape,
+};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{json, Value};
 
@@ -45,7 +47,7 @@ fn regularizer_config(regularizer: Regularizer) -> Value {
 }
 
 /// One layer's Keras class and config.
-fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), String> {
+pub(crate) fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), String> {
     let activation = |a: Activation| {
         activation_name(a)
             .ok_or_else(|| format!("layer '{name}': activation {a:?} has no Keras name"))
@@ -94,11 +96,8 @@ fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str, Value), S
             "BatchNormalization",
             json!({"axis": -1, "momentum": s.momentum, "epsilon": s.epsilon, "center": true, "scale": true}),
         ),
-        LayerSpec::Add(_) | LayerSpec::Concatenate(_) => {
-            return Err(format!(
-            "layer '{name}': a merge layer needs a functional model, which kymo does not write yet"
-        ))
-        }
+        LayerSpec::Add(_) => ("Add", json!({})),
+        LayerSpec::Concatenate(s) => ("Concatenate", json!({"axis": s.axis})),
     };
     let regularizers = spec.regularizers();
     if let Value::Object(map) = &mut config {
@@ -153,28 +152,70 @@ fn to_keras(
     }
 }
 
-/// Writes `model` (built from `spec`, weights as trained) to `path` as a
-/// `.keras` file.
-pub fn write_keras(
+/// One layer as the file holds it, in the order Keras lists the model's
+/// layers (which numbers their weight keys).
+pub(crate) struct Entry<'a> {
+    /// Keras's class name.
+    pub class: &'static str,
+    /// The layer's name.
+    pub name: String,
+    /// Its spec (`None` for a functional model's `InputLayer`).
+    pub spec: Option<LayerSpec>,
+    /// Its weights, in Keras's order (trainable first, as kymo keeps them).
+    pub parameters: Vec<&'a Parameter<f32>>,
+    /// `(channels, steps)` of the Flatten whose features a Dense here reads
+    /// (through layers that are the identity in inference).
+    pub flattened: Option<(usize, usize)>,
+}
+
+/// The Keras-side shape of a per-sample kymo shape, batch first.
+pub(crate) fn keras_shape(shape: Shape) -> Value {
+    match shape {
+        Shape::Signal { channels, length } => json!([null, length, channels]),
+        Shape::Features(features) => json!([null, features]),
+    }
+}
+
+/// What the layer after this one sees of a Flatten: kept through the
+/// layers that are the identity in inference, started by a Flatten of a
+/// signal, forgotten by anything else.
+pub(crate) fn flattened_after(
+    spec: &LayerSpec,
+    input: Shape,
+    before: Option<(usize, usize)>,
+) -> Option<(usize, usize)> {
+    match (spec, input) {
+        (LayerSpec::Flatten(_), Shape::Signal { channels, length }) => Some((channels, length)),
+        (spec, _) if spec.is_identity_in_inference() => before,
+        _ => None,
+    }
+}
+
+/// The `config.json` of a Sequential model and its layers in order.
+fn sequential_model<'a>(
     spec: &ModelSpec,
-    model: &dyn Model<f32>,
-    path: &Path,
-) -> Result<(), KerasError> {
-    let config_error = |reason: String| KerasError::Config {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let layers = model.layers();
+    model: &'a dyn Model<f32>,
+) -> Result<(Value, Vec<Entry<'a>>), String> {
     let input = spec.input;
     let batch_shape = json!([null, input.length, input.channels]);
     let mut configs = vec![json!({"module": "keras.layers", "class_name": "InputLayer",
         "config": {"batch_shape": batch_shape, "dtype": "float32", "sparse": false, "name": "input_layer"},
         "registered_name": null})];
-    let mut classes = Vec::with_capacity(layers.len());
-    for layer in &layers {
-        let (class, config) = layer_config(&layer.spec(), layer.name()).map_err(config_error)?;
-        classes.push(class);
+    let mut entries = Vec::new();
+    let mut flattened = None;
+    for layer in model.layers() {
+        let spec = layer.spec();
+        let (class, config) = layer_config(&spec, layer.name())?;
         configs.push(json!({"module": "keras.layers", "class_name": class, "config": config, "registered_name": null}));
+        let next = flattened_after(&spec, layer.input_shape(), flattened);
+        entries.push(Entry {
+            class,
+            name: layer.name().to_string(),
+            spec: Some(spec),
+            parameters: layer.parameters(),
+            flattened,
+        });
+        flattened = next;
     }
     let config = json!({
         "module": "keras", "class_name": "Sequential",
@@ -182,20 +223,35 @@ pub fn write_keras(
         "registered_name": null,
         "build_config": {"input_shape": batch_shape},
     });
+    Ok((config, entries))
+}
+
+/// Writes `model` with its weights as trained to `path` as a `.keras`
+/// file: a Sequential model as Keras's `Sequential`, a graph as a
+/// functional model.
+pub fn write_keras(model: &dyn Model<f32>, path: &Path) -> Result<(), KerasError> {
+    let config_error = |reason: String| KerasError::Config {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (config, entries) = match model.architecture() {
+        ArchitectureSpec::Sequential(spec) => sequential_model(&spec, model),
+        ArchitectureSpec::Graph(spec) => crate::write_functional::functional_model(&spec, model),
+    }
+    .map_err(config_error)?;
     // Weights under Keras's keys, in Keras's layouts.
-    let names: Vec<&str> = layers.iter().map(|l| l.name()).collect();
-    let keys = weight_keys(classes.iter().copied().zip(names.iter().copied()));
+    let keys = weight_keys(entries.iter().map(|e| (e.class, e.name.as_str())));
     let mut builder = FileBuilder::new();
     let mut root = builder.create_group("layers");
-    let mut flattened: Option<(usize, usize)> = None;
-    for (layer, (key, name)) in layers.iter().zip(&keys) {
-        let spec = layer.spec();
-        let parameters = layer.parameters();
+    for (entry, (key, name)) in entries.iter().zip(&keys) {
         let mut group = root.create_group(key);
         let mut vars = group.create_group("vars");
         vars.set_attr("name", AttrValue::String(name.clone()));
-        for (index, parameter) in parameters.iter().enumerate() {
-            let keras = to_keras(&spec, index, &parameter.value, flattened);
+        for (index, parameter) in entry.parameters.iter().enumerate() {
+            let keras = match &entry.spec {
+                Some(spec) => to_keras(spec, index, &parameter.value, entry.flattened),
+                None => parameter.value.clone(),
+            };
             let shape: Vec<u64> = keras.shape().iter().map(|&d| d as u64).collect();
             let values: Vec<f32> = keras.iter().copied().collect();
             vars.create_dataset(&index.to_string())
@@ -204,12 +260,6 @@ pub fn write_keras(
         }
         group.add_group(vars.finish());
         root.add_group(group.finish());
-        // What a Dense right after a Flatten (or a Dropout after it) reads.
-        flattened = match (&spec, layer.input_shape()) {
-            (LayerSpec::Flatten(_), Shape::Signal { channels, length }) => Some((channels, length)),
-            (spec, _) if spec.is_identity_in_inference() => flattened,
-            _ => None,
-        };
     }
     builder.add_group(root.finish());
     let weights = builder.finish().map_err(|e| KerasError::Hdf5 {

@@ -241,28 +241,104 @@ fn rewrite_config(out_path: &std::path::Path, fixture: &str, from: &str, to: &st
     out_path.to_path_buf()
 }
 
+/// `model`'s weights moved off their initial values, each by its own
+/// amount (variances kept positive), so that two layers of one shape no
+/// longer hold the same BatchNormalization statistics: a file that handed
+/// one layer's weights to another would then predict something else.
+fn perturbed(model: &mut dyn kymo_layers::Model<f32>) {
+    let weights: Vec<kymo_layers::NamedArray<f32>> = model
+        .get_weights()
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut weight)| {
+            for (i, value) in weight.array.iter_mut().enumerate() {
+                let step = ((w * 31 + i * 17) % 13) as f32 / 13.0;
+                *value = if weight.name.ends_with("moving_variance") {
+                    0.5 + step
+                } else {
+                    *value + 0.2 * (step - 0.5)
+                };
+            }
+            weight
+        })
+        .collect();
+    model.set_weights(&weights).expect("same names and shapes");
+}
+
 #[test]
 fn a_keras_file_kymo_writes_reads_back_to_the_same_model() {
+    use kymo_layers::zoo;
     let dir = tempfile::tempdir().expect("temp dir");
+    let inception = zoo::InceptionSizes {
+        kernels: [9, 5, 3],
+        filters: 4,
+        bottleneck: 4,
+        depth: 3,
+    };
+    let length = 96;
     for (name, spec) in [
-        ("original", kymo_layers::zoo::original(96)),
-        ("answer_bn", kymo_layers::zoo::answer_bn(96)),
-        ("doctor", kymo_layers::zoo::doctor(96)),
+        ("original", zoo::original(length).into()),
+        ("answer_bn", zoo::answer_bn(length).into()),
+        ("doctor", zoo::doctor(length).into()),
+        ("fcn", zoo::fcn_with(length, [4, 6, 4]).into()),
+        ("resnet", zoo::resnet_with(length, [4, 6, 6]).into()),
+        ("inception", zoo::inception_with(length, inception).into()),
     ] {
-        let model = kymo_layers::Sequential::<f32>::new(&spec, 3).expect("builds");
+        let spec: kymo_layers::ArchitectureSpec = spec;
+        let mut model = spec.build::<f32>(3).expect("builds");
+        perturbed(model.as_mut());
         let path = dir.path().join(format!("{name}.keras"));
-        kymo_keras::write_keras(&spec, &model, &path).expect("writes");
+        kymo_keras::write_keras(model.as_ref(), &path).expect("writes");
         let file = kymo_keras::read(&path).expect("reads its own file");
         let mut back = file.model::<f32>().expect("weights fit");
-        let mut original: Box<dyn kymo_layers::Model<f32>> = Box::new(model);
-        let x = ArrayD::from_shape_fn(vec![3, 1, 96], |i| {
+        // The file lists a graph's layers in Keras's order, not the spec's.
+        let by_name = |mut weights: Vec<kymo_layers::NamedArray<f32>>| {
+            weights.sort_by(|a, b| a.name.cmp(&b.name));
+            weights
+        };
+        assert_eq!(
+            by_name(back.get_weights()),
+            by_name(model.get_weights()),
+            "{name}: weights"
+        );
+        let x = ArrayD::from_shape_fn(vec![3, 1, length], |i| {
             ((i[0] * 7 + i[2] * 3) % 11) as f32 / 5.0 - 1.0
         });
-        let want = original
-            .forward(x.clone(), Mode::Inference)
-            .expect("predicts");
+        let want = model.forward(x.clone(), Mode::Inference).expect("predicts");
         let got = back.forward(x, Mode::Inference).expect("predicts");
         assert_eq!(got, want, "{name}: the same weights give the same bits");
+    }
+}
+
+#[test]
+fn keras_and_pytorch_predict_from_kymos_graph_export_what_kymo_predicts() {
+    // make_kymo_written_graph.sh trained small_graph.toml (Concatenate,
+    // BatchNormalization, Add) a few epochs, and `kymo export` wrote it as
+    // a Keras functional model and a PyTorch nn.Module (model.py). Keras
+    // 3.15.1 and PyTorch 2.15 loaded them and saved their predictions
+    // (worst relative difference from kymo's 2.2e-7 in both).
+    let folder = fixtures().join("kymo_written_graph");
+    let file = kymo_keras::read(&folder.join("model.keras")).expect("reads kymo's own file");
+    assert!(
+        matches!(file.spec, kymo_layers::ArchitectureSpec::Graph(_)),
+        "a functional model"
+    );
+    let mut model = file.model::<f32>().expect("weights fit");
+    // The module PyTorch ran is the one kymo writes for this model today.
+    let layout = kymo_layers::torch::TorchLayout::of(model.as_ref()).expect("maps");
+    let python = std::fs::read_to_string(folder.join("model.py")).expect("model.py");
+    assert_eq!(layout.python(), python);
+    let x: ArrayD<f32> = ndarray_npy::read_npy(folder.join("input.npy")).expect("input");
+    let ours = model.forward(x, Mode::Inference).expect("predicts");
+    for peer in ["keras_output.npy", "torch_output.npy"] {
+        let theirs: ArrayD<f32> = ndarray_npy::read_npy(folder.join(peer)).expect(peer);
+        assert_eq!(ours.shape(), theirs.shape(), "{peer}");
+        for (g, w) in ours.iter().zip(theirs.iter()) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(0.01),
+                "{peer}: kymo {g}, peer {w}"
+            );
+        }
     }
 }
 

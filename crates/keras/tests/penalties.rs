@@ -101,7 +101,7 @@ fn a_file_kymo_writes_keeps_the_regularizers() {
     let model = kymo_layers::Sequential::<f32>::new(&spec, 0).expect("builds");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("written.keras");
-    kymo_keras::write_keras(&spec, &model, &path).expect("writes");
+    kymo_keras::write_keras(&model, &path).expect("writes");
     let back = kymo_keras::read(&path).expect("reads its own file");
     let regularizers = |spec: &kymo_layers::ModelSpec| -> Vec<Option<Regularizer>> {
         spec.layers

@@ -2,7 +2,11 @@
 
 use kymo_tensor::{Float, Padding, Window};
 
-use crate::{Activation, LayerError, LayerSpec, Model, Regularizer, Sequential, Shape};
+use super::graph_module::GraphForward;
+
+use crate::{
+    Activation, ArchitectureSpec, Layer, LayerError, LayerSpec, Model, Regularizer, Shape,
+};
 
 /// One tensor of the mirrored model's `state_dict`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,16 +20,25 @@ pub struct TorchTensor {
     pub shape: Vec<usize>,
 }
 
-/// The `nn.Sequential` that computes what a kymo model computes.
+/// The PyTorch module that computes what a kymo model computes: an
+/// `nn.Sequential` for a Sequential model, an `nn.Module` subclass with a
+/// generated `forward` for a graph.
 ///
-/// Layer `i` of the kymo model is module `i` of the PyTorch model; where one
-/// kymo layer needs several PyTorch modules (a Conv1D with an activation, a
-/// `same` pooling padded with -inf) they sit in a nested `nn.Sequential`,
-/// which prefixes the weight keys with the part's index (`3.0.weight`).
+/// Layer `i` of a Sequential model is module `i` of the PyTorch model; a
+/// graph's layers are attributes named after them (made Python
+/// identifiers). Where one kymo layer needs several PyTorch modules (a
+/// Conv1D with an activation, a `same` pooling padded with -inf) they sit
+/// in a nested `nn.Sequential`, which prefixes the weight keys with the
+/// part's index (`3.0.weight`, `block1_conv_x.0.weight`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TorchLayout {
-    /// One Python expression per kymo layer.
+    /// One Python expression per kymo layer that holds a module.
     pub modules: Vec<String>,
+    /// The attribute each module sits under: its index in an
+    /// `nn.Sequential`, a graph layer's Python name.
+    pub attributes: Vec<String>,
+    /// A graph's `forward`; `None` for a Sequential model.
+    pub forward: Option<GraphForward>,
     /// Every `state_dict` tensor, in PyTorch's order.
     pub tensors: Vec<TorchTensor>,
     /// The regularized tensors by `state_dict` key, with their penalty
@@ -35,7 +48,7 @@ pub struct TorchLayout {
 }
 
 /// The PyTorch modules of one kymo layer, and which of them holds weights.
-struct Parts {
+pub(super) struct Parts {
     modules: Vec<String>,
     /// Index of the weight-holding module and its `(kymo, torch)` names.
     weights: Option<(usize, &'static [(&'static str, &'static str)])>,
@@ -51,66 +64,103 @@ const BATCH_NORM: &[(&str, &str)] = &[
 ];
 
 impl TorchLayout {
-    /// The layout of `model`. Fails, naming the layer, for the one layer
-    /// PyTorch cannot express: AveragePooling1D whose `same` padding is not
-    /// zero (PyTorch's `AvgPool1d` cannot leave asymmetric padding out of its
-    /// divisor, Keras does).
-    pub fn of<T: Float>(model: &Sequential<T>) -> Result<Self, LayerError> {
-        let mut modules = Vec::new();
-        let mut tensors = Vec::new();
-        let mut penalties = Vec::new();
-        for (index, layer) in model.layers().iter().enumerate() {
-            let parts = parts(&layer.spec(), layer.name(), layer.input_shape())?;
-            let prefix = match (&parts.weights, parts.modules.len()) {
-                (Some((part, _)), n) if n > 1 => format!("{index}.{part}."),
-                _ => format!("{index}."),
-            };
-            if let Some((_, names)) = parts.weights {
-                for parameter in layer.parameters() {
-                    // Invariant: every weight name of Conv1D, Dense and
-                    // BatchNormalization is listed in CONV_OR_DENSE / BATCH_NORM.
-                    let torch_name = names
-                        .iter()
-                        .find(|(kymo, _)| *kymo == parameter.name)
-                        .map(|(_, torch)| *torch)
-                        .unwrap_or(parameter.name);
-                    if let Some(regularizer) = parameter.regularizer {
-                        penalties.push((format!("{prefix}{torch_name}"), regularizer));
-                    }
-                    tensors.push(TorchTensor {
-                        key: format!("{prefix}{torch_name}"),
-                        weight: Some(format!("{}/{}", layer.name(), parameter.name)),
-                        shape: parameter.value.shape().to_vec(),
-                    });
-                }
-                if matches!(layer.spec(), LayerSpec::BatchNormalization(_)) {
-                    tensors.push(TorchTensor {
-                        key: format!("{prefix}num_batches_tracked"),
-                        weight: None,
-                        shape: Vec::new(),
-                    });
+    /// The layout of `model`. Fails, naming the layer, for what PyTorch's
+    /// stock modules cannot express: AveragePooling1D whose `same` padding
+    /// is not zero (PyTorch's `AvgPool1d` cannot leave asymmetric padding
+    /// out of its divisor, Keras does), LayerNormalization over a signal's
+    /// channels.
+    pub fn of<T: Float>(model: &dyn Model<T>) -> Result<Self, LayerError> {
+        let mut layout = Self {
+            modules: Vec::new(),
+            attributes: Vec::new(),
+            forward: None,
+            tensors: Vec::new(),
+            penalties: Vec::new(),
+        };
+        match model.architecture() {
+            ArchitectureSpec::Sequential(_) => {
+                for (index, layer) in model.layers().into_iter().enumerate() {
+                    layout.push_layer(index.to_string(), layer)?;
                 }
             }
-            modules.push(match parts.modules.as_slice() {
-                [single] => single.clone(),
-                many => format!("nn.Sequential({})", many.join(", ")),
-            });
+            ArchitectureSpec::Graph(spec) => {
+                layout.forward = Some(super::graph_module::wire(&spec, model, &mut layout)?);
+            }
         }
-        Ok(Self {
-            modules,
-            tensors,
-            penalties,
-        })
+        Ok(layout)
+    }
+
+    /// Adds `layer`'s modules as attribute `attribute`, with its tensors.
+    pub(super) fn push_layer<T: Float>(
+        &mut self,
+        attribute: String,
+        layer: &dyn Layer<T>,
+    ) -> Result<(), LayerError> {
+        let parts = parts(&layer.spec(), layer.name(), layer.input_shape())?;
+        let prefix = match (&parts.weights, parts.modules.len()) {
+            (Some((part, _)), n) if n > 1 => format!("{attribute}.{part}."),
+            _ => format!("{attribute}."),
+        };
+        if let Some((_, names)) = parts.weights {
+            for parameter in layer.parameters() {
+                // Invariant: every weight name of Conv1D, Dense and
+                // BatchNormalization is listed in CONV_OR_DENSE / BATCH_NORM.
+                let torch_name = names
+                    .iter()
+                    .find(|(kymo, _)| *kymo == parameter.name)
+                    .map(|(_, torch)| *torch)
+                    .unwrap_or(parameter.name);
+                if let Some(regularizer) = parameter.regularizer {
+                    self.penalties
+                        .push((format!("{prefix}{torch_name}"), regularizer));
+                }
+                self.tensors.push(TorchTensor {
+                    key: format!("{prefix}{torch_name}"),
+                    weight: Some(format!("{}/{}", layer.name(), parameter.name)),
+                    shape: parameter.value.shape().to_vec(),
+                });
+            }
+            if matches!(layer.spec(), LayerSpec::BatchNormalization(_)) {
+                self.tensors.push(TorchTensor {
+                    key: format!("{prefix}num_batches_tracked"),
+                    weight: None,
+                    shape: Vec::new(),
+                });
+            }
+        }
+        self.modules.push(match parts.modules.as_slice() {
+            [single] => single.clone(),
+            many => format!("nn.Sequential({})", many.join(", ")),
+        });
+        self.attributes.push(attribute);
+        Ok(())
     }
 
     /// Python source that builds the mirrored model as `model`.
     pub fn python(&self) -> String {
-        let mut source =
-            String::from("import torch\nfrom torch import nn\n\nmodel = nn.Sequential(\n");
-        for (index, module) in self.modules.iter().enumerate() {
-            source.push_str(&format!("    {module},  # {index}\n"));
+        let mut source = String::from("import torch\nfrom torch import nn\n\n");
+        match &self.forward {
+            None => {
+                source.push_str("model = nn.Sequential(\n");
+                for (index, module) in self.modules.iter().enumerate() {
+                    source.push_str(&format!("    {module},  # {index}\n"));
+                }
+                source.push_str(")\n");
+            }
+            Some(forward) => {
+                source.push_str(
+                    "\nclass Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n",
+                );
+                for (attribute, module) in self.attributes.iter().zip(&self.modules) {
+                    source.push_str(&format!("        self.{attribute} = {module}\n"));
+                }
+                source.push_str(&format!("\n    def forward(self, {}):\n", forward.input));
+                for statement in &forward.statements {
+                    source.push_str(&format!("        {statement}\n"));
+                }
+                source.push_str("\n\nmodel = Model()\n");
+            }
         }
-        source.push_str(")\n");
         if !self.penalties.is_empty() {
             source.push_str("\n\n# Keras's weight regularizers, which a PyTorch module does not hold: add\n# penalty(model) to the training loss to train as Keras and kymo do.\ndef penalty(model):\n    weights = dict(model.named_parameters())\n    return (\n");
             let mut terms = Vec::new();
@@ -184,7 +234,7 @@ fn signal_length(shape: Shape) -> usize {
     }
 }
 
-fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerError> {
+pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerError> {
     let channels = match input {
         Shape::Signal { channels, .. } => channels,
         Shape::Features(n) => n,
@@ -315,7 +365,7 @@ fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts, LayerErro
                 layer: layer.to_string(),
                 kind: spec.kind(),
                 field: "inputs",
-                reason: "a merge layer has no place in an nn.Sequential".into(),
+                reason: "a merge is an expression of a graph's forward, not a module".into(),
             })
         }
         LayerSpec::Dropout(d) => bare(format!("nn.Dropout(p={})", python_float(d.rate))),
@@ -391,7 +441,7 @@ mod tests {
             "#,
         )
         .expect("a valid spec");
-        let model = Sequential::<f32>::new(&spec, 0).expect("builds");
+        let model = crate::Sequential::<f32>::new(&spec, 0).expect("builds");
         let source = TorchLayout::of(&model).expect("maps").python();
         assert!(source.contains("def penalty(model):"), "{source}");
         assert!(
@@ -403,7 +453,7 @@ mod tests {
             "{source}"
         );
         // A model without regularizers gets no function.
-        let plain = Sequential::<f32>::new(&crate::zoo::doctor(64), 0).expect("builds");
+        let plain = crate::Sequential::<f32>::new(&crate::zoo::doctor(64), 0).expect("builds");
         let source = TorchLayout::of(&plain).expect("maps").python();
         assert!(!source.contains("penalty"), "{source}");
     }

@@ -23,15 +23,17 @@
 //! assert_eq!(copy.get_weights(), model.get_weights());
 //! ```
 
+mod graph_module;
 mod layout;
 mod npy_dir;
 mod safetensors_file;
 
+pub use graph_module::GraphForward;
 pub use layout::{TorchLayout, TorchTensor};
 pub use npy_dir::{load_npy_dir, save_npy_dir};
 pub use safetensors_file::{from_safetensors, load_safetensors, save_safetensors, to_safetensors};
 
-use crate::{LayerError, Model, NamedArray, Sequential};
+use crate::{LayerError, Model, NamedArray};
 use kymo_tensor::Float;
 
 /// Loads weights found by their PyTorch key into `model`, all or nothing.
@@ -40,7 +42,7 @@ use kymo_tensor::Float;
 /// of the model must be found with its exact shape; the error names the key,
 /// the kymo weight and both shapes.
 fn load_by_key<T: Float>(
-    model: &mut Sequential<T>,
+    model: &mut dyn Model<T>,
     layout: &TorchLayout,
     mut find: impl FnMut(&str) -> Result<Option<ndarray::ArrayD<T>>, LayerError>,
 ) -> Result<(), LayerError> {

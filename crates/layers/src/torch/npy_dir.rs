@@ -8,7 +8,7 @@ use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
 use super::{load_by_key, TorchLayout};
-use crate::{LayerError, Model, Sequential};
+use crate::{LayerError, Model};
 
 fn file_error(path: &Path, reason: impl ToString) -> LayerError {
     LayerError::WeightFile {
@@ -20,7 +20,7 @@ fn file_error(path: &Path, reason: impl ToString) -> LayerError {
 /// Writes every weight of `model` as `<dir>/<key>.npy` (float32 for an f32
 /// model, float64 for f64), creating `dir`. `num_batches_tracked` is not
 /// written: it is not a weight.
-pub fn save_npy_dir<T: Float>(model: &Sequential<T>, dir: &Path) -> Result<(), LayerError> {
+pub fn save_npy_dir<T: Float>(model: &dyn Model<T>, dir: &Path) -> Result<(), LayerError> {
     let layout = TorchLayout::of(model)?;
     std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     let weights = model.get_weights();
@@ -48,7 +48,7 @@ pub fn save_npy_dir<T: Float>(model: &Sequential<T>, dir: &Path) -> Result<(), L
 /// Loads `<dir>/<key>.npy` for every weight of `model`, all or nothing;
 /// float32 or float64 files. A missing file or another shape is an error
 /// naming the tensor.
-pub fn load_npy_dir<T: Float>(model: &mut Sequential<T>, dir: &Path) -> Result<(), LayerError> {
+pub fn load_npy_dir<T: Float>(model: &mut dyn Model<T>, dir: &Path) -> Result<(), LayerError> {
     let layout = TorchLayout::of(model)?;
     load_by_key(model, &layout, |key| {
         let path = dir.join(format!("{key}.npy"));

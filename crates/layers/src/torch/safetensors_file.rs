@@ -12,7 +12,7 @@ use ndarray::ArrayD;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::{load_by_key, TorchLayout};
-use crate::{LayerError, Model, Sequential};
+use crate::{LayerError, Model};
 
 fn file_error(origin: &str, reason: impl ToString) -> LayerError {
     LayerError::WeightFile {
@@ -26,7 +26,7 @@ fn file_error(origin: &str, reason: impl ToString) -> LayerError {
 /// BatchNormalization's moving statistics are `running_mean` /
 /// `running_var`, and `num_batches_tracked` is written as 0 (kymo does not
 /// count; PyTorch reads it only when `momentum=None`).
-pub fn to_safetensors<T: Float>(model: &Sequential<T>) -> Result<Vec<u8>, LayerError> {
+pub fn to_safetensors<T: Float>(model: &dyn Model<T>) -> Result<Vec<u8>, LayerError> {
     let layout = TorchLayout::of(model)?;
     let weights: HashMap<String, ArrayD<T>> = model
         .get_weights()
@@ -75,7 +75,7 @@ pub fn to_safetensors<T: Float>(model: &Sequential<T>) -> Result<Vec<u8>, LayerE
 /// shape is an error naming the tensor (`origin` says where the bytes came
 /// from, for the message).
 pub fn from_safetensors<T: Float>(
-    model: &mut Sequential<T>,
+    model: &mut dyn Model<T>,
     bytes: &[u8],
     origin: &str,
 ) -> Result<(), LayerError> {
@@ -127,16 +127,13 @@ fn decode<T: Float>(
 }
 
 /// Writes [`to_safetensors`] to `path`.
-pub fn save_safetensors<T: Float>(model: &Sequential<T>, path: &Path) -> Result<(), LayerError> {
+pub fn save_safetensors<T: Float>(model: &dyn Model<T>, path: &Path) -> Result<(), LayerError> {
     let bytes = to_safetensors(model)?;
     std::fs::write(path, bytes).map_err(|e| file_error(&path.display().to_string(), e))
 }
 
 /// Reads `path` with [`from_safetensors`].
-pub fn load_safetensors<T: Float>(
-    model: &mut Sequential<T>,
-    path: &Path,
-) -> Result<(), LayerError> {
+pub fn load_safetensors<T: Float>(model: &mut dyn Model<T>, path: &Path) -> Result<(), LayerError> {
     let origin = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| file_error(&origin, e))?;
     from_safetensors(model, &bytes, &origin)

@@ -196,3 +196,38 @@ fn npy_directory_round_trip_and_missing_file() {
         "{error}"
     );
 }
+
+#[test]
+fn a_graph_becomes_a_module_of_named_attributes_and_its_weights_round_trip() {
+    let spec: kymo_layers::ArchitectureSpec = zoo::resnet_with(64, [4, 6, 6]).into();
+    let model = spec.build::<f32>(3).unwrap();
+    let layout = TorchLayout::of(model.as_ref()).unwrap();
+    let forward = layout.forward.as_ref().expect("a graph has a forward");
+    // Each layer is an attribute named after it; merges are expressions.
+    assert!(layout
+        .attributes
+        .contains(&"block1_shortcut_conv".to_string()));
+    assert!(layout
+        .tensors
+        .iter()
+        .any(|t| t.key == "block1_shortcut_bn.running_var"));
+    assert!(
+        forward.statements.iter().any(|s| s.contains(" + ")),
+        "{:?}",
+        forward.statements
+    );
+    assert_eq!(forward.statements.last().unwrap(), "return output");
+    let source = layout.python();
+    assert!(source.contains("class Model(nn.Module):"), "{source}");
+    assert!(source.contains("model = Model()"), "{source}");
+    // Every key is distinct, and the weights come back under them.
+    let mut keys: Vec<&str> = layout.tensors.iter().map(|t| t.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), layout.tensors.len());
+    let bytes = to_safetensors(model.as_ref()).unwrap();
+    let mut copy = spec.build::<f32>(4).unwrap();
+    assert_ne!(copy.get_weights(), model.get_weights());
+    from_safetensors(copy.as_mut(), &bytes, "in memory").unwrap();
+    assert_eq!(copy.get_weights(), model.get_weights());
+}
