@@ -134,7 +134,7 @@ fn callbacks(recipe: &Recipe) -> String {
     }
     if recipe.checkpoint_best {
         lines.push(format!(
-            "keras.callbacks.ModelCheckpoint(f\"best-{{member}}.keras\", monitor=\"{monitor}\", save_best_only=True)"
+            "keras.callbacks.ModelCheckpoint(os.path.join(HERE, f\"best-{{member}}.keras\"), monitor=\"{monitor}\", save_best_only=True)"
         ));
     }
     if let Some(patience) = recipe.reduce_lr_patience {
@@ -245,7 +245,7 @@ pub fn keras_training_script(recipe: &Recipe) -> Result<String, DoctorError> {
     } else {
         "targets, one row per sample\n"
     });
-    put("Writes best-<member>.keras (the best epoch of each network) and prints\nthe validation score.\n\"\"\"\nimport json\nimport os\nimport sys\n\nimport numpy as np\n\nos.environ.setdefault(\"KERAS_BACKEND\", \"tensorflow\")\nimport keras  # noqa: E402\n");
+    put("Writes trained-<member>.keras beside it (each network as training left\nit: with EarlyStopping, its best epoch), best-<member>.keras when the recipe\ncheckpoints the best epoch, and prints the validation score.\n\"\"\"\nimport json\nimport os\nimport sys\n\nimport numpy as np\n\nos.environ.setdefault(\"KERAS_BACKEND\", \"tensorflow\")\nimport keras  # noqa: E402\n");
     if savgol {
         put("from scipy.signal import savgol_filter  # noqa: E402\n");
     }
@@ -300,6 +300,7 @@ def main(x_path, y_path):
             class_weight=class_weight,
             callbacks={callbacks},
         )
+        model.save(os.path.join(HERE, f"trained-{{member}}.keras"))
         predictions.append(model.predict(x_val, verbose=0))
     mean = np.mean(predictions, axis=0)
     if classify:
@@ -363,7 +364,8 @@ mod tests {
             "batch_size=8,",
             "epochs=250,",
             "EarlyStopping(monitor=\"val_loss\", patience=48, restore_best_weights=True)",
-            "ModelCheckpoint(f\"best-{member}.keras\", monitor=\"val_loss\", save_best_only=True)",
+            "ModelCheckpoint(os.path.join(HERE, f\"best-{member}.keras\"), monitor=\"val_loss\", save_best_only=True)",
+            "model.save(os.path.join(HERE, f\"trained-{member}.keras\"))",
             "ReduceLROnPlateau(monitor=\"val_loss\", factor=0.5, patience=16, min_lr=1e-5)",
             "for member in range(5):",
             "from scipy.signal import savgol_filter",
