@@ -165,8 +165,11 @@ fn setup_of_flags(args: &DoctorArgs) -> anyhow::Result<Recipe> {
 
 /// Runs the doctor.
 pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let keras = crate::fit::keras_file(&args.model)?;
+    let mut keras = crate::fit::keras_file(&args.model)?;
     let (data, source) = load_data(&args, keras.as_ref())?;
+    if let Some(file) = keras.as_mut() {
+        file.set_length(data.length());
+    }
     // A built-in model is taken with the data's channels; its head stays
     // as built, for the checks to judge.
     let spec = crate::fit::architecture(&args.model, keras.as_ref(), &data, false)?;

@@ -29,7 +29,8 @@ pub struct ExportArgs {
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Input length for built-in models.
+    /// Input length for built-in models, and for a Keras file whose input
+    /// length is variable (`Input(shape=(None, channels))`).
     #[arg(long, default_value_t = kymo_layers::zoo::SEED_LENGTH)]
     pub length: usize,
     /// Output folder.
@@ -45,7 +46,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         .ends_with(".kymo")
         .then(|| kymo_train::Checkpoint::load(std::path::Path::new(&args.model)))
         .transpose()?;
-    let keras = crate::fit::keras_file(&args.model)?;
+    let mut keras = crate::fit::keras_file(&args.model)?;
+    if let Some(file) = keras.as_mut() {
+        file.set_length(args.length);
+    }
     // The architecture, and the trained weights when the file has them.
     let (spec, trained) = match (&checkpoint, &keras) {
         (Some(c), _) => {

@@ -309,6 +309,8 @@ fn score(predictions: &ndarray::Array2<f32>, truth: &Dataset) -> String {
 /// spec file's. A built-in model takes the data's.
 pub(crate) fn declared_input(model: &str, keras: Option<&KerasFile>) -> Option<(usize, usize)> {
     let input = match keras {
+        // A variable length settles nothing: the data's length is the model's.
+        Some(file) if file.variable_length => return None,
         Some(file) => file.spec.input(),
         None if kymo_layers::zoo::architecture_by_name(model, 1).is_some() => return None,
         // Unreadable here: the model's own reading names the error.
@@ -374,7 +376,7 @@ fn announce_blocked(
 
 /// Trains and writes the best checkpoint.
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
-    let keras = keras_file(&args.model)?;
+    let mut keras = keras_file(&args.model)?;
     let choice = TargetChoice {
         column: args.target.as_deref(),
         classes: args.classes || keras_classifies(keras.as_ref()),
@@ -383,6 +385,9 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         model_input: declared_input(&args.model, keras.as_ref()),
     };
     let data = data_files::load(&args.data, &choice)?;
+    if let Some(file) = keras.as_mut() {
+        file.set_length(data.length());
+    }
     let spec = architecture(&args.model, keras.as_ref(), &data, true)?;
     let mut setup = load_setup(&args, keras.as_ref())?;
     if data.classes().is_some() {
@@ -537,7 +542,8 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     // A Keras classifier's classes are its output columns, by index (what
     // `np.argmax(model.predict(x), axis=1)` gives).
     let mut keras_classes = None;
-    let mut predictor = match keras_file(&model_path)? {
+    let mut keras = keras_file(&model_path)?;
+    let mut predictor = match &keras {
         // A Keras model predicts from the signals as given: Keras keeps
         // no preprocessing with the model.
         Some(file) => {
@@ -546,7 +552,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
                 kymo_layers::Shape::Features(n) => n,
                 _ => 1,
             };
-            if keras_classifies(Some(&file)) && outputs > 1 {
+            if keras_classifies(Some(file)) && outputs > 1 {
                 keras_classes = Some((0..outputs).map(|k| k.to_string()).collect::<Vec<_>>());
             }
             Predictor {
@@ -569,7 +575,8 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         classes: false,
         known_classes: classes.as_deref(),
         layout: args.layout.map(Into::into),
-        model_input: Some((input.channels, input.length)),
+        model_input: declared_input(&model_path, keras.as_ref())
+            .or(Some((input.channels, input.length))),
     };
     // A CSV or NPY without --target holds signals only: nothing to score
     // against.
@@ -578,9 +585,24 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let predictions = match &truth {
-        Some(data) => predictor.predict(data)?,
-        None => predictor.predict_signals(&data_files::load_signals(&args.data, &choice)?)?,
+    let signals = match &truth {
+        Some(_) => None,
+        None => Some(data_files::load_signals(&args.data, &choice)?),
+    };
+    // A variable-length Keras input takes the data's length.
+    if let Some(file) = keras.as_mut().filter(|f| f.variable_length) {
+        let length = match (&truth, &signals) {
+            (Some(data), _) => data.length(),
+            (_, Some(signals)) => signals.shape()[2],
+            _ => file.spec.input().length,
+        };
+        file.set_length(length);
+        predictor.model = file.model::<f32>()?;
+    }
+    let predictions = match (&truth, &signals) {
+        (Some(data), _) => predictor.predict(data)?,
+        (None, Some(signals)) => predictor.predict_signals(signals)?,
+        (None, None) => anyhow::bail!("no signals read from {}", args.data.display()),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -51,7 +51,8 @@ enum Command {
     Summary {
         /// A built-in model (original, answer, answer_bn, doctor, fcn, resnet, inception), a .toml/.json spec file or a Keras model file (.keras, .h5).
         model: String,
-        /// Input length for built-in models.
+        /// Input length for built-in models, and for a Keras file whose
+        /// input length is variable (`Input(shape=(None, channels))`).
         #[arg(long, default_value_t = kymo_layers::zoo::SEED_LENGTH)]
         length: usize,
     },

@@ -7,7 +7,10 @@ use kymo_layers::ArchitectureSpec;
 /// model file).
 pub fn run(model: &str, length: usize) -> anyhow::Result<()> {
     let spec = match crate::fit::keras_file(model)? {
-        Some(file) => file.spec,
+        Some(mut file) => {
+            file.set_length(length);
+            file.spec
+        }
         None => ArchitectureSpec::resolve(model, length)?,
     };
     let built = spec.build::<f32>(0)?;

@@ -53,7 +53,17 @@ pub struct KerasFile {
     pub compile: Option<CompileSettings>,
     /// The trained weights, in kymo's layout and names (`layer/weight`).
     pub weights: Vec<NamedArray<f32>>,
+    /// Whether the file's input has a variable length
+    /// (`Input(shape=(None, channels))`): `spec` then holds
+    /// [`VARIABLE_LENGTH_STANDIN`] until [`KerasFile::set_length`] gives it
+    /// the data's.
+    pub variable_length: bool,
 }
+
+/// The length a variable-length input is read at until the caller knows
+/// the data's: long enough for the kernels and pools of the 1D CNNs people
+/// build. The weights do not depend on it.
+pub const VARIABLE_LENGTH_STANDIN: usize = 4096;
 
 /// The HDF5 signature.
 const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -123,7 +133,11 @@ fn assemble(
         path: path.to_path_buf(),
         source: Box::new(source),
     };
-    let spec = kymo_layers::keras::from_keras_json_any(config_text).map_err(layer_error)?;
+    let variable_length = kymo_layers::keras::declared_length(config_text)
+        .map_err(layer_error)?
+        .is_none();
+    let spec = kymo_layers::keras::from_keras_json_any_at(config_text, VARIABLE_LENGTH_STANDIN)
+        .map_err(layer_error)?;
     let model = spec.build::<f32>(0).map_err(layer_error)?;
     let mut weights = Vec::new();
     for layer in model.layers() {
@@ -208,6 +222,7 @@ fn assemble(
         spec,
         compile,
         weights,
+        variable_length,
     })
 }
 
@@ -259,6 +274,15 @@ fn flatten_before(
 }
 
 impl KerasFile {
+    /// Gives a variable-length input `length` points (the data's); a file
+    /// whose input length is fixed keeps it, for the caller's shape checks
+    /// to compare with the data.
+    pub fn set_length(&mut self, length: usize) {
+        if self.variable_length {
+            self.spec = self.spec.clone().with_input_length(length);
+        }
+    }
+
     /// The model with the file's weights, in precision `T`.
     pub fn model<T: Float>(&self) -> Result<Box<dyn Model<T>>, KerasError> {
         let layer_error = |source| KerasError::Layer {

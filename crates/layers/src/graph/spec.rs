@@ -187,6 +187,16 @@ impl ArchitectureSpec {
         self
     }
 
+    /// The same architecture reading signals of `length` points (a
+    /// variable-length Keras input given the data's length).
+    pub fn with_input_length(mut self, length: usize) -> Self {
+        match &mut self {
+            ArchitectureSpec::Sequential(s) => s.input.length = length,
+            ArchitectureSpec::Graph(g) => g.input.length = length,
+        }
+        self
+    }
+
     /// The same architecture with its output Dense giving `units` outputs
     /// through `activation`: how a built-in regression model becomes a
     /// classifier, `Dense(classes, activation='softmax')`, as the zoo's

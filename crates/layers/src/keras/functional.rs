@@ -33,10 +33,36 @@ use crate::{ArchitectureSpec, GraphSpec, InputSpec, LayerError, LayerSpec, NodeS
 /// assert_eq!(model.count_params(), 4);
 /// ```
 pub fn from_keras_json_any(text: &str) -> Result<ArchitectureSpec, LayerError> {
+    any(text, None)
+}
+
+/// [`from_keras_json_any`] for a model whose input may have a variable
+/// length (`Input(shape=(None, channels))`): such an input takes `length`
+/// (a fixed length in the file stays as it is). Its weights do not depend
+/// on the length, so one file serves any length its layers accept.
+///
+/// ```
+/// let text = r#"{"class_name": "Functional", "config": {
+///   "layers": [
+///     {"class_name": "InputLayer", "name": "x",
+///      "config": {"batch_shape": [null, null, 2], "name": "x"}, "inbound_nodes": []},
+///     {"class_name": "GlobalAveragePooling1D", "name": "gap", "config": {"name": "gap"},
+///      "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
+///         "config": {"keras_history": ["x", 0, 0]}}], "kwargs": {}}]}],
+///   "input_layers": [["x", 0, 0]], "output_layers": [["gap", 0, 0]]}}"#;
+/// assert!(kymo_layers::keras::from_keras_json_any(text).is_err());
+/// let spec = kymo_layers::keras::from_keras_json_any_at(text, 300).unwrap();
+/// assert_eq!((spec.input().channels, spec.input().length), (2, 300));
+/// ```
+pub fn from_keras_json_any_at(text: &str, length: usize) -> Result<ArchitectureSpec, LayerError> {
+    any(text, Some(length))
+}
+
+fn any(text: &str, length: Option<usize>) -> Result<ArchitectureSpec, LayerError> {
     let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
     match root.get("class_name").and_then(Value::as_str) {
-        Some("Sequential") => super::from_keras_json(text).map(ArchitectureSpec::Sequential),
-        Some("Functional" | "Model") => functional(&root).map(ArchitectureSpec::Graph),
+        Some("Sequential") => super::sequential(text, length).map(ArchitectureSpec::Sequential),
+        Some("Functional" | "Model") => functional(&root, length).map(ArchitectureSpec::Graph),
         other => Err(spec_error(format!(
             "class {other:?}: only Sequential and Functional models are supported"
         ))),
@@ -75,14 +101,14 @@ fn collect_names(value: &Value, names: &mut Vec<String>) {
     }
 }
 
-fn functional(root: &Value) -> Result<GraphSpec, LayerError> {
-    let (config, layers, input) = model_config(root)?;
+fn functional(root: &Value, length: Option<usize>) -> Result<GraphSpec, LayerError> {
+    let (config, layers, input, length) = model_config(root, length)?;
     if input.flat {
         return Err(spec_error(
             "a functional model's flat input ([null, length]) is not read: give it Input(shape=(length, 1))",
         ));
     }
-    let (length, channels) = (input.length, input.channels);
+    let channels = input.channels;
     let ends = |field: &str| layer_names(config.get(field).unwrap_or(&Value::Null));
     let (inputs, outputs) = (ends("input_layers"), ends("output_layers"));
     let [input_name] = &inputs[..] else {

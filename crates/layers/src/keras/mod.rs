@@ -20,7 +20,7 @@ use crate::{
 
 mod functional;
 
-pub use functional::from_keras_json_any;
+pub use functional::{from_keras_json_any, from_keras_json_any_at};
 
 fn spec_error(reason: impl Into<String>) -> LayerError {
     LayerError::Spec {
@@ -281,8 +281,8 @@ fn relu_layer(config: &Value, layer: &str, name: Option<String>) -> Result<Layer
 /// A model's input as Keras declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct KerasInput {
-    /// Steps.
-    length: usize,
+    /// Steps; `None` for a variable length (`Input(shape=(None, channels))`).
+    length: Option<usize>,
     /// Channels.
     channels: usize,
     /// Declared flat, `[null, length]`: one channel, and a signal only
@@ -290,19 +290,26 @@ struct KerasInput {
     flat: bool,
 }
 
-/// The `[null, length, channels]` (or flat `[null, length]`) input shape,
-/// wherever this Keras version put it.
+/// The model's `[null, length, channels]` (or flat `[null, length]`) input
+/// shape, wherever this Keras version put it: an `InputLayer`'s (or a
+/// Sequential's first layer's) `batch_shape` / `batch_input_shape`, the
+/// model's `build_input_shape`, or the first layer's `build_config`. Later
+/// layers' build shapes are not the model's input.
 fn input_shape(model_config: &Value, layers: &[Value]) -> Option<KerasInput> {
-    let candidates = layers
+    fn declared(l: &Value) -> [Option<&Value>; 2] {
+        l.get("config")
+            .map(|c| [c.get("batch_shape"), c.get("batch_input_shape")])
+            .unwrap_or_default()
+    }
+    let inputs = layers
         .iter()
-        .filter_map(|l| l.get("config"))
-        .flat_map(|c| [c.get("batch_shape"), c.get("batch_input_shape")])
+        .filter(|l| l.get("class_name").and_then(Value::as_str) == Some("InputLayer"))
+        .flat_map(declared);
+    let first = layers.first();
+    let candidates = inputs
+        .chain(first.map(declared).unwrap_or_default())
         .chain([model_config.get("build_input_shape")])
-        .chain(
-            layers
-                .iter()
-                .map(|l| l.get("build_config").and_then(|b| b.get("input_shape"))),
-        );
+        .chain([first.and_then(|l| l.get("build_config").and_then(|b| b.get("input_shape")))]);
     for shape in candidates.flatten() {
         let Some(items) = shape.as_array() else {
             continue;
@@ -310,22 +317,20 @@ fn input_shape(model_config: &Value, layers: &[Value]) -> Option<KerasInput> {
         let dimension = |i: usize| items.get(i).and_then(Value::as_u64).map(|d| d as usize);
         match items.len() {
             3 => {
-                if let (Some(length), Some(channels)) = (dimension(1), dimension(2)) {
+                if let Some(channels) = dimension(2) {
                     return Some(KerasInput {
-                        length,
+                        length: dimension(1),
                         channels,
                         flat: false,
                     });
                 }
             }
             2 => {
-                if let Some(length) = dimension(1) {
-                    return Some(KerasInput {
-                        length,
-                        channels: 1,
-                        flat: true,
-                    });
-                }
+                return Some(KerasInput {
+                    length: dimension(1),
+                    channels: 1,
+                    flat: true,
+                })
             }
             _ => {}
         }
@@ -333,12 +338,13 @@ fn input_shape(model_config: &Value, layers: &[Value]) -> Option<KerasInput> {
     None
 }
 
-/// A model's `config`, its `layers`, and its input.
-type ModelConfig<'a> = (&'a Value, &'a [Value], KerasInput);
+/// A model's `config`, its `layers`, its input and the input's length.
+type ModelConfig<'a> = (&'a Value, &'a [Value], KerasInput, usize);
 
 /// A model's `config`, its `layers` and its input, wherever this Keras
-/// version put them: what every importer reads first.
-fn model_config(root: &Value) -> Result<ModelConfig<'_>, LayerError> {
+/// version put them: what every importer reads first. A variable-length
+/// input takes `length`, and is an error without it.
+fn model_config(root: &Value, length: Option<usize>) -> Result<ModelConfig<'_>, LayerError> {
     let config = root
         .get("config")
         .ok_or_else(|| spec_error("missing `config`"))?;
@@ -349,7 +355,39 @@ fn model_config(root: &Value) -> Result<ModelConfig<'_>, LayerError> {
     let input = input_shape(config, layers).ok_or_else(|| {
         spec_error("no input shape [null, length, channels] (or [null, length]) found")
     })?;
-    Ok((config, layers.as_slice(), input))
+    let resolved = match (input.length, length, input.flat) {
+        (Some(fixed), _, _) => fixed,
+        (None, _, true) => {
+            return Err(spec_error(
+                "a flat input of variable length ([null, null]) is not read: give it Input(shape=(None, 1))",
+            ))
+        }
+        (None, Some(length), false) => length,
+        (None, None, false) => {
+            return Err(spec_error(format!(
+                "the input [null, null, {}] has no fixed length: give one (kymo's commands take it from the data, or --length)",
+                input.channels
+            )))
+        }
+    };
+    Ok((config, layers.as_slice(), input, resolved))
+}
+
+/// The input length `model.to_json()` text declares: `None` for a
+/// variable-length input (`Input(shape=(None, channels))`), which
+/// [`from_keras_json_any_at`] reads at a length of the caller's choice.
+pub fn declared_length(text: &str) -> Result<Option<usize>, LayerError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
+    let config = root
+        .get("config")
+        .ok_or_else(|| spec_error("missing `config`"))?;
+    let layers = config
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| spec_error("missing `config.layers`"))?;
+    input_shape(config, layers)
+        .map(|input| input.length)
+        .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))
 }
 
 /// Whether `layer` is a `Reshape` to `(length, 1)`: the layer that makes
@@ -525,12 +563,17 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
 /// Converts `model.to_json()` text of a Sequential model into a kymo
 /// model spec (see [`from_keras_json_any`] for functional models).
 pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
+    sequential(text, None)
+}
+
+/// [`from_keras_json`] with `length` for a variable-length input.
+fn sequential(text: &str, length: Option<usize>) -> Result<ModelSpec, LayerError> {
     let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
     if root.get("class_name").and_then(Value::as_str) != Some("Sequential") {
         return Err(spec_error("only Sequential models are supported"));
     }
-    let (_, mut layers, input) = model_config(&root)?;
-    let (length, channels) = (input.length, input.channels);
+    let (_, mut layers, input, length) = model_config(&root, length)?;
+    let channels = input.channels;
     let mut specs = Vec::new();
     // A flat input is kymo's one-channel signal: a first Reshape to
     // (length, 1) has nothing to do, and a Dense straight on it reads
@@ -578,6 +621,35 @@ pub fn from_keras_json(text: &str) -> Result<ModelSpec, LayerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variable_length_input_is_read_at_the_length_given_and_named_without_one() {
+        // Keras 3 writes a build shape on every layer: the Dense's
+        // [null, 8] is not the model's input.
+        let text = r#"{"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [null, null, 1], "name": "x"}},
+            {"class_name": "Conv1D", "config": {"name": "c", "filters": 8, "kernel_size": 3,
+             "padding": "same"}, "build_config": {"input_shape": [null, null, 1]}},
+            {"class_name": "GlobalAveragePooling1D", "config": {"name": "g"},
+             "build_config": {"input_shape": [null, null, 8]}},
+            {"class_name": "Dense", "config": {"name": "d", "units": 1},
+             "build_config": {"input_shape": [null, 8]}}]}}"#;
+        assert_eq!(declared_length(text).expect("an input"), None);
+        let error = from_keras_json(text).expect_err("no length to read it at");
+        assert!(
+            error
+                .to_string()
+                .contains("[null, null, 1] has no fixed length"),
+            "{error}"
+        );
+        let spec = from_keras_json_any_at(text, 77).expect("read at 77 points");
+        assert_eq!((spec.input().channels, spec.input().length), (1, 77));
+        // A fixed length in the file stays.
+        let fixed = text.replacen("[null, null, 1]", "[null, 40, 1]", 1);
+        assert_eq!(declared_length(&fixed).expect("an input"), Some(40));
+        let spec = from_keras_json_any_at(&fixed, 77).expect("reads");
+        assert_eq!(spec.input().length, 40);
+    }
 
     #[test]
     fn a_flat_input_is_a_one_channel_signal_behind_a_reshape_or_a_dense() {
