@@ -102,12 +102,20 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     // a strided Conv1D, SpatialDropout1D, and regularizers between Flatten
     // and Dense; causal padding (dilated and strided) and a leaky ReLU
     // layer; ZeroPadding1D and Cropping1D; a variable-length input
-    // (`Input(shape=(None, 1))`), read at the data's length.
+    // (`Input(shape=(None, 1))`), read at the data's length; Multiply,
+    // Subtract, Average, Maximum and Minimum in one functional model.
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0", "0", "0", "0"]);
     let csv = csv.to_str().expect("path");
-    for name in ["smooth", "regularized", "causal", "edges", "varlen"] {
+    for name in [
+        "smooth",
+        "regularized",
+        "causal",
+        "edges",
+        "varlen",
+        "merges",
+    ] {
         let model = fixture(&format!("{name}.keras"));
         let (stdout, _) = kymo(&["predict", &model, csv, "--target", "label"]);
         assert_predicts(&stdout, &keras_predicted_in(name), name);

@@ -97,6 +97,11 @@ pub(crate) fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str
             json!({"axis": -1, "momentum": s.momentum, "epsilon": s.epsilon, "center": true, "scale": true}),
         ),
         LayerSpec::Add(_) => ("Add", json!({})),
+        LayerSpec::Subtract(_) => ("Subtract", json!({})),
+        LayerSpec::Multiply(_) => ("Multiply", json!({})),
+        LayerSpec::Average(_) => ("Average", json!({})),
+        LayerSpec::Maximum(_) => ("Maximum", json!({})),
+        LayerSpec::Minimum(_) => ("Minimum", json!({})),
         LayerSpec::Concatenate(s) => ("Concatenate", json!({"axis": s.axis})),
     };
     let regularizers = spec.regularizers();

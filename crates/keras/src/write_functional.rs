@@ -16,7 +16,9 @@ use crate::write::{flattened_after, keras_shape, layer_config, Entry};
 fn merge_shape(spec: &LayerSpec, inputs: &[Shape]) -> Option<Shape> {
     let first = *inputs.first()?;
     match (spec, first) {
-        (LayerSpec::Add(_), _) => Some(first),
+        (spec, _) if matches!(spec, LayerSpec::Add(_)) || spec.elementwise_op().is_some() => {
+            Some(first)
+        }
         (LayerSpec::Concatenate(_), Shape::Signal { length, .. }) => Some(Shape::Signal {
             channels: inputs.iter().map(|s| s.channels()).sum(),
             length,

@@ -49,7 +49,7 @@ pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec, CHECKPOINT_ABOVE, 
 pub use layer::{Layer, Mode, Reach, Recompute};
 pub use layers::*;
 pub use limits::BuildLimits;
-pub use merge::{ConcatenateSpec, Merge};
+pub use merge::{ConcatenateSpec, ElementwiseOp, Merge};
 pub use model::Model;
 pub use parameter::Parameter;
 pub use regularizer::Regularizer;

@@ -66,6 +66,16 @@ pub enum LayerSpec {
     /// Concatenation of several inputs along the channel axis (graph models
     /// only).
     Concatenate(ConcatenateSpec),
+    /// The first of two inputs less the second (graph models only).
+    Subtract(NameOnlySpec),
+    /// Elementwise product of several inputs (graph models only).
+    Multiply(NameOnlySpec),
+    /// Elementwise mean of several inputs (graph models only).
+    Average(NameOnlySpec),
+    /// Elementwise largest of several inputs (graph models only).
+    Maximum(NameOnlySpec),
+    /// Elementwise smallest of several inputs (graph models only).
+    Minimum(NameOnlySpec),
 }
 
 impl LayerSpec {
@@ -94,6 +104,11 @@ impl LayerSpec {
             LayerSpec::LayerNormalization(_) => "LayerNormalization",
             LayerSpec::Add(_) => "Add",
             LayerSpec::Concatenate(_) => "Concatenate",
+            LayerSpec::Subtract(_) => "Subtract",
+            LayerSpec::Multiply(_) => "Multiply",
+            LayerSpec::Average(_) => "Average",
+            LayerSpec::Maximum(_) => "Maximum",
+            LayerSpec::Minimum(_) => "Minimum",
         }
     }
 
@@ -122,6 +137,11 @@ impl LayerSpec {
             LayerSpec::LayerNormalization(_) => "layer_normalization",
             LayerSpec::Add(_) => "add",
             LayerSpec::Concatenate(_) => "concatenate",
+            LayerSpec::Subtract(_) => "subtract",
+            LayerSpec::Multiply(_) => "multiply",
+            LayerSpec::Average(_) => "average",
+            LayerSpec::Maximum(_) => "maximum",
+            LayerSpec::Minimum(_) => "minimum",
         }
     }
 
@@ -174,14 +194,33 @@ impl LayerSpec {
             | LayerSpec::GlobalAveragePooling1D(s)
             | LayerSpec::GlobalMaxPooling1D(s)
             | LayerSpec::Add(s)
+            | LayerSpec::Subtract(s)
+            | LayerSpec::Multiply(s)
+            | LayerSpec::Average(s)
+            | LayerSpec::Maximum(s)
+            | LayerSpec::Minimum(s)
             | LayerSpec::Flatten(s) => s.name.as_deref(),
         }
     }
 
-    /// Whether this layer takes several inputs (`Add`, `Concatenate`), which
-    /// only a graph model can wire.
+    /// Whether this layer takes several inputs (`Add`, `Concatenate`, the
+    /// other elementwise merges), which only a graph model can wire.
     pub fn is_merge(&self) -> bool {
         matches!(self, LayerSpec::Add(_) | LayerSpec::Concatenate(_))
+            || self.elementwise_op().is_some()
+    }
+
+    /// Which elementwise merge other than `Add` this is, if one.
+    pub fn elementwise_op(&self) -> Option<crate::ElementwiseOp> {
+        use crate::ElementwiseOp as Op;
+        Some(match self {
+            LayerSpec::Subtract(_) => Op::Subtract,
+            LayerSpec::Multiply(_) => Op::Multiply,
+            LayerSpec::Average(_) => Op::Average,
+            LayerSpec::Maximum(_) => Op::Maximum,
+            LayerSpec::Minimum(_) => Op::Minimum,
+            _ => return None,
+        })
     }
 
     /// Builds the layer for `input`. `seed` and `index` pick its streams:
@@ -211,7 +250,13 @@ impl LayerSpec {
                 Box::new(GlobalAveragePooling1D::build(name, input)?)
             }
             LayerSpec::GlobalMaxPooling1D(_) => Box::new(GlobalMaxPooling1D::build(name, input)?),
-            LayerSpec::Add(_) | LayerSpec::Concatenate(_) => {
+            LayerSpec::Add(_)
+            | LayerSpec::Concatenate(_)
+            | LayerSpec::Subtract(_)
+            | LayerSpec::Multiply(_)
+            | LayerSpec::Average(_)
+            | LayerSpec::Maximum(_)
+            | LayerSpec::Minimum(_) => {
                 return Err(LayerError::Config {
                     layer: name,
                     kind: self.kind(),

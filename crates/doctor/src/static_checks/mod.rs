@@ -21,6 +21,8 @@ fn percent(x: f64) -> String {
 pub(crate) struct Subject<'a> {
     layers: Vec<&'a dyn Layer<f32>>,
     specs: Vec<LayerSpec>,
+    /// A graph's merges (they are nodes, not layers).
+    merges: Vec<LayerSpec>,
     summary: Summary,
     chain: bool,
 }
@@ -28,11 +30,22 @@ pub(crate) struct Subject<'a> {
 impl<'a> Subject<'a> {
     fn of(model: &'a dyn Model<f32>) -> Self {
         let layers = model.layers();
+        let architecture = model.architecture();
+        let merges = match &architecture {
+            kymo_layers::ArchitectureSpec::Graph(graph) => graph
+                .nodes
+                .iter()
+                .filter(|n| n.layer.is_merge())
+                .map(|n| n.layer.clone())
+                .collect(),
+            kymo_layers::ArchitectureSpec::Sequential(_) => Vec::new(),
+        };
         Self {
             specs: layers.iter().map(|l| l.spec()).collect(),
+            merges,
             layers,
             summary: model.summary(),
-            chain: model.architecture().as_sequential().is_some(),
+            chain: architecture.as_sequential().is_some(),
         }
     }
 }

@@ -371,7 +371,18 @@ pub(super) fn linear_model(subject: &Subject<'_>) -> Vec<Finding> {
         .iter()
         .filter(|l| matches!(l, LayerSpec::Dense(_) | LayerSpec::Conv1D(_)))
         .count();
-    if weighted < 2 || subject.specs.iter().any(nonlinear) {
+    // A product or a selection of branches is not linear either (Add,
+    // Subtract, Average and Concatenate are).
+    let nonlinear_merge = |l: &LayerSpec| {
+        matches!(
+            l,
+            LayerSpec::Multiply(_) | LayerSpec::Maximum(_) | LayerSpec::Minimum(_)
+        )
+    };
+    if weighted < 2
+        || subject.specs.iter().any(nonlinear)
+        || subject.merges.iter().any(nonlinear_merge)
+    {
         return Vec::new();
     }
     vec![

@@ -142,6 +142,42 @@ fn model_rules_fire_on_their_models_only() {
         }
         ArchitectureSpec::Graph(_) => unreachable!("the linear spec is a Sequential"),
     };
+    // Two linear branches joined, then two Dense layers: linear when the
+    // join is an Average, not when it is a Multiply (a product of two
+    // convolutions is quadratic in the signal).
+    let joined = |merge: &str| {
+        ArchitectureSpec::from_toml_str(&format!(
+            r#"
+            input = {{ channels = 1, length = 64 }}
+            [[nodes]]
+            inputs = ["input"]
+            type = "Conv1D"
+            name = "a"
+            filters = 2
+            kernel_size = 3
+            [[nodes]]
+            inputs = ["input"]
+            type = "Conv1D"
+            name = "c"
+            filters = 2
+            kernel_size = 3
+            [[nodes]]
+            inputs = ["a", "c"]
+            type = "{merge}"
+            name = "join"
+            [[nodes]]
+            inputs = ["join"]
+            type = "Flatten"
+            name = "flat"
+            [[nodes]]
+            inputs = ["flat"]
+            type = "Dense"
+            name = "out"
+            units = 1
+            "#
+        ))
+        .expect("valid graph")
+    };
     // The doctor's architecture with L2(0.5) on every Conv1D kernel, and
     // with Keras's default L2(0.01).
     let penalized = |l2: f64| -> ArchitectureSpec {
@@ -153,7 +189,9 @@ fn model_rules_fire_on_their_models_only() {
         }
         spec.into()
     };
-    let specs: [(&str, ArchitectureSpec); 8] = [
+    let specs: [(&str, ArchitectureSpec); 10] = [
+        ("averaged", joined("Average")),
+        ("gated", joined("Multiply")),
         ("penalized", penalized(0.5)),
         ("default-penalty", penalized(0.01)),
         ("original", zoo::original(1040).into()),
@@ -164,7 +202,9 @@ fn model_rules_fire_on_their_models_only() {
         ("normalized", normalized),
     ];
     // (rule, model, fires)
-    let table: [(Rule, &str, bool); 22] = [
+    let table: [(Rule, &str, bool); 24] = [
+        (model_rules::linear_model, "averaged", true),
+        (model_rules::linear_model, "gated", false),
         (model_rules::heavy_regularization, "penalized", true),
         (model_rules::heavy_regularization, "default-penalty", false),
         (model_rules::heavy_regularization, "doctor", false),

@@ -84,7 +84,8 @@ pub(super) fn plan<T: Float>(
     for (j, node) in nodes.iter().enumerate() {
         replays &= match &node.operation {
             Operation::Layer(layer) => layer.replays(),
-            // Add and Concatenate keep nothing and draw nothing.
+            // Merges draw nothing; those that keep their inputs for
+            // backward (Multiply, Maximum, Minimum) keep them again on replay.
             Operation::Merge(_) => true,
         };
         let value = j + 1;

@@ -548,6 +548,11 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             name,
         }),
         "Add" => LayerSpec::Add(NameOnlySpec { name }),
+        "Subtract" => LayerSpec::Subtract(NameOnlySpec { name }),
+        "Multiply" => LayerSpec::Multiply(NameOnlySpec { name }),
+        "Average" => LayerSpec::Average(NameOnlySpec { name }),
+        "Maximum" => LayerSpec::Maximum(NameOnlySpec { name }),
+        "Minimum" => LayerSpec::Minimum(NameOnlySpec { name }),
         "Concatenate" => LayerSpec::Concatenate(ConcatenateSpec {
             axis: c.get("axis").and_then(Value::as_i64).unwrap_or(-1),
             name,

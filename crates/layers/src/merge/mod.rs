@@ -1,12 +1,15 @@
 //! Merge layers: the nodes of a graph model that take several inputs
-//! (`Add`, `Concatenate`). They hold no weights; a [`crate::Graph`] wires
+//! (`Add`, `Concatenate`, and `Subtract`, `Multiply`, `Average`,
+//! `Maximum`, `Minimum`). They hold no weights; a [`crate::Graph`] wires
 //! them, so they have a trait of their own beside [`crate::Layer`].
 
 mod add;
 mod concatenate;
+mod elementwise;
 
 pub use add::Add;
 pub use concatenate::{Concatenate, ConcatenateSpec};
+pub use elementwise::{Elementwise, ElementwiseOp};
 
 use kymo_tensor::Float;
 use ndarray::ArrayD;
@@ -61,12 +64,15 @@ pub fn build_merge<T: Float>(
     match spec {
         LayerSpec::Add(_) => Ok(Box::new(Add::build(name, shapes)?)),
         LayerSpec::Concatenate(s) => Ok(Box::new(Concatenate::build(s, name, shapes)?)),
-        other => Err(LayerError::Config {
-            layer: name,
-            kind: other.kind(),
-            field: "inputs",
-            reason: "this layer takes one input".into(),
-        }),
+        other => match other.elementwise_op() {
+            Some(op) => Ok(Box::new(Elementwise::build(op, name, shapes)?)),
+            None => Err(LayerError::Config {
+                layer: name,
+                kind: other.kind(),
+                field: "inputs",
+                reason: "this layer takes one input".into(),
+            }),
+        },
     }
 }
 

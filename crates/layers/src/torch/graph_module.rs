@@ -171,14 +171,17 @@ pub(super) fn wire<T: Float>(
             LayerSpec::Add(_) => inputs.join(" + "),
             // Every kymo concatenation joins channels (features), PyTorch's dim 1.
             LayerSpec::Concatenate(_) => format!("torch.cat([{}], dim=1)", inputs.join(", ")),
-            _ => {
-                let layer = layers.get(name).ok_or_else(|| LayerError::Spec {
-                    origin: "graph spec".into(),
-                    reason: format!("layer '{name}' is not in the built model"),
-                })?;
-                layout.push_layer(target.clone(), *layer)?;
-                format!("self.{target}({})", inputs.join(", "))
-            }
+            other => match other.elementwise_op() {
+                Some(op) => op.python(&inputs),
+                None => {
+                    let layer = layers.get(name).ok_or_else(|| LayerError::Spec {
+                        origin: "graph spec".into(),
+                        reason: format!("layer '{name}' is not in the built model"),
+                    })?;
+                    layout.push_layer(target.clone(), *layer)?;
+                    format!("self.{target}({})", inputs.join(", "))
+                }
+            },
         };
         statements.push(format!("{target} = {expression}"));
     }
