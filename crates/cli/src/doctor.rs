@@ -173,6 +173,14 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     // A built-in model is taken with the data's channels; its head stays
     // as built, for the checks to judge.
     let spec = crate::fit::architecture(&args.model, keras.as_ref(), &data, false)?;
+    // A head that predicts at every position is named, and the diagnosis
+    // goes on with the Flatten its author meant (the file's weights no
+    // longer fit that model, so its trained checks are left out).
+    let outputs = data.classes().map_or(data.target_count(), <[String]>::len);
+    let (spec, head) = match doctor::per_position_output(&spec, outputs) {
+        Some((fixed, finding)) => (fixed, Some(finding)),
+        None => (spec, None),
+    };
     let mut setup = match &args.recipe {
         Some(path) => Recipe::from_path(path)?,
         None => setup_of_flags(&args)?,
@@ -210,7 +218,8 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         );
     }
     if data.classes().is_some() {
-        let trained = trained_findings(keras.as_ref(), &data)?;
+        let mut trained = trained_findings(keras.as_ref().filter(|_| head.is_none()), &data)?;
+        trained.extend(head);
         return run_classification(&args, &data, &source, &spec, &setup, trained);
     }
     let (train_raw, val_raw) = validation_split(&data, 0.2)?;
@@ -236,7 +245,8 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         probe,
         ..Default::default()
     };
-    let trained = trained_findings(keras.as_ref(), &data)?;
+    let mut trained = trained_findings(keras.as_ref().filter(|_| head.is_none()), &data)?;
+    trained.extend(head);
     if !trained.is_empty() {
         diagnosis = doctor::Diagnosis::new(diagnosis.findings.into_iter().chain(trained).collect());
     }

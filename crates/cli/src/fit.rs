@@ -389,6 +389,17 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         file.set_length(data.length());
     }
     let spec = architecture(&args.model, keras.as_ref(), &data, true)?;
+    // A head that predicts at every position has no per-signal loss to
+    // train: say so, with the fix, rather than fail on the first batch.
+    let outputs = data.classes().map_or(data.target_count(), <[String]>::len);
+    if let Some((_, finding)) = kymo_doctor::per_position_output(&spec, outputs) {
+        anyhow::bail!(
+            "{}: {}; fix: {} (`kymo doctor` diagnoses the rest)",
+            finding.title,
+            finding.measured,
+            finding.fix
+        );
+    }
     let mut setup = load_setup(&args, keras.as_ref())?;
     if data.classes().is_some() {
         setup = classification_recipe(setup, &spec);
@@ -547,6 +558,14 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         // A Keras model predicts from the signals as given: Keras keeps
         // no preprocessing with the model.
         Some(file) => {
+            if let Some((_, finding)) = kymo_doctor::per_position_output(&file.spec, 1) {
+                anyhow::bail!(
+                    "{}: {}; fix: {}",
+                    finding.title,
+                    finding.measured,
+                    finding.fix
+                );
+            }
             let model = file.model::<f32>()?;
             let outputs = match model.output_shape() {
                 kymo_layers::Shape::Features(n) => n,

@@ -103,7 +103,8 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     // and Dense; causal padding (dilated and strided) and a leaky ReLU
     // layer; ZeroPadding1D and Cropping1D; a variable-length input
     // (`Input(shape=(None, 1))`), read at the data's length; Multiply,
-    // Subtract, Average, Maximum and Minimum in one functional model.
+    // Subtract, Average, Maximum and Minimum in one functional model; a
+    // Dense on a signal, mapping each position before a Flatten.
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0", "0", "0", "0"]);

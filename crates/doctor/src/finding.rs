@@ -147,11 +147,13 @@ pub enum FindingId {
     LabelsBeyondOutputs,
     /// `heavy-regularization`.
     HeavyRegularization,
+    /// `per-position-output`.
+    PerPositionOutput,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 61] = [
+    pub const ALL: [FindingId; 62] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -213,6 +215,7 @@ impl FindingId {
         FindingId::TargetInInputs,
         FindingId::LabelsBeyondOutputs,
         FindingId::HeavyRegularization,
+        FindingId::PerPositionOutput,
     ];
 
     /// The stable name.
@@ -260,6 +263,7 @@ impl FindingId {
             FindingId::TargetInInputs => "target-in-inputs",
             FindingId::LabelsBeyondOutputs => "labels-beyond-outputs",
             FindingId::HeavyRegularization => "heavy-regularization",
+            FindingId::PerPositionOutput => "per-position-output",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",

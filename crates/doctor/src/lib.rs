@@ -28,6 +28,7 @@ mod comparison;
 mod data_checks;
 mod error;
 mod finding;
+mod head_checks;
 mod index_checks;
 mod keras_script;
 mod probe;
@@ -53,6 +54,7 @@ pub use comparison::{compare_with_baselines, preprocessed, Comparison};
 pub use data_checks::data_checks;
 pub use error::DoctorError;
 pub use finding::{Diagnosis, Finding, FindingId, Severity};
+pub use head_checks::per_position_output;
 pub use keras_script::keras_training_script;
 pub use kymo_train::{OptimizerName, Recipe};
 pub use probe::{probe, LayerProbe, ProbeConfig, ProbeStats};
@@ -97,8 +99,20 @@ pub fn examine(
     // A model that cannot take these signals is diagnosed, not run (the
     // probe would fail on its first batch); its other checks read it as
     // built for the data, which is what its author meant.
+    // A head that predicts at every position is named, and the rest of the
+    // examination reads the model with the Flatten its author meant.
+    let outputs = train
+        .classes()
+        .map_or(train.target_count(), <[String]>::len);
+    let (fixed, head) = match head_checks::per_position_output(spec, outputs) {
+        Some((fixed, finding)) => (Some(fixed), Some(finding)),
+        None => (None, None),
+    };
+    let spec = fixed.as_ref().unwrap_or(spec);
+    // A head the fix could not flatten still cannot be trained.
+    let unfixed = head.is_some() && head_checks::per_position_output(spec, outputs).is_some();
     let mismatch = target_checks::input_shape(spec, train);
-    let probe_config = probe_config.filter(|_| mismatch.is_none());
+    let probe_config = probe_config.filter(|_| mismatch.is_none() && !unfixed);
     let model = match &mismatch {
         None => spec.build::<f32>(0)?,
         Some(_) => with_input(spec, train.channels(), train.length()).build::<f32>(0)?,
@@ -106,6 +120,7 @@ pub fn examine(
     // The mismatch first: the static checks' complaints about a model that
     // cannot slide over its input follow from it.
     let mut findings: Vec<Finding> = mismatch.into_iter().collect();
+    findings.extend(head);
     findings.extend(static_checks(model.as_ref(), setup, Some(train.len())));
     findings.extend(data_checks(
         train,

@@ -306,6 +306,20 @@ fn cases() -> Vec<Case> {
             FindingId::TargetInInputs,
         ),
         case(
+            "Dense(1) on the conv output with no Flatten before it",
+            {
+                // The correct model without its Flatten: the head maps
+                // each position.
+                let mut spec = model();
+                spec.layers
+                    .retain(|layer| !matches!(layer, LayerSpec::Flatten(_)));
+                spec
+            },
+            recipe(),
+            clean.clone(),
+            FindingId::PerPositionOutput,
+        ),
+        case(
             "the row number exported as the signal's first point",
             model(),
             recipe(),

@@ -2,6 +2,13 @@
 //!
 //! The kernel is stored as `[units, in_features]` (PyTorch's layout); Keras
 //! stores `[in_features, units]`.
+//!
+//! On a signal (no Flatten before it) Keras's Dense acts on the last axis,
+//! the channels, at each position: `(batch, steps, channels)` in,
+//! `(batch, steps, units)` out, one kernel shared by every step (PyTorch:
+//! `nn.Conv1d(channels, units, 1)`). kymo does the same, so a Keras model
+//! written that way loads as the model Keras runs, and the doctor can say
+//! what its per-position output means for a per-signal target.
 
 use kymo_tensor::{
     matmul, single_unit_backward_in_place, single_unit_forward, Fans, Float, Initializer, MatRef,
@@ -74,6 +81,9 @@ pub struct Dense<T> {
     spec: DenseSpec,
     name: String,
     in_features: usize,
+    /// The positions of a signal input, each mapped on its own; `None`
+    /// for flat features.
+    steps: Option<usize>,
     kernel: Parameter<T>,
     bias: Option<Parameter<T>>,
     /// The input a training-mode forward keeps; backward overwrites it
@@ -84,30 +94,27 @@ pub struct Dense<T> {
 }
 
 /// Sizes a Dense layer for `input` without allocating: flat features in,
-/// `units` out, the kernel and the bias.
+/// `units` out (a signal: its channels in and `units` channels out at each
+/// position), the kernel and the bias.
 pub(crate) fn plan(spec: &DenseSpec, name: &str, input: Shape) -> Result<LayerPlan, LayerError> {
-    let Shape::Features(features) = input else {
-        return Err(LayerError::InputShape {
-            layer: name.to_string(),
-            kind: KIND,
-            expected: "flat features (None, n): add a Flatten or a global pooling before Dense"
-                .into(),
-            found: input.to_string(),
-        });
+    let (features, output) = match input {
+        Shape::Features(features) => (features, Shape::Features(spec.units)),
+        Shape::Signal { channels, length } => (
+            channels,
+            Shape::Signal {
+                channels: spec.units,
+                length,
+            },
+        ),
     };
     let kernel = product(name, KIND, "units", &[spec.units, features])?;
     let bias = if spec.use_bias { spec.units as u64 } else { 0 };
-    LayerPlan::sized(
-        name,
-        KIND,
-        Shape::Features(spec.units),
-        kernel.saturating_add(bias),
-        0,
-    )
+    LayerPlan::sized(name, KIND, output, kernel.saturating_add(bias), 0)
 }
 
 impl<T: Float> Dense<T> {
-    /// Builds the layer for a flat input, drawing weights from `rng`.
+    /// Builds the layer for a flat input (or a signal, mapped position by
+    /// position), drawing weights from `rng`.
     pub fn build(
         spec: DenseSpec,
         name: String,
@@ -115,7 +122,10 @@ impl<T: Float> Dense<T> {
         rng: &mut SeededRng,
     ) -> Result<Self, LayerError> {
         plan(&spec, &name, input)?;
-        let in_features = input.size();
+        let (in_features, steps) = match input {
+            Shape::Features(features) => (features, None),
+            Shape::Signal { channels, length } => (channels, Some(length)),
+        };
         if spec.units == 0 {
             return Err(config_error(&name, KIND, "units", "must be at least 1"));
         }
@@ -141,6 +151,7 @@ impl<T: Float> Dense<T> {
             spec,
             name,
             in_features,
+            steps,
             kernel,
             bias,
             input_cache: None,
@@ -166,15 +177,107 @@ impl<T: Float> Layer<T> for Dense<T> {
         })
     }
     fn input_shape(&self) -> Shape {
-        Shape::Features(self.in_features)
+        match self.steps {
+            None => Shape::Features(self.in_features),
+            Some(length) => Shape::Signal {
+                channels: self.in_features,
+                length,
+            },
+        }
     }
     fn output_shape(&self) -> Shape {
-        Shape::Features(self.spec.units)
+        match self.steps {
+            None => Shape::Features(self.spec.units),
+            Some(length) => Shape::Signal {
+                channels: self.spec.units,
+                length,
+            },
+        }
     }
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         let batch = check_input(&self.name, KIND, self.input_shape(), &input)?;
-        let x = standard(fixed::<T, Ix2>(&self.name, KIND, input)?);
+        let Some(steps) = self.steps else {
+            let x = standard(fixed::<T, Ix2>(&self.name, KIND, input)?);
+            return self.forward_rows(x, batch, mode);
+        };
+        // [B, C, L] -> rows of channels [B * L, C], mapped, -> [B, U, L].
+        let rows = to_rows(&self.name, input, self.in_features)?;
+        let out = self.forward_rows(rows, batch * steps, mode)?;
+        from_rows(&self.name, out, batch, steps)
+    }
+
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+        let Some(steps) = self.steps else {
+            return self.backward_rows(grad_output);
+        };
+        let batch = grad_output.shape().first().copied().unwrap_or(0);
+        let rows = to_rows(&self.name, grad_output, self.spec.units)?;
+        let grad = self.backward_rows(rows.into_dyn())?;
+        from_rows(&self.name, grad, batch, steps)
+    }
+
+    fn parameters(&self) -> Vec<&Parameter<T>> {
+        std::iter::once(&self.kernel)
+            .chain(self.bias.as_ref())
+            .collect()
+    }
+    fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
+        std::iter::once(&mut self.kernel)
+            .chain(self.bias.as_mut())
+            .collect()
+    }
+    fn replays(&self) -> bool {
+        true
+    }
+    fn reach(&self) -> Option<Reach> {
+        None
+    }
+}
+
+/// `[B, C, L]` as `[B * L, C]`: each position's channels, one row each.
+fn to_rows<T: Float>(
+    name: &str,
+    signal: ArrayD<T>,
+    channels: usize,
+) -> Result<Array2<T>, LayerError> {
+    let signal = fixed::<T, ndarray::Ix3>(name, KIND, signal)?;
+    let (batch, _, steps) = signal.dim();
+    let rows = signal
+        .permuted_axes([0, 2, 1])
+        .as_standard_layout()
+        .into_owned();
+    rows.into_shape_with_order((batch * steps, channels))
+        .map_err(|_| config_error(name, KIND, "input", format!("expected {channels} channels")))
+}
+
+/// `[B * L, U]` rows back as the signal `[B, U, L]`.
+fn from_rows<T: Float>(
+    name: &str,
+    rows: ArrayD<T>,
+    batch: usize,
+    steps: usize,
+) -> Result<ArrayD<T>, LayerError> {
+    let units = rows.len() / (batch * steps).max(1);
+    let rows = standard(rows)
+        .into_shape_with_order((batch, steps, units))
+        .map_err(|_| config_error(name, KIND, "output", "rows do not fill the signal"))?;
+    Ok(rows
+        .permuted_axes([0, 2, 1])
+        .as_standard_layout()
+        .into_owned()
+        .into_dyn())
+}
+
+impl<T: Float> Dense<T> {
+    /// The map of `x`, `batch` rows of features, with its activation; kept
+    /// for backward in training.
+    fn forward_rows(
+        &mut self,
+        x: Array2<T>,
+        batch: usize,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
         let units = self.spec.units;
         let mut z = Array2::<T>::zeros((batch, units));
         if let Some(bias) = &self.bias {
@@ -222,7 +325,8 @@ impl<T: Float> Layer<T> for Dense<T> {
         Ok(self.activation.forward(z.into_dyn(), train))
     }
 
-    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+    /// The gradient of [`Self::forward_rows`]'s input from its output's.
+    fn backward_rows(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let grad = self.activation.backward(&self.name, KIND, grad_output)?;
         let mut input = take_cache(&self.name, &mut self.input_cache)?;
         let batch = input.dim().0;
@@ -269,23 +373,6 @@ impl<T: Float> Layer<T> for Dense<T> {
         matmul(x, dy_mat, w_mat, false).map_err(kernel_error)?;
         Ok(input.into_dyn())
     }
-
-    fn parameters(&self) -> Vec<&Parameter<T>> {
-        std::iter::once(&self.kernel)
-            .chain(self.bias.as_ref())
-            .collect()
-    }
-    fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
-        std::iter::once(&mut self.kernel)
-            .chain(self.bias.as_mut())
-            .collect()
-    }
-    fn replays(&self) -> bool {
-        true
-    }
-    fn reach(&self) -> Option<Reach> {
-        None
-    }
 }
 
 #[cfg(test)]
@@ -315,6 +402,52 @@ mod tests {
                 .expect("valid");
             check_layer(&mut layer, batch, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn on_a_signal_gradients_match_finite_differences(
+            channels in 1usize..4,
+            length in 1usize..6,
+            units in 1usize..4,
+            batch in 1usize..3,
+            use_bias in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let spec = DenseSpec { use_bias, activation: Activation::Tanh, ..DenseSpec::new(units) };
+            let input = Shape::Signal { channels, length };
+            let mut layer = Dense::<f64>::build(spec, "d".into(), input, &mut SeededRng::new(seed, 1))
+                .expect("valid");
+            prop_assert_eq!(layer.output_shape(), Shape::Signal { channels: units, length });
+            check_layer(&mut layer, batch, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn on_a_signal_each_position_is_mapped_by_the_same_kernel() {
+        // Two channels, three positions; the kernel sums the channels and
+        // the bias is 10: position t gives x[0, t] + x[1, t] + 10.
+        let input = Shape::Signal {
+            channels: 2,
+            length: 3,
+        };
+        let mut layer = Dense::<f64>::build(
+            DenseSpec::new(1),
+            "d".into(),
+            input,
+            &mut SeededRng::new(0, 0),
+        )
+        .expect("valid");
+        layer.kernel.value.fill(1.0);
+        if let Some(bias) = &mut layer.bias {
+            bias.value.fill(10.0);
+        }
+        let x = ArrayD::from_shape_vec(vec![1, 2, 3], vec![1.0, 2.0, 3.0, 40.0, 50.0, 60.0])
+            .expect("shape");
+        let y = layer.forward(x, Mode::Inference).expect("maps");
+        assert_eq!(y.shape(), [1, 1, 3]);
+        assert_eq!(y.as_slice().expect("standard"), [51.0, 62.0, 73.0]);
     }
 
     #[test]

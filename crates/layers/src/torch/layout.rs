@@ -16,7 +16,8 @@ pub struct TorchTensor {
     /// The kymo weight it holds (`layer/weight`); `None` for PyTorch's
     /// `num_batches_tracked`, which kymo does not keep.
     pub weight: Option<String>,
-    /// Its shape (identical in both frameworks).
+    /// Its shape in PyTorch: kymo's, but for a Dense on a signal, whose
+    /// kernel `[units, channels]` is an `nn.Conv1d` kernel of one tap.
     pub shape: Vec<usize>,
 }
 
@@ -97,6 +98,9 @@ impl TorchLayout {
         layer: &dyn Layer<T>,
     ) -> Result<(), LayerError> {
         let parts = parts(&layer.spec(), layer.name(), layer.input_shape())?;
+        // A Dense on a signal: an nn.Conv1d whose kernel has one tap more.
+        let one_tap = matches!(layer.spec(), LayerSpec::Dense(_))
+            && matches!(layer.input_shape(), Shape::Signal { .. });
         let prefix = match (&parts.weights, parts.modules.len()) {
             (Some((part, _)), n) if n > 1 => format!("{attribute}.{part}."),
             _ => format!("{attribute}."),
@@ -114,10 +118,14 @@ impl TorchLayout {
                     self.penalties
                         .push((format!("{prefix}{torch_name}"), regularizer));
                 }
+                let mut shape = parameter.value.shape().to_vec();
+                if one_tap && parameter.name == "kernel" {
+                    shape.push(1);
+                }
                 self.tensors.push(TorchTensor {
                     key: format!("{prefix}{torch_name}"),
                     weight: Some(format!("{}/{}", layer.name(), parameter.name)),
-                    shape: parameter.value.shape().to_vec(),
+                    shape,
                 });
             }
             if matches!(layer.spec(), LayerSpec::BatchNormalization(_)) {
@@ -291,8 +299,19 @@ pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts
             }
         }
         LayerSpec::Dense(d) => {
+            // nn.Linear maps the last axis, a signal's length in NCL: a
+            // Dense on a signal maps channels at each position, which is
+            // an nn.Conv1d of one tap.
+            let module = match input {
+                Shape::Features(_) => "nn.Linear",
+                Shape::Signal { .. } => "nn.Conv1d",
+            };
+            let taps = match input {
+                Shape::Features(_) => String::new(),
+                Shape::Signal { .. } => ", 1".into(),
+            };
             let mut modules = vec![format!(
-                "nn.Linear({channels}, {}, bias={})",
+                "{module}({channels}, {}{taps}, bias={})",
                 d.units,
                 python_bool(d.use_bias)
             )];

@@ -47,6 +47,13 @@ fn load_by_key<T: Float>(
     mut find: impl FnMut(&str) -> Result<Option<ndarray::ArrayD<T>>, LayerError>,
 ) -> Result<(), LayerError> {
     let mut weights = Vec::with_capacity(layout.tensors.len());
+    // kymo's own shape of each weight, which a PyTorch tensor may hold
+    // with an axis more (a Dense on a signal is an nn.Conv1d of one tap).
+    let shapes: std::collections::HashMap<String, Vec<usize>> = model
+        .get_weights()
+        .into_iter()
+        .map(|w| (w.name, w.array.shape().to_vec()))
+        .collect();
     for tensor in &layout.tensors {
         let Some(weight) = &tensor.weight else {
             continue; // num_batches_tracked: PyTorch bookkeeping kymo does not use
@@ -60,6 +67,16 @@ fn load_by_key<T: Float>(
                 found: array.shape().to_vec(),
             });
         }
+        let array = match shapes.get(weight) {
+            Some(shape) if shape.as_slice() != array.shape() => array
+                .into_shape_with_order(shape.as_slice())
+                .map_err(|_| LayerError::WeightShape {
+                    name: name.clone(),
+                    expected: shape.clone(),
+                    found: tensor.shape.clone(),
+                })?,
+            _ => array,
+        };
         weights.push(NamedArray {
             name: weight.clone(),
             array,

@@ -32,13 +32,17 @@ pub fn save_npy_dir<T: Float>(model: &dyn Model<T>, dir: &Path) -> Result<(), La
         };
         let path = dir.join(format!("{}.npy", tensor.key));
         let file = std::fs::File::create(&path).map_err(|e| file_error(&path, e))?;
+        // In PyTorch's shape (a Dense on a signal is an nn.Conv1d of one
+        // tap: the same values in the same order, one axis more).
+        let array = weight
+            .array
+            .view()
+            .into_shape_with_order(tensor.shape.as_slice())
+            .map_err(|e| file_error(&path, e))?;
         let written = if std::mem::size_of::<T>() == 4 {
-            weight
-                .array
-                .mapv(|v| v.to_f64_lossless() as f32)
-                .write_npy(file)
+            array.mapv(|v| v.to_f64_lossless() as f32).write_npy(file)
         } else {
-            weight.array.mapv(|v| v.to_f64_lossless()).write_npy(file)
+            array.mapv(|v| v.to_f64_lossless()).write_npy(file)
         };
         written.map_err(|e| file_error(&path, e))?;
     }

@@ -1,0 +1,82 @@
+//! A Dense after a Conv1D with no Flatten between them predicts at every
+//! position (Keras maps only the last axis): `kymo doctor` names it and
+//! prescribes the model with the Flatten, and `kymo fit` refuses to train
+//! it with the same fix rather than fail on the first batch.
+
+mod common;
+use common::{kymo, small_model};
+
+const LENGTH: usize = 32;
+
+/// 60 rows of `LENGTH` points with a target column: the target is the
+/// mean of the row's first 8 points.
+fn data_csv() -> String {
+    let mut text: String = (0..LENGTH).map(|i| format!("x{i},")).collect();
+    text.push_str("y\n");
+    let mut state = 3u64;
+    for _ in 0..60 {
+        let row: Vec<f32> = (0..LENGTH)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        let target = row[..8].iter().sum::<f32>() / 8.0;
+        for v in &row {
+            text.push_str(&format!("{v},"));
+        }
+        text.push_str(&format!("{target}\n"));
+    }
+    text
+}
+
+#[test]
+fn the_doctor_names_a_head_without_flatten_and_fit_refuses_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("model.toml");
+    // The small model without its Flatten: Dense(1) maps each of the 8
+    // pooled positions.
+    let spec = small_model(LENGTH, "ReLU").replace("[[layers]]\ntype = \"Flatten\"\n\n", "");
+    assert!(!spec.contains("Flatten"), "{spec}");
+    std::fs::write(&model, spec).expect("writes");
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, data_csv()).expect("writes");
+    let (rx, run) = (dir.path().join("rx"), dir.path().join("run"));
+    let (model, csv, rx, run) = (
+        model.to_str().expect("path"),
+        csv.to_str().expect("path"),
+        rx.to_str().expect("path"),
+        run.to_str().expect("path"),
+    );
+    let (stdout, _) = kymo(&[
+        "doctor",
+        model,
+        "--data",
+        csv,
+        "--target",
+        "y",
+        "--probe-epochs",
+        "1",
+        "--prescribe",
+        rx,
+    ]);
+    assert!(stdout.contains("[per-position-output]"), "{stdout}");
+    assert!(stdout.contains("at each of the 8 positions"), "{stdout}");
+    assert!(stdout.contains("add Flatten() before"), "{stdout}");
+    // The prescription has the Flatten.
+    let prescribed = std::fs::read_to_string(format!("{rx}/model.toml")).expect("prescribed");
+    assert!(prescribed.contains("Flatten"), "{prescribed}");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kymo"))
+        .args([
+            "fit", "--model", model, "--data", csv, "--target", "y", "--out", run,
+        ])
+        .output()
+        .expect("kymo runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "fit trained a per-position head");
+    assert!(stderr.contains("predicts at every position"), "{stderr}");
+    assert!(stderr.contains("add Flatten() before"), "{stderr}");
+}
