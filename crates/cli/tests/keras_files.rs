@@ -104,7 +104,8 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     // layer; ZeroPadding1D and Cropping1D; a variable-length input
     // (`Input(shape=(None, 1))`), read at the data's length; Multiply,
     // Subtract, Average, Maximum and Minimum in one functional model; a
-    // Dense on a signal, mapping each position before a Flatten.
+    // Dense on a signal, mapping each position before a Flatten; a
+    // squeeze-and-excitation block (Reshape((1, C)), a broadcast Multiply).
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0", "0", "0", "0"]);

@@ -53,6 +53,8 @@ pub enum LayerSpec {
     GaussianNoise(GaussianNoiseSpec),
     /// Flattens each sample.
     Flatten(NameOnlySpec),
+    /// Reshapes each sample as Keras does (channels-last order kept).
+    Reshape(crate::layers::ReshapeSpec),
     /// Zeros added at the ends of the length axis.
     ZeroPadding1D(LengthEdgesSpec),
     /// Points cut from the ends of the length axis.
@@ -98,6 +100,7 @@ impl LayerSpec {
             LayerSpec::SpatialDropout1D(_) => "SpatialDropout1D",
             LayerSpec::GaussianNoise(_) => "GaussianNoise",
             LayerSpec::Flatten(_) => "Flatten",
+            LayerSpec::Reshape(_) => "Reshape",
             LayerSpec::ZeroPadding1D(_) => "ZeroPadding1D",
             LayerSpec::Cropping1D(_) => "Cropping1D",
             LayerSpec::BatchNormalization(_) => "BatchNormalization",
@@ -131,6 +134,7 @@ impl LayerSpec {
             LayerSpec::SpatialDropout1D(_) => "spatial_dropout1d",
             LayerSpec::GaussianNoise(_) => "gaussian_noise",
             LayerSpec::Flatten(_) => "flatten",
+            LayerSpec::Reshape(_) => "reshape",
             LayerSpec::ZeroPadding1D(_) => "zero_padding1d",
             LayerSpec::Cropping1D(_) => "cropping1d",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
@@ -187,6 +191,7 @@ impl LayerSpec {
             LayerSpec::LayerNormalization(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
             LayerSpec::Concatenate(s) => s.name.as_deref(),
+            LayerSpec::Reshape(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding1D(s) | LayerSpec::Cropping1D(s) => s.name.as_deref(),
             LayerSpec::ReLU(s)
             | LayerSpec::Tanh(s)
@@ -279,6 +284,9 @@ impl LayerSpec {
                 Box::new(GaussianNoise::build(s.clone(), name, input, rng)?)
             }
             LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
+            LayerSpec::Reshape(s) => {
+                Box::new(crate::layers::Reshape::build(s.clone(), name, input)?)
+            }
             LayerSpec::ZeroPadding1D(s) => {
                 Box::new(LengthEdges::build(s.clone(), EdgeChange::Pad, name, input)?)
             }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::layers::{
     BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LayerNormalizationSpec,
-    LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
+    LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec, ReshapeSpec,
 };
 use crate::{
     Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec, Regularizer,
@@ -547,6 +547,23 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
             name,
         }),
+        "Reshape" => LayerSpec::Reshape(ReshapeSpec {
+            target_shape: c
+                .get("target_shape")
+                .and_then(Value::as_array)
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .map(|v| v.as_u64().map(|d| d as usize))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    spec_error(format!(
+                        "layer '{label}': `target_shape` must be a list of sizes (-1 is not read)"
+                    ))
+                })?,
+            name,
+        }),
         "Add" => LayerSpec::Add(NameOnlySpec { name }),
         "Subtract" => LayerSpec::Subtract(NameOnlySpec { name }),
         "Multiply" => LayerSpec::Multiply(NameOnlySpec { name }),
@@ -593,6 +610,10 @@ fn sequential(text: &str, length: Option<usize>) -> Result<ModelSpec, LayerError
         match first_layer(layers) {
             // What comes before it is InputLayers, which kymo has no layer for.
             Some(i) if reshapes_to_one_channel(&layers[i], length) => layers = &layers[i + 1..],
+            // Another reshape of the flat values: kymo's one-channel
+            // signal holds them in Keras's order, so the Reshape layer
+            // reads it as Keras reads the flat input.
+            Some(i) if layers[i].get("class_name").and_then(Value::as_str) == Some("Reshape") => {}
             Some(i) if layers[i].get("class_name").and_then(Value::as_str) == Some("Dense") => {
                 specs.push(LayerSpec::Flatten(NameOnlySpec {
                     name: Some("flat_input".into()),
@@ -688,10 +709,20 @@ mod tests {
         let spec = from_keras_json(&mlp).expect("parses");
         let kinds: Vec<&str> = spec.layers.iter().map(LayerSpec::kind).collect();
         assert_eq!(kinds, ["Flatten", "Dense", "Dense"]);
-        // A reshape to two channels is not kymo's one-channel signal.
-        let two =
-            model(r#"{"class_name": "Reshape", "config": {"name": "r", "target_shape": [20, 2]}}"#);
-        let error = from_keras_json(&two).expect_err("two channels");
+        // A reshape to two channels stays a Reshape layer, reading the
+        // one-channel signal in Keras's order.
+        let two = model(
+            r#"{"class_name": "Reshape", "config": {"name": "r", "target_shape": [20, 2]}},
+               {"class_name": "Flatten", "config": {"name": "f"}}"#,
+        );
+        let spec = from_keras_json(&two).expect("parses");
+        let kinds: Vec<&str> = spec.layers.iter().map(LayerSpec::kind).collect();
+        assert_eq!(kinds, ["Reshape", "Flatten", "Dense"]);
+        // Anything else first is not read.
+        let conv = model(
+            r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": [3]}}"#,
+        );
+        let error = from_keras_json(&conv).expect_err("a conv on flat values");
         assert!(error.to_string().contains("Reshape((40, 1))"), "{error}");
     }
 

@@ -13,6 +13,7 @@ mod global_max_pooling1d;
 mod layer_normalization;
 mod length_edges;
 mod pooling1d;
+mod reshape;
 
 pub use activation_layer::{ActivationLayer, ActivationSpec, ELUSpec, LeakyReLUSpec, NameOnlySpec};
 pub use batch_normalization::{BatchNormalization, BatchNormalizationSpec};
@@ -26,6 +27,7 @@ pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use layer_normalization::{LayerNormalization, LayerNormalizationSpec};
 pub use length_edges::{EdgeChange, LengthEdges, LengthEdgesSpec};
 pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};
+pub use reshape::{Reshape, ReshapeSpec};
 
 // Each layer's shape rule, for `limits::plan_layer` (and its own `build`).
 pub(crate) use conv1d::plan as conv1d_plan;
@@ -34,3 +36,4 @@ pub(crate) use flatten::plan as flatten_plan;
 pub(crate) use global_average_pooling1d::plan as global_pooling_plan;
 pub(crate) use length_edges::plan as length_edges_plan;
 pub(crate) use pooling1d::plan as pooling1d_plan;
+pub(crate) use reshape::plan as reshape_plan;

@@ -68,11 +68,44 @@ impl ElementwiseOp {
     }
 }
 
-/// An elementwise merge of inputs of one shape.
+/// The shape `a` and `b` broadcast to, if they do: per axis equal, or 1
+/// against any size.
+fn broadcast(a: Shape, b: Shape) -> Option<Shape> {
+    let axis = |x: usize, y: usize| match (x, y) {
+        (x, y) if x == y => Some(x),
+        (1, y) => Some(y),
+        (x, 1) => Some(x),
+        _ => None,
+    };
+    match (a, b) {
+        (Shape::Features(x), Shape::Features(y)) => axis(x, y).map(Shape::Features),
+        (
+            Shape::Signal {
+                channels: c1,
+                length: l1,
+            },
+            Shape::Signal {
+                channels: c2,
+                length: l2,
+            },
+        ) => Some(Shape::Signal {
+            channels: axis(c1, c2)?,
+            length: axis(l1, l2)?,
+        }),
+        _ => None,
+    }
+}
+
+/// An elementwise merge of inputs of one shape, or of shapes that
+/// broadcast (an axis of 1 against any size, as Keras broadcasts: the
+/// squeeze-and-excitation gate `(1, channels)` times the signal).
 pub struct Elementwise<T> {
     name: String,
     op: ElementwiseOp,
+    /// The output's shape.
     shape: Shape,
+    /// Each input's shape.
+    shapes: Vec<Shape>,
     inputs: usize,
     /// The last training forward pass's inputs, for the backward pass of
     /// the merges whose gradient depends on them (`Multiply`, `Maximum`,
@@ -99,31 +132,71 @@ impl<T: Float> Elementwise<T> {
                 reason: format!("Subtract takes exactly 2 inputs, found {}", shapes.len()),
             });
         }
-        if let Some(other) = shapes.iter().find(|s| **s != shape) {
-            return Err(LayerError::InputShape {
-                layer: name,
+        let mut output = shape;
+        for other in &shapes[1..] {
+            output = broadcast(output, *other).ok_or_else(|| LayerError::InputShape {
+                layer: name.clone(),
                 kind,
-                expected: format!("every input of shape {shape}"),
+                expected: format!(
+                    "inputs of shape {shape}, or of shapes that broadcast (an axis of 1)"
+                ),
                 found: other.to_string(),
-            });
+            })?;
         }
         Ok(Self {
             name,
             op,
-            shape,
+            shape: output,
+            shapes: shapes.to_vec(),
             inputs: shapes.len(),
             kept: Vec::new(),
         })
     }
 
+    /// `grad`, of the output's shape, summed over the axes that input `i`
+    /// was broadcast along.
+    fn reduce(&self, grad: ArrayD<T>, i: usize) -> ArrayD<T> {
+        let own = self.shapes[i];
+        if own == self.shape {
+            return grad;
+        }
+        let batch = grad.shape().first().copied().unwrap_or(0);
+        let target = own.with_batch(batch);
+        let mut grad = grad;
+        for (axis, &size) in target.iter().enumerate().skip(1) {
+            if size == 1 && grad.shape()[axis] != 1 {
+                grad = grad
+                    .sum_axis(ndarray::Axis(axis))
+                    .insert_axis(ndarray::Axis(axis));
+            }
+        }
+        grad
+    }
+
+    /// The error for an input that does not broadcast to the output.
+    fn not_broadcast(&self, x: &ArrayD<T>) -> LayerError {
+        LayerError::InputShape {
+            layer: self.name.clone(),
+            kind: self.op.kind(),
+            expected: format!("an input that broadcasts to {}", self.shape),
+            found: format!("{:?}", x.shape()),
+        }
+    }
+
     /// The merge of `inputs`, folded left to right as Keras folds them,
     /// into the first one's storage.
     fn merge(&self, inputs: &[ArrayD<T>]) -> Result<ArrayD<T>, LayerError> {
-        let shapes = vec![self.shape; self.inputs];
-        check_inputs(&self.name, self.op.kind(), &shapes, inputs)?;
-        let mut out = standard(buffers::copy_of(&inputs[0]));
+        let batch = check_inputs(&self.name, self.op.kind(), &self.shapes, inputs)?;
+        let full = self.shape.with_batch(batch);
+        let mut out = match inputs[0].broadcast(full.clone()) {
+            Some(view) => standard(view.to_owned()),
+            None => return Err(self.not_broadcast(&inputs[0])),
+        };
         for x in &inputs[1..] {
-            let zip = Zip::from(&mut out).and(x);
+            let x = x
+                .broadcast(full.clone())
+                .ok_or_else(|| self.not_broadcast(x))?;
+            let zip = Zip::from(&mut out).and(&x);
             match self.op {
                 ElementwiseOp::Subtract => zip.for_each(|o, &v| *o -= v),
                 ElementwiseOp::Multiply => zip.for_each(|o, &v| *o *= v),
@@ -194,7 +267,16 @@ impl<T: Float> Merge<T> for Elementwise<T> {
             });
         }
         let kept = std::mem::take(&mut self.kept);
-        let grads = match self.op {
+        let full = grad_output.raw_dim();
+        // Inputs at the output's shape (views: a broadcast input repeats).
+        let views: Vec<ndarray::ArrayViewD<'_, T>> = kept
+            .iter()
+            .map(|x| {
+                x.broadcast(full.clone())
+                    .ok_or_else(|| self.not_broadcast(x))
+            })
+            .collect::<Result<_, _>>()?;
+        let grads: Vec<ArrayD<T>> = match self.op {
             ElementwiseOp::Subtract => {
                 let negative = grad_output.mapv(|g| -g);
                 vec![grad_output, negative]
@@ -208,7 +290,7 @@ impl<T: Float> Merge<T> for Elementwise<T> {
                 .map(|i| {
                     // The product of the other inputs, in Keras's order.
                     let mut grad = grad_output.clone();
-                    for (j, x) in kept.iter().enumerate() {
+                    for (j, x) in views.iter().enumerate() {
                         if j != i {
                             Zip::from(&mut grad).and(x).for_each(|g, &v| *g *= v);
                         }
@@ -219,9 +301,9 @@ impl<T: Float> Merge<T> for Elementwise<T> {
             ElementwiseOp::Maximum | ElementwiseOp::Minimum => {
                 let maximum = self.op == ElementwiseOp::Maximum;
                 // Per element, the first input holding the winning value.
-                let mut best = kept[0].clone();
+                let mut best = views[0].to_owned();
                 let mut winner = ArrayD::<usize>::zeros(grad_output.raw_dim());
-                for (j, x) in kept.iter().enumerate().skip(1) {
+                for (j, x) in views.iter().enumerate().skip(1) {
                     Zip::from(&mut best)
                         .and(&mut winner)
                         .and(x)
@@ -245,8 +327,13 @@ impl<T: Float> Merge<T> for Elementwise<T> {
                     .collect()
             }
         };
+        drop(views);
         kept.into_iter().for_each(buffers::give_back);
-        Ok(grads)
+        Ok(grads
+            .into_iter()
+            .enumerate()
+            .map(|(i, grad)| self.reduce(grad, i))
+            .collect())
     }
 }
 
@@ -285,6 +372,86 @@ mod tests {
             let mut model = spec.build::<f64>(seed).map_err(|e| TestCaseError::fail(e.to_string()))?;
             check_model(model.as_mut(), 2, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
         }
+    }
+
+    /// A squeeze-and-excitation block: a conv's channels averaged over
+    /// the length, reshaped to one step, gated by a per-step Dense with a
+    /// sigmoid, and multiplied back onto the conv's output (the gate of
+    /// length 1 broadcast along the signal).
+    fn squeeze_excitation(merge: &str, channels: usize, length: usize) -> crate::ArchitectureSpec {
+        crate::ArchitectureSpec::from_toml_str(&format!(
+            r#"
+            input = {{ channels = 1, length = {length} }}
+            [[nodes]]
+            inputs = ["input"]
+            type = "Conv1D"
+            name = "conv"
+            filters = {channels}
+            kernel_size = 3
+            padding = "same"
+            bias_initializer = "glorot_uniform"
+            [[nodes]]
+            inputs = ["conv"]
+            type = "GlobalAveragePooling1D"
+            name = "squeeze"
+            [[nodes]]
+            inputs = ["squeeze"]
+            type = "Reshape"
+            name = "step"
+            target_shape = [1, {channels}]
+            [[nodes]]
+            inputs = ["step"]
+            type = "Dense"
+            name = "excite"
+            units = {channels}
+            activation = "sigmoid"
+            [[nodes]]
+            inputs = ["conv", "excite"]
+            type = "{merge}"
+            name = "scaled"
+            [[nodes]]
+            inputs = ["scaled"]
+            type = "Flatten"
+            name = "flat"
+            "#
+        ))
+        .expect("a valid graph")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+        #[test]
+        fn a_broadcast_gate_passes_the_gradient_check(
+            op in 0usize..5,
+            channels in 1usize..4,
+            length in 2usize..7,
+            seed in any::<u64>(),
+        ) {
+            let spec = squeeze_excitation(OPS[op].kind(), channels, length);
+            let mut model = spec.build::<f64>(seed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(model.output_shape(), Shape::Features(channels * length));
+            check_model(model.as_mut(), 2, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn shapes_that_do_not_broadcast_are_refused_by_name() {
+        let signal = |channels, length| Shape::Signal { channels, length };
+        let error = Elementwise::<f32>::build(
+            ElementwiseOp::Multiply,
+            "gate".into(),
+            &[signal(4, 8), signal(4, 3)],
+        )
+        .err()
+        .expect("8 and 3 steps");
+        assert!(error.to_string().contains("'gate'"), "{error}");
+        let ok = Elementwise::<f32>::build(
+            ElementwiseOp::Multiply,
+            "gate".into(),
+            &[signal(4, 8), signal(4, 1)],
+        )
+        .expect("a gate of one step");
+        assert_eq!(Merge::<f32>::output_shape(&ok), signal(4, 8));
     }
 
     #[test]

@@ -399,6 +399,31 @@ pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts
         // identity, and nn.Identity keeps the module count.
         LayerSpec::GaussianNoise(_) => bare("nn.Identity()".into()),
         LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
+        LayerSpec::Reshape(r) => {
+            let reshape = crate::layers::Reshape::build(r.clone(), layer.to_string(), input)?;
+            if !reshape.is_plain() {
+                return Err(LayerError::Config {
+                    layer: layer.to_string(),
+                    kind: spec.kind(),
+                    field: "target_shape",
+                    reason: "this reshape moves values between Keras's channels-last order and \
+                             PyTorch's channels-first one, which no stock module does"
+                        .into(),
+                });
+            }
+            let flatten = matches!(input, Shape::Signal { .. });
+            match <crate::layers::Reshape as crate::Layer<f32>>::output_shape(&reshape) {
+                Shape::Features(_) => bare("nn.Flatten()".into()),
+                Shape::Signal { channels, length } => Parts {
+                    modules: flatten
+                        .then(|| "nn.Flatten()".to_string())
+                        .into_iter()
+                        .chain([format!("nn.Unflatten(1, ({channels}, {length}))")])
+                        .collect(),
+                    weights: None,
+                },
+            }
+        }
         LayerSpec::ZeroPadding1D(e) => {
             bare(format!("nn.ConstantPad1d(({}, {}), 0.0)", e.left, e.right))
         }
