@@ -11,13 +11,31 @@ use serde_json::{json, Value};
 use crate::functional_order::{keras_layer_order, Source};
 use crate::write::{flattened_after, keras_shape, layer_config, Entry};
 
-/// The per-sample output shape of a merge of `inputs`: an `Add` keeps the
-/// shape, a `Concatenate` sums the channels (or the features).
+/// The per-sample output shape of a merge of `inputs` (of a model that
+/// built, so they fit): an elementwise merge takes the largest size of
+/// each axis (an axis of 1 broadcasts), a `Concatenate` sums the channels
+/// (or the features).
 fn merge_shape(spec: &LayerSpec, inputs: &[Shape]) -> Option<Shape> {
     let first = *inputs.first()?;
     match (spec, first) {
-        (spec, _) if matches!(spec, LayerSpec::Add(_)) || spec.elementwise_op().is_some() => {
-            Some(first)
+        (spec, Shape::Signal { .. })
+            if matches!(spec, LayerSpec::Add(_)) || spec.elementwise_op().is_some() =>
+        {
+            Some(Shape::Signal {
+                channels: inputs.iter().map(|s| s.channels()).max()?,
+                length: inputs
+                    .iter()
+                    .map(|s| match s {
+                        Shape::Signal { length, .. } => *length,
+                        Shape::Features(_) => 1,
+                    })
+                    .max()?,
+            })
+        }
+        (spec, Shape::Features(_))
+            if matches!(spec, LayerSpec::Add(_)) || spec.elementwise_op().is_some() =>
+        {
+            Some(Shape::Features(inputs.iter().map(|s| s.size()).max()?))
         }
         (LayerSpec::Concatenate(_), Shape::Signal { length, .. }) => Some(Shape::Signal {
             channels: inputs.iter().map(|s| s.channels()).sum(),

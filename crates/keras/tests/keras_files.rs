@@ -283,6 +283,12 @@ fn a_keras_file_kymo_writes_reads_back_to_the_same_model() {
         ("fcn", zoo::fcn_with(length, [4, 6, 4]).into()),
         ("resnet", zoo::resnet_with(length, [4, 6, 6]).into()),
         ("inception", zoo::inception_with(length, inception).into()),
+        (
+            "gate_first",
+            kymo_layers::ArchitectureSpec::from_path(&fixtures().join("gate_first.toml"))
+                .expect("a graph spec")
+                .with_input_length(length),
+        ),
     ] {
         let spec: kymo_layers::ArchitectureSpec = spec;
         let mut model = spec.build::<f32>(3).expect("builds");
