@@ -345,13 +345,7 @@ type ModelConfig<'a> = (&'a Value, &'a [Value], KerasInput, usize);
 /// version put them: what every importer reads first. A variable-length
 /// input takes `length`, and is an error without it.
 fn model_config(root: &Value, length: Option<usize>) -> Result<ModelConfig<'_>, LayerError> {
-    let config = root
-        .get("config")
-        .ok_or_else(|| spec_error("missing `config`"))?;
-    let layers = config
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| spec_error("missing `config.layers`"))?;
+    let (config, layers) = config_and_layers(root)?;
     let input = input_shape(config, layers).ok_or_else(|| {
         spec_error("no input shape [null, length, channels] (or [null, length]) found")
     })?;
@@ -370,14 +364,11 @@ fn model_config(root: &Value, length: Option<usize>) -> Result<ModelConfig<'_>, 
             )))
         }
     };
-    Ok((config, layers.as_slice(), input, resolved))
+    Ok((config, layers, input, resolved))
 }
 
-/// The input length `model.to_json()` text declares: `None` for a
-/// variable-length input (`Input(shape=(None, channels))`), which
-/// [`from_keras_json_any_at`] reads at a length of the caller's choice.
-pub fn declared_length(text: &str) -> Result<Option<usize>, LayerError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
+/// A model's `config` and its `layers`.
+fn config_and_layers(root: &Value) -> Result<(&Value, &[Value]), LayerError> {
     let config = root
         .get("config")
         .ok_or_else(|| spec_error("missing `config`"))?;
@@ -385,6 +376,15 @@ pub fn declared_length(text: &str) -> Result<Option<usize>, LayerError> {
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| spec_error("missing `config.layers`"))?;
+    Ok((config, layers.as_slice()))
+}
+
+/// The input length `model.to_json()` text declares: `None` for a
+/// variable-length input (`Input(shape=(None, channels))`), which
+/// [`from_keras_json_any_at`] reads at a length of the caller's choice.
+pub fn declared_length(text: &str) -> Result<Option<usize>, LayerError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| spec_error(e.to_string()))?;
+    let (config, layers) = config_and_layers(&root)?;
     input_shape(config, layers)
         .map(|input| input.length)
         .ok_or_else(|| spec_error("no input shape [null, length, channels] found"))
