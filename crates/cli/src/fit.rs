@@ -374,6 +374,21 @@ fn announce_blocked(
     (train, validation)
 }
 
+/// A head that predicts at every position (a Dense on a signal) has no
+/// per-signal loss to train or prediction to print: the error says so,
+/// with the doctor's fix, rather than a shape error on the first batch.
+fn refuse_per_position_head(spec: &ArchitectureSpec, outputs: usize) -> anyhow::Result<()> {
+    match kymo_doctor::per_position_output(spec, outputs) {
+        Some((_, finding)) => anyhow::bail!(
+            "{}: {}; fix: {} (`kymo doctor` diagnoses the rest)",
+            finding.title,
+            finding.measured,
+            finding.fix
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Trains and writes the best checkpoint.
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let mut keras = keras_file(&args.model)?;
@@ -389,17 +404,10 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         file.set_length(data.length());
     }
     let spec = architecture(&args.model, keras.as_ref(), &data, true)?;
-    // A head that predicts at every position has no per-signal loss to
-    // train: say so, with the fix, rather than fail on the first batch.
-    let outputs = data.classes().map_or(data.target_count(), <[String]>::len);
-    if let Some((_, finding)) = kymo_doctor::per_position_output(&spec, outputs) {
-        anyhow::bail!(
-            "{}: {}; fix: {} (`kymo doctor` diagnoses the rest)",
-            finding.title,
-            finding.measured,
-            finding.fix
-        );
-    }
+    refuse_per_position_head(
+        &spec,
+        data.classes().map_or(data.target_count(), <[String]>::len),
+    )?;
     let mut setup = load_setup(&args, keras.as_ref())?;
     if data.classes().is_some() {
         setup = classification_recipe(setup, &spec);
@@ -558,14 +566,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         // A Keras model predicts from the signals as given: Keras keeps
         // no preprocessing with the model.
         Some(file) => {
-            if let Some((_, finding)) = kymo_doctor::per_position_output(&file.spec, 1) {
-                anyhow::bail!(
-                    "{}: {}; fix: {}",
-                    finding.title,
-                    finding.measured,
-                    finding.fix
-                );
-            }
+            refuse_per_position_head(&file.spec, 1)?;
             let model = file.model::<f32>()?;
             let outputs = match model.output_shape() {
                 kymo_layers::Shape::Features(n) => n,
@@ -594,8 +595,11 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         classes: false,
         known_classes: classes.as_deref(),
         layout: args.layout.map(Into::into),
-        model_input: declared_input(&model_path, keras.as_ref())
-            .or(Some((input.channels, input.length))),
+        // A variable length settles nothing: the data's is the model's.
+        model_input: match &keras {
+            Some(file) if file.variable_length => None,
+            _ => Some((input.channels, input.length)),
+        },
     };
     // A CSV or NPY without --target holds signals only: nothing to score
     // against.
