@@ -139,13 +139,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
         LayerSpec::GlobalAveragePooling1D(_) | LayerSpec::GlobalMaxPooling1D(_) => {
             global_pooling_plan(kind, name, input)
         }
-        LayerSpec::Add(_)
-        | LayerSpec::Concatenate(_)
-        | LayerSpec::Subtract(_)
-        | LayerSpec::Multiply(_)
-        | LayerSpec::Average(_)
-        | LayerSpec::Maximum(_)
-        | LayerSpec::Minimum(_) => plan_merge(spec, name, &[input]),
+        crate::spec::merge_layer!() => plan_merge(spec, name, &[input]),
         // gamma and beta.
         LayerSpec::LayerNormalization(_) => LayerPlan::sized(
             name,

@@ -80,6 +80,21 @@ pub enum LayerSpec {
     Minimum(NameOnlySpec),
 }
 
+/// The pattern of every merge layer (the specs a graph node reads several
+/// inputs with), written once for the matches that treat them alike.
+macro_rules! merge_layer {
+    () => {
+        $crate::LayerSpec::Add(_)
+            | $crate::LayerSpec::Concatenate(_)
+            | $crate::LayerSpec::Subtract(_)
+            | $crate::LayerSpec::Multiply(_)
+            | $crate::LayerSpec::Average(_)
+            | $crate::LayerSpec::Maximum(_)
+            | $crate::LayerSpec::Minimum(_)
+    };
+}
+pub(crate) use merge_layer;
+
 impl LayerSpec {
     /// The Keras class name.
     pub fn kind(&self) -> &'static str {
@@ -211,8 +226,7 @@ impl LayerSpec {
     /// Whether this layer takes several inputs (`Add`, `Concatenate`, the
     /// other elementwise merges), which only a graph model can wire.
     pub fn is_merge(&self) -> bool {
-        matches!(self, LayerSpec::Add(_) | LayerSpec::Concatenate(_))
-            || self.elementwise_op().is_some()
+        matches!(self, merge_layer!())
     }
 
     /// Which elementwise merge other than `Add` this is, if one.
@@ -255,13 +269,7 @@ impl LayerSpec {
                 Box::new(GlobalAveragePooling1D::build(name, input)?)
             }
             LayerSpec::GlobalMaxPooling1D(_) => Box::new(GlobalMaxPooling1D::build(name, input)?),
-            LayerSpec::Add(_)
-            | LayerSpec::Concatenate(_)
-            | LayerSpec::Subtract(_)
-            | LayerSpec::Multiply(_)
-            | LayerSpec::Average(_)
-            | LayerSpec::Maximum(_)
-            | LayerSpec::Minimum(_) => {
+            merge_layer!() => {
                 return Err(LayerError::Config {
                     layer: name,
                     kind: self.kind(),

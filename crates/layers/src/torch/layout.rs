@@ -379,13 +379,7 @@ pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts
             // The identity: PyTorch's nn.Identity keeps the module count.
             activation_module(&a.activation).unwrap_or_else(|| "nn.Identity()".into()),
         ),
-        LayerSpec::Add(_)
-        | LayerSpec::Concatenate(_)
-        | LayerSpec::Subtract(_)
-        | LayerSpec::Multiply(_)
-        | LayerSpec::Average(_)
-        | LayerSpec::Maximum(_)
-        | LayerSpec::Minimum(_) => {
+        crate::spec::merge_layer!() => {
             return Err(LayerError::Config {
                 layer: layer.to_string(),
                 kind: spec.kind(),
