@@ -155,14 +155,13 @@ impl<T: Float> Elementwise<T> {
 
     /// `grad`, of the output's shape, summed over the axes that input `i`
     /// was broadcast along.
-    fn reduce(&self, grad: ArrayD<T>, i: usize) -> ArrayD<T> {
+    fn reduce(&self, mut grad: ArrayD<T>, i: usize) -> ArrayD<T> {
         let own = self.shapes[i];
         if own == self.shape {
             return grad;
         }
         let batch = grad.shape().first().copied().unwrap_or(0);
         let target = own.with_batch(batch);
-        let mut grad = grad;
         for (axis, &size) in target.iter().enumerate().skip(1) {
             if size == 1 && grad.shape()[axis] != 1 {
                 grad = grad
@@ -183,15 +182,15 @@ impl<T: Float> Elementwise<T> {
         }
     }
 
-    /// The merge of `inputs`, folded left to right as Keras folds them,
-    /// into the first one's storage.
+    /// The merge of `inputs` at the output's shape, folded left to right
+    /// as Keras folds them, into a new array (the first input broadcast).
     fn merge(&self, inputs: &[ArrayD<T>]) -> Result<ArrayD<T>, LayerError> {
         let batch = check_inputs(&self.name, self.op.kind(), &self.shapes, inputs)?;
         let full = self.shape.with_batch(batch);
-        let mut out = match inputs[0].broadcast(full.clone()) {
-            Some(view) => standard(view.to_owned()),
-            None => return Err(self.not_broadcast(&inputs[0])),
-        };
+        let first = inputs[0]
+            .broadcast(full.clone())
+            .ok_or_else(|| self.not_broadcast(&inputs[0]))?;
+        let mut out = standard(first.to_owned());
         for x in &inputs[1..] {
             let x = x
                 .broadcast(full.clone())
