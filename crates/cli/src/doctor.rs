@@ -216,6 +216,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .map(|c| c.metric_names.join(", "))
                 .unwrap_or_default(),
         );
+        crate::fit::say_unhonoured("doctor", &args.model, file);
     }
     if data.classes().is_some() {
         let mut trained = trained_findings(keras.as_ref().filter(|_| head.is_none()), &data)?;

@@ -204,7 +204,10 @@ fn load_setup(args: &FitArgs, keras: Option<&KerasFile>) -> anyhow::Result<Recip
         // metrics) stand where no recipe file does, as `model.fit` would
         // use them; the rest is kymo's default recipe.
         None => match keras {
-            Some(file) => file.recipe(default_setup()),
+            Some(file) => {
+                say_unhonoured("fit", &args.model, file);
+                file.recipe(default_setup())
+            }
             None => default_setup(),
         },
     };
@@ -317,6 +320,16 @@ pub(crate) fn declared_input(model: &str, keras: Option<&KerasFile>) -> Option<(
         None => ArchitectureSpec::resolve(model, 1).ok()?.input(),
     };
     Some((input.channels, input.length))
+}
+
+/// Says on stderr, one line each, what of the Keras file `model`'s
+/// compile settings kymo's training leaves out (an optimizer or loss kymo
+/// lacks, a schedule, Keras 2's `decay`), so that a fit that differs from
+/// Keras's says where.
+pub(crate) fn say_unhonoured(command: &str, model: &str, file: &KerasFile) {
+    for gap in file.compile.iter().flat_map(|c| &c.unhonoured) {
+        eprintln!("kymo {command}: left out of {model}'s compile settings: {gap}");
+    }
 }
 
 /// Whether `keras` is a Keras file compiled with a classification loss.

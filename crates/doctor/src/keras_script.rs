@@ -11,7 +11,7 @@
 //! counterpart.
 
 use kymo_data::{Metric, Pipeline, Step};
-use kymo_train::{ClassWeight, Loss, OptimizerName, Recipe};
+use kymo_train::{ClassWeight, Loss, Recipe};
 
 use crate::DoctorError;
 
@@ -25,24 +25,49 @@ fn float(value: f64) -> String {
     }
 }
 
-/// `keras.optimizers.X(...)` for the recipe's optimizer.
+/// `keras.optimizers.X(...)` for the recipe's optimizer, with the options
+/// the recipe sets (each only where its optimizer has it: the recipe's
+/// check saw to that).
 fn optimizer(recipe: &Recipe) -> String {
-    let lr = float(recipe.learning_rate);
-    let decay = recipe
-        .weight_decay
-        .map_or(String::new(), |w| format!(", weight_decay={}", float(w)));
-    let momentum = recipe
-        .momentum
-        .map_or(String::new(), |m| format!(", momentum={}", float(m)));
-    match recipe.optimizer {
-        OptimizerName::Adam => format!("keras.optimizers.Adam(learning_rate={lr}{decay})"),
-        OptimizerName::AdamW => format!("keras.optimizers.AdamW(learning_rate={lr}{decay})"),
-        OptimizerName::SGD => format!(
-            "keras.optimizers.SGD(learning_rate={lr}{momentum}, nesterov={})",
-            if recipe.nesterov { "True" } else { "False" }
-        ),
-        OptimizerName::RMSprop => format!("keras.optimizers.RMSprop(learning_rate={lr}{momentum})"),
+    let mut arguments = vec![format!("learning_rate={}", float(recipe.learning_rate))];
+    let numbers = [
+        ("momentum", recipe.momentum),
+        ("weight_decay", recipe.weight_decay),
+        ("beta_1", recipe.beta_1),
+        ("beta_2", recipe.beta_2),
+        ("rho", recipe.rho),
+        ("epsilon", recipe.epsilon),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            arguments.push(format!("{name}={}", float(value)));
+        }
     }
+    let flags = [
+        ("amsgrad", recipe.amsgrad),
+        ("centered", recipe.centered),
+        ("nesterov", recipe.nesterov),
+    ];
+    for (name, set) in flags {
+        if set {
+            arguments.push(format!("{name}=True"));
+        }
+    }
+    let clips = [
+        ("clipnorm", recipe.clipnorm),
+        ("clipvalue", recipe.clipvalue),
+        ("global_clipnorm", recipe.global_clipnorm),
+    ];
+    for (name, value) in clips {
+        if let Some(value) = value {
+            arguments.push(format!("{name}={}", float(value)));
+        }
+    }
+    format!(
+        "keras.optimizers.{}({})",
+        recipe.optimizer,
+        arguments.join(", ")
+    )
 }
 
 /// `keras.losses.X(...)` for the recipe's loss.
@@ -340,6 +365,33 @@ if __name__ == "__main__":
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kymo_train::OptimizerName;
+
+    #[test]
+    fn the_optimizer_carries_the_options_a_keras_file_gave_it() {
+        let rmsprop = Recipe {
+            optimizer: OptimizerName::RMSprop,
+            learning_rate: 0.01,
+            rho: Some(0.8),
+            centered: true,
+            clipvalue: Some(0.5),
+            ..Recipe::default()
+        };
+        assert_eq!(
+            optimizer(&rmsprop),
+            "keras.optimizers.RMSprop(learning_rate=0.01, rho=0.8, centered=True, clipvalue=0.5)"
+        );
+        let adam = Recipe {
+            beta_2: Some(0.99),
+            amsgrad: true,
+            global_clipnorm: Some(1.0),
+            ..Recipe::default()
+        };
+        assert_eq!(
+            optimizer(&adam),
+            "keras.optimizers.Adam(learning_rate=0.001, beta_2=0.99, amsgrad=True, global_clipnorm=1.0)"
+        );
+    }
 
     #[test]
     fn the_script_carries_every_setting_of_the_recipe() {

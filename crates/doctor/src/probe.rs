@@ -113,6 +113,7 @@ pub fn probe(
         } else {
             Vec::new()
         },
+        clip: setup.clip(),
         ..FitConfig::default()
     };
     // The probe is a real `fit` (the same batches, clipping and steps)

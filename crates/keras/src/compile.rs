@@ -1,7 +1,9 @@
 //! What `model.compile(...)` stored: the loss, the optimizer with its
 //! learning rate, and the metrics (`.keras`: `compile_config` in
 //! `config.json`; legacy `.h5`: the `training_config` attribute), as a kymo
-//! [`Recipe`] where kymo has the piece, and by name where it does not.
+//! [`Recipe`] where kymo has the piece, and by name where it does not:
+//! [`CompileSettings::unhonoured`] says, one sentence each, what a kymo
+//! fit of the file leaves out.
 
 use kymo_train::{Loss, Metric, OptimizerName, Recipe};
 use serde_json::Value;
@@ -25,10 +27,116 @@ pub struct CompileSettings {
     pub nesterov: bool,
     /// Decoupled weight decay (Adam, AdamW).
     pub weight_decay: Option<f64>,
+    /// The optimizer's other options: decays, epsilon, AMSGrad, centering
+    /// and gradient clipping.
+    pub options: OptimizerOptions,
+    /// What the file asks that kymo's training leaves out, one sentence
+    /// each: an optimizer or loss kymo lacks, a schedule past its
+    /// initial rate, Keras 2's `decay`, an option the optimizer has
+    /// only in Keras.
+    pub unhonoured: Vec<String>,
     /// Metrics kymo has.
     pub metrics: Vec<Metric>,
     /// Every metric as the file names it.
     pub metric_names: Vec<String>,
+}
+
+/// The options of a Keras optimizer beyond its learning rate, momentum
+/// and weight decay, as its config stores them (absent: Keras's default).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OptimizerOptions {
+    /// Adam's `beta_1`.
+    pub beta_1: Option<f64>,
+    /// Adam's `beta_2`.
+    pub beta_2: Option<f64>,
+    /// Adam's or RMSprop's `epsilon`.
+    pub epsilon: Option<f64>,
+    /// Adam's `amsgrad`.
+    pub amsgrad: bool,
+    /// RMSprop's `rho`.
+    pub rho: Option<f64>,
+    /// RMSprop's `centered`.
+    pub centered: bool,
+    /// `clipnorm`: each gradient to this norm.
+    pub clipnorm: Option<f64>,
+    /// `clipvalue`: each element to ± this.
+    pub clipvalue: Option<f64>,
+    /// `global_clipnorm`: all gradients together to this norm.
+    pub global_clipnorm: Option<f64>,
+}
+
+/// Keras's defaults, which a recipe leaves unsaid.
+const KERAS_BETA_1: f64 = 0.9;
+const KERAS_BETA_2: f64 = 0.999;
+const KERAS_EPSILON: f64 = 1e-7;
+const KERAS_RHO: f64 = 0.9;
+
+impl OptimizerOptions {
+    fn from_config(config: &Value) -> Self {
+        let number = |field: &str| config.get(field).and_then(Value::as_f64);
+        let flag = |field: &str| config.get(field).and_then(Value::as_bool) == Some(true);
+        // Keras stores an unset clip as null, and treats 0 as unset.
+        let clip = |field: &str| number(field).filter(|v| *v > 0.0);
+        Self {
+            beta_1: number("beta_1"),
+            beta_2: number("beta_2"),
+            epsilon: number("epsilon"),
+            amsgrad: flag("amsgrad"),
+            rho: number("rho"),
+            centered: flag("centered"),
+            clipnorm: clip("clipnorm"),
+            clipvalue: clip("clipvalue"),
+            global_clipnorm: clip("global_clipnorm"),
+        }
+    }
+}
+
+/// What a Keras optimizer config asks that kymo's `optimizer` leaves out
+/// (`None`: an optimizer kymo lacks, already said by the caller).
+fn optimizer_gaps(
+    optimizer: Option<OptimizerName>,
+    name: &str,
+    config: &Value,
+    out: &mut Vec<String>,
+) {
+    let number = |field: &str| config.get(field).and_then(Value::as_f64);
+    if let Some(decay) = number("decay").filter(|d| *d > 0.0) {
+        out.push(format!(
+            "{name}'s decay={decay} (Keras 2's time-based learning-rate decay): kymo keeps the rate"
+        ));
+    }
+    if let Some(Value::Object(_)) = config.get("learning_rate") {
+        let (class, _) = class_and_config(&config["learning_rate"]);
+        out.push(format!(
+            "the learning-rate schedule {}: kymo trains at its initial rate",
+            class.unwrap_or_else(|| "(unnamed)".into())
+        ));
+    }
+    let adam_like = matches!(optimizer, Some(OptimizerName::Adam | OptimizerName::AdamW));
+    if number("weight_decay").is_some_and(|d| d > 0.0) && optimizer.is_some() && !adam_like {
+        out.push(format!(
+            "{name}'s weight_decay: kymo decays weights under Adam and AdamW only"
+        ));
+    }
+    if config.get("use_ema").and_then(Value::as_bool) == Some(true) {
+        out.push(format!(
+            "{name}'s use_ema (a moving average of the weights)"
+        ));
+    }
+    if let Some(steps) = number("gradient_accumulation_steps").filter(|s| *s > 1.0) {
+        out.push(format!("{name}'s gradient_accumulation_steps={steps}"));
+    }
+    let clips = ["clipnorm", "clipvalue", "global_clipnorm"];
+    if clips
+        .iter()
+        .filter(|c| number(c).is_some_and(|v| v > 0.0))
+        .count()
+        > 1
+    {
+        out.push(format!(
+            "{name} sets more than one of clipnorm, clipvalue and global_clipnorm (Keras refuses that): kymo clips by the first"
+        ));
+    }
 }
 
 fn class_and_config(value: &Value) -> (Option<String>, Value) {
@@ -135,7 +243,11 @@ impl CompileSettings {
                     "rmsprop" => Some(OptimizerName::RMSprop),
                     _ => None,
                 });
-        let learning_rate = match optimizer_config.get("learning_rate") {
+        // Keras 2.2 and older spelled the rate `lr`.
+        let rate = optimizer_config
+            .get("learning_rate")
+            .or_else(|| optimizer_config.get("lr"));
+        let learning_rate = match rate {
             Some(Value::Number(n)) => n.as_f64(),
             Some(schedule @ Value::Object(_)) => class_and_config(schedule)
                 .1
@@ -144,6 +256,17 @@ impl CompileSettings {
             _ => None,
         };
         let number = |field: &str| optimizer_config.get(field).and_then(Value::as_f64);
+        let mut unhonoured = Vec::new();
+        if let (Some(name), None) = (&optimizer_name, optimizer) {
+            unhonoured.push(format!(
+                "the optimizer {name}: kymo has Adam, AdamW, SGD and RMSprop"
+            ));
+        }
+        if let (Some(name), None) = (&loss_name, loss) {
+            unhonoured.push(format!("the loss {name}: kymo has none by that name"));
+        }
+        let name = optimizer_name.as_deref().unwrap_or("the optimizer");
+        optimizer_gaps(optimizer, name, &optimizer_config, &mut unhonoured);
         let mut names = Vec::new();
         if let Some(metrics) = config.get("metrics") {
             metric_names(metrics, &mut names);
@@ -160,18 +283,68 @@ impl CompileSettings {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             weight_decay: number("weight_decay"),
+            options: OptimizerOptions::from_config(&optimizer_config),
+            unhonoured,
             metrics: names.iter().filter_map(|n| metric_of(n)).collect(),
             metric_names: names,
         }
     }
 
     /// `base` with what the file says: loss, optimizer, learning rate and
-    /// its options, metrics. Options the named optimizer does not have in
-    /// kymo are left out.
+    /// its options, gradient clipping, metrics. Options the named optimizer
+    /// does not have in kymo are left out, and so are an optimizer's
+    /// options when kymo lacks the optimizer itself; options at Keras's
+    /// defaults are left unsaid.
     pub fn apply_to(&self, base: Recipe) -> Recipe {
         let optimizer = self.optimizer.unwrap_or(base.optimizer);
         let adam_like = matches!(optimizer, OptimizerName::Adam | OptimizerName::AdamW);
+        let known = self.optimizer.is_some();
+        let rmsprop = optimizer == OptimizerName::RMSprop;
+        let o = &self.options;
+        let unless = |value: Option<f64>, default: f64, owned: bool| {
+            value.filter(|v| owned && *v != default)
+        };
+        // The one clip Keras's `_clip_gradients` takes: clipnorm first,
+        // then global_clipnorm, then clipvalue; with none, the base's.
+        let clips = match (o.clipnorm, o.global_clipnorm, o.clipvalue) {
+            (Some(norm), _, _) => (Some(norm), None, None),
+            (None, Some(global), _) => (None, Some(global), None),
+            (None, None, Some(value)) => (None, None, Some(value)),
+            (None, None, None) => (base.clipnorm, base.global_clipnorm, base.clipvalue),
+        };
+        // Without the optimizer itself, its options would land on the base's.
+        let base_options = Recipe {
+            beta_1: base.beta_1,
+            beta_2: base.beta_2,
+            epsilon: base.epsilon,
+            amsgrad: base.amsgrad,
+            rho: base.rho,
+            centered: base.centered,
+            ..Recipe::default()
+        };
+        let options = if known {
+            Recipe {
+                beta_1: unless(o.beta_1, KERAS_BETA_1, adam_like),
+                beta_2: unless(o.beta_2, KERAS_BETA_2, adam_like),
+                epsilon: unless(o.epsilon, KERAS_EPSILON, adam_like || rmsprop),
+                amsgrad: adam_like && o.amsgrad,
+                rho: unless(o.rho, KERAS_RHO, rmsprop),
+                centered: rmsprop && o.centered,
+                ..Recipe::default()
+            }
+        } else {
+            base_options
+        };
         Recipe {
+            beta_1: options.beta_1,
+            beta_2: options.beta_2,
+            epsilon: options.epsilon,
+            amsgrad: options.amsgrad,
+            rho: options.rho,
+            centered: options.centered,
+            clipnorm: clips.0,
+            global_clipnorm: clips.1,
+            clipvalue: clips.2,
             optimizer,
             learning_rate: self.learning_rate.unwrap_or(base.learning_rate),
             momentum: if adam_like { None } else { self.momentum },

@@ -30,7 +30,7 @@ mod schedule;
 mod sgd;
 
 pub use adam::Adam;
-pub use clip::{clip_by_global_norm, clip_by_value};
+pub use clip::{clip_by_global_norm, clip_by_norm_each, clip_by_value};
 pub use error::OptimError;
 pub use optimizer::{AnyOptimizer, Optimizer, Slot, SlotState};
 pub use rmsprop::RmsProp;

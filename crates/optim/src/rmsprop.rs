@@ -1,6 +1,7 @@
 //! RMSprop with Keras's rule: `v = rho * v + (1 - rho) * g^2`,
 //! `theta -= lr * g / sqrt(v + epsilon)` (epsilon inside the root; PyTorch
-//! adds it outside).
+//! adds it outside). Centered (`centered`), the root is of
+//! `v - mean(g)^2 + epsilon`, the running mean of `g` kept as `v` is.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +19,15 @@ pub struct RmsProp {
     pub momentum: f64,
     /// Added under the square root (default 1e-7).
     pub epsilon: f64,
+    /// Centered RMSprop: normalize by the gradient's running variance
+    /// rather than its running second moment (default false).
+    pub centered: bool,
     /// Steps taken.
     pub iterations: u64,
     /// Squared-gradient averages.
     pub velocities: SlotState,
+    /// Gradient averages of centered RMSprop (empty otherwise).
+    pub average_gradients: SlotState,
     /// Momentum buffers (used when `momentum > 0`).
     pub momentums: SlotState,
 }
@@ -33,8 +39,10 @@ impl Default for RmsProp {
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
+            centered: false,
             iterations: 0,
             velocities: SlotState::default(),
+            average_gradients: SlotState::default(),
             momentums: SlotState::default(),
         }
     }
@@ -44,29 +52,47 @@ impl Optimizer for RmsProp {
     fn step(&mut self, slots: &mut [Slot<'_>]) -> Result<(), OptimError> {
         self.velocities.ensure("RMSprop", slots)?;
         self.momentums.ensure("RMSprop", slots)?;
+        if self.centered {
+            self.average_gradients.ensure("RMSprop", slots)?;
+        }
         let (lr, rho, mu, eps) = (
             self.learning_rate as f32,
             self.rho as f32,
             self.momentum as f32,
             self.epsilon as f32,
         );
+        // Without centering there are no averages to keep: each parameter
+        // gets an empty stand-in, never read.
+        let mut none = Vec::new();
+        let mut averages = self.average_gradients.vectors.iter_mut();
         for ((slot, v), m) in slots
             .iter_mut()
             .zip(&mut self.velocities.vectors)
             .zip(&mut self.momentums.vectors)
         {
-            for (((theta, &g), v), m) in slot
+            let average: &mut Vec<f32> = match averages.next() {
+                Some(average) if self.centered => average,
+                _ => &mut none,
+            };
+            for (i, ((theta, &g), v)) in slot
                 .value
                 .iter_mut()
                 .zip(slot.grad)
                 .zip(v.iter_mut())
-                .zip(m.iter_mut())
+                .enumerate()
             {
                 *v = rho * *v + (1.0 - rho) * g * g;
-                let increment = lr * g / (*v + eps).sqrt();
+                let denominator = match average.get_mut(i) {
+                    Some(mean) => {
+                        *mean = rho * *mean + (1.0 - rho) * g;
+                        *v - *mean * *mean + eps
+                    }
+                    None => *v + eps,
+                };
+                let increment = lr * g / denominator.sqrt();
                 if mu > 0.0 {
-                    *m = mu * *m + increment;
-                    *theta -= *m;
+                    m[i] = mu * m[i] + increment;
+                    *theta -= m[i];
                 } else {
                     *theta -= increment;
                 }

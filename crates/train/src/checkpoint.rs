@@ -6,7 +6,7 @@
 //! | offset | bytes | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `KYMOCKPT` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (3) |
 //! | 12 | 8 | payload length |
 //! | 20 | 4 | CRC-32 of the payload |
 //! | 24 | n | payload (see [`crate::codec`]) |
@@ -27,8 +27,9 @@ use crate::{codec, FitConfig, History, TrainError, Trainer};
 
 const MAGIC: &[u8; 8] = b"KYMOCKPT";
 // 2: the signal preprocessing (a `Preprocessor`, as JSON) replaced the
-// standardizer of version 1.
-const VERSION: u32 = 2;
+// standardizer of version 1. 3: Adam's AMSGrad and centered RMSprop's
+// state joined the optimizer's.
+const VERSION: u32 = 3;
 const HEADER: usize = 24;
 
 /// Why a checkpoint could not be written or read.

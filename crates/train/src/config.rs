@@ -1,6 +1,6 @@
 //! Training settings, as Keras's `compile` and `fit` take them.
 
-use kymo_optim::Schedule;
+use kymo_optim::{clip_by_global_norm, clip_by_norm_each, clip_by_value, Schedule};
 use serde::{Deserialize, Serialize};
 
 use crate::{Loss, Metric};
@@ -13,6 +13,22 @@ pub enum Clip {
     GlobalNorm(f64),
     /// Keras's `clipvalue`.
     Value(f64),
+    /// Keras's `clipnorm`: each weight's gradient by its own norm.
+    Norm(f64),
+}
+
+impl Clip {
+    /// Clips `grads` (one slice per weight) in place, as Keras's optimizer
+    /// does before its update.
+    pub fn apply(self, grads: &mut [&mut [f32]]) {
+        match self {
+            Clip::GlobalNorm(max) => {
+                clip_by_global_norm(grads, max);
+            }
+            Clip::Norm(max) => clip_by_norm_each(grads, max),
+            Clip::Value(limit) => clip_by_value(grads, limit as f32),
+        }
+    }
 }
 
 /// Settings of a training run. Defaults are Keras's `fit` defaults with the

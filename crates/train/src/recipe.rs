@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::callbacks::{
     BackupAndRestore, Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
 };
-use crate::{ClassWeight, FitConfig, Loss, Metric, Search, TrainError, Trainer};
+use crate::{ClassWeight, Clip, FitConfig, Loss, Metric, Search, TrainError, Trainer};
 
 /// The optimizers a recipe can name, spelled as Keras's classes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,35 @@ pub struct Recipe {
     /// Decoupled weight decay (Adam, AdamW).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// Adam's first-moment decay, when not Keras's 0.9.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beta_1: Option<f64>,
+    /// Adam's second-moment decay, when not Keras's 0.999.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beta_2: Option<f64>,
+    /// Adam's or RMSprop's epsilon, when not Keras's 1e-7.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
+    /// Adam's AMSGrad variant.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub amsgrad: bool,
+    /// RMSprop's decay, when not Keras's 0.9.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rho: Option<f64>,
+    /// Centered RMSprop.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub centered: bool,
+    /// Keras's `clipnorm`: each weight's gradient clipped to this norm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f64>,
+    /// Keras's `clipvalue`: every gradient element clamped to ± this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f64>,
+    /// Keras's `global_clipnorm`: all gradients scaled together to at
+    /// most this norm. At most one of the three clips is set, as Keras
+    /// allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f64>,
     /// Samples per batch.
     pub batch_size: usize,
     /// Epochs (at most, with early stopping).
@@ -122,6 +151,15 @@ impl Default for Recipe {
             momentum: None,
             nesterov: false,
             weight_decay: None,
+            beta_1: None,
+            beta_2: None,
+            epsilon: None,
+            amsgrad: false,
+            rho: None,
+            centered: false,
+            clipnorm: None,
+            clipvalue: None,
+            global_clipnorm: None,
             batch_size: 1,
             epochs: 25,
             validation: true,
@@ -235,6 +273,7 @@ impl Recipe {
                 ),
             );
         }
+        self.check_optimizer_options()?;
         self.loss.check()?;
         if let Some(search) = &self.search {
             search.check()?;
@@ -248,29 +287,119 @@ impl Recipe {
         Ok(())
     }
 
+    /// Refuses the Keras optimizer options ([`Recipe::beta_1`] to
+    /// [`Recipe::global_clipnorm`]) that the named optimizer does not have
+    /// or that Keras would refuse: a decay outside `[0, 1)`, a epsilon or a
+    /// clip that is not a positive number, more than one clip.
+    fn check_optimizer_options(&self) -> Result<(), TrainError> {
+        let adam_like = matches!(self.optimizer, OptimizerName::Adam | OptimizerName::AdamW);
+        let rmsprop = self.optimizer == OptimizerName::RMSprop;
+        let owners: [(&'static str, bool, bool, &str); 6] = [
+            ("beta_1", self.beta_1.is_some(), adam_like, "Adam or AdamW"),
+            ("beta_2", self.beta_2.is_some(), adam_like, "Adam or AdamW"),
+            ("amsgrad", self.amsgrad, adam_like, "Adam or AdamW"),
+            ("rho", self.rho.is_some(), rmsprop, "RMSprop"),
+            ("centered", self.centered, rmsprop, "RMSprop"),
+            (
+                "epsilon",
+                self.epsilon.is_some(),
+                adam_like || rmsprop,
+                "Adam, AdamW or RMSprop",
+            ),
+        ];
+        for (field, set, owned, owners) in owners {
+            if set && !owned {
+                return Err(TrainError::Config {
+                    field,
+                    reason: format!("{} has no {field}; {owners} has", self.optimizer),
+                });
+            }
+        }
+        let decays = [
+            ("beta_1", self.beta_1),
+            ("beta_2", self.beta_2),
+            ("rho", self.rho),
+        ];
+        for (field, value) in decays {
+            if let Some(value) = value.filter(|v| !(0.0..1.0).contains(v)) {
+                return Err(TrainError::Config {
+                    field,
+                    reason: format!("must be in [0, 1), not {value}"),
+                });
+            }
+        }
+        let positives = [
+            ("epsilon", self.epsilon),
+            ("clipnorm", self.clipnorm),
+            ("clipvalue", self.clipvalue),
+            ("global_clipnorm", self.global_clipnorm),
+        ];
+        for (field, value) in positives {
+            if let Some(value) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(TrainError::Config {
+                    field,
+                    reason: format!("must be a positive number, not {value}"),
+                });
+            }
+        }
+        let clips = [self.clipnorm, self.clipvalue, self.global_clipnorm];
+        if clips.iter().flatten().count() > 1 {
+            return Err(TrainError::Config {
+                field: "clipnorm",
+                reason:
+                    "only one of clipnorm, clipvalue and global_clipnorm can be set, as in Keras"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The gradient clipping the recipe names, if any.
+    pub fn clip(&self) -> Option<Clip> {
+        self.clipnorm
+            .map(Clip::Norm)
+            .or(self.clipvalue.map(Clip::Value))
+            .or(self.global_clipnorm.map(Clip::GlobalNorm))
+    }
+
+    /// Adam with the recipe's rate and options, and `weight_decay`.
+    fn adam(&self, weight_decay: Option<f64>) -> Adam {
+        let defaults = Adam::new(self.learning_rate);
+        Adam {
+            weight_decay,
+            beta_1: self.beta_1.unwrap_or(defaults.beta_1),
+            beta_2: self.beta_2.unwrap_or(defaults.beta_2),
+            epsilon: self.epsilon.unwrap_or(defaults.epsilon),
+            amsgrad: self.amsgrad,
+            ..defaults
+        }
+    }
+
     /// The optimizer it names, with its learning rate and options.
     pub fn optimizer(&self) -> AnyOptimizer {
         let learning_rate = self.learning_rate;
         match self.optimizer {
-            OptimizerName::Adam => AnyOptimizer::Adam(Adam {
-                weight_decay: self.weight_decay,
-                ..Adam::new(learning_rate)
-            }),
-            OptimizerName::AdamW => AnyOptimizer::Adam(Adam {
-                weight_decay: Some(self.weight_decay.unwrap_or(ADAMW_WEIGHT_DECAY)),
-                ..Adam::new(learning_rate)
-            }),
+            OptimizerName::Adam => AnyOptimizer::Adam(self.adam(self.weight_decay)),
+            OptimizerName::AdamW => {
+                AnyOptimizer::Adam(self.adam(Some(self.weight_decay.unwrap_or(ADAMW_WEIGHT_DECAY))))
+            }
             OptimizerName::SGD => AnyOptimizer::Sgd(Sgd {
                 learning_rate,
                 momentum: self.momentum.unwrap_or(0.0),
                 nesterov: self.nesterov,
                 ..Sgd::default()
             }),
-            OptimizerName::RMSprop => AnyOptimizer::RmsProp(RmsProp {
-                learning_rate,
-                momentum: self.momentum.unwrap_or(0.0),
-                ..RmsProp::default()
-            }),
+            OptimizerName::RMSprop => {
+                let defaults = RmsProp::default();
+                AnyOptimizer::RmsProp(RmsProp {
+                    learning_rate,
+                    momentum: self.momentum.unwrap_or(0.0),
+                    rho: self.rho.unwrap_or(defaults.rho),
+                    epsilon: self.epsilon.unwrap_or(defaults.epsilon),
+                    centered: self.centered,
+                    ..defaults
+                })
+            }
         }
     }
 
@@ -285,6 +414,7 @@ impl Recipe {
             augment: self.augment,
             loss: self.loss,
             metrics: self.metrics.clone(),
+            clip: self.clip(),
             ..FitConfig::default()
         }
     }
@@ -475,6 +605,35 @@ mod tests {
     }
 
     #[test]
+    fn keras_optimizer_options_reach_the_optimizer_or_are_refused() {
+        let adam = Recipe::from_toml_str(
+            "beta_1 = 0.8\nbeta_2 = 0.99\nepsilon = 1e-4\namsgrad = true\nclipnorm = 1.0",
+        )
+        .expect("valid");
+        assert!(matches!(
+            adam.optimizer(),
+            AnyOptimizer::Adam(Adam { beta_1, beta_2, epsilon, amsgrad: true, .. })
+                if (beta_1, beta_2, epsilon) == (0.8, 0.99, 1e-4)
+        ));
+        assert_eq!(adam.fit_config(0).clip, Some(Clip::Norm(1.0)));
+        let rms = Recipe::from_toml_str(
+            "optimizer = \"RMSprop\"\nrho = 0.8\ncentered = true\nglobal_clipnorm = 2.0",
+        )
+        .expect("valid");
+        assert!(matches!(
+            rms.optimizer(),
+            AnyOptimizer::RmsProp(RmsProp { rho, centered: true, .. }) if rho == 0.8
+        ));
+        assert_eq!(rms.clip(), Some(Clip::GlobalNorm(2.0)));
+        // Each refusal names the option, as Keras's constructor would.
+        assert!(reason("optimizer = \"SGD\"\nbeta_1 = 0.8").contains("no beta_1"));
+        assert!(reason("rho = 0.8").contains("RMSprop"));
+        assert!(reason("beta_2 = 1.0").contains("[0, 1)"));
+        assert!(reason("epsilon = 0.0").contains("positive"));
+        assert!(reason("clipnorm = 1.0\nclipvalue = 0.5").contains("only one"));
+    }
+
+    #[test]
     fn a_recipe_survives_its_own_toml() {
         let recipe = Recipe {
             optimizer: OptimizerName::AdamW,
@@ -492,6 +651,10 @@ mod tests {
             },
             metrics: vec![Metric::Accuracy, Metric::MacroF1],
             class_weight: Some(ClassWeight::Given(vec![1.0, 2.5])),
+            beta_2: Some(0.99),
+            epsilon: Some(1e-6),
+            amsgrad: true,
+            global_clipnorm: Some(1.0),
             ..Recipe::default()
         };
         assert_eq!(

@@ -4,11 +4,11 @@ use std::time::Instant;
 
 use kymo_data::{epoch_batches, validation_split, Dataset, Preprocessor};
 use kymo_layers::{Mode, Model, Parameter};
-use kymo_optim::{clip_by_global_norm, clip_by_value, AnyOptimizer, Optimizer, Slot};
+use kymo_optim::{AnyOptimizer, Optimizer, Slot};
 use kymo_tensor::{derive_seed, Runtime, SeededRng};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 
-use crate::{Callback, Clip, EpochLog, FitConfig, History, StepRecorder, TrainError};
+use crate::{Callback, EpochLog, FitConfig, History, StepRecorder, TrainError};
 
 /// Everything a training run is: model, optimizer, settings, the shuffling
 /// stream, the epochs done and their history. A checkpoint saves all of it,
@@ -277,16 +277,9 @@ impl Trainer {
         // whose gradients join before clipping.
         let loss = loss + regularize(self.model.parameters_mut())?;
         let mut slots = trainable_slots(self.model.parameters_mut())?;
-        match self.config.clip {
-            Some(Clip::GlobalNorm(max)) => {
-                let mut grads: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut *s.1).collect();
-                clip_by_global_norm(&mut grads, max);
-            }
-            Some(Clip::Value(limit)) => {
-                let mut grads: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut *s.1).collect();
-                clip_by_value(&mut grads, limit as f32);
-            }
-            None => {}
+        if let Some(clip) = self.config.clip {
+            let mut grads: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut *s.1).collect();
+            clip.apply(&mut grads);
         }
         drop(slots);
         let batch = output.nrows();

@@ -97,12 +97,12 @@ fn a_forged_length_is_refused_before_any_allocation() {
 
 #[test]
 fn a_consistent_but_garbled_payload_is_a_decode_error() {
-    let (_dir, path, _) = saved();
+    let (_dir, path, saved_bytes) = saved();
     // A well-formed header around a payload that is not a checkpoint.
     let payload = vec![0xFFu8; 64];
-    // The current format version (2: preprocessing replaced the scaler).
+    // The current format version, as a checkpoint saved now states it.
     let mut bytes = b"KYMOCKPT".to_vec();
-    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&saved_bytes[8..12]);
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     bytes.extend_from_slice(&payload);
