@@ -347,3 +347,89 @@ fn export_takes_a_keras_files_trained_weights_to_pytorch_and_back() {
         "exported causal.keras",
     );
 }
+
+/// `fixture(name)` copied to `path` with its `compile_config`'s optimizer
+/// and loss replaced by `optimizer` and `loss`: the same model as a user
+/// compiled it otherwise.
+fn recompiled(name: &str, path: &Path, optimizer: serde_json::Value, loss: serde_json::Value) {
+    use std::io::{Read, Write};
+    let source = std::fs::File::open(fixture(name)).expect("fixture");
+    let mut archive = zip::ZipArchive::new(source).expect("a zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).expect("creates"));
+    let options = zip::write::SimpleFileOptions::default();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).expect("an entry");
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).expect("reads");
+        if entry.name() == "config.json" {
+            let mut config: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            config["compile_config"]["optimizer"] = optimizer.clone();
+            config["compile_config"]["loss"] = loss.clone();
+            bytes = serde_json::to_vec(&config).expect("json");
+        }
+        writer
+            .start_file(entry.name(), options)
+            .expect("starts an entry");
+        writer.write_all(&bytes).expect("writes");
+    }
+    writer.finish().expect("finishes");
+}
+
+#[test]
+fn fit_trains_with_the_files_optimizer_options_and_says_what_it_leaves_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("rows.csv");
+    let labels: Vec<String> = (0..40)
+        .map(|i| format!("{}", (i % 7) as f64 * 0.5))
+        .collect();
+    write_csv(&csv, &labels.iter().map(String::as_str).collect::<Vec<_>>());
+    let fit = |model: &Path, out: &str| {
+        kymo(&[
+            "fit",
+            "--model",
+            model.to_str().expect("path"),
+            "--data",
+            csv.to_str().expect("path"),
+            "--target",
+            "label",
+            "--out",
+            dir.path().join(out).to_str().expect("path"),
+        ])
+        .1
+    };
+    // RMSprop as Keras 3 stores it, with options kymo has.
+    let options = dir.path().join("options.keras");
+    let rmsprop = serde_json::json!({"module": "keras.optimizers", "class_name": "RMSprop",
+        "config": {"learning_rate": 0.002, "rho": 0.8, "centered": true, "epsilon": 1e-7,
+                   "clipnorm": 1.0, "global_clipnorm": null, "clipvalue": null}});
+    recompiled("answer_bn.keras", &options, rmsprop, "mse".into());
+    let stderr = fit(&options, "options");
+    for line in [
+        "optimizer = \"RMSprop\"",
+        "rho = 0.8",
+        "centered = true",
+        "clipnorm = 1.0",
+    ] {
+        assert!(stderr.contains(line), "{line}: {stderr}");
+    }
+    assert!(!stderr.contains("left out of"), "{stderr}");
+    // An optimizer, a schedule and a loss kymo lacks: each is named.
+    let gaps = dir.path().join("gaps.keras");
+    let nadam = serde_json::json!({"class_name": "Nadam", "config": {"learning_rate":
+        {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.01, "decay_steps": 100, "decay_rate": 0.9}}}});
+    recompiled("answer_bn.keras", &gaps, nadam, "log_cosh".into());
+    let stderr = fit(&gaps, "gaps");
+    for gap in [
+        "optimizer Nadam",
+        "schedule ExponentialDecay",
+        "loss log_cosh",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("left out of") && l.contains(gap)),
+            "{gap}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("learning_rate = 0.01"), "{stderr}");
+}
