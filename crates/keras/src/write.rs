@@ -10,7 +10,8 @@ use std::path::Path;
 
 use hdf5_pure::{AttrValue, FileBuilder};
 use kymo_layers::{
-    Activation, ArchitectureSpec, LayerSpec, Model, ModelSpec, Parameter, Regularizer, Shape,
+    Activation, ArchitectureSpec, Constraint, LayerSpec, Model, ModelSpec, Parameter, Regularizer,
+    Shape,
 };
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{json, Value};
@@ -44,6 +45,27 @@ fn activation_name(activation: Activation) -> Option<&'static str> {
 fn regularizer_config(regularizer: Regularizer) -> Value {
     json!({"module": "keras.regularizers", "class_name": "L1L2",
            "config": {"l1": regularizer.l1, "l2": regularizer.l2}, "registered_name": null})
+}
+
+/// A constraint as Keras's `get_config` serializes it.
+fn constraint_config(constraint: &Constraint) -> Value {
+    let (class, config) = match constraint {
+        Constraint::MaxNorm { max_value, axis } => {
+            ("MaxNorm", json!({"max_value": max_value, "axis": axis}))
+        }
+        Constraint::NonNeg => ("NonNeg", json!({})),
+        Constraint::UnitNorm { axis } => ("UnitNorm", json!({"axis": axis})),
+        Constraint::MinMaxNorm {
+            min_value,
+            max_value,
+            rate,
+            axis,
+        } => (
+            "MinMaxNorm",
+            json!({"min_value": min_value, "max_value": max_value, "rate": rate, "axis": axis}),
+        ),
+    };
+    json!({"module": "keras.constraints", "class_name": class, "config": config, "registered_name": null})
 }
 
 /// One layer's Keras class and config.
@@ -113,6 +135,14 @@ pub(crate) fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str
         {
             if let Some(r) = regularizer {
                 map.insert(field.into(), regularizer_config(r));
+            }
+        }
+        for (field, constraint) in ["kernel_constraint", "bias_constraint"]
+            .into_iter()
+            .zip(spec.constraints())
+        {
+            if let Some(c) = constraint {
+                map.insert(field.into(), constraint_config(c));
             }
         }
         map.insert("name".into(), json!(name));

@@ -22,6 +22,7 @@
 mod activation;
 mod buffers;
 pub mod channel_maps;
+mod constraint;
 mod error;
 mod fusion;
 pub mod gradcheck;
@@ -44,6 +45,7 @@ pub mod zoo;
 
 pub use activation::{Activation, SELU_ALPHA, SELU_SCALE};
 pub use channel_maps::{ChannelMaps, ChannelwiseMap};
+pub use constraint::Constraint;
 pub use error::LayerError;
 pub use graph::{ArchitectureSpec, Graph, GraphSpec, NodeSpec, CHECKPOINT_ABOVE, RECOMPUTE_ABOVE};
 pub use layer::{Layer, Mode, Reach, Recompute};

@@ -3,7 +3,7 @@
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::Regularizer;
+use crate::{Constraint, Regularizer};
 
 /// One weight array of a layer, with the gradient accumulated for it.
 ///
@@ -24,6 +24,10 @@ pub struct Parameter<T> {
     /// The penalty its value adds to the training loss (Keras's
     /// `kernel_regularizer`, `bias_regularizer`), if any.
     pub regularizer: Option<Regularizer>,
+    /// The projection applied to its value after every optimizer step
+    /// (Keras's `kernel_constraint`, `bias_constraint`), its axes in this
+    /// parameter's own layout, if any.
+    pub constraint: Option<Constraint>,
 }
 
 impl<T: Float> Parameter<T> {
@@ -36,6 +40,7 @@ impl<T: Float> Parameter<T> {
             grad,
             trainable: true,
             regularizer: None,
+            constraint: None,
         }
     }
 
@@ -43,6 +48,34 @@ impl<T: Float> Parameter<T> {
     pub fn regularized(mut self, regularizer: Option<Regularizer>) -> Self {
         self.regularizer = regularizer;
         self
+    }
+
+    /// The same parameter with `constraint` (its axes in Keras's layout,
+    /// Keras's axis `a` being this parameter's axis `keras_to_own[a]`)
+    /// projecting its value after each step; `layer` names the layer in
+    /// the error for an axis the weight does not have, `kind` its class.
+    pub fn constrained(
+        mut self,
+        constraint: Option<&Constraint>,
+        keras_to_own: &[usize],
+        (layer, kind): (&str, &'static str),
+    ) -> Result<Self, crate::LayerError> {
+        self.constraint = match constraint {
+            Some(constraint) => Some(constraint.in_layout(keras_to_own).map_err(|reason| {
+                crate::LayerError::Config {
+                    layer: layer.to_string(),
+                    kind,
+                    field: if self.name == "kernel" {
+                        "kernel_constraint"
+                    } else {
+                        "bias_constraint"
+                    },
+                    reason,
+                }
+            })?),
+            None => None,
+        };
+        Ok(self)
     }
 
     /// A non-trainable parameter (its gradient stays zero).

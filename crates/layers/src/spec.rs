@@ -174,7 +174,19 @@ impl LayerSpec {
         }
     }
 
-    /// The same, to change them (empty for a layer without them).
+    /// The kernel's and the bias's constraints (`None` for a layer that
+    /// has neither: only Conv1D and Dense carry them), their axes in
+    /// Keras's layout.
+    pub fn constraints(&self) -> [Option<&crate::Constraint>; 2] {
+        match self {
+            LayerSpec::Conv1D(c) => [c.kernel_constraint.as_ref(), c.bias_constraint.as_ref()],
+            LayerSpec::Dense(d) => [d.kernel_constraint.as_ref(), d.bias_constraint.as_ref()],
+            _ => [None, None],
+        }
+    }
+
+    /// The kernel's and the bias's regularizers, to change them (empty for
+    /// a layer without them).
     pub fn regularizers_mut(&mut self) -> Vec<&mut Option<crate::Regularizer>> {
         match self {
             LayerSpec::Conv1D(c) => vec![&mut c.kernel_regularizer, &mut c.bias_regularizer],

@@ -291,6 +291,14 @@ impl Trainer {
             .map(|(value, grad)| Slot { value, grad })
             .collect();
         self.optimizer.step(&mut slots)?;
+        drop(slots);
+        // Keras projects each constrained trainable weight once the
+        // optimizer has applied the gradients.
+        for parameter in self.model.parameters_mut() {
+            if let (true, Some(constraint)) = (parameter.trainable, &parameter.constraint) {
+                constraint.project(&mut parameter.value);
+            }
+        }
         if let Some(recorder) = self.recorder.as_mut() {
             recorder.after_update(self.model.as_ref());
         }

@@ -15,7 +15,8 @@ use crate::layers::{
     LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec, ReshapeSpec,
 };
 use crate::{
-    Activation, ConcatenateSpec, InputSpec, LayerError, LayerSpec, ModelSpec, Regularizer,
+    Activation, ConcatenateSpec, Constraint, InputSpec, LayerError, LayerSpec, ModelSpec,
+    Regularizer,
 };
 
 mod functional;
@@ -144,6 +145,63 @@ fn regularizer(
     }))
 }
 
+/// A `kernel_constraint` or `bias_constraint`: Keras's `MaxNorm`,
+/// `NonNeg`, `UnitNorm` and `MinMaxNorm` (as `get_config` writes them, or
+/// by their string names, with Keras's defaults); another constraint is
+/// refused, as kymo would train without it.
+fn constraint(config: &Value, field: &str, layer: &str) -> Result<Option<Constraint>, LayerError> {
+    let refuse = |what: String| {
+        Err(spec_error(format!(
+            "layer '{layer}': `{field}` {what} is not supported (MaxNorm, NonNeg, UnitNorm or MinMaxNorm)"
+        )))
+    };
+    let (class, settings) = match config.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(name)) => (name.as_str(), None),
+        Some(Value::Object(entry)) => (
+            entry
+                .get("class_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            entry.get("config"),
+        ),
+        Some(other) => return refuse(other.to_string()),
+    };
+    let number = |key: &str, default: f64| {
+        settings
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_f64)
+            .unwrap_or(default)
+    };
+    // Keras's `axis`: one axis or a list of them; 0 when absent.
+    let axis = match settings.and_then(|c| c.get("axis")) {
+        None | Some(Value::Null) => vec![0],
+        Some(Value::Array(items)) => match items.iter().map(Value::as_i64).collect() {
+            Some(axes) => axes,
+            None => return refuse(format!("with axis {}", Value::Array(items.clone()))),
+        },
+        Some(single) => match single.as_i64() {
+            Some(axis) => vec![axis],
+            None => return refuse(format!("with axis {single}")),
+        },
+    };
+    Ok(Some(match class {
+        "MaxNorm" | "max_norm" => Constraint::MaxNorm {
+            max_value: number("max_value", 2.0),
+            axis,
+        },
+        "NonNeg" | "non_neg" => Constraint::NonNeg,
+        "UnitNorm" | "unit_norm" => Constraint::UnitNorm { axis },
+        "MinMaxNorm" | "min_max_norm" => Constraint::MinMaxNorm {
+            min_value: number("min_value", 0.0),
+            max_value: number("max_value", 1.0),
+            rate: number("rate", 1.0),
+            axis,
+        },
+        other => return refuse(format!("`{other}`")),
+    }))
+}
+
 /// `ZeroPadding1D`'s `padding` or `Cropping1D`'s `cropping`: one count
 /// for both ends, or `(left, right)`; Keras's defaults are 1 and (1, 1).
 fn edges(config: &Value, field: &str, layer: &str) -> Result<(usize, usize), LayerError> {
@@ -180,9 +238,9 @@ fn padding(config: &Value, layer: &str) -> Result<Padding, LayerError> {
 /// channels-first data, grouped convolutions, a Batch- or
 /// LayerNormalization without its offset or scale, with renormalization or
 /// RMS scaling, or over another axis, a global pool that keeps its axis.
-/// (Constraints, activity regularizers and the regularizers of other layers
-/// than Conv1D and Dense change only training; they are read by nothing
-/// and left out.)
+/// (Activity regularizers, and the regularizers and constraints of other
+/// layers than Conv1D and Dense, change only training; they are read by
+/// nothing and left out.)
 fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), LayerError> {
     let refuse = |field: &str, value: &Value, why: &str| {
         Err(spec_error(format!(
@@ -427,6 +485,8 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
             kernel_regularizer: regularizer(&c, "kernel_regularizer", &label)?,
             bias_regularizer: regularizer(&c, "bias_regularizer", &label)?,
+            kernel_constraint: constraint(&c, "kernel_constraint", &label)?,
+            bias_constraint: constraint(&c, "bias_constraint", &label)?,
             name,
             ..Conv1DSpec::new(
                 required(&c, "filters", &label)?,
@@ -440,6 +500,8 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             bias_initializer: initializer(&c, "bias_initializer", Initializer::Zeros),
             kernel_regularizer: regularizer(&c, "kernel_regularizer", &label)?,
             bias_regularizer: regularizer(&c, "bias_regularizer", &label)?,
+            kernel_constraint: constraint(&c, "kernel_constraint", &label)?,
+            bias_constraint: constraint(&c, "bias_constraint", &label)?,
             name,
             ..DenseSpec::new(required(&c, "units", &label)?)
         }),
@@ -810,6 +872,48 @@ mod tests {
     }
 
     #[test]
+    fn constraints_are_read_from_configs_and_string_names_with_keras_s_defaults() {
+        let dense = |constraints: &str| {
+            let layer = format!(
+                r#"{{"class_name": "Dense", "config": {{"name": "d", "units": 2, {constraints}}}}}"#
+            );
+            match layer_spec(&serde_json::from_str(&layer).expect("JSON")) {
+                Ok(Some(LayerSpec::Dense(spec))) => (spec.kernel_constraint, spec.bias_constraint),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (kernel, bias) = dense(
+            r#""kernel_constraint": {"module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0}, "registered_name": null}, "bias_constraint": "non_neg""#,
+        );
+        assert_eq!(
+            kernel,
+            Some(Constraint::MaxNorm {
+                max_value: 3.0,
+                axis: vec![0]
+            })
+        );
+        assert_eq!(bias, Some(Constraint::NonNeg));
+        let (kernel, bias) =
+            dense(r#""kernel_constraint": "max_norm", "bias_constraint": "min_max_norm""#);
+        assert_eq!(
+            kernel,
+            Some(Constraint::MaxNorm {
+                max_value: 2.0,
+                axis: vec![0]
+            })
+        );
+        assert_eq!(
+            bias,
+            Some(Constraint::MinMaxNorm {
+                min_value: 0.0,
+                max_value: 1.0,
+                rate: 1.0,
+                axis: vec![0]
+            })
+        );
+    }
+
+    #[test]
     fn settings_that_would_change_the_model_are_refused_by_layer_and_field() {
         for (layer, field) in [
             (
@@ -835,6 +939,14 @@ mod tests {
             (
                 r#"{"class_name": "ReLU", "config": {"name": "c", "threshold": 0.5}}"#,
                 "threshold",
+            ),
+            (
+                r#"{"class_name": "Dense", "config": {"name": "c", "units": 2, "bias_constraint": {"class_name": "MyConstraint", "config": {}}}}"#,
+                "bias_constraint",
+            ),
+            (
+                r#"{"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "kernel_constraint": {"class_name": "MaxNorm", "config": {"axis": "all"}}}}"#,
+                "kernel_constraint",
             ),
             (
                 r#"{"class_name": "BatchNormalization", "config": {"name": "c", "scale": false}}"#,

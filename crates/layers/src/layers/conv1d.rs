@@ -17,8 +17,8 @@ use crate::channel_maps::apply_by_rows;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache, view_as, view_mut_as};
 use crate::limits::{padded_length, product, LayerPlan};
 use crate::{
-    Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Reach,
-    Regularizer, Shape,
+    Activation, ChannelMaps, ChannelwiseMap, Constraint, Layer, LayerError, LayerSpec, Mode,
+    Parameter, Reach, Regularizer, Shape,
 };
 
 const KIND: &str = "Conv1D";
@@ -55,6 +55,14 @@ pub struct Conv1DSpec {
     /// Penalty on the kernel (Keras's `kernel_regularizer`; default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_regularizer: Option<Regularizer>,
+    /// Projection of the kernel after each step (Keras's
+    /// `kernel_constraint`, its axes in Keras's layout; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
+    /// Projection of the bias after each step (Keras's `bias_constraint`;
+    /// default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_constraint: Option<Constraint>,
     /// Penalty on the bias (Keras's `bias_regularizer`; default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias_regularizer: Option<Regularizer>,
@@ -88,6 +96,8 @@ impl Conv1DSpec {
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
+            kernel_constraint: None,
+            bias_constraint: None,
             bias_regularizer: None,
             name: None,
         }
@@ -185,14 +195,19 @@ impl<T: Float> Conv1D<T> {
             spec.kernel_initializer
                 .sample(&[spec.filters, channels, k], fans, rng),
         )
-        .regularized(spec.kernel_regularizer);
-        let bias = spec.use_bias.then(|| {
-            Parameter::trainable(
-                "bias",
-                spec.bias_initializer.sample(&[spec.filters], fans, rng),
-            )
-            .regularized(spec.bias_regularizer)
-        });
+        .regularized(spec.kernel_regularizer)
+        .constrained(spec.kernel_constraint.as_ref(), &[2, 1, 0], (&name, KIND))?;
+        let bias = spec
+            .use_bias
+            .then(|| {
+                Parameter::trainable(
+                    "bias",
+                    spec.bias_initializer.sample(&[spec.filters], fans, rng),
+                )
+                .regularized(spec.bias_regularizer)
+                .constrained(spec.bias_constraint.as_ref(), &[0], (&name, KIND))
+            })
+            .transpose()?;
         let activation = InPlaceActivation::new(spec.activation);
         Ok(Self {
             output,

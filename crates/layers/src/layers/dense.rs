@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::activation::InPlaceActivation;
 use crate::layer::{check_input, config_error, fixed, standard, take_cache};
 use crate::limits::{product, LayerPlan};
-use crate::{Activation, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Regularizer, Shape};
+use crate::{
+    Activation, Constraint, Layer, LayerError, LayerSpec, Mode, Parameter, Reach, Regularizer,
+    Shape,
+};
 
 const KIND: &str = "Dense";
 
@@ -45,6 +48,14 @@ pub struct DenseSpec {
     /// Penalty on the kernel (Keras's `kernel_regularizer`; default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_regularizer: Option<Regularizer>,
+    /// Projection of the kernel after each step (Keras's
+    /// `kernel_constraint`, its axes in Keras's layout; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
+    /// Projection of the bias after each step (Keras's `bias_constraint`;
+    /// default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_constraint: Option<Constraint>,
     /// Penalty on the bias (Keras's `bias_regularizer`; default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias_regularizer: Option<Regularizer>,
@@ -70,6 +81,8 @@ impl DenseSpec {
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
+            kernel_constraint: None,
+            bias_constraint: None,
             bias_regularizer: None,
             name: None,
         }
@@ -138,14 +151,19 @@ impl<T: Float> Dense<T> {
             spec.kernel_initializer
                 .sample(&[spec.units, in_features], fans, rng),
         )
-        .regularized(spec.kernel_regularizer);
-        let bias = spec.use_bias.then(|| {
-            Parameter::trainable(
-                "bias",
-                spec.bias_initializer.sample(&[spec.units], fans, rng),
-            )
-            .regularized(spec.bias_regularizer)
-        });
+        .regularized(spec.kernel_regularizer)
+        .constrained(spec.kernel_constraint.as_ref(), &[1, 0], (&name, KIND))?;
+        let bias = spec
+            .use_bias
+            .then(|| {
+                Parameter::trainable(
+                    "bias",
+                    spec.bias_initializer.sample(&[spec.units], fans, rng),
+                )
+                .regularized(spec.bias_regularizer)
+                .constrained(spec.bias_constraint.as_ref(), &[0], (&name, KIND))
+            })
+            .transpose()?;
         Ok(Self {
             activation: InPlaceActivation::new(spec.activation),
             spec,

@@ -5,7 +5,8 @@ use kymo_tensor::{Float, Padding, Window};
 use super::graph_module::GraphForward;
 
 use crate::{
-    Activation, ArchitectureSpec, Layer, LayerError, LayerSpec, Model, Regularizer, Shape,
+    Activation, ArchitectureSpec, Constraint, Layer, LayerError, LayerSpec, Model, Regularizer,
+    Shape,
 };
 
 /// One tensor of the mirrored model's `state_dict`.
@@ -46,6 +47,10 @@ pub struct TorchLayout {
     /// (Keras's `kernel_regularizer`, `bias_regularizer`), which a PyTorch
     /// module does not hold: [`Self::python`] writes them as a function.
     pub penalties: Vec<(String, Regularizer)>,
+    /// The constrained tensors by `state_dict` key, with their projection
+    /// in PyTorch's layout (Keras's `kernel_constraint`, `bias_constraint`):
+    /// [`Self::python`] writes them as a function to call after each step.
+    pub constraints: Vec<(String, Constraint)>,
 }
 
 /// The PyTorch modules of one kymo layer, and which of them holds weights.
@@ -77,6 +82,7 @@ impl TorchLayout {
             forward: None,
             tensors: Vec::new(),
             penalties: Vec::new(),
+            constraints: Vec::new(),
         };
         match model.architecture() {
             ArchitectureSpec::Sequential(_) => {
@@ -117,6 +123,12 @@ impl TorchLayout {
                 if let Some(regularizer) = parameter.regularizer {
                     self.penalties
                         .push((format!("{prefix}{torch_name}"), regularizer));
+                }
+                // kymo's Conv1D and Dense weights are in PyTorch's layout
+                // (a Dense on a signal's extra tap is an axis of one).
+                if let Some(constraint) = &parameter.constraint {
+                    self.constraints
+                        .push((format!("{prefix}{torch_name}"), constraint.clone()));
                 }
                 let mut shape = parameter.value.shape().to_vec();
                 if one_tap && parameter.name == "kernel" {
@@ -169,28 +181,10 @@ impl TorchLayout {
                 source.push_str("\n\nmodel = Model()\n");
             }
         }
-        if !self.penalties.is_empty() {
-            source.push_str("\n\n# Keras's weight regularizers, which a PyTorch module does not hold: add\n# penalty(model) to the training loss to train as Keras and kymo do.\ndef penalty(model):\n    weights = dict(model.named_parameters())\n    return (\n");
-            let mut terms = Vec::new();
-            for (key, regularizer) in &self.penalties {
-                if regularizer.l1 != 0.0 {
-                    terms.push(format!(
-                        "{} * weights[\"{key}\"].abs().sum()",
-                        python_float(regularizer.l1)
-                    ));
-                }
-                if regularizer.l2 != 0.0 {
-                    terms.push(format!(
-                        "{} * weights[\"{key}\"].square().sum()",
-                        python_float(regularizer.l2)
-                    ));
-                }
-            }
-            if terms.is_empty() {
-                terms.push("0.0".into());
-            }
-            source.push_str(&format!("        {}\n    )\n", terms.join("\n        + ")));
-        }
+        source.push_str(&super::training_terms::penalty_function(&self.penalties));
+        source.push_str(&super::training_terms::constraint_function(
+            &self.constraints,
+        ));
         source
     }
 }
@@ -218,7 +212,7 @@ fn activation_module(activation: &Activation) -> Option<String> {
 }
 
 /// `0.1` as Python reads it back exactly (Rust's shortest round-trip form).
-fn python_float(value: f64) -> String {
+pub(super) fn python_float(value: f64) -> String {
     let text = format!("{value:?}");
     match text.as_str() {
         "inf" => "float('inf')".into(),

@@ -27,6 +27,7 @@ mod graph_module;
 mod layout;
 mod npy_dir;
 mod safetensors_file;
+mod training_terms;
 
 pub use graph_module::GraphForward;
 pub use layout::{TorchLayout, TorchTensor};
