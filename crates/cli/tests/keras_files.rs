@@ -400,7 +400,9 @@ fn fit_trains_with_the_files_optimizer_options_and_says_what_it_leaves_out() {
     // RMSprop as Keras 3 stores it, with options kymo has.
     let options = dir.path().join("options.keras");
     let rmsprop = serde_json::json!({"module": "keras.optimizers", "class_name": "RMSprop",
-        "config": {"learning_rate": 0.002, "rho": 0.8, "centered": true, "epsilon": 1e-7,
+        "config": {"learning_rate": {"class_name": "ExponentialDecay", "config":
+                       {"initial_learning_rate": 0.002, "decay_steps": 10, "decay_rate": 0.5}},
+                   "rho": 0.8, "centered": true, "epsilon": 1e-7,
                    "clipnorm": 1.0, "global_clipnorm": null, "clipvalue": null}});
     recompiled("answer_bn.keras", &options, rmsprop, "mse".into());
     let stderr = fit(&options, "options");
@@ -409,19 +411,21 @@ fn fit_trains_with_the_files_optimizer_options_and_says_what_it_leaves_out() {
         "rho = 0.8",
         "centered = true",
         "clipnorm = 1.0",
+        "type = \"exponential\"",
     ] {
         assert!(stderr.contains(line), "{line}: {stderr}");
     }
     assert!(!stderr.contains("left out of"), "{stderr}");
-    // An optimizer, a schedule and a loss kymo lacks: each is named.
+    // An optimizer, a schedule and a loss kymo lacks: each is named, and
+    // the schedule's initial rate stands.
     let gaps = dir.path().join("gaps.keras");
     let nadam = serde_json::json!({"class_name": "Nadam", "config": {"learning_rate":
-        {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.01, "decay_steps": 100, "decay_rate": 0.9}}}});
+        {"class_name": "CosineDecayRestarts", "config": {"initial_learning_rate": 0.01, "first_decay_steps": 100}}}});
     recompiled("answer_bn.keras", &gaps, nadam, "log_cosh".into());
     let stderr = fit(&gaps, "gaps");
     for gap in [
         "optimizer Nadam",
-        "schedule ExponentialDecay",
+        "schedule CosineDecayRestarts",
         "loss log_cosh",
     ] {
         assert!(

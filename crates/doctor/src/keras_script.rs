@@ -11,6 +11,7 @@
 //! counterpart.
 
 use kymo_data::{Metric, Pipeline, Step};
+use kymo_optim::Schedule;
 use kymo_train::{ClassWeight, Loss, Recipe};
 
 use crate::DoctorError;
@@ -29,7 +30,12 @@ fn float(value: f64) -> String {
 /// the recipe sets (each only where its optimizer has it: the recipe's
 /// check saw to that).
 fn optimizer(recipe: &Recipe) -> String {
-    let mut arguments = vec![format!("learning_rate={}", float(recipe.learning_rate))];
+    let rate = recipe
+        .schedule
+        .as_ref()
+        .and_then(keras_schedule)
+        .unwrap_or_else(|| float(recipe.learning_rate));
+    let mut arguments = vec![format!("learning_rate={rate}")];
     let numbers = [
         ("momentum", recipe.momentum),
         ("weight_decay", recipe.weight_decay),
@@ -68,6 +74,86 @@ fn optimizer(recipe: &Recipe) -> String {
         recipe.optimizer,
         arguments.join(", ")
     )
+}
+
+/// `keras.optimizers.schedules.X(...)` for a schedule Keras has (`None`
+/// for kymo's warmup from zero, which it has not).
+fn keras_schedule(schedule: &Schedule) -> Option<String> {
+    let flag = |set: bool| if set { "True" } else { "False" };
+    let class = "keras.optimizers.schedules";
+    Some(match schedule {
+        Schedule::Constant { rate } => float(*rate),
+        Schedule::Step {
+            rate,
+            factor,
+            every,
+        } => format!(
+            "{class}.ExponentialDecay({}, decay_steps={every}, decay_rate={}, staircase=True)",
+            float(*rate),
+            float(*factor)
+        ),
+        Schedule::Exponential {
+            rate,
+            decay_steps,
+            decay_rate,
+            staircase,
+        } => format!(
+            "{class}.ExponentialDecay({}, decay_steps={decay_steps}, decay_rate={}, staircase={})",
+            float(*rate),
+            float(*decay_rate),
+            flag(*staircase)
+        ),
+        Schedule::InverseTime {
+            rate,
+            decay_steps,
+            decay_rate,
+            staircase,
+        } => format!(
+            "{class}.InverseTimeDecay({}, decay_steps={decay_steps}, decay_rate={}, staircase={})",
+            float(*rate),
+            float(*decay_rate),
+            flag(*staircase)
+        ),
+        Schedule::Piecewise { boundaries, values } => {
+            let values: Vec<String> = values.iter().map(|&v| float(v)).collect();
+            format!(
+                "{class}.PiecewiseConstantDecay({boundaries:?}, [{}])",
+                values.join(", ")
+            )
+        }
+        Schedule::Polynomial {
+            rate,
+            decay_steps,
+            end_rate,
+            power,
+            cycle,
+        } => format!(
+            "{class}.PolynomialDecay({}, decay_steps={decay_steps}, end_learning_rate={}, power={}, cycle={})",
+            float(*rate),
+            float(*end_rate),
+            float(*power),
+            flag(*cycle)
+        ),
+        Schedule::Cosine { rate, steps, alpha } => format!(
+            "{class}.CosineDecay({}, decay_steps={steps}, alpha={})",
+            float(*rate),
+            float(*alpha)
+        ),
+        Schedule::LinearWarmup { from, steps, then } => match then.as_ref() {
+            Schedule::Cosine {
+                rate,
+                steps: decay_steps,
+                alpha,
+            } => format!(
+                "{class}.CosineDecay({}, decay_steps={decay_steps}, alpha={}, warmup_target={}, warmup_steps={steps})",
+                float(*from),
+                float(*alpha),
+                float(*rate)
+            ),
+            _ => return None,
+        },
+        Schedule::Warmup { .. } => return None,
+    })
 }
 
 /// `keras.losses.X(...)` for the recipe's loss.
@@ -282,6 +368,13 @@ pub fn keras_training_script(recipe: &Recipe) -> Result<String, DoctorError> {
     if recipe.augment.is_some() {
         notes.push_str("# kymo's recipe also augments training batches (seeded spectral shifts,\n# gains and noise, `kymo fit`); Keras has no such layer, so this script\n# trains without it.\n");
     }
+    if recipe
+        .schedule
+        .as_ref()
+        .is_some_and(|s| keras_schedule(s).is_none())
+    {
+        notes.push_str("# kymo's recipe also warms the learning rate up, a schedule Keras has not;\n# this script trains at the starting rate.\n");
+    }
     if recipe.search.is_some() {
         notes.push_str("# kymo's recipe also searches width, learning rate and weight decay on\n# validation (`kymo fit --search`); this script trains the recipe as it is.\n");
     }
@@ -390,6 +483,22 @@ mod tests {
         assert_eq!(
             optimizer(&adam),
             "keras.optimizers.Adam(learning_rate=0.001, beta_2=0.99, amsgrad=True, global_clipnorm=1.0)"
+        );
+        let warm_cosine = Recipe {
+            schedule: Some(Schedule::LinearWarmup {
+                from: 0.001,
+                steps: 2,
+                then: Box::new(Schedule::Cosine {
+                    rate: 0.01,
+                    steps: 3,
+                    alpha: 0.1,
+                }),
+            }),
+            ..Recipe::default()
+        };
+        assert_eq!(
+            optimizer(&warm_cosine),
+            "keras.optimizers.Adam(learning_rate=keras.optimizers.schedules.CosineDecay(0.001, decay_steps=3, alpha=0.1, warmup_target=0.01, warmup_steps=2))"
         );
     }
 

@@ -114,6 +114,7 @@ pub fn probe(
             Vec::new()
         },
         clip: setup.clip(),
+        schedule: setup.schedule.clone(),
         ..FitConfig::default()
     };
     // The probe is a real `fit` (the same batches, clipping and steps)

@@ -5,6 +5,7 @@
 //! [`CompileSettings::unhonoured`] says, one sentence each, what a kymo
 //! fit of the file leaves out.
 
+use kymo_optim::Schedule;
 use kymo_train::{Loss, Metric, OptimizerName, Recipe};
 use serde_json::Value;
 
@@ -21,6 +22,8 @@ pub struct CompileSettings {
     pub optimizer_name: Option<String>,
     /// Its learning rate (a schedule's initial rate).
     pub learning_rate: Option<f64>,
+    /// The learning-rate schedule, when the rate is one kymo has.
+    pub schedule: Option<Schedule>,
     /// SGD or RMSprop momentum.
     pub momentum: Option<f64>,
     /// SGD's Nesterov flag.
@@ -105,12 +108,12 @@ fn optimizer_gaps(
             "{name}'s decay={decay} (Keras 2's time-based learning-rate decay): kymo keeps the rate"
         ));
     }
-    if let Some(Value::Object(_)) = config.get("learning_rate") {
-        let (class, _) = class_and_config(&config["learning_rate"]);
-        out.push(format!(
-            "the learning-rate schedule {}: kymo trains at its initial rate",
-            class.unwrap_or_else(|| "(unnamed)".into())
-        ));
+    if let Some(rate @ Value::Object(_)) = config.get("learning_rate") {
+        if let Err(class) = schedule_of(rate) {
+            out.push(format!(
+                "the learning-rate schedule {class}: kymo trains at its initial rate"
+            ));
+        }
     }
     let adam_like = matches!(optimizer, Some(OptimizerName::Adam | OptimizerName::AdamW));
     if number("weight_decay").is_some_and(|d| d > 0.0) && optimizer.is_some() && !adam_like {
@@ -137,6 +140,97 @@ fn optimizer_gaps(
             "{name} sets more than one of clipnorm, clipvalue and global_clipnorm (Keras refuses that): kymo clips by the first"
         ));
     }
+}
+
+/// A serialized Keras learning-rate schedule as kymo's, or the class
+/// name kymo lacks (or whose settings it cannot run).
+fn schedule_of(value: &Value) -> Result<Schedule, String> {
+    let (class, config) = class_and_config(value);
+    let class = class.unwrap_or_else(|| "(unnamed)".into());
+    let number = |field: &str| config.get(field).and_then(Value::as_f64);
+    let steps = |field: &str| config.get(field).and_then(Value::as_f64).map(|v| v as u64);
+    let flag = |field: &str| config.get(field).and_then(Value::as_bool).unwrap_or(false);
+    let rate = number("initial_learning_rate");
+    let schedule = match class.as_str() {
+        "ExponentialDecay" | "InverseTimeDecay" => {
+            let (rate, decay_steps, decay_rate) =
+                (rate, steps("decay_steps"), number("decay_rate"));
+            let (Some(rate), Some(decay_steps), Some(decay_rate)) = (rate, decay_steps, decay_rate)
+            else {
+                return Err(class);
+            };
+            let staircase = flag("staircase");
+            if class == "ExponentialDecay" {
+                Schedule::Exponential {
+                    rate,
+                    decay_steps,
+                    decay_rate,
+                    staircase,
+                }
+            } else {
+                Schedule::InverseTime {
+                    rate,
+                    decay_steps,
+                    decay_rate,
+                    staircase,
+                }
+            }
+        }
+        "PiecewiseConstantDecay" => {
+            let list = |field: &str| -> Option<Vec<f64>> {
+                config
+                    .get(field)?
+                    .as_array()?
+                    .iter()
+                    .map(Value::as_f64)
+                    .collect()
+            };
+            let (Some(boundaries), Some(values)) = (list("boundaries"), list("values")) else {
+                return Err(class);
+            };
+            Schedule::Piecewise {
+                boundaries: boundaries.iter().map(|&b| b as u64).collect(),
+                values,
+            }
+        }
+        "PolynomialDecay" => {
+            let (Some(rate), Some(decay_steps)) = (rate, steps("decay_steps")) else {
+                return Err(class);
+            };
+            Schedule::Polynomial {
+                rate,
+                decay_steps,
+                end_rate: number("end_learning_rate").unwrap_or(1e-4),
+                power: number("power").unwrap_or(1.0),
+                cycle: flag("cycle"),
+            }
+        }
+        "CosineDecay" => {
+            let (Some(rate), Some(decay_steps)) = (rate, steps("decay_steps")) else {
+                return Err(class);
+            };
+            let alpha = number("alpha").unwrap_or(0.0);
+            match (number("warmup_target"), steps("warmup_steps").unwrap_or(0)) {
+                (Some(target), warmup) if warmup > 0 => Schedule::LinearWarmup {
+                    from: rate,
+                    steps: warmup,
+                    then: Box::new(Schedule::Cosine {
+                        rate: target,
+                        steps: decay_steps,
+                        alpha,
+                    }),
+                },
+                _ => Schedule::Cosine {
+                    rate,
+                    steps: decay_steps,
+                    alpha,
+                },
+            }
+        }
+        _ => return Err(class),
+    };
+    schedule.check().map_err(|_| class)?;
+    Ok(schedule)
 }
 
 fn class_and_config(value: &Value) -> (Option<String>, Value) {
@@ -277,6 +371,7 @@ impl CompileSettings {
             optimizer,
             optimizer_name,
             learning_rate,
+            schedule: rate.and_then(|r| schedule_of(r).ok()),
             momentum: number("momentum").filter(|m| *m != 0.0),
             nesterov: optimizer_config
                 .get("nesterov")
@@ -299,6 +394,7 @@ impl CompileSettings {
         let optimizer = self.optimizer.unwrap_or(base.optimizer);
         let adam_like = matches!(optimizer, OptimizerName::Adam | OptimizerName::AdamW);
         let known = self.optimizer.is_some();
+        let base_sets_rate = base.reduce_lr_patience.is_some() || base.search.is_some();
         let rmsprop = optimizer == OptimizerName::RMSprop;
         let o = &self.options;
         let unless = |value: Option<f64>, default: f64, owned: bool| {
@@ -347,6 +443,12 @@ impl CompileSettings {
             clipvalue: clips.2,
             optimizer,
             learning_rate: self.learning_rate.unwrap_or(base.learning_rate),
+            // A rate the base sets itself (a plateau schedule, a search)
+            // keeps the base's; Keras refuses the two together.
+            schedule: match &self.schedule {
+                Some(schedule) if !base_sets_rate => Some(schedule.clone()),
+                _ => base.schedule.clone(),
+            },
             momentum: if adam_like { None } else { self.momentum },
             nesterov: optimizer == OptimizerName::SGD && self.nesterov,
             weight_decay: if adam_like { self.weight_decay } else { None },

@@ -1,8 +1,8 @@
 //! Keras optimizers with their options (AMSGrad, centered RMSprop, betas,
-//! epsilon, weight decay, momentum, Nesterov, and each of the three
-//! gradient clips), read from the config a `.keras` file's
-//! `compile_config` stores and stepped by kymo: four steps on fixed
-//! gradients must land where Keras's `apply_gradients` landed. Fixture:
+//! epsilon, weight decay, momentum, Nesterov, each of the three gradient
+//! clips, and the learning-rate schedules), read from the config a
+//! `.keras` file's `compile_config` stores and stepped by kymo: six steps
+//! on fixed gradients must land where Keras's `apply_gradients` landed. Fixture:
 //! `tests/fixtures/keras_files/make_optimizer_steps.py`.
 
 use kymo_keras::CompileSettings;
@@ -41,7 +41,7 @@ fn keras_optimizers_with_their_options_step_as_keras_steps_them() {
         .map(variables)
         .collect();
     let cases = fixture["cases"].as_object().expect("cases");
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 10);
     for (name, case) in cases {
         let compile = json!({"optimizer": case["optimizer"], "loss": "mse"});
         let settings = CompileSettings::from_json(&compile);
@@ -52,11 +52,14 @@ fn keras_optimizers_with_their_options_step_as_keras_steps_them() {
         );
         let recipe = settings.apply_to(Recipe::default());
         recipe.check().unwrap_or_else(|e| panic!("{name}: {e}"));
-        let clip = recipe.clip();
-        assert!(
-            clip.is_some() || name == "rmsprop_momentum",
-            "{name}: no clip read"
-        );
+        let config = recipe.fit_config(0);
+        let (clip, schedule) = (config.clip, config.schedule);
+        let scheduled = case["optimizer"]["config"]["learning_rate"].is_object();
+        assert_eq!(schedule.is_some(), scheduled, "{name}: {schedule:?}");
+        let clipped = ["clipnorm", "clipvalue", "global_clipnorm"]
+            .iter()
+            .any(|c| case["optimizer"]["config"][c].is_number());
+        assert_eq!(clip.is_some(), clipped, "{name}: {clip:?}");
         let mut optimizer = recipe.optimizer();
         let mut values = variables(&fixture["start"]);
         for (step, (grads, expected)) in gradients
@@ -64,6 +67,11 @@ fn keras_optimizers_with_their_options_step_as_keras_steps_them() {
             .zip(case["steps"].as_array().expect("steps"))
             .enumerate()
         {
+            // Keras evaluates its schedule at the steps taken so far, as
+            // kymo's `fit` does.
+            if let Some(schedule) = &schedule {
+                optimizer.set_learning_rate(schedule.rate(optimizer.iterations()));
+            }
             let mut grads = grads.clone();
             if let Some(clip) = clip {
                 let mut views: Vec<&mut [f32]> = grads.iter_mut().map(Vec::as_mut_slice).collect();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use kymo_data::Dataset;
 use kymo_layers::ArchitectureSpec;
-use kymo_optim::{Adam, AnyOptimizer, RmsProp, Sgd};
+use kymo_optim::{Adam, AnyOptimizer, RmsProp, Schedule, Sgd};
 use serde::{Deserialize, Serialize};
 
 use crate::callbacks::{
@@ -84,6 +84,13 @@ pub struct Recipe {
     /// allows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_clipnorm: Option<f64>,
+    /// A learning-rate schedule evaluated at every step (Keras's
+    /// `learning_rate=keras.optimizers.schedules.X(...)`); it sets the
+    /// rate from its first step on, so `learning_rate` then names only its
+    /// start. Not with the plateau schedule or a search, which set the
+    /// rate themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
     /// Samples per batch.
     pub batch_size: usize,
     /// Epochs (at most, with early stopping).
@@ -160,6 +167,7 @@ impl Default for Recipe {
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
+            schedule: None,
             batch_size: 1,
             epochs: 25,
             validation: true,
@@ -274,6 +282,22 @@ impl Recipe {
             );
         }
         self.check_optimizer_options()?;
+        if let Some(schedule) = &self.schedule {
+            schedule.check().map_err(|reason| TrainError::Config {
+                field: "schedule",
+                reason,
+            })?;
+            let rivals = [
+                ("reduce_lr_patience", self.reduce_lr_patience.is_some()),
+                ("search", self.search.is_some()),
+            ];
+            if let Some((rival, _)) = rivals.iter().find(|(_, set)| *set) {
+                return invalid(
+                    "schedule",
+                    format!("{rival} sets the learning rate too; keep one (Keras refuses ReduceLROnPlateau on a scheduled rate)"),
+                );
+            }
+        }
         self.loss.check()?;
         if let Some(search) = &self.search {
             search.check()?;
@@ -415,6 +439,7 @@ impl Recipe {
             loss: self.loss,
             metrics: self.metrics.clone(),
             clip: self.clip(),
+            schedule: self.schedule.clone(),
             ..FitConfig::default()
         }
     }
@@ -631,6 +656,17 @@ mod tests {
         assert!(reason("beta_2 = 1.0").contains("[0, 1)"));
         assert!(reason("epsilon = 0.0").contains("positive"));
         assert!(reason("clipnorm = 1.0\nclipvalue = 0.5").contains("only one"));
+    }
+
+    #[test]
+    fn a_schedule_reaches_the_fit_and_is_refused_beside_another_rate_setter() {
+        let text = "[schedule]\ntype = \"exponential\"\nrate = 0.01\ndecay_steps = 10\ndecay_rate = 0.5\nstaircase = false";
+        let recipe = Recipe::from_toml_str(text).expect("valid");
+        let schedule = recipe.fit_config(0).schedule.expect("carried to the fit");
+        assert!((schedule.rate(10) - 0.005).abs() < 1e-12);
+        assert!(reason(&format!("reduce_lr_patience = 5\n{text}")).contains("reduce_lr_patience"));
+        let uneven = "[schedule]\ntype = \"piecewise\"\nboundaries = [10]\nvalues = [0.1]";
+        assert!(reason(uneven).contains("one value more"));
     }
 
     #[test]
