@@ -579,8 +579,12 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
         // A Keras model predicts from the signals as given: Keras keeps
         // no preprocessing with the model.
         Some(file) => {
-            refuse_per_position_head(&file.spec, 1)?;
             let model = file.model::<f32>()?;
+            // A head that predicts at each position: its channels are
+            // the values per signal it was meant to give.
+            if let kymo_layers::Shape::Signal { channels, .. } = model.output_shape() {
+                refuse_per_position_head(&file.spec, channels)?;
+            }
             let outputs = match model.output_shape() {
                 kymo_layers::Shape::Features(n) => n,
                 _ => 1,

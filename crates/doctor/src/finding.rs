@@ -149,11 +149,13 @@ pub enum FindingId {
     HeavyRegularization,
     /// `per-position-output`.
     PerPositionOutput,
+    /// `schedule-vanishes`.
+    ScheduleVanishes,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 62] = [
+    pub const ALL: [FindingId; 63] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -216,6 +218,7 @@ impl FindingId {
         FindingId::LabelsBeyondOutputs,
         FindingId::HeavyRegularization,
         FindingId::PerPositionOutput,
+        FindingId::ScheduleVanishes,
     ];
 
     /// The stable name.
@@ -264,6 +267,7 @@ impl FindingId {
             FindingId::LabelsBeyondOutputs => "labels-beyond-outputs",
             FindingId::HeavyRegularization => "heavy-regularization",
             FindingId::PerPositionOutput => "per-position-output",
+            FindingId::ScheduleVanishes => "schedule-vanishes",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",

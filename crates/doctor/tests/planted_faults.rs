@@ -320,6 +320,21 @@ fn cases() -> Vec<Case> {
             FindingId::PerPositionOutput,
         ),
         case(
+            "ExponentialDecay(decay_steps=1): a decay meant per epoch, applied per batch",
+            model(),
+            Recipe {
+                schedule: Some(kymo_optim::Schedule::Exponential {
+                    rate: 1e-3,
+                    decay_steps: 1,
+                    decay_rate: 0.9,
+                    staircase: false,
+                }),
+                ..recipe()
+            },
+            clean.clone(),
+            FindingId::ScheduleVanishes,
+        ),
+        case(
             "the row number exported as the signal's first point",
             model(),
             recipe(),

@@ -68,6 +68,7 @@ pub fn static_checks(
         model_rules::batchnorm_tiny_batches(s, setup),
         model_rules::batchnorm_unsettled(s, setup, train_samples),
         setup_rules::learning_rate_range(setup),
+        setup_rules::schedule_vanishes(setup, train_samples),
         setup_rules::no_validation(setup),
         setup_rules::no_early_stopping(setup),
         setup_rules::no_best_checkpoint(setup),

@@ -58,6 +58,59 @@ pub(super) fn learning_rate_range(setup: &Recipe) -> Vec<Finding> {
     findings
 }
 
+/// The share of the peak rate below which a step barely moves the weights.
+const VANISHED: f64 = 0.01;
+
+/// A learning-rate schedule that falls to a hundredth of its peak within
+/// the first half of the planned steps: Keras's schedules count optimizer
+/// steps (batches), and a `decay_steps` written as if in epochs decays
+/// the rate to nothing in a few epochs, after which training stalls.
+/// High when it happens within the first tenth. Needs the training size,
+/// which gives the steps per epoch.
+pub(super) fn schedule_vanishes(setup: &Recipe, train_samples: Option<usize>) -> Vec<Finding> {
+    let (Some(schedule), Some(samples)) = (&setup.schedule, train_samples) else {
+        return Vec::new();
+    };
+    let per_epoch = samples.max(1).div_ceil(setup.batch_size.max(1)) as u64;
+    let total = per_epoch * setup.epochs.max(1) as u64;
+    // The rate at up to 2,000 evenly spaced steps: enough to place the
+    // fall within a fraction of a percent of the run.
+    let stride = (total / 2_000).max(1);
+    let steps: Vec<u64> = (0..total).step_by(stride as usize).collect();
+    let peak = steps.iter().map(|&s| schedule.rate(s)).fold(0.0, f64::max);
+    let Some(fallen) = steps
+        .iter()
+        .copied()
+        .skip_while(|&s| schedule.rate(s) < peak)
+        .find(|&s| schedule.rate(s) < peak * VANISHED)
+    else {
+        return Vec::new();
+    };
+    if fallen > total / 2 {
+        return Vec::new();
+    }
+    let severity = if fallen <= total / 10 {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    let epoch = fallen / per_epoch + 1;
+    let idle = 100.0 * (total - fallen) as f64 / total as f64;
+    vec![
+        Finding::new(FindingId::ScheduleVanishes, severity, "The learning-rate schedule decays to almost nothing early")
+            .measured(format!(
+                "the rate falls from {peak:.3e} to {:.3e}, under a hundredth of its peak, by step {fallen} (epoch {epoch} of {}, {per_epoch} steps per epoch at batch {}): {idle:.0}% of the steps barely move the weights",
+                schedule.rate(fallen),
+                setup.epochs,
+                setup.batch_size
+            ))
+            .why("Keras's schedules count optimizer steps, one per batch, not epochs: a decay_steps written as if in epochs decays the rate per batch, and a model whose rate has vanished stops learning wherever it is")
+            .fix(format!(
+                "count decay_steps in batches: {per_epoch} per epoch here, so a decay over the whole run is decay_steps near {total}; or drop the schedule for ReduceLROnPlateau"
+            )),
+    ]
+}
+
 /// No validation data.
 pub(super) fn no_validation(setup: &Recipe) -> Vec<Finding> {
     let mut findings = Vec::new();

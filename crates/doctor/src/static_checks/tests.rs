@@ -328,3 +328,42 @@ fn a_learning_rate_ten_times_past_the_range_is_high() {
     assert_eq!(severity(0.05), Some(crate::Severity::Medium));
     assert_eq!(severity(1e-3), None);
 }
+
+#[test]
+fn a_schedule_that_decays_per_batch_as_if_per_epoch_is_named_with_the_steps() {
+    use crate::Severity;
+    use kymo_optim::Schedule;
+    // 160 rows at batch 16: 10 steps per epoch, 1,000 over 100 epochs.
+    let decaying = |decay_steps: u64| Recipe {
+        batch_size: 16,
+        epochs: 100,
+        schedule: Some(Schedule::Exponential {
+            rate: 1e-3,
+            decay_steps,
+            decay_rate: 0.9,
+            staircase: false,
+        }),
+        ..Recipe::default()
+    };
+    // decay_steps = 1: 0.9^44 < 1%, by step 44 of 1,000 (epoch 5).
+    let per_batch = setup_rules::schedule_vanishes(&decaying(1), Some(160));
+    assert_eq!(ids(&per_batch), ["schedule-vanishes"]);
+    assert_eq!(per_batch[0].severity, Severity::High);
+    assert!(
+        per_batch[0].measured.contains("epoch 5 of 100"),
+        "{}",
+        per_batch[0].measured
+    );
+    assert!(
+        per_batch[0].fix.contains("10 per epoch"),
+        "{}",
+        per_batch[0].fix
+    );
+    // decay_steps = 100 (ten epochs): 0.9^10 = 0.35 at the end; fine.
+    assert!(setup_rules::schedule_vanishes(&decaying(100), Some(160)).is_empty());
+    // Between: under 1% by step 440, within the first half: Medium.
+    let slow = setup_rules::schedule_vanishes(&decaying(10), Some(160));
+    assert_eq!(slow[0].severity, Severity::Medium);
+    // Without the data's size the steps per epoch are unknown.
+    assert!(setup_rules::schedule_vanishes(&decaying(1), None).is_empty());
+}
