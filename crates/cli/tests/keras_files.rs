@@ -105,7 +105,8 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
     // (`Input(shape=(None, 1))`), read at the data's length; Multiply,
     // Subtract, Average, Maximum and Minimum in one functional model; a
     // Dense on a signal, mapping each position before a Flatten; a
-    // squeeze-and-excitation block (Reshape((1, C)), a broadcast Multiply).
+    // squeeze-and-excitation block (Reshape((1, C)), a broadcast Multiply),
+    // and the same with global pools that keep their axis.
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("x.csv");
     write_csv(&csv, &["0", "0", "0", "0"]);
@@ -117,6 +118,9 @@ fn layers_beyond_the_seeds_predict_what_keras_predicted() {
         "edges",
         "varlen",
         "merges",
+        "per_step",
+        "squeeze_excite",
+        "squeeze_excite_keepdims",
     ] {
         let model = fixture(&format!("{name}.keras"));
         let (stdout, _) = kymo(&["predict", &model, csv, "--target", "label"]);

@@ -102,8 +102,10 @@ pub(crate) fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str
             },
             json!({"pool_size": [s.pool_size], "strides": [s.strides.unwrap_or(s.pool_size)], "padding": s.padding.keras_name()}),
         ),
-        LayerSpec::GlobalAveragePooling1D(_) => ("GlobalAveragePooling1D", json!({})),
-        LayerSpec::GlobalMaxPooling1D(_) => ("GlobalMaxPooling1D", json!({})),
+        LayerSpec::GlobalAveragePooling1D(s) => {
+            ("GlobalAveragePooling1D", json!({"keepdims": s.keepdims}))
+        }
+        LayerSpec::GlobalMaxPooling1D(s) => ("GlobalMaxPooling1D", json!({"keepdims": s.keepdims})),
         LayerSpec::Dropout(s) => ("Dropout", json!({"rate": s.rate})),
         LayerSpec::SpatialDropout1D(s) => ("SpatialDropout1D", json!({"rate": s.rate})),
         LayerSpec::GaussianNoise(s) => ("GaussianNoise", json!({"stddev": s.stddev})),

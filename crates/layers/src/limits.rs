@@ -136,8 +136,8 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
         LayerSpec::Reshape(s) => crate::layers::reshape_plan(s, name, input),
         LayerSpec::ZeroPadding1D(s) => length_edges_plan(s, EdgeChange::Pad, name, input),
         LayerSpec::Cropping1D(s) => length_edges_plan(s, EdgeChange::Crop, name, input),
-        LayerSpec::GlobalAveragePooling1D(_) | LayerSpec::GlobalMaxPooling1D(_) => {
-            global_pooling_plan(kind, name, input)
+        LayerSpec::GlobalAveragePooling1D(s) | LayerSpec::GlobalMaxPooling1D(s) => {
+            global_pooling_plan(kind, s, name, input)
         }
         crate::spec::merge_layer!() => plan_merge(spec, name, &[input]),
         // gamma and beta.

@@ -9,8 +9,8 @@ use crate::layers::{
     ActivationLayer, ActivationSpec, BatchNormalization, BatchNormalizationSpec, Conv1D,
     Conv1DSpec, Dense, DenseSpec, Dropout, DropoutSpec, ELUSpec, EdgeChange, Flatten,
     GaussianNoise, GaussianNoiseSpec, GlobalAveragePooling1D, GlobalMaxPooling1D,
-    LayerNormalization, LayerNormalizationSpec, LeakyReLUSpec, LengthEdges, LengthEdgesSpec,
-    NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
+    GlobalPoolingSpec, LayerNormalization, LayerNormalizationSpec, LeakyReLUSpec, LengthEdges,
+    LengthEdgesSpec, NameOnlySpec, Pooling1D, Pooling1DSpec, Reduction,
 };
 use crate::merge::ConcatenateSpec;
 use crate::{Layer, LayerError, Shape};
@@ -42,9 +42,9 @@ pub enum LayerSpec {
     /// Average pooling over length.
     AveragePooling1D(Pooling1DSpec),
     /// Mean over the whole length.
-    GlobalAveragePooling1D(NameOnlySpec),
+    GlobalAveragePooling1D(GlobalPoolingSpec),
     /// Maximum over the whole length.
-    GlobalMaxPooling1D(NameOnlySpec),
+    GlobalMaxPooling1D(GlobalPoolingSpec),
     /// Inverted dropout.
     Dropout(DropoutSpec),
     /// Inverted dropout of whole channels.
@@ -218,13 +218,14 @@ impl LayerSpec {
             LayerSpec::LayerNormalization(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
             LayerSpec::Concatenate(s) => s.name.as_deref(),
+            LayerSpec::GlobalAveragePooling1D(s) | LayerSpec::GlobalMaxPooling1D(s) => {
+                s.name.as_deref()
+            }
             LayerSpec::Reshape(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding1D(s) | LayerSpec::Cropping1D(s) => s.name.as_deref(),
             LayerSpec::ReLU(s)
             | LayerSpec::Tanh(s)
             | LayerSpec::Sigmoid(s)
-            | LayerSpec::GlobalAveragePooling1D(s)
-            | LayerSpec::GlobalMaxPooling1D(s)
             | LayerSpec::Add(s)
             | LayerSpec::Subtract(s)
             | LayerSpec::Multiply(s)
@@ -277,10 +278,12 @@ impl LayerSpec {
                 name,
                 input,
             )?),
-            LayerSpec::GlobalAveragePooling1D(_) => {
-                Box::new(GlobalAveragePooling1D::build(name, input)?)
+            LayerSpec::GlobalAveragePooling1D(s) => {
+                Box::new(GlobalAveragePooling1D::build(name, input, s.keepdims)?)
             }
-            LayerSpec::GlobalMaxPooling1D(_) => Box::new(GlobalMaxPooling1D::build(name, input)?),
+            LayerSpec::GlobalMaxPooling1D(s) => {
+                Box::new(GlobalMaxPooling1D::build(name, input, s.keepdims)?)
+            }
             merge_layer!() => {
                 return Err(LayerError::Config {
                     layer: name,

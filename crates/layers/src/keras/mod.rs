@@ -11,8 +11,9 @@ use kymo_tensor::{Initializer, Padding};
 use serde_json::Value;
 
 use crate::layers::{
-    BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, LayerNormalizationSpec,
-    LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec, ReshapeSpec,
+    BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, GlobalPoolingSpec,
+    LayerNormalizationSpec, LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
+    ReshapeSpec,
 };
 use crate::{
     Activation, ConcatenateSpec, Constraint, InputSpec, LayerError, LayerSpec, ModelSpec,
@@ -300,13 +301,6 @@ fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), La
                 Some(axis) => refuse("axis", axis, "kymo normalizes each channel (axis -1)"),
             }
         }
-        "GlobalAveragePooling1D" | "GlobalMaxPooling1D" if is("keepdims", Value::Bool(false)) => {
-            refuse(
-                "keepdims",
-                &config["keepdims"],
-                "kymo's global pools drop the length axis",
-            )
-        }
         _ => Ok(()),
     }
 }
@@ -580,7 +574,10 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
                 LayerSpec::Cropping1D(spec)
             }
         }
-        "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(NameOnlySpec { name }),
+        "GlobalAveragePooling1D" => LayerSpec::GlobalAveragePooling1D(GlobalPoolingSpec {
+            name,
+            keepdims: c.get("keepdims").and_then(Value::as_bool).unwrap_or(false),
+        }),
         "Flatten" => LayerSpec::Flatten(NameOnlySpec { name }),
         "Dropout" | "SpatialDropout1D" => {
             let spec = DropoutSpec {
@@ -604,7 +601,10 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
             name,
         }),
-        "GlobalMaxPooling1D" => LayerSpec::GlobalMaxPooling1D(NameOnlySpec { name }),
+        "GlobalMaxPooling1D" => LayerSpec::GlobalMaxPooling1D(GlobalPoolingSpec {
+            name,
+            keepdims: c.get("keepdims").and_then(Value::as_bool).unwrap_or(false),
+        }),
         "LayerNormalization" => LayerSpec::LayerNormalization(LayerNormalizationSpec {
             epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
             name,
@@ -955,10 +955,6 @@ mod tests {
             (
                 r#"{"class_name": "BatchNormalization", "config": {"name": "c", "axis": 1}}"#,
                 "axis",
-            ),
-            (
-                r#"{"class_name": "GlobalAveragePooling1D", "config": {"name": "c", "keepdims": true}}"#,
-                "keepdims",
             ),
             (
                 r#"{"class_name": "MaxPooling1D", "config": {"name": "c", "pool_size": 2, "padding": "full"}}"#,

@@ -22,7 +22,7 @@ pub use dense::{Dense, DenseSpec};
 pub use dropout::{Dropout, DropoutSpec};
 pub use flatten::Flatten;
 pub use gaussian_noise::{GaussianNoise, GaussianNoiseSpec};
-pub use global_average_pooling1d::GlobalAveragePooling1D;
+pub use global_average_pooling1d::{GlobalAveragePooling1D, GlobalPoolingSpec};
 pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use layer_normalization::{LayerNormalization, LayerNormalizationSpec};
 pub use length_edges::{EdgeChange, LengthEdges, LengthEdgesSpec};

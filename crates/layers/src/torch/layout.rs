@@ -189,6 +189,19 @@ impl TorchLayout {
     }
 }
 
+/// A global pool's modules: the pool to one step, flattened unless Keras's
+/// `keepdims` keeps that step.
+fn global_pool(pool: &str, keepdims: bool) -> Parts {
+    let mut modules = vec![pool.to_string()];
+    if !keepdims {
+        modules.push("nn.Flatten()".into());
+    }
+    Parts {
+        modules,
+        weights: None,
+    }
+}
+
 fn activation_module(activation: &Activation) -> Option<String> {
     match activation {
         Activation::Linear => None,
@@ -361,14 +374,8 @@ pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts
             }
             bare(format!("nn.AvgPool1d({}, stride={stride})", p.pool_size))
         }
-        LayerSpec::GlobalAveragePooling1D(_) => Parts {
-            modules: vec!["nn.AdaptiveAvgPool1d(1)".into(), "nn.Flatten()".into()],
-            weights: None,
-        },
-        LayerSpec::GlobalMaxPooling1D(_) => Parts {
-            modules: vec!["nn.AdaptiveMaxPool1d(1)".into(), "nn.Flatten()".into()],
-            weights: None,
-        },
+        LayerSpec::GlobalAveragePooling1D(g) => global_pool("nn.AdaptiveAvgPool1d(1)", g.keepdims),
+        LayerSpec::GlobalMaxPooling1D(g) => global_pool("nn.AdaptiveMaxPool1d(1)", g.keepdims),
         LayerSpec::Activation(a) => bare(
             // The identity: PyTorch's nn.Identity keeps the module count.
             activation_module(&a.activation).unwrap_or_else(|| "nn.Identity()".into()),

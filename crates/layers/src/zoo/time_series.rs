@@ -6,7 +6,8 @@
 use kymo_tensor::Padding;
 
 use crate::layers::{
-    ActivationSpec, BatchNormalizationSpec, Conv1DSpec, DenseSpec, NameOnlySpec, Pooling1DSpec,
+    ActivationSpec, BatchNormalizationSpec, Conv1DSpec, DenseSpec, GlobalPoolingSpec, NameOnlySpec,
+    Pooling1DSpec,
 };
 use crate::{Activation, ConcatenateSpec, GraphSpec, InputSpec, LayerSpec, NodeSpec};
 
@@ -74,8 +75,9 @@ impl Builder {
     fn head(mut self, input: &str, length: usize) -> GraphSpec {
         let gap = self.node(
             &[input],
-            LayerSpec::GlobalAveragePooling1D(NameOnlySpec {
+            LayerSpec::GlobalAveragePooling1D(GlobalPoolingSpec {
                 name: Some("gap".into()),
+                keepdims: false,
             }),
         );
         self.node(
