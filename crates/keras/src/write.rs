@@ -111,6 +111,7 @@ pub(crate) fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str
         LayerSpec::GaussianNoise(s) => ("GaussianNoise", json!({"stddev": s.stddev})),
         LayerSpec::Flatten(_) => ("Flatten", json!({})),
         LayerSpec::Reshape(s) => ("Reshape", json!({"target_shape": s.target_shape})),
+        LayerSpec::Permute(s) => ("Permute", json!({"dims": s.dims})),
         LayerSpec::ZeroPadding1D(s) => ("ZeroPadding1D", json!({"padding": [s.left, s.right]})),
         LayerSpec::Cropping1D(s) => ("Cropping1D", json!({"cropping": [s.left, s.right]})),
         LayerSpec::LayerNormalization(s) => (

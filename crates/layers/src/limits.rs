@@ -134,6 +134,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
         LayerSpec::Dense(s) => dense_plan(s, name, input),
         LayerSpec::Flatten(_) => flatten_plan(name, input),
         LayerSpec::Reshape(s) => crate::layers::reshape_plan(s, name, input),
+        LayerSpec::Permute(s) => crate::layers::permute_plan(s, name, input),
         LayerSpec::ZeroPadding1D(s) => length_edges_plan(s, EdgeChange::Pad, name, input),
         LayerSpec::Cropping1D(s) => length_edges_plan(s, EdgeChange::Crop, name, input),
         LayerSpec::GlobalAveragePooling1D(s) | LayerSpec::GlobalMaxPooling1D(s) => {

@@ -55,6 +55,8 @@ pub enum LayerSpec {
     Flatten(NameOnlySpec),
     /// Reshapes each sample as Keras does (channels-last order kept).
     Reshape(crate::layers::ReshapeSpec),
+    /// `Permute`: a signal's steps and channels swapped (`dims = [2, 1]`).
+    Permute(crate::layers::PermuteSpec),
     /// Zeros added at the ends of the length axis.
     ZeroPadding1D(LengthEdgesSpec),
     /// Points cut from the ends of the length axis.
@@ -116,6 +118,7 @@ impl LayerSpec {
             LayerSpec::GaussianNoise(_) => "GaussianNoise",
             LayerSpec::Flatten(_) => "Flatten",
             LayerSpec::Reshape(_) => "Reshape",
+            LayerSpec::Permute(_) => "Permute",
             LayerSpec::ZeroPadding1D(_) => "ZeroPadding1D",
             LayerSpec::Cropping1D(_) => "Cropping1D",
             LayerSpec::BatchNormalization(_) => "BatchNormalization",
@@ -150,6 +153,7 @@ impl LayerSpec {
             LayerSpec::GaussianNoise(_) => "gaussian_noise",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::Reshape(_) => "reshape",
+            LayerSpec::Permute(_) => "permute",
             LayerSpec::ZeroPadding1D(_) => "zero_padding1d",
             LayerSpec::Cropping1D(_) => "cropping1d",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
@@ -222,6 +226,7 @@ impl LayerSpec {
                 s.name.as_deref()
             }
             LayerSpec::Reshape(s) => s.name.as_deref(),
+            LayerSpec::Permute(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding1D(s) | LayerSpec::Cropping1D(s) => s.name.as_deref(),
             LayerSpec::ReLU(s)
             | LayerSpec::Tanh(s)
@@ -309,6 +314,9 @@ impl LayerSpec {
             LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
             LayerSpec::Reshape(s) => {
                 Box::new(crate::layers::Reshape::build(s.clone(), name, input)?)
+            }
+            LayerSpec::Permute(s) => {
+                Box::new(crate::layers::Reshape::permute(s.clone(), name, input)?)
             }
             LayerSpec::ZeroPadding1D(s) => {
                 Box::new(LengthEdges::build(s.clone(), EdgeChange::Pad, name, input)?)

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::layers::{
     BatchNormalizationSpec, Conv1DSpec, DenseSpec, DropoutSpec, ELUSpec, GlobalPoolingSpec,
-    LayerNormalizationSpec, LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, Pooling1DSpec,
-    ReshapeSpec,
+    LayerNormalizationSpec, LeakyReLUSpec, LengthEdgesSpec, NameOnlySpec, PermuteSpec,
+    Pooling1DSpec, ReshapeSpec,
 };
 use crate::{
     Activation, ConcatenateSpec, Constraint, InputSpec, LayerError, LayerSpec, ModelSpec,
@@ -607,6 +607,21 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
         }),
         "LayerNormalization" => LayerSpec::LayerNormalization(LayerNormalizationSpec {
             epsilon: c.get("epsilon").and_then(Value::as_f64).unwrap_or(1e-3),
+            name,
+        }),
+        "Permute" => LayerSpec::Permute(PermuteSpec {
+            dims: c
+                .get("dims")
+                .and_then(Value::as_array)
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .map(|v| v.as_u64().map(|d| d as usize))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    spec_error(format!("layer '{label}': `dims` is not a list of axes"))
+                })?,
             name,
         }),
         "Reshape" => LayerSpec::Reshape(ReshapeSpec {

@@ -27,7 +27,7 @@ pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use layer_normalization::{LayerNormalization, LayerNormalizationSpec};
 pub use length_edges::{EdgeChange, LengthEdges, LengthEdgesSpec};
 pub use pooling1d::{Pooling1D, Pooling1DSpec, Reduction};
-pub use reshape::{Reshape, ReshapeSpec};
+pub use reshape::{PermuteSpec, Reshape, ReshapeSpec};
 
 // Each layer's shape rule, for `limits::plan_layer` (and its own `build`).
 pub(crate) use conv1d::plan as conv1d_plan;
@@ -36,4 +36,5 @@ pub(crate) use flatten::plan as flatten_plan;
 pub(crate) use global_average_pooling1d::plan as global_pooling_plan;
 pub(crate) use length_edges::plan as length_edges_plan;
 pub(crate) use pooling1d::plan as pooling1d_plan;
+pub(crate) use reshape::permute_plan;
 pub(crate) use reshape::plan as reshape_plan;

@@ -9,6 +9,11 @@
 //! gathered forward and scattered back. Where one side has a single
 //! channel or a single step the permutation is the identity (PyTorch:
 //! `nn.Unflatten` / `nn.Flatten`).
+//!
+//! `Permute((2, 1))` is the same machinery with another permutation: it
+//! swaps a signal's steps and channels (what a model written for
+//! channels-first data puts first), `(steps, channels) -> (channels,
+//! steps)`; `Permute((1, 2))` is the identity.
 
 use kymo_tensor::Float;
 use ndarray::{Array2, ArrayD};
@@ -30,6 +35,52 @@ pub struct ReshapeSpec {
     /// Optional layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// Spec of `Permute`: Keras's `dims`, the input axes (counted from 1,
+/// without the batch) in their new order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermuteSpec {
+    /// `[2, 1]` swaps steps and channels; `[1, 2]` (or `[1]` for
+    /// features) keeps them.
+    pub dims: Vec<usize>,
+    /// Optional layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// What a Permute of `input` gives, and whether it swaps the axes.
+fn permuted(spec: &PermuteSpec, name: &str, input: Shape) -> Result<(Shape, bool), LayerError> {
+    match (input, &spec.dims[..]) {
+        (Shape::Signal { channels, length }, [2, 1]) => Ok((
+            Shape::Signal {
+                channels: length,
+                length: channels,
+            },
+            true,
+        )),
+        (Shape::Signal { .. }, [1, 2]) | (Shape::Features(_), [1]) => Ok((input, false)),
+        _ => Err(config_error(
+            name,
+            "Permute",
+            "dims",
+            format!(
+                "{:?} is not a permutation of a 1D model's sample axes ((2, 1) or (1, 2) for (steps, channels))",
+                spec.dims
+            ),
+        )),
+    }
+}
+
+/// Sizes a Permute for `input`: the same values, the axes swapped or kept.
+pub(crate) fn permute_plan(
+    spec: &PermuteSpec,
+    name: &str,
+    input: Shape,
+) -> Result<LayerPlan, LayerError> {
+    let (output, _) = permuted(spec, name, input)?;
+    LayerPlan::sized(name, "Permute", output, 0, 0)
 }
 
 /// The per-sample shape `target` stands for, if it has `size` values.
@@ -82,9 +133,10 @@ fn keras_position(shape: Shape, index: usize) -> usize {
     }
 }
 
-/// Reshapes each sample as Keras does.
+/// Reshapes (or permutes) each sample as Keras does.
 pub struct Reshape {
-    spec: ReshapeSpec,
+    /// The layer's spec: a `Reshape` or a `Permute`.
+    spec: LayerSpec,
     name: String,
     input: Shape,
     output: Shape,
@@ -109,7 +161,32 @@ impl Reshape {
             .map(|index| by_keras[keras_position(output, index)])
             .collect();
         Ok(Self {
-            spec,
+            spec: LayerSpec::Reshape(spec),
+            name,
+            input,
+            output,
+            source,
+            cache: None,
+        })
+    }
+
+    /// Builds a `Permute` for `input`: with `dims` `(2, 1)`, output
+    /// element (channel `t`, step `c`) takes input (channel `c`, step `t`).
+    pub fn permute(spec: PermuteSpec, name: String, input: Shape) -> Result<Self, LayerError> {
+        let (output, swaps) = permuted(&spec, &name, input)?;
+        let source = match (swaps, input) {
+            (true, Shape::Signal { channels, length }) => (0..input.size())
+                .map(|index| {
+                    // Output (channel t, step c) of `length` channels and
+                    // `channels` steps, from input (channel c, step t).
+                    let (t, c) = (index / channels, index % channels);
+                    c * length + t
+                })
+                .collect(),
+            _ => (0..input.size()).collect(),
+        };
+        Ok(Self {
+            spec: LayerSpec::Permute(spec),
             name,
             input,
             output,
@@ -133,9 +210,10 @@ impl Reshape {
         forward: bool,
     ) -> Result<ArrayD<T>, LayerError> {
         let size = self.input.size();
+        let kind = self.spec.kind();
         let rows = crate::layer::standard(array)
             .into_shape_with_order((batch, size))
-            .map_err(|_| config_error(&self.name, KIND, "input", "not a batch of samples"))?;
+            .map_err(|_| config_error(&self.name, kind, "input", "not a batch of samples"))?;
         let mut out = Array2::<T>::zeros((batch, size));
         for (row, mut target) in rows.outer_iter().zip(out.outer_iter_mut()) {
             for (j, &i) in self.source.iter().enumerate() {
@@ -147,7 +225,7 @@ impl Reshape {
             }
         }
         out.into_shape_with_order(to.with_batch(batch))
-            .map_err(|_| config_error(&self.name, KIND, "output", "shape mismatch"))
+            .map_err(|_| config_error(&self.name, kind, "output", "shape mismatch"))
     }
 }
 
@@ -156,10 +234,18 @@ impl<T: Float> Layer<T> for Reshape {
         &self.name
     }
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Reshape(ReshapeSpec {
-            name: Some(self.name.clone()),
-            ..self.spec.clone()
-        })
+        let name = Some(self.name.clone());
+        match &self.spec {
+            LayerSpec::Permute(spec) => LayerSpec::Permute(PermuteSpec {
+                name,
+                ..spec.clone()
+            }),
+            LayerSpec::Reshape(spec) => LayerSpec::Reshape(ReshapeSpec {
+                name,
+                ..spec.clone()
+            }),
+            other => other.clone(),
+        }
     }
     fn input_shape(&self) -> Shape {
         self.input
@@ -168,7 +254,7 @@ impl<T: Float> Layer<T> for Reshape {
         self.output
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        let batch = check_input(&self.name, KIND, self.input, &input)?;
+        let batch = check_input(&self.name, self.spec.kind(), self.input, &input)?;
         self.cache = (mode == Mode::Train).then_some(batch);
         self.rearrange(input, batch, self.output, true)
     }
@@ -176,7 +262,7 @@ impl<T: Float> Layer<T> for Reshape {
         let batch = take_cache(&self.name, &mut self.cache)?;
         check_grad(
             &self.name,
-            KIND,
+            self.spec.kind(),
             &self.output.with_batch(batch),
             &grad_output,
         )?;
@@ -215,6 +301,50 @@ mod tests {
                 .expect("sizes match");
             check_layer(&mut swapped, 2, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn permute_gradients_match_finite_differences(steps in 1usize..5, channels in 1usize..4, seed in any::<u64>()) {
+            let spec = PermuteSpec { dims: vec![2, 1], name: None };
+            let mut swap = Reshape::permute(spec, "p".into(), Shape::Signal { channels, length: steps })
+                .expect("a signal");
+            check_layer(&mut swap, 2, Mode::Train, seed, GradCheck::smooth()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    #[test]
+    fn permute_swaps_steps_and_channels_and_refuses_other_dims() {
+        // Keras: (3 steps, 2 channels) [[0, 1], [2, 3], [4, 5]] permuted
+        // is (2 steps, 3 channels) [[0, 2, 4], [1, 3, 5]]. kymo holds the
+        // input as channels [0, 2, 4] and [1, 3, 5], and the output as
+        // channels [0, 1], [2, 3], [4, 5].
+        let spec = PermuteSpec {
+            dims: vec![2, 1],
+            name: None,
+        };
+        let input = Shape::Signal {
+            channels: 2,
+            length: 3,
+        };
+        let mut layer = Reshape::permute(spec, "p".into(), input).expect("a signal");
+        let x = ArrayD::from_shape_vec(vec![1, 2, 3], vec![0.0, 2.0, 4.0, 1.0, 3.0, 5.0])
+            .expect("shape");
+        let y = layer.forward(x, Mode::Inference).expect("permutes");
+        assert_eq!(y.shape(), [1, 3, 2]);
+        assert_eq!(
+            y.iter().copied().collect::<Vec<f64>>(),
+            [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        );
+        let odd = PermuteSpec {
+            dims: vec![2, 3],
+            name: None,
+        };
+        let error = Reshape::permute(odd, "p".into(), input)
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("dims"), "{error}");
     }
 
     #[test]

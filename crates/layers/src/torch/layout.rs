@@ -159,6 +159,9 @@ impl TorchLayout {
     /// Python source that builds the mirrored model as `model`.
     pub fn python(&self) -> String {
         let mut source = String::from("import torch\nfrom torch import nn\n\n");
+        if self.modules.iter().any(|m| m.contains("Transpose()")) {
+            source.push_str("\nclass Transpose(nn.Module):\n    \"\"\"Keras's Permute((2, 1)): a signal's steps and channels swapped.\"\"\"\n\n    def forward(self, x):\n        return x.transpose(1, 2)\n\n\n");
+        }
         match &self.forward {
             None => {
                 source.push_str("model = nn.Sequential(\n");
@@ -394,6 +397,9 @@ pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts
         // identity, and nn.Identity keeps the module count.
         LayerSpec::GaussianNoise(_) => bare("nn.Identity()".into()),
         LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
+        // PyTorch has no permute module: `model.py` defines `Transpose`.
+        LayerSpec::Permute(p) if p.dims == [2, 1] => bare("Transpose()".into()),
+        LayerSpec::Permute(_) => bare("nn.Identity()".into()),
         LayerSpec::Reshape(r) => {
             let reshape = crate::layers::Reshape::build(r.clone(), layer.to_string(), input)?;
             if !reshape.is_plain() {
