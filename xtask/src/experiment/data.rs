@@ -55,7 +55,11 @@ impl Prepared {
 
 /// Loads the data and splits it. A built-in set keeps its own test rows;
 /// otherwise the last `test_fraction` of rows is the test set. Of the rest,
-/// the last `validation_split` validates.
+/// the last `validation_split` validates. A user's rows that are
+/// overlapping windows of longer recordings split in recording order
+/// instead, with the rows that share points across a split left out
+/// (`kymo_data::blocked_split`): a tail split of shuffled windows would
+/// test on near-copies of training rows.
 pub fn splits(
     experiment: &Experiment,
     profile: &Profile,
@@ -65,10 +69,24 @@ pub fn splits(
         (Some((path, target)), _) => {
             let options = CsvOptions::new(vec![Column::parse(target)]);
             let all = load_csv(path, &options)?;
+            let windowed = kymo_data::is_windowed(&all);
             let (rest, test) =
-                validation_split(&all, experiment.test_fraction).context("test split")?;
-            let source = format!("{} (target column `{target}`)", path.display());
-            (rest, test, source, "target units".to_string())
+                split(&all, experiment.test_fraction, windowed).context("test split")?;
+            let blocked = if windowed {
+                "; the rows are overlapping windows, so the test and validation sets are the last rows in recording order, without the rows that share points with them"
+            } else {
+                ""
+            };
+            let source = format!("{} (target column `{target}`){blocked}", path.display());
+            let (train, validation) =
+                split(&rest, experiment.validation_split, windowed).context("validation split")?;
+            return Ok(Splits {
+                train,
+                validation,
+                test,
+                source,
+                unit: "target units".to_string(),
+            });
         }
         (None, DataSource::BuiltIn { dataset }) => {
             let spectra = kymo_data::datasets::by_name(dataset)
@@ -118,6 +136,17 @@ pub fn splits(
     })
 }
 
+/// The rows of `data` split at `fraction`: Keras's tail split, or for
+/// overlapping windows the blocked one (its dropped rows left out).
+fn split(data: &Dataset, fraction: f64, windowed: bool) -> anyhow::Result<(Dataset, Dataset)> {
+    Ok(if windowed {
+        let (first, second, _dropped) = kymo_data::blocked_split(data, fraction)?;
+        (first, second)
+    } else {
+        validation_split(data, fraction)?
+    })
+}
+
 /// The pipeline a text names (`None`: per-point standardization).
 pub fn pipeline(text: Option<&str>) -> anyhow::Result<Pipeline> {
     Ok(Pipeline::named(text)?)
@@ -142,4 +171,39 @@ pub fn prepare(splits: &Splits, pipeline: &Pipeline) -> anyhow::Result<Prepared>
         unit: splits.unit.clone(),
         preprocessor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, Array3};
+
+    /// 120 windows of 32 points, 4 apart, of one recording, in a fixed
+    /// shuffle (7 is a unit modulo 120).
+    fn shuffled_windows() -> Dataset {
+        let (rows, step, length) = (120, 4, 32);
+        let recording: Vec<f32> = (0..rows * step + length)
+            .map(|t| (t as f32 * 0.37).sin() + (t as f32 * 0.051).cos())
+            .collect();
+        let start = |row: usize| (row * 7) % rows * step;
+        let signals = Array3::from_shape_fn((rows, 1, length), |(r, _, t)| recording[start(r) + t]);
+        let targets = Array2::from_shape_fn((rows, 1), |(r, _)| start(r) as f32);
+        Dataset::new(signals, targets).expect("finite")
+    }
+
+    #[test]
+    fn windowed_rows_split_with_no_shared_points_and_others_split_at_the_tail() {
+        let data = shuffled_windows();
+        assert!(kymo_data::is_windowed(&data));
+        let (rest, test) = split(&data, 0.2, true).expect("splits");
+        let shared = kymo_data::overlaps_between(&rest, &test);
+        assert!(
+            !shared.first.iter().any(|&s| s),
+            "a training row shares points with the test rows"
+        );
+        // The tail split of the same rows tests on near-copies.
+        let (rest, test) = split(&data, 0.2, false).expect("splits");
+        let shared = kymo_data::overlaps_between(&rest, &test);
+        assert!(shared.second.iter().filter(|&&s| s).count() > test.len() / 2);
+    }
 }
