@@ -397,8 +397,10 @@ impl CompileSettings {
         let base_sets_rate = base.reduce_lr_patience.is_some() || base.search.is_some();
         let rmsprop = optimizer == OptimizerName::RMSprop;
         let o = &self.options;
+        // A value within float32's rounding of Keras's default is the
+        // default (Keras 2 wrote some hyperparameters back from float32).
         let unless = |value: Option<f64>, default: f64, owned: bool| {
-            value.filter(|v| owned && *v != default)
+            value.filter(|v| owned && (v - default).abs() > 1e-6 * default)
         };
         // The one clip Keras's `_clip_gradients` takes: clipnorm first,
         // then global_clipnorm, then clipvalue; with none, the base's.
@@ -408,36 +410,34 @@ impl CompileSettings {
             (None, None, Some(value)) => (None, None, Some(value)),
             (None, None, None) => (base.clipnorm, base.global_clipnorm, base.clipvalue),
         };
-        // Without the optimizer itself, its options would land on the base's.
-        let base_options = Recipe {
-            beta_1: base.beta_1,
-            beta_2: base.beta_2,
-            epsilon: base.epsilon,
-            amsgrad: base.amsgrad,
-            rho: base.rho,
-            centered: base.centered,
-            ..Recipe::default()
-        };
-        let options = if known {
-            Recipe {
-                beta_1: unless(o.beta_1, KERAS_BETA_1, adam_like),
-                beta_2: unless(o.beta_2, KERAS_BETA_2, adam_like),
-                epsilon: unless(o.epsilon, KERAS_EPSILON, adam_like || rmsprop),
-                amsgrad: adam_like && o.amsgrad,
-                rho: unless(o.rho, KERAS_RHO, rmsprop),
-                centered: rmsprop && o.centered,
-                ..Recipe::default()
-            }
+        // Without the optimizer itself, its options would land on the
+        // base's: the base's own stay.
+        let (beta_1, beta_2, epsilon, amsgrad, rho, centered) = if known {
+            (
+                unless(o.beta_1, KERAS_BETA_1, adam_like),
+                unless(o.beta_2, KERAS_BETA_2, adam_like),
+                unless(o.epsilon, KERAS_EPSILON, adam_like || rmsprop),
+                adam_like && o.amsgrad,
+                unless(o.rho, KERAS_RHO, rmsprop),
+                rmsprop && o.centered,
+            )
         } else {
-            base_options
+            (
+                base.beta_1,
+                base.beta_2,
+                base.epsilon,
+                base.amsgrad,
+                base.rho,
+                base.centered,
+            )
         };
         Recipe {
-            beta_1: options.beta_1,
-            beta_2: options.beta_2,
-            epsilon: options.epsilon,
-            amsgrad: options.amsgrad,
-            rho: options.rho,
-            centered: options.centered,
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+            rho,
+            centered,
             clipnorm: clips.0,
             global_clipnorm: clips.1,
             clipvalue: clips.2,
