@@ -14,6 +14,10 @@ use crate::{LayerError, LayerSpec, NameOnlySpec, Shape};
 /// Which elementwise merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElementwiseOp {
+    /// The sum of inputs of different shapes, one broadcast along an
+    /// axis of 1 (`Add` of equal shapes is [`crate::merge::Add`], which
+    /// sums in place).
+    Add,
     /// `a - b`, of exactly two inputs.
     Subtract,
     /// The product of the inputs.
@@ -31,6 +35,7 @@ impl ElementwiseOp {
     /// The Keras class name.
     pub fn kind(self) -> &'static str {
         match self {
+            ElementwiseOp::Add => "Add",
             ElementwiseOp::Subtract => "Subtract",
             ElementwiseOp::Multiply => "Multiply",
             ElementwiseOp::Average => "Average",
@@ -43,6 +48,7 @@ impl ElementwiseOp {
     pub fn spec(self, name: Option<String>) -> LayerSpec {
         let s = NameOnlySpec { name };
         match self {
+            ElementwiseOp::Add => LayerSpec::Add(s),
             ElementwiseOp::Subtract => LayerSpec::Subtract(s),
             ElementwiseOp::Multiply => LayerSpec::Multiply(s),
             ElementwiseOp::Average => LayerSpec::Average(s),
@@ -59,6 +65,7 @@ impl ElementwiseOp {
             })
         };
         match self {
+            ElementwiseOp::Add => inputs.join(" + "),
             ElementwiseOp::Subtract => inputs.join(" - "),
             ElementwiseOp::Multiply => inputs.join(" * "),
             ElementwiseOp::Average => format!("({}) / {}", inputs.join(" + "), inputs.len()),
@@ -199,7 +206,7 @@ impl<T: Float> Elementwise<T> {
             match self.op {
                 ElementwiseOp::Subtract => zip.for_each(|o, &v| *o -= v),
                 ElementwiseOp::Multiply => zip.for_each(|o, &v| *o *= v),
-                ElementwiseOp::Average => zip.for_each(|o, &v| *o += v),
+                ElementwiseOp::Add | ElementwiseOp::Average => zip.for_each(|o, &v| *o += v),
                 ElementwiseOp::Maximum => zip.for_each(|o, &v| *o = if *o >= v { *o } else { v }),
                 ElementwiseOp::Minimum => zip.for_each(|o, &v| *o = if *o <= v { *o } else { v }),
             }
@@ -240,7 +247,10 @@ impl<T: Float> Merge<T> for Elementwise<T> {
     fn recomputes(&self) -> bool {
         // The inputs must be kept for the backward pass of a product or a
         // selection, so recomputing saves nothing there.
-        matches!(self.op, ElementwiseOp::Subtract | ElementwiseOp::Average)
+        matches!(
+            self.op,
+            ElementwiseOp::Add | ElementwiseOp::Subtract | ElementwiseOp::Average
+        )
     }
     fn recompute_output(&self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
         let out = self.merge(&inputs);
@@ -276,6 +286,7 @@ impl<T: Float> Merge<T> for Elementwise<T> {
             })
             .collect::<Result<_, _>>()?;
         let grads: Vec<ArrayD<T>> = match self.op {
+            ElementwiseOp::Add => (0..self.inputs).map(|_| grad_output.clone()).collect(),
             ElementwiseOp::Subtract => {
                 let negative = grad_output.mapv(|g| -g);
                 vec![grad_output, negative]
@@ -344,7 +355,8 @@ mod tests {
     use crate::Mode;
     use proptest::prelude::*;
 
-    const OPS: [ElementwiseOp; 5] = [
+    const OPS: [ElementwiseOp; 6] = [
+        ElementwiseOp::Add,
         ElementwiseOp::Subtract,
         ElementwiseOp::Multiply,
         ElementwiseOp::Average,
@@ -356,7 +368,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(12))]
         #[test]
         fn gradients_match_finite_differences(
-            op in 0usize..5,
+            op in 0usize..6,
             channels in 1usize..3,
             length in 2usize..9,
             with_input in any::<bool>(),
@@ -421,7 +433,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(8))]
         #[test]
         fn a_broadcast_gate_passes_the_gradient_check(
-            op in 0usize..5,
+            op in 0usize..6,
             channels in 1usize..4,
             length in 2usize..7,
             seed in any::<u64>(),
@@ -451,6 +463,14 @@ mod tests {
         )
         .expect("a gate of one step");
         assert_eq!(Merge::<f32>::output_shape(&ok), signal(4, 8));
+        // Keras's Add broadcasts as well: a one-step signal onto a longer one.
+        let add = crate::merge::build_merge::<f32>(
+            &ElementwiseOp::Add.spec(None),
+            "sum".into(),
+            &[signal(4, 8), signal(4, 1)],
+        )
+        .expect("Add broadcasts");
+        assert_eq!(add.output_shape(), signal(4, 8));
     }
 
     #[test]
@@ -462,6 +482,7 @@ mod tests {
         let a = ArrayD::from_shape_vec(vec![1, 1, 3], vec![1.0, 2.0, 5.0]).expect("shape");
         let b = ArrayD::from_shape_vec(vec![1, 1, 3], vec![4.0, 2.0, -1.0]).expect("shape");
         for (op, want) in [
+            (ElementwiseOp::Add, [5.0, 4.0, 4.0]),
             (ElementwiseOp::Subtract, [-3.0, 0.0, 6.0]),
             (ElementwiseOp::Multiply, [4.0, 4.0, -5.0]),
             (ElementwiseOp::Average, [2.5, 2.0, 2.0]),

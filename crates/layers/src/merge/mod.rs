@@ -62,7 +62,15 @@ pub fn build_merge<T: Float>(
         });
     }
     match spec {
-        LayerSpec::Add(_) => Ok(Box::new(Add::build(name, shapes)?)),
+        LayerSpec::Add(_) if shapes.iter().all(|s| *s == shapes[0]) => {
+            Ok(Box::new(Add::build(name, shapes)?))
+        }
+        // Keras's Add broadcasts an axis of 1, as the other merges do.
+        LayerSpec::Add(_) => Ok(Box::new(Elementwise::build(
+            crate::ElementwiseOp::Add,
+            name,
+            shapes,
+        )?)),
         LayerSpec::Concatenate(s) => Ok(Box::new(Concatenate::build(s, name, shapes)?)),
         other => match other.elementwise_op() {
             Some(op) => Ok(Box::new(Elementwise::build(op, name, shapes)?)),
