@@ -164,17 +164,39 @@ fn with_input(spec: &ArchitectureSpec, channels: usize, length: usize) -> Archit
 /// default.
 const PRESCRIBED_PENALTY: f64 = 0.01;
 
-/// Caps every Conv1D and Dense regularizer coefficient of `spec` at
-/// [`PRESCRIBED_PENALTY`] (the fix of `heavy-regularization`).
-fn temper_regularizers(spec: &mut ArchitectureSpec) {
-    let layers: Vec<&mut kymo_layers::LayerSpec> = match spec {
+/// Every layer of `spec`, to change: a stack's layers or a graph's nodes'.
+fn layers_mut(spec: &mut ArchitectureSpec) -> Vec<&mut kymo_layers::LayerSpec> {
+    match spec {
         ArchitectureSpec::Sequential(s) => s.layers.iter_mut().collect(),
         ArchitectureSpec::Graph(g) => g.nodes.iter_mut().map(|node| &mut node.layer).collect(),
-    };
-    for layer in layers {
+    }
+}
+
+/// Caps every Conv1D and Dense regularizer coefficient of `spec` at
+/// [`PRESCRIBED_PENALTY`] (the fix of `heavy-regularization`).
+pub(crate) fn temper_regularizers(spec: &mut ArchitectureSpec) {
+    for layer in layers_mut(spec) {
         for regularizer in layer.regularizers_mut().into_iter().flatten() {
             regularizer.l1 = regularizer.l1.min(PRESCRIBED_PENALTY);
             regularizer.l2 = regularizer.l2.min(PRESCRIBED_PENALTY);
+        }
+    }
+}
+
+/// The dropout rate `heavy-dropout`'s fix lowers a heavier one to: the top
+/// of the usual 0.1 to 0.3.
+const TEMPERED_DROPOUT: f64 = 0.3;
+
+/// Lowers every Dropout and SpatialDropout1D rate of `spec` above 0.5 (what
+/// `heavy-dropout` flags) to [`TEMPERED_DROPOUT`].
+pub(crate) fn temper_dropout(spec: &mut ArchitectureSpec) {
+    for layer in layers_mut(spec) {
+        if let kymo_layers::LayerSpec::Dropout(d) | kymo_layers::LayerSpec::SpatialDropout1D(d) =
+            layer
+        {
+            if d.rate > 0.5 {
+                d.rate = TEMPERED_DROPOUT;
+            }
         }
     }
 }

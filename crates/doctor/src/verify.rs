@@ -127,14 +127,17 @@ pub struct Fix {
 
 /// The fixes the doctor can verify, each changing one thing of `spec` and
 /// `setup`: the prescribed batch size (`batch`), the `prescribed`
-/// architecture, and EarlyStopping with the best weights.
+/// architecture, EarlyStopping with the best weights, and where `spec`
+/// has them, its heavy dropout rates lowered to 0.3 and its heavy
+/// regularizers capped at Keras's default 0.01 (each the user's own
+/// model with that one change).
 pub fn fixes(
     spec: &ArchitectureSpec,
     setup: &Recipe,
     prescribed: &ArchitectureSpec,
     batch: usize,
 ) -> Vec<Fix> {
-    vec![
+    let mut fixes = vec![
         Fix {
             answers: &[FindingId::BatchOne, FindingId::GradientNoise],
             name: format!("batch {batch}"),
@@ -168,7 +171,32 @@ pub fn fixes(
                 ..setup.clone()
             },
         },
-    ]
+    ];
+    let tempered: [(&'static [FindingId], &str, fn(&mut ArchitectureSpec)); 2] = [
+        (
+            &[FindingId::HeavyDropout],
+            "dropout rates above 0.5 lowered to 0.3",
+            crate::temper_dropout,
+        ),
+        (
+            &[FindingId::HeavyRegularization],
+            "regularizers capped at 0.01",
+            crate::temper_regularizers,
+        ),
+    ];
+    for (answers, name, temper) in tempered {
+        let mut changed = spec.clone();
+        temper(&mut changed);
+        if changed != *spec {
+            fixes.push(Fix {
+                answers,
+                name: name.into(),
+                spec: changed,
+                setup: setup.clone(),
+            });
+        }
+    }
+    fixes
 }
 
 #[cfg(test)]
@@ -207,12 +235,32 @@ mod tests {
 
     #[test]
     fn each_fix_changes_one_thing() {
-        let spec: ArchitectureSpec = kymo_layers::zoo::original(64).into();
         let prescribed: ArchitectureSpec = kymo_layers::zoo::doctor(64).into();
         let setup = Recipe::default();
-        for fix in fixes(&spec, &setup, &prescribed, 32) {
-            let changed = usize::from(fix.spec != spec) + usize::from(fix.setup != setup);
-            assert_eq!(changed, 1, "{}", fix.name);
+        // The seed's model, and the doctor's with Dropout 0.9 and a heavy
+        // L2 on its first conv: the tempering arms appear only for it.
+        let mut heavy = kymo_layers::zoo::doctor(64);
+        heavy.layers.insert(
+            1,
+            kymo_layers::LayerSpec::Dropout(kymo_layers::DropoutSpec {
+                rate: 0.9,
+                seed: None,
+                name: None,
+            }),
+        );
+        if let Some(kymo_layers::LayerSpec::Conv1D(conv)) = heavy.layers.first_mut() {
+            conv.kernel_regularizer = Some(kymo_layers::Regularizer { l1: 0.0, l2: 0.5 });
+        }
+        for (spec, arms) in [
+            (ArchitectureSpec::from(kymo_layers::zoo::original(64)), 3),
+            (heavy.into(), 5),
+        ] {
+            let fixes = fixes(&spec, &setup, &prescribed, 32);
+            assert_eq!(fixes.len(), arms);
+            for fix in fixes {
+                let changed = usize::from(fix.spec != spec) + usize::from(fix.setup != setup);
+                assert_eq!(changed, 1, "{}", fix.name);
+            }
         }
     }
 }
