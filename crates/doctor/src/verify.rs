@@ -125,6 +125,9 @@ pub struct Fix {
     pub setup: Recipe,
 }
 
+/// A change to a model's own layers that one finding's fix makes.
+type Temper = fn(&mut ArchitectureSpec);
+
 /// The fixes the doctor can verify, each changing one thing of `spec` and
 /// `setup`: the prescribed batch size (`batch`), the `prescribed`
 /// architecture, EarlyStopping with the best weights, and where `spec`
@@ -172,7 +175,7 @@ pub fn fixes(
             },
         },
     ];
-    let tempered: [(&'static [FindingId], &str, fn(&mut ArchitectureSpec)); 2] = [
+    let tempered: [(&'static [FindingId], &str, Temper); 2] = [
         (
             &[FindingId::HeavyDropout],
             "dropout rates above 0.5 lowered to 0.3",
