@@ -95,6 +95,28 @@ fn initializer(config: &Value, field: &str, default: Initializer) -> Initializer
     }
 }
 
+/// A serialized Keras object in `config[field]` (a regularizer, a
+/// constraint): its class name and its config, from `get_config`'s
+/// `{"class_name", "config"}` or a bare string name (no config); `None`
+/// when absent or null; the value's text when it is neither.
+fn keras_object<'a>(
+    config: &'a Value,
+    field: &str,
+) -> Result<Option<(&'a str, Option<&'a Value>)>, String> {
+    match config.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => Ok(Some((name.as_str(), None))),
+        Some(Value::Object(entry)) => Ok(Some((
+            entry
+                .get("class_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            entry.get("config"),
+        ))),
+        Some(other) => Err(other.to_string()),
+    }
+}
+
 /// A `kernel_regularizer` or `bias_regularizer`: Keras's `L1`, `L2` and
 /// `L1L2` (as `get_config` writes them, or by their string names, whose
 /// coefficients are 0.01); another regularizer is refused, as kymo would
@@ -109,17 +131,10 @@ fn regularizer(
             "layer '{layer}': `{field}` {what} is not supported (L1, L2 or L1L2)"
         )))
     };
-    let (class, coefficients) = match config.get(field) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(name)) => (name.as_str(), None),
-        Some(Value::Object(entry)) => (
-            entry
-                .get("class_name")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            entry.get("config"),
-        ),
-        Some(other) => return unsupported(&other.to_string()),
+    let (class, coefficients) = match keras_object(config, field) {
+        Ok(None) => return Ok(None),
+        Ok(Some(object)) => object,
+        Err(other) => return unsupported(&other),
     };
     let coefficient = |key: &str, default: f64| {
         coefficients
@@ -156,17 +171,10 @@ fn constraint(config: &Value, field: &str, layer: &str) -> Result<Option<Constra
             "layer '{layer}': `{field}` {what} is not supported (MaxNorm, NonNeg, UnitNorm or MinMaxNorm)"
         )))
     };
-    let (class, settings) = match config.get(field) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(name)) => (name.as_str(), None),
-        Some(Value::Object(entry)) => (
-            entry
-                .get("class_name")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            entry.get("config"),
-        ),
-        Some(other) => return refuse(other.to_string()),
+    let (class, settings) = match keras_object(config, field) {
+        Ok(None) => return Ok(None),
+        Ok(Some(object)) => object,
+        Err(other) => return refuse(other),
     };
     let number = |key: &str, default: f64| {
         settings
