@@ -95,6 +95,17 @@ fn initializer(config: &Value, field: &str, default: Initializer) -> Initializer
     }
 }
 
+/// `config[field]` as a list of counts (a Reshape's sizes, a Permute's
+/// axes), or `None` when it is not one.
+fn counts(config: &Value, field: &str) -> Option<Vec<usize>> {
+    config
+        .get(field)?
+        .as_array()?
+        .iter()
+        .map(|v| v.as_u64().map(|d| d as usize))
+        .collect()
+}
+
 /// A serialized Keras object in `config[field]` (a regularizer, a
 /// constraint): its class name and its config, from `get_config`'s
 /// `{"class_name", "config"}` or a bare string name (no config); `None`
@@ -618,35 +629,17 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
             name,
         }),
         "Permute" => LayerSpec::Permute(PermuteSpec {
-            dims: c
-                .get("dims")
-                .and_then(Value::as_array)
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .map(|v| v.as_u64().map(|d| d as usize))
-                        .collect::<Option<Vec<_>>>()
-                })
-                .ok_or_else(|| {
-                    spec_error(format!("layer '{label}': `dims` is not a list of axes"))
-                })?,
+            dims: counts(&c, "dims").ok_or_else(|| {
+                spec_error(format!("layer '{label}': `dims` is not a list of axes"))
+            })?,
             name,
         }),
         "Reshape" => LayerSpec::Reshape(ReshapeSpec {
-            target_shape: c
-                .get("target_shape")
-                .and_then(Value::as_array)
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .map(|v| v.as_u64().map(|d| d as usize))
-                        .collect::<Option<Vec<_>>>()
-                })
-                .ok_or_else(|| {
-                    spec_error(format!(
-                        "layer '{label}': `target_shape` must be a list of sizes (-1 is not read)"
-                    ))
-                })?,
+            target_shape: counts(&c, "target_shape").ok_or_else(|| {
+                spec_error(format!(
+                    "layer '{label}': `target_shape` must be a list of sizes (-1 is not read)"
+                ))
+            })?,
             name,
         }),
         "Add" => LayerSpec::Add(NameOnlySpec { name }),
