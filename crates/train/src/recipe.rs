@@ -313,7 +313,7 @@ impl Recipe {
 
     /// Refuses the Keras optimizer options ([`Recipe::beta_1`] to
     /// [`Recipe::global_clipnorm`]) that the named optimizer does not have
-    /// or that Keras would refuse: a decay outside `[0, 1)`, a epsilon or a
+    /// or that Keras would refuse: a decay outside `[0, 1)`, an epsilon or a
     /// clip that is not a positive number, more than one clip.
     fn check_optimizer_options(&self) -> Result<(), TrainError> {
         let adam_like = matches!(self.optimizer, OptimizerName::Adam | OptimizerName::AdamW);
