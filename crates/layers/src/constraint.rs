@@ -10,7 +10,7 @@
 //! what the Keras file said and the projection reduces the same elements.
 
 use kymo_tensor::Float;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Dimension};
 use serde::{Deserialize, Serialize};
 
 /// Keras's `backend.epsilon()`, which the norm constraints add to a norm
@@ -96,14 +96,23 @@ impl Constraint {
             value.mapv_inplace(|w| if w < T::zero() { T::zero() } else { w });
             return;
         }
-        let groups = group_keys(value.shape(), self.axis());
-        let norms = slice_norms(value, &groups);
-        let scales: Vec<T> = norms
-            .iter()
-            .map(|&norm| T::from_f64_lossy(self.desired(norm) / (KERAS_EPSILON + norm)))
+        // Each element's slice is found from its index, so the step that
+        // projects a weight allocates only one norm per slice.
+        let slices = Slices::of(value.shape(), self.axis());
+        let mut squares = vec![0.0f64; slices.count];
+        for (index, w) in value.indexed_iter() {
+            let w = w.to_f64_lossless();
+            squares[slices.of_index(index.slice())] += w * w;
+        }
+        let scales: Vec<T> = squares
+            .into_iter()
+            .map(|square| {
+                let norm = square.sqrt();
+                T::from_f64_lossy(self.desired(norm) / (KERAS_EPSILON + norm))
+            })
             .collect();
-        for (w, &group) in value.iter_mut().zip(&groups) {
-            *w *= scales[group];
+        for (index, w) in value.indexed_iter_mut() {
+            *w *= scales[slices.of_index(index.slice())];
         }
     }
 
@@ -123,45 +132,43 @@ impl Constraint {
     }
 }
 
-/// For each element of an array of `shape` (in its standard order), the
-/// index of its slice: its position over the axes not in `reduced`.
-fn group_keys(shape: &[usize], reduced: &[i64]) -> Vec<usize> {
-    let kept: Vec<bool> = (0..shape.len())
-        .map(|axis| !reduced.contains(&(axis as i64)))
-        .collect();
-    let total: usize = shape.iter().product();
-    let mut keys = Vec::with_capacity(total);
-    let mut index = vec![0usize; shape.len()];
-    for _ in 0..total {
-        let key = index
-            .iter()
-            .zip(shape)
-            .zip(&kept)
-            .filter(|(_, &kept)| kept)
-            .fold(0, |key, ((&i, &n), _)| key * n + i);
-        keys.push(key);
-        // The next index in standard (row-major) order.
-        for axis in (0..shape.len()).rev() {
-            index[axis] += 1;
-            if index[axis] < shape[axis] {
-                break;
-            }
-            index[axis] = 0;
-        }
-    }
-    keys
+/// The slices a norm constraint takes its norms over: one per position on
+/// the axes it does not reduce.
+struct Slices {
+    /// The size of each axis, 1 for a reduced one (every index on it
+    /// belongs to the same slice).
+    kept_sizes: Vec<usize>,
+    /// How many slices there are.
+    count: usize,
 }
 
-/// The L2 norm of each slice of `value` (`keys`: each element's slice,
-/// from [`group_keys`]), in f64.
-fn slice_norms<T: Float>(value: &ArrayD<T>, keys: &[usize]) -> Vec<f64> {
-    let slices = keys.iter().max().map_or(0, |&k| k + 1);
-    let mut squares = vec![0.0f64; slices];
-    for (w, &key) in value.iter().zip(keys) {
-        let w = w.to_f64_lossless();
-        squares[key] += w * w;
+impl Slices {
+    /// The slices of an array of `shape` whose norms are taken over the
+    /// axes `reduced`.
+    fn of(shape: &[usize], reduced: &[i64]) -> Self {
+        let kept_sizes: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .map(|(axis, &n)| {
+                if reduced.contains(&(axis as i64)) {
+                    1
+                } else {
+                    n
+                }
+            })
+            .collect();
+        let count = kept_sizes.iter().product();
+        Self { kept_sizes, count }
     }
-    squares.into_iter().map(f64::sqrt).collect()
+
+    /// The slice of the element at `index`: its row-major position over
+    /// the kept axes.
+    fn of_index(&self, index: &[usize]) -> usize {
+        index.iter().zip(&self.kept_sizes).fold(
+            0,
+            |slice, (&i, &n)| if n == 1 { slice } else { slice * n + i },
+        )
+    }
 }
 
 #[cfg(test)]
