@@ -108,13 +108,6 @@ fn optimizer_gaps(
             "{name}'s decay={decay} (Keras 2's time-based learning-rate decay): kymo keeps the rate"
         ));
     }
-    if let Some(rate @ Value::Object(_)) = config.get("learning_rate") {
-        if let Err(class) = schedule_of(rate) {
-            out.push(format!(
-                "the learning-rate schedule {class}: kymo trains at its initial rate"
-            ));
-        }
-    }
     let adam_like = matches!(optimizer, Some(OptimizerName::Adam | OptimizerName::AdamW));
     if number("weight_decay").is_some_and(|d| d > 0.0) && optimizer.is_some() && !adam_like {
         out.push(format!(
@@ -359,6 +352,19 @@ impl CompileSettings {
         if let (Some(name), None) = (&loss_name, loss) {
             unhonoured.push(format!("the loss {name}: kymo has none by that name"));
         }
+        // A schedule is read once: kymo's, or the class it lacks.
+        let schedule = match rate {
+            Some(object @ Value::Object(_)) => match schedule_of(object) {
+                Ok(schedule) => Some(schedule),
+                Err(class) => {
+                    unhonoured.push(format!(
+                        "the learning-rate schedule {class}: kymo trains at its initial rate"
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
         let name = optimizer_name.as_deref().unwrap_or("the optimizer");
         optimizer_gaps(optimizer, name, &optimizer_config, &mut unhonoured);
         let mut names = Vec::new();
@@ -371,7 +377,7 @@ impl CompileSettings {
             optimizer,
             optimizer_name,
             learning_rate,
-            schedule: rate.and_then(|r| schedule_of(r).ok()),
+            schedule,
             momentum: number("momentum").filter(|m| *m != 0.0),
             nesterov: optimizer_config
                 .get("nesterov")
