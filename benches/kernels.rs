@@ -250,20 +250,23 @@ fn pool_keeping_taps(c: &mut Criterion) {
     });
 }
 
-/// ResNet's and FCN's kernels of 8 and 5 taps at batch 32: the backward
-/// pass, which goes through F(4, 3) over groups of 3 taps, and the forward
-/// pass in training (direct GEMM) and in inference (F(2, 3) over groups of
-/// 3 taps, `Conv1dWorkspace::set_inference`).
-fn grouped_winograd(c: &mut Criterion) {
+/// Kernels of 5 and 8 taps at batch 32, forward (in training and in
+/// inference, `Conv1dWorkspace::set_inference`) and backward: ResNet's and
+/// FCN's layers, which go by Fourier tiles (`conv1d/fourier/`), and the
+/// doctor's narrow 16 -> 32 layer, which keeps the direct GEMM forward,
+/// Winograd's F(4, 3) over groups of 3 taps backward and F(2, 3) in
+/// inference.
+fn short_kernels(c: &mut Criterion) {
     let same = Conv1dConfig {
         padding: Padding::Same,
         ..Default::default()
     };
-    let mut group = c.benchmark_group("grouped_winograd");
+    let mut group = c.benchmark_group("short_kernels");
     group.sample_size(10);
     for (name, cin, cout, k) in [
         ("resnet_conv_128x64x8_b32", 64, 128, 8),
         ("fcn_conv2_256x128x5_b32", 128, 256, 5),
+        ("doctor_conv2_32x16x5_b32", 16, 32, 5),
     ] {
         let x = filled((32, cin, 1040));
         let w = filled((cout, cin, k));
@@ -375,7 +378,7 @@ fn smooth_activations(c: &mut Criterion) {
 criterion_group!(
     benches,
     conv,
-    grouped_winograd,
+    short_kernels,
     pool,
     pool_keeping_taps,
     dense,

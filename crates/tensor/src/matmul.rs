@@ -88,7 +88,51 @@ pub fn matmul_on<T: Float>(
 ) -> Result<(), TensorError> {
     // SAFETY (of `checked_gemm`'s contract): f32 and f64 are element types
     // the GEMM implements.
-    unsafe { checked_gemm(threads, c, a, false, b, accumulate, T::zero(), T::one()) }
+    unsafe {
+        checked_gemm(
+            threads,
+            (c, Layout::RowMajor),
+            a,
+            false,
+            b,
+            accumulate,
+            T::zero(),
+            T::one(),
+        )
+    }
+}
+
+/// [`matmul_on`] with `c` column-major: `c[j * a.rows + i]` holds row `i`,
+/// column `j` of `a · b`. A product with few rows and many columns is
+/// written this way as its transpose, `bᵀ · aᵀ` row-major: the GEMM's
+/// microkernel runs down long columns of `c` instead of along 16 rows.
+pub(crate) fn matmul_column_major_on<T: Float>(
+    threads: usize,
+    c: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+) -> Result<(), TensorError> {
+    // SAFETY (of `checked_gemm`'s contract): as in `matmul_on`.
+    unsafe {
+        checked_gemm(
+            threads,
+            (c, Layout::ColumnMajor),
+            a,
+            false,
+            b,
+            accumulate,
+            T::zero(),
+            T::one(),
+        )
+    }
+}
+
+/// How a product's elements lie in its slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    RowMajor,
+    ColumnMajor,
 }
 
 /// `c (+)= op(a) · b` over complex matrices, with `c` row-major
@@ -107,7 +151,18 @@ pub(crate) fn complex_matmul_on<T: Float>(
     let one = Complex::new(T::one(), T::zero());
     // SAFETY (of `checked_gemm`'s contract): `Complex<f32>`/`Complex<f64>`
     // are the c32/c64 the GEMM implements (the same num-complex type).
-    unsafe { checked_gemm(threads, c, a, conjugate_a, b, accumulate, zero, one) }
+    unsafe {
+        checked_gemm(
+            threads,
+            (c, Layout::RowMajor),
+            a,
+            conjugate_a,
+            b,
+            accumulate,
+            zero,
+            one,
+        )
+    }
 }
 
 /// Checks the shapes and extents, then runs the GEMM.
@@ -118,7 +173,7 @@ pub(crate) fn complex_matmul_on<T: Float>(
 #[allow(clippy::too_many_arguments)]
 unsafe fn checked_gemm<E: Copy + 'static>(
     threads: usize,
-    c: &mut [E],
+    (c, layout): (&mut [E], Layout),
     a: MatRef<'_, E>,
     conjugate_a: bool,
     b: MatRef<'_, E>,
@@ -137,18 +192,23 @@ unsafe fn checked_gemm<E: Copy + 'static>(
         }
         return Ok(());
     }
+    let (column_stride, row_stride) = match layout {
+        Layout::RowMajor => (1, n as isize),
+        Layout::ColumnMajor => (m as isize, 1),
+    };
     // SAFETY: every index the GEMM touches was bounds-checked above: `a` and
-    // `b` through `check_product`, `c` as a dense row-major m x n block of
-    // exactly `c.len()` elements. Strides fit in isize because they index
-    // live slices. The element type is the caller's promise.
+    // `b` through `check_product`, `c` as a dense m x n block (row- or
+    // column-major) of exactly `c.len()` elements. Strides fit in isize
+    // because they index live slices. The element type is the caller's
+    // promise.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             c.as_mut_ptr(),
-            1,
-            n as isize,
+            column_stride,
+            row_stride,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -233,6 +293,21 @@ mod tests {
         let expected: Vec<f64> = naive(ar.t(), bt).iter().map(|x| x + 1.0).collect();
         for (x, y) in c2.iter().zip(&expected) {
             assert!((x - y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn a_column_major_product_is_the_row_major_one_transposed() {
+        let a: Vec<f64> = (0..12).map(|i| i as f64 * 0.5 - 2.0).collect();
+        let b: Vec<f64> = (0..20).map(|i| (i as f64).cos()).collect();
+        let (ar, br) = (MatRef::row_major(&a, 3, 4), MatRef::row_major(&b, 4, 5));
+        let want = naive(ar, br);
+        let mut c = vec![0.25; 15];
+        matmul_column_major_on(1, &mut c, ar, br, true).expect("shapes agree");
+        for i in 0..3 {
+            for j in 0..5 {
+                assert!((c[j * 3 + i] - (want[i * 5 + j] + 0.25)).abs() < 1e-12);
+            }
         }
     }
 

@@ -10,7 +10,8 @@ use crate::{Float, TensorError};
 
 /// One task's buffers: its lowered sample (or transformed tiles), its
 /// column gradient (or transformed products), its partial kernel and bias
-/// gradients, and one padded row.
+/// gradients, one padded row (or padded sample), and a spare buffer the
+/// Fourier tiles lay rows of outputs or gradients out in.
 #[derive(Debug, Default)]
 pub(super) struct ChunkScratch<T> {
     pub(super) lowered: Vec<T>,
@@ -18,17 +19,19 @@ pub(super) struct ChunkScratch<T> {
     pub(super) partial: Vec<T>,
     pub(super) partial_bias: Vec<T>,
     pub(super) row: Vec<T>,
+    pub(super) spare: Vec<T>,
 }
 
 impl<T> ChunkScratch<T> {
     /// Swaps the large buffers (lowered sample, column gradient, padded
-    /// row) with `other`'s: lends them to a chunk that runs after this
+    /// row, spare) with `other`'s: lends them to a chunk that runs after this
     /// one, and a second call takes them back. The partial gradients stay
     /// each chunk's own.
     fn lend_large(&mut self, other: &mut Self) {
         std::mem::swap(&mut self.lowered, &mut other.lowered);
         std::mem::swap(&mut self.dcols, &mut other.dcols);
         std::mem::swap(&mut self.row, &mut other.row);
+        std::mem::swap(&mut self.spare, &mut other.spare);
     }
 }
 

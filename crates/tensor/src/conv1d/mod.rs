@@ -14,6 +14,7 @@ mod channel_blocks;
 mod chunks;
 mod columns;
 mod direct;
+mod fourier;
 mod lowering;
 mod spectral;
 mod wide;
@@ -123,6 +124,9 @@ enum Method {
     Spectral,
     /// Winograd's F(4, 3), over groups of three taps.
     Winograd,
+    /// Small DFTs per tile, as real point-by-point products (`fourier/`):
+    /// kernels of 4 to 32 taps, forward and backward.
+    Fourier,
     /// Winograd's F(2, 3), over groups of three taps: forward passes of
     /// kernels of more than 3 taps (`winograd/pairs.rs`).
     Pairs,
@@ -176,8 +180,10 @@ impl<T: Float> Conv1dWorkspace<T> {
         match self.forced_method {
             Some(Method::Spectral) if undilated => Method::Spectral,
             Some(Method::Winograd) if winograd::computes(window) => Method::Winograd,
+            Some(Method::Fourier) if fourier::computes(window) => Method::Fourier,
             Some(_) => Method::Direct,
             None if spectral::applies(window, in_channels, out_channels) => Method::Spectral,
+            None if fourier::applies(window, in_channels, out_channels) => Method::Fourier,
             None if winograd::applies(window, in_channels, out_channels) => Method::Winograd,
             None => Method::Direct,
         }
@@ -203,6 +209,7 @@ impl<T: Float> Conv1dWorkspace<T> {
             unforced && self.inference && winograd::pairs_apply(window, in_channels, out_channels);
         match self.method(window, in_channels, out_channels) {
             Method::Spectral => Method::Spectral,
+            Method::Fourier => Method::Fourier,
             _ if pairs => Method::Pairs,
             Method::Winograd if unforced && window.size > 3 => Method::Direct,
             method => method,
@@ -409,6 +416,21 @@ fn forward_into<T: Float>(
             };
             return forward(operands, bias.as_deref(), chunks, kernel, output, epilogue);
         }
+        Method::Fourier => {
+            let operands = winograd::Operands {
+                x,
+                weight: w,
+                window: &window,
+                in_channels,
+                out_channels,
+            };
+            let bias = bias.as_ref().map(|b| b.to_vec());
+            let (chunks, kernel) = (
+                &mut workspace.buffers.chunks,
+                &mut workspace.buffers.weight_matrix,
+            );
+            return fourier::forward(operands, bias.as_deref(), chunks, kernel, output, epilogue);
+        }
         Method::Direct => {}
     }
     let shapes = Shapes {
@@ -529,7 +551,7 @@ fn backward_in_place<T: Float>(
         .as_slice_mut()
         .expect("invariant: checked standard layout above");
     let method = workspace.method(&window, in_channels, out_channels);
-    if method == Method::Winograd {
+    if method == Method::Winograd || method == Method::Fourier {
         let operands = winograd::Operands {
             x: &[],
             weight: w,
@@ -541,7 +563,12 @@ fn backward_in_place<T: Float>(
             &mut workspace.buffers.chunks,
             &mut workspace.buffers.weight_matrix,
         );
-        return winograd::backward(operands, data, dy, chunks, kernel, grad_w, grad_bias);
+        let backward = if method == Method::Fourier {
+            fourier::backward
+        } else {
+            winograd::backward
+        };
+        return backward(operands, data, dy, chunks, kernel, grad_w, grad_bias);
     }
     if method == Method::Spectral {
         if let Some(mut grad_bias) = grad_bias {

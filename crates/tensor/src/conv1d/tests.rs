@@ -222,7 +222,7 @@ fn channels_last_view_agrees_with_materialized_columns() {
 
 /// Forward pass and every gradient of one convolution, with the
 /// workspace set up by `force`.
-fn pass<T: Float>(
+pub(super) fn pass<T: Float>(
     x: &Array3<T>,
     w: &Array3<T>,
     bias: &Array1<T>,
@@ -269,7 +269,13 @@ fn assert_close(a: &[Array3<f64>; 4], b: &[Array3<f64>; 4], tolerance: f64, what
 
 /// `method` computes what the direct GEMM does (to 1e-10 in f64) for a
 /// batch of `batch` signals of `len` points through a `k`-tap kernel.
-fn agrees_with_direct(method: Method, batch: usize, len: usize, k: usize, padding: Padding) {
+pub(super) fn agrees_with_direct(
+    method: Method,
+    batch: usize,
+    len: usize,
+    k: usize,
+    padding: Padding,
+) {
     let config = Conv1dConfig {
         padding,
         ..Default::default()
@@ -452,14 +458,18 @@ fn each_geometry_gets_the_method_that_pays() {
     assert_eq!(method(1040, 2, 1, 32), Method::Direct);
     assert_eq!(method(1040, 3, 32, 64), Method::Winograd);
     assert_eq!(method(1040, 3, 64, 128), Method::Winograd);
-    // ResNet's and FCN's: 5 and 8 taps go by groups of 3, on enough
+    // ResNet's and FCN's: 5 and 8 taps go by Fourier tiles, on enough
     // channels; 1 -> 64 (8 taps) is too narrow to pay for the transforms.
-    assert_eq!(method(1040, 8, 64, 128), Method::Winograd);
-    assert_eq!(method(1040, 5, 128, 256), Method::Winograd);
+    assert_eq!(method(1040, 8, 64, 128), Method::Fourier);
+    assert_eq!(method(1040, 5, 128, 256), Method::Fourier);
     assert_eq!(method(1040, 8, 1, 64), Method::Direct);
-    // Kernels of 4 taps: two groups spend 12 products where 16 direct
-    // ones do, too little to pay.
-    assert_eq!(method(1040, 4, 128, 128), Method::Direct);
+    // Kernels of 4 taps: 11 products per 5 outputs where the direct GEMM
+    // spends 20.
+    assert_eq!(method(1040, 4, 128, 128), Method::Fourier);
+    // The doctor's model: 1 -> 16 (7 taps) and 16 -> 32 (5 taps) save too
+    // little over their transforms; the second keeps Winograd's groups.
+    assert_eq!(method(1040, 7, 1, 16), Method::Direct);
+    assert_eq!(method(1040, 5, 16, 32), Method::Winograd);
     let forward = |workspace: &Conv1dWorkspace<f32>, kernel, cin, cout| {
         let config = Conv1dConfig {
             padding: Padding::Same,
@@ -468,21 +478,22 @@ fn each_geometry_gets_the_method_that_pays() {
         let window = config.window(1040, kernel).expect("valid geometry");
         workspace.forward_method(&window, cin, cout)
     };
-    // Training forward passes of grouped kernels stay direct; kernels of
-    // 3 keep F(4, 3).
-    assert_eq!(forward(&workspace, 8, 64, 128), Method::Direct);
-    assert_eq!(forward(&workspace, 5, 128, 256), Method::Direct);
+    // Training forward passes take Fourier tiles where they apply (they
+    // round like the direct GEMM); other grouped kernels stay direct;
+    // kernels of 3 keep F(4, 3).
+    assert_eq!(forward(&workspace, 8, 64, 128), Method::Fourier);
+    assert_eq!(forward(&workspace, 5, 128, 256), Method::Fourier);
+    assert_eq!(forward(&workspace, 5, 16, 32), Method::Direct);
     assert_eq!(forward(&workspace, 3, 64, 128), Method::Winograd);
     assert_eq!(forward(&workspace, 40, 64, 128), Method::Spectral);
-    // In inference ResNet's and FCN's grouped kernels go by F(2, 3);
-    // kernels of 4 and 7 taps (8 and 12 products against 8 and 14 direct
-    // per 2 outputs) and narrow layers stay direct.
+    // So do inference passes; narrow layers that Fourier tiles do not
+    // take go by F(2, 3) where it pays, else direct.
     let mut inference = Conv1dWorkspace::<f32>::new();
     inference.set_inference(true);
-    assert_eq!(forward(&inference, 8, 64, 128), Method::Pairs);
-    assert_eq!(forward(&inference, 5, 128, 256), Method::Pairs);
-    assert_eq!(forward(&inference, 4, 128, 128), Method::Direct);
-    assert_eq!(forward(&inference, 7, 128, 128), Method::Direct);
+    assert_eq!(forward(&inference, 8, 64, 128), Method::Fourier);
+    assert_eq!(forward(&inference, 5, 128, 256), Method::Fourier);
+    assert_eq!(forward(&inference, 4, 128, 128), Method::Fourier);
+    assert_eq!(forward(&inference, 7, 128, 128), Method::Fourier);
     assert_eq!(forward(&inference, 8, 1, 64), Method::Direct);
     // So do kernels of 3 taps: F(4, 3) rounds the answer's 2.5x as far as
     // PyTorch's f32 in inference (tests/parity/f32_accuracy.rs).

@@ -198,7 +198,7 @@ fn rows<'a, T, const PLANES: usize>(
 /// Runs `task(point, plane)` on each of the `points` planes of `buffer`:
 /// across threads when this sample has `threads > 1` to itself (each GEMM
 /// then on one thread, and never split along its sum), else in order.
-fn per_point<T: Float>(
+pub(super) fn per_point<T: Float>(
     threads: usize,
     points: usize,
     buffer: &mut [T],
@@ -217,7 +217,7 @@ fn per_point<T: Float>(
 }
 
 /// Point `p`'s `rows x cols` matrix in a `[point][row][col]` buffer.
-fn plane<T>(buffer: &[T], p: usize, rows: usize, cols: usize) -> MatRef<'_, T> {
+pub(super) fn plane<T>(buffer: &[T], p: usize, rows: usize, cols: usize) -> MatRef<'_, T> {
     MatRef::row_major(&buffer[p * rows * cols..][..rows * cols], rows, cols)
 }
 
