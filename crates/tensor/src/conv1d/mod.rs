@@ -182,8 +182,8 @@ impl<T: Float> Conv1dWorkspace<T> {
             Some(Method::Winograd) if winograd::computes(window) => Method::Winograd,
             Some(Method::Fourier) if fourier::computes(window) => Method::Fourier,
             Some(_) => Method::Direct,
-            None if spectral::applies(window, in_channels, out_channels) => Method::Spectral,
             None if fourier::applies(window, in_channels, out_channels) => Method::Fourier,
+            None if spectral::applies(window, in_channels, out_channels) => Method::Spectral,
             None if winograd::applies(window, in_channels, out_channels) => Method::Winograd,
             None => Method::Direct,
         }
@@ -372,7 +372,12 @@ fn forward_into<T: Float>(
     // the accuracy tests' 2x for other CPUs' roundings.
     let spectral_in_f32 =
         workspace.inference && spectral::applies(&window, in_channels, out_channels);
-    if workspace.forced_method.is_none() && !spectral_in_f32 && wide::applies::<T>(&window) {
+    let fourier = fourier::applies(&window, in_channels, out_channels);
+    if workspace.forced_method.is_none()
+        && !spectral_in_f32
+        && !fourier
+        && wide::applies::<T>(&window)
+    {
         let shapes = Shapes {
             input: (batch, in_channels, length),
             weight: weight.dim(),

@@ -466,6 +466,9 @@ fn each_geometry_gets_the_method_that_pays() {
     // Kernels of 4 taps: 11 products per 5 outputs where the direct GEMM
     // spends 20.
     assert_eq!(method(1040, 4, 128, 128), Method::Fourier);
+    // InceptionTime's 20-tap, 32 -> 32 layers: Fourier tiles of 64 inputs
+    // (2.1 products per output), ahead of the spectral method.
+    assert_eq!(method(1040, 20, 32, 32), Method::Fourier);
     // The doctor's model: 1 -> 16 (7 taps) and 16 -> 32 (5 taps) save too
     // little over their transforms; the second keeps Winograd's groups.
     assert_eq!(method(1040, 7, 1, 16), Method::Direct);

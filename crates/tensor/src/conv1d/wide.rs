@@ -13,7 +13,11 @@
 //! So in f32 a convolution with a long kernel (stride and dilation 1, at
 //! least `MIN_KERNEL` taps) computes its forward pass through the spectral
 //! method in f64 and rounds once at the end: each output is within half an
-//! ulp of the exact sum. Its backward pass keeps the method its geometry
+//! ulp of the exact sum. Kernels of up to 32 taps that Fourier tiles take
+//! (`conv1d/fourier`, InceptionTime's 20-tap layers) stay in f32: a tile
+//! of 64 inputs rounds like the direct GEMM, not relative to a whole
+//! signal's tile, and InceptionTime's gradients stay far within the
+//! accuracy tests' bounds. Its backward pass keeps the method its geometry
 //! picks. docs/performance.md records the cost in speed. Inference, which
 //! feeds no gradient through those decisions, widens only the kernels the
 //! spectral method would not take (`forward_into` in `conv1d/mod.rs`).
