@@ -56,8 +56,15 @@ const MAX_KERNEL: usize = 32;
 const TRANSFORM_WEIGHT: usize = 2;
 
 /// Samples whose tiles one pass transforms and multiplies together,
-/// within a chunk of [`CHUNK`].
+/// within a chunk of [`CHUNK`]: two (each GEMM's columns twice as many;
+/// measured against one and four, `docs/performance.md`), or one when two
+/// samples' scratch would pass [`PASS_SCRATCH_BYTES`] (long signals: the
+/// scratch of one pass is what a step adds to its peak).
 const PASS: usize = 2;
+
+/// The scratch two samples' pass may hold; ResNet's and FCN's layers at
+/// 1,040 points take under 10 MB.
+const PASS_SCRATCH_BYTES: usize = 16 << 20;
 
 /// Inputs per tile for a `taps`-tap kernel: the power of two at least
 /// twice the kernel (so that at least half a tile's inputs give outputs),
@@ -158,13 +165,27 @@ impl Geometry {
         rows.max(self.in_channels * samples * self.row_tiles * self.n)
     }
 
-    /// Bytes of one chunk's large scratch.
-    fn scratch_bytes<T>(&self) -> usize {
-        let elements = self.transformed_len(self.in_channels, PASS)
-            + self.transformed_len(self.out_channels, PASS)
-            + self.padded_input_len(PASS)
-            + self.spare_len(PASS);
+    /// Bytes of the large scratch of a pass over `samples` samples.
+    fn pass_bytes<T>(&self, samples: usize) -> usize {
+        let elements = self.transformed_len(self.in_channels, samples)
+            + self.transformed_len(self.out_channels, samples)
+            + self.padded_input_len(samples)
+            + self.spare_len(samples);
         elements * std::mem::size_of::<T>()
+    }
+
+    /// Samples per pass: [`PASS`], or one on long signals.
+    fn pass_samples<T>(&self) -> usize {
+        if self.pass_bytes::<T>(PASS) <= PASS_SCRATCH_BYTES {
+            PASS
+        } else {
+            1
+        }
+    }
+
+    /// Bytes of one chunk's large scratch: one pass's.
+    fn scratch_bytes<T>(&self) -> usize {
+        self.pass_bytes::<T>(self.pass_samples::<T>())
     }
 
     /// Multiply-adds of one pass's per-point products over `batch` samples.
@@ -314,6 +335,7 @@ pub(super) fn forward<T: Float>(
         &t,
     );
     let (cin, cout) = (g.in_channels, g.out_channels);
+    let per_pass = g.pass_samples::<T>();
     let u = transform_kernel(&t, operands.weight, kernel)?;
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     if sample_out == 0 {
@@ -331,9 +353,9 @@ pub(super) fn forward<T: Float>(
         chunks,
         out_slices,
         |index, scratch, out_chunk, threads| {
-            for (pass, out_chunk) in out_chunk.chunks_mut(PASS * sample_out).enumerate() {
+            for (pass, out_chunk) in out_chunk.chunks_mut(per_pass * sample_out).enumerate() {
                 let samples = out_chunk.len() / sample_out;
-                let first = index * CHUNK + pass * PASS;
+                let first = index * CHUNK + pass * per_pass;
                 let columns = samples * g.row_tiles;
                 let padded = sized(&mut scratch.row, g.padded_input_len(samples));
                 g.pad(&x[first * sample_in..][..samples * sample_in], padded);
@@ -400,6 +422,7 @@ pub(super) fn backward<T: Float>(
         &t,
     );
     let (cin, cout) = (g.in_channels, g.out_channels);
+    let per_pass = g.pass_samples::<T>();
     let u = transform_kernel(&t, operands.weight, kernel)?;
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     if sample_in == 0 {
@@ -425,9 +448,9 @@ pub(super) fn backward<T: Float>(
         |index, scratch, chunk, threads| {
             sized(&mut scratch.partial_bias, cout).fill(T::zero());
             // The chunk's first pass initialises its partial kernel gradient.
-            for (pass, chunk) in chunk.chunks_mut(PASS * sample_in).enumerate() {
+            for (pass, chunk) in chunk.chunks_mut(per_pass * sample_in).enumerate() {
                 let samples = chunk.len() / sample_in;
-                let first = index * CHUNK + pass * PASS;
+                let first = index * CHUNK + pass * per_pass;
                 let columns = samples * g.row_tiles;
                 let dy = &dy[first * sample_out..][..samples * sample_out];
                 let padded = sized(&mut scratch.row, g.padded_input_len(samples));

@@ -33,6 +33,49 @@ fn fourier_method_agrees_with_the_direct_one() {
     }
 }
 
+/// A signal long enough that two samples' transformed tiles would pass
+/// the pass budget runs its samples one pass each (and the chunk's
+/// partial kernel gradient sums the passes), with the same sums.
+#[test]
+fn long_signals_go_one_sample_per_pass_with_the_same_sums() {
+    let window = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    }
+    .window(60_000, 8)
+    .expect("valid geometry");
+    let t = super::TileMatrices::<f64>::new(super::tile_inputs(8), 8);
+    let g = super::Geometry::new(&window, 3, 5, &t);
+    assert_eq!(g.pass_samples::<f64>(), 1);
+    let config = Conv1dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let x = uniform_array((3, 3, 60_000), 5);
+    let w = uniform_array((5, 3, 8), 6);
+    let dy = uniform_array((3, 5, 60_000), 8);
+    let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5, -0.4]);
+    let run = |method| {
+        pass(
+            &x,
+            &w,
+            &bias,
+            &dy,
+            config,
+            |ws: &mut Conv1dWorkspace<f64>| ws.forced_method = Some(method),
+        )
+    };
+    let (direct, fourier) = (run(Method::Direct), run(Method::Fourier));
+    // The kernel gradient sums 180,000 terms: relative to each tensor's
+    // largest value.
+    for (d, f) in direct.iter().zip(&fourier) {
+        let scale = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (a, b) in d.iter().zip(f) {
+            assert!((a - b).abs() <= 1e-12 * scale, "{a} against {b}");
+        }
+    }
+}
+
 /// Uniform in [-1, 1) from a fixed 64-bit LCG: unstructured, as
 /// activations and trained weights are.
 fn uniform_array(shape: (usize, usize, usize), seed: u64) -> Array3<f64> {
