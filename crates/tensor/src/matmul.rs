@@ -86,20 +86,7 @@ pub fn matmul_on<T: Float>(
     b: MatRef<'_, T>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
-    // SAFETY (of `checked_gemm`'s contract): f32 and f64 are element types
-    // the GEMM implements.
-    unsafe {
-        checked_gemm(
-            threads,
-            (c, Layout::RowMajor),
-            a,
-            false,
-            b,
-            accumulate,
-            T::zero(),
-            T::one(),
-        )
-    }
+    real_gemm(threads, (c, Layout::RowMajor), a, b, accumulate)
 }
 
 /// [`matmul_on`] with `c` column-major: `c[j * a.rows + i]` holds row `i`,
@@ -113,19 +100,20 @@ pub(crate) fn matmul_column_major_on<T: Float>(
     b: MatRef<'_, T>,
     accumulate: bool,
 ) -> Result<(), TensorError> {
-    // SAFETY (of `checked_gemm`'s contract): as in `matmul_on`.
-    unsafe {
-        checked_gemm(
-            threads,
-            (c, Layout::ColumnMajor),
-            a,
-            false,
-            b,
-            accumulate,
-            T::zero(),
-            T::one(),
-        )
-    }
+    real_gemm(threads, (c, Layout::ColumnMajor), a, b, accumulate)
+}
+
+/// The real products of [`matmul_on`] and [`matmul_column_major_on`].
+fn real_gemm<T: Float>(
+    threads: usize,
+    c: (&mut [T], Layout),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+) -> Result<(), TensorError> {
+    // SAFETY (of `checked_gemm`'s contract): f32 and f64 are element types
+    // the GEMM implements.
+    unsafe { checked_gemm(threads, c, a, false, b, accumulate, T::zero(), T::one()) }
 }
 
 /// How a product's elements lie in its slice.

@@ -401,7 +401,7 @@ fn forward_into<T: Float>(
             finish_samples(output, (0, out_channels, out_len), epilogue);
             return Ok(());
         }
-        method @ (Method::Winograd | Method::Pairs) => {
+        method @ (Method::Winograd | Method::Pairs | Method::Fourier) => {
             let operands = winograd::Operands {
                 x,
                 weight: w,
@@ -414,27 +414,12 @@ fn forward_into<T: Float>(
                 &mut workspace.buffers.chunks,
                 &mut workspace.buffers.weight_matrix,
             );
-            let forward = if method == Method::Pairs {
-                winograd::forward_by_pairs
-            } else {
-                winograd::forward
+            let forward = match method {
+                Method::Pairs => winograd::forward_by_pairs,
+                Method::Fourier => fourier::forward,
+                _ => winograd::forward,
             };
             return forward(operands, bias.as_deref(), chunks, kernel, output, epilogue);
-        }
-        Method::Fourier => {
-            let operands = winograd::Operands {
-                x,
-                weight: w,
-                window: &window,
-                in_channels,
-                out_channels,
-            };
-            let bias = bias.as_ref().map(|b| b.to_vec());
-            let (chunks, kernel) = (
-                &mut workspace.buffers.chunks,
-                &mut workspace.buffers.weight_matrix,
-            );
-            return fourier::forward(operands, bias.as_deref(), chunks, kernel, output, epilogue);
         }
         Method::Direct => {}
     }

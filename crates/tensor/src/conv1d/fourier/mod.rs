@@ -240,15 +240,7 @@ impl Geometry {
         let dft = MatRef::row_major(&t.input[..self.n * self.n], self.n, self.n).t();
         let (transformed, sums) = v.split_at_mut(self.n * columns);
         matmul_column_major_on(threads, transformed, tiles, dft, false)?;
-        let (_, a, b) = t.sums();
-        let transformed = &*transformed;
-        for (k, sum) in sums.chunks_exact_mut(columns).enumerate() {
-            let x = &transformed[(a + k) * columns..][..columns];
-            let y = &transformed[(b + k) * columns..][..columns];
-            for ((s, &x), &y) in sum.iter_mut().zip(x).zip(y) {
-                *s = x + y;
-            }
-        }
+        combine_pairs(t, transformed, sums, columns, |x, y| x + y);
         Ok(())
     }
 
@@ -283,16 +275,28 @@ impl Geometry {
         };
         let (transformed, differences) = e.split_at_mut(self.n * columns);
         matmul_column_major_on(threads, transformed, tiles, adjoint, false)?;
-        let (_, a, b) = t.sums();
-        let transformed = &*transformed;
-        for (k, difference) in differences.chunks_exact_mut(columns).enumerate() {
-            let x = &transformed[(a + k) * columns..][..columns];
-            let y = &transformed[(b + k) * columns..][..columns];
-            for ((d, &x), &y) in difference.iter_mut().zip(x).zip(y) {
-                *d = x - y;
-            }
-        }
+        combine_pairs(t, transformed, differences, columns, |x, y| x - y);
         Ok(())
+    }
+}
+
+/// The last points' planes (`rest`, `columns` each), each
+/// `combine(x, y)` of two of the first `n` planes (`transformed`), as
+/// [`TileMatrices::sums`] pairs them.
+fn combine_pairs<T: Float>(
+    t: &TileMatrices<T>,
+    transformed: &[T],
+    rest: &mut [T],
+    columns: usize,
+    combine: impl Fn(T, T) -> T,
+) {
+    let (_, a, b) = t.sums();
+    for (k, plane) in rest.chunks_exact_mut(columns).enumerate() {
+        let x = &transformed[(a + k) * columns..][..columns];
+        let y = &transformed[(b + k) * columns..][..columns];
+        for ((p, &x), &y) in plane.iter_mut().zip(x).zip(y) {
+            *p = combine(x, y);
+        }
     }
 }
 
@@ -317,6 +321,24 @@ fn transform_kernel<'a, T: Float>(
     Ok(u)
 }
 
+/// A call's tile matrices, geometry and transformed kernel (into
+/// `kernel`).
+fn prepare<'a, T: Float>(
+    operands: &Operands<'_, T>,
+    kernel: &'a mut Vec<T>,
+) -> Result<(TileMatrices<T>, Geometry, &'a [T]), TensorError> {
+    let size = operands.window.size;
+    let t = TileMatrices::<T>::new(tile_inputs(size), size);
+    let g = Geometry::new(
+        operands.window,
+        operands.in_channels,
+        operands.out_channels,
+        &t,
+    );
+    let u = transform_kernel(&t, operands.weight, kernel)?;
+    Ok((t, g, u))
+}
+
 /// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
 pub(super) fn forward<T: Float>(
     operands: Operands<'_, T>,
@@ -326,17 +348,9 @@ pub(super) fn forward<T: Float>(
     output: &mut [T],
     epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
-    let size = operands.window.size;
-    let t = TileMatrices::<T>::new(tile_inputs(size), size);
-    let g = Geometry::new(
-        operands.window,
-        operands.in_channels,
-        operands.out_channels,
-        &t,
-    );
+    let (t, g, u) = prepare(&operands, kernel)?;
     let (cin, cout) = (g.in_channels, g.out_channels);
     let per_pass = g.pass_samples::<T>();
-    let u = transform_kernel(&t, operands.weight, kernel)?;
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     if sample_out == 0 {
         return Ok(());
@@ -413,17 +427,9 @@ pub(super) fn backward<T: Float>(
     grad_weight: &mut [T],
     grad_bias: Option<ArrayViewMut1<'_, T>>,
 ) -> Result<(), TensorError> {
-    let size = operands.window.size;
-    let t = TileMatrices::<T>::new(tile_inputs(size), size);
-    let g = Geometry::new(
-        operands.window,
-        operands.in_channels,
-        operands.out_channels,
-        &t,
-    );
-    let (cin, cout) = (g.in_channels, g.out_channels);
+    let (t, g, u) = prepare(&operands, kernel)?;
+    let (size, cin, cout) = (t.taps, g.in_channels, g.out_channels);
     let per_pass = g.pass_samples::<T>();
-    let u = transform_kernel(&t, operands.weight, kernel)?;
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     if sample_in == 0 {
         return Ok(());
