@@ -21,7 +21,9 @@
 //! `benches/reference/fourier_tiles.py`), where Winograd's F(4, 3) lands
 //! 2–3 times as far.
 
+use std::collections::HashMap;
 use std::f64::consts::PI;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::Float;
 
@@ -61,10 +63,47 @@ impl<T: Float> TileMatrices<T> {
     }
 }
 
+/// The f64 matrices by `(n, taps)`.
+type ExactByTiling = HashMap<(usize, usize), Arc<TileMatrices<f64>>>;
+
+/// Each tiling's matrices in f64, computed once per process: a tile of
+/// 64 inputs takes 12,000 sines and cosines, which every call of a
+/// layer would otherwise repeat.
+fn exact(n: usize, taps: usize) -> Arc<TileMatrices<f64>> {
+    static CACHE: OnceLock<Mutex<ExactByTiling>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    // A poisoned lock still holds finished entries: each is inserted whole.
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache
+        .entry((n, taps))
+        .or_insert_with(|| Arc::new(TileMatrices::compute(n, taps)))
+        .clone()
+}
+
 impl<T: Float> TileMatrices<T> {
     /// The matrices for `taps`-tap kernels over tiles of `n` inputs
-    /// (`n` an even number above `taps`; the caller picks a power of two).
+    /// (`n` an even number above `taps`; the caller picks a power of two),
+    /// rounded from f64 once.
     pub(super) fn new(n: usize, taps: usize) -> Self {
+        let exact = exact(n, taps);
+        let round = |values: &[f64]| values.iter().map(|&v| T::from_f64_lossy(v)).collect();
+        Self {
+            n,
+            taps,
+            outputs: exact.outputs,
+            points: exact.points,
+            input: round(&exact.input),
+            kernel: round(&exact.kernel),
+            output: round(&exact.output),
+        }
+    }
+}
+
+impl TileMatrices<f64> {
+    /// The matrices in f64, from their definition.
+    fn compute(n: usize, taps: usize) -> Self {
         debug_assert!(n.is_multiple_of(2) && n > taps && taps >= 1);
         let outputs = n - taps + 1;
         let points = points(n);
@@ -115,15 +154,14 @@ impl<T: Float> TileMatrices<T> {
                 output[i * points + k3] = -cos;
             }
         }
-        let round = |values: Vec<f64>| values.into_iter().map(T::from_f64_lossy).collect();
         Self {
             n,
             taps,
             outputs,
             points,
-            input: round(input),
-            kernel: round(kernel),
-            output: round(output),
+            input,
+            kernel,
+            output,
         }
     }
 }
