@@ -16,14 +16,14 @@
 //! - input gradient: `E = A · dY` per output tile, `Z[p] = U[p]ᵀ · E[p]`,
 //!   then `Zᵀ · Bᵀ` gives each tile's `n` input gradients, added onto the
 //!   row in tile order (tiles overlap by `K - 1`);
-//! - kernel gradient: `dU[p] = E[p] · V[p]ᵀ`, summed over the samples of
+//! - kernel gradient: `dU[p] = E[p] · V[p]ᵀ`, summed over the passes of
 //!   a chunk, then `dUᵀ · G` per chunk, added in chunk order.
 //!
 //! The DFT's points are the roots of unity, so the float32 outputs round
 //! about as far from the exact sum as the direct GEMM's, where Winograd's
 //! F(4, 3) rounds 2–3 times as far: this method can take the training
-//! forward pass. Work runs sample by sample (each sample's transformed
-//! tiles stay in cache), every sum in a fixed order, and the only
+//! forward pass. Work runs two samples at a time within a chunk (one on
+//! long signals, [`PASS`]), every sum in a fixed order, and the only
 //! parallel splits are over chunks of samples (summed in order), over
 //! points, or within a GEMM's output, so the bits do not depend on the
 //! thread count.
