@@ -364,20 +364,20 @@ fn forward_into<T: Float>(
     let x = x.as_standard_layout();
     let weight = weight.as_standard_layout();
     let (x, w) = (contiguous(&x), contiguous(&weight));
+    let method = workspace.forward_method(&window, in_channels, out_channels);
     // Inference feeds no gradient through a ReLU's sign or a pool's winner
     // (`wide.rs` says why training widens), so the spectral method runs in
     // f32 there; a long kernel the direct GEMM would take is still widened:
     // the question's 100-tap, one-channel conv in f32 put its inference
     // output at 1.9x PyTorch's distance from f64 (1.5x widened), too near
-    // the accuracy tests' 2x for other CPUs' roundings.
-    let spectral_in_f32 =
-        workspace.inference && spectral::applies(&window, in_channels, out_channels);
-    let fourier = fourier::applies(&window, in_channels, out_channels);
-    if workspace.forced_method.is_none()
-        && !spectral_in_f32
-        && !fourier
-        && wide::applies::<T>(&window)
-    {
+    // the accuracy tests' 2x for other CPUs' roundings. Fourier tiles round
+    // like the direct GEMM's short sums and are never widened.
+    let widened = match method {
+        Method::Spectral => !workspace.inference,
+        Method::Direct => true,
+        _ => false,
+    };
+    if workspace.forced_method.is_none() && widened && wide::applies::<T>(&window) {
         let shapes = Shapes {
             input: (batch, in_channels, length),
             weight: weight.dim(),
@@ -388,7 +388,7 @@ fn forward_into<T: Float>(
         finish_samples(output, (0, out_channels, out_len), epilogue);
         return Ok(());
     }
-    match workspace.forward_method(&window, in_channels, out_channels) {
+    match method {
         Method::Spectral => {
             let shapes = Shapes {
                 input: (batch, in_channels, length),

@@ -83,8 +83,10 @@ pub(super) fn computes(window: &Window) -> bool {
 /// `window` is one this method takes: [`MIN_KERNEL`] to [`MAX_KERNEL`]
 /// taps, and channels enough for the products to pay for the transforms.
 /// Per output position, the products save `(K - P / m) C_in C_out`
-/// multiply-adds against the direct GEMM; the forward transforms cost
-/// `n P / m` per input channel and `P` per output channel. ResNet's and
+/// multiply-adds against the direct GEMM; the forward transforms are
+/// counted as dense matrices, `n P / m` per input channel and `P` per
+/// output channel (the input's costs less: `n` of its `P` rows are a
+/// GEMM, the rest sums). ResNet's and
 /// FCN's 5- and 8-tap layers (64 to 256 channels) save 8 to 13 times
 /// their transforms; the doctor's 16 -> 32, 5-tap layer 1.3 times, too
 /// little at the transforms' rate.
@@ -199,15 +201,20 @@ impl Geometry {
     fn pad<T: Float>(&self, samples: &[T], padded: &mut [T]) {
         let row_len = self.row_len();
         let count = samples.len() / (self.in_channels * self.length).max(1);
-        padded.fill(T::zero());
         let copied = self.length.min(row_len.saturating_sub(self.pad_left));
+        // Only the padding is zeroed: the rows are written over.
+        let (rows, tail) = padded.split_at_mut(self.in_channels * count * row_len);
+        tail.fill(T::zero());
         for (s, sample) in samples
             .chunks_exact(self.in_channels * self.length)
             .enumerate()
         {
             for (channel, row) in sample.chunks_exact(self.length).enumerate() {
-                let padded = &mut padded[(channel * count + s) * row_len..][..row_len];
-                padded[self.pad_left..][..copied].copy_from_slice(&row[..copied]);
+                let padded = &mut rows[(channel * count + s) * row_len..][..row_len];
+                let (lead, rest) = padded.split_at_mut(self.pad_left.min(row_len));
+                lead.fill(T::zero());
+                rest[..copied].copy_from_slice(&row[..copied]);
+                rest[copied..].fill(T::zero());
             }
         }
     }
@@ -467,12 +474,14 @@ pub(super) fn backward<T: Float>(
                 // `[C_out][sample][row]`.
                 let spare = sized(&mut scratch.spare, g.spare_len(samples));
                 let padded_dy = &mut spare[..cout * samples * row_len];
-                padded_dy.fill(T::zero());
                 let partial_bias = &mut scratch.partial_bias[..cout];
                 for (s, dy) in dy.chunks_exact(sample_out).enumerate() {
                     for (channel, dy) in dy.chunks_exact(g.out_len).enumerate() {
-                        let row = &mut padded_dy[(channel * samples + s) * row_len..];
-                        row[..g.out_len].copy_from_slice(dy);
+                        let row = &mut padded_dy[(channel * samples + s) * row_len..][..row_len];
+                        // Written over; only the tail past the outputs is zeroed.
+                        let (outputs, tail) = row.split_at_mut(g.out_len);
+                        outputs.copy_from_slice(dy);
+                        tail.fill(T::zero());
                         if wants_bias {
                             partial_bias[channel] += lane_total(dy);
                         }
