@@ -13,6 +13,7 @@
 //! 17 MB array per layer and step cost the answer's model a page fault per
 //! 4 KB, a quarter of its step, and fragmented the heap of graph models.
 
+use kymo_tensor::elementwise::{copy_pairs, zip_in_place};
 use kymo_tensor::{give_buffer, take_buffer, Float};
 use ndarray::{Array, ArrayD, Dimension};
 
@@ -25,11 +26,33 @@ pub(crate) fn array<T: Float, D: Dimension>(shape: D) -> Array<T, D> {
     Array::from_shape_vec(shape, buffer).expect("invariant: the buffer was sized to the shape")
 }
 
-/// A standard-layout copy of `source` on a pooled buffer.
+/// A standard-layout copy of `source` on a pooled buffer, split across
+/// threads when `source` is contiguous ([`copy_pairs`]).
 pub(crate) fn copy_of<T: Float>(source: &ArrayD<T>) -> ArrayD<T> {
     let mut copy = array(source.raw_dim());
-    copy.assign(source);
+    let split = match (copy.as_slice_mut(), source.as_slice()) {
+        (Some(target), Some(values)) => copy_pairs(vec![(target, values)]).is_ok(),
+        _ => false,
+    };
+    if !split {
+        copy.assign(source);
+    }
     copy
+}
+
+/// `sum += addend`, split across threads when both are contiguous and of
+/// one shape ([`zip_in_place`]): where gradients meet at a fork, and in
+/// `Add`. Each element is the same one addition either way, so the same
+/// bits.
+pub(crate) fn add_assign<T: Float>(sum: &mut ArrayD<T>, addend: &ArrayD<T>) {
+    let split = sum.shape() == addend.shape()
+        && match (sum.as_slice_mut(), addend.as_slice()) {
+            (Some(target), Some(values)) => zip_in_place(target, values, |a, b| a + b).is_ok(),
+            _ => false,
+        };
+    if !split {
+        *sum += addend;
+    }
 }
 
 /// Gives `array`'s storage back to the pool. Its layout does not matter:
@@ -56,5 +79,35 @@ mod tests {
         let copy = copy_of(&source);
         assert_eq!(copy, source);
         assert!(copy.is_standard_layout());
+        // A contiguous source goes through the split copy.
+        let contiguous = source.as_standard_layout().into_owned();
+        assert_eq!(copy_of(&contiguous), contiguous);
+    }
+
+    /// The split sum of contiguous arrays and ndarray's own `+=` (which a
+    /// strided addend still takes) give the same bits.
+    #[test]
+    fn add_assign_gives_the_bits_of_ndarray_s_sum() {
+        let a = Array2::from_shape_fn((40, 3000), |(i, j)| ((i * 3000 + j) as f32 * 0.7).sin())
+            .into_dyn();
+        let b = Array2::from_shape_fn((40, 3000), |(i, j)| ((i + j) as f32 * 1.3).cos()).into_dyn();
+        let mut want = a.clone();
+        want += &b;
+        let mut split = a.clone();
+        add_assign(&mut split, &b);
+        assert_eq!(split, want);
+        let strided = b
+            .clone()
+            .into_dimensionality::<ndarray::Ix2>()
+            .expect("two axes")
+            .reversed_axes()
+            .as_standard_layout()
+            .reversed_axes()
+            .into_owned()
+            .into_dyn();
+        assert!(strided.as_slice().is_none());
+        let mut fallback = a;
+        add_assign(&mut fallback, &strided);
+        assert_eq!(fallback, want);
     }
 }

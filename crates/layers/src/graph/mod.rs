@@ -527,7 +527,7 @@ impl<T: Float> Model<T> for Graph<T> {
             for (&v, g) in node.inputs.iter().zip(input_grads) {
                 grads[v] = Some(match grads[v].take() {
                     Some(mut sum) => {
-                        sum += &g;
+                        buffers::add_assign(&mut sum, &g);
                         buffers::give_back(g);
                         sum
                     }

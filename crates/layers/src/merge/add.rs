@@ -62,7 +62,7 @@ impl Add {
         // into the first input's storage.
         let mut sum = standard(first);
         for x in inputs {
-            sum += &x;
+            buffers::add_assign(&mut sum, &x);
             buffers::give_back(x);
         }
         Ok(sum)

@@ -1,6 +1,7 @@
 //! `Concatenate`: inputs joined along the channel axis, the join of an
 //! Inception module's branches (PyTorch: `torch.cat(xs, dim=1)`).
 
+use kymo_tensor::elementwise::copy_pairs;
 use kymo_tensor::Float;
 use ndarray::{ArrayD, Axis};
 use serde::{Deserialize, Serialize};
@@ -132,16 +133,18 @@ impl<T: Float> Merge<T> for Concatenate {
         // allocated a fresh array every step, laid out channel-major, which the
         // BatchNormalization after an Inception module then copied again.
         let mut output = buffers::array(ndarray::IxDyn(&self.output.with_batch(batch)));
-        let mut start = 0;
-        // NCL: the channel axis is 1, for signals and features alike.
-        for input in inputs {
-            let end = start + input.shape().get(1).copied().unwrap_or(0);
-            output
-                .slice_axis_mut(Axis(1), ndarray::Slice::from(start..end))
-                .assign(&input);
-            start = end;
-            buffers::give_back(input);
+        if !join_blocks(&mut output, &inputs, batch) {
+            let mut start = 0;
+            // NCL: the channel axis is 1, for signals and features alike.
+            for input in &inputs {
+                let end = start + input.shape().get(1).copied().unwrap_or(0);
+                output
+                    .slice_axis_mut(Axis(1), ndarray::Slice::from(start..end))
+                    .assign(input);
+                start = end;
+            }
         }
+        inputs.into_iter().for_each(buffers::give_back);
         Ok(output)
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError> {
@@ -152,22 +155,75 @@ impl<T: Float> Merge<T> for Concatenate {
             &self.output.with_batch(batch),
             &grad_output,
         )?;
-        let mut start = 0;
-        let parts = self
+        let mut parts: Vec<ArrayD<T>> = self
             .shapes
             .iter()
-            .map(|shape| {
-                let end = start + shape.channels();
-                let part = grad_output.slice_axis(Axis(1), ndarray::Slice::from(start..end));
-                let mut copy = buffers::array(ndarray::IxDyn(&shape.with_batch(batch)));
-                copy.assign(&part);
-                start = end;
-                copy
-            })
+            .map(|shape| buffers::array(ndarray::IxDyn(&shape.with_batch(batch))))
             .collect();
+        if !split_blocks(&grad_output, &mut parts, batch) {
+            let mut start = 0;
+            for part in &mut parts {
+                let end = start + part.shape().get(1).copied().unwrap_or(0);
+                part.assign(&grad_output.slice_axis(Axis(1), ndarray::Slice::from(start..end)));
+                start = end;
+            }
+        }
         buffers::give_back(grad_output);
         Ok(parts)
     }
+}
+
+/// Elements per sample of each part: `C_k x L` of a `[B, C_k, L]` array
+/// (`C_k` of a `[B, C_k]` one).
+fn widths<T>(parts: &[ArrayD<T>], batch: usize) -> Vec<usize> {
+    parts.iter().map(|part| part.len() / batch.max(1)).collect()
+}
+
+/// Copies every sample's block of each part into its place in `joined`
+/// (NCL, standard layout: sample `s`'s channels of part `k` follow those of
+/// the parts before it), split across threads; false, with nothing
+/// written, when an array is not contiguous.
+fn join_blocks<T: Float>(joined: &mut ArrayD<T>, parts: &[ArrayD<T>], batch: usize) -> bool {
+    let widths = widths(parts, batch);
+    let total: usize = widths.iter().sum();
+    let sources: Option<Vec<&[T]>> = parts.iter().map(|part| part.as_slice()).collect();
+    let (Some(target), Some(sources)) = (joined.as_slice_mut(), sources) else {
+        return false;
+    };
+    let mut pairs = Vec::with_capacity(batch * parts.len());
+    // In bounds: `check_inputs` gave every part `batch` samples of its
+    // width, and `joined` was shaped to `batch` samples of their sum.
+    for (sample, mut rest) in target.chunks_mut(total.max(1)).enumerate() {
+        for (source, &width) in sources.iter().zip(&widths) {
+            let (block, tail) = rest.split_at_mut(width);
+            rest = tail;
+            pairs.push((block, &source[sample * width..][..width]));
+        }
+    }
+    copy_pairs(pairs).is_ok()
+}
+
+/// The inverse of [`join_blocks`]: each part's samples from their places
+/// in `joined`; false, with nothing written, when an array is not
+/// contiguous.
+fn split_blocks<T: Float>(joined: &ArrayD<T>, parts: &mut [ArrayD<T>], batch: usize) -> bool {
+    let widths = widths(parts, batch);
+    let total: usize = widths.iter().sum();
+    let targets: Option<Vec<&mut [T]>> = parts.iter_mut().map(|part| part.as_slice_mut()).collect();
+    let (Some(source), Some(targets)) = (joined.as_slice(), targets) else {
+        return false;
+    };
+    let mut pairs = Vec::with_capacity(batch * widths.len());
+    // In bounds: `check_grad` gave `joined` `batch` samples of the summed
+    // width, and each part was shaped to `batch` samples of its own.
+    let mut offset = 0;
+    for (target, &width) in targets.into_iter().zip(&widths) {
+        for (sample, block) in target.chunks_mut(width.max(1)).enumerate() {
+            pairs.push((block, &source[sample * total + offset..][..width]));
+        }
+        offset += width;
+    }
+    copy_pairs(pairs).is_ok()
 }
 
 #[cfg(test)]
@@ -228,6 +284,45 @@ mod tests {
         assert!(y.is_standard_layout());
         let grads = Merge::<f64>::backward(&mut layer, y).expect("backward");
         assert_eq!(grads, vec![a, b]);
+    }
+
+    /// Contiguous inputs take the split block copies, strided ones
+    /// ndarray's slices: the same joined array and the same split
+    /// gradients, over several samples.
+    #[test]
+    fn contiguous_and_strided_inputs_join_and_split_alike() {
+        let signal = |channels, length| Shape::Signal { channels, length };
+        let mut layer = Concatenate::build(
+            &ConcatenateSpec::default(),
+            "c".into(),
+            &[signal(2, 5), signal(3, 5)],
+        )
+        .expect("same length");
+        let input = |channels: usize, offset: f64| {
+            ndarray::Array3::from_shape_fn((3, channels, 5), |(b, c, l)| {
+                offset + (b * 100 + c * 10 + l) as f64
+            })
+        };
+        // The same values, laid out length-major.
+        let strided = |a: &ndarray::Array3<f64>| {
+            let mut t = ndarray::Array3::zeros((5, a.dim().1, 3));
+            t.assign(&a.view().permuted_axes([2, 1, 0]));
+            t.permuted_axes([2, 1, 0]).into_dyn()
+        };
+        let (a, b) = (input(2, 0.0), input(3, 0.5));
+        let contiguous = vec![a.clone().into_dyn(), b.clone().into_dyn()];
+        let y = Merge::<f64>::forward(&mut layer, contiguous.clone()).expect("forward");
+        let (sa, sb) = (strided(&a), strided(&b));
+        assert!(sa.as_slice().is_none());
+        let y_strided = Merge::<f64>::forward(&mut layer, vec![sa, sb]).expect("forward");
+        assert_eq!(y, y_strided);
+        // Sample 1's third channel is `b`'s first.
+        assert_eq!(y[[1, 2, 3]], b[[1, 0, 3]]);
+        let grads = Merge::<f64>::backward(&mut layer, y.clone()).expect("backward");
+        assert_eq!(grads, contiguous);
+        let y_strided = strided(&y.into_dimensionality().expect("three axes"));
+        let grads_strided = Merge::<f64>::backward(&mut layer, y_strided).expect("backward");
+        assert_eq!(grads_strided, contiguous);
     }
 
     #[test]

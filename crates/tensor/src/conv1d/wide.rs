@@ -23,6 +23,7 @@
 //! spectral method would not take (`forward_into` in `conv1d/mod.rs`).
 
 use super::spectral::{self, Shapes, SpectralWorkspace};
+use crate::elementwise::zip_in_place;
 use crate::{Float, TensorError, Window};
 
 /// The f64 copies and plans the widened method reuses from call to call.
@@ -44,15 +45,22 @@ pub(super) fn applies<T: Float>(window: &Window) -> bool {
         && window.size >= spectral::MIN_KERNEL
 }
 
+/// `to` becomes `from` in f64, split across threads as an elementwise
+/// pass (on the calling thread alone, a batch's conversions left the
+/// second core idle).
 fn widen<T: Float>(from: &[T], to: &mut Vec<f64>) {
-    to.clear();
-    to.extend(from.iter().map(|v| v.to_f64_lossless()));
+    to.resize(from.len(), 0.0);
+    // Invariant: the lengths were just made equal.
+    let _ = zip_in_place(to, from, |_, v| v.to_f64_lossless());
 }
 
+/// `to` becomes `from` rounded to `T`, as [`widen`] splits it; `to` is
+/// `from`'s length or shorter.
 fn narrow<T: Float>(from: &[f64], to: &mut [T]) {
-    for (t, f) in to.iter_mut().zip(from) {
-        *t = T::from_f64_lossy(*f);
-    }
+    let from = &from[..to.len().min(from.len())];
+    let to_len = from.len();
+    // Invariant: both are `to_len` long.
+    let _ = zip_in_place(&mut to[..to_len], from, |_, f| T::from_f64_lossy(f));
 }
 
 /// The f64 scratch one group of samples may take: its input and output
