@@ -91,8 +91,8 @@ pub fn zip_in_place<T: Float, O: Copy + Send + Sync>(
 /// Copies each `(target, source)` pair of equal-length slices, the pairs
 /// split across threads (a graph's forks, joins and concatenations: on the
 /// calling thread alone, InceptionTime's copies and sums left the second
-/// core idle for a sixth of a training step); an error naming the first
-/// pair whose lengths differ.
+/// core idle for a sixth of a training step); an error, before anything
+/// is written, if a pair's lengths differ.
 pub fn copy_pairs<T: Float>(pairs: Vec<(&mut [T], &[T])>) -> Result<(), TensorError> {
     for (target, source) in &pairs {
         check_length("copy_pairs", "source", target.len(), source.len())?;
