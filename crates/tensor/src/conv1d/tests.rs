@@ -507,9 +507,9 @@ fn each_geometry_gets_the_method_that_pays() {
 /// kernel gradient is still summed chunk by chunk in order, so every bit
 /// matches the single-threaded run (9 samples: two full chunks and a
 /// partial one). One sample: its channels are unfolded across threads.
-/// Each way of lowering the columns, and the frequency-domain and
-/// Winograd methods, whose transforms and per-point products split
-/// across threads.
+/// Each way of lowering the columns, and the frequency-domain, Winograd
+/// and Fourier-tile methods, whose transforms, per-point products and
+/// row passes split across threads.
 #[test]
 fn one_and_two_threads_give_identical_bits() {
     for batch in [9, 1] {
@@ -520,6 +520,11 @@ fn one_and_two_threads_give_identical_bits() {
         same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Winograd, 3);
         same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Winograd, 8);
         same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Pairs, 8);
+        // Fourier tiles: at batch 1 the chunk's padding, sums of planes,
+        // output rows and tile gradients split across the threads.
+        for kernel in [5, 8, 20] {
+            same_bits_on_one_and_two_threads(batch, Lowering::Columns, Method::Fourier, kernel);
+        }
     }
 }
 

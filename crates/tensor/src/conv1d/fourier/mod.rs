@@ -36,6 +36,7 @@ use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, Chun
 use super::winograd::{per_point, plane, Operands};
 use super::{RowEpilogue, RowStretch};
 use crate::matmul::{matmul_column_major_on, matmul_on, MatRef};
+use crate::parallel::for_each_block_on;
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
 use matrices::TileMatrices;
@@ -198,25 +199,28 @@ impl Geometry {
     /// Copies a chunk's samples (`[sample][C_in][L]`) into `padded`
     /// (`[C_in][sample][row]`), each row at its lead in a zeroed row of
     /// [`Self::row_len`].
-    fn pad<T: Float>(&self, samples: &[T], padded: &mut [T]) {
+    fn pad<T: Float>(&self, threads: usize, samples: &[T], padded: &mut [T]) {
         let row_len = self.row_len();
         let count = samples.len() / (self.in_channels * self.length).max(1);
         let copied = self.length.min(row_len.saturating_sub(self.pad_left));
         // Only the padding is zeroed: the rows are written over.
         let (rows, tail) = padded.split_at_mut(self.in_channels * count * row_len);
         tail.fill(T::zero());
-        for (s, sample) in samples
-            .chunks_exact(self.in_channels * self.length)
-            .enumerate()
-        {
-            for (channel, row) in sample.chunks_exact(self.length).enumerate() {
-                let padded = &mut rows[(channel * count + s) * row_len..][..row_len];
+        let rows: Vec<_> = rows.chunks_exact_mut(row_len.max(1)).enumerate().collect();
+        for_each_block_on(
+            threads,
+            rows,
+            || (),
+            |_, (index, padded)| {
+                // Padded row `channel · count + s` holds sample `s`'s row `channel`.
+                let (channel, s) = (index / count, index % count);
+                let row = &samples[(s * self.in_channels + channel) * self.length..][..self.length];
                 let (lead, rest) = padded.split_at_mut(self.pad_left.min(row_len));
                 lead.fill(T::zero());
                 rest[..copied].copy_from_slice(&row[..copied]);
                 rest[copied..].fill(T::zero());
-            }
-        }
+            },
+        );
     }
 
     /// `V = Bᵀ · X` over the tiles of a padded chunk (`[C_in][sample]
@@ -247,7 +251,7 @@ impl Geometry {
         let dft = MatRef::row_major(&t.input[..self.n * self.n], self.n, self.n).t();
         let (transformed, sums) = v.split_at_mut(self.n * columns);
         matmul_column_major_on(threads, transformed, tiles, dft, false)?;
-        combine_pairs(t, transformed, sums, columns, |x, y| x + y);
+        combine_pairs(threads, t, transformed, sums, columns, |x, y| x + y);
         Ok(())
     }
 
@@ -282,7 +286,7 @@ impl Geometry {
         };
         let (transformed, differences) = e.split_at_mut(self.n * columns);
         matmul_column_major_on(threads, transformed, tiles, adjoint, false)?;
-        combine_pairs(t, transformed, differences, columns, |x, y| x - y);
+        combine_pairs(threads, t, transformed, differences, columns, |x, y| x - y);
         Ok(())
     }
 }
@@ -291,20 +295,27 @@ impl Geometry {
 /// `combine(x, y)` of two of the first `n` planes (`transformed`), as
 /// [`TileMatrices::sums`] pairs them.
 fn combine_pairs<T: Float>(
+    threads: usize,
     t: &TileMatrices<T>,
     transformed: &[T],
     rest: &mut [T],
     columns: usize,
-    combine: impl Fn(T, T) -> T,
+    combine: impl Fn(T, T) -> T + Sync + Send,
 ) {
     let (_, a, b) = t.sums();
-    for (k, plane) in rest.chunks_exact_mut(columns).enumerate() {
-        let x = &transformed[(a + k) * columns..][..columns];
-        let y = &transformed[(b + k) * columns..][..columns];
-        for ((p, &x), &y) in plane.iter_mut().zip(x).zip(y) {
-            *p = combine(x, y);
-        }
-    }
+    let planes: Vec<_> = rest.chunks_exact_mut(columns.max(1)).enumerate().collect();
+    for_each_block_on(
+        threads,
+        planes,
+        || (),
+        |_, (k, plane)| {
+            let x = &transformed[(a + k) * columns..][..columns];
+            let y = &transformed[(b + k) * columns..][..columns];
+            for ((p, &x), &y) in plane.iter_mut().zip(x).zip(y) {
+                *p = combine(x, y);
+            }
+        },
+    );
 }
 
 /// The transformed kernel `U = G · W` (`[point][C_out][C_in]`) of the
@@ -379,7 +390,11 @@ pub(super) fn forward<T: Float>(
                 let first = index * CHUNK + pass * per_pass;
                 let columns = samples * g.row_tiles;
                 let padded = sized(&mut scratch.row, g.padded_input_len(samples));
-                g.pad(&x[first * sample_in..][..samples * sample_in], padded);
+                g.pad(
+                    threads,
+                    &x[first * sample_in..][..samples * sample_in],
+                    padded,
+                );
                 let v = sized(&mut scratch.lowered, g.transformed_len(cin, samples));
                 g.transform_input(threads, &t, padded, samples, v)?;
                 let v = &*v;
@@ -399,8 +414,15 @@ pub(super) fn forward<T: Float>(
                     col_stride: cout * columns,
                 };
                 matmul_on(threads, rows, by_tile, outputs, false)?;
-                for (s, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
-                    for (channel, y) in y.chunks_exact_mut(g.out_len).enumerate() {
+                let rows = &*rows;
+                let ys: Vec<_> = out_chunk.chunks_exact_mut(g.out_len).enumerate().collect();
+                for_each_block_on(
+                    threads,
+                    ys,
+                    || (),
+                    |_, (index, y)| {
+                        // Output row `index` is sample `s`'s channel `channel`.
+                        let (s, channel) = (index / cout, index % cout);
                         let row = &rows[(channel * samples + s) * row_len..][..g.out_len];
                         let bias = bias.map_or(T::zero(), |bias| bias[channel]);
                         for (y, &r) in y.iter_mut().zip(row) {
@@ -414,8 +436,8 @@ pub(super) fn forward<T: Float>(
                             };
                             epilogue(stretch, y);
                         }
-                    }
-                }
+                    },
+                );
             }
             Ok(())
         },
@@ -467,7 +489,7 @@ pub(super) fn backward<T: Float>(
                 let columns = samples * g.row_tiles;
                 let dy = &dy[first * sample_out..][..samples * sample_out];
                 let padded = sized(&mut scratch.row, g.padded_input_len(samples));
-                g.pad(chunk, padded);
+                g.pad(threads, chunk, padded);
                 let v = sized(&mut scratch.lowered, g.transformed_len(cin, samples));
                 g.transform_input(threads, &t, padded, samples, v)?;
                 // The output gradient in padded rows of whole tiles,
@@ -475,18 +497,30 @@ pub(super) fn backward<T: Float>(
                 let spare = sized(&mut scratch.spare, g.spare_len(samples));
                 let padded_dy = &mut spare[..cout * samples * row_len];
                 let partial_bias = &mut scratch.partial_bias[..cout];
-                for (s, dy) in dy.chunks_exact(sample_out).enumerate() {
-                    for (channel, dy) in dy.chunks_exact(g.out_len).enumerate() {
-                        let row = &mut padded_dy[(channel * samples + s) * row_len..][..row_len];
-                        // Written over; only the tail past the outputs is zeroed.
-                        let (outputs, tail) = row.split_at_mut(g.out_len);
-                        outputs.copy_from_slice(dy);
-                        tail.fill(T::zero());
-                        if wants_bias {
-                            partial_bias[channel] += lane_total(dy);
+                // Channel by channel (its rows are one stretch of
+                // `padded_dy`), each channel's samples in order.
+                let channels: Vec<_> = padded_dy
+                    .chunks_exact_mut(samples * row_len)
+                    .zip(partial_bias.iter_mut())
+                    .enumerate()
+                    .collect();
+                for_each_block_on(
+                    threads,
+                    channels,
+                    || (),
+                    |_, (channel, (rows, bias))| {
+                        for (s, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                            let dy = &dy[(s * cout + channel) * g.out_len..][..g.out_len];
+                            // Written over; only the tail past the outputs is zeroed.
+                            let (outputs, tail) = row.split_at_mut(g.out_len);
+                            outputs.copy_from_slice(dy);
+                            tail.fill(T::zero());
+                            if wants_bias {
+                                *bias += lane_total(dy);
+                            }
                         }
-                    }
-                }
+                    },
+                );
                 let e = sized(&mut scratch.dcols, g.transformed_len(cout, samples));
                 g.transform_gradient(threads, &t, padded_dy, samples, e)?;
                 let e = &*e;
@@ -509,7 +543,7 @@ pub(super) fn backward<T: Float>(
                 };
                 let tile_gradients = &mut spare[..cin * columns * g.n];
                 matmul_on(threads, tile_gradients, by_tile, inputs, false)?;
-                add_tiles(&g, tile_gradients, samples, chunk);
+                add_tiles(threads, &g, tile_gradients, samples, chunk);
             }
             Ok(())
         },
@@ -536,34 +570,47 @@ pub(super) fn backward<T: Float>(
 /// the chunk's rows (`[sample][C_in][L]`, overwritten), tile after tile:
 /// tile `t`'s input `j` is padded position `t m + j`, input
 /// `t m + j - pad_left`.
-fn add_tiles<T: Float>(g: &Geometry, tile_gradients: &[T], samples: usize, chunk: &mut [T]) {
+fn add_tiles<T: Float>(
+    threads: usize,
+    g: &Geometry,
+    tile_gradients: &[T],
+    samples: usize,
+    chunk: &mut [T],
+) {
     let per_row = g.row_tiles * g.n;
     // Only tiles that hold outputs carry gradient.
     let tiles = g.out_len.div_ceil(g.m);
-    for (index, row_tiles) in tile_gradients
-        .chunks_exact(per_row)
+    let rows: Vec<_> = chunk
+        .chunks_exact_mut(g.length.max(1))
         .enumerate()
-        .take(g.in_channels * samples)
-    {
-        let (channel, s) = (index / samples, index % samples);
-        let dx = &mut chunk[(s * g.in_channels + channel) * g.length..][..g.length];
-        dx.fill(T::zero());
-        for (tile, values) in row_tiles.chunks_exact(g.n).take(tiles).enumerate() {
-            let start = tile * g.m;
-            // Padded positions [start, start + n) hold inputs from
-            // `start - pad_left`; those before 0 or past L are padding.
-            let first = g.pad_left.saturating_sub(start);
-            let end = (g.length + g.pad_left).saturating_sub(start).min(g.n);
-            if first >= end {
-                continue;
+        .collect();
+    for_each_block_on(
+        threads,
+        rows,
+        || (),
+        |_, (index, dx)| {
+            // Input row `index` is sample `s`'s channel `channel`, whose tiles
+            // are row `channel · samples + s` of the tile gradients.
+            let (s, channel) = (index / g.in_channels, index % g.in_channels);
+            let row_tiles = &tile_gradients[(channel * samples + s) * per_row..][..per_row];
+            dx.fill(T::zero());
+            for (tile, values) in row_tiles.chunks_exact(g.n).take(tiles).enumerate() {
+                let start = tile * g.m;
+                // Padded positions [start, start + n) hold inputs from
+                // `start - pad_left`; those before 0 or past L are padding.
+                let first = g.pad_left.saturating_sub(start);
+                let end = (g.length + g.pad_left).saturating_sub(start).min(g.n);
+                if first >= end {
+                    continue;
+                }
+                // Slices, not indices: the adds vectorize.
+                let to = &mut dx[start + first - g.pad_left..][..end - first];
+                for (d, &v) in to.iter_mut().zip(&values[first..end]) {
+                    *d += v;
+                }
             }
-            // Slices, not indices: the adds vectorize.
-            let to = &mut dx[start + first - g.pad_left..][..end - first];
-            for (d, &v) in to.iter_mut().zip(&values[first..end]) {
-                *d += v;
-            }
-        }
-    }
+        },
+    );
 }
 
 #[cfg(test)]
