@@ -122,6 +122,20 @@ pub(crate) fn for_each_block_on<B: Send, S>(
     }
 }
 
+/// `task(index, row)` on each `len`-long row of `buffer` (a trailing
+/// partial row is left alone), across `threads` threads as
+/// [`for_each_block_on`] runs blocks: for passes whose rows are
+/// independent, so the bits do not depend on the split.
+pub(crate) fn for_each_row_on<T: Send>(
+    threads: usize,
+    buffer: &mut [T],
+    len: usize,
+    task: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    let rows: Vec<_> = buffer.chunks_exact_mut(len.max(1)).enumerate().collect();
+    for_each_block_on(threads, rows, || (), |_, (index, row)| task(index, row));
+}
+
 /// [`for_each_block`] for tasks that can fail: stops at the first error
 /// and returns it.
 pub(crate) fn try_for_each_block<B: Send, E: Send>(

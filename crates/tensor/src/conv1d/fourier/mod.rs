@@ -36,7 +36,7 @@ use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, Chun
 use super::winograd::{per_point, plane, Operands};
 use super::{RowEpilogue, RowStretch};
 use crate::matmul::{matmul_column_major_on, matmul_on, MatRef};
-use crate::parallel::for_each_block_on;
+use crate::parallel::{for_each_block_on, for_each_row_on};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
 use matrices::TileMatrices;
@@ -206,21 +206,15 @@ impl Geometry {
         // Only the padding is zeroed: the rows are written over.
         let (rows, tail) = padded.split_at_mut(self.in_channels * count * row_len);
         tail.fill(T::zero());
-        let rows: Vec<_> = rows.chunks_exact_mut(row_len.max(1)).enumerate().collect();
-        for_each_block_on(
-            threads,
-            rows,
-            || (),
-            |_, (index, padded)| {
-                // Padded row `channel · count + s` holds sample `s`'s row `channel`.
-                let (channel, s) = (index / count, index % count);
-                let row = &samples[(s * self.in_channels + channel) * self.length..][..self.length];
-                let (lead, rest) = padded.split_at_mut(self.pad_left.min(row_len));
-                lead.fill(T::zero());
-                rest[..copied].copy_from_slice(&row[..copied]);
-                rest[copied..].fill(T::zero());
-            },
-        );
+        for_each_row_on(threads, rows, row_len, |index, padded| {
+            // Padded row `channel · count + s` holds sample `s`'s row `channel`.
+            let (channel, s) = (index / count, index % count);
+            let row = &samples[(s * self.in_channels + channel) * self.length..][..self.length];
+            let (lead, rest) = padded.split_at_mut(self.pad_left.min(row_len));
+            lead.fill(T::zero());
+            rest[..copied].copy_from_slice(&row[..copied]);
+            rest[copied..].fill(T::zero());
+        });
     }
 
     /// `V = Bᵀ · X` over the tiles of a padded chunk (`[C_in][sample]
@@ -303,19 +297,13 @@ fn combine_pairs<T: Float>(
     combine: impl Fn(T, T) -> T + Sync + Send,
 ) {
     let (_, a, b) = t.sums();
-    let planes: Vec<_> = rest.chunks_exact_mut(columns.max(1)).enumerate().collect();
-    for_each_block_on(
-        threads,
-        planes,
-        || (),
-        |_, (k, plane)| {
-            let x = &transformed[(a + k) * columns..][..columns];
-            let y = &transformed[(b + k) * columns..][..columns];
-            for ((p, &x), &y) in plane.iter_mut().zip(x).zip(y) {
-                *p = combine(x, y);
-            }
-        },
-    );
+    for_each_row_on(threads, rest, columns, |k, plane| {
+        let x = &transformed[(a + k) * columns..][..columns];
+        let y = &transformed[(b + k) * columns..][..columns];
+        for ((p, &x), &y) in plane.iter_mut().zip(x).zip(y) {
+            *p = combine(x, y);
+        }
+    });
 }
 
 /// The transformed kernel `U = G · W` (`[point][C_out][C_in]`) of the
@@ -415,29 +403,23 @@ pub(super) fn forward<T: Float>(
                 };
                 matmul_on(threads, rows, by_tile, outputs, false)?;
                 let rows = &*rows;
-                let ys: Vec<_> = out_chunk.chunks_exact_mut(g.out_len).enumerate().collect();
-                for_each_block_on(
-                    threads,
-                    ys,
-                    || (),
-                    |_, (index, y)| {
-                        // Output row `index` is sample `s`'s channel `channel`.
-                        let (s, channel) = (index / cout, index % cout);
-                        let row = &rows[(channel * samples + s) * row_len..][..g.out_len];
-                        let bias = bias.map_or(T::zero(), |bias| bias[channel]);
-                        for (y, &r) in y.iter_mut().zip(row) {
-                            *y = r + bias;
-                        }
-                        if let Some(epilogue) = epilogue {
-                            let stretch = RowStretch {
-                                sample: first + s,
-                                channel,
-                                start: 0,
-                            };
-                            epilogue(stretch, y);
-                        }
-                    },
-                );
+                for_each_row_on(threads, out_chunk, g.out_len, |index, y| {
+                    // Output row `index` is sample `s`'s channel `channel`.
+                    let (s, channel) = (index / cout, index % cout);
+                    let row = &rows[(channel * samples + s) * row_len..][..g.out_len];
+                    let bias = bias.map_or(T::zero(), |bias| bias[channel]);
+                    for (y, &r) in y.iter_mut().zip(row) {
+                        *y = r + bias;
+                    }
+                    if let Some(epilogue) = epilogue {
+                        let stretch = RowStretch {
+                            sample: first + s,
+                            channel,
+                            start: 0,
+                        };
+                        epilogue(stretch, y);
+                    }
+                });
             }
             Ok(())
         },
@@ -580,37 +562,28 @@ fn add_tiles<T: Float>(
     let per_row = g.row_tiles * g.n;
     // Only tiles that hold outputs carry gradient.
     let tiles = g.out_len.div_ceil(g.m);
-    let rows: Vec<_> = chunk
-        .chunks_exact_mut(g.length.max(1))
-        .enumerate()
-        .collect();
-    for_each_block_on(
-        threads,
-        rows,
-        || (),
-        |_, (index, dx)| {
-            // Input row `index` is sample `s`'s channel `channel`, whose tiles
-            // are row `channel · samples + s` of the tile gradients.
-            let (s, channel) = (index / g.in_channels, index % g.in_channels);
-            let row_tiles = &tile_gradients[(channel * samples + s) * per_row..][..per_row];
-            dx.fill(T::zero());
-            for (tile, values) in row_tiles.chunks_exact(g.n).take(tiles).enumerate() {
-                let start = tile * g.m;
-                // Padded positions [start, start + n) hold inputs from
-                // `start - pad_left`; those before 0 or past L are padding.
-                let first = g.pad_left.saturating_sub(start);
-                let end = (g.length + g.pad_left).saturating_sub(start).min(g.n);
-                if first >= end {
-                    continue;
-                }
-                // Slices, not indices: the adds vectorize.
-                let to = &mut dx[start + first - g.pad_left..][..end - first];
-                for (d, &v) in to.iter_mut().zip(&values[first..end]) {
-                    *d += v;
-                }
+    for_each_row_on(threads, chunk, g.length, |index, dx| {
+        // Input row `index` is sample `s`'s channel `channel`, whose tiles
+        // are row `channel · samples + s` of the tile gradients.
+        let (s, channel) = (index / g.in_channels, index % g.in_channels);
+        let row_tiles = &tile_gradients[(channel * samples + s) * per_row..][..per_row];
+        dx.fill(T::zero());
+        for (tile, values) in row_tiles.chunks_exact(g.n).take(tiles).enumerate() {
+            let start = tile * g.m;
+            // Padded positions [start, start + n) hold inputs from
+            // `start - pad_left`; those before 0 or past L are padding.
+            let first = g.pad_left.saturating_sub(start);
+            let end = (g.length + g.pad_left).saturating_sub(start).min(g.n);
+            if first >= end {
+                continue;
             }
-        },
-    );
+            // Slices, not indices: the adds vectorize.
+            let to = &mut dx[start + first - g.pad_left..][..end - first];
+            for (d, &v) in to.iter_mut().zip(&values[first..end]) {
+                *d += v;
+            }
+        }
+    });
 }
 
 #[cfg(test)]
