@@ -109,6 +109,9 @@ pub(crate) fn layer_config(spec: &LayerSpec, name: &str) -> Result<(&'static str
         LayerSpec::Dropout(s) => ("Dropout", json!({"rate": s.rate})),
         LayerSpec::SpatialDropout1D(s) => ("SpatialDropout1D", json!({"rate": s.rate})),
         LayerSpec::GaussianNoise(s) => ("GaussianNoise", json!({"stddev": s.stddev})),
+        LayerSpec::ActivityRegularization(s) => {
+            ("ActivityRegularization", json!({"l1": s.l1, "l2": s.l2}))
+        }
         LayerSpec::Flatten(_) => ("Flatten", json!({})),
         LayerSpec::Reshape(s) => ("Reshape", json!({"target_shape": s.target_shape})),
         LayerSpec::Permute(s) => ("Permute", json!({"dims": s.dims})),

@@ -6,8 +6,12 @@
 //! its bias, a Dense with L1L2, MSE and SGD(0.1)) takes one
 //! `train_on_batch` step in kymo, which must return Keras's loss (the MSE
 //! plus the penalties) and land on the weights of `penalized_after.keras`,
-//! Keras's own step. Fixtures: `tests/fixtures/keras_files/
-//! make_penalty_files.py` and `make_constraint_files.py`.
+//! Keras's own step. Activity regularizers: `activity.keras` (a
+//! functional model with an `activity_regularizer` on a Conv1D and a Dense
+//! and an `ActivityRegularization` layer between them) takes one step the
+//! same way, and its evaluation after Keras's step must return Keras's
+//! loss. Fixtures: `tests/fixtures/keras_files/make_penalty_files.py`,
+//! `make_constraint_files.py` and `make_activity_files.py`.
 
 use std::path::PathBuf;
 
@@ -191,4 +195,123 @@ fn a_file_kymo_writes_keeps_the_regularizers() {
     let written = regularizers(back.spec.as_sequential().expect("a stack"));
     assert_eq!(written, regularizers(&spec));
     assert_eq!(written.iter().flatten().count(), 3);
+}
+
+/// `activity.keras`'s model without its `ActivityRegularization` nodes:
+/// each read through to the node it regularizes.
+fn without_activity_penalties(
+    spec: &kymo_layers::ArchitectureSpec,
+) -> kymo_layers::ArchitectureSpec {
+    let kymo_layers::ArchitectureSpec::Graph(graph) = spec else {
+        panic!("a functional model");
+    };
+    let mut graph = graph.clone();
+    let skipped: Vec<(String, String)> = graph
+        .nodes
+        .iter()
+        .filter(|node| matches!(node.layer, LayerSpec::ActivityRegularization(_)))
+        .map(|node| {
+            (
+                node.layer.name().unwrap_or_default().into(),
+                node.inputs[0].clone(),
+            )
+        })
+        .collect();
+    graph
+        .nodes
+        .retain(|node| !matches!(node.layer, LayerSpec::ActivityRegularization(_)));
+    let through = |name: &mut String| {
+        if let Some((_, read)) = skipped.iter().find(|(skip, _)| skip == name) {
+            *name = read.clone();
+        }
+    };
+    for node in &mut graph.nodes {
+        node.inputs.iter_mut().for_each(through);
+    }
+    graph.output.iter_mut().for_each(through);
+    kymo_layers::ArchitectureSpec::Graph(graph)
+}
+
+#[test]
+fn activity_regularizers_train_and_evaluate_as_keras_s() {
+    let file = kymo_keras::read(&fixture("activity.keras")).expect("reads");
+    let kymo_layers::ArchitectureSpec::Graph(graph) = &file.spec else {
+        panic!("a functional model");
+    };
+    // Keras's own layer, and a node after each layer with an
+    // `activity_regularizer`, which the next layer reads.
+    let penalties: Vec<(&str, f64, f64)> = graph
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.layer {
+            LayerSpec::ActivityRegularization(a) => Some((node.inputs[0].as_str(), a.l1, a.l2)),
+            _ => None,
+        })
+        .collect();
+    let expected = [
+        ("conv", 0.0, 0.01),
+        ("flatten", 0.001, 0.002),
+        ("head", 0.05, 0.0),
+    ];
+    assert_eq!(penalties.len(), expected.len(), "{graph:?}");
+    for ((read, l1, l2), (want_read, want_l1, want_l2)) in penalties.iter().zip(expected) {
+        assert_eq!(*read, want_read);
+        assert!(
+            (l1 - want_l1).abs() < 1e-9 && (l2 - want_l2).abs() < 1e-9,
+            "{graph:?}"
+        );
+    }
+    assert_eq!(
+        graph.output.as_deref(),
+        Some("head_activity_regularization")
+    );
+    let mine = one_step_lands_on_keras_s("activity", file.spec.clone());
+    for off in distances_from_keras("activity", &mine) {
+        assert!(off <= 1e-6, "{off} from Keras's");
+    }
+    // Evaluation after Keras's step: the MSE plus every sample's penalty
+    // over their number, whatever the batches.
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("expected_activity.json")).expect("fixture"),
+    )
+    .expect("JSON");
+    let x = ndarray::Array3::from_shape_vec((10, 32, 2), numbers(&expected["x_eval"]))
+        .expect("shape")
+        .permuted_axes([0, 2, 1])
+        .as_standard_layout()
+        .into_owned();
+    let y = Array2::from_shape_vec((10, 1), numbers(&expected["y_eval"])).expect("shape");
+    let data = kymo_data::Dataset::new(x, y).expect("a data set");
+    let after = kymo_keras::read(&fixture("activity_after.keras")).expect("reads");
+    let evaluate = |spec: &kymo_layers::ArchitectureSpec| {
+        let mut model = spec.build::<f32>(0).expect("builds");
+        model.set_weights(&after.weights).expect("weights fit");
+        let recipe = after.recipe(kymo_train::Recipe::default());
+        let mut trainer = Trainer::new(model, recipe.optimizer(), recipe.fit_config(0));
+        // A prediction before leaves nothing in the evaluation's loss.
+        trainer.predict_preprocessed(&data).expect("predicts");
+        trainer.evaluate(&data).expect("evaluates").loss
+    };
+    let keras_loss = expected["eval_loss"].as_f64().expect("a number");
+    let loss = evaluate(&after.spec);
+    assert!(
+        (loss - keras_loss).abs() <= 1e-5 * keras_loss,
+        "kymo {loss} against Keras {keras_loss}"
+    );
+    // Without the penalties the loss is another: the test sees them.
+    let bare = evaluate(&without_activity_penalties(&after.spec));
+    assert!(
+        (bare - keras_loss).abs() > 1e-3 * keras_loss,
+        "{bare} against {keras_loss}"
+    );
+}
+
+#[test]
+fn a_file_kymo_writes_keeps_the_activity_regularization() {
+    let file = kymo_keras::read(&fixture("activity.keras")).expect("reads");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("written.keras");
+    kymo_keras::write_keras(file.model::<f32>().expect("builds").as_ref(), &path).expect("writes");
+    let back = kymo_keras::read(&path).expect("reads its own file");
+    assert_eq!(back.spec, file.spec);
 }

@@ -3,6 +3,7 @@
 use kymo_tensor::{Float, SeededRng};
 use ndarray::{ArrayD, Dimension};
 
+use crate::layers::ActivityPenalty;
 use crate::{ChannelMaps, ChannelwiseMap, LayerError, LayerSpec, Parameter, Shape};
 
 /// Whether a forward pass is for training (batch statistics, dropout, caches
@@ -146,6 +147,13 @@ pub trait Layer<T: Float>: Send {
     ) -> Result<ArrayD<T>, LayerError> {
         let output = self.forward(input, Mode::Inference)?;
         crate::channel_maps::apply_by_rows(output, self.output_shape(), maps)
+    }
+    /// The activity penalty ([`crate::layers::ActivityRegularization`])
+    /// this layer's forward passes in `mode` added to the loss since it was
+    /// last taken, and no more until the next pass: the last training
+    /// pass's, or every inference pass's. Other layers add none.
+    fn take_activity_penalty(&mut self, _mode: Mode) -> ActivityPenalty {
+        ActivityPenalty::default()
     }
     /// Gives back the input [`Layer::take_kept_input`] handed over (or
     /// that [`Layer::drop_kept`] rebuilds from), with its bits, before

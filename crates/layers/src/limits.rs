@@ -160,6 +160,7 @@ pub fn plan_layer(spec: &LayerSpec, name: &str, input: Shape) -> Result<LayerPla
         LayerSpec::Dropout(_)
         | LayerSpec::SpatialDropout1D(_)
         | LayerSpec::GaussianNoise(_)
+        | LayerSpec::ActivityRegularization(_)
         | LayerSpec::LeakyReLU(_)
         | LayerSpec::ReLU(_)
         | LayerSpec::ELU(_)

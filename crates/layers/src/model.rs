@@ -59,6 +59,18 @@ pub trait Model<T: Float>: Send {
     /// same either way, so turning it off is for measuring what it saves.
     fn set_inference_fusion(&mut self, _fuse: bool) {}
 
+    /// The loss term of the layers' activity penalties
+    /// ([`crate::layers::ActivityRegularization`]) from their forward
+    /// passes in `mode` since it was last taken: each layer's penalty per
+    /// sample, summed over layers, as Keras adds each layer's penalty over
+    /// its batch size to the loss (0 for a model without them).
+    fn take_activity_penalty(&mut self, mode: Mode) -> f64 {
+        self.layers_mut()
+            .into_iter()
+            .map(|layer| layer.take_activity_penalty(mode).per_sample())
+            .sum()
+    }
+
     /// Every parameter, in layer order then Keras's weight order.
     fn parameters(&self) -> Vec<&Parameter<T>> {
         self.layers()

@@ -51,6 +51,9 @@ pub enum LayerSpec {
     SpatialDropout1D(DropoutSpec),
     /// Additive normal noise in training.
     GaussianNoise(GaussianNoiseSpec),
+    /// The identity with an L1/L2 penalty on its values in the loss (what
+    /// a Keras layer's `activity_regularizer` adds after it).
+    ActivityRegularization(crate::layers::ActivityRegularizationSpec),
     /// Flattens each sample.
     Flatten(NameOnlySpec),
     /// Reshapes each sample as Keras does (channels-last order kept).
@@ -116,6 +119,7 @@ impl LayerSpec {
             LayerSpec::Dropout(_) => "Dropout",
             LayerSpec::SpatialDropout1D(_) => "SpatialDropout1D",
             LayerSpec::GaussianNoise(_) => "GaussianNoise",
+            LayerSpec::ActivityRegularization(_) => "ActivityRegularization",
             LayerSpec::Flatten(_) => "Flatten",
             LayerSpec::Reshape(_) => "Reshape",
             LayerSpec::Permute(_) => "Permute",
@@ -151,6 +155,7 @@ impl LayerSpec {
             LayerSpec::Dropout(_) => "dropout",
             LayerSpec::SpatialDropout1D(_) => "spatial_dropout1d",
             LayerSpec::GaussianNoise(_) => "gaussian_noise",
+            LayerSpec::ActivityRegularization(_) => "activity_regularization",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::Reshape(_) => "reshape",
             LayerSpec::Permute(_) => "permute",
@@ -200,11 +205,15 @@ impl LayerSpec {
     }
 
     /// Whether the layer is the identity in inference (a dropout or noise
-    /// regularizer): what reads a model's structure looks through it.
+    /// regularizer, an activity penalty): what reads a model's structure
+    /// looks through it.
     pub fn is_identity_in_inference(&self) -> bool {
         matches!(
             self,
-            LayerSpec::Dropout(_) | LayerSpec::SpatialDropout1D(_) | LayerSpec::GaussianNoise(_)
+            LayerSpec::Dropout(_)
+                | LayerSpec::SpatialDropout1D(_)
+                | LayerSpec::GaussianNoise(_)
+                | LayerSpec::ActivityRegularization(_)
         )
     }
 
@@ -218,6 +227,7 @@ impl LayerSpec {
             LayerSpec::MaxPooling1D(s) | LayerSpec::AveragePooling1D(s) => s.name.as_deref(),
             LayerSpec::Dropout(s) | LayerSpec::SpatialDropout1D(s) => s.name.as_deref(),
             LayerSpec::GaussianNoise(s) => s.name.as_deref(),
+            LayerSpec::ActivityRegularization(s) => s.name.as_deref(),
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
             LayerSpec::LayerNormalization(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
@@ -311,6 +321,9 @@ impl LayerSpec {
                 let rng = SeededRng::new(derive_seed(seed, "gaussian_noise"), index as u64);
                 Box::new(GaussianNoise::build(s.clone(), name, input, rng)?)
             }
+            LayerSpec::ActivityRegularization(s) => Box::new(
+                crate::layers::ActivityRegularization::build(s.clone(), name, input)?,
+            ),
             LayerSpec::Flatten(_) => Box::new(Flatten::build(name, input)),
             LayerSpec::Reshape(s) => {
                 Box::new(crate::layers::Reshape::build(s.clone(), name, input)?)

@@ -274,8 +274,11 @@ impl Trainer {
             })?;
         self.model.backward(grad)?;
         // Keras's total loss: the data loss plus the weights' penalties,
-        // whose gradients join before clipping.
-        let loss = loss + regularize(self.model.parameters_mut())?;
+        // whose gradients join before clipping, and the activity
+        // penalties, whose gradients the layers added in backward.
+        let loss = loss
+            + regularize(self.model.parameters_mut())?
+            + self.model.take_activity_penalty(Mode::Train);
         let mut slots = trainable_slots(self.model.parameters_mut())?;
         if let Some(clip) = self.config.clip {
             let mut grads: Vec<&mut [f32]> = slots.iter_mut().map(|s| &mut *s.1).collect();
@@ -308,13 +311,20 @@ impl Trainer {
     /// Loss and metrics on `data`, in inference mode, in batches. `data` is
     /// in the model's space, as `fit` takes it (already preprocessed).
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation, TrainError> {
+        // What earlier inference passes (predictions) left is not this
+        // evaluation's.
+        self.model.take_activity_penalty(Mode::Inference);
         let predictions = self.predict_preprocessed(data)?;
         let (data_loss, _) = self
             .config
             .loss
             .evaluate(&predictions.clone().into_dyn(), data.targets())?;
-        // As Keras's `test_step`, the weights' penalties count.
-        let loss = data_loss + penalty(self.model.parameters());
+        // As Keras's `test_step`, the weights' penalties count, and so do
+        // the activity penalties of every batch (each over its size,
+        // averaged over batches weighted by their sizes: over all samples).
+        let loss = data_loss
+            + penalty(self.model.parameters())
+            + self.model.take_activity_penalty(Mode::Inference);
         let metrics = self
             .config
             .metrics

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{activation, layer_spec, model_config, spec_error};
+use super::{activation, activity_regularization, layer_spec, model_config, spec_error};
 use crate::layers::ActivationSpec;
 use crate::{ArchitectureSpec, GraphSpec, InputSpec, LayerError, LayerSpec, NodeSpec};
 
@@ -124,6 +124,9 @@ fn functional(root: &Value, length: Option<usize>) -> Result<GraphSpec, LayerErr
         )));
     };
     let mut nodes = Vec::new();
+    // A layer with an activity regularizer is read through the
+    // `ActivityRegularization` node added after it.
+    let mut read_as = std::collections::HashMap::<String, String>::new();
     for layer in layers {
         let class = layer
             .get("class_name")
@@ -144,7 +147,10 @@ fn functional(root: &Value, length: Option<usize>) -> Result<GraphSpec, LayerErr
                 "layer '{label}' is called {calls} times: kymo's graphs do not share layers"
             )));
         }
-        let reads = layer_names(&layer["inbound_nodes"][0]);
+        let reads = layer_names(&layer["inbound_nodes"][0])
+            .into_iter()
+            .map(|read| read_as.get(&read).cloned().unwrap_or(read))
+            .collect();
         let spec = match class {
             // In a graph even the identity is a node others read by name.
             "Activation" => LayerSpec::Activation(ActivationSpec {
@@ -154,11 +160,21 @@ fn functional(root: &Value, length: Option<usize>) -> Result<GraphSpec, LayerErr
             _ => layer_spec(layer)?
                 .ok_or_else(|| spec_error(format!("layer '{label}': no kymo layer for it")))?,
         };
+        let read_name = spec.name().map(str::to_string);
         nodes.push(NodeSpec {
             inputs: reads,
             layer: spec,
         });
+        if let (Some(penalty), Some(read_name)) = (activity_regularization(layer)?, read_name) {
+            let penalty_name = penalty.name().unwrap_or_default().to_string();
+            nodes.push(NodeSpec {
+                inputs: vec![read_name.clone()],
+                layer: penalty,
+            });
+            read_as.insert(read_name, penalty_name);
+        }
     }
+    let output = read_as.get(output).unwrap_or(output);
     Ok(GraphSpec {
         input: InputSpec { channels, length },
         input_name: input_name.clone(),

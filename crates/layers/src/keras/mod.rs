@@ -258,9 +258,9 @@ fn padding(config: &Value, layer: &str) -> Result<Padding, LayerError> {
 /// channels-first data, grouped convolutions, a Batch- or
 /// LayerNormalization without its offset or scale, with renormalization or
 /// RMS scaling, or over another axis, a global pool that keeps its axis.
-/// (Activity regularizers, and the regularizers and constraints of other
-/// layers than Conv1D and Dense, change only training; they are read by
-/// nothing and left out.)
+/// (The regularizers and constraints of other layers than Conv1D and
+/// Dense change only training; they are read by nothing and left out. An
+/// `activity_regularizer` is read: [`activity_regularization`].)
 fn refuse_unsupported(class: &str, config: &Value, layer: &str) -> Result<(), LayerError> {
     let refuse = |field: &str, value: &Value, why: &str| {
         Err(spec_error(format!(
@@ -474,6 +474,35 @@ fn reshapes_to_one_channel(layer: &Value, length: usize) -> bool {
     is_reshape && target == Some(vec![Some(length as u64), Some(1)])
 }
 
+/// The layer a Keras layer entry's `activity_regularizer` (`L1`, `L2` or
+/// `L1L2`; another is refused) adds after it: an `ActivityRegularization`
+/// named `<layer>_activity_regularization`, which is what Keras computes
+/// (the layer's output unchanged, its penalty over the batch size in the
+/// loss). `None` without one.
+pub(crate) fn activity_regularization(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
+    let class = layer
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let c = layer.get("config").cloned().unwrap_or(Value::Null);
+    let label = c
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(class)
+        .to_string();
+    // Keras's own layer carries its coefficients as `l1` and `l2`.
+    if class == "ActivityRegularization" {
+        return Ok(None);
+    }
+    Ok(regularizer(&c, "activity_regularizer", &label)?.map(|r| {
+        LayerSpec::ActivityRegularization(crate::layers::ActivityRegularizationSpec {
+            l1: r.l1,
+            l2: r.l2,
+            name: Some(format!("{label}_activity_regularization")),
+        })
+    }))
+}
+
 /// The kymo spec of one Keras layer entry (`class_name` and `config`), or
 /// `None` for what kymo needs no layer for (the `InputLayer`; in a
 /// Sequential, a linear `Activation`).
@@ -610,6 +639,13 @@ fn layer_spec(layer: &Value) -> Result<Option<LayerSpec>, LayerError> {
                 LayerSpec::SpatialDropout1D(spec)
             }
         }
+        "ActivityRegularization" => {
+            LayerSpec::ActivityRegularization(crate::layers::ActivityRegularizationSpec {
+                l1: c.get("l1").and_then(Value::as_f64).unwrap_or(0.0),
+                l2: c.get("l2").and_then(Value::as_f64).unwrap_or(0.0),
+                name,
+            })
+        }
         "GaussianNoise" => LayerSpec::GaussianNoise(crate::layers::GaussianNoiseSpec {
             stddev: c.get("stddev").and_then(Value::as_f64).unwrap_or(0.0),
             seed: c.get("seed").and_then(Value::as_u64),
@@ -715,6 +751,7 @@ fn sequential(text: &str, length: Option<usize>) -> Result<ModelSpec, LayerError
             }
             specs.push(spec);
         }
+        specs.extend(activity_regularization(layer)?);
     }
     Ok(ModelSpec {
         input: InputSpec { channels, length },
@@ -856,6 +893,50 @@ mod tests {
         )
         .expect("parses");
         assert!(matches!(&spec.layers[0], LayerSpec::ReLU(_)));
+    }
+
+    #[test]
+    fn an_activity_regularizer_becomes_the_layer_after_it_and_others_are_refused() {
+        let model = |regularizer: &str| {
+            format!(
+                r#"{{"class_name": "Sequential", "config": {{"layers": [
+                {{"class_name": "InputLayer", "config": {{"batch_shape": [null, 16, 1], "name": "x"}}}},
+                {{"class_name": "Flatten", "config": {{"name": "f"}}}},
+                {{"class_name": "Dense", "config": {{"name": "d", "units": 2, "activity_regularizer": {regularizer}}}}},
+                {{"class_name": "ActivityRegularization", "config": {{"name": "a", "l1": 0.5}}}}]}}}}"#
+            )
+        };
+        let spec = from_keras_json(&model(r#""l2""#)).expect("reads");
+        let kinds: Vec<_> = spec.layers.iter().map(LayerSpec::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Flatten",
+                "Dense",
+                "ActivityRegularization",
+                "ActivityRegularization"
+            ]
+        );
+        let LayerSpec::ActivityRegularization(after_dense) = &spec.layers[2] else {
+            panic!("an ActivityRegularization after the Dense");
+        };
+        assert_eq!((after_dense.l1, after_dense.l2), (0.0, 0.01));
+        assert_eq!(
+            after_dense.name.as_deref(),
+            Some("d_activity_regularization")
+        );
+        let LayerSpec::ActivityRegularization(own) = &spec.layers[3] else {
+            panic!("Keras's own layer");
+        };
+        assert_eq!((own.l1, own.l2, own.name.as_deref()), (0.5, 0.0, Some("a")));
+        let error = from_keras_json(&model(
+            r#"{"class_name": "OrthogonalRegularizer", "config": {"factor": 0.01}}"#,
+        ))
+        .expect_err("refused");
+        assert!(
+            error.to_string().contains("activity_regularizer"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and so do the two sliding-window poolings).
 
 mod activation_layer;
+mod activity_regularization;
 mod batch_normalization;
 mod conv1d;
 mod dense;
@@ -16,6 +17,9 @@ mod pooling1d;
 mod reshape;
 
 pub use activation_layer::{ActivationLayer, ActivationSpec, ELUSpec, LeakyReLUSpec, NameOnlySpec};
+pub use activity_regularization::{
+    ActivityPenalty, ActivityRegularization, ActivityRegularizationSpec,
+};
 pub use batch_normalization::{BatchNormalization, BatchNormalizationSpec};
 pub use conv1d::{Conv1D, Conv1DSpec};
 pub use dense::{Dense, DenseSpec};

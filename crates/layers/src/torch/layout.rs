@@ -396,6 +396,9 @@ pub(super) fn parts(spec: &LayerSpec, layer: &str, input: Shape) -> Result<Parts
         // PyTorch has no noise module; in inference GaussianNoise is the
         // identity, and nn.Identity keeps the module count.
         LayerSpec::GaussianNoise(_) => bare("nn.Identity()".into()),
+        // Its penalty is a loss term PyTorch's modules do not carry; the
+        // values pass unchanged.
+        LayerSpec::ActivityRegularization(_) => bare("nn.Identity()".into()),
         LayerSpec::Flatten(_) => bare("nn.Flatten()".into()),
         // PyTorch has no permute module: `model.py` defines `Transpose`.
         LayerSpec::Permute(p) if p.dims == [2, 1] => bare("Transpose()".into()),
