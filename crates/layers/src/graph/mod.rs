@@ -224,7 +224,7 @@ impl<T: Float> Graph<T> {
                 })?;
                 layer.forward(x, mode)
             }
-            Operation::Merge(merge) => merge.forward(arguments),
+            Operation::Merge(merge) => merge.forward(arguments, mode),
         }
     }
 

@@ -7,7 +7,7 @@ use ndarray::ArrayD;
 use super::{check_inputs, Merge};
 use crate::buffers;
 use crate::layer::standard;
-use crate::{LayerError, LayerSpec, NameOnlySpec, Shape};
+use crate::{LayerError, LayerSpec, Mode, NameOnlySpec, Shape};
 
 const KIND: &str = "Add";
 
@@ -81,7 +81,7 @@ impl<T: Float> Merge<T> for Add {
     fn output_shape(&self) -> Shape {
         self.shape
     }
-    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>, _mode: Mode) -> Result<ArrayD<T>, LayerError> {
         self.sum(inputs)
     }
     fn recomputes(&self) -> bool {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check_inputs, Merge};
 use crate::buffers;
-use crate::{LayerError, LayerSpec, Shape};
+use crate::{LayerError, LayerSpec, Mode, Shape};
 
 const KIND: &str = "Concatenate";
 
@@ -127,7 +127,7 @@ impl<T: Float> Merge<T> for Concatenate {
     fn output_shape(&self) -> Shape {
         self.output
     }
-    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>, _mode: Mode) -> Result<ArrayD<T>, LayerError> {
         let batch = check_inputs(&self.name, KIND, &self.shapes, &inputs)?;
         // Written in standard layout into a reused buffer: `ndarray::concatenate`
         // allocated a fresh array every step, laid out channel-major, which the
@@ -276,7 +276,7 @@ mod tests {
             kymo_tensor::give_buffer(vec![f64::NAN; 8]);
         }
         let inputs = vec![a.clone(), b.clone()];
-        let y = Merge::<f64>::forward(&mut layer, inputs).expect("forward");
+        let y = Merge::<f64>::forward(&mut layer, inputs, Mode::Train).expect("forward");
         assert_eq!(
             y,
             ndarray::arr3(&[[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]).into_dyn()
@@ -311,10 +311,12 @@ mod tests {
         };
         let (a, b) = (input(2, 0.0), input(3, 0.5));
         let contiguous = vec![a.clone().into_dyn(), b.clone().into_dyn()];
-        let y = Merge::<f64>::forward(&mut layer, contiguous.clone()).expect("forward");
+        let y =
+            Merge::<f64>::forward(&mut layer, contiguous.clone(), Mode::Train).expect("forward");
         let (sa, sb) = (strided(&a), strided(&b));
         assert!(sa.as_slice().is_none());
-        let y_strided = Merge::<f64>::forward(&mut layer, vec![sa, sb]).expect("forward");
+        let y_strided =
+            Merge::<f64>::forward(&mut layer, vec![sa, sb], Mode::Train).expect("forward");
         assert_eq!(y, y_strided);
         // Sample 1's third channel is `b`'s first.
         assert_eq!(y[[1, 2, 3]], b[[1, 0, 3]]);

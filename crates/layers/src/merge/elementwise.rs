@@ -9,7 +9,7 @@ use ndarray::{ArrayD, Zip};
 use super::{check_inputs, Merge};
 use crate::buffers;
 use crate::layer::standard;
-use crate::{LayerError, LayerSpec, NameOnlySpec, Shape};
+use crate::{LayerError, LayerSpec, Mode, NameOnlySpec, Shape};
 
 /// Which elementwise merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,12 +230,15 @@ impl<T: Float> Merge<T> for Elementwise<T> {
     fn output_shape(&self) -> Shape {
         self.shape
     }
-    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         let out = self.merge(&inputs)?;
-        let needs_inputs = matches!(
-            self.op,
-            ElementwiseOp::Multiply | ElementwiseOp::Maximum | ElementwiseOp::Minimum
-        );
+        // A product's or a selection's backward pass reads the inputs;
+        // inference has none, so its inputs' storage goes back at once.
+        let needs_inputs = mode == Mode::Train
+            && matches!(
+                self.op,
+                ElementwiseOp::Multiply | ElementwiseOp::Maximum | ElementwiseOp::Minimum
+            );
         self.kept.drain(..).for_each(buffers::give_back);
         if needs_inputs {
             self.kept = inputs;
@@ -474,6 +477,35 @@ mod tests {
     }
 
     #[test]
+    fn products_and_selections_keep_their_inputs_for_training_only() {
+        let shape = Shape::Signal {
+            channels: 1,
+            length: 3,
+        };
+        let a = ArrayD::from_shape_vec(vec![1, 1, 3], vec![1.0, 2.0, -1.0]).expect("shape");
+        for op in [
+            ElementwiseOp::Multiply,
+            ElementwiseOp::Maximum,
+            ElementwiseOp::Minimum,
+        ] {
+            let mut merge =
+                Elementwise::<f64>::build(op, "m".into(), &[shape, shape]).expect("builds");
+            let inference = merge
+                .forward(vec![a.clone(), a.clone()], Mode::Inference)
+                .expect("merges");
+            assert!(merge.kept.is_empty(), "{op:?} kept its inputs in inference");
+            let training = merge
+                .forward(vec![a.clone(), a.clone()], Mode::Train)
+                .expect("merges");
+            assert_eq!(inference, training, "{op:?}");
+            assert_eq!(merge.kept.len(), 2, "{op:?}");
+            merge
+                .backward(ArrayD::ones(vec![1, 1, 3]))
+                .expect("backward after training");
+        }
+    }
+
+    #[test]
     fn each_merge_computes_what_keras_does_and_ties_go_to_the_first_input() {
         let shape = Shape::Signal {
             channels: 1,
@@ -491,7 +523,9 @@ mod tests {
         ] {
             let mut merge =
                 Elementwise::<f64>::build(op, "m".into(), &[shape, shape]).expect("builds");
-            let out = merge.forward(vec![a.clone(), b.clone()]).expect("merges");
+            let out = merge
+                .forward(vec![a.clone(), b.clone()], Mode::Train)
+                .expect("merges");
             assert_eq!(out.as_slice().expect("standard"), want, "{op:?}");
             let grads = merge
                 .backward(ArrayD::ones(vec![1, 1, 3]))

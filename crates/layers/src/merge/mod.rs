@@ -14,7 +14,7 @@ pub use elementwise::{Elementwise, ElementwiseOp};
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::{LayerError, LayerSpec, Shape};
+use crate::{LayerError, LayerSpec, Mode, Shape};
 
 /// A layer of several inputs and one output.
 pub trait Merge<T: Float>: Send {
@@ -25,8 +25,9 @@ pub trait Merge<T: Float>: Send {
     /// The per-sample output shape.
     fn output_shape(&self) -> Shape;
     /// Forward pass over one batch per input, in the order of the node's
-    /// inputs.
-    fn forward(&mut self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError>;
+    /// inputs; `mode` says whether a backward pass follows (what a merge
+    /// keeps for it is kept in training only).
+    fn forward(&mut self, inputs: Vec<ArrayD<T>>, mode: Mode) -> Result<ArrayD<T>, LayerError>;
     /// The gradient with respect to each input, from the gradient with
     /// respect to the output.
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<Vec<ArrayD<T>>, LayerError>;
