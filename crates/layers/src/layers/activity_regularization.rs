@@ -8,10 +8,10 @@
 //! number. PyTorch has no such term: an export runs it as `nn.Identity()`.
 
 use kymo_tensor::Float;
-use ndarray::{ArrayD, Zip};
+use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{check_grad, check_input, config_error, take_cache};
+use crate::layer::{check_grad, check_input, config_error, standard, take_cache};
 use crate::{buffers, Layer, LayerError, LayerSpec, Mode, Regularizer, Shape};
 
 const KIND: &str = "ActivityRegularization";
@@ -139,31 +139,28 @@ impl<T: Float> Layer<T> for ActivityRegularization<T> {
         }
         Ok(input)
     }
-    fn backward(&mut self, mut grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
+    fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let values = take_cache(&self.name, &mut self.cache)?;
         check_grad(&self.name, KIND, values.shape(), &grad_output)?;
-        let batch = values.shape().first().copied().unwrap_or(1).max(1);
-        // As TensorFlow differentiates `(l1·Σ|y| + l2·Σy²) / batch`: the
-        // quotient's gradient `1 / batch` times each coefficient, then
-        // `sign(y)` and `2·y`.
-        let inverse = T::one() / T::from_usize(batch).unwrap_or_else(T::one);
-        let (l1, l2) = (
-            inverse * T::from_f64_lossy(self.spec.l1),
-            inverse * T::from_f64_lossy(self.spec.l2),
+        let batch = values.shape().first().copied().unwrap_or(1).max(1) as f64;
+        // The penalty `(l1·Σ|y| + l2·Σy²) / batch` is a weight penalty's
+        // with its coefficients over the batch size, and so is its gradient.
+        let scaled = Regularizer {
+            l1: self.spec.l1 / batch,
+            l2: self.spec.l2 / batch,
+        };
+        let mut grad = standard(grad_output);
+        // Both are standard layout (`standard` above; the cache is a
+        // pooled copy) and of one shape (`check_grad`).
+        scaled.add_gradient(
+            values
+                .as_slice()
+                .expect("invariant: standard layout is contiguous"),
+            grad.as_slice_mut()
+                .expect("invariant: standard layout is contiguous"),
         );
-        let two = T::one() + T::one();
-        Zip::from(&mut grad_output).and(&values).for_each(|g, &y| {
-            let mut step = T::zero();
-            if self.spec.l1 != 0.0 && y != T::zero() {
-                step = if y > T::zero() { l1 } else { -l1 };
-            }
-            if self.spec.l2 != 0.0 {
-                step += l2 * (two * y);
-            }
-            *g += step;
-        });
         buffers::give_back(values);
-        Ok(grad_output)
+        Ok(grad)
     }
     fn take_activity_penalty(&mut self, mode: Mode) -> ActivityPenalty {
         match mode {
