@@ -21,8 +21,8 @@ use crate::layout::{check_length, standard_slice_mut};
 use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, TensorError};
 use rows::{
-    max_pool_row, max_pool_row_taps, max_pool_row_values, max_pool_window, pool_work,
-    scatter_to_taps, scatter_to_winners, RowScratch, SCAN_LIMIT,
+    gradient_from_taps, max_pool_row, max_pool_row_taps, max_pool_row_values, max_pool_window,
+    pool_work, scatter_to_winners, RowScratch, SCAN_LIMIT,
 };
 
 use super::Pool1dConfig;
@@ -223,8 +223,7 @@ fn backward_in_place<T: Float>(
                     }
                     None if window.stride == 1 && window.size <= SCAN_LIMIT => {
                         max_pool_row_taps(pooled, &window, values, winners);
-                        row.fill(T::zero());
-                        scatter_to_taps(row, gy, winners, &window);
+                        gradient_from_taps(row, gy, winners, &window);
                     }
                     None => {
                         max_pool_row(pooled, &window, values, winners, queue);

@@ -145,6 +145,9 @@ pub(super) fn max_pool_row_taps<T: Float>(
     let first = start - window.pad_left;
     let count = end - start;
     let (ys, ts) = (&mut y[start..end], &mut taps[start..end]);
+    if small_windows::window_winners(&row[first..], window.size, ys, ts) {
+        return;
+    }
     ys.copy_from_slice(&row[first..first + count]);
     ts.fill(0);
     for tap in 1..window.size {
@@ -213,6 +216,42 @@ pub(super) fn scatter_to_winners<T: Float>(
 /// tap `taps[p]` reads: a stride-1 pool (see [`max_pool_row_taps`]).
 pub(super) fn scatter_to_taps<T: Float>(row: &mut [T], gy: &[T], taps: &[u32], window: &Window) {
     scatter_tap_by_tap(row, gy, taps, window, |tap, _| tap as u32);
+}
+
+/// Overwrites `row` with the input gradient of a small stride-1 pool
+/// from each output's winning tap (see [`max_pool_row_taps`]): the sums
+/// of [`scatter_to_taps`] onto a cleared row, in their order, so the same
+/// bits. The inputs every tap of whose windows lie in the output go in one
+/// pass (`small_windows::gather_by_taps`); the few at the edges, and pools
+/// wider than it takes, by clearing and scattering.
+pub(super) fn gradient_from_taps<T: Float>(row: &mut [T], gy: &[T], taps: &[u32], window: &Window) {
+    let (size, pad) = (window.size, window.pad_left);
+    // Input i is read by windows i + pad - t for taps t in 0..size: all of
+    // them outputs when size - 1 - pad <= i < out - pad.
+    let start = (size - 1).saturating_sub(pad).min(row.len());
+    let outputs = gy.len().min(taps.len());
+    let end = outputs.saturating_sub(pad).clamp(start, row.len());
+    // Below `end`, start + pad >= size - 1: the first window is an output.
+    let first_window = (start + pad + 1).saturating_sub(size);
+    if start == end
+        || !small_windows::gather_by_taps(gy, taps, size, &mut row[start..end], first_window)
+    {
+        row.fill(T::zero());
+        scatter_to_taps(row, gy, taps, window);
+        return;
+    }
+    for i in (0..start).chain(end..row.len()) {
+        let mut total = T::zero();
+        for tap in (0..size).rev() {
+            let Some(p) = (i + pad).checked_sub(tap) else {
+                continue;
+            };
+            if p < outputs && taps[p] == tap as u32 {
+                total += gy[p];
+            }
+        }
+        row[i] = total;
+    }
 }
 
 /// The scatter of a small stride-1 pool, tap by tap: for tap `t`, output

@@ -13,7 +13,7 @@
 use ndarray::{ArrayView3, ArrayViewMut3};
 
 use super::rows::{
-    max_pool_row_taps, max_pool_window, pool_work, scatter_to_taps, RowScratch, SCAN_LIMIT,
+    gradient_from_taps, max_pool_row_taps, max_pool_window, pool_work, RowScratch, SCAN_LIMIT,
 };
 use super::Pool1dConfig;
 use crate::layout::{check_length, standard_slice_mut};
@@ -142,8 +142,7 @@ pub fn max_pool1d_backward_from_taps<T: Float>(
                 for (tap, &byte) in scratch.winners.iter_mut().zip(taps) {
                     *tap = u32::from(byte);
                 }
-                row.fill(T::zero());
-                scatter_to_taps(row, gy, &scratch.winners[..out], &window);
+                gradient_from_taps(row, gy, &scratch.winners[..out], &window);
             }
         },
     );

@@ -321,3 +321,38 @@ fn pooling_that_keeps_taps_matches_the_in_place_pair() {
             })
     }
 }
+
+/// Rows shorter than, as long as and just longer than the pool, where the
+/// one-pass interior of the winners and of backward's gather is empty or a
+/// few inputs: the same bits as the definition, whether the taps are
+/// found again or kept, with NaN-filled gradient buffers overwritten.
+#[test]
+fn rows_about_as_short_as_the_pool_match_the_definition() {
+    for length in 1..=7 {
+        let x = Array3::from_shape_fn((2, 3, length), |(b, c, i)| {
+            ((b * 5 + c * 3 + i * 7) % 4) as f32 - 1.5
+        });
+        for cfg in CONFIGS
+            .map(config)
+            .into_iter()
+            .filter(max_pool1d_keeps_taps)
+        {
+            let Ok(window) = cfg.window(length) else {
+                continue;
+            };
+            let out = window.output_length;
+            let dy = Array3::from_shape_fn((2, 3, out), |(b, c, p)| (b + 2 * c + p) as f32 - 3.0);
+            let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
+            let mut dx = x.clone();
+            max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, None).expect("fits");
+            assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} length {length}");
+            let mut y = Array3::from_elem((2, 3, out), f32::NAN);
+            let mut taps = vec![200u8; y.len()];
+            max_pool1d_forward_keeping_taps(x.view(), cfg, y.view_mut(), &mut taps).expect("fits");
+            assert_eq!(bits(&y), bits(&want_y), "{cfg:?} length {length}");
+            let mut dx = Array3::from_elem(x.dim(), f32::NAN);
+            max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), cfg, &taps).expect("fits");
+            assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} length {length}");
+        }
+    }
+}
