@@ -228,7 +228,7 @@ pub(super) fn gradient_from_taps<T: Float>(row: &mut [T], gy: &[T], taps: &[u32]
     let (size, pad) = (window.size, window.pad_left);
     // Input i is read by windows i + pad - t for taps t in 0..size: all of
     // them outputs when size - 1 - pad <= i < out - pad.
-    let start = (size - 1).saturating_sub(pad).min(row.len());
+    let start = size.saturating_sub(1 + pad).min(row.len());
     let outputs = gy.len().min(taps.len());
     let end = outputs.saturating_sub(pad).clamp(start, row.len());
     // Below `end`, start + pad >= size - 1: the first window is an output.
