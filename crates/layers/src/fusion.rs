@@ -8,6 +8,10 @@
 //! each activated row from a scratch row instead of the whole activated
 //! batch from memory (1-2% of the answer's batch-32 training step), and its
 //! backward returns the gradient with respect to the LeakyReLU's input.
+//! A small stride-1 pool keeps a byte per output (its winning tap) and one
+//! per input (its side of the kink) instead of the activation's input, so
+//! backward neither reads that input again nor activates and pools it a
+//! second time.
 //!
 //! In inference, a convolution also runs the single layers after it that
 //! map each channel's values on their own (BatchNormalization,

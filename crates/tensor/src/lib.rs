@@ -55,9 +55,11 @@ pub use matmul::{matmul, matmul_on, MatRef};
 pub use padding::{Padding, Window};
 pub use pool1d::{
     avg_pool1d_backward, avg_pool1d_forward, global_avg_pool1d_backward,
-    global_avg_pool1d_backward_into, global_avg_pool1d_forward, leaky_max_pool1d_backward_in_place,
-    leaky_max_pool1d_forward_into, max_pool1d_backward_from_taps, max_pool1d_backward_in_place,
-    max_pool1d_forward_into, max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Pool1dConfig,
+    global_avg_pool1d_backward_into, global_avg_pool1d_forward,
+    leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_backward_in_place,
+    leaky_max_pool1d_forward_into, leaky_max_pool1d_forward_keeping_taps,
+    max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
+    max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
 pub use runtime::{set_threads, threads, Runtime};

@@ -7,10 +7,11 @@
 //! (PyTorch's `count_include_pad=False`).
 
 use kymo_tensor::{
-    avg_pool1d_backward, avg_pool1d_forward, leaky_max_pool1d_backward_in_place,
-    leaky_max_pool1d_forward_into, max_pool1d_backward_from_taps, max_pool1d_backward_in_place,
-    max_pool1d_forward_into, max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Float,
-    Padding, Pool1dConfig,
+    avg_pool1d_backward, avg_pool1d_forward, leaky_max_pool1d_backward_from_taps,
+    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
+    leaky_max_pool1d_forward_keeping_taps, max_pool1d_backward_from_taps,
+    max_pool1d_backward_in_place, max_pool1d_forward_into, max_pool1d_forward_keeping_taps,
+    max_pool1d_keeps_taps, Float, Padding, Pool1dConfig,
 };
 use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
@@ -91,11 +92,14 @@ enum Cache<T> {
         input: Array3<T>,
         kink: Option<T>,
     },
-    /// A small stride-1 max pool without an absorbed activation keeps each
-    /// output's winning tap, one byte, in the layer's `taps`, and gives its
-    /// input back: backward writes the input gradient into a pooled buffer.
+    /// A small stride-1 max pool in training keeps each output's winning
+    /// tap, one byte, in the layer's `taps` (with an absorbed LeakyReLU,
+    /// its slope here and which side of the kink each input was on, one
+    /// byte, in `positive`), and gives its input back: backward writes the
+    /// input gradient into a pooled buffer.
     MaxTaps {
         batch: usize,
+        kink: Option<T>,
     },
     Average {
         batch: usize,
@@ -116,6 +120,9 @@ pub struct Pooling1D<T> {
     /// Each output's winning tap, kept by forward for the pools of
     /// `Cache::MaxTaps`; reused from step to step.
     taps: Vec<u8>,
+    /// For `Cache::MaxTaps` after an absorbed LeakyReLU: whether each
+    /// input was above the kink; reused from step to step.
+    positive: Vec<u8>,
 }
 
 /// Pools up to this size let backward find the winners again from the
@@ -180,6 +187,7 @@ impl<T: Float> Pooling1D<T> {
             cache: None,
             winners: Vec::new(),
             taps: Vec::new(),
+            positive: Vec::new(),
         })
     }
 }
@@ -211,7 +219,10 @@ impl<T: Float> Pooling1D<T> {
     /// ([`Pooling1D::forward_after_leaky_relu`]): it then returns the
     /// gradient with respect to the LeakyReLU's input.
     pub(crate) fn pending_backward_is_fused(&self) -> bool {
-        matches!(&self.cache, Some(Cache::Max { kink: Some(_), .. }))
+        matches!(
+            &self.cache,
+            Some(Cache::Max { kink: Some(_), .. } | Cache::MaxTaps { kink: Some(_), .. })
+        )
     }
 
     /// Forward, after a leaky ReLU of slope `kink` when given (max only).
@@ -230,18 +241,34 @@ impl<T: Float> Pooling1D<T> {
         };
         let train = mode == Mode::Train;
         let (output, cache) = match self.reduction {
-            Reduction::Max
-                if train && kink.is_none() && max_pool1d_keeps_taps(&self.spec.config()) =>
-            {
+            Reduction::Max if train && max_pool1d_keeps_taps(&self.spec.config()) => {
                 let shape = self.output.with_batch(batch);
                 let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
                 self.taps.resize(y.len(), 0);
                 let config = self.spec.config();
-                max_pool1d_forward_keeping_taps(x.view(), config, y.view_mut(), &mut self.taps)
-                    .map_err(kernel_error)?;
-                // The taps are all backward needs: the input goes back now.
+                match kink {
+                    Some(slope) => {
+                        self.positive.resize(x.len(), 0);
+                        let kept = (&mut self.taps[..], &mut self.positive[..]);
+                        leaky_max_pool1d_forward_keeping_taps(
+                            x.view(),
+                            slope,
+                            config,
+                            y.view_mut(),
+                            kept,
+                        )
+                    }
+                    None => max_pool1d_forward_keeping_taps(
+                        x.view(),
+                        config,
+                        y.view_mut(),
+                        &mut self.taps,
+                    ),
+                }
+                .map_err(kernel_error)?;
+                // The bytes are all backward needs: the input goes back now.
                 buffers::give_back(x);
-                (y, Cache::MaxTaps { batch })
+                (y, Cache::MaxTaps { batch, kink })
             }
             Reduction::Max => {
                 let x = standard(x);
@@ -357,7 +384,7 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         let cache = take_cache(&self.name, &mut self.cache)?;
         let batch = match &cache {
             Cache::Max { input, .. } => input.dim().0,
-            Cache::MaxTaps { batch } | Cache::Average { batch } => *batch,
+            Cache::MaxTaps { batch, .. } | Cache::Average { batch } => *batch,
         };
         check_grad(
             &self.name,
@@ -385,17 +412,27 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
                 buffers::give_back(grad);
                 input
             }
-            Cache::MaxTaps { .. } => {
+            Cache::MaxTaps { kink, .. } => {
                 let shape = self.input.with_batch(batch);
                 let mut grad_input = buffers::array(Ix3(shape[0], shape[1], shape[2]));
-                // The forward pass that left this cache sized the taps.
+                // The forward pass that left this cache sized the taps (and
+                // with a kink, the sides).
                 let taps = &self.taps[..grad.len()];
-                max_pool1d_backward_from_taps(
-                    grad_input.view_mut(),
-                    grad.view(),
-                    self.spec.config(),
-                    taps,
-                )
+                let sides = &self.positive[..grad_input.len().min(self.positive.len())];
+                let (target, config) = (grad_input.view_mut(), self.spec.config());
+                match kink {
+                    Some(slope) => {
+                        let kept = (taps, sides);
+                        leaky_max_pool1d_backward_from_taps(
+                            target,
+                            grad.view(),
+                            slope,
+                            config,
+                            kept,
+                        )
+                    }
+                    None => max_pool1d_backward_from_taps(target, grad.view(), config, taps),
+                }
                 .map_err(kernel_error)?;
                 buffers::give_back(grad);
                 grad_input

@@ -23,7 +23,8 @@ pub use global::{
     global_avg_pool1d_backward, global_avg_pool1d_backward_into, global_avg_pool1d_forward,
 };
 pub use max::{
-    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
+    leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_backward_in_place,
+    leaky_max_pool1d_forward_into, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
     max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps,
 };

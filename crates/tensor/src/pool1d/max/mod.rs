@@ -27,6 +27,7 @@ use rows::{
 
 use super::Pool1dConfig;
 pub use taps::{
+    leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps,
 };
 

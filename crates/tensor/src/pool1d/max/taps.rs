@@ -16,6 +16,7 @@ use super::rows::{
     gradient_from_taps, max_pool_row_taps, max_pool_window, pool_work, RowScratch, SCAN_LIMIT,
 };
 use super::Pool1dConfig;
+use crate::elementwise::{kink_backward_block, kink_forward_into};
 use crate::layout::{check_length, standard_slice_mut};
 use crate::parallel::{for_each_block, rows_per_block};
 use crate::{Float, TensorError};
@@ -49,6 +50,42 @@ fn check_taps(kernel: &'static str, config: &Pool1dConfig) -> Result<(), TensorE
 pub fn max_pool1d_forward_keeping_taps<T: Float>(
     x: ArrayView3<'_, T>,
     config: Pool1dConfig,
+    output: ArrayViewMut3<'_, T>,
+    taps: &mut [u8],
+) -> Result<(), TensorError> {
+    forward_keeping_taps(x, None, config, output, taps)
+}
+
+/// A leaky ReLU of `negative_slope` then [`max_pool1d_forward_keeping_taps`]
+/// (`LeakyReLU` then `MaxPooling1D`, as in the answer's model): besides the
+/// winning taps, which side of the kink each input was on goes to
+/// `positive` (one byte per input, as long as `x`). Backward
+/// ([`leaky_max_pool1d_backward_from_taps`]) needs those bytes only, so the
+/// activation's input can go back at once instead of being kept, read
+/// again and activated again. The same outputs as
+/// [`super::leaky_max_pool1d_forward_into`].
+pub fn leaky_max_pool1d_forward_keeping_taps<T: Float>(
+    x: ArrayView3<'_, T>,
+    negative_slope: T,
+    config: Pool1dConfig,
+    output: ArrayViewMut3<'_, T>,
+    (taps, positive): (&mut [u8], &mut [u8]),
+) -> Result<(), TensorError> {
+    check_length(
+        "leaky_max_pool1d_forward_keeping_taps",
+        "positive",
+        x.len(),
+        positive.len(),
+    )?;
+    forward_keeping_taps(x, Some((negative_slope, positive)), config, output, taps)
+}
+
+/// Forward keeping taps, after a leaky ReLU (its slope, and the input's
+/// side of the kink to keep) when given.
+fn forward_keeping_taps<T: Float>(
+    x: ArrayView3<'_, T>,
+    kink: Option<(T, &mut [u8])>,
+    config: Pool1dConfig,
     mut output: ArrayViewMut3<'_, T>,
     taps: &mut [u8],
 ) -> Result<(), TensorError> {
@@ -64,22 +101,37 @@ pub fn max_pool1d_forward_keeping_taps<T: Float>(
         .as_slice()
         .expect("invariant: as_standard_layout returns a contiguous array");
     let rows = rows_per_block(length);
+    let slope = kink.as_ref().map(|(slope, _)| *slope);
+    let sides: Vec<Option<&mut [u8]>> = match kink {
+        Some((_, positive)) => positive.chunks_mut(rows * length).map(Some).collect(),
+        None => (0..x.len().div_ceil(rows * length)).map(|_| None).collect(),
+    };
     let blocks: Vec<_> = x
         .chunks(rows * length)
         .zip(y.chunks_mut(rows * out))
         .zip(taps.chunks_mut(rows * out))
+        .zip(sides)
         .collect();
     for_each_block(
         pool_work(x.len(), &config),
         blocks,
-        || RowScratch::<T>::new(config.pool_size, length, out, false),
-        |scratch: &mut RowScratch<T>, ((x, y), taps)| {
-            for ((row, y), taps) in x
+        || RowScratch::<T>::new(config.pool_size, length, out, slope.is_some()),
+        |scratch: &mut RowScratch<T>, (((x, y), taps), mut sides)| {
+            for (r, ((row, y), taps)) in x
                 .chunks_exact(length)
                 .zip(y.chunks_exact_mut(out))
                 .zip(taps.chunks_exact_mut(out))
+                .enumerate()
             {
-                max_pool_row_taps(row, &window, y, &mut scratch.winners);
+                let pooled = match (slope, sides.as_deref_mut()) {
+                    (Some(slope), Some(sides)) => {
+                        let positive = &mut sides[r * length..][..length];
+                        kink_forward_into(row, &mut scratch.activated, positive, slope);
+                        &scratch.activated[..]
+                    }
+                    _ => row,
+                };
+                max_pool_row_taps(pooled, &window, y, &mut scratch.winners);
                 for (byte, &tap) in taps.iter_mut().zip(&scratch.winners) {
                     // Invariant: a tap is below the pool size, at most SCAN_LIMIT.
                     *byte = tap as u8;
@@ -94,8 +146,46 @@ pub fn max_pool1d_forward_keeping_taps<T: Float>(
 /// kept: overwrites `grad_input` (`[B, C, L]`, standard layout) with
 /// `∂loss/∂x`.
 pub fn max_pool1d_backward_from_taps<T: Float>(
+    grad_input: ArrayViewMut3<'_, T>,
+    grad_output: ArrayView3<'_, T>,
+    config: Pool1dConfig,
+    taps: &[u8],
+) -> Result<(), TensorError> {
+    backward_from_taps(grad_input, grad_output, None, config, taps)
+}
+
+/// The backward pass of [`leaky_max_pool1d_forward_keeping_taps`] from the
+/// bytes it kept: overwrites `grad_input` (`[B, C, L]`, standard layout)
+/// with the gradient with respect to the leaky ReLU's input, the same bits
+/// as [`super::leaky_max_pool1d_backward_in_place`].
+pub fn leaky_max_pool1d_backward_from_taps<T: Float>(
+    grad_input: ArrayViewMut3<'_, T>,
+    grad_output: ArrayView3<'_, T>,
+    negative_slope: T,
+    config: Pool1dConfig,
+    (taps, positive): (&[u8], &[u8]),
+) -> Result<(), TensorError> {
+    check_length(
+        "leaky_max_pool1d_backward_from_taps",
+        "positive",
+        grad_input.len(),
+        positive.len(),
+    )?;
+    backward_from_taps(
+        grad_input,
+        grad_output,
+        Some((negative_slope, positive)),
+        config,
+        taps,
+    )
+}
+
+/// Backward from taps, times a leaky ReLU's derivative (its slope, and
+/// which inputs were above the kink) when given.
+fn backward_from_taps<T: Float>(
     mut grad_input: ArrayViewMut3<'_, T>,
     grad_output: ArrayView3<'_, T>,
+    kink: Option<(T, &[u8])>,
     config: Pool1dConfig,
     taps: &[u8],
 ) -> Result<(), TensorError> {
@@ -124,25 +214,35 @@ pub fn max_pool1d_backward_from_taps<T: Float>(
         .expect("invariant: as_standard_layout returns a contiguous array");
     check_length(KERNEL, "taps", gy.len(), taps.len())?;
     let rows = rows_per_block(length);
+    let sides: Vec<Option<&[u8]>> = match kink {
+        Some((_, positive)) => positive.chunks(rows * length).map(Some).collect(),
+        None => vec![None; dx.len().div_ceil(rows * length)],
+    };
+    let slope = kink.map(|(slope, _)| slope);
     let blocks: Vec<_> = dx
         .chunks_mut(rows * length)
         .zip(gy.chunks(rows * out))
         .zip(taps.chunks(rows * out))
+        .zip(sides)
         .collect();
     for_each_block(
         pool_work(gy.len(), &config),
         blocks,
         || RowScratch::<T>::new(config.pool_size, length, out, false),
-        |scratch: &mut RowScratch<T>, ((dx, gy), taps)| {
-            for ((row, gy), taps) in dx
+        |scratch: &mut RowScratch<T>, (((dx, gy), taps), sides)| {
+            for (r, ((row, gy), taps)) in dx
                 .chunks_exact_mut(length)
                 .zip(gy.chunks_exact(out))
                 .zip(taps.chunks_exact(out))
+                .enumerate()
             {
                 for (tap, &byte) in scratch.winners.iter_mut().zip(taps) {
                     *tap = u32::from(byte);
                 }
                 gradient_from_taps(row, gy, &scratch.winners[..out], &window);
+                if let (Some(slope), Some(sides)) = (slope, sides) {
+                    kink_backward_block(row, &sides[r * length..][..length], slope);
+                }
             }
         },
     );

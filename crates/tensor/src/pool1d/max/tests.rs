@@ -356,3 +356,70 @@ fn rows_about_as_short_as_the_pool_match_the_definition() {
         }
     }
 }
+
+/// A leaky ReLU and a pool that keep bytes (the winning taps, the inputs'
+/// sides of the kink) give the same bits as the fused pair that keeps its
+/// input and finds both again: forward and backward, on 1 and 2 threads,
+/// into a gradient buffer of stale values; pools that keep no taps and a
+/// misshapen side buffer are refused.
+#[test]
+fn leaky_pooling_that_keeps_bytes_matches_the_pair_that_keeps_its_input() {
+    let z = tricky_input();
+    let slope = 0.1f32;
+    for threads in [1, 2] {
+        crate::Runtime::new(threads)
+            .expect("threads start")
+            .run(|| {
+                for cfg in CONFIGS.map(config) {
+                    let out = cfg.window(41).expect("fits").output_length;
+                    let dy = output_gradient(out);
+                    let mut y = Array3::from_elem((3, 5, out), 9.0f32);
+                    let mut taps = vec![200u8; y.len()];
+                    let mut positive = vec![7u8; z.len()];
+                    let forward = leaky_max_pool1d_forward_keeping_taps(
+                        z.view(),
+                        slope,
+                        cfg,
+                        y.view_mut(),
+                        (&mut taps, &mut positive),
+                    );
+                    if !max_pool1d_keeps_taps(&cfg) {
+                        assert!(forward.is_err(), "{cfg:?} keeps no taps");
+                        continue;
+                    }
+                    forward.expect("fits");
+                    let mut want_y = Array3::zeros((3, 5, out));
+                    leaky_max_pool1d_forward_into(z.view(), slope, cfg, want_y.view_mut(), None)
+                        .expect("fits");
+                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+                    let mut want_dz = z.clone();
+                    leaky_max_pool1d_backward_in_place(
+                        want_dz.view_mut(),
+                        dy.view(),
+                        slope,
+                        cfg,
+                        None,
+                    )
+                    .expect("fits");
+                    let mut dz = Array3::from_elem(z.dim(), f32::NAN);
+                    leaky_max_pool1d_backward_from_taps(
+                        dz.view_mut(),
+                        dy.view(),
+                        slope,
+                        cfg,
+                        (&taps, &positive),
+                    )
+                    .expect("fits");
+                    assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?}");
+                    let short = leaky_max_pool1d_backward_from_taps(
+                        dz.view_mut(),
+                        dy.view(),
+                        slope,
+                        cfg,
+                        (&taps, &positive[1..]),
+                    );
+                    assert!(short.is_err(), "{cfg:?}: a short side buffer is refused");
+                }
+            })
+    }
+}
