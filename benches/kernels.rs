@@ -8,7 +8,8 @@ use kymo::tensor::batch_norm::ChannelMap;
 use kymo::tensor::SeededRng;
 use kymo::tensor::{
     conv1d_backward_in_place, conv1d_forward_into, conv1d_forward_then,
-    leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
+    leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_backward_in_place,
+    leaky_max_pool1d_forward_into, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
     max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
     RowStretch,
@@ -246,6 +247,24 @@ fn pool_keeping_taps(c: &mut Criterion) {
     c.bench_function("max_pool_3_same_b32x128_from_taps_backward", |b| {
         b.iter(|| {
             max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), cfg, &taps).expect("fits")
+        })
+    });
+    // After a LeakyReLU (the answer's pair in training): the taps and each
+    // input's side of the kink, against `leaky_max_pool_3_same_b32x128`'s
+    // pair above, which keeps the input and finds both again.
+    let mut positive = vec![0u8; x.len()];
+    c.bench_function("leaky_max_pool_3_same_b32x128_keeping_taps_forward", |b| {
+        b.iter(|| {
+            let kept = (&mut taps[..], &mut positive[..]);
+            leaky_max_pool1d_forward_keeping_taps(x.view(), 0.1, cfg, y.view_mut(), kept)
+                .expect("fits")
+        })
+    });
+    c.bench_function("leaky_max_pool_3_same_b32x128_from_taps_backward", |b| {
+        b.iter(|| {
+            let kept = (&taps[..], &positive[..]);
+            leaky_max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), 0.1, cfg, kept)
+                .expect("fits")
         })
     });
 }
