@@ -85,9 +85,11 @@ impl Reduction {
 
 /// What a training-mode forward keeps for backward.
 enum Cache<T> {
-    /// Max pooling keeps its input: backward writes the input gradient
-    /// over it (finding the winners again for small pools). With a leaky
-    /// ReLU absorbed (its slope in `kink`), the input is the activation's.
+    /// Max pooling that keeps no taps (strided, or wider than 16) keeps its
+    /// input: backward writes the input gradient over it (finding the
+    /// winners again for pools of at most [`RECOMPUTE_LIMIT`]). With a
+    /// leaky ReLU absorbed (its slope in `kink`), the input is the
+    /// activation's.
     Max {
         input: Array3<T>,
         kink: Option<T>,

@@ -168,36 +168,38 @@ fn config((pool_size, stride, padding): (usize, usize, Padding)) -> Pool1dConfig
     }
 }
 
+/// Runs `check` on every config of [`CONFIGS`], on 1 and then 2 threads.
+fn on_one_and_two_threads(check: impl Fn(Pool1dConfig) + Sync) {
+    for threads in [1, 2] {
+        crate::Runtime::new(threads)
+            .expect("threads start")
+            .run(|| CONFIGS.map(config).into_iter().for_each(&check));
+    }
+}
+
 /// The buffer-reusing pair (winners kept by forward, or found again in
 /// backward) gives the same bits as the definition: ties, a NaN,
 /// scanned and deque windows, many rows across threads.
 #[test]
 fn in_place_pooling_matches_the_definition() {
     let x = tricky_input();
-    for threads in [1, 2] {
-        crate::Runtime::new(threads)
-            .expect("threads start")
-            .run(|| {
-                for cfg in CONFIGS.map(config) {
-                    let out = cfg.window(x.dim().2).expect("fits").output_length;
-                    let dy = output_gradient(out);
-                    let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
-                    // Winners found again in backward, and winners kept by forward.
-                    for keep in [false, true] {
-                        let mut kept = vec![7u32; want_y.len()];
-                        let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
-                        let slot = keep.then_some(&mut kept[..]);
-                        max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
-                        assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
-                        let mut dx = x.clone();
-                        let slot = keep.then_some(&kept[..]);
-                        max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot)
-                            .expect("fits");
-                        assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
-                    }
-                }
-            })
-    }
+    on_one_and_two_threads(|cfg| {
+        let out = cfg.window(x.dim().2).expect("fits").output_length;
+        let dy = output_gradient(out);
+        let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
+        // Winners found again in backward, and winners kept by forward.
+        for keep in [false, true] {
+            let mut kept = vec![7u32; want_y.len()];
+            let mut y = Array3::from_elem(want_y.dim(), 9.0f32);
+            let slot = keep.then_some(&mut kept[..]);
+            max_pool1d_forward_into(x.view(), cfg, y.view_mut(), slot).expect("fits");
+            assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+            let mut dx = x.clone();
+            let slot = keep.then_some(&kept[..]);
+            max_pool1d_backward_in_place(dx.view_mut(), dy.view(), cfg, slot).expect("fits");
+            assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?} keep={keep}");
+        }
+    });
 }
 
 #[test]
@@ -237,51 +239,36 @@ fn in_place_pooling_refuses_a_misshapen_buffer() {
 fn fused_leaky_relu_matches_the_two_passes() {
     let z = tricky_input();
     let slope = 0.1f32;
-    for threads in [1, 2] {
-        crate::Runtime::new(threads)
-            .expect("threads start")
-            .run(|| {
-                for cfg in CONFIGS.map(config) {
-                    let mut activated = z.clone();
-                    let mut positive = vec![0u8; z.len()];
-                    let values = activated.as_slice_mut().expect("fresh array");
-                    kink_forward_in_place(values, &mut positive, slope).expect("same lengths");
-                    let out = cfg.window(41).expect("fits").output_length;
-                    let dy = output_gradient(out);
-                    for keep in [false, true] {
-                        let mut want_y = Array3::zeros((3, 5, out));
-                        let mut kept = vec![0u32; want_y.len()];
-                        let slot = keep.then_some(&mut kept[..]);
-                        max_pool1d_forward_into(activated.view(), cfg, want_y.view_mut(), slot)
-                            .expect("fits");
-                        let mut want_dz = activated.clone();
-                        let slot = keep.then_some(&kept[..]);
-                        max_pool1d_backward_in_place(want_dz.view_mut(), dy.view(), cfg, slot)
-                            .expect("fits");
-                        let grad = want_dz.as_slice_mut().expect("fresh array");
-                        kink_backward_in_place(grad, &positive, slope).expect("same lengths");
+    on_one_and_two_threads(|cfg| {
+        let mut activated = z.clone();
+        let mut positive = vec![0u8; z.len()];
+        let values = activated.as_slice_mut().expect("fresh array");
+        kink_forward_in_place(values, &mut positive, slope).expect("same lengths");
+        let out = cfg.window(41).expect("fits").output_length;
+        let dy = output_gradient(out);
+        for keep in [false, true] {
+            let mut want_y = Array3::zeros((3, 5, out));
+            let mut kept = vec![0u32; want_y.len()];
+            let slot = keep.then_some(&mut kept[..]);
+            max_pool1d_forward_into(activated.view(), cfg, want_y.view_mut(), slot).expect("fits");
+            let mut want_dz = activated.clone();
+            let slot = keep.then_some(&kept[..]);
+            max_pool1d_backward_in_place(want_dz.view_mut(), dy.view(), cfg, slot).expect("fits");
+            let grad = want_dz.as_slice_mut().expect("fresh array");
+            kink_backward_in_place(grad, &positive, slope).expect("same lengths");
 
-                        let mut y = Array3::from_elem((3, 5, out), 9.0f32);
-                        let mut fused_kept = vec![7u32; y.len()];
-                        let slot = keep.then_some(&mut fused_kept[..]);
-                        leaky_max_pool1d_forward_into(z.view(), slope, cfg, y.view_mut(), slot)
-                            .expect("fits");
-                        assert_eq!(bits(&y), bits(&want_y), "{cfg:?} keep={keep}");
-                        let mut dz = z.clone();
-                        let slot = keep.then_some(&fused_kept[..]);
-                        leaky_max_pool1d_backward_in_place(
-                            dz.view_mut(),
-                            dy.view(),
-                            slope,
-                            cfg,
-                            slot,
-                        )
-                        .expect("fits");
-                        assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?} keep={keep}");
-                    }
-                }
-            })
-    }
+            let mut y = Array3::from_elem((3, 5, out), 9.0f32);
+            let mut fused_kept = vec![7u32; y.len()];
+            let slot = keep.then_some(&mut fused_kept[..]);
+            leaky_max_pool1d_forward_into(z.view(), slope, cfg, y.view_mut(), slot).expect("fits");
+            assert_eq!(bits(&y), bits(&want_y), "{cfg:?} keep={keep}");
+            let mut dz = z.clone();
+            let slot = keep.then_some(&fused_kept[..]);
+            leaky_max_pool1d_backward_in_place(dz.view_mut(), dy.view(), slope, cfg, slot)
+                .expect("fits");
+            assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?} keep={keep}");
+        }
+    });
 }
 
 /// Keeping one byte per output instead of the input gives the same bits:
@@ -290,36 +277,27 @@ fn fused_leaky_relu_matches_the_two_passes() {
 #[test]
 fn pooling_that_keeps_taps_matches_the_in_place_pair() {
     let x = tricky_input();
-    for threads in [1, 2] {
-        crate::Runtime::new(threads)
-            .expect("threads start")
-            .run(|| {
-                for cfg in CONFIGS.map(config) {
-                    let out = cfg.window(x.dim().2).expect("fits").output_length;
-                    let mut y = Array3::from_elem((3, 5, out), 9.0f32);
-                    let mut taps = vec![200u8; y.len()];
-                    let forward =
-                        max_pool1d_forward_keeping_taps(x.view(), cfg, y.view_mut(), &mut taps);
-                    if !max_pool1d_keeps_taps(&cfg) {
-                        assert!(forward.is_err(), "{cfg:?} keeps no taps");
-                        continue;
-                    }
-                    forward.expect("fits");
-                    let dy = output_gradient(out);
-                    let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
-                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
-                    let mut in_place = x.clone();
-                    max_pool1d_backward_in_place(in_place.view_mut(), dy.view(), cfg, None)
-                        .expect("fits");
-                    // A buffer of stale values: backward overwrites it all.
-                    let mut dx = Array3::from_elem(x.dim(), f32::NAN);
-                    max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), cfg, &taps)
-                        .expect("fits");
-                    assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?}");
-                    assert_eq!(bits(&dx), bits(&in_place), "{cfg:?}");
-                }
-            })
-    }
+    on_one_and_two_threads(|cfg| {
+        let out = cfg.window(x.dim().2).expect("fits").output_length;
+        let mut y = Array3::from_elem((3, 5, out), 9.0f32);
+        let mut taps = vec![200u8; y.len()];
+        let forward = max_pool1d_forward_keeping_taps(x.view(), cfg, y.view_mut(), &mut taps);
+        if !max_pool1d_keeps_taps(&cfg) {
+            assert!(forward.is_err(), "{cfg:?} keeps no taps");
+            return;
+        }
+        forward.expect("fits");
+        let dy = output_gradient(out);
+        let (want_y, want_dx) = reference(&x, cfg, Some(&dy));
+        assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+        let mut in_place = x.clone();
+        max_pool1d_backward_in_place(in_place.view_mut(), dy.view(), cfg, None).expect("fits");
+        // A buffer of stale values: backward overwrites it all.
+        let mut dx = Array3::from_elem(x.dim(), f32::NAN);
+        max_pool1d_backward_from_taps(dx.view_mut(), dy.view(), cfg, &taps).expect("fits");
+        assert_eq!(bits(&dx), bits(&want_dx), "{cfg:?}");
+        assert_eq!(bits(&dx), bits(&in_place), "{cfg:?}");
+    });
 }
 
 /// Rows shorter than, as long as and just longer than the pool, where the
@@ -366,60 +344,47 @@ fn rows_about_as_short_as_the_pool_match_the_definition() {
 fn leaky_pooling_that_keeps_bytes_matches_the_pair_that_keeps_its_input() {
     let z = tricky_input();
     let slope = 0.1f32;
-    for threads in [1, 2] {
-        crate::Runtime::new(threads)
-            .expect("threads start")
-            .run(|| {
-                for cfg in CONFIGS.map(config) {
-                    let out = cfg.window(41).expect("fits").output_length;
-                    let dy = output_gradient(out);
-                    let mut y = Array3::from_elem((3, 5, out), 9.0f32);
-                    let mut taps = vec![200u8; y.len()];
-                    let mut positive = vec![7u8; z.len()];
-                    let forward = leaky_max_pool1d_forward_keeping_taps(
-                        z.view(),
-                        slope,
-                        cfg,
-                        y.view_mut(),
-                        (&mut taps, &mut positive),
-                    );
-                    if !max_pool1d_keeps_taps(&cfg) {
-                        assert!(forward.is_err(), "{cfg:?} keeps no taps");
-                        continue;
-                    }
-                    forward.expect("fits");
-                    let mut want_y = Array3::zeros((3, 5, out));
-                    leaky_max_pool1d_forward_into(z.view(), slope, cfg, want_y.view_mut(), None)
-                        .expect("fits");
-                    assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
-                    let mut want_dz = z.clone();
-                    leaky_max_pool1d_backward_in_place(
-                        want_dz.view_mut(),
-                        dy.view(),
-                        slope,
-                        cfg,
-                        None,
-                    )
-                    .expect("fits");
-                    let mut dz = Array3::from_elem(z.dim(), f32::NAN);
-                    leaky_max_pool1d_backward_from_taps(
-                        dz.view_mut(),
-                        dy.view(),
-                        slope,
-                        cfg,
-                        (&taps, &positive),
-                    )
-                    .expect("fits");
-                    assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?}");
-                    let short = leaky_max_pool1d_backward_from_taps(
-                        dz.view_mut(),
-                        dy.view(),
-                        slope,
-                        cfg,
-                        (&taps, &positive[1..]),
-                    );
-                    assert!(short.is_err(), "{cfg:?}: a short side buffer is refused");
-                }
-            })
-    }
+    on_one_and_two_threads(|cfg| {
+        let out = cfg.window(41).expect("fits").output_length;
+        let dy = output_gradient(out);
+        let mut y = Array3::from_elem((3, 5, out), 9.0f32);
+        let mut taps = vec![200u8; y.len()];
+        let mut positive = vec![7u8; z.len()];
+        let forward = leaky_max_pool1d_forward_keeping_taps(
+            z.view(),
+            slope,
+            cfg,
+            y.view_mut(),
+            (&mut taps, &mut positive),
+        );
+        if !max_pool1d_keeps_taps(&cfg) {
+            assert!(forward.is_err(), "{cfg:?} keeps no taps");
+            return;
+        }
+        forward.expect("fits");
+        let mut want_y = Array3::zeros((3, 5, out));
+        leaky_max_pool1d_forward_into(z.view(), slope, cfg, want_y.view_mut(), None).expect("fits");
+        assert_eq!(bits(&y), bits(&want_y), "{cfg:?}");
+        let mut want_dz = z.clone();
+        leaky_max_pool1d_backward_in_place(want_dz.view_mut(), dy.view(), slope, cfg, None)
+            .expect("fits");
+        let mut dz = Array3::from_elem(z.dim(), f32::NAN);
+        leaky_max_pool1d_backward_from_taps(
+            dz.view_mut(),
+            dy.view(),
+            slope,
+            cfg,
+            (&taps, &positive),
+        )
+        .expect("fits");
+        assert_eq!(bits(&dz), bits(&want_dz), "{cfg:?}");
+        let short = leaky_max_pool1d_backward_from_taps(
+            dz.view_mut(),
+            dy.view(),
+            slope,
+            cfg,
+            (&taps, &positive[1..]),
+        );
+        assert!(short.is_err(), "{cfg:?}: a short side buffer is refused");
+    });
 }
