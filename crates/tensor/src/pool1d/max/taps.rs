@@ -6,8 +6,14 @@
 //! kept input took, where the input (an Inception module's) is also kept
 //! by the module's bottleneck convolution.
 //!
+//! After a leaky ReLU (the answer's `LeakyReLU` then `MaxPooling1D`
+//! pair), forward also keeps which side of the kink each input was on, a
+//! byte per input, and backward multiplies by the activation's derivative
+//! from those bytes: backward then neither reads the activation's input
+//! again nor activates and pools it a second time.
+//!
 //! The winners are those [`super::max_pool1d_backward_in_place`] finds
-//! again from the input (the same scan), and the gradient is scattered in
+//! again from the input (the same scan), and the gradient is summed in
 //! the same order, so the two paths give the same bits.
 
 use ndarray::{ArrayView3, ArrayViewMut3};
