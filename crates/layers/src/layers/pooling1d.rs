@@ -420,11 +420,12 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
                 // The forward pass that left this cache sized the taps (and
                 // with a kink, the sides).
                 let taps = &self.taps[..grad.len()];
-                let sides = &self.positive[..grad_input.len().min(self.positive.len())];
                 let (target, config) = (grad_input.view_mut(), self.spec.config());
                 match kink {
+                    // Forward resized the sides to its input, this batch's
+                    // (the kernel refuses any other length by name).
                     Some(slope) => {
-                        let kept = (taps, sides);
+                        let kept = (taps, &self.positive[..]);
                         leaky_max_pool1d_backward_from_taps(
                             target,
                             grad.view(),

@@ -77,12 +77,6 @@ pub fn leaky_max_pool1d_forward_keeping_taps<T: Float>(
     output: ArrayViewMut3<'_, T>,
     (taps, positive): (&mut [u8], &mut [u8]),
 ) -> Result<(), TensorError> {
-    check_length(
-        "leaky_max_pool1d_forward_keeping_taps",
-        "positive",
-        x.len(),
-        positive.len(),
-    )?;
     forward_keeping_taps(x, Some((negative_slope, positive)), config, output, taps)
 }
 
@@ -95,13 +89,20 @@ fn forward_keeping_taps<T: Float>(
     mut output: ArrayViewMut3<'_, T>,
     taps: &mut [u8],
 ) -> Result<(), TensorError> {
-    const KERNEL: &str = "max_pool1d_forward_keeping_taps";
-    check_taps(KERNEL, &config)?;
+    // Errors name the public kernel the caller called.
+    let kernel = match &kink {
+        Some(_) => "leaky_max_pool1d_forward_keeping_taps",
+        None => "max_pool1d_forward_keeping_taps",
+    };
+    check_taps(kernel, &config)?;
     let (batch, channels, length) = x.dim();
-    let window = max_pool_window(KERNEL, length, config)?;
+    let window = max_pool_window(kernel, length, config)?;
     let out = window.output_length;
-    let y = standard_slice_mut(KERNEL, "output", &[batch, channels, out], &mut output)?;
-    check_length(KERNEL, "taps", y.len(), taps.len())?;
+    let y = standard_slice_mut(kernel, "output", &[batch, channels, out], &mut output)?;
+    check_length(kernel, "taps", y.len(), taps.len())?;
+    if let Some((_, positive)) = &kink {
+        check_length(kernel, "positive", x.len(), positive.len())?;
+    }
     let x = x.as_standard_layout();
     let x = x
         .as_slice()
@@ -171,12 +172,6 @@ pub fn leaky_max_pool1d_backward_from_taps<T: Float>(
     config: Pool1dConfig,
     (taps, positive): (&[u8], &[u8]),
 ) -> Result<(), TensorError> {
-    check_length(
-        "leaky_max_pool1d_backward_from_taps",
-        "positive",
-        grad_input.len(),
-        positive.len(),
-    )?;
     backward_from_taps(
         grad_input,
         grad_output,
@@ -195,21 +190,28 @@ fn backward_from_taps<T: Float>(
     config: Pool1dConfig,
     taps: &[u8],
 ) -> Result<(), TensorError> {
-    const KERNEL: &str = "max_pool1d_backward_from_taps";
-    check_taps(KERNEL, &config)?;
+    // Errors name the public kernel the caller called.
+    let kernel = match &kink {
+        Some(_) => "leaky_max_pool1d_backward_from_taps",
+        None => "max_pool1d_backward_from_taps",
+    };
+    check_taps(kernel, &config)?;
+    if let Some((_, positive)) = &kink {
+        check_length(kernel, "positive", grad_input.len(), positive.len())?;
+    }
     let (batch, channels, length) = grad_input.dim();
-    let window = max_pool_window(KERNEL, length, config)?;
+    let window = max_pool_window(kernel, length, config)?;
     let out = window.output_length;
     if grad_output.shape() != [batch, channels, out] {
         return Err(TensorError::Shape {
-            kernel: KERNEL,
+            kernel,
             argument: "grad_output",
             expected: vec![batch, channels, out],
             found: grad_output.shape().to_vec(),
         });
     }
     let dx = standard_slice_mut(
-        KERNEL,
+        kernel,
         "grad_input",
         &[batch, channels, length],
         &mut grad_input,
@@ -218,7 +220,7 @@ fn backward_from_taps<T: Float>(
     let gy = grad_output
         .as_slice()
         .expect("invariant: as_standard_layout returns a contiguous array");
-    check_length(KERNEL, "taps", gy.len(), taps.len())?;
+    check_length(kernel, "taps", gy.len(), taps.len())?;
     let rows = rows_per_block(length);
     let sides: Vec<Option<&[u8]>> = match kink {
         Some((_, positive)) => positive.chunks(rows * length).map(Some).collect(),
