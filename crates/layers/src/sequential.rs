@@ -204,14 +204,23 @@ mod tests {
     fn inference_gives_the_bits_of_the_layers_one_by_one() {
         // answer_bn: each Conv1D runs its LeakyReLU and BatchNormalization
         // in its pass; answer: each LeakyReLU stays paired with its pool.
-        for spec in [zoo::answer_bn(64), zoo::answer(64), zoo::doctor(64)] {
+        // At 1,500 points the answer's 3-tap layers go by F(2, 3) in
+        // blocks of tiles, each block's stretch of every row mapped apart.
+        for spec in [
+            zoo::answer_bn(64),
+            zoo::answer(64),
+            zoo::doctor(64),
+            zoo::answer_bn(1500),
+            zoo::answer(1500),
+        ] {
+            let length = spec.input.length;
             let mut model = Sequential::<f32>::new(&spec, 7).expect("builds");
             for (k, parameter) in model.parameters_mut().into_iter().enumerate() {
                 parameter
                     .value
                     .mapv_inplace(|v| v + (0.3 * (k as f32 + 0.37).sin()));
             }
-            let x = ArrayD::from_shape_fn(vec![3, 1, 64], |i| {
+            let x = ArrayD::from_shape_fn(vec![3, 1, length], |i| {
                 ((i[0] * 31 + i[2] * 7) as f64 * 0.37).sin() as f32
             });
             let fused = model.forward(x.clone(), Mode::Inference).expect("forward");
@@ -219,7 +228,7 @@ mod tests {
             for layer in model.layers_mut() {
                 y = layer.forward(y, Mode::Inference).expect("forward");
             }
-            assert_eq!(bits(&fused), bits(&y));
+            assert_eq!(bits(&fused), bits(&y), "{length} points");
         }
         let model = Sequential::<f32>::new(&zoo::answer_bn(64), 7).expect("builds");
         let ends: Vec<usize> = (0..model.stages.len())

@@ -80,6 +80,8 @@ impl<T: Float> Layer<T> for GlobalMaxPooling1D {
         let winners = x.map_axis(ndarray::Axis(2), argmax);
         let output = Array2::from_shape_fn(winners.raw_dim(), |(b, c)| x[[b, c, winners[[b, c]]]]);
         self.winners = (mode == Mode::Train).then_some(winners);
+        // The input is done with: its storage goes back to the pool.
+        crate::buffers::give_back(x);
         Ok(pooled_output(output, self.keepdims))
     }
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
