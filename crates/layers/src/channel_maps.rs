@@ -79,12 +79,24 @@ impl<T: Float> ChannelMaps<T> {
         Self { maps: all }
     }
 
+    /// Whether there are no maps to apply.
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+
     /// Applies every map, in order, to `values`, a stretch of `channel`'s
     /// row.
     pub fn apply(&self, channel: usize, values: &mut [T]) {
         for map in &self.maps {
             map.apply(channel, values);
         }
+    }
+}
+
+impl<T> Default for ChannelMaps<T> {
+    /// No maps: the layer's own output.
+    fn default() -> Self {
+        Self { maps: Vec::new() }
     }
 }
 

@@ -148,6 +148,17 @@ pub trait Layer<T: Float>: Send {
         let output = self.forward(input, Mode::Inference)?;
         crate::channel_maps::apply_by_rows(output, self.output_shape(), maps)
     }
+    /// [`Layer::forward_inference_then`] on an `input` another layer reads
+    /// after this one, which is left as it is: a graph hands a value that
+    /// forks to its earlier readers this way. A convolution and a max pool
+    /// read it in place; by default the layer runs on a copy.
+    fn forward_inference_borrowed(
+        &mut self,
+        input: &ArrayD<T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        self.forward_inference_then(crate::buffers::copy_of(input), maps)
+    }
     /// The activity penalty ([`crate::layers::ActivityRegularization`])
     /// this layer's forward passes in `mode` added to the loss since it was
     /// last taken, and no more until the next pass: the last training

@@ -55,8 +55,10 @@ pub trait Model<T: Float>: Send {
     /// layers after it that read only its output and map each channel's
     /// values on their own (BatchNormalization, activations, Dropout): the
     /// convolution applies them to its output rows while they are in
-    /// cache ([`crate::channel_maps`]). On by default; the bits are the
-    /// same either way, so turning it off is for measuring what it saves.
+    /// cache ([`crate::channel_maps`]), and a graph's layers that read a
+    /// value another node reads later read it in place instead of a copy.
+    /// On by default; the bits are the same either way, so turning it off
+    /// is for measuring what it saves.
     fn set_inference_fusion(&mut self, _fuse: bool) {}
 
     /// The loss term of the layers' activity penalties

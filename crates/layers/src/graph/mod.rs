@@ -216,6 +216,13 @@ impl<T: Float> Graph<T> {
         last_reader: &[Option<usize>],
         mode: Mode,
     ) -> Result<ArrayD<T>, LayerError> {
+        // Unfused inference is the reference the fused one is held to: it
+        // copies a forked value for each reader but the last.
+        if mode == Mode::Inference && self.fuse_inference {
+            if let Some(output) = self.run_forked(i, values, last_reader, &ChannelMaps::default()) {
+                return output;
+            }
+        }
         let mut arguments = self.arguments(i, values, last_reader)?;
         match &mut self.nodes[i].operation {
             Operation::Layer(layer) => {
@@ -226,6 +233,34 @@ impl<T: Float> Graph<T> {
             }
             Operation::Merge(merge) => merge.forward(arguments, mode),
         }
+    }
+
+    /// Runs layer `i` in inference on its one input, then `maps`, in place
+    /// when a later node reads that input too (a fork: the layer borrows
+    /// it instead of taking a copy, [`Layer::forward_inference_borrowed`]);
+    /// `None` when node `i` takes its input instead.
+    fn run_forked(
+        &mut self,
+        i: usize,
+        values: &[Option<ArrayD<T>>],
+        last_reader: &[Option<usize>],
+        maps: &ChannelMaps<T>,
+    ) -> Option<Result<ArrayD<T>, LayerError>> {
+        let node = &mut self.nodes[i];
+        let (Operation::Layer(layer), &[v]) = (&mut node.operation, node.inputs.as_slice()) else {
+            return None;
+        };
+        if last_reader[v] == Some(i) && v != self.output {
+            return None;
+        }
+        // Invariant: values are produced in node order and taken only by
+        // their last reader, so an earlier value is still here.
+        let Some(input) = values[v].as_ref() else {
+            return Some(Err(LayerError::NoForwardCache {
+                layer: self.names[i].clone(),
+            }));
+        };
+        Some(layer.forward_inference_borrowed(input, maps))
     }
 
     /// Runs node `i` in inference with the maps of `followers`, the
@@ -262,6 +297,9 @@ impl<T: Float> Graph<T> {
                 return Ok(output);
             }
         };
+        if let Some(output) = self.run_forked(i, values, last_reader, &maps) {
+            return output;
+        }
         let mut arguments = self.arguments(i, values, last_reader)?;
         let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
             layer: self.names[i].clone(),

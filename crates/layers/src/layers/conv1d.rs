@@ -8,7 +8,7 @@ use kymo_tensor::{
     conv1d_backward_in_place, conv1d_forward_into, conv1d_forward_then, Conv1dConfig,
     Conv1dWorkspace, Fans, Float, Initializer, Padding, RowEpilogue, RowStretch, SeededRng,
 };
-use ndarray::{Array3, ArrayD, Ix3};
+use ndarray::{Array3, ArrayD, ArrayView3, Ix3};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::InPlaceActivation;
@@ -233,34 +233,9 @@ impl<T: Float> Conv1D<T> {
         mode: Mode,
         epilogue: Option<RowEpilogue<'_, T>>,
     ) -> Result<Array3<T>, LayerError> {
-        let batch = check_input(&self.name, KIND, self.input, &input)?;
+        check_input(&self.name, KIND, self.input, &input)?;
         let x = standard(fixed::<T, Ix3>(&self.name, KIND, input)?);
-        let bias = match &self.bias {
-            Some(b) => Some(view_as(&self.name, KIND, "bias", &b.value)?),
-            None => None,
-        };
-        let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
-        let out_shape = self.output.with_batch(batch);
-        let mut z = buffers::array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
-        self.workspace.set_inference(mode == Mode::Inference);
-        let config = self.spec.config();
-        let workspace = &mut self.workspace;
-        match epilogue {
-            Some(epilogue) => conv1d_forward_then(
-                x.view(),
-                kernel,
-                bias,
-                config,
-                workspace,
-                z.view_mut(),
-                epilogue,
-            ),
-            None => conv1d_forward_into(x.view(), kernel, bias, config, workspace, z.view_mut()),
-        }
-        .map_err(|source| LayerError::Kernel {
-            layer: self.name.clone(),
-            source,
-        })?;
+        let z = self.convolve_view(x.view(), mode, epilogue)?;
         if mode == Mode::Train {
             self.input_cache = Some(x);
         } else {
@@ -269,6 +244,37 @@ impl<T: Float> Conv1D<T> {
             self.input_cache = None;
             buffers::give_back(x);
         }
+        Ok(z)
+    }
+
+    /// The convolution of `x` (checked against the layer's input shape by
+    /// the caller), into a pooled buffer; keeps nothing.
+    fn convolve_view(
+        &mut self,
+        x: ArrayView3<'_, T>,
+        mode: Mode,
+        epilogue: Option<RowEpilogue<'_, T>>,
+    ) -> Result<Array3<T>, LayerError> {
+        let bias = match &self.bias {
+            Some(b) => Some(view_as(&self.name, KIND, "bias", &b.value)?),
+            None => None,
+        };
+        let kernel = view_as(&self.name, KIND, "kernel", &self.kernel.value)?;
+        let out_shape = self.output.with_batch(x.dim().0);
+        let mut z = buffers::array(Ix3(out_shape[0], out_shape[1], out_shape[2]));
+        self.workspace.set_inference(mode == Mode::Inference);
+        let config = self.spec.config();
+        let workspace = &mut self.workspace;
+        match epilogue {
+            Some(epilogue) => {
+                conv1d_forward_then(x, kernel, bias, config, workspace, z.view_mut(), epilogue)
+            }
+            None => conv1d_forward_into(x, kernel, bias, config, workspace, z.view_mut()),
+        }
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
         Ok(z)
     }
 }
@@ -315,6 +321,26 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         let epilogue = |stretch: RowStretch, values: &mut [T]| maps.apply(stretch.channel, values);
         Ok(self
             .convolve(input, Mode::Inference, Some(&epilogue))?
+            .into_dyn())
+    }
+
+    fn forward_inference_borrowed(
+        &mut self,
+        input: &ArrayD<T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        check_input(&self.name, KIND, self.input, input)?;
+        let x = match input.view().into_dimensionality::<Ix3>() {
+            Ok(x) if self.fuses_maps() && x.is_standard_layout() => x,
+            // Softmax, or an input not laid out in rows: on a copy.
+            _ => return self.forward_inference_then(buffers::copy_of(input), maps),
+        };
+        let own = ChannelwiseMap::Activation(self.activation.activation());
+        let maps = ChannelMaps::after(own, maps);
+        let epilogue = |stretch: RowStretch, values: &mut [T]| maps.apply(stretch.channel, values);
+        self.input_cache = None;
+        Ok(self
+            .convolve_view(x, Mode::Inference, Some(&epilogue))?
             .into_dyn())
     }
 

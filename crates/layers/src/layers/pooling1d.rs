@@ -17,9 +17,10 @@ use ndarray::{Array3, ArrayD, Ix3};
 use serde::{Deserialize, Serialize};
 
 use crate::buffers;
+use crate::channel_maps::apply_by_rows;
 use crate::layer::{check_grad, check_input, fixed, standard, take_cache};
 use crate::limits::{padded_length, product, LayerPlan};
-use crate::{Layer, LayerError, LayerSpec, Mode, Reach, Recompute, Shape};
+use crate::{ChannelMaps, Layer, LayerError, LayerSpec, Mode, Reach, Recompute, Shape};
 
 /// Configuration of a 1D pooling layer, with Keras's names and defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,6 +337,32 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
     }
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
         self.forward_with(input, None, mode)
+    }
+
+    fn forward_inference_borrowed(
+        &mut self,
+        input: &ArrayD<T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let kind = self.reduction.kind();
+        let batch = check_input(&self.name, kind, self.input, input)?;
+        let x = match input.view().into_dimensionality::<Ix3>() {
+            Ok(x) if self.reduction == Reduction::Max => x,
+            _ => return self.forward_inference_then(buffers::copy_of(input), maps),
+        };
+        let shape = self.output.with_batch(batch);
+        let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
+        max_pool1d_forward_into(x, self.spec.config(), y.view_mut(), None).map_err(|source| {
+            LayerError::Kernel {
+                layer: self.name.clone(),
+                source,
+            }
+        })?;
+        self.cache = None;
+        if maps.is_empty() {
+            return Ok(y.into_dyn());
+        }
+        apply_by_rows(y.into_dyn(), self.output, maps)
     }
 
     fn replays(&self) -> bool {
