@@ -306,9 +306,19 @@ fn each<T: Float>(values: &mut [T], parallel: bool, f: impl Fn(T) -> T + Sync) {
     }
 }
 
+/// ReLU's value and mask. The kept value is `z + 0`, which is `z` for
+/// every `z > 0`: choosing `z` itself, the value just loaded, let the
+/// compiler store only the other lanes, by masked stores that AMD's cores
+/// microcode (2.3% of FCN's training step on the EPYC); the sum makes
+/// every lane a store.
 fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
     let positive = z > T::zero();
-    (if positive { z } else { T::zero() }, u8::from(positive))
+    let value = if positive {
+        z + T::zero()
+    } else {
+        T::zero()
+    };
+    (value, u8::from(positive))
 }
 
 /// An activation applied in place, keeping `f'(z)` for backward in a buffer
