@@ -313,11 +313,7 @@ fn each<T: Float>(values: &mut [T], parallel: bool, f: impl Fn(T) -> T + Sync) {
 /// every lane a store.
 fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
     let positive = z > T::zero();
-    let value = if positive {
-        z + T::zero()
-    } else {
-        T::zero()
-    };
+    let value = if positive { z + T::zero() } else { T::zero() };
     (value, u8::from(positive))
 }
 
