@@ -277,7 +277,8 @@ impl<T: Float> Pooling1D<T> {
                 let x = standard(x);
                 let shape = self.output.with_batch(batch);
                 let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
-                let winners = if self.spec.pool_size > RECOMPUTE_LIMIT {
+                // Inference has no backward to keep winners for.
+                let winners = if train && self.spec.pool_size > RECOMPUTE_LIMIT {
                     self.winners.resize(y.len(), 0);
                     Some(&mut self.winners[..])
                 } else {
