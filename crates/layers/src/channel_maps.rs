@@ -121,6 +121,9 @@ pub(crate) fn apply_by_rows<T: Float>(
     shape: Shape,
     maps: &ChannelMaps<T>,
 ) -> Result<ArrayD<T>, LayerError> {
+    if maps.is_empty() {
+        return Ok(output);
+    }
     let mut output = standard(output);
     let channels = shape.channels().max(1);
     let length = (shape.size() / channels).max(1);

@@ -247,6 +247,23 @@ impl<T: Float> Conv1D<T> {
         Ok(z)
     }
 
+    /// The inference pass of `x` (checked by the caller) with the layer's
+    /// own activation and then `maps` in the convolution's epilogue, as
+    /// the unfused layers apply them; keeps nothing.
+    fn convolve_mapped(
+        &mut self,
+        x: ArrayView3<'_, T>,
+        maps: &ChannelMaps<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let own = ChannelwiseMap::Activation(self.activation.activation());
+        let maps = ChannelMaps::after(own, maps);
+        let epilogue = |stretch: RowStretch, values: &mut [T]| maps.apply(stretch.channel, values);
+        self.input_cache = None;
+        Ok(self
+            .convolve_view(x, Mode::Inference, Some(&epilogue))?
+            .into_dyn())
+    }
+
     /// The convolution of `x` (checked against the layer's input shape by
     /// the caller), into a pooled buffer; keeps nothing.
     fn convolve_view(
@@ -315,13 +332,12 @@ impl<T: Float> Layer<T> for Conv1D<T> {
             let z = self.forward(input, Mode::Inference)?;
             return apply_by_rows(z, self.output, maps);
         }
-        // The layer's own activation first, as its unfused pass applies it.
-        let own = ChannelwiseMap::Activation(self.activation.activation());
-        let maps = ChannelMaps::after(own, maps);
-        let epilogue = |stretch: RowStretch, values: &mut [T]| maps.apply(stretch.channel, values);
-        Ok(self
-            .convolve(input, Mode::Inference, Some(&epilogue))?
-            .into_dyn())
+        check_input(&self.name, KIND, self.input, &input)?;
+        let x = standard(fixed::<T, Ix3>(&self.name, KIND, input)?);
+        let y = self.convolve_mapped(x.view(), maps);
+        // The input's storage takes the next layer's output.
+        buffers::give_back(x);
+        y
     }
 
     fn forward_inference_borrowed(
@@ -330,18 +346,11 @@ impl<T: Float> Layer<T> for Conv1D<T> {
         maps: &ChannelMaps<T>,
     ) -> Result<ArrayD<T>, LayerError> {
         check_input(&self.name, KIND, self.input, input)?;
-        let x = match input.view().into_dimensionality::<Ix3>() {
-            Ok(x) if self.fuses_maps() && x.is_standard_layout() => x,
+        match input.view().into_dimensionality::<Ix3>() {
+            Ok(x) if self.fuses_maps() && x.is_standard_layout() => self.convolve_mapped(x, maps),
             // Softmax, or an input not laid out in rows: on a copy.
-            _ => return self.forward_inference_then(buffers::copy_of(input), maps),
-        };
-        let own = ChannelwiseMap::Activation(self.activation.activation());
-        let maps = ChannelMaps::after(own, maps);
-        let epilogue = |stretch: RowStretch, values: &mut [T]| maps.apply(stretch.channel, values);
-        self.input_cache = None;
-        Ok(self
-            .convolve_view(x, Mode::Inference, Some(&epilogue))?
-            .into_dyn())
+            _ => self.forward_inference_then(buffers::copy_of(input), maps),
+        }
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {

@@ -13,7 +13,7 @@ use kymo_tensor::{
     max_pool1d_backward_in_place, max_pool1d_forward_into, max_pool1d_forward_keeping_taps,
     max_pool1d_keeps_taps, Float, Padding, Pool1dConfig,
 };
-use ndarray::{Array3, ArrayD, Ix3};
+use ndarray::{Array3, ArrayD, ArrayView3, Ix3};
 use serde::{Deserialize, Serialize};
 
 use crate::buffers;
@@ -275,27 +275,7 @@ impl<T: Float> Pooling1D<T> {
             }
             Reduction::Max => {
                 let x = standard(x);
-                let shape = self.output.with_batch(batch);
-                let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
-                // Inference has no backward to keep winners for.
-                let winners = if train && self.spec.pool_size > RECOMPUTE_LIMIT {
-                    self.winners.resize(y.len(), 0);
-                    Some(&mut self.winners[..])
-                } else {
-                    None
-                };
-                let config = self.spec.config();
-                match kink {
-                    Some(slope) => leaky_max_pool1d_forward_into(
-                        x.view(),
-                        slope,
-                        config,
-                        y.view_mut(),
-                        winners,
-                    ),
-                    None => max_pool1d_forward_into(x.view(), config, y.view_mut(), winners),
-                }
-                .map_err(kernel_error)?;
+                let y = self.max_pooled(x.view(), kink, train)?;
                 (y, Cache::Max { input: x, kink })
             }
             Reduction::Average => (
@@ -313,6 +293,39 @@ impl<T: Float> Pooling1D<T> {
             _ => None,
         };
         Ok(output.into_dyn())
+    }
+}
+
+impl<T: Float> Pooling1D<T> {
+    /// The max pool of `x` (checked by the caller), after a leaky ReLU of
+    /// slope `kink` when given, into a pooled buffer; the winners go to
+    /// the layer's `winners` when `train` and the pool is too wide for
+    /// backward to find them again.
+    fn max_pooled(
+        &mut self,
+        x: ArrayView3<'_, T>,
+        kink: Option<T>,
+        train: bool,
+    ) -> Result<Array3<T>, LayerError> {
+        let shape = self.output.with_batch(x.dim().0);
+        let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
+        // Inference has no backward to keep winners for.
+        let winners = if train && self.spec.pool_size > RECOMPUTE_LIMIT {
+            self.winners.resize(y.len(), 0);
+            Some(&mut self.winners[..])
+        } else {
+            None
+        };
+        let config = self.spec.config();
+        match kink {
+            Some(slope) => leaky_max_pool1d_forward_into(x, slope, config, y.view_mut(), winners),
+            None => max_pool1d_forward_into(x, config, y.view_mut(), winners),
+        }
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
+        Ok(y)
     }
 }
 
@@ -345,24 +358,13 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
         input: &ArrayD<T>,
         maps: &ChannelMaps<T>,
     ) -> Result<ArrayD<T>, LayerError> {
-        let kind = self.reduction.kind();
-        let batch = check_input(&self.name, kind, self.input, input)?;
+        check_input(&self.name, self.reduction.kind(), self.input, input)?;
         let x = match input.view().into_dimensionality::<Ix3>() {
             Ok(x) if self.reduction == Reduction::Max => x,
             _ => return self.forward_inference_then(buffers::copy_of(input), maps),
         };
-        let shape = self.output.with_batch(batch);
-        let mut y = buffers::array(Ix3(shape[0], shape[1], shape[2]));
-        max_pool1d_forward_into(x, self.spec.config(), y.view_mut(), None).map_err(|source| {
-            LayerError::Kernel {
-                layer: self.name.clone(),
-                source,
-            }
-        })?;
+        let y = self.max_pooled(x, None, false)?;
         self.cache = None;
-        if maps.is_empty() {
-            return Ok(y.into_dyn());
-        }
         apply_by_rows(y.into_dyn(), self.output, maps)
     }
 
