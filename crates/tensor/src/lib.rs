@@ -62,7 +62,7 @@ pub use pool1d::{
     max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Pool1dConfig,
 };
 pub use rng::{derive_seed, SeededRng};
-pub use runtime::{set_threads, threads, Runtime};
+pub use runtime::{set_threads, threads, with_threads, Runtime};
 pub use scratch::release_scratch;
 pub use single_unit::{single_unit_backward_in_place, single_unit_forward};
 pub use warm::{with_warm_workers, SPIN_IDLE};

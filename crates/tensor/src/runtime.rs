@@ -44,6 +44,27 @@ pub fn threads() -> usize {
     POOL_THREADS.get().unwrap_or_else(default_threads)
 }
 
+/// Runs `body` with the calling thread's kernels splitting for `threads`
+/// (at least 1), then restores the count it had, even if `body` panics.
+///
+/// For work that is already split across a pool's workers at a coarser
+/// grain, each worker with a share of its own (inference split by samples,
+/// `kymo_train::predict_on`): with 1, every kernel inside runs on the
+/// worker that called it instead of handing pieces to workers that are
+/// busy with their own shares. Results have the same bits whatever the
+/// count, as everywhere.
+pub fn with_threads<R>(threads: usize, body: impl FnOnce() -> R) -> R {
+    /// Puts the thread's count back when dropped.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            POOL_THREADS.set(self.0);
+        }
+    }
+    let _restore = Restore(POOL_THREADS.replace(Some(threads.max(1))));
+    body()
+}
+
 /// The process default: [`set_threads`]'s count, or the machine's cores.
 fn default_threads() -> usize {
     match DEFAULT_THREADS.load(Ordering::Relaxed) {
@@ -193,5 +214,19 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         assert_eq!(Runtime::global().threads(), cores);
         assert_eq!(threads(), cores);
+    }
+
+    #[test]
+    fn with_threads_sets_the_count_for_its_body_and_restores_it() {
+        let two = Runtime::new(2).expect("starts");
+        let (inside, after) = two.run(|| (with_threads(1, crate::threads), crate::threads()));
+        assert_eq!((inside, after), (1, 2));
+        // A panicking body still gives the count back.
+        let after_panic = two.run(|| {
+            let unwound = std::panic::catch_unwind(|| with_threads(1, || panic!("body fails")));
+            assert!(unwound.is_err());
+            crate::threads()
+        });
+        assert_eq!(after_panic, 2);
     }
 }

@@ -36,6 +36,7 @@ mod predictor;
 mod recipe;
 mod recorder;
 mod resume;
+mod sample_parallel;
 mod search;
 mod stability;
 mod trainer;

@@ -8,6 +8,7 @@ use kymo_optim::{AnyOptimizer, Optimizer, Slot};
 use kymo_tensor::{derive_seed, Runtime, SeededRng};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 
+use crate::sample_parallel::two_dimensional;
 use crate::{Callback, EpochLog, FitConfig, History, StepRecorder, TrainError};
 
 /// Everything a training run is: model, optimizer, settings, the shuffling
@@ -387,7 +388,10 @@ pub fn predict_on(
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Array2<f32>, TrainError> {
-    let rows = runtime.run_warm(|| predict_batches(model, data, batch_size))?;
+    let rows = match crate::sample_parallel::predict_by_samples(runtime, model, data)? {
+        Some(rows) => rows,
+        None => runtime.run_warm(|| predict_batches(model, data, batch_size))?,
+    };
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
     ndarray::concatenate(Axis(0), &views).map_err(|e| TrainError::Config {
         field: "model",
@@ -405,14 +409,7 @@ fn predict_batches(
     let all: Vec<usize> = (0..data.len()).collect();
     for indices in all.chunks(batch_size.max(1)) {
         let (x, _) = data.batch(indices)?;
-        let out = model
-            .forward(x, Mode::Inference)?
-            .into_dimensionality::<Ix2>()
-            .map_err(|_| TrainError::Config {
-                field: "model",
-                reason: "the model's output is not [batch, targets]".into(),
-            })?;
-        rows.push(out);
+        rows.push(two_dimensional(model.forward(x, Mode::Inference)?)?);
     }
     Ok(rows)
 }

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use std::time::Instant;
 
-use kymo_layers::{profile, zoo, Activation, LayerSpec, Mode, Model, Sequential};
+use kymo_layers::{profile, zoo, Activation, LayerSpec, Model, Sequential};
 use kymo_optim::{Adam, AnyOptimizer};
 use kymo_tensor::SeededRng;
 use kymo_train::{FitConfig, Loss, Trainer};
@@ -151,17 +151,22 @@ pub fn run(
     kymo_tensor::set_threads(threads);
     let mut trainer = trainer(model, length, batch, classes, keeping)?;
     let (x, y) = random_batch(length, batch, classes);
+    let per_step = predict_samples(predict, batch);
+    let predicted = match per_step {
+        Some(samples) => {
+            let (signals, targets) = random_batch(length, samples, classes);
+            let signals = signals.into_dimensionality::<ndarray::Ix3>()?;
+            Some(kymo_data::Dataset::new(signals, targets)?)
+        }
+        None => None,
+    };
     let mut step = || {
-        if predict {
-            // What `predict` runs per batch (`kymo_train::predict_on`): a
-            // forward pass, nothing kept, inside the runtime with its
-            // workers warm, as a training step runs. Outside it, each
-            // kernel's parallel region waits on sleeping workers and two
-            // threads ran no faster than one.
+        if let Some(data) = &predicted {
+            // What a user's `predict` runs (`kymo_train::predict_on`):
+            // `batch`-sample batches, or the samples split across the
+            // threads when there are enough of them, nothing kept.
             let runtime = trainer.runtime.clone();
-            let model = &mut trainer.model;
-            runtime
-                .run_warm(|| model.forward(x.clone(), Mode::Inference))
+            kymo_train::predict_on(&runtime, trainer.model.as_mut(), data, batch)
                 .map(|_| ())
                 .map_err(anyhow::Error::from)
         } else {
@@ -201,10 +206,27 @@ pub fn run(
         threads,
         steps,
         seconds: elapsed,
-        samples_per_second: (steps * batch) as f64 / elapsed,
+        samples_per_second: (steps * per_step.unwrap_or(batch)) as f64 / elapsed,
         peak_rss_mb,
         conv_gflops,
     })
+}
+
+/// Batches of `batch` one inference step predicts: enough that the copies
+/// of the model a prediction split by samples builds once per call
+/// (`kymo_train::predict_on`) are spread over a user's data set, as they
+/// are in `predict`, not charged to every batch.
+const PREDICT_BATCHES: usize = 8;
+
+/// The samples one inference step predicts (`None` in training): one at
+/// batch 1, which times a single sample's latency, else
+/// [`PREDICT_BATCHES`] batches.
+fn predict_samples(predict: bool, batch: usize) -> Option<usize> {
+    match (predict, batch) {
+        (false, _) => None,
+        (true, 1) => Some(1),
+        (true, _) => Some(batch * PREDICT_BATCHES),
+    }
 }
 
 /// Samples timed per layer for [`conv_gflops`] (at least 5 passes), after
