@@ -61,6 +61,16 @@ pub trait Model<T: Float>: Send {
     /// is for measuring what it saves.
     fn set_inference_fusion(&mut self, _fuse: bool) {}
 
+    /// A copy of this model for inference on another thread: the same
+    /// architecture and weights (moving statistics included), buffers of
+    /// its own. `None`, the default, for a model that its architecture and
+    /// weights do not rebuild (an embedder's own `Model`): inference then
+    /// never splits its samples across copies
+    /// (`kymo_train::predict_on`).
+    fn inference_copy(&self) -> Result<Option<Box<dyn Model<T>>>, LayerError> {
+        Ok(None)
+    }
+
     /// The loss term of the layers' activity penalties
     /// ([`crate::layers::ActivityRegularization`]) from their forward
     /// passes in `mode` since it was last taken: each layer's penalty per
@@ -175,6 +185,15 @@ pub trait Model<T: Float>: Send {
             .filter_map(|l| l.rng_mut())
             .collect()
     }
+}
+
+/// `model` built again from its architecture and given its weights: what
+/// [`Model::inference_copy`] is for the models kymo builds.
+pub(crate) fn rebuilt<T: Float>(model: &dyn Model<T>) -> Result<Box<dyn Model<T>>, LayerError> {
+    // The seed only draws initial weights, which the model's replace.
+    let mut copy = model.architecture().build::<T>(0)?;
+    copy.set_weights(&model.get_weights())?;
+    Ok(copy)
 }
 
 /// Boxes any model, so that APIs taking `impl Into<Box<dyn Model<T>>>`

@@ -133,6 +133,12 @@ impl<T: Float> Model<T> for Sequential<T> {
         self.fuse_inference = fuse;
     }
 
+    fn inference_copy(&self) -> Result<Option<Box<dyn Model<T>>>, LayerError> {
+        let mut copy = crate::model::rebuilt(self)?;
+        copy.set_inference_fusion(self.fuse_inference);
+        Ok(Some(copy))
+    }
+
     fn layers(&self) -> Vec<&dyn Layer<T>> {
         self.stages.iter().flat_map(|s| s.layers()).collect()
     }

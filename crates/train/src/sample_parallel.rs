@@ -47,8 +47,10 @@ const SMALL_LAYER_WORK: f64 = 10e6;
 /// or one thread, or a model that does not split well ([`splits_well`]),
 /// for the caller's batch-by-batch pass.
 ///
-/// The other threads run copies of `model` built from its architecture and
-/// given its weights (moving statistics included), once per call.
+/// The other threads run copies of `model`
+/// ([`Model::inference_copy`]: its architecture and weights, moving
+/// statistics included), made once per call; a model without one goes
+/// batch by batch.
 pub(crate) fn predict_by_samples(
     runtime: &Runtime,
     model: &mut dyn Model<f32>,
@@ -58,13 +60,12 @@ pub(crate) fn predict_by_samples(
     if threads < 2 || data.len() < threads * SAMPLES_AT_A_TIME || !splits_well(model) {
         return Ok(None);
     }
-    let weights = model.get_weights();
-    let architecture = model.architecture();
     let mut copies = Vec::with_capacity(threads - 1);
     for _ in 1..threads {
-        let mut copy = architecture.build::<f32>(0)?;
-        copy.set_weights(&weights)?;
-        copies.push(copy);
+        match model.inference_copy()? {
+            Some(copy) => copies.push(copy),
+            None => return Ok(None),
+        }
     }
     let mut models: Vec<&mut dyn Model<f32>> = vec![model];
     models.extend(copies.iter_mut().map(|copy| copy.as_mut()));
@@ -190,6 +191,44 @@ mod tests {
         model
     }
 
+    /// A model of an embedder's, delegating to a kymo model but keeping
+    /// [`Model::inference_copy`]'s default.
+    struct Wrapped(Box<dyn Model<f32>>);
+
+    impl Model<f32> for Wrapped {
+        fn architecture(&self) -> ArchitectureSpec {
+            self.0.architecture()
+        }
+        fn input_shape(&self) -> kymo_layers::Shape {
+            self.0.input_shape()
+        }
+        fn output_shape(&self) -> kymo_layers::Shape {
+            self.0.output_shape()
+        }
+        fn forward(
+            &mut self,
+            input: ndarray::ArrayD<f32>,
+            mode: Mode,
+        ) -> Result<ndarray::ArrayD<f32>, kymo_layers::LayerError> {
+            self.0.forward(input, mode)
+        }
+        fn backward(
+            &mut self,
+            grad_output: ndarray::ArrayD<f32>,
+        ) -> Result<ndarray::ArrayD<f32>, kymo_layers::LayerError> {
+            self.0.backward(grad_output)
+        }
+        fn layers(&self) -> Vec<&dyn Layer<f32>> {
+            self.0.layers()
+        }
+        fn layers_mut(&mut self) -> Vec<&mut dyn Layer<f32>> {
+            self.0.layers_mut()
+        }
+        fn summary(&self) -> kymo_layers::Summary {
+            self.0.summary()
+        }
+    }
+
     fn signals(samples: usize, length: usize) -> Dataset {
         let mut rng = SeededRng::new(5, 0);
         let x = Array3::from_shape_fn((samples, 1, length), |_| rng.normal() as f32);
@@ -238,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn large_layers_one_thread_or_few_samples_go_batch_by_batch() {
+    fn one_thread_few_samples_penalties_own_models_and_large_layers_go_batch_by_batch() {
         let (one, two) = (
             Runtime::new(1).expect("starts"),
             Runtime::new(2).expect("starts"),
@@ -265,6 +304,11 @@ mod tests {
             .insert(at, LayerSpec::ActivityRegularization(spec));
         let mut penalized = trained_looking(&penalized.into());
         assert!(predict_by_samples(&two, penalized.as_mut(), &data)
+            .expect("runs")
+            .is_none());
+        // An embedder's own model, which has no inference copy.
+        let mut own = Wrapped(trained_looking(&zoo::answer(64).into()));
+        assert!(predict_by_samples(&two, &mut own, &data)
             .expect("runs")
             .is_none());
         // The question's model: 45 M multiply-adds per layer at 1,040 points.

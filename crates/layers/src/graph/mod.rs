@@ -609,6 +609,12 @@ impl<T: Float> Model<T> for Graph<T> {
         self.fuse_inference = fuse;
     }
 
+    fn inference_copy(&self) -> Result<Option<Box<dyn Model<T>>>, LayerError> {
+        let mut copy = crate::model::rebuilt(self)?;
+        copy.set_inference_fusion(self.fuse_inference);
+        Ok(Some(copy))
+    }
+
     fn set_recompute_above(&mut self, bytes: Option<usize>) {
         self.keeping.recompute_above = bytes;
     }
