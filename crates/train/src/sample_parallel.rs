@@ -2,13 +2,15 @@
 //! whole model over a share of the samples, a few at a time, with its
 //! kernels on that thread alone.
 //!
-//! Split the usual way, every layer of a batch of 32 runs on both threads
-//! and writes its whole output (17 MB for the answer's widest layer) before
-//! the next layer reads it back from memory. A couple of samples' layers
-//! stay in a core's own cache instead, and the threads never wait on each
-//! other between layers: one thread running the answer's model on 2
-//! samples at a time gave 1,700 samples/s where both threads on batches of
-//! 32 gave 2,500 (`docs/performance.md`).
+//! Split the usual way, every layer of a batch of 32 runs on both threads,
+//! which meet at its end, and writes its whole output (17 MB for the
+//! answer's widest layer) before the next layer reads it back from memory.
+//! Split by samples, the threads never wait on each other, and a couple of
+//! samples' layers stay in a core's caches: one thread running the
+//! answer's model on 2 samples at a time gave 1,700 samples/s where both
+//! threads on batches of 32 gave 2,500 (`docs/performance.md`; smaller
+//! batches on both threads gained nothing, so the meetings are most of
+//! it).
 //!
 //! Each sample's outputs do not depend on which samples share its batch
 //! (every kernel computes a sample's outputs from that sample alone, sums
@@ -74,10 +76,11 @@ pub(crate) fn predict_by_samples(
     let (model, others) = models
         .split_first_mut()
         .expect("invariant: `models` starts with `model`");
-    // Threads of their own, not the pool's workers: a worker can be held
-    // by a spinner of a warm step or steal nothing for a while, and then
-    // one thread ran both shares (half the rate, in a third of the runs).
-    // A thread costs tens of microseconds, once per call.
+    // Threads of their own, not the pool's workers: handed to the pool
+    // as two parallel tasks, both shares ran on one worker in about a
+    // third of the runs (half the rate; which worker was held, and by
+    // what, was not found). Threads of their own never did. A thread
+    // costs tens of microseconds, once per call.
     let outputs = std::thread::scope(|scope| {
         let handles: Vec<_> = others
             .iter_mut()
