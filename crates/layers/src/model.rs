@@ -187,13 +187,18 @@ pub trait Model<T: Float>: Send {
     }
 }
 
-/// `model` built again from its architecture and given its weights: what
-/// [`Model::inference_copy`] is for the models kymo builds.
-pub(crate) fn rebuilt<T: Float>(model: &dyn Model<T>) -> Result<Box<dyn Model<T>>, LayerError> {
+/// `model` built again from its architecture, given its weights and its
+/// inference fusion setting `fuse`: [`Model::inference_copy`] for the
+/// models kymo builds.
+pub(crate) fn inference_copy_of<T: Float>(
+    model: &dyn Model<T>,
+    fuse: bool,
+) -> Result<Option<Box<dyn Model<T>>>, LayerError> {
     // The seed only draws initial weights, which the model's replace.
     let mut copy = model.architecture().build::<T>(0)?;
     copy.set_weights(&model.get_weights())?;
-    Ok(copy)
+    copy.set_inference_fusion(fuse);
+    Ok(Some(copy))
 }
 
 /// Boxes any model, so that APIs taking `impl Into<Box<dyn Model<T>>>`

@@ -134,9 +134,7 @@ impl<T: Float> Model<T> for Sequential<T> {
     }
 
     fn inference_copy(&self) -> Result<Option<Box<dyn Model<T>>>, LayerError> {
-        let mut copy = crate::model::rebuilt(self)?;
-        copy.set_inference_fusion(self.fuse_inference);
-        Ok(Some(copy))
+        crate::model::inference_copy_of(self, self.fuse_inference)
     }
 
     fn layers(&self) -> Vec<&dyn Layer<T>> {
