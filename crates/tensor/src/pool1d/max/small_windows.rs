@@ -17,6 +17,13 @@
 //! vectorizes. Together they halved the time of the answer's pool
 //! backward and cut the kept-taps forward to under a third
 //! (`cargo bench --bench kernels -- max_pool_3`).
+//!
+//! A comparison that lets NaN win ([`beats`]) costs three vector compares
+//! and two masks per tap where a plain `>` costs one. Without a NaN among
+//! the inputs the two agree exactly, so each run of inputs is first
+//! checked for NaN in one cheap pass ([`may_hold_nan`]) and compared with
+//! `>` when it holds none: the answer's pools in inference took about
+//! half the time, with the same maxima and winners.
 
 use super::rows::beats;
 use crate::Float;
@@ -38,14 +45,47 @@ fn maxima<T: Float, const N: usize>(inputs: &[T], ys: &mut [T]) {
     // Slicing once up front lets the compiler drop the bounds checks in
     // the loop, which then vectorizes across outputs.
     let inputs = &inputs[..ys.len() + N - 1];
+    if may_hold_nan(inputs) {
+        maxima_by::<T, N>(inputs, ys, beats);
+    } else {
+        maxima_by::<T, N>(inputs, ys, |value, best| value > best);
+    }
+}
+
+/// [`maxima`] with the comparison `better`: [`beats`], or `>` where the
+/// inputs hold no NaN (the same answers there). Inlined into each caller
+/// so that each comparison gets its own vectorized loop.
+#[inline(always)]
+fn maxima_by<T: Float, const N: usize>(inputs: &[T], ys: &mut [T], better: impl Fn(T, T) -> bool) {
     for (j, y) in ys.iter_mut().enumerate() {
         let window = &inputs[j..j + N];
         let mut best = window[0];
         for &value in &window[1..] {
-            best = if beats(value, best) { value } else { best };
+            best = if better(value, best) { value } else { best };
         }
         *y = best;
     }
+}
+
+/// Whether `values` may hold a NaN: true when one does, and also when one
+/// holds an infinity (`∞ · 0` is NaN), where the callers take the
+/// comparison that handles NaN, which is right for any input. One pass
+/// of products with zero summed in lanes, which vectorizes, without a
+/// branch per value.
+fn may_hold_nan<T: Float>(values: &[T]) -> bool {
+    const LANES: usize = 16;
+    let mut lanes = [T::zero(); LANES];
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for k in 0..LANES {
+            lanes[k] += block[k] * T::zero();
+        }
+    }
+    let tail = blocks
+        .remainder()
+        .iter()
+        .fold(T::zero(), |sum, &v| sum + v * T::zero());
+    lanes.iter().fold(tail, |sum, &v| sum + v).is_nan()
 }
 
 /// `ys[j]` = the maximum of `inputs[j..j + taps]` and `winners[j]` the tap
@@ -72,15 +112,27 @@ fn winners_of<T: Float, const N: usize>(inputs: &[T], ys: &mut [T], winners: &mu
     // vectorizes with each window's best value and tap in registers.
     let count = ys.len().min(winners.len());
     let inputs = &inputs[..count + N - 1];
-    for (j, (y, winner)) in ys[..count]
-        .iter_mut()
-        .zip(&mut winners[..count])
-        .enumerate()
-    {
+    let (ys, winners) = (&mut ys[..count], &mut winners[..count]);
+    if may_hold_nan(inputs) {
+        winners_by::<T, N>(inputs, ys, winners, beats);
+    } else {
+        winners_by::<T, N>(inputs, ys, winners, |value, best| value > best);
+    }
+}
+
+/// [`winners_of`] with the comparison `better` (see [`maxima_by`]).
+#[inline(always)]
+fn winners_by<T: Float, const N: usize>(
+    inputs: &[T],
+    ys: &mut [T],
+    winners: &mut [u32],
+    better: impl Fn(T, T) -> bool,
+) {
+    for (j, (y, winner)) in ys.iter_mut().zip(winners.iter_mut()).enumerate() {
         let window = &inputs[j..j + N];
         let (mut best, mut tap) = (window[0], 0u32);
         for (t, &value) in window.iter().enumerate().skip(1) {
-            let better = beats(value, best);
+            let better = better(value, best);
             best = if better { value } else { best };
             // `t` is below N, at most 4.
             tap = if better { t as u32 } else { tap };
@@ -134,5 +186,70 @@ fn gather_of<T: Float, const N: usize>(
             total += if won { gy[k] } else { T::zero() };
         }
         *target = total;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each window's maximum and winning tap by [`beats`], one window at a
+    /// time: what both comparisons must give.
+    fn by_definition(inputs: &[f32], taps: usize, out: usize) -> (Vec<u32>, Vec<u32>) {
+        (0..out)
+            .map(|j| {
+                let mut tap = 0;
+                for t in 1..taps {
+                    if beats(inputs[j + t], inputs[j + tap]) {
+                        tap = t;
+                    }
+                }
+                (inputs[j + tap].to_bits(), tap as u32)
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn maxima_and_winners_match_the_definition_with_and_without_nan() {
+        // 53 outputs: three blocks of 16 lanes and a tail. Ties, zeros of
+        // both signs, and in turn nothing else, an infinity (which takes
+        // the path that handles NaN) and a NaN at the start, middle and end.
+        let base: Vec<f32> = (0..56)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -0.0,
+                2 | 3 => 1.5,
+                k => (k as f32 - 5.0) * ((i as f32) * 0.3).sin(),
+            })
+            .collect();
+        let mut cases = vec![base.clone()];
+        for (position, value) in [
+            (20, f32::INFINITY),
+            (21, f32::NEG_INFINITY),
+            (0, f32::NAN),
+            (30, f32::NAN),
+            (55, f32::NAN),
+        ] {
+            let mut case = base.clone();
+            case[position] = value;
+            cases.push(case);
+        }
+        for inputs in &cases {
+            for taps in 2..=4 {
+                let out = inputs.len() + 1 - taps;
+                let (want_values, want_taps) = by_definition(inputs, taps, out);
+                let mut ys = vec![7.0f32; out];
+                assert!(window_maxima(inputs, taps, &mut ys));
+                let bits: Vec<u32> = ys.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(bits, want_values, "{taps} taps");
+                let mut winners = vec![9u32; out];
+                assert!(window_winners(inputs, taps, &mut ys, &mut winners));
+                let bits: Vec<u32> = ys.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(bits, want_values, "{taps} taps");
+                assert_eq!(winners, want_taps, "{taps} taps");
+            }
+        }
+        assert!(!may_hold_nan(&base));
+        assert!(cases[1..].iter().all(|case| may_hold_nan(case)));
     }
 }
