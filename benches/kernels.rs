@@ -185,7 +185,8 @@ fn minirocket(c: &mut Criterion) {
 
 fn batch_norm(c: &mut Criterion) {
     use kymo::tensor::batch_norm::{
-        batch_norm_forward, batch_norm_inference_in_place, Ncl, Statistics,
+        batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place, Before, Ncl,
+        Statistics,
     };
     // ResNet's widest BatchNormalization at batch 32: 128 channels x 1040.
     let shape = Ncl {
@@ -196,23 +197,41 @@ fn batch_norm(c: &mut Criterion) {
     let x = filled((32, 128, 1040)).into_raw_vec_and_offset().0;
     let (mean, variance) = (vec![0.1f32; 128], vec![1.5f32; 128]);
     let (gamma, beta) = (vec![1.2f32; 128], vec![0.3f32; 128]);
-    // Inference as training's kernel runs it (normalized copy and output)
-    // against the in-place pass the layer now takes.
     let mut output = vec![0.0f32; x.len()];
-    c.bench_function("batch_norm_128x1040_b32_inference_two_buffers", |b| {
-        b.iter_batched_ref(
-            || x.clone(),
-            |input| {
-                let given = Statistics::Given {
-                    mean: &mean,
-                    variance: &variance,
-                };
-                batch_norm_forward(shape, input, given, 1e-3, &gamma, &beta, &mut output)
-                    .expect("fits")
+    // Training's passes, plain and with a LeakyReLU before (the answer's
+    // model with BatchNormalization): the forward pass into an output,
+    // and backward from the kept input.
+    for (name, before) in [
+        ("", Before::Nothing),
+        ("_after_leaky_relu", Before::LeakyRelu(0.1)),
+    ] {
+        let affine = (&gamma[..], &beta[..]);
+        let forward = |output: &mut [f32]| {
+            batch_norm_forward(shape, &x, before, Statistics::Batch, 1e-3, affine, output)
+                .expect("fits")
+        };
+        // The statistics backward reads, whether or not the forward
+        // bench is selected.
+        let used = forward(&mut output);
+        c.bench_function(
+            &format!("batch_norm_128x1040_b32_train_forward{name}"),
+            |b| b.iter(|| forward(&mut output)),
+        );
+        c.bench_function(
+            &format!("batch_norm_128x1040_b32_train_backward{name}"),
+            |b| {
+                b.iter_batched_ref(
+                    || x.clone(),
+                    |dy| {
+                        let statistics = (&used.mean[..], &used.inv_std[..]);
+                        batch_norm_backward(shape, dy, (&x, before), statistics, &gamma)
+                            .expect("fits")
+                    },
+                    BatchSize::LargeInput,
+                )
             },
-            BatchSize::LargeInput,
-        )
-    });
+        );
+    }
     c.bench_function("batch_norm_128x1040_b32_inference_in_place", |b| {
         b.iter_batched_ref(
             || x.clone(),

@@ -4,14 +4,20 @@
 //! one. A `Layer` knows nothing of fusion; the plan knows the concrete
 //! layers it pairs.
 //!
-//! One fusion of pairs: `LeakyReLU` then `MaxPooling1D`. The pool reads
+//! Two fusions of pairs. `LeakyReLU` then `MaxPooling1D`: the pool reads
 //! each activated row from a scratch row instead of the whole activated
 //! batch from memory (1-2% of the answer's batch-32 training step), and its
 //! backward returns the gradient with respect to the LeakyReLU's input.
 //! A small stride-1 pool keeps a byte per output (its winning tap) and one
 //! per input (its side of the kink) instead of the activation's input, so
 //! backward neither reads that input again nor activates and pools it a
-//! second time.
+//! second time. `LeakyReLU` then `BatchNormalization` (the answer's
+//! model with BatchNormalization): the normalization activates each value
+//! wherever its passes read it, keeps the activation's input as it came
+//! (its backward computes the activation, `x̂` and the derivative again
+//! from it), and neither an activated copy of the batch nor the
+//! activation's mask is written, kept or read again
+//! (`kymo_tensor::batch_norm::Before`).
 //!
 //! In inference, a convolution also runs the single layers after it that
 //! map each channel's values on their own (BatchNormalization,
@@ -21,7 +27,7 @@
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::layers::{ActivationLayer, Pooling1D, Reduction};
+use crate::layers::{ActivationLayer, BatchNormalization, Pooling1D, Reduction};
 use crate::{Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Shape};
 
 /// One step of a planned model.
@@ -31,6 +37,8 @@ pub(crate) enum Stage<T> {
     /// A LeakyReLU and the MaxPooling1D after it (boxed: the pair is
     /// large beside a pointer).
     LeakyReluMaxPool(Box<LeakyReluMaxPool<T>>),
+    /// A LeakyReLU and the BatchNormalization after it.
+    LeakyReluBatchNorm(Box<LeakyReluBatchNorm<T>>),
 }
 
 /// A LeakyReLU and the max pool that reads it, run as one pass.
@@ -40,12 +48,22 @@ pub(crate) struct LeakyReluMaxPool<T> {
     negative_slope: f64,
 }
 
+/// A LeakyReLU and the BatchNormalization that reads it, run as one pass.
+pub(crate) struct LeakyReluBatchNorm<T> {
+    activation: ActivationLayer<T>,
+    norm: BatchNormalization<T>,
+    negative_slope: f64,
+}
+
 impl<T: Float> Stage<T> {
     /// The layers of this stage, in order.
     pub(crate) fn layers(&self) -> Vec<&dyn Layer<T>> {
         match self {
             Stage::Single(layer) => vec![layer.as_ref()],
             Stage::LeakyReluMaxPool(pair) => vec![&pair.activation as &dyn Layer<T>, &pair.pool],
+            Stage::LeakyReluBatchNorm(pair) => {
+                vec![&pair.activation as &dyn Layer<T>, &pair.norm]
+            }
         }
     }
 
@@ -54,6 +72,7 @@ impl<T: Float> Stage<T> {
         match self {
             Stage::Single(layer) => vec![layer.as_mut()],
             Stage::LeakyReluMaxPool(pair) => vec![&mut pair.activation, &mut pair.pool],
+            Stage::LeakyReluBatchNorm(pair) => vec![&mut pair.activation, &mut pair.norm],
         }
     }
 
@@ -61,6 +80,7 @@ impl<T: Float> Stage<T> {
         match self {
             Stage::Single(layer) => layer.output_shape(),
             Stage::LeakyReluMaxPool(pair) => Layer::<T>::output_shape(&pair.pool),
+            Stage::LeakyReluBatchNorm(pair) => Layer::<T>::output_shape(&pair.norm),
         }
     }
 
@@ -69,6 +89,10 @@ impl<T: Float> Stage<T> {
             Stage::Single(layer) => layer.forward(x, mode),
             Stage::LeakyReluMaxPool(pair) => {
                 pair.pool
+                    .forward_after_leaky_relu(x, pair.negative_slope, mode)
+            }
+            Stage::LeakyReluBatchNorm(pair) => {
+                pair.norm
                     .forward_after_leaky_relu(x, pair.negative_slope, mode)
             }
         }
@@ -86,20 +110,36 @@ impl<T: Float> Stage<T> {
                 let grad = pair.pool.backward(grad)?;
                 pair.activation.backward(grad)
             }
+            Stage::LeakyReluBatchNorm(pair) if pair.norm.pending_backward_is_fused() => {
+                pair.norm.backward(grad)
+            }
+            Stage::LeakyReluBatchNorm(pair) => {
+                let grad = pair.norm.backward(grad)?;
+                pair.activation.backward(grad)
+            }
         }
+    }
+
+    /// The maps of each channel's values this stage's layers make in
+    /// inference, in order; `None` when one of them is not such a map.
+    fn inference_maps(&self) -> Option<Vec<ChannelwiseMap<T>>> {
+        self.layers()
+            .into_iter()
+            .map(|layer| layer.inference_map())
+            .collect()
     }
 
     /// Whether this stage runs a fused pair.
     #[cfg(test)]
     pub(crate) fn is_fused(&self) -> bool {
-        matches!(self, Stage::LeakyReluMaxPool(_))
+        !matches!(self, Stage::Single(_))
     }
 }
 
 /// Builds the stages of a stack of `specs` named `names` on an `input`:
 /// each layer as `LayerSpec::build` builds it (layer `i` draws from the
-/// streams of index `i`), with every LeakyReLU that a MaxPooling1D reads
-/// paired with it.
+/// streams of index `i`), with every LeakyReLU that a MaxPooling1D or a
+/// BatchNormalization reads paired with it.
 pub(crate) fn plan<T: Float>(
     specs: &[LayerSpec],
     names: Vec<String>,
@@ -116,14 +156,7 @@ pub(crate) fn plan<T: Float>(
         if let (LayerSpec::LeakyReLU(leaky), Some(LayerSpec::MaxPooling1D(pool))) =
             (&specs[index], specs.get(index + 1))
         {
-            let activation = ActivationLayer::new(
-                Activation::LeakyRelu {
-                    negative_slope: leaky.negative_slope,
-                },
-                "LeakyReLU",
-                name,
-                shape,
-            );
+            let activation = leaky_relu(leaky.negative_slope, name, shape);
             let pool_name = names.next().unwrap_or_default();
             let pool = Pooling1D::build(pool.clone(), Reduction::Max, pool_name, shape)?;
             shape = Layer::<T>::output_shape(&pool);
@@ -135,12 +168,37 @@ pub(crate) fn plan<T: Float>(
             index += 2;
             continue;
         }
+        if let (LayerSpec::LeakyReLU(leaky), Some(LayerSpec::BatchNormalization(norm))) =
+            (&specs[index], specs.get(index + 1))
+        {
+            let activation = leaky_relu(leaky.negative_slope, name, shape);
+            let norm_name = names.next().unwrap_or_default();
+            let norm = BatchNormalization::build(norm.clone(), norm_name, shape)?;
+            shape = Layer::<T>::output_shape(&norm);
+            stages.push(Stage::LeakyReluBatchNorm(Box::new(LeakyReluBatchNorm {
+                activation,
+                norm,
+                negative_slope: leaky.negative_slope,
+            })));
+            index += 2;
+            continue;
+        }
         let layer = specs[index].build::<T>(name, shape, seed, index)?;
         shape = layer.output_shape();
         stages.push(Stage::Single(layer));
         index += 1;
     }
     Ok(stages)
+}
+
+/// The LeakyReLU layer of a fused pair, as `LayerSpec::build` makes it.
+fn leaky_relu<T: Float>(negative_slope: f64, name: String, shape: Shape) -> ActivationLayer<T> {
+    ActivationLayer::new(
+        Activation::LeakyRelu { negative_slope },
+        "LeakyReLU",
+        name,
+        shape,
+    )
 }
 
 /// The inference chain headed by `stages[head]`: where it ends
@@ -155,13 +213,11 @@ pub(crate) fn inference_chain<T: Float>(
     if !matches!(&stages[head], Stage::Single(layer) if layer.fuses_maps()) {
         return None;
     }
-    let maps: Vec<ChannelwiseMap<T>> = stages[head + 1..]
-        .iter()
-        .map_while(|stage| match stage {
-            Stage::Single(layer) => layer.inference_map(),
-            Stage::LeakyReluMaxPool(_) => None,
-        })
-        .collect();
-    let end = head + 1 + maps.len();
+    let mut maps: Vec<ChannelwiseMap<T>> = Vec::new();
+    let mut end = head + 1;
+    while let Some(stage_maps) = stages.get(end).and_then(Stage::inference_maps) {
+        maps.extend(stage_maps);
+        end += 1;
+    }
     (end > head + 1).then(|| (end, ChannelMaps::from(maps)))
 }

@@ -83,22 +83,81 @@ pub struct ChannelStatistics<T> {
     pub inv_std: Vec<T>,
 }
 
-/// Forward pass: writes `x̂ = (x − mean)·inv_std` into `x` in place and
-/// `γ·x̂ + β` into `output` (as long as `x`; callers reuse it from step to
-/// step), and returns the statistics it used.
+/// What runs just before the normalization, fused into its passes: its
+/// input is then the activation's input, and no activated copy of the
+/// batch is written, kept or read again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Before<T> {
+    /// Nothing: the input is normalized as it is.
+    Nothing,
+    /// A leaky ReLU of this negative slope (`x` above zero, else
+    /// `x · slope`), as [`crate::elementwise::kink_forward_in_place`]
+    /// computes it.
+    LeakyRelu(T),
+}
+
+/// The activation of [`Before`] as the passes use it, one type per case
+/// so that each pass is compiled, and vectorized, for each.
+trait Activation<T>: Copy + Send + Sync {
+    /// The activation's value at `z`.
+    fn value(self, z: T) -> T;
+    /// The gradient `g` with respect to its output as one with respect to
+    /// its input `z`.
+    fn gradient(self, g: T, z: T) -> T;
+}
+
+/// [`Before::Nothing`].
+#[derive(Clone, Copy)]
+struct Plain;
+
+impl<T: Float> Activation<T> for Plain {
+    #[inline(always)]
+    fn value(self, z: T) -> T {
+        z
+    }
+    #[inline(always)]
+    fn gradient(self, g: T, _: T) -> T {
+        g
+    }
+}
+
+/// [`Before::LeakyRelu`]: the products of the kink's own passes
+/// ([`crate::elementwise::kink_forward_in_place`] and
+/// [`crate::elementwise::kink_backward_in_place`], whose mask is `z > 0`),
+/// so the same bits.
+#[derive(Clone, Copy)]
+struct Leaky<T>(T);
+
+impl<T: Float> Activation<T> for Leaky<T> {
+    #[inline(always)]
+    fn value(self, z: T) -> T {
+        crate::elementwise::kink(z, self.0).0
+    }
+    #[inline(always)]
+    fn gradient(self, g: T, z: T) -> T {
+        g * if z > T::zero() { T::one() } else { self.0 }
+    }
+}
+
+/// Forward pass: `γ·x̂ + β` into `output`, where `x̂ = (a − mean)·inv_std`
+/// and `a` is `x` after `before`, and returns the statistics it used.
+/// `x` is not changed: training keeps it, and backward computes `a` and
+/// `x̂` again from it ([`batch_norm_backward`]), with the same bits, where
+/// writing `x̂` over it would send the whole batch back to memory.
 ///
 /// Channel by channel: a channel's rows (`B x L` values, 133 KB for the
 /// seed's batch of 32) are read from memory once for the mean and stay in
 /// cache for the variance and the normalizing pass.
 pub fn batch_norm_forward<T: Float>(
     shape: Ncl,
-    x: &mut [T],
+    x: &[T],
+    before: Before<T>,
     statistics: Statistics<'_, T>,
     epsilon: T,
-    gamma: &[T],
-    beta: &[T],
+    (gamma, beta): (&[T], &[T]),
     output: &mut [T],
 ) -> Result<ChannelStatistics<T>, TensorError> {
+    check_length("batch_norm", "x", shape.channels * shape.count(), x.len())?;
     check_length("batch_norm", "output", x.len(), output.len())?;
     for (argument, values) in [("gamma", gamma), ("beta", beta)] {
         check_length("batch_norm", argument, shape.channels, values.len())?;
@@ -107,48 +166,87 @@ pub fn batch_norm_forward<T: Float>(
         check_length("batch_norm", "mean", shape.channels, mean.len())?;
         check_length("batch_norm", "variance", shape.channels, variance.len())?;
     }
-    let length = shape.length.max(1);
-    let mut results = vec![(T::zero(), T::zero(), T::zero()); shape.channels];
-    let channels: Vec<_> = rows_by_channel(shape, x.chunks_mut(length))
-        .into_iter()
-        .zip(rows_by_channel(shape, output.chunks_mut(length)))
-        .zip(results.iter_mut())
-        .enumerate()
-        .collect();
-    for_each_block(
-        shape.channels * shape.count(),
-        channels,
-        || (),
-        |_, (c, ((mut xs, mut outs), result))| {
-            let (mean, variance) = match statistics {
-                Statistics::Batch => {
-                    // Two passes over rows in cache, in f64 (see the
-                    // module's comment), rounded to `T` once.
-                    let n = shape.count().max(1) as f64;
-                    let rows = || xs.iter().map(|r| (&**r, &**r));
-                    let mean = rows_sum(rows(), |v: T, _| v.to_f64_lossless()) / n;
-                    let squares = |v: T, _| {
-                        let centred = v.to_f64_lossless() - mean;
-                        centred * centred
-                    };
-                    let variance = rows_sum(rows(), squares) / n;
-                    (T::from_f64_lossy(mean), T::from_f64_lossy(variance))
-                }
-                Statistics::Given { mean, variance } => (mean[c], variance[c]),
-            };
-            let inv_std = T::one() / (variance + epsilon).sqrt();
-            let affine = (gamma[c], beta[c]);
-            for (xhat, out) in xs.iter_mut().zip(outs.iter_mut()) {
-                normalize_row(xhat, out, mean, inv_std, affine);
-            }
-            *result = (mean, variance, inv_std);
-        },
-    );
-    Ok(ChannelStatistics {
-        mean: results.iter().map(|r| r.0).collect(),
-        variance: results.iter().map(|r| r.1).collect(),
-        inv_std: results.iter().map(|r| r.2).collect(),
+    let pass = ForwardPass {
+        shape,
+        statistics,
+        epsilon,
+        gamma,
+        beta,
+    };
+    Ok(match before {
+        Before::Nothing => pass.run(x, Plain, output),
+        Before::LeakyRelu(slope) => pass.run(x, Leaky(slope), output),
     })
+}
+
+/// The arguments of [`batch_norm_forward`] that every channel reads.
+struct ForwardPass<'a, T> {
+    shape: Ncl,
+    statistics: Statistics<'a, T>,
+    epsilon: T,
+    gamma: &'a [T],
+    beta: &'a [T],
+}
+
+impl<T: Float> ForwardPass<'_, T> {
+    /// The pass, with the activation `activation` before it.
+    fn run(
+        &self,
+        x: &[T],
+        activation: impl Activation<T>,
+        output: &mut [T],
+    ) -> ChannelStatistics<T> {
+        let shape = self.shape;
+        let length = shape.length.max(1);
+        let mut results = vec![(T::zero(), T::zero(), T::zero()); shape.channels];
+        let channels: Vec<_> = rows_by_channel(shape, x.chunks(length))
+            .into_iter()
+            .zip(rows_by_channel(shape, output.chunks_mut(length)))
+            .zip(results.iter_mut())
+            .enumerate()
+            .collect();
+        for_each_block(
+            shape.channels * shape.count(),
+            channels,
+            || (),
+            |_, (c, ((xs, mut outs), result))| {
+                let (mean, variance) = match self.statistics {
+                    Statistics::Batch => {
+                        // Two passes over rows in cache, in f64 (see the
+                        // module's comment), rounded to `T` once.
+                        let n = shape.count().max(1) as f64;
+                        let rows = || xs.iter().map(|r| (*r, *r));
+                        let wide = |z: T| activation.value(z).to_f64_lossless();
+                        let mean = rows_sum(rows(), |z: T, _| wide(z)) / n;
+                        let squares = |z: T, _| {
+                            let centred = wide(z) - mean;
+                            centred * centred
+                        };
+                        let variance = rows_sum(rows(), squares) / n;
+                        (T::from_f64_lossy(mean), T::from_f64_lossy(variance))
+                    }
+                    Statistics::Given { mean, variance } => (mean[c], variance[c]),
+                };
+                let inv_std = T::one() / (variance + self.epsilon).sqrt();
+                let map = RowMap {
+                    activation,
+                    mean,
+                    inv_std,
+                    gamma: self.gamma[c],
+                    beta: self.beta[c],
+                };
+                for (x, out) in xs.iter().zip(outs.iter_mut()) {
+                    map.output_row(x, out);
+                }
+                *result = (mean, variance, inv_std);
+            },
+        );
+        ChannelStatistics {
+            mean: results.iter().map(|r| r.0).collect(),
+            variance: results.iter().map(|r| r.1).collect(),
+            inv_std: results.iter().map(|r| r.2).collect(),
+        }
+    }
 }
 
 /// Inference in place: `x ← γ·(x − mean)·inv_std + β` with given
@@ -226,22 +324,46 @@ impl<T: Float> ChannelMap<T> {
     }
 }
 
-/// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into
-/// `dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))` in place, channel by
-/// channel so that each channel's rows are read from memory once.
+/// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into the
+/// gradient with respect to the input of [`batch_norm_forward`]:
+/// `dx̂ = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))`, times the derivative
+/// of the activation `before` at `x`. `x̂` is computed again from `x`
+/// and the forward pass's `mean` and `inv_std`, with the forward pass's
+/// bits. Channel by channel, so that each channel's rows are read from
+/// memory once.
 pub fn batch_norm_backward<T: Float>(
     shape: Ncl,
     dy: &mut [T],
-    xhat: &[T],
+    (x, before): (&[T], Before<T>),
+    (mean, inv_std): (&[T], &[T]),
     gamma: &[T],
-    inv_std: &[T],
+) -> Result<(Vec<T>, Vec<T>), TensorError> {
+    check_length("batch_norm", "dy", shape.channels * shape.count(), dy.len())?;
+    check_length("batch_norm", "x", dy.len(), x.len())?;
+    for (argument, values) in [("mean", mean), ("inv_std", inv_std), ("gamma", gamma)] {
+        check_length("batch_norm", argument, shape.channels, values.len())?;
+    }
+    let statistics = (mean, inv_std, gamma);
+    Ok(match before {
+        Before::Nothing => backward(shape, dy, x, Plain, statistics),
+        Before::LeakyRelu(slope) => backward(shape, dy, x, Leaky(slope), statistics),
+    })
+}
+
+/// [`batch_norm_backward`] with the activation `activation` before.
+fn backward<T: Float>(
+    shape: Ncl,
+    dy: &mut [T],
+    x: &[T],
+    activation: impl Activation<T>,
+    (mean, inv_std, gamma): (&[T], &[T], &[T]),
 ) -> (Vec<T>, Vec<T>) {
     let length = shape.length.max(1);
     let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
     let mut sums = vec![(T::zero(), T::zero()); shape.channels];
     let channels: Vec<_> = rows_by_channel(shape, dy.chunks_mut(length))
         .into_iter()
-        .zip(rows_by_channel(shape, xhat.chunks(length)))
+        .zip(rows_by_channel(shape, x.chunks(length)))
         .zip(sums.iter_mut())
         .enumerate()
         .collect();
@@ -249,18 +371,25 @@ pub fn batch_norm_backward<T: Float>(
         shape.channels * shape.count(),
         channels,
         || (),
-        |_, (c, ((mut gs, hs), result))| {
+        |_, (c, ((mut gs, xs), result))| {
+            let map = RowMap {
+                activation,
+                mean: mean[c],
+                inv_std: inv_std[c],
+                gamma: gamma[c],
+                beta: T::zero(),
+            };
             let sum_dy = rows_sum(gs.iter().map(|g| (&**g, &**g)), |g: T, _| {
                 g.to_f64_lossless()
             });
-            let pairs = gs.iter().zip(&hs).map(|(g, h)| (&**g, *h));
-            let sum_dy_xhat = rows_sum(pairs, |g: T, h: T| {
-                g.to_f64_lossless() * h.to_f64_lossless()
+            let pairs = gs.iter().zip(&xs).map(|(g, x)| (&**g, *x));
+            let sum_dy_xhat = rows_sum(pairs, |g: T, z: T| {
+                g.to_f64_lossless() * map.normalized(z).to_f64_lossless()
             });
             let (sum_dy, sum_dy_xhat) = (T::from_f64_lossy(sum_dy), T::from_f64_lossy(sum_dy_xhat));
             let scale = gamma[c] * inv_std[c] / count;
-            for (g, h) in gs.iter_mut().zip(&hs) {
-                input_gradient_row(g, h, scale, count, (sum_dy, sum_dy_xhat));
+            for (g, x) in gs.iter_mut().zip(&xs) {
+                map.input_gradient_row(g, x, scale, count, (sum_dy, sum_dy_xhat));
             }
             *result = (sum_dy, sum_dy_xhat);
         },
@@ -271,77 +400,109 @@ pub fn batch_norm_backward<T: Float>(
     )
 }
 
-/// One row of the forward pass: `x̂ = (x − mean)·inv_std` in place and
-/// `out = x̂·γ + β`. A function rather than a loop inside the channel's
-/// closure: as arguments the two rows are known not to overlap, and γ and β
-/// are values, so the loop vectorizes (inside the closure it reloaded γ and
-/// β per element and ran scalar).
-fn normalize_row<T: Float>(xhat: &mut [T], out: &mut [T], mean: T, inv_std: T, affine: (T, T)) {
-    let (gamma, beta) = affine;
-    for (h, o) in xhat.iter_mut().zip(out.iter_mut()) {
-        *h = (*h - mean) * inv_std;
-        *o = scale_and_shift(*h, gamma, beta);
+/// One channel's forward map, `x ↦ γ·x̂ + β` with `x̂ = (a(x) − mean)·inv_std`
+/// for the activation `a` before: one expression for the forward pass,
+/// backward's `x̂` and [`batch_norm_output_from_input`], so all three give
+/// the same bits. Its row loops are methods rather than loops inside the
+/// channels' closures: as arguments the rows are known not to overlap and
+/// the weights are values, so the loops vectorize (inside a closure they
+/// reloaded γ and β per element and ran scalar).
+#[derive(Clone, Copy)]
+struct RowMap<T, A> {
+    activation: A,
+    mean: T,
+    inv_std: T,
+    gamma: T,
+    beta: T,
+}
+
+impl<T: Float, A: Activation<T>> RowMap<T, A> {
+    /// `x̂` of an input `z`.
+    #[inline(always)]
+    fn normalized(&self, z: T) -> T {
+        (self.activation.value(z) - self.mean) * self.inv_std
+    }
+
+    /// `out ← γ·x̂ + β` for a row of inputs `x`.
+    fn output_row(&self, x: &[T], out: &mut [T]) {
+        for (o, &z) in out.iter_mut().zip(x) {
+            *o = self.normalized(z) * self.gamma + self.beta;
+        }
+    }
+
+    /// One row of the input gradient, `dy ← a'(x)·scale·(N·dy − Σdy −
+    /// x̂·Σ(dy·x̂))` in place.
+    fn input_gradient_row(&self, dy: &mut [T], x: &[T], scale: T, count: T, sums: (T, T)) {
+        let (sum_dy, sum_dy_xhat) = sums;
+        for (g, &z) in dy.iter_mut().zip(x) {
+            let dxhat = scale * (count * *g - sum_dy - self.normalized(z) * sum_dy_xhat);
+            *g = self.activation.gradient(dxhat, z);
+        }
     }
 }
 
-/// `x̂·γ + β`: one expression for the forward pass and
-/// [`batch_norm_output_from_normalized`], so the two give the same bits.
-#[inline(always)]
-fn scale_and_shift<T: Float>(xhat: T, gamma: T, beta: T) -> T {
-    xhat * gamma + beta
-}
-
-/// The training forward pass's output again from the normalized input
-/// `xhat` it kept: `output ← x̂·γ + β`, with the bits
+/// The training forward pass's output again from the input `x` it kept
+/// and the statistics it used: `output ← γ·x̂ + β`, with the bits
 /// [`batch_norm_forward`] gave (the same expression), so a model can
 /// recompute the output in backward instead of keeping it.
-pub fn batch_norm_output_from_normalized<T: Float>(
+pub fn batch_norm_output_from_input<T: Float>(
     shape: Ncl,
-    xhat: &[T],
-    gamma: &[T],
-    beta: &[T],
+    (x, before): (&[T], Before<T>),
+    (mean, inv_std): (&[T], &[T]),
+    (gamma, beta): (&[T], &[T]),
     output: &mut [T],
 ) -> Result<(), TensorError> {
     let values = shape.channels * shape.count();
-    check_length("batch_norm", "xhat", values, xhat.len())?;
+    check_length("batch_norm", "x", values, x.len())?;
     check_length("batch_norm", "output", values, output.len())?;
-    for (argument, affine) in [("gamma", gamma), ("beta", beta)] {
-        check_length("batch_norm", argument, shape.channels, affine.len())?;
+    for (argument, per_channel) in [
+        ("mean", mean),
+        ("inv_std", inv_std),
+        ("gamma", gamma),
+        ("beta", beta),
+    ] {
+        check_length("batch_norm", argument, shape.channels, per_channel.len())?;
     }
+    let per_channel = (mean, inv_std, gamma, beta);
+    match before {
+        Before::Nothing => output_from_input(shape, x, Plain, per_channel, output),
+        Before::LeakyRelu(slope) => output_from_input(shape, x, Leaky(slope), per_channel, output),
+    }
+    Ok(())
+}
+
+/// [`batch_norm_output_from_input`] with the activation `activation`.
+fn output_from_input<T: Float>(
+    shape: Ncl,
+    x: &[T],
+    activation: impl Activation<T>,
+    (mean, inv_std, gamma, beta): (&[T], &[T], &[T], &[T]),
+    output: &mut [T],
+) {
     let length = shape.length.max(1);
     // Row r of the standard-layout [B, C, L] batch is channel r % C.
     let channels = shape.channels;
-    let rows: Vec<_> = xhat
+    let rows: Vec<_> = x
         .chunks(length)
         .zip(output.chunks_mut(length))
         .enumerate()
         .collect();
     for_each_block(
-        values,
+        channels * shape.count(),
         rows,
         || (),
         |_, (r, (xs, outs))| {
-            scale_and_shift_row(xs, outs, gamma[r % channels], beta[r % channels]);
+            let c = r % channels;
+            let map = RowMap {
+                activation,
+                mean: mean[c],
+                inv_std: inv_std[c],
+                gamma: gamma[c],
+                beta: beta[c],
+            };
+            map.output_row(xs, outs);
         },
     );
-    Ok(())
-}
-
-/// One row of [`batch_norm_output_from_normalized`] (a function so the
-/// loop vectorizes, as [`normalize_row`]).
-fn scale_and_shift_row<T: Float>(xhat: &[T], out: &mut [T], gamma: T, beta: T) {
-    for (o, &h) in out.iter_mut().zip(xhat) {
-        *o = scale_and_shift(h, gamma, beta);
-    }
-}
-
-/// One row of the input gradient, `dy ← scale·(N·dy − Σdy − x̂·Σ(dy·x̂))`
-/// in place; a function for the same reason as [`normalize_row`].
-fn input_gradient_row<T: Float>(dy: &mut [T], xhat: &[T], scale: T, count: T, sums: (T, T)) {
-    let (sum_dy, sum_dy_xhat) = sums;
-    for (g, &h) in dy.iter_mut().zip(xhat) {
-        *g = scale * (count * *g - sum_dy - h * sum_dy_xhat);
-    }
 }
 
 #[cfg(test)]
@@ -372,18 +533,26 @@ mod tests {
             .collect();
         let dy: Vec<f32> = x.iter().map(|v| (v - 999.0) * 3.0).collect();
         let (gamma, beta) = ([1.0f32, 2.0], [0.0f32, 0.5]);
-        let mut xhat = x.clone();
         let mut output = vec![0.0f32; x.len()];
         let statistics = batch_norm_forward(
             shape,
-            &mut xhat,
+            &x,
+            Before::Nothing,
             Statistics::Batch,
             1e-3,
-            &gamma,
-            &beta,
+            (&gamma, &beta),
             &mut output,
         )
         .unwrap();
+        // x̂ as the kernel computes it, in f32.
+        let xhat: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let c = (i / shape.length) % shape.channels;
+                (v - statistics.mean[c]) * statistics.inv_std[c]
+            })
+            .collect();
         let channel = |values: &[f32], c: usize| -> Vec<f64> {
             values
                 .chunks(shape.length)
@@ -393,8 +562,14 @@ mod tests {
                 .collect()
         };
         let mut grad = dy.clone();
-        let (sum_dy, sum_dy_xhat) =
-            batch_norm_backward(shape, &mut grad, &xhat, &gamma, &statistics.inv_std);
+        let (sum_dy, sum_dy_xhat) = batch_norm_backward(
+            shape,
+            &mut grad,
+            (&x, Before::Nothing),
+            (&statistics.mean, &statistics.inv_std),
+            &gamma,
+        )
+        .unwrap();
         for c in 0..shape.channels {
             let values = channel(&x, c);
             let n = values.len() as f64;
@@ -431,7 +606,6 @@ mod tests {
         let (mean, variance) = (values(4, 0.0), values(4, 3.0));
         let variance: Vec<f32> = variance.iter().map(|v| v.abs()).collect();
         let (gamma, beta) = (values(4, 1.0), values(4, 0.0));
-        let mut normalized = x.clone();
         let mut expected = vec![0.0f32; x.len()];
         let statistics = Statistics::Given {
             mean: &mean,
@@ -439,11 +613,11 @@ mod tests {
         };
         batch_norm_forward(
             shape,
-            &mut normalized,
+            &x,
+            Before::Nothing,
             statistics,
             1e-3,
-            &gamma,
-            &beta,
+            (&gamma, &beta),
             &mut expected,
         )
         .unwrap();
@@ -462,37 +636,129 @@ mod tests {
         assert_ne!(in_place, x, "the buffer was rewritten");
     }
 
+    /// A batch with values of both signs, a few exact zeros, and
+    /// per-channel weights.
+    fn signed_batch(shape: Ncl, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let mut rng = SeededRng::new(seed, 0);
+        let mut values = |n: usize, offset: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.normal() as f32 + offset).collect()
+        };
+        let mut x = values(shape.batch * shape.channels * shape.length, 0.2);
+        x.iter_mut().step_by(17).for_each(|v| *v = 0.0);
+        let dy = values(x.len(), 0.1);
+        let (gamma, beta) = (values(shape.channels, 1.0), values(shape.channels, 0.0));
+        (x, dy, gamma, beta)
+    }
+
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
-    fn the_output_from_the_kept_normalized_input_has_the_forward_bits() {
+    fn the_output_from_the_kept_input_has_the_forward_bits() {
         let shape = Ncl {
             batch: 3,
             channels: 5,
             length: 41,
         };
-        let mut rng = SeededRng::new(9, 0);
-        let mut values = |n: usize, offset: f32| -> Vec<f32> {
-            (0..n).map(|_| rng.normal() as f32 + offset).collect()
+        let (x, _, gamma, beta) = signed_batch(shape, 9);
+        for before in [Before::Nothing, Before::LeakyRelu(0.1)] {
+            let mut expected = vec![0.0f32; x.len()];
+            let used = batch_norm_forward(
+                shape,
+                &x,
+                before,
+                Statistics::Batch,
+                1e-3,
+                (&gamma, &beta),
+                &mut expected,
+            )
+            .unwrap();
+            let mut again = vec![f32::NAN; x.len()];
+            let statistics = (&used.mean[..], &used.inv_std[..]);
+            batch_norm_output_from_input(
+                shape,
+                (&x, before),
+                statistics,
+                (&gamma, &beta),
+                &mut again,
+            )
+            .unwrap();
+            assert_eq!(bits(&again), bits(&expected), "{before:?}");
+            let error = batch_norm_output_from_input(
+                shape,
+                (&x, before),
+                statistics,
+                (&gamma[..4], &beta),
+                &mut again,
+            );
+            assert!(error.is_err(), "a gamma of the wrong length is refused");
+        }
+    }
+
+    #[test]
+    fn a_leaky_relu_before_gives_the_bits_of_its_own_passes_around_the_normalization() {
+        // Rows longer than the kink's lane blocks, with a tail; exact
+        // zeros, which the kink sends to the slope's side.
+        let shape = Ncl {
+            batch: 3,
+            channels: 4,
+            length: 45,
         };
-        let mut normalized = values(shape.batch * shape.channels * shape.length, 0.7);
-        let (gamma, beta) = (values(5, 1.0), values(5, 0.0));
-        let mut expected = vec![0.0f32; normalized.len()];
-        batch_norm_forward(
+        let (z, dy, gamma, beta) = signed_batch(shape, 3);
+        let slope = 0.1f32;
+        // The two layers one by one: the kink's pass, then the plain
+        // normalization of its output, and backward in reverse.
+        let mut activated = z.clone();
+        let mut mask = vec![0u8; z.len()];
+        crate::elementwise::kink_forward_in_place(&mut activated, &mut mask, slope).unwrap();
+        let mut want = vec![0.0f32; z.len()];
+        let plain = batch_norm_forward(
             shape,
-            &mut normalized,
+            &activated,
+            Before::Nothing,
             Statistics::Batch,
             1e-3,
-            &gamma,
-            &beta,
-            &mut expected,
+            (&gamma, &beta),
+            &mut want,
         )
         .unwrap();
-        let mut again = vec![f32::NAN; normalized.len()];
-        batch_norm_output_from_normalized(shape, &normalized, &gamma, &beta, &mut again).unwrap();
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&again), bits(&expected));
-        let error =
-            batch_norm_output_from_normalized(shape, &normalized, &gamma[..4], &beta, &mut again);
-        assert!(error.is_err(), "a gamma of the wrong length is refused");
+        let mut want_dz = dy.clone();
+        let want_sums = batch_norm_backward(
+            shape,
+            &mut want_dz,
+            (&activated, Before::Nothing),
+            (&plain.mean, &plain.inv_std),
+            &gamma,
+        )
+        .unwrap();
+        crate::elementwise::kink_backward_in_place(&mut want_dz, &mask, slope).unwrap();
+        // Fused: the kink inside the normalization's passes.
+        let mut got = vec![0.0f32; z.len()];
+        let fused = batch_norm_forward(
+            shape,
+            &z,
+            Before::LeakyRelu(slope),
+            Statistics::Batch,
+            1e-3,
+            (&gamma, &beta),
+            &mut got,
+        )
+        .unwrap();
+        assert_eq!(fused, plain);
+        assert_eq!(bits(&got), bits(&want));
+        let mut got_dz = dy.clone();
+        let got_sums = batch_norm_backward(
+            shape,
+            &mut got_dz,
+            (&z, Before::LeakyRelu(slope)),
+            (&fused.mean, &fused.inv_std),
+            &gamma,
+        )
+        .unwrap();
+        assert_eq!(got_sums, want_sums);
+        assert_eq!(bits(&got_dz), bits(&want_dz));
+        assert_ne!(got_dz, dy, "the gradient was rewritten");
     }
 
     #[test]

@@ -249,7 +249,7 @@ pub(crate) fn kink_forward_into<T: Float>(
 /// formula every kink pass uses, so that fused and separate passes give
 /// the same bits.
 #[inline(always)]
-fn kink<T: Float>(z: T, slope: T) -> (T, u8) {
+pub(crate) fn kink<T: Float>(z: T, slope: T) -> (T, u8) {
     let above = z > T::zero();
     (z * if above { T::one() } else { slope }, u8::from(above))
 }

@@ -10,16 +10,16 @@
 
 use kymo_tensor::batch_norm::{
     batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place,
-    batch_norm_output_from_normalized, ChannelMap, Ncl, Statistics,
+    batch_norm_output_from_input, Before, ChannelMap, Ncl, Statistics,
 };
 use kymo_tensor::Float;
-use ndarray::{Array1, Array3, ArrayD, Ix1, Zip};
+use ndarray::{Array3, ArrayD, Ix1, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::buffers;
 use crate::channel_maps::apply_by_rows;
 use crate::layer::{
-    channels_by_length, check_grad, check_input, config_error, in_layer_shape, take_cache, view_as,
+    channels_by_length, check_grad, check_input, config_error, in_layer_shape, take_cache,
     view_mut_as,
 };
 use crate::{
@@ -60,17 +60,35 @@ impl Default for BatchNormalizationSpec {
     }
 }
 
+/// What a training pass keeps for backward: its input as it came (the
+/// kernels compute `x̂` again from it, with the same bits) and the batch's
+/// statistics.
 struct Cache<T> {
-    normalized: Array3<T>,
-    inv_std: Array1<T>,
+    input: Array3<T>,
+    mean: Vec<T>,
+    inv_std: Vec<T>,
+    /// The activation the pass ran before the normalization: a fused
+    /// LeakyReLU ([`BatchNormalization::forward_after_leaky_relu`]), or
+    /// nothing.
+    before: Before<T>,
 }
 
 impl<T: Float> Cache<T> {
-    /// The normalized input, flat.
-    fn xhat(&self) -> &[T] {
-        self.normalized
+    /// The kept input, flat.
+    fn input(&self) -> &[T] {
+        self.input
             .as_slice()
             .expect("invariant: the cache holds a standard-layout array")
+    }
+
+    /// The kept input's geometry.
+    fn shape(&self) -> Ncl {
+        let (batch, channels, length) = self.input.dim();
+        Ncl {
+            batch,
+            channels,
+            length,
+        }
     }
 }
 
@@ -165,6 +183,108 @@ impl<T: Float> BatchNormalization<T> {
     fn as_ncl(&self, input: ArrayD<T>) -> Result<Array3<T>, LayerError> {
         channels_by_length(&self.name, KIND, self.shape, input)
     }
+
+    /// A LeakyReLU of `negative_slope` then this layer, with the
+    /// activation inside the normalization's passes (`LeakyReLU` then
+    /// `BatchNormalization`, as in the answer's model with
+    /// BatchNormalization): `input` is the activation's input, which
+    /// training keeps as it is, and the next backward returns the gradient
+    /// with respect to it. The same bits as the two layers one by one.
+    pub(crate) fn forward_after_leaky_relu(
+        &mut self,
+        input: ArrayD<T>,
+        negative_slope: f64,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let before = Before::LeakyRelu(T::from_f64_lossy(negative_slope));
+        self.forward_with(input, before, mode)
+    }
+
+    /// Whether the pending backward is that of a fused forward
+    /// ([`BatchNormalization::forward_after_leaky_relu`]).
+    pub(crate) fn pending_backward_is_fused(&self) -> bool {
+        matches!(
+            &self.cache,
+            Some(Cache {
+                before: Before::LeakyRelu(_),
+                ..
+            })
+        )
+    }
+
+    /// Forward, after the activation `before`.
+    fn forward_with(
+        &mut self,
+        input: ArrayD<T>,
+        before: Before<T>,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let batch = check_input(&self.name, KIND, self.shape, &input)?;
+        let mut x = self.as_ncl(input)?;
+        let kernel_error = |source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        };
+        let (gamma, beta) = self.affine()?;
+        let eps = T::from_f64_lossy(self.spec.epsilon);
+        let (_, channels, length) = x.dim();
+        let shape = Ncl {
+            batch,
+            channels,
+            length,
+        };
+        let values = x
+            .as_slice_mut()
+            .expect("invariant: as_ncl returns a standard-layout array");
+        if mode == Mode::Inference {
+            // Nothing is kept for a backward pass: normalize the input's
+            // own buffer (the same bits as the training kernel's output)
+            // instead of filling a fresh one.
+            if let Before::LeakyRelu(slope) = before {
+                kymo_tensor::elementwise::kink_in_place(values, slope);
+            }
+            let moving_mean: Vec<T> = self.moving_mean.value.iter().copied().collect();
+            let moving_variance: Vec<T> = self.moving_variance.value.iter().copied().collect();
+            let statistics = (moving_mean.as_slice(), moving_variance.as_slice());
+            batch_norm_inference_in_place(shape, values, statistics, eps, gamma, beta)
+                .map_err(kernel_error)?;
+            self.cache = None;
+            return self.in_layer_shape(x.into_dyn(), batch);
+        }
+        let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(batch)));
+        let output_values = output
+            .as_slice_mut()
+            .expect("invariant: a pooled array is standard layout");
+        let affine = (gamma, beta);
+        let used = batch_norm_forward(
+            shape,
+            values,
+            before,
+            Statistics::Batch,
+            eps,
+            affine,
+            output_values,
+        )
+        .map_err(kernel_error)?;
+        let momentum = T::from_f64_lossy(self.spec.momentum);
+        let rest = T::one() - momentum;
+        for (parameter, field, batch_values) in [
+            (&mut self.moving_mean, "moving_mean", &used.mean),
+            (&mut self.moving_variance, "moving_variance", &used.variance),
+        ] {
+            let mut moving = view_mut_as::<T, Ix1>(&self.name, KIND, field, &mut parameter.value)?;
+            Zip::from(&mut moving)
+                .and(&ndarray::ArrayView1::from(&batch_values[..]))
+                .for_each(|m, &b| *m = *m * momentum + b * rest);
+        }
+        self.cache = Some(Cache {
+            input: x,
+            mean: used.mean,
+            inv_std: used.inv_std,
+            before,
+        });
+        Ok(output)
+    }
 }
 
 impl<T: Float> Layer<T> for BatchNormalization<T> {
@@ -185,130 +305,45 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
     }
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        let batch = check_input(&self.name, KIND, self.shape, &input)?;
-        let x = self.as_ncl(input)?;
-        let gamma = view_as::<T, Ix1>(&self.name, KIND, "gamma", &self.gamma.value)?;
-        let beta = view_as::<T, Ix1>(&self.name, KIND, "beta", &self.beta.value)?;
-        let eps = T::from_f64_lossy(self.spec.epsilon);
-        let (_, channels, length) = x.dim();
-        let shape = Ncl {
-            batch,
-            channels,
-            length,
-        };
-        let mut normalized = x;
-        let values = normalized
-            .as_slice_mut()
-            .expect("invariant: as_ncl returns a standard-layout array");
-        let gamma = gamma
-            .as_slice()
-            .ok_or_else(|| self.not_contiguous("gamma"))?;
-        let beta = beta.as_slice().ok_or_else(|| self.not_contiguous("beta"))?;
-        let moving_mean: Vec<T> = self.moving_mean.value.iter().copied().collect();
-        let moving_variance: Vec<T> = self.moving_variance.value.iter().copied().collect();
-        if mode == Mode::Inference {
-            // Nothing is kept for a backward pass: normalize the input's
-            // own buffer (the same bits as the training kernel's output)
-            // instead of filling a fresh one.
-            let statistics = (moving_mean.as_slice(), moving_variance.as_slice());
-            batch_norm_inference_in_place(shape, values, statistics, eps, gamma, beta).map_err(
-                |source| LayerError::Kernel {
-                    layer: self.name.clone(),
-                    source,
-                },
-            )?;
-            self.cache = None;
-            return self.in_layer_shape(normalized.into_dyn(), batch);
-        }
-        let statistics = match mode {
-            Mode::Train => Statistics::Batch,
-            Mode::Inference => Statistics::Given {
-                mean: &moving_mean,
-                variance: &moving_variance,
-            },
-        };
-        let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(batch)));
-        let output_values = output
-            .as_slice_mut()
-            .expect("invariant: a pooled array is standard layout");
-        let used = batch_norm_forward(shape, values, statistics, eps, gamma, beta, output_values)
-            .map_err(|source| LayerError::Kernel {
-            layer: self.name.clone(),
-            source,
-        })?;
-        let (mean, variance, inv_std) = (
-            Array1::from(used.mean),
-            Array1::from(used.variance),
-            Array1::from(used.inv_std),
-        );
-        if mode == Mode::Train {
-            let momentum = T::from_f64_lossy(self.spec.momentum);
-            let rest = T::one() - momentum;
-            let mut mm = view_mut_as::<T, Ix1>(
-                &self.name,
-                KIND,
-                "moving_mean",
-                &mut self.moving_mean.value,
-            )?;
-            Zip::from(&mut mm)
-                .and(&mean)
-                .for_each(|m, &b| *m = *m * momentum + b * rest);
-            let mut mv = view_mut_as::<T, Ix1>(
-                &self.name,
-                KIND,
-                "moving_variance",
-                &mut self.moving_variance.value,
-            )?;
-            Zip::from(&mut mv)
-                .and(&variance)
-                .for_each(|m, &b| *m = *m * momentum + b * rest);
-            self.cache = Some(Cache {
-                normalized,
-                inv_std,
-            });
-        } else {
-            self.cache = None;
-        }
-        Ok(output)
+        self.forward_with(input, Before::Nothing, mode)
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
         let cache = take_cache(&self.name, &mut self.cache)?;
-        let batch = cache.normalized.dim().0;
+        let shape = cache.shape();
         check_grad(
             &self.name,
             KIND,
-            &self.shape.with_batch(batch),
+            &self.shape.with_batch(shape.batch),
             &grad_output,
         )?;
         let mut dy = self.as_ncl(grad_output)?;
-        let (_, channels, length) = cache.normalized.dim();
-        let shape = Ncl {
-            batch,
-            channels,
-            length,
-        };
-        let xhat = cache.xhat();
-        let inv_std = cache
-            .inv_std
-            .as_slice()
-            .expect("invariant: the cache holds a standard-layout array");
         let gamma = self.affine()?.0.to_vec();
         let grads = dy
             .as_slice_mut()
             .expect("invariant: as_ncl returns a standard-layout array");
-        let (sum_dy, sum_dy_xhat) = batch_norm_backward(shape, grads, xhat, &gamma, inv_std);
+        let (sum_dy, sum_dy_xhat) = batch_norm_backward(
+            shape,
+            grads,
+            (cache.input(), cache.before),
+            (&cache.mean, &cache.inv_std),
+            &gamma,
+        )
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
         for (g, s) in self.gamma.grad.iter_mut().zip(&sum_dy_xhat) {
             *g += *s;
         }
         for (g, s) in self.beta.grad.iter_mut().zip(&sum_dy) {
             *g += *s;
         }
-        // The normalized input is done with: its storage takes the next
+        // The kept input is done with: its storage takes the next
         // forward's output.
-        buffers::give_back(cache.normalized);
+        buffers::give_back(cache.input);
         let dx = dy;
-        dx.into_shape_with_order(self.shape.with_batch(batch))
+        dx.into_shape_with_order(self.shape.with_batch(shape.batch))
             .map(|a| a.into_dyn())
             .map_err(|_| {
                 config_error(
@@ -348,7 +383,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
     }
     fn release_kept(&mut self) {
         if let Some(cache) = self.cache.take() {
-            buffers::give_back(cache.normalized);
+            buffers::give_back(cache.input);
         }
     }
     fn recompute(&self) -> Recompute {
@@ -365,24 +400,23 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             .ok_or_else(|| LayerError::NoForwardCache {
                 layer: self.name.clone(),
             })?;
-        let (batch, channels, length) = cache.normalized.dim();
-        let xhat = cache.xhat();
+        let shape = cache.shape();
         let (gamma, beta) = self.affine()?;
-        let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(batch)));
+        let mut output = buffers::array(ndarray::IxDyn(&self.shape.with_batch(shape.batch)));
         let output_values = output
             .as_slice_mut()
             .expect("invariant: a pooled array is standard layout");
-        let shape = Ncl {
-            batch,
-            channels,
-            length,
-        };
-        batch_norm_output_from_normalized(shape, xhat, gamma, beta, output_values).map_err(
-            |source| LayerError::Kernel {
-                layer: self.name.clone(),
-                source,
-            },
-        )?;
+        batch_norm_output_from_input(
+            shape,
+            (cache.input(), cache.before),
+            (&cache.mean, &cache.inv_std),
+            (gamma, beta),
+            output_values,
+        )
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
         Ok(output)
     }
 
