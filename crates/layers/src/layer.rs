@@ -186,7 +186,7 @@ pub enum Recompute {
     /// It cannot: readers keep what they need.
     Never,
     /// From what the layer keeps for its own backward pass anyway
-    /// (BatchNormalization's normalized input: `x̂·γ + β`).
+    /// (BatchNormalization: `x̂·γ + β` from its kept input and statistics).
     FromKept,
     /// By running the layer again on its input, cheap and exact (an
     /// activation, a max pool).

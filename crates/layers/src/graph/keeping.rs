@@ -5,8 +5,8 @@
 //! every convolution keeps its own copy, also of a value it shares with
 //! other readers (a residual block's input, an Inception module's
 //! bottleneck output), and of values that are cheap to compute again: a
-//! BatchNormalization's output is `x̂·γ + β` from the `x̂` that layer keeps
-//! anyway, and a ReLU, a max pool or an `Add` after it costs one pass over
+//! BatchNormalization's output is `x̂·γ + β` from the input and statistics
+//! that layer keeps anyway, and a ReLU, a max pool or an `Add` after it costs one pass over
 //! memory. So, after each training forward, the graph takes the input a
 //! convolution kept ([`Layer::take_kept_input`]):
 //! - a value that can be recomputed from what layers keep
@@ -18,7 +18,7 @@
 //! one-byte mask too ([`Layer::drop_kept`]) and rebuilds it from that
 //! input before its backward pass.
 //!
-//! In ResNet, FCN and InceptionTime this leaves BatchNormalization's `x̂`
+//! In ResNet, FCN and InceptionTime this leaves BatchNormalization's input
 //! and the few values no cheap layer produces: at 16k points and batch 8
 //! a ResNet step peaks at 1054 MiB instead of 1458, an InceptionTime one
 //! at 1294 instead of 2096 (docs/performance.md), for a few elementwise

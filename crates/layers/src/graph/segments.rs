@@ -3,7 +3,7 @@
 //! again, just before their backward pass.
 //!
 //! Recomputing cheap values ([`super::keeping`]) leaves what no cheap
-//! layer gives again: BatchNormalization's `x̂`, one per convolution in
+//! layer gives again: BatchNormalization's kept input, one per convolution in
 //! ResNet, FCN and InceptionTime, which at 64k points and batch 8 is
 //! 2.5 GiB of a ResNet step's 4. Only running the convolutions again frees
 //! it (Chen et al., "Training deep nets with sublinear memory cost", 2016;
@@ -36,10 +36,10 @@ use super::{Node, Operation};
 use crate::Recompute;
 
 /// A step checkpoints when that frees at least this many bytes (1 GiB):
-/// ResNet frees 2.8 KB per point and sample (its first two blocks' `x̂`,
-/// less their checkpoints), so at batch 8 from about 48,000 points, at
-/// batch 32 from about 12,000. Below it, the replay's time is worth more
-/// than the memory.
+/// ResNet frees 2.8 KB per point and sample (its first two blocks' kept
+/// BatchNormalization inputs, less their checkpoints), so at batch 8 from
+/// about 48,000 points, at batch 32 from about 12,000. Below it, the
+/// replay's time is worth more than the memory.
 pub const CHECKPOINT_ABOVE: usize = 1 << 30;
 
 /// A run of nodes `first..=last` that reads nothing before value `first`
@@ -120,7 +120,7 @@ pub(super) fn plan<T: Float>(
 }
 
 /// Elements per sample `nodes` keep for backward in a recomputing step:
-/// BatchNormalization's `x̂` (the size of its output), and once each the
+/// BatchNormalization's kept input (the size of its output), and once each the
 /// inputs of convolutions that nothing cheap gives again.
 fn kept_by<T: Float>(nodes: &[Node<T>], value_sizes: &[usize], recomputable: &[bool]) -> usize {
     let mut kept_inputs: Vec<usize> = Vec::new();
