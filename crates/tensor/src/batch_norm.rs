@@ -762,6 +762,49 @@ mod tests {
     }
 
     #[test]
+    fn backward_refuses_a_kept_input_or_statistics_of_the_wrong_length() {
+        let shape = Ncl {
+            batch: 2,
+            channels: 2,
+            length: 3,
+        };
+        let (x, gamma) = (vec![0.5f32; 12], [1.0f32, 1.0]);
+        let (mean, inv_std) = ([0.0f32, 0.0], [1.0f32, 1.0]);
+        let mut dy = vec![1.0f32; 12];
+        let short_input = batch_norm_backward(
+            shape,
+            &mut dy,
+            (&x[..11], Before::Nothing),
+            (&mean, &inv_std),
+            &gamma,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(short_input, TensorError::Shape { argument: "x", .. }),
+            "{short_input}"
+        );
+        let short_statistics = batch_norm_backward(
+            shape,
+            &mut dy,
+            (&x, Before::LeakyRelu(0.1)),
+            (&mean, &inv_std[..1]),
+            &gamma,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                short_statistics,
+                TensorError::Shape {
+                    argument: "inv_std",
+                    ..
+                }
+            ),
+            "{short_statistics}"
+        );
+        assert_eq!(dy, vec![1.0f32; 12], "a refused call writes nothing");
+    }
+
+    #[test]
     fn inference_in_place_refuses_statistics_of_the_wrong_length() {
         let shape = Ncl {
             batch: 1,
