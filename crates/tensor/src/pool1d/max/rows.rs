@@ -73,12 +73,13 @@ pub(super) fn max_pool_row_scan<T: Float>(
     for (j, slot) in is.iter_mut().enumerate() {
         *slot = (first + j) as u32;
     }
+    let plain = without_nan(row, first, count, window.size);
     for tap in 1..window.size {
         let candidates = &row[first + tap..first + tap + count];
         for (j, ((best, slot), &value)) in
             ys.iter_mut().zip(is.iter_mut()).zip(candidates).enumerate()
         {
-            let better = beats(value, *best);
+            let better = better_of(plain, value, *best);
             *best = if better { value } else { *best };
             *slot = if better {
                 (first + tap + j) as u32
@@ -114,10 +115,35 @@ pub(super) fn max_pool_row_values<T: Float>(row: &[T], window: &Window, y: &mut 
         return;
     }
     ys.copy_from_slice(&row[first..first + count]);
+    let plain = without_nan(row, first, count, window.size);
     for tap in 1..window.size {
         for (best, &value) in ys.iter_mut().zip(&row[first + tap..first + tap + count]) {
-            *best = if beats(value, *best) { value } else { *best };
+            *best = if better_of(plain, value, *best) {
+                value
+            } else {
+                *best
+            };
         }
+    }
+}
+
+/// Whether the inputs the interior's windows read, `count` windows of
+/// `size` from `first`, hold no NaN: the tap-by-tap loops then compare
+/// with a plain `>` ([`better_of`]; see `small_windows`).
+fn without_nan<T: Float>(row: &[T], first: usize, count: usize, size: usize) -> bool {
+    !small_windows::may_hold_nan(&row[first..first + count + size - 1])
+}
+
+/// Whether `value` beats `best`: `>` when `plain` (no NaN among the
+/// inputs, where the two agree), else [`beats`]. `plain` is the same for
+/// a whole loop, which the compiler then runs as two loops, each
+/// vectorized.
+#[inline(always)]
+fn better_of<T: Float>(plain: bool, value: T, best: T) -> bool {
+    if plain {
+        value > best
+    } else {
+        beats(value, best)
     }
 }
 
@@ -150,11 +176,12 @@ pub(super) fn max_pool_row_taps<T: Float>(
     }
     ys.copy_from_slice(&row[first..first + count]);
     ts.fill(0);
+    let plain = without_nan(row, first, count, window.size);
     for tap in 1..window.size {
         let code = tap as u32;
         let candidates = &row[first + tap..first + tap + count];
         for ((best, slot), &value) in ys.iter_mut().zip(ts.iter_mut()).zip(candidates) {
-            let better = beats(value, *best);
+            let better = better_of(plain, value, *best);
             *best = if better { value } else { *best };
             *slot = if better { code } else { *slot };
         }

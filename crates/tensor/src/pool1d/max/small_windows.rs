@@ -72,7 +72,7 @@ fn maxima_by<T: Float, const N: usize>(inputs: &[T], ys: &mut [T], better: impl 
 /// comparison that handles NaN, which is right for any input. One pass
 /// of products with zero summed in lanes, which vectorizes, without a
 /// branch per value.
-fn may_hold_nan<T: Float>(values: &[T]) -> bool {
+pub(super) fn may_hold_nan<T: Float>(values: &[T]) -> bool {
     const LANES: usize = 16;
     let mut lanes = [T::zero(); LANES];
     let mut blocks = values.chunks_exact(LANES);
