@@ -153,40 +153,30 @@ pub(crate) fn plan<T: Float>(
     while index < specs.len() {
         // Invariant: `names` has one name per spec (resolved from them).
         let name = names.next().unwrap_or_default();
-        if let (LayerSpec::LeakyReLU(leaky), Some(LayerSpec::MaxPooling1D(pool))) =
-            (&specs[index], specs.get(index + 1))
-        {
-            let activation = leaky_relu(leaky.negative_slope, name, shape);
-            let pool_name = names.next().unwrap_or_default();
-            let pool = Pooling1D::build(pool.clone(), Reduction::Max, pool_name, shape)?;
-            shape = Layer::<T>::output_shape(&pool);
-            stages.push(Stage::LeakyReluMaxPool(Box::new(LeakyReluMaxPool {
-                activation,
-                pool,
-                negative_slope: leaky.negative_slope,
-            })));
-            index += 2;
-            continue;
-        }
-        if let (LayerSpec::LeakyReLU(leaky), Some(LayerSpec::BatchNormalization(norm))) =
-            (&specs[index], specs.get(index + 1))
-        {
-            let activation = leaky_relu(leaky.negative_slope, name, shape);
-            let norm_name = names.next().unwrap_or_default();
-            let norm = BatchNormalization::build(norm.clone(), norm_name, shape)?;
-            shape = Layer::<T>::output_shape(&norm);
-            stages.push(Stage::LeakyReluBatchNorm(Box::new(LeakyReluBatchNorm {
-                activation,
-                norm,
-                negative_slope: leaky.negative_slope,
-            })));
-            index += 2;
-            continue;
-        }
-        let layer = specs[index].build::<T>(name, shape, seed, index)?;
-        shape = layer.output_shape();
-        stages.push(Stage::Single(layer));
-        index += 1;
+        let (stage, specs_taken) = match (&specs[index], specs.get(index + 1)) {
+            (LayerSpec::LeakyReLU(leaky), Some(LayerSpec::MaxPooling1D(pool))) => {
+                let pool_name = names.next().unwrap_or_default();
+                let pair = LeakyReluMaxPool {
+                    activation: leaky_relu(leaky.negative_slope, name, shape),
+                    pool: Pooling1D::build(pool.clone(), Reduction::Max, pool_name, shape)?,
+                    negative_slope: leaky.negative_slope,
+                };
+                (Stage::LeakyReluMaxPool(Box::new(pair)), 2)
+            }
+            (LayerSpec::LeakyReLU(leaky), Some(LayerSpec::BatchNormalization(norm))) => {
+                let norm_name = names.next().unwrap_or_default();
+                let pair = LeakyReluBatchNorm {
+                    activation: leaky_relu(leaky.negative_slope, name, shape),
+                    norm: BatchNormalization::build(norm.clone(), norm_name, shape)?,
+                    negative_slope: leaky.negative_slope,
+                };
+                (Stage::LeakyReluBatchNorm(Box::new(pair)), 2)
+            }
+            (spec, _) => (Stage::Single(spec.build::<T>(name, shape, seed, index)?), 1),
+        };
+        shape = stage.output_shape();
+        stages.push(stage);
+        index += specs_taken;
     }
     Ok(stages)
 }
