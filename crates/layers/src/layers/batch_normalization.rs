@@ -243,9 +243,13 @@ impl<T: Float> BatchNormalization<T> {
             if let Before::LeakyRelu(slope) = before {
                 kymo_tensor::elementwise::kink_in_place(values, slope);
             }
-            let moving_mean: Vec<T> = self.moving_mean.value.iter().copied().collect();
-            let moving_variance: Vec<T> = self.moving_variance.value.iter().copied().collect();
-            let statistics = (moving_mean.as_slice(), moving_variance.as_slice());
+            // The moving statistics as the parameters hold them, not copied.
+            let mean = self.moving_mean.value.as_slice();
+            let variance = self.moving_variance.value.as_slice();
+            let statistics = (
+                mean.ok_or_else(|| self.not_contiguous("moving_mean"))?,
+                variance.ok_or_else(|| self.not_contiguous("moving_variance"))?,
+            );
             batch_norm_inference_in_place(shape, values, statistics, eps, gamma, beta)
                 .map_err(kernel_error)?;
             self.cache = None;
