@@ -49,6 +49,30 @@ fn rows_by_channel<R>(shape: Ncl, rows: impl Iterator<Item = R>) -> Vec<Vec<R>> 
     grouped
 }
 
+/// `body(c, a_rows, b_rows, result)` for each channel `c` of two
+/// `[B, C, L]` buffers cut into rows (`a` and `b`, each channel's rows in
+/// batch order), with that channel's slot of `results`; whole channels to
+/// a thread, so the bits do not depend on the thread count.
+fn for_each_channel<A: Send, B: Send, R: Send>(
+    shape: Ncl,
+    (a, b): (impl Iterator<Item = A>, impl Iterator<Item = B>),
+    results: &mut [R],
+    body: impl Fn(usize, Vec<A>, Vec<B>, &mut R) + Sync + Send,
+) {
+    let channels: Vec<_> = rows_by_channel(shape, a)
+        .into_iter()
+        .zip(rows_by_channel(shape, b))
+        .zip(results.iter_mut())
+        .enumerate()
+        .collect();
+    for_each_block(
+        shape.channels * shape.count(),
+        channels,
+        || (),
+        |_, (c, ((a, b), result))| body(c, a, b, result),
+    );
+}
+
 /// `Σ_rows Σ_l f(a, b)` accumulated in f64: lane sums per row, added in
 /// batch order.
 fn rows_sum<'a, T: Float + 'a>(
@@ -199,48 +223,38 @@ impl<T: Float> ForwardPass<'_, T> {
         let shape = self.shape;
         let length = shape.length.max(1);
         let mut results = vec![(T::zero(), T::zero(), T::zero()); shape.channels];
-        let channels: Vec<_> = rows_by_channel(shape, x.chunks(length))
-            .into_iter()
-            .zip(rows_by_channel(shape, output.chunks_mut(length)))
-            .zip(results.iter_mut())
-            .enumerate()
-            .collect();
-        for_each_block(
-            shape.channels * shape.count(),
-            channels,
-            || (),
-            |_, (c, ((xs, mut outs), result))| {
-                let (mean, variance) = match self.statistics {
-                    Statistics::Batch => {
-                        // Two passes over rows in cache, in f64 (see the
-                        // module's comment), rounded to `T` once.
-                        let n = shape.count().max(1) as f64;
-                        let rows = || xs.iter().map(|r| (*r, *r));
-                        let wide = |z: T| activation.value(z).to_f64_lossless();
-                        let mean = rows_sum(rows(), |z: T, _| wide(z)) / n;
-                        let squares = |z: T, _| {
-                            let centred = wide(z) - mean;
-                            centred * centred
-                        };
-                        let variance = rows_sum(rows(), squares) / n;
-                        (T::from_f64_lossy(mean), T::from_f64_lossy(variance))
-                    }
-                    Statistics::Given { mean, variance } => (mean[c], variance[c]),
-                };
-                let inv_std = T::one() / (variance + self.epsilon).sqrt();
-                let map = RowMap {
-                    activation,
-                    mean,
-                    inv_std,
-                    gamma: self.gamma[c],
-                    beta: self.beta[c],
-                };
-                for (x, out) in xs.iter().zip(outs.iter_mut()) {
-                    map.output_row(x, out);
+        let rows = (x.chunks(length), output.chunks_mut(length));
+        for_each_channel(shape, rows, &mut results, |c, xs, mut outs, result| {
+            let (mean, variance) = match self.statistics {
+                Statistics::Batch => {
+                    // Two passes over rows in cache, in f64 (see the
+                    // module's comment), rounded to `T` once.
+                    let n = shape.count().max(1) as f64;
+                    let rows = || xs.iter().map(|r| (*r, *r));
+                    let wide = |z: T| activation.value(z).to_f64_lossless();
+                    let mean = rows_sum(rows(), |z: T, _| wide(z)) / n;
+                    let squares = |z: T, _| {
+                        let centred = wide(z) - mean;
+                        centred * centred
+                    };
+                    let variance = rows_sum(rows(), squares) / n;
+                    (T::from_f64_lossy(mean), T::from_f64_lossy(variance))
                 }
-                *result = (mean, variance, inv_std);
-            },
-        );
+                Statistics::Given { mean, variance } => (mean[c], variance[c]),
+            };
+            let inv_std = T::one() / (variance + self.epsilon).sqrt();
+            let map = RowMap {
+                activation,
+                mean,
+                inv_std,
+                gamma: self.gamma[c],
+                beta: self.beta[c],
+            };
+            for (x, out) in xs.iter().zip(outs.iter_mut()) {
+                map.output_row(x, out);
+            }
+            *result = (mean, variance, inv_std);
+        });
         ChannelStatistics {
             mean: results.iter().map(|r| r.0).collect(),
             variance: results.iter().map(|r| r.1).collect(),
@@ -361,39 +375,29 @@ fn backward<T: Float>(
     let length = shape.length.max(1);
     let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
     let mut sums = vec![(T::zero(), T::zero()); shape.channels];
-    let channels: Vec<_> = rows_by_channel(shape, dy.chunks_mut(length))
-        .into_iter()
-        .zip(rows_by_channel(shape, x.chunks(length)))
-        .zip(sums.iter_mut())
-        .enumerate()
-        .collect();
-    for_each_block(
-        shape.channels * shape.count(),
-        channels,
-        || (),
-        |_, (c, ((mut gs, xs), result))| {
-            let map = RowMap {
-                activation,
-                mean: mean[c],
-                inv_std: inv_std[c],
-                gamma: gamma[c],
-                beta: T::zero(),
-            };
-            let sum_dy = rows_sum(gs.iter().map(|g| (&**g, &**g)), |g: T, _| {
-                g.to_f64_lossless()
-            });
-            let pairs = gs.iter().zip(&xs).map(|(g, x)| (&**g, *x));
-            let sum_dy_xhat = rows_sum(pairs, |g: T, z: T| {
-                g.to_f64_lossless() * map.normalized(z).to_f64_lossless()
-            });
-            let (sum_dy, sum_dy_xhat) = (T::from_f64_lossy(sum_dy), T::from_f64_lossy(sum_dy_xhat));
-            let scale = gamma[c] * inv_std[c] / count;
-            for (g, x) in gs.iter_mut().zip(&xs) {
-                map.input_gradient_row(g, x, scale, count, (sum_dy, sum_dy_xhat));
-            }
-            *result = (sum_dy, sum_dy_xhat);
-        },
-    );
+    let rows = (dy.chunks_mut(length), x.chunks(length));
+    for_each_channel(shape, rows, &mut sums, |c, mut gs, xs, result| {
+        let map = RowMap {
+            activation,
+            mean: mean[c],
+            inv_std: inv_std[c],
+            gamma: gamma[c],
+            beta: T::zero(),
+        };
+        let sum_dy = rows_sum(gs.iter().map(|g| (&**g, &**g)), |g: T, _| {
+            g.to_f64_lossless()
+        });
+        let pairs = gs.iter().zip(&xs).map(|(g, x)| (&**g, *x));
+        let sum_dy_xhat = rows_sum(pairs, |g: T, z: T| {
+            g.to_f64_lossless() * map.normalized(z).to_f64_lossless()
+        });
+        let (sum_dy, sum_dy_xhat) = (T::from_f64_lossy(sum_dy), T::from_f64_lossy(sum_dy_xhat));
+        let scale = gamma[c] * inv_std[c] / count;
+        for (g, x) in gs.iter_mut().zip(&xs) {
+            map.input_gradient_row(g, x, scale, count, (sum_dy, sum_dy_xhat));
+        }
+        *result = (sum_dy, sum_dy_xhat);
+    });
     (
         sums.iter().map(|s| s.0).collect(),
         sums.iter().map(|s| s.1).collect(),
