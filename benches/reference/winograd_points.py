@@ -1,10 +1,12 @@
 """How far Winograd's F(4, 3) over groups of 3 taps rounds in float32, for
 several choices of interpolation points, beside the direct GEMM.
 
-kymo's F(4, 3) uses Lavin and Gray's points (0, ±1, ±2, ∞); its float32
-outputs land 2-3 times as far from the exact sum as the direct GEMM's,
-which keeps the training forward pass of ResNet's and FCN's 5- and 8-tap
-kernels direct (docs/performance.md, "Float32 accuracy"). Barabasz et al.
+kymo's F(4, 3) uses Lavin and Gray's points (0, ±1, ±2, ∞) in training;
+its float32 outputs land 2-3 times as far from the exact sum as the direct
+GEMM's, which keeps the training forward pass of ResNet's and FCN's 5- and
+8-tap kernels direct (docs/performance.md, "Float32 accuracy"). Inference
+forward passes of 3-tap kernels use 0, ±1, 2, -1/2, ∞ (the largest error
+about two thirds of Lavin and Gray's on the 3-tap shape). Barabasz et al.
 (2020, "Error analysis and improving the accuracy of Winograd convolution
 for deep neural networks") find better-conditioned points. This script
 builds the Toom-Cook matrices for any 5 finite points plus ∞, simulates a
@@ -87,10 +89,10 @@ def distances(at, g, bt, cin, cout, kernel, length=1040, seed=0):
 
 
 SETS = {
-    "0, ±1, ±2 (Lavin and Gray; kymo's)": [0, 1, -1, 2, -2],
+    "0, ±1, ±2 (Lavin and Gray; training's)": [0, 1, -1, 2, -2],
     "0, ±1, ±1/2": [0, 1, -1, Fraction(1, 2), Fraction(-1, 2)],
     "0, ±1, 1/2, -2 (Barabasz et al.)": [0, 1, -1, Fraction(1, 2), -2],
-    "0, ±1, 2, -1/2": [0, 1, -1, 2, Fraction(-1, 2)],
+    "0, ±1, 2, -1/2 (kymo's inference)": [0, 1, -1, 2, Fraction(-1, 2)],
 }
 SHAPES = [(64, 128, 3), (128, 256, 5), (64, 128, 8)]
 

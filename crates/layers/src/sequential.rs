@@ -219,8 +219,9 @@ mod tests {
     fn inference_gives_the_bits_of_the_layers_one_by_one() {
         // answer_bn: each Conv1D runs its LeakyReLU and BatchNormalization
         // in its pass; answer: each LeakyReLU stays paired with its pool.
-        // At 1,500 points the answer's 3-tap layers go by F(2, 3) in
-        // blocks of tiles, each block's stretch of every row mapped apart.
+        // The answer's 3-tap layers go by F(4, 3) through the balanced
+        // points in inference, whole rows mapped; the doctor's 5-tap
+        // layer by F(2, 3), each block's stretch of every row mapped apart.
         for spec in [
             zoo::answer_bn(64),
             zoo::answer(64),

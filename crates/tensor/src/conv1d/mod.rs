@@ -130,6 +130,10 @@ enum Method {
     /// Winograd's F(2, 3), over groups of three taps: forward passes of
     /// kernels of more than 3 taps (`winograd/pairs.rs`).
     Pairs,
+    /// Winograd's F(4, 3) with the points that round closer to the exact
+    /// sum (`winograd::Points::Balanced`): inference forward passes of
+    /// 3-tap kernels.
+    Balanced,
 }
 
 impl<T: Float> Default for Conv1dWorkspace<T> {
@@ -151,10 +155,11 @@ impl<T: Float> Conv1dWorkspace<T> {
 
     /// Says whether the next forward passes are for inference, with no
     /// backward pass after them (a layer sets it from its mode). Inference
-    /// lets kernels of 3 or more taps go by Winograd's F(2, 3), whose
+    /// lets kernels of 4 or more taps go by Winograd's F(2, 3), whose
     /// float32 outputs land about 1.1–1.3 times as far from the exact sum
-    /// as the direct GEMM's (F(4, 3)'s, which kernels of 3 taps take in
-    /// training, 2.5 times), and runs long kernels' spectral method in f32
+    /// as the direct GEMM's, and kernels of 3 taps by F(4, 3) through the
+    /// balanced points, 1.3–1.8 times (through Lavin and Gray's, which
+    /// training takes, 2.5 times), and runs long kernels' spectral method in f32
     /// (training widens it to f64, `wide.rs`). A training forward pass
     /// keeps the direct GEMM for grouped kernels:
     /// its ReLUs and max pools decide which gradients flow, and the
@@ -190,19 +195,25 @@ impl<T: Float> Conv1dWorkspace<T> {
     }
 
     /// The method for a forward pass: [`Self::method`]'s, except that in
-    /// inference kernels of 3 to 15 taps go by F(2, 3) where that pays
-    /// ([`winograd::pairs_apply`]), and in training kernels of more than
-    /// one group of 3 taps go direct, unless a method is forced. Over
-    /// several groups F(4, 3) rounds its outputs 2–3 times further from
-    /// the exact sum than the direct GEMM, which put ResNet's gradients
-    /// beyond twice PyTorch's float32 distance
+    /// inference a 3-tap kernel goes by F(4, 3) through the points that
+    /// round closer ([`Method::Balanced`]) and kernels of 4 to 15 taps by
+    /// F(2, 3) where that pays ([`winograd::pairs_apply`]), and in
+    /// training kernels of more than one group of 3 taps go direct, unless
+    /// a method is forced. Over several groups F(4, 3) rounds its outputs
+    /// 2–3 times further from the exact sum than the direct GEMM, which
+    /// put ResNet's gradients beyond twice PyTorch's float32 distance
     /// (tests/parity/graph_f32_accuracy.rs); F(2, 3) stays within it but
     /// made training no faster (docs/performance.md, "Float32 accuracy"),
-    /// so it serves inference only ([`Self::set_inference`]). Backward
-    /// passes keep F(4, 3).
+    /// so it serves inference only ([`Self::set_inference`]). Lavin and
+    /// Gray's F(4, 3) put the answer's model with BatchNormalization 2.5
+    /// times PyTorch's float32 distance in inference, the balanced points
+    /// within it. Backward passes keep F(4, 3) with Lavin and Gray's
+    /// points.
     fn forward_method(&self, window: &Window, in_channels: usize, out_channels: usize) -> Method {
-        if self.forced_method == Some(Method::Pairs) && winograd::computes(window) {
-            return Method::Pairs;
+        if let Some(forced @ (Method::Pairs | Method::Balanced)) = self.forced_method {
+            if winograd::computes(window) {
+                return forced;
+            }
         }
         let unforced = self.forced_method.is_none();
         let pairs =
@@ -210,6 +221,7 @@ impl<T: Float> Conv1dWorkspace<T> {
         match self.method(window, in_channels, out_channels) {
             Method::Spectral => Method::Spectral,
             Method::Fourier => Method::Fourier,
+            Method::Winograd if unforced && self.inference && window.size == 3 => Method::Balanced,
             _ if pairs => Method::Pairs,
             Method::Winograd if unforced && window.size > 3 => Method::Direct,
             method => method,
@@ -401,7 +413,7 @@ fn forward_into<T: Float>(
             finish_samples(output, (0, out_channels, out_len), epilogue);
             return Ok(());
         }
-        method @ (Method::Winograd | Method::Pairs | Method::Fourier) => {
+        method @ (Method::Winograd | Method::Pairs | Method::Fourier | Method::Balanced) => {
             let operands = winograd::Operands {
                 x,
                 weight: w,
@@ -416,6 +428,7 @@ fn forward_into<T: Float>(
             );
             let forward = match method {
                 Method::Pairs => winograd::forward_by_pairs,
+                Method::Balanced => winograd::forward_balanced,
                 Method::Fourier => fourier::forward,
                 _ => winograd::forward,
             };

@@ -39,42 +39,39 @@ use serde::{Deserialize, Serialize};
 ///   The EPYC's entries were measured again after 34006ec: they still held
 ///   the hashes of commit 2c5587b, from before BatchNormalization's sums
 ///   went to f64 and the Fourier tiles landed, which the Xeon's follow.
+/// - The hash ends with an inference pass. When inference took F(4, 3)
+///   through the balanced points for 3-tap kernels, the answer's, the
+///   answer's with BatchNormalization and the doctor's inference bits
+///   moved (their training bits did not); their entries were measured
+///   again on the EPYC, and the Xeon's, which no machine at hand could
+///   measure, were dropped: there those three models are checked against
+///   the reference values only.
 const PINNED: &[(&str, &[(&str, u64)])] = &[
     (
         "fma L1 32K/8/64 L2 1024K/8/64 L3 32768K/16/64",
         &[
             ("original", 0x4cab_b981_2b6c_3642),
-            ("answer", 0x1439_28cf_d7e8_e9be),
-            ("answer_bn", 0xc4fb_1e75_51d6_db61),
-            ("doctor", 0xda92_85be_c913_9806),
+            ("answer", 0xbd73_7282_f6dc_dfc8),
+            ("answer_bn", 0x790c_38f1_1d0c_bc30),
+            ("doctor", 0x89a6_8d69_f467_0bf6),
         ],
     ),
     (
         "avx512f L1 32K/8/64 L2 1024K/8/64 L3 32768K/16/64",
         &[
             ("original", 0x4cab_b981_2b6c_3642),
-            ("answer", 0x0daf_b128_4491_f735),
-            ("answer_bn", 0xc383_b111_4402_3bbb),
-            ("doctor", 0xd35e_4f6c_1bf0_1a26),
+            ("answer", 0xeb81_da95_5bef_7bab),
+            ("answer_bn", 0xb282_eaac_3a77_66f3),
+            ("doctor", 0x307b_d7ae_cf4f_442f),
         ],
     ),
     (
         "fma L1 48K/12/64 L2 2048K/16/64 L3 307200K/20/64",
-        &[
-            ("original", 0xfdf0_dfd7_51d1_f3a6),
-            ("answer", 0x1439_28cf_d7e8_e9be),
-            ("answer_bn", 0xc4fb_1e75_51d6_db61),
-            ("doctor", 0xda92_85be_c913_9806),
-        ],
+        &[("original", 0xfdf0_dfd7_51d1_f3a6)],
     ),
     (
         "avx512f L1 48K/12/64 L2 2048K/16/64 L3 307200K/20/64",
-        &[
-            ("original", 0x4cab_b981_2b6c_3642),
-            ("answer", 0x0daf_b128_4491_f735),
-            ("answer_bn", 0xc383_b111_4402_3bbb),
-            ("doctor", 0xd35e_4f6c_1bf0_1a26),
-        ],
+        &[("original", 0x4cab_b981_2b6c_3642)],
     ),
 ];
 

@@ -21,8 +21,11 @@
 //! F(4, 3), so its rounding is that of F(4, 3); `conv1d/mod.rs` keeps the
 //! forward pass of grouped kernels direct, for the reason it gives.
 //!
-//! The matrices are Lavin and Gray's (interpolation points 0, ±1, ±2, ∞).
-//! The backward passes are their adjoints:
+//! The training passes use Lavin and Gray's matrices (interpolation
+//! points 0, ±1, ±2, ∞); inference forward passes of 3-tap kernels use
+//! the points 0, 1, −1, 2, −1/2, ∞ ([`Points::Balanced`],
+//! [`forward_balanced`]), whose outputs round about two thirds as far.
+//! The backward passes are the adjoints of Lavin and Gray's:
 //! - input gradient: `Z[ξ] = U[ξ]ᵀ · E[ξ]` with `E = A · dy` per output
 //!   tile, then `B · z` added back onto the 6 inputs of each tile (tiles
 //!   overlap by 2, added in tile order);
@@ -52,9 +55,11 @@ use super::{RowEpilogue, RowStretch};
 use crate::matmul::{matmul_on, MatRef};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
+pub(super) use transforms::Points;
 use transforms::{
     add_kernel_gradient, input_gradient, merge_phases, phase_rows, split_phases,
-    transform_gradient, transform_input, transform_kernel, transform_output,
+    transform_gradient, transform_input, transform_input_balanced, transform_kernel,
+    transform_kernel_balanced, transform_output, transform_output_balanced,
 };
 
 /// Outputs per tile.
@@ -228,9 +233,14 @@ fn transform_sample<T: Float>(
     threads: usize,
     sample: &[T],
     g: &Geometry,
+    points: Points,
     phases: &mut Vec<T>,
     v: &mut [T],
 ) {
+    let transform = match points {
+        Points::Lavin => transform_input,
+        Points::Balanced => transform_input_balanced,
+    };
     let phase_len = g.phase_len();
     let group_tiles = g.groups * g.tiles;
     for_channel_blocks(
@@ -251,7 +261,7 @@ fn transform_sample<T: Float>(
                     let (lead, skip) = g.lead(group);
                     split_phases(row, lead, phase_rows(phases, phase_len));
                     let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
-                    transform_input(
+                    transform(
                         [p0, p1, p2, p3].map(|p| &p[skip..]),
                         rows(&mut groups, group, g.tiles),
                     );
@@ -270,7 +280,8 @@ pub(super) struct Operands<'a, T> {
     pub(super) out_channels: usize,
 }
 
-/// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
+/// Forward pass into `output` (`[B, C_out, L_out]`, every element
+/// written) with Lavin and Gray's points: training's.
 pub(super) fn forward<T: Float>(
     operands: Operands<'_, T>,
     bias: Option<&[T]>,
@@ -279,10 +290,41 @@ pub(super) fn forward<T: Float>(
     output: &mut [T],
     epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
+    let buffers = (chunks, kernel);
+    forward_through(Points::Lavin, operands, bias, buffers, output, epilogue)
+}
+
+/// [`forward`] with the [`Points::Balanced`] points: inference's.
+pub(super) fn forward_balanced<T: Float>(
+    operands: Operands<'_, T>,
+    bias: Option<&[T]>,
+    chunks: &mut Vec<ChunkScratch<T>>,
+    kernel: &mut Vec<T>,
+    output: &mut [T],
+    epilogue: Option<RowEpilogue<'_, T>>,
+) -> Result<(), TensorError> {
+    let buffers = (chunks, kernel);
+    forward_through(Points::Balanced, operands, bias, buffers, output, epilogue)
+}
+
+/// The forward pass through `points`' transforms.
+fn forward_through<T: Float>(
+    points: Points,
+    operands: Operands<'_, T>,
+    bias: Option<&[T]>,
+    (chunks, kernel): (&mut Vec<ChunkScratch<T>>, &mut Vec<T>),
+    output: &mut [T],
+    epilogue: Option<RowEpilogue<'_, T>>,
+) -> Result<(), TensorError> {
     let g = Geometry::new(operands.window, operands.in_channels, operands.out_channels);
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
     let inner = g.input_rows();
-    let u = transformed_kernel(operands.weight, operands.window.size, g.groups, kernel);
+    let size = operands.window.size;
+    let u = transformed_kernel(operands.weight, size, g.groups, points, kernel);
+    let transform_output = match points {
+        Points::Lavin => transform_output,
+        Points::Balanced => transform_output_balanced,
+    };
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let x = operands.x;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
@@ -299,7 +341,7 @@ pub(super) fn forward<T: Float>(
             for (i, y) in out_chunk.chunks_exact_mut(sample_out).enumerate() {
                 let b = index * CHUNK + i;
                 let x = &x[b * sample_in..][..sample_in];
-                transform_sample(threads, x, &g, &mut scratch.row, v);
+                transform_sample(threads, x, &g, points, &mut scratch.row, v);
                 let v = &*v;
                 per_point(threads, POINTS, m, |p, m| {
                     let u = plane(u, p, cout, inner);
@@ -356,7 +398,8 @@ pub(super) fn backward<T: Float>(
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, g.tiles);
     let inner = g.input_rows();
     let pairs = cout * inner;
-    let u = transformed_kernel(operands.weight, operands.window.size, g.groups, kernel);
+    let size = operands.window.size;
+    let u = transformed_kernel(operands.weight, size, g.groups, Points::Lavin, kernel);
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let wants_bias = grad_bias.is_some();
     // The kernel and the input gradient: two products.
@@ -378,7 +421,7 @@ pub(super) fn backward<T: Float>(
             for (i, sample) in samples.chunks_exact_mut(sample_in).enumerate() {
                 let b = index * CHUNK + i;
                 let dy = &dy[b * sample_out..][..sample_out];
-                transform_sample(threads, sample, &g, &mut scratch.row, v);
+                transform_sample(threads, sample, &g, Points::Lavin, &mut scratch.row, v);
                 for_channel_blocks(
                     threads,
                     Transformed {
@@ -474,8 +517,13 @@ fn transformed_kernel<'a, T: Float>(
     weight: &[T],
     size: usize,
     groups: usize,
+    points: Points,
     u: &'a mut Vec<T>,
 ) -> &'a [T] {
+    let transform_kernel = match points {
+        Points::Lavin => transform_kernel,
+        Points::Balanced => transform_kernel_balanced,
+    };
     let padded_size = groups * TAPS;
     let filters = weight.len() / size;
     if padded_size == size {

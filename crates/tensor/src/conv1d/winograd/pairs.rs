@@ -1,5 +1,6 @@
-//! The forward pass in inference of kernels of 3 to 15 taps by
-//! Winograd's F(2, 3), over groups of 3 taps.
+//! The forward pass in inference of kernels of 4 to 15 taps by
+//! Winograd's F(2, 3), over groups of 3 taps (it computes 3 taps too,
+//! when forced).
 //!
 //! F(2, 3) computes 2 outputs of a 3-tap correlation from a tile of 4
 //! inputs with 4 products instead of 6. Grouped as F(4, 3) is (the parent
@@ -29,9 +30,12 @@
 //! one thread, and the transforms split by channels, so the bits do not
 //! depend on the thread count; blocks of tiles keep a block's transformed
 //! input and products in a core's cache. Backward passes keep F(4, 3):
-//! gradients feed no discrete decision. Inference takes kernels of 3 taps
-//! here too: there F(4, 3)'s rounding put the answer's model with
-//! BatchNormalization 2.5 times as far from float64 as PyTorch's float32.
+//! gradients feed no discrete decision. Kernels of 3 taps (one group) go
+//! by F(4, 3) in inference too, through the balanced points
+//! ([`super::Points::Balanced`]): Lavin and Gray's put the answer's model
+//! with BatchNormalization 2.5 times as far from float64 as PyTorch's
+//! float32, the balanced ones 1.5 times, and they spend 3 products per 2
+//! outputs where F(2, 3) spends 4.
 
 use std::ops::Range;
 

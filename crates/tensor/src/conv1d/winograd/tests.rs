@@ -1,6 +1,7 @@
-//! Each transform of F(4, 3) against Lavin and Gray's matrices, one tile
-//! at a time in f64, and the identity they exist for: `Aᵀ[(G g) ⊙ (Bᵀ d)]`
-//! is the 3-tap correlation of `d` with `g`.
+//! Each transform of F(4, 3) against its matrices (Lavin and Gray's, and
+//! the balanced points'), one tile at a time in f64, and the identity they
+//! exist for: `Aᵀ[(G g) ⊙ (Bᵀ d)]` is the 3-tap correlation of `d` with
+//! `g`.
 
 use super::*;
 
@@ -140,4 +141,70 @@ fn the_transforms_compute_a_three_tap_correlation() {
         .map(|i| (0..3).map(|k| g[k] * d[i + k]).sum())
         .collect();
     assert_close(&times(&A_T, &m), &want);
+}
+
+/// F(4, 3) through the points 0, 1, −1, 2, −1/2, ∞ (`Points::Balanced`).
+const B_T_BALANCED: [[f64; 6]; 6] = [
+    [2.0, 3.0, -4.0, -3.0, 2.0, 0.0],
+    [0.0, 2.0, 5.0, 1.0, -2.0, 0.0],
+    [0.0, 2.0, 1.0, -5.0, 2.0, 0.0],
+    [0.0, -1.0, -2.0, 1.0, 2.0, 0.0],
+    [0.0, -2.0, 1.0, 2.0, -1.0, 0.0],
+    [0.0, 2.0, 3.0, -4.0, -3.0, 2.0],
+];
+const G_BALANCED: [[f64; 3]; 6] = [
+    [0.5, 0.0, 0.0],
+    [1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0],
+    [1.0 / 6.0, -1.0 / 6.0, 1.0 / 6.0],
+    [1.0 / 30.0, 1.0 / 15.0, 2.0 / 15.0],
+    [16.0 / 15.0, -8.0 / 15.0, 4.0 / 15.0],
+    [0.0, 0.0, 0.5],
+];
+const A_T_BALANCED: [[f64; 6]; 4] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -0.5, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 0.25, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -0.125, 1.0],
+];
+
+#[test]
+fn the_balanced_matrices_compute_a_three_tap_correlation() {
+    for seed in [9, 10, 11] {
+        let (d, g) = (values(seed, 6), values(seed + 100, 3));
+        let u = times(&G_BALANCED, &g);
+        let v = times(&B_T_BALANCED, &d);
+        let m: Vec<f64> = u.iter().zip(&v).map(|(a, b)| a * b).collect();
+        let want: Vec<f64> = (0..4)
+            .map(|i| (0..3).map(|k| g[k] * d[i + k]).sum())
+            .collect();
+        assert_close(&times(&A_T_BALANCED, &m), &want);
+    }
+}
+
+#[test]
+fn the_balanced_transforms_are_their_matrices() {
+    let d = values(12, 6);
+    let phases = [
+        vec![d[0], d[4]],
+        vec![d[1], d[5]],
+        vec![d[2], 0.0],
+        vec![d[3], 0.0],
+    ];
+    let mut v = vec![0.0; POINTS];
+    transform_input_balanced(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
+    assert_close(&v, &times(&B_T_BALANCED, &d));
+    let g = values(13, 3);
+    let mut u = Vec::new();
+    assert_close(
+        transform_kernel_balanced(&g, 1, &mut u),
+        &times(&G_BALANCED, &g),
+    );
+    let mut m = values(14, 6);
+    let want: Vec<f64> = times(&A_T_BALANCED, &m).iter().map(|v| v - 0.75).collect();
+    let mut y = vec![0.0; OUTPUTS];
+    let (y0, rest) = y.split_at_mut(1);
+    let (y1, rest) = rest.split_at_mut(1);
+    let (y2, y3) = rest.split_at_mut(1);
+    transform_output_balanced(planes(&mut m), -0.75, [y0, y1, y2, y3]);
+    assert_close(&y, &want);
 }

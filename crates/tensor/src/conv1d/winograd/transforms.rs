@@ -1,11 +1,30 @@
 //! The transforms of F(4, 3), one row of tiles at a time: the input's
 //! (`Bᵀ d`), the kernel's (`G g`), the output's (`Aᵀ m`), and their
 //! adjoints for backward, over a row cut into its four phases so that each
-//! loop reads and writes contiguous rows.
+//! loop reads and writes contiguous rows. Two sets of interpolation points
+//! ([`Points`]): Lavin and Gray's for training, whose adjoints backward
+//! uses, and a set that rounds closer to the exact sum for inference.
 
 use super::POINTS;
 use super::{OUTPUTS, TAPS};
 use crate::Float;
+
+/// The interpolation points of an F(4, 3) tiling, which set its matrices
+/// and how far its float32 outputs round from the exact sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::conv1d) enum Points {
+    /// Lavin and Gray's 0, ±1, ±2, ∞: integer input transforms, outputs
+    /// 2.5–3 times as far from the exact sum as the direct GEMM's. The
+    /// training passes (forward and both adjoints) use these.
+    Lavin,
+    /// 0, 1, −1, 2, −1/2, ∞: the point −1/2 in place of −2 keeps the
+    /// output transform's weights of the fourth point at 1/2, 1/4, 1/8
+    /// instead of 2, 4, 8, and its outputs land 1.3–1.8 times as far as
+    /// the direct GEMM's (`benches/reference/winograd_points.py` compares
+    /// the sets; Barabasz et al., 2020, give the analysis). Inference
+    /// forward passes use these.
+    Balanced,
+}
 
 /// `constant` in `T`.
 pub(super) fn c<T: Float>(constant: f64) -> T {
@@ -154,6 +173,70 @@ pub(super) fn transform_output<T: Float>(
     }
 }
 
+/// [`transform_input`] with the [`Points::Balanced`] matrix:
+/// `Bᵀ d` with rows `(2, 3, −4, −3, 2, 0)`, `(0, 2, 5, 1, −2, 0)`,
+/// `(0, 2, 1, −5, 2, 0)`, `(0, −1, −2, 1, 2, 0)`, `(0, −2, 1, 2, −1, 0)`
+/// and `(0, 2, 3, −4, −3, 2)`.
+pub(super) fn transform_input_balanced<T: Float>(
+    phases: [&[T]; OUTPUTS],
+    [v0, v1, v2, v3, v4, v5]: [&mut [T]; POINTS],
+) {
+    let (two, three, four, five) = (c::<T>(2.0), c::<T>(3.0), c::<T>(4.0), c::<T>(5.0));
+    let tiles = v0.len();
+    let [p0, p1, p2, p3] = phases;
+    let (d0, d1, d2, d3) = (&p0[..tiles], &p1[..tiles], &p2[..tiles], &p3[..tiles]);
+    let (d4, d5) = (&p0[1..=tiles], &p1[1..=tiles]);
+    let (v1, v2, v3, v4, v5) = (
+        &mut v1[..tiles],
+        &mut v2[..tiles],
+        &mut v3[..tiles],
+        &mut v4[..tiles],
+        &mut v5[..tiles],
+    );
+    for t in 0..tiles {
+        let (odd, even) = (d3[t] - d1[t], d4[t] - d2[t]);
+        v0[t] = two * (d0[t] + d4[t]) - three * odd - four * d2[t];
+        v1[t] = two * (d1[t] - d4[t]) + five * d2[t] + d3[t];
+        v2[t] = two * (d1[t] + d4[t]) + d2[t] - five * d3[t];
+        v3[t] = two * even + odd;
+        v4[t] = two * odd - even;
+        v5[t] = two * (d1[t] + d5[t]) - three * even - four * d3[t];
+    }
+}
+
+/// [`transform_output`] with the [`Points::Balanced`] matrix: `Aᵀ m` with
+/// rows `(1, 1, 1, 1, 1, 0)`, `(0, 1, −1, 2, −1/2, 0)`,
+/// `(0, 1, 1, 4, 1/4, 0)` and `(0, 1, −1, 8, −1/8, 1)`.
+pub(super) fn transform_output_balanced<T: Float>(
+    [m0, m1, m2, m3, m4, m5]: [&mut [T]; POINTS],
+    bias: T,
+    [y0, y1, y2, y3]: [&mut [T]; OUTPUTS],
+) {
+    let (two, four, eight) = (c::<T>(2.0), c::<T>(4.0), c::<T>(8.0));
+    let (half, quarter, eighth) = (c::<T>(0.5), c::<T>(0.25), c::<T>(0.125));
+    let tiles = m0.len();
+    let (m1, m2, m3, m4, m5) = (
+        &m1[..tiles],
+        &m2[..tiles],
+        &m3[..tiles],
+        &m4[..tiles],
+        &m5[..tiles],
+    );
+    let (y0, y1, y2, y3) = (
+        &mut y0[..tiles],
+        &mut y1[..tiles],
+        &mut y2[..tiles],
+        &mut y3[..tiles],
+    );
+    for t in 0..tiles {
+        let (plus, minus) = (m1[t] + m2[t], m1[t] - m2[t]);
+        y0[t] = bias + m0[t] + plus + (m3[t] + m4[t]);
+        y1[t] = bias + minus + (two * m3[t] - half * m4[t]);
+        y2[t] = bias + plus + (four * m3[t] + quarter * m4[t]);
+        y3[t] = bias + minus + (eight * m3[t] - eighth * m4[t]) + m5[t];
+    }
+}
+
 /// `E = A · dy` for every tile of one output-gradient row, given as its
 /// phases (`tiles` each, zeros past the outputs).
 pub(super) fn transform_gradient<T: Float>(
@@ -242,6 +325,33 @@ pub(super) fn transform_kernel<'a, T: Float>(
         u[3 * pairs + pair] = even + odd;
         u[4 * pairs + pair] = even - odd;
         u[5 * pairs + pair] = g[2];
+    }
+    &u[..POINTS * pairs]
+}
+
+/// [`transform_kernel`] with the [`Points::Balanced`] matrix: `G g` with
+/// rows `(1/2, 0, 0)`, `(1/6, 1/6, 1/6)`, `(1/6, −1/6, 1/6)`,
+/// `(1/30, 1/15, 2/15)`, `(16/15, −8/15, 4/15)` and `(0, 0, 1/2)`,
+/// each point summed in f64 and rounded once.
+pub(super) fn transform_kernel_balanced<'a, T: Float>(
+    weight: &[T],
+    pairs: usize,
+    u: &'a mut Vec<T>,
+) -> &'a [T] {
+    u.resize(POINTS * pairs, T::zero());
+    for (pair, g) in weight.chunks_exact(TAPS).enumerate() {
+        let [g0, g1, g2] = [g[0], g[1], g[2]].map(T::to_f64_lossless);
+        let points = [
+            g0 / 2.0,
+            (g0 + g1 + g2) / 6.0,
+            (g0 - g1 + g2) / 6.0,
+            (g0 + 2.0 * g1 + 4.0 * g2) / 30.0,
+            (16.0 * g0 - 8.0 * g1 + 4.0 * g2) / 15.0,
+            g2 / 2.0,
+        ];
+        for (p, value) in points.into_iter().enumerate() {
+            u[p * pairs + pair] = T::from_f64_lossy(value);
+        }
     }
     &u[..POINTS * pairs]
 }
