@@ -290,12 +290,14 @@ fn pool_keeping_taps(c: &mut Criterion) {
     });
 }
 
-/// Kernels of 5 and 8 taps at batch 32, forward (in training and in
+/// Kernels of 3, 5 and 8 taps at batch 32, forward (in training and in
 /// inference, `Conv1dWorkspace::set_inference`) and backward: ResNet's and
-/// FCN's layers, which go by Fourier tiles (`conv1d/fourier/`), and the
-/// doctor's narrow 16 -> 32 layer, which keeps the direct GEMM forward,
-/// Winograd's F(4, 3) over groups of 3 taps backward and F(2, 3) in
-/// inference.
+/// FCN's 5- and 8-tap layers, which go by Fourier tiles
+/// (`conv1d/fourier/`); the doctor's narrow 16 -> 32 layer, which keeps
+/// the direct GEMM forward, Winograd's F(4, 3) over groups of 3 taps
+/// backward and F(2, 3) in inference; and FCN's and the answer's 3-tap
+/// layers, F(4, 3) through Lavin and Gray's points in training and through
+/// the balanced ones in inference.
 fn short_kernels(c: &mut Criterion) {
     let same = Conv1dConfig {
         padding: Padding::Same,
@@ -307,6 +309,8 @@ fn short_kernels(c: &mut Criterion) {
         ("resnet_conv_128x64x8_b32", 64, 128, 8),
         ("fcn_conv2_256x128x5_b32", 128, 256, 5),
         ("doctor_conv2_32x16x5_b32", 16, 32, 5),
+        ("fcn_conv3_128x256x3_b32", 256, 128, 3),
+        ("answer_conv3_128x64x3_b32", 64, 128, 3),
     ] {
         let x = filled((32, cin, 1040));
         let w = filled((cout, cin, k));
