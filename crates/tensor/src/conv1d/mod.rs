@@ -426,13 +426,25 @@ fn forward_into<T: Float>(
                 &mut workspace.buffers.chunks,
                 &mut workspace.buffers.weight_matrix,
             );
-            let forward = match method {
-                Method::Pairs => winograd::forward_by_pairs,
-                Method::Balanced => winograd::forward_balanced,
-                Method::Fourier => fourier::forward,
-                _ => winograd::forward,
+            let bias = bias.as_deref();
+            return match method {
+                Method::Pairs => {
+                    winograd::forward_by_pairs(operands, bias, chunks, kernel, output, epilogue)
+                }
+                Method::Fourier => {
+                    fourier::forward(operands, bias, chunks, kernel, output, epilogue)
+                }
+                Method::Balanced => {
+                    let buffers = (chunks, kernel);
+                    let points = winograd::Points::Balanced;
+                    winograd::forward(points, operands, bias, buffers, output, epilogue)
+                }
+                _ => {
+                    let buffers = (chunks, kernel);
+                    let points = winograd::Points::Lavin;
+                    winograd::forward(points, operands, bias, buffers, output, epilogue)
+                }
             };
-            return forward(operands, bias.as_deref(), chunks, kernel, output, epilogue);
         }
         Method::Direct => {}
     }

@@ -23,8 +23,8 @@
 //!
 //! The training passes use Lavin and Gray's matrices (interpolation
 //! points 0, ±1, ±2, ∞); inference forward passes of 3-tap kernels use
-//! the points 0, 1, −1, 2, −1/2, ∞ ([`Points::Balanced`],
-//! [`forward_balanced`]), whose outputs round about two thirds as far.
+//! the points 0, 1, −1, 2, −1/2, ∞ ([`Points::Balanced`]), whose outputs
+//! round about two thirds as far.
 //! The backward passes are the adjoints of Lavin and Gray's:
 //! - input gradient: `Z[ξ] = U[ξ]ᵀ · E[ξ]` with `E = A · dy` per output
 //!   tile, then `B · z` added back onto the 6 inputs of each tile (tiles
@@ -280,35 +280,10 @@ pub(super) struct Operands<'a, T> {
     pub(super) out_channels: usize,
 }
 
-/// Forward pass into `output` (`[B, C_out, L_out]`, every element
-/// written) with Lavin and Gray's points: training's.
+/// Forward pass through `points`' transforms into `output` (`[B, C_out,
+/// L_out]`, every element written): Lavin and Gray's in training, the
+/// balanced ones in inference.
 pub(super) fn forward<T: Float>(
-    operands: Operands<'_, T>,
-    bias: Option<&[T]>,
-    chunks: &mut Vec<ChunkScratch<T>>,
-    kernel: &mut Vec<T>,
-    output: &mut [T],
-    epilogue: Option<RowEpilogue<'_, T>>,
-) -> Result<(), TensorError> {
-    let buffers = (chunks, kernel);
-    forward_through(Points::Lavin, operands, bias, buffers, output, epilogue)
-}
-
-/// [`forward`] with the [`Points::Balanced`] points: inference's.
-pub(super) fn forward_balanced<T: Float>(
-    operands: Operands<'_, T>,
-    bias: Option<&[T]>,
-    chunks: &mut Vec<ChunkScratch<T>>,
-    kernel: &mut Vec<T>,
-    output: &mut [T],
-    epilogue: Option<RowEpilogue<'_, T>>,
-) -> Result<(), TensorError> {
-    let buffers = (chunks, kernel);
-    forward_through(Points::Balanced, operands, bias, buffers, output, epilogue)
-}
-
-/// The forward pass through `points`' transforms.
-fn forward_through<T: Float>(
     points: Points,
     operands: Operands<'_, T>,
     bias: Option<&[T]>,

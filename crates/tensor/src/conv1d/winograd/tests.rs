@@ -69,16 +69,29 @@ fn planes(values: &mut [f64]) -> [&mut [f64]; POINTS] {
     [a, b, c, d, e, f]
 }
 
-#[test]
-fn the_input_transform_is_b_transposed() {
-    let d = values(1, 6);
-    // One tile: phase r holds d[r] and d[4 + r] (the next tile's start).
-    let phases = [
+/// One tile's six inputs as the input transforms take them: phase `r`
+/// holds `d[r]` and `d[4 + r]` (the next tile's start).
+fn one_tile_phases(d: &[f64]) -> [Vec<f64>; OUTPUTS] {
+    [
         vec![d[0], d[4]],
         vec![d[1], d[5]],
         vec![d[2], 0.0],
         vec![d[3], 0.0],
-    ];
+    ]
+}
+
+/// Four phases of one value each, as the output transforms write them.
+fn output_phases(y: &mut [f64]) -> [&mut [f64]; OUTPUTS] {
+    let (y0, rest) = y.split_at_mut(1);
+    let (y1, rest) = rest.split_at_mut(1);
+    let (y2, y3) = rest.split_at_mut(1);
+    [y0, y1, y2, y3]
+}
+
+#[test]
+fn the_input_transform_is_b_transposed() {
+    let d = values(1, 6);
+    let phases = one_tile_phases(&d);
     let mut v = vec![0.0; POINTS];
     transform_input(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
     assert_close(&v, &times(&B_T, &d));
@@ -101,10 +114,7 @@ fn the_output_transform_is_a_transposed_plus_bias() {
     let mut m = values(4, 6);
     let want: Vec<f64> = times(&A_T, &m).iter().map(|v| v + 0.25).collect();
     let mut y = vec![0.0; OUTPUTS];
-    let (y0, rest) = y.split_at_mut(1);
-    let (y1, rest) = rest.split_at_mut(1);
-    let (y2, y3) = rest.split_at_mut(1);
-    transform_output(planes(&mut m), 0.25, [y0, y1, y2, y3]);
+    transform_output(planes(&mut m), 0.25, output_phases(&mut y));
     assert_close(&y, &want);
 }
 
@@ -184,12 +194,7 @@ fn the_balanced_matrices_compute_a_three_tap_correlation() {
 #[test]
 fn the_balanced_transforms_are_their_matrices() {
     let d = values(12, 6);
-    let phases = [
-        vec![d[0], d[4]],
-        vec![d[1], d[5]],
-        vec![d[2], 0.0],
-        vec![d[3], 0.0],
-    ];
+    let phases = one_tile_phases(&d);
     let mut v = vec![0.0; POINTS];
     transform_input_balanced(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
     assert_close(&v, &times(&B_T_BALANCED, &d));
@@ -202,9 +207,6 @@ fn the_balanced_transforms_are_their_matrices() {
     let mut m = values(14, 6);
     let want: Vec<f64> = times(&A_T_BALANCED, &m).iter().map(|v| v - 0.75).collect();
     let mut y = vec![0.0; OUTPUTS];
-    let (y0, rest) = y.split_at_mut(1);
-    let (y1, rest) = rest.split_at_mut(1);
-    let (y2, y3) = rest.split_at_mut(1);
-    transform_output_balanced(planes(&mut m), -0.75, [y0, y1, y2, y3]);
+    transform_output_balanced(planes(&mut m), -0.75, output_phases(&mut y));
     assert_close(&y, &want);
 }

@@ -115,73 +115,48 @@ pub(super) fn merge_phases<T: Float>(phases: [&[T]; OUTPUTS], lead: usize, y: &m
 
 /// `V = Bᵀ d` for every tile of one input row, given as its phases
 /// (`tiles + 1` each: a tile's last two inputs are the next one's first).
-pub(super) fn transform_input<T: Float>(
-    phases: [&[T]; OUTPUTS],
-    [v0, v1, v2, v3, v4, v5]: [&mut [T]; POINTS],
-) {
+pub(super) fn transform_input<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
     let (two, four, five) = (c::<T>(2.0), c::<T>(4.0), c::<T>(5.0));
-    let tiles = v0.len();
-    let [p0, p1, p2, p3] = phases;
-    let (d0, d1, d2, d3) = (&p0[..tiles], &p1[..tiles], &p2[..tiles], &p3[..tiles]);
-    let (d4, d5) = (&p0[1..=tiles], &p1[1..=tiles]);
-    let (v1, v2, v3, v4, v5) = (
-        &mut v1[..tiles],
-        &mut v2[..tiles],
-        &mut v3[..tiles],
-        &mut v4[..tiles],
-        &mut v5[..tiles],
-    );
-    for t in 0..tiles {
-        v0[t] = four * d0[t] - five * d2[t] + d4[t];
-        v1[t] = d3[t] + d4[t] - four * (d1[t] + d2[t]);
-        v2[t] = d4[t] - d3[t] + four * (d1[t] - d2[t]);
-        v3[t] = d4[t] - d2[t] + two * (d3[t] - d1[t]);
-        v4[t] = d4[t] - d2[t] + two * (d1[t] - d3[t]);
-        v5[t] = four * d1[t] - five * d3[t] + d5[t];
-    }
-}
-
-/// `y = Aᵀ m` (plus `bias`) for every tile of one output row, into its
-/// phases (`tiles` each).
-pub(super) fn transform_output<T: Float>(
-    [m0, m1, m2, m3, m4, m5]: [&mut [T]; POINTS],
-    bias: T,
-    [y0, y1, y2, y3]: [&mut [T]; OUTPUTS],
-) {
-    let (two, four, eight) = (c::<T>(2.0), c::<T>(4.0), c::<T>(8.0));
-    let tiles = m0.len();
-    let (m1, m2, m3, m4, m5) = (
-        &m1[..tiles],
-        &m2[..tiles],
-        &m3[..tiles],
-        &m4[..tiles],
-        &m5[..tiles],
-    );
-    let (y0, y1, y2, y3) = (
-        &mut y0[..tiles],
-        &mut y1[..tiles],
-        &mut y2[..tiles],
-        &mut y3[..tiles],
-    );
-    for t in 0..tiles {
-        let (plus, minus) = (m1[t] + m2[t], m1[t] - m2[t]);
-        let (plus2, minus2) = (m3[t] + m4[t], m3[t] - m4[t]);
-        y0[t] = bias + m0[t] + plus + plus2;
-        y1[t] = bias + minus + two * minus2;
-        y2[t] = bias + plus + four * plus2;
-        y3[t] = bias + minus + eight * minus2 + m5[t];
-    }
+    input_tiles(phases, v, |[d0, d1, d2, d3, d4, d5]| {
+        [
+            four * d0 - five * d2 + d4,
+            d3 + d4 - four * (d1 + d2),
+            d4 - d3 + four * (d1 - d2),
+            d4 - d2 + two * (d3 - d1),
+            d4 - d2 + two * (d1 - d3),
+            four * d1 - five * d3 + d5,
+        ]
+    });
 }
 
 /// [`transform_input`] with the [`Points::Balanced`] matrix:
 /// `Bᵀ d` with rows `(2, 3, −4, −3, 2, 0)`, `(0, 2, 5, 1, −2, 0)`,
 /// `(0, 2, 1, −5, 2, 0)`, `(0, −1, −2, 1, 2, 0)`, `(0, −2, 1, 2, −1, 0)`
 /// and `(0, 2, 3, −4, −3, 2)`.
-pub(super) fn transform_input_balanced<T: Float>(
+pub(super) fn transform_input_balanced<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
+    let (two, three, four, five) = (c::<T>(2.0), c::<T>(3.0), c::<T>(4.0), c::<T>(5.0));
+    input_tiles(phases, v, |[d0, d1, d2, d3, d4, d5]| {
+        let (odd, even) = (d3 - d1, d4 - d2);
+        [
+            two * (d0 + d4) - three * odd - four * d2,
+            two * (d1 - d4) + five * d2 + d3,
+            two * (d1 + d4) + d2 - five * d3,
+            two * even + odd,
+            two * odd - even,
+            two * (d1 + d5) - three * even - four * d3,
+        ]
+    });
+}
+
+/// Each tile's six points `tile(d)` from its six inputs `d`, over one
+/// input row given as its phases: the row walk both input transforms
+/// share (inlined, so that each loop vectorizes with its own arithmetic).
+#[inline(always)]
+fn input_tiles<T: Float>(
     phases: [&[T]; OUTPUTS],
     [v0, v1, v2, v3, v4, v5]: [&mut [T]; POINTS],
+    tile: impl Fn([T; POINTS]) -> [T; POINTS],
 ) {
-    let (two, three, four, five) = (c::<T>(2.0), c::<T>(3.0), c::<T>(4.0), c::<T>(5.0));
     let tiles = v0.len();
     let [p0, p1, p2, p3] = phases;
     let (d0, d1, d2, d3) = (&p0[..tiles], &p1[..tiles], &p2[..tiles], &p3[..tiles]);
@@ -194,26 +169,56 @@ pub(super) fn transform_input_balanced<T: Float>(
         &mut v5[..tiles],
     );
     for t in 0..tiles {
-        let (odd, even) = (d3[t] - d1[t], d4[t] - d2[t]);
-        v0[t] = two * (d0[t] + d4[t]) - three * odd - four * d2[t];
-        v1[t] = two * (d1[t] - d4[t]) + five * d2[t] + d3[t];
-        v2[t] = two * (d1[t] + d4[t]) + d2[t] - five * d3[t];
-        v3[t] = two * even + odd;
-        v4[t] = two * odd - even;
-        v5[t] = two * (d1[t] + d5[t]) - three * even - four * d3[t];
+        let [a, b, c, d, e, f] = tile([d0[t], d1[t], d2[t], d3[t], d4[t], d5[t]]);
+        (v0[t], v1[t], v2[t], v3[t], v4[t], v5[t]) = (a, b, c, d, e, f);
     }
+}
+
+/// `y = Aᵀ m` (plus `bias`) for every tile of one output row, into its
+/// phases (`tiles` each).
+pub(super) fn transform_output<T: Float>(m: [&mut [T]; POINTS], bias: T, y: [&mut [T]; OUTPUTS]) {
+    let (two, four, eight) = (c::<T>(2.0), c::<T>(4.0), c::<T>(8.0));
+    output_tiles(m, y, |[m0, m1, m2, m3, m4, m5]| {
+        let (plus, minus) = (m1 + m2, m1 - m2);
+        let (plus2, minus2) = (m3 + m4, m3 - m4);
+        [
+            bias + m0 + plus + plus2,
+            bias + minus + two * minus2,
+            bias + plus + four * plus2,
+            bias + minus + eight * minus2 + m5,
+        ]
+    });
 }
 
 /// [`transform_output`] with the [`Points::Balanced`] matrix: `Aᵀ m` with
 /// rows `(1, 1, 1, 1, 1, 0)`, `(0, 1, −1, 2, −1/2, 0)`,
 /// `(0, 1, 1, 4, 1/4, 0)` and `(0, 1, −1, 8, −1/8, 1)`.
 pub(super) fn transform_output_balanced<T: Float>(
-    [m0, m1, m2, m3, m4, m5]: [&mut [T]; POINTS],
+    m: [&mut [T]; POINTS],
     bias: T,
-    [y0, y1, y2, y3]: [&mut [T]; OUTPUTS],
+    y: [&mut [T]; OUTPUTS],
 ) {
     let (two, four, eight) = (c::<T>(2.0), c::<T>(4.0), c::<T>(8.0));
     let (half, quarter, eighth) = (c::<T>(0.5), c::<T>(0.25), c::<T>(0.125));
+    output_tiles(m, y, |[m0, m1, m2, m3, m4, m5]| {
+        let (plus, minus) = (m1 + m2, m1 - m2);
+        [
+            bias + m0 + plus + (m3 + m4),
+            bias + minus + (two * m3 - half * m4),
+            bias + plus + (four * m3 + quarter * m4),
+            bias + minus + (eight * m3 - eighth * m4) + m5,
+        ]
+    });
+}
+
+/// Each tile's four outputs `tile(m)` from its six points `m`, over one
+/// output row into its phases: the row walk both output transforms share.
+#[inline(always)]
+fn output_tiles<T: Float>(
+    [m0, m1, m2, m3, m4, m5]: [&mut [T]; POINTS],
+    [y0, y1, y2, y3]: [&mut [T]; OUTPUTS],
+    tile: impl Fn([T; POINTS]) -> [T; OUTPUTS],
+) {
     let tiles = m0.len();
     let (m1, m2, m3, m4, m5) = (
         &m1[..tiles],
@@ -229,11 +234,8 @@ pub(super) fn transform_output_balanced<T: Float>(
         &mut y3[..tiles],
     );
     for t in 0..tiles {
-        let (plus, minus) = (m1[t] + m2[t], m1[t] - m2[t]);
-        y0[t] = bias + m0[t] + plus + (m3[t] + m4[t]);
-        y1[t] = bias + minus + (two * m3[t] - half * m4[t]);
-        y2[t] = bias + plus + (four * m3[t] + quarter * m4[t]);
-        y3[t] = bias + minus + (eight * m3[t] - eighth * m4[t]) + m5[t];
+        let [a, b, c, d] = tile([m0[t], m1[t], m2[t], m3[t], m4[t], m5[t]]);
+        (y0[t], y1[t], y2[t], y3[t]) = (a, b, c, d);
     }
 }
 
