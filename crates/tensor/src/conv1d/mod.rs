@@ -434,15 +434,12 @@ fn forward_into<T: Float>(
                 Method::Fourier => {
                     fourier::forward(operands, bias, chunks, kernel, output, epilogue)
                 }
-                Method::Balanced => {
-                    let buffers = (chunks, kernel);
-                    let points = winograd::Points::Balanced;
-                    winograd::forward(points, operands, bias, buffers, output, epilogue)
-                }
                 _ => {
-                    let buffers = (chunks, kernel);
-                    let points = winograd::Points::Lavin;
-                    winograd::forward(points, operands, bias, buffers, output, epilogue)
+                    let points = match method {
+                        Method::Balanced => winograd::Points::Balanced,
+                        _ => winograd::Points::Lavin,
+                    };
+                    winograd::forward(points, operands, bias, chunks, kernel, output, epilogue)
                 }
             };
         }

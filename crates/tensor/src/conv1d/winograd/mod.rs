@@ -57,9 +57,7 @@ use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
 pub(super) use transforms::Points;
 use transforms::{
-    add_kernel_gradient, input_gradient, merge_phases, phase_rows, split_phases,
-    transform_gradient, transform_input, transform_input_balanced, transform_kernel,
-    transform_kernel_balanced, transform_output, transform_output_balanced,
+    add_kernel_gradient, input_gradient, merge_phases, phase_rows, split_phases, transform_gradient,
 };
 
 /// Outputs per tile.
@@ -237,10 +235,6 @@ fn transform_sample<T: Float>(
     phases: &mut Vec<T>,
     v: &mut [T],
 ) {
-    let transform = match points {
-        Points::Lavin => transform_input,
-        Points::Balanced => transform_input_balanced,
-    };
     let phase_len = g.phase_len();
     let group_tiles = g.groups * g.tiles;
     for_channel_blocks(
@@ -261,7 +255,7 @@ fn transform_sample<T: Float>(
                     let (lead, skip) = g.lead(group);
                     split_phases(row, lead, phase_rows(phases, phase_len));
                     let [p0, p1, p2, p3] = phase_rows(phases, phase_len);
-                    transform(
+                    points.transform_input(
                         [p0, p1, p2, p3].map(|p| &p[skip..]),
                         rows(&mut groups, group, g.tiles),
                     );
@@ -287,7 +281,8 @@ pub(super) fn forward<T: Float>(
     points: Points,
     operands: Operands<'_, T>,
     bias: Option<&[T]>,
-    (chunks, kernel): (&mut Vec<ChunkScratch<T>>, &mut Vec<T>),
+    chunks: &mut Vec<ChunkScratch<T>>,
+    kernel: &mut Vec<T>,
     output: &mut [T],
     epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
@@ -296,10 +291,6 @@ pub(super) fn forward<T: Float>(
     let inner = g.input_rows();
     let size = operands.window.size;
     let u = transformed_kernel(operands.weight, size, g.groups, points, kernel);
-    let transform_output = match points {
-        Points::Lavin => transform_output,
-        Points::Balanced => transform_output_balanced,
-    };
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
     let x = operands.x;
     let out_slices: Vec<&mut [T]> = output.chunks_mut(CHUNK * sample_out).collect();
@@ -337,7 +328,7 @@ pub(super) fn forward<T: Float>(
                         for (k, y) in block.companion.chunks_exact_mut(g.out_len).enumerate() {
                             let bias = bias.map_or(T::zero(), |bias| bias[block.first + k]);
                             let phase = phase_rows(phases, tiles);
-                            transform_output(rows(&mut m, k, tiles), bias, phase);
+                            points.transform_output(rows(&mut m, k, tiles), bias, phase);
                             let [p0, p1, p2, p3] = phase_rows(phases, tiles);
                             merge_phases([p0, p1, p2, p3].map(|p| &*p), 0, y);
                             if let Some(epilogue) = epilogue {
@@ -495,14 +486,10 @@ fn transformed_kernel<'a, T: Float>(
     points: Points,
     u: &'a mut Vec<T>,
 ) -> &'a [T] {
-    let transform_kernel = match points {
-        Points::Lavin => transform_kernel,
-        Points::Balanced => transform_kernel_balanced,
-    };
     let padded_size = groups * TAPS;
     let filters = weight.len() / size;
     if padded_size == size {
-        return transform_kernel(weight, filters * groups, u);
+        return points.transform_kernel(weight, filters * groups, u);
     }
     let mut padded = crate::take_buffer::<T>(filters * padded_size);
     for (to, from) in padded
@@ -512,7 +499,7 @@ fn transformed_kernel<'a, T: Float>(
         to[..size].copy_from_slice(from);
         to[size..].fill(T::zero());
     }
-    transform_kernel(&padded, filters * groups, u);
+    points.transform_kernel(&padded, filters * groups, u);
     crate::give_buffer(padded);
     &u[..POINTS * filters * groups]
 }

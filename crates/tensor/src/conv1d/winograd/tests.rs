@@ -93,7 +93,7 @@ fn the_input_transform_is_b_transposed() {
     let d = values(1, 6);
     let phases = one_tile_phases(&d);
     let mut v = vec![0.0; POINTS];
-    transform_input(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
+    Points::Lavin.transform_input(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
     assert_close(&v, &times(&B_T, &d));
 }
 
@@ -101,7 +101,10 @@ fn the_input_transform_is_b_transposed() {
 fn the_kernel_transform_is_g_and_its_gradient_g_transposed() {
     let g = values(2, 3);
     let mut u = Vec::new();
-    assert_close(transform_kernel(&g, 1, &mut u), &times(&G, &g));
+    assert_close(
+        Points::Lavin.transform_kernel(&g, 1, &mut u),
+        &times(&G, &g),
+    );
     let du = values(3, 6);
     let mut dg = vec![0.5; 3];
     add_kernel_gradient(&du, 1, &mut dg);
@@ -114,7 +117,7 @@ fn the_output_transform_is_a_transposed_plus_bias() {
     let mut m = values(4, 6);
     let want: Vec<f64> = times(&A_T, &m).iter().map(|v| v + 0.25).collect();
     let mut y = vec![0.0; OUTPUTS];
-    transform_output(planes(&mut m), 0.25, output_phases(&mut y));
+    Points::Lavin.transform_output(planes(&mut m), 0.25, output_phases(&mut y));
     assert_close(&y, &want);
 }
 
@@ -196,17 +199,17 @@ fn the_balanced_transforms_are_their_matrices() {
     let d = values(12, 6);
     let phases = one_tile_phases(&d);
     let mut v = vec![0.0; POINTS];
-    transform_input_balanced(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
+    Points::Balanced.transform_input(phases.each_ref().map(|p| p.as_slice()), planes(&mut v));
     assert_close(&v, &times(&B_T_BALANCED, &d));
     let g = values(13, 3);
     let mut u = Vec::new();
     assert_close(
-        transform_kernel_balanced(&g, 1, &mut u),
+        Points::Balanced.transform_kernel(&g, 1, &mut u),
         &times(&G_BALANCED, &g),
     );
     let mut m = values(14, 6);
     let want: Vec<f64> = times(&A_T_BALANCED, &m).iter().map(|v| v - 0.75).collect();
     let mut y = vec![0.0; OUTPUTS];
-    transform_output_balanced(planes(&mut m), -0.75, output_phases(&mut y));
+    Points::Balanced.transform_output(planes(&mut m), -0.75, output_phases(&mut y));
     assert_close(&y, &want);
 }

@@ -26,6 +26,48 @@ pub(in crate::conv1d) enum Points {
     Balanced,
 }
 
+impl Points {
+    /// `V = Bᵀ d` through this set's matrix, for every tile of one input
+    /// row given as its phases (`tiles + 1` each: a tile's last two inputs
+    /// are the next one's first).
+    #[inline]
+    pub(super) fn transform_input<T: Float>(self, phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
+        match self {
+            Points::Lavin => lavin_input(phases, v),
+            Points::Balanced => balanced_input(phases, v),
+        }
+    }
+
+    /// `y = Aᵀ m` (plus `bias`) through this set's matrix, for every tile
+    /// of one output row, into its phases (`tiles` each).
+    #[inline]
+    pub(super) fn transform_output<T: Float>(
+        self,
+        m: [&mut [T]; POINTS],
+        bias: T,
+        y: [&mut [T]; OUTPUTS],
+    ) {
+        match self {
+            Points::Lavin => lavin_output(m, bias, y),
+            Points::Balanced => balanced_output(m, bias, y),
+        }
+    }
+
+    /// `U = G g` through this set's matrix for every filter pair:
+    /// `[point][out][in]` from `[out][in][3]`.
+    pub(super) fn transform_kernel<'a, T: Float>(
+        self,
+        weight: &[T],
+        pairs: usize,
+        u: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        match self {
+            Points::Lavin => lavin_kernel(weight, pairs, u),
+            Points::Balanced => balanced_kernel(weight, pairs, u),
+        }
+    }
+}
+
 /// `constant` in `T`.
 pub(super) fn c<T: Float>(constant: f64) -> T {
     T::from_f64_lossy(constant)
@@ -113,9 +155,8 @@ pub(super) fn merge_phases<T: Float>(phases: [&[T]; OUTPUTS], lead: usize, y: &m
     }
 }
 
-/// `V = Bᵀ d` for every tile of one input row, given as its phases
-/// (`tiles + 1` each: a tile's last two inputs are the next one's first).
-pub(super) fn transform_input<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
+/// [`Points::transform_input`] with Lavin and Gray's matrix.
+fn lavin_input<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
     let (two, four, five) = (c::<T>(2.0), c::<T>(4.0), c::<T>(5.0));
     input_tiles(phases, v, |[d0, d1, d2, d3, d4, d5]| {
         [
@@ -129,11 +170,11 @@ pub(super) fn transform_input<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; P
     });
 }
 
-/// [`transform_input`] with the [`Points::Balanced`] matrix:
-/// `Bᵀ d` with rows `(2, 3, −4, −3, 2, 0)`, `(0, 2, 5, 1, −2, 0)`,
+/// [`Points::transform_input`] with the [`Points::Balanced`] matrix,
+/// rows `(2, 3, −4, −3, 2, 0)`, `(0, 2, 5, 1, −2, 0)`,
 /// `(0, 2, 1, −5, 2, 0)`, `(0, −1, −2, 1, 2, 0)`, `(0, −2, 1, 2, −1, 0)`
 /// and `(0, 2, 3, −4, −3, 2)`.
-pub(super) fn transform_input_balanced<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
+fn balanced_input<T: Float>(phases: [&[T]; OUTPUTS], v: [&mut [T]; POINTS]) {
     let (two, three, four, five) = (c::<T>(2.0), c::<T>(3.0), c::<T>(4.0), c::<T>(5.0));
     input_tiles(phases, v, |[d0, d1, d2, d3, d4, d5]| {
         let (odd, even) = (d3 - d1, d4 - d2);
@@ -174,9 +215,8 @@ fn input_tiles<T: Float>(
     }
 }
 
-/// `y = Aᵀ m` (plus `bias`) for every tile of one output row, into its
-/// phases (`tiles` each).
-pub(super) fn transform_output<T: Float>(m: [&mut [T]; POINTS], bias: T, y: [&mut [T]; OUTPUTS]) {
+/// [`Points::transform_output`] with Lavin and Gray's matrix.
+fn lavin_output<T: Float>(m: [&mut [T]; POINTS], bias: T, y: [&mut [T]; OUTPUTS]) {
     let (two, four, eight) = (c::<T>(2.0), c::<T>(4.0), c::<T>(8.0));
     output_tiles(m, y, |[m0, m1, m2, m3, m4, m5]| {
         let (plus, minus) = (m1 + m2, m1 - m2);
@@ -190,14 +230,10 @@ pub(super) fn transform_output<T: Float>(m: [&mut [T]; POINTS], bias: T, y: [&mu
     });
 }
 
-/// [`transform_output`] with the [`Points::Balanced`] matrix: `Aᵀ m` with
+/// [`Points::transform_output`] with the [`Points::Balanced`] matrix,
 /// rows `(1, 1, 1, 1, 1, 0)`, `(0, 1, −1, 2, −1/2, 0)`,
 /// `(0, 1, 1, 4, 1/4, 0)` and `(0, 1, −1, 8, −1/8, 1)`.
-pub(super) fn transform_output_balanced<T: Float>(
-    m: [&mut [T]; POINTS],
-    bias: T,
-    y: [&mut [T]; OUTPUTS],
-) {
+fn balanced_output<T: Float>(m: [&mut [T]; POINTS], bias: T, y: [&mut [T]; OUTPUTS]) {
     let (two, four, eight) = (c::<T>(2.0), c::<T>(4.0), c::<T>(8.0));
     let (half, quarter, eighth) = (c::<T>(0.5), c::<T>(0.25), c::<T>(0.125));
     output_tiles(m, y, |[m0, m1, m2, m3, m4, m5]| {
@@ -305,12 +341,8 @@ pub(super) fn input_gradient<T: Float>(
     }
 }
 
-/// `U = G g` for every filter pair: `[point][out][in]` from `[out][in][3]`.
-pub(super) fn transform_kernel<'a, T: Float>(
-    weight: &[T],
-    pairs: usize,
-    u: &'a mut Vec<T>,
-) -> &'a [T] {
+/// [`Points::transform_kernel`] with Lavin and Gray's matrix.
+fn lavin_kernel<'a, T: Float>(weight: &[T], pairs: usize, u: &'a mut Vec<T>) -> &'a [T] {
     u.resize(POINTS * pairs, T::zero());
     let (quarter, sixth, twelfth, twentyfourth) = (
         c::<T>(0.25),
@@ -331,15 +363,11 @@ pub(super) fn transform_kernel<'a, T: Float>(
     &u[..POINTS * pairs]
 }
 
-/// [`transform_kernel`] with the [`Points::Balanced`] matrix: `G g` with
+/// [`Points::transform_kernel`] with the [`Points::Balanced`] matrix,
 /// rows `(1/2, 0, 0)`, `(1/6, 1/6, 1/6)`, `(1/6, −1/6, 1/6)`,
 /// `(1/30, 1/15, 2/15)`, `(16/15, −8/15, 4/15)` and `(0, 0, 1/2)`,
 /// each point summed in f64 and rounded once.
-pub(super) fn transform_kernel_balanced<'a, T: Float>(
-    weight: &[T],
-    pairs: usize,
-    u: &'a mut Vec<T>,
-) -> &'a [T] {
+fn balanced_kernel<'a, T: Float>(weight: &[T], pairs: usize, u: &'a mut Vec<T>) -> &'a [T] {
     u.resize(POINTS * pairs, T::zero());
     for (pair, g) in weight.chunks_exact(TAPS).enumerate() {
         let [g0, g1, g2] = [g[0], g[1], g[2]].map(T::to_f64_lossless);
@@ -358,7 +386,7 @@ pub(super) fn transform_kernel_balanced<'a, T: Float>(
     &u[..POINTS * pairs]
 }
 
-/// `dg += Gᵀ dU` for every filter pair: the adjoint of [`transform_kernel`].
+/// `dg += Gᵀ dU` for every filter pair: the adjoint of [`lavin_kernel`].
 pub(super) fn add_kernel_gradient<T: Float>(du: &[T], pairs: usize, grad_weight: &mut [T]) {
     let (quarter, sixth, twelfth, twentyfourth) = (
         c::<T>(0.25),
