@@ -422,6 +422,7 @@ fn forward_into<T: Float>(
                 out_channels,
             };
             let bias = bias.as_ref().map(|b| b.to_vec());
+            let inference = workspace.inference;
             let (chunks, kernel) = (
                 &mut workspace.buffers.chunks,
                 &mut workspace.buffers.weight_matrix,
@@ -432,7 +433,12 @@ fn forward_into<T: Float>(
                     winograd::forward_by_pairs(operands, bias, chunks, kernel, output, epilogue)
                 }
                 Method::Fourier => {
-                    fourier::forward(operands, bias, chunks, kernel, output, epilogue)
+                    let pass = if inference {
+                        fourier::Pass::Inference
+                    } else {
+                        fourier::Pass::Training
+                    };
+                    fourier::forward(pass, operands, bias, chunks, kernel, output, epilogue)
                 }
                 _ => {
                     let points = match method {

@@ -201,6 +201,10 @@ mod tests {
             (16, 5),
             (16, 8),
             (16, 12),
+            (18, 4),
+            (20, 5),
+            (22, 8),
+            (30, 16),
             (32, 10),
             (64, 33),
         ] {
@@ -211,7 +215,12 @@ mod tests {
 
     #[test]
     fn the_last_points_are_sums_and_differences_of_the_others() {
-        let t = TileMatrices::<f64>::new(16, 8);
+        for (n, taps) in [(16, 8), (20, 5), (22, 8)] {
+            the_last_points_are_sums_and_differences(&TileMatrices::<f64>::new(n, taps));
+        }
+    }
+
+    fn the_last_points_are_sums_and_differences(t: &TileMatrices<f64>) {
         let (first, a, b) = t.sums();
         assert_eq!(first, t.n);
         for k in 0..first - b {

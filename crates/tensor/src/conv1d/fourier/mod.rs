@@ -3,7 +3,8 @@
 //!
 //! A direct convolution spends `K` multiply-adds per output position,
 //! input channel and filter. A tile of `n` inputs (16 for ResNet's and
-//! FCN's 5- and 8-tap kernels) gives `m = n - K + 1` outputs through
+//! FCN's 5- and 8-tap kernels; 22 for ResNet's 8-tap ones in inference,
+//! [`tiling`]) gives `m = n - K + 1` outputs through
 //! `P = 2 + 3 (n / 2 - 1)` products: 23 per 9 outputs of an 8-tap kernel
 //! (2.6 per output against 8), 23 per 12 of a 5-tap one (1.9 against 5).
 //! Across channels the products become one GEMM per point,
@@ -31,6 +32,7 @@
 use ndarray::ArrayViewMut1;
 
 mod matrices;
+mod tiling;
 
 use super::chunks::{add_partial_bias, chunk_scratch, for_each_chunk, sized, ChunkScratch, CHUNK};
 use super::winograd::{per_point, plane, Operands};
@@ -40,6 +42,8 @@ use crate::parallel::{for_each_block_on, for_each_row_on};
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
 use matrices::TileMatrices;
+pub(super) use tiling::Pass;
+use tiling::{power_of_two_tile, tile_inputs};
 
 /// The shortest kernel this method takes: 3 taps go by Winograd's F(4, 3)
 /// with fewer products (1.5 per output against 1.8 here).
@@ -51,7 +55,7 @@ const MIN_KERNEL: usize = 4;
 const MAX_KERNEL: usize = 32;
 
 /// The transforms run at about half the rate of the per-point products
-/// (their sums are 9 to 23 long, the products' `C_in`): a convolution
+/// (their sums are 9 to 32 long, the products' `C_in`): a convolution
 /// takes this method when the multiply-adds it saves are at least this
 /// many times what its transforms cost.
 const TRANSFORM_WEIGHT: usize = 2;
@@ -67,13 +71,6 @@ const PASS: usize = 2;
 /// 1,040 points take under 10 MB.
 const PASS_SCRATCH_BYTES: usize = 16 << 20;
 
-/// Inputs per tile for a `taps`-tap kernel: the power of two at least
-/// twice the kernel (so that at least half a tile's inputs give outputs),
-/// 8 at least.
-fn tile_inputs(taps: usize) -> usize {
-    (2 * taps).next_power_of_two().max(8)
-}
-
 /// Whether this method can compute a convolution through `window`:
 /// stride and dilation 1, 1 to [`MAX_KERNEL`] taps.
 pub(super) fn computes(window: &Window) -> bool {
@@ -87,7 +84,8 @@ pub(super) fn computes(window: &Window) -> bool {
 /// multiply-adds against the direct GEMM; the forward transforms are
 /// counted as dense matrices, `n P / m` per input channel and `P` per
 /// output channel (the input's costs less: `n` of its `P` rows are a
-/// GEMM, the rest sums). ResNet's and
+/// GEMM, the rest sums), for the power-of-two tile ([`tiling`] may
+/// widen it per pass). ResNet's and
 /// FCN's 5- and 8-tap layers (64 to 256 channels) save 8 to 13 times
 /// their transforms; the doctor's 16 -> 32, 5-tap layer 1.3 times, too
 /// little at the transforms' rate.
@@ -95,7 +93,7 @@ pub(super) fn applies(window: &Window, in_channels: usize, out_channels: usize) 
     if !computes(window) || window.size < MIN_KERNEL {
         return false;
     }
-    let n = tile_inputs(window.size);
+    let n = power_of_two_tile(window.size);
     let (m, points) = (n - window.size + 1, matrices::points(n));
     // Everything times m, to stay in integers.
     let saving = (window.size * m).saturating_sub(points) * in_channels * out_channels;
@@ -331,10 +329,12 @@ fn transform_kernel<'a, T: Float>(
 /// `kernel`).
 fn prepare<'a, T: Float>(
     operands: &Operands<'_, T>,
+    pass: Pass,
     kernel: &'a mut Vec<T>,
 ) -> Result<(TileMatrices<T>, Geometry, &'a [T]), TensorError> {
     let size = operands.window.size;
-    let t = TileMatrices::<T>::new(tile_inputs(size), size);
+    let n = tile_inputs(size, operands.in_channels, operands.out_channels, pass);
+    let t = TileMatrices::<T>::new(n, size);
     let g = Geometry::new(
         operands.window,
         operands.in_channels,
@@ -345,8 +345,10 @@ fn prepare<'a, T: Float>(
     Ok((t, g, u))
 }
 
-/// Forward pass into `output` (`[B, C_out, L_out]`, every element written).
+/// Forward pass into `output` (`[B, C_out, L_out]`, every element
+/// written), through the tiles [`tiling`] chooses for `pass`.
 pub(super) fn forward<T: Float>(
+    pass: Pass,
     operands: Operands<'_, T>,
     bias: Option<&[T]>,
     chunks: &mut Vec<ChunkScratch<T>>,
@@ -354,7 +356,7 @@ pub(super) fn forward<T: Float>(
     output: &mut [T],
     epilogue: Option<RowEpilogue<'_, T>>,
 ) -> Result<(), TensorError> {
-    let (t, g, u) = prepare(&operands, kernel)?;
+    let (t, g, u) = prepare(&operands, pass, kernel)?;
     let (cin, cout) = (g.in_channels, g.out_channels);
     let per_pass = g.pass_samples::<T>();
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);
@@ -438,7 +440,7 @@ pub(super) fn backward<T: Float>(
     grad_weight: &mut [T],
     grad_bias: Option<ArrayViewMut1<'_, T>>,
 ) -> Result<(), TensorError> {
-    let (t, g, u) = prepare(&operands, kernel)?;
+    let (t, g, u) = prepare(&operands, Pass::Training, kernel)?;
     let (size, cin, cout) = (t.taps, g.in_channels, g.out_channels);
     let per_pass = g.pass_samples::<T>();
     let (sample_in, sample_out) = (cin * g.length, cout * g.out_len);

@@ -44,7 +44,7 @@ fn long_signals_go_one_sample_per_pass_with_the_same_sums() {
     }
     .window(60_000, 8)
     .expect("valid geometry");
-    let t = super::TileMatrices::<f64>::new(super::tile_inputs(8), 8);
+    let t = super::TileMatrices::<f64>::new(super::power_of_two_tile(8), 8);
     let g = super::Geometry::new(&window, 3, 5, &t);
     assert_eq!(g.pass_samples::<f64>(), 1);
     let config = Conv1dConfig {
@@ -72,6 +72,59 @@ fn long_signals_go_one_sample_per_pass_with_the_same_sums() {
         let scale = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (a, b) in d.iter().zip(f) {
             assert!((a - b).abs() <= 1e-12 * scale, "{a} against {b}");
+        }
+    }
+}
+
+/// Tiles the cost model widens past the power of two in inference
+/// ([`super::tiling`]) compute the same sums: channels enough to widen 4-,
+/// 7- and 8-tap tiles, every padding, signals that end mid-tile (backward
+/// runs too, on training's tiles).
+#[test]
+fn widened_tiles_agree_with_the_direct_method() {
+    use super::tiling::{tile_inputs, Pass};
+    let cases = [(128, 128, 4), (128, 256, 7), (64, 128, 8)];
+    for (cin, cout, kernel) in cases {
+        let widened = tile_inputs(kernel, cin, cout, Pass::Inference);
+        assert!(
+            widened > super::power_of_two_tile(kernel),
+            "{kernel} taps: {widened}"
+        );
+        for (batch, length, padding) in [
+            (3, 50, Padding::Same),
+            (2, 37, Padding::Valid),
+            (1, 9, Padding::Causal),
+        ] {
+            let config = Conv1dConfig {
+                padding,
+                ..Default::default()
+            };
+            let window = config.window(length, kernel).expect("valid geometry");
+            let x = uniform_array((batch, cin, length), 3);
+            let w = uniform_array((cout, cin, kernel), 4);
+            let dy = uniform_array((batch, cout, window.output_length), 5);
+            let bias = Array1::from_shape_fn(cout, |c| c as f64 / 100.0);
+            let run = |method| {
+                pass(
+                    &x,
+                    &w,
+                    &bias,
+                    &dy,
+                    config,
+                    |ws: &mut Conv1dWorkspace<f64>| {
+                        ws.forced_method = Some(method);
+                        ws.set_inference(true);
+                    },
+                )
+            };
+            let (direct, fourier) = (run(Method::Direct), run(Method::Fourier));
+            for (d, f) in direct.iter().zip(&fourier) {
+                let scale = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                for (a, b) in d.iter().zip(f) {
+                    let what = format!("{kernel} taps, {padding:?}, length {length}");
+                    assert!((a - b).abs() <= 1e-12 * scale, "{what}: {a} against {b}");
+                }
+            }
         }
     }
 }
