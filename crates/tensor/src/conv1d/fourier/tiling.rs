@@ -50,9 +50,9 @@ pub(super) fn power_of_two_tile(taps: usize) -> usize {
 
 /// Inputs per tile for `pass` of a `taps`-tap convolution from
 /// `in_channels` to `out_channels`: in training the power of two; in
-/// inference, of the wider even tiles whose outputs
-/// still fit one block of [`GEMM_ROWS`] (so for kernels of up to 15
-/// taps), the one of least modelled cost per output (the narrowest on a
+/// inference, of the wider even tiles whose outputs still fit one block
+/// of [`GEMM_ROWS`] (so for kernels of up to 8 taps: from 9 taps the
+/// power of two's outputs fill more than a block), the one of least modelled cost per output (the narrowest on a
 /// tie) if it beats the power-of-two tile by [`MARGIN`], else the power of
 /// two.
 pub(super) fn tile_inputs(
@@ -128,12 +128,12 @@ mod tests {
         }
     }
 
-    /// Kernels of 16 taps or more have outputs past one block already at
-    /// the power of two, which they keep (InceptionTime's 10- to 40-tap
-    /// branches among them: 32 and 64 inputs).
+    /// Kernels of 9 taps or more have outputs past one block already at
+    /// the power of two (17 or more), which they keep: InceptionTime's
+    /// 10- and 20-tap branches among them, at 32 and 64 inputs.
     #[test]
     fn long_kernels_keep_the_power_of_two() {
-        for taps in 16..=32 {
+        for taps in 9..=32 {
             let n = tile_inputs(taps, 128, 128, Pass::Inference);
             assert_eq!(n, power_of_two_tile(taps));
         }
