@@ -55,23 +55,34 @@ fn long_signals_go_one_sample_per_pass_with_the_same_sums() {
     let w = uniform_array((5, 3, 8), 6);
     let dy = uniform_array((3, 5, 60_000), 8);
     let bias = Array1::from_vec(vec![0.3, -0.1, 0.2, 0.5, -0.4]);
-    let run = |method| {
-        pass(
-            &x,
-            &w,
-            &bias,
-            &dy,
-            config,
-            |ws: &mut Conv1dWorkspace<f64>| ws.forced_method = Some(method),
-        )
-    };
-    let (direct, fourier) = (run(Method::Direct), run(Method::Fourier));
-    // The kernel gradient sums 180,000 terms: relative to each tensor's
-    // largest value.
-    for (d, f) in direct.iter().zip(&fourier) {
+    let [direct, fourier] = direct_and_fourier([&x, &w, &dy], &bias, config, false);
+    // The kernel gradient sums 180,000 terms.
+    close_relative_to_largest(&direct, &fourier, "60,000 points");
+}
+
+/// The forward and backward passes of the direct method and of Fourier
+/// tiles, with the workspace in inference mode or not.
+fn direct_and_fourier(
+    [x, w, dy]: [&Array3<f64>; 3],
+    bias: &Array1<f64>,
+    config: Conv1dConfig,
+    inference: bool,
+) -> [[Array3<f64>; 4]; 2] {
+    [Method::Direct, Method::Fourier].map(|method| {
+        pass(x, w, bias, dy, config, |ws: &mut Conv1dWorkspace<f64>| {
+            ws.forced_method = Some(method);
+            ws.set_inference(inference);
+        })
+    })
+}
+
+/// Each of `fourier`'s tensors within 1e-12 of `direct`'s, relative to the
+/// tensor's largest value (a kernel gradient sums many terms).
+fn close_relative_to_largest(direct: &[Array3<f64>; 4], fourier: &[Array3<f64>; 4], what: &str) {
+    for (d, f) in direct.iter().zip(fourier) {
         let scale = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (a, b) in d.iter().zip(f) {
-            assert!((a - b).abs() <= 1e-12 * scale, "{a} against {b}");
+            assert!((a - b).abs() <= 1e-12 * scale, "{what}: {a} against {b}");
         }
     }
 }
@@ -104,27 +115,9 @@ fn widened_tiles_agree_with_the_direct_method() {
             let w = uniform_array((cout, cin, kernel), 4);
             let dy = uniform_array((batch, cout, window.output_length), 5);
             let bias = Array1::from_shape_fn(cout, |c| c as f64 / 100.0);
-            let run = |method| {
-                pass(
-                    &x,
-                    &w,
-                    &bias,
-                    &dy,
-                    config,
-                    |ws: &mut Conv1dWorkspace<f64>| {
-                        ws.forced_method = Some(method);
-                        ws.set_inference(true);
-                    },
-                )
-            };
-            let (direct, fourier) = (run(Method::Direct), run(Method::Fourier));
-            for (d, f) in direct.iter().zip(&fourier) {
-                let scale = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                for (a, b) in d.iter().zip(f) {
-                    let what = format!("{kernel} taps, {padding:?}, length {length}");
-                    assert!((a - b).abs() <= 1e-12 * scale, "{what}: {a} against {b}");
-                }
-            }
+            let [direct, fourier] = direct_and_fourier([&x, &w, &dy], &bias, config, true);
+            let what = format!("{kernel} taps, {padding:?}, length {length}");
+            close_relative_to_largest(&direct, &fourier, &what);
         }
     }
 }
