@@ -94,7 +94,7 @@ pub(super) fn tile_inputs(
 /// weigh [`TRANSFORM_WEIGHT`] times a product, as in [`super::applies`].
 fn cost_times_outputs(n: usize, taps: usize, in_channels: usize, out_channels: usize) -> usize {
     let (m, p) = (n - taps + 1, points(n));
-    let blocks = m.div_ceil(GEMM_ROWS) * GEMM_ROWS;
+    let blocks = m.next_multiple_of(GEMM_ROWS);
     let transforms = n * p * in_channels + p * blocks * out_channels;
     p * in_channels * out_channels + TRANSFORM_WEIGHT * transforms
 }
