@@ -146,14 +146,26 @@ fn the_gradient_transforms_are_the_adjoints() {
 
 #[test]
 fn the_transforms_compute_a_three_tap_correlation() {
-    let (d, g) = (values(7, 6), values(8, 3));
-    let u = times(&G, &g);
-    let v = times(&B_T, &d);
+    assert_correlates(&B_T, &G, &A_T, 7);
+}
+
+/// `Aᵀ[(G g) ⊙ (Bᵀ d)]` through `b_t`, `g_matrix` and `a_t` is the 3-tap
+/// correlation of a tile `d` with a kernel `g`, drawn from `seed` and
+/// `seed + 1`.
+fn assert_correlates(
+    b_t: &[[f64; 6]; 6],
+    g_matrix: &[[f64; 3]; 6],
+    a_t: &[[f64; 6]; 4],
+    seed: u64,
+) {
+    let (d, g) = (values(seed, 6), values(seed + 1, 3));
+    let u = times(g_matrix, &g);
+    let v = times(b_t, &d);
     let m: Vec<f64> = u.iter().zip(&v).map(|(a, b)| a * b).collect();
     let want: Vec<f64> = (0..4)
         .map(|i| (0..3).map(|k| g[k] * d[i + k]).sum())
         .collect();
-    assert_close(&times(&A_T, &m), &want);
+    assert_close(&times(a_t, &m), &want);
 }
 
 /// F(4, 3) through the points 0, 1, −1, 2, −1/2, ∞ (`Points::Balanced`).
@@ -182,15 +194,8 @@ const A_T_BALANCED: [[f64; 6]; 4] = [
 
 #[test]
 fn the_balanced_matrices_compute_a_three_tap_correlation() {
-    for seed in [9, 10, 11] {
-        let (d, g) = (values(seed, 6), values(seed + 100, 3));
-        let u = times(&G_BALANCED, &g);
-        let v = times(&B_T_BALANCED, &d);
-        let m: Vec<f64> = u.iter().zip(&v).map(|(a, b)| a * b).collect();
-        let want: Vec<f64> = (0..4)
-            .map(|i| (0..3).map(|k| g[k] * d[i + k]).sum())
-            .collect();
-        assert_close(&times(&A_T_BALANCED, &m), &want);
+    for seed in [9, 20, 31] {
+        assert_correlates(&B_T_BALANCED, &G_BALANCED, &A_T_BALANCED, seed);
     }
 }
 
