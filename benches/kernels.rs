@@ -185,8 +185,8 @@ fn minirocket(c: &mut Criterion) {
 
 fn batch_norm(c: &mut Criterion) {
     use kymo::tensor::batch_norm::{
-        batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place, Before, Ncl,
-        Statistics,
+        batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place, After, Before,
+        Fused, Ncl, Statistics,
     };
     // ResNet's widest BatchNormalization at batch 32: 128 channels x 1040.
     let shape = Ncl {
@@ -198,16 +198,18 @@ fn batch_norm(c: &mut Criterion) {
     let (mean, variance) = (vec![0.1f32; 128], vec![1.5f32; 128]);
     let (gamma, beta) = (vec![1.2f32; 128], vec![0.3f32; 128]);
     let mut output = vec![0.0f32; x.len()];
-    // Training's passes, plain and with a LeakyReLU before (the answer's
-    // model with BatchNormalization): the forward pass into an output,
-    // and backward from the kept input.
-    for (name, before) in [
-        ("", Before::Nothing),
-        ("_after_leaky_relu", Before::LeakyRelu(0.1)),
+    // Training's passes, plain, with a LeakyReLU before (the answer's
+    // model with BatchNormalization) and with a ReLU after (a graph's
+    // blocks): the forward pass into an output, and backward from the
+    // kept input.
+    for (name, fused) in [
+        ("", Fused::none()),
+        ("_after_leaky_relu", Fused::before(Before::LeakyRelu(0.1))),
+        ("_then_relu", Fused::after(After::Relu)),
     ] {
         let affine = (&gamma[..], &beta[..]);
         let forward = |output: &mut [f32]| {
-            batch_norm_forward(shape, &x, before, Statistics::Batch, 1e-3, affine, output)
+            batch_norm_forward(shape, &x, fused, Statistics::Batch, 1e-3, affine, output)
                 .expect("fits")
         };
         // The statistics backward reads, whether or not the forward
@@ -224,7 +226,7 @@ fn batch_norm(c: &mut Criterion) {
                     || x.clone(),
                     |dy| {
                         let statistics = (&used.mean[..], &used.inv_std[..]);
-                        batch_norm_backward(shape, dy, (&x, before), statistics, &gamma)
+                        batch_norm_backward(shape, dy, (&x, fused), statistics, affine)
                             .expect("fits")
                     },
                     BatchSize::LargeInput,

@@ -4,7 +4,7 @@ use kymo_tensor::{Float, SeededRng};
 use ndarray::{ArrayD, Dimension};
 
 use crate::layers::ActivityPenalty;
-use crate::{ChannelMaps, ChannelwiseMap, LayerError, LayerSpec, Parameter, Shape};
+use crate::{Activation, ChannelMaps, ChannelwiseMap, LayerError, LayerSpec, Parameter, Shape};
 
 /// Whether a forward pass is for training (batch statistics, dropout, caches
 /// for backward) or for inference (moving statistics, identity dropout, no
@@ -158,6 +158,33 @@ pub trait Layer<T: Float>: Send {
         maps: &ChannelMaps<T>,
     ) -> Result<ArrayD<T>, LayerError> {
         self.forward_inference_then(crate::buffers::copy_of(input), maps)
+    }
+    /// Whether [`Layer::forward_then_activation`] runs `activation` inside
+    /// this layer's own passes (BatchNormalization: ReLU and LeakyReLU).
+    fn fuses_activation(&self, _activation: Activation) -> bool {
+        false
+    }
+    /// A forward pass in `mode` followed by `activation`, run inside the
+    /// layer's own passes: the output is the activation's, nothing of the
+    /// activation is kept or written on its own, and the next backward
+    /// takes the gradient with respect to the activation's output. The
+    /// same bits as this layer and then the activation's layer, one by
+    /// one. A graph runs a BatchNormalization and the ReLU that alone
+    /// reads it this way in training. An activation that
+    /// [`Layer::fuses_activation`] refuses is an error naming the layer.
+    fn forward_then_activation(
+        &mut self,
+        input: ArrayD<T>,
+        activation: Activation,
+        _mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        crate::buffers::give_back(input);
+        Err(LayerError::Config {
+            layer: self.name().to_string(),
+            kind: self.spec().kind(),
+            field: "activation",
+            reason: format!("cannot run {activation:?} inside this layer's passes"),
+        })
     }
     /// The activity penalty ([`crate::layers::ActivityRegularization`])
     /// this layer's forward passes in `mode` added to the loss since it was

@@ -17,7 +17,7 @@
 
 use crate::layout::check_length;
 use crate::parallel::for_each_block;
-use crate::sum::lane_sum_in;
+use crate::sum::{lane_sum_in, lane_sums_in};
 use crate::{Float, TensorError};
 
 /// Geometry of the buffer: `batch` samples of `channels` rows of `length`.
@@ -82,6 +82,18 @@ fn rows_sum<'a, T: Float + 'a>(
     rows.fold(0.0, |total, (a, b)| total + lane_sum_in(a, b, f))
 }
 
+/// Two such sums in one pass over the rows: the bits of two
+/// [`rows_sum`] calls.
+fn rows_sums<'a, T: Float + 'a>(
+    rows: impl Iterator<Item = (&'a [T], &'a [T])>,
+    f: impl Fn(T, T) -> (f64, f64) + Copy,
+) -> (f64, f64) {
+    rows.fold((0.0, 0.0), |(p, q), (a, b)| {
+        let (row_p, row_q) = lane_sums_in(a, b, f);
+        (p + row_p, q + row_q)
+    })
+}
+
 /// Where a forward pass takes its statistics from.
 #[derive(Debug, Clone, Copy)]
 pub enum Statistics<'a, T> {
@@ -120,9 +132,68 @@ pub enum Before<T> {
     LeakyRelu(T),
 }
 
-/// The activation of [`Before`] as the passes use it, one type per case
-/// so that each pass is compiled, and vectorized, for each.
+/// What runs just after the normalization, fused into its passes: the
+/// output is then the activation's output, no normalized copy of the
+/// batch is written, kept or read again, and backward takes the gradient
+/// with respect to the activation's output (it computes the normalized
+/// value again from the kept input to find each element's side of the
+/// kink). Graphs run a BatchNormalization and the ReLU after it this way
+/// in training (ResNet, FCN, InceptionTime).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum After<T> {
+    /// Nothing: the output is the normalized value.
+    Nothing,
+    /// A ReLU (`y` above zero, else zero), with the bits and mask of a
+    /// ReLU layer's own training passes.
+    Relu,
+    /// A leaky ReLU of this negative slope, as [`Before::LeakyRelu`]
+    /// computes it.
+    LeakyRelu(T),
+}
+
+/// The activations fused into a normalization's passes, before and after
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fused<T> {
+    /// The activation whose output the normalization reads.
+    pub before: Before<T>,
+    /// The activation that reads the normalization's output.
+    pub after: After<T>,
+}
+
+impl<T> Fused<T> {
+    /// No activation on either side: the plain normalization.
+    pub fn none() -> Self {
+        Self {
+            before: Before::Nothing,
+            after: After::Nothing,
+        }
+    }
+
+    /// Only `before`, nothing after.
+    pub fn before(before: Before<T>) -> Self {
+        Self {
+            before,
+            after: After::Nothing,
+        }
+    }
+
+    /// Only `after`, nothing before.
+    pub fn after(after: After<T>) -> Self {
+        Self {
+            before: Before::Nothing,
+            after,
+        }
+    }
+}
+
+/// The activations of [`Before`] and [`After`] as the passes use them,
+/// one type per case so that each pass is compiled, and vectorized, for
+/// each.
 trait Activation<T>: Copy + Send + Sync {
+    /// Whether this is the identity ([`Plain`]), whose passes need not
+    /// compute what its gradient would read.
+    const IDENTITY: bool = false;
     /// The activation's value at `z`.
     fn value(self, z: T) -> T;
     /// The gradient `g` with respect to its output as one with respect to
@@ -130,11 +201,41 @@ trait Activation<T>: Copy + Send + Sync {
     fn gradient(self, g: T, z: T) -> T;
 }
 
+/// Binds `$before` and `$after` to the activation types of the
+/// [`Fused`] value `$fused` and evaluates `$body`: one copy of the body
+/// per pair of cases, each compiled for its types.
+macro_rules! with_activations {
+    ($fused:expr, |$before:ident, $after:ident| $body:expr) => {{
+        let fused: Fused<_> = $fused;
+        match fused.after {
+            After::Nothing => with_activations!(@before fused.before, $before, $after = Plain, $body),
+            After::Relu => with_activations!(@before fused.before, $before, $after = Rectifier, $body),
+            After::LeakyRelu(slope) => {
+                with_activations!(@before fused.before, $before, $after = Leaky(slope), $body)
+            }
+        }
+    }};
+    (@before $before_value:expr, $before:ident, $after:ident = $after_value:expr, $body:expr) => {{
+        let $after = $after_value;
+        match $before_value {
+            Before::Nothing => {
+                let $before = Plain;
+                $body
+            }
+            Before::LeakyRelu(slope) => {
+                let $before = Leaky(slope);
+                $body
+            }
+        }
+    }};
+}
+
 /// [`Before::Nothing`].
 #[derive(Clone, Copy)]
 struct Plain;
 
 impl<T: Float> Activation<T> for Plain {
+    const IDENTITY: bool = true;
     #[inline(always)]
     fn value(self, z: T) -> T {
         z
@@ -163,11 +264,33 @@ impl<T: Float> Activation<T> for Leaky<T> {
     }
 }
 
-/// Forward pass: `γ·x̂ + β` into `output`, where `x̂ = (a − mean)·inv_std`
-/// and `a` is `x` after `before`, and returns the statistics it used.
-/// `x` is not changed: training keeps it, and backward computes `a` and
-/// `x̂` again from it ([`batch_norm_backward`]), with the same bits, where
-/// writing `x̂` over it would send the whole batch back to memory.
+/// [`After::Relu`]: the products of a ReLU layer's own passes (the value
+/// `z + 0` above zero, else `0`; the gradient times 1 or 0 by the mask
+/// `z > 0`), so the same bits.
+#[derive(Clone, Copy)]
+struct Rectifier;
+
+impl<T: Float> Activation<T> for Rectifier {
+    #[inline(always)]
+    fn value(self, z: T) -> T {
+        if z > T::zero() {
+            z + T::zero()
+        } else {
+            T::zero()
+        }
+    }
+    #[inline(always)]
+    fn gradient(self, g: T, z: T) -> T {
+        g * if z > T::zero() { T::one() } else { T::zero() }
+    }
+}
+
+/// Forward pass: `h(γ·x̂ + β)` into `output`, where `x̂ = (a − mean)·inv_std`,
+/// `a` is `x` after `fused.before` and `h` is `fused.after`, and returns
+/// the statistics it used. `x` is not changed: training keeps it, and
+/// backward computes `a`, `x̂` and `γ·x̂ + β` again from it
+/// ([`batch_norm_backward`]), with the same bits, where writing `x̂` over
+/// it would send the whole batch back to memory.
 ///
 /// Channel by channel: a channel's rows (`B x L` values, 133 KB for the
 /// seed's batch of 32) are read from memory once for the mean and stay in
@@ -175,7 +298,7 @@ impl<T: Float> Activation<T> for Leaky<T> {
 pub fn batch_norm_forward<T: Float>(
     shape: Ncl,
     x: &[T],
-    before: Before<T>,
+    fused: Fused<T>,
     statistics: Statistics<'_, T>,
     epsilon: T,
     (gamma, beta): (&[T], &[T]),
@@ -197,10 +320,11 @@ pub fn batch_norm_forward<T: Float>(
         gamma,
         beta,
     };
-    Ok(match before {
-        Before::Nothing => pass.run(x, Plain, output),
-        Before::LeakyRelu(slope) => pass.run(x, Leaky(slope), output),
-    })
+    Ok(with_activations!(fused, |before, after| pass.run(
+        x,
+        (before, after),
+        output
+    )))
 }
 
 /// The arguments of [`batch_norm_forward`] that every channel reads.
@@ -213,11 +337,11 @@ struct ForwardPass<'a, T> {
 }
 
 impl<T: Float> ForwardPass<'_, T> {
-    /// The pass, with the activation `activation` before it.
-    fn run(
+    /// The pass, with the activations `(before, after)` around it.
+    fn run<A: Activation<T>, B: Activation<T>>(
         &self,
         x: &[T],
-        activation: impl Activation<T>,
+        (before, after): (A, B),
         output: &mut [T],
     ) -> ChannelStatistics<T> {
         let shape = self.shape;
@@ -231,7 +355,7 @@ impl<T: Float> ForwardPass<'_, T> {
                     // module's comment), rounded to `T` once.
                     let n = shape.count().max(1) as f64;
                     let rows = || xs.iter().map(|r| (*r, *r));
-                    let wide = |z: T| activation.value(z).to_f64_lossless();
+                    let wide = |z: T| before.value(z).to_f64_lossless();
                     let mean = rows_sum(rows(), |z: T, _| wide(z)) / n;
                     let squares = |z: T, _| {
                         let centred = wide(z) - mean;
@@ -244,7 +368,8 @@ impl<T: Float> ForwardPass<'_, T> {
             };
             let inv_std = T::one() / (variance + self.epsilon).sqrt();
             let map = RowMap {
-                activation,
+                before,
+                after,
                 mean,
                 inv_std,
                 gamma: self.gamma[c],
@@ -341,36 +466,48 @@ impl<T: Float> ChannelMap<T> {
 /// Backward: returns `(Σdy, Σdy·x̂)` per channel, and turns `dy` into the
 /// gradient with respect to the input of [`batch_norm_forward`]:
 /// `dx̂ = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))`, times the derivative
-/// of the activation `before` at `x`. `x̂` is computed again from `x`
+/// of the activation `fused.before` at `x`. With an activation
+/// `fused.after`, `dy` is the gradient with respect to its output, and
+/// `dy` above stands for it times that activation's derivative at
+/// `γ·x̂ + β` (`beta` is read only then). `x̂` is computed again from `x`
 /// and the forward pass's `mean` and `inv_std`, with the forward pass's
 /// bits. Channel by channel, so that each channel's rows are read from
 /// memory once.
 pub fn batch_norm_backward<T: Float>(
     shape: Ncl,
     dy: &mut [T],
-    (x, before): (&[T], Before<T>),
+    (x, fused): (&[T], Fused<T>),
     (mean, inv_std): (&[T], &[T]),
-    gamma: &[T],
+    (gamma, beta): (&[T], &[T]),
 ) -> Result<(Vec<T>, Vec<T>), TensorError> {
     check_length("batch_norm", "dy", shape.channels * shape.count(), dy.len())?;
     check_length("batch_norm", "x", dy.len(), x.len())?;
-    for (argument, values) in [("mean", mean), ("inv_std", inv_std), ("gamma", gamma)] {
+    for (argument, values) in [
+        ("mean", mean),
+        ("inv_std", inv_std),
+        ("gamma", gamma),
+        ("beta", beta),
+    ] {
         check_length("batch_norm", argument, shape.channels, values.len())?;
     }
-    let statistics = (mean, inv_std, gamma);
-    Ok(match before {
-        Before::Nothing => backward(shape, dy, x, Plain, statistics),
-        Before::LeakyRelu(slope) => backward(shape, dy, x, Leaky(slope), statistics),
-    })
+    let statistics = (mean, inv_std, gamma, beta);
+    Ok(with_activations!(fused, |before, after| backward(
+        shape,
+        dy,
+        x,
+        (before, after),
+        statistics
+    )))
 }
 
-/// [`batch_norm_backward`] with the activation `activation` before.
-fn backward<T: Float>(
+/// [`batch_norm_backward`] with the activations `(before, after)` around
+/// the normalization.
+fn backward<T: Float, A: Activation<T>, B: Activation<T>>(
     shape: Ncl,
     dy: &mut [T],
     x: &[T],
-    activation: impl Activation<T>,
-    (mean, inv_std, gamma): (&[T], &[T], &[T]),
+    (before, after): (A, B),
+    (mean, inv_std, gamma, beta): (&[T], &[T], &[T], &[T]),
 ) -> (Vec<T>, Vec<T>) {
     let length = shape.length.max(1);
     let count = T::from_usize(shape.count()).unwrap_or_else(T::one);
@@ -378,18 +515,18 @@ fn backward<T: Float>(
     let rows = (dy.chunks_mut(length), x.chunks(length));
     for_each_channel(shape, rows, &mut sums, |c, mut gs, xs, result| {
         let map = RowMap {
-            activation,
+            before,
+            after,
             mean: mean[c],
             inv_std: inv_std[c],
             gamma: gamma[c],
-            beta: T::zero(),
+            beta: beta[c],
         };
-        let sum_dy = rows_sum(gs.iter().map(|g| (&**g, &**g)), |g: T, _| {
-            g.to_f64_lossless()
-        });
+        // Both sums in one pass over the channel's rows.
         let pairs = gs.iter().zip(&xs).map(|(g, x)| (&**g, *x));
-        let sum_dy_xhat = rows_sum(pairs, |g: T, z: T| {
-            g.to_f64_lossless() * map.normalized(z).to_f64_lossless()
+        let (sum_dy, sum_dy_xhat) = rows_sums(pairs, |g: T, z: T| {
+            let g = map.gradient(g, z).to_f64_lossless();
+            (g, g * map.normalized(z).to_f64_lossless())
         });
         let (sum_dy, sum_dy_xhat) = (T::from_f64_lossy(sum_dy), T::from_f64_lossy(sum_dy_xhat));
         let scale = gamma[c] * inv_std[c] / count;
@@ -404,54 +541,74 @@ fn backward<T: Float>(
     )
 }
 
-/// One channel's forward map, `x ↦ γ·x̂ + β` with `x̂ = (a(x) − mean)·inv_std`
-/// for the activation `a` before: one expression for the forward pass,
-/// backward's `x̂` and [`batch_norm_output_from_input`], so all three give
-/// the same bits. Its row loops are methods rather than loops inside the
-/// channels' closures: as arguments the rows are known not to overlap and
-/// the weights are values, so the loops vectorize (inside a closure they
-/// reloaded γ and β per element and ran scalar).
+/// One channel's forward map, `x ↦ h(γ·x̂ + β)` with
+/// `x̂ = (a(x) − mean)·inv_std` for the activations `a` before and `h`
+/// after: one expression for the forward pass, backward's `x̂` and
+/// [`batch_norm_output_from_input`], so all three give the same bits. Its
+/// row loops are methods rather than loops inside the channels' closures:
+/// as arguments the rows are known not to overlap and the weights are
+/// values, so the loops vectorize (inside a closure they reloaded γ and β
+/// per element and ran scalar).
 #[derive(Clone, Copy)]
-struct RowMap<T, A> {
-    activation: A,
+struct RowMap<T, A, B> {
+    before: A,
+    after: B,
     mean: T,
     inv_std: T,
     gamma: T,
     beta: T,
 }
 
-impl<T: Float, A: Activation<T>> RowMap<T, A> {
+impl<T: Float, A: Activation<T>, B: Activation<T>> RowMap<T, A, B> {
     /// `x̂` of an input `z`.
     #[inline(always)]
     fn normalized(&self, z: T) -> T {
-        (self.activation.value(z) - self.mean) * self.inv_std
+        (self.before.value(z) - self.mean) * self.inv_std
     }
 
-    /// `out ← γ·x̂ + β` for a row of inputs `x`.
+    /// `γ·x̂ + β` of an input `z`: the activation `after`'s input.
+    #[inline(always)]
+    fn affine(&self, z: T) -> T {
+        self.normalized(z) * self.gamma + self.beta
+    }
+
+    /// The gradient `g` with respect to the output at input `z` as one
+    /// with respect to `γ·x̂ + β` (`g` itself when nothing is after).
+    #[inline(always)]
+    fn gradient(&self, g: T, z: T) -> T {
+        if B::IDENTITY {
+            g
+        } else {
+            self.after.gradient(g, self.affine(z))
+        }
+    }
+
+    /// `out ← h(γ·x̂ + β)` for a row of inputs `x`.
     fn output_row(&self, x: &[T], out: &mut [T]) {
         for (o, &z) in out.iter_mut().zip(x) {
-            *o = self.normalized(z) * self.gamma + self.beta;
+            *o = self.after.value(self.affine(z));
         }
     }
 
     /// One row of the input gradient, `dy ← a'(x)·scale·(N·dy − Σdy −
-    /// x̂·Σ(dy·x̂))` in place.
+    /// x̂·Σ(dy·x̂))` in place, `dy` first taken through `h'`.
     fn input_gradient_row(&self, dy: &mut [T], x: &[T], scale: T, count: T, sums: (T, T)) {
         let (sum_dy, sum_dy_xhat) = sums;
         for (g, &z) in dy.iter_mut().zip(x) {
-            let dxhat = scale * (count * *g - sum_dy - self.normalized(z) * sum_dy_xhat);
-            *g = self.activation.gradient(dxhat, z);
+            let g_affine = self.gradient(*g, z);
+            let dxhat = scale * (count * g_affine - sum_dy - self.normalized(z) * sum_dy_xhat);
+            *g = self.before.gradient(dxhat, z);
         }
     }
 }
 
 /// The training forward pass's output again from the input `x` it kept
-/// and the statistics it used: `output ← γ·x̂ + β`, with the bits
+/// and the statistics it used: `output ← h(γ·x̂ + β)`, with the bits
 /// [`batch_norm_forward`] gave (the same expression), so a model can
 /// recompute the output in backward instead of keeping it.
 pub fn batch_norm_output_from_input<T: Float>(
     shape: Ncl,
-    (x, before): (&[T], Before<T>),
+    (x, fused): (&[T], Fused<T>),
     (mean, inv_std): (&[T], &[T]),
     (gamma, beta): (&[T], &[T]),
     output: &mut [T],
@@ -468,18 +625,22 @@ pub fn batch_norm_output_from_input<T: Float>(
         check_length("batch_norm", argument, shape.channels, per_channel.len())?;
     }
     let per_channel = (mean, inv_std, gamma, beta);
-    match before {
-        Before::Nothing => output_from_input(shape, x, Plain, per_channel, output),
-        Before::LeakyRelu(slope) => output_from_input(shape, x, Leaky(slope), per_channel, output),
-    }
+    with_activations!(fused, |before, after| output_from_input(
+        shape,
+        x,
+        (before, after),
+        per_channel,
+        output
+    ));
     Ok(())
 }
 
-/// [`batch_norm_output_from_input`] with the activation `activation`.
-fn output_from_input<T: Float>(
+/// [`batch_norm_output_from_input`] with the activations
+/// `(before, after)`.
+fn output_from_input<T: Float, A: Activation<T>, B: Activation<T>>(
     shape: Ncl,
     x: &[T],
-    activation: impl Activation<T>,
+    (before, after): (A, B),
     (mean, inv_std, gamma, beta): (&[T], &[T], &[T], &[T]),
     output: &mut [T],
 ) {
@@ -498,7 +659,8 @@ fn output_from_input<T: Float>(
         |_, (r, (xs, outs))| {
             let c = r % channels;
             let map = RowMap {
-                activation,
+                before,
+                after,
                 mean: mean[c],
                 inv_std: inv_std[c],
                 gamma: gamma[c],
@@ -541,7 +703,7 @@ mod tests {
         let statistics = batch_norm_forward(
             shape,
             &x,
-            Before::Nothing,
+            Fused::none(),
             Statistics::Batch,
             1e-3,
             (&gamma, &beta),
@@ -569,9 +731,9 @@ mod tests {
         let (sum_dy, sum_dy_xhat) = batch_norm_backward(
             shape,
             &mut grad,
-            (&x, Before::Nothing),
+            (&x, Fused::none()),
             (&statistics.mean, &statistics.inv_std),
-            &gamma,
+            (&gamma, &beta),
         )
         .unwrap();
         for c in 0..shape.channels {
@@ -618,7 +780,7 @@ mod tests {
         batch_norm_forward(
             shape,
             &x,
-            Before::Nothing,
+            Fused::none(),
             statistics,
             1e-3,
             (&gamma, &beta),
@@ -671,7 +833,7 @@ mod tests {
             let used = batch_norm_forward(
                 shape,
                 &x,
-                before,
+                Fused::before(before),
                 Statistics::Batch,
                 1e-3,
                 (&gamma, &beta),
@@ -682,7 +844,7 @@ mod tests {
             let statistics = (&used.mean[..], &used.inv_std[..]);
             batch_norm_output_from_input(
                 shape,
-                (&x, before),
+                (&x, Fused::before(before)),
                 statistics,
                 (&gamma, &beta),
                 &mut again,
@@ -691,7 +853,7 @@ mod tests {
             assert_eq!(bits(&again), bits(&expected), "{before:?}");
             let error = batch_norm_output_from_input(
                 shape,
-                (&x, before),
+                (&x, Fused::before(before)),
                 statistics,
                 (&gamma[..4], &beta),
                 &mut again,
@@ -720,7 +882,7 @@ mod tests {
         let plain = batch_norm_forward(
             shape,
             &activated,
-            Before::Nothing,
+            Fused::none(),
             Statistics::Batch,
             1e-3,
             (&gamma, &beta),
@@ -731,9 +893,9 @@ mod tests {
         let want_sums = batch_norm_backward(
             shape,
             &mut want_dz,
-            (&activated, Before::Nothing),
+            (&activated, Fused::none()),
             (&plain.mean, &plain.inv_std),
-            &gamma,
+            (&gamma, &beta),
         )
         .unwrap();
         crate::elementwise::kink_backward_in_place(&mut want_dz, &mask, slope).unwrap();
@@ -742,7 +904,7 @@ mod tests {
         let fused = batch_norm_forward(
             shape,
             &z,
-            Before::LeakyRelu(slope),
+            Fused::before(Before::LeakyRelu(slope)),
             Statistics::Batch,
             1e-3,
             (&gamma, &beta),
@@ -755,14 +917,104 @@ mod tests {
         let got_sums = batch_norm_backward(
             shape,
             &mut got_dz,
-            (&z, Before::LeakyRelu(slope)),
+            (&z, Fused::before(Before::LeakyRelu(slope))),
             (&fused.mean, &fused.inv_std),
-            &gamma,
+            (&gamma, &beta),
         )
         .unwrap();
         assert_eq!(got_sums, want_sums);
         assert_eq!(bits(&got_dz), bits(&want_dz));
         assert_ne!(got_dz, dy, "the gradient was rewritten");
+    }
+
+    #[test]
+    fn an_activation_after_gives_the_bits_of_its_own_passes_around_the_normalization() {
+        // Rows longer than the lane blocks, with a tail; exact zeros in
+        // the input, and a β that puts many outputs below zero.
+        let shape = Ncl {
+            batch: 3,
+            channels: 4,
+            length: 45,
+        };
+        let (x, dy, gamma, mut beta) = signed_batch(shape, 11);
+        beta[1] = -0.7;
+        let relu_value = |z: f32| if z > 0.0 { z + 0.0 } else { 0.0 };
+        let cases = [
+            (Before::Nothing, After::Relu, 0.0f32),
+            (Before::LeakyRelu(0.1), After::Relu, 0.0),
+            (Before::Nothing, After::LeakyRelu(0.3), 0.3),
+        ];
+        for (before, after, slope) in cases {
+            // The normalization on its own, then the activation's passes
+            // on its output (a ReLU layer's value is `z + 0` or `0`, its
+            // mask `z > 0`; a leaky one's is the kink's).
+            let mut want = vec![0.0f32; x.len()];
+            let used = batch_norm_forward(
+                shape,
+                &x,
+                Fused::before(before),
+                Statistics::Batch,
+                1e-3,
+                (&gamma, &beta),
+                &mut want,
+            )
+            .unwrap();
+            let mut mask = vec![0u8; x.len()];
+            match after {
+                After::Relu => {
+                    for (v, m) in want.iter_mut().zip(&mut mask) {
+                        *m = u8::from(*v > 0.0);
+                        *v = relu_value(*v);
+                    }
+                }
+                _ => {
+                    crate::elementwise::kink_forward_in_place(&mut want, &mut mask, slope).unwrap()
+                }
+            }
+            let mut want_dx = dy.clone();
+            crate::elementwise::kink_backward_in_place(&mut want_dx, &mask, slope).unwrap();
+            let statistics = (&used.mean[..], &used.inv_std[..]);
+            let want_sums = batch_norm_backward(
+                shape,
+                &mut want_dx,
+                (&x, Fused::before(before)),
+                statistics,
+                (&gamma, &beta),
+            )
+            .unwrap();
+            // Fused: the activation inside the normalization's passes.
+            let fused = Fused { before, after };
+            let mut got = vec![0.0f32; x.len()];
+            let got_used = batch_norm_forward(
+                shape,
+                &x,
+                fused,
+                Statistics::Batch,
+                1e-3,
+                (&gamma, &beta),
+                &mut got,
+            )
+            .unwrap();
+            assert_eq!(got_used, used, "{fused:?}");
+            assert_eq!(bits(&got), bits(&want), "{fused:?}");
+            assert!(got.iter().any(|&v| v <= 0.0), "some below the kink");
+            let mut again = vec![f32::NAN; x.len()];
+            batch_norm_output_from_input(
+                shape,
+                (&x, fused),
+                statistics,
+                (&gamma, &beta),
+                &mut again,
+            )
+            .unwrap();
+            assert_eq!(bits(&again), bits(&want), "recomputed, {fused:?}");
+            let mut got_dx = dy.clone();
+            let got_sums =
+                batch_norm_backward(shape, &mut got_dx, (&x, fused), statistics, (&gamma, &beta))
+                    .unwrap();
+            assert_eq!(got_sums, want_sums, "{fused:?}");
+            assert_eq!(bits(&got_dx), bits(&want_dx), "{fused:?}");
+        }
     }
 
     #[test]
@@ -772,15 +1024,15 @@ mod tests {
             channels: 2,
             length: 3,
         };
-        let (x, gamma) = (vec![0.5f32; 12], [1.0f32, 1.0]);
+        let (x, gamma, beta) = (vec![0.5f32; 12], [1.0f32, 1.0], [0.0f32, 0.0]);
         let (mean, inv_std) = ([0.0f32, 0.0], [1.0f32, 1.0]);
         let mut dy = vec![1.0f32; 12];
         let short_input = batch_norm_backward(
             shape,
             &mut dy,
-            (&x[..11], Before::Nothing),
+            (&x[..11], Fused::none()),
             (&mean, &inv_std),
-            &gamma,
+            (&gamma, &beta),
         )
         .unwrap_err();
         assert!(
@@ -790,9 +1042,9 @@ mod tests {
         let short_statistics = batch_norm_backward(
             shape,
             &mut dy,
-            (&x, Before::LeakyRelu(0.1)),
+            (&x, Fused::before(Before::LeakyRelu(0.1))),
             (&mean, &inv_std[..1]),
-            &gamma,
+            (&gamma, &beta),
         )
         .unwrap_err();
         assert!(

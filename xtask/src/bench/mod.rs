@@ -113,9 +113,10 @@ pub struct StepArgs {
     /// Checkpoint a graph's segments whatever that frees.
     #[arg(long, conflicts_with = "no_checkpoints")]
     pub checkpoint_always: bool,
-    /// Run inference layer by layer, without fusing each convolution
-    /// with the BatchNormalization and activation after it (to measure
-    /// what the fusion saves).
+    /// Run layer by layer, without fusing each convolution with the
+    /// BatchNormalization and activation after it in inference, or a
+    /// graph's BatchNormalization with its ReLU in training (to measure
+    /// what the fusions save).
     #[arg(long)]
     pub unfused: bool,
 }
@@ -131,7 +132,7 @@ impl StepArgs {
         step::Keeping {
             recompute_above: choice(self.keep_inputs, self.recompute_always),
             checkpoint_above: choice(self.no_checkpoints, self.checkpoint_always),
-            unfused_inference: self.unfused,
+            unfused: self.unfused,
         }
     }
 }

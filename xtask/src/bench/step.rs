@@ -63,17 +63,18 @@ pub fn peak_rss_mb() -> f64 {
 
 /// Overrides of a model's own choices: what a training step keeps
 /// ([`Model::set_recompute_above`], [`Model::set_checkpoint_above`];
-/// `None`: the graph's default), and whether inference fuses
-/// ([`Model::set_inference_fusion`]).
+/// `None`: the graph's default), and whether inference and training fuse
+/// ([`Model::set_inference_fusion`], [`Model::set_training_fusion`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keeping {
     /// When to recompute cheap values in backward.
     pub recompute_above: Option<Option<usize>>,
     /// When to checkpoint segments.
     pub checkpoint_above: Option<Option<usize>>,
-    /// Run inference layer by layer, each convolution without the maps
-    /// after it.
-    pub unfused_inference: bool,
+    /// Run layer by layer: in inference each convolution without the
+    /// maps after it, in training each BatchNormalization without its
+    /// ReLU.
+    pub unfused: bool,
 }
 
 /// A trainer for `model` with Adam(1e-3) and MSE, as in the question; with
@@ -104,7 +105,8 @@ pub fn trainer(
     if let Some(above) = keeping.checkpoint_above {
         built.set_checkpoint_above(above);
     }
-    built.set_inference_fusion(!keeping.unfused_inference);
+    built.set_inference_fusion(!keeping.unfused);
+    built.set_training_fusion(!keeping.unfused);
     let config = FitConfig {
         batch_size: batch,
         loss,

@@ -8,9 +8,8 @@
 
 use kymo_tensor::Float;
 
-use super::{Node, Operation};
+use super::{layer_of, readers_of, Node};
 use crate::channel_maps::follows_in_chain;
-use crate::Layer;
 
 /// The chains of one graph, planned once when it is built.
 pub(super) struct InferenceChains {
@@ -20,22 +19,10 @@ pub(super) struct InferenceChains {
     absorbed: Vec<bool>,
 }
 
-fn layer_of<T>(node: &Node<T>) -> Option<&dyn Layer<T>> {
-    match &node.operation {
-        Operation::Layer(layer) => Some(layer.as_ref()),
-        Operation::Merge(_) => None,
-    }
-}
-
 impl InferenceChains {
     /// Plans the chains of `nodes`, whose value `output` is the graph's.
     pub(super) fn plan<T: Float>(nodes: &[Node<T>], output: usize) -> Self {
-        let mut readers = vec![Vec::new(); nodes.len() + 1];
-        for (index, node) in nodes.iter().enumerate() {
-            for &value in &node.inputs {
-                readers[value].push(index);
-            }
-        }
+        let readers = readers_of(nodes);
         let mut followers = vec![Vec::new(); nodes.len()];
         let mut absorbed = vec![false; nodes.len()];
         for head in 0..nodes.len() {

@@ -7,6 +7,7 @@ mod keeping;
 mod segments;
 mod spec;
 mod summary;
+mod training_pairs;
 
 pub use keeping::RECOMPUTE_ABOVE;
 pub use segments::CHECKPOINT_ABOVE;
@@ -20,11 +21,32 @@ use ndarray::ArrayD;
 use self::inference_chains::InferenceChains;
 use self::keeping::Keeping;
 use self::segments::Segment;
+use self::training_pairs::TrainingPairs;
 use crate::buffers;
 use crate::limits::{plan_layer, plan_merge, Budget};
 use crate::merge::{build_merge, Merge};
 use crate::spec::resolve_names;
 use crate::{BuildLimits, ChannelMaps, InputSpec, Layer, LayerError, Mode, Model, Shape, Summary};
+
+/// The layer node `node` runs, if it runs a layer (not a merge).
+fn layer_of<T>(node: &Node<T>) -> Option<&dyn Layer<T>> {
+    match &node.operation {
+        Operation::Layer(layer) => Some(layer.as_ref()),
+        Operation::Merge(_) => None,
+    }
+}
+
+/// The nodes reading each value (0: the model's input, `i + 1`: node
+/// `i`'s output), in node order.
+fn readers_of<T>(nodes: &[Node<T>]) -> Vec<Vec<usize>> {
+    let mut readers = vec![Vec::new(); nodes.len() + 1];
+    for (index, node) in nodes.iter().enumerate() {
+        for &value in &node.inputs {
+            readers[value].push(index);
+        }
+    }
+    readers
+}
 
 /// What a node runs.
 enum Operation<T> {
@@ -66,6 +88,15 @@ pub struct Graph<T> {
     chains: InferenceChains,
     /// Whether inference runs the chains fused (the default).
     fuse_inference: bool,
+    /// The nodes a training pass runs as one (a BatchNormalization and
+    /// the ReLU after it).
+    pairs: TrainingPairs,
+    /// Whether training runs the pairs fused (the default).
+    fuse_training: bool,
+    /// Whether the last training forward pass ran them fused: not when it
+    /// recomputed or checkpointed, whose plans replay the layers one by
+    /// one. Its backward pass follows it.
+    fused_step: bool,
 }
 
 fn wiring_error(node: &str, kind: &'static str, reason: String) -> LayerError {
@@ -162,6 +193,9 @@ impl<T: Float> Graph<T> {
             keeping: Keeping::plan(&nodes, shapes[0].size()),
             chains: InferenceChains::plan(&nodes, output),
             fuse_inference: true,
+            pairs: TrainingPairs::plan(&nodes, output),
+            fuse_training: true,
+            fused_step: false,
             nodes,
             output,
             names,
@@ -223,13 +257,20 @@ impl<T: Float> Graph<T> {
                 return output;
             }
         }
+        let fused_activation = match mode {
+            Mode::Train if self.fused_step => self.pairs.activation_after(i),
+            _ => None,
+        };
         let mut arguments = self.arguments(i, values, last_reader)?;
         match &mut self.nodes[i].operation {
             Operation::Layer(layer) => {
                 let x = arguments.pop().ok_or_else(|| LayerError::NoForwardCache {
                     layer: self.names[i].clone(),
                 })?;
-                layer.forward(x, mode)
+                match fused_activation {
+                    Some(activation) => layer.forward_then_activation(x, activation, mode),
+                    None => layer.forward(x, mode),
+                }
             }
             Operation::Merge(merge) => merge.forward(arguments, mode),
         }
@@ -495,7 +536,18 @@ impl<T: Float> Model<T> for Graph<T> {
         values[0] = Some(input);
         let batch = input_batch(&values);
         self.keeping.start_forward(batch, std::mem::size_of::<T>());
+        if mode == Mode::Train {
+            self.fused_step =
+                self.fuse_training && !self.keeping.recomputing && !self.keeping.checkpointing;
+        }
         for i in 0..self.nodes.len() {
+            if mode == Mode::Train && self.fused_step && self.pairs.is_absorbed(i) {
+                // Its activation ran inside the pass of the node it reads,
+                // whose output has no other reader.
+                let read = self.nodes[i].inputs[0];
+                values[i + 1] = values[read].take();
+                continue;
+            }
             if mode == Mode::Inference && self.fuse_inference {
                 if self.chains.is_absorbed(i) {
                     continue;
@@ -552,6 +604,12 @@ impl<T: Float> Model<T> for Graph<T> {
                 .ok_or_else(|| LayerError::NoForwardCache {
                     layer: self.names[i].clone(),
                 })?;
+            if self.fused_step && self.pairs.is_absorbed(i) {
+                // The node it reads takes this gradient through both.
+                let read = self.nodes[i].inputs[0];
+                grads[read] = Some(grad);
+                continue;
+            }
             let segment = self.keeping.segment_of(i);
             if let Some((index, segment)) = segment.filter(|(_, s)| s.last == i) {
                 self.replay(index, segment)?;
@@ -607,6 +665,10 @@ impl<T: Float> Model<T> for Graph<T> {
     /// saves at least `bytes` in a step (see the `keeping` module).
     fn set_inference_fusion(&mut self, fuse: bool) {
         self.fuse_inference = fuse;
+    }
+
+    fn set_training_fusion(&mut self, fuse: bool) {
+        self.fuse_training = fuse;
     }
 
     fn inference_copy(&self) -> Result<Option<Box<dyn Model<T>>>, LayerError> {

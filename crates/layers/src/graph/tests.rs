@@ -244,6 +244,114 @@ fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
 }
 
 #[test]
+fn training_runs_each_normalization_and_its_relu_as_one_with_the_bits_of_each_layer() {
+    // 70 points: rows longer than the normalization's lane blocks, with a
+    // tail. Pairs: FCN's three blocks; ResNet's first two normalizations
+    // of each block (the third and the shortcut's feed an `Add`);
+    // InceptionTime's normalization after each module's `Concatenate`.
+    let length = 70;
+    for ((name, spec), expected) in small_zoo(length).into_iter().zip([3, 6, 6]) {
+        let mut fused = Graph::<f32>::new(&spec, 4).expect("builds");
+        let mut separate = Graph::<f32>::new(&spec, 4).expect("builds");
+        separate.set_training_fusion(false);
+        for graph in [&mut fused, &mut separate] {
+            perturb(graph);
+        }
+        let pairs: Vec<usize> = (0..fused.nodes.len())
+            .filter(|&i| fused.pairs.activation_after(i).is_some())
+            .collect();
+        assert_eq!(pairs.len(), expected, "{name}: pairs at {pairs:?}");
+        for &i in &pairs {
+            assert!(fused.pairs.is_absorbed(i + 1), "{name}: the ReLU follows");
+        }
+        for round in 0..2 {
+            let x = ArrayD::from_shape_fn(vec![3, 1, length], |i| {
+                ((i[0] * 5 + i[2] + round) as f32 * 0.37).sin()
+            });
+            let [a, b] = [&mut fused, &mut separate]
+                .map(|g| g.forward(x.clone(), Mode::Train).expect("forward"));
+            assert!(fused.fused_step && !separate.fused_step, "{name}");
+            assert_eq!(a, b, "{name}: output");
+            let grad = a.mapv(|v| v - 0.25);
+            let [ga, gb] =
+                [&mut fused, &mut separate].map(|g| g.backward(grad.clone()).expect("backward"));
+            assert_eq!(ga, gb, "{name}: input gradient");
+            for (p, q) in fused.parameters().iter().zip(separate.parameters()) {
+                assert_eq!(p.value, q.value, "{name}: {}", p.name);
+                assert_eq!(p.grad, q.grad, "{name}: gradient of {}", p.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_normalization_read_twice_or_by_a_smooth_activation_runs_alone() {
+    use crate::layers::{ActivationSpec, BatchNormalizationSpec};
+    let norm = |name: &str| {
+        LayerSpec::BatchNormalization(BatchNormalizationSpec {
+            name: Some(name.into()),
+            ..Default::default()
+        })
+    };
+    let activation = |name: &str, activation| {
+        LayerSpec::Activation(ActivationSpec {
+            activation,
+            name: Some(name.into()),
+        })
+    };
+    let node = |inputs: &[&str], layer: LayerSpec| NodeSpec {
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    };
+    let spec = GraphSpec {
+        input: InputSpec {
+            channels: 2,
+            length: 9,
+        },
+        input_name: "x".into(),
+        nodes: vec![
+            node(&["x"], norm("a")),
+            // `a` is read twice: no pair.
+            node(&["a"], activation("a_relu", crate::Activation::Relu)),
+            node(&["a", "a_relu"], LayerSpec::Add(NameOnlySpec::default())),
+            node(&["add"], norm("b")),
+            node(&["b"], activation("b_tanh", crate::Activation::Tanh)),
+            node(&["b_tanh"], norm("c")),
+            node(
+                &["c"],
+                activation(
+                    "c_leaky",
+                    crate::Activation::LeakyRelu {
+                        negative_slope: 0.2,
+                    },
+                ),
+            ),
+        ],
+        output: None,
+    };
+    let mut graph = Graph::<f64>::new(&spec, 0).expect("builds");
+    let after: Vec<_> = (0..7).map(|i| graph.pairs.activation_after(i)).collect();
+    let leaky = crate::Activation::LeakyRelu {
+        negative_slope: 0.2,
+    };
+    assert_eq!(after, [None, None, None, None, None, Some(leaky), None]);
+    let absorbed: Vec<bool> = (0..7).map(|i| graph.pairs.is_absorbed(i)).collect();
+    assert_eq!(absorbed, [false, false, false, false, false, false, true]);
+    // Fused and not, the same step.
+    let x = ArrayD::from_shape_fn(vec![3, 2, 9], |i| {
+        ((i[0] * 3 + i[1] + i[2]) as f64 * 0.8).cos()
+    });
+    let y = graph.forward(x.clone(), Mode::Train).expect("fused");
+    let g = graph.backward(y.mapv(|v| v * 0.5)).expect("backward");
+    let mut plain = Graph::<f64>::new(&spec, 0).expect("builds");
+    plain.set_training_fusion(false);
+    let y_plain = plain.forward(x, Mode::Train).expect("separate");
+    let g_plain = plain.backward(y_plain.mapv(|v| v * 0.5)).expect("backward");
+    assert_eq!(y, y_plain);
+    assert_eq!(g, g_plain);
+}
+
+#[test]
 fn a_step_recomputes_when_that_saves_the_bytes_asked() {
     let spec = zoo::time_series::resnet_with(20, [4, 6, 6]);
     let mut graph = Graph::<f32>::new(&spec, 1).expect("builds");

@@ -10,7 +10,7 @@
 
 use kymo_tensor::batch_norm::{
     batch_norm_backward, batch_norm_forward, batch_norm_inference_in_place,
-    batch_norm_output_from_input, Before, ChannelMap, Ncl, Statistics,
+    batch_norm_output_from_input, After, Before, ChannelMap, Fused, Ncl, Statistics,
 };
 use kymo_tensor::Float;
 use ndarray::{Array3, ArrayD, Ix1, Zip};
@@ -23,7 +23,8 @@ use crate::layer::{
     view_mut_as,
 };
 use crate::{
-    ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter, Recompute, Shape,
+    Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Parameter,
+    Recompute, Shape,
 };
 
 const KIND: &str = "BatchNormalization";
@@ -67,10 +68,11 @@ struct Cache<T> {
     input: Array3<T>,
     mean: Vec<T>,
     inv_std: Vec<T>,
-    /// The activation the pass ran before the normalization: a fused
-    /// LeakyReLU ([`BatchNormalization::forward_after_leaky_relu`]), or
+    /// The activations the pass ran around the normalization: a fused
+    /// LeakyReLU before ([`BatchNormalization::forward_after_leaky_relu`]),
+    /// a ReLU or LeakyReLU after ([`Layer::forward_train_then`]), or
     /// nothing.
-    before: Before<T>,
+    fused: Fused<T>,
 }
 
 impl<T: Float> Cache<T> {
@@ -197,26 +199,22 @@ impl<T: Float> BatchNormalization<T> {
         mode: Mode,
     ) -> Result<ArrayD<T>, LayerError> {
         let before = Before::LeakyRelu(T::from_f64_lossy(negative_slope));
-        self.forward_with(input, before, mode)
+        self.forward_with(input, Fused::before(before), mode)
     }
 
-    /// Whether the pending backward is that of a fused forward
-    /// ([`BatchNormalization::forward_after_leaky_relu`]).
+    /// Whether the pending backward is that of a forward fused with the
+    /// activation before ([`BatchNormalization::forward_after_leaky_relu`]).
     pub(crate) fn pending_backward_is_fused(&self) -> bool {
-        matches!(
-            &self.cache,
-            Some(Cache {
-                before: Before::LeakyRelu(_),
-                ..
-            })
-        )
+        self.cache
+            .as_ref()
+            .is_some_and(|cache| cache.fused.before != Before::Nothing)
     }
 
-    /// Forward, after the activation `before`.
+    /// Forward, with the activations `fused` around the normalization.
     fn forward_with(
         &mut self,
         input: ArrayD<T>,
-        before: Before<T>,
+        fused: Fused<T>,
         mode: Mode,
     ) -> Result<ArrayD<T>, LayerError> {
         let batch = check_input(&self.name, KIND, self.shape, &input)?;
@@ -240,7 +238,7 @@ impl<T: Float> BatchNormalization<T> {
             // Nothing is kept for a backward pass: normalize the input's
             // own buffer (the same bits as the training kernel's output)
             // instead of filling a fresh one.
-            if let Before::LeakyRelu(slope) = before {
+            if let Before::LeakyRelu(slope) = fused.before {
                 kymo_tensor::elementwise::kink_in_place(values, slope);
             }
             // The moving statistics as the parameters hold them, not copied.
@@ -252,6 +250,11 @@ impl<T: Float> BatchNormalization<T> {
             );
             batch_norm_inference_in_place(shape, values, statistics, eps, gamma, beta)
                 .map_err(kernel_error)?;
+            match fused.after {
+                After::Nothing => {}
+                After::Relu => crate::activation::apply_in_place(Activation::Relu, values, true),
+                After::LeakyRelu(slope) => kymo_tensor::elementwise::kink_in_place(values, slope),
+            }
             self.cache = None;
             return self.in_layer_shape(x.into_dyn(), batch);
         }
@@ -263,7 +266,7 @@ impl<T: Float> BatchNormalization<T> {
         let used = batch_norm_forward(
             shape,
             values,
-            before,
+            fused,
             Statistics::Batch,
             eps,
             affine,
@@ -285,7 +288,7 @@ impl<T: Float> BatchNormalization<T> {
             input: x,
             mean: used.mean,
             inv_std: used.inv_std,
-            before,
+            fused,
         });
         Ok(output)
     }
@@ -309,7 +312,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
     }
 
     fn forward(&mut self, input: ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, LayerError> {
-        self.forward_with(input, Before::Nothing, mode)
+        self.forward_with(input, Fused::none(), mode)
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
@@ -322,16 +325,17 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             &grad_output,
         )?;
         let mut dy = self.as_ncl(grad_output)?;
-        let gamma = self.affine()?.0.to_vec();
+        let (gamma, beta) = self.affine()?;
+        let (gamma, beta) = (gamma.to_vec(), beta.to_vec());
         let grads = dy
             .as_slice_mut()
             .expect("invariant: as_ncl returns a standard-layout array");
         let (sum_dy, sum_dy_xhat) = batch_norm_backward(
             shape,
             grads,
-            (cache.input(), cache.before),
+            (cache.input(), cache.fused),
             (&cache.mean, &cache.inv_std),
-            &gamma,
+            (&gamma, &beta),
         )
         .map_err(|source| LayerError::Kernel {
             layer: self.name.clone(),
@@ -357,6 +361,34 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
                     "gradient does not fit the layer's shape",
                 )
             })
+    }
+
+    fn fuses_activation(&self, activation: Activation) -> bool {
+        matches!(activation, Activation::Relu | Activation::LeakyRelu { .. })
+    }
+
+    fn forward_then_activation(
+        &mut self,
+        input: ArrayD<T>,
+        activation: Activation,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let after = match activation {
+            Activation::Relu => After::Relu,
+            Activation::LeakyRelu { negative_slope } => {
+                After::LeakyRelu(T::from_f64_lossy(negative_slope))
+            }
+            other => {
+                buffers::give_back(input);
+                return Err(config_error(
+                    &self.name,
+                    KIND,
+                    "activation",
+                    format!("cannot run {other:?} inside the normalization's passes"),
+                ));
+            }
+        };
+        self.forward_with(input, Fused::after(after), mode)
     }
 
     fn inference_map(&self) -> Option<ChannelwiseMap<T>> {
@@ -412,7 +444,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             .expect("invariant: a pooled array is standard layout");
         batch_norm_output_from_input(
             shape,
-            (cache.input(), cache.before),
+            (cache.input(), cache.fused),
             (&cache.mean, &cache.inv_std),
             (gamma, beta),
             output_values,
