@@ -1,10 +1,11 @@
 //! Fusions, chosen once when a `Sequential` is built: the plan turns its
 //! layer specs into stages, each one layer or a private fused pair that
 //! runs two layers in one pass with the same bits as running them one by
-//! one. A `Layer` knows nothing of fusion; the plan knows the concrete
-//! layers it pairs.
+//! one. A `Layer` says what it can run inside its own passes
+//! (`Layer::fuses_activation`, `Layer::fuses_maps`); the plan decides
+//! which pairs run fused, and knows the concrete layers it pairs.
 //!
-//! Two fusions of pairs. `LeakyReLU` then `MaxPooling1D`: the pool reads
+//! Three fusions of pairs. `LeakyReLU` then `MaxPooling1D`: the pool reads
 //! each activated row from a scratch row instead of the whole activated
 //! batch from memory (1-2% of the answer's batch-32 training step), and its
 //! backward returns the gradient with respect to the LeakyReLU's input.
@@ -17,7 +18,12 @@
 //! (its backward computes the activation, `x̂` and the derivative again
 //! from it), and neither an activated copy of the batch nor the
 //! activation's mask is written, kept or read again
-//! (`kymo_tensor::batch_norm::Before`).
+//! (`kymo_tensor::batch_norm::Before`). `BatchNormalization` then `ReLU`
+//! or `LeakyReLU` (the common Conv1D, BatchNormalization, ReLU stack):
+//! the normalization applies the activation as it writes its output, and
+//! its backward finds each element's side of the kink from the input it
+//! keeps, so the activation's passes and mask go
+//! (`kymo_tensor::batch_norm::After`; graphs pair them the same way).
 //!
 //! In inference, a convolution also runs the single layers after it that
 //! map each channel's values on their own (BatchNormalization,
@@ -39,6 +45,8 @@ pub(crate) enum Stage<T> {
     LeakyReluMaxPool(Box<LeakyReluMaxPool<T>>),
     /// A LeakyReLU and the BatchNormalization after it.
     LeakyReluBatchNorm(Box<LeakyReluBatchNorm<T>>),
+    /// A BatchNormalization and the ReLU or LeakyReLU after it.
+    BatchNormActivation(Box<BatchNormActivation<T>>),
 }
 
 /// A LeakyReLU and the max pool that reads it, run as one pass.
@@ -55,6 +63,14 @@ pub(crate) struct LeakyReluBatchNorm<T> {
     negative_slope: f64,
 }
 
+/// A BatchNormalization and the ReLU or LeakyReLU that reads it, run as
+/// one pass.
+pub(crate) struct BatchNormActivation<T> {
+    norm: BatchNormalization<T>,
+    activation_layer: ActivationLayer<T>,
+    activation: Activation,
+}
+
 impl<T: Float> Stage<T> {
     /// The layers of this stage, in order.
     pub(crate) fn layers(&self) -> Vec<&dyn Layer<T>> {
@@ -63,6 +79,9 @@ impl<T: Float> Stage<T> {
             Stage::LeakyReluMaxPool(pair) => vec![&pair.activation as &dyn Layer<T>, &pair.pool],
             Stage::LeakyReluBatchNorm(pair) => {
                 vec![&pair.activation as &dyn Layer<T>, &pair.norm]
+            }
+            Stage::BatchNormActivation(pair) => {
+                vec![&pair.norm as &dyn Layer<T>, &pair.activation_layer]
             }
         }
     }
@@ -73,6 +92,7 @@ impl<T: Float> Stage<T> {
             Stage::Single(layer) => vec![layer.as_mut()],
             Stage::LeakyReluMaxPool(pair) => vec![&mut pair.activation, &mut pair.pool],
             Stage::LeakyReluBatchNorm(pair) => vec![&mut pair.activation, &mut pair.norm],
+            Stage::BatchNormActivation(pair) => vec![&mut pair.norm, &mut pair.activation_layer],
         }
     }
 
@@ -81,6 +101,7 @@ impl<T: Float> Stage<T> {
             Stage::Single(layer) => layer.output_shape(),
             Stage::LeakyReluMaxPool(pair) => Layer::<T>::output_shape(&pair.pool),
             Stage::LeakyReluBatchNorm(pair) => Layer::<T>::output_shape(&pair.norm),
+            Stage::BatchNormActivation(pair) => Layer::<T>::output_shape(&pair.activation_layer),
         }
     }
 
@@ -94,6 +115,9 @@ impl<T: Float> Stage<T> {
             Stage::LeakyReluBatchNorm(pair) => {
                 pair.norm
                     .forward_after_leaky_relu(x, pair.negative_slope, mode)
+            }
+            Stage::BatchNormActivation(pair) => {
+                pair.norm.forward_then_activation(x, pair.activation, mode)
             }
         }
     }
@@ -117,6 +141,13 @@ impl<T: Float> Stage<T> {
                 let grad = pair.norm.backward(grad)?;
                 pair.activation.backward(grad)
             }
+            Stage::BatchNormActivation(pair) if pair.norm.pending_backward_runs_after() => {
+                pair.norm.backward(grad)
+            }
+            Stage::BatchNormActivation(pair) => {
+                let grad = pair.activation_layer.backward(grad)?;
+                pair.norm.backward(grad)
+            }
         }
     }
 
@@ -139,7 +170,8 @@ impl<T: Float> Stage<T> {
 /// Builds the stages of a stack of `specs` named `names` on an `input`:
 /// each layer as `LayerSpec::build` builds it (layer `i` draws from the
 /// streams of index `i`), with every LeakyReLU that a MaxPooling1D or a
-/// BatchNormalization reads paired with it.
+/// BatchNormalization reads paired with it, and every BatchNormalization
+/// with the ReLU or LeakyReLU that reads it.
 pub(crate) fn plan<T: Float>(
     specs: &[LayerSpec],
     names: Vec<String>,
@@ -172,6 +204,29 @@ pub(crate) fn plan<T: Float>(
                 };
                 (Stage::LeakyReluBatchNorm(Box::new(pair)), 2)
             }
+            (LayerSpec::BatchNormalization(norm), Some(next)) if kink_of(next).is_some() => {
+                let activation_name = names.next().unwrap_or_default();
+                let norm = BatchNormalization::build(norm.clone(), name, shape)?;
+                let activation_layer = ActivationLayer::build(next, activation_name, shape);
+                match (kink_of(next), activation_layer) {
+                    (Some(activation), Some(activation_layer)) => {
+                        let pair = BatchNormActivation {
+                            norm,
+                            activation_layer,
+                            activation,
+                        };
+                        (Stage::BatchNormActivation(Box::new(pair)), 2)
+                    }
+                    // Invariant: `kink_of` accepts only activation specs,
+                    // which `ActivationLayer::build` builds.
+                    _ => {
+                        return Err(LayerError::Spec {
+                            origin: "sequential plan".into(),
+                            reason: format!("layer {} is not an activation", index + 1),
+                        })
+                    }
+                }
+            }
             (spec, _) => (Stage::Single(spec.build::<T>(name, shape, seed, index)?), 1),
         };
         shape = stage.output_shape();
@@ -179,6 +234,21 @@ pub(crate) fn plan<T: Float>(
         index += specs_taken;
     }
     Ok(stages)
+}
+
+/// The activation a BatchNormalization can run inside its passes
+/// ([`BatchNormalization::fuses_activation`]) when `spec` is one: ReLU or
+/// LeakyReLU, as its own layer or as `Activation`.
+fn kink_of(spec: &LayerSpec) -> Option<Activation> {
+    let activation = match spec {
+        LayerSpec::ReLU(_) => Activation::Relu,
+        LayerSpec::LeakyReLU(leaky) => Activation::LeakyRelu {
+            negative_slope: leaky.negative_slope,
+        },
+        LayerSpec::Activation(spec) => spec.activation,
+        _ => return None,
+    };
+    matches!(activation, Activation::Relu | Activation::LeakyRelu { .. }).then_some(activation)
 }
 
 /// The LeakyReLU layer of a fused pair, as `LayerSpec::build` makes it.

@@ -169,8 +169,8 @@ pub trait Layer<T: Float>: Send {
     /// activation is kept or written on its own, and the next backward
     /// takes the gradient with respect to the activation's output. The
     /// same bits as this layer and then the activation's layer, one by
-    /// one. A graph runs a BatchNormalization and the ReLU that alone
-    /// reads it this way in training. An activation that
+    /// one. Graphs and stacks run a BatchNormalization and the ReLU that
+    /// alone reads it this way. An activation that
     /// [`Layer::fuses_activation`] refuses is an error naming the layer.
     fn forward_then_activation(
         &mut self,

@@ -158,7 +158,7 @@ impl<T: Float> Model<T> for Sequential<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{zoo, LayerSpec};
+    use crate::{zoo, Activation, LayerSpec};
 
     fn bits(values: &ArrayD<f32>) -> Vec<u32> {
         values.iter().map(|v| v.to_bits()).collect()
@@ -209,6 +209,8 @@ mod tests {
             zoo::doctor(64),
             zoo::answer_bn(64),
             zoo::answer_bn(1500),
+            normalized_then_activated(1500, None),
+            normalized_then_activated(64, Some(Activation::Relu)),
         ] {
             let [fused, unfused] = step_both_ways(&spec, 3);
             assert_eq!(fused, unfused);
@@ -228,6 +230,8 @@ mod tests {
             zoo::doctor(64),
             zoo::answer_bn(1500),
             zoo::answer(1500),
+            normalized_then_activated(1500, None),
+            normalized_then_activated(64, Some(Activation::Relu)),
         ] {
             let length = spec.input.length;
             let mut model = Sequential::<f32>::new(&spec, 7).expect("builds");
@@ -255,27 +259,54 @@ mod tests {
         assert_eq!(&ends[..4], &[2, 2, 3, 5]);
     }
 
-    #[test]
-    fn the_plan_fuses_a_leaky_relu_before_a_max_pool_or_a_batch_normalization() {
-        // BatchNormalization before each LeakyReLU, and no pools: each
-        // LeakyReLU is read by a Conv1D or the Flatten, nothing to fuse.
-        let mut swapped = zoo::answer_bn(64);
-        swapped
-            .layers
+    /// The answer's model with BatchNormalization, without its pools and
+    /// with each BatchNormalization before its LeakyReLU (the Conv1D,
+    /// BatchNormalization, activation stack), each LeakyReLU replaced by
+    /// `activation` when one is given.
+    fn normalized_then_activated(length: usize, activation: Option<Activation>) -> ModelSpec {
+        let mut spec = zoo::answer_bn(length);
+        spec.layers
             .retain(|layer| !matches!(layer, LayerSpec::MaxPooling1D(_)));
-        for i in 0..swapped.layers.len() - 1 {
+        for i in 0..spec.layers.len() - 1 {
             if matches!(
-                (&swapped.layers[i], &swapped.layers[i + 1]),
+                (&spec.layers[i], &spec.layers[i + 1]),
                 (LayerSpec::LeakyReLU(_), LayerSpec::BatchNormalization(_))
             ) {
-                swapped.layers.swap(i, i + 1);
+                spec.layers.swap(i, i + 1);
             }
         }
+        if let Some(activation) = activation {
+            for layer in &mut spec.layers {
+                if matches!(layer, LayerSpec::LeakyReLU(_)) {
+                    *layer = LayerSpec::Activation(crate::layers::ActivationSpec {
+                        activation,
+                        name: None,
+                    });
+                }
+            }
+        }
+        spec
+    }
+
+    #[test]
+    fn the_plan_fuses_a_leaky_relu_before_a_max_pool_or_a_batch_normalization() {
         let three = vec!["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2"];
+        // BatchNormalization before each activation: the normalization
+        // runs a ReLU or LeakyReLU after it, not a smooth activation.
+        let norms = vec![
+            "batch_normalization",
+            "batch_normalization_1",
+            "batch_normalization_2",
+        ];
         for (spec, fused) in [
             (zoo::answer(64), three.clone()),
             (zoo::answer_bn(64), three),
-            (swapped, vec![]),
+            (normalized_then_activated(64, None), norms.clone()),
+            (normalized_then_activated(64, Some(Activation::Relu)), norms),
+            (
+                normalized_then_activated(64, Some(Activation::Tanh)),
+                vec![],
+            ),
         ] {
             let model = Sequential::<f32>::new(&spec, 7).expect("builds");
             let names: Vec<&str> = model

@@ -210,6 +210,15 @@ impl<T: Float> BatchNormalization<T> {
             .is_some_and(|cache| cache.fused.before != Before::Nothing)
     }
 
+    /// Whether the pending backward is that of a forward fused with the
+    /// activation after ([`Layer::forward_then_activation`]): it takes the
+    /// gradient with respect to the activation's output.
+    pub(crate) fn pending_backward_runs_after(&self) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|cache| cache.fused.after != After::Nothing)
+    }
+
     /// Forward, with the activations `fused` around the normalization.
     fn forward_with(
         &mut self,
