@@ -311,7 +311,7 @@ fn each<T: Float>(values: &mut [T], parallel: bool, f: impl Fn(T) -> T + Sync) {
 /// compiler store only the other lanes, by masked stores that AMD's cores
 /// microcode (2.3% of FCN's training step on the EPYC); the sum makes
 /// every lane a store.
-fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
+pub(crate) fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
     let positive = z > T::zero();
     let value = if positive { z + T::zero() } else { T::zero() };
     (value, u8::from(positive))
@@ -339,7 +339,7 @@ pub(crate) struct InPlaceActivation<T> {
 
 /// The slope below zero of a piecewise-linear activation (ReLU: 0), whose
 /// derivative is 1 above zero and that slope elsewhere.
-fn kink_slope(activation: Activation) -> Option<f64> {
+pub(crate) fn kink_slope(activation: Activation) -> Option<f64> {
     match activation {
         Activation::Relu => Some(0.0),
         Activation::LeakyRelu { negative_slope } => Some(negative_slope),

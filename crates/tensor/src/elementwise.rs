@@ -88,6 +88,67 @@ pub fn zip_in_place<T: Float, O: Copy + Send + Sync>(
     Ok(())
 }
 
+/// `(target[i], saved[i]) = f(target[i], other[i])` for every element: a
+/// join and the activation after it in one pass over memory (an `Add`
+/// and its ReLU, keeping the ReLU's mask); an error if the lengths differ.
+pub fn zip_in_place_saving<T: Float, S: Copy + Send + Sync>(
+    target: &mut [T],
+    other: &[T],
+    saved: &mut [S],
+    f: impl Fn(T, T) -> (T, S) + Sync,
+) -> Result<(), TensorError> {
+    check_length("zip_in_place_saving", "other", target.len(), other.len())?;
+    check_length("zip_in_place_saving", "saved", target.len(), saved.len())?;
+    let work = target.len();
+    let blocks: Vec<_> = target
+        .chunks_mut(BLOCK_ELEMENTS)
+        .zip(other.chunks(BLOCK_ELEMENTS))
+        .zip(saved.chunks_mut(BLOCK_ELEMENTS))
+        .collect();
+    for_each_block(
+        work,
+        blocks,
+        || (),
+        |_, ((target, other), saved)| zip_saving_block(target, other, saved, &f),
+    );
+    Ok(())
+}
+
+/// [`kink_backward_in_place`], the result written to `copy` as well: the
+/// backward pass of a kink after a join whose inputs each take the
+/// gradient (an `Add` and its ReLU), in one pass; an error if the lengths
+/// differ.
+pub fn kink_backward_copying<T: Float>(
+    grad: &mut [T],
+    copy: &mut [T],
+    positive: &[u8],
+    slope: T,
+) -> Result<(), TensorError> {
+    check_length("kink_backward_copying", "copy", grad.len(), copy.len())?;
+    check_length(
+        "kink_backward_copying",
+        "positive",
+        grad.len(),
+        positive.len(),
+    )?;
+    let work = grad.len();
+    let blocks: Vec<_> = grad
+        .chunks_mut(BLOCK_ELEMENTS)
+        .zip(copy.chunks_mut(BLOCK_ELEMENTS))
+        .zip(positive.chunks(BLOCK_ELEMENTS))
+        .collect();
+    for_each_block(
+        work,
+        blocks,
+        || (),
+        |_, ((grad, copy), positive)| {
+            kink_backward_block(grad, positive, slope);
+            copy.copy_from_slice(grad);
+        },
+    );
+    Ok(())
+}
+
 /// Copies each `(target, source)` pair of equal-length slices, the pairs
 /// split across threads (a graph's forks, joins and concatenations: on the
 /// calling thread alone, InceptionTime's copies and sums left the second
@@ -122,6 +183,18 @@ pub fn copy_pairs<T: Float>(pairs: Vec<(&mut [T], &[T])>) -> Result<(), TensorEr
 fn saving_block<T: Float, S: Copy>(values: &mut [T], saved: &mut [S], f: &impl Fn(T) -> (T, S)) {
     for (v, s) in values.iter_mut().zip(saved.iter_mut()) {
         (*v, *s) = f(*v);
+    }
+}
+
+/// [`zip_in_place_saving`] on one block, a function for the same reason.
+fn zip_saving_block<T: Float, S: Copy>(
+    target: &mut [T],
+    other: &[T],
+    saved: &mut [S],
+    f: &impl Fn(T, T) -> (T, S),
+) {
+    for ((t, &o), s) in target.iter_mut().zip(other).zip(saved.iter_mut()) {
+        (*t, *s) = f(*t, o);
     }
 }
 
@@ -249,7 +322,7 @@ pub(crate) fn kink_forward_into<T: Float>(
 /// formula every kink pass uses, so that fused and separate passes give
 /// the same bits.
 #[inline(always)]
-pub(crate) fn kink<T: Float>(z: T, slope: T) -> (T, u8) {
+pub fn kink<T: Float>(z: T, slope: T) -> (T, u8) {
     let above = z > T::zero();
     (z * if above { T::one() } else { slope }, u8::from(above))
 }

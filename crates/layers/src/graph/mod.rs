@@ -272,7 +272,10 @@ impl<T: Float> Graph<T> {
                     None => layer.forward(x, mode),
                 }
             }
-            Operation::Merge(merge) => merge.forward(arguments, mode),
+            Operation::Merge(merge) => match fused_activation {
+                Some(activation) => merge.forward_then_activation(arguments, activation, mode),
+                None => merge.forward(arguments, mode),
+            },
         }
     }
 

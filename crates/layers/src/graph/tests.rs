@@ -244,13 +244,14 @@ fn recomputing_inputs_in_backward_gives_the_bits_of_keeping_them() {
 }
 
 #[test]
-fn training_runs_each_normalization_and_its_relu_as_one_with_the_bits_of_each_layer() {
+fn training_runs_each_normalization_or_join_and_its_relu_as_one_with_the_bits_of_each_layer() {
     // 70 points: rows longer than the normalization's lane blocks, with a
     // tail. Pairs: FCN's three blocks; ResNet's first two normalizations
-    // of each block (the third and the shortcut's feed an `Add`);
-    // InceptionTime's normalization after each module's `Concatenate`.
+    // of each block (the third and the shortcut's feed an `Add`) and each
+    // block's `Add`; InceptionTime's normalization after each module's
+    // `Concatenate`, and the `Add` of its two shortcuts.
     let length = 70;
-    for ((name, spec), expected) in small_zoo(length).into_iter().zip([3, 6, 6]) {
+    for ((name, spec), expected) in small_zoo(length).into_iter().zip([3, 9, 8]) {
         let mut fused = Graph::<f32>::new(&spec, 4).expect("builds");
         let mut separate = Graph::<f32>::new(&spec, 4).expect("builds");
         separate.set_training_fusion(false);
@@ -349,6 +350,64 @@ fn a_normalization_read_twice_or_by_a_smooth_activation_runs_alone() {
     let g_plain = plain.backward(y_plain.mapv(|v| v * 0.5)).expect("backward");
     assert_eq!(y, y_plain);
     assert_eq!(g, g_plain);
+}
+
+#[test]
+fn a_join_and_its_kink_run_as_one_with_the_bits_of_each_layer() {
+    use crate::layers::ActivationSpec;
+    let node = |inputs: &[&str], layer: LayerSpec| NodeSpec {
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    };
+    let named = |name: &str| NameOnlySpec {
+        name: Some(name.into()),
+    };
+    let leaky = crate::Activation::LeakyRelu {
+        negative_slope: 0.2,
+    };
+    // Two inputs then a LeakyReLU, three (one twice) then a ReLU, which is
+    // the output; 4,500 values a batch, past one block of the passes.
+    let spec = GraphSpec {
+        input: InputSpec {
+            channels: 3,
+            length: 500,
+        },
+        input_name: "x".into(),
+        nodes: vec![
+            node(&["x"], LayerSpec::ReLU(named("r"))),
+            node(&["x", "r"], LayerSpec::Add(named("two"))),
+            node(
+                &["two"],
+                LayerSpec::Activation(ActivationSpec {
+                    activation: leaky,
+                    name: Some("two_leaky".into()),
+                }),
+            ),
+            node(
+                &["two_leaky", "x", "two_leaky"],
+                LayerSpec::Add(named("three")),
+            ),
+            node(&["three"], LayerSpec::ReLU(named("out"))),
+        ],
+        output: None,
+    };
+    let mut fused = Graph::<f32>::new(&spec, 0).expect("builds");
+    let mut separate = Graph::<f32>::new(&spec, 0).expect("builds");
+    separate.set_training_fusion(false);
+    let after: Vec<_> = (0..5).map(|i| fused.pairs.activation_after(i)).collect();
+    let relu = Some(crate::Activation::Relu);
+    assert_eq!(after, [None, Some(leaky), None, relu, None]);
+    let x = ArrayD::from_shape_fn(vec![3, 3, 500], |i| {
+        ((i[0] * 11 + i[1] * 5 + i[2]) as f32 * 0.53).sin() - 0.2
+    });
+    let [a, b] =
+        [&mut fused, &mut separate].map(|g| g.forward(x.clone(), Mode::Train).expect("forward"));
+    assert!(a.iter().any(|&v| v == 0.0) && a.iter().any(|&v| v > 0.0));
+    assert_eq!(a, b);
+    let grad = a.mapv(|v| 0.5 - v);
+    let [ga, gb] = [&mut fused, &mut separate].map(|g| g.backward(grad.clone()).expect("backward"));
+    let bits = |y: &ArrayD<f32>| y.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&ga), bits(&gb));
 }
 
 #[test]

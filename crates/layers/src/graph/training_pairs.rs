@@ -1,16 +1,32 @@
-//! Which nodes of a graph run fused in training: a layer that can run an
-//! activation inside its own passes ([`Layer::fuses_activation`]:
-//! BatchNormalization) and the ReLU or LeakyReLU that alone reads its
-//! output, as in every block of ResNet, FCN and InceptionTime. The pair
-//! writes, keeps and reads no copy of the normalized batch and no mask
-//! of the activation: the normalization's passes apply it forward, and
-//! its backward finds each element's side of the kink from the input it
-//! keeps anyway. The same bits as the two layers one by one.
+//! Which nodes of a graph run fused in training: a node that can run an
+//! activation inside its own passes and the ReLU or LeakyReLU that alone
+//! reads its output, as in every block of ResNet, FCN and InceptionTime.
+//! - A BatchNormalization ([`Layer::fuses_activation`]) writes, keeps and
+//!   reads no copy of the normalized batch and no mask of the activation:
+//!   its passes apply the activation forward, and its backward finds each
+//!   element's side of the kink from the input it keeps anyway.
+//! - An `Add` ([`Merge::fuses_activation`]; a residual block's join)
+//!   applies the activation as it adds its last input, keeping the mask,
+//!   and its backward writes the masked gradient to both inputs in one
+//!   pass.
+//!
+//! The same bits as the nodes one by one.
+//!
+//! [`Layer::fuses_activation`]: crate::Layer::fuses_activation
+//! [`Merge::fuses_activation`]: crate::Merge::fuses_activation
 
 use kymo_tensor::Float;
 
-use super::{layer_of, readers_of, Node};
+use super::{layer_of, readers_of, Node, Operation};
 use crate::{Activation, ChannelwiseMap};
+
+/// Whether `node` can run `activation` inside its own passes.
+fn fuses_activation<T: Float>(node: &Node<T>, activation: Activation) -> bool {
+    match &node.operation {
+        Operation::Layer(layer) => layer.fuses_activation(activation),
+        Operation::Merge(merge) => merge.fuses_activation(activation),
+    }
+}
 
 /// The pairs of one graph, planned once when it is built.
 pub(super) struct TrainingPairs {
@@ -33,9 +49,6 @@ impl TrainingPairs {
         let mut activation_after = vec![None; nodes.len()];
         let mut absorbed = vec![false; nodes.len()];
         for (index, node) in nodes.iter().enumerate() {
-            let Some(layer) = layer_of(node) else {
-                continue;
-            };
             let value = index + 1;
             let [reader] = readers[value][..] else {
                 continue;
@@ -49,7 +62,7 @@ impl TrainingPairs {
                     ChannelwiseMap::Activation(activation) => Some(activation),
                     _ => None,
                 })
-                .filter(|&activation| layer.fuses_activation(activation));
+                .filter(|&activation| fuses_activation(node, activation));
             if let Some(activation) = activation {
                 activation_after[index] = Some(activation);
                 absorbed[reader] = true;

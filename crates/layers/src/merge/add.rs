@@ -5,9 +5,10 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use super::{check_inputs, Merge};
+use crate::activation::{apply_in_place, kink_slope, relu_with_mask};
 use crate::buffers;
 use crate::layer::standard;
-use crate::{LayerError, LayerSpec, Mode, NameOnlySpec, Shape};
+use crate::{Activation, LayerError, LayerSpec, Mode, NameOnlySpec, Shape};
 
 const KIND: &str = "Add";
 
@@ -16,6 +17,12 @@ pub struct Add {
     name: String,
     shape: Shape,
     inputs: usize,
+    /// Whether each sum was above zero, when a training pass ran a ReLU or
+    /// LeakyReLU after the sum ([`Merge::forward_then_activation`]); the
+    /// buffer lives as long as the layer.
+    positive: Vec<u8>,
+    /// The slope below zero of that activation, until its backward.
+    pending_kink: Option<f64>,
 }
 
 impl Add {
@@ -41,6 +48,8 @@ impl Add {
             name,
             shape,
             inputs: shapes.len(),
+            positive: Vec::new(),
+            pending_kink: None,
         })
     }
 }
@@ -51,6 +60,11 @@ impl Add {
     fn sum<T: Float>(&self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
         let shapes = vec![self.shape; self.inputs];
         check_inputs(&self.name, KIND, &shapes, &inputs)?;
+        self.sum_checked(inputs)
+    }
+
+    /// [`Add::sum`] of inputs already checked.
+    fn sum_checked<T: Float>(&self, inputs: Vec<ArrayD<T>>) -> Result<ArrayD<T>, LayerError> {
         let mut inputs = inputs.into_iter();
         let first = inputs.next().ok_or_else(|| LayerError::InputShape {
             layer: self.name.clone(),
@@ -65,6 +79,52 @@ impl Add {
             buffers::add_assign(&mut sum, &x);
             buffers::give_back(x);
         }
+        Ok(sum)
+    }
+
+    /// The sum with the kink of `slope` (`None`: a ReLU) applied as the
+    /// last input is added, each element's side of the kink kept: the
+    /// arithmetic of the sum and then the activation's training pass.
+    fn sum_then_kink<T: Float>(
+        &mut self,
+        inputs: Vec<ArrayD<T>>,
+        slope: Option<T>,
+    ) -> Result<ArrayD<T>, LayerError> {
+        let shapes = vec![self.shape; self.inputs];
+        check_inputs(&self.name, KIND, &shapes, &inputs)?;
+        let mut inputs = inputs;
+        let last = inputs.pop().map(standard);
+        let mut sum = self.sum_checked(inputs)?;
+        let (Some(last), Some(values)) = (last, sum.as_slice_mut()) else {
+            // Invariant: a built Add has two inputs or more (checked
+            // above), and its sum is in standard layout.
+            return Err(LayerError::NoForwardCache {
+                layer: self.name.clone(),
+            });
+        };
+        self.positive.resize(values.len(), 0);
+        let addend = last
+            .as_slice()
+            .expect("invariant: `standard` returns a contiguous array");
+        let kernel = match slope {
+            None => kymo_tensor::elementwise::zip_in_place_saving(
+                values,
+                addend,
+                &mut self.positive,
+                |a, b| relu_with_mask(a + b),
+            ),
+            Some(slope) => kymo_tensor::elementwise::zip_in_place_saving(
+                values,
+                addend,
+                &mut self.positive,
+                |a, b| kymo_tensor::elementwise::kink(a + b, slope),
+            ),
+        };
+        buffers::give_back(last);
+        kernel.map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
         Ok(sum)
     }
 }
@@ -82,7 +142,44 @@ impl<T: Float> Merge<T> for Add {
         self.shape
     }
     fn forward(&mut self, inputs: Vec<ArrayD<T>>, _mode: Mode) -> Result<ArrayD<T>, LayerError> {
+        self.pending_kink = None;
         self.sum(inputs)
+    }
+    fn fuses_activation(&self, activation: Activation) -> bool {
+        kink_slope(activation).is_some()
+    }
+    /// The last addition and the activation in one pass: the sum's
+    /// elements pass the activation as they are written, and training
+    /// keeps the activation's mask (a byte per element), not the sum.
+    fn forward_then_activation(
+        &mut self,
+        inputs: Vec<ArrayD<T>>,
+        activation: Activation,
+        mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        self.pending_kink = None;
+        let Some(slope) = kink_slope(activation) else {
+            inputs.into_iter().for_each(buffers::give_back);
+            return Err(LayerError::Config {
+                layer: self.name.clone(),
+                kind: KIND,
+                field: "activation",
+                reason: format!("cannot run {activation:?} inside the sum's pass"),
+            });
+        };
+        if mode == Mode::Inference {
+            // Nothing kept: the sum, then the activation's inference pass.
+            let mut sum = self.sum(inputs)?;
+            if let Some(values) = sum.as_slice_mut() {
+                apply_in_place(activation, values, true);
+            }
+            return Ok(sum);
+        }
+        // ReLU's value is `z + 0` or `0`; LeakyReLU's the kink's product.
+        let kink = (activation != Activation::Relu).then(|| T::from_f64_lossy(slope));
+        let sum = self.sum_then_kink(inputs, kink)?;
+        self.pending_kink = Some(slope);
+        Ok(sum)
     }
     fn recomputes(&self) -> bool {
         true
@@ -99,11 +196,34 @@ impl<T: Float> Merge<T> for Add {
             &grad_output,
         )?;
         // Every input gets the output's gradient: the first that array
-        // itself, the others copies.
-        let mut grads: Vec<ArrayD<T>> = (1..self.inputs)
-            .map(|_| buffers::copy_of(&grad_output))
-            .collect();
-        grads.insert(0, grad_output);
+        // itself, the others copies. After a fused activation, the first
+        // copy is written in the activation's backward pass.
+        let mut grad_output = grad_output;
+        let mut copies = Vec::with_capacity(self.inputs);
+        if let Some(slope) = self.pending_kink.take() {
+            grad_output = standard(grad_output);
+            let mut copy = buffers::array(grad_output.raw_dim());
+            let missing = || LayerError::NoForwardCache {
+                layer: self.name.clone(),
+            };
+            let (Some(grad), Some(target)) = (grad_output.as_slice_mut(), copy.as_slice_mut())
+            else {
+                return Err(missing());
+            };
+            let positive = self.positive.get(..grad.len()).ok_or_else(missing)?;
+            let slope = T::from_f64_lossy(slope);
+            kymo_tensor::elementwise::kink_backward_copying(grad, target, positive, slope)
+                .map_err(|source| LayerError::Kernel {
+                    layer: self.name.clone(),
+                    source,
+                })?;
+            copies.push(copy);
+        }
+        while copies.len() + 1 < self.inputs {
+            copies.push(buffers::copy_of(&grad_output));
+        }
+        let mut grads = vec![grad_output];
+        grads.extend(copies);
         Ok(grads)
     }
 }

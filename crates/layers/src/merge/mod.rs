@@ -14,7 +14,7 @@ pub use elementwise::{Elementwise, ElementwiseOp};
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
-use crate::{LayerError, LayerSpec, Mode, Shape};
+use crate::{Activation, LayerError, LayerSpec, Mode, Shape};
 
 /// A layer of several inputs and one output.
 pub trait Merge<T: Float>: Send {
@@ -43,6 +43,32 @@ pub trait Merge<T: Float>: Send {
         Err(LayerError::Recompute {
             layer: self.name().to_string(),
             reason: "this merge's output cannot be recomputed",
+        })
+    }
+    /// Whether [`Merge::forward_then_activation`] runs `activation` inside
+    /// this merge's own pass (`Add`: ReLU and LeakyReLU).
+    fn fuses_activation(&self, _activation: Activation) -> bool {
+        false
+    }
+    /// A forward pass in `mode` followed by `activation` in the merge's
+    /// own pass: the output is the activation's, and the next backward
+    /// takes the gradient with respect to it. The same bits as the merge
+    /// and then the activation's layer, one by one (a graph runs a
+    /// residual block's `Add` and its ReLU this way in training). An
+    /// activation that [`Merge::fuses_activation`] refuses is an error
+    /// naming the layer.
+    fn forward_then_activation(
+        &mut self,
+        inputs: Vec<ArrayD<T>>,
+        activation: Activation,
+        _mode: Mode,
+    ) -> Result<ArrayD<T>, LayerError> {
+        inputs.into_iter().for_each(crate::buffers::give_back);
+        Err(LayerError::Config {
+            layer: self.name().to_string(),
+            kind: self.spec().kind(),
+            field: "activation",
+            reason: format!("cannot run {activation:?} inside this merge's pass"),
         })
     }
 }
