@@ -699,17 +699,7 @@ mod tests {
             .collect();
         let dy: Vec<f32> = x.iter().map(|v| (v - 999.0) * 3.0).collect();
         let (gamma, beta) = ([1.0f32, 2.0], [0.0f32, 0.5]);
-        let mut output = vec![0.0f32; x.len()];
-        let statistics = batch_norm_forward(
-            shape,
-            &x,
-            Fused::none(),
-            Statistics::Batch,
-            1e-3,
-            (&gamma, &beta),
-            &mut output,
-        )
-        .unwrap();
+        let (_, statistics) = train_forward(shape, &x, Fused::none(), (&gamma, &beta));
         // x̂ as the kernel computes it, in f32.
         let xhat: Vec<f32> = x
             .iter()
@@ -820,6 +810,28 @@ mod tests {
         values.iter().map(|v| v.to_bits()).collect()
     }
 
+    /// A training forward pass of `x` with `fused`, epsilon 1e-3: its
+    /// output and the statistics it used.
+    fn train_forward(
+        shape: Ncl,
+        x: &[f32],
+        fused: Fused<f32>,
+        (gamma, beta): (&[f32], &[f32]),
+    ) -> (Vec<f32>, ChannelStatistics<f32>) {
+        let mut output = vec![0.0f32; x.len()];
+        let used = batch_norm_forward(
+            shape,
+            x,
+            fused,
+            Statistics::Batch,
+            1e-3,
+            (gamma, beta),
+            &mut output,
+        )
+        .unwrap();
+        (output, used)
+    }
+
     #[test]
     fn the_output_from_the_kept_input_has_the_forward_bits() {
         let shape = Ncl {
@@ -828,32 +840,31 @@ mod tests {
             length: 41,
         };
         let (x, _, gamma, beta) = signed_batch(shape, 9);
-        for before in [Before::Nothing, Before::LeakyRelu(0.1)] {
-            let mut expected = vec![0.0f32; x.len()];
-            let used = batch_norm_forward(
-                shape,
-                &x,
-                Fused::before(before),
-                Statistics::Batch,
-                1e-3,
-                (&gamma, &beta),
-                &mut expected,
-            )
-            .unwrap();
+        let both = Fused {
+            before: Before::LeakyRelu(0.1),
+            after: After::LeakyRelu(0.3),
+        };
+        for fused in [
+            Fused::none(),
+            Fused::before(Before::LeakyRelu(0.1)),
+            Fused::after(After::Relu),
+            both,
+        ] {
+            let (expected, used) = train_forward(shape, &x, fused, (&gamma, &beta));
             let mut again = vec![f32::NAN; x.len()];
             let statistics = (&used.mean[..], &used.inv_std[..]);
             batch_norm_output_from_input(
                 shape,
-                (&x, Fused::before(before)),
+                (&x, fused),
                 statistics,
                 (&gamma, &beta),
                 &mut again,
             )
             .unwrap();
-            assert_eq!(bits(&again), bits(&expected), "{before:?}");
+            assert_eq!(bits(&again), bits(&expected), "{fused:?}");
             let error = batch_norm_output_from_input(
                 shape,
-                (&x, Fused::before(before)),
+                (&x, fused),
                 statistics,
                 (&gamma[..4], &beta),
                 &mut again,
@@ -878,17 +889,7 @@ mod tests {
         let mut activated = z.clone();
         let mut mask = vec![0u8; z.len()];
         crate::elementwise::kink_forward_in_place(&mut activated, &mut mask, slope).unwrap();
-        let mut want = vec![0.0f32; z.len()];
-        let plain = batch_norm_forward(
-            shape,
-            &activated,
-            Fused::none(),
-            Statistics::Batch,
-            1e-3,
-            (&gamma, &beta),
-            &mut want,
-        )
-        .unwrap();
+        let (want, plain) = train_forward(shape, &activated, Fused::none(), (&gamma, &beta));
         let mut want_dz = dy.clone();
         let want_sums = batch_norm_backward(
             shape,
@@ -900,17 +901,12 @@ mod tests {
         .unwrap();
         crate::elementwise::kink_backward_in_place(&mut want_dz, &mask, slope).unwrap();
         // Fused: the kink inside the normalization's passes.
-        let mut got = vec![0.0f32; z.len()];
-        let fused = batch_norm_forward(
+        let (got, fused) = train_forward(
             shape,
             &z,
             Fused::before(Before::LeakyRelu(slope)),
-            Statistics::Batch,
-            1e-3,
             (&gamma, &beta),
-            &mut got,
-        )
-        .unwrap();
+        );
         assert_eq!(fused, plain);
         assert_eq!(bits(&got), bits(&want));
         let mut got_dz = dy.clone();
@@ -948,17 +944,7 @@ mod tests {
             // The normalization on its own, then the activation's passes
             // on its output (a ReLU layer's value is `z + 0` or `0`, its
             // mask `z > 0`; a leaky one's is the kink's).
-            let mut want = vec![0.0f32; x.len()];
-            let used = batch_norm_forward(
-                shape,
-                &x,
-                Fused::before(before),
-                Statistics::Batch,
-                1e-3,
-                (&gamma, &beta),
-                &mut want,
-            )
-            .unwrap();
+            let (mut want, used) = train_forward(shape, &x, Fused::before(before), (&gamma, &beta));
             let mut mask = vec![0u8; x.len()];
             match after {
                 After::Relu => {
@@ -984,30 +970,10 @@ mod tests {
             .unwrap();
             // Fused: the activation inside the normalization's passes.
             let fused = Fused { before, after };
-            let mut got = vec![0.0f32; x.len()];
-            let got_used = batch_norm_forward(
-                shape,
-                &x,
-                fused,
-                Statistics::Batch,
-                1e-3,
-                (&gamma, &beta),
-                &mut got,
-            )
-            .unwrap();
+            let (got, got_used) = train_forward(shape, &x, fused, (&gamma, &beta));
             assert_eq!(got_used, used, "{fused:?}");
             assert_eq!(bits(&got), bits(&want), "{fused:?}");
             assert!(got.iter().any(|&v| v <= 0.0), "some below the kink");
-            let mut again = vec![f32::NAN; x.len()];
-            batch_norm_output_from_input(
-                shape,
-                (&x, fused),
-                statistics,
-                (&gamma, &beta),
-                &mut again,
-            )
-            .unwrap();
-            assert_eq!(bits(&again), bits(&want), "recomputed, {fused:?}");
             let mut got_dx = dy.clone();
             let got_sums =
                 batch_norm_backward(shape, &mut got_dx, (&x, fused), statistics, (&gamma, &beta))

@@ -124,29 +124,7 @@ pub fn kink_backward_copying<T: Float>(
     positive: &[u8],
     slope: T,
 ) -> Result<(), TensorError> {
-    check_length("kink_backward_copying", "copy", grad.len(), copy.len())?;
-    check_length(
-        "kink_backward_copying",
-        "positive",
-        grad.len(),
-        positive.len(),
-    )?;
-    let work = grad.len();
-    let blocks: Vec<_> = grad
-        .chunks_mut(BLOCK_ELEMENTS)
-        .zip(copy.chunks_mut(BLOCK_ELEMENTS))
-        .zip(positive.chunks(BLOCK_ELEMENTS))
-        .collect();
-    for_each_block(
-        work,
-        blocks,
-        || (),
-        |_, ((grad, copy), positive)| {
-            kink_backward_block(grad, positive, slope);
-            copy.copy_from_slice(grad);
-        },
-    );
-    Ok(())
+    kink_backward_pass("kink_backward_copying", grad, Some(copy), positive, slope)
 }
 
 /// Copies each `(target, source)` pair of equal-length slices, the pairs
@@ -251,22 +229,39 @@ pub fn kink_backward_in_place<T: Float>(
     positive: &[u8],
     slope: T,
 ) -> Result<(), TensorError> {
-    check_length(
-        "kink_backward_in_place",
-        "positive",
-        grad.len(),
-        positive.len(),
-    )?;
+    kink_backward_pass("kink_backward_in_place", grad, None, positive, slope)
+}
+
+/// [`kink_backward_in_place`], each block also copied to `copy` when
+/// given, while it is in cache; `operation` names the caller in errors.
+fn kink_backward_pass<T: Float>(
+    operation: &'static str,
+    grad: &mut [T],
+    copy: Option<&mut [T]>,
+    positive: &[u8],
+    slope: T,
+) -> Result<(), TensorError> {
+    if let Some(copy) = &copy {
+        check_length(operation, "copy", grad.len(), copy.len())?;
+    }
+    check_length(operation, "positive", grad.len(), positive.len())?;
     let work = grad.len();
+    let mut copies = copy.map(|copy| copy.chunks_mut(BLOCK_ELEMENTS));
     let blocks: Vec<_> = grad
         .chunks_mut(BLOCK_ELEMENTS)
         .zip(positive.chunks(BLOCK_ELEMENTS))
+        .map(|(grad, positive)| (grad, positive, copies.as_mut().and_then(Iterator::next)))
         .collect();
     for_each_block(
         work,
         blocks,
         || (),
-        |_, (grad, positive)| kink_backward_block(grad, positive, slope),
+        |_, (grad, positive, copy)| {
+            kink_backward_block(grad, positive, slope);
+            if let Some(copy) = copy {
+                copy.copy_from_slice(grad);
+            }
+        },
     );
     Ok(())
 }

@@ -3,6 +3,14 @@
 use super::*;
 use crate::{zoo, LayerSpec, Model, ModelSpec, NameOnlySpec, Sequential};
 
+/// A node reading the values named `inputs`.
+fn node(inputs: &[&str], layer: LayerSpec) -> NodeSpec {
+    NodeSpec {
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        layer,
+    }
+}
+
 fn chain_of(spec: &ModelSpec) -> GraphSpec {
     let names = spec.resolved_names().expect("names");
     let mut previous = "input".to_string();
@@ -300,10 +308,6 @@ fn a_normalization_read_twice_or_by_a_smooth_activation_runs_alone() {
             name: Some(name.into()),
         })
     };
-    let node = |inputs: &[&str], layer: LayerSpec| NodeSpec {
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        layer,
-    };
     let spec = GraphSpec {
         input: InputSpec {
             channels: 2,
@@ -330,7 +334,7 @@ fn a_normalization_read_twice_or_by_a_smooth_activation_runs_alone() {
         ],
         output: None,
     };
-    let mut graph = Graph::<f64>::new(&spec, 0).expect("builds");
+    let mut graph = Graph::<f32>::new(&spec, 0).expect("builds");
     let after: Vec<_> = (0..7).map(|i| graph.pairs.activation_after(i)).collect();
     let leaky = crate::Activation::LeakyRelu {
         negative_slope: 0.2,
@@ -340,11 +344,11 @@ fn a_normalization_read_twice_or_by_a_smooth_activation_runs_alone() {
     assert_eq!(absorbed, [false, false, false, false, false, false, true]);
     // Fused and not, the same step.
     let x = ArrayD::from_shape_fn(vec![3, 2, 9], |i| {
-        ((i[0] * 3 + i[1] + i[2]) as f64 * 0.8).cos()
+        ((i[0] * 3 + i[1] + i[2]) as f32 * 0.8).cos()
     });
     let y = graph.forward(x.clone(), Mode::Train).expect("fused");
     let g = graph.backward(y.mapv(|v| v * 0.5)).expect("backward");
-    let mut plain = Graph::<f64>::new(&spec, 0).expect("builds");
+    let mut plain = Graph::<f32>::new(&spec, 0).expect("builds");
     plain.set_training_fusion(false);
     let y_plain = plain.forward(x, Mode::Train).expect("separate");
     let g_plain = plain.backward(y_plain.mapv(|v| v * 0.5)).expect("backward");
@@ -355,10 +359,6 @@ fn a_normalization_read_twice_or_by_a_smooth_activation_runs_alone() {
 #[test]
 fn a_join_and_its_kink_run_as_one_with_the_bits_of_each_layer() {
     use crate::layers::ActivationSpec;
-    let node = |inputs: &[&str], layer: LayerSpec| NodeSpec {
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        layer,
-    };
     let named = |name: &str| NameOnlySpec {
         name: Some(name.into()),
     };
@@ -478,10 +478,6 @@ fn a_chain_stops_where_a_value_has_another_reader() {
         LayerSpec::ReLU(NameOnlySpec {
             name: Some(name.into()),
         })
-    };
-    let node = |inputs: &[&str], layer: LayerSpec| NodeSpec {
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        layer,
     };
     let spec = GraphSpec {
         input: InputSpec {
