@@ -1,6 +1,7 @@
 //! Elementwise activation functions and their derivatives, shared by the
 //! activation layers and by the `activation` argument of Conv1D and Dense.
 
+use kymo_tensor::elementwise::rectify;
 use kymo_tensor::Float;
 
 use crate::layer::{check_grad, standard, take_cache};
@@ -306,17 +307,6 @@ fn each<T: Float>(values: &mut [T], parallel: bool, f: impl Fn(T) -> T + Sync) {
     }
 }
 
-/// ReLU's value and mask. The kept value is `z + 0`, which is `z` for
-/// every `z > 0`: choosing `z` itself, the value just loaded, let the
-/// compiler store only the other lanes, by masked stores that AMD's cores
-/// microcode (2.3% of FCN's training step on the EPYC); the sum makes
-/// every lane a store.
-pub(crate) fn relu_with_mask<T: Float>(z: T) -> (T, u8) {
-    let positive = z > T::zero();
-    let value = if positive { z + T::zero() } else { T::zero() };
-    (value, u8::from(positive))
-}
-
 /// An activation applied in place, keeping `f'(z)` for backward in a buffer
 /// that lives as long as the layer: the forward pass needs no output array
 /// and no copy of its input, and after the first step nothing is allocated.
@@ -394,7 +384,7 @@ impl<T: Float> InPlaceActivation<T> {
             let slope = T::from_f64_lossy(slope);
             let relu = activation == Activation::Relu;
             let saved = if relu {
-                kymo_tensor::elementwise::map_in_place_saving(values, positive, relu_with_mask)
+                kymo_tensor::elementwise::map_in_place_saving(values, positive, rectify)
             } else {
                 kymo_tensor::elementwise::kink_forward_in_place(values, positive, slope)
             };
@@ -465,7 +455,7 @@ impl<T: Float> InPlaceActivation<T> {
         // The functions the training pass runs, without what it saves.
         match kink_slope(activation) {
             Some(_) if activation == Activation::Relu => {
-                kymo_tensor::elementwise::map_in_place(values, |z| relu_with_mask(z).0)
+                kymo_tensor::elementwise::map_in_place(values, |z| rectify(z).0)
             }
             Some(slope) => {
                 kymo_tensor::elementwise::kink_in_place(values, T::from_f64_lossy(slope))

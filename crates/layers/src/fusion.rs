@@ -33,6 +33,7 @@
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
+use crate::activation::kink_slope;
 use crate::layers::{ActivationLayer, BatchNormalization, Pooling1D, Reduction};
 use crate::{Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Shape};
 
@@ -204,29 +205,24 @@ pub(crate) fn plan<T: Float>(
                 };
                 (Stage::LeakyReluBatchNorm(Box::new(pair)), 2)
             }
-            (LayerSpec::BatchNormalization(norm), Some(next)) if kink_of(next).is_some() => {
-                let activation_name = names.next().unwrap_or_default();
-                let norm = BatchNormalization::build(norm.clone(), name, shape)?;
-                let activation_layer = ActivationLayer::build(next, activation_name, shape);
-                match (kink_of(next), activation_layer) {
-                    (Some(activation), Some(activation_layer)) => {
-                        let pair = BatchNormActivation {
-                            norm,
-                            activation_layer,
-                            activation,
-                        };
-                        (Stage::BatchNormActivation(Box::new(pair)), 2)
-                    }
-                    // Invariant: `kink_of` accepts only activation specs,
-                    // which `ActivationLayer::build` builds.
-                    _ => {
-                        return Err(LayerError::Spec {
-                            origin: "sequential plan".into(),
-                            reason: format!("layer {} is not an activation", index + 1),
-                        })
-                    }
+            (LayerSpec::BatchNormalization(norm), Some(next)) => match kink_of(next) {
+                Some(activation) => {
+                    let activation_name = names.next().unwrap_or_default();
+                    let norm = BatchNormalization::build(norm.clone(), name, shape)?;
+                    let activation_layer =
+                        ActivationLayer::new(activation, next.kind(), activation_name, shape);
+                    let pair = BatchNormActivation {
+                        norm,
+                        activation_layer,
+                        activation,
+                    };
+                    (Stage::BatchNormActivation(Box::new(pair)), 2)
                 }
-            }
+                None => (
+                    Stage::Single(specs[index].build::<T>(name, shape, seed, index)?),
+                    1,
+                ),
+            },
             (spec, _) => (Stage::Single(spec.build::<T>(name, shape, seed, index)?), 1),
         };
         shape = stage.output_shape();
@@ -237,8 +233,8 @@ pub(crate) fn plan<T: Float>(
 }
 
 /// The activation a BatchNormalization can run inside its passes
-/// ([`BatchNormalization::fuses_activation`]) when `spec` is one: ReLU or
-/// LeakyReLU, as its own layer or as `Activation`.
+/// ([`BatchNormalization::fuses_activation`]: a kink, `kink_slope`) when
+/// `spec` is one: ReLU or LeakyReLU, as its own layer or as `Activation`.
 fn kink_of(spec: &LayerSpec) -> Option<Activation> {
     let activation = match spec {
         LayerSpec::ReLU(_) => Activation::Relu,
@@ -248,7 +244,7 @@ fn kink_of(spec: &LayerSpec) -> Option<Activation> {
         LayerSpec::Activation(spec) => spec.activation,
         _ => return None,
     };
-    matches!(activation, Activation::Relu | Activation::LeakyRelu { .. }).then_some(activation)
+    kink_slope(activation).map(|_| activation)
 }
 
 /// The LeakyReLU layer of a fused pair, as `LayerSpec::build` makes it.

@@ -61,11 +61,12 @@ pub trait Model<T: Float>: Send {
     /// is for measuring what it saves.
     fn set_inference_fusion(&mut self, _fuse: bool) {}
 
-    /// Whether a training pass runs each BatchNormalization together with
-    /// the ReLU or LeakyReLU that alone reads its output, the activation
-    /// inside the normalization's passes (a graph's blocks; see
-    /// `graph::training_pairs`). On by default; the bits are the same
-    /// either way, so turning it off is for measuring what it saves.
+    /// Whether a training pass runs each BatchNormalization, and a
+    /// graph's each `Add`, together with the ReLU or LeakyReLU that alone
+    /// reads its output, the activation inside their passes (a graph's
+    /// blocks; see `graph::training_pairs`). On by default; the bits are
+    /// the same either way, so turning it off is for measuring what it
+    /// saves.
     fn set_training_fusion(&mut self, _fuse: bool) {}
 
     /// A copy of this model for inference on another thread: the same

@@ -191,9 +191,6 @@ impl<T> Fused<T> {
 /// one type per case so that each pass is compiled, and vectorized, for
 /// each.
 trait Activation<T>: Copy + Send + Sync {
-    /// Whether this is the identity ([`Plain`]), whose passes need not
-    /// compute what its gradient would read.
-    const IDENTITY: bool = false;
     /// The activation's value at `z`.
     fn value(self, z: T) -> T;
     /// The gradient `g` with respect to its output as one with respect to
@@ -235,7 +232,6 @@ macro_rules! with_activations {
 struct Plain;
 
 impl<T: Float> Activation<T> for Plain {
-    const IDENTITY: bool = true;
     #[inline(always)]
     fn value(self, z: T) -> T {
         z
@@ -264,24 +260,20 @@ impl<T: Float> Activation<T> for Leaky<T> {
     }
 }
 
-/// [`After::Relu`]: the products of a ReLU layer's own passes (the value
-/// `z + 0` above zero, else `0`; the gradient times 1 or 0 by the mask
-/// `z > 0`), so the same bits.
+/// [`After::Relu`]: the value of a ReLU layer's own passes
+/// ([`crate::elementwise::rectify`]) and their gradient, times 1 or 0 by
+/// the mask `z > 0` (the kink's with a zero slope), so the same bits.
 #[derive(Clone, Copy)]
 struct Rectifier;
 
 impl<T: Float> Activation<T> for Rectifier {
     #[inline(always)]
     fn value(self, z: T) -> T {
-        if z > T::zero() {
-            z + T::zero()
-        } else {
-            T::zero()
-        }
+        crate::elementwise::rectify(z).0
     }
     #[inline(always)]
     fn gradient(self, g: T, z: T) -> T {
-        g * if z > T::zero() { T::one() } else { T::zero() }
+        Leaky(T::zero()).gradient(g, z)
     }
 }
 
@@ -573,14 +565,11 @@ impl<T: Float, A: Activation<T>, B: Activation<T>> RowMap<T, A, B> {
     }
 
     /// The gradient `g` with respect to the output at input `z` as one
-    /// with respect to `γ·x̂ + β` (`g` itself when nothing is after).
+    /// with respect to `γ·x̂ + β` (`g` itself when nothing is after: then
+    /// the unused `γ·x̂ + β` is compiled away).
     #[inline(always)]
     fn gradient(&self, g: T, z: T) -> T {
-        if B::IDENTITY {
-            g
-        } else {
-            self.after.gradient(g, self.affine(z))
-        }
+        self.after.gradient(g, self.affine(z))
     }
 
     /// `out ← h(γ·x̂ + β)` for a row of inputs `x`.

@@ -70,7 +70,7 @@ struct Cache<T> {
     inv_std: Vec<T>,
     /// The activations the pass ran around the normalization: a fused
     /// LeakyReLU before ([`BatchNormalization::forward_after_leaky_relu`]),
-    /// a ReLU or LeakyReLU after ([`Layer::forward_train_then`]), or
+    /// a ReLU or LeakyReLU after ([`Layer::forward_then_activation`]), or
     /// nothing.
     fused: Fused<T>,
 }
@@ -334,8 +334,6 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             &grad_output,
         )?;
         let mut dy = self.as_ncl(grad_output)?;
-        let (gamma, beta) = self.affine()?;
-        let (gamma, beta) = (gamma.to_vec(), beta.to_vec());
         let grads = dy
             .as_slice_mut()
             .expect("invariant: as_ncl returns a standard-layout array");
@@ -344,7 +342,7 @@ impl<T: Float> Layer<T> for BatchNormalization<T> {
             grads,
             (cache.input(), cache.fused),
             (&cache.mean, &cache.inv_std),
-            (&gamma, &beta),
+            self.affine()?,
         )
         .map_err(|source| LayerError::Kernel {
             layer: self.name.clone(),

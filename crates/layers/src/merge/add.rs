@@ -5,7 +5,7 @@ use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use super::{check_inputs, Merge};
-use crate::activation::{apply_in_place, kink_slope, relu_with_mask};
+use crate::activation::{apply_in_place, kink_slope};
 use crate::buffers;
 use crate::layer::standard;
 use crate::{Activation, LayerError, LayerSpec, Mode, NameOnlySpec, Shape};
@@ -93,15 +93,17 @@ impl Add {
         let shapes = vec![self.shape; self.inputs];
         check_inputs(&self.name, KIND, &shapes, &inputs)?;
         let mut inputs = inputs;
-        let last = inputs.pop().map(standard);
+        // Invariant: `build_merge` builds an Add of two inputs or more, and
+        // their count was checked above.
+        let last = standard(
+            inputs
+                .pop()
+                .expect("invariant: an Add has two inputs or more"),
+        );
         let mut sum = self.sum_checked(inputs)?;
-        let (Some(last), Some(values)) = (last, sum.as_slice_mut()) else {
-            // Invariant: a built Add has two inputs or more (checked
-            // above), and its sum is in standard layout.
-            return Err(LayerError::NoForwardCache {
-                layer: self.name.clone(),
-            });
-        };
+        let values = sum
+            .as_slice_mut()
+            .expect("invariant: the sum is in standard layout");
         self.positive.resize(values.len(), 0);
         let addend = last
             .as_slice()
@@ -111,7 +113,7 @@ impl Add {
                 values,
                 addend,
                 &mut self.positive,
-                |a, b| relu_with_mask(a + b),
+                |a, b| kymo_tensor::elementwise::rectify(a + b),
             ),
             Some(slope) => kymo_tensor::elementwise::zip_in_place_saving(
                 values,
@@ -170,9 +172,10 @@ impl<T: Float> Merge<T> for Add {
         if mode == Mode::Inference {
             // Nothing kept: the sum, then the activation's inference pass.
             let mut sum = self.sum(inputs)?;
-            if let Some(values) = sum.as_slice_mut() {
-                apply_in_place(activation, values, true);
-            }
+            let values = sum
+                .as_slice_mut()
+                .expect("invariant: the sum is in standard layout");
+            apply_in_place(activation, values, true);
             return Ok(sum);
         }
         // ReLU's value is `z + 0` or `0`; LeakyReLU's the kink's product.
@@ -203,14 +206,20 @@ impl<T: Float> Merge<T> for Add {
         if let Some(slope) = self.pending_kink.take() {
             grad_output = standard(grad_output);
             let mut copy = buffers::array(grad_output.raw_dim());
-            let missing = || LayerError::NoForwardCache {
-                layer: self.name.clone(),
-            };
-            let (Some(grad), Some(target)) = (grad_output.as_slice_mut(), copy.as_slice_mut())
-            else {
-                return Err(missing());
-            };
-            let positive = self.positive.get(..grad.len()).ok_or_else(missing)?;
+            let grad = grad_output
+                .as_slice_mut()
+                .expect("invariant: `standard` returns a contiguous array");
+            let target = copy
+                .as_slice_mut()
+                .expect("invariant: a pooled array is standard layout");
+            // A mask shorter than the gradient: the forward pass was of
+            // another batch.
+            let positive =
+                self.positive
+                    .get(..grad.len())
+                    .ok_or_else(|| LayerError::NoForwardCache {
+                        layer: self.name.clone(),
+                    })?;
             let slope = T::from_f64_lossy(slope);
             kymo_tensor::elementwise::kink_backward_copying(grad, target, positive, slope)
                 .map_err(|source| LayerError::Kernel {
