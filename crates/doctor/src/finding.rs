@@ -151,11 +151,13 @@ pub enum FindingId {
     PerPositionOutput,
     /// `schedule-vanishes`.
     ScheduleVanishes,
+    /// `targets-look-like-labels`.
+    TargetsLookLikeLabels,
 }
 
 impl FindingId {
     /// Every id, in declaration order.
-    pub const ALL: [FindingId; 63] = [
+    pub const ALL: [FindingId; 64] = [
         FindingId::OversizedHead,
         FindingId::NoDownsampling,
         FindingId::KernelAsLongAsInput,
@@ -219,6 +221,7 @@ impl FindingId {
         FindingId::HeavyRegularization,
         FindingId::PerPositionOutput,
         FindingId::ScheduleVanishes,
+        FindingId::TargetsLookLikeLabels,
     ];
 
     /// The stable name.
@@ -268,6 +271,7 @@ impl FindingId {
             FindingId::HeavyRegularization => "heavy-regularization",
             FindingId::PerPositionOutput => "per-position-output",
             FindingId::ScheduleVanishes => "schedule-vanishes",
+            FindingId::TargetsLookLikeLabels => "targets-look-like-labels",
             FindingId::LinearModel => "linear-model",
             FindingId::InputShapeMismatch => "input-shape-mismatch",
             FindingId::OffScalePoints => "off-scale-points",

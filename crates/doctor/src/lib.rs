@@ -31,6 +31,7 @@ mod finding;
 mod head_checks;
 mod index_checks;
 mod keras_script;
+mod label_target_checks;
 mod probe;
 mod probe_recorder;
 mod static_checks;

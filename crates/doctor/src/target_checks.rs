@@ -9,6 +9,7 @@
 use kymo_data::Dataset;
 use kymo_layers::{Activation, LayerSpec, Model};
 
+use crate::statistics::{ks_critical_distance, ks_distance};
 use crate::{Finding, FindingId, Severity};
 
 /// Every target check, on the data as the user has it (targets in their
@@ -23,6 +24,15 @@ pub fn target_checks(
         .into_iter()
         .collect();
     findings.extend(constant_target(train));
+    // A head that already ends in a classifier's activation speaks for its
+    // author's intent; the head checks above name what is wrong with it.
+    let classifier_head = matches!(
+        output_activation(model),
+        Some((_, Activation::Softmax | Activation::Sigmoid))
+    );
+    if !classifier_head {
+        findings.extend(crate::label_target_checks::targets_look_like_labels(train));
+    }
     findings.extend(crate::index_checks::index_target(train));
     findings.extend(crate::index_checks::index_inputs(train));
     findings.extend(crate::target_copy_checks::target_in_inputs(train));
@@ -238,9 +248,15 @@ fn order_correlation(values: &[f64]) -> f64 {
     covariance / (index_var * value_var).sqrt()
 }
 
-/// Validation targets that mostly lie outside the training targets' range:
-/// the rows were sorted (by target, or by anything the target follows)
-/// before a split that takes the last rows.
+/// Validation targets that mostly lie outside the training targets' range,
+/// or that follow another distribution (labels or grades sorted before the
+/// split lie inside the range, but each side holds other values): the rows
+/// were sorted (by target, or by anything the target follows) before a
+/// split that takes the last rows. High when half the validation targets
+/// lie outside, or when half the probability mass moved (a
+/// Kolmogorov–Smirnov distance of 0.5 or more, beyond its 0.1% critical
+/// value); Medium when a fifth lie outside, or the distance passes its
+/// critical value, and the row order follows the target.
 fn sorted_split(train: &Dataset, val: &Dataset) -> Option<Finding> {
     let first = |d: &Dataset| -> Vec<f64> {
         d.targets()
@@ -261,25 +277,28 @@ fn sorted_split(train: &Dataset, val: &Dataset) -> Option<Finding> {
     }
     let outside = val_targets.iter().filter(|&&t| t < low || t > high).count();
     let share = outside as f64 / val_targets.len() as f64;
+    let distance = ks_distance(&train_targets, &val_targets);
+    let critical = ks_critical_distance(train_targets.len(), val_targets.len());
+    let shifted = distance > critical;
     let mut all = train_targets;
     all.extend(&val_targets);
     let correlation = order_correlation(&all);
-    let severity = if share >= 0.5 {
+    let severity = if share >= 0.5 || (shifted && distance >= 0.5) {
         Severity::High
-    } else if share >= 0.2 && correlation.abs() > 0.9 {
+    } else if (share >= 0.2 || shifted) && correlation.abs() > 0.9 {
         Severity::Medium
     } else {
         return None;
     };
     let (val_low, val_high) = range(val.targets().column(0).iter().copied());
     Some(
-        Finding::new(FindingId::SortedSplit, severity, "Validation holds targets the training rows never show")
+        Finding::new(FindingId::SortedSplit, severity, "Validation holds other targets than the training rows")
             .measured(format!(
-                "{outside} of {} validation targets ({:.0}%) lie outside the training range [{low:.4}, {high:.4}] (validation spans [{val_low:.4}, {val_high:.4}]); correlation of row order with the target: {correlation:.2}",
+                "{outside} of {} validation targets ({:.0}%) lie outside the training range [{low:.4}, {high:.4}] (validation spans [{val_low:.4}, {val_high:.4}]); Kolmogorov–Smirnov distance between the training and validation targets {distance:.2} (0.1% critical value {critical:.2}); correlation of row order with the target: {correlation:.2}",
                 val_targets.len(),
                 100.0 * share
             ))
-            .why("a split that takes the last rows (Keras's validation_split does, before any shuffling) of rows sorted by target validates on extrapolation: validation loss then says nothing about the model, and early stopping and checkpoints choose on noise")
+            .why("a split that takes the last rows (Keras's validation_split does, before any shuffling) of rows sorted by target validates on targets training rarely or never saw (extrapolation, or the last labels only): validation loss then says nothing about the model, and early stopping and checkpoints choose on noise")
             .fix(if crate::window_checks::split_is_windowed(train, val) {
                 // A shuffle would put near-copies of training windows into
                 // validation (`overlapping-windows`).
@@ -428,5 +447,35 @@ mod tests {
         let shuffled: Vec<f32> = (0..100).map(|i| rising((i * 37) % 100)).collect();
         let (train, val) = (data(shuffled[..80].to_vec()), data(shuffled[80..].to_vec()));
         assert!(target_checks(&model_ending_in(Activation::Linear), &train, Some(&val)).is_empty());
+    }
+
+    /// Labels 1, 2, 3 sorted before a tail split: validation holds the
+    /// last label only, inside the training range, and is named by the
+    /// distributions' distance; the same labels shuffled are not.
+    #[test]
+    fn a_tail_split_of_rows_sorted_by_label_is_named_though_inside_the_range() {
+        let label = |i: usize| (1 + i * 3 / 150) as f32;
+        let sorted: Vec<f32> = (0..150).map(label).collect();
+        let (train, val) = (data(sorted[..120].to_vec()), data(sorted[120..].to_vec()));
+        let found = target_checks(&model_ending_in(Activation::Linear), &train, Some(&val));
+        // The labels fitted as a regression are a finding of their own.
+        assert_eq!(
+            ids(&found),
+            vec![FindingId::TargetsLookLikeLabels, FindingId::SortedSplit]
+        );
+        let split = &found[1];
+        assert_eq!(split.severity, Severity::High);
+        assert!(
+            split.measured.contains("0 of 30 validation targets"),
+            "{}",
+            split.measured
+        );
+        let shuffled: Vec<f32> = (0..150).map(|i| label((i * 37) % 150)).collect();
+        let (train, val) = (
+            data(shuffled[..120].to_vec()),
+            data(shuffled[120..].to_vec()),
+        );
+        let found = target_checks(&model_ending_in(Activation::Linear), &train, Some(&val));
+        assert_eq!(ids(&found), vec![FindingId::TargetsLookLikeLabels]);
     }
 }

@@ -118,6 +118,18 @@ fn cases() -> Vec<Case> {
         targets.select(Axis(0), &sorted_rows),
     )
     .expect("same rows");
+    // The target's terciles as labels 0, 1, 2 (by rank), in the file's
+    // order and sorted by label.
+    let mut tercile = Array2::<f32>::zeros((clean.len(), 1));
+    for (rank, &row) in sorted_rows.iter().enumerate() {
+        tercile[[row, 0]] = (3 * rank / clean.len()) as f32;
+    }
+    let labels = with_targets(&clean, tercile.clone());
+    let sorted_labels = Dataset::new(
+        clean.signals().select(Axis(0), &sorted_rows),
+        tercile.select(Axis(0), &sorted_rows),
+    )
+    .expect("same rows");
     let mut off_scale = clean.signals().clone();
     off_scale
         .index_axis_mut(Axis(2), 20)
@@ -196,6 +208,20 @@ fn cases() -> Vec<Case> {
             recipe(),
             sorted,
             FindingId::SortedSplit,
+        ),
+        case(
+            "rows sorted by class label before the split",
+            model(),
+            recipe(),
+            sorted_labels,
+            FindingId::SortedSplit,
+        ),
+        case(
+            "class labels 0/1/2 fitted by Dense(1) and MSE",
+            model(),
+            recipe(),
+            labels,
+            FindingId::TargetsLookLikeLabels,
         ),
         case(
             "overlapping windows of one recording, shuffled before the split",
