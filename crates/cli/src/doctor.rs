@@ -25,9 +25,11 @@ pub struct DoctorArgs {
     /// overrides the setup flags below.
     #[arg(long)]
     pub recipe: Option<PathBuf>,
-    /// Batch size of the setup (the question's: 1).
-    #[arg(long, default_value_t = 1)]
-    pub batch_size: usize,
+    /// Batch size of the setup. Default: the question's, 1; for a Keras
+    /// model file (`.keras`, `.h5`), which does not keep the batch size it
+    /// was fitted with, Keras's own default, 32.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Learning rate (Adam; default 1e-3, or a Keras file's own).
     #[arg(long)]
     pub learning_rate: Option<f64>,
@@ -142,6 +144,13 @@ fn load_data(
     ))
 }
 
+/// The question's batch size, the setup's default.
+const QUESTION_BATCH_SIZE: usize = 1;
+
+/// Keras's batch size when `fit` is given none: a Keras model file's
+/// default setup.
+const KERAS_BATCH_SIZE: usize = 32;
+
 /// The recipe the flags describe (Adam; the question's setup by default).
 fn setup_of_flags(args: &DoctorArgs) -> anyhow::Result<Recipe> {
     let loss = match &args.loss {
@@ -154,7 +163,7 @@ fn setup_of_flags(args: &DoctorArgs) -> anyhow::Result<Recipe> {
         loss,
         optimizer: kymo_train::OptimizerName::Adam,
         learning_rate: args.learning_rate.unwrap_or(1e-3),
-        batch_size: args.batch_size,
+        batch_size: args.batch_size.unwrap_or(QUESTION_BATCH_SIZE),
         epochs: args.epochs,
         validation: !args.no_validation,
         early_stopping: args.early_stopping,
@@ -190,6 +199,16 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     if let Some(file) = &keras {
         let flags = setup.clone();
         setup = file.recipe(setup);
+        if args.recipe.is_none() && args.batch_size.is_none() {
+            // `fit`'s batch size is not part of a saved model: judge the
+            // batch Keras uses when `fit` is not given one, not the
+            // question's batch of 1, and say so.
+            setup.batch_size = KERAS_BATCH_SIZE;
+            eprintln!(
+                "kymo doctor: {} does not keep the batch size it was fitted with; judging Keras's default, {KERAS_BATCH_SIZE} (--batch-size to set yours)",
+                args.model
+            );
+        }
         if args.recipe.is_some() || args.loss.is_some() {
             setup.loss = flags.loss;
         }

@@ -225,6 +225,34 @@ fn the_doctor_looks_at_the_trained_weights_on_the_users_data() {
     );
 }
 
+/// A Keras file does not keep the batch size `fit` ran with: without
+/// `--batch-size` the doctor judges Keras's default, 32, and says so,
+/// instead of the question's batch of 1; a batch the user gives is judged.
+#[test]
+fn the_doctor_judges_a_keras_files_setup_at_keras_default_batch_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("targets.csv");
+    let labels: Vec<String> = (0..40)
+        .map(|i| format!("{:.2}", 0.1 * (i % 9) as f64))
+        .collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    write_csv(&csv, &labels);
+    let (model, data) = (fixture("answer_bn.keras"), csv.to_str().expect("path"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["doctor", model.as_str(), "--data", data];
+        args.extend_from_slice(&["--target", "label", "--probe-epochs", "0"]);
+        args.extend_from_slice(extra);
+        kymo(&args)
+    };
+    let (stdout, stderr) = run(&[]);
+    assert!(stderr.contains("judging Keras's default, 32"), "{stderr}");
+    assert!(stderr.contains("batch_size = 32"), "{stderr}");
+    assert!(!stdout.contains("[batch-one]"), "{stdout}");
+    let (stdout, stderr) = run(&["--batch-size", "1"]);
+    assert!(!stderr.contains("judging Keras's default"), "{stderr}");
+    assert!(stdout.contains("[batch-one]"), "{stdout}");
+}
+
 /// The fixtures' input rows, repeated to `rows`, as an `x.npy` in Keras's
 /// order `(samples, points, 1)`.
 fn write_keras_npy(path: &Path, rows: usize) {

@@ -69,7 +69,7 @@ pub fn targets_look_like_labels(train: &Dataset) -> Option<Finding> {
             "every training target is one of the {labels} integers {first} to {last} (rows per value: {}); the data was read as a regression target",
             per_value.join(", ")
         ))
-        .why("if the numbers name classes, a regression treats them as quantities: the squared error says class {last} is further from class {first} than any other, the output lands between classes, and its rounding is no probability; measured quantities rarely take so few whole values")
+        .why(format!("if the numbers name classes, a regression treats them as quantities: the squared error says class {last} is further from class {first} than any other, the output lands between classes, and its rounding is no probability; measured quantities rarely take so few whole values"))
         .fix(format!(
             "if these are classes: {head} (kymo: `--classes`, or a .ts file or a Keras file compiled with a cross-entropy, reads them as labels); if they are ordered grades or counts, regression is right and this finding can be ignored"
         )),
