@@ -289,17 +289,33 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             mean_val_mse: kymo_baselines::MeanPredictor::mse_of(&train, &val),
         };
         evidence.arms_mean_val_mse = plan.mean_val_mse;
-        evidence.arms = doctor::verify_findings(
-            &mut diagnosis,
-            &spec,
-            &setup,
-            &fixed_spec,
-            fixed_setup.batch_size,
-            &train,
-            &val,
-            &plan,
-            |arm| eprintln!("verifying: {arm} ..."),
-        )?;
+        // A model that cannot take these signals or targets has no
+        // baseline to train: each fix is measured against one, so only the
+        // prescription is verified (against ridge, PLS and MiniRocket).
+        let untrainable = diagnosis.findings.iter().find(|f| {
+            matches!(
+                f.id,
+                doctor::FindingId::InputShapeMismatch | doctor::FindingId::HeadLossMismatch
+            )
+        });
+        if let Some(finding) = untrainable {
+            eprintln!(
+                "verifying: the model as given cannot train on these data ({}), so its fixes are not measured one by one",
+                finding.id
+            );
+        } else {
+            evidence.arms = doctor::verify_findings(
+                &mut diagnosis,
+                &spec,
+                &setup,
+                &fixed_spec,
+                fixed_setup.batch_size,
+                &train,
+                &val,
+                &plan,
+                |arm| eprintln!("verifying: {arm} ..."),
+            )?;
+        }
         eprintln!(
             "verifying: the prescription with its budget ({} epochs max, batch {}) against ridge, PLS and MiniRocket ...",
             fixed_setup.epochs, fixed_setup.batch_size

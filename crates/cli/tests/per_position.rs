@@ -1,7 +1,8 @@
 //! A Dense after a Conv1D with no Flatten between them predicts at every
 //! position (Keras maps only the last axis): `kymo doctor` names it and
 //! prescribes the model with the Flatten, and `kymo fit` refuses to train
-//! it with the same fix rather than fail on the first batch.
+//! it with the same fix rather than fail on the first batch. A head of
+//! another width than the targets is named too, and verified around.
 
 mod common;
 use common::{kymo, small_model};
@@ -79,4 +80,48 @@ fn the_doctor_names_a_head_without_flatten_and_fit_refuses_it() {
     assert!(!output.status.success(), "fit trained a per-position head");
     assert!(stderr.contains("predicts at every position"), "{stderr}");
     assert!(stderr.contains("add Flatten() before"), "{stderr}");
+}
+
+/// A classifier's head, `Dense(3, softmax)`, on one regression target:
+/// the doctor names it, does not probe a model that cannot train on these
+/// targets, and `--verify` measures the prescription alone (each fix would
+/// be measured against that model) instead of failing.
+#[test]
+fn the_doctor_names_a_head_wider_than_the_targets_and_verifies_the_prescription() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("model.toml");
+    let spec = small_model(LENGTH, "ReLU").replace(
+        "type = \"Dense\"\nunits = 1\n",
+        "type = \"Dense\"\nunits = 3\nactivation = \"softmax\"\n",
+    );
+    assert!(spec.contains("units = 3"), "{spec}");
+    std::fs::write(&model, spec).expect("writes");
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, data_csv()).expect("writes");
+    let (model, csv) = (model.to_str().expect("path"), csv.to_str().expect("path"));
+    let (stdout, stderr) = kymo(&[
+        "doctor",
+        model,
+        "--data",
+        csv,
+        "--target",
+        "y",
+        "--probe-epochs",
+        "1",
+        "--verify",
+        "--verify-seeds",
+        "1",
+        "--verify-epochs",
+        "1",
+    ]);
+    assert!(
+        stdout.contains("3 outputs for 1 regression target"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[head-loss-mismatch]"), "{stdout}");
+    assert!(
+        stderr.contains("cannot train on these data (head-loss-mismatch)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("verifying: the prescription"), "{stderr}");
 }

@@ -5,6 +5,11 @@
 //! the whole signal's target from its own receptive field, and `predict`
 //! returns one value per position. The doctor names it and goes on with
 //! the model as its author meant it: a Flatten before that Dense.
+//!
+//! And a head of another width than the regression targets: most often a
+//! classifier's `Dense(k, softmax)` compiled with a regression loss on
+//! class indices, which Keras's MSE broadcasts into a loss that trains
+//! nothing sensible, and which kymo refuses to train.
 
 use kymo_layers::{ArchitectureSpec, DenseSpec, LayerSpec, NameOnlySpec, NodeSpec, Shape};
 
@@ -135,6 +140,35 @@ fn append(spec: &ArchitectureSpec, flatten: LayerSpec, targets: usize) -> Option
     Some(fixed)
 }
 
+/// When `spec`'s model gives rows of another width than the `targets`
+/// regression target columns: the finding (the probe, which would have
+/// to train that model, is then skipped). A model that does not build, or
+/// outputs a signal, is left to the checks that say why.
+pub fn outputs_against_targets(spec: &ArchitectureSpec, targets: usize) -> Option<Finding> {
+    let model = spec.build::<f32>(0).ok()?;
+    let Shape::Features(units) = model.output_shape() else {
+        return None;
+    };
+    if units == targets {
+        return None;
+    }
+    let last = model.layers().last().map_or("?", |l| l.name()).to_string();
+    Some(
+        Finding::new(
+            FindingId::HeadLossMismatch,
+            Severity::High,
+            format!("The model gives {units} outputs for {targets} regression target(s)"),
+        )
+        .measured(format!(
+            "the model ends in '{last}' with {units} output(s) per signal; the data has {targets} target column(s), read as a regression"
+        ))
+        .why("a regression loss compares each output with its own target column: with another number of outputs the loss is undefined (Keras broadcasts the target across the outputs and trains every output toward it), and a head of one output per class under a regression loss is a classifier whose class indices are being regressed")
+        .fix(format!(
+            "class indices as targets: keep the head and compile with sparse_categorical_crossentropy (kymo: --classes, or a Keras file compiled with it); a regression: end the model with Dense({targets}) and no activation"
+        )),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +243,28 @@ mod tests {
         let (fixed, _) = per_position_output(&graph, 1).expect("the output is a signal");
         let model = fixed.build::<f32>(0).expect("the fix builds");
         assert_eq!(model.output_shape(), Shape::Features(1));
+    }
+
+    #[test]
+    fn a_head_wider_than_the_regression_targets_is_named() {
+        let head = |units: usize| {
+            format!("{CONV}\n[[layers]]\ntype = \"Flatten\"\n[[layers]]\ntype = \"Dense\"\nunits = {units}\nactivation = \"softmax\"\nname = \"out\"\n")
+        };
+        let finding = outputs_against_targets(&spec(&head(3)), 1).expect("3 outputs for 1 target");
+        assert_eq!(finding.id, FindingId::HeadLossMismatch);
+        assert_eq!(finding.severity, Severity::High);
+        assert!(
+            finding.title.contains("3 outputs for 1"),
+            "{}",
+            finding.title
+        );
+        assert!(
+            finding.fix.contains("sparse_categorical_crossentropy"),
+            "{}",
+            finding.fix
+        );
+        assert!(outputs_against_targets(&spec(&head(2)), 2).is_none());
+        // A signal output is `per_position_output`'s to name.
+        assert!(outputs_against_targets(&spec(CONV), 1).is_none());
     }
 }

@@ -113,7 +113,16 @@ pub fn examine(
     // A head the fix could not flatten still cannot be trained.
     let unfixed = head.is_some() && head_checks::per_position_output(spec, outputs).is_some();
     let mismatch = target_checks::input_shape(spec, train);
-    let probe_config = probe_config.filter(|_| mismatch.is_none() && !unfixed);
+    // A head of another width than the regression targets cannot be
+    // trained on them: named, and not probed.
+    let wrong_width = match train.classes() {
+        None if mismatch.is_none() && !unfixed => {
+            head_checks::outputs_against_targets(spec, outputs)
+        }
+        _ => None,
+    };
+    let probe_config =
+        probe_config.filter(|_| mismatch.is_none() && !unfixed && wrong_width.is_none());
     let model = match &mismatch {
         None => spec.build::<f32>(0)?,
         Some(_) => with_input(spec, train.channels(), train.length()).build::<f32>(0)?,
@@ -122,6 +131,7 @@ pub fn examine(
     // cannot slide over its input follow from it.
     let mut findings: Vec<Finding> = mismatch.into_iter().collect();
     findings.extend(head);
+    findings.extend(wrong_width);
     findings.extend(static_checks(model.as_ref(), setup, Some(train.len())));
     findings.extend(data_checks(
         train,

@@ -217,6 +217,19 @@ fn cases() -> Vec<Case> {
             FindingId::SortedSplit,
         ),
         case(
+            "a Dense(3, softmax) head on one regression target",
+            {
+                let mut spec = head(model(), Activation::Softmax);
+                if let Some(LayerSpec::Dense(dense)) = spec.layers.last_mut() {
+                    dense.units = 3;
+                }
+                spec
+            },
+            recipe(),
+            labels.clone(),
+            FindingId::HeadLossMismatch,
+        ),
+        case(
             "class labels 0/1/2 fitted by Dense(1) and MSE",
             model(),
             recipe(),
