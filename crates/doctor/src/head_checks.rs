@@ -164,7 +164,7 @@ pub fn outputs_against_targets(spec: &ArchitectureSpec, targets: usize) -> Optio
         ))
         .why("a regression loss compares each output with its own target column: with another number of outputs the loss is undefined (Keras broadcasts the target across the outputs and trains every output toward it), and a head of one output per class under a regression loss is a classifier whose class indices are being regressed")
         .fix(format!(
-            "class indices as targets: keep the head and compile with sparse_categorical_crossentropy (kymo: --classes, or a Keras file compiled with it); a regression: end the model with Dense({targets}) and no activation"
+            "class indices as targets: keep the head and compile with sparse_categorical_crossentropy (kymo: `--classes --loss sparse_categorical_crossentropy`, or a Keras file compiled with it); a regression: end the model with Dense({targets}) and no activation"
         )),
     )
 }

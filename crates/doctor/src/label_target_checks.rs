@@ -8,7 +8,8 @@
 //! rows, is what a label column looks like and what few measured
 //! quantities look like. Grades and small counts look the same, so the
 //! finding asks rather than asserts: Medium, with both readings in its
-//! fix.
+//! fix. Under a sigmoid output, 0/1 targets are a binary classifier's
+//! whatever they mean, and the rule names the regression loss instead.
 
 use std::collections::BTreeMap;
 
@@ -25,39 +26,94 @@ const MAX_LABELS: usize = 10;
 /// sparse to read as labels.
 const MIN_ROWS_PER_LABEL: usize = 5;
 
+/// What a label column holds: its values' range and rows per value.
+struct Labels {
+    first: i64,
+    last: i64,
+    counts: BTreeMap<i64, usize>,
+}
+
+impl Labels {
+    /// A single regression target whose values are a handful of
+    /// consecutive integers starting at 0 or 1, on data read without class
+    /// labels.
+    fn of(train: &Dataset) -> Option<Self> {
+        if train.classes().is_some() || train.target_count() != 1 {
+            return None;
+        }
+        let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+        for &target in train.targets().column(0) {
+            let value = f64::from(target);
+            // An integer well inside i64's range (the cast below is exact).
+            if !value.is_finite() || value.fract() != 0.0 || value.abs() > 1e9 {
+                return None;
+            }
+            *counts.entry(value as i64).or_default() += 1;
+        }
+        let labels = counts.len();
+        let (&first, &last) = (counts.keys().next()?, counts.keys().next_back()?);
+        let consecutive = usize::try_from(last - first).ok()? + 1 == labels;
+        let label_like = (2..=MAX_LABELS).contains(&labels)
+            && (first == 0 || first == 1)
+            && consecutive
+            && train.len() >= MIN_ROWS_PER_LABEL * labels;
+        label_like.then_some(Self {
+            first,
+            last,
+            counts,
+        })
+    }
+
+    /// `value: rows` for each value.
+    fn rows_per_value(&self) -> String {
+        let per_value: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(value, rows)| format!("{value}: {rows}"))
+            .collect();
+        per_value.join(", ")
+    }
+}
+
+/// Labels 0 and 1 under a sigmoid output and a regression loss (the data
+/// read as a regression): a binary classifier trained by squared error,
+/// whose gradient `(p - y) p (1 - p)` vanishes where the sigmoid saturates
+/// on the wrong side, the case cross-entropy's `p - y` is made for.
+pub fn sigmoid_under_regression_loss(train: &Dataset) -> Option<Finding> {
+    let labels = Labels::of(train)?;
+    if labels.counts.len() != 2 || labels.first != 0 {
+        return None;
+    }
+    Some(
+        Finding::new(
+            FindingId::HeadLossMismatch,
+            Severity::Medium,
+            "A sigmoid output on 0/1 labels trained with a regression loss",
+        )
+        .measured(format!(
+            "the model ends in a sigmoid; every training target is 0 or 1 (rows per value: {}); the data was read as a regression, under a squared or absolute error",
+            labels.rows_per_value()
+        ))
+        .why("under a squared error the sigmoid's gradient is (p - y) p (1 - p): a prediction saturated on the wrong side (p near 0 for a 1) barely moves, where binary cross-entropy's gradient p - y is largest (Goodfellow et al., Deep Learning, 6.2.2.2)")
+        .fix("compile with binary_crossentropy (kymo: `--classes --loss binary_crossentropy`)"),
+    )
+}
+
 /// A single regression target whose values are a handful of consecutive
 /// integers starting at 0 or 1, on data read without class labels.
 pub fn targets_look_like_labels(train: &Dataset) -> Option<Finding> {
-    if train.classes().is_some() || train.target_count() != 1 {
-        return None;
-    }
-    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
-    for &target in train.targets().column(0) {
-        let value = f64::from(target);
-        // An integer well inside i64's range (the cast below is exact).
-        if !value.is_finite() || value.fract() != 0.0 || value.abs() > 1e9 {
-            return None;
-        }
-        *counts.entry(value as i64).or_default() += 1;
-    }
-    let labels = counts.len();
-    let (&first, &last) = (counts.keys().next()?, counts.keys().next_back()?);
-    let consecutive = usize::try_from(last - first).ok()? + 1 == labels;
-    if !(2..=MAX_LABELS).contains(&labels)
-        || !(first == 0 || first == 1)
-        || !consecutive
-        || train.len() < MIN_ROWS_PER_LABEL * labels
-    {
-        return None;
-    }
-    let per_value: Vec<String> = counts
-        .iter()
-        .map(|(value, rows)| format!("{value}: {rows}"))
-        .collect();
-    let head = if labels == 2 {
-        "Dense(1, activation='sigmoid') with binary_crossentropy".to_string()
+    let found = Labels::of(train)?;
+    let (first, last, labels) = (found.first, found.last, found.counts.len());
+    let (head, loss) = if labels == 2 {
+        (
+            "Dense(1, activation='sigmoid')".to_string(),
+            "binary_crossentropy",
+        )
     } else {
-        format!("Dense({labels}, activation='softmax') with sparse_categorical_crossentropy")
+        (
+            format!("Dense({labels}, activation='softmax')"),
+            "sparse_categorical_crossentropy",
+        )
     };
     Some(
         Finding::new(
@@ -67,11 +123,11 @@ pub fn targets_look_like_labels(train: &Dataset) -> Option<Finding> {
         )
         .measured(format!(
             "every training target is one of the {labels} integers {first} to {last} (rows per value: {}); the data was read as a regression target",
-            per_value.join(", ")
+            found.rows_per_value()
         ))
         .why(format!("if the numbers name classes, a regression treats them as quantities: the squared error says class {last} is further from class {first} than any other, the output lands between classes, and its rounding is no probability; measured quantities rarely take so few whole values"))
         .fix(format!(
-            "if these are classes: {head} (kymo: `--classes`, or a .ts file or a Keras file compiled with a cross-entropy, reads them as labels); if they are ordered grades or counts, regression is right and this finding can be ignored"
+            "if these are classes: {head} with {loss} (kymo: `--classes --loss {loss}`; a .ts file, or a Keras file compiled with a cross-entropy, is read as labels already); if they are ordered grades or counts, regression is right and this finding can be ignored"
         )),
     )
 }
@@ -105,6 +161,20 @@ mod tests {
         let binary: Vec<f32> = (0..40).map(|i| (1 + i % 2) as f32).collect();
         let found = targets_look_like_labels(&data(binary)).expect("named");
         assert!(found.fix.contains("sigmoid"), "{}", found.fix);
+    }
+
+    #[test]
+    fn a_sigmoid_on_zero_one_labels_under_a_regression_loss_is_named() {
+        let binary: Vec<f32> = (0..40).map(|i| (i % 2) as f32).collect();
+        let found = sigmoid_under_regression_loss(&data(binary)).expect("named");
+        assert_eq!(found.id, FindingId::HeadLossMismatch);
+        assert_eq!(found.severity, Severity::Medium);
+        assert!(found.fix.contains("binary_crossentropy"), "{}", found.fix);
+        // Labels 1 and 2, or three labels, are not a sigmoid's targets.
+        let shifted: Vec<f32> = (0..40).map(|i| (1 + i % 2) as f32).collect();
+        assert!(sigmoid_under_regression_loss(&data(shifted)).is_none());
+        let three: Vec<f32> = (0..60).map(|i| (i % 3) as f32).collect();
+        assert!(sigmoid_under_regression_loss(&data(three)).is_none());
     }
 
     #[test]

@@ -26,12 +26,14 @@ pub fn target_checks(
     findings.extend(constant_target(train));
     // A head that already ends in a classifier's activation speaks for its
     // author's intent; the head checks above name what is wrong with it.
-    let classifier_head = matches!(
-        output_activation(model),
-        Some((_, Activation::Softmax | Activation::Sigmoid))
-    );
-    if !classifier_head {
-        findings.extend(crate::label_target_checks::targets_look_like_labels(train));
+    match output_activation(model) {
+        Some((_, Activation::Sigmoid)) => {
+            findings.extend(crate::label_target_checks::sigmoid_under_regression_loss(
+                train,
+            ));
+        }
+        Some((_, Activation::Softmax)) => {}
+        _ => findings.extend(crate::label_target_checks::targets_look_like_labels(train)),
     }
     findings.extend(crate::index_checks::index_target(train));
     findings.extend(crate::index_checks::index_inputs(train));

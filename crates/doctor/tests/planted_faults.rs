@@ -125,6 +125,7 @@ fn cases() -> Vec<Case> {
         tercile[[row, 0]] = (3 * rank / clean.len()) as f32;
     }
     let labels = with_targets(&clean, tercile.clone());
+    let halves = with_targets(&clean, tercile.mapv(|label| f32::from(label >= 1.5)));
     let sorted_labels = Dataset::new(
         clean.signals().select(Axis(0), &sorted_rows),
         tercile.select(Axis(0), &sorted_rows),
@@ -227,6 +228,13 @@ fn cases() -> Vec<Case> {
             },
             recipe(),
             labels.clone(),
+            FindingId::HeadLossMismatch,
+        ),
+        case(
+            "a sigmoid output on 0/1 labels trained with MSE",
+            head(model(), Activation::Sigmoid),
+            recipe(),
+            halves,
             FindingId::HeadLossMismatch,
         ),
         case(
