@@ -293,10 +293,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         // baseline to train: each fix is measured against one, so only the
         // prescription is verified (against ridge, PLS and MiniRocket).
         let untrainable = diagnosis.findings.iter().find(|f| {
-            matches!(
-                f.id,
-                doctor::FindingId::InputShapeMismatch | doctor::FindingId::HeadLossMismatch
-            )
+            f.severity == doctor::Severity::High
+                && matches!(
+                    f.id,
+                    doctor::FindingId::InputShapeMismatch | doctor::FindingId::HeadLossMismatch
+                )
         });
         if let Some(finding) = untrainable {
             eprintln!(

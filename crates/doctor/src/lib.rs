@@ -113,16 +113,18 @@ pub fn examine(
     // A head the fix could not flatten still cannot be trained.
     let unfixed = head.is_some() && head_checks::per_position_output(spec, outputs).is_some();
     let mismatch = target_checks::input_shape(spec, train);
+    // A model that cannot run on these signals is not probed; one whose
+    // axes are only in doubt (Medium) is.
+    let cannot_run = mismatch
+        .as_ref()
+        .is_some_and(|f| f.severity == Severity::High);
     // A head of another width than the regression targets cannot be
     // trained on them: named, and not probed.
     let wrong_width = match train.classes() {
-        None if mismatch.is_none() && !unfixed => {
-            head_checks::outputs_against_targets(spec, outputs)
-        }
+        None if !cannot_run && !unfixed => head_checks::outputs_against_targets(spec, outputs),
         _ => None,
     };
-    let probe_config =
-        probe_config.filter(|_| mismatch.is_none() && !unfixed && wrong_width.is_none());
+    let probe_config = probe_config.filter(|_| !cannot_run && !unfixed && wrong_width.is_none());
     let model = match &mismatch {
         None => spec.build::<f32>(0)?,
         Some(_) => with_input(spec, train.channels(), train.length()).build::<f32>(0)?,

@@ -49,6 +49,10 @@ pub fn target_checks(
 /// on signals of more channels than steps, and fewer steps than the first
 /// convolution spans: the model was built for the reshaped data
 /// (`input_shape=(1, 100)`), and every kernel is left no step to slide.
+/// With [`SWAPPED_RATIO`] times more channels than steps and kernels that
+/// still fit (three accelerometer axes of 128 points as `(3, 128)`, a
+/// 3-tap kernel), they are likely the wrong way round: Medium, as a few
+/// signals do have many channels and few steps.
 pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Option<Finding> {
     let input = spec.input();
     let (channels, length) = (train.channels(), train.length());
@@ -62,10 +66,20 @@ pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Opt
     let both_swapped =
         input.channels > input.length && first_kernel.is_some_and(|k| k > input.length);
     let matches = (input.channels, input.length) == (channels, length);
-    if matches && !both_swapped {
+    let likely_swapped =
+        matches && first_kernel.is_some() && input.channels >= SWAPPED_RATIO * input.length.max(1);
+    if matches && !both_swapped && !likely_swapped {
         return None;
     }
-    let swapped = both_swapped || (input.channels, input.length) == (length, channels);
+    // Model and data agree, and the kernels can slide: a doubt, not a
+    // model that cannot run.
+    let severity = if matches && !both_swapped {
+        Severity::Medium
+    } else {
+        Severity::High
+    };
+    let swapped =
+        both_swapped || likely_swapped || (input.channels, input.length) == (length, channels);
     // The signal as it really is: when both sides agree on swapped axes,
     // its points are the data's channels.
     let (points, signal_channels) = if matches {
@@ -75,8 +89,8 @@ pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Opt
     };
     let keras = |steps: usize, channels: usize| format!("({steps}, {channels})");
     let finding = if swapped {
-        Finding::new(FindingId::InputShapeMismatch, Severity::High, "The model takes the signal's axes the other way round")
-            .why("Keras's Conv1D reads (batch, steps, channels): a signal given as one step of many channels leaves every kernel a single step to slide over, so the convolutions degenerate into a Dense layer and pooling has nothing to pool")
+        Finding::new(FindingId::InputShapeMismatch, severity, "The model takes the signal's axes the other way round")
+            .why("Keras's Conv1D reads (batch, steps, channels): a signal given as one or a few steps of many channels leaves every kernel next to nothing to slide over, so the convolutions degenerate into a Dense layer over the channels and pooling has little or nothing to pool")
     } else {
         Finding::new(FindingId::InputShapeMismatch, Severity::High, "The model's input does not match the data")
             .why("the model cannot run on these signals; a model built for another length or channel count must be rebuilt for them")
@@ -98,6 +112,11 @@ pub fn input_shape(spec: &kymo_layers::ArchitectureSpec, train: &Dataset) -> Opt
             )),
     )
 }
+
+/// Channels per step from which a convolution's input reads as a signal
+/// given the wrong way round (`(n, channels, points)` in PyTorch's order
+/// fed to Keras's `(n, steps, channels)`).
+const SWAPPED_RATIO: usize = 4;
 
 /// The activation the model's output passes through last, with the name
 /// of the layer that applies it: the last layer that is not a Dropout or a
@@ -419,8 +438,35 @@ mod tests {
         let both = input_shape(&spec.clone().into(), &one_step).expect("named");
         assert!(both.title.contains("other way round"), "{}", both.title);
         assert!(both.fix.contains("input_shape=(20, 1)"), "{}", both.fix);
+        // Three axes of 16 points as 3 steps of 16 channels, on both sides,
+        // with a 2-tap first kernel that still slides: likely swapped.
+        let three_steps = Dataset::new(
+            ndarray::Array3::zeros((4, 16, 3)),
+            ndarray::Array2::zeros((4, 1)),
+        )
+        .expect("data");
+        spec.input = kymo_layers::InputSpec {
+            channels: 16,
+            length: 3,
+        };
+        let likely = input_shape(&spec.clone().into(), &three_steps).expect("named");
+        assert_eq!(likely.severity, Severity::Medium);
+        assert!(likely.title.contains("other way round"), "{}", likely.title);
+        assert!(likely.fix.contains("input_shape=(16, 3)"), "{}", likely.fix);
+        // Twice as many channels as steps is a signal's own shape.
+        let wide = Dataset::new(
+            ndarray::Array3::zeros((4, 16, 8)),
+            ndarray::Array2::zeros((4, 1)),
+        )
+        .expect("data");
+        spec.input.length = 8;
+        assert!(input_shape(&spec.clone().into(), &wide).is_none());
         // A Dense-only model over one step of many channels is no fault of
         // the axes: nothing slides.
+        spec.input = kymo_layers::InputSpec {
+            channels: 20,
+            length: 1,
+        };
         spec.layers
             .retain(|layer| !matches!(layer, LayerSpec::Conv1D(_)));
         assert!(input_shape(&spec.into(), &one_step).is_none());

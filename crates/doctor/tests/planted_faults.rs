@@ -231,6 +231,26 @@ fn cases() -> Vec<Case> {
             FindingId::HeadLossMismatch,
         ),
         case(
+            "eight sensors of 64 points given as 8 steps of 64 channels",
+            {
+                let mut spec = zoo::answer(8);
+                spec.input = InputSpec {
+                    channels: LENGTH,
+                    length: 8,
+                };
+                spec
+            },
+            recipe(),
+            Dataset::new(
+                ndarray::Array3::from_shape_fn((clean.len(), LENGTH, 8), |(r, p, k)| {
+                    clean.signals()[[r, 0, (p + 8 * k) % LENGTH]]
+                }),
+                targets.clone(),
+            )
+            .expect("same rows"),
+            FindingId::InputShapeMismatch,
+        ),
+        case(
             "a sigmoid output on 0/1 labels trained with MSE",
             head(model(), Activation::Sigmoid),
             recipe(),
