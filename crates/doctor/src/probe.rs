@@ -67,6 +67,9 @@ pub struct LayerProbe {
     /// at or below zero for every sample and position of the first 256
     /// validation rows after the probe's training.
     pub dead_fraction: Option<f64>,
+    /// Whether that rectifier is leaky: its silent units still pass a
+    /// gradient (times the slope), so they are not dead.
+    pub leaky: bool,
 }
 
 /// Runs the probe and diagnoses what it saw.
@@ -223,14 +226,15 @@ fn layer_probes(
                 .iter_mut()
                 .find(|(n, _)| *n == name)
                 .map_or(f64::NAN, |(_, v)| crate::statistics::upper_median(v)),
-            dead_fraction: dead.iter().find(|(n, _)| *n == name).map(|(_, d)| *d),
+            dead_fraction: dead.iter().find(|(n, ..)| *n == name).map(|(_, d, _)| *d),
+            leaky: dead.iter().any(|(n, _, leaky)| *n == name && *leaky),
             name,
         })
         .collect()
 }
 
 /// The probe's rules, in the order their findings are listed.
-const RULES: [fn(&Evidence) -> Option<Finding>; 10] = [
+const RULES: [fn(&Evidence) -> Option<Finding>; 11] = [
     learning_rate_diverges,
     gradient_noise,
     absurd_epochs,
@@ -241,6 +245,7 @@ const RULES: [fn(&Evidence) -> Option<Finding>; 10] = [
     gradient_spikes,
     update_ratio,
     overfitting,
+    units_died,
 ];
 
 /// What a probe run measured, as its rules read it.
@@ -552,6 +557,40 @@ fn update_ratio(e: &Evidence) -> Option<Finding> {
     })
 }
 
+/// The share of a rectifier layer's units that fire on no validation row
+/// after the probe from which the layer is named: half. He-initialized
+/// rectifiers start with about half their outputs positive on each input,
+/// so a unit silent on every row and position was pushed there by
+/// training; a few such units are common, half a layer is not.
+const DEAD_AFTER_PROBE: f64 = 0.5;
+
+/// ReLU layers (of a Sequential model; a leaky one's silent units still
+/// learn) that the probe's training left mostly dead: Medium, since a short probe from fresh weights is not
+/// the user's training, which the trained-weight check (High) reads when
+/// the model comes with its weights.
+fn units_died(e: &Evidence) -> Option<Finding> {
+    let dead: Vec<String> = e
+        .stats
+        .layers
+        .iter()
+        .filter_map(|layer| {
+            let fraction = layer.dead_fraction.filter(|_| !layer.leaky)?;
+            (fraction >= DEAD_AFTER_PROBE)
+                .then(|| format!("'{}' {:.0}%", layer.name, 100.0 * fraction))
+        })
+        .collect();
+    (!dead.is_empty()).then(|| {
+        Finding::new(FindingId::DeadUnits, Severity::Medium, "Rectifier units die during the probe")
+            .measured(format!(
+                "after {} steps from fresh weights, the share of units whose output is at or below zero on every validation row and position: {}",
+                e.steps,
+                dead.join(", ")
+            ))
+            .why("a ReLU unit that is never positive passes no gradient and never recovers; steps too large for the weights (the learning rate), unscaled inputs or a bias driven negative kill them, and the layer is that much narrower than it looks")
+            .fix("lower the learning rate, standardize the inputs, or use LeakyReLU; He initialization for ReLU layers")
+    })
+}
+
 /// Training loss falling while validation loss rises over the second half.
 fn overfitting(e: &Evidence) -> Option<Finding> {
     let stats = &e.stats;
@@ -658,6 +697,32 @@ mod tests {
             (
                 FindingId::UpdateRatio,
                 Box::new(|e| e.update_ratio_medians[0].1 = 0.5),
+            ),
+            (
+                FindingId::DeadUnits,
+                Box::new(|e| {
+                    e.stats.layers = vec![
+                        LayerProbe {
+                            name: "conv".into(),
+                            gradient_norm: 1.0,
+                            dead_fraction: Some(0.1),
+                            leaky: false,
+                        },
+                        // Silent, but leaky: not dead.
+                        LayerProbe {
+                            name: "leaky".into(),
+                            gradient_norm: 1.0,
+                            dead_fraction: Some(0.9),
+                            leaky: true,
+                        },
+                        LayerProbe {
+                            name: "conv_2".into(),
+                            gradient_norm: 1.0,
+                            dead_fraction: Some(0.75),
+                            leaky: false,
+                        },
+                    ]
+                }),
             ),
             (
                 FindingId::Overfitting,

@@ -125,16 +125,18 @@ fn walk_layers(
 /// Per rectifier layer of a Sequential model, the fraction of its units
 /// that never fire on `data` (signals as the model takes them): what the
 /// doctor's pictures show beside each layer's gradient.
-pub fn dead_fractions(model: &mut dyn Model<f32>, data: &Dataset) -> Vec<(String, f64)> {
+pub fn dead_fractions(model: &mut dyn Model<f32>, data: &Dataset) -> Vec<(String, f64, bool)> {
     let mut fractions = Vec::new();
     walk_layers(
         model,
         data.signals().clone().into_dyn(),
         &mut |layer, spec, _, output| {
-            if let Some(Activation::Relu | Activation::LeakyRelu { .. }) = output_activation(spec) {
+            let activation = output_activation(spec);
+            if let Some(Activation::Relu | Activation::LeakyRelu { .. }) = activation {
                 let (dead, units) = dead_units(output);
                 if units > 0 {
-                    fractions.push((layer.name().to_string(), dead as f64 / units as f64));
+                    let leaky = matches!(activation, Some(Activation::LeakyRelu { .. }));
+                    fractions.push((layer.name().to_string(), dead as f64 / units as f64, leaky));
                 }
             }
         },
