@@ -33,21 +33,28 @@ fn data_csv() -> String {
     text
 }
 
+/// Writes `spec` as `model.toml` and [`data_csv`] as `data.csv` in `dir`;
+/// their paths.
+fn model_and_data(dir: &tempfile::TempDir, spec: &str) -> (String, String) {
+    let (model, csv) = (dir.path().join("model.toml"), dir.path().join("data.csv"));
+    std::fs::write(&model, spec).expect("writes");
+    std::fs::write(&csv, data_csv()).expect("writes");
+    let path = |p: std::path::PathBuf| p.to_str().expect("path").to_string();
+    (path(model), path(csv))
+}
+
 #[test]
 fn the_doctor_names_a_head_without_flatten_and_fit_refuses_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let model = dir.path().join("model.toml");
     // The small model without its Flatten: Dense(1) maps each of the 8
     // pooled positions.
     let spec = small_model(LENGTH, "ReLU").replace("[[layers]]\ntype = \"Flatten\"\n\n", "");
     assert!(!spec.contains("Flatten"), "{spec}");
-    std::fs::write(&model, spec).expect("writes");
-    let csv = dir.path().join("data.csv");
-    std::fs::write(&csv, data_csv()).expect("writes");
+    let (model, csv) = model_and_data(&dir, &spec);
     let (rx, run) = (dir.path().join("rx"), dir.path().join("run"));
     let (model, csv, rx, run) = (
-        model.to_str().expect("path"),
-        csv.to_str().expect("path"),
+        model.as_str(),
+        csv.as_str(),
         rx.to_str().expect("path"),
         run.to_str().expect("path"),
     );
@@ -89,16 +96,13 @@ fn the_doctor_names_a_head_without_flatten_and_fit_refuses_it() {
 #[test]
 fn the_doctor_names_a_head_wider_than_the_targets_and_verifies_the_prescription() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let model = dir.path().join("model.toml");
     let spec = small_model(LENGTH, "ReLU").replace(
         "type = \"Dense\"\nunits = 1\n",
         "type = \"Dense\"\nunits = 3\nactivation = \"softmax\"\n",
     );
     assert!(spec.contains("units = 3"), "{spec}");
-    std::fs::write(&model, spec).expect("writes");
-    let csv = dir.path().join("data.csv");
-    std::fs::write(&csv, data_csv()).expect("writes");
-    let (model, csv) = (model.to_str().expect("path"), csv.to_str().expect("path"));
+    let (model, csv) = model_and_data(&dir, &spec);
+    let (model, csv) = (model.as_str(), csv.as_str());
     let (stdout, stderr) = kymo(&[
         "doctor",
         model,

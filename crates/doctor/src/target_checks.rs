@@ -49,7 +49,7 @@ pub fn target_checks(
 /// on signals of more channels than steps, and fewer steps than the first
 /// convolution spans: the model was built for the reshaped data
 /// (`input_shape=(1, 100)`), and every kernel is left no step to slide.
-/// With [`SWAPPED_RATIO`] times more channels than steps and kernels that
+/// With 4 times more channels than steps (or more) and kernels that
 /// still fit (three accelerometer axes of 128 points as `(3, 128)`, a
 /// 3-tap kernel), they are likely the wrong way round: Medium, as a few
 /// signals do have many channels and few steps.
