@@ -119,7 +119,7 @@ fn the_doctor_names_a_head_wider_than_the_targets_and_verifies_the_prescription(
         "1",
     ]);
     assert!(
-        stdout.contains("3 outputs for 1 regression target"),
+        stdout.contains("3 outputs for 1 regression target "),
         "{stdout}"
     );
     assert!(stdout.contains("[head-loss-mismatch]"), "{stdout}");

@@ -22,6 +22,8 @@ pub struct DataFacts {
     pub length: usize,
     /// Channels per signal.
     pub channels: usize,
+    /// Target columns: the width of a regression model's output.
+    pub targets: usize,
 }
 
 impl DataFacts {
@@ -31,6 +33,7 @@ impl DataFacts {
             train_samples: train.len(),
             length: train.length(),
             channels: train.channels(),
+            targets: train.target_count(),
         }
     }
 }
@@ -239,6 +242,7 @@ mod tests {
                     train_samples: n,
                     length: 600,
                     channels: 1,
+                    targets: 1,
                 },
                 1e-3,
             );

@@ -140,6 +140,15 @@ fn append(spec: &ArchitectureSpec, flatten: LayerSpec, targets: usize) -> Option
     Some(fixed)
 }
 
+/// `word`, with an `s` unless `count` is 1.
+fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
 /// When `spec`'s model gives rows of another width than the `targets`
 /// regression target columns: the finding (the probe, which would have
 /// to train that model, is then skipped). A model that does not build, or
@@ -157,7 +166,11 @@ pub fn outputs_against_targets(spec: &ArchitectureSpec, targets: usize) -> Optio
         Finding::new(
             FindingId::HeadLossMismatch,
             Severity::High,
-            format!("The model gives {units} outputs for {targets} regression target(s)"),
+            format!(
+                "The model gives {units} {} for {targets} regression {}",
+                plural(units, "output"),
+                plural(targets, "target")
+            ),
         )
         .measured(format!(
             "the model ends in '{last}' with {units} output(s) per signal; the data has {targets} target column(s), read as a regression"

@@ -162,6 +162,15 @@ pub fn examine(
     })
 }
 
+/// The number of outputs per signal of `spec`'s model, when it builds and
+/// gives one row per signal.
+fn output_width(spec: &ArchitectureSpec) -> Option<usize> {
+    match spec.build::<f32>(0).ok()?.output_shape() {
+        kymo_layers::Shape::Features(units) => Some(units),
+        kymo_layers::Shape::Signal { .. } => None,
+    }
+}
+
 /// `spec` for signals of `channels` x `length`.
 fn with_input(spec: &ArchitectureSpec, channels: usize, length: usize) -> ArchitectureSpec {
     let input = InputSpec { channels, length };
@@ -224,7 +233,9 @@ const ARCHITECTURE: [FindingId; 4] = [
 
 /// The fixed model and setup for a diagnosis: the doctor's architecture
 /// ([`zoo::doctor`], for the same input) when the model's structure is at
-/// fault; and, given the data's facts and the preprocessing chosen on
+/// fault, its output Dense as wide as the data's target columns with no
+/// activation when it is not (a classifier's head on a regression
+/// target); and, given the data's facts and the preprocessing chosen on
 /// validation, the whole training budget of [`training_budget`] (batch,
 /// epochs, AdamW, ReduceLROnPlateau, EarlyStopping with best-weights
 /// restore, a best-only checkpoint). Without data, the setup is batch 32,
@@ -257,6 +268,17 @@ pub fn prescribe(
             temper_regularizers(&mut kept);
         }
         kept
+    };
+    // A regression output as wide as the targets (`head-loss-mismatch`):
+    // the prescription must train on the data as given.
+    let model = match data {
+        Some((facts, _)) if output_width(&model).is_some_and(|units| units != facts.targets) => {
+            model
+                .clone()
+                .with_head(facts.targets, kymo_layers::Activation::Linear)
+                .unwrap_or(model)
+        }
+        _ => model,
     };
     let learning_rate = if (1e-5..=1e-2).contains(&setup.learning_rate) {
         setup.learning_rate

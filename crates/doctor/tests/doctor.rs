@@ -427,3 +427,51 @@ fn the_prescription_re_examined_on_the_tablet_set_raises_nothing_high() {
         again.probe
     );
 }
+
+/// A prescription trains on the data as given: for two regression target
+/// columns its output Dense gives two values with no activation, whether it
+/// keeps the user's model (a softmax head of 3) or swaps in the doctor's.
+#[test]
+fn the_prescription_s_output_is_as_wide_as_the_regression_targets() {
+    let facts = doctor::DataFacts {
+        train_samples: 200,
+        length: 64,
+        channels: 1,
+        targets: 2,
+    };
+    let pipeline = kymo_data::Pipeline::standard();
+    let width_and_head = |spec: &kymo_layers::ArchitectureSpec| {
+        let model = spec.build::<f32>(0).expect("builds");
+        let units = match model.output_shape() {
+            kymo_layers::Shape::Features(units) => units,
+            other => panic!("a signal output: {other:?}"),
+        };
+        let activation = match spec.layer_specs().last() {
+            Some(LayerSpec::Dense(dense)) => dense.activation,
+            other => panic!("ends in {other:?}"),
+        };
+        (units, activation)
+    };
+    let softmax_head = kymo_layers::ArchitectureSpec::from(zoo::doctor(64))
+        .with_head(3, kymo_layers::Activation::Softmax)
+        .expect("ends in a Dense");
+    let kept = Diagnosis::new(Vec::new());
+    let (fixed, _) = prescribe(
+        &softmax_head,
+        &Recipe::default(),
+        &kept,
+        Some((&facts, &pipeline)),
+    );
+    assert_eq!(width_and_head(&fixed), (2, kymo_layers::Activation::Linear));
+    // The question's model: its structure is swapped for the doctor's.
+    let question: kymo_layers::ArchitectureSpec = zoo::original(64).into();
+    let model = question.build::<f32>(0).expect("builds");
+    let findings = static_checks(model.as_ref(), &Recipe::default(), Some(200));
+    let (fixed, _) = prescribe(
+        &question,
+        &Recipe::default(),
+        &Diagnosis::new(findings),
+        Some((&facts, &pipeline)),
+    );
+    assert_eq!(width_and_head(&fixed), (2, kymo_layers::Activation::Linear));
+}
