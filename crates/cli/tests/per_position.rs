@@ -43,6 +43,14 @@ fn model_and_data(dir: &tempfile::TempDir, spec: &str) -> (String, String) {
     (path(model), path(csv))
 }
 
+/// `kymo doctor MODEL --data CSV --target y --probe-epochs 1`, then `extra`.
+fn doctor(model: &str, csv: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["doctor", model, "--data", csv, "--target", "y"];
+    args.extend_from_slice(&["--probe-epochs", "1"]);
+    args.extend_from_slice(extra);
+    kymo(&args)
+}
+
 #[test]
 fn the_doctor_names_a_head_without_flatten_and_fit_refuses_it() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -58,18 +66,7 @@ fn the_doctor_names_a_head_without_flatten_and_fit_refuses_it() {
         rx.to_str().expect("path"),
         run.to_str().expect("path"),
     );
-    let (stdout, _) = kymo(&[
-        "doctor",
-        model,
-        "--data",
-        csv,
-        "--target",
-        "y",
-        "--probe-epochs",
-        "1",
-        "--prescribe",
-        rx,
-    ]);
+    let (stdout, _) = doctor(model, csv, &["--prescribe", rx]);
     assert!(stdout.contains("[per-position-output]"), "{stdout}");
     assert!(stdout.contains("at each of the 8 positions"), "{stdout}");
     assert!(stdout.contains("add Flatten() before"), "{stdout}");
@@ -103,21 +100,8 @@ fn the_doctor_names_a_head_wider_than_the_targets_and_verifies_the_prescription(
     assert!(spec.contains("units = 3"), "{spec}");
     let (model, csv) = model_and_data(&dir, &spec);
     let (model, csv) = (model.as_str(), csv.as_str());
-    let (stdout, stderr) = kymo(&[
-        "doctor",
-        model,
-        "--data",
-        csv,
-        "--target",
-        "y",
-        "--probe-epochs",
-        "1",
-        "--verify",
-        "--verify-seeds",
-        "1",
-        "--verify-epochs",
-        "1",
-    ]);
+    let verify = ["--verify", "--verify-seeds", "1", "--verify-epochs", "1"];
+    let (stdout, stderr) = doctor(model, csv, &verify);
     assert!(
         stdout.contains("3 outputs for 1 regression target "),
         "{stdout}"
