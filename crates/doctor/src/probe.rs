@@ -221,14 +221,17 @@ fn layer_probes(
         .collect();
     names
         .into_iter()
-        .map(|name| LayerProbe {
-            gradient_norm: norms
-                .iter_mut()
-                .find(|(n, _)| *n == name)
-                .map_or(f64::NAN, |(_, v)| crate::statistics::upper_median(v)),
-            dead_fraction: dead.iter().find(|(n, ..)| *n == name).map(|(_, d, _)| *d),
-            leaky: dead.iter().any(|(n, _, leaky)| *n == name && *leaky),
-            name,
+        .map(|name| {
+            let rectifier = dead.iter().find(|(n, ..)| *n == name);
+            LayerProbe {
+                gradient_norm: norms
+                    .iter_mut()
+                    .find(|(n, _)| *n == name)
+                    .map_or(f64::NAN, |(_, v)| crate::statistics::upper_median(v)),
+                dead_fraction: rectifier.map(|&(_, fraction, _)| fraction),
+                leaky: rectifier.is_some_and(|&(_, _, leaky)| leaky),
+                name,
+            }
         })
         .collect()
 }
@@ -660,6 +663,30 @@ mod tests {
             .iter()
             .filter_map(|rule| rule(e).map(|f| f.id))
             .collect()
+    }
+
+    /// Only non-leaky layers at half dead or more are named, each with its
+    /// share.
+    #[test]
+    fn units_died_names_the_dead_relu_layers_only() {
+        let layer = |name: &str, dead: f64, leaky: bool| LayerProbe {
+            name: name.into(),
+            gradient_norm: 1.0,
+            dead_fraction: Some(dead),
+            leaky,
+        };
+        let mut e = quiet();
+        e.stats.layers = vec![layer("silent_leaky", 0.9, true), layer("few", 0.1, false)];
+        assert!(units_died(&e).is_none());
+        e.stats.layers.push(layer("half", 0.5, false));
+        let found = units_died(&e).expect("named");
+        assert!(found.measured.contains("'half' 50%"), "{}", found.measured);
+        assert!(
+            !found.measured.contains("silent_leaky"),
+            "{}",
+            found.measured
+        );
+        assert!(!found.measured.contains("'few'"), "{}", found.measured);
     }
 
     #[test]
