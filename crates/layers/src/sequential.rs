@@ -123,10 +123,7 @@ impl<T: Float> Model<T> for Sequential<T> {
     }
 
     fn backward(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        self.stages
-            .iter_mut()
-            .rev()
-            .try_fold(grad_output, |g, stage| stage.backward(g))
+        fusion::backward(&mut self.stages, grad_output)
     }
 
     fn set_inference_fusion(&mut self, fuse: bool) {
@@ -186,9 +183,17 @@ mod tests {
                 }
             }
             let gy = y.mapv(|v| v - 0.25);
-            // After the layers ran one by one, the model's backward runs
-            // them one by one too.
-            let gx = model.backward(gy).expect("backward");
+            let gx = if fused {
+                model.backward(gy).expect("backward")
+            } else {
+                // Each layer's own backward, with every gradient between
+                // them written out.
+                let mut g = gy;
+                for layer in model.layers_mut().into_iter().rev() {
+                    g = layer.backward(g).expect("backward");
+                }
+                g
+            };
             let mut all = vec![bits(&y), bits(&gx)];
             all.extend(model.parameters().iter().map(|p| bits(&p.grad)));
             all.extend(model.parameters().iter().map(|p| bits(&p.value)));
@@ -290,22 +295,29 @@ mod tests {
 
     #[test]
     fn the_plan_fuses_a_leaky_relu_before_a_max_pool_or_a_batch_normalization() {
-        let three = vec!["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2"];
+        // Each of these models ends in Flatten and Dense(1): a unit head.
+        let three = vec!["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2", "flatten"];
         // BatchNormalization before each activation: the normalization
         // runs a ReLU or LeakyReLU after it, not a smooth activation.
         let norms = vec![
             "batch_normalization",
             "batch_normalization_1",
             "batch_normalization_2",
+            "flatten",
         ];
         for (spec, fused) in [
             (zoo::answer(64), three.clone()),
-            (zoo::answer_bn(64), three),
+            (zoo::answer_bn(64), three.clone()),
             (normalized_then_activated(64, None), norms.clone()),
             (normalized_then_activated(64, Some(Activation::Relu)), norms),
             (
                 normalized_then_activated(64, Some(Activation::Tanh)),
-                vec![],
+                vec!["flatten"],
+            ),
+            // Dense(32) after the Flatten: no unit head.
+            (
+                zoo::doctor(64),
+                vec!["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2", "leaky_re_lu_3"],
             ),
         ] {
             let model = Sequential::<f32>::new(&spec, 7).expect("builds");
@@ -317,6 +329,14 @@ mod tests {
                 .collect();
             assert_eq!(names, fused);
         }
+        // answer_bn's last pool stands alone, as the stage that takes the
+        // unit head's gradient in factors.
+        let model = Sequential::<f32>::new(&zoo::answer_bn(64), 7).expect("builds");
+        let last_two: Vec<bool> = model.stages[model.stages.len() - 2..]
+            .iter()
+            .map(|stage| matches!(stage, Stage::MaxPool(_)))
+            .collect();
+        assert_eq!(last_two, [true, false]);
     }
 
     #[test]

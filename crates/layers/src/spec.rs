@@ -280,7 +280,7 @@ impl LayerSpec {
         seed: u64,
         index: usize,
     ) -> Result<Box<dyn Layer<T>>, LayerError> {
-        let mut init = SeededRng::new(derive_seed(seed, "init"), index as u64);
+        let mut init = init_rng(seed, index);
         Ok(match self {
             LayerSpec::Conv1D(s) => Box::new(Conv1D::build(s.clone(), name, input, &mut init)?),
             LayerSpec::Dense(s) => Box::new(Dense::build(s.clone(), name, input, &mut init)?),
@@ -497,4 +497,11 @@ pub(crate) fn resolve_names<'a>(
         names.push(name);
     }
     Ok(names)
+}
+
+/// The generator layer `index` of a stack draws its initial weights from,
+/// for the model's `seed` ([`LayerSpec::build`]; the fusion plan builds
+/// the concrete layers of its stages from it too).
+pub(crate) fn init_rng(seed: u64, index: usize) -> SeededRng {
+    SeededRng::new(derive_seed(seed, "init"), index as u64)
 }

@@ -59,10 +59,12 @@ pub use pool1d::{
     leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_backward_in_place,
     leaky_max_pool1d_forward_into, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
-    max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Pool1dConfig,
+    max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, Pool1dConfig, PooledGradient,
 };
 pub use rng::{derive_seed, SeededRng};
 pub use runtime::{set_threads, threads, with_threads, Runtime};
 pub use scratch::release_scratch;
-pub use single_unit::{single_unit_backward_in_place, single_unit_forward};
+pub use single_unit::{
+    single_unit_backward_in_place, single_unit_forward, single_unit_kernel_gradient,
+};
 pub use warm::{with_warm_workers, SPIN_IDLE};

@@ -59,9 +59,7 @@ pub fn single_unit_backward_in_place<T: Float>(
     check_length(kernel, "x", dy.len() * w.len(), x.len())?;
     check_length(kernel, "grad_w", w.len(), grad_w.len())?;
     let (work, features) = (x.len(), w.len().max(1));
-    // Columns per block: each block's kernel gradient stays in cache while
-    // every row's piece of it streams through.
-    let columns = (BLOCK_ELEMENTS / dy.len().max(1)).max(64).min(features);
+    let columns = columns_per_block(dy.len(), features);
     let mut pieces: Vec<Vec<&mut [T]>> = (0..features.div_ceil(columns))
         .map(|_| Vec::with_capacity(dy.len()))
         .collect();
@@ -86,6 +84,46 @@ pub fn single_unit_backward_in_place<T: Float>(
         },
     );
     Ok(())
+}
+
+/// The kernel gradient of [`single_unit_backward_in_place`] alone: adds
+/// `Σ_b dy[b] · x[b, i]` (rows in order, the same bits) to `grad_w[i]`,
+/// reading `x` once. For a caller that makes the input gradient
+/// `dy[b] · w[i]` where it is read instead of storing it
+/// (`PooledGradient::RankOne`).
+pub fn single_unit_kernel_gradient<T: Float>(
+    x: &[T],
+    dy: &[T],
+    grad_w: &mut [T],
+) -> Result<(), TensorError> {
+    let kernel = "single_unit_kernel_gradient";
+    check_length(kernel, "x", dy.len() * grad_w.len(), x.len())?;
+    let features = grad_w.len().max(1);
+    let columns = columns_per_block(dy.len(), features);
+    let blocks: Vec<_> = grad_w
+        .chunks_mut(columns)
+        .enumerate()
+        .map(|(k, grad_w)| (k * columns, grad_w))
+        .collect();
+    for_each_block(
+        x.len(),
+        blocks,
+        || (),
+        |_, (first, grad_w)| {
+            for (row, &g) in x.chunks(features).zip(dy) {
+                for (grad_w, &x) in grad_w.iter_mut().zip(&row[first..]) {
+                    *grad_w += g * x;
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
+/// Columns per block of the backward passes: each block's kernel gradient
+/// stays in cache while every row's piece of it streams through.
+fn columns_per_block(rows: usize, features: usize) -> usize {
+    (BLOCK_ELEMENTS / rows.max(1)).max(64).min(features)
 }
 
 /// One row's piece of [`single_unit_backward_in_place`]: a function of its
@@ -164,7 +202,12 @@ mod tests {
                     let mut gx = x.clone();
                     single_unit_backward_in_place(&mut gx, &dy, &w, &mut grad_w)
                         .expect("shapes fit");
+                    let mut kernel_only = vec![0.0f32; features];
+                    single_unit_kernel_gradient(&x, &dy, &mut kernel_only).expect("shapes fit");
                     let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    // The kernel gradient alone has the bits of the pass that
+                    // also writes the input gradient.
+                    assert_eq!(bits(&kernel_only), bits(&grad_w));
                     (bits(&y), bits(&grad_w), bits(&gx))
                 })
         };
@@ -190,6 +233,11 @@ mod tests {
                     ..
                 }
             ),
+            "{err}"
+        );
+        let err = single_unit_kernel_gradient(&x, &dy[1..], &mut grad_w).unwrap_err();
+        assert!(
+            matches!(err, TensorError::Shape { argument: "x", .. }),
             "{err}"
         );
     }

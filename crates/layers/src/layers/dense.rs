@@ -11,8 +11,8 @@
 //! what its per-position output means for a per-signal target.
 
 use kymo_tensor::{
-    matmul, single_unit_backward_in_place, single_unit_forward, Fans, Float, Initializer, MatRef,
-    SeededRng,
+    matmul, single_unit_backward_in_place, single_unit_forward, single_unit_kernel_gradient, Fans,
+    Float, Initializer, MatRef, SeededRng,
 };
 use ndarray::{Array2, ArrayD, Ix2};
 use serde::{Deserialize, Serialize};
@@ -351,13 +351,70 @@ impl<T: Float> Dense<T> {
         Ok(self.activation.forward(z.into_dyn(), train))
     }
 
+    /// The pending backward of a one-unit layer on features, but for its
+    /// input gradient: adds the kernel's and the bias's gradients, and
+    /// returns the gradient of the pre-activation output, one per sample
+    /// (`dy`), and the kernel (`w`), whose products `dy[b] · w[i]` are the
+    /// input gradient [`Layer::backward`] would return, for a caller that
+    /// makes them where it reads them (`crate::fusion`'s unit head).
+    pub(crate) fn backward_factors(
+        &mut self,
+        grad_output: ArrayD<T>,
+    ) -> Result<(Vec<T>, &[T]), LayerError> {
+        if self.spec.units != 1 || self.steps.is_some() {
+            return Err(config_error(
+                &self.name,
+                KIND,
+                "units",
+                "only a one-unit layer on features has a rank-one input gradient",
+            ));
+        }
+        let (grad, input) = self.backward_start(grad_output)?;
+        let dy = grad
+            .as_slice()
+            .expect("invariant: standard layout is contiguous");
+        let x = input
+            .as_slice()
+            .expect("invariant: the cached input is standard layout");
+        let grad_kernel = self.kernel.grad.as_slice_mut().ok_or_else(|| {
+            config_error(&self.name, KIND, "kernel", "gradient is not contiguous")
+        })?;
+        single_unit_kernel_gradient(x, dy, grad_kernel).map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
+        let dy = dy.to_vec();
+        crate::buffers::give_back(input);
+        Ok((dy, self.kernel_slice()?))
+    }
+
+    /// What every backward pass starts with: the gradient through the
+    /// activation (standard layout), the input the forward pass kept, and
+    /// the bias's gradient added.
+    fn backward_start(
+        &mut self,
+        grad_output: ArrayD<T>,
+    ) -> Result<(ArrayD<T>, Array2<T>), LayerError> {
+        let grad = self.activation.backward(&self.name, KIND, grad_output)?;
+        let input = take_cache(&self.name, &mut self.input_cache)?;
+        let (batch, units) = (input.dim().0, self.spec.units);
+        let grad = standard(grad);
+        let dy = grad
+            .as_slice()
+            .expect("invariant: standard layout is contiguous");
+        if let Some(bias) = &mut self.bias {
+            for (j, g) in bias.grad.iter_mut().enumerate() {
+                *g += (0..batch).map(|b| dy[b * units + j]).sum::<T>();
+            }
+        }
+        Ok((grad, input))
+    }
+
     /// The gradient of [`Self::forward_rows`]'s input from its output's.
     fn backward_rows(&mut self, grad_output: ArrayD<T>) -> Result<ArrayD<T>, LayerError> {
-        let grad = self.activation.backward(&self.name, KIND, grad_output)?;
-        let mut input = take_cache(&self.name, &mut self.input_cache)?;
+        let (grad, mut input) = self.backward_start(grad_output)?;
         let batch = input.dim().0;
         let units = self.spec.units;
-        let grad = standard(grad);
         let dy = grad
             .as_slice()
             .expect("invariant: standard layout is contiguous");
@@ -366,11 +423,6 @@ impl<T: Float> Dense<T> {
             layer: self.name.clone(),
             source,
         };
-        if let Some(bias) = &mut self.bias {
-            for (j, g) in bias.grad.iter_mut().enumerate() {
-                *g += (0..batch).map(|b| dy[b * units + j]).sum::<T>();
-            }
-        }
         let grad_kernel = self.kernel.grad.as_slice_mut().ok_or_else(|| {
             config_error(&self.name, KIND, "kernel", "gradient is not contiguous")
         })?;

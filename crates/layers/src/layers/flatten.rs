@@ -41,6 +41,15 @@ impl Flatten {
     }
 }
 
+impl Flatten {
+    /// Ends the pending backward pass without a gradient to reshape (the
+    /// fusion plan's unit head hands the `Dense`'s input gradient past it
+    /// as factors): the batch the forward pass saw.
+    pub(crate) fn take_pending_batch(&mut self) -> Result<usize, LayerError> {
+        take_cache(&self.name, &mut self.cache)
+    }
+}
+
 impl<T: Float> Layer<T> for Flatten {
     fn name(&self) -> &str {
         &self.name

@@ -11,7 +11,7 @@ use kymo_tensor::{
     leaky_max_pool1d_backward_in_place, leaky_max_pool1d_forward_into,
     leaky_max_pool1d_forward_keeping_taps, max_pool1d_backward_from_taps,
     max_pool1d_backward_in_place, max_pool1d_forward_into, max_pool1d_forward_keeping_taps,
-    max_pool1d_keeps_taps, Float, Padding, Pool1dConfig,
+    max_pool1d_keeps_taps, Float, Padding, Pool1dConfig, PooledGradient,
 };
 use ndarray::{Array3, ArrayD, ArrayView3, Ix3};
 use serde::{Deserialize, Serialize};
@@ -226,6 +226,67 @@ impl<T: Float> Pooling1D<T> {
             &self.cache,
             Some(Cache::Max { kink: Some(_), .. } | Cache::MaxTaps { kink: Some(_), .. })
         )
+    }
+
+    /// Whether the pending backward can take its output gradient as two
+    /// factors ([`Pooling1D::backward_rank_one`]): a max pool that kept
+    /// its taps.
+    pub(crate) fn takes_rank_one_gradient(&self) -> bool {
+        matches!(&self.cache, Some(Cache::MaxTaps { .. }))
+    }
+
+    /// The pending backward, with the output gradient `scale[b] ·
+    /// weights[c · L_out + p]` (a one-unit `Dense` head's, through a
+    /// `Flatten`) made row by row where it is read rather than given as
+    /// values: the same bits as [`Layer::backward`] on those values. For a
+    /// pool that [`Pooling1D::takes_rank_one_gradient`]; with an absorbed
+    /// LeakyReLU, the gradient with respect to its input.
+    pub(crate) fn backward_rank_one(
+        &mut self,
+        scale: &[T],
+        weights: &[T],
+    ) -> Result<ArrayD<T>, LayerError> {
+        let kind = self.reduction.kind();
+        let Some(Cache::MaxTaps { batch, kink }) = self.cache.take() else {
+            return Err(crate::layer::config_error(
+                &self.name,
+                kind,
+                "cache",
+                "a gradient in factors needs a max pool that kept its taps",
+            ));
+        };
+        let grad = PooledGradient::RankOne { scale, weights };
+        Ok(self.backward_from_taps(batch, kink, grad)?.into_dyn())
+    }
+
+    /// The input gradient of a batch of `batch` from the taps (and with a
+    /// kink, the sides) the forward pass kept.
+    fn backward_from_taps(
+        &self,
+        batch: usize,
+        kink: Option<T>,
+        grad: PooledGradient<'_, T>,
+    ) -> Result<Array3<T>, LayerError> {
+        let shape = self.input.with_batch(batch);
+        let mut grad_input = buffers::array(Ix3(shape[0], shape[1], shape[2]));
+        let outputs = self.output.with_batch(batch).iter().product::<usize>();
+        // The forward pass that left the cache sized the taps to its
+        // output, this batch's (and with a kink, the sides to its input).
+        let taps = self.taps.get(..outputs).unwrap_or(&self.taps);
+        let (target, config) = (grad_input.view_mut(), self.spec.config());
+        match kink {
+            // The kernel refuses sides or taps of any other length by name.
+            Some(slope) => {
+                let kept = (taps, &self.positive[..]);
+                leaky_max_pool1d_backward_from_taps(target, grad, slope, config, kept)
+            }
+            None => max_pool1d_backward_from_taps(target, grad, config, taps),
+        }
+        .map_err(|source| LayerError::Kernel {
+            layer: self.name.clone(),
+            source,
+        })?;
+        Ok(grad_input)
     }
 
     /// Forward, after a leaky ReLU of slope `kink` when given (max only).
@@ -445,28 +506,7 @@ impl<T: Float> Layer<T> for Pooling1D<T> {
                 input
             }
             Cache::MaxTaps { kink, .. } => {
-                let shape = self.input.with_batch(batch);
-                let mut grad_input = buffers::array(Ix3(shape[0], shape[1], shape[2]));
-                // The forward pass that left this cache sized the taps (and
-                // with a kink, the sides).
-                let taps = &self.taps[..grad.len()];
-                let (target, config) = (grad_input.view_mut(), self.spec.config());
-                match kink {
-                    // Forward resized the sides to its input, this batch's
-                    // (the kernel refuses any other length by name).
-                    Some(slope) => {
-                        let kept = (taps, &self.positive[..]);
-                        leaky_max_pool1d_backward_from_taps(
-                            target,
-                            grad.view(),
-                            slope,
-                            config,
-                            kept,
-                        )
-                    }
-                    None => max_pool1d_backward_from_taps(target, grad.view(), config, taps),
-                }
-                .map_err(kernel_error)?;
+                let grad_input = self.backward_from_taps(batch, kink, grad.view().into())?;
                 buffers::give_back(grad);
                 grad_input
             }

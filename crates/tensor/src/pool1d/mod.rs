@@ -26,7 +26,7 @@ pub use max::{
     leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_backward_in_place,
     leaky_max_pool1d_forward_into, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
-    max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps,
+    max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps, PooledGradient,
 };
 
 /// Pool size, stride and padding of a 1D pooling layer.

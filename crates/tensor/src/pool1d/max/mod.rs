@@ -29,6 +29,7 @@ use super::Pool1dConfig;
 pub use taps::{
     leaky_max_pool1d_backward_from_taps, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_forward_keeping_taps, max_pool1d_keeps_taps,
+    PooledGradient,
 };
 
 /// Max pooling forward into a caller's `output` (`[B, C, L_out]`, standard

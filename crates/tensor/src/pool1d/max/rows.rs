@@ -357,7 +357,8 @@ pub(super) fn pool_work(elements: usize, config: &Pool1dConfig) -> usize {
 }
 
 /// A thread's buffers for pooling rows: the deque of large pools, one row
-/// of winners and maxima for the passes that do not keep them, and, for a
+/// of winners and maxima for the passes that do not keep them (backward
+/// from taps makes a row of the output gradient in the maxima's), and, for a
 /// pool fused with a leaky ReLU before it, the activated input row and
 /// which side of the kink each input was on.
 pub(super) struct RowScratch<T> {

@@ -149,43 +149,125 @@ fn forward_keeping_taps<T: Float>(
     Ok(())
 }
 
+/// The gradient with respect to a pool's output, as a backward pass from
+/// taps reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum PooledGradient<'a, T> {
+    /// The values, `[B, C, L_out]`.
+    Values(ArrayView3<'a, T>),
+    /// `∂loss/∂y[b, c, p] = scale[b] · weights[c · L_out + p]`: what a
+    /// one-unit dense layer on the flattened output hands back (its output
+    /// gradient times its kernel). Backward makes each row where it reads
+    /// it, the same products, so the `B · C · L_out` values are never
+    /// written to memory and read back (the answer's and the question's
+    /// `Dense(1)` heads on 133,120 features).
+    RankOne {
+        /// One factor per sample, `[B]`.
+        scale: &'a [T],
+        /// One factor per output of a sample, `[C · L_out]`.
+        weights: &'a [T],
+    },
+}
+
+impl<'a, T> From<ArrayView3<'a, T>> for PooledGradient<'a, T> {
+    fn from(values: ArrayView3<'a, T>) -> Self {
+        PooledGradient::Values(values)
+    }
+}
+
 /// Max pooling backward from the taps [`max_pool1d_forward_keeping_taps`]
 /// kept: overwrites `grad_input` (`[B, C, L]`, standard layout) with
 /// `∂loss/∂x`.
-pub fn max_pool1d_backward_from_taps<T: Float>(
+pub fn max_pool1d_backward_from_taps<'a, T: Float>(
     grad_input: ArrayViewMut3<'_, T>,
-    grad_output: ArrayView3<'_, T>,
+    grad_output: impl Into<PooledGradient<'a, T>>,
     config: Pool1dConfig,
     taps: &[u8],
 ) -> Result<(), TensorError> {
-    backward_from_taps(grad_input, grad_output, None, config, taps)
+    backward_from_taps(grad_input, grad_output.into(), None, config, taps)
 }
 
 /// The backward pass of [`leaky_max_pool1d_forward_keeping_taps`] from the
 /// bytes it kept: overwrites `grad_input` (`[B, C, L]`, standard layout)
 /// with the gradient with respect to the leaky ReLU's input, the same bits
 /// as [`super::leaky_max_pool1d_backward_in_place`].
-pub fn leaky_max_pool1d_backward_from_taps<T: Float>(
+pub fn leaky_max_pool1d_backward_from_taps<'a, T: Float>(
     grad_input: ArrayViewMut3<'_, T>,
-    grad_output: ArrayView3<'_, T>,
+    grad_output: impl Into<PooledGradient<'a, T>>,
     negative_slope: T,
     config: Pool1dConfig,
     (taps, positive): (&[u8], &[u8]),
 ) -> Result<(), TensorError> {
     backward_from_taps(
         grad_input,
-        grad_output,
+        grad_output.into(),
         Some((negative_slope, positive)),
         config,
         taps,
     )
 }
 
+/// The output gradient's values as one standard-layout slice, or its two
+/// factors, after checking them against the pool's output `[B, C, out]`.
+enum OutputGradient<'a, T: Float> {
+    Values(std::borrow::Cow<'a, [T]>),
+    RankOne { scale: &'a [T], weights: &'a [T] },
+}
+
+impl<'a, T: Float> OutputGradient<'a, T> {
+    fn checked(
+        kernel: &'static str,
+        source: PooledGradient<'a, T>,
+        [batch, channels, out]: [usize; 3],
+    ) -> Result<Self, TensorError> {
+        match source {
+            PooledGradient::Values(values) => {
+                if values.shape() != [batch, channels, out] {
+                    return Err(TensorError::Shape {
+                        kernel,
+                        argument: "grad_output",
+                        expected: vec![batch, channels, out],
+                        found: values.shape().to_vec(),
+                    });
+                }
+                let values = match values.to_slice() {
+                    Some(slice) => std::borrow::Cow::Borrowed(slice),
+                    None => std::borrow::Cow::Owned(values.iter().copied().collect()),
+                };
+                Ok(OutputGradient::Values(values))
+            }
+            PooledGradient::RankOne { scale, weights } => {
+                check_length(kernel, "scale", batch, scale.len())?;
+                check_length(kernel, "weights", channels * out, weights.len())?;
+                Ok(OutputGradient::RankOne { scale, weights })
+            }
+        }
+    }
+
+    /// Row `row` (sample `row / channels`, channel `row % channels`) of
+    /// `out` values: a slice of the values, or made in `buffer`.
+    fn row<'b>(&'b self, row: usize, channels: usize, out: usize, buffer: &'b mut [T]) -> &'b [T] {
+        match self {
+            OutputGradient::Values(values) => &values[row * out..][..out],
+            OutputGradient::RankOne { scale, weights } => {
+                let (sample, channel) = (row / channels, row % channels);
+                let factor = scale[sample];
+                let buffer = &mut buffer[..out];
+                for (value, &weight) in buffer.iter_mut().zip(&weights[channel * out..][..out]) {
+                    // The dense layer's own product, `dy · w`.
+                    *value = factor * weight;
+                }
+                buffer
+            }
+        }
+    }
+}
+
 /// Backward from taps, times a leaky ReLU's derivative (its slope, and
 /// which inputs were above the kink) when given.
 fn backward_from_taps<T: Float>(
     mut grad_input: ArrayViewMut3<'_, T>,
-    grad_output: ArrayView3<'_, T>,
+    grad_output: PooledGradient<'_, T>,
     kink: Option<(T, &[u8])>,
     config: Pool1dConfig,
     taps: &[u8],
@@ -202,25 +284,14 @@ fn backward_from_taps<T: Float>(
     let (batch, channels, length) = grad_input.dim();
     let window = max_pool_window(kernel, length, config)?;
     let out = window.output_length;
-    if grad_output.shape() != [batch, channels, out] {
-        return Err(TensorError::Shape {
-            kernel,
-            argument: "grad_output",
-            expected: vec![batch, channels, out],
-            found: grad_output.shape().to_vec(),
-        });
-    }
+    let gy = OutputGradient::checked(kernel, grad_output, [batch, channels, out])?;
     let dx = standard_slice_mut(
         kernel,
         "grad_input",
         &[batch, channels, length],
         &mut grad_input,
     )?;
-    let grad_output = grad_output.as_standard_layout();
-    let gy = grad_output
-        .as_slice()
-        .expect("invariant: as_standard_layout returns a contiguous array");
-    check_length(kernel, "taps", gy.len(), taps.len())?;
+    check_length(kernel, "taps", batch * channels * out, taps.len())?;
     let rows = rows_per_block(length);
     let sides: Vec<Option<&[u8]>> = match kink {
         Some((_, positive)) => positive.chunks(rows * length).map(Some).collect(),
@@ -229,25 +300,28 @@ fn backward_from_taps<T: Float>(
     let slope = kink.map(|(slope, _)| slope);
     let blocks: Vec<_> = dx
         .chunks_mut(rows * length)
-        .zip(gy.chunks(rows * out))
         .zip(taps.chunks(rows * out))
         .zip(sides)
+        .enumerate()
         .collect();
     for_each_block(
-        pool_work(gy.len(), &config),
+        pool_work(batch * channels * out, &config),
         blocks,
         || RowScratch::<T>::new(config.pool_size, length, out, false),
-        |scratch: &mut RowScratch<T>, (((dx, gy), taps), sides)| {
-            for (r, ((row, gy), taps)) in dx
+        |scratch: &mut RowScratch<T>, (block, ((dx, taps), sides))| {
+            let RowScratch {
+                winners, values, ..
+            } = scratch;
+            for (r, (row, taps)) in dx
                 .chunks_exact_mut(length)
-                .zip(gy.chunks_exact(out))
                 .zip(taps.chunks_exact(out))
                 .enumerate()
             {
-                for (tap, &byte) in scratch.winners.iter_mut().zip(taps) {
+                for (tap, &byte) in winners.iter_mut().zip(taps) {
                     *tap = u32::from(byte);
                 }
-                gradient_from_taps(row, gy, &scratch.winners[..out], &window);
+                let gy = gy.row(block * rows + r, channels, out, values);
+                gradient_from_taps(row, gy, &winners[..out], &window);
                 if let (Some(slope), Some(sides)) = (slope, sides) {
                     kink_backward_block(row, &sides[r * length..][..length], slope);
                 }

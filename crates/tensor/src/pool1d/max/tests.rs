@@ -5,7 +5,7 @@ use super::*;
 use crate::elementwise::{kink_backward_in_place, kink_forward_in_place};
 use crate::pool1d::window_span;
 use crate::Padding;
-use ndarray::Array3;
+use ndarray::{Array3, ShapeBuilder};
 
 /// Max pooling by its definition, one window at a time: each output is
 /// the first largest real element of its window (a NaN wins), and
@@ -392,5 +392,63 @@ fn leaky_pooling_that_keeps_bytes_matches_the_pair_that_keeps_its_input() {
             refusal.contains("leaky_max_pool1d_backward_from_taps") && refusal.contains("positive"),
             "{cfg:?}: {refusal}"
         );
+    });
+}
+
+/// The output gradient given as its two factors (a `Dense(1)` head's
+/// output gradient per sample and its kernel per output) gives the bits of
+/// the same gradient given as values, with and without a leaky ReLU, on 1
+/// and 2 threads; factors of the wrong length are refused by name.
+#[test]
+fn a_rank_one_output_gradient_matches_its_values() {
+    let z = tricky_input();
+    let slope = 0.1f32;
+    on_one_and_two_threads(|cfg| {
+        if !max_pool1d_keeps_taps(&cfg) {
+            return;
+        }
+        let out = cfg.window(41).expect("fits").output_length;
+        let scale = [0.75f32, -1.3, 2.1e-3];
+        let weights: Vec<f32> = (0..5 * out)
+            .map(|i| ((i * 29 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let dy = Array3::from_shape_fn((3, 5, out), |(b, c, p)| scale[b] * weights[c * out + p]);
+        let rank_one = || PooledGradient::RankOne {
+            scale: &scale,
+            weights: &weights,
+        };
+        let mut y = Array3::zeros((3, 5, out));
+        let (mut taps, mut positive) = (vec![0u8; y.len()], vec![0u8; z.len()]);
+        let kept = (&mut taps[..], &mut positive[..]);
+        leaky_max_pool1d_forward_keeping_taps(z.view(), slope, cfg, y.view_mut(), kept)
+            .expect("fits");
+        let mut want = Array3::from_elem(z.dim(), f32::NAN);
+        let kept = (&taps[..], &positive[..]);
+        leaky_max_pool1d_backward_from_taps(want.view_mut(), dy.view(), slope, cfg, kept)
+            .expect("fits");
+        let mut got = Array3::from_elem(z.dim(), f32::NAN);
+        leaky_max_pool1d_backward_from_taps(got.view_mut(), rank_one(), slope, cfg, kept)
+            .expect("fits");
+        assert_eq!(bits(&got), bits(&want), "leaky {cfg:?}");
+        max_pool1d_forward_keeping_taps(z.view(), cfg, y.view_mut(), &mut taps).expect("fits");
+        max_pool1d_backward_from_taps(want.view_mut(), dy.view(), cfg, &taps).expect("fits");
+        got.fill(f32::NAN);
+        max_pool1d_backward_from_taps(got.view_mut(), rank_one(), cfg, &taps).expect("fits");
+        assert_eq!(bits(&got), bits(&want), "{cfg:?}");
+        // Values in column-major order read in logical order too.
+        let column_major = Array3::from_shape_fn((3, 5, out).f(), |i| dy[i]);
+        assert!(!column_major.is_standard_layout());
+        got.fill(f32::NAN);
+        max_pool1d_backward_from_taps(got.view_mut(), column_major.view(), cfg, &taps)
+            .expect("fits");
+        assert_eq!(bits(&got), bits(&want), "a non-standard view, {cfg:?}");
+        let short = PooledGradient::RankOne {
+            scale: &scale[1..],
+            weights: &weights,
+        };
+        let refusal = max_pool1d_backward_from_taps(got.view_mut(), short, cfg, &taps)
+            .expect_err("a short scale is refused")
+            .to_string();
+        assert!(refusal.contains("scale"), "{refusal}");
     });
 }

@@ -25,17 +25,28 @@
 //! keeps, so the activation's passes and mask go
 //! (`kymo_tensor::batch_norm::After`; graphs pair them the same way).
 //!
+//! A fourth hands a gradient between stages: a `Flatten` and a one-unit
+//! `Dense` head ([`unit_head`]) give their input gradient to the max pool
+//! before them as its two factors, so it is never written out.
+//!
 //! In inference, a convolution also runs the single layers after it that
 //! map each channel's values on their own (BatchNormalization,
 //! activations, Dropout) in its own pass ([`inference_chain`],
 //! `crate::channel_maps`).
 
+mod unit_head;
+
 use kymo_tensor::Float;
 use ndarray::ArrayD;
 
 use crate::activation::kink_slope;
-use crate::layers::{ActivationLayer, BatchNormalization, Pooling1D, Reduction};
+use crate::layers::{
+    ActivationLayer, BatchNormalization, Dense, DenseSpec, Flatten, Pooling1D, Reduction,
+};
+use crate::spec::init_rng;
 use crate::{Activation, ChannelMaps, ChannelwiseMap, Layer, LayerError, LayerSpec, Mode, Shape};
+pub(crate) use unit_head::backward;
+use unit_head::UnitHead;
 
 /// One step of a planned model.
 pub(crate) enum Stage<T> {
@@ -48,6 +59,10 @@ pub(crate) enum Stage<T> {
     LeakyReluBatchNorm(Box<LeakyReluBatchNorm<T>>),
     /// A BatchNormalization and the ReLU or LeakyReLU after it.
     BatchNormActivation(Box<BatchNormActivation<T>>),
+    /// A max pool on its own, before a [`Stage::UnitHead`].
+    MaxPool(Box<Pooling1D<T>>),
+    /// A Flatten and the one-unit Dense after it.
+    UnitHead(Box<UnitHead<T>>),
 }
 
 /// A LeakyReLU and the max pool that reads it, run as one pass.
@@ -84,6 +99,8 @@ impl<T: Float> Stage<T> {
             Stage::BatchNormActivation(pair) => {
                 vec![&pair.norm as &dyn Layer<T>, &pair.activation_layer]
             }
+            Stage::MaxPool(pool) => vec![pool.as_ref() as &dyn Layer<T>],
+            Stage::UnitHead(head) => vec![&head.flatten as &dyn Layer<T>, &head.dense],
         }
     }
 
@@ -94,6 +111,8 @@ impl<T: Float> Stage<T> {
             Stage::LeakyReluMaxPool(pair) => vec![&mut pair.activation, &mut pair.pool],
             Stage::LeakyReluBatchNorm(pair) => vec![&mut pair.activation, &mut pair.norm],
             Stage::BatchNormActivation(pair) => vec![&mut pair.norm, &mut pair.activation_layer],
+            Stage::MaxPool(pool) => vec![pool.as_mut()],
+            Stage::UnitHead(head) => vec![&mut head.flatten, &mut head.dense],
         }
     }
 
@@ -103,6 +122,8 @@ impl<T: Float> Stage<T> {
             Stage::LeakyReluMaxPool(pair) => Layer::<T>::output_shape(&pair.pool),
             Stage::LeakyReluBatchNorm(pair) => Layer::<T>::output_shape(&pair.norm),
             Stage::BatchNormActivation(pair) => Layer::<T>::output_shape(&pair.activation_layer),
+            Stage::MaxPool(pool) => Layer::<T>::output_shape(pool.as_ref()),
+            Stage::UnitHead(head) => head.output_shape(),
         }
     }
 
@@ -120,6 +141,8 @@ impl<T: Float> Stage<T> {
             Stage::BatchNormActivation(pair) => {
                 pair.norm.forward_then_activation(x, pair.activation, mode)
             }
+            Stage::MaxPool(pool) => pool.forward(x, mode),
+            Stage::UnitHead(head) => head.forward(x, mode),
         }
     }
 
@@ -149,6 +172,43 @@ impl<T: Float> Stage<T> {
                 let grad = pair.activation_layer.backward(grad)?;
                 pair.norm.backward(grad)
             }
+            Stage::MaxPool(pool) => pool.backward(grad),
+            Stage::UnitHead(head) => head.backward(grad),
+        }
+    }
+
+    /// Whether the pending backward can take its output gradient as the
+    /// two factors of a unit head's input gradient: a max pool's that
+    /// kept its taps.
+    fn takes_rank_one_gradient(&self) -> bool {
+        match self {
+            Stage::LeakyReluMaxPool(pair) => pair.pool.takes_rank_one_gradient(),
+            Stage::MaxPool(pool) => pool.takes_rank_one_gradient(),
+            _ => false,
+        }
+    }
+
+    /// The pending backward from the output gradient `scale[b] ·
+    /// weights[i]` (for a stage that [`Stage::takes_rank_one_gradient`]).
+    fn backward_rank_one(&mut self, scale: &[T], weights: &[T]) -> Result<ArrayD<T>, LayerError> {
+        match self {
+            Stage::LeakyReluMaxPool(pair) if pair.pool.pending_backward_is_fused() => {
+                pair.pool.backward_rank_one(scale, weights)
+            }
+            Stage::LeakyReluMaxPool(pair) => {
+                let grad = pair.pool.backward_rank_one(scale, weights)?;
+                pair.activation.backward(grad)
+            }
+            Stage::MaxPool(pool) => pool.backward_rank_one(scale, weights),
+            stage => Err(LayerError::Config {
+                layer: stage
+                    .layers()
+                    .first()
+                    .map_or_else(String::new, |l| l.name().into()),
+                kind: "MaxPooling1D",
+                field: "gradient",
+                reason: "only a max pool takes its output gradient as factors".into(),
+            }),
         }
     }
 
@@ -164,7 +224,7 @@ impl<T: Float> Stage<T> {
     /// Whether this stage runs a fused pair.
     #[cfg(test)]
     pub(crate) fn is_fused(&self) -> bool {
-        !matches!(self, Stage::Single(_))
+        !matches!(self, Stage::Single(_) | Stage::MaxPool(_))
     }
 }
 
@@ -223,6 +283,20 @@ pub(crate) fn plan<T: Float>(
                     1,
                 ),
             },
+            (LayerSpec::MaxPooling1D(pool), _) if unit_head_at(specs, index + 1) => {
+                let pool = Pooling1D::build(pool.clone(), Reduction::Max, name, shape)?;
+                (Stage::MaxPool(Box::new(pool)), 1)
+            }
+            (LayerSpec::Flatten(_), Some(LayerSpec::Dense(dense)))
+                if unit_head_at(specs, index) =>
+            {
+                let flatten = Flatten::build(name, shape);
+                let dense_name = names.next().unwrap_or_default();
+                let features = Layer::<T>::output_shape(&flatten);
+                let mut init = init_rng(seed, index + 1);
+                let dense = Dense::build(dense.clone(), dense_name, features, &mut init)?;
+                (Stage::UnitHead(Box::new(UnitHead { flatten, dense })), 2)
+            }
             (spec, _) => (Stage::Single(spec.build::<T>(name, shape, seed, index)?), 1),
         };
         shape = stage.output_shape();
@@ -230,6 +304,18 @@ pub(crate) fn plan<T: Float>(
         index += specs_taken;
     }
     Ok(stages)
+}
+
+/// Whether `specs[index..]` opens with a Flatten and a one-unit Dense: a
+/// [`Stage::UnitHead`].
+fn unit_head_at(specs: &[LayerSpec], index: usize) -> bool {
+    matches!(
+        specs.get(index..index + 2),
+        Some([
+            LayerSpec::Flatten(_),
+            LayerSpec::Dense(DenseSpec { units: 1, .. })
+        ])
+    )
 }
 
 /// The activation a BatchNormalization can run inside its passes
