@@ -12,7 +12,7 @@ use kymo::tensor::{
     leaky_max_pool1d_forward_into, leaky_max_pool1d_forward_keeping_taps,
     max_pool1d_backward_from_taps, max_pool1d_backward_in_place, max_pool1d_forward_into,
     max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
-    RowStretch,
+    PooledGradient, RowStretch,
 };
 use ndarray::{Array3, ArrayD};
 
@@ -290,6 +290,25 @@ fn pool_keeping_taps(c: &mut Criterion) {
                 .expect("fits")
         })
     });
+    // The same with the output gradient in the factors a Dense(1) head
+    // hands over (the answer's last pool in training): made row by row
+    // from the head's kernel instead of read from memory.
+    let scale: Vec<f32> = (0..shape.0).map(|b| 0.5 - b as f32 * 0.01).collect();
+    let weights = filled((1, shape.1, shape.2)).into_raw_vec_and_offset().0;
+    c.bench_function(
+        "leaky_max_pool_3_same_b32x128_from_taps_backward_rank_one",
+        |b| {
+            b.iter(|| {
+                let kept = (&taps[..], &positive[..]);
+                let gy = PooledGradient::RankOne {
+                    scale: &scale,
+                    weights: &weights,
+                };
+                leaky_max_pool1d_backward_from_taps(dx.view_mut(), gy, 0.1, cfg, kept)
+                    .expect("fits")
+            })
+        },
+    );
 }
 
 /// Kernels of 3, 5 and 8 taps at batch 32, forward (in training and in

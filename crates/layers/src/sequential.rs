@@ -317,7 +317,12 @@ mod tests {
             // Dense(32) after the Flatten: no unit head.
             (
                 zoo::doctor(64),
-                vec!["leaky_re_lu", "leaky_re_lu_1", "leaky_re_lu_2", "leaky_re_lu_3"],
+                vec![
+                    "leaky_re_lu",
+                    "leaky_re_lu_1",
+                    "leaky_re_lu_2",
+                    "leaky_re_lu_3",
+                ],
             ),
         ] {
             let model = Sequential::<f32>::new(&spec, 7).expect("builds");
