@@ -14,6 +14,7 @@ use kymo::tensor::{
     max_pool1d_forward_keeping_taps, Conv1dConfig, Conv1dWorkspace, Padding, Pool1dConfig,
     PooledGradient, RowStretch,
 };
+use kymo::tensor::{single_unit_backward_in_place, single_unit_kernel_gradient};
 use ndarray::{Array3, ArrayD};
 
 fn filled(shape: (usize, usize, usize)) -> Array3<f32> {
@@ -168,6 +169,23 @@ fn dense(c: &mut Criterion) {
             let y = layer.forward(x.clone(), Mode::Train).expect("fits");
             layer.backward(ArrayD::ones(y.shape())).expect("fits")
         })
+    });
+    // Its backward products alone: both in one pass that writes the input
+    // gradient over the input, against the kernel gradient alone (what
+    // the head runs when a max pool before it takes its input gradient as
+    // factors).
+    let x = x.into_raw_vec_and_offset().0;
+    let (w, dy) = (vec![0.25f32; 133_120], vec![0.5f32; 32]);
+    let mut grad_w = vec![0.0f32; 133_120];
+    c.bench_function("single_unit_133120_b32_backward_in_place", |b| {
+        b.iter_batched_ref(
+            || x.clone(),
+            |x| single_unit_backward_in_place(x, &dy, &w, &mut grad_w).expect("fits"),
+            BatchSize::LargeInput,
+        )
+    });
+    c.bench_function("single_unit_133120_b32_kernel_gradient", |b| {
+        b.iter(|| single_unit_kernel_gradient(&x, &dy, &mut grad_w).expect("fits"))
     });
 }
 
