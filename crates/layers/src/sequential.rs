@@ -162,20 +162,22 @@ mod tests {
     }
 
     /// Output, input gradient, weight gradients and weights (with the
-    /// moving statistics a step updates) after one training step through
-    /// `forward`/`backward` (which fuse each LeakyReLU into the max pool
-    /// or the BatchNormalization after it) and through the layers one by
-    /// one (which do not).
-    fn step_both_ways(spec: &ModelSpec, batch: usize) -> [Vec<Vec<u32>>; 2] {
+    /// moving statistics a step updates) after one training step three
+    /// ways: `forward`/`backward` (the plan's fused stages, and a unit
+    /// head's gradient in factors); the layers' forward passes one by one,
+    /// then the model's `backward` (which runs each pair one by one, and
+    /// still hands the unit head's gradient over in factors); and every
+    /// layer's own passes one by one, every gradient written out.
+    fn step_three_ways(spec: &ModelSpec, batch: usize) -> Vec<Vec<Vec<u32>>> {
         let length = spec.input.length;
         let x = ArrayD::from_shape_fn(vec![batch, 1, length], |i| {
             ((i[0] * 31 + i[2] * 7) as f64 * 0.37).sin() as f32
         });
         let mut results = Vec::new();
-        for fused in [true, false] {
+        for (fused_forward, fused_backward) in [(true, true), (false, true), (false, false)] {
             let mut model = Sequential::<f32>::new(spec, 7).expect("builds");
             let mut y = x.clone();
-            if fused {
+            if fused_forward {
                 y = model.forward(y, Mode::Train).expect("forward");
             } else {
                 for layer in model.layers_mut() {
@@ -183,11 +185,9 @@ mod tests {
                 }
             }
             let gy = y.mapv(|v| v - 0.25);
-            let gx = if fused {
+            let gx = if fused_backward {
                 model.backward(gy).expect("backward")
             } else {
-                // Each layer's own backward, with every gradient between
-                // them written out.
                 let mut g = gy;
                 for layer in model.layers_mut().into_iter().rev() {
                     g = layer.backward(g).expect("backward");
@@ -199,9 +199,7 @@ mod tests {
             all.extend(model.parameters().iter().map(|p| bits(&p.value)));
             results.push(all);
         }
-        let unfused = results.pop().expect("two runs");
-        let fused = results.pop().expect("two runs");
-        [fused, unfused]
+        results
     }
 
     #[test]
@@ -217,8 +215,10 @@ mod tests {
             normalized_then_activated(1500, None),
             normalized_then_activated(64, Some(Activation::Relu)),
         ] {
-            let [fused, unfused] = step_both_ways(&spec, 3);
-            assert_eq!(fused, unfused);
+            let [fused, mixed, unfused] =
+                <[_; 3]>::try_from(step_three_ways(&spec, 3)).expect("three runs");
+            assert_eq!(fused, unfused, "fused against one by one");
+            assert_eq!(mixed, unfused, "the model's backward after one by one");
         }
     }
 
