@@ -17,6 +17,7 @@
 
 use crate::layout::check_length;
 use crate::parallel::for_each_block;
+use crate::prefetch::prefetch_following;
 use crate::sum::{lane_sum_in, lane_sums_in};
 use crate::{Float, TensorError};
 
@@ -369,6 +370,9 @@ impl<T: Float> ForwardPass<'_, T> {
             };
             for (x, out) in xs.iter().zip(outs.iter_mut()) {
                 map.output_row(x, out);
+                // The next channel's row of this sample, for its first
+                // read while this one's are in cache (`prefetch`).
+                prefetch_following(x);
             }
             *result = (mean, variance, inv_std);
         });
@@ -524,6 +528,9 @@ fn backward<T: Float, A: Activation<T>, B: Activation<T>>(
         let scale = gamma[c] * inv_std[c] / count;
         for (g, x) in gs.iter_mut().zip(&xs) {
             map.input_gradient_row(g, x, scale, count, (sum_dy, sum_dy_xhat));
+            // The next channel's rows, for its sums' first read.
+            prefetch_following(g);
+            prefetch_following(x);
         }
         *result = (sum_dy, sum_dy_xhat);
     });

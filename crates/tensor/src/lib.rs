@@ -35,6 +35,7 @@ mod matmul;
 mod padding;
 pub mod parallel;
 mod pool1d;
+mod prefetch;
 mod rng;
 mod runtime;
 mod scratch;
