@@ -58,3 +58,24 @@ fn prefetch_line(address: *const i8) {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn prefetch_line(_address: *const i8) {}
+
+#[cfg(test)]
+mod tests {
+    use super::{prefetch, prefetch_following};
+
+    /// A prefetch is only a hint: asking for the lines after the last row
+    /// of a buffer (past its allocation), for an empty row and for a row
+    /// in the middle neither faults nor changes a value.
+    #[test]
+    fn prefetching_past_the_end_or_of_nothing_reads_and_changes_nothing() {
+        let values: Vec<f32> = (0..4 * 1040).map(|i| i as f32 * 0.5).collect();
+        let before = values.clone();
+        for row in values.chunks(1040) {
+            prefetch_following(row);
+            prefetch(row);
+        }
+        prefetch_following(&values[values.len()..]);
+        prefetch::<f32>(&[]);
+        assert_eq!(values, before);
+    }
+}
