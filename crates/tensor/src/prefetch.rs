@@ -10,18 +10,21 @@
 //! sample after sample, with the same stride. Row `(b, c + 1)` lies right
 //! after row `(b, c)`, so while a normalization works on a channel's rows
 //! in cache it can ask for the next channel's ([`prefetch_following`]);
-//! a copy can ask for the row it copies next ([`prefetch`]). A prefetch is
+//! a copy can ask for the row it copies next ([`prefetch_row`]). A prefetch is
 //! a hint: it changes no value, only when a line arrives, so the bits stay
 //! the same.
 
 /// Bytes of a cache line on the x86-64 CPUs kymo runs on.
 const LINE_BYTES: usize = 64;
 
-/// Asks for the lines of `values` to be brought into the second-level
-/// cache.
+/// Asks for row `row` of the `len`-long rows of `buffer` to be brought
+/// into the second-level cache; a row past the buffer's end (the one after
+/// the last sample's) is not asked for.
 #[inline]
-pub(crate) fn prefetch<T>(values: &[T]) {
-    prefetch_bytes(values.as_ptr().cast(), std::mem::size_of_val(values));
+pub(crate) fn prefetch_row<T>(buffer: &[T], row: usize, len: usize) {
+    if let Some(values) = buffer.get(row * len..(row + 1) * len) {
+        prefetch_bytes(values.as_ptr().cast(), std::mem::size_of_val(values));
+    }
 }
 
 /// Asks for the `row.len()` elements that follow `row` in memory (the next
@@ -61,21 +64,23 @@ fn prefetch_line(_address: *const i8) {}
 
 #[cfg(test)]
 mod tests {
-    use super::{prefetch, prefetch_following};
+    use super::{prefetch_following, prefetch_row};
 
     /// A prefetch is only a hint: asking for the lines after the last row
-    /// of a buffer (past its allocation), for an empty row and for a row
-    /// in the middle neither faults nor changes a value.
+    /// of a buffer (past its allocation), for an empty row, for a row past
+    /// the end or one in the middle neither faults, panics nor changes a
+    /// value.
     #[test]
     fn prefetching_past_the_end_or_of_nothing_reads_and_changes_nothing() {
         let values: Vec<f32> = (0..4 * 1040).map(|i| i as f32 * 0.5).collect();
         let before = values.clone();
-        for row in values.chunks(1040) {
+        for (index, row) in values.chunks(1040).enumerate() {
             prefetch_following(row);
-            prefetch(row);
+            prefetch_row(&values, index + 1, 1040);
         }
         prefetch_following(&values[values.len()..]);
-        prefetch::<f32>(&[]);
+        prefetch_row(&values, 9, 1040);
+        prefetch_row::<f32>(&[], 0, 0);
         assert_eq!(values, before);
     }
 }

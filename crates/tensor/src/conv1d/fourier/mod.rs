@@ -39,7 +39,7 @@ use super::winograd::{per_point, plane, Operands};
 use super::{RowEpilogue, RowStretch};
 use crate::matmul::{matmul_column_major_on, matmul_on, MatRef};
 use crate::parallel::{for_each_block_on, for_each_row_on};
-use crate::prefetch::prefetch;
+use crate::prefetch::prefetch_row;
 use crate::sum::lane_total;
 use crate::{Float, TensorError, Window};
 use matrices::TileMatrices;
@@ -211,10 +211,7 @@ impl Geometry {
             let row = &samples[(s * self.in_channels + channel) * self.length..][..self.length];
             // The next sample's row of this channel, a page or more away
             // (`prefetch`), while this one is copied.
-            let next = (s + 1) * self.in_channels + channel;
-            if let Some(next) = samples.get(next * self.length..(next + 1) * self.length) {
-                prefetch(next);
-            }
+            prefetch_row(samples, (s + 1) * self.in_channels + channel, self.length);
             let (lead, rest) = padded.split_at_mut(self.pad_left.min(row_len));
             lead.fill(T::zero());
             rest[..copied].copy_from_slice(&row[..copied]);
@@ -502,10 +499,7 @@ pub(super) fn backward<T: Float>(
                     |_, (channel, (rows, bias))| {
                         for (s, row) in rows.chunks_exact_mut(row_len).enumerate() {
                             // The next sample's row, far away (`prefetch`).
-                            let next = (s + 1) * cout + channel;
-                            if let Some(next) = dy.get(next * g.out_len..(next + 1) * g.out_len) {
-                                prefetch(next);
-                            }
+                            prefetch_row(dy, (s + 1) * cout + channel, g.out_len);
                             let dy = &dy[(s * cout + channel) * g.out_len..][..g.out_len];
                             // Written over; only the tail past the outputs is zeroed.
                             let (outputs, tail) = row.split_at_mut(g.out_len);
