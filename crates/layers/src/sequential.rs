@@ -168,13 +168,12 @@ mod tests {
     /// then the model's `backward` (which runs each pair one by one, and
     /// still hands the unit head's gradient over in factors); and every
     /// layer's own passes one by one, every gradient written out.
-    fn step_three_ways(spec: &ModelSpec, batch: usize) -> Vec<Vec<Vec<u32>>> {
+    fn step_three_ways(spec: &ModelSpec, batch: usize) -> [Vec<Vec<u32>>; 3] {
         let length = spec.input.length;
         let x = ArrayD::from_shape_fn(vec![batch, 1, length], |i| {
             ((i[0] * 31 + i[2] * 7) as f64 * 0.37).sin() as f32
         });
-        let mut results = Vec::new();
-        for (fused_forward, fused_backward) in [(true, true), (false, true), (false, false)] {
+        [(true, true), (false, true), (false, false)].map(|(fused_forward, fused_backward)| {
             let mut model = Sequential::<f32>::new(spec, 7).expect("builds");
             let mut y = x.clone();
             if fused_forward {
@@ -197,9 +196,8 @@ mod tests {
             let mut all = vec![bits(&y), bits(&gx)];
             all.extend(model.parameters().iter().map(|p| bits(&p.grad)));
             all.extend(model.parameters().iter().map(|p| bits(&p.value)));
-            results.push(all);
-        }
-        results
+            all
+        })
     }
 
     #[test]
@@ -215,8 +213,7 @@ mod tests {
             normalized_then_activated(1500, None),
             normalized_then_activated(64, Some(Activation::Relu)),
         ] {
-            let [fused, mixed, unfused] =
-                <[_; 3]>::try_from(step_three_ways(&spec, 3)).expect("three runs");
+            let [fused, mixed, unfused] = step_three_ways(&spec, 3);
             assert_eq!(fused, unfused, "fused against one by one");
             assert_eq!(mixed, unfused, "the model's backward after one by one");
         }
